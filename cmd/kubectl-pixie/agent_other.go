@@ -1,0 +1,5 @@
+//go:build !linux
+
+package main
+
+func runAgent() bool { return false }

@@ -1,0 +1,111 @@
+// Package api is the wire format between the node-side agent and the plugin.
+//
+// The agent writes NDJSON to stdout: one JSON object per line, each with a
+// "table" field naming its kind so readers can dispatch on it. Table and
+// column names follow Pixie's (http_events, probe_stats, ...), so Pixie
+// users read them at once. This package imports only the standard library:
+// it is the one probes package the plugin may import.
+package api
+
+// Version of the record schema, carried by every record in "v".
+const Version = 1
+
+// Table names. Records of an unknown table are skipped by readers.
+const (
+	TableHTTPEvents    = "http_events"    // one per matched HTTP/1 request/response
+	TableHTTPStats     = "http_stats"     // per-interval aggregated deltas (see stats package)
+	TableHTTPSummary   = "http_summary"   // per-endpoint totals at the end of a window
+	TableProbeStats    = "probe_stats"    // footer: captured, lost, CPU, RSS, window
+	TableProbeLog      = "probe_log"      // a message from the probe: info, warning, error
+	TableProbeReady    = "probe_ready"    // probes attached; carries the attach time
+	TableStackTraces   = "stack_traces"   // profile: folded stacks with counts
+	TableProcessStats  = "process_stats"  // memory: per-process samples
+	TableMemorySummary = "memory_summary" // memory: per-process verdict
+)
+
+// Header is embedded in every record.
+type Header struct {
+	Table string `json:"table"`
+	V     int    `json:"v,omitempty"`
+	// Seq numbers records per agent run from 1, so a reader that reconnects
+	// can drop what it has already seen.
+	Seq uint64 `json:"seq,omitempty"`
+	// Node is filled by the plugin for records streamed from a cluster.
+	Node string `json:"node,omitempty"`
+}
+
+// Trace roles, as in Pixie's trace_role column.
+const (
+	RoleClient = "client"
+	RoleServer = "server"
+)
+
+// HTTPEvent is one HTTP/1.x request with its response (Pixie's http_events).
+type HTTPEvent struct {
+	Header
+	Time         int64             `json:"time_"` // request start, ns since the Unix epoch
+	PID          uint32            `json:"pid"`
+	Comm         string            `json:"comm"`
+	LocalAddr    string            `json:"local_addr"`
+	LocalPort    uint16            `json:"local_port"`
+	RemoteAddr   string            `json:"remote_addr"`
+	RemotePort   uint16            `json:"remote_port"`
+	TraceRole    string            `json:"trace_role"`
+	MajorVersion int               `json:"major_version"`
+	MinorVersion int               `json:"minor_version"`
+	ReqMethod    string            `json:"req_method"`
+	ReqPath      string            `json:"req_path"`
+	ReqHeaders   map[string]string `json:"req_headers"`
+	ReqBody      string            `json:"req_body"`
+	ReqBodySize  int64             `json:"req_body_size"`
+	RespStatus   int               `json:"resp_status"`
+	RespMessage  string            `json:"resp_message"`
+	RespHeaders  map[string]string `json:"resp_headers"`
+	RespBody     string            `json:"resp_body"`
+	RespBodySize int64             `json:"resp_body_size"`
+	Latency      int64             `json:"latency"` // ns, request start to response end
+	// Container and pod identity, when the agent knows them (cluster mode).
+	ContainerID string `json:"container_id,omitempty"`
+	PodUID      string `json:"pod_uid,omitempty"`
+}
+
+// ProbeLog is a message from the agent. Errors carry a remedy.
+type ProbeLog struct {
+	Header
+	Level  string `json:"level"` // info, warning, error
+	Msg    string `json:"msg"`
+	Remedy string `json:"remedy,omitempty"`
+}
+
+// ProbeReady says the probes are attached and data may flow.
+type ProbeReady struct {
+	Header
+	Probe    string `json:"probe"`
+	AttachNs int64  `json:"attach_ns"` // from agent start to probes attached
+	Targets  int    `json:"targets"`   // processes targeted at attach time
+}
+
+// ProbeStats is the footer of every run: what was captured, what was lost
+// and why, and what the probe itself cost.
+type ProbeStats struct {
+	Header
+	Probe          string            `json:"probe"`
+	WindowNs       int64             `json:"window_ns"`
+	EventsCaptured uint64            `json:"events_captured"`
+	EventsLost     uint64            `json:"events_lost"`
+	LostBy         map[string]uint64 `json:"lost_by,omitempty"` // reason -> count, e.g. ring_full, truncated, parse_error
+	Records        uint64            `json:"records"`           // records produced (requests, stacks, samples)
+	BPFRunNs       uint64            `json:"bpf_run_ns"`        // total BPF program run time (bpf_stats)
+	BPFRunCount    uint64            `json:"bpf_run_count"`
+	UserCPUNs      uint64            `json:"user_cpu_ns"` // agent user+system CPU time
+	PeakRSSBytes   uint64            `json:"peak_rss_bytes"`
+	AttachNs       int64             `json:"attach_ns"`
+	Final          bool              `json:"final"` // false for periodic snapshots
+}
+
+// Log levels.
+const (
+	LevelInfo    = "info"
+	LevelWarning = "warning"
+	LevelError   = "error"
+)

@@ -1,0 +1,22 @@
+package api
+
+// TraceConfig tells the agent what to trace. The plugin passes it as JSON
+// (a command-line argument of the agent), in --local mode and in probe pods.
+type TraceConfig struct {
+	// Targets: any of these select processes; none of them with All=false
+	// selects nothing.
+	PIDs         []uint32 `json:"pids,omitempty"`
+	Comms        []string `json:"comms,omitempty"`
+	All          bool     `json:"all,omitempty"`
+	ContainerIDs []string `json:"container_ids,omitempty"` // runtime IDs without the "containerd://" prefix
+	PodUIDs      []string `json:"pod_uids,omitempty"`
+
+	DurationNs  int64  `json:"duration_ns"`
+	IntervalNs  int64  `json:"interval_ns,omitempty"` // http_stats cadence; default 1s
+	MaxPayload  int    `json:"max_payload,omitempty"` // bytes captured per syscall; default 4096
+	BodyLimit   int    `json:"body_limit,omitempty"`  // bytes of body kept in a record; default 512
+	EmitEvents  bool   `json:"emit_events,omitempty"` // one http_events record per request
+	FullData    bool   `json:"full_data,omitempty"`   // do not redact Authorization, Cookie, ...
+	RingBytes   int    `json:"ring_bytes,omitempty"`  // ring buffer size; default 8 MiB
+	ProcRootDir string `json:"proc_root,omitempty"`   // default /proc (host /proc in pods via hostPID)
+}

@@ -1,0 +1,104 @@
+// Package conn holds what the socket tracer reports about connections, and
+// the per-connection tracking that turns those reports into byte streams
+// for the protocol parsers. It is pure Go, so it builds and tests anywhere.
+package conn
+
+import "net/netip"
+
+// ID names one connection of one process. File descriptors are reused, so
+// Gen tells apart successive connections on the same (TGID, FD).
+type ID struct {
+	TGID uint32
+	FD   int32
+	Gen  uint32
+}
+
+// Dir is the direction of data, seen from the traced process.
+type Dir uint8
+
+const (
+	Egress  Dir = 1 // the process sent it (write, send, sendfile, ...)
+	Ingress Dir = 2 // the process received it (read, recv, ...)
+)
+
+func (d Dir) String() string {
+	switch d {
+	case Egress:
+		return "egress"
+	case Ingress:
+		return "ingress"
+	}
+	return "unknown"
+}
+
+// Role of the process on a connection.
+type Role uint8
+
+const (
+	RoleUnknown Role = 0 // the connection was open before tracing started
+	RoleClient  Role = 1 // the process called connect
+	RoleServer  Role = 2 // the process called accept
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleClient:
+		return "client"
+	case RoleServer:
+		return "server"
+	}
+	return "unknown"
+}
+
+// Kind of event.
+type Kind uint8
+
+const (
+	KindOpen  Kind = 1 // connect or accept returned, or an already-open socket was first seen
+	KindData  Kind = 2 // a syscall moved bytes
+	KindClose Kind = 3 // close
+)
+
+// Transport protocol of a socket.
+const (
+	TransportTCP uint8 = 1
+	TransportUDP uint8 = 2
+)
+
+// Event is one report from the tracer. Timestamps are CLOCK_MONOTONIC in
+// nanoseconds (bpf_ktime_get_ns); the consumer converts them to wall time.
+type Event struct {
+	Kind Kind
+	ID   ID
+	PID  uint32 // thread that made the call
+	Comm string
+
+	// StartNs is the syscall's entry time, EndNs its return time.
+	StartNs uint64
+	EndNs   uint64
+
+	// Open (and repeated on Data for sockets first seen mid-stream).
+	Role      Role
+	Transport uint8
+	Local     netip.AddrPort
+	Remote    netip.AddrPort
+
+	// Data.
+	Dir Dir
+	// Pos is the offset of the first byte of this call in the direction's
+	// stream, counted in the kernel over every call on the connection, so a
+	// consumer can tell when events were lost (Pos jumps ahead).
+	Pos uint64
+	// Size is how many bytes the call moved. Data holds the first bytes of
+	// them and may be shorter (capture limit) or empty (sendfile).
+	Size uint32
+	Data []byte
+	// Peer is the datagram's address for sendto/recvfrom/sendmsg/recvmsg
+	// with an address (UDP), when it differs from Remote.
+	Peer netip.AddrPort
+	// Syscall names the call, for diagnostics.
+	Syscall string
+}
+
+// Truncated reports whether the call moved more bytes than were captured.
+func (e *Event) Truncated() bool { return int(e.Size) > len(e.Data) }
