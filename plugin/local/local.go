@@ -1,0 +1,106 @@
+// Package local runs a probe on this host for --local: it starts the agent
+// as a child process (this binary, `__agent PROBE --config JSON`) and hands
+// its NDJSON stdout, line by line, to the same readers that consume probe
+// pods' logs in a cluster.
+package local
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// AgentArg is the hidden argument that makes the plugin binary run as the
+// agent (see cmd/kubectl-pixie/agent_linux.go).
+const AgentArg = "__agent"
+
+// stopGrace is how long the agent gets to write its final records after
+// it was asked to stop.
+const stopGrace = 5 * time.Second
+
+// Check returns an error with a remedy when --local cannot work here.
+func Check() error {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("--local runs eBPF probes on this host and needs Linux (this is %s): target a cluster instead, e.g. `kubectl pixie trace deploy/NAME`", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("--local needs root to load eBPF programs: run it with sudo (sudo kubectl pixie ... --local)")
+	}
+	return nil
+}
+
+// Run starts the agent for probe with config, calls onLine for each line it
+// writes to stdout, and returns when the agent exits. Cancelling ctx asks
+// the agent to stop (SIGINT) and still reads its final records.
+func Run(ctx context.Context, probe string, config any, stderr io.Writer, onLine func([]byte)) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this executable to run the agent: %w", err)
+	}
+	if p := os.Getenv("PIXIE_AGENT"); p != "" { // a separately built pixie-agent
+		self = p
+	}
+	cfg, err := json.Marshal(config)
+	if err != nil {
+		return err
+	}
+	args := []string{probe, "--config", string(cfg)}
+	if os.Getenv("PIXIE_AGENT") == "" {
+		args = append([]string{AgentArg}, args...)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the agent: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-done:
+			case <-time.After(stopGrace):
+				_ = cmd.Process.Kill()
+			}
+		case <-done:
+		}
+	}()
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		onLine(sc.Bytes())
+	}
+	scanErr := sc.Err()
+	err = cmd.Wait()
+	close(done)
+	if scanErr != nil {
+		return fmt.Errorf("reading the agent's output: %w", scanErr)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ctx.Err() != nil && ee.ExitCode() == -1 {
+			return nil // stopped by us
+		}
+		return &AgentExitError{Code: ee.ExitCode()}
+	}
+	return err
+}
+
+// AgentExitError reports an agent that exited non-zero; its probe_log
+// records carry the reason.
+type AgentExitError struct{ Code int }
+
+func (e *AgentExitError) Error() string { return fmt.Sprintf("the agent exited with status %d", e.Code) }
