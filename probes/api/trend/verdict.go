@@ -1,0 +1,252 @@
+package trend
+
+import (
+	"fmt"
+	"math"
+)
+
+// Verdicts (the same strings as probes/api's Verdict constants).
+const (
+	Leak    = "leak"
+	Growing = "growing"
+	Stable  = "stable"
+	Noisy   = "noisy"
+)
+
+// Limits tell Analyze what the series is checked against for an OOM
+// projection. Zero values mean unknown.
+type Limits struct {
+	Limit float64 // bytes at which the kernel kills (cgroup limit or host memory)
+	Usage float64 // current bytes counted against Limit (cgroup usage, or the series' last value)
+}
+
+// Result is the verdict on one series.
+type Result struct {
+	Verdict    string
+	Reason     string  // one sentence in words, with numbers and units
+	Slope      float64 // bytes/s of the model behind the verdict (the floor's slope for a sawtooth)
+	Low, High  float64 // ~95% interval of Slope
+	Confidence float64 // 0..1, how well the verdict's model fits the data
+	Fit        Fit     // the straight line through all points
+	Sawtooth   bool
+	Drops      int // collections (large drops) seen
+	Start, End float64
+	Peak       float64
+	Span       float64 // seconds covered
+	// TimeToOOM is the projected time until Usage reaches Limit at Slope,
+	// in seconds; 0 when not growing or no limit is known.
+	TimeToOOM      float64
+	PercentOfLimit float64
+}
+
+// Thresholds. A change smaller than both of these over the window is not
+// growth: page-granular RSS wobbles by a few pages, and a big process
+// moves by a fraction of a percent.
+const (
+	minGrowthBytes    = 256 << 10
+	minGrowthFraction = 0.005
+	// A line must explain this much of the variance to call it a leak.
+	leakR2 = 0.9
+	// ... and be this monotone.
+	leakTau = 0.6
+	// Below this R² an upward slope is drift in noise, not growth.
+	growR2 = 0.5
+	// A drop larger than this fraction of the range is a collection.
+	dropFraction = 0.25
+	minSamples   = 5
+)
+
+// Analyze fits pts (sorted by T) and returns a verdict with its reason.
+func Analyze(pts []Point, lim Limits) Result {
+	var r Result
+	if len(pts) == 0 {
+		r.Verdict, r.Reason = Noisy, "no samples"
+		return r
+	}
+	r.Start, r.End = pts[0].V, pts[len(pts)-1].V
+	r.Span = pts[len(pts)-1].T - pts[0].T
+	lo, hi := pts[0].V, pts[0].V
+	vals := make([]float64, len(pts))
+	for i, p := range pts {
+		vals[i] = p.V
+		lo, hi = math.Min(lo, p.V), math.Max(hi, p.V)
+	}
+	r.Peak = hi
+	if lim.Limit > 0 {
+		u := lim.Usage
+		if u == 0 {
+			u = r.End
+		}
+		r.PercentOfLimit = 100 * u / lim.Limit
+	}
+	if len(pts) < minSamples || r.Span <= 0 {
+		r.Verdict = Noisy
+		r.Reason = fmt.Sprintf("only %d samples over %s; run longer or sample more often", len(pts), Duration(r.Span))
+		return r
+	}
+	level := Median(vals)
+	r.Fit = TheilSen(pts)
+	r.Slope, r.Low, r.High = r.Fit.Slope, r.Fit.Low, r.Fit.High
+	minGrowth := math.Max(minGrowthBytes, minGrowthFraction*level)
+
+	segs := collections(pts, hi-lo, minGrowth)
+	if len(segs) >= 3 { // two or more drops: a sawtooth
+		r.Sawtooth, r.Drops = true, len(segs)-1
+		sawtooth(&r, pts, segs, minGrowth)
+		r.oom(lim)
+		return r
+	}
+	if len(segs) == 2 {
+		r.Drops = 1
+	}
+
+	total := r.Slope * r.Span
+	noise := MAD(residuals(pts, r.Fit))
+	switch {
+	case math.Abs(total) < minGrowth || (r.Low <= 0 && r.High >= 0 && math.Abs(r.Fit.Tau) < leakTau):
+		if noise > minGrowth && noise > 0.02*level {
+			r.Verdict = Noisy
+			r.Reason = fmt.Sprintf("no trend (%s over %s) but moves by ±%s around %s",
+				SignedBytes(total), Duration(r.Span), Bytes(noise), Bytes(level))
+			r.Confidence = clamp01(1 - r.Fit.R2)
+			return r
+		}
+		r.Verdict = Stable
+		r.Reason = fmt.Sprintf("changed by %s over %s (within the %s threshold)",
+			SignedBytes(total), Duration(r.Span), Bytes(minGrowth))
+		r.Confidence = clamp01(1 - math.Abs(total)/minGrowth)
+		if r.Drops == 1 {
+			r.Reason += "; released memory once"
+		}
+		return r
+	case total < 0:
+		r.Verdict = Stable
+		r.Reason = fmt.Sprintf("shrank by %s over %s (%s)", Bytes(-total), Duration(r.Span), Rate(r.Slope))
+		r.Confidence = r.Fit.R2
+		return r
+	}
+
+	// Growing. Is it steady (a leak) or warming up / levelling off?
+	first, second := halves(pts)
+	steady := second.Slope >= 0.5*first.Slope && second.Slope <= 2*first.Slope+minGrowth/r.Span
+	r.Confidence = r.Fit.R2
+	switch {
+	case r.Fit.R2 >= leakR2 && r.Fit.Tau >= leakTau && steady && r.Drops == 0:
+		r.Verdict = Leak
+		r.Reason = fmt.Sprintf("grew steadily at %s (%s over %s); a straight line explains %.0f%% of it",
+			Rate(r.Slope), SignedBytes(total), Duration(r.Span), 100*r.Fit.R2)
+	case r.Fit.R2 >= growR2 && first.Slope > 0 && second.Slope < 0.5*first.Slope:
+		r.Verdict = Growing
+		r.Reason = fmt.Sprintf("grew %s over %s but is levelling off: %s in the first half, %s in the second",
+			SignedBytes(total), Duration(r.Span), Rate(first.Slope), Rate(second.Slope))
+	case r.Fit.R2 >= growR2:
+		r.Verdict = Growing
+		r.Reason = fmt.Sprintf("grew at %s (%s over %s), unevenly: a straight line explains %.0f%%",
+			Rate(r.Slope), SignedBytes(total), Duration(r.Span), 100*r.Fit.R2)
+		if r.Drops == 1 {
+			r.Reason += "; released memory once"
+		}
+	default:
+		r.Verdict = Noisy
+		r.Reason = fmt.Sprintf("drifts up at %s but moves by ±%s; a straight line explains only %.0f%%",
+			Rate(r.Slope), Bytes(noise), 100*r.Fit.R2)
+		r.Confidence = clamp01(1 - r.Fit.R2)
+	}
+	r.oom(lim)
+	return r
+}
+
+// sawtooth judges a series with collections by the floor each collection
+// returns to: a heap whose floor rises keeps something every cycle.
+func sawtooth(r *Result, pts []Point, segs [][]Point, minGrowth float64) {
+	floors := make([]Point, 0, len(segs))
+	for _, s := range segs {
+		m := s[0]
+		for _, p := range s {
+			if p.V < m.V {
+				m = p
+			}
+		}
+		floors = append(floors, m)
+	}
+	// The first segment's minimum is where observation began, not a floor
+	// the process collected to; skip it when there are enough others.
+	if len(floors) >= 4 {
+		floors = floors[1:]
+	}
+	ff := TheilSen(floors)
+	floorTotal := ff.Slope * r.Span
+	r.Slope, r.Low, r.High = ff.Slope, ff.Low, ff.High
+	if floorTotal >= minGrowth && ff.Tau >= leakTau && len(floors) >= 3 {
+		r.Verdict = Leak
+		r.Confidence = ff.R2
+		if len(floors) < 4 {
+			r.Confidence = math.Min(r.Confidence, 0.7)
+		}
+		r.Reason = fmt.Sprintf("sawtooth (%d collections) whose floor rises at %s: each cycle keeps memory",
+			r.Drops, Rate(ff.Slope))
+		return
+	}
+	r.Verdict = Noisy
+	r.Confidence = clamp01(1 - math.Abs(floorTotal)/math.Max(minGrowth, r.Peak-floors[0].V))
+	r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s); the floor after collections changes by %s",
+		r.Drops, Bytes(floors[0].V), Bytes(r.Peak), Rate(ff.Slope))
+	if math.Abs(floorTotal) < minGrowth {
+		r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s) with a flat floor: not a leak",
+			r.Drops, Bytes(floors[0].V), Bytes(r.Peak))
+	}
+	_ = pts
+}
+
+// collections splits pts at large drops (a run of falling samples whose
+// total fall exceeds dropFraction of the range and minGrowth).
+func collections(pts []Point, rng, minGrowth float64) [][]Point {
+	thr := math.Max(dropFraction*rng, minGrowth)
+	var segs [][]Point
+	start := 0
+	i := 1
+	for i < len(pts) {
+		if pts[i].V >= pts[i-1].V {
+			i++
+			continue
+		}
+		j := i
+		for j < len(pts) && pts[j].V < pts[j-1].V {
+			j++
+		}
+		// pts[i-1] is the top, pts[j-1] the bottom of this fall.
+		if pts[i-1].V-pts[j-1].V > thr {
+			segs = append(segs, pts[start:i])
+			start = j - 1
+		}
+		i = j
+	}
+	return append(segs, pts[start:])
+}
+
+func residuals(pts []Point, f Fit) []float64 {
+	out := make([]float64, len(pts))
+	for i, p := range pts {
+		out[i] = p.V - f.At(p.T)
+	}
+	return out
+}
+
+func halves(pts []Point) (Fit, Fit) {
+	m := len(pts) / 2
+	return TheilSen(pts[:m+1]), TheilSen(pts[m:])
+}
+
+func (r *Result) oom(lim Limits) {
+	if lim.Limit <= 0 || r.Slope <= 0 || (r.Verdict != Leak && r.Verdict != Growing) {
+		return
+	}
+	u := lim.Usage
+	if u == 0 {
+		u = r.End
+	}
+	if u >= lim.Limit {
+		return
+	}
+	r.TimeToOOM = (lim.Limit - u) / r.Slope
+}
