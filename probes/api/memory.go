@@ -12,11 +12,11 @@ const (
 // columns, plus the smaps_rollup split and its cgroup's usage and limit).
 type ProcessStats struct {
 	Header
-	Time  int64  `json:"time_"` // ns since the Unix epoch
-	PID   uint32 `json:"pid"`
-	Comm  string `json:"comm"`
-	UPID  string `json:"upid,omitempty"` // pid:start_time, stable across pid reuse
-	Cmd   string `json:"cmd,omitempty"`  // command line, first sample only
+	Time int64  `json:"time_"` // ns since the Unix epoch
+	PID  uint32 `json:"pid"`
+	Comm string `json:"comm"`
+	UPID string `json:"upid,omitempty"` // pid:start_time, stable across pid reuse
+	Cmd  string `json:"cmd,omitempty"`  // command line, first sample only
 	// Pixie's process_stats columns.
 	MajorFaults uint64 `json:"major_faults"` // cumulative since process start
 	MinorFaults uint64 `json:"minor_faults"`
