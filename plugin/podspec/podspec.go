@@ -1,0 +1,296 @@
+// Package podspec builds the probe pod: a pure function from a node, a probe
+// and options to a *corev1.Pod. Nothing here talks to the API server.
+//
+// The pod is short-lived and bounded: pinned to its node (the scheduler is
+// bypassed, like kubectl debug node/...), tolerating every taint, hostPID so
+// the agent sees the node's processes through /proc, restartPolicy Never and
+// activeDeadlineSeconds = window + grace, the server-side backstop that kills
+// the pod even when the plugin is gone. It has no service-account token (the
+// agent never talks to the API server) and mounts only what probes read.
+package podspec
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Labels and annotations on every probe pod.
+const (
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	ManagedByValue   = "kubectl-pixie"
+	LabelSession     = "pixie.dev/session"
+	LabelProbe       = "pixie.dev/probe"
+	AnnotationExpiry = "pixie.dev/expires" // RFC 3339, when activeDeadlineSeconds ends the pod
+	AnnotationVer    = "pixie.dev/plugin-version"
+	AnnotationCmd    = "pixie.dev/command"
+
+	// ManagedSelector selects every pod the plugin created.
+	ManagedSelector = LabelManagedBy + "=" + ManagedByValue
+
+	// ContainerName is the probe container's name.
+	ContainerName = "probe"
+	// AgentPath is the agent binary inside the probe image.
+	AgentPath = "/pixie-agent"
+)
+
+// Profile is the security profile of the probe pod.
+type Profile string
+
+const (
+	// ProfilePrivileged runs the probe as a privileged container: works on
+	// every runtime and kernel that has BPF at all.
+	ProfilePrivileged Profile = "privileged"
+	// ProfileMinimal grants only the capabilities the probes need (see
+	// MinimalCapabilities) and keeps everything else of a normal container.
+	ProfileMinimal Profile = "minimal"
+)
+
+// Profiles lists the valid profiles, default first.
+var Profiles = []Profile{ProfilePrivileged, ProfileMinimal}
+
+// MinimalCapabilities is the capability set of the minimal profile. Each one
+// was proven necessary by the e2e tests on a 6.18 kernel with
+// kernel.unprivileged_bpf_disabled=2 (see test/e2e/podspec_test.go):
+//   - BPF: bpf() for maps and programs, and BTF loading.
+//   - PERFMON: tracing program types (tracepoints, raw tracepoints, uprobes)
+//     and reading kernel memory through bpf_probe_read_kernel.
+//   - SYS_ADMIN: attaching tracepoints through perf_event_open and the
+//     tracefs event ids; since 5.8 BPF+PERFMON cover loading but several
+//     attach paths still check CAP_SYS_ADMIN.
+//   - SYS_PTRACE: reading /proc/PID/{exe,maps,environ} of other users'
+//     processes (container mapping, uprobe targets).
+//   - DAC_READ_SEARCH: opening /proc/PID/ files owned by other users without
+//     full DAC_OVERRIDE.
+//
+// SYS_RESOURCE is not needed on kernels >= 5.11 (BPF memory is charged to
+// the memory cgroup, not RLIMIT_MEMLOCK).
+var MinimalCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"}
+
+// Options configure the probe pod.
+type Options struct {
+	Namespace  string
+	Image      string
+	PullPolicy corev1.PullPolicy // default IfNotPresent
+	Profile    Profile           // default privileged
+	SessionID  string            // required: the pixie.dev/session label
+	// Window is how long the probe runs; Grace is added for start-up and
+	// the final flush: activeDeadlineSeconds = Window + Grace.
+	Window time.Duration
+	Grace  time.Duration // default 30s
+	// HostNetwork puts the probe in the node's network namespace; only
+	// probes that need it ask for it.
+	HostNetwork bool
+	// Resources; zero values take the defaults below.
+	CPURequest    resource.Quantity
+	MemoryRequest resource.Quantity
+	MemoryLimit   resource.Quantity
+	// Now is the time the deadline annotation counts from; zero means
+	// no expiry annotation (pure output for tests).
+	Now time.Time
+	// PluginVersion and Command are recorded as annotations when set.
+	PluginVersion string
+	Command       string
+}
+
+// Defaults of Options.
+const DefaultGrace = 30 * time.Second
+
+var (
+	defaultCPURequest    = resource.MustParse("50m")
+	defaultMemoryRequest = resource.MustParse("64Mi")
+	defaultMemoryLimit   = resource.MustParse("256Mi")
+)
+
+// randSuffix is a variable so tests can stub it.
+var randSuffix = func() string { return utilrand.String(5) }
+
+// Build returns the probe pod for probeName on node, running the agent with
+// agentArgs (e.g. ["trace", "--config", "{...}"]).
+func Build(node, probeName string, agentArgs []string, opts Options) (*corev1.Pod, error) {
+	if node == "" {
+		return nil, fmt.Errorf("probe pod: empty node name")
+	}
+	if probeName == "" {
+		return nil, fmt.Errorf("probe pod: empty probe name")
+	}
+	if opts.Image == "" {
+		return nil, fmt.Errorf("probe pod: no image: pass --image")
+	}
+	if opts.SessionID == "" {
+		return nil, fmt.Errorf("probe pod: empty session id")
+	}
+	if opts.Window <= 0 {
+		return nil, fmt.Errorf("probe pod: window must be positive, got %s", opts.Window)
+	}
+	if errs := validation.IsValidLabelValue(opts.SessionID); len(errs) > 0 {
+		return nil, fmt.Errorf("probe pod: session id %q: %s", opts.SessionID, strings.Join(errs, "; "))
+	}
+	if opts.PullPolicy == "" {
+		opts.PullPolicy = corev1.PullIfNotPresent
+	}
+	switch opts.PullPolicy {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return nil, fmt.Errorf("unknown image pull policy %q: use Always, IfNotPresent or Never", opts.PullPolicy)
+	}
+	if opts.Profile == "" {
+		opts.Profile = ProfilePrivileged
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	setDefault(&opts.CPURequest, defaultCPURequest)
+	setDefault(&opts.MemoryRequest, defaultMemoryRequest)
+	setDefault(&opts.MemoryLimit, defaultMemoryLimit)
+
+	deadline := int64((opts.Window + opts.Grace + time.Second - 1) / time.Second)
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      Name(probeName, node),
+			Namespace: opts.Namespace,
+			Labels: map[string]string{
+				LabelManagedBy: ManagedByValue,
+				LabelSession:   opts.SessionID,
+				LabelProbe:     probeName,
+			},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:                      node,
+			HostPID:                       true,
+			HostNetwork:                   opts.HostNetwork,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			ActiveDeadlineSeconds:         &deadline,
+			AutomountServiceAccountToken:  ptr(false),
+			EnableServiceLinks:            ptr(false),
+			TerminationGracePeriodSeconds: ptr(int64(5)),
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers: []corev1.Container{{
+				Name:            ContainerName,
+				Image:           opts.Image,
+				ImagePullPolicy: opts.PullPolicy,
+				Command:         []string{AgentPath},
+				Args:            agentArgs,
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{
+						corev1.ResourceCPU:    opts.CPURequest,
+						corev1.ResourceMemory: opts.MemoryRequest,
+					},
+					Limits: corev1.ResourceList{corev1.ResourceMemory: opts.MemoryLimit},
+				},
+				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			}},
+		},
+	}
+	// /proc is the node's through hostPID; these are all the host paths
+	// probes read.
+	addHostMount(pod, "btf", "/sys/kernel/btf")         // CO-RE relocations
+	addHostMount(pod, "cgroup", "/sys/fs/cgroup")       // container cgroups, memory limits
+	addHostMount(pod, "tracing", "/sys/kernel/tracing") // tracepoint ids (perf attach)
+	if a := annotations(opts, time.Duration(deadline)*time.Second); len(a) > 0 {
+		pod.Annotations = a
+	}
+	switch opts.Profile {
+	case ProfilePrivileged:
+		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
+	case ProfileMinimal:
+		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
+			Capabilities: &corev1.Capabilities{
+				Add:  append([]corev1.Capability(nil), MinimalCapabilities...),
+				Drop: []corev1.Capability{"ALL"},
+			},
+			// The agent runs as root (capabilities apply to uid 0 without
+			// ambient-capability plumbing) but cannot write its image.
+			RunAsUser:                ptr(int64(0)),
+			ReadOnlyRootFilesystem:   ptr(true),
+			AllowPrivilegeEscalation: ptr(false),
+			// The default seccomp profile blocks bpf() and perf_event_open.
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
+			// Default AppArmor profiles deny mounting and some /proc reads.
+			AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined},
+		}
+	default:
+		return nil, fmt.Errorf("unknown profile %q: use %s", opts.Profile, ProfileNames())
+	}
+	return pod, nil
+}
+
+// ProfileNames lists the profiles for help and errors: "privileged or minimal".
+func ProfileNames() string {
+	s := make([]string, len(Profiles))
+	for i, p := range Profiles {
+		s[i] = string(p)
+	}
+	return strings.Join(s, " or ")
+}
+
+// Name is pixie-<probe>-<node>-<5 random chars>, cut to 63 characters (a
+// DNS label) by shortening the node part, like kubectl debug's
+// node-debugger-<node>-<suffix>.
+func Name(probe, node string) string {
+	suffix := randSuffix()
+	prefix := "pixie-" + probe + "-"
+	room := validation.DNS1123LabelMaxLength - len(prefix) - 1 - len(suffix)
+	n := sanitize(node)
+	if len(n) > room {
+		n = strings.TrimRight(n[:max(room, 0)], "-.")
+	}
+	return prefix + n + "-" + suffix
+}
+
+// sanitize turns a node name (a DNS subdomain: may contain dots) into the
+// part of a DNS label.
+func sanitize(s string) string {
+	s = strings.ToLower(s)
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+func annotations(opts Options, deadline time.Duration) map[string]string {
+	a := map[string]string{}
+	if !opts.Now.IsZero() {
+		a[AnnotationExpiry] = opts.Now.Add(deadline).UTC().Format(time.RFC3339)
+	}
+	if opts.PluginVersion != "" {
+		a[AnnotationVer] = opts.PluginVersion
+	}
+	if opts.Command != "" {
+		a[AnnotationCmd] = opts.Command
+	}
+	return a
+}
+
+func addHostMount(pod *corev1.Pod, name, path string) {
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+		Name: name,
+		VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+			Path: path,
+			// Not "Directory": a node without debugfs still runs the probe.
+			Type: ptr(corev1.HostPathUnset),
+		}},
+	})
+	c := &pod.Spec.Containers[0]
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: path, ReadOnly: true})
+}
+
+func setDefault(q *resource.Quantity, d resource.Quantity) {
+	if q.IsZero() {
+		*q = d.DeepCopy()
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
