@@ -1,0 +1,56 @@
+package api
+
+// ProbeProfile is the probe name of the CPU profiler (`pixie-agent profile`).
+const ProbeProfile = "profile"
+
+// Profile defaults and bounds, shared by the plugin (validation) and the agent.
+const (
+	ProfileDefaultHz = 99
+	ProfileMaxHz     = 1000
+)
+
+// ProfileConfig tells the agent what to profile. The plugin passes it as
+// JSON: `pixie-agent profile --config JSON`.
+type ProfileConfig struct {
+	// Targets: any of these select processes; none of them with All=false
+	// selects nothing. Comms and container IDs are re-resolved every
+	// interval, so processes started later are profiled too.
+	PIDs         []uint32 `json:"pids,omitempty"`
+	Comms        []string `json:"comms,omitempty"`
+	All          bool     `json:"all,omitempty"`
+	ContainerIDs []string `json:"container_ids,omitempty"` // runtime IDs without the "containerd://" prefix
+	PodUIDs      []string `json:"pod_uids,omitempty"`
+
+	DurationNs int64 `json:"duration_ns"`
+	IntervalNs int64 `json:"interval_ns,omitempty"` // delta cadence; default 1s
+	Hz         int   `json:"hz,omitempty"`          // samples per second per CPU; default 99
+	Kernel     bool  `json:"kernel,omitempty"`      // include kernel frames
+	// ProcRootDir is where /proc is (default /proc; in pods the host's, via hostPID).
+	ProcRootDir string `json:"proc_root,omitempty"`
+}
+
+// StackTrace is one folded stack of one process with the number of samples
+// it got in the interval ending at Time: a delta, so a reader sums records
+// to get the profile (Pixie's stack_traces table). The agent never sends
+// one record per sample.
+type StackTrace struct {
+	Header
+	Time        int64  `json:"time_"` // end of the interval, ns since the Unix epoch
+	PID         uint32 `json:"pid"`
+	Comm        string `json:"comm"`
+	ContainerID string `json:"container_id,omitempty"`
+	// Stack is the folded stack, root first, frames joined by ";"
+	// (kernel frames last, suffixed "_[k]" as in Brendan Gregg's tools).
+	Stack string `json:"stack_trace"`
+	Count uint64 `json:"count"`
+	// Frames, when present, describe the frames of Stack in the same order.
+	Frames []Frame `json:"frames,omitempty"`
+}
+
+// Frame says where a frame of a StackTrace comes from.
+type Frame struct {
+	Module string `json:"m,omitempty"` // binary or library base name, "[kernel]", "[jit]"
+	File   string `json:"f,omitempty"` // source file, when known (Go pclntab)
+	Line   int    `json:"l,omitempty"`
+	Kernel bool   `json:"k,omitempty"`
+}

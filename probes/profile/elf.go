@@ -1,0 +1,214 @@
+//go:build linux
+
+package profile
+
+import (
+	"debug/elf"
+	"debug/gosym"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// binary is the symbol table of one ELF file, shared by every process that
+// maps it (cached by build ID).
+type binary struct {
+	name  string           // base name, used for unnamed frames
+	loads []elf.ProgHeader // PT_LOAD segments: file offset -> virtual address
+	syms  []symbol         // sorted by addr
+	gotab *gosym.Table     // Go pclntab, when present (stripped Go binaries too)
+	isGo  bool
+}
+
+type symbol struct {
+	addr, size uint64
+	name       string
+}
+
+// resolved is one symbolized frame.
+type resolved struct {
+	name   string
+	module string
+	file   string
+	line   int
+	kernel bool
+}
+
+// fileKey identifies an opened file cheaply, before its build ID is known.
+type fileKey struct {
+	dev, ino     uint64
+	size, mtimeN int64
+}
+
+func statKey(fi os.FileInfo) (fileKey, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, false
+	}
+	return fileKey{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtimeN: st.Mtim.Nano()}, true
+}
+
+// buildID returns the GNU build ID, or Go's build ID, or "" when neither exists.
+func buildID(f *elf.File) string {
+	for _, name := range []string{".note.gnu.build-id", ".note.go.buildid"} {
+		s := f.Section(name)
+		if s == nil {
+			continue
+		}
+		data, err := s.Data()
+		if err != nil || len(data) < 16 {
+			continue
+		}
+		// ELF note: namesz, descsz, type, name (padded to 4), desc.
+		namesz := f.ByteOrder.Uint32(data[0:4])
+		descsz := f.ByteOrder.Uint32(data[4:8])
+		off := 12 + (namesz+3)&^3
+		if uint64(off)+uint64(descsz) > uint64(len(data)) {
+			continue
+		}
+		return name + ":" + hex.EncodeToString(data[off:off+descsz])
+	}
+	return ""
+}
+
+// loadBinary reads the symbols of an ELF file. A file with no symbols still
+// yields a binary, so frames in it are named by module and offset.
+func loadBinary(f *elf.File, name string) *binary {
+	b := &binary{name: name}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			b.loads = append(b.loads, p.ProgHeader)
+		}
+	}
+	if s := f.Section(".gopclntab"); s != nil {
+		if data, err := s.Data(); err == nil {
+			var text uint64
+			if t := f.Section(".text"); t != nil {
+				text = t.Addr
+			}
+			if tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text)); err == nil && len(tab.Funcs) > 0 {
+				b.gotab = tab
+				b.isGo = true
+			}
+		}
+	}
+	seen := map[uint64]bool{}
+	add := func(syms []elf.Symbol) {
+		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Section == elf.SHN_UNDEF || seen[s.Value] {
+				continue
+			}
+			seen[s.Value] = true
+			b.syms = append(b.syms, symbol{addr: s.Value, size: s.Size, name: s.Name})
+		}
+	}
+	if syms, err := f.Symbols(); err == nil {
+		add(syms)
+	}
+	if syms, err := f.DynamicSymbols(); err == nil {
+		add(syms)
+	}
+	sort.Slice(b.syms, func(i, j int) bool { return b.syms[i].addr < b.syms[j].addr })
+	return b
+}
+
+// vaddr maps a file offset to the ELF virtual address.
+func (b *binary) vaddr(off uint64) (uint64, bool) {
+	for _, p := range b.loads {
+		if off >= p.Off && off < p.Off+p.Filesz {
+			return off - p.Off + p.Vaddr, true
+		}
+	}
+	return 0, false
+}
+
+// lookup names the function at file offset off. unnamed frames get
+// "[module+0xoff]", never a blank.
+func (b *binary) lookup(off uint64) resolved {
+	r := resolved{module: b.name}
+	va, ok := b.vaddr(off)
+	if ok && b.gotab != nil {
+		if file, line, fn := b.gotab.PCToLine(va); fn != nil {
+			r.name, r.file, r.line = fn.Name, file, line
+			return r
+		}
+	}
+	if ok {
+		i := sort.Search(len(b.syms), func(i int) bool { return b.syms[i].addr > va }) - 1
+		// A symbol of size 0 (hand-written assembly) covers up to the next one.
+		if i >= 0 && (va < b.syms[i].addr+b.syms[i].size || b.syms[i].size == 0) {
+			r.name = b.syms[i].name
+			return r
+		}
+	}
+	r.name = fmt.Sprintf("[%s+0x%x]", b.name, off)
+	return r
+}
+
+// cleanName makes a symbol safe for folded stacks (";" separates frames,
+// and a newline would break the format).
+func cleanName(s string) string {
+	if strings.ContainsAny(s, ";\n\r") {
+		s = strings.NewReplacer(";", ":", "\n", " ", "\r", " ").Replace(s)
+	}
+	return s
+}
+
+// binaryCache shares parsed binaries across processes: by (dev, inode, size,
+// mtime) first, then by build ID, so one library seen through many
+// container roots is parsed once.
+type binaryCache struct {
+	byFile  map[fileKey]*binary
+	byBuild map[string]*binary
+	parsed  int // binaries actually parsed (for tests and stats)
+}
+
+func newBinaryCache() *binaryCache {
+	return &binaryCache{byFile: map[fileKey]*binary{}, byBuild: map[string]*binary{}}
+}
+
+// open returns the binary at p (a path on this host, e.g. through
+// /proc/PID/root). name is the module name shown for unnamed frames.
+func (c *binaryCache) open(p, name string) (*binary, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	key, keyOK := statKey(fi)
+	if keyOK {
+		if b, ok := c.byFile[key]; ok {
+			return b, nil
+		}
+	}
+	f, err := elf.NewFile(fh)
+	if err != nil {
+		return nil, fmt.Errorf("reading ELF %s: %w", p, err)
+	}
+	id := buildID(f)
+	b := c.byBuild[id]
+	if b == nil || id == "" {
+		b = loadBinary(f, name)
+		c.parsed++
+		if id != "" {
+			c.byBuild[id] = b
+		}
+	}
+	if keyOK {
+		c.byFile[key] = b
+	}
+	return b, nil
+}
+
+func moduleName(p string) string {
+	p = strings.TrimSuffix(p, " (deleted)")
+	return path.Base(p)
+}

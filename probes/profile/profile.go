@@ -1,0 +1,396 @@
+//go:build linux
+
+// Package profile is the CPU profiler: perf-event sampling on every CPU, a
+// BPF program that counts (process, user stack, kernel stack) in the
+// kernel, and symbolization on the node. It streams per-interval deltas of
+// folded stacks (api.StackTrace), never one record per sample.
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// maxStackDepth is the kernel's PERF_MAX_STACK_DEPTH, the value size of the
+// stack maps (127 addresses).
+const maxStackDepth = 127
+
+// Probe is a loaded, attached profiler.
+type Probe struct {
+	cfg     api.ProfileConfig
+	objs    profileObjects
+	perf    *perfEvents
+	stats   interface{ Close() error }
+	sym     *Symbolizer
+	half    uint32
+	targets map[uint32]bool
+	procs   map[uint32]procInfo
+	start   time.Time
+	attach  time.Duration
+
+	samples, lost uint64
+	lostBy        map[string]uint64
+	records       uint64
+}
+
+// Emit receives each record; it must not keep it after returning.
+type Emit func(rec any) error
+
+// New loads and attaches the profiler for cfg. Close releases it.
+func New(cfg api.ProfileConfig) (*Probe, error) {
+	start := time.Now()
+	if cfg.Hz == 0 {
+		cfg.Hz = api.ProfileDefaultHz
+	}
+	if cfg.Hz < 1 || cfg.Hz > api.ProfileMaxHz {
+		return nil, fmt.Errorf("sampling rate %d Hz is out of range: use 1 to %d", cfg.Hz, api.ProfileMaxHz)
+	}
+	if cfg.IntervalNs <= 0 {
+		cfg.IntervalNs = int64(time.Second)
+	}
+	if cfg.ProcRootDir == "" {
+		cfg.ProcRootDir = "/proc"
+	}
+	if !cfg.All && selector(&cfg).Empty() {
+		return nil, errors.New("no target: give PIDs, comms, container IDs, pod UIDs or all")
+	}
+	spec, err := loadProfile()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["filter_all"].Set(boolByte(cfg.All)); err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["want_kernel"].Set(boolByte(cfg.Kernel)); err != nil {
+		return nil, err
+	}
+	cpus, err := onlineCPUs()
+	if err != nil {
+		return nil, err
+	}
+	// One interval holds at most CPUs x Hz x interval samples; size the
+	// maps for twice that so stack-id hash collisions stay rare.
+	n := mapSize(len(cpus), cfg.Hz, time.Duration(cfg.IntervalNs))
+	for _, name := range []string{"px_prof_stk0", "px_prof_stk1", "px_prof_cnt0", "px_prof_cnt1"} {
+		spec.Maps[name].MaxEntries = n
+	}
+	p := &Probe{cfg: cfg, sym: NewSymbolizer(cfg.ProcRootDir), procs: map[uint32]procInfo{}, lostBy: map[string]uint64{}, start: start}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return nil, fmt.Errorf("loading the profile BPF program: %w (needs root or CAP_BPF+CAP_PERFMON, Linux >= 5.8)", err)
+	}
+	if s, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		p.stats = s // probe cost in probe_stats; optional
+	}
+	p.syncTargets()
+	if p.perf, err = openPerfEvents(p.objs.PxProfile.FD(), cfg.Hz); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.attach = time.Since(start)
+	return p, nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func mapSize(cpus, hz int, interval time.Duration) uint32 {
+	want := uint64(cpus) * uint64(hz) * uint64(interval/time.Millisecond) / 1000 * 2
+	n := uint32(2048)
+	for uint64(n) < want && n < 1<<17 {
+		n <<= 1
+	}
+	return n
+}
+
+// Close detaches and unloads everything, in reverse order.
+func (p *Probe) Close() error {
+	if p.perf != nil {
+		p.perf.close()
+	}
+	if p.stats != nil {
+		p.stats.Close()
+	}
+	return p.objs.Close()
+}
+
+// syncTargets re-resolves comms and container IDs and updates the
+// in-kernel tgid filter.
+func (p *Probe) syncTargets() {
+	if p.cfg.All {
+		return
+	}
+	now := resolveTargets(p.cfg.ProcRootDir, &p.cfg)
+	for pid := range now {
+		if !p.targets[pid] {
+			_ = p.objs.PxProfTgids.Put(pid, uint8(1))
+		}
+	}
+	for pid := range p.targets {
+		if !now[pid] {
+			_ = p.objs.PxProfTgids.Delete(pid)
+		}
+	}
+	p.targets = now
+}
+
+// Targets is the number of processes selected now (0 with All).
+func (p *Probe) Targets() int { return len(p.targets) }
+
+// Run samples until ctx ends or the configured duration passes, emitting a
+// probe_ready record, stack_traces deltas every interval and a final
+// probe_stats record.
+func (p *Probe) Run(ctx context.Context, emit Emit) error {
+	if err := emit(&api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: api.ProbeProfile,
+		AttachNs: p.attach.Nanoseconds(), Targets: len(p.targets)}); err != nil {
+		return err
+	}
+	if p.cfg.DurationNs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(p.cfg.DurationNs))
+		defer cancel()
+	}
+	tick := time.NewTicker(time.Duration(p.cfg.IntervalNs))
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+			p.perf.close() // stop sampling, then drain both halves
+		case <-tick.C:
+		}
+		if err := p.drain(emit, done); err != nil {
+			return err
+		}
+		if !done {
+			p.syncTargets()
+			// Closes the interval: readers redraw, the agent flushes.
+			if err := emit(p.Stats(false)); err != nil {
+				return err
+			}
+		}
+	}
+	return emit(p.Stats(true))
+}
+
+// Stats is the probe_stats record: samples, losses and the probe's own cost.
+func (p *Probe) Stats(final bool) *api.ProbeStats {
+	s := &api.ProbeStats{Header: api.Header{Table: api.TableProbeStats}, Probe: api.ProbeProfile,
+		WindowNs: time.Since(p.start).Nanoseconds(), EventsCaptured: p.samples - p.lost, EventsLost: p.lost,
+		Records: p.records, AttachNs: p.attach.Nanoseconds(), Final: final}
+	if len(p.lostBy) > 0 {
+		s.LostBy = p.lostBy
+	}
+	if st, err := p.objs.PxProfile.Stats(); err == nil {
+		s.BPFRunNs, s.BPFRunCount = uint64(st.Runtime), st.RunCount
+	}
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		s.UserCPUNs = uint64(ru.Utime.Nano() + ru.Stime.Nano())
+		s.PeakRSSBytes = uint64(ru.Maxrss) * 1024
+	}
+	return s
+}
+
+type aggKey struct {
+	pid   uint32
+	stack string
+}
+
+type aggVal struct {
+	count  uint64
+	frames []api.Frame
+}
+
+// drain flips the double buffer, reads the idle half, symbolizes it and
+// emits one record per (process, folded stack). With final it drains both
+// halves (sampling has stopped).
+func (p *Probe) drain(emit Emit, final bool) error {
+	now := time.Now()
+	agg := map[aggKey]*aggVal{}
+	halves := []uint32{p.half}
+	if final {
+		halves = append(halves, 1-p.half)
+	} else {
+		old := p.half
+		p.half = 1 - p.half
+		if err := p.objs.PxProfCtl.Put(uint32(0), p.half); err != nil {
+			return fmt.Errorf("switching sample buffers: %w", err)
+		}
+		// A program that read the old value may still be running on another
+		// CPU; programs run for microseconds.
+		time.Sleep(2 * time.Millisecond)
+		halves = []uint32{old}
+	}
+	for _, h := range halves {
+		if err := p.drainHalf(h, agg); err != nil {
+			return err
+		}
+	}
+	p.readLost()
+	keys := make([]aggKey, 0, len(agg))
+	for k := range agg {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].pid != keys[j].pid {
+			return keys[i].pid < keys[j].pid
+		}
+		return keys[i].stack < keys[j].stack
+	})
+	for _, k := range keys {
+		v := agg[k]
+		pi := p.info(k.pid)
+		p.records++
+		if err := emit(&api.StackTrace{Header: api.Header{Table: api.TableStackTraces}, Time: now.UnixNano(),
+			PID: k.pid, Comm: pi.comm, ContainerID: pi.containerID, Stack: k.stack, Count: v.count, Frames: v.frames}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Probe) info(pid uint32) procInfo {
+	pi, ok := p.procs[pid]
+	if !ok {
+		pi = readProcInfo(p.cfg.ProcRootDir, pid)
+		if pi.comm == "" {
+			pi.comm = "[exited]"
+		}
+		p.procs[pid] = pi
+	}
+	return pi
+}
+
+func (p *Probe) drainHalf(h uint32, agg map[aggKey]*aggVal) error {
+	cnt, stk := p.objs.PxProfCnt0, p.objs.PxProfStk0
+	if h == 1 {
+		cnt, stk = p.objs.PxProfCnt1, p.objs.PxProfStk1
+	}
+	var (
+		key  profileProfileKey
+		val  uint64
+		keys []profileProfileKey
+		vals []uint64
+	)
+	it := cnt.Iterate()
+	for it.Next(&key, &val) {
+		keys = append(keys, key)
+		vals = append(vals, val)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading sample counts: %w", err)
+	}
+	for _, k := range keys {
+		_ = cnt.Delete(k)
+	}
+	stacks := map[int32][]uint64{}
+	read := func(id int32) []uint64 {
+		if id < 0 {
+			return nil
+		}
+		if s, ok := stacks[id]; ok {
+			return s
+		}
+		var buf [maxStackDepth]uint64
+		var s []uint64
+		if err := stk.Lookup(uint32(id), &buf); err == nil {
+			for _, a := range buf {
+				if a == 0 {
+					break
+				}
+				s = append(s, a)
+			}
+		}
+		stacks[id] = s
+		return s
+	}
+	for i, k := range keys {
+		ustack, kstack := read(k.UserStackId), read(k.KernelStackId)
+		stack, frames := p.fold(k.Tgid, ustack, kstack)
+		ak := aggKey{k.Tgid, stack}
+		if v := agg[ak]; v != nil {
+			v.count += vals[i]
+		} else {
+			agg[ak] = &aggVal{count: vals[i], frames: frames}
+		}
+	}
+	clearStacks(stk)
+	return nil
+}
+
+// clearStacks empties a stack map for its next turn, including stacks of
+// samples that were dropped (counts map full).
+func clearStacks(stk *ebpf.Map) {
+	var ids []uint32
+	var next uint32
+	var cur any // nil: first key
+	for stk.NextKey(cur, &next) == nil {
+		ids = append(ids, next)
+		c := next
+		cur = c
+	}
+	for _, id := range ids {
+		_ = stk.Delete(id)
+	}
+}
+
+// fold symbolizes one sample's stacks into Brendan Gregg's folded form:
+// root first, user frames, then kernel frames suffixed "_[k]".
+func (p *Probe) fold(pid uint32, ustack, kstack []uint64) (string, []api.Frame) {
+	n := len(ustack) + len(kstack)
+	names := make([]string, 0, max(n, 1))
+	frames := make([]api.Frame, 0, max(n, 1))
+	for i := len(ustack) - 1; i >= 0; i-- {
+		r := p.sym.User(pid, ustack[i], i == 0)
+		names = append(names, cleanName(r.name))
+		frames = append(frames, api.Frame{Module: r.module, File: r.file, Line: r.line})
+	}
+	for i := len(kstack) - 1; i >= 0; i-- {
+		r := p.sym.Kernel(kstack[i])
+		names = append(names, cleanName(r.name)+"_[k]")
+		frames = append(frames, api.Frame{Module: r.module, Kernel: true})
+	}
+	if len(names) == 0 {
+		// Neither stack could be read: still count the sample, visibly.
+		names = append(names, "[no stack]")
+		frames = append(frames, api.Frame{Module: "[unknown]"})
+	}
+	return strings.Join(names, ";"), frames
+}
+
+func (p *Probe) readLost() {
+	var total [profileProfileLostReasonPROFILE_LOST_MAX]uint64
+	for r := uint32(0); r < uint32(profileProfileLostReasonPROFILE_LOST_MAX); r++ {
+		var per []uint64
+		if err := p.objs.PxProfLost.Lookup(r, &per); err != nil {
+			continue
+		}
+		for _, v := range per {
+			total[r] += v
+		}
+	}
+	p.samples = total[profileProfileLostReasonPROFILE_SAMPLES]
+	p.lost = total[profileProfileLostReasonPROFILE_LOST_COUNTS]
+	set := func(name string, v uint64) {
+		if v > 0 {
+			p.lostBy[name] = v
+		}
+	}
+	// Stack collisions keep the sample but lose its stack.
+	set("user_stack", total[profileProfileLostReasonPROFILE_LOST_USTACK])
+	set("kernel_stack", total[profileProfileLostReasonPROFILE_LOST_KSTACK])
+	set("counts_full", total[profileProfileLostReasonPROFILE_LOST_COUNTS])
+}
