@@ -1,0 +1,801 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * socktrace: payload capture of TCP/UDP socket syscalls of targeted processes.
+ *
+ * Hooks: syscall tracepoints only (this project's nodes may have no kprobes
+ * and no fentry). sys_enter_* saves the arguments keyed by pid_tgid,
+ * sys_exit_* reads `ret` bytes from them. raw_tracepoint sched_process_fork
+ * follows children of targeted processes, sched_process_exit drops state.
+ *
+ * Kernel types: minimal CO-RE definitions (include/pixie/kernel.h).
+ */
+#include "pixie/types.h"
+#include "pixie/kernel.h"
+#include "pixie/socktrace_event.h"
+#include "libbpf/bpf_helpers.h"
+#include "libbpf/bpf_core_read.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Load-time configuration (CollectionSpec.Variables). */
+volatile const __u32 target_all = 0; /* trace every process but self_tgid */
+volatile const __u32 self_tgid = 0; /* the loader, never traced */
+volatile const __u32 max_payload = 4096; /* power of two <= PX_MAX_PAYLOAD_CAP */
+volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
+
+#define PX_MAX_IOV 8 /* iovecs copied per call */
+#define PX_MAX_MMSG 4 /* messages reported per sendmmsg/recvmmsg */
+
+struct px_args {
+	__u64 start_ns;
+	__u64 buf; /* buffer, iovec array, msghdr or mmsghdr array */
+	__u64 count; /* iovcnt or vlen */
+	__u64 addr; /* sockaddr (sendto/recvfrom/connect) */
+	__s32 fd;
+	__u8 op;
+	__u8 _pad[3];
+};
+
+struct px_conn {
+	__u64 pos[2]; /* egress, ingress */
+	struct px_addr local;
+	struct px_addr remote;
+	__u32 gen;
+	__u8 role;
+	__u8 transport;
+	__u16 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} px_targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct px_args);
+} px_args SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* tgid << 32 | fd */
+	__type(value, struct px_conn);
+} px_conns SEC(".maps");
+
+/* Open connections per tgid, so process exit scans px_conns only when
+ * there is something to drop. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} px_nconns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized from Go */
+} px_events SEC(".maps");
+
+/* Event header plus payload. Twice the cap so that (offset < cap) + (len <=
+ * cap) stays in bounds for the verifier. */
+struct px_scratch {
+	struct px_event ev;
+	__u8 data[2 * PX_MAX_PAYLOAD_CAP];
+};
+
+/* One slot per CPU. A plain ARRAY indexed by CPU, not a PERCPU_ARRAY: per-CPU
+ * values are limited to 32 KiB. max_entries is set from Go (possible CPUs).
+ * Syscall tracepoints run with preemption disabled, so a slot has one user. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct px_scratch);
+} px_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct px_counters);
+} px_counts SEC(".maps");
+
+/* Per-CPU generation counters; the CPU number goes in the low bits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} px_gen SEC(".maps");
+
+static __always_inline struct px_counters *counters(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&px_counts, &zero);
+}
+
+static __always_inline int targeted(__u32 tgid)
+{
+	if (target_all)
+		return tgid != self_tgid;
+	return bpf_map_lookup_elem(&px_targets, &tgid) != NULL;
+}
+
+static __always_inline __u64 ring_flags(void)
+{
+	if (bpf_ringbuf_query(&px_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void output(void *ev, __u64 len)
+{
+	struct px_counters *c = counters();
+	if (bpf_ringbuf_output(&px_events, ev, len, ring_flags()) != 0) {
+		if (c)
+			c->ring_full++;
+		return;
+	}
+	if (c)
+		c->events_submitted++;
+}
+
+/* fd -> struct sock of an AF_INET/AF_INET6 TCP or UDP socket, or NULL. */
+static __always_inline struct sock *inet_sock_of(int fd, __u8 *transport)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	if (proto == IPPROTO_TCP)
+		*transport = PX_TRANSPORT_TCP;
+	else if (proto == IPPROTO_UDP)
+		*transport = PX_TRANSPORT_UDP;
+	else
+		return NULL;
+	return sk;
+}
+
+static __always_inline void read_addrs(struct sock *sk, struct px_conn *c)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	c->local.family = family;
+	c->remote.family = family;
+	c->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->remote.port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		BPF_CORE_READ_INTO(&c->local.addr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&c->remote.addr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&c->local.addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&c->remote.addr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+/* A user sockaddr (datagram peer) -> px_addr; returns 1 if it is inet. */
+static __always_inline int read_sockaddr(__u64 uaddr, struct px_addr *out)
+{
+	struct px_sockaddr_in6 sa = {};
+
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(struct px_sockaddr_in), (void *)uaddr))
+		return 0;
+	if (sa.family == AF_INET) {
+		struct px_sockaddr_in *in = (struct px_sockaddr_in *)&sa;
+		__builtin_memcpy(out->addr, &in->addr, 4);
+	} else if (sa.family == AF_INET6) {
+		if (bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+			return 0;
+		__builtin_memcpy(out->addr, sa.addr, 16);
+	} else {
+		return 0;
+	}
+	out->family = sa.family;
+	out->port = __builtin_bswap16(sa.port);
+	return 1;
+}
+
+static __always_inline __u32 next_gen(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&px_gen, &zero);
+	if (!g)
+		return 0;
+	/* No atomic fetch-add: it needs Linux 5.12, the ring buffer only 5.8. */
+	*g += 1;
+	return (*g << 8) | (bpf_get_smp_processor_id() & 0xff);
+}
+
+static __always_inline void fill_header(struct px_event *ev, __u64 key, const struct px_conn *c,
+					__u8 kind, __u8 op, __u64 start_ns, __u64 end_ns)
+{
+	ev->start_ns = start_ns;
+	ev->end_ns = end_ns;
+	ev->pos = 0;
+	ev->tgid = key >> 32;
+	ev->pid = (__u32)bpf_get_current_pid_tgid();
+	ev->fd = (__s32)key;
+	ev->gen = c->gen;
+	ev->size = 0;
+	ev->data_len = 0;
+	ev->kind = kind;
+	ev->role = c->role;
+	ev->dir = 0;
+	ev->transport = c->transport;
+	ev->syscall = op;
+	ev->has_peer = 0;
+	ev->_pad = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->local = c->local;
+	ev->remote = c->remote;
+	__builtin_memset(&ev->peer, 0, sizeof(ev->peer));
+}
+
+/* Emit an open/close event (no payload) from the stack. */
+static __always_inline void emit_conn_event(__u64 key, const struct px_conn *c, __u8 kind, __u8 op,
+					    __u64 start_ns, __u64 end_ns)
+{
+	struct px_event ev;
+
+	fill_header(&ev, key, c, kind, op, start_ns, end_ns);
+	output(&ev, sizeof(ev));
+}
+
+static __always_inline void nconns_add(__u32 tgid, int delta)
+{
+	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
+	if (n) {
+		__sync_fetch_and_add(n, delta);
+		return;
+	}
+	if (delta > 0) {
+		__u32 one = 1;
+		bpf_map_update_elem(&px_nconns, &tgid, &one, BPF_NOEXIST);
+	}
+}
+
+/* Start tracking key's socket with role; replaces an older entry. */
+static __always_inline struct px_conn *track(__u64 key, struct sock *sk, __u8 transport, __u8 role,
+					     __u8 op, __u64 start_ns, __u64 end_ns)
+{
+	struct px_conn c = {};
+	struct px_conn *old = bpf_map_lookup_elem(&px_conns, &key);
+
+	if (old)
+		/* fd reused without a close we saw (dup2, close_range, ...) */
+		emit_conn_event(key, old, PX_KIND_CLOSE, op, start_ns, end_ns);
+	c.gen = next_gen();
+	c.role = role;
+	c.transport = transport;
+	read_addrs(sk, &c);
+	if (bpf_map_update_elem(&px_conns, &key, &c, BPF_ANY)) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->conn_table_full++;
+		return NULL;
+	}
+	if (!old)
+		nconns_add(key >> 32, 1);
+	emit_conn_event(key, &c, PX_KIND_OPEN, op, start_ns, end_ns);
+	return bpf_map_lookup_elem(&px_conns, &key);
+}
+
+/* The tracked connection of key, or a new role-unknown entry for a socket
+ * first seen mid-stream (opened before tracing, or inherited). */
+static __always_inline struct px_conn *conn_for(__u64 key, __u8 op, __u64 start_ns, __u64 end_ns)
+{
+	struct px_conn *c = bpf_map_lookup_elem(&px_conns, &key);
+	__u8 transport = 0;
+
+	if (c)
+		return c;
+	struct sock *sk = inet_sock_of((__s32)key, &transport);
+	if (!sk)
+		return NULL;
+	return track(key, sk, transport, PX_ROLE_UNKNOWN, op, start_ns, end_ns);
+}
+
+static __always_inline struct px_scratch *scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&px_scratch, &cpu);
+}
+
+/* Copy up to n bytes of user memory at src to s->data[off:]; returns bytes copied. */
+static __always_inline __u32 copy_user(struct px_scratch *s, __u32 off, __u64 src, __u64 n,
+				       int *failed)
+{
+	__u32 cap = max_payload;
+
+	if (cap > PX_MAX_PAYLOAD_CAP)
+		cap = PX_MAX_PAYLOAD_CAP;
+	if (off >= cap)
+		return 0;
+	if (n > cap - off)
+		n = cap - off;
+	off &= PX_MAX_PAYLOAD_CAP - 1;
+	n &= 2 * PX_MAX_PAYLOAD_CAP - 1;
+	if (n > PX_MAX_PAYLOAD_CAP)
+		return 0;
+	if (n == 0)
+		return 0;
+	if (bpf_probe_read_user(&s->data[off], n, (void *)src)) {
+		*failed = 1;
+		return 0;
+	}
+	return n;
+}
+
+/* Gather from up to PX_MAX_IOV iovecs, at most total bytes. */
+static __always_inline __u32 copy_iov(struct px_scratch *s, __u64 iov, __u64 iovcnt, __u64 total,
+				      int *failed)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < PX_MAX_IOV; i++) {
+		struct px_iovec v;
+
+		if (i >= iovcnt || off >= total || off >= max_payload)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v)))) {
+			*failed = 1;
+			break;
+		}
+		__u64 n = v.len;
+		if (n > total - off)
+			n = total - off;
+		__u32 got = copy_user(s, off, v.base, n, failed);
+		if (got < n && *failed)
+			break;
+		off += got;
+	}
+	return off;
+}
+
+enum px_src {
+	PX_SRC_NONE,
+	PX_SRC_BUF,
+	PX_SRC_IOV,
+};
+
+/* Emit one data event: size bytes moved in dir, payload from src. */
+static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u8 dir, __u64 size,
+				      int src_kind, __u64 src, __u64 iovcnt, __u64 peer_addr,
+				      __u64 start_ns, __u64 end_ns)
+{
+	struct px_scratch *s = scratch();
+	struct px_counters *cnt;
+	int failed = 0;
+	__u32 len = 0;
+
+	if (!s)
+		return;
+	fill_header(&s->ev, key, c, PX_KIND_DATA, op, start_ns, end_ns);
+	s->ev.dir = dir;
+	s->ev.size = size;
+	/* Not atomic (see next_gen): threads racing on one socket's direction
+	 * interleave their bytes anyway. */
+	int d = dir == PX_DIR_EGRESS ? 0 : 1;
+	s->ev.pos = c->pos[d];
+	c->pos[d] += size;
+	if (peer_addr && read_sockaddr(peer_addr, &s->ev.peer))
+		s->ev.has_peer = 1;
+
+	if (src_kind == PX_SRC_BUF)
+		len = copy_user(s, 0, src, size, &failed);
+	else if (src_kind == PX_SRC_IOV)
+		len = copy_iov(s, src, iovcnt, size, &failed);
+	s->ev.data_len = len;
+
+	cnt = counters();
+	if (cnt) {
+		if (failed)
+			cnt->read_failed++;
+		else if (src_kind != PX_SRC_NONE && len < size) {
+			cnt->truncated++;
+			cnt->truncated_bytes += size - len;
+		}
+	}
+	len &= 2 * PX_MAX_PAYLOAD_CAP - 1;
+	output(&s->ev, sizeof(s->ev) + len);
+}
+
+static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, __u64 addr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!targeted(id >> 32))
+		return 0;
+	struct px_args a = {
+		.start_ns = bpf_ktime_get_ns(),
+		.buf = buf,
+		.count = count,
+		.addr = addr,
+		.fd = fd,
+		.op = op,
+	};
+	bpf_map_update_elem(&px_args, &id, &a, BPF_ANY);
+	return 0;
+}
+
+/* Saved args of this thread's call, removed from the map. */
+static __always_inline int take_args(struct px_args *out)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct px_args *a = bpf_map_lookup_elem(&px_args, &id);
+
+	if (!a)
+		return 0;
+	*out = *a;
+	bpf_map_delete_elem(&px_args, &id);
+	return 1;
+}
+
+static __always_inline __u64 conn_key(__s32 fd)
+{
+	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+}
+
+/* read/write/sendto/recvfrom/sendfile: one buffer (or none). */
+static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 dir, int src_kind)
+{
+	struct px_args a;
+
+	if (!take_args(&a))
+		return 0;
+	if (ctx->ret <= 0)
+		return 0;
+	__u64 end = bpf_ktime_get_ns();
+	__u64 key = conn_key(a.fd);
+	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
+	if (!c)
+		return 0;
+	emit_data(key, c, a.op, dir, ctx->ret, src_kind, a.buf, a.count, a.addr, a.start_ns, end);
+	return 0;
+}
+
+/* sendmsg/recvmsg: a msghdr with an iovec array and an optional peer. */
+static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 dir)
+{
+	struct px_args a;
+	struct px_msghdr m;
+
+	if (!take_args(&a))
+		return 0;
+	if (ctx->ret <= 0)
+		return 0;
+	__u64 end = bpf_ktime_get_ns();
+	__u64 key = conn_key(a.fd);
+	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
+	if (!c)
+		return 0;
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->read_failed++;
+		emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_NONE, 0, 0, 0, a.start_ns, end);
+		return 0;
+	}
+	emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_IOV, m.iov, m.iovlen,
+		  m.namelen ? m.name : 0, a.start_ns, end);
+	return 0;
+}
+
+/* sendmmsg/recvmmsg: ret messages; one event per message, first PX_MAX_MMSG. */
+static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 dir)
+{
+	struct px_args a;
+
+	if (!take_args(&a))
+		return 0;
+	if (ctx->ret <= 0)
+		return 0;
+	__u64 end = bpf_ktime_get_ns();
+	__u64 key = conn_key(a.fd);
+	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
+	if (!c)
+		return 0;
+	for (int i = 0; i < PX_MAX_MMSG; i++) {
+		struct px_mmsghdr mm;
+
+		if (i >= ctx->ret)
+			break;
+		if (bpf_probe_read_user(&mm, sizeof(mm), (void *)(a.buf + i * sizeof(mm)))) {
+			struct px_counters *cnt = counters();
+			if (cnt)
+				cnt->read_failed++;
+			break;
+		}
+		emit_data(key, c, a.op, dir, mm.len, PX_SRC_IOV, mm.hdr.iov, mm.hdr.iovlen,
+			  mm.hdr.namelen ? mm.hdr.name : 0, a.start_ns, end);
+	}
+	return 0;
+}
+
+#define SYS_ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name)
+#define SYS_EXIT(name) SEC("tracepoint/syscalls/sys_exit_" #name)
+
+SYS_ENTER(read) int px_en_read(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_READ, ctx->args[0], ctx->args[1], 0, 0);
+}
+
+SYS_EXIT(read) int px_ex_read(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_INGRESS, PX_SRC_BUF);
+}
+
+SYS_ENTER(write) int px_en_write(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_WRITE, ctx->args[0], ctx->args[1], 0, 0);
+}
+
+SYS_EXIT(write) int px_ex_write(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_BUF);
+}
+
+SYS_ENTER(readv) int px_en_readv(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SYS_EXIT(readv) int px_ex_readv(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_INGRESS, PX_SRC_IOV);
+}
+
+SYS_ENTER(writev) int px_en_writev(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SYS_EXIT(writev) int px_ex_writev(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_IOV);
+}
+
+SYS_ENTER(sendto) int px_en_sendto(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_SENDTO, ctx->args[0], ctx->args[1], 0, ctx->args[4]);
+}
+
+SYS_EXIT(sendto) int px_ex_sendto(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_BUF);
+}
+
+SYS_ENTER(recvfrom) int px_en_recvfrom(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0, ctx->args[4]);
+}
+
+SYS_EXIT(recvfrom) int px_ex_recvfrom(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_INGRESS, PX_SRC_BUF);
+}
+
+SYS_ENTER(sendmsg) int px_en_sendmsg(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_SENDMSG, ctx->args[0], ctx->args[1], 0, 0);
+}
+
+SYS_EXIT(sendmsg) int px_ex_sendmsg(struct px_sys_exit *ctx)
+{
+	return on_exit_msg(ctx, PX_DIR_EGRESS);
+}
+
+SYS_ENTER(recvmsg) int px_en_recvmsg(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0, 0);
+}
+
+SYS_EXIT(recvmsg) int px_ex_recvmsg(struct px_sys_exit *ctx)
+{
+	return on_exit_msg(ctx, PX_DIR_INGRESS);
+}
+
+SYS_ENTER(sendmmsg) int px_en_sendmmsg(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_SENDMMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SYS_EXIT(sendmmsg) int px_ex_sendmmsg(struct px_sys_exit *ctx)
+{
+	return on_exit_mmsg(ctx, PX_DIR_EGRESS);
+}
+
+SYS_ENTER(recvmmsg) int px_en_recvmmsg(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_RECVMMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SYS_EXIT(recvmmsg) int px_ex_recvmmsg(struct px_sys_exit *ctx)
+{
+	return on_exit_mmsg(ctx, PX_DIR_INGRESS);
+}
+
+/* sendfile64(out_fd, in_fd, offset, count): the bytes never pass a user
+ * buffer, so the event carries Size and no data. */
+SYS_ENTER(sendfile64) int px_en_sendfile(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_SENDFILE, ctx->args[0], 0, 0, 0);
+}
+
+SYS_EXIT(sendfile64) int px_ex_sendfile(struct px_sys_exit *ctx)
+{
+	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_NONE);
+}
+
+SYS_ENTER(connect) int px_en_connect(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_CONNECT, ctx->args[0], 0, 0, 0);
+}
+
+SYS_EXIT(connect) int px_ex_connect(struct px_sys_exit *ctx)
+{
+	struct px_args a;
+	__u8 transport = 0;
+
+	if (!take_args(&a))
+		return 0;
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	struct sock *sk = inet_sock_of(a.fd, &transport);
+	if (!sk)
+		return 0;
+	track(conn_key(a.fd), sk, transport, PX_ROLE_CLIENT, a.op, a.start_ns, bpf_ktime_get_ns());
+	return 0;
+}
+
+static __always_inline int on_exit_accept(struct px_sys_exit *ctx)
+{
+	struct px_args a;
+	__u8 transport = 0;
+
+	if (!take_args(&a))
+		return 0;
+	if (ctx->ret < 0)
+		return 0;
+	__s32 fd = ctx->ret;
+	struct sock *sk = inet_sock_of(fd, &transport);
+	if (!sk)
+		return 0;
+	track(conn_key(fd), sk, transport, PX_ROLE_SERVER, a.op, a.start_ns, bpf_ktime_get_ns());
+	return 0;
+}
+
+SYS_ENTER(accept) int px_en_accept(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_ACCEPT, ctx->args[0], 0, 0, 0);
+}
+
+SYS_EXIT(accept) int px_ex_accept(struct px_sys_exit *ctx)
+{
+	return on_exit_accept(ctx);
+}
+
+SYS_ENTER(accept4) int px_en_accept4(struct px_sys_enter *ctx)
+{
+	return on_enter(PX_SYS_ACCEPT4, ctx->args[0], 0, 0, 0);
+}
+
+SYS_EXIT(accept4) int px_ex_accept4(struct px_sys_exit *ctx)
+{
+	return on_exit_accept(ctx);
+}
+
+SYS_ENTER(close) int px_en_close(struct px_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!targeted(id >> 32))
+		return 0;
+	/* Only tracked sockets need the exit half. */
+	__u64 key = conn_key(ctx->args[0]);
+	if (!bpf_map_lookup_elem(&px_conns, &key))
+		return 0;
+	return on_enter(PX_SYS_CLOSE, ctx->args[0], 0, 0, 0);
+}
+
+SYS_EXIT(close) int px_ex_close(struct px_sys_exit *ctx)
+{
+	struct px_args a;
+
+	if (!take_args(&a))
+		return 0;
+	if (ctx->ret != 0)
+		return 0;
+	__u64 key = conn_key(a.fd);
+	struct px_conn *c = bpf_map_lookup_elem(&px_conns, &key);
+	if (!c)
+		return 0;
+	emit_conn_event(key, c, PX_KIND_CLOSE, PX_SYS_CLOSE, a.start_ns, bpf_ktime_get_ns());
+	bpf_map_delete_elem(&px_conns, &key);
+	nconns_add(key >> 32, -1);
+	return 0;
+}
+
+/* sched_process_fork(parent, child), in the parent's context: a new process
+ * forked by a targeted one is targeted too (threads share the tgid). */
+SEC("raw_tracepoint/sched_process_fork")
+int px_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (target_all || !bpf_map_lookup_elem(&px_targets, &tgid))
+		return 0;
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (ctgid == tgid)
+		return 0;
+	__u8 one = 1;
+	bpf_map_update_elem(&px_targets, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+struct exit_scan {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 now;
+};
+
+static long drop_conn(void *map, __u64 *key, struct px_conn *c, struct exit_scan *x)
+{
+	if ((*key >> 32) != x->tgid)
+		return 0;
+	emit_conn_event(*key, c, PX_KIND_CLOSE, PX_SYS_EXIT, x->now, x->now);
+	bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* sched_process_exit(task), in the exiting thread's context. When the
+ * whole group is gone, its sockets were closed without close(2): report
+ * and drop them, and forget the tgid (pids get reused). */
+SEC("raw_tracepoint/sched_process_exit")
+int px_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (!targeted(tgid))
+		return 0;
+	bpf_map_delete_elem(&px_args, &id);
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
+	if (n) {
+		if (*n > 0) {
+			struct exit_scan x = {.tgid = tgid, .now = bpf_ktime_get_ns()};
+			bpf_for_each_map_elem(&px_conns, drop_conn, &x, 0);
+		}
+		bpf_map_delete_elem(&px_nconns, &tgid);
+	}
+	bpf_map_delete_elem(&px_targets, &tgid);
+	return 0;
+}

@@ -1,0 +1,469 @@
+//go:build linux
+
+// Package socktrace loads and runs the eBPF socket tracer (bpf/socktrace.bpf.c):
+// payload capture of TCP and UDP socket syscalls of targeted processes, from
+// syscall tracepoints only. It reports conn.Event values.
+package socktrace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+// Defaults and limits of Config.
+const (
+	DefaultMaxPayload = 4096
+	MaxPayloadCap     = 16384 // PX_MAX_PAYLOAD_CAP in bpf/include/pixie/socktrace_event.h
+	DefaultRingBytes  = 8 << 20
+	// FlushInterval bounds how long an event waits in the ring buffer when
+	// fewer than WakeupBytes are queued.
+	FlushInterval = 50 * time.Millisecond
+)
+
+// Loss counter names in Stats.LostBy.
+const (
+	LostRingFull      = "ring_full"       // events dropped: ring buffer full
+	LostTruncated     = "truncated"       // data events whose payload was cut at MaxPayload
+	LostReadFailed    = "read_failed"     // events whose payload could not be read from user memory
+	LostConnTableFull = "conn_table_full" // connections not tracked: table full
+	LostDecode        = "decode_error"    // malformed records (a bug)
+)
+
+// Config selects what to trace and how much to keep.
+type Config struct {
+	// TargetAll traces every process except the caller. Otherwise only PIDs
+	// (thread-group ids) and their future children are traced.
+	TargetAll bool
+	PIDs      []uint32
+	// MaxPayload is how many bytes of each call are captured: a power of two
+	// <= MaxPayloadCap; 0 means DefaultMaxPayload.
+	MaxPayload int
+	// RingBytes is the ring buffer size: a power of two multiple of the page
+	// size; 0 means DefaultRingBytes.
+	RingBytes int
+	// WakeupBytes: the kernel wakes the reader once this much is queued;
+	// below it the reader polls every FlushInterval. 0 means RingBytes/32.
+	WakeupBytes int
+}
+
+// Stats are the tracer's counters since New.
+type Stats struct {
+	// Captured is the number of events passed to Run's callback.
+	Captured uint64
+	// Submitted is the number of events the kernel put in the ring buffer.
+	Submitted uint64
+	// LostBy counts losses by reason (the Lost* names). Every key is present.
+	LostBy map[string]uint64
+	// TruncatedBytes is how many payload bytes the MaxPayload cap dropped.
+	TruncatedBytes uint64
+	// BPFRunNs and BPFRunCount sum the kernel's run-time stats over all
+	// programs (kernel.bpf_stats_enabled is on while the tracer is open).
+	BPFRunNs    uint64
+	BPFRunCount uint64
+}
+
+// ProgramStats is one program's kernel run-time stats.
+type ProgramStats struct {
+	RunNs    uint64
+	RunCount uint64
+}
+
+// Tracer is a loaded and attached socket tracer.
+type Tracer struct {
+	coll     *ebpf.Collection
+	links    []link.Link
+	rd       *ringbuf.Reader
+	stats    interface{ Close() error }
+	attach   time.Duration
+	captured atomic.Uint64
+	decodeEr atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New loads the programs, attaches them and starts tracing. It needs root
+// (or CAP_BPF+CAP_PERFMON), a kernel >= 5.8 with BTF, and tracefs, which it
+// mounts at /sys/kernel/tracing when nothing is mounted.
+func New(cfg Config) (*Tracer, error) {
+	start := time.Now()
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the socket tracer needs root: run as root, or in a privileged probe pod")
+	}
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return nil, fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF (/sys/kernel/btf/vmlinux): %w", err)
+	}
+	if err := ensureTracefs(); err != nil {
+		return nil, err
+	}
+
+	spec, err := loadSocktrace()
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]any{
+		"target_all":   boolU32(cfg.TargetAll),
+		"self_tgid":    uint32(os.Getpid()),
+		"max_payload":  uint32(cfg.MaxPayload),
+		"wakeup_bytes": uint64(cfg.WakeupBytes),
+	}
+	for name, v := range vars {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	spec.Maps["px_events"].MaxEntries = uint32(cfg.RingBytes)
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("counting CPUs: %w", err)
+	}
+	spec.Maps["px_scratch"].MaxEntries = uint32(ncpu)
+
+	t := &Tracer{}
+	// Stats first, so run time is counted from the first event.
+	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		t.stats = st
+	}
+	t.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
+		t.Close()
+		return nil, loadError(err)
+	}
+	for _, pid := range cfg.PIDs {
+		if err := t.AddPID(pid); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
+	if err := t.attachAll(spec); err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.rd, err = ringbuf.NewReader(t.coll.Maps["px_events"])
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	t.attach = time.Since(start)
+	return t, nil
+}
+
+func (c *Config) normalize() error {
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.MaxPayload < 0 || c.MaxPayload > MaxPayloadCap || bits.OnesCount(uint(c.MaxPayload)) != 1 {
+		return fmt.Errorf("max payload %d: must be a power of two between 1 and %d", c.MaxPayload, MaxPayloadCap)
+	}
+	if c.RingBytes == 0 {
+		c.RingBytes = DefaultRingBytes
+	}
+	if c.RingBytes < os.Getpagesize() || bits.OnesCount(uint(c.RingBytes)) != 1 || c.RingBytes > 1<<31 {
+		return fmt.Errorf("ring buffer size %d: must be a power of two between the page size and 2 GiB", c.RingBytes)
+	}
+	if c.WakeupBytes == 0 {
+		c.WakeupBytes = c.RingBytes / 32
+	}
+	if c.WakeupBytes < 0 || c.WakeupBytes > c.RingBytes {
+		return fmt.Errorf("wakeup bytes %d: must be between 0 and the ring size %d", c.WakeupBytes, c.RingBytes)
+	}
+	return nil
+}
+
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// loadError turns a verifier error into its first and last lines; the full
+// log is kept in the wrapped error (print it with %+v).
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		lines := ve.Log
+		if len(lines) > 6 {
+			lines = append(append([]string{}, lines[:2]...), append([]string{"..."}, lines[len(lines)-3:]...)...)
+		}
+		return fmt.Errorf("the kernel's verifier rejected the socket tracer (please report this with your kernel version): %s: %w",
+			strings.Join(lines, " | "), err)
+	}
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF and ring buffers: %w", err)
+	}
+	return fmt.Errorf("loading the socket tracer: %w", err)
+}
+
+// ensureTracefs mounts tracefs when neither it nor debugfs's tracing
+// directory is available; tracepoint attach needs it.
+func ensureTracefs() error {
+	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
+		if _, err := os.Stat(p); err == nil {
+			return nil
+		}
+	}
+	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("tracefs is not mounted and mounting it failed (run `mount -t tracefs nodev /sys/kernel/tracing`, or mount it into the probe pod): %w", err)
+	}
+	return nil
+}
+
+func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
+	for name, ps := range spec.Programs {
+		prog := t.coll.Programs[name]
+		var (
+			l   link.Link
+			err error
+		)
+		switch parts := strings.Split(ps.SectionName, "/"); {
+		case parts[0] == "tracepoint" && len(parts) == 3:
+			l, err = link.Tracepoint(parts[1], parts[2], prog, nil)
+		case parts[0] == "raw_tracepoint" && len(parts) == 2:
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: parts[1], Program: prog})
+		default:
+			err = fmt.Errorf("unexpected section %q", ps.SectionName)
+		}
+		if err != nil {
+			return fmt.Errorf("attaching %s (%s): %w", name, ps.SectionName, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// AddPID starts tracing the process tgid (and processes it forks from now on).
+func (t *Tracer) AddPID(tgid uint32) error {
+	if err := t.coll.Maps["px_targets"].Put(tgid, uint8(1)); err != nil {
+		return fmt.Errorf("targeting pid %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// RemovePID stops tracing tgid. Removing an untraced pid is not an error.
+func (t *Tracer) RemovePID(tgid uint32) error {
+	err := t.coll.Maps["px_targets"].Delete(tgid)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("untargeting pid %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// AttachDuration is the time New took, from its call to the programs
+// being attached.
+func (t *Tracer) AttachDuration() time.Duration { return t.attach }
+
+// Run reads events until ctx is done, then drains what is queued and
+// returns nil. fn is called from one goroutine; the Event and its Data are
+// reused after fn returns, so copy what you keep. Run must not be called
+// concurrently with itself.
+func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(FlushInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				// Read returns what is queued, then ErrDeadlineExceeded.
+				t.rd.SetDeadline(time.Now())
+				return
+			case <-tick.C:
+				_ = t.rd.Flush()
+			}
+		}
+	}()
+
+	var (
+		rec ringbuf.Record
+		ev  conn.Event
+		dec decoder
+	)
+	for {
+		err := t.rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+		case errors.Is(err, ringbuf.ErrFlushed):
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		default:
+			return fmt.Errorf("reading ring buffer: %w", err)
+		}
+		if err := dec.decode(rec.RawSample, &ev); err != nil {
+			t.decodeEr.Add(1)
+			continue
+		}
+		t.captured.Add(1)
+		fn(&ev)
+	}
+}
+
+// Stats returns the counters summed over CPUs and programs.
+func (t *Tracer) Stats() Stats {
+	s := Stats{
+		Captured: t.captured.Load(),
+		LostBy: map[string]uint64{
+			LostRingFull: 0, LostTruncated: 0, LostReadFailed: 0, LostConnTableFull: 0,
+			LostDecode: t.decodeEr.Load(),
+		},
+	}
+	var perCPU []socktracePxCounters
+	if err := t.coll.Maps["px_counts"].Lookup(uint32(0), &perCPU); err == nil {
+		for _, c := range perCPU {
+			s.Submitted += c.EventsSubmitted
+			s.LostBy[LostRingFull] += c.RingFull
+			s.LostBy[LostTruncated] += c.Truncated
+			s.LostBy[LostReadFailed] += c.ReadFailed
+			s.LostBy[LostConnTableFull] += c.ConnTableFull
+			s.TruncatedBytes += c.TruncatedBytes
+		}
+	}
+	for _, ps := range t.ProgramStats() {
+		s.BPFRunNs += ps.RunNs
+		s.BPFRunCount += ps.RunCount
+	}
+	return s
+}
+
+// ProgramStats returns each program's run-time stats, by program name
+// (px_en_read, px_ex_read, ...). Benchmarks use it for ns per event.
+func (t *Tracer) ProgramStats() map[string]ProgramStats {
+	out := make(map[string]ProgramStats, len(t.coll.Programs))
+	for name, p := range t.coll.Programs {
+		st, err := p.Stats()
+		if err != nil {
+			continue
+		}
+		out[name] = ProgramStats{RunNs: uint64(st.Runtime), RunCount: st.RunCount}
+	}
+	return out
+}
+
+// Close detaches and frees everything. It is safe to call more than once
+// and it makes a running Run return.
+func (t *Tracer) Close() error {
+	t.closeOnce.Do(func() {
+		var errs []error
+		if t.rd != nil {
+			errs = append(errs, t.rd.Close())
+		}
+		for i := len(t.links) - 1; i >= 0; i-- {
+			errs = append(errs, t.links[i].Close())
+		}
+		if t.coll != nil {
+			t.coll.Close()
+		}
+		if t.stats != nil {
+			errs = append(errs, t.stats.Close())
+		}
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
+}
+
+// decoder turns ring-buffer records into conn.Event, interning comm strings.
+type decoder struct {
+	comms map[[16]int8]string
+}
+
+var hdrSize = int(unsafe.Sizeof(socktracePxEvent{}))
+
+var syscallNames = [...]string{
+	1: "read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg",
+	"sendmmsg", "recvmmsg", "sendfile64", "connect", "accept", "accept4", "close", "exit",
+}
+
+func (d *decoder) decode(raw []byte, ev *conn.Event) error {
+	if len(raw) < hdrSize {
+		return fmt.Errorf("record of %d bytes, want >= %d", len(raw), hdrSize)
+	}
+	// The record layout is the C struct; amd64 and arm64 allow the
+	// unaligned access this might be.
+	h := (*socktracePxEvent)(unsafe.Pointer(&raw[0]))
+	if int(h.DataLen) > len(raw)-hdrSize {
+		return fmt.Errorf("record data_len %d exceeds its %d bytes", h.DataLen, len(raw)-hdrSize)
+	}
+	*ev = conn.Event{
+		Kind:      conn.Kind(h.Kind),
+		ID:        conn.ID{TGID: h.Tgid, FD: h.Fd, Gen: h.Gen},
+		PID:       h.Pid,
+		Comm:      d.comm(h.Comm),
+		StartNs:   h.StartNs,
+		EndNs:     h.EndNs,
+		Role:      conn.Role(h.Role),
+		Transport: h.Transport,
+		Local:     addrPort(&h.Local),
+		Remote:    addrPort(&h.Remote),
+		Dir:       conn.Dir(h.Dir),
+		Pos:       h.Pos,
+		Size:      h.Size,
+		Data:      raw[hdrSize : hdrSize+int(h.DataLen) : hdrSize+int(h.DataLen)],
+	}
+	if int(h.Syscall) < len(syscallNames) {
+		ev.Syscall = syscallNames[h.Syscall]
+	}
+	if h.HasPeer != 0 {
+		if p := addrPort(&h.Peer); p != ev.Remote {
+			ev.Peer = p
+		}
+	}
+	return nil
+}
+
+func (d *decoder) comm(c [16]int8) string {
+	if s, ok := d.comms[c]; ok {
+		return s
+	}
+	if d.comms == nil || len(d.comms) > 4096 {
+		d.comms = make(map[[16]int8]string)
+	}
+	b := make([]byte, 0, 16)
+	for _, ch := range c {
+		if ch == 0 {
+			break
+		}
+		b = append(b, byte(ch))
+	}
+	s := string(b)
+	d.comms[c] = s
+	return s
+}
+
+func addrPort(a *socktracePxAddr) netip.AddrPort {
+	switch a.Family {
+	case unix.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a.Addr[:4])), a.Port)
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), a.Port)
+	}
+	return netip.AddrPort{}
+}
