@@ -92,7 +92,7 @@ func Analyze(pts []Point, lim Limits) Result {
 	segs := collections(pts, hi-lo, minGrowth)
 	if len(segs) >= 3 { // two or more drops: a sawtooth
 		r.Sawtooth, r.Drops = true, len(segs)-1
-		sawtooth(&r, pts, segs, minGrowth)
+		sawtooth(&r, segs, minGrowth)
 		r.oom(lim)
 		return r
 	}
@@ -158,7 +158,7 @@ func Analyze(pts []Point, lim Limits) Result {
 
 // sawtooth judges a series with collections by the floor each collection
 // returns to: a heap whose floor rises keeps something every cycle.
-func sawtooth(r *Result, pts []Point, segs [][]Point, minGrowth float64) {
+func sawtooth(r *Result, segs [][]Point, minGrowth float64) {
 	floors := make([]Point, 0, len(segs))
 	for _, s := range segs {
 		m := s[0]
@@ -177,7 +177,11 @@ func sawtooth(r *Result, pts []Point, segs [][]Point, minGrowth float64) {
 	ff := TheilSen(floors)
 	floorTotal := ff.Slope * r.Span
 	r.Slope, r.Low, r.High = ff.Slope, ff.Low, ff.High
-	if floorTotal >= minGrowth && ff.Tau >= leakTau && len(floors) >= 3 {
+	// Where a sample lands in a cycle jitters the floors by a few
+	// allocations, so the floor must rise by a tenth of the swing too.
+	amplitude := r.Peak - ff.Intercept
+	floorMin := math.Max(minGrowth, 0.1*amplitude)
+	if floorTotal >= floorMin && ff.Tau >= leakTau && len(floors) >= 3 {
 		r.Verdict = Leak
 		r.Confidence = ff.R2
 		if len(floors) < 4 {
@@ -188,14 +192,13 @@ func sawtooth(r *Result, pts []Point, segs [][]Point, minGrowth float64) {
 		return
 	}
 	r.Verdict = Noisy
-	r.Confidence = clamp01(1 - math.Abs(floorTotal)/math.Max(minGrowth, r.Peak-floors[0].V))
-	r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s); the floor after collections changes by %s",
+	r.Confidence = clamp01(1 - math.Abs(floorTotal)/math.Max(floorMin, amplitude))
+	r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s); the floor after collections moves (%s) without a steady rise",
 		r.Drops, Bytes(floors[0].V), Bytes(r.Peak), Rate(ff.Slope))
-	if math.Abs(floorTotal) < minGrowth {
+	if math.Abs(floorTotal) < floorMin {
 		r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s) with a flat floor: not a leak",
 			r.Drops, Bytes(floors[0].V), Bytes(r.Peak))
 	}
-	_ = pts
 }
 
 // collections splits pts at large drops (a run of falling samples whose

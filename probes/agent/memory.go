@@ -1,0 +1,202 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/memtrend"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
+)
+
+func init() { commands["memory"] = runMemory }
+
+const (
+	memDefaultInterval = time.Second
+	memDefaultDuration = 30 * time.Second
+	memMinInterval     = 50 * time.Millisecond
+)
+
+func runMemory(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("memory", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgJSON := fs.String("config", "", "api.MemoryConfig as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var cfg api.MemoryConfig
+	if err := json.Unmarshal([]byte(*cfgJSON), &cfg); err != nil {
+		fmt.Fprintf(stderr, "pixie-agent memory: bad --config: %v\n", err)
+		return 2
+	}
+	out := NewEmitter(stdout)
+	defer out.Flush()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := Memory(ctx, cfg, out); err != nil {
+		var ue *memUserError
+		if errors.As(err, &ue) {
+			out.Log(api.LevelError, ue.Msg, ue.Remedy)
+		} else {
+			out.Log(api.LevelError, err.Error(), "")
+		}
+		return 1
+	}
+	return 0
+}
+
+// memUserError is a failure the user can act on: a message and a remedy.
+// (Its own type, so this file builds without the trace runner's files.)
+type memUserError struct{ Msg, Remedy string }
+
+func (e *memUserError) Error() string { return e.Msg + ": " + e.Remedy }
+
+// allocTracer is what --alloc needs from the allocator probe; the linux
+// implementation lives in memory_alloc.go so this loop stays readable.
+type allocTracer interface {
+	// Stacks returns the top stacks per process at the end of the window.
+	Stacks(now time.Time, top int) []api.AllocStack
+	Stats() (runNs, runCount, lost uint64)
+	Close() error
+}
+
+// Memory samples the targets every interval for the window, writing
+// process_stats records, then memory_summary (and with Alloc,
+// alloc_stacks) records and the probe_stats footer.
+func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
+	start := time.Now()
+	cpu0 := selfCPU()
+	interval := time.Duration(cfg.IntervalNs)
+	if interval <= 0 {
+		interval = memDefaultInterval
+	}
+	if interval < memMinInterval {
+		interval = memMinInterval
+	}
+	window := time.Duration(cfg.DurationNs)
+	if window <= 0 {
+		window = memDefaultDuration
+	}
+	sel := procs.Selector{PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All, ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
+		Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())}}
+	if sel.Empty() {
+		return &memUserError{Msg: "no targets", Remedy: "name processes with --pid, --comm or --all"}
+	}
+	finder := procs.Finder{Root: cfg.ProcRootDir}
+	if err := finder.CheckPIDs(cfg.PIDs); err != nil {
+		return &memUserError{Msg: err.Error(), Remedy: "check the PID with `ps -p PID` and try again"}
+	}
+	targets, err := finder.Find(sel)
+	if err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		out.Log(api.LevelWarning, "no process matches the selector yet", "waiting for one to start; check --comm against `ps -eo comm`")
+	}
+	sampler := &memtrend.Sampler{ProcRoot: cfg.ProcRootDir, CgroupRoot: cfg.CgroupRoot}
+	var tracker memtrend.Tracker
+
+	var alloc allocTracer
+	if cfg.Alloc {
+		pids := make([]uint32, 0, len(targets))
+		for _, p := range targets {
+			pids = append(pids, p.PID)
+		}
+		alloc, err = startAlloc(cfg, pids, out)
+		if err != nil {
+			return err
+		}
+		defer alloc.Close()
+	}
+	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "memory", AttachNs: int64(time.Since(start)), Targets: len(targets)}
+	out.Emit(&ready.Header, ready)
+	_ = out.Flush()
+
+	ctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	live := map[uint32]string{} // pid -> upid
+	var samples uint64
+	sampleAll := func(now time.Time) {
+		if sel.All || len(sel.Comms) > 0 || len(sel.ContainerIDs) > 0 || len(sel.PodUIDs) > 0 {
+			if ts, err := finder.Find(sel); err == nil {
+				targets = ts
+			}
+		}
+		seen := map[uint32]bool{}
+		for _, p := range targets {
+			first := live[p.PID] == ""
+			st, err := sampler.Sample(p.PID, now, first)
+			if err != nil {
+				continue
+			}
+			if !first && live[p.PID] != st.UPID { // PID reused
+				tracker.Exited(live[p.PID])
+			}
+			st.ContainerID, st.PodUID = p.ContainerID, p.PodUID
+			live[p.PID] = st.UPID
+			seen[p.PID] = true
+			tracker.Add(st)
+			out.Emit(&st.Header, &st)
+			samples++
+		}
+		for pid, upid := range live {
+			if !seen[pid] {
+				tracker.Exited(upid)
+				sampler.Forget(pid)
+				delete(live, pid)
+			}
+		}
+		_ = out.Flush()
+	}
+	sampleAll(time.Now())
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case now := <-tick.C:
+			sampleAll(now)
+			if out.Err() != nil { // the reader went away
+				return nil
+			}
+		}
+	}
+	now := time.Now()
+	sampleAll(now) // the window's last point
+	total, avail := sampler.HostMemory()
+	for _, s := range tracker.Summaries(now.UnixNano(), memtrend.Host{TotalBytes: total, AvailableBytes: avail}) {
+		out.Emit(&s.Header, &s)
+	}
+	ps := &api.ProbeStats{Header: api.Header{Table: api.TableProbeStats}, Probe: "memory", WindowNs: int64(time.Since(start)),
+		Records: samples, AttachNs: ready.AttachNs, Final: true}
+	if alloc != nil {
+		top := cfg.AllocTopStacks
+		if top <= 0 {
+			top = 10
+		}
+		stacks := alloc.Stacks(now, top)
+		for i := range stacks {
+			out.Emit(&stacks[i].Header, &stacks[i])
+		}
+		ps.BPFRunNs, ps.BPFRunCount, ps.EventsLost = alloc.Stats()
+		ps.EventsCaptured = ps.BPFRunCount
+		if ps.EventsLost > 0 {
+			ps.LostBy = map[string]uint64{"alloc_map_full": ps.EventsLost}
+		}
+	}
+	ps.UserCPUNs = selfCPU() - cpu0
+	ps.PeakRSSBytes = selfPeakRSS()
+	out.Emit(&ps.Header, ps)
+	return out.Flush()
+}

@@ -1,0 +1,125 @@
+package memtrend
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/trend"
+)
+
+// Tracker keeps the RSS series of each process (by UPID, so a reused PID
+// starts a new series) and summarises them. It is stdlib + api only, so
+// the plugin could run it too on records from several nodes.
+type Tracker struct {
+	procs map[string]*series
+	order []string
+}
+
+type series struct {
+	first, last api.ProcessStats
+	pts         []trend.Point
+	peak        uint64
+	exited      bool
+}
+
+// Add records one sample.
+func (t *Tracker) Add(st api.ProcessStats) {
+	if t.procs == nil {
+		t.procs = map[string]*series{}
+	}
+	key := st.UPID
+	if key == "" {
+		key = strconv.FormatUint(uint64(st.PID), 10)
+	}
+	s, ok := t.procs[key]
+	if !ok {
+		s = &series{first: st}
+		t.procs[key] = s
+		t.order = append(t.order, key)
+	}
+	s.last = st
+	s.pts = append(s.pts, trend.Point{T: float64(st.Time-s.first.Time) / 1e9, V: float64(st.RSSBytes)})
+	if st.RSSBytes > s.peak {
+		s.peak = st.RSSBytes
+	}
+}
+
+// Exited marks a process gone; its series is kept and summarised.
+func (t *Tracker) Exited(upid string) {
+	if s, ok := t.procs[upid]; ok {
+		s.exited = true
+	}
+}
+
+// Len is the number of processes seen.
+func (t *Tracker) Len() int { return len(t.order) }
+
+// Host is the node's memory, the fallback limit of processes without a
+// cgroup limit.
+type Host struct {
+	TotalBytes, AvailableBytes uint64
+}
+
+// Summaries returns one record per process, biggest growth first.
+func (t *Tracker) Summaries(now int64, host Host) []api.MemorySummary {
+	out := make([]api.MemorySummary, 0, len(t.order))
+	for _, key := range t.order {
+		out = append(out, Summarize(t.procs[key].pts, t.procs[key].first, t.procs[key].last, t.procs[key].peak, host, now, t.procs[key].exited))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].GrowthBytesPerSec > out[j].GrowthBytesPerSec })
+	return out
+}
+
+// Summarize judges one series. The limit is the cgroup's when it has one
+// (checked against the cgroup's usage, as the kernel does), else the host's
+// memory (checked against what is in use on the host).
+func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, host Host, now int64, exited bool) api.MemorySummary {
+	lim := trend.Limits{}
+	src := ""
+	switch {
+	case last.CgroupLimitBytes > 0:
+		lim = trend.Limits{Limit: float64(last.CgroupLimitBytes), Usage: float64(last.CgroupUsageBytes)}
+		src = "cgroup"
+	case host.TotalBytes > 0:
+		lim = trend.Limits{Limit: float64(host.TotalBytes), Usage: float64(host.TotalBytes - min(host.AvailableBytes, host.TotalBytes))}
+		src = "host"
+	}
+	r := trend.Analyze(pts, lim)
+	m := api.MemorySummary{
+		Header:                api.Header{Table: api.TableMemorySummary},
+		Time:                  now,
+		PID:                   last.PID,
+		Comm:                  last.Comm,
+		UPID:                  last.UPID,
+		Samples:               len(pts),
+		WindowNs:              last.Time - first.Time,
+		Series:                "rss_bytes",
+		GrowthBytesPerSec:     r.Slope,
+		GrowthLowBytesPerSec:  r.Low,
+		GrowthHighBytesPerSec: r.High,
+		Verdict:               r.Verdict,
+		Reason:                r.Reason,
+		Confidence:            r.Confidence,
+		RSquared:              r.Fit.R2,
+		Sawtooth:              r.Sawtooth,
+		StartRSSBytes:         first.RSSBytes,
+		EndRSSBytes:           last.RSSBytes,
+		PeakRSSBytes:          peak,
+		ContainerID:           last.ContainerID,
+		PodUID:                last.PodUID,
+		Exited:                exited,
+	}
+	if lim.Limit > 0 {
+		m.LimitBytes = uint64(lim.Limit)
+		m.UsageBytes = uint64(lim.Usage)
+		m.LimitSource = src
+		m.PercentOfLimit = r.PercentOfLimit
+		if src == "host" { // a share of the node, not the node's fill level
+			m.UsageBytes = last.RSSBytes
+			m.PercentOfLimit = 100 * float64(last.RSSBytes) / lim.Limit
+		}
+		m.TimeToOOMNs = int64(r.TimeToOOM * 1e9)
+	}
+	return m
+}
