@@ -98,7 +98,21 @@ type Event struct {
 	Peer netip.AddrPort
 	// Syscall names the call, for diagnostics.
 	Syscall string
+	// Source says where Data comes from; each source has its own Pos.
+	Source Source
 }
+
+// Source of a data event's bytes.
+type Source uint8
+
+const (
+	// SourceSocket: socket syscalls. On a TLS connection these bytes are
+	// ciphertext, so the Tracker ignores them once it sees SourceTLS.
+	SourceSocket Source = 0
+	// SourceTLS: plaintext from uprobes on TLS libraries (SSL_write,
+	// SSL_read, crypto/tls), reported on the socket's ID.
+	SourceTLS Source = 1
+)
 
 // Truncated reports whether the call moved more bytes than were captured.
 func (e *Event) Truncated() bool { return int(e.Size) > len(e.Data) }

@@ -1,0 +1,490 @@
+package conn
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxConns         = 4096
+	DefaultMaxBufferedBytes = 64 << 10
+	DefaultBodyLimit        = 512
+	DefaultIdleTimeout      = 5 * time.Minute
+
+	// inferMaxBytes bounds the bytes kept while a protocol asks for more
+	// (a message start split over calls).
+	inferMaxBytes = 1024
+	// lowConfidenceTries: weak (Low) inferences are accepted only on the
+	// first calls of a direction; later only High ones, because the
+	// longer a connection runs unrecognised, the likelier it is that a
+	// short binary prefix matches by chance.
+	lowConfidenceTries = 4
+	// sweepEvery is how many events pass between idle sweeps.
+	sweepEvery = 256
+)
+
+// Options configure a Tracker. Zero fields take the defaults above.
+type Options struct {
+	// Protocols the Tracker may recognise, in order of preference when
+	// two are equally confident. protocols.All() lists every one.
+	Protocols []Protocol
+	// MaxConns bounds tracked connections; past it the least recently
+	// active one is evicted (Stats.EvictedConns).
+	MaxConns int
+	// MaxBufferedBytes bounds the bytes buffered per connection direction.
+	MaxBufferedBytes int
+	// BodyLimit is how many body bytes a record keeps (negative: none).
+	BodyLimit int
+	// FullData keeps credentials (Authorization, Cookie, ...) unredacted.
+	FullData bool
+	// IdleTimeout drops connections without events for that long
+	// (monotonic event time); negative disables it.
+	IdleTimeout time.Duration
+	// Wall time = monotonic time + WallOffsetNs, unless WallClock is set.
+	WallOffsetNs int64
+	WallClock    func(monoNs uint64) int64
+}
+
+// Sink receives every parsed record: *api.HTTPEvent for HTTP/1.x, with
+// all columns filled. Records are not reused by the Tracker.
+type Sink func(rec any)
+
+// Tracker turns socket-tracer events into protocol records. It keeps
+// per-connection state in bounded memory, reassembles each direction into
+// a stream with gaps, infers the protocol of each connection from its
+// first bytes and drives one parser per connection.
+//
+// A Tracker is not safe for concurrent use: feed it from one goroutine.
+// It does not keep Event.Data after Handle returns.
+type Tracker struct {
+	opts  Options
+	sink  Sink
+	conns map[ID]*tracked
+	root  tracked // sentinel of the LRU list: root.next is the most recent
+	last  *tracked
+	stats Stats
+	now   uint64 // latest monotonic time seen
+	tick  uint32
+	idle  uint64
+}
+
+// tracked is one connection's state.
+type tracked struct {
+	t          *Tracker
+	id         ID
+	prev, next *tracked
+
+	openRole  Role // from the open event
+	fresh     bool // seen from connect/accept: streams start at Pos 0
+	transport uint8
+	local     netip.AddrPort
+	remote    netip.AddrPort
+	comm      string
+	localStr  string // cached address strings for records
+	remoteStr string
+
+	source  Source
+	dirs    [2]stream
+	parser  Parser
+	env     Env
+	hadData bool
+	lastNs  uint64
+}
+
+// stream is one direction's reassembly state.
+type stream struct {
+	known   bool
+	next    uint64 // next expected Pos
+	lastEnd uint64 // EndNs of the last call
+	tries   uint32 // inference attempts that failed
+	infer   []byte // a message start split over calls, while a protocol needs more
+	inferAt uint64 // StartNs of the first call in infer
+}
+
+// NewTracker returns a Tracker that sends records to sink.
+func NewTracker(opts Options, sink Sink) *Tracker {
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxBufferedBytes <= 0 {
+		opts.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	switch {
+	case opts.BodyLimit == 0:
+		opts.BodyLimit = DefaultBodyLimit
+	case opts.BodyLimit < 0:
+		opts.BodyLimit = 0
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if sink == nil {
+		sink = func(any) {}
+	}
+	t := &Tracker{opts: opts, sink: sink, conns: make(map[ID]*tracked)}
+	t.root.next, t.root.prev = &t.root, &t.root
+	if opts.IdleTimeout > 0 {
+		t.idle = uint64(opts.IdleTimeout)
+	}
+	return t
+}
+
+// Stats returns a copy of the counters.
+func (t *Tracker) Stats() Stats { return t.stats }
+
+// Conns returns how many connections are tracked.
+func (t *Tracker) Conns() int { return len(t.conns) }
+
+// Wall converts a monotonic timestamp to ns since the Unix epoch.
+func (t *Tracker) Wall(monoNs uint64) int64 {
+	if t.opts.WallClock != nil {
+		return t.opts.WallClock(monoNs)
+	}
+	return int64(monoNs) + t.opts.WallOffsetNs
+}
+
+// Handle processes one event.
+func (t *Tracker) Handle(e *Event) {
+	t.stats.Events++
+	if e.EndNs > t.now {
+		t.now = e.EndNs
+	}
+	switch e.Kind {
+	case KindOpen:
+		c := t.lookup(e.ID)
+		if c == nil {
+			c = t.create(e)
+		}
+		if e.Role != RoleUnknown {
+			c.openRole = e.Role
+			c.fresh = !c.hadData
+		}
+		c.setMeta(e)
+		t.touch(c, e.EndNs)
+	case KindData:
+		t.stats.DataEvents++
+		c := t.lookup(e.ID)
+		if c == nil {
+			c = t.create(e)
+			c.setMeta(e)
+		} else if e.Comm != "" {
+			c.comm = e.Comm
+		}
+		t.touch(c, e.EndNs)
+		t.data(c, e)
+	case KindClose:
+		if c := t.lookup(e.ID); c != nil {
+			t.stats.ConnsClosed++
+			t.remove(c, e.EndNs, EndClose)
+		}
+	}
+	if t.idle > 0 {
+		t.tick++
+		if t.tick%sweepEvery == 0 {
+			t.sweep()
+		}
+	}
+}
+
+// Flush ends every connection (tracing stopped): parsers count what is
+// left unmatched. The Tracker is empty afterwards and may be reused.
+func (t *Tracker) Flush() {
+	for t.root.prev != &t.root {
+		t.remove(t.root.prev, t.now, EndFlush)
+	}
+}
+
+func (t *Tracker) lookup(id ID) *tracked {
+	if c := t.last; c != nil && c.id == id {
+		return c
+	}
+	c := t.conns[id]
+	if c != nil {
+		t.last = c
+	}
+	return c
+}
+
+func (t *Tracker) create(e *Event) *tracked {
+	for len(t.conns) >= t.opts.MaxConns && t.root.prev != &t.root {
+		t.stats.EvictedConns++
+		t.remove(t.root.prev, t.now, EndEvict)
+	}
+	c := &tracked{t: t, id: e.ID}
+	c.env = Env{
+		BodyLimit:        t.opts.BodyLimit,
+		FullData:         t.opts.FullData,
+		MaxBufferedBytes: t.opts.MaxBufferedBytes,
+		Stats:            &t.stats,
+		Out:              c,
+	}
+	t.conns[e.ID] = c
+	t.stats.ConnsOpened++
+	c.prev, c.next = &t.root, t.root.next
+	t.root.next.prev = c
+	t.root.next = c
+	t.last = c
+	return c
+}
+
+// touch marks c as the most recently active connection.
+func (t *Tracker) touch(c *tracked, ns uint64) {
+	if ns > c.lastNs {
+		c.lastNs = ns
+	}
+	if t.root.next == c {
+		return
+	}
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = &t.root, t.root.next
+	t.root.next.prev = c
+	t.root.next = c
+}
+
+func (t *Tracker) remove(c *tracked, ns uint64, why EndReason) {
+	if c.parser != nil {
+		c.parser.End(ns, why)
+		c.parser = nil
+	} else if c.hadData {
+		t.stats.UnknownConns++
+	}
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = nil, nil
+	delete(t.conns, c.id)
+	if t.last == c {
+		t.last = nil
+	}
+}
+
+// sweep drops connections idle for longer than IdleTimeout, oldest first.
+func (t *Tracker) sweep() {
+	for c := t.root.prev; c != &t.root && t.now > c.lastNs && t.now-c.lastNs > t.idle; c = t.root.prev {
+		t.stats.IdleConns++
+		t.remove(c, t.now, EndEvict)
+	}
+}
+
+func (c *tracked) setMeta(e *Event) {
+	if e.Transport != 0 {
+		c.transport = e.Transport
+	}
+	if e.Comm != "" {
+		c.comm = e.Comm
+	}
+	if e.Local.IsValid() && e.Local != c.local {
+		c.local, c.localStr = e.Local, ""
+	}
+	if e.Remote.IsValid() && e.Remote != c.remote {
+		c.remote, c.remoteStr = e.Remote, ""
+	}
+}
+
+func (t *Tracker) data(c *tracked, e *Event) {
+	if e.Dir != Egress && e.Dir != Ingress {
+		return
+	}
+	if e.Source != c.source {
+		if e.Source < c.source {
+			return // ciphertext of a connection read through TLS uprobes
+		}
+		t.switchSource(c, e.Source)
+	}
+	c.hadData = true
+	data := e.Data
+	size := uint64(e.Size)
+	if uint64(len(data)) > size {
+		data = data[:size]
+	}
+	if c.transport == TransportUDP {
+		t.datagram(c, e, data, size)
+		return
+	}
+	d := &c.dirs[e.Dir-1]
+	if !d.known {
+		d.known = true
+		d.next = e.Pos
+		if c.fresh {
+			d.next = 0 // events lost between the open and this one
+		}
+		d.lastEnd = e.StartNs
+	}
+	switch {
+	case e.Pos > d.next:
+		gap := e.Pos - d.next
+		t.stats.Gaps++
+		t.stats.GapBytes += gap
+		t.gap(c, e.Dir, gap, d.lastEnd, e.StartNs)
+	case e.Pos < d.next:
+		// Overlap with what was already seen: keep only the new tail.
+		over := d.next - e.Pos
+		if over >= size {
+			t.stats.DroppedBytes += uint64(len(data))
+			return
+		}
+		if over >= uint64(len(data)) {
+			t.stats.DroppedBytes += uint64(len(data))
+			data = nil
+		} else {
+			t.stats.DroppedBytes += over
+			data = data[over:]
+		}
+		size -= over
+	}
+	d.next = e.Pos + uint64(e.Size)
+	if len(data) > 0 {
+		t.bytes(c, e, data)
+	}
+	if miss := size - uint64(len(data)); miss > 0 {
+		t.stats.Uncaptured += miss
+		t.gap(c, e.Dir, miss, e.StartNs, e.EndNs)
+	}
+	d.lastEnd = e.EndNs
+}
+
+func (t *Tracker) switchSource(c *tracked, s Source) {
+	if c.parser != nil {
+		c.parser.End(t.now, EndEvict)
+		c.parser = nil
+	}
+	c.source = s
+	c.dirs = [2]stream{}
+	c.fresh = false
+}
+
+func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64) {
+	if c.parser != nil {
+		ch := Chunk{Dir: dir, Gap: n, StartNs: startNs, EndNs: endNs}
+		c.parser.Feed(&ch)
+		return
+	}
+	d := &c.dirs[dir-1]
+	d.infer = d.infer[:0]
+}
+
+func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
+	ch := Chunk{Dir: e.Dir, Data: data, StartNs: e.StartNs, EndNs: e.EndNs}
+	if c.parser != nil {
+		c.parser.Feed(&ch)
+		return
+	}
+	d := &c.dirs[e.Dir-1]
+	if len(d.infer) > 0 {
+		if len(d.infer)+len(data) > inferMaxBytes {
+			d.infer = d.infer[:0]
+		} else {
+			d.infer = append(d.infer, data...)
+			ch.Data, ch.StartNs = d.infer, d.inferAt
+		}
+	}
+	p, inf := t.infer(c, ch.Data, e.Dir)
+	switch {
+	case p != nil:
+		c.startParser(p, inf)
+		c.parser.Feed(&ch)
+		d.infer = d.infer[:0]
+	case inf.Conf == NeedMore && len(ch.Data) < inferMaxBytes:
+		if len(d.infer) == 0 {
+			d.infer = append(d.infer, data...)
+			d.inferAt = e.StartNs
+		}
+	default:
+		d.infer = d.infer[:0]
+		d.tries++
+	}
+}
+
+// infer asks every protocol and returns the most confident acceptable one.
+func (t *Tracker) infer(c *tracked, data []byte, dir Dir) (Protocol, Inference) {
+	var best Protocol
+	var bestInf Inference
+	for _, p := range t.opts.Protocols {
+		inf := p.Infer(data, dir, c.transport)
+		if inf.Conf > bestInf.Conf {
+			best, bestInf = p, inf
+		}
+	}
+	if bestInf.Conf == High || (bestInf.Conf == Low && c.dirs[dir-1].tries < lowConfidenceTries) {
+		return best, bestInf
+	}
+	return nil, bestInf
+}
+
+func (c *tracked) startParser(p Protocol, inf Inference) {
+	// What the data says wins over the open event: a process that
+	// connected out may still serve (reverse tunnels).
+	role := inf.Role
+	if role == RoleUnknown {
+		role = c.openRole
+	}
+	c.env.Role = role
+	c.env.Transport = c.transport
+	c.env.Fresh = c.fresh
+	c.parser = p.NewParser(&c.env)
+}
+
+// datagram feeds one UDP datagram: no stream, no gaps between calls.
+func (t *Tracker) datagram(c *tracked, e *Event, data []byte, size uint64) {
+	if c.parser == nil {
+		p, inf := t.infer(c, data, e.Dir)
+		if p == nil {
+			c.dirs[e.Dir-1].tries++
+			return
+		}
+		c.startParser(p, inf)
+	}
+	peer := e.Peer
+	if !peer.IsValid() {
+		peer = c.remote
+	}
+	miss := size - uint64(len(data))
+	t.stats.Uncaptured += miss
+	ch := Chunk{Dir: e.Dir, Data: data, Gap: miss, StartNs: e.StartNs, EndNs: e.EndNs, Datagram: true, Peer: peer}
+	c.parser.Feed(&ch)
+}
+
+// Emit implements Emitter: it fills the connection columns and passes the
+// record to the sink.
+func (c *tracked) Emit(rec any, startNs, endNs uint64) {
+	t := c.t
+	switch r := rec.(type) {
+	case *api.HTTPEvent:
+		r.Time = t.Wall(startNs)
+		r.PID = c.id.TGID
+		r.Comm = c.comm
+		r.LocalAddr, r.LocalPort = c.localAddr(), c.local.Port()
+		r.RemoteAddr, r.RemotePort = c.remoteAddr(), c.remote.Port()
+		r.TraceRole = roleName(c.env.Role)
+		if endNs > startNs {
+			r.Latency = int64(endNs - startNs)
+		}
+	}
+	t.stats.Records++
+	t.sink(rec)
+}
+
+func (c *tracked) localAddr() string {
+	if c.localStr == "" && c.local.IsValid() {
+		c.localStr = c.local.Addr().Unmap().String()
+	}
+	return c.localStr
+}
+
+func (c *tracked) remoteAddr() string {
+	if c.remoteStr == "" && c.remote.IsValid() {
+		c.remoteStr = c.remote.Addr().Unmap().String()
+	}
+	return c.remoteStr
+}
+
+func roleName(r Role) string {
+	switch r {
+	case RoleClient:
+		return api.RoleClient
+	case RoleServer:
+		return api.RoleServer
+	}
+	return "unknown"
+}

@@ -1,0 +1,219 @@
+package http1
+
+import (
+	"strings"
+)
+
+// Redacted replaces the value of credential headers unless FullData is set.
+const Redacted = "<redacted>"
+
+// head is a parsed start line and header block.
+type head struct {
+	method, target string // request
+	status         int    // response
+	reason         string
+	minor          int
+	headers        map[string]string
+	contentLength  int64 // -1: none
+	chunked        bool  // the last transfer coding is chunked
+	otherTE        bool  // a transfer coding other than chunked is last
+	upgrade        bool
+}
+
+// parseHead parses a complete header block (start line included, empty
+// line included). The block is converted to a string once and every value
+// is a substring of it, so a message costs a few allocations, not one per
+// header.
+func parseHead(block []byte, resp, full bool, h *head) bool {
+	s := string(block)
+	nl := strings.IndexByte(s, '\n')
+	if nl < 0 {
+		return false
+	}
+	first := trimCR(s[:nl])
+	s = s[nl+1:]
+	h.contentLength = -1
+	if resp {
+		// Validated by statusLine: "HTTP/1.x NNN[ reason]".
+		if len(first) < 12 {
+			return false
+		}
+		h.minor = int(first[7] - '0')
+		h.status = int(first[9]-'0')*100 + int(first[10]-'0')*10 + int(first[11]-'0')
+		if len(first) > 13 {
+			h.reason = first[13:]
+		}
+	} else {
+		sp := strings.IndexByte(first, ' ')
+		if sp <= 0 {
+			return false
+		}
+		h.method = first[:sp]
+		rest := first[sp+1:]
+		sp = strings.IndexByte(rest, ' ')
+		if sp <= 0 || len(rest)-sp != 9 {
+			return false
+		}
+		h.target = rest[:sp]
+		h.minor = int(rest[len(rest)-1] - '0')
+	}
+	h.headers = make(map[string]string, 8)
+	var last string // name of the last header, for obs-fold lines
+	for {
+		nl = strings.IndexByte(s, '\n')
+		if nl < 0 {
+			return false
+		}
+		line := trimCR(s[:nl])
+		s = s[nl+1:]
+		if line == "" {
+			return true
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold: a continuation of the previous value.
+			if last == "" {
+				return false
+			}
+			if v := trimOWS(line); v != "" && h.headers[last] != Redacted {
+				h.headers[last] += " " + v
+			}
+			continue
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return false
+		}
+		name, value := line[:colon], trimOWS(line[colon+1:])
+		if !h.special(name, value, resp) {
+			return false
+		}
+		if !full && sensitive(name) {
+			value = Redacted
+		}
+		if old, ok := h.headers[name]; ok && old != Redacted {
+			value = old + ", " + value
+		}
+		h.headers[name] = value
+		last = name
+	}
+}
+
+// special records the headers that frame the body.
+func (h *head) special(name, value string, resp bool) bool {
+	switch {
+	case strings.EqualFold(name, "Content-Length"):
+		n, ok := parseLength(value)
+		if !ok || (h.contentLength >= 0 && h.contentLength != n) {
+			return false
+		}
+		h.contentLength = n
+	case strings.EqualFold(name, "Transfer-Encoding"):
+		last := value
+		if i := strings.LastIndexByte(value, ','); i >= 0 {
+			last = value[i+1:]
+		}
+		last = trimOWS(last)
+		switch {
+		case strings.EqualFold(last, "chunked"):
+			h.chunked, h.otherTE = true, false
+		case last != "" || value != "":
+			h.chunked, h.otherTE = false, true
+		}
+	case strings.EqualFold(name, "Upgrade"):
+		h.upgrade = true
+	}
+	return true
+}
+
+// parseLength parses a Content-Length value; a list of equal values
+// ("5, 5", sent by some proxies) counts as one.
+func parseLength(v string) (int64, bool) {
+	var n int64 = -1
+	for v != "" {
+		part := v
+		if i := strings.IndexByte(v, ','); i >= 0 {
+			part, v = v[:i], v[i+1:]
+		} else {
+			v = ""
+		}
+		part = trimOWS(part)
+		if part == "" || len(part) > 18 {
+			return 0, false
+		}
+		var x int64
+		for i := 0; i < len(part); i++ {
+			if !isDigit(part[i]) {
+				return 0, false
+			}
+			x = x*10 + int64(part[i]-'0')
+		}
+		if n >= 0 && x != n {
+			return 0, false
+		}
+		n = x
+	}
+	return n, n >= 0
+}
+
+func trimCR(s string) string {
+	if len(s) > 0 && s[len(s)-1] == '\r' {
+		return s[:len(s)-1]
+	}
+	return s
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// isToken reports whether s is an RFC 9110 token (a header name).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// sensitiveParts: a header whose name contains one of these (any case)
+// carries credentials: Authorization, Proxy-Authorization, Cookie,
+// Set-Cookie, X-Api-Key, X-Auth-Token, X-Amz-Security-Token, ...
+var sensitiveParts = []string{"auth", "cookie", "token", "secret", "passw", "apikey", "api-key", "api_key", "credential", "session"}
+
+func sensitive(name string) bool {
+	for _, p := range sensitiveParts {
+		if containsFold(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains sub (lower-case ASCII), ignoring
+// case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for ; j < len(sub); j++ {
+			c := s[i+j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
+}

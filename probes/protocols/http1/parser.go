@@ -1,0 +1,635 @@
+package http1
+
+import (
+	"bytes"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+const (
+	// maxPending bounds pipelined requests waiting for a response.
+	maxPending = 128
+	// maxChunkLine bounds a chunk-size line (with extensions) and a
+	// trailer line.
+	maxChunkLine = 4 << 10
+	// maxChunkSize rejects absurd chunk sizes (they mean lost framing).
+	maxChunkSize = 1 << 40
+)
+
+// Protocol is HTTP/1.x for the conn.Tracker registry.
+type Protocol struct{}
+
+// Name implements conn.Protocol.
+func (Protocol) Name() string { return "http" }
+
+// Infer implements conn.Protocol: a complete request line or status line
+// at the start of a call is a certain match, a valid prefix of one asks
+// for more bytes.
+func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
+	if transport == conn.TransportUDP || len(b) == 0 {
+		return conn.Inference{}
+	}
+	if b[0] == 'H' {
+		if r, _ := statusLine(b); r != lineBad {
+			role := conn.RoleClient
+			if dir == conn.Egress {
+				role = conn.RoleServer
+			}
+			return conn.Inference{Conf: confidence(r), Role: role}
+		}
+	}
+	r, _ := requestLine(b)
+	role := conn.RoleServer
+	if dir == conn.Egress {
+		role = conn.RoleClient
+	}
+	return conn.Inference{Conf: confidence(r), Role: role}
+}
+
+func confidence(r lineResult) conn.Confidence {
+	switch r {
+	case lineOK:
+		return conn.High
+	case linePrefix:
+		return conn.NeedMore
+	}
+	return conn.NoMatch
+}
+
+// NewParser implements conn.Protocol.
+func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
+
+// Parser states of one direction.
+const (
+	stSync       uint8 = iota // looking for a start line
+	stHeader                  // in (or expecting) a header block
+	stBody                    // Content-Length body
+	stChunkSize               // chunk-size line
+	stChunkData               // chunk data
+	stChunkCRLF               // CRLF after chunk data
+	stTrailer                 // trailer section after the last chunk
+	stUntilClose              // response body delimited by the connection close
+	stDead                    // not HTTP/1 anymore (upgrade, CONNECT tunnel)
+)
+
+// message is a request or a response being parsed.
+type message struct {
+	head
+	start    uint64 // arrival of the first byte
+	end      uint64 // EndNs of the call with the last byte seen
+	body     []byte // the first BodyLimit bytes
+	bodySize int64
+	bodyGap  bool // part of the body was not captured: stop keeping it
+	done     bool
+	req      *message // for a response: its request
+}
+
+// half is one direction: requests or responses.
+type half struct {
+	resp      bool
+	state     uint8
+	tentative bool // the header started at a resync candidate
+	lineOK    bool // the start line in hbuf was validated
+	sawCR     bool // stChunkCRLF: the CR was seen
+	hbuf      []byte
+	scan      int
+	lbuf      []byte // chunk-size or trailer line split over calls
+	trailer   int    // trailer bytes so far
+	remain    int64
+	start     uint64 // arrival of the current header's first byte
+	msg       *message
+}
+
+// Parser is the HTTP/1.x parser of one connection.
+type Parser struct {
+	env     *conn.Env
+	reqDir  conn.Dir
+	halves  [2]half // requests, responses
+	pending []*message
+	// respLost: response bytes were lost since the last response header,
+	// so the oldest pending requests may have lost their answers.
+	respLost bool
+	dead     bool
+}
+
+// NewParser returns a parser for one connection.
+func NewParser(env *conn.Env) *Parser {
+	p := &Parser{env: env, reqDir: conn.Ingress}
+	if env.Role == conn.RoleClient {
+		p.reqDir = conn.Egress
+	}
+	p.halves[1].resp = true
+	if env.Fresh {
+		p.halves[0].state, p.halves[1].state = stHeader, stHeader
+	}
+	return p
+}
+
+func (p *Parser) maxHeader() int {
+	if n := p.env.MaxBufferedBytes; n > 0 {
+		return n
+	}
+	return conn.DefaultMaxBufferedBytes
+}
+
+// Feed implements conn.Parser.
+func (p *Parser) Feed(c *conn.Chunk) {
+	if p.dead {
+		return
+	}
+	h := &p.halves[0]
+	if c.Dir != p.reqDir {
+		h = &p.halves[1]
+	}
+	if c.Gap > 0 && len(c.Data) == 0 {
+		p.gap(h, c)
+		return
+	}
+	b := c.Data
+	first := true
+	// Every step consumes bytes or changes state without looping back;
+	// the guard only protects against a bug turning into a hang.
+	for guard := 4*len(b) + 16; len(b) > 0 && guard > 0 && !p.dead; guard-- {
+		n := p.step(h, b, c, first)
+		if n > 0 {
+			first = false
+		}
+		b = b[n:]
+	}
+}
+
+// step consumes a prefix of b in h's current state.
+func (p *Parser) step(h *half, b []byte, c *conn.Chunk, first bool) int {
+	switch h.state {
+	case stSync:
+		return p.sync(h, b, c, first)
+	case stHeader:
+		return p.header(h, b, c)
+	case stBody:
+		n := int(min(h.remain, int64(len(b))))
+		p.keep(h.msg, b[:n])
+		h.msg.end = c.EndNs
+		h.remain -= int64(n)
+		if h.remain == 0 {
+			p.complete(h)
+		}
+		return n
+	case stChunkSize, stTrailer:
+		return p.chunkLine(h, b, c)
+	case stChunkData:
+		n := int(min(h.remain, int64(len(b))))
+		p.keep(h.msg, b[:n])
+		h.msg.bodySize += int64(n)
+		h.msg.end = c.EndNs
+		h.remain -= int64(n)
+		if h.remain == 0 {
+			h.state, h.sawCR = stChunkCRLF, false
+		}
+		return n
+	case stChunkCRLF:
+		switch {
+		case b[0] == '\r' && !h.sawCR:
+			h.sawCR = true
+		case b[0] == '\n':
+			h.state = stChunkSize
+		default:
+			p.fail(h, c, true)
+			return 0
+		}
+		h.msg.end = c.EndNs
+		return 1
+	case stUntilClose:
+		p.keep(h.msg, b)
+		h.msg.bodySize += int64(len(b))
+		h.msg.end = c.EndNs
+		return len(b)
+	}
+	p.dead = true
+	return len(b)
+}
+
+// sync looks for a start line at the start of b (the start of a call is a
+// likely message boundary) or after a line feed.
+func (p *Parser) sync(h *half, b []byte, c *conn.Chunk, first bool) int {
+	i := 0
+	if !first {
+		k := bytes.IndexByte(b, '\n')
+		if k < 0 {
+			return len(b)
+		}
+		i = k + 1
+	}
+	for i < len(b) {
+		if r, _ := p.startLine(h, b[i:]); r != lineBad {
+			h.state, h.tentative, h.lineOK = stHeader, true, false
+			h.hbuf, h.scan = h.hbuf[:0], 0
+			return i
+		}
+		k := bytes.IndexByte(b[i:], '\n')
+		if k < 0 {
+			return len(b)
+		}
+		i += k + 1
+	}
+	return len(b)
+}
+
+func (p *Parser) startLine(h *half, b []byte) (lineResult, int) {
+	if h.resp {
+		return statusLine(b)
+	}
+	return requestLine(b)
+}
+
+// header accumulates a header block and parses it once complete. A
+// failure on bytes of this call returns at least 1 when the header was a
+// resync candidate, so the scan moves past it.
+func (p *Parser) header(h *half, b []byte, c *conn.Chunk) int {
+	if len(h.hbuf) == 0 {
+		// Empty lines between messages are tolerated (RFC 9112 2.2).
+		if !h.tentative && (b[0] == '\r' || b[0] == '\n') {
+			return 1
+		}
+		h.start = c.Arrival()
+		tentative := h.tentative
+		r, _ := p.startLine(h, b)
+		if r == lineBad {
+			p.fail(h, c, true)
+			return skip(tentative)
+		}
+		h.lineOK = r == lineOK
+		if end := headerEnd(b, 0); end > 0 {
+			if end > p.maxHeader() {
+				return p.overflow(h, c, end)
+			}
+			if !p.parsed(h, b[:end], c) {
+				return skip(tentative)
+			}
+			return end
+		}
+		if len(b) > p.maxHeader() {
+			return p.overflow(h, c, len(b))
+		}
+		h.hbuf = append(h.hbuf, b...)
+		h.scan = max(0, len(h.hbuf)-2)
+		return len(b)
+	}
+	// The block started in an earlier call; this is the first step of
+	// this call, so on failure the whole call is rescanned.
+	prev := len(h.hbuf)
+	take := min(len(b), p.maxHeader()-prev)
+	h.hbuf = append(h.hbuf, b[:take]...)
+	if !h.lineOK {
+		r, _ := p.startLine(h, h.hbuf)
+		if r == lineBad {
+			p.fail(h, c, true)
+			return 0
+		}
+		h.lineOK = r == lineOK
+	}
+	if end := headerEnd(h.hbuf, h.scan); end > 0 {
+		if !p.parsed(h, h.hbuf[:end], c) {
+			return 0
+		}
+		return end - prev
+	}
+	h.scan = max(0, len(h.hbuf)-2)
+	if len(h.hbuf) >= p.maxHeader() {
+		return p.overflow(h, c, take)
+	}
+	return take
+}
+
+// skip is what a failed header consumed: a resync candidate is skipped by
+// one byte so the scan moves on; otherwise the bytes are rescanned.
+func skip(tentative bool) int {
+	if tentative {
+		return 1
+	}
+	return 0
+}
+
+// overflow drops a header block larger than the bound.
+func (p *Parser) overflow(h *half, c *conn.Chunk, n int) int {
+	p.env.Stats.DroppedBytes += uint64(max(len(h.hbuf), n))
+	h.hbuf = h.hbuf[:0]
+	p.fail(h, c, true)
+	return n
+}
+
+// parsed handles a complete header block.
+func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
+	m := &message{start: h.start, end: c.EndNs}
+	ok := parseHead(block, h.resp, p.env.FullData, &m.head)
+	h.hbuf = h.hbuf[:0]
+	if cap(h.hbuf) > 4<<10 {
+		h.hbuf = nil // do not pin a large buffer on an idle connection
+	}
+	if !ok || (!h.resp && m.otherTE) {
+		p.fail(h, c, true)
+		return false
+	}
+	h.tentative = false
+	if h.resp {
+		p.response(h, m)
+	} else {
+		p.request(h, m)
+	}
+	return true
+}
+
+func (p *Parser) request(h *half, m *message) {
+	if len(p.pending) >= maxPending {
+		p.pending[0] = nil
+		p.pending = p.pending[1:]
+		p.env.Stats.UnmatchedRequests++
+	}
+	p.pending = append(p.pending, m)
+	h.msg = m
+	switch {
+	case m.chunked:
+		h.state = stChunkSize
+	case m.contentLength > 0:
+		m.bodySize = m.contentLength
+		h.state, h.remain = stBody, m.contentLength
+	default:
+		p.complete(h)
+	}
+}
+
+func (p *Parser) response(h *half, m *message) {
+	if m.status >= 100 && m.status < 200 && m.status != 101 {
+		// Interim (100 Continue, 103 Early Hints): the final response follows.
+		h.state, h.msg = stHeader, nil
+		return
+	}
+	if p.respLost {
+		// Responses were lost: in request/response order this one answers
+		// the newest request sent before it; the older ones lost theirs.
+		p.respLost = false
+		for len(p.pending) > 1 && p.pending[1].start <= m.start {
+			p.pop()
+			p.env.Stats.UnmatchedRequests++
+		}
+	}
+	// A response answers the oldest request, never one sent after it.
+	if len(p.pending) > 0 && p.pending[0].start <= m.start {
+		m.req = p.pop()
+	} else {
+		p.env.Stats.UnmatchedResponses++
+	}
+	h.msg = m
+	method := ""
+	if m.req != nil {
+		method = m.req.method
+	}
+	switch {
+	case m.status == 101 || method == "CONNECT" && m.status < 300:
+		// The connection stops speaking HTTP/1.
+		p.complete(h)
+		p.dead = true
+	case method == "HEAD" || m.status == 204 || m.status == 304 || m.status < 200:
+		p.complete(h)
+	case m.chunked:
+		h.state = stChunkSize
+	case m.contentLength >= 0 && !m.otherTE:
+		m.bodySize = m.contentLength
+		if m.contentLength == 0 {
+			p.complete(h)
+		} else {
+			h.state, h.remain = stBody, m.contentLength
+		}
+	default:
+		h.state = stUntilClose
+	}
+}
+
+func (p *Parser) pop() *message {
+	m := p.pending[0]
+	p.pending[0] = nil
+	p.pending = p.pending[1:]
+	if len(p.pending) == 0 {
+		p.pending = p.pending[:0:0] // let the backing array go
+	}
+	return m
+}
+
+// keep stores the first BodyLimit body bytes.
+func (p *Parser) keep(m *message, b []byte) {
+	if m.bodyGap {
+		return
+	}
+	if room := p.env.BodyLimit - len(m.body); room > 0 {
+		m.body = append(m.body, b[:min(room, len(b))]...)
+	}
+}
+
+// chunkLine handles a chunk-size line or a trailer line.
+func (p *Parser) chunkLine(h *half, b []byte, c *conn.Chunk) int {
+	h.msg.end = c.EndNs
+	k := bytes.IndexByte(b, '\n')
+	if k < 0 {
+		if len(h.lbuf)+len(b) > maxChunkLine {
+			return p.fail(h, c, true) + len(b)
+		}
+		h.lbuf = append(h.lbuf, b...)
+		return len(b)
+	}
+	line := b[:k]
+	if len(h.lbuf) > 0 {
+		if len(h.lbuf)+k > maxChunkLine {
+			return p.fail(h, c, true) + k + 1
+		}
+		h.lbuf = append(h.lbuf, line...)
+		line = h.lbuf
+	}
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if h.state == stTrailer {
+		h.lbuf = h.lbuf[:0]
+		if len(line) == 0 {
+			p.complete(h)
+			return k + 1
+		}
+		h.trailer += len(line)
+		if h.trailer > p.maxHeader() {
+			return p.fail(h, c, true) + k + 1
+		}
+		return k + 1
+	}
+	size, ok := chunkSize(line)
+	h.lbuf = h.lbuf[:0]
+	if !ok {
+		return p.fail(h, c, true) + k + 1
+	}
+	if size == 0 {
+		h.state, h.trailer = stTrailer, 0
+	} else {
+		h.state, h.remain = stChunkData, size
+	}
+	return k + 1
+}
+
+// chunkSize parses `hex [; ext]` (whitespace before ';' tolerated).
+func chunkSize(line []byte) (int64, bool) {
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto rest
+		}
+		n = n<<4 | int64(d)
+		if n > maxChunkSize {
+			return 0, false
+		}
+	}
+rest:
+	if i == 0 {
+		return 0, false
+	}
+	for ; i < len(line); i++ {
+		switch line[i] {
+		case ' ', '\t':
+			continue
+		case ';':
+			return n, true
+		}
+		return 0, false
+	}
+	return n, true
+}
+
+// complete ends the current message of h.
+func (p *Parser) complete(h *half) {
+	m := h.msg
+	h.msg = nil
+	h.state, h.tentative = stHeader, false
+	h.lbuf = h.lbuf[:0]
+	if m == nil {
+		return
+	}
+	m.done = true
+	if h.resp && m.req != nil {
+		p.emit(m.req, m)
+	}
+}
+
+func (p *Parser) emit(req, resp *message) {
+	reqSize := req.bodySize
+	ev := &api.HTTPEvent{
+		Header:       api.Header{Table: api.TableHTTPEvents, V: api.Version},
+		MajorVersion: 1,
+		MinorVersion: req.minor,
+		ReqMethod:    req.method,
+		ReqPath:      req.target,
+		ReqHeaders:   req.headers,
+		ReqBody:      string(req.body),
+		ReqBodySize:  reqSize,
+		RespStatus:   resp.status,
+		RespMessage:  resp.reason,
+		RespHeaders:  resp.headers,
+		RespBody:     string(resp.body),
+		RespBodySize: resp.bodySize,
+	}
+	p.env.Out.Emit(ev, req.start, resp.end)
+}
+
+// gap handles bytes missing from h's stream.
+func (p *Parser) gap(h *half, c *conn.Chunk) {
+	n := c.Gap
+	switch h.state {
+	case stSync, stDead:
+		return
+	case stBody, stChunkData:
+		m := h.msg
+		m.bodyGap = true
+		m.end = c.EndNs
+		if n < uint64(h.remain) {
+			h.remain -= int64(n)
+			if h.state == stChunkData {
+				m.bodySize += int64(n)
+			}
+			return
+		}
+		n -= uint64(h.remain)
+		if h.state == stChunkData {
+			m.bodySize += h.remain
+			h.remain = 0
+			h.state, h.sawCR = stChunkCRLF, false
+			if n > 0 {
+				// The chunk framing after the data is lost.
+				p.fail(h, c, true)
+			}
+			return
+		}
+		h.remain = 0
+		p.complete(h)
+		if n > 0 {
+			// The start of the next message is lost.
+			p.fail(h, c, false)
+		}
+	case stUntilClose:
+		h.msg.bodyGap = true
+		h.msg.bodySize += int64(n)
+		h.msg.end = c.EndNs
+	case stHeader:
+		if len(h.hbuf) == 0 && !h.tentative {
+			p.fail(h, c, false) // a message start is lost
+			return
+		}
+		p.fail(h, c, true) // a gap inside headers
+	default:
+		p.fail(h, c, true)
+	}
+}
+
+// fail abandons the current message and resynchronises h at the next
+// message boundary. It returns 0 so callers can add the bytes they used.
+func (p *Parser) fail(h *half, _ *conn.Chunk, parseErr bool) int {
+	st := p.env.Stats
+	if h.tentative {
+		// A resync candidate that did not pan out: still syncing.
+		h.state, h.tentative = stSync, false
+		h.hbuf = h.hbuf[:0]
+		return 0
+	}
+	if parseErr {
+		st.ParseErrors++
+	}
+	st.Resyncs++
+	if m := h.msg; m != nil && h.resp && m.req != nil {
+		st.UnmatchedRequests++ // its response is lost
+	}
+	if h.resp {
+		p.respLost = true
+	}
+	h.msg = nil
+	h.state = stSync
+	h.hbuf = h.hbuf[:0]
+	h.lbuf = h.lbuf[:0]
+	return 0
+}
+
+// End implements conn.Parser.
+func (p *Parser) End(endNs uint64, why conn.EndReason) {
+	r := &p.halves[1]
+	if m := r.msg; m != nil && !p.dead {
+		if r.state == stUntilClose && why == conn.EndClose {
+			p.complete(r)
+		} else if m.req != nil {
+			p.env.Stats.UnmatchedRequests++
+		}
+	}
+	p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
+	p.pending = nil
+	p.dead = true
+}
