@@ -4,6 +4,7 @@ package socktrace
 
 import (
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
@@ -30,5 +31,28 @@ func TestLoadAndVerify(t *testing.T) {
 	}
 	for name := range coll.Maps {
 		require.LessOrEqual(t, len(name), 15, "map name %q", name)
+	}
+}
+
+// TestVerifierCost logs how much work each program costs the verifier
+// (it dominates attach time).
+func TestVerifierCost(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	spec, err := loadSocktrace()
+	require.NoError(t, err)
+	ncpu, err := ebpf.PossibleCPU()
+	require.NoError(t, err)
+	spec.Maps["px_scratch"].MaxEntries = uint32(ncpu)
+	start := time.Now()
+	coll, err := ebpf.NewCollection(spec)
+	require.NoError(t, err)
+	defer coll.Close()
+	t.Logf("load took %v", time.Since(start))
+	for name, p := range coll.Programs {
+		info, err := p.Info()
+		require.NoError(t, err)
+		n, _ := info.VerifiedInstructions()
+		insns, _ := info.Instructions()
+		t.Logf("%-16s insns=%5d verified=%7d", name, len(insns), n)
 	}
 }

@@ -288,8 +288,9 @@ func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
 			case <-done:
 				return
 			case <-ctx.Done():
-				// Read returns what is queued, then ErrDeadlineExceeded.
-				t.rd.SetDeadline(time.Now())
+				// Read returns what is queued, then ErrFlushed. (Not
+				// SetDeadline: it waits for the lock a blocked Read holds.)
+				_ = t.rd.Flush()
 				return
 			case <-tick.C:
 				_ = t.rd.Flush()
@@ -307,8 +308,6 @@ func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, ringbuf.ErrFlushed):
-			continue
-		case errors.Is(err, os.ErrDeadlineExceeded):
 			if ctx.Err() != nil {
 				return nil
 			}
