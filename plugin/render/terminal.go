@@ -1,0 +1,22 @@
+package render
+
+import (
+	"io"
+
+	"github.com/moby/term"
+)
+
+// TerminalSize returns w's size in columns and rows when w is a terminal
+// (ok false otherwise, e.g. a pipe or a file): only then may output be cut
+// to the width or repainted in place.
+func TerminalSize(w io.Writer) (width, height int, ok bool) {
+	fd, isTerm := term.GetFdInfo(w)
+	if !isTerm {
+		return 0, 0, false
+	}
+	ws, err := term.GetWinsize(fd)
+	if err != nil || ws.Width == 0 {
+		return 0, 0, true // a terminal of unknown size: no cut
+	}
+	return int(ws.Width), int(ws.Height), true
+}

@@ -1,0 +1,266 @@
+package render
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+)
+
+// EmptyHint is shown instead of the table when no request was seen.
+const EmptyHint = "0 requests seen: is the process serving HTTP/1 in clear text?"
+
+// DefaultSlowP99 is the p99 from which a row's P99 is highlighted.
+const DefaultSlowP99 = 500 * time.Millisecond
+
+// TraceView is everything one frame of `kubectl pixie trace` shows.
+type TraceView struct {
+	Protocol   string        // "HTTP"
+	Elapsed    time.Duration // time traced so far; the denominator of RPS
+	Window     time.Duration // the whole --duration
+	NodesReady int           // nodes streaming
+	NodesTotal int           // nodes targeted; 0 hides "nodes" (--local)
+	Targets    int           // pods or processes traced
+	TargetUnit string        // "pods", "processes"; "" hides "targets"
+	Rows       []stats.Endpoint
+	// Stats is the merged footer (MergeProbeStats); nil hides the footer.
+	Stats *api.ProbeStats
+}
+
+// TraceOptions are the rendering choices.
+type TraceOptions struct {
+	Wide    bool     // -o wide: ROLE, PEER, bytes, status breakdown with counts
+	Width   int      // cut lines to this many columns; 0 = never (pipes)
+	MaxRows int      // 0 = all; else show the top rows and a "more" line
+	SlowP99 float64  // ns; 0 = DefaultSlowP99
+	Palette *Palette // nil = no colour
+}
+
+// WriteTrace renders the trace frame: a title line, the table (or the
+// empty hint), and the footer.
+func WriteTrace(w io.Writer, v TraceView, o TraceOptions) error {
+	_, err := w.Write(TraceFrame(v, o))
+	return err
+}
+
+// TraceFrame renders the frame to bytes, ready for Live.
+func TraceFrame(v TraceView, o TraceOptions) []byte {
+	p := o.Palette
+	var lines []string
+	lines = append(lines, titleLine(v, p), "")
+
+	groups := groupEndpoints(v.Rows)
+	if len(groups) == 0 {
+		lines = append(lines, p.Warn(EmptyHint))
+	} else {
+		shown := groups
+		if o.MaxRows > 0 && len(groups) > o.MaxRows {
+			shown = groups[:o.MaxRows]
+		}
+		t := traceTable(shown, v.Elapsed, o)
+		lines = append(lines, t.Lines()...)
+		if len(shown) < len(groups) {
+			var rest uint64
+			for _, g := range groups[len(shown):] {
+				rest += g.Count
+			}
+			lines = append(lines, p.Dim(fmt.Sprintf("… %d more endpoints with %s requests (-o json lists all)",
+				len(groups)-len(shown), FormatCount(rest))))
+		}
+	}
+	if v.Stats != nil {
+		lines = append(lines, "", Footer(*v.Stats, max(v.NodesTotal, 1), "requests", p))
+	}
+	var b bytes.Buffer
+	_ = writeLines(&b, lines, o.Width)
+	return b.Bytes()
+}
+
+func titleLine(v TraceView, p *Palette) string {
+	proto := cmp.Or(v.Protocol, "HTTP")
+	parts := []string{p.Bold(Sanitize(proto))}
+	if v.Window > 0 {
+		parts = append(parts, fmt.Sprintf("window %s/%s", FormatClock(v.Elapsed), FormatClock(v.Window)))
+	} else {
+		parts = append(parts, "elapsed "+FormatClock(v.Elapsed))
+	}
+	if v.NodesTotal > 0 {
+		nodes := fmt.Sprintf("nodes %d/%d", v.NodesReady, v.NodesTotal)
+		if v.NodesReady < v.NodesTotal {
+			nodes = p.Warn(nodes)
+		}
+		parts = append(parts, nodes)
+	}
+	if v.TargetUnit != "" {
+		unit := v.TargetUnit
+		if v.Targets == 1 {
+			unit = strings.TrimSuffix(unit, "s")
+		}
+		parts = append(parts, fmt.Sprintf("targets %d %s", v.Targets, unit))
+	}
+	return strings.Join(parts, "  ")
+}
+
+// group is one endpoint with its status classes folded together, so ERR%
+// is the share of errors among all its requests.
+type group struct {
+	stats.Endpoint
+	classes map[string]uint64
+}
+
+func groupEndpoints(rows []stats.Endpoint) []group {
+	idx := make(map[stats.Key]int)
+	var gs []group
+	for _, r := range rows {
+		if r.Count == 0 {
+			continue
+		}
+		k := r.Key
+		k.StatusClass = ""
+		i, ok := idx[k]
+		if !ok {
+			i = len(gs)
+			idx[k] = i
+			e := r
+			e.Key = k
+			e.Latency = stats.NewSketch()
+			e.Count, e.Errors, e.ReqBytes, e.RespBytes = 0, 0, 0, 0
+			gs = append(gs, group{Endpoint: e, classes: map[string]uint64{}})
+		}
+		g := &gs[i]
+		g.Count += r.Count
+		g.Errors += r.Errors
+		g.ReqBytes += r.ReqBytes
+		g.RespBytes += r.RespBytes
+		g.Folded = g.Folded || r.Folded
+		if r.Latency != nil {
+			g.Latency.Merge(r.Latency)
+		}
+		g.classes[r.StatusClass] += r.Count
+	}
+	slices.SortStableFunc(gs, func(a, b group) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Service, b.Service),
+			cmp.Compare(a.Role, b.Role), cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Path, b.Path),
+			cmp.Compare(a.Method, b.Method))
+	})
+	return gs
+}
+
+var classOrder = []string{"1xx", "2xx", "3xx", "4xx", "5xx", stats.StatusErr}
+
+func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
+	p := o.Palette
+	slow := o.SlowP99
+	if slow <= 0 {
+		slow = float64(DefaultSlowP99)
+	}
+	cols := []Column{{Title: "SERVICE"}}
+	if o.Wide {
+		cols = append(cols, Column{Title: "ROLE"}, Column{Title: "PEER"})
+	}
+	cols = append(cols, Column{Title: "ENDPOINT"}, Column{Title: "STATUS"},
+		Column{Title: "REQ", Right: true}, Column{Title: "RPS", Right: true}, Column{Title: "ERR%", Right: true},
+		Column{Title: "P50", Right: true}, Column{Title: "P90", Right: true}, Column{Title: "P99", Right: true},
+		Column{Title: "MAX", Right: true})
+	if o.Wide {
+		cols = append(cols, Column{Title: "BYTES IN", Right: true}, Column{Title: "BYTES OUT", Right: true})
+	}
+
+	methodWidth := 0
+	for _, g := range gs {
+		methodWidth = max(methodWidth, utf8.RuneCountInString(Sanitize(g.Method)))
+	}
+
+	t := &Table{Columns: cols, MaxWidth: o.Width, Shrink: slices.IndexFunc(cols, func(c Column) bool { return c.Title == "ENDPOINT" })}
+	for _, g := range gs {
+		row := []Cell{Plain(Sanitize(g.Service))}
+		if o.Wide {
+			row = append(row, Plain(cmp.Or(g.Role, "-")), Plain(cmp.Or(Sanitize(g.Peer), "-")))
+		}
+		row = append(row, Plain(endpointText(g, methodWidth, o.Wide)), statusCell(g, o.Wide, p))
+
+		row = append(row, Plain(FormatCount(g.Count)))
+		if elapsed > 0 {
+			row = append(row, Plain(FormatRate(float64(g.Count)/elapsed.Seconds())))
+		} else {
+			row = append(row, Plain("-"))
+		}
+		errPct := 100 * g.ErrorRate()
+		var errStyle func(string) string
+		if g.Errors > 0 {
+			errStyle = p.Error
+		}
+		row = append(row, Styled(FormatPercent(errPct), errStyle))
+
+		if g.Latency.Count() > 0 {
+			q := g.Latency.Quantiles(0.5, 0.9, 0.99)
+			var slowStyle func(string) string
+			if q[2] >= slow {
+				slowStyle = p.Warn
+			}
+			row = append(row, Plain(FormatLatency(q[0])), Plain(FormatLatency(q[1])),
+				Styled(FormatLatency(q[2]), slowStyle), Plain(FormatLatency(g.Latency.Max())))
+		} else {
+			row = append(row, Plain("-"), Plain("-"), Plain("-"), Plain("-"))
+		}
+		if o.Wide {
+			in, out := g.ReqBytes, g.RespBytes // a server receives requests
+			if g.Role == stats.RoleClient {
+				in, out = out, in
+			}
+			row = append(row, Plain(FormatBytes(in)), Plain(FormatBytes(out)))
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+// endpointText is "METHOD /path"; a client row without a PEER column
+// shows where it calls: "-> peer METHOD /path".
+func endpointText(g group, methodWidth int, wide bool) string {
+	if g.Service == stats.Overflow && g.Path == stats.Overflow {
+		return "{other} (endpoint limit reached)"
+	}
+	m := Sanitize(g.Method)
+	s := m + strings.Repeat(" ", methodWidth-utf8.RuneCountInString(m)) + " " + Sanitize(g.Path)
+	if g.Folded {
+		s += " (folded)"
+	}
+	if !wide && g.Role == stats.RoleClient {
+		s = "-> " + cmp.Or(Sanitize(g.Peer), "?") + " " + s
+	}
+	return s
+}
+
+// statusCell lists the classes seen ("2xx,5xx"), with counts when wide
+// ("2xx:1,190 5xx:14"); error classes are red.
+func statusCell(g group, wide bool, p *Palette) Cell {
+	var plain, painted []string
+	for _, c := range classOrder {
+		n, ok := g.classes[c]
+		if !ok {
+			continue
+		}
+		s := c
+		if wide {
+			s += ":" + FormatCount(n)
+		}
+		plain = append(plain, s)
+		if stats.IsError(c) {
+			s = p.Error(s)
+		}
+		painted = append(painted, s)
+	}
+	sep := ","
+	if wide {
+		sep = " "
+	}
+	return Cell{Text: strings.Join(plain, sep), Painted: strings.Join(painted, sep)}
+}
