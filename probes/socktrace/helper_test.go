@@ -48,6 +48,8 @@ func runHelper(mode, arg string) error {
 		return helperVecClient(arg)
 	case "udp":
 		return helperUDP(arg)
+	case "exitopen":
+		return helperExitOpen(arg)
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }
@@ -147,6 +149,26 @@ func helperUDP(string) error {
 	return nil
 }
 
+// helperExitOpen sends a request on a new connection and exits without
+// closing it: the kernel closes the socket, no close(2) runs.
+func helperExitOpen(addr string) error {
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return err
+	}
+	if _, err := c.Read(make([]byte, 4096)); err != nil {
+		return err
+	}
+	os.Exit(0)
+	return nil
+}
+
 // helper is a child process started by startHelper.
 type helper struct {
 	cmd   *exec.Cmd
@@ -158,7 +180,7 @@ type helper struct {
 func (h *helper) pid() uint32 { return uint32(h.cmd.Process.Pid) }
 
 // release writes a line to the helper's stdin (the helpers wait for it).
-func (h *helper) release(t *testing.T) {
+func (h *helper) release(t testing.TB) {
 	t.Helper()
 	if _, err := io.WriteString(h.stdin, "go\n"); err != nil {
 		t.Fatalf("releasing helper: %v", err)
@@ -166,7 +188,7 @@ func (h *helper) release(t *testing.T) {
 }
 
 // rest waits for the helper to exit and returns the rest of its stdout.
-func (h *helper) rest(t *testing.T) string {
+func (h *helper) rest(t testing.TB) string {
 	t.Helper()
 	b, err := io.ReadAll(h.out)
 	if err != nil {
@@ -179,22 +201,27 @@ func (h *helper) rest(t *testing.T) string {
 }
 
 // startHelper re-executes the test binary in mode and reads its first line.
-func startHelper(t *testing.T, mode, arg string) *helper {
+func startHelper(t testing.TB, mode, arg string) *helper {
+	t.Helper()
+	return startHelperLines(t, mode, arg, true)
+}
+
+func startHelperLines(t testing.TB, mode, arg string, firstLine bool) *helper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", arg)
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	return startCmd(t, cmd, true)
+	return startCmd(t, cmd, firstLine)
 }
 
 // startGated starts argv behind a shell that waits for a line on stdin and
 // then execs it, so the process can be targeted (by pid) before it runs.
-func startGated(t *testing.T, argv ...string) *helper {
+func startGated(t testing.TB, argv ...string) *helper {
 	t.Helper()
 	cmd := exec.Command("sh", append([]string{"-c", `read _ && exec "$@"`, "sh"}, argv...)...)
 	return startCmd(t, cmd, false)
 }
 
-func startCmd(t *testing.T, cmd *exec.Cmd, firstLine bool) *helper {
+func startCmd(t testing.TB, cmd *exec.Cmd, firstLine bool) *helper {
 	t.Helper()
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
@@ -31,7 +32,7 @@ type collector struct {
 	cancel context.CancelFunc
 }
 
-func startTracer(t *testing.T, cfg Config) *collector {
+func startTracer(t testing.TB, cfg Config) *collector {
 	t.Helper()
 	probetest.RequirePrivileged(t)
 	tr, err := New(cfg)
@@ -54,7 +55,7 @@ func startTracer(t *testing.T, cfg Config) *collector {
 	return c
 }
 
-func (c *collector) stop(t *testing.T) {
+func (c *collector) stop(t testing.TB) {
 	if c.cancel == nil {
 		return
 	}
@@ -373,60 +374,36 @@ func TestUDPPeer(t *testing.T) {
 // following) with sendfile on, and curl.
 func TestNginxSendfileAndFork(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	nginx := probetest.RequireCommand(t, "nginx")
 	probetest.RequireCommand(t, "curl")
-	dir := t.TempDir()
-	for _, d := range []string{"html", "tmp", "logs"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
-	}
 	const fileSize = 20000
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "html", "f.bin"), bytes.Repeat([]byte("n"), fileSize), 0o644))
-	port := freePort(t)
-	conf := fmt.Sprintf(`user root;
-worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
-  server { listen 127.0.0.1:%[2]d; root %[1]s/html; }
-}
-`, dir, port)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
-
 	c := startTracer(t, Config{})
-	ng := startGated(t, nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	require.NoError(t, c.tr.AddPID(ng.pid()))
-	ng.release(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/f.bin", port)
-	var out []byte
-	for range 50 { // until nginx listens
-		var err error
-		if out, err = exec.Command("curl", curlArgs(url)...).Output(); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	port, ng := startNginx(t, c, map[string][]byte{"f.bin": bytes.Repeat([]byte("n"), fileSize)})
+	out, err := exec.Command("curl", curlArgs(fmt.Sprintf("http://127.0.0.1:%d/f.bin", port))...).Output()
+	require.NoError(t, err)
 	require.Len(t, out, fileSize)
 
 	// The worker is a child of the targeted master.
-	var worker uint32
+	var id conn.ID
 	deadline := time.Now().Add(10 * time.Second)
-	for worker == 0 && time.Now().Before(deadline) {
+	for id.TGID == 0 && time.Now().Before(deadline) {
 		for _, e := range c.snapshot() {
 			if e.ID.TGID != ng.pid() && e.Kind == conn.KindData && e.Syscall == "sendfile64" {
-				worker = e.ID.TGID
+				id = e.ID
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	require.NotZero(t, worker, "no sendfile64 event from an nginx worker")
-	evs := c.waitFor(t, "worker close", worker, hasKind(conn.KindClose))
-	_, s := only(t, streams(t, evs, 0))
+	require.NotZero(t, id.TGID, "no sendfile64 event from an nginx worker")
+	evs := c.waitFor(t, "worker close", id.TGID, func(evs []conn.Event) bool {
+		for _, e := range evs {
+			if e.Kind == conn.KindClose && e.ID == id {
+				return true
+			}
+		}
+		return false
+	})
+	require.Equal(t, "nginx", evs[0].Comm)
+	s := streams(t, evs, 0)[id]
 	var sent uint32
 	sawHeader := false
 	for _, e := range s[conn.Egress].events {
@@ -444,7 +421,71 @@ http {
 	require.Zero(t, c.tr.Stats().LostBy[LostTruncated], "sendfile counts as truncated")
 }
 
-func freePort(t *testing.T) int {
+// TestExitWithOpenSocket: a process that exits with a tracked socket open
+// gets a close event (Syscall "exit") and leaves the target set.
+func TestExitWithOpenSocket(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	srv := startHelper(t, "http", "127.0.0.1:0")
+	cl := startHelperLines(t, "exitopen", srv.first, false)
+	c := startTracer(t, Config{PIDs: []uint32{cl.pid()}})
+	cl.release(t)
+	cl.rest(t)
+	evs := c.waitFor(t, "close at exit", cl.pid(), hasKind(conn.KindClose))
+	id, s := only(t, streams(t, evs, 0))
+	require.Equal(t, conn.RoleClient, openEvent(t, evs, id).Role)
+	require.NotEmpty(t, s[conn.Egress].data)
+	last := evs[len(evs)-1]
+	require.Equal(t, conn.KindClose, last.Kind)
+	require.Equal(t, "exit", last.Syscall)
+	require.Equal(t, id, last.ID)
+	var v uint8
+	require.ErrorIs(t, c.tr.coll.Maps["px_targets"].Lookup(cl.pid(), &v), ebpf.ErrKeyNotExist, "exited pid still targeted")
+}
+
+// startNginx serves files with nginx (1 worker, sendfile on) on a free
+// 127.0.0.1 port, targeted by c's tracer from its first instruction on.
+func startNginx(t testing.TB, c *collector, files map[string][]byte) (int, *helper) {
+	t.Helper()
+	nginx := probetest.RequireCommand(t, "nginx")
+	dir := t.TempDir()
+	for _, d := range []string{"html", "tmp", "logs"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	for name, b := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "html", name), b, 0o644))
+	}
+	port := freePort(t)
+	// user root: the worker must read files in the test's 0700 temp dir.
+	conf := fmt.Sprintf(`user root;
+worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+  server { listen 127.0.0.1:%[2]d; root %[1]s/html; }
+}
+`, dir, port)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
+	ng := startGated(t, nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	require.NoError(t, c.tr.AddPID(ng.pid()))
+	ng.release(t)
+	for range 100 { // until nginx listens
+		if cn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			cn.Close()
+			return port, ng
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nginx did not listen on port %d", port)
+	return 0, nil
+}
+
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -1,0 +1,100 @@
+//go:build linux
+
+package socktrace
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+)
+
+// Benchmarks of the kernel-side cost: nginx (targeted) serves a small file,
+// and the BPF run time per captured event is reported as bpf-ns/event
+// (from the kernel's bpf_stats). The clients are not targeted.
+//
+//	go test -run '^$' -bench NginxGoClient -benchtime 20000x ./probes/socktrace
+//	go test -run '^$' -bench NginxWrk -benchtime 1x ./probes/socktrace   # PIXIE_BENCH_WRK_SECONDS (default 10)
+
+func benchReport(b *testing.B, c *collector, requests float64) {
+	b.Helper()
+	st := c.tr.Stats()
+	if st.Submitted > 0 {
+		b.ReportMetric(float64(st.BPFRunNs)/float64(st.Submitted), "bpf-ns/event")
+	}
+	if st.BPFRunCount > 0 {
+		b.ReportMetric(float64(st.BPFRunNs)/float64(st.BPFRunCount), "bpf-ns/run")
+	}
+	if requests > 0 {
+		b.ReportMetric(float64(st.Submitted)/requests, "events/req")
+		b.ReportMetric(float64(st.BPFRunNs)/requests, "bpf-ns/req")
+	}
+	b.Logf("stats: %+v", st)
+	ps := c.tr.ProgramStats()
+	names := make([]string, 0, len(ps))
+	for n, s := range ps {
+		if s.RunCount > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b.Logf("%-16s runs=%8d avg=%6d ns", n, ps[n].RunCount, ps[n].RunNs/ps[n].RunCount)
+	}
+}
+
+func BenchmarkNginxGoClient(b *testing.B) {
+	probetest.RequirePrivileged(b)
+	c := startTracer(b, Config{})
+	port, _ := startNginx(b, c, map[string][]byte{"index.html": bytes.Repeat([]byte("x"), 612)})
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", port)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.StopTimer()
+	time.Sleep(2 * FlushInterval)
+	benchReport(b, c, float64(b.N))
+}
+
+func BenchmarkNginxWrk(b *testing.B) {
+	probetest.RequirePrivileged(b)
+	wrk := probetest.RequireCommand(b, "wrk")
+	secs := 10
+	if v, err := strconv.Atoi(os.Getenv("PIXIE_BENCH_WRK_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	c := startTracer(b, Config{})
+	port, _ := startNginx(b, c, map[string][]byte{"index.html": bytes.Repeat([]byte("x"), 612)})
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", port)
+	var requests float64
+	for b.Loop() {
+		out, err := exec.Command(wrk, "-t1", "-c20", fmt.Sprintf("-d%ds", secs), url).CombinedOutput()
+		if err != nil {
+			b.Fatalf("wrk: %v\n%s", err, out)
+		}
+		b.Logf("wrk:\n%s", out)
+		var n float64
+		for _, line := range bytes.Split(out, []byte("\n")) {
+			if _, err := fmt.Sscanf(string(bytes.TrimSpace(line)), "%g requests in", &n); err == nil {
+				requests += n
+			}
+		}
+	}
+	time.Sleep(2 * FlushInterval)
+	benchReport(b, c, requests)
+}
