@@ -69,6 +69,9 @@ type Tracker struct {
 	now   uint64 // latest monotonic time seen
 	tick  uint32
 	idle  uint64
+	// chunk is reused for every call to a parser: passed by pointer
+	// through an interface it would otherwise be allocated each time.
+	chunk Chunk
 }
 
 // tracked is one connection's state.
@@ -356,8 +359,9 @@ func (t *Tracker) switchSource(c *tracked, s Source) {
 
 func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64) {
 	if c.parser != nil {
-		ch := Chunk{Dir: dir, Gap: n, StartNs: startNs, EndNs: endNs}
-		c.parser.Feed(&ch)
+		ch := &t.chunk
+		*ch = Chunk{Dir: dir, Gap: n, StartNs: startNs, EndNs: endNs}
+		c.parser.Feed(ch)
 		return
 	}
 	d := &c.dirs[dir-1]
@@ -365,9 +369,10 @@ func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64) {
 }
 
 func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
-	ch := Chunk{Dir: e.Dir, Data: data, StartNs: e.StartNs, EndNs: e.EndNs}
+	ch := &t.chunk
+	*ch = Chunk{Dir: e.Dir, Data: data, StartNs: e.StartNs, EndNs: e.EndNs}
 	if c.parser != nil {
-		c.parser.Feed(&ch)
+		c.parser.Feed(ch)
 		return
 	}
 	d := &c.dirs[e.Dir-1]
@@ -383,7 +388,7 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 	switch {
 	case p != nil:
 		c.startParser(p, inf)
-		c.parser.Feed(&ch)
+		c.parser.Feed(ch)
 		d.infer = d.infer[:0]
 	case inf.Conf == NeedMore && len(ch.Data) < inferMaxBytes:
 		if len(d.infer) == 0 {
@@ -441,8 +446,9 @@ func (t *Tracker) datagram(c *tracked, e *Event, data []byte, size uint64) {
 	}
 	miss := size - uint64(len(data))
 	t.stats.Uncaptured += miss
-	ch := Chunk{Dir: e.Dir, Data: data, Gap: miss, StartNs: e.StartNs, EndNs: e.EndNs, Datagram: true, Peer: peer}
-	c.parser.Feed(&ch)
+	ch := &t.chunk
+	*ch = Chunk{Dir: e.Dir, Data: data, Gap: miss, StartNs: e.StartNs, EndNs: e.EndNs, Datagram: true, Peer: peer}
+	c.parser.Feed(ch)
 }
 
 // Emit implements Emitter: it fills the connection columns and passes the

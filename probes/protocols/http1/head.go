@@ -172,48 +172,71 @@ func trimOWS(s string) string {
 	return s
 }
 
-// isToken reports whether s is an RFC 9110 token (a header name).
+// tokenChar marks the bytes allowed in an RFC 9110 token (a header name).
+var tokenChar = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+	}
+	return t
+}()
+
+// isToken reports whether s is a token.
 func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+		if !tokenChar[s[i]] {
 			return false
 		}
 	}
 	return true
 }
 
-// sensitiveParts: a header whose name contains one of these (any case)
-// carries credentials: Authorization, Proxy-Authorization, Cookie,
-// Set-Cookie, X-Api-Key, X-Auth-Token, X-Amz-Security-Token, ...
-var sensitiveParts = []string{"auth", "cookie", "token", "secret", "passw", "apikey", "api-key", "api_key", "credential", "session"}
-
+// sensitive reports whether a header name carries credentials: it
+// contains (in any case) auth, cookie, token, secret, passw, apikey,
+// api-key, api_key, credential or session. That covers Authorization,
+// Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, X-Auth-Token,
+// X-Amz-Security-Token, ... One pass, no allocation.
 func sensitive(name string) bool {
-	for _, p := range sensitiveParts {
-		if containsFold(name, p) {
-			return true
+	for i := 0; i < len(name); i++ {
+		r := name[i:]
+		switch name[i] | 0x20 {
+		case 'a':
+			if has(r, "auth") || has(r, "apikey") || has(r, "api-key") || has(r, "api_key") {
+				return true
+			}
+		case 'c':
+			if has(r, "cookie") || has(r, "credential") {
+				return true
+			}
+		case 't':
+			if has(r, "token") {
+				return true
+			}
+		case 's':
+			if has(r, "secret") || has(r, "session") {
+				return true
+			}
+		case 'p':
+			if has(r, "passw") {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// containsFold reports whether s contains sub (lower-case ASCII), ignoring
-// case, without allocating.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		j := 0
-		for ; j < len(sub); j++ {
-			c := s[i+j]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != sub[j] {
-				break
-			}
+// has reports whether s starts with the lower-case prefix, ignoring case.
+func has(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for j := 0; j < len(prefix); j++ {
+		c := s[j]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		if j == len(sub) {
-			return true
+		if c != prefix[j] {
+			return false
 		}
 	}
-	return false
+	return true
 }

@@ -1,0 +1,92 @@
+package http1
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+// benchEvents replays calls on many connections; b.N counts events.
+func benchEvents(b *testing.B, conns int, calls []callSpec) {
+	b.Helper()
+	tr := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{Protocol{}}}, func(any) {})
+	evs := make([]conn.Event, 0, len(calls))
+	bytes := 0
+	for _, c := range calls {
+		evs = append(evs, conn.Event{Kind: conn.KindData, Dir: c.dir, Data: []byte(c.data), Size: uint32(len(c.data)), Comm: "bench"})
+		bytes += len(c.data)
+	}
+	pos := make([][3]uint64, conns)
+	ids := make([]conn.ID, conns)
+	for i := range ids {
+		ids[i] = conn.ID{TGID: 1, FD: int32(i + 3)}
+		tr.Handle(&conn.Event{Kind: conn.KindOpen, ID: ids[i], Role: conn.RoleClient, Transport: conn.TransportTCP,
+			Local: clientAddr, Remote: serverAddr})
+	}
+	b.SetBytes(int64(bytes / len(calls)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	// CPU time (this process, GC included) per event: wall time per op
+	// means little on a loaded shared machine.
+	cpu0 := cpuNs()
+	now := uint64(1000)
+	for i := 0; i < b.N; i++ {
+		k := i % len(evs)
+		ci := (i / len(evs)) % conns
+		e := &evs[k]
+		e.ID = ids[ci]
+		e.Pos = pos[ci][e.Dir]
+		pos[ci][e.Dir] += uint64(e.Size)
+		e.StartNs, e.EndNs = now, now+10
+		now += 100
+		tr.Handle(e)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuNs()-cpu0)/float64(b.N), "cpu-ns/op")
+	if st := tr.Stats(); st.ParseErrors != 0 || (st.Records == 0 && b.N > 2*len(evs) && strings.HasPrefix(calls[0].data, "GET")) {
+		b.Fatalf("stats %+v", st)
+	}
+}
+
+// A small GET and a small response per connection, two events per request.
+func BenchmarkTrackerSmallGET(b *testing.B) {
+	benchEvents(b, 1, []callSpec{E(get1), I(ok5)})
+}
+
+// The same over 1000 interleaved connections (map lookups, cache misses).
+func BenchmarkTrackerSmallGET1000Conns(b *testing.B) {
+	calls := []callSpec{E(get1), I(ok5)}
+	benchEvents(b, 1000, calls)
+}
+
+// A realistic browser-like request and nginx response.
+func BenchmarkTrackerRealisticHeaders(b *testing.B) {
+	req := "GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate\r\nAccept-Language: en-US\r\nAuthorization: Bearer abc.def.ghi\r\nCookie: sid=123; theme=dark\r\nConnection: keep-alive\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 17:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 27\r\nConnection: keep-alive\r\nCache-Control: no-store\r\n\r\n{\"items\":[1,2,3],\"next\":3}\n"
+	benchEvents(b, 1, []callSpec{E(req), I(resp)})
+}
+
+// Body-only events: a 1 MiB chunked download read 4 KiB at a time.
+func BenchmarkTrackerBodyEvents(b *testing.B) {
+	calls := []callSpec{E(get1), I("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n")}
+	part := strings.Repeat("x", 4096)
+	for range 256 {
+		calls = append(calls, I(part))
+	}
+	benchEvents(b, 1, calls)
+}
+
+// Events of a connection that is not HTTP (inference runs on each call).
+func BenchmarkTrackerUnknownProtocol(b *testing.B) {
+	benchEvents(b, 1, []callSpec{E("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"), I("+OK\r\n")})
+}
+
+func cpuNs() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}

@@ -1,0 +1,239 @@
+package http1
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+// Fuzz inputs: a request stream, a response stream, a seed that cuts and
+// interleaves them into calls, and flags: bit 0 client (else server),
+// bit 1 connection seen from its open, bit 2 lose bytes, bit 3 truncate
+// captures, bit 4 close at the end.
+
+// script turns a fuzz input into calls; the same input always gives the
+// same calls.
+type script struct {
+	rnd uint64
+}
+
+func (s *script) next(n int) int {
+	// xorshift64*: deterministic, no allocation.
+	s.rnd ^= s.rnd >> 12
+	s.rnd ^= s.rnd << 25
+	s.rnd ^= s.rnd >> 27
+	v := s.rnd * 2685821657736338717
+	if n <= 0 {
+		return 0
+	}
+	return int(v>>33) % n
+}
+
+type fuzzCall struct {
+	dir   conn.Dir
+	data  []byte
+	size  int // moved (>= len(data))
+	skip  int // lost before
+	close bool
+}
+
+func makeCalls(req, resp []byte, seed uint64, flags uint8) []fuzzCall {
+	s := &script{rnd: seed | 1}
+	reqDir, respDir := conn.Ingress, conn.Egress
+	if flags&1 != 0 {
+		reqDir, respDir = conn.Egress, conn.Ingress
+	}
+	var calls []fuzzCall
+	streams := [2][]byte{req, resp}
+	dirs := [2]conn.Dir{reqDir, respDir}
+	for len(streams[0])+len(streams[1]) > 0 {
+		i := s.next(2)
+		if len(streams[i]) == 0 {
+			i = 1 - i
+		}
+		b := streams[i]
+		n := 1 + s.next(min(len(b), 1+s.next(200)))
+		c := fuzzCall{dir: dirs[i], data: b[:n], size: n}
+		if flags&4 != 0 && s.next(8) == 0 {
+			// Lose this call's bytes entirely: the next call reports them.
+			lostN := n
+			streams[i] = b[n:]
+			if len(streams[i]) == 0 {
+				break
+			}
+			b = streams[i]
+			n = 1 + s.next(len(b))
+			c = fuzzCall{dir: dirs[i], data: b[:n], size: n, skip: lostN}
+		}
+		if flags&8 != 0 && s.next(6) == 0 {
+			c.data = c.data[:s.next(len(c.data)+1)]
+		}
+		calls = append(calls, c)
+		streams[i] = b[n:]
+	}
+	if flags&16 != 0 {
+		calls = append(calls, fuzzCall{close: true})
+	}
+	return calls
+}
+
+// countLines counts the positions where a complete start line begins: an
+// upper bound on the messages any parser may report.
+func countLines(b []byte, resp bool) int {
+	n := 0
+	for i := range b {
+		var r lineResult
+		if resp {
+			r, _ = statusLine(b[i:])
+		} else {
+			r, _ = requestLine(b[i:])
+		}
+		if r == lineOK {
+			n++
+		}
+	}
+	return n
+}
+
+func checkRecords(t *testing.T, recs []*api.HTTPEvent, req, resp []byte, bodyLimit int) {
+	t.Helper()
+	if len(recs) == 0 {
+		return
+	}
+	if nreq, nresp := countLines(req, false), countLines(resp, true); len(recs) > nreq || len(recs) > nresp {
+		t.Fatalf("%d records from %d request lines and %d status lines", len(recs), nreq, nresp)
+	}
+	for _, r := range recs {
+		line := fmt.Sprintf("%s %s HTTP/1.%d", r.ReqMethod, r.ReqPath, r.MinorVersion)
+		if !bytes.Contains(req, []byte(line)) {
+			t.Fatalf("invented request %q", line)
+		}
+		if !bytes.Contains(resp, []byte(fmt.Sprintf(" %03d", r.RespStatus))) {
+			t.Fatalf("invented status %d", r.RespStatus)
+		}
+		if len(r.ReqBody) > bodyLimit || len(r.RespBody) > bodyLimit {
+			t.Fatalf("body over the limit: %d, %d > %d", len(r.ReqBody), len(r.RespBody), bodyLimit)
+		}
+		if r.ReqBodySize < 0 || r.RespBodySize < 0 || r.Latency < 0 {
+			t.Fatalf("negative size or latency: %+v", r)
+		}
+	}
+}
+
+func addSeeds(f *testing.F) {
+	pairs := [][2]string{
+		{get1 + post + get2, ok5 + chunk + ok3},
+		{get1 + get2 + get3, "HTTP/1.1 100 Continue\r\n\r\n" + ok5 + nf + noBody},
+		{"HEAD / HTTP/1.1\r\n\r\n" + get1, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + ok3},
+		{"GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK\r\n\r\nuntil close"},
+		{"PUT /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nT: x\r\n\r\n", chunk},
+		{"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", "HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x00"},
+		{"tail of a body\r\n" + get1, "body\r\nHTTP/1.1 200 OK\r\n" + ok5},
+		{"\x00\x01\x02", "\xff\xfe"},
+		{"GET /a HTTP/1.1\r\nX: " + string(bytes.Repeat([]byte{'y'}, 3000)) + "\r\n\r\n" + get2, ok3 + nf},
+	}
+	for _, p := range pairs {
+		for _, fl := range []uint8{0, 1, 3, 7, 15, 31} {
+			f.Add([]byte(p[0]), []byte(p[1]), uint64(len(p[0])*7+int(fl)), fl)
+		}
+	}
+	for _, rs := range recordedStreams(f) {
+		if len(rs.req)+len(rs.resp) > 16<<10 {
+			continue // keep fuzzing fast
+		}
+		f.Add(rs.req, rs.resp, uint64(len(rs.req)), uint8(3))
+		f.Add(rs.req, rs.resp, uint64(len(rs.resp)), uint8(31))
+	}
+}
+
+// FuzzParser drives a Parser directly and checks its memory bounds after
+// every call.
+func FuzzParser(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
+		const maxBuf, bodyLimit = 1024, 64
+		var st conn.Stats
+		var recs []*api.HTTPEvent
+		role := conn.RoleServer
+		if flags&1 != 0 {
+			role = conn.RoleClient
+		}
+		out := emitFunc(func(r any, s, e uint64) {
+			if e < s {
+				t.Fatalf("record ends before it starts: %d < %d", e, s)
+			}
+			recs = append(recs, r.(*api.HTTPEvent))
+		})
+		env := &conn.Env{Role: role, Fresh: flags&2 != 0, BodyLimit: bodyLimit, MaxBufferedBytes: maxBuf, Stats: &st, Out: out}
+		p := NewParser(env)
+		now := uint64(1000)
+		for _, c := range makeCalls(req, resp, seed, flags) {
+			if c.close {
+				p.End(now, conn.EndClose)
+				break
+			}
+			if c.skip > 0 {
+				p.Feed(&conn.Chunk{Dir: c.dir, Gap: uint64(c.skip), StartNs: now - 90, EndNs: now})
+			}
+			if len(c.data) > 0 {
+				p.Feed(&conn.Chunk{Dir: c.dir, Data: c.data, StartNs: now, EndNs: now + 10})
+			}
+			if c.size > len(c.data) {
+				p.Feed(&conn.Chunk{Dir: c.dir, Gap: uint64(c.size - len(c.data)), StartNs: now, EndNs: now + 10})
+			}
+			now += 100
+			for i := range p.halves {
+				h := &p.halves[i]
+				if len(h.hbuf) > maxBuf || len(h.lbuf) > maxChunkLine {
+					t.Fatalf("buffers over their bounds: %d, %d", len(h.hbuf), len(h.lbuf))
+				}
+				if h.msg != nil && len(h.msg.body) > bodyLimit {
+					t.Fatalf("body kept over the limit: %d", len(h.msg.body))
+				}
+			}
+			if len(p.pending) > maxPending {
+				t.Fatalf("%d pending requests", len(p.pending))
+			}
+		}
+		p.End(now, conn.EndFlush)
+		checkRecords(t, recs, req, resp, bodyLimit)
+		if st.Records != 0 {
+			t.Fatalf("parser counted records itself")
+		}
+	})
+}
+
+// FuzzTracker drives the whole path, inference included, through events.
+func FuzzTracker(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
+		const bodyLimit = 128
+		h := newHarness(t, conn.Options{BodyLimit: bodyLimit, MaxBufferedBytes: 2048, MaxConns: 2})
+		role := conn.RoleServer
+		if flags&1 != 0 {
+			role = conn.RoleClient
+		}
+		if flags&2 != 0 {
+			h.open(role)
+		}
+		for _, c := range makeCalls(req, resp, seed, flags) {
+			if c.close {
+				h.close()
+				break
+			}
+			h.call(c.dir, string(c.data), c.size, c.skip)
+		}
+		h.tr.Flush()
+		checkRecords(t, h.recs, req, resp, bodyLimit)
+		if st := h.stats(); st.Records != uint64(len(h.recs)) || h.tr.Conns() != 0 {
+			t.Fatalf("records %d counted %d, conns %d", len(h.recs), st.Records, h.tr.Conns())
+		}
+	})
+}
+
+type emitFunc func(rec any, startNs, endNs uint64)
+
+func (f emitFunc) Emit(rec any, startNs, endNs uint64) { f(rec, startNs, endNs) }
