@@ -272,3 +272,35 @@ func BenchmarkSketchAdd(b *testing.B) {
 		s.Add(v[i&4095])
 	}
 }
+
+// Sketches arrive from nodes: any input either fails to decode or yields
+// a sketch whose counts agree and whose quantiles stay within [Min, Max].
+func FuzzSketchJSON(f *testing.F) {
+	s := NewSketch()
+	for _, v := range []float64{0, 1, 1500, 3e6, 9e9} {
+		s.Add(v)
+	}
+	b, _ := json.Marshal(s)
+	f.Add(b)
+	f.Add([]byte(`{"a":0.01,"n":1,"lo":5,"hi":5,"k":[81],"c":[1]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Sketch
+		if err := json.Unmarshal(b, &s); err != nil {
+			return
+		}
+		var n uint64 = s.zero
+		for _, c := range s.bins {
+			n += c
+		}
+		if n != s.Count() {
+			t.Fatalf("decoded buckets hold %d, count %d", n, s.Count())
+		}
+		for _, q := range quantiles {
+			v := s.Quantile(q)
+			if s.Count() > 0 && s.Min() <= s.Max() && (v < s.Min() || v > s.Max()) {
+				t.Fatalf("q%v = %v outside [%v, %v]", q, v, s.Min(), s.Max())
+			}
+		}
+		s.Merge(&s)
+	})
+}
