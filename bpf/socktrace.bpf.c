@@ -57,7 +57,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 32768); /* one slot per traced thread */
 	__type(key, __u64);
 	__type(value, struct px_args);
 } px_args SEC(".maps");
@@ -128,9 +128,15 @@ static __always_inline int targeted(__u32 tgid)
 	return bpf_map_lookup_elem(&px_targets, &tgid) != NULL;
 }
 
-static __always_inline __u64 ring_flags(void)
+/* Batched wakeups: a wakeup per event costs more than the rest of the
+ * program. Wake the reader only when this record makes the queue cross
+ * wakeup_bytes; a woken reader drains everything before it sleeps again,
+ * and it polls every 50 ms for the rest. */
+static __always_inline __u64 ring_flags(__u64 len)
 {
-	if (bpf_ringbuf_query(&px_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	__u64 avail = bpf_ringbuf_query(&px_events, BPF_RB_AVAIL_DATA);
+
+	if (avail < wakeup_bytes && avail + len >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -138,7 +144,7 @@ static __always_inline __u64 ring_flags(void)
 static __always_inline void output(void *ev, __u64 len)
 {
 	struct px_counters *c = counters();
-	if (bpf_ringbuf_output(&px_events, ev, len, ring_flags()) != 0) {
+	if (bpf_ringbuf_output(&px_events, ev, len, ring_flags(len)) != 0) {
 		if (c)
 			c->ring_full++;
 		return;
@@ -434,7 +440,19 @@ static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, _
 
 	if (!targeted(id >> 32))
 		return 0;
-	struct px_args a = {
+	/* The thread's slot is reused in place: an update allocates and frees
+	 * a hash element each call, which costs more than the rest of enter. */
+	struct px_args *a = bpf_map_lookup_elem(&px_args, &id);
+	if (a) {
+		a->start_ns = bpf_ktime_get_ns();
+		a->buf = buf;
+		a->count = count;
+		a->addr = addr;
+		a->fd = fd;
+		a->op = op;
+		return 0;
+	}
+	struct px_args n = {
 		.start_ns = bpf_ktime_get_ns(),
 		.buf = buf,
 		.count = count,
@@ -442,20 +460,22 @@ static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, _
 		.fd = fd,
 		.op = op,
 	};
-	bpf_map_update_elem(&px_args, &id, &a, BPF_ANY);
+	bpf_map_update_elem(&px_args, &id, &n, BPF_ANY);
 	return 0;
 }
 
-/* Saved args of this thread's call, removed from the map. */
-static __always_inline int take_args(struct px_args *out)
+/* This thread's saved args of a call op (or op2), consumed. Checking op
+ * guards against pairing an exit with another syscall's enter. The slot is
+ * freed when the thread exits (px_exit). */
+static __always_inline int take_args(struct px_args *out, __u8 op, __u8 op2)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct px_args *a = bpf_map_lookup_elem(&px_args, &id);
 
-	if (!a)
+	if (!a || (a->op != op && a->op != op2))
 		return 0;
 	*out = *a;
-	bpf_map_delete_elem(&px_args, &id);
+	a->op = 0;
 	return 1;
 }
 
@@ -465,11 +485,11 @@ static __always_inline __u64 conn_key(__s32 fd)
 }
 
 /* read/write/sendto/recvfrom/sendfile: one buffer (or none). */
-static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 dir, int src_kind)
+static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 op, __u8 dir, int src_kind)
 {
 	struct px_args a;
 
-	if (!take_args(&a))
+	if (!take_args(&a, op, op))
 		return 0;
 	if (ctx->ret <= 0)
 		return 0;
@@ -483,12 +503,12 @@ static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 dir, int sr
 }
 
 /* sendmsg/recvmsg: a msghdr with an iovec array and an optional peer. */
-static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 dir)
+static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 dir)
 {
 	struct px_args a;
 	struct px_msghdr m;
 
-	if (!take_args(&a))
+	if (!take_args(&a, op, op))
 		return 0;
 	if (ctx->ret <= 0)
 		return 0;
@@ -510,11 +530,11 @@ static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 dir)
 }
 
 /* sendmmsg/recvmmsg: ret messages; one event per message, first PX_MAX_MMSG. */
-static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 dir)
+static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 dir)
 {
 	struct px_args a;
 
-	if (!take_args(&a))
+	if (!take_args(&a, op, op))
 		return 0;
 	if (ctx->ret <= 0)
 		return 0;
@@ -550,7 +570,7 @@ SYS_ENTER(read) int px_en_read(struct px_sys_enter *ctx)
 
 SYS_EXIT(read) int px_ex_read(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_INGRESS, PX_SRC_BUF);
+	return on_exit_buf(ctx, PX_SYS_READ, PX_DIR_INGRESS, PX_SRC_BUF);
 }
 
 SYS_ENTER(write) int px_en_write(struct px_sys_enter *ctx)
@@ -560,7 +580,7 @@ SYS_ENTER(write) int px_en_write(struct px_sys_enter *ctx)
 
 SYS_EXIT(write) int px_ex_write(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_BUF);
+	return on_exit_buf(ctx, PX_SYS_WRITE, PX_DIR_EGRESS, PX_SRC_BUF);
 }
 
 SYS_ENTER(readv) int px_en_readv(struct px_sys_enter *ctx)
@@ -570,7 +590,7 @@ SYS_ENTER(readv) int px_en_readv(struct px_sys_enter *ctx)
 
 SYS_EXIT(readv) int px_ex_readv(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_INGRESS, PX_SRC_IOV);
+	return on_exit_buf(ctx, PX_SYS_READV, PX_DIR_INGRESS, PX_SRC_IOV);
 }
 
 SYS_ENTER(writev) int px_en_writev(struct px_sys_enter *ctx)
@@ -580,7 +600,7 @@ SYS_ENTER(writev) int px_en_writev(struct px_sys_enter *ctx)
 
 SYS_EXIT(writev) int px_ex_writev(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_IOV);
+	return on_exit_buf(ctx, PX_SYS_WRITEV, PX_DIR_EGRESS, PX_SRC_IOV);
 }
 
 SYS_ENTER(sendto) int px_en_sendto(struct px_sys_enter *ctx)
@@ -590,7 +610,7 @@ SYS_ENTER(sendto) int px_en_sendto(struct px_sys_enter *ctx)
 
 SYS_EXIT(sendto) int px_ex_sendto(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_BUF);
+	return on_exit_buf(ctx, PX_SYS_SENDTO, PX_DIR_EGRESS, PX_SRC_BUF);
 }
 
 SYS_ENTER(recvfrom) int px_en_recvfrom(struct px_sys_enter *ctx)
@@ -600,7 +620,7 @@ SYS_ENTER(recvfrom) int px_en_recvfrom(struct px_sys_enter *ctx)
 
 SYS_EXIT(recvfrom) int px_ex_recvfrom(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_INGRESS, PX_SRC_BUF);
+	return on_exit_buf(ctx, PX_SYS_RECVFROM, PX_DIR_INGRESS, PX_SRC_BUF);
 }
 
 SYS_ENTER(sendmsg) int px_en_sendmsg(struct px_sys_enter *ctx)
@@ -610,7 +630,7 @@ SYS_ENTER(sendmsg) int px_en_sendmsg(struct px_sys_enter *ctx)
 
 SYS_EXIT(sendmsg) int px_ex_sendmsg(struct px_sys_exit *ctx)
 {
-	return on_exit_msg(ctx, PX_DIR_EGRESS);
+	return on_exit_msg(ctx, PX_SYS_SENDMSG, PX_DIR_EGRESS);
 }
 
 SYS_ENTER(recvmsg) int px_en_recvmsg(struct px_sys_enter *ctx)
@@ -620,7 +640,7 @@ SYS_ENTER(recvmsg) int px_en_recvmsg(struct px_sys_enter *ctx)
 
 SYS_EXIT(recvmsg) int px_ex_recvmsg(struct px_sys_exit *ctx)
 {
-	return on_exit_msg(ctx, PX_DIR_INGRESS);
+	return on_exit_msg(ctx, PX_SYS_RECVMSG, PX_DIR_INGRESS);
 }
 
 SYS_ENTER(sendmmsg) int px_en_sendmmsg(struct px_sys_enter *ctx)
@@ -630,7 +650,7 @@ SYS_ENTER(sendmmsg) int px_en_sendmmsg(struct px_sys_enter *ctx)
 
 SYS_EXIT(sendmmsg) int px_ex_sendmmsg(struct px_sys_exit *ctx)
 {
-	return on_exit_mmsg(ctx, PX_DIR_EGRESS);
+	return on_exit_mmsg(ctx, PX_SYS_SENDMMSG, PX_DIR_EGRESS);
 }
 
 SYS_ENTER(recvmmsg) int px_en_recvmmsg(struct px_sys_enter *ctx)
@@ -640,7 +660,7 @@ SYS_ENTER(recvmmsg) int px_en_recvmmsg(struct px_sys_enter *ctx)
 
 SYS_EXIT(recvmmsg) int px_ex_recvmmsg(struct px_sys_exit *ctx)
 {
-	return on_exit_mmsg(ctx, PX_DIR_INGRESS);
+	return on_exit_mmsg(ctx, PX_SYS_RECVMMSG, PX_DIR_INGRESS);
 }
 
 /* sendfile64(out_fd, in_fd, offset, count): the bytes never pass a user
@@ -652,7 +672,7 @@ SYS_ENTER(sendfile64) int px_en_sendfile(struct px_sys_enter *ctx)
 
 SYS_EXIT(sendfile64) int px_ex_sendfile(struct px_sys_exit *ctx)
 {
-	return on_exit_buf(ctx, PX_DIR_EGRESS, PX_SRC_NONE);
+	return on_exit_buf(ctx, PX_SYS_SENDFILE, PX_DIR_EGRESS, PX_SRC_NONE);
 }
 
 SYS_ENTER(connect) int px_en_connect(struct px_sys_enter *ctx)
@@ -665,7 +685,7 @@ SYS_EXIT(connect) int px_ex_connect(struct px_sys_exit *ctx)
 	struct px_args a;
 	__u8 transport = 0;
 
-	if (!take_args(&a))
+	if (!take_args(&a, PX_SYS_CONNECT, PX_SYS_CONNECT))
 		return 0;
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
@@ -681,7 +701,7 @@ static __always_inline int on_exit_accept(struct px_sys_exit *ctx)
 	struct px_args a;
 	__u8 transport = 0;
 
-	if (!take_args(&a))
+	if (!take_args(&a, PX_SYS_ACCEPT, PX_SYS_ACCEPT4))
 		return 0;
 	if (ctx->ret < 0)
 		return 0;
@@ -730,7 +750,7 @@ SYS_EXIT(close) int px_ex_close(struct px_sys_exit *ctx)
 {
 	struct px_args a;
 
-	if (!take_args(&a))
+	if (!take_args(&a, PX_SYS_CLOSE, PX_SYS_CLOSE))
 		return 0;
 	if (ctx->ret != 0)
 		return 0;
@@ -786,9 +806,10 @@ int px_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 
+	/* Unconditional: the thread may have been untargeted since. */
+	bpf_map_delete_elem(&px_args, &id);
 	if (!targeted(tgid))
 		return 0;
-	bpf_map_delete_elem(&px_args, &id);
 
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
