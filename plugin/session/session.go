@@ -1,0 +1,706 @@
+// Package session runs one probe across nodes: it creates one probe pod per
+// node, waits for them, streams each pod's NDJSON output through the pod
+// log API, merges the streams into one ordered-per-node sequence of
+// records, stops at the end of the window or on Ctrl-C/SIGTERM, and deletes
+// the pods exactly once.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
+)
+
+// Options configure a session. Client, Namespace, Targets, Probe, AgentArgs,
+// Window and Pod.Image are required.
+type Options struct {
+	Client    kubernetes.Interface
+	Namespace string        // where the probe pods run
+	Targets   []target.Node // one probe pod per entry
+	Probe     string        // probe name: "trace", "profile", "memory"
+	// AgentArgs returns the agent's arguments for a node, e.g.
+	// ["trace", "--config", "<JSON of api.TraceConfig>"].
+	AgentArgs func(target.Node) ([]string, error)
+	Window    time.Duration
+	// Pod carries the image, pull policy, profile, grace and resources;
+	// Namespace, SessionID and Window are filled from the fields above.
+	Pod podspec.Options
+
+	// PodRunningTimeout bounds the wait for a pod to start (default 60s).
+	PodRunningTimeout time.Duration
+	// StopGrace is how long the agents get, after the window or a signal,
+	// to flush their final records once asked to stop (default 5s).
+	StopGrace time.Duration
+	// DeleteTimeout bounds the deletion of the pods (default 20s).
+	DeleteTimeout time.Duration
+
+	// HandleSignals makes Run stop on SIGINT/SIGTERM; later signals are
+	// reported and do not interrupt the cleanup.
+	HandleSignals bool
+	// ErrOut gets the status line and warnings; nil discards them.
+	ErrOut io.Writer
+	Quiet  bool
+	// SessionID is generated when empty.
+	SessionID string
+
+	// logs opens a pod's log stream; tests replace it.
+	logs func(ctx context.Context, namespace, pod string) (io.ReadCloser, error)
+}
+
+// NodeResult is what happened on one node.
+type NodeResult struct {
+	Node    string
+	Pod     string
+	Ready   time.Duration // from creation to the container running
+	Records int           // records delivered
+	Err     error         // why this node failed, with a remedy; nil if it ran
+}
+
+// Result of Run.
+type Result struct {
+	SessionID   string
+	Namespace   string
+	Nodes       []NodeResult
+	Interrupted bool // stopped by a signal or a cancelled context
+}
+
+// Failed counts nodes whose probe failed.
+func (r *Result) Failed() int {
+	n := 0
+	for _, nr := range r.Nodes {
+		if nr.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// CleanupCommand is the command that deletes a session's pods by hand.
+func CleanupCommand(namespace, sessionID string) string {
+	return fmt.Sprintf("kubectl delete pod -n %s -l %s=%s", namespace, podspec.LabelSession, sessionID)
+}
+
+// NewSessionID returns a random session id (a valid label value).
+func NewSessionID() string { return utilrand.String(10) }
+
+// Pods builds the probe pods of a session without creating them (for
+// --dry-run). It fills o.SessionID when empty.
+func Pods(o *Options) ([]*corev1.Pod, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	pods := make([]*corev1.Pod, 0, len(o.Targets))
+	for _, t := range o.Targets {
+		args, err := o.AgentArgs(t)
+		if err != nil {
+			return nil, fmt.Errorf("agent arguments for node %q: %w", t.Name, err)
+		}
+		p, err := podspec.Build(t.Name, o.Probe, args, o.podOptions())
+		if err != nil {
+			return nil, err
+		}
+		pods = append(pods, p)
+	}
+	return pods, nil
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Client == nil:
+		return errors.New("session: no client")
+	case o.Namespace == "":
+		return errors.New("session: no namespace")
+	case len(o.Targets) == 0:
+		return errors.New("session: no target nodes")
+	case o.Probe == "":
+		return errors.New("session: no probe")
+	case o.AgentArgs == nil:
+		return errors.New("session: no agent arguments")
+	case o.Window <= 0:
+		return fmt.Errorf("session: window must be positive, got %s", o.Window)
+	}
+	if o.SessionID == "" {
+		o.SessionID = NewSessionID()
+	}
+	if o.PodRunningTimeout <= 0 {
+		o.PodRunningTimeout = 60 * time.Second
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 5 * time.Second
+	}
+	if o.DeleteTimeout <= 0 {
+		o.DeleteTimeout = 20 * time.Second
+	}
+	if o.ErrOut == nil {
+		o.ErrOut = io.Discard
+	}
+	if o.logs == nil {
+		client := o.Client
+		o.logs = func(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
+			return client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: podspec.ContainerName, Follow: true}).Stream(ctx)
+		}
+	}
+	return nil
+}
+
+func (o *Options) podOptions() podspec.Options {
+	po := o.Pod
+	po.Namespace = o.Namespace
+	po.SessionID = o.SessionID
+	po.Window = o.Window
+	if po.Grace <= 0 {
+		// start-up, the stop grace and a margin: the backstop must not
+		// kill a probe that is still flushing.
+		po.Grace = o.PodRunningTimeout + o.StopGrace + 10*time.Second
+	}
+	if po.Now.IsZero() {
+		po.Now = time.Now()
+	}
+	return po
+}
+
+// node is the per-node state of a running session.
+type node struct {
+	target  target.Node
+	pod     *corev1.Pod
+	created time.Time
+	ready   time.Duration
+	state   string // "starting", "ready", "failed", "done"
+	err     error
+	stream  *stream
+	started bool // streaming goroutine launched
+}
+
+// Run creates the probe pods, streams their records to emit (called from
+// one goroutine, in arrival order; per node in the agent's order) and
+// deletes the pods when the agents finish, the window (plus start-up and
+// grace) is over, ctx is cancelled or a signal arrives. Per-node failures
+// are in Result.Nodes and joined in the returned error; the session goes
+// on with the other nodes.
+func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
+	pods, err := Pods(&o)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{SessionID: o.SessionID, Namespace: o.Namespace}
+
+	// stopCtx ends the run (signal, window); the cleanup and the final
+	// drain use their own contexts so they survive it.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var signalled sync.Once
+	if o.HandleSignals {
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-sigs:
+					first := false
+					signalled.Do(func() { first = true })
+					if first {
+						res.Interrupted = true
+						stop()
+					} else {
+						fmt.Fprintf(o.ErrOut, "stopping: deleting probe pods (they also end by themselves at their deadline)\n")
+					}
+				}
+			}
+		}()
+	}
+
+	s := &runner{o: &o, res: res, nodes: map[string]*node{}, lines: make(chan Line, 256)}
+	defer s.cleanup(ctx)
+
+	for i, p := range pods {
+		n := &node{target: o.Targets[i], state: "starting", stream: newStream(o.Targets[i].Name)}
+		s.nodes[n.target.Name] = n
+		s.order = append(s.order, n.target.Name)
+		n.created = time.Now()
+		created, err := o.Client.CoreV1().Pods(o.Namespace).Create(runCtx, p, metav1.CreateOptions{})
+		if err != nil {
+			err = createError(err, o.Namespace, n.target.Name)
+			if isPodSecurity(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+				// the same for every node: stop here
+				s.fail(n, err)
+				return s.finish(), err
+			}
+			s.fail(n, err)
+			continue
+		}
+		n.pod = created
+		s.created = append(s.created, created.Name)
+	}
+	if len(s.created) == 0 {
+		return s.finish(), s.joined()
+	}
+	s.watchAndStream(runCtx, emit)
+	if ctx.Err() != nil || runCtx.Err() != nil {
+		res.Interrupted = res.Interrupted || ctx.Err() != nil
+	}
+	return s.finish(), s.joined()
+}
+
+type runner struct {
+	o       *Options
+	res     *Result
+	nodes   map[string]*node
+	order   []string
+	created []string
+	lines   chan Line
+
+	mu         sync.Mutex // guards node state written by stream goroutines
+	deleteOnce sync.Once
+	statusLen  int
+}
+
+func (s *runner) fail(n *node, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.state = "failed"
+}
+
+func (s *runner) finish() *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.res.Nodes = s.res.Nodes[:0]
+	for _, name := range s.order {
+		n := s.nodes[name]
+		nr := NodeResult{Node: name, Ready: n.ready, Records: n.stream.records, Err: n.err}
+		if n.pod != nil {
+			nr.Pod = n.pod.Name
+		}
+		s.res.Nodes = append(s.res.Nodes, nr)
+	}
+	return s.res
+}
+
+func (s *runner) joined() error {
+	var errs []error
+	for _, nr := range s.res.Nodes {
+		if nr.Err != nil {
+			errs = append(errs, nr.Err)
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil && len(errs) < len(s.res.Nodes) {
+		err = fmt.Errorf("%w\n  the other %d of %d nodes were probed; results are partial", err, len(s.res.Nodes)-len(errs), len(s.res.Nodes))
+	}
+	return err
+}
+
+// watchAndStream follows the pods until every stream has ended or runCtx
+// is done, then asks the agents to stop and drains what they flush.
+func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
+	// Streams outlive runCtx by StopGrace so the agents' final records
+	// (sent on SIGTERM) still arrive.
+	streamCtx, cancelStreams := context.WithCancel(context.WithoutCancel(runCtx))
+	defer cancelStreams()
+	var wg sync.WaitGroup
+	allDone := make(chan struct{})
+
+	startTimeout := time.NewTimer(s.o.PodRunningTimeout)
+	defer startTimeout.Stop()
+	var windowEnd <-chan time.Time
+
+	events := s.watch(runCtx)
+	pending := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		c := 0
+		for _, n := range s.nodes {
+			if n.state == "starting" {
+				c++
+			}
+		}
+		return c
+	}
+	waitStreams := func() {
+		go func() { wg.Wait(); close(allDone) }()
+	}
+	streamsStarted := false
+
+loop:
+	for {
+		if !streamsStarted && pending() == 0 {
+			streamsStarted = true
+			s.printStatus(true)
+			// The agents end on their own at the window's end; this is the
+			// plugin's bound in case one does not.
+			windowEnd = time.After(s.o.Window + s.o.StopGrace + 5*time.Second)
+			waitStreams()
+		}
+		var done <-chan struct{}
+		if streamsStarted {
+			done = allDone
+		}
+		select {
+		case <-runCtx.Done():
+			break loop
+		case <-done:
+			break loop
+		case <-windowEnd:
+			break loop
+		case l := <-s.lines:
+			emit(l)
+		case <-startTimeout.C:
+			s.mu.Lock()
+			for _, n := range s.nodes {
+				if n.state == "starting" {
+					n.state = "failed"
+					n.err = fmt.Errorf("probe pod %s on node %s did not start within %s%s: check `kubectl describe pod -n %s %s`, or raise --pod-running-timeout",
+						podName(n), n.target.Name, s.o.PodRunningTimeout, lastWaiting(n.pod), s.o.Namespace, podName(n))
+				}
+			}
+			s.mu.Unlock()
+		case ev, ok := <-events:
+			if !ok {
+				events = s.watch(runCtx)
+				continue
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if !isPod {
+				continue
+			}
+			s.update(p, ev.Type)
+			s.mu.Lock()
+			n := s.nodes[p.Spec.NodeName]
+			launch := n != nil && !n.started && (n.state == "ready" || n.state == "done")
+			if launch {
+				n.started = true
+			}
+			s.mu.Unlock()
+			if launch {
+				wg.Add(1)
+				go func() { defer wg.Done(); s.follow(streamCtx, n) }()
+			}
+			s.printStatus(false)
+		}
+	}
+	if !streamsStarted {
+		s.printStatus(true)
+		waitStreams()
+	}
+	// Ask the agents to stop (SIGTERM through the pod's deletion: they
+	// flush their final records) and drain for at most StopGrace.
+	s.cleanup(runCtx)
+	drain := time.NewTimer(s.o.StopGrace + time.Second)
+	defer drain.Stop()
+	for {
+		select {
+		case l := <-s.lines:
+			emit(l)
+		case <-allDone:
+			for {
+				select {
+				case l := <-s.lines:
+					emit(l)
+				default:
+					return
+				}
+			}
+		case <-drain.C:
+			cancelStreams()
+			<-allDone
+			for {
+				select {
+				case l := <-s.lines:
+					emit(l)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// watch returns the session's pod events (an initial ADDED per pod, then
+// changes); nil when the watch cannot be opened (the start timeout and the
+// window still bound the run).
+func (s *runner) watch(ctx context.Context) <-chan watch.Event {
+	w, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Watch(ctx, metav1.ListOptions{
+		LabelSelector: podspec.LabelSession + "=" + s.o.SessionID,
+	})
+	if err != nil {
+		fmt.Fprintf(s.o.ErrOut, "warning: watching probe pods: %v\n", err)
+		return nil
+	}
+	go func() { <-ctx.Done(); w.Stop() }()
+	return w.ResultChan()
+}
+
+// update applies a pod event to its node's state.
+func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nodes[p.Spec.NodeName]
+	if n == nil || n.pod == nil || n.pod.Name != p.Name {
+		return
+	}
+	n.pod = p
+	if n.state != "starting" {
+		return
+	}
+	if typ == watch.Deleted {
+		n.state, n.err = "failed", fmt.Errorf("probe pod %s on node %s was deleted before it started", p.Name, n.target.Name)
+		return
+	}
+	cs := probeStatus(p)
+	switch {
+	case cs != nil && cs.State.Running != nil:
+		n.state, n.ready = "ready", time.Since(n.created)
+	case cs != nil && cs.State.Terminated != nil:
+		// ran and exited already (an early error): its logs tell why
+		n.state, n.ready = "done", time.Since(n.created)
+	case cs != nil && cs.State.Waiting != nil:
+		if err := waitingError(p, cs.State.Waiting, n.target.Name); err != nil {
+			n.state, n.err = "failed", err
+		}
+	case p.Status.Phase == corev1.PodFailed:
+		n.state = "failed"
+		n.err = fmt.Errorf("probe pod %s on node %s failed before starting: %s %s", p.Name, n.target.Name, p.Status.Reason, p.Status.Message)
+	}
+}
+
+// follow streams one pod's log, reconnecting on broken connections until
+// the container has exited or ctx ends.
+func (s *runner) follow(ctx context.Context, n *node) {
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		rc, err := s.o.logs(ctx, s.o.Namespace, n.pod.Name)
+		if err == nil {
+			err = n.stream.read(rc, func(l Line) {
+				select {
+				case s.lines <- l:
+				case <-ctx.Done():
+				}
+			})
+			rc.Close()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// EOF (or an error): finished if the container has exited.
+		p, gerr := s.o.Client.CoreV1().Pods(s.o.Namespace).Get(ctx, n.pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(gerr) {
+			return
+		}
+		if gerr == nil {
+			if cs := probeStatus(p); cs != nil && cs.State.Terminated != nil {
+				s.finished(n, p, cs.State.Terminated)
+				return
+			}
+		}
+		if err != nil && attempt > 0 && attempt%10 == 0 {
+			fmt.Fprintf(s.o.ErrOut, "warning: log stream of %s on node %s: %v (reconnecting)\n", n.pod.Name, n.target.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// finished records how a probe container ended.
+func (s *runner) finished(n *node, p *corev1.Pod, t *corev1.ContainerStateTerminated) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n.state = "done"
+	if t.ExitCode == 0 || n.err != nil {
+		return
+	}
+	why := n.stream.tail.probeError()
+	if why == "" {
+		why = fmt.Sprintf("exit code %d", t.ExitCode)
+		if t.Reason != "" && t.Reason != "Error" {
+			why += " (" + t.Reason + ")"
+		}
+	}
+	if t.Reason == "OOMKilled" {
+		why = "the probe ran out of memory (OOMKilled): raise its memory limit or narrow the targets"
+	}
+	msg := fmt.Sprintf("probe on node %s failed: %s", n.target.Name, why)
+	if tail := n.stream.tail.summary("    "); tail != "" {
+		msg += "\n  last log lines of " + p.Name + ":\n" + tail
+	}
+	n.err = errors.New(msg)
+}
+
+// cleanup deletes the session's pods, once, with its own timeout so that it
+// runs even after ctx is cancelled.
+func (s *runner) cleanup(ctx context.Context) {
+	s.deleteOnce.Do(func() {
+		if len(s.created) == 0 {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DeleteTimeout)
+		defer cancel()
+		grace := int64(s.o.StopGrace / time.Second)
+		var failed []string
+		var lastErr error
+		for _, name := range s.created {
+			err := s.o.Client.CoreV1().Pods(s.o.Namespace).Delete(dctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+			if err != nil && !apierrors.IsNotFound(err) {
+				failed = append(failed, name)
+				lastErr = err
+			}
+		}
+		if len(failed) > 0 {
+			fmt.Fprintf(s.o.ErrOut, "error: could not delete %d probe pod(s): %v\n  they end by themselves at their deadline; to delete them now run:\n    %s\n",
+				len(failed), lastErr, CleanupCommand(s.o.Namespace, s.o.SessionID))
+		}
+	})
+}
+
+// printStatus writes "probe pods: n1 ready (1.2s)  n2 starting" on ErrOut:
+// rewritten in place on a terminal, printed once (final) otherwise.
+func (s *runner) printStatus(final bool) {
+	if s.o.Quiet {
+		return
+	}
+	tty := isTerminal(s.o.ErrOut)
+	if !tty && !final {
+		return
+	}
+	s.mu.Lock()
+	parts := make([]string, 0, len(s.order))
+	for _, name := range s.order {
+		n := s.nodes[name]
+		switch n.state {
+		case "ready", "done":
+			parts = append(parts, fmt.Sprintf("%s ready (%.1fs)", name, n.ready.Seconds()))
+		case "failed":
+			parts = append(parts, name+" failed")
+		default:
+			parts = append(parts, name+" starting")
+		}
+	}
+	s.mu.Unlock()
+	line := "probe pods: " + strings.Join(parts, "  ")
+	if tty {
+		fmt.Fprintf(s.o.ErrOut, "\r\x1b[K%s", line)
+		if final {
+			fmt.Fprintln(s.o.ErrOut)
+		}
+		return
+	}
+	fmt.Fprintln(s.o.ErrOut, line)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+}
+
+func probeStatus(p *corev1.Pod) *corev1.ContainerStatus {
+	for i := range p.Status.ContainerStatuses {
+		if p.Status.ContainerStatuses[i].Name == podspec.ContainerName {
+			return &p.Status.ContainerStatuses[i]
+		}
+	}
+	return nil
+}
+
+func podName(n *node) string {
+	if n.pod == nil {
+		return "(not created)"
+	}
+	return n.pod.Name
+}
+
+func lastWaiting(p *corev1.Pod) string {
+	if p == nil {
+		return ""
+	}
+	if cs := probeStatus(p); cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
+		return " (" + cs.State.Waiting.Reason + ")"
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			return " (" + c.Message + ")"
+		}
+	}
+	return ""
+}
+
+// waitingError turns a waiting container that will not start by itself
+// into an error with a remedy; nil while it may still start.
+func waitingError(p *corev1.Pod, w *corev1.ContainerStateWaiting, node string) error {
+	img := p.Spec.Containers[0].Image
+	switch w.Reason {
+	case "ErrImageNeverPull":
+		return fmt.Errorf("probe image %s is not present on node %s and the pull policy is Never: import it into the node's container runtime, or use --image-pull-policy IfNotPresent with an image the node can pull", img, node)
+	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "RegistryUnavailable":
+		return fmt.Errorf("node %s cannot pull probe image %s (%s: %s): check --image and that the node can reach the registry", node, img, w.Reason, w.Message)
+	case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+		return fmt.Errorf("probe container on node %s could not start (%s: %s): check `kubectl pixie doctor` and the --profile", node, w.Reason, w.Message)
+	}
+	return nil
+}
+
+var podSecurityLevel = regexp.MustCompile(`violates PodSecurity "([a-z]+)`)
+
+// PodSecurityError is a probe pod rejected by Pod Security admission.
+type PodSecurityError struct {
+	Namespace string
+	Level     string // "baseline", "restricted"
+	Err       error
+}
+
+func (e *PodSecurityError) Error() string {
+	return fmt.Sprintf("Pod Security %q in namespace %q forbids privileged probe pods\n"+
+		"  run in a namespace that allows them:   --probe-namespace kube-system\n"+
+		"  or label one:                           kubectl label ns %s pod-security.kubernetes.io/enforce=privileged",
+		e.Level, e.Namespace, e.Namespace)
+}
+
+func (e *PodSecurityError) Unwrap() error { return e.Err }
+
+func isPodSecurity(err error) bool {
+	var pe *PodSecurityError
+	return errors.As(err, &pe)
+}
+
+func createError(err error, ns, node string) error {
+	if apierrors.IsForbidden(err) {
+		if m := podSecurityLevel.FindStringSubmatch(err.Error()); m != nil {
+			return &PodSecurityError{Namespace: ns, Level: m[1], Err: err}
+		}
+		return fmt.Errorf("creating the probe pod in namespace %q: %w\n  check your permissions with `kubectl pixie doctor`", ns, err)
+	}
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("creating the probe pod: namespace %q not found: %w\n  pick another with --probe-namespace", ns, err)
+	}
+	return fmt.Errorf("creating the probe pod on node %s: %w", node, err)
+}

@@ -1,0 +1,177 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+)
+
+// Line is one NDJSON record from a probe pod.
+type Line struct {
+	Node  string // the node the record came from
+	Table string // the record's "table" field
+	Seq   uint64 // the record's "seq" field (0 if absent)
+	// Data is the record with "node" set to Node; it is owned by the
+	// receiver.
+	Data []byte
+}
+
+// stream is the per-pod reading state that survives reconnects: the log API
+// replays the container's output from the start on every connection, so
+// records with a seq at or below lastSeq, and the first rawSeen lines that
+// carry no seq, were already delivered.
+type stream struct {
+	node    string
+	nodeTag []byte // `,"node":"<name>"}`
+
+	lastSeq uint64
+	rawSeen int // lines without seq delivered (or kept) so far
+	records int
+	tail    tailBuffer
+}
+
+func newStream(node string) *stream {
+	q, _ := json.Marshal(node)
+	return &stream{node: node, nodeTag: append(append([]byte(`,"node":`), q...), '}'), tail: tailBuffer{max: 12}}
+}
+
+// header is the part of every record the session reads.
+type header struct {
+	Table string `json:"table"`
+	Seq   uint64 `json:"seq"`
+}
+
+// read consumes one connection's worth of log output, calling emit for
+// every new record. It returns the reader's error (nil at EOF).
+func (s *stream) read(r io.Reader, emit func(Line)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	raw := 0
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && (err == nil || errors.Is(err, io.EOF)) {
+			// A final line without '\n' at EOF is only complete if the
+			// container has exited; a broken connection may cut it. Records
+			// end in '}', so a cut one fails to parse and is read again on
+			// the next connection (it has no seq yet, so it is not counted).
+			s.handle(line, &raw, err != nil, emit)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
+	line = bytes.TrimRight(line, "\r\n")
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 {
+		return
+	}
+	var h header
+	isRecord := trimmed[0] == '{' && json.Unmarshal(trimmed, &h) == nil
+	if !isRecord && partial {
+		return // possibly cut; the next connection replays it whole
+	}
+	if isRecord && h.Seq > 0 {
+		if h.Seq <= s.lastSeq {
+			return
+		}
+		s.lastSeq = h.Seq
+	} else {
+		*raw++
+		if *raw <= s.rawSeen {
+			return
+		}
+		s.rawSeen = *raw
+	}
+	if !isRecord || h.Table == "probe_log" {
+		s.tail.add(string(line)) // what explains a failure; data records do not
+	}
+	if !isRecord {
+		return
+	}
+	s.records++
+	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed)})
+}
+
+// stamp sets "node" on a record: appended last, so it wins over any "node"
+// the agent may have written (JSON decoders keep the last duplicate).
+func (s *stream) stamp(rec []byte) []byte {
+	body := bytes.TrimSpace(rec[:len(rec)-1]) // without the final '}'
+	out := make([]byte, 0, len(rec)+len(s.nodeTag))
+	out = append(out, body...)
+	if len(body) == 1 { // "{}"
+		out = append(out, s.nodeTag[1:]...)
+	} else {
+		out = append(out, s.nodeTag...)
+	}
+	return out
+}
+
+// tailBuffer keeps the last lines of a probe's output for error reports.
+type tailBuffer struct {
+	max   int
+	lines []string
+}
+
+func (t *tailBuffer) add(l string) {
+	if len(l) > 500 {
+		l = l[:500] + "..."
+	}
+	t.lines = append(t.lines, l)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[len(t.lines)-t.max:]
+	}
+}
+
+// summary renders the tail for an error message: probe_log records as
+// "msg (remedy)", other lines as they are.
+func (t *tailBuffer) summary(indent string) string {
+	var b strings.Builder
+	for _, l := range t.lines {
+		var pl struct {
+			Table  string `json:"table"`
+			Level  string `json:"level"`
+			Msg    string `json:"msg"`
+			Remedy string `json:"remedy"`
+		}
+		if json.Unmarshal([]byte(l), &pl) == nil && pl.Table != "" {
+			if pl.Table != "probe_log" {
+				continue // data records say nothing about the failure
+			}
+			l = pl.Level + ": " + pl.Msg
+			if pl.Remedy != "" {
+				l += " (" + pl.Remedy + ")"
+			}
+		}
+		b.WriteString(indent)
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// probeError returns the last error-level probe_log of the tail, if any.
+func (t *tailBuffer) probeError() string {
+	for i := len(t.lines) - 1; i >= 0; i-- {
+		var pl struct {
+			Table  string `json:"table"`
+			Level  string `json:"level"`
+			Msg    string `json:"msg"`
+			Remedy string `json:"remedy"`
+		}
+		if json.Unmarshal([]byte(t.lines[i]), &pl) == nil && pl.Table == "probe_log" && pl.Level == "error" {
+			if pl.Remedy != "" {
+				return pl.Msg + ": " + pl.Remedy
+			}
+			return pl.Msg
+		}
+	}
+	return ""
+}
