@@ -9,6 +9,8 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
+
 	// Cloud auth plugins (exec, oidc, ...) so every kubeconfig works.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 )
@@ -38,6 +40,8 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	for _, add := range subcommands {
 		cmd.AddCommand(add(f, streams))
 	}
+	// -n, --context, --cluster and --user complete like kubectl's.
+	_ = completion.RegisterGlobalFlags(cmd, f)
 	return cmd
 }
 
