@@ -19,4 +19,8 @@ type TraceConfig struct {
 	FullData    bool   `json:"full_data,omitempty"`   // do not redact Authorization, Cookie, ...
 	RingBytes   int    `json:"ring_bytes,omitempty"`  // ring buffer size; default 8 MiB
 	ProcRootDir string `json:"proc_root,omitempty"`   // default /proc (host /proc in pods via hostPID)
+	// Services names what the table shows for a pod's processes: pod UID ->
+	// "namespace/pod" (the probe never talks to the API server, so the
+	// plugin passes the names it resolved).
+	Services map[string]string `json:"services,omitempty"`
 }

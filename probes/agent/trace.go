@@ -1,0 +1,315 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
+)
+
+func init() { commands["trace"] = runTrace }
+
+// Defaults of api.TraceConfig.
+const (
+	defaultInterval   = time.Second
+	defaultMaxPayload = 4096
+	defaultBodyLimit  = 512
+	defaultRingBytes  = 8 << 20
+	rescanEvery       = 500 * time.Millisecond
+)
+
+func runTrace(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgJSON := fs.String("config", "", "api.TraceConfig as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var cfg api.TraceConfig
+	if err := json.Unmarshal([]byte(*cfgJSON), &cfg); err != nil {
+		fmt.Fprintf(stderr, "pixie-agent trace: bad --config: %v\n", err)
+		return 2
+	}
+	out := NewEmitter(stdout)
+	defer out.Flush()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := Trace(ctx, cfg, out); err != nil {
+		var ue *UserError
+		if errors.As(err, &ue) {
+			out.Log(api.LevelError, ue.Msg, ue.Remedy)
+		} else {
+			out.Log(api.LevelError, err.Error(), "")
+		}
+		return 1
+	}
+	return 0
+}
+
+// UserError is a failure the user can act on: a message and a remedy.
+type UserError struct{ Msg, Remedy string }
+
+func (e *UserError) Error() string { return e.Msg + ": " + e.Remedy }
+
+func traceDefaults(cfg *api.TraceConfig) {
+	if cfg.IntervalNs <= 0 {
+		cfg.IntervalNs = int64(defaultInterval)
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = defaultMaxPayload
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = defaultBodyLimit
+	}
+	if cfg.RingBytes <= 0 {
+		cfg.RingBytes = defaultRingBytes
+	}
+	if cfg.ProcRootDir == "" {
+		cfg.ProcRootDir = "/proc"
+	}
+	if cfg.DurationNs <= 0 {
+		cfg.DurationNs = int64(30 * time.Second)
+	}
+}
+
+// Trace runs the socket tracer for the configured window and writes
+// http_events (when asked), http_stats every interval and probe_stats.
+func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
+	start := time.Now()
+	traceDefaults(&cfg)
+	sel := procs.Selector{
+		PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All,
+		ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
+		Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())},
+	}
+	if sel.Empty() {
+		return &UserError{"nothing to trace", "name processes with --pid, --comm or --all"}
+	}
+	finder := procs.Finder{Root: cfg.ProcRootDir}
+	if err := finder.CheckPIDs(cfg.PIDs); err != nil {
+		return &UserError{err.Error(), "pass the PID of a running process"}
+	}
+	if err := preflight(); err != nil {
+		return err
+	}
+
+	tr, err := socktrace.New(socktrace.Config{
+		TargetAll:  cfg.All,
+		MaxPayload: cfg.MaxPayload,
+		RingBytes:  cfg.RingBytes,
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+
+	// targets are the processes added to the kernel filter; procInfo keeps
+	// their container and pod, to label records.
+	targets := map[uint32]bool{}
+	procInfo := map[uint32]procs.Proc{}
+	var mu sync.Mutex // guards agg, tracker, procInfo and the http_events stream
+	rescan := func() {
+		if cfg.All && len(cfg.Services) == 0 {
+			return
+		}
+		ps, err := finder.Find(sel)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range ps {
+			procInfo[p.PID] = p
+			if !targets[p.PID] && !cfg.All {
+				if tr.AddPID(p.PID) == nil {
+					targets[p.PID] = true
+				}
+			}
+		}
+	}
+	rescan()
+	attach := time.Since(start)
+	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "trace", AttachNs: attach.Nanoseconds(), Targets: len(targets)}
+	out.Emit(&ready.Header, ready)
+	if !cfg.All && len(targets) == 0 {
+		out.Log(api.LevelWarning, "no process matches yet; waiting for one to start", "check the name with `ps -e -o comm`")
+	}
+	out.Flush()
+
+	agg := stats.NewAggregator(stats.Config{})
+	var records uint64
+	sink := func(rec any) {
+		ev, ok := rec.(*api.HTTPEvent)
+		if !ok {
+			return
+		}
+		records++
+		service := ev.Comm
+		if p, ok := procInfo[ev.PID]; ok {
+			ev.ContainerID, ev.PodUID = p.ContainerID, p.PodUID
+			if name := cfg.Services[p.PodUID]; name != "" {
+				service = name
+			}
+		}
+		agg.Add(stats.Observation{
+			Service:   service,
+			Role:      ev.TraceRole,
+			Method:    ev.ReqMethod,
+			Path:      ev.ReqPath,
+			Peer:      peerOf(ev),
+			Status:    ev.RespStatus,
+			LatencyNs: ev.Latency,
+			ReqBytes:  ev.ReqBodySize,
+			RespBytes: ev.RespBodySize,
+			TimeNs:    ev.Time,
+		})
+		if cfg.EmitEvents {
+			ev.Table = api.TableHTTPEvents
+			out.Emit(&ev.Header, ev)
+		}
+	}
+	tracker := conn.NewTracker(conn.Options{
+		BodyLimit:    cfg.BodyLimit,
+		FullData:     cfg.FullData,
+		WallOffsetNs: monoToWallOffset(),
+	}, sink)
+
+	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.DurationNs))
+	defer cancel()
+
+	emitStats := func(final bool) {
+		mu.Lock()
+		if final {
+			tracker.Flush()
+		}
+		rows := agg.Drain()
+		cs := tracker.Stats()
+		n := records
+		mu.Unlock()
+		st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: time.Now().UnixNano(), IntervalNs: cfg.IntervalNs, Rows: rows}
+		out.Emit(&st.Header, st)
+		ps := probeStats(tr.Stats(), cs, n, time.Since(start), attach, final)
+		out.Emit(&ps.Header, ps)
+		out.Flush()
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Duration(cfg.IntervalNs))
+		scan := time.NewTicker(rescanEvery)
+		defer tick.Stop()
+		defer scan.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+				emitStats(false)
+			case <-scan.C:
+				rescan()
+			}
+		}
+	}()
+	err = tr.Run(runCtx, func(ev *conn.Event) {
+		mu.Lock()
+		tracker.Handle(ev)
+		mu.Unlock()
+	})
+	wg.Wait()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("reading events: %w", err)
+	}
+	emitStats(true)
+	return out.Err()
+}
+
+func peerOf(ev *api.HTTPEvent) string {
+	if ev.TraceRole == api.RoleClient {
+		return fmt.Sprintf("%s:%d", ev.RemoteAddr, ev.RemotePort)
+	}
+	return ""
+}
+
+// probeStats builds the footer. EventsLost counts what was really lost:
+// events the kernel dropped, and messages the parsers could not use or
+// match. Truncated payloads are listed but not counted: the parsers need
+// only headers, and bodies are sized from them.
+func probeStats(ts socktrace.Stats, cs conn.Stats, records uint64, window, attach time.Duration, final bool) *api.ProbeStats {
+	lost := map[string]uint64{}
+	var total uint64
+	add := func(k string, v uint64, counts bool) {
+		if v == 0 {
+			return
+		}
+		lost[k] += v
+		if counts {
+			total += v
+		}
+	}
+	for k, v := range ts.LostBy {
+		add(k, v, k != socktrace.LostTruncated)
+	}
+	add("parse_errors", cs.ParseErrors, true)
+	add("gaps", cs.Gaps, true)
+	add("evicted_conns", cs.EvictedConns, true)
+	add("unmatched_requests", cs.UnmatchedRequests, true)
+	add("unmatched_responses", cs.UnmatchedResponses, true)
+	return &api.ProbeStats{
+		Header:         api.Header{Table: api.TableProbeStats},
+		Probe:          "trace",
+		WindowNs:       window.Nanoseconds(),
+		EventsCaptured: ts.Captured,
+		EventsLost:     total,
+		LostBy:         lost,
+		Records:        records,
+		BPFRunNs:       ts.BPFRunNs,
+		BPFRunCount:    ts.BPFRunCount,
+		UserCPUNs:      selfCPU(),
+		PeakRSSBytes:   selfPeakRSS(),
+		AttachNs:       attach.Nanoseconds(),
+		Final:          final,
+	}
+}
+
+// preflight gives clear errors for the common reasons probes cannot load.
+func preflight() error {
+	if os.Geteuid() != 0 {
+		return &UserError{"tracing needs root (eBPF)", "run it with sudo, or in a privileged probe pod"}
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		var u syscall.Utsname
+		_ = syscall.Uname(&u)
+		return &UserError{fmt.Sprintf("this kernel (%s) exposes no BTF at /sys/kernel/btf/vmlinux", utsString(u.Release[:])),
+			"kubectl pixie needs Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y"}
+	}
+	return nil
+}
+
+func utsString(b []int8) string {
+	s := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
