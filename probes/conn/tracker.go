@@ -16,7 +16,7 @@ const (
 
 	// inferMaxBytes bounds the bytes kept while a protocol asks for more
 	// (a message start split over calls).
-	inferMaxBytes = 1024
+	inferMaxBytes = 4096
 	// lowConfidenceTries: weak (Low) inferences are accepted only on the
 	// first calls of a direction; later only High ones, because the
 	// longer a connection runs unrecognised, the likelier it is that a

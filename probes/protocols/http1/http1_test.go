@@ -344,3 +344,103 @@ func TestSplits(t *testing.T) {
 	run(t, bytewise, false)
 	run(t, bytewise, true)
 }
+
+func TestBounds(t *testing.T) {
+	// More pipelined requests than maxPending: the oldest are dropped
+	// and counted; the newest still pair with their responses in order.
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	n := maxPending + 8
+	for i := range n {
+		h.in(fmt.Sprintf("GET /%d HTTP/1.1\r\n\r\n", i))
+	}
+	for range maxPending {
+		h.out(ok3)
+	}
+	if len(h.recs) != maxPending || h.recs[0].ReqPath != "/8" || h.stats().UnmatchedRequests != 8 {
+		t.Errorf("pipelining cap: %d records, first %q, stats %+v", len(h.recs), h.recs[0].ReqPath, h.stats())
+	}
+
+	// Pending header bytes are bounded by MaxBufferedBytes.
+	h = newHarness(t, conn.Options{MaxBufferedBytes: 1000})
+	h.open(conn.RoleServer)
+	big := "GET /big HTTP/1.1\r\nX: " + strings.Repeat("v", 400) + "\r\n\r\n"
+	h.in(big + big + big)
+	h.out(ok3 + ok3)
+	if len(h.recs) != 2 || h.stats().UnmatchedRequests != 1 {
+		t.Errorf("pending bytes cap: %d records, stats %+v", len(h.recs), h.stats())
+	}
+
+	// A long request line one byte per call parses, in linear time.
+	h = newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	long := "GET /" + strings.Repeat("a", maxLine-100) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	for i := range len(long) {
+		h.out(long[i : i+1])
+	}
+	h.in(ok3)
+	if len(h.recs) != 1 || len(h.recs[0].ReqPath) != maxLine-99 {
+		t.Errorf("long line: %d records", len(h.recs))
+	}
+}
+
+// TestNeverInvents: streams without a request line produce no record,
+// whatever they hold and however they are cut.
+func TestNeverInvents(t *testing.T) {
+	streams := []string{
+		ok5 + chunk + ok3,
+		"HTTP/1.1 200 OK\r\nGET: /x HTTP/1.1\r\n\r\n",
+		"get / http/1.1\r\n\r\n",
+		"GET / HTTP/2.0\r\n\r\nGET /x HTTP/1.1",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		strings.Repeat("\r\n", 100),
+	}
+	for _, s := range streams {
+		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer, conn.RoleUnknown} {
+			for _, cut := range []int{1, 3, 1000} {
+				h := newHarness(t, conn.Options{})
+				h.open(role)
+				for _, p := range cutEvery([]byte(s), cut) {
+					h.out(string(p))
+					h.in(string(p))
+				}
+				h.close()
+				if len(h.recs) != 0 {
+					t.Errorf("%q role %s cut %d: invented %d records", s, role, cut, len(h.recs))
+				}
+			}
+		}
+	}
+}
+
+func TestInfer(t *testing.T) {
+	tests := []struct {
+		data      string
+		dir       conn.Dir
+		transport uint8
+		want      conn.Inference
+	}{
+		{"GET / HTTP/1.1\r\n", conn.Egress, conn.TransportTCP, conn.Inference{Conf: conn.High, Role: conn.RoleClient}},
+		{"GET / HTTP/1.1\r\n", conn.Ingress, conn.TransportTCP, conn.Inference{Conf: conn.High, Role: conn.RoleServer}},
+		{"HTTP/1.1 200 OK\r\n", conn.Egress, conn.TransportTCP, conn.Inference{Conf: conn.High, Role: conn.RoleServer}},
+		{"HTTP/1.0 404 Not", conn.Ingress, conn.TransportTCP, conn.Inference{Conf: conn.High, Role: conn.RoleClient}},
+		{"HTTP/1.", conn.Ingress, conn.TransportTCP, conn.Inference{Conf: conn.NeedMore, Role: conn.RoleClient}},
+		{"POS", conn.Egress, conn.TransportTCP, conn.Inference{Conf: conn.NeedMore, Role: conn.RoleClient}},
+		{"GET /" + strings.Repeat("x", 300), conn.Egress, conn.TransportTCP, conn.Inference{Conf: conn.High, Role: conn.RoleClient}},
+		{"GET / HTTP/1.1\r\n", conn.Egress, conn.TransportUDP, conn.Inference{}},
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", conn.Egress, conn.TransportTCP, conn.Inference{}},
+		{"get / HTTP/1.1\r\n", conn.Egress, conn.TransportTCP, conn.Inference{}},
+		{"\x16\x03\x01\x02\x00", conn.Egress, conn.TransportTCP, conn.Inference{}},
+		{"*1\r\n$4\r\nPING\r\n", conn.Egress, conn.TransportTCP, conn.Inference{}},
+		{"", conn.Egress, conn.TransportTCP, conn.Inference{}},
+	}
+	for _, tt := range tests {
+		got := Protocol{}.Infer([]byte(tt.data), tt.dir, tt.transport)
+		if tt.want.Conf == conn.NoMatch {
+			got.Role = conn.RoleUnknown
+		}
+		if got != tt.want {
+			t.Errorf("Infer(%q, %s) = %+v, want %+v", tt.data, tt.dir, got, tt.want)
+		}
+	}
+}

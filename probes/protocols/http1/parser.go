@@ -8,8 +8,9 @@ import (
 )
 
 const (
-	// maxPending bounds pipelined requests waiting for a response.
-	maxPending = 128
+	// maxPending bounds pipelined requests waiting for a response; their
+	// header bytes are bounded too (Env.MaxBufferedBytes).
+	maxPending = 32
 	// maxChunkLine bounds a chunk-size line (with extensions) and a
 	// trailer line.
 	maxChunkLine = 4 << 10
@@ -36,7 +37,7 @@ func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
 			if dir == conn.Egress {
 				role = conn.RoleServer
 			}
-			return conn.Inference{Conf: confidence(r), Role: role}
+			return conn.Inference{Conf: confidence(r, len(b), 13), Role: role}
 		}
 	}
 	r, _ := requestLine(b)
@@ -44,14 +45,17 @@ func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
 	if dir == conn.Egress {
 		role = conn.RoleClient
 	}
-	return conn.Inference{Conf: confidence(r), Role: role}
+	return conn.Inference{Conf: confidence(r, len(b), 256), Role: role}
 }
 
-func confidence(r lineResult) conn.Confidence {
-	switch r {
-	case lineOK:
+// confidence: a complete start line is certain, and so is a long valid
+// prefix of one (a long URL split over calls); a short prefix needs more.
+// Only a parsed message makes a record, so certainty here invents nothing.
+func confidence(r lineResult, n, long int) conn.Confidence {
+	switch {
+	case r == lineOK, r == linePrefix && n >= long:
 		return conn.High
-	case linePrefix:
+	case r == linePrefix:
 		return conn.NeedMore
 	}
 	return conn.NoMatch
@@ -77,6 +81,7 @@ const (
 type message struct {
 	head
 	start    uint64 // arrival of the first byte
+	hdrBytes int    // size of the header block (memory accounting)
 	end      uint64 // EndNs of the call with the last byte seen
 	body     []byte // the first BodyLimit bytes
 	bodySize int64
@@ -107,6 +112,8 @@ type Parser struct {
 	reqDir  conn.Dir
 	halves  [2]half // requests, responses
 	pending []*message
+	// pendingBytes: header bytes held by pending requests.
+	pendingBytes int
 	// respLost: response bytes were lost since the last response header,
 	// so the oldest pending requests may have lost their answers.
 	respLost bool
@@ -280,7 +287,10 @@ func (p *Parser) header(h *half, b []byte, c *conn.Chunk) int {
 	prev := len(h.hbuf)
 	take := min(len(b), p.maxHeader()-prev)
 	h.hbuf = append(h.hbuf, b[:take]...)
-	if !h.lineOK {
+	// Re-check the start line, except for a tiny piece of a long line
+	// that does not end it: checking a long line on each of many tiny
+	// calls would be quadratic.
+	if !h.lineOK && (take >= 64 || prev < 512 || bytes.IndexByte(b[:take], '\n') >= 0 || len(h.hbuf) > maxLine) {
 		r, _ := p.startLine(h, h.hbuf)
 		if r == lineBad {
 			p.fail(h, c, true)
@@ -320,7 +330,7 @@ func (p *Parser) overflow(h *half, c *conn.Chunk, n int) int {
 
 // parsed handles a complete header block.
 func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
-	m := &message{start: h.start, end: c.EndNs}
+	m := &message{start: h.start, end: c.EndNs, hdrBytes: len(block)}
 	ok := parseHead(block, h.resp, p.env.FullData, &m.head)
 	h.hbuf = h.hbuf[:0]
 	if cap(h.hbuf) > 4<<10 {
@@ -340,12 +350,12 @@ func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
 }
 
 func (p *Parser) request(h *half, m *message) {
-	if len(p.pending) >= maxPending {
-		p.pending[0] = nil
-		p.pending = p.pending[1:]
+	for len(p.pending) > 0 && (len(p.pending) >= maxPending || p.pendingBytes+m.hdrBytes > p.maxHeader()) {
+		p.pop()
 		p.env.Stats.UnmatchedRequests++
 	}
 	p.pending = append(p.pending, m)
+	p.pendingBytes += m.hdrBytes
 	h.msg = m
 	switch {
 	case m.chunked:
@@ -407,6 +417,7 @@ func (p *Parser) response(h *half, m *message) {
 
 func (p *Parser) pop() *message {
 	m := p.pending[0]
+	p.pendingBytes -= m.hdrBytes
 	p.pending[0] = nil
 	p.pending = p.pending[1:]
 	if len(p.pending) == 0 {
@@ -630,6 +641,6 @@ func (p *Parser) End(endNs uint64, why conn.EndReason) {
 		}
 	}
 	p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
-	p.pending = nil
+	p.pending, p.pendingBytes = nil, 0
 	p.dead = true
 }
