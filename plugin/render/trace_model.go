@@ -1,0 +1,69 @@
+package render
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+)
+
+// TraceModel is the plugin-side state of a trace: the http_stats deltas of
+// every node merged into one bounded aggregator, and the latest probe_stats
+// of each node. Feed it records as they arrive, render View on each tick.
+// Not safe for concurrent use.
+type TraceModel struct {
+	agg   *stats.Aggregator
+	probe map[string]api.ProbeStats // node -> latest (cumulative) snapshot
+}
+
+// NewTraceModel returns an empty model; cfg bounds the merged endpoints
+// (zero value: stats defaults).
+func NewTraceModel(cfg stats.Config) *TraceModel {
+	return &TraceModel{agg: stats.NewAggregator(cfg), probe: make(map[string]api.ProbeStats)}
+}
+
+// AddHTTPStats merges one interval's delta from a node.
+func (m *TraceModel) AddHTTPStats(r api.HTTPStats) { m.agg.Merge(r.Rows) }
+
+// AddProbeStats records a node's footer. Snapshots are cumulative, so the
+// latest of each node (by Header.Node) replaces the one before.
+func (m *TraceModel) AddProbeStats(s api.ProbeStats) { m.probe[s.Node] = s }
+
+// Rows are the merged endpoints, most requests first.
+func (m *TraceModel) Rows() []stats.Endpoint { return m.agg.Rows() }
+
+// ProbeStats merges the latest footer of every node; ok is false before
+// any arrived.
+func (m *TraceModel) ProbeStats() (s api.ProbeStats, nodes int, ok bool) {
+	if len(m.probe) == 0 {
+		return api.ProbeStats{}, 0, false
+	}
+	nodesSorted := slices.Sorted(maps.Keys(m.probe))
+	all := make([]api.ProbeStats, 0, len(nodesSorted))
+	for _, n := range nodesSorted {
+		all = append(all, m.probe[n])
+	}
+	return MergeProbeStats(all...), len(all), true
+}
+
+// View fills base's Rows and Stats from the model; base carries the
+// session facts (protocol, elapsed, window, nodes, targets).
+func (m *TraceModel) View(base TraceView) TraceView {
+	base.Rows = m.Rows()
+	if s, _, ok := m.ProbeStats(); ok {
+		base.Stats = &s
+	}
+	return base
+}
+
+// Summaries are the http_summary records of the window, one per endpoint
+// and status class, in Rows order. windowNs is the rate's denominator.
+func (m *TraceModel) Summaries(timeNs, windowNs int64) []api.HTTPSummary {
+	rows := m.Rows()
+	out := make([]api.HTTPSummary, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, api.NewHTTPSummary(r, timeNs, windowNs))
+	}
+	return out
+}
