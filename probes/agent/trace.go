@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
 )
 
@@ -185,6 +186,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		}
 	}
 	tracker := conn.NewTracker(conn.Options{
+		Protocols:    protocols.All(),
 		BodyLimit:    cfg.BodyLimit,
 		FullData:     cfg.FullData,
 		WallOffsetNs: monoToWallOffset(),
