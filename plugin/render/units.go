@@ -29,13 +29,14 @@ func FormatLatency(ns float64) string {
 	switch {
 	case math.IsNaN(ns) || ns < 0:
 		return "-"
-	case ns < 1e3:
+	// bounds at x99.5 so rounding never prints 1000µs
+	case ns < 999.5:
 		return fmt.Sprintf("%.0fns", ns)
-	case ns < 1e6:
+	case ns < 999.5e3:
 		return sig(ns/1e3, "µs")
-	case ns < 1e9:
+	case ns < 999.5e6:
 		return sig(ns/1e6, "ms")
-	case ns < 60e9:
+	case ns < 59.95e9:
 		return sig(ns/1e9, "s")
 	}
 	d := time.Duration(ns).Round(time.Second)
