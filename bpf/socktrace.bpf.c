@@ -14,25 +14,25 @@
 #include "pixie/types.h"
 #include "pixie/kernel.h"
 #include "pixie/socktrace_event.h"
-#include "libbpf/bpf_helpers.h"
-#include "libbpf/bpf_core_read.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Load-time configuration (CollectionSpec.Variables). */
-volatile const __u32 target_all = 0; /* trace every process but self_tgid */
-volatile const __u32 self_tgid = 0; /* the loader, never traced */
-volatile const __u32 max_payload = 4096; /* power of two <= PX_MAX_PAYLOAD_CAP */
+volatile const __u32 target_all = 0;	    /* trace every process but self_tgid */
+volatile const __u32 self_tgid = 0;	    /* the loader, never traced */
+volatile const __u32 max_payload = 4096;    /* power of two <= PX_MAX_PAYLOAD_CAP */
 volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
 
-#define PX_MAX_IOV 8 /* iovecs copied per call */
+#define PX_MAX_IOV 8  /* iovecs copied per call */
 #define PX_MAX_MMSG 8 /* messages reported per sendmmsg/recvmmsg */
 
 struct px_args {
 	__u64 start_ns;
-	__u64 buf; /* buffer, iovec array, msghdr or mmsghdr array */
+	__u64 buf;   /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 count; /* iovcnt or vlen */
-	__u64 addr; /* sockaddr (sendto/recvfrom/connect) */
+	__u64 addr;  /* sockaddr (sendto/recvfrom/connect) */
 	__s32 fd;
 	__u8 op;
 	__u8 _pad[3];
@@ -453,12 +453,12 @@ static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, _
 		return 0;
 	}
 	struct px_args n = {
-		.start_ns = bpf_ktime_get_ns(),
-		.buf = buf,
-		.count = count,
-		.addr = addr,
-		.fd = fd,
-		.op = op,
+	    .start_ns = bpf_ktime_get_ns(),
+	    .buf = buf,
+	    .count = count,
+	    .addr = addr,
+	    .fd = fd,
+	    .op = op,
 	};
 	bpf_map_update_elem(&px_args, &id, &n, BPF_ANY);
 	return 0;
@@ -524,8 +524,8 @@ static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 di
 		emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_NONE, 0, 0, 0, a.start_ns, end);
 		return 0;
 	}
-	emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_IOV, m.iov, m.iovlen,
-		  m.namelen ? m.name : 0, a.start_ns, end);
+	emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_IOV, m.iov, m.iovlen, m.namelen ? m.name : 0,
+		  a.start_ns, end);
 	return 0;
 }
 

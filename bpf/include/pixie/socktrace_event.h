@@ -56,7 +56,7 @@ enum px_syscall {
 /* An IPv4 or IPv6 address and port. IPv4 uses the first 4 bytes of addr. */
 struct px_addr {
 	__u8 addr[16];
-	__u16 port; /* host byte order */
+	__u16 port;   /* host byte order */
 	__u16 family; /* AF_INET or AF_INET6, 0 if unknown */
 	__u32 _pad;
 };
@@ -70,7 +70,7 @@ struct px_event {
 	__u32 pid;
 	__s32 fd;
 	__u32 gen;
-	__u32 size; /* bytes the call moved */
+	__u32 size;	/* bytes the call moved */
 	__u32 data_len; /* bytes captured after this header */
 	__u8 kind;
 	__u8 role;
@@ -88,10 +88,10 @@ struct px_event {
 /* Per-CPU counters, summed by Go. */
 struct px_counters {
 	__u64 events_submitted;
-	__u64 ring_full; /* bpf_ringbuf_output failed: event lost */
-	__u64 truncated; /* data events cut by max_payload */
+	__u64 ring_full;       /* bpf_ringbuf_output failed: event lost */
+	__u64 truncated;       /* data events cut by max_payload */
 	__u64 truncated_bytes; /* bytes those events did not capture */
-	__u64 read_failed; /* bpf_probe_read_user failed: payload missing */
+	__u64 read_failed;     /* bpf_probe_read_user failed: payload missing */
 	__u64 conn_table_full; /* px_conns full: connection not tracked */
 };
 
