@@ -51,6 +51,9 @@ func Template(path string) string {
 	case path[0] != '/': // CONNECT host:port, or garbage
 		return "{authority}"
 	}
+	if isStatic(path) {
+		return path // the common case, without allocating
+	}
 	var b strings.Builder
 	b.Grow(min(len(path), maxTemplateLen+8))
 	rest := path[1:]
@@ -72,6 +75,24 @@ func Template(path string) string {
 		rest = rest[j+1:]
 	}
 	return truncate(b.String(), maxTemplateLen)
+}
+
+// isStatic: path is already its own template (short enough, no segment
+// to replace).
+func isStatic(path string) bool {
+	if len(path) > maxTemplateLen || strings.Count(path, "/") > maxTemplateSegments {
+		return false
+	}
+	for rest := path[1:]; ; {
+		seg, next, found := strings.Cut(rest, "/")
+		if templateSegment(seg) != seg {
+			return false
+		}
+		if !found {
+			return true
+		}
+		rest = next
+	}
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.
@@ -202,7 +223,7 @@ func isDate(s string) bool {
 type Limiter struct {
 	max         int
 	maxServices int
-	seen        map[string]map[string]struct{}
+	seen        map[string]map[string]string // service -> interned templates
 }
 
 // Defaults for NewLimiter arguments <= 0.
@@ -220,7 +241,7 @@ func NewLimiter(perService, services int) *Limiter {
 	if services <= 0 {
 		services = DefaultMaxServices
 	}
-	return &Limiter{max: perService, maxServices: services, seen: make(map[string]map[string]struct{})}
+	return &Limiter{max: perService, maxServices: services, seen: make(map[string]map[string]string)}
 }
 
 // Template templates rawPath and applies the service's budget. folded
@@ -232,15 +253,17 @@ func (l *Limiter) Template(service, rawPath string) (tmpl string, folded bool) {
 		if len(l.seen) >= l.maxServices {
 			return CatchAllPath, true
 		}
-		set = make(map[string]struct{})
+		set = make(map[string]string)
 		l.seen[service] = set
 	}
-	if _, ok := set[t]; ok {
-		return t, false
+	if known, ok := set[t]; ok {
+		return known, false
 	}
 	if len(set) >= l.max {
 		return CatchAllPath, true
 	}
-	set[t] = struct{}{}
+	// a copy: t may be a slice of a large request buffer
+	t = strings.Clone(t)
+	set[t] = t
 	return t, false
 }
