@@ -1,0 +1,343 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+func init() { register(NewCmdTrace) }
+
+// MaxDuration bounds --duration: probes are short-lived by design.
+const MaxDuration = time.Hour
+
+var (
+	traceLong = templates.LongDesc(`
+		Trace L7 requests with no instrumentation: per service and endpoint
+		(method and path template) and status class, the request count, rate,
+		error share and latency percentiles, refreshed every second.
+
+		With --local, trace processes of this Linux host (root needed). Otherwise
+		TARGET names pods, workloads or nodes; one short-lived probe pod runs on
+		each node that runs them, and is deleted when the window ends.
+
+		Protocols: HTTP/1.x in clear text.`)
+
+	traceExample = templates.Examples(`
+		# Trace a local nginx for 30 seconds
+		sudo %[1]s trace --local --comm nginx
+
+		# Trace two processes and stream every request as NDJSON
+		sudo %[1]s trace --local --pid 4242 --pid 4243 -o json
+
+		# Trace a deployment's pods in a cluster for 30 seconds
+		%[1]s trace deploy/checkout -n shop --duration 30s
+
+		# Show the probe pod it would create, without creating it
+		%[1]s trace node/worker-3 --dry-run -o yaml`)
+)
+
+// TraceOptions are the flags and resolved state of `kubectl pixie trace`.
+type TraceOptions struct {
+	Local      bool
+	PIDs       []int
+	Comms      []string
+	All        bool
+	Duration   time.Duration
+	Output     string
+	Color      render.ColorMode
+	NoStream   bool
+	MaxPayload int
+	BodyLimit  int
+	FullData   bool
+	Quiet      bool
+	DryRun     bool
+
+	Target  target.Options
+	Probe   *session.Flags
+	args    []string
+	factory cmdutil.Factory
+	client  kubernetes.Interface
+	probeNS string
+	targets *target.Set
+	genericiooptions.IOStreams
+}
+
+// NewTraceOptions returns the defaults.
+func NewTraceOptions(streams genericiooptions.IOStreams) *TraceOptions {
+	return &TraceOptions{
+		Duration:  30 * time.Second,
+		Output:    "table",
+		Color:     render.ColorAuto,
+		BodyLimit: 512,
+		Probe:     session.NewFlags(),
+		IOStreams: streams,
+	}
+}
+
+// NewCmdTrace builds `kubectl pixie trace`.
+func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewTraceOptions(streams)
+	cmd := &cobra.Command{
+		Use:     "trace [TARGET...] [--local]",
+		Short:   "Trace L7 requests (HTTP/1.x) of pods, workloads, nodes or local processes",
+		Long:    traceLong,
+		Example: fmt.Sprintf(traceExample, "kubectl pixie"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// AddFlags registers the flags.
+func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.BoolVar(&o.Local, "local", o.Local, "trace processes of this host instead of a cluster (Linux, root)")
+	fs.IntSliceVar(&o.PIDs, "pid", o.PIDs, "with --local: process ID to trace (repeatable); children it forks are traced too")
+	fs.StringSliceVar(&o.Comms, "comm", o.Comms, "with --local: trace processes with this command name (repeatable)")
+	fs.BoolVar(&o.All, "all", o.All, "with --local: trace every process")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to trace (at most 1h); Ctrl-C ends earlier with the summary")
+	fs.StringVarP(&o.Output, "output", "o", o.Output, "table, wide or json (NDJSON: one record per request, then summaries); yaml with --dry-run")
+	fs.Var(&o.Color, "color", "colour: auto, always or never")
+	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final table")
+	fs.IntVar(&o.MaxPayload, "max-payload", o.MaxPayload, "bytes captured per syscall, a power of two (default 4096)")
+	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record")
+	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) instead of redacting them")
+	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
+	fs.StringVarP(&o.Target.Selector, "selector", "l", o.Target.Selector, "label selector of the pods to trace")
+	fs.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", o.Target.AllNamespaces, "with -l: pods of every namespace")
+	fs.StringVarP(&o.Target.Container, "container", "c", o.Target.Container, "trace only this container of each pod")
+	o.Probe.AddFlags(fs)
+}
+
+// Complete resolves targets (cluster mode) from args and the kubeconfig.
+func (o *TraceOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.args = args
+	o.factory = f
+	if o.Local || (len(args) == 0 && o.Target.Selector == "") {
+		return nil
+	}
+	if o.DryRun && o.Output == "table" {
+		o.Output = "yaml"
+	}
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	o.Target.Namespace = ns
+	if o.client, err = f.KubernetesClientSet(); err != nil {
+		return err
+	}
+	if o.probeNS, err = o.Probe.Namespace(f); err != nil {
+		return err
+	}
+	o.targets, err = target.Resolve(cmd.Context(), f.NewBuilder, o.client, args, o.Target)
+	return err
+}
+
+// Validate checks the flags; it does no I/O.
+func (o *TraceOptions) Validate() error {
+	if o.Duration <= 0 || o.Duration > MaxDuration {
+		return fmt.Errorf("--duration %s is out of range: use a value between 1s and %s", o.Duration, MaxDuration)
+	}
+	switch o.Output {
+	case "table", "wide", "json":
+	case "yaml":
+		if !o.DryRun {
+			return errors.New("-o yaml goes with --dry-run: use table, wide or json")
+		}
+	default:
+		return fmt.Errorf("unknown output %q: use table, wide or json", o.Output)
+	}
+	if o.MaxPayload != 0 && (o.MaxPayload < 64 || o.MaxPayload&(o.MaxPayload-1) != 0) {
+		return fmt.Errorf("--max-payload %d must be a power of two >= 64, e.g. 4096", o.MaxPayload)
+	}
+	for _, p := range o.PIDs {
+		if p <= 0 {
+			return fmt.Errorf("--pid %d is not a process ID", p)
+		}
+	}
+	localOnly := len(o.PIDs) > 0 || len(o.Comms) > 0 || o.All
+	if o.Local {
+		if len(o.args) > 0 {
+			return fmt.Errorf("--local traces this host and takes no TARGET (got %q): use --pid, --comm or --all", strings.Join(o.args, " "))
+		}
+		if !localOnly {
+			return errors.New("--local needs processes to trace: add --pid PID, --comm NAME or --all")
+		}
+		return nil
+	}
+	if localOnly {
+		return errors.New("--pid, --comm and --all select processes of this host: add --local")
+	}
+	if o.targets == nil {
+		return errors.New("nothing to trace: name a TARGET (pod/NAME, deploy/NAME, svc/NAME, node/NAME), a -l selector, or use --local")
+	}
+	return o.Probe.Validate()
+}
+
+func (o *TraceOptions) config() api.TraceConfig {
+	cfg := api.TraceConfig{
+		All:        o.All,
+		Comms:      o.Comms,
+		DurationNs: o.Duration.Nanoseconds(),
+		MaxPayload: o.MaxPayload,
+		BodyLimit:  o.BodyLimit,
+		EmitEvents: o.Output == "json",
+		FullData:   o.FullData,
+	}
+	for _, p := range o.PIDs {
+		cfg.PIDs = append(cfg.PIDs, uint32(p))
+	}
+	return cfg
+}
+
+func (o *TraceOptions) newView(nodes, targets int, unit string) *traceview.View {
+	width, height, tty := render.TerminalSize(o.Out)
+	return traceview.New(o.Out, o.ErrOut, traceview.Options{
+		Output:     o.Output,
+		Window:     o.Duration,
+		NodesTotal: nodes,
+		Targets:    targets,
+		TargetUnit: unit,
+		Palette:    render.PaletteFor(o.Out, o.Color),
+		ErrPalette: render.PaletteFor(o.ErrOut, o.Color),
+		TTY:        tty,
+		Width:      width,
+		Height:     height,
+		NoStream:   o.NoStream,
+	})
+}
+
+// Run traces until the window ends or Ctrl-C, then prints the summary.
+func (o *TraceOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.Local {
+		return o.runLocal(ctx)
+	}
+	return o.runCluster(ctx)
+}
+
+func (o *TraceOptions) runLocal(ctx context.Context) error {
+	if err := local.Check(); err != nil {
+		return err
+	}
+	view := o.newView(0, len(o.PIDs)+len(o.Comms), "processes")
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan struct{})
+	go tick(view, done)
+	err := local.Run(ctx, "trace", o.config(), o.ErrOut, func(line []byte) { view.Line("", line) })
+	close(done)
+	view.Finish()
+	return o.result(view, err)
+}
+
+func (o *TraceOptions) runCluster(ctx context.Context) error {
+	so := session.Options{
+		Client:        o.client,
+		Namespace:     o.probeNS,
+		Targets:       o.targets.Nodes,
+		Probe:         "trace",
+		Window:        o.Duration,
+		HandleSignals: true,
+		ErrOut:        o.ErrOut,
+		Quiet:         o.Quiet,
+		AgentArgs: func(n target.Node) ([]string, error) {
+			cfg := o.config()
+			cfg.All = n.All
+			cfg.ContainerIDs = n.ContainerIDs()
+			cfg.PodUIDs = n.PodUIDs()
+			cfg.Services = map[string]string{}
+			for _, p := range n.Pods {
+				cfg.Services[p.UID] = p.Namespace + "/" + p.Name
+			}
+			return agentArgs(cfg)
+		},
+	}
+	o.Probe.Apply(&so)
+	if so.SessionID == "" {
+		so.SessionID = session.NewSessionID()
+	}
+	if o.DryRun {
+		pods, err := session.Pods(&so)
+		if err != nil {
+			return err
+		}
+		return session.WriteYAML(o.Out, pods)
+	}
+	if w := o.targets.Warning(); w != "" && !o.Quiet {
+		fmt.Fprintf(o.ErrOut, "%s %s\n", render.PaletteFor(o.ErrOut, o.Color).Warn("warning:"), w)
+	}
+	view := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
+	done := make(chan struct{})
+	go tick(view, done)
+	_, err := session.Run(ctx, so, func(l session.Line) { view.Line(l.Node, l.Data) })
+	close(done)
+	view.Finish()
+	return o.result(view, err)
+}
+
+// result turns what the probes reported into the command's error.
+func (o *TraceOptions) result(view *traceview.View, err error) error {
+	if errs := view.Errors(); len(errs) > 0 {
+		return fmt.Errorf("the probe failed: %s", strings.Join(errs, "; "))
+	}
+	var ae *local.AgentExitError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("the probe stopped unexpectedly (status %d): run again with -v=4 for details", ae.Code)
+	}
+	return err
+}
+
+func tick(view *traceview.View, done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			view.Tick()
+		}
+	}
+}
+
+// agentArgs are the probe pod's command-line arguments for probe config.
+func agentArgs(cfg api.TraceConfig) ([]string, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"trace", "--config", string(b)}, nil
+}
