@@ -305,3 +305,21 @@ func TestRunCancelDeletesOnce(t *testing.T) {
 		t.Errorf("%d deletions, want 2 (one per pod, exactly once)", deletes)
 	}
 }
+
+func TestPodsDryRunYAML(t *testing.T) {
+	o := testOptions(kfake.NewClientset(), &fakeKubelet{}, io.Discard)
+	pods, err := Pods(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteYAML(&b, pods); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"kind: Pod", "nodeName: n1", "nodeName: n2", "---", "pixie.dev/session: " + o.SessionID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("YAML lacks %q:\n%s", want, out)
+		}
+	}
+}

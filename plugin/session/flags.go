@@ -1,0 +1,100 @@
+package session
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
+)
+
+// Flags are the probe-pod flags shared by every command that starts probe
+// pods (trace, profile, memory) and by doctor and cleanup.
+type Flags struct {
+	ProbeNamespace    string
+	Image             string
+	PullPolicy        string
+	Profile           string
+	PodRunningTimeout time.Duration
+}
+
+// EnvImage overrides the default probe image.
+const EnvImage = "PIXIE_IMAGE"
+
+// NewFlags returns the defaults: the image of this build (or $PIXIE_IMAGE),
+// pull policy IfNotPresent, the privileged profile.
+func NewFlags() *Flags {
+	img := version.ProbeImage
+	if v := os.Getenv(EnvImage); v != "" {
+		img = v
+	}
+	return &Flags{
+		Image:             img,
+		PullPolicy:        string(corev1.PullIfNotPresent),
+		Profile:           string(podspec.ProfilePrivileged),
+		PodRunningTimeout: 60 * time.Second,
+	}
+}
+
+// AddFlags registers --probe-namespace, --image, --image-pull-policy,
+// --profile and --pod-running-timeout.
+func (f *Flags) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default: the current namespace, as -n)")
+	fs.StringVar(&f.Image, "image", f.Image, "probe image (env "+EnvImage+")")
+	fs.StringVar(&f.PullPolicy, "image-pull-policy", f.PullPolicy, "probe image pull policy: Always, IfNotPresent or Never")
+	fs.StringVar(&f.Profile, "profile", f.Profile, "security profile of the probe pods: "+podspec.ProfileNames())
+	fs.DurationVar(&f.PodRunningTimeout, "pod-running-timeout", f.PodRunningTimeout, "how long to wait for the probe pods to start")
+}
+
+// AddCleanupFlags registers only --probe-namespace (for cleanup).
+func (f *Flags) AddCleanupFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default: the current namespace, as -n)")
+}
+
+// Validate checks the flag values without I/O.
+func (f *Flags) Validate() error {
+	switch corev1.PullPolicy(f.PullPolicy) {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("unknown --image-pull-policy %q: use Always, IfNotPresent or Never", f.PullPolicy)
+	}
+	switch podspec.Profile(f.Profile) {
+	case podspec.ProfilePrivileged, podspec.ProfileMinimal:
+	default:
+		return fmt.Errorf("unknown --profile %q: use %s", f.Profile, podspec.ProfileNames())
+	}
+	if f.Image == "" {
+		return fmt.Errorf("empty --image: name the probe image, e.g. %s", version.ProbeImage)
+	}
+	if f.PodRunningTimeout <= 0 {
+		return fmt.Errorf("--pod-running-timeout must be positive")
+	}
+	return nil
+}
+
+// Namespace is --probe-namespace, or the namespace of -n / the kubeconfig.
+func (f *Flags) Namespace(getter genericclioptions.RESTClientGetter) (string, error) {
+	if f.ProbeNamespace != "" {
+		return f.ProbeNamespace, nil
+	}
+	ns, _, err := getter.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	return ns, nil
+}
+
+// Apply copies the flags into o (Namespace is set by the caller, see
+// Flags.Namespace).
+func (f *Flags) Apply(o *Options) {
+	o.Pod.Image = f.Image
+	o.Pod.PullPolicy = corev1.PullPolicy(f.PullPolicy)
+	o.Pod.Profile = podspec.Profile(f.Profile)
+	o.Pod.PluginVersion = version.Get().Version
+	o.PodRunningTimeout = f.PodRunningTimeout
+}
