@@ -389,7 +389,7 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 	case p != nil:
 		c.startParser(p, inf)
 		c.parser.Feed(ch)
-		d.infer = d.infer[:0]
+		c.dirs[0].infer, c.dirs[1].infer = nil, nil // inference is over
 	case inf.Conf == NeedMore && len(ch.Data) < inferMaxBytes:
 		if len(d.infer) == 0 {
 			d.infer = append(d.infer, data...)

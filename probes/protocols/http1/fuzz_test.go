@@ -3,6 +3,7 @@ package http1
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -237,3 +238,141 @@ func FuzzTracker(f *testing.F) {
 type emitFunc func(rec any, startNs, endNs uint64)
 
 func (f emitFunc) Emit(rec any, startNs, endNs uint64) { f(rec, startNs, endNs) }
+
+// FuzzExchanges builds well-formed exchanges from the input, so the
+// expected records are known exactly, and feeds them cut at random points,
+// on either side: every exchange must come out, in order, with the right
+// sizes, and nothing else.
+func FuzzExchanges(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0}, uint64(1), uint8(1))
+	f.Add([]byte{1, 10, 1, 20, 2, 200, 6, 3, 3, 0, 0, 50, 4, 0, 2, 0}, uint64(7), uint8(3))
+	f.Add([]byte{0x81, 30, 0x45, 0x90, 1, 5, 5, 255}, uint64(99), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64, flags uint8) {
+		methods := []string{"GET", "POST", "PUT", "HEAD", "DELETE"}
+		statuses := []int{200, 201, 204, 304, 404, 500, 200}
+		var req, resp bytes.Buffer
+		var want []string
+		var reqEnds, respEnds []int // where each exchange's messages end
+		s := &script{rnd: seed | 1}
+		body := func(n int, chunked bool, dst *bytes.Buffer) {
+			b := bytes.Repeat([]byte{'b'}, n)
+			if !chunked {
+				dst.Write(b)
+				return
+			}
+			for len(b) > 0 {
+				k := 1 + s.next(len(b))
+				fmt.Fprintf(dst, "%x", k)
+				if s.next(2) == 0 {
+					dst.WriteString(";ext=v")
+				}
+				dst.WriteString("\r\n")
+				dst.Write(b[:k])
+				dst.WriteString("\r\n")
+				b = b[k:]
+			}
+			dst.WriteString("0\r\n")
+			if s.next(2) == 0 {
+				dst.WriteString("Trailer-X: 1\r\n")
+			}
+			dst.WriteString("\r\n")
+		}
+		for i := 0; i+4 <= len(in) && i < 64; i += 4 {
+			method := methods[int(in[i]&0x7f)%len(methods)]
+			reqLen := int(in[i+1])
+			if method == "GET" || method == "HEAD" {
+				reqLen = 0
+			}
+			reqChunked := in[i]&0x80 != 0 && reqLen > 0
+			status := statuses[int(in[i+2]&0x0f)%len(statuses)]
+			cont := int(in[i+2]&0x0f)%len(statuses) == 6
+			respChunked := in[i+2]&0x40 != 0
+			respLen := int(in[i+3]) * 3
+			fmt.Fprintf(&req, "%s /e%d HTTP/1.1\r\nHost: h\r\n", method, i/4)
+			switch {
+			case reqChunked:
+				req.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+			case reqLen > 0:
+				fmt.Fprintf(&req, "Content-Length: %d\r\n\r\n", reqLen)
+			default:
+				req.WriteString("\r\n")
+			}
+			body(reqLen, reqChunked, &req)
+			if cont {
+				resp.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			}
+			fmt.Fprintf(&resp, "HTTP/1.1 %d S\r\n", status)
+			noBody := method == "HEAD" || status == 204 || status == 304
+			switch {
+			case status == 204 || status == 304:
+				resp.WriteString("\r\n")
+			case respChunked:
+				resp.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+			default:
+				fmt.Fprintf(&resp, "Content-Length: %d\r\n\r\n", respLen)
+			}
+			if noBody {
+				respLen = 0
+			} else {
+				body(respLen, respChunked, &resp)
+			}
+			want = append(want, fmt.Sprintf("%s /e%d %d %d %d", method, i/4, status, reqLen, respLen))
+			reqEnds, respEnds = append(reqEnds, req.Len()), append(respEnds, resp.Len())
+		}
+		role := conn.RoleServer
+		if flags&1 != 0 {
+			role = conn.RoleClient
+		}
+		h := newHarness(t, conn.Options{})
+		if flags&2 != 0 {
+			h.open(role)
+		} else {
+			h.open(conn.RoleUnknown)
+		}
+		// Exchanges in order (request, then its response), each stream
+		// cut at random points; with flags&4 all requests go first
+		// (pipelining).
+		calls := interleave(req.Bytes(), resp.Bytes(), reqEnds, respEnds, s, role, flags&4 != 0)
+		for _, c := range calls {
+			h.call(c.dir, string(c.data), 0, 0)
+		}
+		h.close()
+		var got []string
+		for _, r := range h.recs {
+			got = append(got, fmt.Sprintf("%s %s %d %d %d", r.ReqMethod, r.ReqPath, r.RespStatus, r.ReqBodySize, r.RespBodySize))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// interleave cuts the streams into calls so that each response comes after
+// its request, as from a client that waits for answers (or, pipelined, all
+// requests first).
+func interleave(req, resp []byte, reqEnds, respEnds []int, s *script, role conn.Role, pipelined bool) []fuzzCall {
+	reqDir, respDir := conn.Ingress, conn.Egress
+	if role == conn.RoleClient {
+		reqDir, respDir = conn.Egress, conn.Ingress
+	}
+	var calls []fuzzCall
+	cut := func(dir conn.Dir, b []byte) {
+		for len(b) > 0 {
+			n := 1 + s.next(min(len(b), 1+s.next(300)))
+			calls = append(calls, fuzzCall{dir: dir, data: b[:n], size: n})
+			b = b[n:]
+		}
+	}
+	if pipelined {
+		cut(reqDir, req)
+		cut(respDir, resp)
+		return calls
+	}
+	r0, p0 := 0, 0
+	for i := range reqEnds {
+		cut(reqDir, req[r0:reqEnds[i]])
+		cut(respDir, resp[p0:respEnds[i]])
+		r0, p0 = reqEnds[i], respEnds[i]
+	}
+	return calls
+}
