@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,13 @@ func (p *Profile) WriteFolded(w io.Writer) error {
 		}
 		merged[line] += s.Count
 	}
+	// Largest first, then by text: the same profile always prints the same.
+	sort.Slice(order, func(i, j int) bool {
+		if merged[order[i]] != merged[order[j]] {
+			return merged[order[i]] > merged[order[j]]
+		}
+		return order[i] < order[j]
+	})
 	bw := bufio.NewWriter(w)
 	for _, line := range order {
 		fmt.Fprintf(bw, "%s %d\n", line, merged[line])
