@@ -35,6 +35,8 @@ const (
 	// FlushInterval bounds how long an event waits in the ring buffer when
 	// fewer than WakeupBytes are queued.
 	FlushInterval = 50 * time.Millisecond
+	// drainTimeout bounds how long Run keeps reading after ctx is done.
+	drainTimeout = 250 * time.Millisecond
 )
 
 // Loss counter names in Stats.LostBy.
@@ -97,6 +99,7 @@ type Tracer struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	final     atomic.Pointer[Stats] // Stats at Close
 }
 
 // New loads the programs, attaches them and starts tracing. It needs root
@@ -273,8 +276,8 @@ func (t *Tracer) RemovePID(tgid uint32) error {
 // being attached.
 func (t *Tracer) AttachDuration() time.Duration { return t.attach }
 
-// Run reads events until ctx is done, then drains what is queued and
-// returns nil. fn is called from one goroutine; the Event and its Data are
+// Run reads events until ctx is done, then drains what is queued (for at
+// most 250 ms) and returns nil. It also returns nil when the Tracer is closed. fn is called from one goroutine; the Event and its Data are
 // reused after fn returns, so copy what you keep. Run must not be called
 // concurrently with itself.
 func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
@@ -299,11 +302,22 @@ func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
 	}()
 
 	var (
-		rec ringbuf.Record
-		ev  conn.Event
-		dec decoder
+		rec    ringbuf.Record
+		ev     conn.Event
+		dec    decoder
+		n      uint64
+		stopAt time.Time
 	)
 	for {
+		// Under sustained load the ring may never empty after the final
+		// Flush: bound the drain.
+		if n++; n%256 == 0 && ctx.Err() != nil {
+			if stopAt.IsZero() {
+				stopAt = time.Now().Add(drainTimeout)
+			} else if time.Now().After(stopAt) {
+				return nil
+			}
+		}
 		err := t.rd.ReadInto(&rec)
 		switch {
 		case err == nil:
@@ -326,8 +340,14 @@ func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
 	}
 }
 
-// Stats returns the counters summed over CPUs and programs.
+// Stats returns the counters summed over CPUs and programs. After Close it
+// returns the values Close saw.
 func (t *Tracer) Stats() Stats {
+	if f := t.final.Load(); f != nil {
+		s := *f
+		s.Captured = t.captured.Load()
+		return s
+	}
 	s := Stats{
 		Captured: t.captured.Load(),
 		LostBy: map[string]uint64{
@@ -372,6 +392,10 @@ func (t *Tracer) ProgramStats() map[string]ProgramStats {
 func (t *Tracer) Close() error {
 	t.closeOnce.Do(func() {
 		var errs []error
+		if t.coll != nil {
+			st := t.Stats()
+			t.final.Store(&st)
+		}
 		if t.rd != nil {
 			errs = append(errs, t.rd.Close())
 		}
