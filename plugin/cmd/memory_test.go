@@ -1,0 +1,103 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+func TestMemoryValidate(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		mod     func(o *MemoryOptions)
+		wantErr string
+	}{
+		{"pid", func(o *MemoryOptions) { o.PIDs = []uint{42} }, ""},
+		{"comm json alloc", func(o *MemoryOptions) { o.Comms = []string{"x"}; o.Output = "json"; o.Alloc = true }, ""},
+		{"no target", func(o *MemoryOptions) {}, "--pid"},
+		{"not local", func(o *MemoryOptions) { o.Local = false }, "--local"},
+		{"local with args", func(o *MemoryOptions) { o.All = true; o.Args = []string{"pod/x"} }, "no TYPE/NAME"},
+		{"zero pid", func(o *MemoryOptions) { o.PIDs = []uint{0} }, "not a process ID"},
+		{"long", func(o *MemoryOptions) { o.All = true; o.Duration = 2 * time.Hour }, "out of range"},
+		{"tiny interval", func(o *MemoryOptions) { o.All = true; o.Interval = time.Millisecond }, "too short"},
+		{"few samples", func(o *MemoryOptions) { o.All = true; o.Duration = 3 * time.Second }, "fewer than 5"},
+		{"output", func(o *MemoryOptions) { o.All = true; o.Output = "yaml" }, "-o table"},
+		{"color", func(o *MemoryOptions) { o.All = true; o.Color = "sometimes" }, "auto, always"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
+			o.Local = true
+			c.mod(o)
+			err := o.Validate()
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestMemoryConfig(t *testing.T) {
+	o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
+	o.PIDs, o.Alloc, o.Interval = []uint{7, 9}, true, 500*time.Millisecond
+	cfg := o.Config()
+	if len(cfg.PIDs) != 2 || cfg.PIDs[1] != 9 || !cfg.Alloc || cfg.IntervalNs != 5e8 || cfg.DurationNs != int64(30*time.Second) || cfg.AllocSampleBytes != 64<<10 {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// fakeRun plays records as an agent would.
+func fakeRun(recs ...any) func(context.Context, api.MemoryConfig, io.Writer, func([]byte)) error {
+	return func(_ context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {
+		for _, r := range recs {
+			b, _ := json.Marshal(r)
+			onLine(b)
+		}
+		return nil
+	}
+}
+
+func TestMemoryRunTableAndJSON(t *testing.T) {
+	var recs []any
+	for i := 0; i < 6; i++ {
+		recs = append(recs, api.ProcessStats{Header: api.Header{Table: api.TableProcessStats}, Time: int64(i) * 1e9, PID: 5, UPID: "5:1", Comm: "leaky", RSSBytes: uint64(i+1) << 20})
+	}
+	recs = append(recs, api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 5, UPID: "5:1", Comm: "leaky", Verdict: "leak", Reason: "grew steadily", GrowthBytesPerSec: 1 << 20})
+
+	for _, output := range []string{"table", "json"} {
+		streams, _, out, _ := genericiooptions.NewTestIOStreams()
+		o := NewMemoryOptions(streams)
+		o.Local, o.PIDs, o.Output, o.Duration = true, []uint{5}, output, 10*time.Second
+		o.run = fakeRun(recs...)
+		if err := o.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s := out.String()
+		switch output {
+		case "table":
+			if !strings.Contains(s, "leaky 5: leak: grew steadily") || strings.ContainsRune(s, '\x1b') {
+				t.Errorf("table output:\n%s", s)
+			}
+		case "json":
+			if n := bytes.Count(out.Bytes(), []byte("\n")); n != 7 || !strings.Contains(s, `"table":"memory_summary"`) {
+				t.Errorf("json output (%d lines):\n%s", n, s)
+			}
+		}
+	}
+}

@@ -1,0 +1,420 @@
+// Package memview renders `kubectl pixie memory`: a live table of the
+// targets' memory with a sparkline of the trend, and at the end the
+// verdicts with their reasons and the allocation stacks of --alloc.
+//
+// It consumes the agent's NDJSON records (probes/api), whether they come
+// from a local agent or, later, from probe pods: feed each line to
+// HandleLine, call Tick every interval and Final at the end.
+package memview
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fatih/color"
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/trend"
+)
+
+// Options configure a View.
+type Options struct {
+	Out, ErrOut io.Writer
+	// TTY: redraw one frame in place each tick. Otherwise each tick
+	// prints a plain, timestamped snapshot (no escape sequences).
+	TTY bool
+	// Color enables colour on Out (decided by the caller per writer).
+	Color bool
+	// Width truncates lines on a TTY (0: no truncation).
+	Width    int
+	Duration time.Duration // the window, for the header
+	// NoStream prints only the final result.
+	NoStream bool
+	// SparkWidth is the number of sparkline cells (default 16).
+	SparkWidth int
+}
+
+// View accumulates records and renders them.
+type View struct {
+	o        Options
+	procs    map[string]*proc
+	order    []string
+	sums     []api.MemorySummary
+	allocs   []api.AllocStack
+	stats    *api.ProbeStats
+	warned   map[string]bool
+	lines    int // lines of the last TTY frame, to move back over it
+	start    time.Time
+	verdicts map[string]*color.Color
+	dim      *color.Color
+}
+
+type proc struct {
+	key   string
+	first api.ProcessStats
+	last  api.ProcessStats
+	pts   []trend.Point
+}
+
+// New returns a view writing to o.Out (data) and o.ErrOut (warnings).
+func New(o Options) *View {
+	if o.SparkWidth <= 0 {
+		o.SparkWidth = 16
+	}
+	if o.ErrOut == nil {
+		o.ErrOut = io.Discard
+	}
+	v := &View{o: o, procs: map[string]*proc{}, warned: map[string]bool{}, start: time.Now(),
+		verdicts: map[string]*color.Color{
+			api.VerdictLeak:    color.New(color.FgRed, color.Bold),
+			api.VerdictGrowing: color.New(color.FgYellow),
+			api.VerdictStable:  color.New(color.FgGreen),
+			api.VerdictNoisy:   color.New(color.FgCyan),
+		},
+		dim: color.New(color.Faint),
+	}
+	for _, c := range v.verdicts {
+		setColor(c, o.Color)
+	}
+	setColor(v.dim, o.Color)
+	return v
+}
+
+// setColor decides per instance; the global color.NoColor is never touched.
+func setColor(c *color.Color, on bool) {
+	if on {
+		c.EnableColor()
+	} else {
+		c.DisableColor()
+	}
+}
+
+// HandleLine decodes one NDJSON record. Unknown tables are skipped with a
+// one-time warning; agent log records go to ErrOut.
+func (v *View) HandleLine(line []byte) error {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return nil
+	}
+	var h api.Header
+	if err := json.Unmarshal(line, &h); err != nil {
+		v.warnOnce("decode", fmt.Sprintf("skipping a record that is not JSON: %v", err))
+		return nil
+	}
+	var err error
+	switch h.Table {
+	case api.TableProcessStats:
+		var r api.ProcessStats
+		if err = json.Unmarshal(line, &r); err == nil {
+			v.AddStats(r)
+		}
+	case api.TableMemorySummary:
+		var r api.MemorySummary
+		if err = json.Unmarshal(line, &r); err == nil {
+			v.sums = append(v.sums, r)
+		}
+	case api.TableAllocStacks:
+		var r api.AllocStack
+		if err = json.Unmarshal(line, &r); err == nil {
+			v.allocs = append(v.allocs, r)
+		}
+	case api.TableProbeStats:
+		var r api.ProbeStats
+		if err = json.Unmarshal(line, &r); err == nil {
+			v.stats = &r
+		}
+	case api.TableProbeLog:
+		var r api.ProbeLog
+		if err = json.Unmarshal(line, &r); err == nil {
+			msg := printers.EscapeTerminal(r.Msg)
+			if r.Remedy != "" {
+				msg += "\n  " + printers.EscapeTerminal(r.Remedy)
+			}
+			lvl := r.Level
+			if lvl == api.LevelInfo {
+				lvl = "info"
+			}
+			fmt.Fprintf(v.o.ErrOut, "%s: %s\n", lvl, msg)
+		}
+	case api.TableProbeReady:
+	default:
+		v.warnOnce("table:"+h.Table, fmt.Sprintf("skipping records of unknown table %q (a newer agent?)", printers.EscapeTerminal(h.Table)))
+	}
+	if err != nil {
+		v.warnOnce("decode:"+h.Table, fmt.Sprintf("skipping a malformed %s record: %v", h.Table, err))
+	}
+	return nil
+}
+
+func (v *View) warnOnce(key, msg string) {
+	if v.warned[key] {
+		return
+	}
+	v.warned[key] = true
+	fmt.Fprintf(v.o.ErrOut, "warning: %s\n", msg)
+}
+
+// AddStats adds one sample.
+func (v *View) AddStats(r api.ProcessStats) {
+	key := r.Node + "/" + r.UPID
+	p, ok := v.procs[key]
+	if !ok {
+		p = &proc{key: key, first: r}
+		v.procs[key] = p
+		v.order = append(v.order, key)
+	}
+	p.last = r
+	p.pts = append(p.pts, trend.Point{T: float64(r.Time-p.first.Time) / 1e9, V: float64(r.RSSBytes)})
+}
+
+// Tick renders the live frame: in place on a TTY, as a snapshot otherwise.
+func (v *View) Tick() error {
+	if v.o.NoStream || len(v.order) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	elapsed := time.Since(v.start).Round(time.Second)
+	header := fmt.Sprintf("memory  window %s/%s  processes %d", clock(elapsed), clock(v.o.Duration), len(v.order))
+	if v.o.TTY {
+		if v.lines > 0 {
+			fmt.Fprintf(&buf, "\x1b[%dA\r", v.lines) // back to the top of the last frame
+		}
+		body := header + "\n\n" + v.table(false)
+		n := 0
+		for _, l := range strings.SplitAfter(body, "\n") {
+			if l == "" {
+				continue
+			}
+			buf.WriteString(truncate(strings.TrimSuffix(l, "\n"), v.o.Width))
+			buf.WriteString("\x1b[K\n") // erase what the last frame left on this line
+			n++
+		}
+		buf.WriteString("\x1b[J") // and below
+		v.lines = n
+	} else {
+		fmt.Fprintf(&buf, "--- %s %s\n", time.Now().UTC().Format("15:04:05"), header)
+		buf.WriteString(v.table(false))
+		buf.WriteString("\n")
+	}
+	_, err := v.o.Out.Write(buf.Bytes()) // one write per frame: no flicker
+	return err
+}
+
+// Final renders the last table with the agent's verdicts, their reasons,
+// the --alloc stacks and a one-line footer.
+func (v *View) Final() error {
+	var buf bytes.Buffer
+	if v.o.TTY && v.lines > 0 {
+		fmt.Fprintf(&buf, "\x1b[%dA\r\x1b[J", v.lines)
+		v.lines = 0
+	}
+	if len(v.order) == 0 && len(v.sums) == 0 {
+		buf.WriteString("no samples: no target process was found or it exited at once\n")
+		_, err := v.o.Out.Write(buf.Bytes())
+		return err
+	}
+	buf.WriteString(v.table(true))
+	if len(v.sums) > 0 {
+		buf.WriteString("\n")
+		for _, s := range v.sortedSums() {
+			fmt.Fprintf(&buf, "%s %d: %s: %s\n", printers.EscapeTerminal(procName(s.Comm, s.PodUID, s.ContainerID)), s.PID,
+				v.verdicts[s.Verdict].Sprint(s.Verdict), printers.EscapeTerminal(s.Reason))
+		}
+	}
+	v.renderAllocs(&buf)
+	if s := v.stats; s != nil {
+		fmt.Fprintf(&buf, "\n%s\n", v.dim.Sprintf("sampled %d times over %s · probe CPU %s · probe RSS %s",
+			s.Records, trend.Duration(float64(s.WindowNs)/1e9), time.Duration(s.UserCPUNs).Round(time.Millisecond), trend.Bytes(float64(s.PeakRSSBytes))))
+	}
+	_, err := v.o.Out.Write(buf.Bytes())
+	return err
+}
+
+func (v *View) sortedSums() []api.MemorySummary {
+	s := append([]api.MemorySummary(nil), v.sums...)
+	sort.SliceStable(s, func(i, j int) bool { return s[i].GrowthBytesPerSec > s[j].GrowthBytesPerSec })
+	return s
+}
+
+func (v *View) summaryFor(p *proc) *api.MemorySummary {
+	for i := range v.sums {
+		if v.sums[i].Node == p.last.Node && v.sums[i].UPID == p.last.UPID {
+			return &v.sums[i]
+		}
+	}
+	return nil
+}
+
+// table renders one row per process. Live rows get a provisional verdict
+// from the samples so far (marked with "?"); final rows take the agent's.
+func (v *View) table(final bool) string {
+	var buf bytes.Buffer
+	tw := printers.GetNewTabWriter(&buf)
+	showNode := false
+	for _, k := range v.order {
+		if v.procs[k].last.Node != "" {
+			showNode = true
+		}
+	}
+	cols := []string{"PROCESS", "PID", "RSS", "ANON", "SWAP", "TREND", "RATE", "FAULTS/s", "LIMIT", "OOM IN", "VERDICT"}
+	if showNode {
+		cols = append([]string{"NODE"}, cols...)
+	}
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	keys := append([]string(nil), v.order...)
+	rate := map[string]trend.Result{}
+	for _, k := range keys {
+		p := v.procs[k]
+		lim := trend.Limits{}
+		if p.last.CgroupLimitBytes > 0 {
+			lim = trend.Limits{Limit: float64(p.last.CgroupLimitBytes), Usage: float64(p.last.CgroupUsageBytes)}
+		}
+		rate[k] = trend.Analyze(p.pts, lim)
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return rate[keys[i]].Slope > rate[keys[j]].Slope })
+	for _, k := range keys {
+		p := v.procs[k]
+		r := rate[k]
+		verdict, oom, slope := r.Verdict+"?", r.TimeToOOM*1e9, r.Slope
+		if s := v.summaryFor(p); s != nil {
+			verdict, oom, slope = s.Verdict, float64(s.TimeToOOMNs), s.GrowthBytesPerSec
+		} else if final {
+			verdict = r.Verdict
+		}
+		if len(p.pts) < 5 && !final {
+			verdict = "…"
+		}
+		limit := "-"
+		if p.last.CgroupLimitBytes > 0 {
+			limit = fmt.Sprintf("%s (%.0f%%)", trend.Bytes(float64(p.last.CgroupLimitBytes)), 100*float64(p.last.CgroupUsageBytes)/float64(p.last.CgroupLimitBytes))
+		} else if s := v.summaryFor(p); s != nil && s.LimitBytes > 0 {
+			limit = fmt.Sprintf("%s %s (%.1f%%)", s.LimitSource, trend.Bytes(float64(s.LimitBytes)), s.PercentOfLimit)
+		}
+		oomIn := "-"
+		if oom > 0 {
+			oomIn = "~" + trend.Duration(oom/1e9)
+		}
+		rateS := "±0"
+		if len(p.pts) >= 2 && slope != 0 {
+			rateS = trend.Rate(slope)
+		}
+		row := []string{
+			printers.EscapeTerminal(procName(p.last.Comm, p.last.PodUID, p.last.ContainerID)),
+			fmt.Sprint(p.last.PID),
+			trend.Bytes(float64(p.last.RSSBytes)),
+			trend.Bytes(float64(p.last.RSSAnonBytes)),
+			trend.Bytes(float64(p.last.SwapBytes)),
+			Sparkline(p.pts, v.o.SparkWidth),
+			rateS,
+			fmt.Sprintf("%.0f", p.last.MinorFaultsPerSec+p.last.MajorFaultsPerSec),
+			limit,
+			oomIn,
+			v.colorVerdict(verdict), // last column: colour cannot skew the tabwriter
+		}
+		if showNode {
+			row = append([]string{printers.EscapeTerminal(p.last.Node)}, row...)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+	return buf.String()
+}
+
+func (v *View) colorVerdict(s string) string {
+	if c, ok := v.verdicts[strings.TrimSuffix(s, "?")]; ok {
+		return c.Sprint(s)
+	}
+	return s
+}
+
+func (v *View) renderAllocs(buf *bytes.Buffer) {
+	if len(v.allocs) == 0 {
+		return
+	}
+	fmt.Fprintf(buf, "\nOUTSTANDING ALLOCATIONS (sampled, scaled; top stacks per process)\n")
+	for _, a := range v.allocs {
+		src := a.Source
+		fmt.Fprintf(buf, "%s %d #%d  %s in %d allocations (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
+			trend.Bytes(float64(a.OutstandingBytes)), a.OutstandingAllocs, printers.EscapeTerminal(src))
+		for i, f := range a.Frames {
+			if i >= 8 {
+				fmt.Fprintf(buf, "    ... %d more frames\n", len(a.Frames)-i)
+				break
+			}
+			fmt.Fprintf(buf, "    %s\n", printers.EscapeTerminal(f))
+		}
+	}
+}
+
+func procName(comm, pod, ctr string) string {
+	if pod != "" {
+		if len(ctr) > 12 {
+			ctr = ctr[:12]
+		}
+		return pod + "/" + ctr + "/" + comm
+	}
+	return comm
+}
+
+func clock(d time.Duration) string {
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// truncate cuts a line to width runes (TTY only; piped output is never cut).
+func truncate(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	// Do not cut an escape sequence in half: only truncate plain text.
+	if strings.ContainsRune(s, '\x1b') {
+		return s
+	}
+	return string(r[:width])
+}
+
+var bars = []rune("▁▂▃▄▅▆▇█")
+
+// Sparkline draws the series in width cells, each the maximum of its
+// samples. The scale spans at least 5% of the peak (or 256 KiB), so page
+// wobble of an idle process stays flat instead of filling the range.
+func Sparkline(pts []trend.Point, width int) string {
+	if len(pts) == 0 || width <= 0 {
+		return ""
+	}
+	n := min(width, len(pts))
+	cells := make([]float64, n)
+	for i := range cells {
+		lo, hi := i*len(pts)/n, (i+1)*len(pts)/n
+		m := pts[lo].V
+		for _, p := range pts[lo:hi] {
+			m = max(m, p.V)
+		}
+		cells[i] = m
+	}
+	lo, hi := cells[0], cells[0]
+	for _, c := range cells {
+		lo, hi = min(lo, c), max(hi, c)
+	}
+	span := max(hi-lo, 0.05*hi, 256<<10)
+	base := lo
+	if hi-lo < span { // centre a small range
+		base = lo - (span-(hi-lo))/2
+	}
+	var b strings.Builder
+	for _, c := range cells {
+		i := int((c - base) / span * float64(len(bars)))
+		b.WriteRune(bars[max(0, min(len(bars)-1, i))])
+	}
+	return b.String()
+}

@@ -1,0 +1,143 @@
+//go:build linux
+
+package memalloc
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+)
+
+func TestLoad(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	spec, err := loadMemalloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs memallocObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		t.Fatalf("%+v", err)
+	}
+	objs.Close()
+}
+
+func TestParseMapsAndLibc(t *testing.T) {
+	maps := []byte(`55d0c0a00000-55d0c0a01000 r--p 00000000 08:01 123 /tmp/leak
+55d0c0a01000-55d0c0a02000 r-xp 00001000 08:01 123 /tmp/leak
+7f0000000000-7f0000020000 r-xp 00028000 08:01 456 /usr/lib/x86_64-linux-gnu/libc.so.6
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+`)
+	ms := parseMaps(maps)
+	if len(ms) != 2 || ms[0].off != 0x1000 || ms[1].path != "/usr/lib/x86_64-linux-gnu/libc.so.6" {
+		t.Fatalf("maps: %+v", ms)
+	}
+	if got := findLibc(maps); got != "/usr/lib/x86_64-linux-gnu/libc.so.6" {
+		t.Fatalf("libc: %q", got)
+	}
+}
+
+func build(t *testing.T, what string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(strings.TrimSuffix(what, ".c")))
+	var cmd *exec.Cmd
+	if strings.HasSuffix(what, ".c") {
+		cc := probetest.RequireCommand(t, "gcc")
+		cmd = exec.Command(cc, "-O2", "-g", "-fno-omit-frame-pointer", "-o", out, what)
+	} else {
+		cmd = exec.Command(filepath.Join(goroot(), "bin", "go"), "build", "-o", out, ".")
+		cmd.Dir = what
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", what, err, b)
+	}
+	return out
+}
+
+func goroot() string {
+	b, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "/usr/local/go"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func run(t *testing.T, bin string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if !bufio.NewScanner(stdout).Scan() {
+		t.Fatalf("%s did not start", bin)
+	}
+	return cmd.Process.Pid
+}
+
+// The C leak keeps leak_bytes' blocks and frees churn's at once: the top
+// outstanding stack must start in leak_bytes, and churn must not lead.
+func TestCLeakTopStack(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	const rate = 2 << 20
+	pid := run(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
+	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	const window = 4 * time.Second
+	time.Sleep(window)
+	stacks := tr.Stacks(time.Now(), 5)
+	calls, sampled, frees, lostFull, lostStack := tr.Counters()
+	t.Logf("calls %d sampled %d frees %d lost %d/%d; attached %v", calls, sampled, frees, lostFull, lostStack, tr.Attached)
+	for _, s := range stacks {
+		t.Logf("#%d %s %d B outstanding in %d allocs: %s", s.Rank, s.Source, s.OutstandingBytes, s.OutstandingAllocs, strings.Join(s.Frames, ";"))
+	}
+	if len(stacks) == 0 {
+		t.Fatal("no stacks")
+	}
+	top := stacks[0]
+	if top.PID != uint32(pid) || top.Source != "libc" || len(top.Frames) < 2 || top.Frames[0] != "leak_bytes" || top.Frames[1] != "main" {
+		t.Fatalf("top stack %+v, want leak_bytes;main", top)
+	}
+	// Sampled and scaled, the outstanding bytes estimate what leaked in the window.
+	want := float64(rate) * window.Seconds()
+	if got := float64(top.OutstandingBytes); got < 0.6*want || got > 1.4*want {
+		t.Errorf("outstanding %0.f B, want about %.0f B", got, want)
+	}
+	if calls == 0 || frees == 0 {
+		t.Errorf("counters: calls %d frees %d", calls, frees)
+	}
+}
+
+// The Go leak allocates through leakChunk; Go frees by GC, so its stacks
+// rank by bytes allocated in the window.
+func TestGoLeakTopStack(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	pid := run(t, build(t, "../memtrend/testdata/goleak"), "2097152")
+	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	time.Sleep(3 * time.Second)
+	stacks := tr.Stacks(time.Now(), 5)
+	for _, s := range stacks {
+		t.Logf("#%d %s %d B allocated: %s", s.Rank, s.Source, s.AllocatedBytes, strings.Join(s.Frames, ";"))
+	}
+	if len(stacks) == 0 {
+		t.Fatal("no stacks")
+	}
+	top := stacks[0]
+	if top.Source != "go" || !strings.Contains(strings.Join(top.Frames, ";"), "main.leakChunk") {
+		t.Fatalf("top stack %+v, want one through main.leakChunk", top)
+	}
+}
