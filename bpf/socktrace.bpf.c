@@ -799,9 +799,9 @@ static long drop_conn(void *map, __u64 *key, struct px_conn *c, struct exit_scan
 
 /* sched_process_exit(task), in the exiting thread's context. When the
  * whole group is gone, its sockets were closed without close(2): report
- * and drop them, and forget the tgid (pids get reused). */
-SEC("raw_tracepoint/sched_process_exit")
-int px_exit(struct bpf_raw_tracepoint_args *ctx)
+ * and drop them, and forget the tgid (pids get reused). Returns the tgid
+ * when the caller must drop the process's connections, else 0. */
+static __always_inline __u32 on_process_exit(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -814,14 +814,40 @@ int px_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
-	if (n) {
-		if (*n > 0) {
-			struct exit_scan x = {.tgid = tgid, .now = bpf_ktime_get_ns()};
-			bpf_for_each_map_elem(&px_conns, drop_conn, &x, 0);
-		}
-		bpf_map_delete_elem(&px_nconns, &tgid);
-	}
 	bpf_map_delete_elem(&px_targets, &tgid);
+	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
+	if (!n)
+		return 0;
+	__u32 open = *n;
+	bpf_map_delete_elem(&px_nconns, &tgid);
+	return open > 0 ? tgid : 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int px_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tgid = on_process_exit();
+
+	if (tgid) {
+		struct exit_scan x = {.tgid = tgid, .now = bpf_ktime_get_ns()};
+		bpf_for_each_map_elem(&px_conns, drop_conn, &x, 0);
+	}
+	return 0;
+}
+
+/* For kernels without bpf_for_each_map_elem (< 5.13); Go loads one of the
+ * two. It reports the exit once, with fd -1, and Go drops the process's
+ * px_conns entries and reports their closes. */
+SEC("raw_tracepoint/sched_process_exit")
+int px_exit_old(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tgid = on_process_exit();
+
+	if (tgid) {
+		struct px_conn none = {};
+		__u64 now = bpf_ktime_get_ns();
+		emit_conn_event(((__u64)tgid << 32) | 0xffffffff, &none, PX_KIND_CLOSE, PX_SYS_EXIT,
+				now, now);
+	}
 	return 0;
 }

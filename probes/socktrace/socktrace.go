@@ -19,7 +19,9 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
@@ -87,6 +89,9 @@ type ProgramStats struct {
 	RunCount uint64
 }
 
+// forceExitFallback makes New load px_exit_old even where px_exit works (tests).
+var forceExitFallback = false
+
 // Tracer is a loaded and attached socket tracer.
 type Tracer struct {
 	coll     *ebpf.Collection
@@ -136,6 +141,16 @@ func New(cfg Config) (*Tracer, error) {
 		}
 	}
 	spec.Maps["px_events"].MaxEntries = uint32(cfg.RingBytes)
+	// Process exit: px_exit drops the connections in the kernel with
+	// bpf_for_each_map_elem (Linux 5.13); older kernels get px_exit_old,
+	// which reports the exit and lets Run drop them.
+	exitFallback := forceExitFallback ||
+		features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnForEachMapElem) != nil
+	if exitFallback {
+		delete(spec.Programs, "px_exit")
+	} else {
+		delete(spec.Programs, "px_exit_old")
+	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("counting CPUs: %w", err)
@@ -335,6 +350,40 @@ func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
 			t.decodeEr.Add(1)
 			continue
 		}
+		if ev.Kind == conn.KindClose && ev.ID.FD == -1 {
+			t.dropProcess(&ev, fn)
+			continue
+		}
+		t.captured.Add(1)
+		fn(&ev)
+	}
+}
+
+// dropProcess handles px_exit_old's report that process exit.ID.TGID is
+// gone: it removes the process's connections and reports their closes, as
+// px_exit does in the kernel.
+func (t *Tracer) dropProcess(exit *conn.Event, fn func(*conn.Event)) {
+	m := t.coll.Maps["px_conns"]
+	var (
+		key  uint64
+		val  socktracePxConn
+		keys []uint64
+		vals []socktracePxConn
+	)
+	for it := m.Iterate(); it.Next(&key, &val); {
+		if uint32(key>>32) == exit.ID.TGID {
+			keys = append(keys, key)
+			vals = append(vals, val)
+		}
+	}
+	for i, k := range keys {
+		_ = m.Delete(k)
+		ev := *exit
+		ev.ID = conn.ID{TGID: exit.ID.TGID, FD: int32(uint32(k)), Gen: vals[i].Gen}
+		ev.Role = conn.Role(vals[i].Role)
+		ev.Transport = vals[i].Transport
+		ev.Local = addrPort(&vals[i].Local)
+		ev.Remote = addrPort(&vals[i].Remote)
 		t.captured.Add(1)
 		fn(&ev)
 	}

@@ -126,6 +126,7 @@ const (
 	socktraceProgPxExWrite    = "px_ex_write"
 	socktraceProgPxExWritev   = "px_ex_writev"
 	socktraceProgPxExit       = "px_exit"
+	socktraceProgPxExitOld    = "px_exit_old"
 	socktraceProgPxFork       = "px_fork"
 	socktraceVarMaxPayload    = "max_payload"
 	socktraceVarSelfTgid      = "self_tgid"
@@ -206,6 +207,7 @@ type socktraceProgramSpecs struct {
 	PxExWrite    *ebpf.ProgramSpec `ebpf:"px_ex_write"`
 	PxExWritev   *ebpf.ProgramSpec `ebpf:"px_ex_writev"`
 	PxExit       *ebpf.ProgramSpec `ebpf:"px_exit"`
+	PxExitOld    *ebpf.ProgramSpec `ebpf:"px_exit_old"`
 	PxFork       *ebpf.ProgramSpec `ebpf:"px_fork"`
 }
 
@@ -321,6 +323,7 @@ type socktracePrograms struct {
 	PxExWrite    *ebpf.Program `ebpf:"px_ex_write"`
 	PxExWritev   *ebpf.Program `ebpf:"px_ex_writev"`
 	PxExit       *ebpf.Program `ebpf:"px_exit"`
+	PxExitOld    *ebpf.Program `ebpf:"px_exit_old"`
 	PxFork       *ebpf.Program `ebpf:"px_fork"`
 }
 
@@ -357,6 +360,7 @@ func (p *socktracePrograms) Close() error {
 		p.PxExWrite,
 		p.PxExWritev,
 		p.PxExit,
+		p.PxExitOld,
 		p.PxFork,
 	)
 }

@@ -422,24 +422,38 @@ func TestNginxSendfileAndFork(t *testing.T) {
 }
 
 // TestExitWithOpenSocket: a process that exits with a tracked socket open
-// gets a close event (Syscall "exit") and leaves the target set.
+// gets a close event (Syscall "exit") and leaves the target set, with
+// px_exit (bpf_for_each_map_elem) and with the pre-5.13 px_exit_old.
 func TestExitWithOpenSocket(t *testing.T) {
-	probetest.RequirePrivileged(t)
-	srv := startHelper(t, "http", "127.0.0.1:0")
-	cl := startHelperLines(t, "exitopen", srv.first, false)
-	c := startTracer(t, Config{PIDs: []uint32{cl.pid()}})
-	cl.release(t)
-	cl.rest(t)
-	evs := c.waitFor(t, "close at exit", cl.pid(), hasKind(conn.KindClose))
-	id, s := only(t, streams(t, evs, 0))
-	require.Equal(t, conn.RoleClient, openEvent(t, evs, id).Role)
-	require.NotEmpty(t, s[conn.Egress].data)
-	last := evs[len(evs)-1]
-	require.Equal(t, conn.KindClose, last.Kind)
-	require.Equal(t, "exit", last.Syscall)
-	require.Equal(t, id, last.ID)
-	var v uint8
-	require.ErrorIs(t, c.tr.coll.Maps["px_targets"].Lookup(cl.pid(), &v), ebpf.ErrKeyNotExist, "exited pid still targeted")
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
+			probetest.RequirePrivileged(t)
+			forceExitFallback = fallback
+			defer func() { forceExitFallback = false }()
+			srv := startHelper(t, "http", "127.0.0.1:0")
+			cl := startHelperLines(t, "exitopen", srv.first, false)
+			c := startTracer(t, Config{PIDs: []uint32{cl.pid()}})
+			_, hasOld := c.tr.coll.Programs["px_exit_old"]
+			require.Equal(t, fallback, hasOld)
+			cl.release(t)
+			cl.rest(t)
+			evs := c.waitFor(t, "close at exit", cl.pid(), hasKind(conn.KindClose))
+			id, s := only(t, streams(t, evs, 0))
+			open := openEvent(t, evs, id)
+			require.Equal(t, conn.RoleClient, open.Role)
+			require.NotEmpty(t, s[conn.Egress].data)
+			last := evs[len(evs)-1]
+			require.Equal(t, conn.KindClose, last.Kind)
+			require.Equal(t, "exit", last.Syscall)
+			require.Equal(t, id, last.ID)
+			require.Equal(t, open.Remote, last.Remote)
+			var v uint8
+			require.ErrorIs(t, c.tr.coll.Maps["px_targets"].Lookup(cl.pid(), &v), ebpf.ErrKeyNotExist, "exited pid still targeted")
+			var cv socktracePxConn
+			key := uint64(id.TGID)<<32 | uint64(uint32(id.FD))
+			require.ErrorIs(t, c.tr.coll.Maps["px_conns"].Lookup(key, &cv), ebpf.ErrKeyNotExist, "connection of an exited pid kept")
+		})
+	}
 }
 
 // startNginx serves files with nginx (1 worker, sendfile on) on a free
