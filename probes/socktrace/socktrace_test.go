@@ -506,3 +506,22 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestRingFull: with a one-page ring and nobody reading, events are lost
+// and counted as ring_full, not silently dropped.
+func TestRingFull(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	probetest.RequireCommand(t, "curl")
+	srv := startHelper(t, "http", "127.0.0.1:0")
+	tr, err := New(Config{PIDs: []uint32{srv.pid()}, RingBytes: os.Getpagesize(), MaxPayload: 1024})
+	require.NoError(t, err)
+	defer tr.Close()
+	for range 5 {
+		_, err := exec.Command("curl", curlArgs("http://"+srv.first+"/big")...).Output()
+		require.NoError(t, err)
+	}
+	st := tr.Stats()
+	require.NotZero(t, st.LostBy[LostRingFull], "stats %+v", st)
+	require.NotZero(t, st.Submitted)
+	require.Zero(t, st.Captured)
+}
