@@ -31,7 +31,7 @@ volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is
 struct px_args {
 	__u64 start_ns;
 	__u64 buf;   /* buffer, iovec array, msghdr or mmsghdr array */
-	__u64 count; /* iovcnt or vlen */
+	__u64 count; /* buffer length, iovcnt or vlen */
 	__u64 addr;  /* sockaddr (sendto/recvfrom/connect) */
 	__s32 fd;
 	__u8 op;
@@ -392,7 +392,8 @@ enum px_src {
 	PX_SRC_IOV,
 };
 
-/* Emit one data event: size bytes moved in dir, payload from src. */
+/* Emit one data event: size bytes moved in dir, payload from src (a buffer
+ * of iovcnt bytes, or an array of iovcnt iovecs). */
 static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u8 dir, __u64 size,
 				      int src_kind, __u64 src, __u64 iovcnt, __u64 peer_addr,
 				      __u64 start_ns, __u64 end_ns)
@@ -415,8 +416,10 @@ static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u
 	if (peer_addr && read_sockaddr(peer_addr, &s->ev.peer))
 		s->ev.has_peer = 1;
 
+	/* A buffer's length bounds the copy: with MSG_TRUNC, recv returns
+	 * the datagram's full length, which can exceed the buffer. */
 	if (src_kind == PX_SRC_BUF)
-		len = copy_user(s, 0, src, size, &failed);
+		len = copy_user(s, 0, src, size < iovcnt ? size : iovcnt, &failed);
 	else if (src_kind == PX_SRC_IOV)
 		len = copy_iov(s, src, iovcnt, size, &failed);
 	s->ev.data_len = len;
@@ -565,7 +568,7 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 
 SYS_ENTER(read) int px_en_read(struct px_sys_enter *ctx)
 {
-	return on_enter(PX_SYS_READ, ctx->args[0], ctx->args[1], 0, 0);
+	return on_enter(PX_SYS_READ, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
 SYS_EXIT(read) int px_ex_read(struct px_sys_exit *ctx)
@@ -575,7 +578,7 @@ SYS_EXIT(read) int px_ex_read(struct px_sys_exit *ctx)
 
 SYS_ENTER(write) int px_en_write(struct px_sys_enter *ctx)
 {
-	return on_enter(PX_SYS_WRITE, ctx->args[0], ctx->args[1], 0, 0);
+	return on_enter(PX_SYS_WRITE, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
 SYS_EXIT(write) int px_ex_write(struct px_sys_exit *ctx)
@@ -605,7 +608,7 @@ SYS_EXIT(writev) int px_ex_writev(struct px_sys_exit *ctx)
 
 SYS_ENTER(sendto) int px_en_sendto(struct px_sys_enter *ctx)
 {
-	return on_enter(PX_SYS_SENDTO, ctx->args[0], ctx->args[1], 0, ctx->args[4]);
+	return on_enter(PX_SYS_SENDTO, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[4]);
 }
 
 SYS_EXIT(sendto) int px_ex_sendto(struct px_sys_exit *ctx)
@@ -615,7 +618,10 @@ SYS_EXIT(sendto) int px_ex_sendto(struct px_sys_exit *ctx)
 
 SYS_ENTER(recvfrom) int px_en_recvfrom(struct px_sys_enter *ctx)
 {
-	return on_enter(PX_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0, ctx->args[4]);
+	/* MSG_PEEK leaves the bytes queued: the next read reports them. */
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	return on_enter(PX_SYS_RECVFROM, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[4]);
 }
 
 SYS_EXIT(recvfrom) int px_ex_recvfrom(struct px_sys_exit *ctx)
@@ -635,6 +641,8 @@ SYS_EXIT(sendmsg) int px_ex_sendmsg(struct px_sys_exit *ctx)
 
 SYS_ENTER(recvmsg) int px_en_recvmsg(struct px_sys_enter *ctx)
 {
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
 	return on_enter(PX_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0, 0);
 }
 

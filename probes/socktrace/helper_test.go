@@ -118,7 +118,8 @@ func helperVecClient(addr string) error {
 }
 
 // helperUDP sends "ping" from an unconnected UDP socket to an echo server in
-// the same process with sendmsg, and receives the echo with recvmsg.
+// the same process with sendmsg, peeks at it and receives it with recvfrom,
+// echoes it with sendto, and receives the echo with recvmsg.
 func helperUDP(string) error {
 	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -136,6 +137,21 @@ func helperUDP(string) error {
 		return err
 	}
 	buf := make([]byte, 64)
+	// A MSG_PEEK recvfrom first: the tracer must not report it.
+	rc, err := srv.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var perr error
+	if err := rc.Read(func(fd uintptr) bool {
+		_, _, perr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK)
+		return perr != unix.EAGAIN
+	}); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
 	n, from, err := srv.ReadFromUDP(buf) // recvfrom
 	if err != nil {
 		return err

@@ -42,6 +42,8 @@ enum bpf_map_type {
 /* errno values seen at sys_exit */
 #define EINPROGRESS 115
 
+#define MSG_PEEK 2
+
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
