@@ -41,14 +41,14 @@ type View struct {
 	out     io.Writer
 	errOut  io.Writer
 	live    *render.Live
-	agg     *stats.Aggregator
-	stats   map[string]api.ProbeStats // latest per node
+	model   *render.TraceModel
+	windows map[string]int64 // each node's probe window so far, ns
 	ready   map[string]bool
 	start   time.Time
 	errors  []string
 	warned  map[string]bool
-	seqSeen map[string]uint64
 	events  uint64
+	buf     bytes.Buffer
 }
 
 // New returns a View writing data to out and messages to errOut.
@@ -58,11 +58,10 @@ func New(out, errOut io.Writer, o Options) *View {
 	}
 	v := &View{
 		o: o, out: out, errOut: errOut,
-		agg:     stats.NewAggregator(stats.Config{}),
-		stats:   map[string]api.ProbeStats{},
+		model:   render.NewTraceModel(stats.Config{}),
+		windows: map[string]int64{},
 		ready:   map[string]bool{},
 		warned:  map[string]bool{},
-		seqSeen: map[string]uint64{},
 		start:   o.Now(),
 	}
 	if !v.json() {
@@ -73,11 +72,26 @@ func New(out, errOut io.Writer, o Options) *View {
 
 func (v *View) json() bool { return v.o.Output == "json" }
 
+// eventPrefix starts every http_events line: the agent encodes Header
+// first, so the hot path (one line per request with -o json) needs no
+// decoding at all.
+var eventPrefix = []byte(`{"table":"` + api.TableHTTPEvents + `"`)
+
 // Line consumes one NDJSON line from node ("" for --local). Lines that are
-// not records, or records already seen (a resumed stream), are skipped.
+// not records are skipped. Streams are deduplicated by the caller (the
+// session skips sequence numbers it has seen when it resumes a stream).
 func (v *View) Line(node string, line []byte) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] != '{' {
+		return
+	}
+	if bytes.HasPrefix(line, eventPrefix) {
+		v.mu.Lock()
+		v.events++
+		if v.json() {
+			v.writeRecord(node, line)
+		}
+		v.mu.Unlock()
 		return
 	}
 	var h api.Header
@@ -87,12 +101,6 @@ func (v *View) Line(node string, line []byte) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if h.Seq > 0 {
-		if h.Seq <= v.seqSeen[node] {
-			return
-		}
-		v.seqSeen[node] = h.Seq
-	}
 	switch h.Table {
 	case api.TableHTTPEvents:
 		v.events++
@@ -105,11 +113,13 @@ func (v *View) Line(node string, line []byte) {
 			v.warnOnceLocked("bad-stats", "skipping a malformed http_stats record: "+err.Error())
 			return
 		}
-		v.agg.Merge(s.Rows)
+		v.model.AddHTTPStats(s)
 	case api.TableProbeStats:
 		var s api.ProbeStats
 		if err := json.Unmarshal(line, &s); err == nil {
-			v.stats[node] = s
+			s.Node = node
+			v.model.AddProbeStats(s)
+			v.windows[node] = s.WindowNs
 		}
 	case api.TableProbeReady:
 		v.ready[node] = true
@@ -126,16 +136,17 @@ func (v *View) Line(node string, line []byte) {
 	}
 }
 
-// writeRecord passes a record through, stamped with its node.
+// writeRecord passes a record through, stamped with its node (the agent
+// never sets "node": only the plugin knows it).
 func (v *View) writeRecord(node string, line []byte) {
 	if node != "" {
-		var m map[string]any
-		if json.Unmarshal(line, &m) == nil {
-			m["node"] = node
-			if b, err := json.Marshal(m); err == nil {
-				line = b
-			}
-		}
+		q, _ := json.Marshal(node)
+		v.buf.Reset()
+		v.buf.WriteString(`{"node":`)
+		v.buf.Write(q)
+		v.buf.WriteByte(',')
+		v.buf.Write(line[1:])
+		line = v.buf.Bytes()
 	}
 	v.out.Write(line)
 	v.out.Write([]byte{'\n'})
@@ -183,17 +194,6 @@ func (v *View) Errors() []string {
 	return slices.Clone(v.errors)
 }
 
-// Requests returns how many requests were aggregated so far.
-func (v *View) Requests() uint64 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var n uint64
-	for _, r := range v.agg.Rows() {
-		n += r.Count
-	}
-	return n
-}
-
 // Tick redraws the live table (table output only).
 func (v *View) Tick() {
 	if v.json() {
@@ -204,7 +204,7 @@ func (v *View) Tick() {
 	if len(v.ready) == 0 { // nothing attached yet: keep the screen for progress
 		return
 	}
-	_ = v.live.Update(render.TraceFrame(v.frameLocked(false), v.tableOptions()))
+	_ = v.live.Update(render.TraceFrame(v.frameLocked(), v.tableOptions()))
 }
 
 // Finish shows the final result: the last table with its footer, or the
@@ -213,29 +213,18 @@ func (v *View) Finish() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.json() {
-		now := v.o.Now()
-		elapsed := v.elapsed()
-		for _, e := range v.agg.Rows() {
-			s := api.NewHTTPSummary(e, now.UnixNano(), elapsed.Nanoseconds())
+		for _, s := range v.model.Summaries(v.o.Now().UnixNano(), v.elapsed().Nanoseconds()) {
 			b, _ := json.Marshal(s)
 			v.out.Write(append(b, '\n'))
 		}
-		if len(v.stats) > 0 {
-			m := render.MergeProbeStats(v.statsList()...)
-			b, _ := json.Marshal(m)
+		if s, _, ok := v.model.ProbeStats(); ok {
+			s.Node = ""
+			b, _ := json.Marshal(s)
 			v.out.Write(append(b, '\n'))
 		}
 		return
 	}
-	_ = v.live.Final(render.TraceFrame(v.frameLocked(true), v.tableOptions()))
-}
-
-func (v *View) statsList() []api.ProbeStats {
-	var all []api.ProbeStats
-	for _, s := range v.stats {
-		all = append(all, s)
-	}
-	return all
+	_ = v.live.Final(render.TraceFrame(v.frameLocked(), v.tableOptions()))
 }
 
 func (v *View) elapsed() time.Duration {
@@ -244,16 +233,16 @@ func (v *View) elapsed() time.Duration {
 		e = v.o.Window
 	}
 	// The probes' own window is the better denominator once known.
-	for _, s := range v.stats {
-		if d := time.Duration(s.WindowNs); d > 0 && d < e {
+	for _, w := range v.windows {
+		if d := time.Duration(w); d > 0 && d < e {
 			e = d
 		}
 	}
 	return e
 }
 
-func (v *View) frameLocked(final bool) render.TraceView {
-	tv := render.TraceView{
+func (v *View) frameLocked() render.TraceView {
+	return v.model.View(render.TraceView{
 		Protocol:   "HTTP",
 		Elapsed:    v.elapsed(),
 		Window:     v.o.Window,
@@ -261,13 +250,7 @@ func (v *View) frameLocked(final bool) render.TraceView {
 		NodesTotal: v.o.NodesTotal,
 		Targets:    v.o.Targets,
 		TargetUnit: v.o.TargetUnit,
-		Rows:       v.agg.Rows(),
-	}
-	if len(v.stats) > 0 {
-		m := render.MergeProbeStats(v.statsList()...)
-		tv.Stats = &m
-	}
-	return tv
+	})
 }
 
 func (v *View) tableOptions() render.TraceOptions {

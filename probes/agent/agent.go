@@ -7,6 +7,8 @@ package agent
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 )
 
 // SubcommandName is the hidden argument with which the plugin re-executes
@@ -24,6 +26,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		fmt.Fprintf(stderr, "pixie-agent: unknown probe %q\n", args[0])
 		return 2
+	}
+	// PIXIE_AGENT_CPUPROFILE=FILE profiles the agent itself (for its own
+	// overhead work; see docs/benchmarks.md).
+	if path := os.Getenv("PIXIE_AGENT_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			defer f.Close() // after StopCPUProfile has flushed the profile
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	return cmd(args[1:], stdout, stderr)
 }

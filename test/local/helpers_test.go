@@ -303,4 +303,3 @@ func waitTCP(t *testing.T, addr string) {
 	}
 	t.Fatalf("nothing listens on %s", addr)
 }
-

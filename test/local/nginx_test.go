@@ -29,6 +29,10 @@ func startNginx(t *testing.T, sendfile bool) *nginx {
 	t.Helper()
 	bin := requireCmd(t, "nginx")
 	dir := t.TempDir()
+	// nginx workers drop root (to nobody): let them read the files.
+	for d := dir; d != "/" && d != "/tmp"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
 	for _, d := range []string{"html", "logs", "tmp"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -55,10 +56,10 @@ func serverMain() {
 
 // clientPlan tells the client role what to do.
 type clientPlan struct {
-	URLs     []string `json:"urls"`     // requested in order, on one keep-alive connection
-	Method   string   `json:"method"`   // default GET
+	URLs     []string `json:"urls"`      // requested in order, on one keep-alive connection
+	Method   string   `json:"method"`    // default GET
 	BodySize int      `json:"body_size"` // request body bytes (POST)
-	Pre      int      `json:"pre"`      // requests made before waiting for a line on stdin
+	Pre      int      `json:"pre"`       // requests made before waiting for a line on stdin
 }
 
 // clientResult is what the client measured itself.
@@ -68,9 +69,12 @@ type clientResult struct {
 	Bytes     []int64 `json:"bytes"`
 }
 
-// clientMain is the Go client role: sequential requests on one keep-alive
-// connection, each timed from before the request is written to after the
-// whole body is read.
+// clientMain is the client role: sequential requests on one keep-alive
+// connection, each timed from just before the request is written to just
+// after the last body byte is read. It speaks HTTP/1.1 over a plain
+// net.Conn (with net/http's parser) rather than through http.Client, whose
+// connection pool and writer goroutine would add scheduling time that no
+// syscall sees.
 func clientMain() {
 	var plan clientPlan
 	if err := json.Unmarshal([]byte(os.Args[1]), &plan); err != nil {
@@ -80,22 +84,42 @@ func clientMain() {
 	if plan.Method == "" {
 		plan.Method = http.MethodGet
 	}
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}}
-	do := func(url string) (int, int64, time.Duration) {
-		var body io.Reader
-		if plan.BodySize > 0 {
-			body = bytes.NewReader(bytes.Repeat([]byte("b"), plan.BodySize))
-		}
-		req, _ := http.NewRequest(plan.Method, url, body)
-		start := time.Now()
-		resp, err := c.Do(req)
+	var c net.Conn
+	var br *bufio.Reader
+	do := func(rawURL string) (int, int64, time.Duration) {
+		u, err := url.Parse(rawURL)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "client:", err)
-			os.Exit(1)
+			fatalf("client: %v", err)
 		}
-		n, _ := io.Copy(io.Discard, resp.Body)
+		if c == nil {
+			if c, err = net.Dial("tcp", u.Host); err != nil {
+				fatalf("client: %v", err)
+			}
+			br = bufio.NewReader(c)
+		}
+		var req bytes.Buffer
+		fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: pixie-test\r\n", plan.Method, u.RequestURI(), u.Host)
+		if plan.BodySize > 0 {
+			fmt.Fprintf(&req, "Content-Length: %d\r\n\r\n", plan.BodySize)
+			req.Write(bytes.Repeat([]byte("b"), plan.BodySize))
+		} else {
+			req.WriteString("\r\n")
+		}
+		start := time.Now()
+		if _, err := c.Write(req.Bytes()); err != nil {
+			fatalf("client: %v", err)
+		}
+		resp, err := http.ReadResponse(br, &http.Request{Method: plan.Method})
+		if err != nil {
+			fatalf("client: %v", err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			fatalf("client: %v", err)
+		}
+		d := time.Since(start)
 		resp.Body.Close()
-		return resp.StatusCode, n, time.Since(start)
+		return resp.StatusCode, n, d
 	}
 	for i := 0; i < plan.Pre; i++ {
 		do(plan.URLs[0])
@@ -116,6 +140,11 @@ func clientMain() {
 	// Stay alive until killed, so the connection closes after the trace
 	// read everything.
 	bufio.NewReader(os.Stdin).ReadString('\n')
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
 }
 
 func planArg(p clientPlan) string {

@@ -1,0 +1,91 @@
+package traceview
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+)
+
+func statsLine(t *testing.T, service string, n int, status int) []byte {
+	t.Helper()
+	agg := stats.NewAggregator(stats.Config{})
+	for i := 0; i < n; i++ {
+		agg.Add(stats.Observation{Service: service, Role: "server", Method: "GET", Path: "/users/42", Status: status, LatencyNs: int64(1000 * (i + 1))})
+	}
+	r := api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 2}, IntervalNs: 1e9, Rows: agg.Drain()}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fixedNow() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
+
+func TestViewMergesNodesIntoTable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(&out, &errOut, Options{Output: "table", Window: 10 * time.Second, NodesTotal: 2, Now: fixedNow})
+	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+	v.Line("n1", statsLine(t, "shop/web", 3, 200))
+	v.Line("n2", statsLine(t, "shop/web", 2, 503))
+	v.Line("n1", []byte(`{"table":"probe_stats","v":1,"seq":3,"probe":"trace","window_ns":10000000000,"events_captured":10,"records":3,"final":true}`))
+	v.Line("n2", []byte(`{"table":"probe_stats","v":1,"seq":3,"probe":"trace","window_ns":10000000000,"events_captured":7,"records":2,"final":true}`))
+	v.Finish()
+	got := out.String()
+	for _, want := range []string{"shop/web", "/users/{id}", "captured 5 requests", "2xx,5xx"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "\x1b") {
+		t.Errorf("escape sequences in piped output:\n%q", got)
+	}
+}
+
+func TestViewJSONPassesEventsAndSummarises(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(&out, &errOut, Options{Output: "json", Window: 10 * time.Second, Now: fixedNow})
+	ev := `{"table":"http_events","v":1,"seq":5,"pid":7,"comm":"x","req_path":"/a"}`
+	v.Line("node-a", []byte(ev))
+	v.Line("", []byte(ev))
+	v.Line("", statsLine(t, "x", 1, 200))
+	v.Finish()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 2 events and 1 summary:\n%s", len(lines), out.String())
+	}
+	var stamped map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &stamped); err != nil || stamped["node"] != "node-a" || stamped["table"] != "http_events" {
+		t.Fatalf("node stamp: %v %v", stamped, err)
+	}
+	if lines[1] != ev {
+		t.Fatalf("local record changed: %s", lines[1])
+	}
+	if !strings.Contains(lines[2], `"table":"http_summary"`) {
+		t.Fatalf("no summary: %s", lines[2])
+	}
+}
+
+func TestViewEscapesProbeMessagesAndSkipsJunk(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(&out, &errOut, Options{Output: "table", Now: fixedNow})
+	v.Line("", []byte(`{"table":"probe_log","level":"error","msg":"bad \u001b[31mthing","remedy":"do \u001b]0;x\u0007 this"}`))
+	v.Line("", []byte(`not json at all`))
+	v.Line("", []byte(`{"broken`))
+	v.Line("", []byte(`{"table":"from_the_future"}`))
+	v.Line("", []byte(`{"table":"from_the_future"}`))
+	if strings.Contains(errOut.String(), "\x1b") || strings.Contains(errOut.String(), "\x07") {
+		t.Fatalf("raw control characters reached the terminal: %q", errOut.String())
+	}
+	if got := v.Errors(); len(got) != 1 {
+		t.Fatalf("errors %v", got)
+	}
+	if n := strings.Count(errOut.String(), "from_the_future"); n != 1 {
+		t.Fatalf("unknown table warned %d times, want once:\n%s", n, errOut.String())
+	}
+}
