@@ -98,3 +98,43 @@ func BenchmarkNginxWrk(b *testing.B) {
 	time.Sleep(2 * FlushInterval)
 	benchReport(b, c, requests)
 }
+
+// BenchmarkUntargetedSyscall: what the tracer costs a process it does not
+// trace, per write(2)+read(2) pair on a pipe (both hooked; neither a socket).
+//
+//	go test -run '^$' -bench Untargeted -benchtime 200000x ./probes/socktrace
+func BenchmarkUntargetedSyscall(b *testing.B) {
+	probetest.RequirePrivileged(b)
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	buf := make([]byte, 1)
+	run := func(b *testing.B) {
+		for b.Loop() {
+			if _, err := w.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Read(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("detached", run)
+	b.Run("attached", func(b *testing.B) {
+		tr, err := New(Config{PIDs: []uint32{1 << 30}}) // a pid that does not exist
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tr.Close()
+		run(b)
+		// Machine-wide: every process's read/write runs the hooks, so
+		// this is the average cost of one (mostly untargeted) hook run.
+		st := tr.Stats()
+		if st.BPFRunCount > 0 {
+			b.ReportMetric(float64(st.BPFRunNs)/float64(st.BPFRunCount), "bpf-ns/run")
+		}
+	})
+}
