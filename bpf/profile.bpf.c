@@ -17,8 +17,8 @@
 #include "pixie/profile.h"
 
 /* Set from Go before load. */
-volatile const __u8 filter_all = 0;   /* 1: every process except the idle task */
-volatile const __u8 want_kernel = 0;  /* 1: also record kernel stacks */
+volatile const __u8 filter_all = 0;  /* 1: every process except the idle task */
+volatile const __u8 want_kernel = 0; /* 1: also record kernel stacks */
 
 #define PROFILE_MAX_TARGETS 16384
 
@@ -28,7 +28,7 @@ const enum profile_lost_reason *unused_profile_lost_reason __attribute__((unused
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PROFILE_MAX_TARGETS);
-	__type(key, __u32);  /* tgid */
+	__type(key, __u32); /* tgid */
 	__type(value, __u8);
 } px_prof_tgids SEC(".maps");
 
@@ -119,7 +119,7 @@ int px_profile(void *ctx)
 
 	bump_lost(PROFILE_SAMPLES);
 
-	struct profile_key key = { .tgid = tgid, .kernel_stack_id = -1 };
+	struct profile_key key = {.tgid = tgid, .kernel_stack_id = -1};
 	key.user_stack_id = bpf_get_stackid(ctx, stk, BPF_F_USER_STACK);
 	if (key.user_stack_id < 0 && key.user_stack_id != -PROFILE_EFAULT)
 		bump_lost(PROFILE_LOST_USTACK);

@@ -232,9 +232,15 @@ type profileState struct {
 	anyReady bool
 }
 
+// stackPrefix starts every stack_traces record (Header is the first
+// field), so the common record is decoded once, not twice.
+var stackPrefix = []byte(`{"table":"` + api.TableStackTraces + `"`)
+
 func (s *profileState) handle(line []byte) {
 	var h api.Header
-	if json.Unmarshal(line, &h) != nil {
+	if bytes.HasPrefix(line, stackPrefix) {
+		h.Table = api.TableStackTraces
+	} else if json.Unmarshal(line, &h) != nil {
 		return
 	}
 	s.mu.Lock()

@@ -95,9 +95,14 @@ func (p *Profile) Pprof() *profile.Profile {
 		DurationNanos: p.DurationNs,
 		TimeNanos:     p.TimeNs,
 	}
+	type funcKey struct{ name, file string }
+	type locKey struct {
+		module, name, file string
+		line               int
+	}
 	mappings := map[string]*profile.Mapping{}
-	funcs := map[string]*profile.Function{}
-	locs := map[string]*profile.Location{}
+	funcs := map[funcKey]*profile.Function{}
+	locs := map[locKey]*profile.Location{}
 	for _, s := range p.Stacks() {
 		sample := &profile.Sample{
 			Value:    []int64{int64(s.Count), int64(s.Count) * period},
@@ -109,7 +114,7 @@ func (p *Profile) Pprof() *profile.Profile {
 		}
 		for i := len(s.Frames) - 1; i >= 0; i-- { // pprof wants the leaf first
 			f := s.Frames[i]
-			lk := f.Module + "\x00" + f.Name + "\x00" + f.File + "\x00" + strconv.Itoa(f.Line)
+			lk := locKey{f.Module, f.Name, f.File, f.Line}
 			loc := locs[lk]
 			if loc == nil {
 				m := mappings[f.Module]
@@ -119,7 +124,7 @@ func (p *Profile) Pprof() *profile.Profile {
 					mappings[f.Module] = m
 					out.Mapping = append(out.Mapping, m)
 				}
-				fk := f.Name + "\x00" + f.File
+				fk := funcKey{f.Name, f.File}
 				fn := funcs[fk]
 				if fn == nil {
 					fn = &profile.Function{ID: uint64(len(funcs) + 1), Name: f.Name, SystemName: f.Name, Filename: f.File}

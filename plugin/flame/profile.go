@@ -114,17 +114,25 @@ func (p *Profile) Merge(q *Profile) {
 // Stacks returns the stacks, largest first (ties by process and stack),
 // so every output is deterministic.
 func (p *Profile) Stacks() []*Stack {
-	out := make([]*Stack, 0, len(p.stacks))
-	for _, s := range p.stacks {
-		out = append(out, s)
+	type kv struct {
+		k string
+		s *Stack
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Count != b.Count {
-			return a.Count > b.Count
+	all := make([]kv, 0, len(p.stacks))
+	for k, s := range p.stacks {
+		all = append(all, kv{k, s})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.s.Count != b.s.Count {
+			return a.s.Count > b.s.Count
 		}
-		return stackKey(a) < stackKey(b)
+		return a.k < b.k
 	})
+	out := make([]*Stack, len(all))
+	for i, e := range all {
+		out[i] = e.s
+	}
 	return out
 }
 
@@ -236,6 +244,8 @@ func (p *Profile) Top(n int) []Func {
 	return out
 }
 
+type frameKey struct{ module, name string }
+
 // node is a call-tree node for the flame graphs.
 type node struct {
 	name     string
@@ -243,23 +253,23 @@ type node struct {
 	kernel   bool
 	self     uint64
 	total    uint64
-	children map[string]*node
+	children map[frameKey]*node
 	order    []*node // children, largest first (after sortTree)
 }
 
 // tree builds the merged call tree; with several process names, the first
 // level under the root is the process name.
 func (p *Profile) tree() *node {
-	root := &node{name: "all", children: map[string]*node{}}
+	root := &node{name: "all", children: map[frameKey]*node{}}
 	perComm := p.comms() > 1
 	for _, s := range p.stacks {
 		cur := root
 		cur.total += s.Count
 		step := func(f Frame) {
-			k := f.Module + "\x00" + f.Name
+			k := frameKey{f.Module, f.Name}
 			c := cur.children[k]
 			if c == nil {
-				c = &node{name: f.Name, module: f.Module, kernel: f.Kernel, children: map[string]*node{}}
+				c = &node{name: f.Name, module: f.Module, kernel: f.Kernel, children: map[frameKey]*node{}}
 				cur.children[k] = c
 			}
 			c.total += s.Count

@@ -22,7 +22,12 @@ type binary struct {
 	syms  []symbol         // sorted by addr
 	gotab *gosym.Table     // Go pclntab, when present (stripped Go binaries too)
 	isGo  bool
+	// memo caches lookups by file offset: profiles hit the same
+	// addresses again and again. Bounded, reset when full.
+	memo map[uint64]resolved
 }
+
+const memoMax = 1 << 18
 
 type symbol struct {
 	addr, size uint64
@@ -129,6 +134,18 @@ func (b *binary) vaddr(off uint64) (uint64, bool) {
 // lookup names the function at file offset off. unnamed frames get
 // "[module+0xoff]", never a blank.
 func (b *binary) lookup(off uint64) resolved {
+	if r, ok := b.memo[off]; ok {
+		return r
+	}
+	r := b.resolve(off)
+	if b.memo == nil || len(b.memo) >= memoMax {
+		b.memo = make(map[uint64]resolved, 1024)
+	}
+	b.memo[off] = r
+	return r
+}
+
+func (b *binary) resolve(off uint64) resolved {
 	r := resolved{module: b.name}
 	va, ok := b.vaddr(off)
 	if ok && b.gotab != nil {

@@ -3,6 +3,5 @@
 package profile
 
 // The probe uses no architecture-specific registers, so one bpfel object
-// serves amd64 and arm64. -I/usr/include finds <bpf/bpf_helpers.h> until the
-// vendored copy lands in bpf/include/libbpf.
-//go:generate go tool bpf2go -tags linux -target bpfel -type profile_key -type profile_lost_reason profile ../../bpf/profile.bpf.c -- -I../../bpf/include -I../../bpf/include/libbpf -I/usr/include
+// serves amd64 and arm64. libbpf headers are the vendored copy.
+//go:generate go tool bpf2go -tags linux -target bpfel -type profile_key -type profile_lost_reason profile ../../bpf/profile.bpf.c -- -I../../bpf/include -I../../bpf/include/libbpf

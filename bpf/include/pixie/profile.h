@@ -15,10 +15,10 @@ struct profile_key {
 
 /* Indexes of the per-CPU drop counters (px_prof_lost). */
 enum profile_lost_reason {
-	PROFILE_LOST_USTACK = 0,  /* bpf_get_stackid(user) failed: collision or fault */
-	PROFILE_LOST_KSTACK = 1,  /* bpf_get_stackid(kernel) failed */
-	PROFILE_LOST_COUNTS = 2,  /* counts map full: the sample is dropped */
-	PROFILE_SAMPLES = 3,      /* every sample of a target, kept or not */
+	PROFILE_LOST_USTACK = 0, /* bpf_get_stackid(user) failed: collision or fault */
+	PROFILE_LOST_KSTACK = 1, /* bpf_get_stackid(kernel) failed */
+	PROFILE_LOST_COUNTS = 2, /* counts map full: the sample is dropped */
+	PROFILE_SAMPLES = 3,	 /* every sample of a target, kept or not */
 	PROFILE_LOST_MAX = 4,
 };
 
