@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
 )
 
@@ -140,4 +142,10 @@ func TestGoLeakTopStack(t *testing.T) {
 	if top.Source != "go" || !strings.Contains(strings.Join(top.Frames, ";"), "main.leakChunk") {
 		t.Fatalf("top stack %+v, want one through main.leakChunk", top)
 	}
+}
+
+func monoNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
 }

@@ -1,0 +1,122 @@
+//go:build linux
+
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+)
+
+// runMemoryAgent runs the memory runner as the plugin would and decodes
+// its NDJSON output by table.
+func runMemoryAgent(t *testing.T, cfg api.MemoryConfig) map[string][]json.RawMessage {
+	t.Helper()
+	cj, _ := json.Marshal(cfg)
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"memory", "--config", string(cj)}, &out, &errOut); code != 0 {
+		t.Fatalf("agent exited %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	recs := map[string][]json.RawMessage{}
+	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		var h api.Header
+		if err := json.Unmarshal(l, &h); err != nil {
+			t.Fatalf("bad record %q: %v", l, err)
+		}
+		if h.V != api.Version || h.Seq == 0 {
+			t.Errorf("record without version/seq: %s", l)
+		}
+		recs[h.Table] = append(recs[h.Table], append(json.RawMessage(nil), l...))
+	}
+	return recs
+}
+
+func startLeak(t *testing.T, rate string) int {
+	t.Helper()
+	cc := probetest.RequireCommand(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "leak")
+	if b, err := exec.Command(cc, "-O2", "-g", "-fno-omit-frame-pointer", "-o", bin, "../memtrend/testdata/leak.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	cmd := exec.Command(bin, rate)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if !bufio.NewScanner(stdout).Scan() {
+		t.Fatal("leak did not start")
+	}
+	return cmd.Process.Pid
+}
+
+// The agent end to end on a real C leak: process_stats each interval, a
+// memory_summary with the leak verdict and the right slope, and with
+// --alloc the top outstanding stack in the leaking function.
+func TestMemoryAgentLeakWithAlloc(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	const rate = 2 << 20
+	pid := startLeak(t, "2097152")
+	recs := runMemoryAgent(t, api.MemoryConfig{PIDs: []uint32{uint32(pid)}, DurationNs: int64(10 * time.Second),
+		IntervalNs: int64(250 * time.Millisecond), Alloc: true})
+
+	if n := len(recs[api.TableProcessStats]); n < 35 || n > 45 {
+		t.Errorf("%d process_stats records, want ~41 (10 s / 250 ms + 1)", n)
+	}
+	var st api.ProcessStats
+	_ = json.Unmarshal(recs[api.TableProcessStats][0], &st)
+	if st.PID != uint32(pid) || st.Comm != "leak" || st.RSSBytes == 0 || st.VSizeBytes == 0 || st.MinorFaults == 0 {
+		t.Errorf("first sample: %+v", st)
+	}
+	if len(recs[api.TableMemorySummary]) != 1 {
+		t.Fatalf("%d memory_summary records", len(recs[api.TableMemorySummary]))
+	}
+	var s api.MemorySummary
+	_ = json.Unmarshal(recs[api.TableMemorySummary][0], &s)
+	t.Logf("summary: %s %.0f B/s %s", s.Verdict, s.GrowthBytesPerSec, s.Reason)
+	if s.Verdict != api.VerdictLeak || math.Abs(s.GrowthBytesPerSec-rate)/rate > 0.10 {
+		t.Errorf("verdict %s slope %.0f, want leak at %d B/s ±10%%", s.Verdict, s.GrowthBytesPerSec, rate)
+	}
+	if s.PeakRSSBytes < s.StartRSSBytes+15<<20 || s.LimitBytes == 0 || s.TimeToOOMNs <= 0 {
+		t.Errorf("peak/limit/oom: %+v", s)
+	}
+	if len(recs[api.TableAllocStacks]) == 0 {
+		t.Fatal("no alloc_stacks records")
+	}
+	var a api.AllocStack
+	_ = json.Unmarshal(recs[api.TableAllocStacks][0], &a)
+	t.Logf("top stack: %s, %d B outstanding", strings.Join(a.Frames, ";"), a.OutstandingBytes)
+	if a.Rank != 1 || len(a.Frames) == 0 || a.Frames[0] != "leak_bytes" {
+		t.Errorf("top stack %+v, want leak_bytes first", a)
+	}
+	var ps api.ProbeStats
+	_ = json.Unmarshal(recs[api.TableProbeStats][0], &ps)
+	if !ps.Final || ps.BPFRunCount == 0 || ps.PeakRSSBytes == 0 {
+		t.Errorf("probe_stats %+v", ps)
+	}
+}
+
+// An unprivileged-friendly check of the runner: no targets is a user
+// error with a remedy, a vanished PID too.
+func TestMemoryAgentErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"memory", "--config", `{"duration_ns":1000000000}`}, &out, &errOut); code != 1 || !strings.Contains(out.String(), "--pid") {
+		t.Errorf("no targets: code %d, out %s", code, out.String())
+	}
+	out.Reset()
+	if code := Main([]string{"memory", "--config", `{"pids":[4000000],"duration_ns":1000000000}`}, &out, &errOut); code != 1 || !strings.Contains(out.String(), "no process with PID") {
+		t.Errorf("missing pid: code %d, out %s", code, out.String())
+	}
+	if code := Main([]string{"memory", "--config", `{`}, &out, &errOut); code != 2 {
+		t.Errorf("bad config: code %d", code)
+	}
+}
