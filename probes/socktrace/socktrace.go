@@ -115,8 +115,8 @@ func New(cfg Config) (*Tracer, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the socket tracer needs root: run as root, or in a privileged probe pod")
+	if !privileged() {
+		return nil, errors.New("the socket tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run as root, or in a privileged probe pod")
 	}
 	if _, err := btf.LoadKernelSpec(); err != nil {
 		return nil, fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF (/sys/kernel/btf/vmlinux): %w", err)
@@ -184,6 +184,21 @@ func New(cfg Config) (*Tracer, error) {
 	}
 	t.attach = time.Since(start)
 	return t, nil
+}
+
+// privileged reports whether the process may load tracing programs: root,
+// or CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON (Linux >= 5.8).
+func privileged() bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	return has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
 }
 
 func (c *Config) normalize() error {
