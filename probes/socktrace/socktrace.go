@@ -78,7 +78,9 @@ type Stats struct {
 	// TruncatedBytes is how many payload bytes the MaxPayload cap dropped.
 	TruncatedBytes uint64
 	// BPFRunNs and BPFRunCount sum the kernel's run-time stats over all
-	// programs (kernel.bpf_stats_enabled is on while the tracer is open).
+	// programs (BPF_ENABLE_STATS is held while the tracer is open). They
+	// include the filter's cost in untargeted processes: BPFRunNs/Submitted
+	// is the kernel-side cost per captured event, all included.
 	BPFRunNs    uint64
 	BPFRunCount uint64
 }
