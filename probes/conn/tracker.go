@@ -81,7 +81,8 @@ type tracked struct {
 	prev, next *tracked
 
 	openRole  Role // from the open event
-	fresh     bool // seen from connect/accept: streams start at Pos 0
+	fresh     bool // seen from connect/accept: streams start at a message boundary
+	opened    bool // the open event was seen: the tracer counts Pos from 0 there
 	transport uint8
 	local     netip.AddrPort
 	remote    netip.AddrPort
@@ -94,6 +95,9 @@ type tracked struct {
 	parser  Parser
 	env     Env
 	hadData bool
+	// skipped: bytes went by (lost, or not recognised) before the parser
+	// started, so its streams may not start at message boundaries.
+	skipped bool
 	lastNs  uint64
 }
 
@@ -164,6 +168,12 @@ func (t *Tracker) Handle(e *Event) {
 		if e.Role != RoleUnknown {
 			c.openRole = e.Role
 			c.fresh = !c.hadData
+		}
+		c.opened = c.opened || !c.hadData
+		for i := range c.dirs {
+			if !c.dirs[i].known {
+				c.dirs[i].lastEnd = e.EndNs // bytes lost before the first call came after this
+			}
 		}
 		c.setMeta(e)
 		t.touch(c, e.EndNs)
@@ -309,10 +319,12 @@ func (t *Tracker) data(c *tracked, e *Event) {
 	if !d.known {
 		d.known = true
 		d.next = e.Pos
-		if c.fresh {
+		if c.opened {
 			d.next = 0 // events lost between the open and this one
 		}
-		d.lastEnd = e.StartNs
+		if d.lastEnd == 0 {
+			d.lastEnd = e.StartNs
+		}
 	}
 	switch {
 	case e.Pos > d.next:
@@ -354,7 +366,7 @@ func (t *Tracker) switchSource(c *tracked, s Source) {
 	}
 	c.source = s
 	c.dirs = [2]stream{}
-	c.fresh = false
+	c.fresh, c.skipped, c.opened = false, false, false
 }
 
 func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64) {
@@ -366,6 +378,7 @@ func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64) {
 	}
 	d := &c.dirs[dir-1]
 	d.infer = d.infer[:0]
+	c.skipped = true
 }
 
 func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
@@ -379,6 +392,7 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 	if len(d.infer) > 0 {
 		if len(d.infer)+len(data) > inferMaxBytes {
 			d.infer = d.infer[:0]
+			c.skipped = true
 		} else {
 			d.infer = append(d.infer, data...)
 			ch.Data, ch.StartNs = d.infer, d.inferAt
@@ -398,6 +412,7 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 	default:
 		d.infer = d.infer[:0]
 		d.tries++
+		c.skipped = true
 	}
 }
 
@@ -426,7 +441,7 @@ func (c *tracked) startParser(p Protocol, inf Inference) {
 	}
 	c.env.Role = role
 	c.env.Transport = c.transport
-	c.env.Fresh = c.fresh
+	c.env.Fresh = c.fresh && !c.skipped
 	c.parser = p.NewParser(&c.env)
 }
 

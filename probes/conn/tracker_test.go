@@ -102,7 +102,7 @@ func TestTrackerStreams(t *testing.T) {
 	h.data(3, Egress, 15, 100, "")   // sendfile
 	h.tr.Handle(&Event{Kind: KindClose, ID: ID{TGID: 1, FD: 3}, EndNs: h.now})
 	want := []string{
-		"new role=client fresh=true",
+		"new role=client fresh=false", // "xyz" went by unparsed
 		`egress "REQ1x" gap=0 t=120-131`,
 		`egress "" gap=2 t=130-131`,
 		`egress "" gap=2 t=131-140`,

@@ -3,6 +3,7 @@ package http1
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -333,13 +334,64 @@ func FuzzExchanges(f *testing.F) {
 		// cut at random points; with flags&4 all requests go first
 		// (pipelining).
 		calls := interleave(req.Bytes(), resp.Bytes(), reqEnds, respEnds, s, role, flags&4 != 0)
+		// With flags&8 (and answers awaited), calls are lost or captured
+		// only in part: then records may be missing, but those that come
+		// out must be exactly right and correctly paired.
+		lossy := flags&8 != 0 && flags&4 == 0
+		var skip [3]int
+		trace := os.Getenv("HTTP1_FUZZ_TRACE") != "" // print the calls of a failing input
 		for _, c := range calls {
-			h.call(c.dir, string(c.data), 0, 0)
+			if trace {
+				t.Logf("call %s %q", c.dir, c.data)
+			}
+			if lossy {
+				switch s.next(6) {
+				case 0:
+					if trace {
+						t.Logf("  lost")
+					}
+					skip[c.dir] += len(c.data)
+					continue
+				case 1:
+					k := s.next(len(c.data) + 1)
+					if trace {
+						t.Logf("  captured %d", k)
+					}
+					h.call(c.dir, string(c.data[:k]), len(c.data), skip[c.dir])
+					skip[c.dir] = 0
+					continue
+				}
+			}
+			h.call(c.dir, string(c.data), 0, skip[c.dir])
+			skip[c.dir] = 0
 		}
 		h.close()
 		var got []string
 		for _, r := range h.recs {
 			got = append(got, fmt.Sprintf("%s %s %d %d %d", r.ReqMethod, r.ReqPath, r.RespStatus, r.ReqBodySize, r.RespBodySize))
+		}
+		if lossy {
+			// got must be a subsequence of want. A chunked request body
+			// whose framing was lost is reported with the bytes seen, a
+			// lower bound; everything else must be exact.
+			same := func(g, w string) bool {
+				var gm, gp, wm, wp string
+				var gs, ws, gq, wq, gr, wr int
+				fmt.Sscanf(g, "%s %s %d %d %d", &gm, &gp, &gs, &gq, &gr)
+				fmt.Sscanf(w, "%s %s %d %d %d", &wm, &wp, &ws, &wq, &wr)
+				return gm == wm && gp == wp && gs == ws && gr == wr && gq <= wq
+			}
+			j := 0
+			for _, g := range got {
+				for j < len(want) && !same(g, want[j]) {
+					j++
+				}
+				if j == len(want) {
+					t.Fatalf("record %q is not one of the exchanges in order; got:\n%s\nwant:\n%s", g, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				j++
+			}
+			return
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

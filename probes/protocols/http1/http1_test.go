@@ -149,6 +149,10 @@ func TestHTTP1(t *testing.T) {
 			E(get1), E(get2), lost(I(ok3), len(ok5))},
 			want:  []summary{w("GET /b?q=1 200", "", 0, "abc", 3, cl)},
 			stats: conn.Stats{UnmatchedRequests: 1, Resyncs: 1}},
+		{name: "a line cut by a loss is not a request", role: conn.RoleServer, calls: []callSpec{
+			I(get1), E(ok5), lost(I("T /b HTTP/1.1\r\n\r\n"), 2), E(nf), I(get3), E(ok3)},
+			want:  []summary{w("GET /a 200", "", 0, "hello", 5, sv), w("GET /c 200", "", 0, "abc", 3, sv)},
+			stats: conn.Stats{UnmatchedResponses: 1, Resyncs: 1}},
 		{name: "mid-stream server: tail of a body first", role: conn.RoleUnknown, calls: []callSpec{
 			I("tail of an earlier body\r\n"), E("end of a response"), I(get1), E(ok5)},
 			want: []summary{w("GET /a 200", "", 0, "hello", 5, sv)}},

@@ -168,3 +168,29 @@ func headerEnd(b []byte, from int) int {
 	}
 	return -1
 }
+
+// knownMethods are the methods a resynchronising parser accepts: after a
+// loss, the rest of a line can look like a request line with a shorter
+// method ("PUT /x HTTP/1.1" without "PU" is "T /x HTTP/1.1"). RFC 9110,
+// WebDAV and a few common extensions.
+var knownMethods = []string{
+	"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
+	"MKCALENDAR", "PURGE", "LINK", "UNLINK",
+}
+
+// knownMethodAt reports whether b starts with a known method followed by a
+// space, or with a prefix of one that b cuts short.
+func knownMethodAt(b []byte) bool {
+	sp := bytes.IndexByte(b, ' ')
+	for _, m := range knownMethods {
+		if sp >= 0 {
+			if sp == len(m) && string(b[:sp]) == m {
+				return true
+			}
+		} else if len(b) <= len(m) && m[:len(b)] == string(b) {
+			return true
+		}
+	}
+	return false
+}

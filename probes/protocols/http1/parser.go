@@ -88,6 +88,9 @@ type message struct {
 	bodyGap  bool // part of the body was not captured: stop keeping it
 	done     bool
 	req      *message // for a response: its request
+	// lossAfter: request bytes were lost after this request, so a request
+	// may be missing between it and the next one.
+	lossAfter bool
 }
 
 // half is one direction: requests or responses.
@@ -97,13 +100,20 @@ type half struct {
 	tentative bool // the header started at a resync candidate
 	lineOK    bool // the start line in hbuf was validated
 	sawCR     bool // stChunkCRLF: the CR was seen
-	hbuf      []byte
-	scan      int
-	lbuf      []byte // chunk-size or trailer line split over calls
-	trailer   int    // trailer bytes so far
-	remain    int64
-	start     uint64 // arrival of the current header's first byte
-	msg       *message
+	// skipped: bytes were lost or skipped since the last message, so
+	// messages may be missing (responses: see Parser.response).
+	skipped  bool
+	lostFrom uint64 // the latest time known to precede the lost bytes
+	// orphan: the request in progress may already have been answered
+	// by a response that could not be paired; do not pair it.
+	orphan  bool
+	hbuf    []byte
+	scan    int
+	lbuf    []byte // chunk-size or trailer line split over calls
+	trailer int    // trailer bytes so far
+	remain  int64
+	start   uint64 // arrival of the current header's first byte
+	msg     *message
 }
 
 // Parser is the HTTP/1.x parser of one connection.
@@ -114,10 +124,7 @@ type Parser struct {
 	pending []*message
 	// pendingBytes: header bytes held by pending requests.
 	pendingBytes int
-	// respLost: response bytes were lost since the last response header,
-	// so the oldest pending requests may have lost their answers.
-	respLost bool
-	dead     bool
+	dead         bool
 }
 
 // NewParser returns a parser for one connection.
@@ -223,23 +230,38 @@ func (p *Parser) sync(h *half, b []byte, c *conn.Chunk, first bool) int {
 	if !first {
 		k := bytes.IndexByte(b, '\n')
 		if k < 0 {
+			p.lose(h, c)
 			return len(b)
 		}
 		i = k + 1
 	}
 	for i < len(b) {
-		if r, _ := p.startLine(h, b[i:]); r != lineBad {
+		if r, _ := p.startLine(h, b[i:]); r != lineBad && (h.resp || knownMethodAt(b[i:])) {
 			h.state, h.tentative, h.lineOK = stHeader, true, false
 			h.hbuf, h.scan = h.hbuf[:0], 0
+			if i > 0 {
+				p.lose(h, c)
+			}
 			return i
 		}
 		k := bytes.IndexByte(b[i:], '\n')
 		if k < 0 {
-			return len(b)
+			break
 		}
 		i += k + 1
 	}
+	p.lose(h, c)
 	return len(b)
+}
+
+// lose records that h lost or skipped bytes (moved by calls at or after
+// c.StartNs), so messages may be missing.
+func (p *Parser) lose(h *half, c *conn.Chunk) {
+	h.skipped = true
+	h.lostFrom = max(h.lostFrom, c.StartNs)
+	if !h.resp && len(p.pending) > 0 {
+		p.pending[len(p.pending)-1].lossAfter = true
+	}
 }
 
 func (p *Parser) startLine(h *half, b []byte) (lineResult, int) {
@@ -336,7 +358,7 @@ func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
 	if cap(h.hbuf) > 4<<10 {
 		h.hbuf = nil // do not pin a large buffer on an idle connection
 	}
-	if !ok || (!h.resp && m.otherTE) {
+	if !ok || (!h.resp && m.otherTE) || (h.tentative && !h.resp && !knownMethodAt(block)) {
 		p.fail(h, c, true)
 		return false
 	}
@@ -350,6 +372,13 @@ func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
 }
 
 func (p *Parser) request(h *half, m *message) {
+	if h.orphan {
+		h.orphan = false
+		p.env.Stats.UnmatchedRequests++
+		h.msg = m
+		p.requestBody(h, m)
+		return
+	}
 	for len(p.pending) > 0 && (len(p.pending) >= maxPending || p.pendingBytes+m.hdrBytes > p.maxHeader()) {
 		p.pop()
 		p.env.Stats.UnmatchedRequests++
@@ -357,6 +386,10 @@ func (p *Parser) request(h *half, m *message) {
 	p.pending = append(p.pending, m)
 	p.pendingBytes += m.hdrBytes
 	h.msg = m
+	p.requestBody(h, m)
+}
+
+func (p *Parser) requestBody(h *half, m *message) {
 	switch {
 	case m.chunked:
 		h.state = stChunkSize
@@ -374,21 +407,55 @@ func (p *Parser) response(h *half, m *message) {
 		h.state, h.msg = stHeader, nil
 		return
 	}
-	if p.respLost {
-		// Responses were lost: in request/response order this one answers
-		// the newest request sent before it; the older ones lost theirs.
-		p.respLost = false
-		for len(p.pending) > 1 && p.pending[1].start <= m.start {
+	if h.skipped {
+		// Responses may have been lost: in request/response order this
+		// one answers the newest request sent before it, and the older
+		// ones lost their answers. (Wrong only for a client pipelining
+		// across a loss; FIFO alone would be wrong after any loss.) If
+		// requests were lost too, among those candidates, the answered
+		// request is unknown: drop them all rather than guess.
+		h.skipped = false
+		k, ambiguous := -1, false
+		for i, q := range p.pending {
+			if q.start > m.start {
+				break
+			}
+			k, ambiguous = i, ambiguous || q.lossAfter
+		}
+		// Bytes lost after the newest candidate was sent may have been
+		// its answer.
+		if k >= 0 && h.lostFrom >= p.pending[k].start {
+			ambiguous = true
+		}
+		h.lostFrom = 0
+		// A request still arriving (its header incomplete) is the newest
+		// candidate of all.
+		if rq := &p.halves[0]; rq.state == stHeader && len(rq.hbuf) > 0 && rq.start <= m.start {
+			ambiguous, rq.orphan = true, true
+		}
+		drop := k
+		if ambiguous {
+			drop = k + 1
+		}
+		for range max(drop, 0) {
 			p.pop()
 			p.env.Stats.UnmatchedRequests++
 		}
 	}
 	// A response answers the oldest request, never one sent after it.
-	if len(p.pending) > 0 && p.pending[0].start <= m.start {
-		m.req = p.pop()
-	} else {
+	if len(p.pending) == 0 || p.pending[0].start > m.start {
 		p.env.Stats.UnmatchedResponses++
+		if m.status == 101 {
+			p.dead = true
+			return
+		}
+		// Without its request the body framing is unknown (the answer to
+		// a HEAD announces a length it does not send): skip to the next
+		// status line instead of trusting it.
+		h.state, h.msg = stSync, nil
+		return
 	}
+	m.req = p.pop()
 	h.msg = m
 	method := ""
 	if m.req != nil {
@@ -558,7 +625,10 @@ func (p *Parser) emit(req, resp *message) {
 func (p *Parser) gap(h *half, c *conn.Chunk) {
 	n := c.Gap
 	switch h.state {
-	case stSync, stDead:
+	case stDead:
+		return
+	case stSync:
+		p.lose(h, c)
 		return
 	case stBody, stChunkData:
 		m := h.msg
@@ -605,8 +675,9 @@ func (p *Parser) gap(h *half, c *conn.Chunk) {
 
 // fail abandons the current message and resynchronises h at the next
 // message boundary. It returns 0 so callers can add the bytes they used.
-func (p *Parser) fail(h *half, _ *conn.Chunk, parseErr bool) int {
+func (p *Parser) fail(h *half, c *conn.Chunk, parseErr bool) int {
 	st := p.env.Stats
+	p.lose(h, c)
 	if h.tentative {
 		// A resync candidate that did not pan out: still syncing.
 		h.state, h.tentative = stSync, false
@@ -620,13 +691,12 @@ func (p *Parser) fail(h *half, _ *conn.Chunk, parseErr bool) int {
 	if m := h.msg; m != nil && h.resp && m.req != nil {
 		st.UnmatchedRequests++ // its response is lost
 	}
-	if h.resp {
-		p.respLost = true
-	}
+	p.lose(h, c)
 	h.msg = nil
 	h.state = stSync
 	h.hbuf = h.hbuf[:0]
 	h.lbuf = h.lbuf[:0]
+	h.orphan = false
 	return 0
 }
 
