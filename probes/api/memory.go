@@ -31,6 +31,9 @@ type ProcessStats struct {
 	RSSShmemBytes uint64 `json:"rss_shmem_bytes"`
 	SwapBytes     uint64 `json:"swap_bytes"`
 	PSSBytes      uint64 `json:"pss_bytes,omitempty"` // smaps_rollup; 0 when unreadable
+	// HWMBytes is the kernel's RSS high-water mark (VmHWM) since the
+	// process started: it catches peaks between two samples.
+	HWMBytes uint64 `json:"hwm_bytes,omitempty"`
 	// Fault rates since the previous sample (per second).
 	MajorFaultsPerSec float64 `json:"major_faults_per_sec"`
 	MinorFaultsPerSec float64 `json:"minor_faults_per_sec"`

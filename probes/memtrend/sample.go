@@ -99,6 +99,7 @@ func (s *Sampler) Sample(pid uint32, now time.Time, withCmd bool) (api.ProcessSt
 		st.RSSFileBytes = kv["RssFile"]
 		st.RSSShmemBytes = kv["RssShmem"]
 		st.SwapBytes = kv["VmSwap"]
+		st.HWMBytes = kv["VmHWM"]
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "smaps_rollup")); err == nil {
 		st.PSSBytes = parseKB(b)["Pss"]

@@ -40,7 +40,7 @@ func fakeProc(t *testing.T, root string, cgroup string, minor uint64) {
 	dir := filepath.Join(root, "proc", "77")
 	write(t, filepath.Join(dir, "stat"), "77 (leaky) S 1 77 77 0 -1 0 "+itoa(minor)+" 0 2 0 100 50 0 0 20 0 1 0 999 8192000 300 0\n")
 	write(t, filepath.Join(dir, "statm"), "2000 310 20 1 0 100 0\n")
-	write(t, filepath.Join(dir, "status"), "Name:\tleaky\nVmRSS:\t1240 kB\nRssAnon:\t1000 kB\nRssFile:\t200 kB\nRssShmem:\t40 kB\nVmSwap:\t8 kB\n")
+	write(t, filepath.Join(dir, "status"), "Name:\tleaky\nVmHWM:\t2000 kB\nVmRSS:\t1240 kB\nRssAnon:\t1000 kB\nRssFile:\t200 kB\nRssShmem:\t40 kB\nVmSwap:\t8 kB\n")
 	write(t, filepath.Join(dir, "smaps_rollup"), "Rss: 1240 kB\nPss: 900 kB\n")
 	write(t, filepath.Join(dir, "cmdline"), "./leaky\x00--rate\x001M\x00")
 	write(t, filepath.Join(dir, "cgroup"), cgroup)
@@ -72,7 +72,7 @@ func TestSampleFakeProcV1(t *testing.T) {
 	if st.Comm != "leaky" || st.UPID != "77:999" || st.RSSBytes != 310*ps || st.VSizeBytes != 2000*ps {
 		t.Errorf("identity/size wrong: %+v", st)
 	}
-	if st.RSSAnonBytes != 1000<<10 || st.RSSFileBytes != 200<<10 || st.RSSShmemBytes != 40<<10 || st.SwapBytes != 8<<10 || st.PSSBytes != 900<<10 {
+	if st.RSSAnonBytes != 1000<<10 || st.RSSFileBytes != 200<<10 || st.RSSShmemBytes != 40<<10 || st.SwapBytes != 8<<10 || st.PSSBytes != 900<<10 || st.HWMBytes != 2000<<10 {
 		t.Errorf("split wrong: %+v", st)
 	}
 	if st.MinorFaults != 1000 || st.MajorFaults != 2 || st.CPUUserNs != 1e9 || st.CPUKernelNs != 5e8 || st.Cmd != "./leaky --rate 1M" {
@@ -137,6 +137,8 @@ func TestTrackerSummaries(t *testing.T) {
 		tr.Add(api.ProcessStats{Time: now, PID: 1, UPID: "1:1", Comm: "leak", RSSBytes: uint64(10<<20 + i*(1<<20)), CgroupUsageBytes: uint64(20<<20 + i*(1<<20)), CgroupLimitBytes: 100 << 20})
 		tr.Add(api.ProcessStats{Time: now, PID: 2, UPID: "2:1", Comm: "idle", RSSBytes: 5 << 20})
 	}
+	// A spike between samples: the high-water mark rose above every sample.
+	tr.Add(api.ProcessStats{Time: 20 * 5e8, PID: 2, UPID: "2:1", Comm: "idle", RSSBytes: 5 << 20, HWMBytes: 9 << 20})
 	tr.Exited("2:1")
 	sums := tr.Summaries(42, Host{TotalBytes: 1 << 30, AvailableBytes: 512 << 20})
 	if len(sums) != 2 || sums[0].Comm != "leak" {
@@ -150,7 +152,7 @@ func TestTrackerSummaries(t *testing.T) {
 	if l.PercentOfLimit != 39 || l.TimeToOOMNs != 30_500_000_000 {
 		t.Errorf("limit maths: %.2f%% %d ns", l.PercentOfLimit, l.TimeToOOMNs)
 	}
-	if i.Verdict != api.VerdictStable || !i.Exited || i.LimitSource != "host" || i.PercentOfLimit != 100*5.0/1024 || i.TimeToOOMNs != 0 {
+	if i.Verdict != api.VerdictStable || !i.Exited || i.LimitSource != "host" || i.PercentOfLimit != 100*5.0/1024 || i.TimeToOOMNs != 0 || i.PeakRSSBytes != 9<<20 {
 		t.Errorf("idle summary: %+v", i)
 	}
 }

@@ -86,6 +86,11 @@ func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, hos
 		src = "host"
 	}
 	r := trend.Analyze(pts, lim)
+	// A high-water mark that rose during the window is a peak the samples
+	// may have missed (a spike between two of them).
+	if last.HWMBytes > first.HWMBytes && last.HWMBytes > peak {
+		peak = last.HWMBytes
+	}
 	m := api.MemorySummary{
 		Header:                api.Header{Table: api.TableMemorySummary},
 		Time:                  now,
