@@ -55,23 +55,28 @@ const (
 // Profiles lists the valid profiles, default first.
 var Profiles = []Profile{ProfilePrivileged, ProfileMinimal}
 
-// MinimalCapabilities is the capability set of the minimal profile. Each one
-// was proven necessary by the e2e tests on a 6.18 kernel with
-// kernel.unprivileged_bpf_disabled=2 (see test/e2e/podspec_test.go):
-//   - BPF: bpf() for maps and programs, and BTF loading.
-//   - PERFMON: tracing program types (tracepoints, raw tracepoints, uprobes)
-//     and reading kernel memory through bpf_probe_read_kernel.
-//   - SYS_ADMIN: attaching tracepoints through perf_event_open and the
-//     tracefs event ids; since 5.8 BPF+PERFMON cover loading but several
-//     attach paths still check CAP_SYS_ADMIN.
-//   - SYS_PTRACE: reading /proc/PID/{exe,maps,environ} of other users'
-//     processes (container mapping, uprobe targets).
-//   - DAC_READ_SEARCH: opening /proc/PID/ files owned by other users without
-//     full DAC_OVERRIDE.
+// MinimalCapabilities returns the capability set of the minimal profile
+// for a probe. Measured on Linux 6.18 with kernel.unprivileged_bpf_disabled=2
+// by running the agent with only these capabilities (test/e2e
+// TestMinimalProfile runs the real trace probe in a pod with them):
+//   - BPF: the bpf() syscall: maps, programs, BTF.
+//   - PERFMON: tracing programs (tracepoints, raw tracepoints, uprobes),
+//     perf_event_open for tracepoints, bpf_probe_read_* of kernel memory.
+//   - SYS_PTRACE (profile, memory only): /proc/PID/{maps,smaps_rollup,root}
+//     of other processes are readable only with ptrace read access.
 //
-// SYS_RESOURCE is not needed on kernels >= 5.11 (BPF memory is charged to
-// the memory cgroup, not RLIMIT_MEMLOCK).
-var MinimalCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"}
+// Not needed since Linux 5.8/5.11: SYS_ADMIN (BPF and PERFMON split it)
+// and SYS_RESOURCE (BPF memory is charged to the memory cgroup, not
+// RLIMIT_MEMLOCK). The trace probe reads only world-readable /proc files
+// (comm, cgroup, stat).
+func MinimalCapabilities(probe string) []corev1.Capability {
+	caps := []corev1.Capability{"BPF", "PERFMON"}
+	switch probe {
+	case "profile", "memory":
+		caps = append(caps, "SYS_PTRACE")
+	}
+	return caps
+}
 
 // Options configure the probe pod.
 type Options struct {
@@ -203,7 +208,7 @@ func Build(node, probeName string, agentArgs []string, opts Options) (*corev1.Po
 	case ProfileMinimal:
 		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
 			Capabilities: &corev1.Capabilities{
-				Add:  append([]corev1.Capability(nil), MinimalCapabilities...),
+				Add:  MinimalCapabilities(probeName),
 				Drop: []corev1.Capability{"ALL"},
 			},
 			// The agent runs as root (capabilities apply to uid 0 without

@@ -113,7 +113,7 @@ func TestBuild(t *testing.T) {
 			want: func(p *corev1.Pod) {
 				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
 					Capabilities: &corev1.Capabilities{
-						Add:  []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"},
+						Add:  []corev1.Capability{"BPF", "PERFMON"},
 						Drop: []corev1.Capability{"ALL"},
 					},
 					RunAsUser:                &root,
@@ -172,6 +172,20 @@ func TestBuild(t *testing.T) {
 				t.Errorf("pod mismatch (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestMinimalCapabilitiesPerProbe(t *testing.T) {
+	stubSuffix(t)
+	o := baseOpts()
+	o.Profile = ProfileMinimal
+	p, err := Build("n", "profile", nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []corev1.Capability{"BPF", "PERFMON", "SYS_PTRACE"}
+	if d := cmp.Diff(want, p.Spec.Containers[0].SecurityContext.Capabilities.Add); d != "" {
+		t.Error(d)
 	}
 }
 
