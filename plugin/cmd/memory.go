@@ -184,7 +184,7 @@ func (o *MemoryOptions) Validate() error {
 // Config is what the agent is asked to do.
 func (o *MemoryOptions) Config() api.MemoryConfig {
 	cfg := api.MemoryConfig{Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), IntervalNs: int64(o.Interval),
-		Alloc: o.Alloc, AllocSampleBytes: o.AllocRate}
+		Alloc: o.Alloc, AllocSampleBytes: o.AllocRate, Syscalls: os.Geteuid() == 0}
 	for _, p := range o.PIDs {
 		cfg.PIDs = append(cfg.PIDs, uint32(p))
 	}

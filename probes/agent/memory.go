@@ -118,6 +118,15 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 		}
 		defer alloc.Close()
 	}
+	var sys *memtrend.Syscalls
+	if cfg.Syscalls {
+		if sys, err = memtrend.StartSyscalls(sel.All); err != nil {
+			out.Log(api.LevelWarning, "mmap/munmap/brk counters are off: "+err.Error(), "run as root for them; /proc sampling goes on")
+			sys = nil
+		} else {
+			defer sys.Close()
+		}
+	}
 	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "memory", AttachNs: int64(time.Since(start)), Targets: len(targets)}
 	out.Emit(&ready.Header, ready)
 	_ = out.Flush()
@@ -145,6 +154,13 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 				tracker.Exited(live[p.PID])
 			}
 			st.ContainerID, st.PodUID = p.ContainerID, p.PodUID
+			if sys != nil {
+				if first {
+					_ = sys.Add(p.PID)
+				}
+				c := sys.Read(p.PID)
+				st.MmapBytes, st.MunmapBytes, st.BrkBytes = c.MmapBytes, c.MunmapBytes, c.BrkBytes
+			}
 			live[p.PID] = st.UPID
 			seen[p.PID] = true
 			tracker.Add(st)
@@ -155,6 +171,9 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 			if !seen[pid] {
 				tracker.Exited(upid)
 				sampler.Forget(pid)
+				if sys != nil {
+					sys.Remove(pid)
+				}
 				delete(live, pid)
 			}
 		}
@@ -194,6 +213,11 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 		if ps.EventsLost > 0 {
 			ps.LostBy = map[string]uint64{"alloc_map_full": ps.EventsLost}
 		}
+	}
+	if sys != nil {
+		n, c := sys.Stats()
+		ps.BPFRunNs += n
+		ps.BPFRunCount += c
 	}
 	ps.UserCPUNs = selfCPU() - cpu0
 	ps.PeakRSSBytes = selfPeakRSS()

@@ -67,7 +67,7 @@ func TestMemoryAgentLeakWithAlloc(t *testing.T) {
 	const rate = 2 << 20
 	pid := startLeak(t, "2097152")
 	recs := runMemoryAgent(t, api.MemoryConfig{PIDs: []uint32{uint32(pid)}, DurationNs: int64(10 * time.Second),
-		IntervalNs: int64(250 * time.Millisecond), Alloc: true})
+		IntervalNs: int64(250 * time.Millisecond), Alloc: true, Syscalls: true})
 
 	if n := len(recs[api.TableProcessStats]); n < 35 || n > 45 {
 		t.Errorf("%d process_stats records, want ~41 (10 s / 250 ms + 1)", n)
@@ -76,6 +76,11 @@ func TestMemoryAgentLeakWithAlloc(t *testing.T) {
 	_ = json.Unmarshal(recs[api.TableProcessStats][0], &st)
 	if st.PID != uint32(pid) || st.Comm != "leak" || st.RSSBytes == 0 || st.VSizeBytes == 0 || st.MinorFaults == 0 {
 		t.Errorf("first sample: %+v", st)
+	}
+	var lastSt api.ProcessStats
+	_ = json.Unmarshal(recs[api.TableProcessStats][len(recs[api.TableProcessStats])-1], &lastSt)
+	if lastSt.BrkBytes < 10<<20 { // 32 KiB blocks come from the heap: the break moves up
+		t.Errorf("brk moved %d bytes in the window, want > 10 MiB (eBPF brk counter)", lastSt.BrkBytes)
 	}
 	if len(recs[api.TableMemorySummary]) != 1 {
 		t.Fatalf("%d memory_summary records", len(recs[api.TableMemorySummary]))

@@ -9,8 +9,7 @@ import (
 )
 
 // Tracker keeps the RSS series of each process (by UPID, so a reused PID
-// starts a new series) and summarises them. It is stdlib + api only, so
-// the plugin could run it too on records from several nodes.
+// starts a new series) and summarises them.
 type Tracker struct {
 	procs map[string]*series
 	order []string

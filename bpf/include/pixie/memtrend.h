@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types for bpf/memtrend.bpf.c: the UAPI subset it needs and the per-process
+ * counters Go reads through bpf2go -type.
+ */
+#ifndef PIXIE_MEMTREND_H
+#define PIXIE_MEMTREND_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef int __s32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+};
+
+#define BPF_NOEXIST 1
+
+/*
+ * Syscall tracepoint records (tracefs events/syscalls/<name>/format): 8
+ * bytes of common fields, the syscall number padded to 8, then each
+ * argument (enter) or the return value (exit) as 8 bytes.
+ */
+struct mt_sys_enter {
+	__u64 common;
+	__s64 nr;
+	__u64 args[6];
+};
+
+struct mt_sys_exit {
+	__u64 common;
+	__s64 nr;
+	__s64 ret;
+};
+
+/* What one process did to its address space since the probe started. */
+struct mt_stats {
+	__u64 mmap_bytes;
+	__u64 munmap_bytes;
+	__u64 mmap_calls;
+	__u64 munmap_calls;
+	__u64 brk_first; /* program break at the first brk seen */
+	__u64 brk_last;  /* and at the latest */
+};
+
+#endif
