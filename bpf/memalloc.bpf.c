@@ -25,7 +25,7 @@
 #include <bpf/bpf_helpers.h>
 
 volatile const __u64 sample_bytes = 65536; /* 1: sample every call */
-volatile const __u8 filter_all = 0;        /* 1: every tgid (attached system-wide) */
+volatile const __u8 filter_all = 0;	   /* 1: every tgid (attached system-wide) */
 
 #define MA_MAX_ALLOCS (1 << 18)
 #define MA_MAX_STACKS 16384
@@ -164,7 +164,8 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	__s32 sid = bpf_get_stackid(ctx, &px_ma_stacks, BPF_F_USER_STACK);
 	if (sid < 0)
 		count(MA_LOST_STACK);
-	struct ma_alloc a = {.size = saved.size, .weight = saved.weight, .stack_id = sid, .tgid = id >> 32};
+	struct ma_alloc a = {
+	    .size = saved.size, .weight = saved.weight, .stack_id = sid, .tgid = id >> 32};
 	if (bpf_map_update_elem(&px_ma_allocs, &addr, &a, BPF_ANY))
 		count(MA_LOST_FULL);
 	add_total(id >> 32, sid, MA_SRC_LIBC, saved.weight);

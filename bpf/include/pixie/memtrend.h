@@ -46,7 +46,7 @@ struct mt_stats {
 	__u64 mmap_calls;
 	__u64 munmap_calls;
 	__u64 brk_first; /* program break at the first brk seen */
-	__u64 brk_last;  /* and at the latest */
+	__u64 brk_last;	 /* and at the latest */
 };
 
 #endif
