@@ -158,6 +158,9 @@ func (o *ProfileOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []st
 		return nil
 	}
 	if o.Local {
+		if err := local.Check(); err != nil {
+			return err
+		}
 		o.run = func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func([]byte)) error {
 			return local.Run(ctx, api.ProbeProfile, cfg, stderr, onLine)
 		}
@@ -274,11 +277,6 @@ func (s *profileState) handle(line []byte) {
 
 // Run profiles until the window ends or Ctrl-C, then writes the result.
 func (o *ProfileOptions) Run(ctx context.Context) error {
-	if o.Local {
-		if err := local.Check(); err != nil {
-			return err
-		}
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

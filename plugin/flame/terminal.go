@@ -189,11 +189,19 @@ func (p *Profile) WriteTerminal(w io.Writer, o TermOptions) error {
 			return
 		}
 		indent := min(depth, maxIndent)
-		label := o.clean(n.name)
-		if depth > maxIndent {
-			label = fmt.Sprintf("+%d ", depth-maxIndent) + label
+		// A chain of frames that only call each other (same samples, no
+		// self time) takes one line: "a › b › c" or "a › …N… › z", so
+		// the lines left show where the time splits.
+		chain := []*node{n}
+		for depth > 0 && n.self == 0 && len(n.order) == 1 && n.order[0].total == n.total {
+			n = n.order[0]
+			chain = append(chain, n)
 		}
-		label = strings.Repeat(" ", indent) + truncate(label, labelMax-indent)
+		label := chainLabel(chain, o.clean, labelMax-indent)
+		if depth > maxIndent {
+			label = truncate(fmt.Sprintf("+%d ", depth-maxIndent)+label, labelMax-indent)
+		}
+		label = strings.Repeat(" ", indent) + label
 		c := pal.forFrame(n.module, n.kernel)
 		if depth == 0 || n.module == "[process]" {
 			c = pal.dim
@@ -223,4 +231,28 @@ func (p *Profile) WriteTerminal(w io.Writer, o TermOptions) error {
 		fmt.Fprintf(bw, "(%d smaller frames hidden; -o svg or -o pprof shows them all)\n", hidden)
 	}
 	return bw.Flush()
+}
+
+// chainLabel names a chain of frames within width runes: all of them when
+// they fit, else the first and the last (the frame that does the work)
+// around a count of the ones left out.
+func chainLabel(chain []*node, clean func(string) string, width int) string {
+	names := make([]string, len(chain))
+	for i, n := range chain {
+		names[i] = clean(n.name)
+	}
+	full := strings.Join(names, " › ")
+	if len(chain) == 1 || utf8.RuneCountInString(full) <= width {
+		return truncate(full, width)
+	}
+	last := names[len(names)-1]
+	mid := fmt.Sprintf(" › …%d… › ", len(chain)-2)
+	if len(chain) == 2 {
+		mid = " › "
+	}
+	room := width - utf8.RuneCountInString(mid) - utf8.RuneCountInString(last)
+	if room < 8 {
+		return truncate("… "+last, width)
+	}
+	return truncate(names[0], room) + mid + last
 }

@@ -45,24 +45,32 @@ func BenchmarkProfileOverhead(b *testing.B) {
 		b.Fatalf("building goburn: %v\n%s", err, out)
 	}
 	cpus, _ := onlineCPUs()
-	for _, scenario := range []string{"idle", "busy"} {
+	// idle and busy profile the whole machine (--all, what a node profile
+	// costs); busy-pid profiles one busy process (a pod) by PID.
+	for _, scenario := range []string{"idle", "busy", "busy-pid"} {
 		b.Run(scenario, func(b *testing.B) {
-			if scenario == "busy" {
+			cfg := api.ProfileConfig{All: true, Hz: 99, DurationNs: int64(secs) * int64(time.Second)}
+			perfTarget := []string{"-a"}
+			if scenario != "idle" {
 				for range cpus {
 					c := exec.Command(burn, fmt.Sprint(secs+5))
 					if err := c.Start(); err != nil {
 						b.Fatal(err)
 					}
 					defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+					if scenario == "busy-pid" && cfg.All {
+						cfg.All, cfg.PIDs = false, []uint32{uint32(c.Process.Pid)}
+						perfTarget = []string{"-p", fmt.Sprint(c.Process.Pid)}
+					}
 				}
 				time.Sleep(500 * time.Millisecond)
 			}
-			cfg, _ := json.Marshal(api.ProfileConfig{All: true, Hz: 99, DurationNs: int64(secs) * int64(time.Second)})
-			ag := exec.Command(agent, "profile", "--config", string(cfg))
+			cfgJSON, _ := json.Marshal(cfg)
+			ag := exec.Command(agent, "profile", "--config", string(cfgJSON))
 			var out bytes.Buffer
 			ag.Stdout = &out
 			perfData := filepath.Join(dir, "perf-"+scenario+".data")
-			pf := exec.Command("perf", "record", "-F", "99", "-g", "-a", "-q", "-o", perfData, "--", "sleep", fmt.Sprint(secs))
+			pf := exec.Command("perf", append(append([]string{"record", "-F", "99", "-g", "-q", "-o", perfData}, perfTarget...), "--", "sleep", fmt.Sprint(secs))...)
 			wall := time.Now()
 			if err := ag.Start(); err != nil {
 				b.Fatal(err)

@@ -1,0 +1,168 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+func TestProfileValidate(t *testing.T) {
+	ok := func(o *ProfileOptions) *ProfileOptions { o.Local = true; o.PIDs = []uint{42}; return o }
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	for name, tc := range map[string]struct {
+		mod     func(o *ProfileOptions)
+		wantErr string
+	}{
+		"local pid":       {func(o *ProfileOptions) {}, ""},
+		"no target":       {func(o *ProfileOptions) { o.PIDs = nil }, "--pid PID, --comm NAME or --all"},
+		"args with local": {func(o *ProfileOptions) { o.Args = []string{"pod/x"} }, "takes no TYPE/NAME"},
+		"cluster":         {func(o *ProfileOptions) { o.Local = false; o.Args = []string{"deploy/x"} }, "not available in this build"},
+		"nothing":         {func(o *ProfileOptions) { o.Local = false }, "nothing to profile"},
+		"hz":              {func(o *ProfileOptions) { o.Hz = 5000 }, "--hz 5000 is out of range"},
+		"duration":        {func(o *ProfileOptions) { o.Duration = time.Hour }, "--duration 1h0m0s is out of range"},
+		"output":          {func(o *ProfileOptions) { o.Output = "png" }, `unknown output format "png"`},
+		"color":           {func(o *ProfileOptions) { o.Color = "blue" }, "--color"},
+		"pid 0":           {func(o *ProfileOptions) { o.PIDs = []uint{0} }, "not a process ID"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := ok(NewProfileOptions(streams))
+			tc.mod(o)
+			err := o.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestProfileConfig(t *testing.T) {
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	o := NewProfileOptions(streams)
+	o.PIDs, o.Comms, o.Kernel, o.Hz, o.Duration = []uint{1, 2}, []string{"nginx"}, true, 49, 5*time.Second
+	cfg := o.Config()
+	if len(cfg.PIDs) != 2 || cfg.PIDs[1] != 2 || cfg.Comms[0] != "nginx" || !cfg.Kernel || cfg.Hz != 49 || cfg.DurationNs != int64(5*time.Second) {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+// fakeAgent replays NDJSON records as an agent would stream them.
+func fakeAgent(recs ...any) ProfileRunFunc {
+	return func(_ context.Context, _ api.ProfileConfig, _ io.Writer, onLine func([]byte)) error {
+		for _, r := range recs {
+			b, _ := json.Marshal(r)
+			onLine(b)
+		}
+		return nil
+	}
+}
+
+func stackRec(stack string, n uint64) *api.StackTrace {
+	r := &api.StackTrace{Header: api.Header{Table: api.TableStackTraces, V: 1}, PID: 7, Comm: "web", Stack: stack, Count: n}
+	for range strings.Split(stack, ";") {
+		r.Frames = append(r.Frames, api.Frame{Module: "web"})
+	}
+	return r
+}
+
+func runProfileWith(t *testing.T, output, file string) (string, string) {
+	t.Helper()
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	o := NewProfileOptions(streams)
+	o.Local, o.PIDs, o.Output, o.OutputFile = true, []uint{7}, output, file
+	o.run = fakeAgent(
+		&api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "profile", Targets: 1},
+		stackRec("main.main;main.handle;crypto/sha256.block", 60),
+		stackRec("main.main;runtime.mallocgc", 20),
+		&api.ProbeStats{Header: api.Header{Table: api.TableProbeStats}, Probe: "profile", WindowNs: 1e9, EventsCaptured: 80},
+		stackRec("main.main;main.handle;crypto/sha256.block", 20), // a second delta
+		&api.ProbeStats{Header: api.Header{Table: api.TableProbeStats}, Probe: "profile", WindowNs: 2e9, EventsCaptured: 100, UserCPUNs: 2e6, Final: true},
+	)
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String()
+}
+
+func TestProfileRunFormats(t *testing.T) {
+	out, errOut := runProfileWith(t, "terminal", "")
+	if !strings.Contains(errOut, "samples 100 (99 Hz") || !strings.Contains(errOut, "lost 0") {
+		t.Fatalf("summary: %q", errOut)
+	}
+	if !strings.Contains(out, "crypto/sha256.block") || !strings.Contains(out, "80.0%") || strings.Contains(out, "\x1b[") {
+		t.Fatalf("terminal output (not a TTY: top table, flame graph, no escapes):\n%s", out)
+	}
+
+	out, _ = runProfileWith(t, "folded", "")
+	if out != "web;main.main;main.handle;crypto/sha256.block 80\nweb;main.main;runtime.mallocgc 20\n" {
+		t.Fatalf("folded:\n%s", out)
+	}
+
+	file := filepath.Join(t.TempDir(), "cpu.pb.gz")
+	_, errOut = runProfileWith(t, "pprof", file)
+	if !strings.Contains(errOut, "wrote "+file) {
+		t.Fatalf("stderr: %q", errOut)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, s := range p.Sample {
+		n += s.Value[0]
+	}
+	if n != 100 {
+		t.Fatalf("pprof holds %d samples, want 100", n)
+	}
+
+	out, _ = runProfileWith(t, "json", "")
+	if lines := strings.Count(out, "\n"); lines != 6 || !strings.Contains(out, `"table":"stack_traces"`) {
+		t.Fatalf("json passes records through (%d lines):\n%s", lines, out)
+	}
+
+	out, _ = runProfileWith(t, "speedscope", "")
+	var ss map[string]any
+	if err := json.Unmarshal([]byte(out), &ss); err != nil || ss["$schema"] == nil {
+		t.Fatalf("speedscope: %v\n%s", err, out)
+	}
+	out, _ = runProfileWith(t, "svg", "")
+	if !strings.HasPrefix(out, "<?xml") || !strings.Contains(out, "crypto/sha256.block") {
+		t.Fatal("svg")
+	}
+}
+
+func TestProfileAgentError(t *testing.T) {
+	streams, _, _, errOut := genericiooptions.NewTestIOStreams()
+	o := NewProfileOptions(streams)
+	o.Local, o.PIDs = true, []uint{7}
+	o.run = fakeAgent(&api.ProbeLog{Header: api.Header{Table: api.TableProbeLog}, Level: api.LevelError, Msg: "loading the profile BPF program: operation not permitted"})
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "error: loading the profile BPF program") {
+		t.Fatalf("stderr: %q", errOut.String())
+	}
+}
