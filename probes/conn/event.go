@@ -100,6 +100,14 @@ type Event struct {
 	Syscall string
 	// Source says where Data comes from; each source has its own Pos.
 	Source Source
+	// OtherPos, when HasOtherPos, is the other direction's offset at this
+	// call (what the kernel has counted there so far). With it, calls lost
+	// in the other direction are known at once rather than at that
+	// direction's next call, which may come too late (after the answer
+	// to a lost request) or never. Optional: tracers that cannot fill it
+	// leave HasOtherPos false.
+	OtherPos    uint64
+	HasOtherPos bool
 }
 
 // Source of a data event's bytes.

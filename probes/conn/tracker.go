@@ -315,6 +315,9 @@ func (t *Tracker) data(c *tracked, e *Event) {
 		t.datagram(c, e, data, size)
 		return
 	}
+	if e.HasOtherPos {
+		t.otherPos(c, e)
+	}
 	d := &c.dirs[e.Dir-1]
 	if !d.known {
 		d.known = true
@@ -357,6 +360,30 @@ func (t *Tracker) data(c *tracked, e *Event) {
 		t.gap(c, e.Dir, miss, e.StartNs, e.EndNs)
 	}
 	d.lastEnd = e.EndNs
+}
+
+// otherPos reports bytes lost in the other direction, known from the
+// other direction's offset carried by this event.
+func (t *Tracker) otherPos(c *tracked, e *Event) {
+	dir := Egress
+	if e.Dir == Egress {
+		dir = Ingress
+	}
+	o := &c.dirs[dir-1]
+	if !o.known {
+		if !c.opened {
+			return // no baseline: the other direction's first call sets it
+		}
+		o.known = true
+	}
+	if e.OtherPos > o.next {
+		gap := e.OtherPos - o.next
+		t.stats.Gaps++
+		t.stats.GapBytes += gap
+		t.gap(c, dir, gap, o.lastEnd, e.StartNs)
+		o.next = e.OtherPos
+		o.lastEnd = e.StartNs
+	}
 }
 
 func (t *Tracker) switchSource(c *tracked, s Source) {

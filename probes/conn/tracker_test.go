@@ -221,3 +221,24 @@ func TestTrackerNoProtocols(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestTrackerOtherPos: the other direction's offset reports its losses at
+// once, before this call's bytes.
+func TestTrackerOtherPos(t *testing.T) {
+	h := newT(Options{})
+	h.open(3, RoleClient)
+	h.data(3, Egress, 0, 4, "REQa")
+	h.tr.Handle(&Event{Kind: KindData, ID: ID{TGID: 1, FD: 3}, Dir: Ingress, Pos: 0, Size: 2, Data: []byte("ok"),
+		OtherPos: 10, HasOtherPos: true, StartNs: 200, EndNs: 201})
+	h.data(3, Egress, 10, 4, "REQb") // no gap: already reported
+	want := []string{
+		"new role=client fresh=true", `egress "REQa" gap=0 t=110-111`,
+		`egress "" gap=6 t=111-200`, `ingress "ok" gap=0 t=200-201`, `egress "REQb" gap=0 t=120-121`,
+	}
+	if d := cmp.Diff(want, h.log); d != "" {
+		t.Errorf("parser log (-want +got):\n%s", d)
+	}
+	if st := h.tr.Stats(); st.Gaps != 1 || st.GapBytes != 6 {
+		t.Errorf("stats %+v", st)
+	}
+}

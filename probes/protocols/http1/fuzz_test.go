@@ -214,6 +214,7 @@ func FuzzTracker(f *testing.F) {
 	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
 		const bodyLimit = 128
 		h := newHarness(t, conn.Options{BodyLimit: bodyLimit, MaxBufferedBytes: 2048, MaxConns: 2})
+		h.noOtherPos = flags&32 != 0
 		role := conn.RoleServer
 		if flags&1 != 0 {
 			role = conn.RoleClient
@@ -320,12 +321,31 @@ func FuzzExchanges(f *testing.F) {
 			want = append(want, fmt.Sprintf("%s /e%d %d %d %d", method, i/4, status, reqLen, respLen))
 			reqEnds, respEnds = append(reqEnds, req.Len()), append(respEnds, resp.Len())
 		}
+		if flags&32 != 0 {
+			// A last response delimited by the close.
+			n := len(want)
+			fmt.Fprintf(&req, "GET /last%d HTTP/1.0\r\n\r\n", n)
+			resp.WriteString("HTTP/1.0 200 OK\r\nServer: s\r\n\r\n")
+			body(int(seed%700), false, &resp)
+			want = append(want, fmt.Sprintf("GET /last%d 200 0 %d", n, seed%700))
+			reqEnds, respEnds = append(reqEnds, req.Len()), append(respEnds, resp.Len())
+		}
 		role := conn.RoleServer
 		if flags&1 != 0 {
 			role = conn.RoleClient
 		}
+		// With flags&16 the tracer starts mid-stream: the first calls
+		// are not seen (the open event is, with an unknown role). Not with
+		// pipelining: answers to requests sent before tracing started
+		// cannot be told from answers to the requests seen (a known
+		// limit, as with any tracer that sees only part of a stream).
+		midStream := flags&16 != 0 && flags&4 == 0
 		h := newHarness(t, conn.Options{})
-		if flags&2 != 0 {
+		// Without the other direction's offset, a loss in one direction
+		// is known only at its next call, too late to pair safely after
+		// losses in both: that case is covered by the lossless runs.
+		h.noOtherPos = flags&64 != 0 && flags&8 == 0 && !midStream
+		if flags&2 != 0 && !midStream {
 			h.open(role)
 		} else {
 			h.open(conn.RoleUnknown)
@@ -337,8 +357,10 @@ func FuzzExchanges(f *testing.F) {
 		// With flags&8 (and answers awaited), calls are lost or captured
 		// only in part: then records may be missing, but those that come
 		// out must be exactly right and correctly paired.
-		lossy := flags&8 != 0 && flags&4 == 0
-		var skip [3]int
+		if midStream && len(calls) > 0 {
+			calls = calls[s.next(len(calls)):]
+		}
+		lossy := flags&8 != 0 && flags&4 == 0 || midStream
 		trace := os.Getenv("HTTP1_FUZZ_TRACE") != "" // print the calls of a failing input
 		for _, c := range calls {
 			if trace {
@@ -350,20 +372,18 @@ func FuzzExchanges(f *testing.F) {
 					if trace {
 						t.Logf("  lost")
 					}
-					skip[c.dir] += len(c.data)
+					h.lose(c.dir, len(c.data))
 					continue
 				case 1:
 					k := s.next(len(c.data) + 1)
 					if trace {
 						t.Logf("  captured %d", k)
 					}
-					h.call(c.dir, string(c.data[:k]), len(c.data), skip[c.dir])
-					skip[c.dir] = 0
+					h.call(c.dir, string(c.data[:k]), len(c.data), 0)
 					continue
 				}
 			}
-			h.call(c.dir, string(c.data), 0, skip[c.dir])
-			skip[c.dir] = 0
+			h.call(c.dir, string(c.data), 0, 0)
 		}
 		h.close()
 		var got []string
@@ -372,14 +392,17 @@ func FuzzExchanges(f *testing.F) {
 		}
 		if lossy {
 			// got must be a subsequence of want. A chunked request body
-			// whose framing was lost is reported with the bytes seen, a
-			// lower bound; everything else must be exact.
+			// whose framing was lost, and a body delimited by the close
+			// whose last calls were lost (nothing reports them), are
+			// reported with the bytes seen, a lower bound; everything else
+			// must be exact.
 			same := func(g, w string) bool {
 				var gm, gp, wm, wp string
 				var gs, ws, gq, wq, gr, wr int
 				fmt.Sscanf(g, "%s %s %d %d %d", &gm, &gp, &gs, &gq, &gr)
 				fmt.Sscanf(w, "%s %s %d %d %d", &wm, &wp, &ws, &wq, &wr)
-				return gm == wm && gp == wp && gs == ws && gr == wr && gq <= wq
+				return gm == wm && gp == wp && gs == ws && gq <= wq &&
+					(gr == wr || gr < wr && strings.HasPrefix(gp, "/last"))
 			}
 			j := 0
 			for _, g := range got {

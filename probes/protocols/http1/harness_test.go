@@ -18,6 +18,9 @@ type harness struct {
 	now  uint64
 	id   conn.ID
 	ev   conn.Event
+	// noOtherPos: events do not carry the other direction's offset, as
+	// from a tracer that cannot fill it.
+	noOtherPos bool
 }
 
 var (
@@ -59,10 +62,21 @@ func (h *harness) call(dir conn.Dir, data string, size, skip int) {
 		size = len(data)
 	}
 	h.pos[dir] += uint64(skip)
+	other := conn.Egress
+	if dir == conn.Egress {
+		other = conn.Ingress
+	}
 	h.ev = conn.Event{Kind: conn.KindData, ID: h.id, PID: 43, Comm: "test", StartNs: h.now, EndNs: h.now + tCall,
-		Dir: dir, Pos: h.pos[dir], Size: uint32(size), Data: []byte(data)}
+		Dir: dir, Pos: h.pos[dir], Size: uint32(size), Data: []byte(data),
+		OtherPos: h.pos[other], HasOtherPos: !h.noOtherPos}
 	h.tr.Handle(&h.ev)
 	h.pos[dir] += uint64(size)
+	h.now += tStep
+}
+
+// lose makes a call whose event is lost: only the offsets move.
+func (h *harness) lose(dir conn.Dir, n int) {
+	h.pos[dir] += uint64(n)
 	h.now += tStep
 }
 

@@ -201,35 +201,42 @@ func TestHTTP1(t *testing.T) {
 			want: []summary{w("POST /big 413", "ab", 10, "", 0, sv)}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.opts)
-			if !tt.noOpen {
-				h.open(tt.role)
+		for _, noOther := range []bool{false, true} {
+			name := tt.name
+			if noOther {
+				name += "/no other pos"
 			}
-			for _, c := range tt.calls {
-				h.call(c.dir, c.data, c.size, c.skip)
-			}
-			if tt.close {
-				h.close()
-			}
-			var got []summary
-			for _, r := range h.recs {
-				s := sum(r)
-				got = append(got, s)
-				if r.Latency <= 0 || r.Time <= 0 {
-					t.Errorf("record %s %s: latency %d time %d, want > 0", r.ReqMethod, r.ReqPath, r.Latency, r.Time)
+			t.Run(name, func(t *testing.T) {
+				h := newHarness(t, tt.opts)
+				h.noOtherPos = noOther
+				if !tt.noOpen {
+					h.open(tt.role)
 				}
-			}
-			ignore := cmp.FilterPath(func(p cmp.Path) bool {
-				n := p.Last().String()
-				return n == ".Msg" || n == ".Minor" || n == ".Latency" || n == ".TimeOff" || n == ".ReqHdr" || n == ".RespHdr"
-			}, cmp.Ignore())
-			if d := cmp.Diff(tt.want, got, ignore); d != "" {
-				t.Errorf("records (-want +got):\n%s", d)
-			}
-			h.tr.Flush()
-			checkStats(t, tt.stats, h.stats())
-		})
+				for _, c := range tt.calls {
+					h.call(c.dir, c.data, c.size, c.skip)
+				}
+				if tt.close {
+					h.close()
+				}
+				var got []summary
+				for _, r := range h.recs {
+					s := sum(r)
+					got = append(got, s)
+					if r.Latency <= 0 || r.Time <= 0 {
+						t.Errorf("record %s %s: latency %d time %d, want > 0", r.ReqMethod, r.ReqPath, r.Latency, r.Time)
+					}
+				}
+				ignore := cmp.FilterPath(func(p cmp.Path) bool {
+					n := p.Last().String()
+					return n == ".Msg" || n == ".Minor" || n == ".Latency" || n == ".TimeOff" || n == ".ReqHdr" || n == ".RespHdr"
+				}, cmp.Ignore())
+				if d := cmp.Diff(tt.want, got, ignore); d != "" {
+					t.Errorf("records (-want +got):\n%s", d)
+				}
+				h.tr.Flush()
+				checkStats(t, tt.stats, h.stats())
+			})
+		}
 	}
 }
 
