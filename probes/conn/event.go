@@ -90,7 +90,9 @@ type Event struct {
 	// consumer can tell when events were lost (Pos jumps ahead).
 	Pos uint64
 	// Size is how many bytes the call moved. Data holds the first bytes of
-	// them and may be shorter (capture limit) or empty (sendfile).
+	// them and may be shorter (capture limit) or empty (sendfile). A read
+	// that returned 0 may be reported with Size 0: end of the stream (the
+	// peer shut down its side), which ends a body delimited by the close.
 	Size uint32
 	Data []byte
 	// Peer is the datagram's address for sendto/recvfrom/sendmsg/recvmsg

@@ -80,6 +80,8 @@ type Chunk struct {
 	// remote address), and Gap tells how many bytes were not captured.
 	Datagram bool
 	Peer     netip.AddrPort
+	// EOF: the direction's stream ended (a read returned 0); no Data.
+	EOF bool
 }
 
 // Arrival is when the chunk's first byte was in flight: the start of a

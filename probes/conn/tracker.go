@@ -315,6 +315,14 @@ func (t *Tracker) data(c *tracked, e *Event) {
 		t.datagram(c, e, data, size)
 		return
 	}
+	if size == 0 {
+		if c.parser != nil {
+			ch := &t.chunk
+			*ch = Chunk{Dir: e.Dir, EOF: true, StartNs: e.StartNs, EndNs: e.EndNs}
+			c.parser.Feed(ch)
+		}
+		return
+	}
 	if e.HasOtherPos {
 		t.otherPos(c, e)
 	}

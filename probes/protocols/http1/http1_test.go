@@ -114,6 +114,9 @@ func TestHTTP1(t *testing.T) {
 		{name: "body until close", role: conn.RoleClient, close: true, calls: []callSpec{
 			E("GET /old HTTP/1.0\r\n\r\n"), I("HTTP/1.0 200 OK\r\nServer: s\r\n\r\nfirst "), I("second")},
 			want: []summary{{Method: "GET", Path: "/old", Status: 200, RespBody: "first second", RespSize: 12, Role: cl}}},
+		{name: "body until EOF (a read of 0)", role: conn.RoleClient, calls: []callSpec{
+			E("GET /old HTTP/1.0\r\n\r\n"), I("HTTP/1.0 200 OK\r\n\r\nall"), I("")},
+			want: []summary{{Method: "GET", Path: "/old", Status: 200, RespBody: "all", RespSize: 3, Role: cl}}},
 		{name: "body until close needs the close", role: conn.RoleClient, calls: []callSpec{
 			E(get1), I("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nstream")},
 			stats: conn.Stats{UnmatchedRequests: 1}},

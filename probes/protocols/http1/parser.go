@@ -160,6 +160,12 @@ func (p *Parser) Feed(c *conn.Chunk) {
 		p.gap(h, c)
 		return
 	}
+	if c.EOF {
+		if h.state == stUntilClose {
+			p.complete(h) // the body ended with its last call
+		}
+		return
+	}
 	b := c.Data
 	first := true
 	// Every step consumes bytes or changes state without looping back;
