@@ -275,7 +275,11 @@ func (v *View) table(final bool) string {
 		if p.last.CgroupLimitBytes > 0 {
 			lim = trend.Limits{Limit: float64(p.last.CgroupLimitBytes), Usage: float64(p.last.CgroupUsageBytes)}
 		}
-		rate[k] = trend.Analyze(p.pts, lim)
+		r := trend.Analyze(p.pts, lim)
+		if r.Fit.N == 0 && len(p.pts) >= 2 { // too early for a verdict, not for a slope
+			r.Slope = trend.TheilSen(p.pts).Slope
+		}
+		rate[k] = r
 	}
 	sort.SliceStable(keys, func(i, j int) bool { return rate[keys[i]].Slope > rate[keys[j]].Slope })
 	for _, k := range keys {
