@@ -26,6 +26,7 @@ type head struct {
 // header.
 func parseHead(block []byte, resp, full bool, h *head) bool {
 	s := string(block)
+	all := s
 	nl := strings.IndexByte(s, '\n')
 	if nl < 0 {
 		return false
@@ -90,16 +91,40 @@ func parseHead(block []byte, resp, full bool, h *head) bool {
 		if !full && sensitive(name) {
 			value = Redacted
 		}
-		if old, ok := h.headers[name]; ok && old != Redacted {
-			value = old + ", " + value
-		}
+		n := len(h.headers)
 		h.headers[name] = value
+		if len(h.headers) == n && value != Redacted {
+			// Repeated (rare): join every value so far, in order.
+			h.headers[name] = joinValues(all[:len(all)-len(s)], name)
+		}
 		last = name
 	}
 }
 
+// joinValues joins the values of every header line of block named name.
+func joinValues(block, name string) string {
+	var out string
+	for _, line := range strings.Split(block, "\n")[1:] {
+		line = trimCR(line)
+		if len(line) > len(name) && line[len(name)] == ':' && line[:len(name)] == name {
+			v := trimOWS(line[len(name)+1:])
+			if out == "" {
+				out = v
+			} else {
+				out += ", " + v
+			}
+		}
+	}
+	return out
+}
+
 // special records the headers that frame the body.
 func (h *head) special(name, value string, resp bool) bool {
+	switch len(name) {
+	case len("Content-Length"), len("Transfer-Encoding"), len("Upgrade"):
+	default:
+		return true
+	}
 	switch {
 	case strings.EqualFold(name, "Content-Length"):
 		n, ok := parseLength(value)

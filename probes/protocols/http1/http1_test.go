@@ -458,3 +458,17 @@ func TestInfer(t *testing.T) {
 		}
 	}
 }
+
+func TestRepeatedHeaders(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.in("GET / HTTP/1.1\r\nAccept: a\r\nX-Folded: one\r\n  two\r\nAccept:  b \r\nCookie: c=1\r\nCookie: d=2\r\nAccept: c\r\n\r\n")
+	h.out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n")
+	if len(h.recs) != 1 {
+		t.Fatalf("%d records", len(h.recs))
+	}
+	want := map[string]string{"Accept": "a, b, c", "X-Folded": "one two", "Cookie": Redacted}
+	if d := cmp.Diff(want, h.recs[0].ReqHeaders); d != "" {
+		t.Errorf("headers (-want +got):\n%s", d)
+	}
+}
