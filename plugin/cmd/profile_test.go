@@ -74,9 +74,7 @@ func fakeAgent(recs ...any) ProfileRunFunc {
 
 func stackRec(stack string, n uint64) *api.StackTrace {
 	r := &api.StackTrace{Header: api.Header{Table: api.TableStackTraces, V: 1}, PID: 7, Comm: "web", Stack: stack, Count: n}
-	for range strings.Split(stack, ";") {
-		r.Frames = append(r.Frames, api.Frame{Module: "web"})
-	}
+	r.Modules = strings.TrimSuffix(strings.Repeat("web;", strings.Count(stack, ";")+1), ";")
 	return r
 }
 

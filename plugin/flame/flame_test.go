@@ -15,9 +15,11 @@ import (
 
 func rec(node string, pid uint32, comm, stack string, n uint64) *api.StackTrace {
 	r := &api.StackTrace{Header: api.Header{Table: api.TableStackTraces, Node: node}, PID: pid, Comm: comm, Stack: stack, Count: n}
+	var mods, lines []string
 	for range strings.Split(stack, ";") {
-		r.Frames = append(r.Frames, api.Frame{Module: comm, File: "main.go", Line: 7})
+		mods, lines = append(mods, comm), append(lines, "main.go:7")
 	}
+	r.Modules, r.Lines = strings.Join(mods, ";"), strings.Join(lines, ";")
 	return r
 }
 

@@ -91,11 +91,25 @@ func (p *Profile) Add(s Stack) {
 func (p *Profile) AddRecord(r *api.StackTrace) {
 	names := strings.Split(r.Stack, ";")
 	frames := make([]Frame, len(names))
+	var mods, lines []string
+	if r.Modules != "" {
+		mods = strings.Split(r.Modules, ";")
+	}
+	if r.Lines != "" {
+		lines = strings.Split(r.Lines, ";")
+	}
 	for i, n := range names {
-		frames[i].Name = n
-		if i < len(r.Frames) {
-			f := r.Frames[i]
-			frames[i].Module, frames[i].File, frames[i].Line, frames[i].Kernel = f.Module, f.File, f.Line, f.Kernel
+		f := &frames[i]
+		f.Name = n
+		f.Kernel = strings.HasSuffix(n, api.KernelSuffix)
+		if len(mods) == len(names) {
+			f.Module = mods[i]
+		}
+		if len(lines) == len(names) && lines[i] != "" {
+			if j := strings.LastIndexByte(lines[i], ':'); j > 0 {
+				f.File = lines[i][:j]
+				f.Line, _ = strconv.Atoi(lines[i][j+1:])
+			}
 		}
 	}
 	p.Add(Stack{Node: r.Node, PID: r.PID, Comm: r.Comm, ContainerID: r.ContainerID, Frames: frames, Count: r.Count})

@@ -43,14 +43,14 @@ type StackTrace struct {
 	// (kernel frames last, suffixed "_[k]" as in Brendan Gregg's tools).
 	Stack string `json:"stack_trace"`
 	Count uint64 `json:"count"`
-	// Frames, when present, describe the frames of Stack in the same order.
-	Frames []Frame `json:"frames,omitempty"`
+	// Modules names the module of each frame of Stack ("goburn",
+	// "libc.so.6", "[kernel]", "[jit]"), joined by ";" in the same order.
+	Modules string `json:"modules,omitempty"`
+	// Lines is "file:line" of each frame where known (Go pclntab), ""
+	// where not, joined by ";"; empty when no frame has one. Strings, not
+	// one object per frame, keep the stream small and fast to decode.
+	Lines string `json:"lines,omitempty"`
 }
 
-// Frame says where a frame of a StackTrace comes from.
-type Frame struct {
-	Module string `json:"m,omitempty"` // binary or library base name, "[kernel]", "[jit]"
-	File   string `json:"f,omitempty"` // source file, when known (Go pclntab)
-	Line   int    `json:"l,omitempty"`
-	Kernel bool   `json:"k,omitempty"`
-}
+// KernelSuffix marks kernel frames in Stack, as Brendan Gregg's tools do.
+const KernelSuffix = "_[k]"

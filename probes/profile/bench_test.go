@@ -199,8 +199,8 @@ func bench1M(b *testing.B, stacks int) {
 		enc := json.NewEncoder(&wire)
 		pid := uint32(os.Getpid())
 		for _, s := range in {
-			stack, frames := p.fold(pid, s.addrs, nil)
-			if err := enc.Encode(&api.StackTrace{Header: api.Header{Table: api.TableStackTraces}, PID: pid, Comm: "bench", Stack: stack, Count: s.n, Frames: frames}); err != nil {
+			f := p.fold(pid, s.addrs, nil)
+			if err := enc.Encode(&api.StackTrace{Header: api.Header{Table: api.TableStackTraces}, PID: pid, Comm: "bench", Stack: f.stack, Count: s.n, Modules: f.modules, Lines: f.lines}); err != nil {
 				b.Fatal(err)
 			}
 		}

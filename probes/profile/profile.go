@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,8 +211,8 @@ type aggKey struct {
 }
 
 type aggVal struct {
-	count  uint64
-	frames []api.Frame
+	count          uint64
+	modules, lines string
 }
 
 // drain flips the double buffer, reads the idle half, symbolizes it and
@@ -255,7 +256,8 @@ func (p *Probe) drain(emit Emit, final bool) error {
 		pi := p.info(k.pid)
 		p.records++
 		if err := emit(&api.StackTrace{Header: api.Header{Table: api.TableStackTraces}, Time: now.UnixNano(),
-			PID: k.pid, Comm: pi.comm, ContainerID: pi.containerID, Stack: k.stack, Count: v.count, Frames: v.frames}); err != nil {
+			PID: k.pid, Comm: pi.comm, ContainerID: pi.containerID, Stack: k.stack, Count: v.count,
+			Modules: v.modules, Lines: v.lines}); err != nil {
 			return err
 		}
 	}
@@ -319,12 +321,12 @@ func (p *Probe) drainHalf(h uint32, agg map[aggKey]*aggVal) error {
 	}
 	for i, k := range keys {
 		ustack, kstack := read(k.UserStackId), read(k.KernelStackId)
-		stack, frames := p.fold(k.Tgid, ustack, kstack)
-		ak := aggKey{k.Tgid, stack}
+		f := p.fold(k.Tgid, ustack, kstack)
+		ak := aggKey{k.Tgid, f.stack}
 		if v := agg[ak]; v != nil {
 			v.count += vals[i]
 		} else {
-			agg[ak] = &aggVal{count: vals[i], frames: frames}
+			agg[ak] = &aggVal{count: vals[i], modules: f.modules, lines: f.lines}
 		}
 	}
 	clearStacks(stk)
@@ -347,28 +349,43 @@ func clearStacks(stk *ebpf.Map) {
 	}
 }
 
+// folded is one symbolized sample: api.StackTrace's Stack, Modules, Lines.
+type folded struct{ stack, modules, lines string }
+
 // fold symbolizes one sample's stacks into Brendan Gregg's folded form:
 // root first, user frames, then kernel frames suffixed "_[k]".
-func (p *Probe) fold(pid uint32, ustack, kstack []uint64) (string, []api.Frame) {
-	n := len(ustack) + len(kstack)
-	names := make([]string, 0, max(n, 1))
-	frames := make([]api.Frame, 0, max(n, 1))
+func (p *Probe) fold(pid uint32, ustack, kstack []uint64) folded {
+	n := max(len(ustack)+len(kstack), 1)
+	names := make([]string, 0, n)
+	mods := make([]string, 0, n)
+	lines := make([]string, 0, n)
+	anyLine := false
 	for i := len(ustack) - 1; i >= 0; i-- {
 		r := p.sym.User(pid, ustack[i], i == 0)
 		names = append(names, cleanName(r.name))
-		frames = append(frames, api.Frame{Module: r.module, File: r.file, Line: r.line})
+		mods = append(mods, cleanName(r.module))
+		if r.file != "" {
+			lines = append(lines, cleanName(r.file)+":"+strconv.Itoa(r.line))
+			anyLine = true
+		} else {
+			lines = append(lines, "")
+		}
 	}
 	for i := len(kstack) - 1; i >= 0; i-- {
 		r := p.sym.Kernel(kstack[i])
-		names = append(names, cleanName(r.name)+"_[k]")
-		frames = append(frames, api.Frame{Module: r.module, Kernel: true})
+		names = append(names, cleanName(r.name)+api.KernelSuffix)
+		mods = append(mods, cleanName(r.module))
+		lines = append(lines, "")
 	}
 	if len(names) == 0 {
 		// Neither stack could be read: still count the sample, visibly.
-		names = append(names, "[no stack]")
-		frames = append(frames, api.Frame{Module: "[unknown]"})
+		names, mods, lines = append(names, "[no stack]"), append(mods, "[unknown]"), append(lines, "")
 	}
-	return strings.Join(names, ";"), frames
+	f := folded{stack: strings.Join(names, ";"), modules: strings.Join(mods, ";")}
+	if anyLine {
+		f.lines = strings.Join(lines, ";")
+	}
+	return f
 }
 
 func (p *Probe) readLost() {
