@@ -3,7 +3,7 @@
 .PHONY: test-memory
 test-memory: ## memory trend maths, /proc sampling, real leak/sawtooth/idle programs, --alloc uprobes (root for --alloc)
 	$(GO) test -count=1 ./probes/api/trend/ ./probes/memtrend/ ./probes/memalloc/ ./plugin/memview/
-	$(GO) test -count=1 -run Memory ./plugin/cmd/
+	$(GO) test -count=1 -run Memory ./plugin/cmd/ ./probes/agent/
 
 .PHONY: bench-memory
 bench-memory: build ## overhead of memory and memory --alloc on a malloc-bound loop (root); Markdown on stdout
