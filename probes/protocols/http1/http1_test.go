@@ -472,3 +472,18 @@ func TestRepeatedHeaders(t *testing.T) {
 		t.Errorf("headers (-want +got):\n%s", d)
 	}
 }
+
+// TestUnmatchedHeadAnswer: the answer to an unseen HEAD request announces a
+// body it does not send; it must not swallow the next answer.
+func TestUnmatchedHeadAnswer(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleUnknown)
+	h.in("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n") // answer to a HEAD sent before tracing
+	h.out(get1)
+	h.in("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+	h.out(get2)
+	h.in("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+	if len(h.recs) != 2 || h.recs[0].RespStatus != 404 || h.recs[1].ReqPath != "/b?q=1" {
+		t.Fatalf("records: %d", len(h.recs))
+	}
+}

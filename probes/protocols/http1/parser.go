@@ -167,23 +167,24 @@ func (p *Parser) Feed(c *conn.Chunk) {
 		return
 	}
 	b := c.Data
-	first := true
+	// lineStart: b starts a call or a line, where a message may start.
+	lineStart := true
 	// Every step consumes bytes or changes state without looping back;
 	// the guard only protects against a bug turning into a hang.
 	for guard := 4*len(b) + 16; len(b) > 0 && guard > 0 && !p.dead; guard-- {
-		n := p.step(h, b, c, first)
+		n := p.step(h, b, c, lineStart)
 		if n > 0 {
-			first = false
+			lineStart = b[n-1] == '\n'
 		}
 		b = b[n:]
 	}
 }
 
 // step consumes a prefix of b in h's current state.
-func (p *Parser) step(h *half, b []byte, c *conn.Chunk, first bool) int {
+func (p *Parser) step(h *half, b []byte, c *conn.Chunk, lineStart bool) int {
 	switch h.state {
 	case stSync:
-		return p.sync(h, b, c, first)
+		return p.sync(h, b, c, lineStart)
 	case stHeader:
 		return p.header(h, b, c)
 	case stBody:
@@ -229,11 +230,11 @@ func (p *Parser) step(h *half, b []byte, c *conn.Chunk, first bool) int {
 	return len(b)
 }
 
-// sync looks for a start line at the start of b (the start of a call is a
-// likely message boundary) or after a line feed.
-func (p *Parser) sync(h *half, b []byte, c *conn.Chunk, first bool) int {
+// sync looks for a start line at the start of b if it starts a call (a
+// likely message boundary) or a line, or else after a line feed.
+func (p *Parser) sync(h *half, b []byte, c *conn.Chunk, lineStart bool) int {
 	i := 0
-	if !first {
+	if !lineStart {
 		k := bytes.IndexByte(b, '\n')
 		if k < 0 {
 			p.lose(h, c)
