@@ -1,0 +1,13 @@
+package protocols
+
+import "testing"
+
+func TestRegistry(t *testing.T) {
+	if len(All()) == 0 || All()[0].Name() != "http" {
+		t.Fatalf("All() = %v", All())
+	}
+	ps, unknown := ByName("http", "gopher")
+	if len(ps) != 1 || ps[0].Name() != "http" || len(unknown) != 1 || unknown[0] != "gopher" {
+		t.Errorf("ByName: %v %v", ps, unknown)
+	}
+}
