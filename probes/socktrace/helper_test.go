@@ -240,7 +240,9 @@ func startGated(t testing.TB, argv ...string) *helper {
 func startCmd(t testing.TB, cmd *exec.Cmd, firstLine bool) *helper {
 	t.Helper()
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// SIGTERM, not SIGKILL: an nginx master stops its workers on SIGTERM,
+	// while a killed master leaves them running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -254,9 +256,17 @@ func startCmd(t testing.TB, cmd *exec.Cmd, firstLine bool) *helper {
 	}
 	h := &helper{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if cmd.ProcessState != nil {
+			return
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
 			cmd.Process.Kill()
-			cmd.Wait()
+			<-done
 		}
 	})
 	if firstLine {
