@@ -22,6 +22,11 @@ type binary struct {
 	syms  []symbol         // sorted by addr
 	gotab *gosym.Table     // Go pclntab, when present (stripped Go binaries too)
 	isGo  bool
+	// symsDone: .symtab/.dynsym are read. For Go binaries they are read
+	// only when an address is not Go code (cgo), from path: big Go
+	// binaries keep a huge .symtab that pclntab makes redundant.
+	symsDone bool
+	path     string
 	// memo caches lookups by file offset: profiles hit the same
 	// addresses again and again. Bounded, reset when full.
 	memo map[uint64]resolved
@@ -82,7 +87,7 @@ func buildID(f *elf.File) string {
 
 // loadBinary reads the symbols of an ELF file. A file with no symbols still
 // yields a binary, so frames in it are named by module and offset.
-func loadBinary(f *elf.File, name string) *binary {
+func loadBinary(f *elf.File, name, path string) *binary {
 	b := &binary{name: name}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
@@ -101,6 +106,16 @@ func loadBinary(f *elf.File, name string) *binary {
 			}
 		}
 	}
+	if b.gotab == nil {
+		b.loadSyms(f)
+	} else {
+		b.path = path
+	}
+	return b
+}
+
+func (b *binary) loadSyms(f *elf.File) {
+	b.symsDone = true
 	seen := map[uint64]bool{}
 	add := func(syms []elf.Symbol) {
 		for _, s := range syms {
@@ -118,7 +133,20 @@ func loadBinary(f *elf.File, name string) *binary {
 		add(syms)
 	}
 	sort.Slice(b.syms, func(i, j int) bool { return b.syms[i].addr < b.syms[j].addr })
-	return b
+}
+
+// lazySyms reads the ELF symbols of a Go binary on its first non-Go address.
+func (b *binary) lazySyms() {
+	if b.symsDone {
+		return
+	}
+	b.symsDone = true
+	f, err := elf.Open(b.path)
+	if err != nil {
+		return // the process (and its root) is gone: frames stay module+offset
+	}
+	defer f.Close()
+	b.loadSyms(f)
 }
 
 // vaddr maps a file offset to the ELF virtual address.
@@ -155,6 +183,7 @@ func (b *binary) resolve(off uint64) resolved {
 		}
 	}
 	if ok {
+		b.lazySyms()
 		i := sort.Search(len(b.syms), func(i int) bool { return b.syms[i].addr > va }) - 1
 		// A symbol of size 0 (hand-written assembly) covers up to the next one.
 		if i >= 0 && (va < b.syms[i].addr+b.syms[i].size || b.syms[i].size == 0) {
@@ -213,7 +242,7 @@ func (c *binaryCache) open(p, name string) (*binary, error) {
 	id := buildID(f)
 	b := c.byBuild[id]
 	if b == nil || id == "" {
-		b = loadBinary(f, name)
+		b = loadBinary(f, name, p)
 		c.parsed++
 		if id != "" {
 			c.byBuild[id] = b

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,7 +43,15 @@ type Probe struct {
 	samples, lost uint64
 	lostBy        map[string]uint64
 	records       uint64
+
+	// lastSeen is the drain number a process last had samples in; processes
+	// quiet for a while are checked and forgotten once they exit, so long
+	// --all runs on busy nodes keep bounded memory.
+	lastSeen map[uint32]int
+	drains   int
 }
+
+const forgetAfterDrains = 10
 
 // Emit receives each record; it must not keep it after returning.
 type Emit func(rec any) error
@@ -84,7 +94,8 @@ func New(cfg api.ProfileConfig) (*Probe, error) {
 	for _, name := range []string{"px_prof_stk0", "px_prof_stk1", "px_prof_cnt0", "px_prof_cnt1"} {
 		spec.Maps[name].MaxEntries = n
 	}
-	p := &Probe{cfg: cfg, sym: NewSymbolizer(cfg.ProcRootDir), procs: map[uint32]procInfo{}, lostBy: map[string]uint64{}, start: start}
+	p := &Probe{cfg: cfg, sym: NewSymbolizer(cfg.ProcRootDir), procs: map[uint32]procInfo{}, lostBy: map[string]uint64{},
+		lastSeen: map[uint32]int{}, start: start}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("loading the profile BPF program: %w (needs root or CAP_BPF+CAP_PERFMON, Linux >= 5.8)", err)
 	}
@@ -107,10 +118,16 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
+// mapSize sizes the stack and count maps. A stack map is a hash table
+// without chaining: a new stack whose bucket is taken is lost (counted in
+// lost_by user_stack/kernel_stack and shown as "[no stack]"), so the map
+// needs many more buckets than the distinct stacks of one interval. Each
+// entry holds 127 addresses (~1 KiB, preallocated), so 8192 entries cost
+// 8 MiB per half; large nodes get up to 64K entries.
 func mapSize(cpus, hz int, interval time.Duration) uint32 {
-	want := uint64(cpus) * uint64(hz) * uint64(interval/time.Millisecond) / 1000 * 2
-	n := uint32(2048)
-	for uint64(n) < want && n < 1<<17 {
+	want := uint64(cpus) * uint64(hz) * uint64(interval/time.Millisecond) / 1000 * 8
+	n := uint32(8192)
+	for uint64(n) < want && n < 1<<16 {
 		n <<= 1
 	}
 	return n
@@ -251,6 +268,13 @@ func (p *Probe) drain(emit Emit, final bool) error {
 		}
 		return keys[i].stack < keys[j].stack
 	})
+	p.drains++
+	for _, k := range keys {
+		p.lastSeen[k.pid] = p.drains
+	}
+	if p.drains%forgetAfterDrains == 0 {
+		p.forgetExited()
+	}
 	for _, k := range keys {
 		v := agg[k]
 		pi := p.info(k.pid)
@@ -262,6 +286,20 @@ func (p *Probe) drain(emit Emit, final bool) error {
 		}
 	}
 	return nil
+}
+
+func (p *Probe) forgetExited() {
+	for pid, d := range p.lastSeen {
+		if p.drains-d < forgetAfterDrains {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(p.cfg.ProcRootDir, strconv.Itoa(int(pid)))); err == nil {
+			continue
+		}
+		delete(p.lastSeen, pid)
+		delete(p.procs, pid)
+		p.sym.Forget(pid)
+	}
 }
 
 func (p *Probe) info(pid uint32) procInfo {

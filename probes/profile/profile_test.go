@@ -77,7 +77,7 @@ func build(t *testing.T, dir string) (goBin, goStripped, cBin string) {
 	}
 	run("go", "build", "-o", goBin, "./testdata/goburn")
 	run("go", "build", "-ldflags=-s -w", "-o", goStripped, "./testdata/goburn")
-	run("clang-19", "-O2", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-o", cBin, "testdata/cburn.c")
+	run("clang-19", "-O2", "-pthread", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-o", cBin, "testdata/cburn.c")
 	// The stripped binary must really have no symbol table.
 	if out, _ := exec.Command("file", goStripped).Output(); len(out) > 0 && !bytes.Contains(out, []byte("stripped")) {
 		t.Fatalf("goburn-stripped is not stripped: %s", out)

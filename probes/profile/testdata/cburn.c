@@ -1,6 +1,7 @@
 // cburn is the C workload of the profile tests (clang, frame pointers):
 // two leaf functions with known CPU shares, measured by the program itself
 // (thread CPU time around each call) and printed as JSON at exit.
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -32,24 +33,48 @@ __attribute__((noinline)) unsigned long burn_delta(long n) {
 	return x;
 }
 
-int main(int argc, char **argv) {
-	double secs = argc > 1 ? atof(argv[1]) : 5;
-	struct timespec now, end;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += (time_t)secs;
-	double start = process_cpu(), g = 0, d = 0;
-	unsigned long sink = 0;
+#define THREADS 2 /* enough samples on a busy machine */
+
+struct result {
+	double g, d;
+	unsigned long sink;
+};
+
+static struct timespec end;
+
+static void *loop(void *arg) {
+	struct result *r = arg;
+	struct timespec now;
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
 			break;
 		double t0 = thread_cpu();
-		sink += burn_gamma(3000000);
+		r->sink += burn_gamma(3000000);
 		double t1 = thread_cpu();
-		sink += burn_delta(1500000);
+		r->sink += burn_delta(1500000);
 		double t2 = thread_cpu();
-		g += t1 - t0;
-		d += t2 - t1;
+		r->g += t1 - t0;
+		r->d += t2 - t1;
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv) {
+	double secs = argc > 1 ? atof(argv[1]) : 5;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += (time_t)secs;
+	double start = process_cpu(), g = 0, d = 0;
+	unsigned long sink = 0;
+	pthread_t th[THREADS];
+	struct result res[THREADS] = {0};
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&th[i], NULL, loop, &res[i]);
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		g += res[i].g;
+		d += res[i].d;
+		sink += res[i].sink;
 	}
 	printf("{\"burn_gamma\": %f, \"burn_delta\": %f, \"total\": %f, \"sink\": %lu}\n", g, d, process_cpu() - start, sink % 10);
 	return 0;
