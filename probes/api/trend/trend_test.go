@@ -179,6 +179,15 @@ func TestAnalyzeLevellingOffIsGrowing(t *testing.T) {
 	}
 }
 
+func TestAnalyzeGrewThenFlatIsStable(t *testing.T) {
+	// A Go heap reaching its GC target in the first seconds, then steady.
+	pts := series(60, 0.2, 16<<10, 13, func(t float64) float64 { return 38*mib + 3*mib*math.Min(t, 5.5)/5.5 })
+	r := Analyze(pts, Limits{Limit: 512 * mib})
+	if r.Verdict != Stable || !strings.Contains(r.Reason, "held flat") || r.TimeToOOM != 0 {
+		t.Fatalf("verdict %s (%s) oom %v, want stable: it stopped growing", r.Verdict, r.Reason, r.TimeToOOM)
+	}
+}
+
 func TestAnalyzeShrinkingIsStable(t *testing.T) {
 	pts := series(30, 1, 0, 11, func(t float64) float64 { return 200*mib - mib*t })
 	r := Analyze(pts, Limits{})

@@ -130,7 +130,17 @@ func Analyze(pts []Point, lim Limits) Result {
 	first, second := halves(pts)
 	steady := second.Slope >= 0.5*first.Slope && second.Slope <= 2*first.Slope+minGrowth/r.Span
 	r.Confidence = r.Fit.R2
+	secondTotal := second.Slope * (pts[len(pts)-1].T - pts[len(pts)/2].T)
 	switch {
+	case secondTotal < minGrowth/2 && first.Slope > 0 && second.Slope < 0.25*first.Slope:
+		// Grew early (a heap reaching its GC target, a warm-up) and has held
+		// still since: nothing is growing now.
+		r.Verdict = Stable
+		r.Reason = fmt.Sprintf("grew %s early in the window, then held flat (%s over its second half)",
+			SignedBytes(total), SignedBytes(secondTotal))
+		r.Slope, r.Low, r.High = second.Slope, second.Low, second.High
+		r.Confidence = clamp01(1 - math.Abs(secondTotal)/(minGrowth/2))
+		return r
 	case r.Fit.R2 >= leakR2 && r.Fit.Tau >= leakTau && steady && r.Drops == 0:
 		r.Verdict = Leak
 		r.Reason = fmt.Sprintf("grew steadily at %s (%s over %s); a straight line explains %.0f%% of it",
