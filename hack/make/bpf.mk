@@ -4,8 +4,8 @@
 CLANG_FORMAT ?= clang-format-19
 LIBBPF_INCLUDE ?= /usr/include/bpf
 LIBBPF_HEADERS := bpf_helpers.h bpf_helper_defs.h bpf_core_read.h bpf_endian.h bpf_tracing.h
-# Our C (vendored libbpf headers excluded).
-BPF_FORMAT_FILES ?= bpf/socktrace.bpf.c bpf/include/pixie/types.h bpf/include/pixie/kernel.h bpf/include/pixie/socktrace_event.h
+# All our BPF C (vendored libbpf headers excluded).
+BPF_FORMAT_FILES ?= $(wildcard bpf/*.bpf.c bpf/include/pixie/*.h)
 
 .PHONY: update-libbpf-headers
 update-libbpf-headers: ## re-vendor libbpf headers from Debian's libbpf-dev into bpf/include/libbpf
