@@ -11,7 +11,7 @@ E2E_KUBECONFIG := $(E2E_DIR)/state/pki/admin.kubeconfig
 
 .PHONY: e2e
 e2e: build image ## cluster e2e tests (root): real kubelet + containerd, probe pods, streaming, cleanup
-	KVER=$(E2E_KVER) PROBE_IMAGE_TAR=$(IMAGE_TAR) PROBE_IMAGE=$(IMAGE) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie \
+	KVER=$(E2E_KVER) PROBE_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) PROBE_IMAGE=$(IMAGE) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie \
 	  E2E_RUN='$(E2E_RUN)' bash $(E2E_DIR)/scripts/e2e.sh
 
 .PHONY: e2e-k8s
