@@ -21,6 +21,31 @@ func churn(i int) {
 	live[i%len(live)] = b
 }
 
+var hist []int
+
+// settled reports whether RSS grew by less than 64 KiB over the last 3 s
+// (sampled every 0.5 s): the heap has reached its steady GC cycle. Go's
+// RSS creeps for ~10 s after start-up; the test watches what comes after.
+func settled() bool {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return true
+	}
+	var size, rss int
+	fmt.Sscan(string(b), &size, &rss)
+	if len(hist) > 0 && time.Since(lastCheck) < 500*time.Millisecond {
+		return false
+	}
+	lastCheck = time.Now()
+	hist = append(hist, rss*os.Getpagesize())
+	if len(hist) < 7 {
+		return false
+	}
+	return hist[len(hist)-1]-hist[len(hist)-7] < 64<<10 || len(hist) > 60
+}
+
+var lastCheck time.Time
+
 func main() {
 	rate := 40
 	if len(os.Args) > 1 {
@@ -34,7 +59,7 @@ func main() {
 		for ; n < want; n++ {
 			churn(n)
 		}
-		if !warm && time.Since(start) > 2*time.Second { // heap at its steady size
+		if !warm && settled() {
 			fmt.Println("ready")
 			warm = true
 		}
