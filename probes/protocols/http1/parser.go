@@ -464,10 +464,7 @@ func (p *Parser) response(h *half, m *message) {
 	}
 	m.req = p.pop()
 	h.msg = m
-	method := ""
-	if m.req != nil {
-		method = m.req.method
-	}
+	method := m.req.method
 	switch {
 	case m.status == 101 || method == "CONNECT" && m.status < 300:
 		// The connection stops speaking HTTP/1.
