@@ -170,7 +170,9 @@ func (e *env) deployment(t *testing.T, ns, name string, replicas int32, labels m
 		t.Fatal(err)
 	}
 	// before the namespace goes, or the controller recreates the pods
-	t.Cleanup(func() { _ = e.client.AppsV1().Deployments(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = e.client.AppsV1().Deployments(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 	sel := metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: labels})
 	deadline := time.Now().Add(90 * time.Second)
 	for {
