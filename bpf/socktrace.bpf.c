@@ -55,6 +55,16 @@ struct {
 	__type(value, __u8);
 } px_targets SEC(".maps");
 
+/* Command names (comm, 16 bytes, NUL-padded) whose new processes are
+ * targeted the moment they exec, so short-lived ones (curl) are not missed
+ * between two scans of /proc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[16]);
+	__type(value, __u8);
+} px_comms SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 32768); /* one slot per traced thread */
@@ -412,6 +422,7 @@ static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u
 	 * interleave their bytes anyway. */
 	int d = dir == PX_DIR_EGRESS ? 0 : 1;
 	s->ev.pos = c->pos[d];
+	s->ev.other_pos = c->pos[1 - d];
 	c->pos[d] += size;
 	if (peer_addr && read_sockaddr(peer_addr, &s->ev.peer))
 		s->ev.has_peer = 1;
@@ -787,6 +798,25 @@ int px_fork(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	__u8 one = 1;
 	bpf_map_update_elem(&px_targets, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+/* sched_process_exec(task, old_pid, bprm), in the new program's context,
+ * after the comm was set from the file name: a process that runs a
+ * targeted command name is targeted before its first syscall returns. */
+SEC("raw_tracepoint/sched_process_exec")
+int px_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	char comm[16] = {};
+
+	if (target_all)
+		return 0;
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!bpf_map_lookup_elem(&px_comms, comm))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 one = 1;
+	bpf_map_update_elem(&px_targets, &tgid, &one, BPF_ANY);
 	return 0;
 }
 

@@ -87,9 +87,14 @@ func Footer(s api.ProbeStats, nodes int, noun string, p *Palette) string {
 		}
 		parts = append(parts, rss)
 	}
-	if s.BPFRunCount > 0 {
-		parts = append(parts, fmt.Sprintf("bpf %s/event", FormatLatency(float64(s.BPFRunNs)/float64(s.BPFRunCount))))
-	} else {
+	// BPF time per captured event: it includes every program run it took to
+	// get there (entry hooks, filtered-out calls of untargeted processes).
+	switch {
+	case s.BPFRunNs > 0 && s.EventsCaptured > 0:
+		parts = append(parts, fmt.Sprintf("bpf %s/event", FormatLatency(float64(s.BPFRunNs)/float64(s.EventsCaptured))))
+	case s.BPFRunCount > 0:
+		parts = append(parts, fmt.Sprintf("bpf %s/run", FormatLatency(float64(s.BPFRunNs)/float64(s.BPFRunCount))))
+	default:
 		parts = append(parts, "bpf n/a")
 	}
 	if s.WindowNs > 0 {

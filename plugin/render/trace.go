@@ -101,7 +101,11 @@ func titleLine(v TraceView, p *Palette) string {
 	if v.TargetUnit != "" {
 		unit := v.TargetUnit
 		if v.Targets == 1 {
-			unit = strings.TrimSuffix(unit, "s")
+			if strings.HasSuffix(unit, "sses") { // processes -> process
+				unit = strings.TrimSuffix(unit, "es")
+			} else {
+				unit = strings.TrimSuffix(unit, "s")
+			}
 		}
 		parts = append(parts, fmt.Sprintf("targets %d %s", v.Targets, unit))
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -94,9 +95,15 @@ func TestMergeProbeStatsAndFooter(t *testing.T) {
 	if got := Footer(m, 2, "requests", nil); got != want {
 		t.Errorf("footer:\n%s\nwant\n%s", got, want)
 	}
-	one := api.ProbeStats{Records: 5, WindowNs: 10e9, UserCPUNs: 1e9, PeakRSSBytes: 12 << 20, BPFRunNs: 5000, BPFRunCount: 10}
-	if got := Footer(one, 1, "", nil); got != "captured 5 records · lost 0 · probe CPU 10.0% · probe RSS 12 MiB · bpf 500ns/event · window 10s" {
+	// BPF cost per captured event (all runs it took), or per run when no
+	// event was captured
+	one := api.ProbeStats{Records: 5, WindowNs: 10e9, UserCPUNs: 1e9, PeakRSSBytes: 12 << 20, BPFRunNs: 5000, BPFRunCount: 10, EventsCaptured: 4}
+	if got := Footer(one, 1, "", nil); got != "captured 5 records · lost 0 · probe CPU 10.0% · probe RSS 12 MiB · bpf 1.2µs/event · window 10s" {
 		t.Errorf("single-node footer: %s", got)
+	}
+	one.EventsCaptured = 0
+	if got := Footer(one, 1, "", nil); !strings.Contains(got, "bpf 500ns/run") {
+		t.Errorf("footer without events: %s", got)
 	}
 	// a lost reason from a node is escaped
 	bad := api.ProbeStats{EventsLost: 1, LostBy: map[string]uint64{"x\x1b[2J": 1}}

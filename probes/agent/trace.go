@@ -119,6 +119,11 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		return err
 	}
 	defer tr.Close()
+	for _, c := range cfg.Comms {
+		if err := tr.AddComm(c); err != nil {
+			return err
+		}
+	}
 
 	// targets are the processes added to the kernel filter; procInfo keeps
 	// their container and pod, to label records.

@@ -74,6 +74,10 @@ func (f Finder) Find(s Selector) ([]Proc, error) {
 		pods[strings.ReplaceAll(u, "_", "-")] = true
 	}
 	needCgroup := len(cids) > 0 || len(pods) > 0
+	// PIDs select their descendants too (an nginx master and its workers),
+	// so remember every parent and resolve ancestry after the scan.
+	parents := map[uint32]uint32{}
+	var rest []Proc
 	var out []Proc
 	for _, e := range ents {
 		n, err := strconv.ParseUint(e.Name(), 10, 32)
@@ -93,9 +97,42 @@ func (f Finder) Find(s Selector) ([]Proc, error) {
 		}
 		if s.All || pids[pid] || comms[p.Comm] || (p.ContainerID != "" && cids[p.ContainerID]) || (p.PodUID != "" && pods[p.PodUID]) {
 			out = append(out, p)
+		} else if len(pids) > 0 {
+			parents[pid] = readPPID(root, pid)
+			rest = append(rest, p)
+		}
+	}
+	for _, p := range rest {
+		for a, hops := parents[p.PID], 0; a > 1 && hops < 64; a, hops = parents[a], hops+1 {
+			if pids[a] {
+				out = append(out, p)
+				break
+			}
+			if _, known := parents[a]; !known {
+				break // an ancestor that is selected itself, or gone
+			}
 		}
 	}
 	return out, nil
+}
+
+// readPPID returns the parent PID from /proc/PID/stat (0 if unknown). The
+// comm field may hold spaces and parentheses: parse after the last ')'.
+func readPPID(root string, pid uint32) uint32 {
+	b, err := os.ReadFile(filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "stat"))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[1], 10, 32)
+	return uint32(n)
 }
 
 // CheckPIDs returns an error naming the first requested PID that does not exist.

@@ -1,6 +1,7 @@
 package procs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,11 @@ func TestFind(t *testing.T) {
 	fakeProc(t, root, 13, "averyveryverylongname", "0::/\n") // comm is cut by the kernel
 	os.WriteFile(filepath.Join(root, "13", "comm"), []byte("averyveryverylo\n"), 0o644)
 	os.MkdirAll(filepath.Join(root, "self"), 0o755)
+	// 20 forked 21, which forked 22: selecting 20 selects the tree.
+	for pid, ppid := range map[int]int{20: 1, 21: 20, 22: 21} {
+		fakeProc(t, root, pid, "tree", "0::/\n")
+		os.WriteFile(filepath.Join(root, strconv.Itoa(pid), "stat"), []byte(fmt.Sprintf("%d (tr ee) S %d 1 1", pid, ppid)), 0o644)
+	}
 	f := Finder{Root: root}
 	pidsOf := func(ps []Proc) []uint32 {
 		var out []uint32
@@ -65,7 +71,9 @@ func TestFind(t *testing.T) {
 		{"long comm", Selector{Comms: []string{"averyveryverylongname"}}, []uint32{13}},
 		{"container", Selector{ContainerIDs: []string{cid}}, []uint32{12}},
 		{"pod", Selector{PodUIDs: []string{"11111111-2222-3333-4444-555555555555"}}, []uint32{12}},
-		{"all but excluded", Selector{All: true, Exclude: []uint32{11, 13}}, []uint32{10, 12}},
+		{"all but excluded", Selector{All: true, Exclude: []uint32{11, 13, 20, 21, 22}}, []uint32{10, 12}},
+		{"pid and descendants", Selector{PIDs: []uint32{20}}, []uint32{20, 21, 22}},
+		{"pid of a leaf", Selector{PIDs: []uint32{22}}, []uint32{22}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -43,7 +43,7 @@ func TestDecode(t *testing.T) {
 	var ev conn.Event
 
 	h := socktracePxEvent{
-		StartNs: 10, EndNs: 20, Pos: 100, Tgid: 7, Pid: 8, Fd: 5, Gen: 3, Size: 9,
+		StartNs: 10, EndNs: 20, Pos: 100, OtherPos: 42, Tgid: 7, Pid: 8, Fd: 5, Gen: 3, Size: 9,
 		Kind: 2, Role: 2, Dir: 2, Transport: 1, Syscall: 6, HasPeer: 1,
 		Comm:   comm("nginx"),
 		Local:  pxAddr("[::ffff:127.0.0.1]:80"), // v4-mapped: unmapped
@@ -57,6 +57,7 @@ func TestDecode(t *testing.T) {
 		Local:  netip.MustParseAddrPort("127.0.0.1:80"),
 		Remote: netip.MustParseAddrPort("10.0.0.2:5555"),
 		Dir:    conn.Ingress, Pos: 100, Size: 9, Data: []byte("GET / HTTP"), Syscall: "recvfrom",
+		OtherPos: 42, HasOtherPos: true,
 	}
 	require.Equal(t, want, ev)
 

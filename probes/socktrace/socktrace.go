@@ -304,6 +304,18 @@ func (t *Tracer) RemovePID(tgid uint32) error {
 	return nil
 }
 
+// AddComm targets every process that execs a program with this command
+// name from now on (the kernel cuts names to 15 bytes, and so does this).
+// Processes already running are added with AddPID.
+func (t *Tracer) AddComm(name string) error {
+	var key [16]byte
+	copy(key[:15], name)
+	if err := t.coll.Maps["px_comms"].Put(key, uint8(1)); err != nil {
+		return fmt.Errorf("targeting command %q: %w", name, err)
+	}
+	return nil
+}
+
 // AttachDuration is the time New took, from its call to the programs
 // being attached.
 func (t *Tracer) AttachDuration() time.Duration { return t.attach }
@@ -522,6 +534,10 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 		Pos:       h.Pos,
 		Size:      h.Size,
 		Data:      raw[hdrSize : hdrSize+int(h.DataLen) : hdrSize+int(h.DataLen)],
+	}
+	if ev.Kind == conn.KindData {
+		// Lets the tracker see a loss in the other direction at once.
+		ev.OtherPos, ev.HasOtherPos = h.OtherPos, true
 	}
 	if int(h.Syscall) < len(syscallNames) {
 		ev.Syscall = syscallNames[h.Syscall]

@@ -58,6 +58,7 @@ type socktracePxEvent struct {
 	StartNs   uint64
 	EndNs     uint64
 	Pos       uint64
+	OtherPos  uint64
 	Tgid      uint32
 	Pid       uint32
 	Fd        int32
@@ -88,6 +89,7 @@ type socktracePxScratch struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	socktraceMapPxArgs        = "px_args"
+	socktraceMapPxComms       = "px_comms"
 	socktraceMapPxConns       = "px_conns"
 	socktraceMapPxCounts      = "px_counts"
 	socktraceMapPxEvents      = "px_events"
@@ -125,6 +127,7 @@ const (
 	socktraceProgPxExSendto   = "px_ex_sendto"
 	socktraceProgPxExWrite    = "px_ex_write"
 	socktraceProgPxExWritev   = "px_ex_writev"
+	socktraceProgPxExec       = "px_exec"
 	socktraceProgPxExit       = "px_exit"
 	socktraceProgPxExitOld    = "px_exit_old"
 	socktraceProgPxFork       = "px_fork"
@@ -206,6 +209,7 @@ type socktraceProgramSpecs struct {
 	PxExSendto   *ebpf.ProgramSpec `ebpf:"px_ex_sendto"`
 	PxExWrite    *ebpf.ProgramSpec `ebpf:"px_ex_write"`
 	PxExWritev   *ebpf.ProgramSpec `ebpf:"px_ex_writev"`
+	PxExec       *ebpf.ProgramSpec `ebpf:"px_exec"`
 	PxExit       *ebpf.ProgramSpec `ebpf:"px_exit"`
 	PxExitOld    *ebpf.ProgramSpec `ebpf:"px_exit_old"`
 	PxFork       *ebpf.ProgramSpec `ebpf:"px_fork"`
@@ -216,6 +220,7 @@ type socktraceProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type socktraceMapSpecs struct {
 	PxArgs    *ebpf.MapSpec `ebpf:"px_args"`
+	PxComms   *ebpf.MapSpec `ebpf:"px_comms"`
 	PxConns   *ebpf.MapSpec `ebpf:"px_conns"`
 	PxCounts  *ebpf.MapSpec `ebpf:"px_counts"`
 	PxEvents  *ebpf.MapSpec `ebpf:"px_events"`
@@ -256,6 +261,7 @@ func (o *socktraceObjects) Close() error {
 // It can be passed to loadSocktraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type socktraceMaps struct {
 	PxArgs    *ebpf.Map `ebpf:"px_args"`
+	PxComms   *ebpf.Map `ebpf:"px_comms"`
 	PxConns   *ebpf.Map `ebpf:"px_conns"`
 	PxCounts  *ebpf.Map `ebpf:"px_counts"`
 	PxEvents  *ebpf.Map `ebpf:"px_events"`
@@ -268,6 +274,7 @@ type socktraceMaps struct {
 func (m *socktraceMaps) Close() error {
 	return _SocktraceClose(
 		m.PxArgs,
+		m.PxComms,
 		m.PxConns,
 		m.PxCounts,
 		m.PxEvents,
@@ -322,6 +329,7 @@ type socktracePrograms struct {
 	PxExSendto   *ebpf.Program `ebpf:"px_ex_sendto"`
 	PxExWrite    *ebpf.Program `ebpf:"px_ex_write"`
 	PxExWritev   *ebpf.Program `ebpf:"px_ex_writev"`
+	PxExec       *ebpf.Program `ebpf:"px_exec"`
 	PxExit       *ebpf.Program `ebpf:"px_exit"`
 	PxExitOld    *ebpf.Program `ebpf:"px_exit_old"`
 	PxFork       *ebpf.Program `ebpf:"px_fork"`
@@ -359,6 +367,7 @@ func (p *socktracePrograms) Close() error {
 		p.PxExSendto,
 		p.PxExWrite,
 		p.PxExWritev,
+		p.PxExec,
 		p.PxExit,
 		p.PxExitOld,
 		p.PxFork,

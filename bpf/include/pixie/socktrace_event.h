@@ -65,7 +65,8 @@ struct px_addr {
 struct px_event {
 	__u64 start_ns;
 	__u64 end_ns;
-	__u64 pos; /* offset of this call's first byte in the direction's stream */
+	__u64 pos;	 /* offset of this call's first byte in the direction's stream */
+	__u64 other_pos; /* the other direction's offset at this call (data) */
 	__u32 tgid;
 	__u32 pid;
 	__s32 fd;
