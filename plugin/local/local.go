@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -41,22 +42,15 @@ func Check() error {
 // writes to stdout, and returns when the agent exits. Cancelling ctx asks
 // the agent to stop (SIGINT) and still reads its final records.
 func Run(ctx context.Context, probe string, config any, stderr io.Writer, onLine func([]byte)) error {
-	self, err := os.Executable()
+	bin, args, err := agentCommand()
 	if err != nil {
-		return fmt.Errorf("finding this executable to run the agent: %w", err)
-	}
-	if p := os.Getenv("PIXIE_AGENT"); p != "" { // a separately built pixie-agent
-		self = p
+		return err
 	}
 	cfg, err := json.Marshal(config)
 	if err != nil {
 		return err
 	}
-	args := []string{probe, "--config", string(cfg)}
-	if os.Getenv("PIXIE_AGENT") == "" {
-		args = append([]string{AgentArg}, args...)
-	}
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(bin, append(args, probe, "--config", string(cfg))...)
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -99,8 +93,40 @@ func Run(ctx context.Context, probe string, config any, stderr io.Writer, onLine
 	return err
 }
 
+// EnvAgent names a pixie-agent binary to run instead of the default.
+const EnvAgent = "PIXIE_AGENT"
+
+// agentCommand picks the agent: $PIXIE_AGENT, else a pixie-agent next to
+// this executable (release archives and `make build` put one there), else
+// this executable itself. The standalone agent is preferred because it
+// starts without the Kubernetes client libraries: its peak RSS is about a
+// third of the plugin's.
+func agentCommand() (string, []string, error) {
+	if p := os.Getenv(EnvAgent); p != "" {
+		return p, nil, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("finding this executable to run the agent: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(self); err == nil {
+		self = real
+	}
+	if p := filepath.Join(filepath.Dir(self), "pixie-agent"); isExecutable(p) {
+		return p, nil, nil
+	}
+	return self, []string{AgentArg}, nil
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
 // AgentExitError reports an agent that exited non-zero; its probe_log
 // records carry the reason.
 type AgentExitError struct{ Code int }
 
-func (e *AgentExitError) Error() string { return fmt.Sprintf("the agent exited with status %d", e.Code) }
+func (e *AgentExitError) Error() string {
+	return fmt.Sprintf("the agent exited with status %d", e.Code)
+}
