@@ -3,7 +3,7 @@
 .PHONY: bench-trace
 bench-trace: build ## wrk->nginx with/without trace and vs bpftrace (root); Markdown on stdout
 	mkdir -p bench-results
-	$(GO) run ./test/bench/trace -plugin $(BIN)/kubectl-pixie | tee bench-results/trace.md
+	$(GO) run ./test/bench/trace -agent $(BIN)/pixie-agent | tee bench-results/trace.md
 
 bench: bench-trace
 

@@ -31,11 +31,11 @@ import (
 )
 
 var (
-	plugin   = flag.String("plugin", "bin/kubectl-pixie", "plugin binary (runs the agent with __agent)")
+	agentBin = flag.String("agent", "bin/pixie-agent", "the probe agent binary (what runs in probe pods)")
 	rounds   = flag.Int("rounds", 5, "interleaved rounds")
 	runFor   = flag.Duration("run", 5*time.Second, "wrk duration per run")
 	conns    = flag.Int("c", 20, "wrk connections")
-	rates    = flag.String("rates", "5000,10000,20000,30000", "offered rates (req/s) for the loss test")
+	rates    = flag.String("rates", "5000,10000,20000,30000,40000", "offered rates (req/s) for the loss test")
 	rateFor  = flag.Duration("rate-run", 3*time.Second, "duration of each fixed-rate run")
 	btScript = flag.String("bt", "test/bench/trace/l7.bt", "bpftrace script")
 )
@@ -98,12 +98,14 @@ func main() {
 	ours := median(pick(results["pixie"], func(s sample) float64 { return s.bpfNs }))
 	theirs := median(pick(results["bpftrace"], func(s sample) float64 { return s.bpfNs }))
 	user := pick(results["pixie"], func(s sample) float64 { return s.userNsPerReq })
-	fmt.Printf("\nBPF cost per program run, ours / bpftrace: **%.2fx** (median of medians).\n", ours/theirs)
+	if theirs > 0 {
+		fmt.Printf("\nBPF cost per program run, ours / bpftrace: **%.2fx** (median of medians).\n", ours/theirs)
+	}
 	fmt.Printf("Agent user-space CPU per request: min %.1f µs, median %.1f µs, max %.1f µs.\n", minOf(user)/1e3, median(user)/1e3, maxOf(user)/1e3)
 	fmt.Printf("Agent peak RSS: min %.1f MiB, median %.1f MiB, max %.1f MiB.\n", minOf(peakRSS), median(peakRSS), maxOf(peakRSS))
 	fmt.Printf("Time from agent start to probes attached: min %.0f ms, median %.0f ms, max %.0f ms.\n\n", minOf(attach), median(attach), maxOf(attach))
 
-	fmt.Printf("### loss at fixed offered rates (open-loop Go client, 8 keep-alive connections, %s per rate)\n\n", *rateFor)
+	fmt.Printf("### loss at fixed offered rates (open-loop Go client, 32 keep-alive connections, %s per rate)\n\n", *rateFor)
 	fmt.Printf("| offered req/s | achieved req/s | client requests | traced server-side | lost events | lost (reasons) | loss %% |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range strings.Split(*rates, ",") {
 		rate, _ := strconv.Atoi(f)
@@ -204,7 +206,7 @@ type agent struct {
 
 func startAgent(pid uint32, _ int) *agent {
 	cfg, _ := json.Marshal(api.TraceConfig{PIDs: []uint32{pid}, DurationNs: int64(10 * time.Minute)})
-	a := &agent{cmd: exec.Command(*plugin, "__agent", "trace", "--config", string(cfg)), done: make(chan struct{})}
+	a := &agent{cmd: exec.Command(*agentBin, "trace", "--config", string(cfg)), done: make(chan struct{})}
 	a.cmd.Stderr = os.Stderr
 	out, _ := a.cmd.StdoutPipe()
 	if err := a.cmd.Start(); err != nil {
@@ -250,9 +252,16 @@ func (a *agent) stop() api.ProbeStats {
 
 // --- bpftrace ---
 
-type bpftrace struct{ cmd *exec.Cmd }
+type bpftrace struct {
+	cmd    *exec.Cmd
+	before map[int]bool // programs loaded before bpftrace started
+}
 
 func startBpftrace(pid uint32) *bpftrace {
+	before := map[int]bool{}
+	for _, p := range programs() {
+		before[p.ID] = true
+	}
 	// Stats on for the bpftrace run only (our agent turns them on itself).
 	os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("1"), 0o644)
 	cmd := exec.Command("bpftrace", *btScript, strconv.Itoa(int(pid)))
@@ -263,14 +272,25 @@ func startBpftrace(pid uint32) *bpftrace {
 	if err := cmd.Start(); err != nil {
 		fatal("starting bpftrace: " + err.Error())
 	}
-	// bpftrace prints "Attaching N probes..." on stdout when ready; it has no
-	// other signal, so wait until its programs show up.
+	// bpftrace has no ready signal on a pipe: wait until its programs
+	// (those that were not loaded before it started) show up.
+	b := &bpftrace{cmd: cmd, before: before}
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && len(bpftracePrograms()) < 10 {
+	for time.Now().Before(deadline) && len(b.programs()) < 10 {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	return &bpftrace{cmd: cmd}
+	return b
+}
+
+func (b *bpftrace) programs() []progInfo {
+	var mine []progInfo
+	for _, p := range programs() {
+		if !b.before[p.ID] {
+			mine = append(mine, p)
+		}
+	}
+	return mine
 }
 
 type progInfo struct {
@@ -278,34 +298,22 @@ type progInfo struct {
 	Name      string `json:"name"`
 	RunTimeNs uint64 `json:"run_time_ns"`
 	RunCnt    uint64 `json:"run_cnt"`
-	Pids      []struct {
-		Comm string `json:"comm"`
-	} `json:"pids"`
 }
 
-func bpftracePrograms() []progInfo {
+func programs() []progInfo {
 	out, err := exec.Command("bpftool", "prog", "show", "--json").Output()
 	if err != nil {
 		return nil
 	}
 	var ps []progInfo
 	_ = json.Unmarshal(out, &ps)
-	var mine []progInfo
-	for _, p := range ps {
-		for _, o := range p.Pids {
-			if o.Comm == "bpftrace" {
-				mine = append(mine, p)
-				break
-			}
-		}
-	}
-	return mine
+	return ps
 }
 
 // stop returns bpftrace's BPF ns per program run, read before it exits.
 func (b *bpftrace) stop() float64 {
 	var ns, cnt uint64
-	for _, p := range bpftracePrograms() {
+	for _, p := range b.programs() {
 		ns += p.RunTimeNs
 		cnt += p.RunCnt
 	}
@@ -320,11 +328,11 @@ func (b *bpftrace) stop() float64 {
 
 // --- fixed-rate client ---
 
-// fixedRate sends GETs at rate req/s over 8 keep-alive connections for d
+// fixedRate sends GETs at rate req/s over 32 keep-alive connections for d
 // (open loop: a slot that cannot be sent in time is skipped, not queued),
 // and returns how many completed and the achieved rate.
 func fixedRate(addr string, rate int, d time.Duration) (int64, float64) {
-	const nconn = 8
+	const nconn = 32
 	var done atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
