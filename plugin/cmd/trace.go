@@ -311,7 +311,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 // result turns what the probes reported into the command's error.
 func (o *TraceOptions) result(view *traceview.View, err error) error {
 	if errs := view.Errors(); len(errs) > 0 {
-		return fmt.Errorf("the probe failed: %s", strings.Join(errs, "; "))
+		return errors.New(strings.Join(errs, "\n"))
 	}
 	var ae *local.AgentExitError
 	if errors.As(err, &ae) {

@@ -49,6 +49,8 @@ type View struct {
 	warned  map[string]bool
 	events  uint64
 	buf     bytes.Buffer
+	// lastSnapshot is when the last piped snapshot was written.
+	lastSnapshot time.Time
 }
 
 // New returns a View writing data to out and messages to errOut.
@@ -64,6 +66,7 @@ func New(out, errOut io.Writer, o Options) *View {
 		warned:  map[string]bool{},
 		start:   o.Now(),
 	}
+	v.lastSnapshot = v.start
 	if !v.json() {
 		v.live = render.NewLive(out, render.LiveOptions{TTY: o.TTY, Width: o.Width, Height: o.Height, NoStream: o.NoStream, Now: o.Now})
 	}
@@ -161,8 +164,13 @@ func (v *View) logLocked(node string, l api.ProbeLog) {
 	msg := render.Sanitize(l.Msg)
 	switch l.Level {
 	case api.LevelError:
-		v.errors = append(v.errors, prefix+msg)
-		fmt.Fprintf(v.errOut, "%s %s%s\n", p.Error("error:"), prefix, msg)
+		// Returned by the command (Errors), which prints it once.
+		e := prefix + msg
+		if l.Remedy != "" {
+			e += "\n  " + render.Sanitize(l.Remedy)
+		}
+		v.errors = append(v.errors, e)
+		return
 	case api.LevelWarning:
 		fmt.Fprintf(v.errOut, "%s %s%s\n", p.Warn("warning:"), prefix, msg)
 	default:
@@ -194,7 +202,12 @@ func (v *View) Errors() []string {
 	return slices.Clone(v.errors)
 }
 
-// Tick redraws the live table (table output only).
+// SnapshotEvery is the cadence of plain snapshots when the output is not
+// a terminal: every second would flood a log.
+const SnapshotEvery = 10 * time.Second
+
+// Tick redraws the live table (table output only): every call on a
+// terminal, every SnapshotEvery otherwise.
 func (v *View) Tick() {
 	if v.json() {
 		return
@@ -204,14 +217,23 @@ func (v *View) Tick() {
 	if len(v.ready) == 0 { // nothing attached yet: keep the screen for progress
 		return
 	}
+	now := v.o.Now()
+	if !v.o.TTY && now.Sub(v.lastSnapshot) < SnapshotEvery {
+		return
+	}
+	v.lastSnapshot = now
 	_ = v.live.Update(render.TraceFrame(v.frameLocked(), v.tableOptions()))
 }
 
 // Finish shows the final result: the last table with its footer, or the
-// summary records after the NDJSON stream.
+// summary records after the NDJSON stream. Probes that never attached
+// have nothing to show: their errors say why.
 func (v *View) Finish() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if len(v.ready) == 0 && len(v.errors) > 0 {
+		return
+	}
 	if v.json() {
 		for _, s := range v.model.Summaries(v.o.Now().UnixNano(), v.elapsed().Nanoseconds()) {
 			b, _ := json.Marshal(s)

@@ -82,8 +82,8 @@ func TestViewEscapesProbeMessagesAndSkipsJunk(t *testing.T) {
 	if strings.Contains(errOut.String(), "\x1b") || strings.Contains(errOut.String(), "\x07") {
 		t.Fatalf("raw control characters reached the terminal: %q", errOut.String())
 	}
-	if got := v.Errors(); len(got) != 1 {
-		t.Fatalf("errors %v", got)
+	if got := v.Errors(); len(got) != 1 || strings.ContainsAny(got[0], "\x1b\x07") || !strings.Contains(got[0], "this") {
+		t.Fatalf("errors %q: want one, escaped, with its remedy", got)
 	}
 	if n := strings.Count(errOut.String(), "from_the_future"); n != 1 {
 		t.Fatalf("unknown table warned %d times, want once:\n%s", n, errOut.String())
