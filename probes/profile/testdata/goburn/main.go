@@ -6,6 +6,7 @@ package main
 
 import (
 	"encoding/json"
+	"math/rand"
 	"os"
 	"runtime"
 	"strconv"
@@ -63,11 +64,14 @@ func main() {
 		go func() {
 			runtime.LockOSThread()
 			var s split
+			// Jittered work sizes: a fixed cycle could alias with the
+			// 10 ms sampling period and the scheduler's time slices.
+			rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 			for time.Now().Before(end) {
 				t0 := threadCPU()
-				sink.Add(hotAlpha(2_000_000))
+				sink.Add(hotAlpha(1_000_000 + rng.Intn(2_000_000)))
 				t1 := threadCPU()
-				sink.Add(hotBeta(700_000))
+				sink.Add(hotBeta(350_000 + rng.Intn(700_000)))
 				t2 := threadCPU()
 				s.a += t1 - t0
 				s.b += t2 - t1
