@@ -507,6 +507,14 @@ func (s *runner) follow(ctx context.Context, n *node) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil && n.stream.final {
+			// The agent's last record arrived: done, without waiting for
+			// the kubelet to report the exit (up to seconds later).
+			s.mu.Lock()
+			n.state = "done"
+			s.mu.Unlock()
+			return
+		}
 		// EOF (or an error): finished if the container has exited.
 		p, gerr := s.o.Client.CoreV1().Pods(s.o.Namespace).Get(ctx, n.pod.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(gerr) {

@@ -80,6 +80,9 @@ type fakeKubelet struct {
 	conns   map[string]int
 	exit    int32
 	records int
+	// final ends the log with the agent's final probe_stats; the pod
+	// status then never says terminated (a slow kubelet).
+	final bool
 }
 
 func (k *fakeKubelet) logs(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
@@ -91,12 +94,18 @@ func (k *fakeKubelet) logs(ctx context.Context, ns, pod string) (io.ReadCloser, 
 	for i := 1; i <= k.records; i++ {
 		fmt.Fprintf(&b, "{\"table\":\"http_events\",\"seq\":%d}\n", i)
 	}
+	if k.final {
+		fmt.Fprintf(&b, "{\"table\":\"probe_stats\",\"seq\":%d,\"final\":true}\n", k.records+1)
+	}
 	if k.exit != 0 {
 		b.WriteString(`{"table":"probe_log","seq":99,"level":"error","msg":"BTF missing on node","remedy":"use Linux >= 5.8 with BTF"}` + "\n")
 	}
 	if conn == 1 {
 		cut := b.Bytes()[:b.Len()/2]
 		return io.NopCloser(io.MultiReader(bytes.NewReader(cut), errReader{})), nil
+	}
+	if k.final {
+		return io.NopCloser(&b), nil
 	}
 	// second connection: the container has exited by now
 	p, err := k.client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
@@ -184,6 +193,27 @@ func TestRunMergesResumesAndDeletes(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "probe pods: n1 ready (") || !strings.Contains(errOut.String(), "n2 ready (") {
 		t.Errorf("status line missing: %q", errOut.String())
+	}
+}
+
+func TestRunEndsOnFinalRecord(t *testing.T) {
+	client := kfake.NewClientset()
+	k := &fakeKubelet{client: client, conns: map[string]int{}, records: 3, final: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go k.run(ctx, t)
+	o := testOptions(client, k, io.Discard)
+	o.Targets = o.Targets[:1]
+	start := time.Now()
+	var seqs []uint64
+	if _, err := Run(context.Background(), o, func(l Line) { seqs = append(seqs, l.Seq) }); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %s: the final record should end the stream at once", d)
+	}
+	if d := cmp.Diff([]uint64{1, 2, 3, 4}, seqs); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
 	}
 }
 

@@ -31,6 +31,9 @@ type stream struct {
 	rawSeen int // lines without seq delivered (or kept) so far
 	records int
 	tail    tailBuffer
+	// final is set by the agent's last record (probe_stats with final):
+	// the stream is complete even if the pod status still says running.
+	final bool
 }
 
 func newStream(node string) *stream {
@@ -42,6 +45,7 @@ func newStream(node string) *stream {
 type header struct {
 	Table string `json:"table"`
 	Seq   uint64 `json:"seq"`
+	Final bool   `json:"final"`
 }
 
 // read consumes one connection's worth of log output, calling emit for
@@ -57,6 +61,11 @@ func (s *stream) read(r io.Reader, emit func(Line)) error {
 			// end in '}', so a cut one fails to parse and is read again on
 			// the next connection (it has no seq yet, so it is not counted).
 			s.handle(line, &raw, err != nil, emit)
+			if s.final {
+				// Nothing follows the agent's last record: do not wait
+				// for the kubelet to notice the exit and close the stream.
+				return nil
+			}
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -97,6 +106,9 @@ func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
 		return
 	}
 	s.records++
+	if h.Table == "probe_stats" && h.Final {
+		s.final = true
+	}
 	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed)})
 }
 
