@@ -6,12 +6,15 @@ import (
 	"debug/elf"
 	"debug/gosym"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"sort"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // binary is the symbol table of one ELF file, shared by every process that
@@ -20,7 +23,8 @@ type binary struct {
 	name  string           // base name, used for unnamed frames
 	loads []elf.ProgHeader // PT_LOAD segments: file offset -> virtual address
 	syms  []symbol         // sorted by addr
-	gotab *gosym.Table     // Go pclntab, when present (stripped Go binaries too)
+	pcln  *pclntab         // Go 1.18+ pclntab (stripped Go binaries too), read in place
+	gotab *gosym.Table     // older Go pclntab, through debug/gosym
 	isGo  bool
 	// symsDone: .symtab/.dynsym are read. For Go binaries they are read
 	// only when an address is not Go code (cgo), from path: big Go
@@ -87,7 +91,7 @@ func buildID(f *elf.File) string {
 
 // loadBinary reads the symbols of an ELF file. A file with no symbols still
 // yields a binary, so frames in it are named by module and offset.
-func loadBinary(f *elf.File, name, path string) *binary {
+func loadBinary(f *elf.File, fh *os.File, name, path string) *binary {
 	b := &binary{name: name}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
@@ -95,18 +99,21 @@ func loadBinary(f *elf.File, name, path string) *binary {
 		}
 	}
 	if s := f.Section(".gopclntab"); s != nil {
-		if data, err := s.Data(); err == nil {
-			var text uint64
-			if t := f.Section(".text"); t != nil {
-				text = t.Addr
-			}
-			if tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text)); err == nil && len(tab.Funcs) > 0 {
-				b.gotab = tab
-				b.isGo = true
+		var text uint64
+		if t := f.Section(".text"); t != nil {
+			text = t.Addr
+		}
+		if data := sectionBytes(fh, s); data != nil {
+			if tab, err := newPclntab(data, text); err == nil {
+				b.pcln, b.isGo = tab, true
+			} else if errors.Is(err, errOldPclntab) {
+				if tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text)); err == nil && len(tab.Funcs) > 0 {
+					b.gotab, b.isGo = tab, true
+				}
 			}
 		}
 	}
-	if b.gotab == nil {
+	if !b.isGo {
 		b.loadSyms(f)
 	} else {
 		b.path = path
@@ -149,6 +156,24 @@ func (b *binary) lazySyms() {
 	b.loadSyms(f)
 }
 
+// sectionBytes maps a section read-only (file-backed pages the kernel can
+// drop, touched only where lookups go), or reads it when it cannot be
+// mapped (compressed).
+func sectionBytes(fh *os.File, s *elf.Section) []byte {
+	if s.Flags&elf.SHF_COMPRESSED == 0 && s.Size > 0 {
+		pg := uint64(os.Getpagesize())
+		start := s.Offset &^ (pg - 1)
+		if m, err := unix.Mmap(int(fh.Fd()), int64(start), int(s.Offset-start+s.Size), unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			return m[s.Offset-start:] // stays mapped while the binary is cached
+		}
+	}
+	data, err := s.Data()
+	if err != nil {
+		return nil
+	}
+	return data
+}
+
 // vaddr maps a file offset to the ELF virtual address.
 func (b *binary) vaddr(off uint64) (uint64, bool) {
 	for _, p := range b.loads {
@@ -176,6 +201,12 @@ func (b *binary) lookup(off uint64) resolved {
 func (b *binary) resolve(off uint64) resolved {
 	r := resolved{module: b.name}
 	va, ok := b.vaddr(off)
+	if ok && b.pcln != nil {
+		if name, file, line, hit := b.pcln.lookup(va); hit {
+			r.name, r.file, r.line = name, file, line
+			return r
+		}
+	}
 	if ok && b.gotab != nil {
 		if file, line, fn := b.gotab.PCToLine(va); fn != nil {
 			r.name, r.file, r.line = fn.Name, file, line
@@ -242,7 +273,7 @@ func (c *binaryCache) open(p, name string) (*binary, error) {
 	id := buildID(f)
 	b := c.byBuild[id]
 	if b == nil || id == "" {
-		b = loadBinary(f, name, p)
+		b = loadBinary(f, fh, name, p)
 		c.parsed++
 		if id != "" {
 			c.byBuild[id] = b
