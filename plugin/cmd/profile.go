@@ -16,12 +16,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
@@ -57,6 +60,13 @@ var (
 		folded stacks, pprof (go tool pprof), an interactive SVG or
 		speedscope JSON.`)
 	profileExample = templates.Examples(`
+		# Profile every pod of a deployment for 30 seconds: live top functions, then a flame graph
+		%[1]s profile deploy/checkout --duration 30s
+
+		# A pod as a pprof file, a whole node as an interactive SVG
+		%[1]s profile pod/web-0 -o pprof --output-file web.pb.gz
+		%[1]s profile node/worker-3 -o svg --output-file node.svg
+
 		# Profile a local process for 20 seconds, live top functions, then a flame graph
 		sudo %[1]s profile --local --pid 4242 --duration 20s
 
@@ -71,15 +81,11 @@ var (
 		sudo %[1]s profile --local --all -o svg --output-file host.svg`)
 )
 
-// ProfileRunFunc streams agent records (NDJSON lines) for cfg to onLine
-// until the window ends or ctx is cancelled. --local runs a child agent;
-// the cluster path (probe pods) provides another, setting Header.Node on
-// the records so nodes merge.
-type ProfileRunFunc func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func([]byte)) error
-
-// ProfileCluster, when set (by the cluster session code), resolves TYPE/NAME
-// arguments and returns the runner that profiles them on their nodes.
-var ProfileCluster func(f cmdutil.Factory, o *ProfileOptions) (ProfileRunFunc, error)
+// ProfileRunFunc streams agent records (NDJSON lines) for cfg to onLine,
+// with the node each came from ("" for --local), until the window ends or
+// ctx is cancelled. --local runs a child agent; cluster mode runs one probe
+// pod per node (plugin/session) and the plugin merges the nodes.
+type ProfileRunFunc func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func(node string, line []byte)) error
 
 // ProfileOptions holds the flags of `kubectl pixie profile`.
 type ProfileOptions struct {
@@ -94,11 +100,20 @@ type ProfileOptions struct {
 	OutputFile string
 	Color      string
 	NoStream   bool
+	Quiet      bool
+	DryRun     bool
 	Args       []string
+
+	// Cluster mode: what to profile and how the probe pods run.
+	Target target.Options
+	Probe  *session.Flags
 
 	genericiooptions.IOStreams
 
-	run ProfileRunFunc
+	run     ProfileRunFunc
+	client  kubernetes.Interface
+	probeNS string
+	targets *target.Set
 }
 
 // NewProfileOptions returns the defaults.
@@ -108,6 +123,7 @@ func NewProfileOptions(streams genericiooptions.IOStreams) *ProfileOptions {
 		Hz:        api.ProfileDefaultHz,
 		Output:    profileOutTerminal,
 		Color:     "auto",
+		Probe:     session.NewFlags(),
 		IOStreams: streams,
 	}
 }
@@ -116,7 +132,7 @@ func NewProfileOptions(streams genericiooptions.IOStreams) *ProfileOptions {
 func NewCmdProfile(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewProfileOptions(streams)
 	cmd := &cobra.Command{
-		Use:     "profile [TYPE/NAME | --local (--pid PID | --comm NAME | --all)]",
+		Use:     "profile [TYPE/NAME... | -l SELECTOR | --local (--pid PID | --comm NAME | --all)]",
 		Aliases: []string{"flame"},
 		Short:   "CPU flame graphs: live top functions, then a flame graph, folded, pprof, SVG or speedscope",
 		Long:    profileLong,
@@ -140,7 +156,7 @@ func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Local, "local", o.Local, "profile processes on this host (Linux, root)")
 	fl.UintSliceVar(&o.PIDs, "pid", o.PIDs, "process IDs to profile (with --local)")
-	fl.StringSliceVar(&o.Comms, "comm", o.Comms, "process names to profile, as in `ps -o comm` (with --local)")
+	fl.StringSliceVar(&o.Comms, "comm", o.Comms, "process names to profile, as ps -o comm shows them (with --local)")
 	fl.BoolVar(&o.All, "all", o.All, "profile every process (with --local)")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "how long to sample (at most 30m; Ctrl-C ends early and still reports)")
 	fl.IntVar(&o.Hz, "hz", o.Hz, "samples per second per CPU (1-1000)")
@@ -149,10 +165,17 @@ func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&o.OutputFile, "output-file", o.OutputFile, "write the output to this file instead of stdout")
 	fl.StringVar(&o.Color, "color", o.Color, "colour: auto, always or never")
 	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "no live top-functions view, only the result")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
+	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (YAML) and exit")
+	fl.StringVarP(&o.Target.Selector, "selector", "l", o.Target.Selector, "label selector of the pods to profile")
+	fl.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", o.Target.AllNamespaces, "with -l: pods of every namespace")
+	fl.StringVarP(&o.Target.Container, "container", "c", o.Target.Container, "profile only this container of each pod")
+	o.Probe.AddFlags(fl)
 }
 
-// Complete reads the arguments and picks the record source.
-func (o *ProfileOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+// Complete reads the arguments and picks the record source: a child agent
+// for --local, probe pods on the targets' nodes otherwise.
+func (o *ProfileOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
 	if o.run != nil {
 		return nil
@@ -161,29 +184,86 @@ func (o *ProfileOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []st
 		if err := local.Check(); err != nil {
 			return err
 		}
-		o.run = func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func([]byte)) error {
-			return local.Run(ctx, api.ProbeProfile, cfg, stderr, onLine)
+		o.run = func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func(string, []byte)) error {
+			return local.Run(ctx, api.ProbeProfile, cfg, stderr, func(line []byte) { onLine("", line) })
 		}
 		return nil
 	}
-	if ProfileCluster != nil && len(args) > 0 {
-		run, err := ProfileCluster(f, o)
-		if err != nil {
-			return err
-		}
-		o.run = run
+	if len(args) == 0 && o.Target.Selector == "" {
+		return nil // Validate explains
 	}
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	o.Target.Namespace = ns
+	if o.client, err = f.KubernetesClientSet(); err != nil {
+		return err
+	}
+	if o.probeNS, err = o.Probe.Namespace(f); err != nil {
+		return err
+	}
+	if o.targets, err = target.Resolve(cmd.Context(), f.NewBuilder, o.client, args, o.Target); err != nil {
+		return err
+	}
+	o.run = o.runCluster
 	return nil
+}
+
+// sessionOptions describe the probe pods: one per node, each told the
+// containers and pods of its node (or the whole node for node/NAME).
+func (o *ProfileOptions) sessionOptions() session.Options {
+	so := session.Options{
+		Client:        o.client,
+		Namespace:     o.probeNS,
+		Targets:       o.targets.Nodes,
+		Probe:         api.ProbeProfile,
+		Window:        o.Duration,
+		HandleSignals: true, // first Ctrl-C: stop and drain; the pods are deleted either way
+		ErrOut:        o.ErrOut,
+		Quiet:         o.Quiet,
+		AgentArgs: func(n target.Node) ([]string, error) {
+			cfg := o.Config()
+			cfg.All = n.All
+			cfg.ContainerIDs = n.ContainerIDs()
+			cfg.PodUIDs = n.PodUIDs()
+			b, err := json.Marshal(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return []string{api.ProbeProfile, "--config", string(b)}, nil
+		},
+	}
+	o.Probe.Apply(&so)
+	if so.SessionID == "" {
+		so.SessionID = session.NewSessionID()
+	}
+	return so
+}
+
+func (o *ProfileOptions) runCluster(ctx context.Context, _ api.ProfileConfig, _ io.Writer, onLine func(string, []byte)) error {
+	if w := o.targets.Warning(); w != "" && !o.Quiet {
+		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
+	}
+	// The session stops on the signal itself and needs a live context to
+	// delete the pods afterwards, so it does not get Run's signal context.
+	_, err := session.Run(context.WithoutCancel(ctx), o.sessionOptions(), func(l session.Line) { onLine(l.Node, l.Data) })
+	return err
 }
 
 // Validate checks the flags without I/O.
 func (o *ProfileOptions) Validate() error {
 	if !o.Local {
-		if len(o.Args) == 0 {
-			return errors.New("nothing to profile: name a target (kubectl pixie profile deploy/NAME) or use --local with --pid, --comm or --all")
+		if len(o.PIDs) > 0 || len(o.Comms) > 0 || o.All {
+			return errors.New("--pid, --comm and --all select processes of this host: add --local")
 		}
 		if o.run == nil {
-			return errors.New("profiling cluster targets is not available in this build yet: run it on the node with --local --pid PID")
+			return errors.New("nothing to profile: name a target (pod/NAME, deploy/NAME, node/NAME), a -l selector, or use --local with --pid, --comm or --all")
+		}
+		if o.targets != nil {
+			if err := o.Probe.Validate(); err != nil {
+				return err
+			}
 		}
 	} else {
 		if len(o.Args) > 0 {
@@ -239,7 +319,7 @@ type profileState struct {
 // field), so the common record is decoded once, not twice.
 var stackPrefix = []byte(`{"table":"` + api.TableStackTraces + `"`)
 
-func (s *profileState) handle(line []byte) {
+func (s *profileState) handle(node string, line []byte) {
 	var h api.Header
 	if bytes.HasPrefix(line, stackPrefix) {
 		h.Table = api.TableStackTraces
@@ -252,12 +332,18 @@ func (s *profileState) handle(line []byte) {
 	case api.TableStackTraces:
 		var r api.StackTrace
 		if json.Unmarshal(line, &r) == nil {
+			if r.Node == "" {
+				r.Node = node
+			}
 			s.prof.AddRecord(&r)
 			s.changed = true
 		}
 	case api.TableProbeStats:
 		var r api.ProbeStats
 		if json.Unmarshal(line, &r) == nil {
+			if r.Node == "" {
+				r.Node = node
+			}
 			s.stats[r.Node] = r
 			s.changed = true
 		}
@@ -267,6 +353,9 @@ func (s *profileState) handle(line []byte) {
 		var r api.ProbeLog
 		if json.Unmarshal(line, &r) == nil && r.Level == api.LevelError {
 			msg := r.Msg
+			if node != "" {
+				msg = "node " + node + ": " + msg
+			}
 			if r.Remedy != "" {
 				msg += ": " + r.Remedy
 			}
@@ -283,6 +372,17 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if o.DryRun {
+		if o.targets == nil {
+			return errors.New("--dry-run shows the probe pods of a cluster target: name one (pod/NAME, deploy/NAME, node/NAME)")
+		}
+		so := o.sessionOptions()
+		pods, err := session.Pods(&so)
+		if err != nil {
+			return err
+		}
+		return session.WriteYAML(o.Out, pods)
+	}
 	out, closeOut, err := o.openOutput()
 	if err != nil {
 		return err
@@ -290,7 +390,7 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 	if o.Output == profileOutJSON {
 		// The agent's records are the output, as they come.
 		var mu sync.Mutex
-		err := o.run(ctx, o.Config(), o.ErrOut, func(line []byte) {
+		err := o.run(ctx, o.Config(), o.ErrOut, func(_ string, line []byte) {
 			mu.Lock()
 			defer mu.Unlock()
 			_, _ = out.Write(append(line, '\n'))
@@ -453,9 +553,13 @@ func (o *ProfileOptions) title(p *flame.Profile) string {
 func (o *ProfileOptions) liveFrame(st *profileState, width, rows int, colorOn bool) []byte {
 	var b bytes.Buffer
 	elapsed := time.Since(st.start).Truncate(time.Second)
-	fmt.Fprintf(&b, "PROFILE  window %s/%s  samples %s  processes %d  %d Hz\n",
+	fmt.Fprintf(&b, "PROFILE  window %s/%s  samples %s  processes %d  %d Hz",
 		render.FormatClock(elapsed), render.FormatClock(o.Duration), render.FormatCount(st.prof.Total()),
 		len(st.prof.Processes()), o.Hz)
+	if o.targets != nil {
+		fmt.Fprintf(&b, "  nodes %d", len(o.targets.Nodes))
+	}
+	b.WriteByte('\n')
 	if st.prof.Total() == 0 {
 		b.WriteString("waiting for samples (idle processes are not sampled)\n")
 		return b.Bytes()

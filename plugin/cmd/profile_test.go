@@ -13,6 +13,8 @@ import (
 	"github.com/google/pprof/profile"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
@@ -23,16 +25,16 @@ func TestProfileValidate(t *testing.T) {
 		mod     func(o *ProfileOptions)
 		wantErr string
 	}{
-		"local pid":       {func(o *ProfileOptions) {}, ""},
-		"no target":       {func(o *ProfileOptions) { o.PIDs = nil }, "--pid PID, --comm NAME or --all"},
-		"args with local": {func(o *ProfileOptions) { o.Args = []string{"pod/x"} }, "takes no TYPE/NAME"},
-		"cluster":         {func(o *ProfileOptions) { o.Local = false; o.Args = []string{"deploy/x"} }, "not available in this build"},
-		"nothing":         {func(o *ProfileOptions) { o.Local = false }, "nothing to profile"},
-		"hz":              {func(o *ProfileOptions) { o.Hz = 5000 }, "--hz 5000 is out of range"},
-		"duration":        {func(o *ProfileOptions) { o.Duration = time.Hour }, "--duration 1h0m0s is out of range"},
-		"output":          {func(o *ProfileOptions) { o.Output = "png" }, `unknown output format "png"`},
-		"color":           {func(o *ProfileOptions) { o.Color = "blue" }, "--color"},
-		"pid 0":           {func(o *ProfileOptions) { o.PIDs = []uint{0} }, "not a process ID"},
+		"local pid":         {func(o *ProfileOptions) {}, ""},
+		"no target":         {func(o *ProfileOptions) { o.PIDs = nil }, "--pid PID, --comm NAME or --all"},
+		"args with local":   {func(o *ProfileOptions) { o.Args = []string{"pod/x"} }, "takes no TYPE/NAME"},
+		"pid without local": {func(o *ProfileOptions) { o.Local = false }, "add --local"},
+		"nothing":           {func(o *ProfileOptions) { o.Local = false; o.PIDs = nil }, "nothing to profile"},
+		"hz":                {func(o *ProfileOptions) { o.Hz = 5000 }, "--hz 5000 is out of range"},
+		"duration":          {func(o *ProfileOptions) { o.Duration = time.Hour }, "--duration 1h0m0s is out of range"},
+		"output":            {func(o *ProfileOptions) { o.Output = "png" }, `unknown output format "png"`},
+		"color":             {func(o *ProfileOptions) { o.Color = "blue" }, "--color"},
+		"pid 0":             {func(o *ProfileOptions) { o.PIDs = []uint{0} }, "not a process ID"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := ok(NewProfileOptions(streams))
@@ -63,10 +65,10 @@ func TestProfileConfig(t *testing.T) {
 
 // fakeAgent replays NDJSON records as an agent would stream them.
 func fakeAgent(recs ...any) ProfileRunFunc {
-	return func(_ context.Context, _ api.ProfileConfig, _ io.Writer, onLine func([]byte)) error {
+	return func(_ context.Context, _ api.ProfileConfig, _ io.Writer, onLine func(string, []byte)) error {
 		for _, r := range recs {
 			b, _ := json.Marshal(r)
-			onLine(b)
+			onLine("", b)
 		}
 		return nil
 	}
@@ -164,3 +166,48 @@ func TestProfileAgentError(t *testing.T) {
 		t.Fatalf("stderr: %q", errOut.String())
 	}
 }
+
+// Cluster mode: one probe pod per node, each told its node's containers
+// and pods (or the whole node); records from two nodes merge.
+func TestProfileClusterSession(t *testing.T) {
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	o := NewProfileOptions(streams)
+	o.Hz, o.Kernel = 49, true
+	o.targets = &target.Set{Nodes: []target.Node{
+		{Name: "n1", Pods: []target.Pod{{Name: "web-0", UID: "u1", AllContainers: true, Containers: []target.Container{{Name: "app", ID: "c1"}}}}},
+		{Name: "n2", All: true},
+	}}
+	so := o.sessionOptions()
+	if so.Probe != "profile" || so.Window != o.Duration || len(so.Targets) != 2 {
+		t.Fatalf("%+v", so)
+	}
+	for i, want := range []api.ProfileConfig{
+		{ContainerIDs: []string{"c1"}, PodUIDs: []string{"u1"}, DurationNs: int64(o.Duration), Hz: 49, Kernel: true},
+		{All: true, DurationNs: int64(o.Duration), Hz: 49, Kernel: true},
+	} {
+		args, err := so.AgentArgs(so.Targets[i])
+		if err != nil || len(args) != 3 || args[0] != "profile" || args[1] != "--config" {
+			t.Fatalf("args %v %v", args, err)
+		}
+		var got api.ProfileConfig
+		if err := json.Unmarshal([]byte(args[2]), &got); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := mustJSON(got), mustJSON(want); g != w {
+			t.Fatalf("node %d config %s, want %s", i, g, w)
+		}
+	}
+
+	// Two nodes stream the same stack: the profile keeps them apart by node
+	// and the top functions merge them.
+	st := &profileState{prof: flame.New(99), stats: map[string]api.ProbeStats{}}
+	for _, node := range []string{"n1", "n2"} {
+		b, _ := json.Marshal(stackRec("main.main;hot", 10))
+		st.handle(node, b)
+	}
+	if st.prof.Total() != 20 || len(st.prof.Processes()) != 2 || st.prof.Top(1)[0].Self != 20 {
+		t.Fatalf("total %d processes %v", st.prof.Total(), st.prof.Processes())
+	}
+}
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
