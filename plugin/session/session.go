@@ -72,7 +72,10 @@ type NodeResult struct {
 	Pod     string
 	Ready   time.Duration // from creation to the container running
 	Records int           // records delivered
-	Err     error         // why this node failed, with a remedy; nil if it ran
+	// Reconnects counts log stream reconnections (each replays the log;
+	// records already delivered are skipped by seq).
+	Reconnects int
+	Err        error // why this node failed, with a remedy; nil if it ran
 }
 
 // Result of Run.
@@ -188,6 +191,9 @@ type node struct {
 	err     error
 	stream  *stream
 	started bool // streaming goroutine launched
+	// reconnects counts log connections after the first (broken streams,
+	// or EOF before the kubelet reported the exit)
+	reconnects int
 }
 
 // Run creates the probe pods, streams their records to emit (called from
@@ -293,7 +299,7 @@ func (s *runner) finish() *Result {
 	s.res.Nodes = s.res.Nodes[:0]
 	for _, name := range s.order {
 		n := s.nodes[name]
-		nr := NodeResult{Node: name, Ready: n.ready, Records: n.stream.records, Err: n.err}
+		nr := NodeResult{Node: name, Ready: n.ready, Records: n.stream.records, Reconnects: n.reconnects, Err: n.err}
 		if n.pod != nil {
 			nr.Pod = n.pod.Name
 		}
@@ -493,9 +499,22 @@ func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 // the container has exited or ctx ends.
 func (s *runner) follow(ctx context.Context, n *node) {
 	backoff := 100 * time.Millisecond
+	var openErr error // why the last connection attempts failed
 	for attempt := 0; ; attempt++ {
 		rc, err := s.o.logs(ctx, s.o.Namespace, n.pod.Name)
+		if err != nil {
+			openErr = err
+		}
 		if err == nil {
+			if openErr != nil && !s.o.Quiet {
+				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s was interrupted (%v); resumed, records already received are skipped\n", n.target.Name, openErr)
+			}
+			openErr = nil
+			if attempt > 0 {
+				s.mu.Lock()
+				n.reconnects++
+				s.mu.Unlock()
+			}
 			err = n.stream.read(rc, func(l Line) {
 				select {
 				case s.lines <- l:
@@ -503,6 +522,9 @@ func (s *runner) follow(ctx context.Context, n *node) {
 				}
 			})
 			rc.Close()
+			if err != nil && ctx.Err() == nil && !s.o.Quiet {
+				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, err)
+			}
 		}
 		if ctx.Err() != nil {
 			return

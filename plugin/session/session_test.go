@@ -179,7 +179,7 @@ func TestRunMergesResumesAndDeletes(t *testing.T) {
 			t.Errorf("node %s records (-want +got):\n%s", n, d)
 		}
 	}
-	if len(res.Nodes) != 2 || res.Failed() != 0 || res.Nodes[0].Records != 6 {
+	if len(res.Nodes) != 2 || res.Failed() != 0 || res.Nodes[0].Records != 6 || res.Nodes[0].Reconnects != 1 {
 		t.Errorf("result = %+v", res)
 	}
 	for pod, c := range k.conns {
@@ -190,6 +190,9 @@ func TestRunMergesResumesAndDeletes(t *testing.T) {
 	left, _ := client.CoreV1().Pods("pixie").List(context.Background(), metav1.ListOptions{LabelSelector: podspec.ManagedSelector})
 	if len(left.Items) != 0 {
 		t.Errorf("%d probe pods left after Run", len(left.Items))
+	}
+	if !strings.Contains(errOut.String(), "log stream from node n1 broke (connection reset); reconnecting") {
+		t.Errorf("no notice of the broken stream: %q", errOut.String())
 	}
 	if !strings.Contains(errOut.String(), "probe pods: n1 ready (") || !strings.Contains(errOut.String(), "n2 ready (") {
 		t.Errorf("status line missing: %q", errOut.String())

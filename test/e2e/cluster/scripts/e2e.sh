@@ -29,7 +29,7 @@ export KUBECONFIG="$HERE/state/pki/admin.kubeconfig"
 export PIXIE_BIN="${PIXIE_BIN:-$ROOT/bin/kubectl-pixie}"
 export PIXIE_KUBECTL="$HERE/bin/kubectl"
 export PIXIE_E2E_IMAGE="${PROBE_IMAGE:-localhost/kubectl-pixie/probe:dev}"
-export PIXIE_E2E_REQUIRE=1
+export PIXIE_E2E_REQUIRE=1 PIXIE_E2E_CLUSTER_DIR="$HERE"
 cd "$ROOT"
 set +e
 go test -tags e2e -count=1 -timeout 20m -v ${E2E_RUN:+-run "$E2E_RUN"} ./test/e2e/... 2>&1 | tee "$HERE/logs/e2e-test.log"
