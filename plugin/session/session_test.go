@@ -29,7 +29,12 @@ import (
 func TestStreamResume(t *testing.T) {
 	s := newStream("n1")
 	var got []string
-	emit := func(l Line) { got = append(got, string(l.Data)) }
+	emit := func(l Line) {
+		got = append(got, string(l.Data))
+		if bytes.Contains(l.Raw, []byte(`"node"`)) {
+			t.Errorf("raw record is stamped: %s", l.Raw)
+		}
+	}
 	first := "{\"table\":\"a\",\"seq\":1}\nagent: starting\n{\"table\":\"a\",\"seq\":2}\n{\"table\":\"a\",\"se"
 	if err := s.read(strings.NewReader(first), emit); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,9 @@ type Line struct {
 	// Data is the record with "node" set to Node; it is owned by the
 	// receiver.
 	Data []byte
+	// Raw is the record as the agent wrote it (no "node"), for receivers
+	// that stamp it themselves.
+	Raw []byte
 }
 
 // stream is the per-pod reading state that survives reconnects: the log API
@@ -109,7 +112,7 @@ func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
 	if h.Table == "probe_stats" && h.Final {
 		s.final = true
 	}
-	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed)})
+	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed), Raw: trimmed})
 }
 
 // stamp sets "node" on a record: appended last, so it wins over any "node"
