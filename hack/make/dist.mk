@@ -1,6 +1,6 @@
 # Release archives, the probe image and the krew manifest (issue 6).
 #   make dist            archives for every platform + sha256 files + multi-arch probe image
-#   make image           single-arch probe image for this host (ctr/docker importable)
+#   make image           single-arch probe image for this host (ctr -n k8s.io images import)
 #   make krew-manifest VERSION=vX.Y.Z   fill krew-manifest.yaml from dist/
 #   make krew-verify     build krew, install offline from dist/, run through kubectl
 
@@ -65,7 +65,7 @@ $(DIST_IMAGE): $(DIST_AGENTS) hack/ociimage/main.go
 	  $(foreach a,$(DIST_AGENT_ARCHES),-agent $(a)=$(DIST_BUILD)/linux_$(a)/pixie-agent)
 
 .PHONY: image
-image: ## single-arch probe image tarball (OCI layout + docker manifest) for this host: ctr -n k8s.io images import $(IMAGE_TAR)
+image: ## single-arch probe image for this host: bin/probe-image_linux_ARCH.tar (ctr -n k8s.io images import)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/pixie-agent_linux_$(IMAGE_ARCH) ./cmd/pixie-agent
 	$(GO) run ./hack/ociimage -o $(IMAGE_TAR) -name $(IMAGE) -epoch $(SOURCE_DATE_EPOCH) -agent $(IMAGE_ARCH)=$(BIN)/pixie-agent_linux_$(IMAGE_ARCH)
