@@ -6,9 +6,9 @@
 //	go run ./hack/ociimage -o probe.tar -name localhost/kubectl-pixie/probe:v0.1.0 \
 //	    -epoch 1700000000 -agent amd64=dist/build/linux_amd64/pixie-agent [-agent arm64=...]
 //
-// One -agent: index.json points at the image manifest, and a docker-archive
-// manifest.json rides along so both `ctr -n k8s.io images import` and
-// `docker load` take it. Several: index.json points at an image index
+// One -agent: index.json points at the image manifest (what
+// `ctr -n k8s.io images import` reads), and a docker-archive manifest.json
+// rides along for `docker load` (untested here: no Docker engine). Several: index.json points at an image index
 // (multi-arch) that lists one manifest per architecture. The image name is
 // in both annotations containerd reads (io.containerd.image.name is used
 // as is; org.opencontainers.image.ref.name is what OCI tools read).
