@@ -19,6 +19,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/memview"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -107,6 +108,8 @@ func NewCmdMemory(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		},
 	}
 	o.AddFlags(cmd)
+	cmd.ValidArgsFunction = completion.CompleteTargets(f)
+	_ = completion.RegisterTargetFlags(cmd, f)
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -148,6 +149,8 @@ func NewCmdProfile(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		},
 	}
 	o.AddFlags(cmd)
+	cmd.ValidArgsFunction = completion.CompleteTargets(f)
+	_ = completion.RegisterTargetFlags(cmd, f)
 	return cmd
 }
 

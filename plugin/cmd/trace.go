@@ -17,6 +17,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
@@ -113,6 +114,8 @@ func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 		},
 	}
 	o.AddFlags(cmd)
+	cmd.ValidArgsFunction = completion.CompleteTargets(f)
+	_ = completion.RegisterTargetFlags(cmd, f)
 	return cmd
 }
 
