@@ -16,7 +16,7 @@ export BPF2GO_CFLAGS ?= -O2 -g -Wall -Werror
 
 .PHONY: help
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 .PHONY: deps
 deps: ## install what tests need (apt packages, as root)
@@ -55,7 +55,7 @@ test: ## tier 1 and 2: unit tests, and privileged probe tests when root
 bench: build ## overhead benchmarks (root); writes results under bench-results/
 
 .PHONY: ci
-ci: deps vet cross test ## everything .ci/run runs
+ci: deps vet verify-generate cross test ## everything .ci/run runs
 
 # Each area adds its own targets and hooks here, so parallel work touches
 # no shared lines.

@@ -305,7 +305,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 	view := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
 	done := make(chan struct{})
 	go tick(view, done)
-	_, err := session.Run(ctx, so, func(l session.Line) { view.Line(l.Node, l.Data) })
+	_, err := session.Run(ctx, so, func(l session.Line) { view.Line(l.Node, l.Raw) })
 	close(done)
 	view.Finish()
 	return o.result(view, err)
