@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,12 +17,15 @@ import (
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/memview"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
@@ -44,6 +48,15 @@ var (
 		free) sample allocations and report the call stacks that hold the
 		most outstanding bytes at the end.`)
 	memoryExample = templates.Examples(`
+		# Watch every pod of a deployment for a minute
+		%[1]s memory deploy/checkout --duration 1m
+
+		# One container of a pod, as NDJSON records
+		%[1]s memory pod/web-0 -c app -o json
+
+		# The probe pods that would run, without running them
+		%[1]s memory deploy/checkout --dry-run -o yaml
+
 		# Watch one local process for a minute, sampling twice a second
 		sudo %[1]s memory --local --pid 4242 --duration 1m --interval 500ms
 
@@ -67,13 +80,22 @@ type MemoryOptions struct {
 	AllocRate uint64
 	Color     string
 	NoStream  bool
+	Quiet     bool
+	DryRun    bool
 	Args      []string
+
+	// Cluster mode: what to watch and how the probe pods run.
+	Target target.Options
+	Probe  *session.Flags
 
 	genericiooptions.IOStreams
 
-	// run streams agent records to onLine; --local runs a child agent.
-	// The cluster path (probe pods, plugin/session) plugs in here.
-	run func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error
+	// run streams agent records to onLine; --local runs a child agent,
+	// cluster mode one probe pod per node (records carry their node).
+	run     func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error
+	client  kubernetes.Interface
+	probeNS string
+	targets *target.Set
 }
 
 // NewMemoryOptions returns the defaults.
@@ -84,6 +106,7 @@ func NewMemoryOptions(streams genericiooptions.IOStreams) *MemoryOptions {
 		Output:    "table",
 		AllocRate: 64 << 10,
 		Color:     "auto",
+		Probe:     session.NewFlags(),
 		IOStreams: streams,
 	}
 }
@@ -92,7 +115,7 @@ func NewMemoryOptions(streams genericiooptions.IOStreams) *MemoryOptions {
 func NewCmdMemory(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewMemoryOptions(streams)
 	cmd := &cobra.Command{
-		Use:     "memory [--local (--pid PID | --comm NAME | --all)]",
+		Use:     "memory [TYPE/NAME... | -l SELECTOR | --local (--pid PID | --comm NAME | --all)]",
 		Aliases: []string{"mem"},
 		Short:   "Memory trends of processes and a leak verdict (growth rate, peak, % of limit, time to OOM)",
 		Long:    memoryLong,
@@ -122,37 +145,134 @@ func (o *MemoryOptions) AddFlags(cmd *cobra.Command) {
 	fl.BoolVar(&o.All, "all", o.All, "follow every process (with --local)")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "how long to watch (at most 1h)")
 	fl.DurationVar(&o.Interval, "interval", o.Interval, "time between samples (at least 50ms)")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json (NDJSON records)")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json (NDJSON records); yaml with --dry-run")
 	fl.BoolVar(&o.Alloc, "alloc", o.Alloc, "also report call stacks holding outstanding malloc bytes (uprobes; slows allocation-heavy programs)")
 	fl.Uint64Var(&o.AllocRate, "alloc-sample-bytes", o.AllocRate, "with --alloc: sample one allocation per this many bytes on average (1: all)")
 	fl.StringVar(&o.Color, "color", o.Color, "colour: auto, always or never")
 	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final result, no live table")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no probe-pod progress on stderr")
+	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (YAML) and exit")
+	fl.StringVarP(&o.Target.Selector, "selector", "l", o.Target.Selector, "label selector of the pods to watch")
+	fl.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", o.Target.AllNamespaces, "with -l: pods of every namespace")
+	fl.StringVarP(&o.Target.Container, "container", "c", o.Target.Container, "watch only this container of each pod")
+	o.Probe.AddFlags(fl)
 }
 
-// Complete reads the arguments and picks the record source.
-func (o *MemoryOptions) Complete(_ cmdutil.Factory, _ *cobra.Command, args []string) error {
+// Complete reads the arguments and picks the record source: a child agent
+// for --local, probe pods on the targets' nodes otherwise.
+func (o *MemoryOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
-	if o.run == nil && o.Local {
+	if o.run != nil {
+		return nil
+	}
+	if o.Local {
 		o.run = func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error {
 			return local.Run(ctx, "memory", cfg, stderr, onLine)
 		}
+		return nil
 	}
+	if len(args) == 0 && o.Target.Selector == "" {
+		return nil // Validate explains
+	}
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	o.Target.Namespace = ns
+	if o.client, err = f.KubernetesClientSet(); err != nil {
+		return err
+	}
+	if o.probeNS, err = o.Probe.Namespace(f); err != nil {
+		return err
+	}
+	if o.targets, err = target.Resolve(cmd.Context(), f.NewBuilder, o.client, args, o.Target); err != nil {
+		return err
+	}
+	o.run = o.runCluster
 	return nil
+}
+
+// sessionOptions describe the probe pods: one per node, each told the
+// containers and pods of its node (or the whole node for node/NAME).
+func (o *MemoryOptions) sessionOptions() session.Options {
+	so := session.Options{
+		Client:        o.client,
+		Namespace:     o.probeNS,
+		Targets:       o.targets.Nodes,
+		Probe:         "memory",
+		Window:        o.Duration,
+		HandleSignals: true, // first Ctrl-C: stop and drain (final verdicts); the pods are deleted either way
+		ErrOut:        o.ErrOut,
+		Quiet:         o.Quiet,
+		AgentArgs: func(n target.Node) ([]string, error) {
+			cfg := o.Config()
+			cfg.All = n.All
+			cfg.ContainerIDs = n.ContainerIDs()
+			cfg.PodUIDs = n.PodUIDs()
+			// The probe pod runs as root with the tracepoints it needs.
+			cfg.Syscalls = true
+			b, err := json.Marshal(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return []string{"memory", "--config", string(b)}, nil
+		},
+	}
+	o.Probe.Apply(&so)
+	if so.SessionID == "" {
+		so.SessionID = session.NewSessionID()
+	}
+	return so
+}
+
+func (o *MemoryOptions) runCluster(ctx context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {
+	if w := o.targets.Warning(); w != "" && !o.Quiet {
+		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
+	}
+	// The session stops on the signal itself and needs a live context to
+	// delete the pods afterwards, so it does not get Run's signal context.
+	_, err := session.Run(context.WithoutCancel(ctx), o.sessionOptions(), func(l session.Line) { onLine(l.Data) })
+	return err
+}
+
+// podNames maps the targets' pod UIDs to namespace/name for the view.
+func (o *MemoryOptions) podNames() map[string]string {
+	if o.targets == nil {
+		return nil
+	}
+	m := map[string]string{}
+	for _, n := range o.targets.Nodes {
+		for _, p := range n.Pods {
+			m[p.UID] = p.Namespace + "/" + p.Name
+		}
+	}
+	return m
 }
 
 // Validate checks the flags without I/O.
 func (o *MemoryOptions) Validate() error {
 	if !o.Local {
-		if len(o.Args) == 0 {
-			return errors.New("nothing to watch: name a target (kubectl pixie memory pod/NAME) or use --local with --pid, --comm or --all")
+		if len(o.PIDs) > 0 || len(o.Comms) > 0 || o.All {
+			return errors.New("--pid, --comm and --all select processes of this host: add --local")
 		}
-		return errors.New("memory of cluster targets is not available in this build yet: run it on the node with --local --pid PID")
-	}
-	if len(o.Args) > 0 {
-		return fmt.Errorf("--local takes no TYPE/NAME arguments (got %q): select processes with --pid, --comm or --all", o.Args[0])
-	}
-	if len(o.PIDs) == 0 && len(o.Comms) == 0 && !o.All {
-		return errors.New("--local needs processes to watch: add --pid PID, --comm NAME or --all")
+		if o.run == nil {
+			return errors.New("nothing to watch: name a target (pod/NAME, deploy/NAME, node/NAME), a -l selector, or use --local with --pid, --comm or --all")
+		}
+		if o.targets != nil {
+			if err := o.Probe.Validate(); err != nil {
+				return err
+			}
+		}
+	} else {
+		if len(o.Args) > 0 {
+			return fmt.Errorf("--local takes no TYPE/NAME arguments (got %q): select processes with --pid, --comm or --all", o.Args[0])
+		}
+		if len(o.PIDs) == 0 && len(o.Comms) == 0 && !o.All {
+			return errors.New("--local needs processes to watch: add --pid PID, --comm NAME or --all")
+		}
+		if o.DryRun {
+			return errors.New("--dry-run shows the probe pods of a cluster target: name one (pod/NAME, deploy/NAME, node/NAME) instead of --local")
+		}
 	}
 	for _, p := range o.PIDs {
 		if p == 0 || p > 1<<22 {
@@ -168,10 +288,11 @@ func (o *MemoryOptions) Validate() error {
 	if o.Interval*5 > o.Duration {
 		return fmt.Errorf("--interval %s gives fewer than 5 samples in --duration %s: shorten the interval or lengthen the window", o.Interval, o.Duration)
 	}
-	switch o.Output {
-	case "table", "json":
+	switch {
+	case o.Output == "table" || o.Output == "json":
+	case o.Output == "yaml" && o.DryRun:
 	default:
-		return fmt.Errorf("unknown output format %q: use -o table or -o json", o.Output)
+		return fmt.Errorf("unknown output format %q: use -o table or -o json (-o yaml with --dry-run)", o.Output)
 	}
 	switch o.Color {
 	case "auto", "always", "never":
@@ -197,7 +318,18 @@ func (o *MemoryOptions) Config() api.MemoryConfig {
 // Run watches until the window ends or Ctrl-C; either way the agent's
 // final verdicts are read and printed.
 func (o *MemoryOptions) Run(ctx context.Context) error {
-	if runtime.GOOS != "linux" || (o.Alloc && os.Geteuid() != 0) {
+	if o.DryRun {
+		if o.targets == nil {
+			return errors.New("--dry-run shows the probe pods of a cluster target: name one (pod/NAME, deploy/NAME, node/NAME)")
+		}
+		so := o.sessionOptions()
+		pods, err := session.Pods(&so)
+		if err != nil {
+			return err
+		}
+		return session.WriteYAML(o.Out, pods)
+	}
+	if o.Local && (runtime.GOOS != "linux" || (o.Alloc && os.Geteuid() != 0)) {
 		if err := local.Check(); err != nil {
 			return err
 		}
@@ -227,7 +359,7 @@ func (o *MemoryOptions) Run(ctx context.Context) error {
 	}
 	useColor := o.Color == "always" || (o.Color == "auto" && printers.AllowsColorOutput(o.Out))
 	v := memview.New(memview.Options{Out: o.Out, ErrOut: o.ErrOut, TTY: tty, Color: useColor, Width: width,
-		Duration: o.Duration, NoStream: o.NoStream})
+		Duration: o.Duration, NoStream: o.NoStream, PodNames: o.podNames()})
 	var mu sync.Mutex
 	tickDone := make(chan struct{})
 	runCtx, cancelTicks := context.WithCancel(ctx)

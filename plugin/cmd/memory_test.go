@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
@@ -23,7 +25,9 @@ func TestMemoryValidate(t *testing.T) {
 		{"pid", func(o *MemoryOptions) { o.PIDs = []uint{42} }, ""},
 		{"comm json alloc", func(o *MemoryOptions) { o.Comms = []string{"x"}; o.Output = "json"; o.Alloc = true }, ""},
 		{"no target", func(o *MemoryOptions) {}, "--pid"},
-		{"not local", func(o *MemoryOptions) { o.Local = false }, "--local"},
+		{"not local", func(o *MemoryOptions) { o.Local = false }, "nothing to watch"},
+		{"pid without local", func(o *MemoryOptions) { o.Local = false; o.PIDs = []uint{4} }, "add --local"},
+		{"dry-run local", func(o *MemoryOptions) { o.All = true; o.DryRun = true }, "--dry-run shows"},
 		{"local with args", func(o *MemoryOptions) { o.All = true; o.Args = []string{"pod/x"} }, "no TYPE/NAME"},
 		{"zero pid", func(o *MemoryOptions) { o.PIDs = []uint{0} }, "not a process ID"},
 		{"long", func(o *MemoryOptions) { o.All = true; o.Duration = 2 * time.Hour }, "out of range"},
@@ -99,5 +103,99 @@ func TestMemoryRunTableAndJSON(t *testing.T) {
 				t.Errorf("json output (%d lines):\n%s", n, s)
 			}
 		}
+	}
+}
+
+func memTargets() *target.Set {
+	return &target.Set{Nodes: []target.Node{
+		{Name: "n1", Pods: []target.Pod{{Namespace: "shop", Name: "web-0", UID: "u1", Node: "n1", AllContainers: true, Containers: []target.Container{{Name: "app", ID: "c1"}}}}},
+		{Name: "n2", All: true},
+	}}
+}
+
+// Cluster mode: one probe pod per node, each told its node's containers
+// and pods (or the whole node).
+func TestMemoryClusterSession(t *testing.T) {
+	o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
+	o.Interval, o.Duration = 500*time.Millisecond, 10*time.Second
+	o.targets = memTargets()
+	o.run = o.runCluster
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	so := o.sessionOptions()
+	if so.Probe != "memory" || so.Window != o.Duration || len(so.Targets) != 2 || so.SessionID == "" {
+		t.Fatalf("%+v", so)
+	}
+	for i, want := range []api.MemoryConfig{
+		{ContainerIDs: []string{"c1"}, PodUIDs: []string{"u1"}, DurationNs: int64(o.Duration), IntervalNs: 5e8, AllocSampleBytes: 64 << 10, Syscalls: true},
+		{All: true, DurationNs: int64(o.Duration), IntervalNs: 5e8, AllocSampleBytes: 64 << 10, Syscalls: true},
+	} {
+		args, err := so.AgentArgs(so.Targets[i])
+		if err != nil || len(args) != 3 || args[0] != "memory" || args[1] != "--config" {
+			t.Fatalf("args %v %v", args, err)
+		}
+		var got api.MemoryConfig
+		if err := json.Unmarshal([]byte(args[2]), &got); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := mustJSON(got), mustJSON(want); g != w {
+			t.Fatalf("node %d config %s, want %s", i, g, w)
+		}
+	}
+
+	o.Probe.PullPolicy = "Sometimes"
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--image-pull-policy") {
+		t.Fatalf("probe flags are validated in cluster mode: %v", err)
+	}
+}
+
+func TestMemoryDryRun(t *testing.T) {
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := NewMemoryOptions(streams)
+	o.DryRun, o.Output = true, "yaml"
+	o.targets, o.probeNS, o.client = memTargets(), "probes", fake.NewClientset()
+	o.run = o.runCluster
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	y := out.String()
+	if strings.Count(y, "kind: Pod") != 2 || !strings.Contains(y, "namespace: probes") || !strings.Contains(y, `\"pod_uids\":[\"u1\"]`) && !strings.Contains(y, `"pod_uids":["u1"]`) {
+		t.Fatalf("dry-run YAML:\n%s", y)
+	}
+	if len(o.client.(*fake.Clientset).Actions()) != 0 {
+		t.Fatal("--dry-run must not call the API")
+	}
+}
+
+// Records of two nodes, stamped by the session, go to the view as they
+// are; the table names pods by namespace/name.
+func TestMemoryClusterRecords(t *testing.T) {
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := NewMemoryOptions(streams)
+	o.Duration = 10 * time.Second
+	o.targets = memTargets()
+	o.run = func(_ context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {
+		for _, node := range []string{"n1", "n2"} {
+			for i := 0; i < 6; i++ {
+				r := api.ProcessStats{Header: api.Header{Table: api.TableProcessStats, Node: node}, Time: int64(i) * 1e9, PID: 5, UPID: "5:1", Comm: "leaky", RSSBytes: uint64(i+1) << 20, PodUID: "u1", ContainerID: "c1"}
+				b, _ := json.Marshal(r)
+				onLine(b)
+			}
+			s := api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary, Node: node}, PID: 5, UPID: "5:1", Comm: "leaky", Verdict: "leak", Reason: "grew steadily", PodUID: "u1", ContainerID: "c1"}
+			b, _ := json.Marshal(s)
+			onLine(b)
+		}
+		return nil
+	}
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if strings.Count(s, "shop/web-0/c1/leaky 5: leak") != 2 || !strings.Contains(s, "n2") {
+		t.Fatalf("table:\n%s", s)
 	}
 }

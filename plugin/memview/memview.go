@@ -38,6 +38,9 @@ type Options struct {
 	NoStream bool
 	// SparkWidth is the number of sparkline cells (default 16).
 	SparkWidth int
+	// PodNames maps pod UIDs to namespace/name (cluster mode); a process
+	// of a pod not in it is named by the UID.
+	PodNames map[string]string
 }
 
 // View accumulates records and renders them.
@@ -223,7 +226,7 @@ func (v *View) Final() error {
 	if len(v.sums) > 0 {
 		buf.WriteString("\n")
 		for _, s := range v.sortedSums() {
-			fmt.Fprintf(&buf, "%s %d: %s: %s\n", printers.EscapeTerminal(procName(s.Comm, s.PodUID, s.ContainerID)), s.PID,
+			fmt.Fprintf(&buf, "%s %d: %s: %s\n", printers.EscapeTerminal(procName(s.Comm, v.podName(s.PodUID), s.ContainerID)), s.PID,
 				v.verdicts[s.Verdict].Sprint(s.Verdict), printers.EscapeTerminal(s.Reason))
 		}
 	}
@@ -309,7 +312,7 @@ func (v *View) table(final bool) string {
 			rateS = trend.Rate(slope)
 		}
 		row := []string{
-			printers.EscapeTerminal(procName(p.last.Comm, p.last.PodUID, p.last.ContainerID)),
+			printers.EscapeTerminal(procName(p.last.Comm, v.podName(p.last.PodUID), p.last.ContainerID)),
 			fmt.Sprint(p.last.PID),
 			trend.Bytes(float64(p.last.RSSBytes)),
 			trend.Bytes(float64(p.last.RSSAnonBytes)),
@@ -354,6 +357,13 @@ func (v *View) renderAllocs(buf *bytes.Buffer) {
 			fmt.Fprintf(buf, "    %s\n", printers.EscapeTerminal(f))
 		}
 	}
+}
+
+func (v *View) podName(uid string) string {
+	if n, ok := v.o.PodNames[uid]; ok {
+		return n
+	}
+	return uid
 }
 
 func procName(comm, pod, ctr string) string {
