@@ -231,8 +231,42 @@ func (o *MemoryOptions) runCluster(ctx context.Context, _ api.MemoryConfig, _ io
 	}
 	// The session stops on the signal itself and needs a live context to
 	// delete the pods afterwards, so it does not get Run's signal context.
-	_, err := session.Run(context.WithoutCancel(ctx), o.sessionOptions(), func(l session.Line) { onLine(l.Data) })
+	sandbox := o.sandboxFilter()
+	_, err := session.Run(context.WithoutCancel(ctx), o.sessionOptions(), func(l session.Line) {
+		if !sandbox(l.Table, l.Data) {
+			onLine(l.Data)
+		}
+	})
 	return err
+}
+
+// sandboxFilter reports the records of pod sandbox (pause) processes: a
+// pod targeted as a whole is matched by its UID on the node, which takes
+// in the sandbox, whose flat memory is not the user's. Processes of
+// containers the API listed, or that started after (a restart after an
+// OOM kill), are kept.
+func (o *MemoryOptions) sandboxFilter() func(table string, line []byte) bool {
+	known := map[string]bool{}
+	for _, n := range o.targets.Nodes {
+		for _, p := range n.Pods {
+			for _, c := range p.Containers {
+				known[c.ID] = true
+			}
+		}
+	}
+	return func(table string, line []byte) bool {
+		if table != api.TableProcessStats && table != api.TableMemorySummary {
+			return false
+		}
+		var r struct {
+			Comm        string `json:"comm"`
+			ContainerID string `json:"container_id"`
+		}
+		if json.Unmarshal(line, &r) != nil {
+			return false
+		}
+		return r.Comm == "pause" && r.ContainerID != "" && !known[r.ContainerID]
+	}
 }
 
 // podNames maps the targets' pod UIDs to namespace/name for the view.

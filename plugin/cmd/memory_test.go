@@ -199,3 +199,25 @@ func TestMemoryClusterRecords(t *testing.T) {
 		t.Fatalf("table:\n%s", s)
 	}
 }
+
+// The sandbox (pause) of a pod matched by UID is dropped; the pod's own
+// containers, and a pause binary in a known container, are kept.
+func TestMemorySandboxFilter(t *testing.T) {
+	o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
+	o.targets = memTargets()
+	drop := o.sandboxFilter()
+	for _, c := range []struct {
+		table, line string
+		want        bool
+	}{
+		{api.TableProcessStats, `{"table":"process_stats","comm":"pause","container_id":"sandbox1","pod_uid":"u1"}`, true},
+		{api.TableMemorySummary, `{"table":"memory_summary","comm":"pause","container_id":"sandbox1","pod_uid":"u1"}`, true},
+		{api.TableProcessStats, `{"table":"process_stats","comm":"pause","container_id":"c1","pod_uid":"u1"}`, false},
+		{api.TableProcessStats, `{"table":"process_stats","comm":"leaky","container_id":"restarted","pod_uid":"u1"}`, false},
+		{api.TableProbeStats, `{"table":"probe_stats","comm":"pause"}`, false},
+	} {
+		if got := drop(c.table, []byte(c.line)); got != c.want {
+			t.Errorf("%s: dropped %v, want %v", c.line, got, c.want)
+		}
+	}
+}
