@@ -94,6 +94,18 @@ func (c *Chunk) Arrival() uint64 {
 	return c.StartNs
 }
 
+// Departure is when the chunk's last byte was surely in flight: the
+// return of a read, or the start of a write. A write's return is no bound:
+// on loopback the peer can read the bytes while the writer is still
+// descheduled inside write(2), so a server-side latency ending at the
+// write's return could exceed the latency its client measured.
+func (c *Chunk) Departure() uint64 {
+	if c.Dir == Ingress {
+		return c.EndNs
+	}
+	return c.StartNs
+}
+
 // EndReason says why a parser is ended.
 type EndReason uint8
 

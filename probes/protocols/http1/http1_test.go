@@ -281,7 +281,8 @@ func TestRecordColumns(t *testing.T) {
 		t.Errorf("record (-want +got):\n%s", d)
 	}
 
-	// FullData keeps credentials; a server measures from the read's return.
+	// FullData keeps credentials; a server measures from the read's return
+	// to the start of the write with the last response byte.
 	h = newHarness(t, conn.Options{FullData: true})
 	h.open(conn.RoleServer)
 	arrival := h.now + tCall
@@ -291,7 +292,7 @@ func TestRecordColumns(t *testing.T) {
 	if r.ReqHeaders["Authorization"] != "Basic eA==" {
 		t.Errorf("FullData: Authorization = %q", r.ReqHeaders["Authorization"])
 	}
-	if r.Time != int64(arrival) || r.Latency != int64(h.now-tStep+tCall-arrival) || r.TraceRole != "server" || r.LocalPort != 8080 {
+	if r.Time != int64(arrival) || r.Latency != int64(h.now-tStep-arrival) || r.TraceRole != "server" || r.LocalPort != 8080 {
 		t.Errorf("server record: time %d latency %d role %s local port %d", r.Time, r.Latency, r.TraceRole, r.LocalPort)
 	}
 }
