@@ -57,6 +57,7 @@ func start(t *testing.T, name, hot string, args ...string) *workload {
 	t.Helper()
 	w := &workload{name: name, hot: hot}
 	w.cmd = exec.Command(args[0], args[1:]...)
+	w.cmd.Dir = t.TempDir() // node writes its V8 logs to the working directory
 	w.cmd.Stdout = &w.out
 	w.cmd.Stderr = os.Stderr
 	if err := w.cmd.Start(); err != nil {
