@@ -51,6 +51,8 @@ type View struct {
 	buf     bytes.Buffer
 	// lastSnapshot is when the last piped snapshot was written.
 	lastSnapshot time.Time
+	readyAt      time.Time // when the first probe attached
+	finished     bool
 }
 
 // New returns a View writing data to out and messages to errOut.
@@ -126,6 +128,9 @@ func (v *View) Line(node string, line []byte) {
 		}
 	case api.TableProbeReady:
 		v.ready[node] = true
+		if v.readyAt.IsZero() {
+			v.readyAt = v.o.Now()
+		}
 		if v.json() {
 			v.writeRecord(node, line)
 		}
@@ -234,6 +239,7 @@ func (v *View) Finish() {
 	if len(v.ready) == 0 && len(v.errors) > 0 {
 		return
 	}
+	v.finished = true
 	if v.json() {
 		for _, s := range v.model.Summaries(v.o.Now().UnixNano(), v.elapsed().Nanoseconds()) {
 			b, _ := json.Marshal(s)
@@ -249,16 +255,23 @@ func (v *View) Finish() {
 	_ = v.live.Final(render.TraceFrame(v.frameLocked(), v.tableOptions()))
 }
 
+// elapsed is the time traced so far, the denominator of req/s. While the
+// probes run it is the time since the first one attached, so the clock
+// never runs backwards; at the end the probes' own windows (the longest)
+// are the exact figure.
 func (v *View) elapsed() time.Duration {
-	e := v.o.Now().Sub(v.start)
+	var e time.Duration
+	if !v.readyAt.IsZero() {
+		e = v.o.Now().Sub(v.readyAt)
+	}
+	if v.finished && len(v.windows) > 0 {
+		e = 0
+		for _, w := range v.windows {
+			e = max(e, time.Duration(w))
+		}
+	}
 	if v.o.Window > 0 && e > v.o.Window {
 		e = v.o.Window
-	}
-	// The probes' own window is the better denominator once known.
-	for _, w := range v.windows {
-		if d := time.Duration(w); d > 0 && d < e {
-			e = d
-		}
 	}
 	return e
 }

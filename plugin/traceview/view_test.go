@@ -89,3 +89,31 @@ func TestViewEscapesProbeMessagesAndSkipsJunk(t *testing.T) {
 		t.Fatalf("unknown table warned %d times, want once:\n%s", n, errOut.String())
 	}
 }
+
+// The window clock starts when a probe attaches and never runs backwards,
+// even when a probe's own (shorter) window arrives.
+func TestViewClockIsMonotonic(t *testing.T) {
+	now := fixedNow()
+	clock := func() time.Time { return now }
+	var out, errOut bytes.Buffer
+	v := New(&out, &errOut, Options{Output: "table", Window: 10 * time.Second, Now: clock})
+	now = now.Add(1500 * time.Millisecond) // pod start-up: not traced time
+	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1}`))
+	var last time.Duration
+	for i := 0; i < 5; i++ {
+		now = now.Add(time.Second)
+		v.Line("n1", []byte(`{"table":"probe_stats","v":1,"seq":2,"window_ns":400000000}`))
+		v.mu.Lock()
+		e := v.elapsed()
+		v.mu.Unlock()
+		if e < last || e > time.Duration(i+1)*time.Second {
+			t.Fatalf("tick %d: elapsed %v after %v", i, e, last)
+		}
+		last = e
+	}
+	v.Line("n1", []byte(`{"table":"probe_stats","v":1,"seq":3,"window_ns":5200000000,"final":true}`))
+	v.Finish()
+	if e := v.elapsed(); e != 5200*time.Millisecond {
+		t.Fatalf("final elapsed %v, want the probe's window 5.2s", e)
+	}
+}

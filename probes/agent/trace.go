@@ -32,6 +32,7 @@ const (
 	defaultBodyLimit  = 512
 	defaultRingBytes  = 8 << 20
 	rescanEvery       = 500 * time.Millisecond
+	flushEvery        = 250 * time.Millisecond
 )
 
 func runTrace(args []string, stdout, stderr io.Writer) int {
@@ -200,7 +201,10 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.DurationNs))
 	defer cancel()
 
-	emitStats := func(final bool) {
+	// emitStats sends the delta since the last call; it reports whether
+	// it carried any endpoint.
+	lastStats := time.Now()
+	emitStats := func(final bool) bool {
 		mu.Lock()
 		if final {
 			tracker.Flush()
@@ -209,28 +213,44 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		cs := tracker.Stats()
 		n := records
 		mu.Unlock()
-		st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: time.Now().UnixNano(), IntervalNs: cfg.IntervalNs, Rows: rows}
+		now := time.Now()
+		st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: now.UnixNano(), IntervalNs: now.Sub(lastStats).Nanoseconds(), Rows: rows}
+		lastStats = now
 		out.Emit(&st.Header, st)
 		ps := probeStats(tr.Stats(), cs, n, time.Since(start), attach, final)
 		out.Emit(&ps.Header, ps)
 		out.Flush()
+		return len(rows) > 0
 	}
 
+	// Every flushEvery: push out buffered http_events, and send the first
+	// endpoints as soon as there are any (the first table row should not
+	// wait a whole interval); then stats every interval.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Duration(cfg.IntervalNs))
-		scan := time.NewTicker(rescanEvery)
+		tick := time.NewTicker(flushEvery)
 		defer tick.Stop()
-		defer scan.Stop()
+		interval := time.Duration(cfg.IntervalNs)
+		sentRows := false
+		var sinceScan time.Duration
 		for {
 			select {
 			case <-runCtx.Done():
 				return
 			case <-tick.C:
-				emitStats(false)
-			case <-scan.C:
+			}
+			mu.Lock()
+			pending := agg.Len() > 0
+			mu.Unlock()
+			if time.Since(lastStats) >= interval || (!sentRows && pending) {
+				sentRows = emitStats(false) || sentRows
+			} else {
+				out.Flush()
+			}
+			if sinceScan += flushEvery; sinceScan >= rescanEvery {
+				sinceScan = 0
 				rescan()
 			}
 		}
