@@ -5,10 +5,18 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // SubcommandName is the hidden argument with which the plugin re-executes
@@ -42,3 +50,40 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // commands maps a probe name to its runner; each probe's file registers itself.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) int{}
+
+// UserError is a failure the user can act on: a message and a remedy.
+type UserError struct{ Msg, Remedy string }
+
+func (e *UserError) Error() string { return e.Msg + ": " + e.Remedy }
+
+// runConfigured is the shell of every probe runner: it parses
+// `--config JSON` into a C, runs probe until its window ends or SIGINT or
+// SIGTERM arrives, and reports a failure as a probe_log record (with its
+// remedy when it is a *UserError). It returns the exit code.
+func runConfigured[C any](name string, args []string, stdout, stderr io.Writer, probe func(context.Context, C, *Emitter) error) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgJSON := fs.String("config", "", "the probe's configuration (probes/api) as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var cfg C
+	if err := json.Unmarshal([]byte(*cfgJSON), &cfg); err != nil {
+		fmt.Fprintf(stderr, "pixie-agent %s: bad --config: %v\n", name, err)
+		return 2
+	}
+	out := NewEmitter(stdout)
+	defer out.Flush()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := probe(ctx, cfg, out); err != nil {
+		var ue *UserError
+		if errors.As(err, &ue) {
+			out.Log(api.LevelError, ue.Msg, ue.Remedy)
+		} else {
+			out.Log(api.LevelError, err.Error(), "")
+		}
+		return 1
+	}
+	return 0
+}

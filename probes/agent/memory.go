@@ -4,14 +4,8 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -28,38 +22,8 @@ const (
 )
 
 func runMemory(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("memory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgJSON := fs.String("config", "", "api.MemoryConfig as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var cfg api.MemoryConfig
-	if err := json.Unmarshal([]byte(*cfgJSON), &cfg); err != nil {
-		fmt.Fprintf(stderr, "pixie-agent memory: bad --config: %v\n", err)
-		return 2
-	}
-	out := NewEmitter(stdout)
-	defer out.Flush()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := Memory(ctx, cfg, out); err != nil {
-		var ue *memUserError
-		if errors.As(err, &ue) {
-			out.Log(api.LevelError, ue.Msg, ue.Remedy)
-		} else {
-			out.Log(api.LevelError, err.Error(), "")
-		}
-		return 1
-	}
-	return 0
+	return runConfigured("memory", args, stdout, stderr, Memory)
 }
-
-// memUserError is a failure the user can act on: a message and a remedy.
-// (Its own type, so this file builds without the trace runner's files.)
-type memUserError struct{ Msg, Remedy string }
-
-func (e *memUserError) Error() string { return e.Msg + ": " + e.Remedy }
 
 // allocTracer is what --alloc needs from the allocator probe; the linux
 // implementation lives in memory_alloc.go so this loop stays readable.
@@ -90,11 +54,11 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 	sel := procs.Selector{PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All, ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
 		Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())}}
 	if sel.Empty() {
-		return &memUserError{Msg: "no targets", Remedy: "name processes with --pid, --comm or --all"}
+		return &UserError{Msg: "no targets", Remedy: "name processes with --pid, --comm or --all"}
 	}
 	finder := procs.Finder{Root: cfg.ProcRootDir}
 	if err := finder.CheckPIDs(cfg.PIDs); err != nil {
-		return &memUserError{Msg: err.Error(), Remedy: "check the PID with `ps -p PID` and try again"}
+		return &UserError{Msg: err.Error(), Remedy: "check the PID with `ps -p PID` and try again"}
 	}
 	targets, err := finder.Find(sel)
 	if err != nil {

@@ -21,11 +21,11 @@ func (m memAlloc) Close() error                                   { return m.t.C
 // but not probed).
 func startAlloc(cfg api.MemoryConfig, pids []uint32, out *Emitter) (allocTracer, error) {
 	if len(pids) == 0 {
-		return nil, &memUserError{Msg: "--alloc found no running target to attach to", Remedy: "start the process first, or drop --alloc"}
+		return nil, &UserError{Msg: "--alloc found no running target to attach to", Remedy: "start the process first, or drop --alloc"}
 	}
 	t, err := memalloc.Start(memalloc.Config{PIDs: pids, SampleBytes: cfg.AllocSampleBytes, ProcRoot: cfg.ProcRootDir})
 	if err != nil {
-		return nil, &memUserError{Msg: fmt.Sprintf("--alloc: %v", err), Remedy: "run as root on Linux >= 5.8; the target must use libc malloc or be a Go program"}
+		return nil, &UserError{Msg: fmt.Sprintf("--alloc: %v", err), Remedy: "run as root on Linux >= 5.8; the target must use libc malloc or be a Go program"}
 	}
 	for _, a := range t.Attached {
 		out.Log(api.LevelInfo, "allocator probes attached: "+a, "")

@@ -4,13 +4,10 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -36,38 +33,8 @@ const (
 )
 
 func runTrace(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgJSON := fs.String("config", "", "api.TraceConfig as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var cfg api.TraceConfig
-	if err := json.Unmarshal([]byte(*cfgJSON), &cfg); err != nil {
-		fmt.Fprintf(stderr, "pixie-agent trace: bad --config: %v\n", err)
-		return 2
-	}
-	out := NewEmitter(stdout)
-	defer out.Flush()
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := Trace(ctx, cfg, out); err != nil {
-		var ue *UserError
-		if errors.As(err, &ue) {
-			out.Log(api.LevelError, ue.Msg, ue.Remedy)
-		} else {
-			out.Log(api.LevelError, err.Error(), "")
-		}
-		return 1
-	}
-	return 0
+	return runConfigured("trace", args, stdout, stderr, Trace)
 }
-
-// UserError is a failure the user can act on: a message and a remedy.
-type UserError struct{ Msg, Remedy string }
-
-func (e *UserError) Error() string { return e.Msg + ": " + e.Remedy }
 
 func traceDefaults(cfg *api.TraceConfig) {
 	if cfg.IntervalNs <= 0 {
