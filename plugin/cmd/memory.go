@@ -21,7 +21,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/memview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
@@ -114,26 +113,13 @@ func NewMemoryOptions(streams genericiooptions.IOStreams) *MemoryOptions {
 // NewCmdMemory builds `kubectl pixie memory`.
 func NewCmdMemory(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewMemoryOptions(streams)
-	cmd := &cobra.Command{
+	return newProbeCommand(f, &cobra.Command{
 		Use:     "memory [TYPE/NAME... | -l SELECTOR | --local (--pid PID | --comm NAME | --all)]",
 		Aliases: []string{"mem"},
 		Short:   "Memory trends of processes and a leak verdict (growth rate, peak, % of limit, time to OOM)",
 		Long:    memoryLong,
 		Example: fmt.Sprintf(memoryExample, "kubectl pixie"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
-	}
-	o.AddFlags(cmd)
-	cmd.ValidArgsFunction = completion.CompleteTargets(f)
-	_ = completion.RegisterTargetFlags(cmd, f)
-	return cmd
+	}, o)
 }
 
 // AddFlags binds the flags.

@@ -20,7 +20,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -132,26 +131,13 @@ func NewProfileOptions(streams genericiooptions.IOStreams) *ProfileOptions {
 // NewCmdProfile builds `kubectl pixie profile`.
 func NewCmdProfile(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewProfileOptions(streams)
-	cmd := &cobra.Command{
+	return newProbeCommand(f, &cobra.Command{
 		Use:     "profile [TYPE/NAME... | -l SELECTOR | --local (--pid PID | --comm NAME | --all)]",
 		Aliases: []string{"flame"},
 		Short:   "CPU flame graphs: live top functions, then a flame graph, folded, pprof, SVG or speedscope",
 		Long:    profileLong,
 		Example: fmt.Sprintf(profileExample, "kubectl pixie"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
-	}
-	o.AddFlags(cmd)
-	cmd.ValidArgsFunction = completion.CompleteTargets(f)
-	_ = completion.RegisterTargetFlags(cmd, f)
-	return cmd
+	}, o)
 }
 
 // AddFlags binds the flags.

@@ -17,7 +17,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
@@ -98,25 +97,12 @@ func NewTraceOptions(streams genericiooptions.IOStreams) *TraceOptions {
 // NewCmdTrace builds `kubectl pixie trace`.
 func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewTraceOptions(streams)
-	cmd := &cobra.Command{
+	return newProbeCommand(f, &cobra.Command{
 		Use:     "trace [TARGET...] [--local]",
 		Short:   "Trace L7 requests (HTTP/1.x) of pods, workloads, nodes or local processes",
 		Long:    traceLong,
 		Example: fmt.Sprintf(traceExample, "kubectl pixie"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
-	}
-	o.AddFlags(cmd)
-	cmd.ValidArgsFunction = completion.CompleteTargets(f)
-	_ = completion.RegisterTargetFlags(cmd, f)
-	return cmd
+	}, o)
 }
 
 // AddFlags registers the flags.
