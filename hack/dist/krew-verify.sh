@@ -96,7 +96,10 @@ out=$(run kubectl pixie version) || fail "kubectl pixie version: $out"
 echo "$out" | sed 's/^/  /'
 grep -q "^kubectl-pixie $version\$" <<<"$out" || fail "version output does not name $version"
 grep -q "^probe image: " <<<"$out" || fail "version output has no probe image"
-run kubectl plugin list 2>&1 | grep -q "^$kr/bin/kubectl-pixie\$" || fail "kubectl plugin list does not show $kr/bin/kubectl-pixie"
+# Outputs are captured before grep: with pipefail, `cmd | grep -q` fails at
+# random when grep exits early and cmd dies of SIGPIPE.
+out=$(run kubectl plugin list 2>&1) || true
+grep -q "^$kr/bin/kubectl-pixie\$" <<<"$out" || fail "kubectl plugin list does not show $kr/bin/kubectl-pixie: $out"
 # (krew list needs an index, which an offline install has not got: read the receipt.)
 grep -q "^  name: pixie$" "$kr/receipts/pixie.yaml" || fail "krew wrote no receipt for pixie"
 
@@ -127,8 +130,10 @@ idx=$kr/index/default
 mkdir -p "$idx/plugins" && cp "$manifest" "$idx/plugins/pixie.yaml"
 git -C "$idx" init -q && git -C "$idx" add plugins &&
 	git -C "$idx" -c user.name=krew-verify -c user.email=krew-verify@localhost commit -q -m index
-run kubectl krew list 2>/dev/null | grep -q "pixie$" || fail "kubectl krew list does not show pixie"
-run kubectl krew info pixie 2>/dev/null | grep -q "^VERSION: $version\$" || fail "kubectl krew info pixie does not show $version"
+out=$(run kubectl krew list 2>&1) || fail "kubectl krew list: $out"
+grep -q "pixie$" <<<"$out" || fail "kubectl krew list does not show pixie: $out"
+out=$(run kubectl krew info pixie 2>&1) || fail "kubectl krew info pixie: $out"
+grep -q "^VERSION: $version\$" <<<"$out" || fail "kubectl krew info pixie does not show $version: $out"
 run kubectl krew uninstall pixie > /dev/null 2>&1 || fail "kubectl krew uninstall pixie"
 [ ! -e "$kr/bin/kubectl-pixie" ] || fail "krew uninstall left $kr/bin/kubectl-pixie"
 
