@@ -17,7 +17,6 @@ import (
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -84,29 +83,25 @@ type MemoryOptions struct {
 	Args      []string
 
 	// Cluster mode: what to watch and how the probe pods run.
-	Target target.Options
-	Probe  *session.Flags
+	clusterTargets
 
 	genericiooptions.IOStreams
 
 	// run streams agent records to onLine; --local runs a child agent,
 	// cluster mode one probe pod per node (records carry their node).
-	run     func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error
-	client  kubernetes.Interface
-	probeNS string
-	targets *target.Set
+	run func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error
 }
 
 // NewMemoryOptions returns the defaults.
 func NewMemoryOptions(streams genericiooptions.IOStreams) *MemoryOptions {
 	return &MemoryOptions{
-		Duration:  30 * time.Second,
-		Interval:  time.Second,
-		Output:    "table",
-		AllocRate: 64 << 10,
-		Color:     "auto",
-		Probe:     session.NewFlags(),
-		IOStreams: streams,
+		Duration:       30 * time.Second,
+		Interval:       time.Second,
+		Output:         "table",
+		AllocRate:      64 << 10,
+		Color:          "auto",
+		clusterTargets: newClusterTargets(),
+		IOStreams:      streams,
 	}
 }
 
@@ -138,10 +133,7 @@ func (o *MemoryOptions) AddFlags(cmd *cobra.Command) {
 	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final result, no live table")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no probe-pod progress on stderr")
 	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (YAML) and exit")
-	fl.StringVarP(&o.Target.Selector, "selector", "l", o.Target.Selector, "label selector of the pods to watch")
-	fl.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", o.Target.AllNamespaces, "with -l: pods of every namespace")
-	fl.StringVarP(&o.Target.Container, "container", "c", o.Target.Container, "watch only this container of each pod")
-	o.Probe.AddFlags(fl)
+	o.addFlags(fl, "watch")
 }
 
 // Complete reads the arguments and picks the record source: a child agent
@@ -157,21 +149,10 @@ func (o *MemoryOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 		}
 		return nil
 	}
-	if len(args) == 0 && o.Target.Selector == "" {
+	if !o.named(args) {
 		return nil // Validate explains
 	}
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
-	}
-	o.Target.Namespace = ns
-	if o.client, err = f.KubernetesClientSet(); err != nil {
-		return err
-	}
-	if o.probeNS, err = o.Probe.Namespace(f); err != nil {
-		return err
-	}
-	if o.targets, err = target.Resolve(cmd.Context(), f.NewBuilder, o.client, args, o.Target); err != nil {
+	if err := o.resolve(cmd.Context(), f, args); err != nil {
 		return err
 	}
 	o.run = o.runCluster
@@ -181,34 +162,14 @@ func (o *MemoryOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []s
 // sessionOptions describe the probe pods: one per node, each told the
 // containers and pods of its node (or the whole node for node/NAME).
 func (o *MemoryOptions) sessionOptions() session.Options {
-	so := session.Options{
-		Client:        o.client,
-		Namespace:     o.probeNS,
-		Targets:       o.targets.Nodes,
-		Probe:         "memory",
-		Window:        o.Duration,
-		HandleSignals: true, // first Ctrl-C: stop and drain (final verdicts); the pods are deleted either way
-		ErrOut:        o.ErrOut,
-		Quiet:         o.Quiet,
-		AgentArgs: func(n target.Node) ([]string, error) {
-			cfg := o.Config()
-			cfg.All = n.All
-			cfg.ContainerIDs = n.ContainerIDs()
-			cfg.PodUIDs = n.PodUIDs()
-			// The probe pod runs as root with the tracepoints it needs.
-			cfg.Syscalls = true
-			b, err := json.Marshal(cfg)
-			if err != nil {
-				return nil, err
-			}
-			return []string{"memory", "--config", string(b)}, nil
-		},
-	}
-	o.Probe.Apply(&so)
-	if so.SessionID == "" {
-		so.SessionID = session.NewSessionID()
-	}
-	return so
+	return o.clusterTargets.sessionOptions("memory", o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
+		cfg := o.Config()
+		cfg.All = n.All
+		cfg.ContainerIDs = n.ContainerIDs()
+		cfg.PodUIDs = n.PodUIDs()
+		cfg.Syscalls = true // the probe pod runs as root with the tracepoints it needs
+		return cfg
+	})
 }
 
 func (o *MemoryOptions) runCluster(ctx context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -105,26 +104,22 @@ type ProfileOptions struct {
 	Args       []string
 
 	// Cluster mode: what to profile and how the probe pods run.
-	Target target.Options
-	Probe  *session.Flags
+	clusterTargets
 
 	genericiooptions.IOStreams
 
-	run     ProfileRunFunc
-	client  kubernetes.Interface
-	probeNS string
-	targets *target.Set
+	run ProfileRunFunc
 }
 
 // NewProfileOptions returns the defaults.
 func NewProfileOptions(streams genericiooptions.IOStreams) *ProfileOptions {
 	return &ProfileOptions{
-		Duration:  30 * time.Second,
-		Hz:        api.ProfileDefaultHz,
-		Output:    profileOutTerminal,
-		Color:     "auto",
-		Probe:     session.NewFlags(),
-		IOStreams: streams,
+		Duration:       30 * time.Second,
+		Hz:             api.ProfileDefaultHz,
+		Output:         profileOutTerminal,
+		Color:          "auto",
+		clusterTargets: newClusterTargets(),
+		IOStreams:      streams,
 	}
 }
 
@@ -156,10 +151,7 @@ func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "no live top-functions view, only the result")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (YAML) and exit")
-	fl.StringVarP(&o.Target.Selector, "selector", "l", o.Target.Selector, "label selector of the pods to profile")
-	fl.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", o.Target.AllNamespaces, "with -l: pods of every namespace")
-	fl.StringVarP(&o.Target.Container, "container", "c", o.Target.Container, "profile only this container of each pod")
-	o.Probe.AddFlags(fl)
+	o.addFlags(fl, "profile")
 }
 
 // Complete reads the arguments and picks the record source: a child agent
@@ -178,21 +170,10 @@ func (o *ProfileOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 		}
 		return nil
 	}
-	if len(args) == 0 && o.Target.Selector == "" {
+	if !o.named(args) {
 		return nil // Validate explains
 	}
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
-	}
-	o.Target.Namespace = ns
-	if o.client, err = f.KubernetesClientSet(); err != nil {
-		return err
-	}
-	if o.probeNS, err = o.Probe.Namespace(f); err != nil {
-		return err
-	}
-	if o.targets, err = target.Resolve(cmd.Context(), f.NewBuilder, o.client, args, o.Target); err != nil {
+	if err := o.resolve(cmd.Context(), f, args); err != nil {
 		return err
 	}
 	o.run = o.runCluster
@@ -202,32 +183,13 @@ func (o *ProfileOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []
 // sessionOptions describe the probe pods: one per node, each told the
 // containers and pods of its node (or the whole node for node/NAME).
 func (o *ProfileOptions) sessionOptions() session.Options {
-	so := session.Options{
-		Client:        o.client,
-		Namespace:     o.probeNS,
-		Targets:       o.targets.Nodes,
-		Probe:         api.ProbeProfile,
-		Window:        o.Duration,
-		HandleSignals: true, // first Ctrl-C: stop and drain; the pods are deleted either way
-		ErrOut:        o.ErrOut,
-		Quiet:         o.Quiet,
-		AgentArgs: func(n target.Node) ([]string, error) {
-			cfg := o.Config()
-			cfg.All = n.All
-			cfg.ContainerIDs = n.ContainerIDs()
-			cfg.PodUIDs = n.PodUIDs()
-			b, err := json.Marshal(cfg)
-			if err != nil {
-				return nil, err
-			}
-			return []string{api.ProbeProfile, "--config", string(b)}, nil
-		},
-	}
-	o.Probe.Apply(&so)
-	if so.SessionID == "" {
-		so.SessionID = session.NewSessionID()
-	}
-	return so
+	return o.clusterTargets.sessionOptions(api.ProbeProfile, o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
+		cfg := o.Config()
+		cfg.All = n.All
+		cfg.ContainerIDs = n.ContainerIDs()
+		cfg.PodUIDs = n.PodUIDs()
+		return cfg
+	})
 }
 
 func (o *ProfileOptions) runCluster(ctx context.Context, _ api.ProfileConfig, _ io.Writer, onLine func(string, []byte)) error {

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -72,25 +70,21 @@ type TraceOptions struct {
 	Quiet      bool
 	DryRun     bool
 
-	Target  target.Options
-	Probe   *session.Flags
+	clusterTargets
 	args    []string
 	factory cmdutil.Factory
-	client  kubernetes.Interface
-	probeNS string
-	targets *target.Set
 	genericiooptions.IOStreams
 }
 
 // NewTraceOptions returns the defaults.
 func NewTraceOptions(streams genericiooptions.IOStreams) *TraceOptions {
 	return &TraceOptions{
-		Duration:  30 * time.Second,
-		Output:    "table",
-		Color:     render.ColorAuto,
-		BodyLimit: 512,
-		Probe:     session.NewFlags(),
-		IOStreams: streams,
+		Duration:       30 * time.Second,
+		Output:         "table",
+		Color:          render.ColorAuto,
+		BodyLimit:      512,
+		clusterTargets: newClusterTargets(),
+		IOStreams:      streams,
 	}
 }
 
@@ -121,35 +115,20 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) instead of redacting them")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
-	fs.StringVarP(&o.Target.Selector, "selector", "l", o.Target.Selector, "label selector of the pods to trace")
-	fs.BoolVarP(&o.Target.AllNamespaces, "all-namespaces", "A", o.Target.AllNamespaces, "with -l: pods of every namespace")
-	fs.StringVarP(&o.Target.Container, "container", "c", o.Target.Container, "trace only this container of each pod")
-	o.Probe.AddFlags(fs)
+	o.addFlags(fs, "trace")
 }
 
 // Complete resolves targets (cluster mode) from args and the kubeconfig.
 func (o *TraceOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.args = args
 	o.factory = f
-	if o.Local || (len(args) == 0 && o.Target.Selector == "") {
+	if o.Local || !o.named(args) {
 		return nil
 	}
 	if o.DryRun && o.Output == "table" {
 		o.Output = "yaml"
 	}
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
-	}
-	o.Target.Namespace = ns
-	if o.client, err = f.KubernetesClientSet(); err != nil {
-		return err
-	}
-	if o.probeNS, err = o.Probe.Namespace(f); err != nil {
-		return err
-	}
-	o.targets, err = target.Resolve(cmd.Context(), f.NewBuilder, o.client, args, o.Target)
-	return err
+	return o.resolve(cmd.Context(), f, args)
 }
 
 // Validate checks the flags; it does no I/O.
@@ -253,31 +232,17 @@ func (o *TraceOptions) runLocal(ctx context.Context) error {
 }
 
 func (o *TraceOptions) runCluster(ctx context.Context) error {
-	so := session.Options{
-		Client:        o.client,
-		Namespace:     o.probeNS,
-		Targets:       o.targets.Nodes,
-		Probe:         "trace",
-		Window:        o.Duration,
-		HandleSignals: true,
-		ErrOut:        o.ErrOut,
-		Quiet:         o.Quiet,
-		AgentArgs: func(n target.Node) ([]string, error) {
-			cfg := o.config()
-			cfg.All = n.All
-			cfg.ContainerIDs = n.ContainerIDs()
-			cfg.PodUIDs = n.PodUIDs()
-			cfg.Services = map[string]string{}
-			for _, p := range n.Pods {
-				cfg.Services[p.UID] = p.Namespace + "/" + p.Name
-			}
-			return agentArgs(cfg)
-		},
-	}
-	o.Probe.Apply(&so)
-	if so.SessionID == "" {
-		so.SessionID = session.NewSessionID()
-	}
+	so := o.sessionOptions("trace", o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
+		cfg := o.config()
+		cfg.All = n.All
+		cfg.ContainerIDs = n.ContainerIDs()
+		cfg.PodUIDs = n.PodUIDs()
+		cfg.Services = map[string]string{}
+		for _, p := range n.Pods {
+			cfg.Services[p.UID] = p.Namespace + "/" + p.Name
+		}
+		return cfg
+	})
 	if o.DryRun {
 		pods, err := session.Pods(&so)
 		if err != nil {
@@ -320,13 +285,4 @@ func tick(view *traceview.View, done <-chan struct{}) {
 			view.Tick()
 		}
 	}
-}
-
-// agentArgs are the probe pod's command-line arguments for probe config.
-func agentArgs(cfg api.TraceConfig) ([]string, error) {
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return []string{"trace", "--config", string(b)}, nil
 }
