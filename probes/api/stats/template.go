@@ -35,7 +35,9 @@ func Template(path string) string {
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
-	if i := strings.Index(path, "://"); i >= 0 && i < 10 {
+	// Absolute form (scheme://authority/path) only: an origin-form target
+	// starts with "/" and may hold "://" in a segment.
+	if i := strings.Index(path, "://"); i > 0 && i < 10 && path[0] != '/' {
 		rest := path[i+3:]
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
 			path = rest[j:]
