@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,7 +69,7 @@ http {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { stopNginx(cmd) })
 	waitTCP(t, addr)
 	n := &nginx{dir: dir, addr: addr, master: uint32(cmd.Process.Pid)}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", n.master, n.master))
@@ -78,6 +79,20 @@ http {
 	w, _ := strconv.ParseUint(strings.Fields(string(b))[0], 10, 32)
 	n.worker = uint32(w)
 	return n
+}
+
+// stopNginx asks the master to stop (SIGTERM: it stops its workers too);
+// SIGKILL on the master alone would leave the workers running.
+func stopNginx(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
 // accessCount is the number of requests nginx logged.
