@@ -158,10 +158,17 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			out.Emit(&ev.Header, ev)
 		}
 	}
+	// Without -o json only aggregates leave the node: skip building
+	// header maps and keeping bodies, the costliest part of a record.
+	bodyLimit := cfg.BodyLimit
+	if !cfg.EmitEvents {
+		bodyLimit = -1
+	}
 	tracker := conn.NewTracker(conn.Options{
 		Protocols:    protocols.All(),
-		BodyLimit:    cfg.BodyLimit,
+		BodyLimit:    bodyLimit,
 		FullData:     cfg.FullData,
+		NoHeaders:    !cfg.EmitEvents,
 		WallOffsetNs: monoToWallOffset(),
 	}, sink)
 

@@ -47,6 +47,9 @@ type Env struct {
 	// redaction of credentials.
 	BodyLimit int
 	FullData  bool
+	// NoHeaders: records need no header columns (only aggregates are
+	// sent), so parsers may skip building them.
+	NoHeaders bool
 	// MaxBufferedBytes bounds what a parser may buffer per direction (for
 	// instance an incomplete header block); past it the parser drops the
 	// bytes, counts them in Stats.DroppedBytes and resynchronises.

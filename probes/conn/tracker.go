@@ -40,6 +40,8 @@ type Options struct {
 	BodyLimit int
 	// FullData keeps credentials (Authorization, Cookie, ...) unredacted.
 	FullData bool
+	// NoHeaders: the sink needs no header columns (aggregates only).
+	NoHeaders bool
 	// IdleTimeout drops connections without events for that long
 	// (monotonic event time); negative disables it.
 	IdleTimeout time.Duration
@@ -230,6 +232,7 @@ func (t *Tracker) create(e *Event) *tracked {
 	c.env = Env{
 		BodyLimit:        t.opts.BodyLimit,
 		FullData:         t.opts.FullData,
+		NoHeaders:        t.opts.NoHeaders,
 		MaxBufferedBytes: t.opts.MaxBufferedBytes,
 		Stats:            &t.stats,
 		Out:              c,

@@ -23,8 +23,9 @@ type head struct {
 // parseHead parses a complete header block (start line included, empty
 // line included). The block is converted to a string once and every value
 // is a substring of it, so a message costs a few allocations, not one per
-// header.
-func parseHead(block []byte, resp, full bool, h *head) bool {
+// header. With keep false the header map is not built (aggregates need
+// only the framing headers, which are always read).
+func parseHead(block []byte, resp, full, keep bool, h *head) bool {
 	s := string(block)
 	all := s
 	nl := strings.IndexByte(s, '\n')
@@ -58,7 +59,9 @@ func parseHead(block []byte, resp, full bool, h *head) bool {
 		h.target = rest[:sp]
 		h.minor = int(rest[len(rest)-1] - '0')
 	}
-	h.headers = make(map[string]string, 8)
+	if keep {
+		h.headers = make(map[string]string, 8)
+	}
 	var last string // name of the last header, for obs-fold lines
 	for {
 		nl = strings.IndexByte(s, '\n')
@@ -75,7 +78,7 @@ func parseHead(block []byte, resp, full bool, h *head) bool {
 			if last == "" {
 				return false
 			}
-			if v := trimOWS(line); v != "" && h.headers[last] != Redacted {
+			if v := trimOWS(line); keep && v != "" && h.headers[last] != Redacted {
 				h.headers[last] += " " + v
 			}
 			continue
@@ -88,6 +91,10 @@ func parseHead(block []byte, resp, full bool, h *head) bool {
 		if !h.special(name, value, resp) {
 			return false
 		}
+		last = name
+		if !keep {
+			continue
+		}
 		if !full && sensitive(name) {
 			value = Redacted
 		}
@@ -97,7 +104,6 @@ func parseHead(block []byte, resp, full bool, h *head) bool {
 			// Repeated (rare): join every value so far, in order.
 			h.headers[name] = joinValues(all[:len(all)-len(s)], name)
 		}
-		last = name
 	}
 }
 

@@ -488,3 +488,31 @@ func TestUnmatchedHeadAnswer(t *testing.T) {
 		t.Fatalf("records: %d", len(h.recs))
 	}
 }
+
+// TestNoHeaders: with NoHeaders (aggregates only) the records are the same
+// but for the header maps, which are not built; framing still comes from
+// the headers (Content-Length, chunked).
+func TestNoHeaders(t *testing.T) {
+	exchange := func(opts conn.Options) *api.HTTPEvent {
+		h := newHarness(t, opts)
+		h.open(conn.RoleServer)
+		h.in("POST /users/7 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc")
+		h.out("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+		if len(h.recs) != 1 {
+			t.Fatalf("got %d records, want 1", len(h.recs))
+		}
+		return h.recs[0]
+	}
+	with := exchange(conn.Options{})
+	without := exchange(conn.Options{NoHeaders: true})
+	if without.ReqHeaders != nil || without.RespHeaders != nil {
+		t.Fatalf("headers built with NoHeaders: %v %v", without.ReqHeaders, without.RespHeaders)
+	}
+	with.ReqHeaders, with.RespHeaders = nil, nil
+	if d := cmp.Diff(with, without); d != "" {
+		t.Fatalf("records differ beyond headers (-with +without):\n%s", d)
+	}
+	if without.ReqBodySize != 3 || without.RespBodySize != 2 || without.RespStatus != 201 {
+		t.Fatalf("framing lost: %+v", without)
+	}
+}

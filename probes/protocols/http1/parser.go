@@ -360,7 +360,7 @@ func (p *Parser) overflow(h *half, c *conn.Chunk, n int) int {
 // parsed handles a complete header block.
 func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
 	m := &message{start: h.start, end: c.Departure(), hdrBytes: len(block)}
-	ok := parseHead(block, h.resp, p.env.FullData, &m.head)
+	ok := parseHead(block, h.resp, p.env.FullData, !p.env.NoHeaders, &m.head)
 	h.hbuf = h.hbuf[:0]
 	if cap(h.hbuf) > 4<<10 {
 		h.hbuf = nil // do not pin a large buffer on an idle connection
