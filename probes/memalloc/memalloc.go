@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/profile"
 )
 
 // Config selects what to probe.
@@ -37,7 +38,7 @@ type Tracer struct {
 	objs     memallocObjects
 	links    []link.Link
 	stats    interface{ Close() error }
-	sym      *symbolizer
+	sym      *profile.Symbolizer
 	Attached []string // "pid 42: libc /usr/lib/.../libc.so.6", for the log
 }
 
@@ -61,7 +62,7 @@ func Start(cfg Config) (*Tracer, error) {
 	if err := spec.Variables["sample_bytes"].Set(cfg.SampleBytes); err != nil {
 		return nil, err
 	}
-	t := &Tracer{cfg: cfg, sym: newSymbolizer(cfg.ProcRoot)}
+	t := &Tracer{cfg: cfg, sym: profile.NewSymbolizer(cfg.ProcRoot)}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -255,7 +256,7 @@ func (t *Tracer) Stacks(now time.Time, top int) []api.AllocStack {
 			Header:            api.Header{Table: api.TableAllocStacks},
 			Time:              now.UnixNano(),
 			PID:               k.tgid,
-			Comm:              t.sym.comm(k.tgid),
+			Comm:              procComm(t.cfg.ProcRoot, k.tgid),
 			Rank:              rank[k.tgid],
 			OutstandingBytes:  uint64(v.outBytes),
 			OutstandingAllocs: uint64(v.outAllocs + 0.5),
@@ -287,7 +288,7 @@ func (t *Tracer) frames(pid uint32, id int32, entry bool) []string {
 		if pc == 0 {
 			break
 		}
-		out = append(out, t.sym.resolve(pid, pc, entry && i == 0))
+		out = append(out, t.sym.User(pid, pc, entry && i == 0).Name())
 	}
 	return out
 }
@@ -336,4 +337,13 @@ func (t *Tracer) Close() error {
 		t.stats = nil
 	}
 	return t.objs.Close()
+}
+
+// procComm is the command name of pid ("" once it has exited).
+func procComm(procRoot string, pid uint32) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "comm"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

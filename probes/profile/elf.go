@@ -52,6 +52,10 @@ type resolved struct {
 	kernel bool
 }
 
+// Name is the frame's function name, or "[module+0xoffset]" when the
+// module has no symbol for it (other probes name their stacks with it).
+func (r resolved) Name() string { return r.name }
+
 // fileKey identifies an opened file cheaply, before its build ID is known.
 type fileKey struct {
 	dev, ino     uint64
