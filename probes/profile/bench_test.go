@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkProfileOverhead(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", burn, "./testdata/goburn").CombinedOutput(); err != nil {
 		b.Fatalf("building goburn: %v\n%s", err, out)
 	}
-	cpus, _ := onlineCPUs()
+	cpus, _ := attach.OnlineCPUs()
 	// idle and busy profile the whole machine (--all, what a node profile
 	// costs); busy-pid profiles one busy process (a pod) by PID.
 	for _, scenario := range []string{"idle", "busy", "busy-pid"} {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
 )
 
 // maxStackDepth is the kernel's PERF_MAX_STACK_DEPTH, the value size of the
@@ -31,7 +32,7 @@ const maxStackDepth = 127
 type Probe struct {
 	cfg     api.ProfileConfig
 	objs    profileObjects
-	perf    *perfEvents
+	perf    *attach.PerCPU
 	stats   interface{ Close() error }
 	sym     *Symbolizer
 	half    uint32
@@ -84,7 +85,7 @@ func New(cfg api.ProfileConfig) (*Probe, error) {
 	if err := spec.Variables["want_kernel"].Set(boolByte(cfg.Kernel)); err != nil {
 		return nil, err
 	}
-	cpus, err := onlineCPUs()
+	cpus, err := attach.OnlineCPUs()
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,9 @@ func New(cfg api.ProfileConfig) (*Probe, error) {
 		p.stats = s // probe cost in probe_stats; optional
 	}
 	p.syncTargets()
-	if p.perf, err = openPerfEvents(p.objs.PxProfile.FD(), cfg.Hz); err != nil {
+	clock := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_CPU_CLOCK,
+		Sample: uint64(cfg.Hz), Bits: unix.PerfBitFreq}
+	if p.perf, err = attach.OpenPerCPU(clock, p.objs.PxProfile.FD(), "cpu-clock"); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -136,7 +139,7 @@ func mapSize(cpus, hz int, interval time.Duration) uint32 {
 // Close detaches and unloads everything, in reverse order.
 func (p *Probe) Close() error {
 	if p.perf != nil {
-		p.perf.close()
+		p.perf.Close()
 	}
 	if p.stats != nil {
 		p.stats.Close()
@@ -186,7 +189,7 @@ func (p *Probe) Run(ctx context.Context, emit Emit) error {
 		select {
 		case <-ctx.Done():
 			done = true
-			p.perf.close() // stop sampling, then drain both halves
+			p.perf.Close() // stop sampling, then drain both halves
 		case <-tick.C:
 		}
 		if err := p.drain(emit, done); err != nil {

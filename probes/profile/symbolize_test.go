@@ -104,16 +104,6 @@ func TestKallsyms(t *testing.T) {
 	}
 }
 
-func TestParseCPUList(t *testing.T) {
-	got, err := parseCPUList("0-2,5,7-8")
-	if err != nil || !reflect.DeepEqual(got, []int{0, 1, 2, 5, 7, 8}) {
-		t.Fatalf("%v %v", got, err)
-	}
-	if _, err := parseCPUList("x"); err == nil {
-		t.Fatal("bad list accepted")
-	}
-}
-
 func TestCleanName(t *testing.T) {
 	if got := cleanName("a;b\nc"); got != "a:b c" {
 		t.Fatal(got)

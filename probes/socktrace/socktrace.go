@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
 )
 
 // Defaults and limits of Config.
@@ -123,7 +124,7 @@ func New(cfg Config) (*Tracer, error) {
 	if _, err := btf.LoadKernelSpec(); err != nil {
 		return nil, fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF (/sys/kernel/btf/vmlinux): %w", err)
 	}
-	if err := ensureTracefs(); err != nil {
+	if err := attach.EnsureTracefs(); err != nil {
 		return nil, err
 	}
 
@@ -248,20 +249,6 @@ func loadError(err error) error {
 		return fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF and ring buffers: %w", err)
 	}
 	return fmt.Errorf("loading the socket tracer: %w", err)
-}
-
-// ensureTracefs mounts tracefs when neither it nor debugfs's tracing
-// directory is available; tracepoint attach needs it.
-func ensureTracefs() error {
-	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
-		if _, err := os.Stat(p); err == nil {
-			return nil
-		}
-	}
-	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
-		return fmt.Errorf("tracefs is not mounted and mounting it failed (run `mount -t tracefs nodev /sys/kernel/tracing`, or mount it into the probe pod): %w", err)
-	}
-	return nil
 }
 
 func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
