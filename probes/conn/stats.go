@@ -22,6 +22,7 @@ type Stats struct {
 
 	UnmatchedRequests  uint64 // requests never answered (or whose answer was lost)
 	UnmatchedResponses uint64 // responses without a request (the request was lost or predates tracing)
+	Pushes             uint64 // server pushes (Redis pub/sub messages, RESP3 pushes): no request, no latency
 }
 
 // Map returns the counters by name (snake_case), for probe_stats.
@@ -43,5 +44,6 @@ func (s *Stats) Map() map[string]uint64 {
 		"resyncs":             s.Resyncs,
 		"unmatched_requests":  s.UnmatchedRequests,
 		"unmatched_responses": s.UnmatchedResponses,
+		"pushes":              s.Pushes,
 	}
 }

@@ -50,8 +50,8 @@ type Options struct {
 	WallClock    func(monoNs uint64) int64
 }
 
-// Sink receives every parsed record: *api.HTTPEvent for HTTP/1.x, with
-// all columns filled. Records are not reused by the Tracker.
+// Sink receives every parsed record: *api.HTTPEvent for HTTP/1.x,
+// *api.RedisEvent, *api.DNSEvent, with all columns filled. Records are not reused by the Tracker.
 type Sink func(rec any)
 
 // Tracker turns socket-tracer events into protocol records. It keeps
@@ -519,9 +519,26 @@ func (c *tracked) Emit(rec any, startNs, endNs uint64) {
 		if endNs > startNs {
 			r.Latency = int64(endNs - startNs)
 		}
+	case *api.RedisEvent:
+		c.fill(&r.ConnColumns, startNs, endNs)
+	case *api.DNSEvent:
+		c.fill(&r.ConnColumns, startNs, endNs)
 	}
 	t.stats.Records++
 	t.sink(rec)
+}
+
+// fill sets the connection columns of the non-HTTP records.
+func (c *tracked) fill(r *api.ConnColumns, startNs, endNs uint64) {
+	r.Time = c.t.Wall(startNs)
+	r.PID = c.id.TGID
+	r.Comm = c.comm
+	r.LocalAddr, r.LocalPort = c.localAddr(), c.local.Port()
+	r.RemoteAddr, r.RemotePort = c.remoteAddr(), c.remote.Port()
+	r.TraceRole = roleName(c.env.Role)
+	if endNs > startNs {
+		r.Latency = int64(endNs - startNs)
+	}
 }
 
 func (c *tracked) localAddr() string {

@@ -11,3 +11,10 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("ByName: %v %v", ps, unknown)
 	}
 }
+
+func TestRegistryRedis(t *testing.T) {
+	ps, unknown := ByName("redis")
+	if len(ps) != 1 || ps[0].Name() != "redis" || len(unknown) != 0 {
+		t.Errorf("ByName(redis): %v %v", ps, unknown)
+	}
+}

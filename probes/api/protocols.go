@@ -1,0 +1,66 @@
+package api
+
+// Tables of protocols other than HTTP (Pixie's names).
+const (
+	TableRedisEvents = "redis_events" // one per Redis command with its reply
+	TableDNSEvents   = "dns_events"   // one per DNS query with its response
+)
+
+// Protocol names, as in http_stats rows and the trace table. HTTP rows
+// leave the protocol empty (older agents and plugins know no other).
+const (
+	ProtocolHTTP  = "http"
+	ProtocolRedis = "redis"
+	ProtocolDNS   = "dns"
+)
+
+// ConnColumns are the connection columns the tracker fills in every
+// record of the protocols below (the same as http_events').
+type ConnColumns struct {
+	Time       int64  `json:"time_"` // request start, ns since the Unix epoch
+	PID        uint32 `json:"pid"`
+	Comm       string `json:"comm"`
+	LocalAddr  string `json:"local_addr"`
+	LocalPort  uint16 `json:"local_port"`
+	RemoteAddr string `json:"remote_addr"`
+	RemotePort uint16 `json:"remote_port"`
+	TraceRole  string `json:"trace_role"`
+	Latency    int64  `json:"latency"` // ns, request start to response end
+	// Container and pod identity, when the agent knows them (cluster mode).
+	ContainerID string `json:"container_id,omitempty"`
+	PodUID      string `json:"pod_uid,omitempty"`
+}
+
+// RedisEvent is one Redis command with its reply (Pixie's redis_events).
+type RedisEvent struct {
+	Header
+	ConnColumns
+	ReqCmd string `json:"req_cmd"` // command name, upper-cased ("GET", "CONFIG GET")
+	// ReqArgs is a JSON array of the arguments, bounded by the body limit;
+	// values are redacted unless full data is asked for (AUTH always).
+	ReqArgs string `json:"req_args"`
+	Resp    string `json:"resp"` // the reply, rendered and bounded the same way
+	// RespError is the reply's error prefix ("ERR", "WRONGTYPE") when it is
+	// an error reply, else empty.
+	RespError string `json:"resp_error,omitempty"`
+	ReqBytes  int64  `json:"req_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
+}
+
+// DNSEvent is one DNS query with its response (Pixie's dns_events). The
+// header and body columns are JSON strings, as in Pixie.
+type DNSEvent struct {
+	Header
+	ConnColumns
+	ReqHeader  string `json:"req_header"`
+	ReqBody    string `json:"req_body"`
+	RespHeader string `json:"resp_header"`
+	RespBody   string `json:"resp_body"`
+	// Summary columns for aggregation (not in Pixie's table).
+	QueryType string `json:"query_type"` // "A", "AAAA", "TYPE65", ...
+	QueryName string `json:"query_name"`
+	RCode     int    `json:"rcode"`
+	RCodeName string `json:"rcode_name"` // "NOERROR", "NXDOMAIN", ...
+	ReqBytes  int64  `json:"req_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
+}
