@@ -1,0 +1,284 @@
+//go:build linux
+
+package unwind
+
+import (
+	"bufio"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+)
+
+// capture is what testdata/qsortcap.c prints.
+type capture struct {
+	pid    uint32
+	main   uint64 // runtime address of main, for symbolizing the PIE
+	sample Sample
+	bt     []uint64 // backtrace(): [0] is inside capture(), then return addresses
+}
+
+func buildC(t *testing.T, name string, flags ...string) string {
+	t.Helper()
+	probetest.RequireCommand(t, "cc")
+	out := filepath.Join(t.TempDir(), name)
+	args := append([]string{"-Wall", "-o", out, filepath.Join("testdata", "qsortcap.c")}, flags...)
+	if b, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("cc %v: %v\n%s", args, err, b)
+	}
+	return out
+}
+
+// runCapture starts bin, waits for its capture and leaves it sleeping
+// (killed at cleanup) so /proc/<pid>/maps stays readable.
+func runCapture(t *testing.T, bin string) *capture {
+	t.Helper()
+	cmd := exec.Command(bin)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	c := &capture{pid: uint32(cmd.Process.Pid)}
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 0 {
+				continue
+			}
+			hexes := func(i int) uint64 {
+				v, err := strconv.ParseUint(f[i], 16, 64)
+				if err != nil {
+					done <- fmt.Errorf("line %q: %w", sc.Text(), err)
+				}
+				return v
+			}
+			switch f[0] {
+			case "main":
+				c.main = hexes(1)
+			case "regs":
+				c.sample.PC, c.sample.SP, c.sample.BP = hexes(1), hexes(2), hexes(3)
+			case "stack":
+				if len(f) > 1 {
+					c.sample.Stack, err = hex.DecodeString(f[1])
+					if err != nil {
+						done <- err
+						return
+					}
+				}
+			case "fp":
+				c.sample.FP = append(c.sample.FP, FPFrame{BP: hexes(1), RA: hexes(2)})
+			case "bt":
+				c.bt = append(c.bt, hexes(1))
+			case "ready":
+				done <- nil
+				return
+			}
+		}
+		done <- fmt.Errorf("capture program exited early: %v", sc.Err())
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("timed out waiting for the capture")
+	}
+	return c
+}
+
+// symbolizer names addresses of the test binary with debug/elf only.
+type symbolizer struct {
+	syms []elf.Symbol
+	bias uint64
+}
+
+func newSymbolizer(t *testing.T, bin string, mainAddr uint64) *symbolizer {
+	t.Helper()
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &symbolizer{}
+	for _, sym := range syms {
+		if elf.ST_TYPE(sym.Info) == elf.STT_FUNC && sym.Value != 0 {
+			s.syms = append(s.syms, sym)
+			if sym.Name == "main" {
+				s.bias = mainAddr - sym.Value
+			}
+		}
+	}
+	sort.Slice(s.syms, func(i, j int) bool { return s.syms[i].Value < s.syms[j].Value })
+	return s
+}
+
+// name returns the function containing a (a return address is looked up at
+// a-1), or "?" outside the binary.
+func (s *symbolizer) name(a uint64, ret bool) string {
+	if ret {
+		a--
+	}
+	a -= s.bias
+	for _, sym := range s.syms {
+		if a >= sym.Value && a < sym.Value+sym.Size {
+			return sym.Name
+		}
+	}
+	return "?"
+}
+
+// libcRanges returns the executable mappings of libc in pid, read here
+// independently of the package's own maps parser.
+func libcRanges(t *testing.T, pid uint32) [][2]uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.Contains(filepath.Base(f[5]), "libc.so") {
+			continue
+		}
+		var lo, hi uint64
+		fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
+		out = append(out, [2]uint64{lo, hi})
+	}
+	return out
+}
+
+func fmtStack(s *symbolizer, addrs []uint64) string {
+	var b strings.Builder
+	for i, a := range addrs {
+		fmt.Fprintf(&b, "  #%d %#x %s\n", i, a, s.name(a, i > 0))
+	}
+	return b.String()
+}
+
+func TestUnwindQsortComparator(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("SKIP: the CFI unwinder runs on amd64 only (GOARCH=%s)", runtime.GOARCH)
+	}
+	builds := []struct {
+		name  string
+		flags []string
+	}{
+		{"O2-omit-fp-pie", []string{"-O2", "-fomit-frame-pointer", "-fpie", "-pie"}},
+		{"O0-fp-pie", []string{"-O0", "-fno-omit-frame-pointer", "-fpie", "-pie"}},
+		{"O2-omit-fp-nopie", []string{"-O2", "-fomit-frame-pointer", "-fno-pie", "-no-pie"}},
+	}
+	for _, bld := range builds {
+		t.Run(bld.name, func(t *testing.T) {
+			bin := buildC(t, bld.name, bld.flags...)
+			c := runCapture(t, bin)
+			sym := newSymbolizer(t, bin, c.main)
+			if len(c.bt) < 8 {
+				t.Fatalf("backtrace() gave only %d frames: %x", len(c.bt), c.bt)
+			}
+			u := New("")
+			got := u.Unwind(c.pid, c.sample, 128)
+			t.Logf("unwound (%d bytes of stack, %d FP pairs):\n%s", len(c.sample.Stack), len(c.sample.FP), fmtStack(sym, got))
+
+			// [0] is the captured PC (a label in capture), bt[0] the return
+			// address of backtrace() in capture: both must name capture.
+			if got[0] != c.sample.PC || sym.name(got[0], false) != "capture" || sym.name(c.bt[0], true) != "capture" {
+				t.Fatalf("leaf: got %#x (%s), backtrace %#x (%s)", got[0], sym.name(got[0], false), c.bt[0], sym.name(c.bt[0], true))
+			}
+			if fmt.Sprint(got[1:]) != fmt.Sprint(c.bt[1:]) {
+				t.Fatalf("return addresses differ from backtrace():\ngot:\n%swant:\n%s", fmtStack(sym, got), fmtStack(sym, c.bt))
+			}
+
+			// Names in order: the comparator chain, then libc's qsort frames, then main.
+			var names []string
+			libcFrames := 0
+			libc := libcRanges(t, c.pid)
+			for i, a := range got {
+				n := sym.name(a, i > 0)
+				if n == "?" {
+					for _, r := range libc {
+						if a >= r[0] && a < r[1] {
+							n = "libc"
+							libcFrames++
+						}
+					}
+				}
+				if len(names) == 0 || names[len(names)-1] != n {
+					names = append(names, n)
+				}
+			}
+			joined := strings.Join(names, " ")
+			if !strings.HasPrefix(joined, "capture chain3 chain2 chain1 cmp libc main") {
+				t.Fatalf("frames by function = %q, want capture chain3 chain2 chain1 cmp libc main ...", joined)
+			}
+			if libcFrames < 3 { // qsort internals (msort_with_tmp...), then __libc_start_*
+				t.Fatalf("only %d libc frames in %q", libcFrames, joined)
+			}
+
+			// A shorter copy (deep stacks) must give a prefix, never garbage.
+			prev := 0
+			for _, n := range []int{8, 64, 512, 1024, 1536, 2048, 2560, 3072, 3584} {
+				short := c.sample
+				short.Stack = short.Stack[:min(n, len(short.Stack))]
+				got := u.Unwind(c.pid, short, 128)
+				if len(got) < max(prev, 1) || len(got)-1 > len(c.bt)-1 || fmt.Sprint(got[1:]) != fmt.Sprint(c.bt[1:len(got)]) {
+					t.Fatalf("with %d bytes of stack: not a prefix of backtrace():\ngot:\n%swant:\n%s", n, fmtStack(sym, got), fmtStack(sym, c.bt))
+				}
+				t.Logf("with %d bytes of stack: %d frames", n, len(got))
+				prev = len(got)
+			}
+
+			// The probe may copy less stack: with none, CFI cannot read the
+			// RA and the walk must splice into the sample-time FP walk.
+			short := c.sample
+			short.Stack = nil
+			got = u.Unwind(c.pid, short, 128)
+			want := []uint64{c.sample.PC}
+			if len(c.sample.FP) > 0 && c.sample.FP[0].BP == c.sample.BP {
+				for _, f := range c.sample.FP {
+					want = append(want, f.RA)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("without stack: got %x, want PC + FP walk %x", got, want)
+			}
+			if strings.HasPrefix(bld.name, "O0-fp") {
+				// With frame pointers in our code the FP part must reach cmp.
+				if len(got) < 5 || sym.name(got[4], true) != "cmp" {
+					t.Fatalf("FP-only unwind does not reach cmp:\n%s", fmtStack(sym, got))
+				}
+			}
+
+			// max bounds the result.
+			if got := u.Unwind(c.pid, c.sample, 3); len(got) != 3 {
+				t.Fatalf("max=3 gave %d frames", len(got))
+			}
+		})
+	}
+}
