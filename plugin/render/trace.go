@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -83,8 +84,38 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 	return b.Bytes()
 }
 
+// protocolTitles name the protocols of rows in the title.
+var protocolTitles = map[string]string{"": "HTTP", stats.ProtocolRedis: "Redis", stats.ProtocolDNS: "DNS"}
+
+// protocolsSeen is the title's protocol list when rows of protocols other
+// than HTTP are present ("HTTP, Redis"), else "".
+func protocolsSeen(rows []stats.Endpoint) string {
+	seen := map[string]bool{}
+	other := false
+	for _, r := range rows {
+		if r.Count > 0 {
+			seen[r.Protocol] = true
+			other = other || r.Protocol != ""
+		}
+	}
+	if !other {
+		return ""
+	}
+	var names []string
+	for _, k := range []string{"", stats.ProtocolRedis, stats.ProtocolDNS} {
+		if seen[k] {
+			names = append(names, protocolTitles[k])
+			delete(seen, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(seen)) {
+		names = append(names, k)
+	}
+	return strings.Join(names, ", ")
+}
+
 func titleLine(v TraceView, p *Palette) string {
-	proto := cmp.Or(v.Protocol, "HTTP")
+	proto := cmp.Or(protocolsSeen(v.Rows), v.Protocol, "HTTP")
 	parts := []string{p.Bold(Sanitize(proto))}
 	if v.Window > 0 {
 		parts = append(parts, fmt.Sprintf("window %s/%s", FormatClock(v.Elapsed), FormatClock(v.Window)))
@@ -152,7 +183,7 @@ func groupEndpoints(rows []stats.Endpoint) []group {
 	slices.SortStableFunc(gs, func(a, b group) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Service, b.Service),
 			cmp.Compare(a.Role, b.Role), cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Path, b.Path),
-			cmp.Compare(a.Method, b.Method))
+			cmp.Compare(a.Method, b.Method), cmp.Compare(a.Protocol, b.Protocol))
 	})
 	return gs
 }
@@ -179,7 +210,9 @@ func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
 
 	methodWidth := 0
 	for _, g := range gs {
-		methodWidth = max(methodWidth, utf8.RuneCountInString(Sanitize(g.Method)))
+		if g.Protocol == "" {
+			methodWidth = max(methodWidth, utf8.RuneCountInString(Sanitize(g.Method)))
+		}
 	}
 
 	t := &Table{Columns: cols, MaxWidth: o.Width, Shrink: slices.IndexFunc(cols, func(c Column) bool { return c.Title == "ENDPOINT" })}
@@ -233,7 +266,16 @@ func endpointText(g group, methodWidth int, wide bool) string {
 		return "{other} (endpoint limit reached)"
 	}
 	m := Sanitize(g.Method)
-	s := m + strings.Repeat(" ", methodWidth-utf8.RuneCountInString(m)) + " " + Sanitize(g.Path)
+	var s string
+	if g.Protocol != "" {
+		// "redis GET", "dns A example.test"
+		s = Sanitize(g.Protocol) + " " + m
+		if g.Path != "" {
+			s += " " + Sanitize(g.Path)
+		}
+	} else {
+		s = m + strings.Repeat(" ", methodWidth-utf8.RuneCountInString(m)) + " " + Sanitize(g.Path)
+	}
 	if g.Folded {
 		s += " (folded)"
 	}
@@ -244,10 +286,18 @@ func endpointText(g group, methodWidth int, wide bool) string {
 }
 
 // statusCell lists the classes seen ("2xx,5xx"), with counts when wide
-// ("2xx:1,190 5xx:14"); error classes are red.
+// ("2xx:1,190 5xx:14"); error classes are red. Other protocols' classes
+// (Redis "OK", "ERR"; DNS "NOERROR", "NXDOMAIN") come sorted, "err" last.
 func statusCell(g group, wide bool, p *Palette) Cell {
 	var plain, painted []string
-	for _, c := range classOrder {
+	order := classOrder
+	if g.Protocol != "" {
+		order = slices.Sorted(maps.Keys(g.classes))
+		if i := slices.Index(order, stats.StatusErr); i >= 0 {
+			order = append(slices.Delete(order, i, i+1), stats.StatusErr)
+		}
+	}
+	for _, c := range order {
 		n, ok := g.classes[c]
 		if !ok {
 			continue
@@ -257,7 +307,7 @@ func statusCell(g group, wide bool, p *Palette) Cell {
 			s += ":" + FormatCount(n)
 		}
 		plain = append(plain, s)
-		if stats.IsError(c) {
+		if stats.ClassIsError(g.Protocol, c) {
 			s = p.Error(s)
 		}
 		painted = append(painted, s)

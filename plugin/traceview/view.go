@@ -77,10 +77,23 @@ func New(out, errOut io.Writer, o Options) *View {
 
 func (v *View) json() bool { return v.o.Output == "json" }
 
-// eventPrefix starts every http_events line: the agent encodes Header
-// first, so the hot path (one line per request with -o json) needs no
-// decoding at all.
-var eventPrefix = []byte(`{"table":"` + api.TableHTTPEvents + `"`)
+// eventPrefixes start every per-request line (http_events, redis_events,
+// dns_events): the agent encodes Header first, so the hot path (one line
+// per request with -o json) needs no decoding at all.
+var eventPrefixes = [][]byte{
+	[]byte(`{"table":"` + api.TableHTTPEvents + `"`),
+	[]byte(`{"table":"` + api.TableRedisEvents + `"`),
+	[]byte(`{"table":"` + api.TableDNSEvents + `"`),
+}
+
+func isEvent(line []byte) bool {
+	for _, p := range eventPrefixes {
+		if bytes.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Line consumes one NDJSON line from node ("" for --local). Lines that are
 // not records are skipped. Streams are deduplicated by the caller (the
@@ -90,7 +103,7 @@ func (v *View) Line(node string, line []byte) {
 	if len(line) == 0 || line[0] != '{' {
 		return
 	}
-	if bytes.HasPrefix(line, eventPrefix) {
+	if isEvent(line) {
 		v.mu.Lock()
 		v.events++
 		if v.json() {
@@ -107,7 +120,7 @@ func (v *View) Line(node string, line []byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch h.Table {
-	case api.TableHTTPEvents:
+	case api.TableHTTPEvents, api.TableRedisEvents, api.TableDNSEvents:
 		v.events++
 		if v.json() {
 			v.writeRecord(node, line)

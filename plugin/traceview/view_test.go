@@ -117,3 +117,28 @@ func TestViewClockIsMonotonic(t *testing.T) {
 		t.Fatalf("final elapsed %v, want the probe's window 5.2s", e)
 	}
 }
+
+// TestViewOtherProtocols: redis_events and dns_events pass through in
+// JSON like http_events (stamped with the node), and their summaries
+// carry the protocol.
+func TestViewOtherProtocols(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(&out, &errOut, Options{Output: "json", Window: 10 * time.Second, NodesTotal: 1, Now: fixedNow})
+	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+	v.Line("n1", []byte(`{"table":"redis_events","v":1,"seq":2,"req_cmd":"GET"}`))
+	v.Line("n1", []byte(`{"table":"dns_events","v":1,"seq":3,"query_type":"A"}`))
+	agg := stats.NewAggregator(stats.Config{})
+	agg.Add(stats.Observation{Protocol: stats.ProtocolRedis, Service: "redis-server", Role: "server", Method: "GET", Class: "ERR", LatencyNs: 1000})
+	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
+	v.Line("n1", b)
+	v.Finish()
+	got := out.String()
+	for _, want := range []string{`{"node":"n1","table":"redis_events"`, `{"node":"n1","table":"dns_events"`, `"protocol":"redis"`, `"errors":1`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("warnings: %s", errOut.String())
+	}
+}

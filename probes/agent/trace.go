@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,8 @@ func traceDefaults(cfg *api.TraceConfig) {
 }
 
 // Trace runs the socket tracer for the configured window and writes
-// http_events (when asked), http_stats every interval and probe_stats.
+// http_events, redis_events and dns_events (when asked), http_stats every
+// interval (rows of every protocol) and probe_stats.
 func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	start := time.Now()
 	traceDefaults(&cfg)
@@ -128,19 +130,62 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 
 	agg := stats.NewAggregator(stats.Config{})
 	var records uint64
+	// label fills a record's pod columns and returns its service name.
+	label := func(pid uint32, comm string, containerID, podUID *string) string {
+		service := comm
+		if p, ok := procInfo[pid]; ok {
+			*containerID, *podUID = p.ContainerID, p.PodUID
+			if name := cfg.Services[p.PodUID]; name != "" {
+				service = name
+			}
+		}
+		return service
+	}
+	other := func(cc *api.ConnColumns, proto, method, path, class string, reqBytes, respBytes int64) {
+		service := label(cc.PID, cc.Comm, &cc.ContainerID, &cc.PodUID)
+		peer := ""
+		if cc.TraceRole == api.RoleClient {
+			peer = fmt.Sprintf("%s:%d", cc.RemoteAddr, cc.RemotePort)
+		}
+		agg.Add(stats.Observation{
+			Protocol:  proto,
+			Service:   service,
+			Role:      cc.TraceRole,
+			Method:    method,
+			Path:      path,
+			Peer:      peer,
+			Class:     class,
+			LatencyNs: cc.Latency,
+			ReqBytes:  reqBytes,
+			RespBytes: respBytes,
+			TimeNs:    cc.Time,
+		})
+	}
 	sink := func(rec any) {
+		switch ev := rec.(type) {
+		case *api.RedisEvent:
+			records++
+			other(&ev.ConnColumns, api.ProtocolRedis, ev.ReqCmd, "", cmp.Or(ev.RespError, "OK"), ev.ReqBytes, ev.RespBytes)
+			if cfg.EmitEvents {
+				ev.Table = api.TableRedisEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
+		case *api.DNSEvent:
+			records++
+			other(&ev.ConnColumns, api.ProtocolDNS, ev.QueryType, ev.QueryName, ev.RCodeName, ev.ReqBytes, ev.RespBytes)
+			if cfg.EmitEvents {
+				ev.Table = api.TableDNSEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
+		}
 		ev, ok := rec.(*api.HTTPEvent)
 		if !ok {
 			return
 		}
 		records++
-		service := ev.Comm
-		if p, ok := procInfo[ev.PID]; ok {
-			ev.ContainerID, ev.PodUID = p.ContainerID, p.PodUID
-			if name := cfg.Services[p.PodUID]; name != "" {
-				service = name
-			}
-		}
+		service := label(ev.PID, ev.Comm, &ev.ContainerID, &ev.PodUID)
 		agg.Add(stats.Observation{
 			Service:   service,
 			Role:      ev.TraceRole,

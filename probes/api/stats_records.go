@@ -36,6 +36,8 @@ type HTTPSummary struct {
 	ReqBytes    uint64  `json:"req_bytes"`
 	RespBytes   uint64  `json:"resp_bytes"`
 	Folded      bool    `json:"folded,omitempty"`
+	// Protocol is empty for HTTP, else "redis" or "dns" (see stats.Key).
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // NewHTTPSummary summarises an endpoint over a window of windowNs
@@ -58,6 +60,7 @@ func NewHTTPSummary(e stats.Endpoint, timeNs, windowNs int64) HTTPSummary {
 		ReqBytes:    e.ReqBytes,
 		RespBytes:   e.RespBytes,
 		Folded:      e.Folded,
+		Protocol:    e.Protocol,
 	}
 	if windowNs > 0 {
 		s.ReqPerSec = float64(e.Count) / (float64(windowNs) / 1e9)

@@ -41,6 +41,28 @@ func StatusClass(status int) string {
 // IsError: 5xx and no response count as errors; 4xx are the client's.
 func IsError(class string) bool { return class == "5xx" || class == StatusErr }
 
+// Protocols other than HTTP, whose rows carry Key.Protocol (HTTP rows leave
+// it empty, as agents before them did).
+const (
+	ProtocolRedis = "redis"
+	ProtocolDNS   = "dns"
+)
+
+// ClassIsError tells whether a status class of protocol's rows counts as
+// an error: HTTP as IsError; Redis replies other than "OK" (error codes
+// such as "ERR"); DNS response codes other than "NOERROR".
+func ClassIsError(protocol, class string) bool {
+	switch protocol {
+	case "":
+		return IsError(class)
+	case ProtocolRedis:
+		return class != "OK"
+	case ProtocolDNS:
+		return class != "NOERROR"
+	}
+	return class == StatusErr
+}
+
 // Key identifies one aggregated endpoint.
 type Key struct {
 	Service     string `json:"service"`
@@ -49,6 +71,10 @@ type Key struct {
 	Path        string `json:"req_path"` // template (see Template)
 	Peer        string `json:"peer,omitempty"`
 	StatusClass string `json:"status_class"`
+	// Protocol is empty for HTTP, else "redis", "dns": for those, Method
+	// is the command or query type, Path the query name or empty, and
+	// StatusClass the reply's class (see ClassIsError).
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // Endpoint is the aggregate of one Key over an interval or a window.
@@ -101,6 +127,11 @@ type Observation struct {
 	ReqBytes  int64
 	RespBytes int64
 	TimeNs    int64 // request start, ns since the Unix epoch
+	// Protocol is empty for HTTP. Other protocols give their status as
+	// Class (bounded, few values) instead of Status, and Method and Path
+	// are kept as they are (bounded), not normalised or templated.
+	Protocol string
+	Class    string
 }
 
 // Config bounds an Aggregator. Zero fields take defaults.
@@ -136,8 +167,19 @@ func NewAggregator(cfg Config) *Aggregator {
 	}
 }
 
+// Bounds on the key parts of other protocols.
+const (
+	maxOtherMethodLen = 80
+	maxOtherPathLen   = 253
+	maxClassLen       = 16
+)
+
 // Add folds one observation in, templating its path.
 func (a *Aggregator) Add(o Observation) {
+	if o.Protocol != "" {
+		a.addOther(o)
+		return
+	}
 	service := truncate(o.Service, maxServiceLen)
 	path, folded := a.limiter.Template(service, o.Path)
 	class := StatusClass(o.Status)
@@ -159,6 +201,36 @@ func (a *Aggregator) Add(o Observation) {
 	e.LastNs = max(e.LastNs, o.TimeNs)
 	e.Count++
 	if IsError(class) {
+		e.Errors++
+	}
+	e.ReqBytes += uint64(max(o.ReqBytes, 0))
+	e.RespBytes += uint64(max(o.RespBytes, 0))
+	e.Latency.Add(float64(o.LatencyNs))
+}
+
+func (a *Aggregator) addOther(o Observation) {
+	k := Key{
+		Protocol:    truncate(o.Protocol, maxClassLen),
+		Service:     truncate(o.Service, maxServiceLen),
+		Role:        o.Role,
+		Method:      truncate(o.Method, maxOtherMethodLen),
+		Path:        truncate(o.Path, maxOtherPathLen),
+		Peer:        truncate(o.Peer, maxPeerLen),
+		StatusClass: truncate(o.Class, maxClassLen),
+	}
+	if k.StatusClass == "" {
+		k.StatusClass = StatusErr
+	}
+	if k.Role != RoleClient && k.Role != RoleServer {
+		k.Role = ""
+	}
+	e := a.slot(k, false)
+	if e.Count == 0 || o.TimeNs < e.FirstNs {
+		e.FirstNs = o.TimeNs
+	}
+	e.LastNs = max(e.LastNs, o.TimeNs)
+	e.Count++
+	if ClassIsError(k.Protocol, k.StatusClass) {
 		e.Errors++
 	}
 	e.ReqBytes += uint64(max(o.ReqBytes, 0))
@@ -248,6 +320,7 @@ func SortRows(rows []Endpoint) {
 			cmp.Compare(x.Path, y.Path),
 			cmp.Compare(x.Method, y.Method),
 			cmp.Compare(x.StatusClass, y.StatusClass),
+			cmp.Compare(x.Protocol, y.Protocol),
 		)
 	})
 }

@@ -199,3 +199,38 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 		a.Add(o)
 	}
 }
+
+// TestOtherProtocols: Redis and DNS rows sit beside HTTP rows with their
+// own classes and errors; their names are neither normalised nor templated.
+func TestOtherProtocols(t *testing.T) {
+	a := NewAggregator(Config{})
+	a.Add(Observation{Service: "s", Role: RoleServer, Method: "GET", Path: "/x/1", Status: 200, LatencyNs: 10})
+	a.Add(Observation{Protocol: ProtocolRedis, Service: "s", Role: RoleServer, Method: "GET", Class: "OK", LatencyNs: 5})
+	a.Add(Observation{Protocol: ProtocolRedis, Service: "s", Role: RoleServer, Method: "GET", Class: "ERR", LatencyNs: 5})
+	a.Add(Observation{Protocol: ProtocolRedis, Service: "s", Role: RoleServer, Method: "CONFIG GET", Class: "OK"})
+	a.Add(Observation{Protocol: ProtocolDNS, Service: "s", Role: RoleClient, Method: "A", Path: "x.test/1", Class: "NXDOMAIN"})
+	a.Add(Observation{Protocol: ProtocolDNS, Service: "s", Role: RoleClient, Method: "A", Path: "x.test/1", Class: ""})
+	rows := a.Rows()
+	if len(rows) != 6 {
+		t.Fatalf("%d rows: %+v", len(rows), rows)
+	}
+	var errs, redis uint64
+	for _, r := range rows {
+		errs += r.Errors
+		if r.Protocol == ProtocolRedis {
+			redis += r.Count
+		}
+		if r.Protocol == ProtocolDNS && r.Path != "x.test/1" {
+			t.Errorf("dns path templated: %q", r.Path)
+		}
+		if r.Protocol == ProtocolRedis && r.Method == "CONFIG GET" && r.Errors != 0 {
+			t.Errorf("CONFIG GET counted as error")
+		}
+	}
+	if errs != 3 || redis != 3 {
+		t.Errorf("errors %d (want 3: ERR, NXDOMAIN, no response), redis rows %d", errs, redis)
+	}
+	if !ClassIsError("", "5xx") || ClassIsError(ProtocolRedis, "OK") || !ClassIsError(ProtocolDNS, "SERVFAIL") {
+		t.Error("ClassIsError")
+	}
+}
