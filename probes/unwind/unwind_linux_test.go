@@ -28,7 +28,7 @@ type capture struct {
 	bt     []uint64 // backtrace(): [0] is inside capture(), then return addresses
 }
 
-func buildC(t *testing.T, name string, flags ...string) string {
+func buildC(t testing.TB, name string, flags ...string) string {
 	t.Helper()
 	probetest.RequireCommand(t, "cc")
 	out := filepath.Join(t.TempDir(), name)
@@ -41,7 +41,7 @@ func buildC(t *testing.T, name string, flags ...string) string {
 
 // runCapture starts bin, waits for its capture and leaves it sleeping
 // (killed at cleanup) so /proc/<pid>/maps stays readable.
-func runCapture(t *testing.T, bin string) *capture {
+func runCapture(t testing.TB, bin string) *capture {
 	t.Helper()
 	cmd := exec.Command(bin)
 	stdout, err := cmd.StdoutPipe()
@@ -280,5 +280,45 @@ func TestUnwindQsortComparator(t *testing.T) {
 				t.Fatalf("max=3 gave %d frames", len(got))
 			}
 		})
+	}
+}
+
+func TestParseMaps(t *testing.T) {
+	in := `55d0c0a00000-55d0c0a01000 r--p 00000000 08:01 1234                       /usr/bin/app
+55d0c0a01000-55d0c0a02000 r-xp 00001000 08:01 1234                       /usr/bin/app
+7f00aa000000-7f00aa155000 r-xp 00026000 103:02 99 /usr/lib/with space/libx.so (deleted)
+7f00ab000000-7f00ab001000 rwxp 00000000 00:00 0
+7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]
+garbage line
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+`
+	got := parseMaps([]byte(in))
+	want := []mapping{
+		{start: 0x55d0c0a01000, end: 0x55d0c0a02000, off: 0x1000, dev: "08:01", inode: 1234, path: "/usr/bin/app"},
+		{start: 0x7f00aa000000, end: 0x7f00aa155000, off: 0x26000, dev: "103:02", inode: 99, path: "/usr/lib/with space/libx.so (deleted)"},
+		{start: 0x7f00ab000000, end: 0x7f00ab001000, dev: "00:00"},
+		{start: 0x7ffd00000000, end: 0x7ffd00002000, dev: "00:00", path: "[vdso]"},
+		{start: 0xffffffffff600000, end: 0xffffffffff601000, dev: "00:00", path: "[vsyscall]"},
+	}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// BenchmarkUnwind measures one unwind of the qsort capture (warm caches),
+// the per-sample cost the memory probe pays.
+func BenchmarkUnwind(b *testing.B) {
+	if runtime.GOARCH != "amd64" {
+		b.Skip("SKIP: amd64 only")
+	}
+	bin := buildC(b, "bench", "-O2", "-fomit-frame-pointer")
+	c := runCapture(b, bin)
+	u := New("")
+	want := len(u.Unwind(c.pid, c.sample, 128))
+	b.ResetTimer()
+	for b.Loop() {
+		if n := len(u.Unwind(c.pid, c.sample, 128)); n != want {
+			b.Fatalf("%d frames, want %d", n, want)
+		}
 	}
 }
