@@ -42,9 +42,13 @@ var (
 		robust fit, the peak, the share of the limit, a projected time to
 		OOM and a verdict: leak, growing, stable or noisy, with the reason.
 
-		With --alloc, uprobes on the C allocator (malloc, calloc, realloc,
-		free) sample allocations and report the call stacks that hold the
-		most outstanding bytes at the end.`)
+		With --alloc, also the call stacks that hold the memory: by default
+		from sampled page faults (the stack that made each page resident,
+		until it is unmapped), which costs the target nothing while it
+		reuses its memory however often it calls malloc. --alloc-mode
+		uprobes counts every malloc and free instead: exact outstanding
+		bytes, but a trap per call, which slows allocation-heavy programs
+		many times over.`)
 	memoryExample = templates.Examples(`
 		# Watch every pod of a deployment for a minute
 		%[1]s memory deploy/checkout --duration 1m
@@ -75,6 +79,7 @@ type MemoryOptions struct {
 	Interval  time.Duration
 	Output    string
 	Alloc     bool
+	AllocMode string
 	AllocRate uint64
 	Color     string
 	NoStream  bool
@@ -98,6 +103,7 @@ func NewMemoryOptions(streams genericiooptions.IOStreams) *MemoryOptions {
 		Duration:       30 * time.Second,
 		Interval:       time.Second,
 		Output:         "table",
+		AllocMode:      api.AllocModeFaults,
 		AllocRate:      64 << 10,
 		Color:          "auto",
 		clusterTargets: newClusterTargets(),
@@ -127,8 +133,9 @@ func (o *MemoryOptions) AddFlags(cmd *cobra.Command) {
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "how long to watch (at most 1h)")
 	fl.DurationVar(&o.Interval, "interval", o.Interval, "time between samples (at least 50ms)")
 	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json (NDJSON records); yaml with --dry-run")
-	fl.BoolVar(&o.Alloc, "alloc", o.Alloc, "also report call stacks holding outstanding malloc bytes (uprobes; slows allocation-heavy programs)")
-	fl.Uint64Var(&o.AllocRate, "alloc-sample-bytes", o.AllocRate, "with --alloc: sample one allocation per this many bytes on average (1: all)")
+	fl.BoolVar(&o.Alloc, "alloc", o.Alloc, "also report the call stacks that hold the memory")
+	fl.StringVar(&o.AllocMode, "alloc-mode", o.AllocMode, "with --alloc: faults (sampled page faults, cost per new page) or uprobes (every malloc/free, exact, slows allocation-heavy programs)")
+	fl.Uint64Var(&o.AllocRate, "alloc-sample-bytes", o.AllocRate, "with --alloc-mode uprobes: sample one allocation per this many bytes on average (1: all)")
 	fl.StringVar(&o.Color, "color", o.Color, "colour: auto, always or never")
 	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final result, no live table")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no probe-pod progress on stderr")
@@ -280,6 +287,11 @@ func (o *MemoryOptions) Validate() error {
 	default:
 		return fmt.Errorf("unknown --color %q: use auto, always or never", o.Color)
 	}
+	switch o.AllocMode {
+	case api.AllocModeFaults, api.AllocModeUprobes:
+	default:
+		return fmt.Errorf("unknown --alloc-mode %q: use faults or uprobes", o.AllocMode)
+	}
 	if o.Alloc && o.AllocRate == 0 {
 		return errors.New("--alloc-sample-bytes must be at least 1")
 	}
@@ -290,6 +302,9 @@ func (o *MemoryOptions) Validate() error {
 func (o *MemoryOptions) Config() api.MemoryConfig {
 	cfg := api.MemoryConfig{Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), IntervalNs: int64(o.Interval),
 		Alloc: o.Alloc, AllocSampleBytes: o.AllocRate, Syscalls: os.Geteuid() == 0}
+	if o.Alloc {
+		cfg.AllocMode = o.AllocMode
+	}
 	for _, p := range o.PIDs {
 		cfg.PIDs = append(cfg.PIDs, uint32(p))
 	}

@@ -24,6 +24,8 @@ func TestMemoryValidate(t *testing.T) {
 	}{
 		{"pid", func(o *MemoryOptions) { o.PIDs = []uint{42} }, ""},
 		{"comm json alloc", func(o *MemoryOptions) { o.Comms = []string{"x"}; o.Output = "json"; o.Alloc = true }, ""},
+		{"alloc uprobes", func(o *MemoryOptions) { o.PIDs = []uint{42}; o.Alloc = true; o.AllocMode = "uprobes" }, ""},
+		{"alloc mode", func(o *MemoryOptions) { o.PIDs = []uint{42}; o.Alloc = true; o.AllocMode = "ebpf" }, "use faults or uprobes"},
 		{"no target", func(o *MemoryOptions) {}, "--pid"},
 		{"not local", func(o *MemoryOptions) { o.Local = false }, "nothing to watch"},
 		{"pid without local", func(o *MemoryOptions) { o.Local = false; o.PIDs = []uint{4} }, "add --local"},

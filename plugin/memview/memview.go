@@ -344,11 +344,29 @@ func (v *View) renderAllocs(buf *bytes.Buffer) {
 	if len(v.allocs) == 0 {
 		return
 	}
-	fmt.Fprintf(buf, "\nOUTSTANDING ALLOCATIONS (sampled, scaled; top stacks per process)\n")
+	var faults, calls bool
 	for _, a := range v.allocs {
-		src := a.Source
-		fmt.Fprintf(buf, "%s %d #%d  %s in %d allocations (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
-			trend.Bytes(float64(a.OutstandingBytes)), a.OutstandingAllocs, printers.EscapeTerminal(src))
+		if a.Source == api.AllocSourceFaults {
+			faults = true
+		} else {
+			calls = true
+		}
+	}
+	if faults {
+		fmt.Fprintf(buf, "\nMEMORY GROWTH BY STACK (sampled page faults; still resident / made resident in the window)\n")
+	}
+	if calls {
+		fmt.Fprintf(buf, "\nOUTSTANDING ALLOCATIONS (sampled, scaled; top stacks per process)\n")
+	}
+	for _, a := range v.allocs {
+		src := printers.EscapeTerminal(a.Source)
+		if a.Source == api.AllocSourceFaults {
+			fmt.Fprintf(buf, "%s %d #%d  %s of %s (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
+				trend.Bytes(float64(a.OutstandingBytes)), trend.Bytes(float64(a.AllocatedBytes)), src)
+		} else {
+			fmt.Fprintf(buf, "%s %d #%d  %s in %d allocations (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
+				trend.Bytes(float64(a.OutstandingBytes)), a.OutstandingAllocs, src)
+		}
 		for i, f := range a.Frames {
 			if i >= 8 {
 				fmt.Fprintf(buf, "    ... %d more frames\n", len(a.Frames)-i)

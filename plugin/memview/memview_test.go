@@ -88,6 +88,26 @@ func TestPipedSnapshotsHaveNoEscapes(t *testing.T) {
 	}
 }
 
+// Page-fault stacks say what is still resident of what was faulted; the
+// uprobe ones how many allocations hold the bytes.
+func TestAllocStacksBySource(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(Options{Out: &out, ErrOut: &errOut})
+	feed(t, v, "leaky", 6)
+	_ = v.HandleLine(line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 42, Comm: "leaky", Rank: 1,
+		OutstandingBytes: 5 << 20, AllocatedBytes: 6 << 20, Source: api.AllocSourceFaults, Frames: []string{"malloc", "leak_small", "main"}}))
+	_ = v.HandleLine(line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 43, Comm: "other", Rank: 1,
+		OutstandingBytes: 1 << 20, OutstandingAllocs: 16, Source: api.AllocSourceLibc, Frames: []string{"leak_bytes"}}))
+	_ = v.Final()
+	s := out.String()
+	for _, want := range []string{"MEMORY GROWTH BY STACK", "leaky 42 #1  5.0 MiB of 6.0 MiB (page-faults)", "    leak_small",
+		"OUTSTANDING ALLOCATIONS", "other 43 #1  1.0 MiB in 16 allocations (libc)"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
 func TestNodeStringsAreEscaped(t *testing.T) {
 	var out, errOut bytes.Buffer
 	v := New(Options{Out: &out, ErrOut: &errOut})

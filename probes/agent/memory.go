@@ -31,6 +31,10 @@ type allocTracer interface {
 	// Stacks returns the top stacks per process at the end of the window.
 	Stacks(now time.Time, top int) []api.AllocStack
 	Stats() (runNs, runCount, lost uint64)
+	// LostName names what lost events in probe_stats' lost_by.
+	LostName() string
+	// Note says how the window was sampled, for the log ("" for nothing).
+	Note() string
 	Close() error
 }
 
@@ -175,7 +179,10 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 		ps.BPFRunNs, ps.BPFRunCount, ps.EventsLost = alloc.Stats()
 		ps.EventsCaptured = ps.BPFRunCount
 		if ps.EventsLost > 0 {
-			ps.LostBy = map[string]uint64{"alloc_map_full": ps.EventsLost}
+			ps.LostBy = map[string]uint64{alloc.LostName(): ps.EventsLost}
+		}
+		if note := alloc.Note(); note != "" {
+			out.Log(api.LevelInfo, note, "")
 		}
 	}
 	if sys != nil {

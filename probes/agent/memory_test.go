@@ -9,6 +9,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,13 +101,33 @@ func TestMemoryAgentLeakWithAlloc(t *testing.T) {
 	var a api.AllocStack
 	_ = json.Unmarshal(recs[api.TableAllocStacks][0], &a)
 	t.Logf("top stack: %s, %d B outstanding", strings.Join(a.Frames, ";"), a.OutstandingBytes)
-	if a.Rank != 1 || len(a.Frames) == 0 || a.Frames[0] != "leak_bytes" {
-		t.Errorf("top stack %+v, want leak_bytes first", a)
+	if a.Rank != 1 || a.Source != api.AllocSourceFaults || !slices.Contains(a.Frames, "leak_bytes") {
+		t.Errorf("top stack %+v, want page-faults through leak_bytes", a)
+	}
+	// The page-fault engine holds about what leaked in the window.
+	if got := float64(a.OutstandingBytes); got < 0.7*rate*10 || got > 1.2*rate*10 {
+		t.Errorf("top stack holds %.0f B, want about %d B", got, rate*10)
 	}
 	var ps api.ProbeStats
 	_ = json.Unmarshal(recs[api.TableProbeStats][0], &ps)
 	if !ps.Final || ps.BPFRunCount == 0 || ps.PeakRSSBytes == 0 {
 		t.Errorf("probe_stats %+v", ps)
+	}
+}
+
+// --alloc-mode uprobes: the exact allocator probes, opt-in.
+func TestMemoryAgentAllocUprobes(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	pid := startLeak(t, "2097152")
+	recs := runMemoryAgent(t, api.MemoryConfig{PIDs: []uint32{uint32(pid)}, DurationNs: int64(2 * time.Second),
+		Alloc: true, AllocMode: api.AllocModeUprobes})
+	if len(recs[api.TableAllocStacks]) == 0 {
+		t.Fatal("no alloc_stacks records")
+	}
+	var a api.AllocStack
+	_ = json.Unmarshal(recs[api.TableAllocStacks][0], &a)
+	if a.Source != api.AllocSourceLibc || len(a.Frames) == 0 || a.Frames[0] != "leak_bytes" {
+		t.Errorf("top stack %+v, want libc with leak_bytes first", a)
 	}
 }
 

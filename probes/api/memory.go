@@ -82,9 +82,12 @@ type MemorySummary struct {
 	Exited                bool    `json:"exited,omitempty"`
 }
 
-// AllocStack is one call stack holding outstanding heap bytes at the end
-// of an --alloc window (the sampled allocations still not freed, scaled up
-// by the sampling rate).
+// AllocStack is one call stack holding memory at the end of an --alloc
+// window. With the page-fault engine (Source "page-faults", the default)
+// OutstandingBytes is the memory that stack made resident in the window
+// and that is still mapped, AllocatedBytes all it made resident, released
+// or not (sampled pages, scaled up). With allocator uprobes (Source "libc")
+// OutstandingBytes are the sampled malloc bytes not yet freed.
 type AllocStack struct {
 	Header
 	Time              int64    `json:"time_"`
@@ -94,9 +97,22 @@ type AllocStack struct {
 	OutstandingBytes  uint64   `json:"outstanding_bytes"`
 	OutstandingAllocs uint64   `json:"outstanding_allocs"`
 	AllocatedBytes    uint64   `json:"allocated_bytes"` // in the window, freed or not
-	Source            string   `json:"source"`          // libc (malloc family) or go (runtime.mallocgc, allocated only)
+	Source            string   `json:"source"`          // page-faults, libc (malloc family) or go (runtime.mallocgc, allocated only)
 	Frames            []string `json:"frames"`          // leaf first: the allocating function, then its callers
 }
+
+// AllocStack sources.
+const (
+	AllocSourceFaults = "page-faults"
+	AllocSourceLibc   = "libc"
+	AllocSourceGo     = "go"
+)
+
+// Alloc modes (MemoryConfig.AllocMode).
+const (
+	AllocModeFaults  = "faults"  // sampled page faults: cost per new page, not per call (default)
+	AllocModeUprobes = "uprobes" // malloc/free uprobes: exact outstanding bytes, a trap per call
+)
 
 // TableAllocStacks names AllocStack records.
 const TableAllocStacks = "alloc_stacks"
@@ -111,9 +127,12 @@ type MemoryConfig struct {
 
 	DurationNs int64 `json:"duration_ns"`
 	IntervalNs int64 `json:"interval_ns,omitempty"` // default 1s
-	// Alloc attaches allocator uprobes to the targets (libc malloc family
-	// and Go's runtime.mallocgc) and reports alloc_stacks at the end.
-	Alloc bool `json:"alloc,omitempty"`
+	// Alloc reports alloc_stacks at the end: by default (AllocMode
+	// "faults") the stacks that made memory resident, from sampled page
+	// faults; with AllocMode "uprobes", allocator uprobes on the targets
+	// (libc malloc family and Go's runtime.mallocgc).
+	Alloc     bool   `json:"alloc,omitempty"`
+	AllocMode string `json:"alloc_mode,omitempty"`
 	// AllocSampleBytes: one sampled allocation per this many bytes on
 	// average (allocations at least this large are always sampled);
 	// default 64 KiB. 1 samples everything.

@@ -261,10 +261,10 @@ func (t *Tracer) Stacks(now time.Time, top int) []api.AllocStack {
 			OutstandingBytes:  uint64(v.outBytes),
 			OutstandingAllocs: uint64(v.outAllocs + 0.5),
 			AllocatedBytes:    v.allocBytes,
-			Source:            "libc",
+			Source:            api.AllocSourceLibc,
 		}
 		if k.source == uint8(memallocMaSourceMA_SRC_GO) {
-			rec.Source = "go"
+			rec.Source = api.AllocSourceGo
 		}
 		rec.Frames = t.frames(k.tgid, k.stackID, k.source == uint8(memallocMaSourceMA_SRC_GO))
 		out = append(out, rec)

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types for bpf/memgrowth.bpf.c: the UAPI subset it needs and the records
+ * Go reads from the ring buffer (bpf2go -type).
+ */
+#ifndef PIXIE_MEMGROWTH_H
+#define PIXIE_MEMGROWTH_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef int __s32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+#define BPF_ANY 0
+
+/*
+ * The user register file saved at kernel entry (task_pt_regs): the
+ * kernel's struct pt_regs on x86-64 and its leading struct user_pt_regs
+ * on arm64. Both layouts are UAPI.
+ */
+#if defined(__TARGET_ARCH_x86)
+struct mg_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+#define MG_PC(r) ((r)->ip)
+#define MG_SP(r) ((r)->sp)
+#define MG_FP(r) ((r)->bp)
+#elif defined(__TARGET_ARCH_arm64)
+struct mg_regs {
+	__u64 regs[31];
+	__u64 sp, pc, pstate;
+};
+#define MG_PC(r) ((r)->pc)
+#define MG_SP(r) ((r)->sp)
+#define MG_FP(r) ((r)->regs[29])
+#else
+#error "memgrowth: build with bpf2go -target amd64 or arm64"
+#endif
+
+/* The context of a perf_event program (UAPI struct bpf_perf_event_data). */
+struct mg_perf_ctx {
+	struct mg_regs regs;
+	__u64 sample_period;
+	__u64 addr;
+};
+
+/* Syscall tracepoint records (tracefs events/syscalls/<name>/format). */
+struct mg_sys_enter {
+	__u64 common;
+	__s64 nr;
+	__u64 args[6];
+};
+
+struct mg_sys_exit {
+	__u64 common;
+	__s64 nr;
+	__s64 ret;
+};
+
+#define MG_STACK_BYTES 4096
+#define MG_STACK_CHUNK 512
+#define MG_MAX_FP 48
+
+enum mg_kind {
+	MG_FAULT = 1,	/* a sampled page fault: mg_fault */
+	MG_RELEASE = 2, /* [addr, addr+len) unmapped or discarded: mg_range */
+	MG_MOVE = 3,	/* mremap: [addr, addr+len) now at new_addr: mg_range */
+	MG_EXEC = 4,	/* the process replaced its address space: mg_range, no range */
+};
+
+struct mg_fp {
+	__u64 bp, ra;
+};
+
+/* A sampled page fault: where, with what weight, and what it takes to
+ * unwind the user stack in Go (registers, the top of the stack, and a
+ * frame-pointer walk for frames past the copy). */
+struct mg_fault {
+	__u32 kind;
+	__u32 tgid;
+	__u32 tid;
+	__u32 weight; /* pages this sample stands for */
+	__u64 addr;
+	__u64 pc, sp, bp;
+	__u32 stack_len;
+	__u32 nfp;
+	struct mg_fp fp[MG_MAX_FP];
+	__u8 stack[MG_STACK_BYTES];
+};
+
+struct mg_range {
+	__u32 kind;
+	__u32 tgid;
+	__u64 addr;
+	__u64 len;
+	__u64 new_addr;
+};
+
+/* Per-CPU counters (px_mg_counters). */
+enum mg_counter {
+	MG_FAULTS = 0,	     /* page faults of targets */
+	MG_SAMPLED = 1,	     /* of which sent with a stack */
+	MG_LOST_RINGBUF = 2, /* sampled but the ring buffer was full */
+	MG_RANGES = 3,	     /* release/move/exec records sent */
+	MG_LOST_RANGES = 4,  /* ... lost to a full ring buffer */
+	MG_NR_COUNTERS = 5,
+};
+
+#endif

@@ -1,0 +1,271 @@
+//go:build ignore
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Memory growth by call stack for `kubectl pixie memory --alloc`.
+ *
+ * A page fault is where memory becomes resident: the allocator, or the code
+ * that first writes what it allocated, touches a new page. Sampling faults
+ * (the software perf event page-faults, period 1, on every CPU) costs the
+ * target nothing while it reuses memory it already has, however many
+ * malloc calls it makes; uprobes on malloc trap on every call.
+ *
+ * Faults are sampled by page address (a fixed hash, 1 in 2^shift pages, the
+ * shift raised by user space when the rate passes its budget), so a page is
+ * either always or never sampled and its release can be matched exactly.
+ * A sampled fault sends the user registers, the top of the user stack and a
+ * frame-pointer walk: user space unwinds it with the modules' CFI, since the
+ * faults happen inside libc, built without frame pointers.
+ *
+ * munmap, madvise(DONTNEED/FREE/REMOVE), a shrinking brk, mremap and exec
+ * send the ranges that stop being resident (or move), so what is left at
+ * the end is the sampled growth still mapped.
+ *
+ * Kernel types: none besides the UAPI register file (pixie/memgrowth.h);
+ * task_pt_regs gives the user registers also for faults taken in the
+ * kernel (copy_to_user), where the event's own registers are the kernel's.
+ */
+#include "pixie/memgrowth.h"
+#include <bpf/bpf_helpers.h>
+
+volatile const __u8 filter_all = 0;
+
+/* Keep the types in BTF for bpf2go -type. */
+const struct mg_fault *unused_mg_fault __attribute__((unused));
+const struct mg_range *unused_mg_range __attribute__((unused));
+const enum mg_kind *unused_mg_kind __attribute__((unused));
+const enum mg_counter *unused_mg_counter __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tgid */
+	__type(value, __u8);
+} px_mg_tgids SEC(".maps");
+
+/* [0]: sampling shift (1 in 2^shift pages), written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} px_mg_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} px_mg_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MG_NR_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} px_mg_counters SEC(".maps");
+
+/* Program break last seen per tgid, to see brk shrink the heap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} px_mg_brks SEC(".maps");
+
+/* mremap arguments between its entry and exit, per thread. */
+struct mg_mremap {
+	__u64 old_addr, old_len, new_len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct mg_mremap);
+} px_mg_mremap SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&px_mg_counters, &which);
+	if (c)
+		*c += 1; /* per-CPU */
+}
+
+static __always_inline int targeted(__u32 tgid)
+{
+	return filter_all || bpf_map_lookup_elem(&px_mg_tgids, &tgid) != NULL;
+}
+
+/* Same answer for a page every time it faults (Fibonacci hashing). */
+static __always_inline int sampled(__u64 page, __u32 shift)
+{
+	if (shift == 0)
+		return 1;
+	if (shift > 30)
+		shift = 30;
+	__u64 h = (page * 0x9E3779B97F4A7C15ULL) >> 32;
+	return (h & ((1ULL << shift) - 1)) == 0;
+}
+
+SEC("perf_event")
+int px_mg_fault(struct mg_perf_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (tgid == 0 || !targeted(tgid))
+		return 0;
+	count(MG_FAULTS);
+	__u64 addr = ctx->addr;
+	__u32 zero = 0;
+	__u32 *cfg = bpf_map_lookup_elem(&px_mg_config, &zero);
+	__u32 shift = cfg ? *cfg : 0;
+	if (!sampled(addr >> 12, shift))
+		return 0;
+	struct mg_fault *e = bpf_ringbuf_reserve(&px_mg_events, sizeof(*e), 0);
+	if (!e) {
+		count(MG_LOST_RINGBUF);
+		return 0;
+	}
+	count(MG_SAMPLED);
+	e->kind = MG_FAULT;
+	e->tgid = tgid;
+	e->tid = (__u32)id;
+	e->weight = 1U << (shift > 30 ? 30 : shift);
+	e->addr = addr;
+	e->stack_len = 0;
+	e->nfp = 0;
+
+	struct mg_regs regs = {};
+	struct task_struct *task = bpf_get_current_task_btf();
+	void *uregs = (void *)bpf_task_pt_regs(task);
+	if (!uregs || bpf_probe_read_kernel(&regs, sizeof(regs), uregs)) {
+		e->pc = e->sp = e->bp = 0;
+		bpf_ringbuf_submit(e, 0);
+		return 0;
+	}
+	e->pc = MG_PC(&regs);
+	e->sp = MG_SP(&regs);
+	e->bp = MG_FP(&regs);
+
+	/* The stack's top, in chunks: the copy ends where the stack does. */
+	__u64 sp = e->sp;
+	for (int i = 0; i < MG_STACK_BYTES / MG_STACK_CHUNK; i++) {
+		if (bpf_probe_read_user(&e->stack[i * MG_STACK_CHUNK], MG_STACK_CHUNK,
+					(void *)(sp + i * MG_STACK_CHUNK)))
+			break;
+		e->stack_len = (i + 1) * MG_STACK_CHUNK;
+	}
+
+	/* Frame pointers past the copy (Go, and C built with them). */
+	__u64 bp = e->bp;
+	for (int i = 0; i < MG_MAX_FP; i++) {
+		struct mg_fp f = {.bp = bp};
+		__u64 pair[2];
+		if (bp == 0 || bp & 7 || bpf_probe_read_user(pair, sizeof(pair), (void *)bp))
+			break;
+		f.ra = pair[1];
+		e->fp[i] = f;
+		e->nfp = i + 1;
+		if (pair[0] <= bp || f.ra == 0)
+			break;
+		bp = pair[0];
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline void send_range(__u32 tgid, __u32 kind, __u64 addr, __u64 len, __u64 new_addr)
+{
+	struct mg_range *r = bpf_ringbuf_reserve(&px_mg_events, sizeof(*r), 0);
+	if (!r) {
+		count(MG_LOST_RANGES);
+		return;
+	}
+	count(MG_RANGES);
+	r->kind = kind;
+	r->tgid = tgid;
+	r->addr = addr;
+	r->len = len;
+	r->new_addr = new_addr;
+	bpf_ringbuf_submit(r, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int px_mg_munmap(struct mg_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (targeted(tgid))
+		send_range(tgid, MG_RELEASE, ctx->args[0], ctx->args[1], 0);
+	return 0;
+}
+
+#define MG_MADV_DONTNEED 4
+#define MG_MADV_FREE 8
+#define MG_MADV_REMOVE 9
+#define MG_MADV_DONTNEED_LOCKED 24
+
+SEC("tracepoint/syscalls/sys_enter_madvise")
+int px_mg_madvise(struct mg_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 advice = ctx->args[2];
+	if (advice != MG_MADV_DONTNEED && advice != MG_MADV_FREE && advice != MG_MADV_REMOVE &&
+	    advice != MG_MADV_DONTNEED_LOCKED)
+		return 0;
+	if (targeted(tgid))
+		send_range(tgid, MG_RELEASE, ctx->args[0], ctx->args[1], 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int px_mg_brk(struct mg_sys_exit *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!targeted(tgid) || ctx->ret <= 0)
+		return 0;
+	__u64 now = ctx->ret;
+	__u64 *last = bpf_map_lookup_elem(&px_mg_brks, &tgid);
+	if (last && now < *last)
+		send_range(tgid, MG_RELEASE, now, *last - now, 0);
+	bpf_map_update_elem(&px_mg_brks, &tgid, &now, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mremap")
+int px_mg_mremap_enter(struct mg_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!targeted(id >> 32))
+		return 0;
+	struct mg_mremap m = {.old_addr = ctx->args[0], .old_len = ctx->args[1], .new_len = ctx->args[2]};
+	bpf_map_update_elem(&px_mg_mremap, &id, &m, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int px_mg_mremap_exit(struct mg_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mg_mremap *m = bpf_map_lookup_elem(&px_mg_mremap, &id);
+	if (!m)
+		return 0;
+	struct mg_mremap saved = *m;
+	bpf_map_delete_elem(&px_mg_mremap, &id);
+	if (ctx->ret < 0)
+		return 0;
+	__u64 moved = saved.old_len < saved.new_len ? saved.old_len : saved.new_len;
+	if ((__u64)ctx->ret != saved.old_addr)
+		send_range(id >> 32, MG_MOVE, saved.old_addr, moved, ctx->ret);
+	if (saved.new_len < saved.old_len) /* shrunk in place or moved: the tail is gone */
+		send_range(id >> 32, MG_RELEASE, saved.old_addr + saved.new_len, saved.old_len - saved.new_len, 0);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int px_mg_exec(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (targeted(tgid))
+		send_range(tgid, MG_EXEC, 0, 0, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

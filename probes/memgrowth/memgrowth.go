@@ -1,0 +1,390 @@
+//go:build linux
+
+// Package memgrowth attributes memory growth to call stacks with eBPF: it
+// samples the page faults of target processes (where memory becomes
+// resident), unwinds each sampled fault's user stack, and follows munmap,
+// madvise, brk and mremap so that what it reports at the end is the
+// sampled growth still mapped, by the stack that first touched it.
+//
+// It replaces per-call allocator uprobes as the default engine of
+// `memory --alloc` because its cost does not depend on how often the
+// target calls malloc: a program that reuses its memory takes no fault,
+// and a growing one takes one per new page, which it was paying for
+// anyway (see docs/benchmarks-memory.md).
+package memgrowth
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/profile"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
+)
+
+// Config selects what to probe.
+type Config struct {
+	PIDs     []uint32
+	ProcRoot string // default /proc
+	// Budget is how many faults per second are sent with a stack before
+	// the sampling halves (default 2000). Faults past the sampling cost
+	// the target a hash lookup, not a stack copy.
+	Budget int
+	// MaxPages bounds the pages held (default 1<<20, ~40 MiB); past it
+	// the sampling halves too.
+	MaxPages int
+}
+
+const maxFrames = 64
+
+// Tracer holds the loaded programs, the fault events and the ledger.
+type Tracer struct {
+	cfg   Config
+	objs  memgrowthObjects
+	perf  *attach.PerCPU
+	links []link.Link
+	rd    *ringbuf.Reader
+	stats interface{ Close() error }
+	unw   *unwind.Unwinder
+	done  chan struct{}
+
+	mu      sync.Mutex
+	ledger  *Ledger
+	sym     *profile.Symbolizer
+	shift   uint32
+	sampled uint64 // counter value at the last rate check
+	badRecs uint64
+}
+
+// Start loads the programs, opens the page-fault event on every CPU and
+// the release tracepoints, and starts reading.
+func Start(cfg Config) (*Tracer, error) {
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = 2000
+	}
+	if cfg.MaxPages <= 0 {
+		cfg.MaxPages = 1 << 20
+	}
+	if len(cfg.PIDs) == 0 {
+		return nil, errors.New("no process to watch")
+	}
+	if err := attach.EnsureTracefs(); err != nil {
+		return nil, err
+	}
+	spec, err := loadMemgrowth()
+	if err != nil {
+		return nil, fmt.Errorf("loading the memory growth probe spec: %w", err)
+	}
+	t := &Tracer{cfg: cfg, done: make(chan struct{}), ledger: NewLedger(uint64(os.Getpagesize())),
+		sym: profile.NewSymbolizer(cfg.ProcRoot), unw: unwind.New(cfg.ProcRoot)}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("the kernel rejected the memory growth probe: %w", err)
+		}
+		return nil, fmt.Errorf("loading the memory growth probe: %w (needs root and Linux >= 5.15 with BTF)", err)
+	}
+	if s, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		t.stats = s
+	}
+	for _, pid := range cfg.PIDs {
+		if err := t.objs.PxMgTgids.Put(pid, uint8(1)); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("adding pid %d: %w", pid, err)
+		}
+	}
+	for _, tp := range []struct {
+		group, name string
+		prog        *ebpf.Program
+	}{
+		{"syscalls", "sys_enter_munmap", t.objs.PxMgMunmap},
+		{"syscalls", "sys_enter_madvise", t.objs.PxMgMadvise},
+		{"syscalls", "sys_exit_brk", t.objs.PxMgBrk},
+		{"syscalls", "sys_enter_mremap", t.objs.PxMgMremapEnter},
+		{"syscalls", "sys_exit_mremap", t.objs.PxMgMremapExit},
+		{"sched", "sched_process_exec", t.objs.PxMgExec},
+	} {
+		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("attaching to %s/%s: %w", tp.group, tp.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	if t.rd, err = ringbuf.NewReader(t.objs.PxMgEvents); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("opening the fault ring buffer: %w", err)
+	}
+	// Release tracepoints first, faults last: a page is never recorded
+	// without its release being watched.
+	faults := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_PAGE_FAULTS, Sample: 1}
+	if t.perf, err = attach.OpenPerCPU(faults, t.objs.PxMgFault.FD(), "page-faults"); err != nil {
+		t.Close()
+		return nil, err
+	}
+	go t.read()
+	go t.control()
+	return t, nil
+}
+
+// read turns ring buffer records into ledger entries until Close.
+func (t *Tracer) read() {
+	var rec ringbuf.Record
+	for {
+		if err := t.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			continue
+		}
+		t.handle(rec.RawSample)
+	}
+}
+
+// Offsets in struct mg_fault / mg_range (bpf/include/pixie/memgrowth.h),
+// checked against bpf2go's types in the tests.
+const (
+	offFaultFP    = 56
+	offFaultStack = offFaultFP + 48*16
+	faultSize     = offFaultStack + 4096
+	rangeSize     = 32
+)
+
+func (t *Tracer) handle(b []byte) {
+	le := binary.LittleEndian
+	if len(b) < 8 {
+		t.badRecord()
+		return
+	}
+	kind, tgid := le.Uint32(b), le.Uint32(b[4:])
+	switch memgrowthMgKind(kind) {
+	case memgrowthMgKindMG_FAULT:
+		if len(b) < faultSize {
+			t.badRecord()
+			return
+		}
+		s := unwind.Sample{Regs: unwind.Regs{PC: le.Uint64(b[24:]), SP: le.Uint64(b[32:]), BP: le.Uint64(b[40:])}}
+		stackLen, nfp := le.Uint32(b[48:]), le.Uint32(b[52:])
+		s.Stack = b[offFaultStack : offFaultStack+int(min(stackLen, 4096))]
+		for i := 0; i < int(min(nfp, 48)); i++ {
+			o := offFaultFP + 16*i
+			s.FP = append(s.FP, unwind.FPFrame{BP: le.Uint64(b[o:]), RA: le.Uint64(b[o+8:])})
+		}
+		var pcs []uint64
+		if s.PC != 0 {
+			pcs = t.unw.Unwind(tgid, s, maxFrames)
+		}
+		t.mu.Lock()
+		t.ledger.Fault(tgid, le.Uint64(b[16:]), le.Uint32(b[12:]), pcs)
+		t.mu.Unlock()
+	case memgrowthMgKindMG_RELEASE, memgrowthMgKindMG_MOVE, memgrowthMgKindMG_EXEC:
+		if len(b) < rangeSize {
+			t.badRecord()
+			return
+		}
+		addr, n, to := le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])
+		t.mu.Lock()
+		switch memgrowthMgKind(kind) {
+		case memgrowthMgKindMG_RELEASE:
+			t.ledger.Release(tgid, addr, n)
+		case memgrowthMgKindMG_MOVE:
+			t.ledger.Move(tgid, addr, n, to)
+		default:
+			t.ledger.Exec(tgid)
+			t.unw.Forget(tgid)
+			t.sym.Forget(tgid)
+		}
+		t.mu.Unlock()
+	default:
+		t.badRecord()
+	}
+}
+
+func (t *Tracer) badRecord() {
+	t.mu.Lock()
+	t.badRecs++
+	t.mu.Unlock()
+}
+
+// control halves the sampling when the sampled rate passes the budget or
+// the ledger its bound. It never doubles it back: every page held must
+// stay comparable with what is sampled next.
+func (t *Tracer) control() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+		}
+		c := t.Counters()
+		rate := c.Sampled - t.sampled
+		t.sampled = c.Sampled
+		t.mu.Lock()
+		full := t.ledger.Pages() > t.cfg.MaxPages
+		t.mu.Unlock()
+		if (rate > uint64(t.cfg.Budget) || full) && t.shift < 20 {
+			t.setShift(t.shift + 1)
+		}
+	}
+}
+
+func (t *Tracer) setShift(s uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.shift = s
+	_ = t.objs.PxMgConfig.Put(uint32(0), s)
+	t.ledger.Downsample(s)
+}
+
+// Shift is the current sampling: 1 in 2^Shift pages.
+func (t *Tracer) Shift() uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.shift
+}
+
+// Counters are the probe's own counts, summed over CPUs.
+type Counters struct {
+	Faults, Sampled, LostRingbuf, Ranges, LostRanges, BadRecords uint64
+}
+
+// Counters reads the BPF counters.
+func (t *Tracer) Counters() Counters {
+	sum := func(c memgrowthMgCounter) uint64 {
+		var per []uint64
+		if err := t.objs.PxMgCounters.Lookup(uint32(c), &per); err != nil {
+			return 0
+		}
+		var s uint64
+		for _, v := range per {
+			s += v
+		}
+		return s
+	}
+	t.mu.Lock()
+	bad := t.badRecs
+	t.mu.Unlock()
+	return Counters{Faults: sum(memgrowthMgCounterMG_FAULTS), Sampled: sum(memgrowthMgCounterMG_SAMPLED),
+		LostRingbuf: sum(memgrowthMgCounterMG_LOST_RINGBUF), Ranges: sum(memgrowthMgCounterMG_RANGES),
+		LostRanges: sum(memgrowthMgCounterMG_LOST_RANGES), BadRecords: bad}
+}
+
+// drain waits (briefly) until the reader has consumed what the kernel
+// wrote, so the end-of-window report includes the last faults.
+func (t *Tracer) drain() {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for t.rd.AvailableBytes() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Millisecond) // the record being handled
+}
+
+// Stacks returns, per process, the top stacks by growth still resident.
+func (t *Tracer) Stacks(now time.Time, top int) []api.AllocStack {
+	t.drain()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []api.AllocStack
+	for _, tgid := range t.ledger.Procs() {
+		comm := procComm(t.cfg.ProcRoot, tgid)
+		for i, g := range t.ledger.Top(tgid, top) {
+			if g.ResidentBytes == 0 && g.FaultedBytes == 0 {
+				continue
+			}
+			out = append(out, api.AllocStack{
+				Header:           api.Header{Table: api.TableAllocStacks},
+				Time:             now.UnixNano(),
+				PID:              tgid,
+				Comm:             comm,
+				Rank:             i + 1,
+				OutstandingBytes: g.ResidentBytes,
+				AllocatedBytes:   g.FaultedBytes,
+				Source:           api.AllocSourceFaults,
+				Frames:           t.frames(tgid, g.PCs),
+			})
+		}
+	}
+	return out
+}
+
+// frames symbolizes a stack: the first address is the faulting
+// instruction, the others are return addresses.
+func (t *Tracer) frames(pid uint32, pcs []uint64) []string {
+	if len(pcs) == 0 {
+		return []string{"[no stack]"}
+	}
+	out := make([]string, 0, len(pcs))
+	for i, pc := range pcs {
+		out = append(out, t.sym.User(pid, pc, i == 0).Name())
+	}
+	return out
+}
+
+// Stats returns the programs' run time and count (bpf_stats) and the
+// events lost (ring buffer full).
+func (t *Tracer) Stats() (runNs, runCount, lost uint64) {
+	for _, p := range []*ebpf.Program{t.objs.PxMgFault, t.objs.PxMgMunmap, t.objs.PxMgMadvise, t.objs.PxMgBrk,
+		t.objs.PxMgMremapEnter, t.objs.PxMgMremapExit, t.objs.PxMgExec} {
+		if p == nil {
+			continue
+		}
+		if s, err := p.Stats(); err == nil {
+			runNs += uint64(s.Runtime)
+			runCount += s.RunCount
+		}
+	}
+	c := t.Counters()
+	return runNs, runCount, c.LostRingbuf + c.LostRanges
+}
+
+// Close stops sampling and unloads everything.
+func (t *Tracer) Close() error {
+	if t.perf != nil {
+		t.perf.Close()
+		t.perf = nil
+	}
+	for i := len(t.links) - 1; i >= 0; i-- {
+		_ = t.links[i].Close()
+	}
+	t.links = nil
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+	if t.rd != nil {
+		_ = t.rd.Close()
+	}
+	if t.stats != nil {
+		_ = t.stats.Close()
+		t.stats = nil
+	}
+	return t.objs.Close()
+}
+
+// procComm is the command name of pid ("" once it has exited).
+func procComm(procRoot string, pid uint32) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "comm"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
