@@ -1,0 +1,265 @@
+//go:build linux
+
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// freePort returns a TCP or UDP port on 127.0.0.1 nothing listens on now.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startDaemon runs a real server in the foreground until the test ends.
+func startDaemon(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &errOut, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", bin, errOut.String())
+		}
+	})
+	return cmd
+}
+
+// tableLines decodes every record of table in a trace's NDJSON output.
+func tableLines[T any](t *testing.T, out []byte, table string) []T {
+	t.Helper()
+	var recs []T
+	prefix := []byte(`{"table":"` + table + `"`)
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		if !bytes.HasPrefix(line, prefix) {
+			continue
+		}
+		var r T
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("bad %s record %s: %v", table, line, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func summaries(t *testing.T, out []byte, protocol string) map[string]api.HTTPSummary {
+	m := map[string]api.HTTPSummary{}
+	for _, s := range tableLines[api.HTTPSummary](t, out, api.TableHTTPSummary) {
+		if s.Protocol == protocol {
+			k := s.ReqMethod + " " + s.ReqPath + " " + s.StatusClass
+			prev := m[k]
+			s.Count += prev.Count
+			s.Errors += prev.Errors
+			m[k] = s
+		}
+	}
+	return m
+}
+
+// redisStats reads INFO commandstats and errorstats: calls per command
+// (lower-case, as Redis names them) and errors per code.
+func redisStats(t *testing.T, cli string, port int) (calls, errs map[string]int) {
+	t.Helper()
+	out, err := exec.Command(cli, "-p", strconv.Itoa(port), "INFO", "all").Output()
+	if err != nil {
+		t.Fatalf("redis-cli INFO: %v", err)
+	}
+	calls, errs = map[string]int{}, map[string]int{}
+	cmdRe := regexp.MustCompile(`^cmdstat_([a-z|_-]+):calls=(\d+)`)
+	errRe := regexp.MustCompile(`^errorstat_([A-Z]+):count=(\d+)`)
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if m := cmdRe.FindStringSubmatch(l); m != nil {
+			calls[m[1]], _ = strconv.Atoi(m[2])
+		}
+		if m := errRe.FindStringSubmatch(l); m != nil {
+			errs[m[1]], _ = strconv.Atoi(m[2])
+		}
+	}
+	return calls, errs
+}
+
+// pingLatencies sends n PINGs one at a time on one connection and returns
+// the round trips the client measured, and its local port.
+func pingLatencies(t *testing.T, addr string, n int) ([]int64, uint16) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	var lat []int64
+	for range n {
+		start := time.Now()
+		if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil || line != "+PONG\r\n" {
+			t.Fatalf("PING: %q %v", line, err)
+		}
+		lat = append(lat, time.Since(start).Nanoseconds())
+	}
+	return lat, uint16(c.LocalAddr().(*net.TCPAddr).Port)
+}
+
+// TestTraceRedis: a real redis-server driven by redis-benchmark (plain
+// and pipelined), redis-cli (errors of two kinds) and a Go client timing
+// its PINGs. Traced by command name: the per-command counts and error
+// counts must equal what Redis itself counted (INFO commandstats and
+// errorstats), and server-side latencies must stay within the client's.
+func TestTraceRedis(t *testing.T) {
+	requirePrivileged(t)
+	server := requireCmd(t, "redis-server")
+	cli := requireCmd(t, "redis-cli")
+	bench := requireCmd(t, "redis-benchmark")
+	port := freePort(t, "tcp")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	startDaemon(t, server, "--save", "", "--appendonly", "no", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--dir", t.TempDir(), "--daemonize", "no", "--protected-mode", "no")
+	waitTCP(t, addr)
+
+	tr := startTrace(t, "--comm", "redis-server", "--duration", "90s")
+	p := strconv.Itoa(port)
+	run := func(bin string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(bin, append([]string{"-p", p}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
+		}
+	}
+	run(bench, "-t", "set", "-n", "300", "-c", "2", "-q")
+	run(bench, "-t", "get", "-n", "400", "-c", "2", "-P", "16", "-q") // pipelined
+	run(cli, "RPUSH", "list", "a", "b")
+	for range 3 {
+		run(cli, "NOSUCHCMD", "x") // -ERR unknown command (redis-cli exits 0)
+	}
+	run(cli, "GET", "list") // -WRONGTYPE
+	run(cli, "AUTH", "hunter2")
+	clientLat, pingPort := pingLatencies(t, addr, 200)
+	recs := tr.stop(t)
+	calls, errs := redisStats(t, cli, port)
+	t.Logf("redis counted calls %v errors %v", calls, errs)
+
+	events := tableLines[api.RedisEvent](t, tr.out.Bytes(), api.TableRedisEvents)
+	byCmd := map[string]int{}
+	errByCode := map[string]int{}
+	var pings []int64
+	for _, e := range events {
+		if e.TraceRole != api.RoleServer || e.LocalPort != uint16(port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "redis-server" {
+			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
+		}
+		if e.Latency <= 0 || e.Latency > int64(time.Second) {
+			t.Errorf("%s latency %v", e.ReqCmd, time.Duration(e.Latency))
+		}
+		byCmd[e.ReqCmd]++
+		if e.RespError != "" {
+			errByCode[e.RespError]++
+		}
+		if e.ReqCmd == "PING" && e.RemotePort == pingPort {
+			pings = append(pings, e.Latency)
+		}
+		if strings.Contains(e.ReqArgs, "hunter2") {
+			t.Errorf("AUTH password in %s", e.ReqArgs)
+		}
+		if e.ReqCmd == "SET" && !strings.Contains(e.ReqArgs, `"<3 bytes>"`) {
+			t.Errorf("SET value not redacted: %s", e.ReqArgs)
+		}
+	}
+	t.Logf("traced %d commands: %v, errors %v (tables %v)", len(events), byCmd, errByCode, recs.tables)
+	for cmd, want := range map[string]int{"RPUSH": 1, "NOSUCHCMD": 3, "AUTH": 1} {
+		if byCmd[cmd] != want {
+			t.Errorf("traced %d %s, want %d", byCmd[cmd], cmd, want)
+		}
+	}
+	if calls["set"] < 300 || calls["get"] < 401 {
+		t.Errorf("redis counted set=%d get=%d: the test's load is not what it meant", calls["set"], calls["get"])
+	}
+	// Every command Redis counted was traced, no more (the INFO that
+	// read the counts came after the trace and counts only after it ran).
+	for name, n := range calls {
+		want := n
+		if got := byCmd[strings.ToUpper(strings.ReplaceAll(name, "|", " "))]; got != want {
+			t.Errorf("traced %d %s, redis counted %d", got, name, want)
+		}
+	}
+	for code, n := range errs {
+		if errByCode[code] != n {
+			t.Errorf("traced %d %s errors, redis counted %d", errByCode[code], code, n)
+		}
+	}
+	if errByCode["ERR"] != 4 || errByCode["WRONGTYPE"] != 1 { // 3 unknown commands, AUTH without a password set
+		t.Errorf("traced errors %v, want ERR:4 WRONGTYPE:1", errByCode)
+	}
+
+	// Server-side latency runs from the command's arrival to the reply's
+	// write: never more than the round trip the client measured.
+	if len(pings) != len(clientLat) {
+		t.Fatalf("traced %d PINGs, client sent %d", len(pings), len(clientLat))
+	}
+	tp, cp := sortedInt64(pings), sortedInt64(clientLat)
+	for _, q := range []float64{0.5, 0.99} {
+		got, want := quantile(tp, q), quantile(cp, q)
+		t.Logf("PING p%.0f traced (server) %v, client measured %v", q*100, time.Duration(got), time.Duration(want))
+		if got > want {
+			t.Errorf("PING p%.0f server-side %v exceeds the client's round trip %v", q*100, time.Duration(got), time.Duration(want))
+		}
+	}
+
+	// The aggregated rows (http_summary with protocol redis) agree.
+	sum := summaries(t, tr.out.Bytes(), api.ProtocolRedis)
+	if s := sum["SET  OK"]; s.Count != uint64(calls["set"]) || s.Errors != 0 || s.LatencyP50 <= 0 || s.LatencyP99 < s.LatencyP50 {
+		t.Errorf("SET summary %+v", s)
+	}
+	if s := sum["NOSUCHCMD  ERR"]; s.Count != 3 || s.Errors != 3 {
+		t.Errorf("NOSUCHCMD summary %+v", s)
+	}
+	if s := sum["GET  WRONGTYPE"]; s.Count != 1 || s.Errors != 1 {
+		t.Errorf("GET WRONGTYPE summary %+v (all: %v)", s, sum)
+	}
+	for _, s := range recs.stats {
+		if s.Final && (s.LostBy["parse_errors"] != 0 || s.LostBy["unmatched_responses"] != 0) {
+			t.Errorf("final probe_stats lost %v", s.LostBy)
+		}
+	}
+}
