@@ -322,3 +322,41 @@ func BenchmarkUnwind(b *testing.B) {
 		}
 	}
 }
+
+// TestUnwindGoFramePointers unwinds a Go program (frame pointers, no
+// .eh_frame): frame pointers through the copied stack, then the splice into
+// the sample-time walk. runtime.Callers is the oracle.
+func TestUnwindGoFramePointers(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("SKIP: the test program's register capture is amd64 assembly (GOARCH=%s)", runtime.GOARCH)
+	}
+	gobin := probetest.RequireCommand(t, "go")
+	bin := filepath.Join(t.TempDir(), "gofp")
+	if b, err := exec.Command(gobin, "build", "-o", bin, "./testdata/gofp").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	c := runCapture(t, bin)
+	sym := newSymbolizer(t, bin, 0)
+	if len(c.sample.FP) < 10 || len(c.bt) < 10 {
+		t.Fatalf("capture too short: %d FP pairs, %d Callers", len(c.sample.FP), len(c.bt))
+	}
+	if last := c.sample.FP[len(c.sample.FP)-1].BP; last < c.sample.SP+uint64(len(c.sample.Stack)) {
+		t.Fatalf("the whole FP chain fits in the copy (last bp %#x): the splice is not exercised", last)
+	}
+	u := New("")
+	got := u.Unwind(c.pid, c.sample, 128)
+	t.Logf("unwound:\n%s", fmtStack(sym, got))
+	want := append([]uint64{c.sample.PC}, c.bt[1:]...)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got:\n%swant (runtime.Callers):\n%s", fmtStack(sym, got), fmtStack(sym, want))
+	}
+	var names []string
+	for i, a := range got {
+		if n := sym.name(a, i > 0); len(names) == 0 || names[len(names)-1] != n {
+			names = append(names, n)
+		}
+	}
+	if j := strings.Join(names, " "); !strings.HasPrefix(j, "main.capture main.chain3 main.chain2 main.chain1 main.recurse main.main runtime.main") {
+		t.Fatalf("frames by function = %q", j)
+	}
+}
