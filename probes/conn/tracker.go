@@ -528,13 +528,16 @@ func (c *tracked) Emit(rec any, startNs, endNs uint64) {
 	t.sink(rec)
 }
 
-// fill sets the connection columns of the non-HTTP records.
+// fill sets the connection columns of the non-HTTP records. A remote
+// address the parser set (a UDP datagram's peer) is kept.
 func (c *tracked) fill(r *api.ConnColumns, startNs, endNs uint64) {
 	r.Time = c.t.Wall(startNs)
 	r.PID = c.id.TGID
 	r.Comm = c.comm
 	r.LocalAddr, r.LocalPort = c.localAddr(), c.local.Port()
-	r.RemoteAddr, r.RemotePort = c.remoteAddr(), c.remote.Port()
+	if r.RemoteAddr == "" {
+		r.RemoteAddr, r.RemotePort = c.remoteAddr(), c.remote.Port()
+	}
 	r.TraceRole = roleName(c.env.Role)
 	if endNs > startNs {
 		r.Latency = int64(endNs - startNs)

@@ -30,13 +30,14 @@ package protocols
 
 import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/dns"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http1"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/redis"
 )
 
 // All returns every protocol, in order of preference for equal confidence.
 func All() []conn.Protocol {
-	return []conn.Protocol{http1.Protocol{}, redis.Protocol{}}
+	return []conn.Protocol{http1.Protocol{}, redis.Protocol{}, dns.Protocol{}}
 }
 
 // ByName returns the named protocols ("http", ...) and the names it does

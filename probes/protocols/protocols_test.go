@@ -13,8 +13,8 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestRegistryRedis(t *testing.T) {
-	ps, unknown := ByName("redis")
-	if len(ps) != 1 || ps[0].Name() != "redis" || len(unknown) != 0 {
+	ps, unknown := ByName("redis", "dns")
+	if len(ps) != 2 || ps[0].Name() != "redis" || ps[1].Name() != "dns" || len(unknown) != 0 {
 		t.Errorf("ByName(redis): %v %v", ps, unknown)
 	}
 }
