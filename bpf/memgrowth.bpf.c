@@ -9,9 +9,11 @@
  * target nothing while it reuses memory it already has, however many
  * malloc calls it makes; uprobes on malloc trap on every call.
  *
- * Faults are sampled by page address (a fixed hash, 1 in 2^shift pages, the
- * shift raised by user space when the rate passes its budget), so a page is
- * either always or never sampled and its release can be matched exactly.
+ * Faults are sampled at random, 1 in 2^shift, the shift raised here when
+ * the rate passes the budget (never lowered, so what user space holds stays
+ * comparable). Not by address: programs reuse the same addresses (an mmap
+ * region freed and mapped again), and a fixed subset of them would make
+ * the estimate of a reused region all or nothing.
  * A sampled fault sends the user registers, the top of the user stack and a
  * frame-pointer walk: user space unwinds it with the modules' CFI, since the
  * faults happen inside libc, built without frame pointers.
@@ -28,6 +30,8 @@
 #include <bpf/bpf_helpers.h>
 
 volatile const __u8 filter_all = 0;
+/* Stacks sent per second before the sampling halves (see throttle). */
+volatile const __u64 budget = 2000;
 
 /* Keep the types in BTF for bpf2go -type. */
 const struct mg_fault *unused_mg_fault __attribute__((unused));
@@ -82,6 +86,21 @@ struct {
 	__type(value, struct mg_mremap);
 } px_mg_mremap SEC(".maps");
 
+/* The current 100 ms slot and how many stacks were sent in it. */
+struct mg_rate {
+	__u64 start;
+	__u64 n;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mg_rate);
+} px_mg_rate SEC(".maps");
+
+#define MG_SLOT_NS 100000000ULL
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *c = bpf_map_lookup_elem(&px_mg_counters, &which);
@@ -94,15 +113,47 @@ static __always_inline int targeted(__u32 tgid)
 	return filter_all || bpf_map_lookup_elem(&px_mg_tgids, &tgid) != NULL;
 }
 
-/* Same answer for a page every time it faults (Fibonacci hashing). */
-static __always_inline int sampled(__u64 page, __u32 shift)
+static __always_inline int sampled(__u32 shift)
 {
 	if (shift == 0)
 		return 1;
 	if (shift > 30)
 		shift = 30;
-	__u64 h = (page * 0x9E3779B97F4A7C15ULL) >> 32;
-	return (h & ((1ULL << shift) - 1)) == 0;
+	return (bpf_get_prandom_u32() & ((1U << shift) - 1)) == 0;
+}
+
+/*
+ * Past a tenth of the budget within a slot, raise the shift at once by as
+ * many halvings as the slot's rate needs: a fault storm is throttled within
+ * a slot, not after a round trip to user space. User space sees the new
+ * weight on the next records and downsamples what it holds to match.
+ */
+static __always_inline void throttle(__u32 *cfg, __u32 shift)
+{
+	__u32 zero = 0;
+	struct mg_rate *r = bpf_map_lookup_elem(&px_mg_rate, &zero);
+	if (!r)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (now - r->start > MG_SLOT_NS) {
+		r->start = now;
+		r->n = 0;
+	}
+	__u64 per_slot = budget / 10 ? budget / 10 : 1;
+	__u64 n = __sync_fetch_and_add(&r->n, 1) + 1;
+	if (n != per_slot)
+		return;
+	__u64 elapsed = now - r->start;
+	if (elapsed < 1000000)
+		elapsed = 1000000;
+	__u64 rate = n * 1000000000ULL / elapsed;
+	__u32 inc = 0;
+	for (int i = 0; i < 30 && rate > budget; i++) {
+		rate >>= 1;
+		inc++;
+	}
+	if (inc && shift + inc <= 30)
+		__sync_fetch_and_add(cfg, inc);
 }
 
 SEC("perf_event")
@@ -117,8 +168,10 @@ int px_mg_fault(struct mg_perf_ctx *ctx)
 	__u32 zero = 0;
 	__u32 *cfg = bpf_map_lookup_elem(&px_mg_config, &zero);
 	__u32 shift = cfg ? *cfg : 0;
-	if (!sampled(addr >> 12, shift))
+	if (!sampled(shift))
 		return 0;
+	if (cfg)
+		throttle(cfg, shift);
 	struct mg_fault *e = bpf_ringbuf_reserve(&px_mg_events, sizeof(*e), 0);
 	if (!e) {
 		count(MG_LOST_RINGBUF);

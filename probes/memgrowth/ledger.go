@@ -2,20 +2,24 @@ package memgrowth
 
 import (
 	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"sort"
 )
 
 // Ledger keeps, per process, the sampled pages that became resident in
 // the window and the stack that first touched each, until they are
-// released. Pages are sampled by address (SampledAt), so a page is either
-// always or never in it and a release removes exactly what it recorded.
-// It is bounded by maxPages: past it the sampling halves (Downsample).
+// released. Each page held stands for 2^shift pages; when the sampling
+// halves, Downsample keeps each page with the matching odds, so the totals
+// stay unbiased estimates.
 type Ledger struct {
 	pageSize uint64
 	procs    map[uint32]*procPages
 	ids      map[string]int32 // stack (pcs as bytes) -> index in stacks
 	stacks   [][]uint64
-	pages    int // total over procs
+	pages    int    // total over procs
+	shift    uint32 // each page held stands for at least 2^shift pages
+	rand     *rand.Rand
 }
 
 type procPages struct {
@@ -37,8 +41,12 @@ type Growth struct {
 
 // NewLedger counts in pages of pageSize bytes.
 func NewLedger(pageSize uint64) *Ledger {
-	return &Ledger{pageSize: pageSize, procs: map[uint32]*procPages{}, ids: map[string]int32{}}
+	return &Ledger{pageSize: pageSize, procs: map[uint32]*procPages{}, ids: map[string]int32{},
+		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
+
+// Shift is the sampling of the pages held: 1 in 2^Shift.
+func (l *Ledger) Shift() uint32 { return l.shift }
 
 // Pages is how many sampled pages are held.
 func (l *Ledger) Pages() int { return l.pages }
@@ -71,6 +79,17 @@ func (l *Ledger) intern(pcs []uint64) int32 {
 // read of the zero page, copy-on-write) is not new memory, but the writer
 // is the better culprit, so it takes the page over.
 func (l *Ledger) Fault(tgid uint32, addr uint64, weight uint32, pcs []uint64) {
+	if weight > 1<<l.shift { // the probe sampled less: follow it
+		l.Downsample(uint32(bits.Len32(weight) - 1))
+	}
+	if w := uint32(1) << l.shift; weight < w {
+		// Sampled before the shift went up, arrived after: keep it with
+		// the odds Downsample gave the pages held.
+		if l.rand.Uint32N(w/weight) != 0 {
+			return
+		}
+		weight = w
+	}
 	p := l.proc(tgid)
 	id := l.intern(pcs)
 	n := addr / l.pageSize
@@ -152,37 +171,29 @@ func (l *Ledger) Exec(tgid uint32) {
 	}
 }
 
-// Downsample keeps only the pages sampled at shift (1 in 2^shift), each
-// now standing for 2^shift pages: what the probe records from then on.
+// Downsample makes every page held stand for 2^shift pages, keeping each
+// with the odds of being sampled at the new shift: what the probe does from
+// then on.
 func (l *Ledger) Downsample(shift uint32) {
+	if shift <= l.shift {
+		return
+	}
+	l.shift = shift
 	w := uint32(1) << shift
 	for _, p := range l.procs {
 		for n, pg := range p.pages {
-			if !SampledAt(n*l.pageSize, shift) {
+			if pg.weight >= w {
+				continue
+			}
+			if l.rand.Uint32N(w/pg.weight) != 0 {
 				delete(p.pages, n)
 				l.pages--
 				continue
 			}
-			if pg.weight < w {
-				pg.weight = w
-				p.pages[n] = pg
-			}
+			pg.weight = w
+			p.pages[n] = pg
 		}
 	}
-}
-
-// SampledAt is the probe's choice of pages (bpf/memgrowth.bpf.c sampled()):
-// a Fibonacci hash of the 4 KiB page number, so the pages kept at shift+1
-// are a subset of those kept at shift.
-func SampledAt(addr uint64, shift uint32) bool {
-	if shift == 0 {
-		return true
-	}
-	if shift > 30 {
-		shift = 30
-	}
-	h := ((addr >> 12) * 0x9E3779B97F4A7C15) >> 32
-	return h&(1<<shift-1) == 0
 }
 
 // Top returns a process's stacks by resident bytes, then faulted bytes.

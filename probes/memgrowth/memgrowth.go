@@ -40,8 +40,8 @@ type Config struct {
 	PIDs     []uint32
 	ProcRoot string // default /proc
 	// Budget is how many faults per second are sent with a stack before
-	// the sampling halves (default 2000). Faults past the sampling cost
-	// the target a hash lookup, not a stack copy.
+	// the sampling halves (default 2000), enforced in the kernel per 100 ms.
+	// Faults past the sampling cost the target a hash, not a stack copy.
 	Budget int
 	// MaxPages bounds the pages held (default 1<<20, ~40 MiB); past it
 	// the sampling halves too.
@@ -64,8 +64,6 @@ type Tracer struct {
 	mu      sync.Mutex
 	ledger  *Ledger
 	sym     *profile.Symbolizer
-	shift   uint32
-	sampled uint64 // counter value at the last rate check
 	badRecs uint64
 }
 
@@ -90,6 +88,9 @@ func Start(cfg Config) (*Tracer, error) {
 	spec, err := loadMemgrowth()
 	if err != nil {
 		return nil, fmt.Errorf("loading the memory growth probe spec: %w", err)
+	}
+	if err := spec.Variables["budget"].Set(uint64(cfg.Budget)); err != nil {
+		return nil, err
 	}
 	t := &Tracer{cfg: cfg, done: make(chan struct{}), ledger: NewLedger(uint64(os.Getpagesize())),
 		sym: profile.NewSymbolizer(cfg.ProcRoot), unw: unwind.New(cfg.ProcRoot)}
@@ -222,11 +223,11 @@ func (t *Tracer) badRecord() {
 	t.mu.Unlock()
 }
 
-// control halves the sampling when the sampled rate passes the budget or
-// the ledger its bound. It never doubles it back: every page held must
-// stay comparable with what is sampled next.
+// control halves the sampling when the ledger passes its bound (the probe
+// itself halves it when the rate passes the budget). Neither ever doubles
+// it back: every page held must stay comparable with what is sampled next.
 func (t *Tracer) control() {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -234,31 +235,25 @@ func (t *Tracer) control() {
 			return
 		case <-tick.C:
 		}
-		c := t.Counters()
-		rate := c.Sampled - t.sampled
-		t.sampled = c.Sampled
 		t.mu.Lock()
-		full := t.ledger.Pages() > t.cfg.MaxPages
-		t.mu.Unlock()
-		if (rate > uint64(t.cfg.Budget) || full) && t.shift < 20 {
-			t.setShift(t.shift + 1)
+		if t.ledger.Pages() > t.cfg.MaxPages {
+			var cur uint32
+			_ = t.objs.PxMgConfig.Lookup(uint32(0), &cur)
+			next := max(cur, t.ledger.Shift()) + 1
+			if next <= 30 {
+				_ = t.objs.PxMgConfig.Put(uint32(0), next)
+				t.ledger.Downsample(next)
+			}
 		}
+		t.mu.Unlock()
 	}
-}
-
-func (t *Tracer) setShift(s uint32) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.shift = s
-	_ = t.objs.PxMgConfig.Put(uint32(0), s)
-	t.ledger.Downsample(s)
 }
 
 // Shift is the current sampling: 1 in 2^Shift pages.
 func (t *Tracer) Shift() uint32 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.shift
+	var cur uint32
+	_ = t.objs.PxMgConfig.Lookup(uint32(0), &cur)
+	return cur
 }
 
 // Counters are the probe's own counts, summed over CPUs.

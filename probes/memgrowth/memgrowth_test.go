@@ -4,6 +4,7 @@ package memgrowth
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,5 +166,72 @@ func TestGoGrowthByStack(t *testing.T) {
 	want := float64(2<<20) * window.Seconds()
 	if leaked < 0.7*want || leaked > 1.3*want {
 		t.Errorf("main.leakChunk holds %.0f B, want about %.0f B", leaked, want)
+	}
+}
+
+// A fault storm (1 MiB mapped, touched and unmapped in a loop, hundreds of
+// thousands of faults a second): the probe must throttle itself to about
+// its budget within a slot, still estimate how much the loop faulted, and
+// hold nothing at the end (every block was unmapped).
+func TestFaultStormThrottles(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	prog := build(t, "../memalloc/testdata/faultbench.c", "-O2", "-fomit-frame-pointer")
+	cmd := exec.Command(prog)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	type point struct{ ns, pages uint64 }
+	points := make(chan point, 1024)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var p point
+			if _, err := fmt.Sscan(sc.Text(), &p.ns, &p.pages); err == nil {
+				points <- p
+			}
+		}
+		close(points)
+	}()
+	<-points // running
+	const budget = 500
+	tr, err := Start(Config{PIDs: []uint32{uint32(cmd.Process.Pid)}, Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	first := <-points // the program's own count, inside the window
+	time.Sleep(3 * time.Second)
+	var last point
+	for len(points) > 0 || last.ns == 0 {
+		last = <-points
+	}
+	stacks := tr.Stacks(time.Now(), 5)
+	c := tr.Counters()
+	logStacks(t, stacks)
+	secs := float64(last.ns-first.ns) / 1e9
+	t.Logf("counters %+v, shift %d; program touched %d pages in %.1f s", c, tr.Shift(), last.pages-first.pages, secs)
+	if tr.Shift() == 0 {
+		t.Fatal("no throttling under a fault storm")
+	}
+	if perSec := float64(c.Sampled) / 3.2; perSec > 3*budget {
+		t.Errorf("%.0f stacks/s sent, budget %d", perSec, budget)
+	}
+	var faulted, resident float64
+	for _, s := range stacks {
+		if has(s.Frames, "touch_block") {
+			faulted += float64(s.AllocatedBytes)
+			resident += float64(s.OutstandingBytes)
+		}
+	}
+	// The window holds the pages between the two reports plus up to ~0.2 s
+	// either side; the estimate is a sample.
+	want := float64(last.pages-first.pages) * 4096
+	if faulted < 0.7*want || faulted > 1.5*want {
+		t.Errorf("touch_block faulted %.0f B, the program touched about %.0f B", faulted, want)
+	}
+	if resident > 8<<20 {
+		t.Errorf("touch_block still holds %.0f B: every block was unmapped", resident)
 	}
 }

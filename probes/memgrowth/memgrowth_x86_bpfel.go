@@ -69,6 +69,12 @@ type memgrowthMgRange struct {
 	NewAddr uint64
 }
 
+type memgrowthMgRate struct {
+	_     structs.HostLayout
+	Start uint64
+	N     uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -78,6 +84,7 @@ const (
 	memgrowthMapPxMgCounters     = "px_mg_counters"
 	memgrowthMapPxMgEvents       = "px_mg_events"
 	memgrowthMapPxMgMremap       = "px_mg_mremap"
+	memgrowthMapPxMgRate         = "px_mg_rate"
 	memgrowthMapPxMgTgids        = "px_mg_tgids"
 	memgrowthProgPxMgBrk         = "px_mg_brk"
 	memgrowthProgPxMgExec        = "px_mg_exec"
@@ -86,6 +93,7 @@ const (
 	memgrowthProgPxMgMremapEnter = "px_mg_mremap_enter"
 	memgrowthProgPxMgMremapExit  = "px_mg_mremap_exit"
 	memgrowthProgPxMgMunmap      = "px_mg_munmap"
+	memgrowthVarBudget           = "budget"
 	memgrowthVarFilterAll        = "filter_all"
 	memgrowthVarUnusedMgCounter  = "unused_mg_counter"
 	memgrowthVarUnusedMgFault    = "unused_mg_fault"
@@ -153,6 +161,7 @@ type memgrowthMapSpecs struct {
 	PxMgCounters *ebpf.MapSpec `ebpf:"px_mg_counters"`
 	PxMgEvents   *ebpf.MapSpec `ebpf:"px_mg_events"`
 	PxMgMremap   *ebpf.MapSpec `ebpf:"px_mg_mremap"`
+	PxMgRate     *ebpf.MapSpec `ebpf:"px_mg_rate"`
 	PxMgTgids    *ebpf.MapSpec `ebpf:"px_mg_tgids"`
 }
 
@@ -160,6 +169,7 @@ type memgrowthMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memgrowthVariableSpecs struct {
+	Budget          *ebpf.VariableSpec `ebpf:"budget"`
 	FilterAll       *ebpf.VariableSpec `ebpf:"filter_all"`
 	UnusedMgCounter *ebpf.VariableSpec `ebpf:"unused_mg_counter"`
 	UnusedMgFault   *ebpf.VariableSpec `ebpf:"unused_mg_fault"`
@@ -192,6 +202,7 @@ type memgrowthMaps struct {
 	PxMgCounters *ebpf.Map `ebpf:"px_mg_counters"`
 	PxMgEvents   *ebpf.Map `ebpf:"px_mg_events"`
 	PxMgMremap   *ebpf.Map `ebpf:"px_mg_mremap"`
+	PxMgRate     *ebpf.Map `ebpf:"px_mg_rate"`
 	PxMgTgids    *ebpf.Map `ebpf:"px_mg_tgids"`
 }
 
@@ -202,6 +213,7 @@ func (m *memgrowthMaps) Close() error {
 		m.PxMgCounters,
 		m.PxMgEvents,
 		m.PxMgMremap,
+		m.PxMgRate,
 		m.PxMgTgids,
 	)
 }
@@ -210,6 +222,7 @@ func (m *memgrowthMaps) Close() error {
 //
 // It can be passed to loadMemgrowthObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memgrowthVariables struct {
+	Budget          *ebpf.Variable `ebpf:"budget"`
 	FilterAll       *ebpf.Variable `ebpf:"filter_all"`
 	UnusedMgCounter *ebpf.Variable `ebpf:"unused_mg_counter"`
 	UnusedMgFault   *ebpf.Variable `ebpf:"unused_mg_fault"`
