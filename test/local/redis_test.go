@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,12 +39,31 @@ func freePort(t *testing.T, network string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startDaemon runs a real server in the foreground until the test ends.
-func startDaemon(t *testing.T, bin string, args ...string) *exec.Cmd {
+// syncBuffer collects a daemon's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startDaemon runs a real server in the foreground until the test ends;
+// the buffer gets its output.
+func startDaemon(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	var errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &errOut, &errOut
+	errOut := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = errOut, errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +81,7 @@ func startDaemon(t *testing.T, bin string, args ...string) *exec.Cmd {
 			t.Logf("%s output:\n%s", bin, errOut.String())
 		}
 	})
-	return cmd
+	return cmd, errOut
 }
 
 // tableLines decodes every record of table in a trace's NDJSON output.
