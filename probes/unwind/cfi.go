@@ -31,16 +31,18 @@ const (
 	ruleUnspecified ruleKind = iota // callee-saved registers keep their value
 	ruleUndefined
 	ruleSameValue
-	ruleOffset    // saved at CFA+off
-	ruleValOffset // value is CFA+off
-	ruleRegister  // value is in register reg
-	ruleExpression
+	ruleOffset        // saved at CFA+off
+	ruleValOffset     // value is CFA+off
+	ruleRegister      // value is in register reg
+	ruleExpression    // saved at the address expr computes (CFA pushed first)
+	ruleValExpression // value is what expr computes
 )
 
 type rule struct {
 	kind ruleKind
 	off  int64
 	reg  uint64
+	expr []byte // aliases the .eh_frame data
 }
 
 // row is one row of the CFI table: how to find the CFA and the caller's
@@ -48,7 +50,7 @@ type rule struct {
 type row struct {
 	cfaReg  uint64
 	cfaOff  int64
-	cfaExpr bool // DW_CFA_def_cfa_expression: not evaluated
+	cfaExpr []byte // DW_CFA_def_cfa_expression, when set
 	regs    [numRegs]rule
 }
 
@@ -192,6 +194,17 @@ func (r *reader) skip(n uint64) {
 		return
 	}
 	r.off += int(n)
+}
+
+// block reads a ULEB128 length and that many bytes (nil on overrun).
+func (r *reader) block() []byte {
+	n := r.uleb()
+	start := r.off
+	r.skip(n)
+	if r.err {
+		return nil
+	}
+	return r.b[start:r.off:r.off]
 }
 
 func (r *reader) cstring() []byte {
@@ -661,26 +674,26 @@ func (f *ehFrame) exec(d *fde, instr []byte, pc uint64, cur, init *row) (stopped
 		case 0x0c: // def_cfa
 			cur.cfaReg = r.uleb()
 			cur.cfaOff = int64(r.uleb())
-			cur.cfaExpr = false
+			cur.cfaExpr = nil
 		case 0x0d: // def_cfa_register
 			cur.cfaReg = r.uleb()
-			cur.cfaExpr = false
+			cur.cfaExpr = nil
 		case 0x0e: // def_cfa_offset
 			cur.cfaOff = int64(r.uleb())
 		case 0x0f: // def_cfa_expression
-			r.skip(r.uleb())
-			cur.cfaExpr = true
+			if e := r.block(); e != nil {
+				cur.cfaExpr = e
+			}
 		case 0x10: // expression
 			reg := r.uleb()
-			r.skip(r.uleb())
-			set(reg, rule{kind: ruleExpression})
+			set(reg, rule{kind: ruleExpression, expr: r.block()})
 		case 0x11: // offset_extended_sf
 			reg := r.uleb()
 			set(reg, rule{kind: ruleOffset, off: r.sleb() * c.dataAlign})
 		case 0x12: // def_cfa_sf
 			cur.cfaReg = r.uleb()
 			cur.cfaOff = r.sleb() * c.dataAlign
-			cur.cfaExpr = false
+			cur.cfaExpr = nil
 		case 0x13: // def_cfa_offset_sf
 			cur.cfaOff = r.sleb() * c.dataAlign
 		case 0x14: // val_offset
@@ -691,8 +704,7 @@ func (f *ehFrame) exec(d *fde, instr []byte, pc uint64, cur, init *row) (stopped
 			set(reg, rule{kind: ruleValOffset, off: r.sleb() * c.dataAlign})
 		case 0x16: // val_expression
 			reg := r.uleb()
-			r.skip(r.uleb())
-			set(reg, rule{kind: ruleExpression})
+			set(reg, rule{kind: ruleValExpression, expr: r.block()})
 		case 0x2d: // GNU_window_save / aarch64 negate_ra_state: no operands
 		case 0x2e: // GNU_args_size
 			r.uleb()

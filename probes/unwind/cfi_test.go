@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"reflect"
 	"runtime"
 	"testing"
 )
@@ -126,10 +127,10 @@ func TestCFIOpcodes(t *testing.T) {
 		{"register", []byte{0x09, regRBP, 3}, begin, regRSP, 8, false, off(-8), rule{kind: ruleRegister, reg: 3}},
 		{"GNU_args_size", []byte{0x2e, 16, 0x0e, 24}, begin, regRSP, 24, false, off(-8), rule{}},
 		{"def_cfa_expression", []byte{0x0f, 3, 0x77, 0x08, 0x06}, begin, regRSP, 8, true, off(-8), rule{}},
-		{"expression", []byte{0x10, regRBP, 2, 0x76, 0x00}, begin, regRSP, 8, false, off(-8), rule{kind: ruleExpression}},
+		{"expression", []byte{0x10, regRBP, 2, 0x76, 0x00}, begin, regRSP, 8, false, off(-8), rule{kind: ruleExpression, expr: []byte{0x76, 0x00}}},
 		{"val_offset", []byte{0x14, regRBP, 2}, begin, regRSP, 8, false, off(-8), rule{kind: ruleValOffset, off: -16}},
 		{"val_offset_sf", []byte{0x15, regRBP, 0x7f}, begin, regRSP, 8, false, off(-8), rule{kind: ruleValOffset, off: 8}},
-		{"val_expression", []byte{0x16, regRBP, 1, 0x9c}, begin, regRSP, 8, false, off(-8), rule{kind: ruleExpression}},
+		{"val_expression", []byte{0x16, regRBP, 1, 0x9c}, begin, regRSP, 8, false, off(-8), rule{kind: ruleValExpression, expr: []byte{0x9c}}},
 		{"GNU_negative_offset_extended", []byte{0x2f, regRBP, 2}, begin, regRSP, 8, false, off(-8), off(16)},
 		{"high register ignored", []byte{0x05, 40, 2, 0x0e, 16}, begin, regRSP, 16, false, off(-8), rule{}},
 	}
@@ -157,13 +158,13 @@ func TestCFIOpcodes(t *testing.T) {
 				if err != nil {
 					t.Fatalf("rowAt: %v", err)
 				}
-				if r.cfaReg != tc.cfaReg || r.cfaOff != tc.cfaOff || r.cfaExpr != tc.cfaExp {
+				if r.cfaReg != tc.cfaReg || r.cfaOff != tc.cfaOff || (r.cfaExpr != nil) != tc.cfaExp {
 					t.Errorf("CFA = r%d%+d (expr %v), want r%d%+d (expr %v)", r.cfaReg, r.cfaOff, r.cfaExpr, tc.cfaReg, tc.cfaOff, tc.cfaExp)
 				}
-				if r.regs[regRA] != tc.ra {
+				if !reflect.DeepEqual(r.regs[regRA], tc.ra) {
 					t.Errorf("RA rule = %+v, want %+v", r.regs[regRA], tc.ra)
 				}
-				if r.regs[regRBP] != tc.bp {
+				if !reflect.DeepEqual(r.regs[regRBP], tc.bp) {
 					t.Errorf("rbp rule = %+v, want %+v", r.regs[regRBP], tc.bp)
 				}
 			})
@@ -212,7 +213,7 @@ func TestApplyRow(t *testing.T) {
 	r := row{cfaReg: regRSP, cfaOff: 24}
 	r.regs[regRA] = rule{kind: ruleOffset, off: -8}
 	r.regs[regRBP] = rule{kind: ruleOffset, off: -16}
-	res, pc, sp, bp := applyRow(&r, regRA, st, 0x1000, 0x1)
+	res, pc, sp, bp := applyRow(&r, regRA, st, 0x2000, 0x1000, 0x1)
 	if res != stepOK || pc != 0x4242 || sp != 0x1018 || bp != 0x7000 {
 		t.Fatalf("got %v pc=%#x sp=%#x bp=%#x", res, pc, sp, bp)
 	}
@@ -220,16 +221,16 @@ func TestApplyRow(t *testing.T) {
 	e := row{cfaReg: regRSP, cfaOff: 8}
 	e.regs[regRA] = rule{kind: ruleOffset, off: -8}
 	e.regs[regRBP] = rule{kind: ruleOffset, off: -16}
-	res, pc, sp, bp = applyRow(&e, regRA, st, 0x1010, 0x7777)
+	res, pc, sp, bp = applyRow(&e, regRA, st, 0x2000, 0x1010, 0x7777)
 	if res != stepOK || pc != 0x4242 || sp != 0x1018 || bp != 0x7777 {
 		t.Fatalf("epilogue: got %v pc=%#x sp=%#x bp=%#x", res, pc, sp, bp)
 	}
 	r.cfaOff = 80 // RA beyond the copy
-	if res, _, _, _ := applyRow(&r, regRA, st, 0x1000, 0x1); res != stepFallback {
+	if res, _, _, _ := applyRow(&r, regRA, st, 0x2000, 0x1000, 0x1); res != stepFallback {
 		t.Fatalf("read past the copy: %v", res)
 	}
 	r.regs[regRA] = rule{kind: ruleUndefined}
-	if res, _, _, _ := applyRow(&r, regRA, st, 0x1000, 0x1); res != stepEnd {
+	if res, _, _, _ := applyRow(&r, regRA, st, 0x2000, 0x1000, 0x1); res != stepEnd {
 		t.Fatalf("undefined RA: %v", res)
 	}
 }
@@ -266,7 +267,7 @@ func TestLibcEHFrame(t *testing.T) {
 				t.Errorf("FDE [%#x,%#x) at %#x: %v", d.begin, d.end, pc, err)
 				continue
 			}
-			if r.cfaExpr {
+			if r.cfaExpr != nil {
 				exprCFA++
 				continue
 			}
@@ -346,5 +347,53 @@ func TestNoSectionHeaders(t *testing.T) {
 	})
 	if checked < 1000 {
 		t.Fatalf("checked %d FDEs", checked)
+	}
+}
+
+// pltExpr is the CFA expression binutils emits for .plt entries.
+var pltExpr = []byte{0x77, 8, 0x80, 0, 0x3f, 0x1a, 0x3b, 0x2a, 0x33, 0x24, 0x22}
+
+func TestEvalExpr(t *testing.T) {
+	mem := stackOf(0x1111, 0x2222, 0x7000)
+	st := stack{sp: 0x7000, mem: mem}
+	cases := []struct {
+		name    string
+		expr    []byte
+		regs    exprRegs
+		initial []uint64
+		want    uint64
+		ok      bool
+	}{
+		{"plt before push", pltExpr, exprRegs{pc: 0x1200, sp: 0x7000}, nil, 0x7008, true},
+		{"plt after push", pltExpr, exprRegs{pc: 0x120b, sp: 0x7000}, nil, 0x7010, true},
+		{"signal cfa: breg7 16; deref", []byte{0x77, 16, 0x06}, exprRegs{sp: 0x7000}, nil, 0x7000, true},
+		{"register rule: CFA pushed, plus_uconst", []byte{0x23, 8}, exprRegs{}, []uint64{0x7000}, 0x7008, true},
+		{"breg6 negative", []byte{0x76, 0x78}, exprRegs{bp: 0x7010}, nil, 0x7008, true},
+		{"bregx rsp", []byte{0x92, 7, 4}, exprRegs{sp: 0x7000}, nil, 0x7004, true},
+		{"consts and arithmetic", []byte{0x11, 0x7f, 0x08, 5, 0x22, 0x0a, 0x10, 0x00, 0x1e}, exprRegs{}, nil, 64, true},
+		{"dup swap drop over", []byte{0x31, 0x32, 0x16, 0x12, 0x13, 0x14, 0x1c}, exprRegs{}, nil, ^uint64(0), true}, // [2, 1-2]
+		{"deref_size 4", []byte{0x77, 8, 0x94, 4}, exprRegs{sp: 0x7000}, nil, 0x2222, true},
+		{"bra taken", []byte{0x31, 0x28, 1, 0, 0x32, 0x35}, exprRegs{}, nil, 5, true},
+		{"skip", []byte{0x2f, 1, 0, 0x32, 0x36}, exprRegs{}, nil, 6, true},
+		{"deref outside the copy", []byte{0x77, 64, 0x06}, exprRegs{sp: 0x7000}, nil, 0, false},
+		{"unknown register", []byte{0x73, 0}, exprRegs{}, nil, 0, false},
+		{"addr", []byte{0x03, 0, 0, 0, 0, 0, 0, 0, 0}, exprRegs{}, nil, 0, false},
+		{"empty", nil, exprRegs{}, nil, 0, false},
+		{"stack underflow", []byte{0x22}, exprRegs{}, nil, 0, false},
+		{"division unsupported", []byte{0x31, 0x31, 0x1b}, exprRegs{}, nil, 0, false},
+		{"infinite loop is bounded", []byte{0x2f, 0xfd, 0xff}, exprRegs{}, nil, 0, false},
+		{"jump out of range", []byte{0x2f, 0x10, 0}, exprRegs{}, nil, 0, false},
+		{"truncated", []byte{0x77}, exprRegs{}, nil, 0, false},
+	}
+	for _, tc := range cases {
+		got, ok := evalExpr(tc.expr, &tc.regs, st, tc.initial...)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("%s: got %#x %v, want %#x %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	// Stack overflow is refused.
+	deep := bytes.Repeat([]byte{0x30}, maxExprStack+1)
+	if _, ok := evalExpr(deep, &exprRegs{}, st); ok {
+		t.Error("stack overflow accepted")
 	}
 }

@@ -15,6 +15,7 @@ func FuzzEHFrame(f *testing.F) {
 	f.Add(e.buf.Bytes(), []byte(nil), uint64(0x1004))
 	f.Add(e.buf.Bytes(), []byte{1, 0x1b, 0x03, 0x3b, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint64(0x1100))
 	f.Fuzz(func(t *testing.T, data, hdr []byte, pc uint64) {
+		evalExpr(data, &exprRegs{pc: pc, sp: 0x7000, bp: 0x7010}, stack{sp: 0x7000, mem: hdr}, pc)
 		eh := newEHFrame(data, 0x5000, hdr, 0x4000)
 		n := 0
 		_ = eh.forEach(func(off uint64, d *fde, err error) bool {
@@ -35,7 +36,7 @@ func FuzzEHFrame(f *testing.F) {
 			r, err := eh.rowAt(d, p)
 			if err == nil {
 				st := stack{sp: 0x7000, mem: data}
-				applyRow(&r, d.cie.raReg, st, 0x7000, 0x7010)
+				applyRow(&r, d.cie.raReg, st, p, 0x7000, 0x7010)
 			}
 		}
 	})

@@ -1,10 +1,15 @@
 // Package unwind walks user-space stacks captured by a probe: registers, a
 // copy of the stack from SP upward and a frame-pointer walk done at sample
-// time. On x86-64 it follows each module's .eh_frame CFI, so it can pass
-// through code built without frame pointers (glibc's malloc); where there is
-// no CFI (Go binaries, JIT code, the vDSO) or it needs memory that was not
-// copied, it falls back to frame pointers. On arm64 the CFI would need the
-// link register, which is not captured, so only the frame-pointer part runs.
+// time.
+//
+// On x86-64 it follows each module's .eh_frame CFI, so it passes through code
+// built without frame pointers (glibc's malloc), PLT stubs and signal frames
+// (the DWARF expressions they use are evaluated). Where there is no CFI (Go
+// binaries, JIT code, the vDSO) or the CFI needs memory that was not copied,
+// it falls back to frame pointers: first through the copy, then by splicing
+// into the sample-time walk. On arm64 the CFI would need the link register,
+// which is not captured, so only the frame-pointer part runs (a leaf that has
+// not saved LR yet loses its caller).
 package unwind
 
 import (
@@ -142,11 +147,13 @@ func (u *Unwinder) Unwind(pid uint32, s Sample, max int) []uint64 {
 	out = append(out, s.PC)
 	st := stack{sp: s.SP, mem: s.Stack}
 	pc, sp, bp := s.PC, s.SP, s.BP
+	exact := true // pc is the sampled one, not a return address
 	for len(out) < max && pc != 0 {
 		res := stepFallback
 		var npc, nsp, nbp uint64
+		signal := false
 		if u.cfi {
-			res, npc, nsp, nbp = u.cfiStep(pid, st, pc, sp, bp, len(out) == 1)
+			res, npc, nsp, nbp, signal = u.cfiStep(pid, st, pc, sp, bp, exact)
 		}
 		if res == stepEnd {
 			break
@@ -164,7 +171,7 @@ func (u *Unwinder) Unwind(pid uint32, s Sample, max int) []uint64 {
 			break
 		}
 		out = append(out, npc)
-		pc, sp, bp = npc, nsp, nbp
+		pc, sp, bp, exact = npc, nsp, nbp, signal
 	}
 	return out
 }
@@ -190,11 +197,14 @@ func splice(out []uint64, fp []FPFrame, bp uint64, max int) []uint64 {
 	return out
 }
 
-// cfiStep unwinds one frame with the CFI of the module mapped at pc.
-func (u *Unwinder) cfiStep(pid uint32, st stack, pc, sp, bp uint64, exact bool) (stepResult, uint64, uint64, uint64) {
+// cfiStep unwinds one frame with the CFI of the module mapped at pc. exact
+// says pc is not a return address (the leaf, or the frame a signal
+// interrupted). signal reports that this frame is a signal trampoline, so the
+// caller's pc is exact.
+func (u *Unwinder) cfiStep(pid uint32, st stack, pc, sp, bp uint64, exact bool) (res stepResult, npc, nsp, nbp uint64, signal bool) {
 	m, bias := u.moduleAt(pid, pc)
 	if m == nil || m.eh == nil || !m.cfi {
-		return stepFallback, 0, 0, 0
+		return stepFallback, 0, 0, 0, false
 	}
 	lookup := pc - bias
 	if !exact {
@@ -202,69 +212,86 @@ func (u *Unwinder) cfiStep(pid uint32, st stack, pc, sp, bp uint64, exact bool) 
 	}
 	d, err := m.eh.lookup(lookup)
 	if err != nil {
-		return stepFallback, 0, 0, 0
-	}
-	if !exact && d.cie.signal {
-		lookup++ // would matter only if we unwound through signal frames
+		return stepFallback, 0, 0, 0, false
 	}
 	r, err := m.eh.rowAt(d, lookup)
 	if err != nil {
-		return stepFallback, 0, 0, 0
+		return stepFallback, 0, 0, 0, false
 	}
-	return applyRow(&r, d.cie.raReg, st, sp, bp)
+	res, npc, nsp, nbp = applyRow(&r, d.cie.raReg, st, pc, sp, bp)
+	return res, npc, nsp, nbp, d.cie.signal
 }
 
 // applyRow computes the caller's pc, sp and bp from a CFI row.
-func applyRow(r *row, raReg uint64, st stack, sp, bp uint64) (stepResult, uint64, uint64, uint64) {
-	if r.cfaExpr || raReg >= numRegs {
+func applyRow(r *row, raReg uint64, st stack, pc, sp, bp uint64) (stepResult, uint64, uint64, uint64) {
+	if raReg >= numRegs {
 		return stepFallback, 0, 0, 0
 	}
+	regs := exprRegs{pc: pc, sp: sp, bp: bp}
 	var cfa uint64
-	switch r.cfaReg {
-	case regRSP:
+	switch {
+	case r.cfaExpr != nil:
+		v, ok := evalExpr(r.cfaExpr, &regs, st)
+		if !ok {
+			return stepFallback, 0, 0, 0
+		}
+		cfa = v
+	case r.cfaReg == regRSP:
 		cfa = sp + uint64(r.cfaOff)
-	case regRBP:
+	case r.cfaReg == regRBP:
 		cfa = bp + uint64(r.cfaOff)
 	default:
 		return stepFallback, 0, 0, 0
 	}
-	var ra uint64
-	switch ru := r.regs[raReg]; ru.kind {
+	ru := r.regs[raReg]
+	switch ru.kind {
 	case ruleUndefined:
 		return stepEnd, 0, 0, 0
-	case ruleOffset:
-		v, ok := st.read(cfa + uint64(ru.off))
-		if !ok {
-			return stepFallback, 0, 0, 0
-		}
-		ra = v
-	default:
+	case ruleUnspecified, ruleSameValue:
+		return stepFallback, 0, 0, 0
+	}
+	ra, ok := regValue(ru, cfa, &regs, st)
+	if !ok {
 		return stepFallback, 0, 0, 0
 	}
 	nbp := bp
 	switch ru := r.regs[regRBP]; ru.kind {
+	case ruleUnspecified, ruleSameValue:
 	case ruleOffset:
 		// gcc does not emit restore rules after epilogue pops: a save slot
 		// below sp means rbp was popped already and holds the caller's value.
 		if a := cfa + uint64(ru.off); a >= sp {
-			v, ok := st.read(a)
-			if !ok {
+			if nbp, ok = st.read(a); !ok {
 				return stepFallback, 0, 0, 0
 			}
-			nbp = v
 		}
-	case ruleValOffset:
-		nbp = cfa + uint64(ru.off)
-	case ruleRegister:
-		if ru.reg != regRSP {
-			nbp = 0 // in a register we do not track
-		} else {
-			nbp = sp
+	default:
+		if nbp, ok = regValue(ru, cfa, &regs, st); !ok {
+			nbp = 0 // unknown from here on: frame-pointer fallback will stop
 		}
-	case ruleUndefined, ruleExpression:
-		nbp = 0
 	}
 	return stepOK, ra, cfa, nbp
+}
+
+// regValue recovers a caller register from its rule.
+func regValue(ru rule, cfa uint64, regs *exprRegs, st stack) (uint64, bool) {
+	switch ru.kind {
+	case ruleOffset:
+		return st.read(cfa + uint64(ru.off))
+	case ruleValOffset:
+		return cfa + uint64(ru.off), true
+	case ruleRegister:
+		return regs.get(ru.reg)
+	case ruleExpression:
+		a, ok := evalExpr(ru.expr, regs, st, cfa)
+		if !ok {
+			return 0, false
+		}
+		return st.read(a)
+	case ruleValExpression:
+		return evalExpr(ru.expr, regs, st, cfa)
+	}
+	return 0, false
 }
 
 // moduleAt finds the module mapped at pc in pid and its load bias.

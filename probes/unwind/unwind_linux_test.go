@@ -23,6 +23,7 @@ import (
 // capture is what testdata/qsortcap.c prints.
 type capture struct {
 	pid    uint32
+	kind   string // sigcap.c: "interrupted" or "handler"
 	main   uint64 // runtime address of main, for symbolizing the PIE
 	sample Sample
 	bt     []uint64 // backtrace(): [0] is inside capture(), then return addresses
@@ -43,6 +44,17 @@ func buildC(t testing.TB, name string, flags ...string) string {
 // (killed at cleanup) so /proc/<pid>/maps stays readable.
 func runCapture(t testing.TB, bin string) *capture {
 	t.Helper()
+	cs := runCaptures(t, bin)
+	if len(cs) != 1 {
+		t.Fatalf("%s printed %d captures, want 1", bin, len(cs))
+	}
+	return cs[0]
+}
+
+// runCaptures is runCapture for programs printing several samples, each
+// introduced by a "sample" line.
+func runCaptures(t testing.TB, bin string) []*capture {
+	t.Helper()
 	cmd := exec.Command(bin)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -56,42 +68,59 @@ func runCapture(t testing.TB, bin string) *capture {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	c := &capture{pid: uint32(cmd.Process.Pid)}
+	pid := uint32(cmd.Process.Pid)
+	var cs []*capture
 	done := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		c := &capture{pid: pid}
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
 			if len(f) == 0 {
 				continue
 			}
+			var perr error
 			hexes := func(i int) uint64 {
+				if i >= len(f) {
+					perr = fmt.Errorf("short line %q", sc.Text())
+					return 0
+				}
 				v, err := strconv.ParseUint(f[i], 16, 64)
 				if err != nil {
-					done <- fmt.Errorf("line %q: %w", sc.Text(), err)
+					perr = fmt.Errorf("line %q: %w", sc.Text(), err)
 				}
 				return v
 			}
 			switch f[0] {
+			case "sample":
+				if len(cs) > 0 || c.sample.SP != 0 {
+					cs = append(cs, c)
+				}
+				c = &capture{pid: pid, main: c.main}
+			case "kind":
+				if len(f) > 1 {
+					c.kind = f[1]
+				}
 			case "main":
 				c.main = hexes(1)
 			case "regs":
 				c.sample.PC, c.sample.SP, c.sample.BP = hexes(1), hexes(2), hexes(3)
 			case "stack":
 				if len(f) > 1 {
-					c.sample.Stack, err = hex.DecodeString(f[1])
-					if err != nil {
-						done <- err
-						return
-					}
+					c.sample.Stack, perr = hex.DecodeString(f[1])
 				}
 			case "fp":
 				c.sample.FP = append(c.sample.FP, FPFrame{BP: hexes(1), RA: hexes(2)})
 			case "bt":
 				c.bt = append(c.bt, hexes(1))
 			case "ready":
+				cs = append(cs, c)
 				done <- nil
+				return
+			}
+			if perr != nil {
+				done <- perr
 				return
 			}
 		}
@@ -102,10 +131,10 @@ func runCapture(t testing.TB, bin string) *capture {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("timed out waiting for the capture")
 	}
-	return c
+	return cs
 }
 
 // symbolizer names addresses of the test binary with debug/elf only.
@@ -358,5 +387,84 @@ func TestUnwindGoFramePointers(t *testing.T) {
 	}
 	if j := strings.Join(names, " "); !strings.HasPrefix(j, "main.capture main.chain3 main.chain2 main.chain1 main.recurse main.main runtime.main") {
 		t.Fatalf("frames by function = %q", j)
+	}
+}
+
+// TestUnwindSignalSamples checks samples taken at arbitrary instructions, as
+// page faults are: a SIGPROF handler records the interrupted registers (the
+// leaf is mostly inside glibc: malloc, memset, qsort, printf) and backtrace(),
+// whose frames after the interrupted pc are the oracle.
+func TestUnwindSignalSamples(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("SKIP: the CFI unwinder runs on amd64 only (GOARCH=%s)", runtime.GOARCH)
+	}
+	probetest.RequireCommand(t, "cc")
+	bin := filepath.Join(t.TempDir(), "sigcap")
+	if b, err := exec.Command("cc", "-O2", "-fomit-frame-pointer", "-Wall", "-o", bin, filepath.Join("testdata", "sigcap.c")).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, b)
+	}
+	cs := runCaptures(t, bin)
+	u := New("")
+	libc := libcRanges(t, cs[0].pid)
+	var exact, exact4k, prefix4k, inLibc, noOracle, handler int
+	for i, c := range cs {
+		if c.kind == "handler" {
+			// Captured inside the handler: through __restore_rt (CFI
+			// expressions) to the interrupted pc (exact) and its callers.
+			handler++
+			got := u.Unwind(c.pid, c.sample, 128)
+			if len(c.bt) < 4 || fmt.Sprint(got[1:]) != fmt.Sprint(c.bt[1:]) {
+				t.Errorf("handler sample %d: got %x, want [pc] + %x", i, got, c.bt[1:])
+			}
+			continue
+		}
+		k := -1
+		for j, a := range c.bt {
+			if a == c.sample.PC {
+				k = j
+				break
+			}
+		}
+		if k < 0 {
+			noOracle++
+			t.Logf("sample %d: pc %#x not in backtrace() %x", i, c.sample.PC, c.bt)
+			continue
+		}
+		for _, r := range libc {
+			if c.sample.PC >= r[0] && c.sample.PC < r[1] {
+				inLibc++
+			}
+		}
+		want := append([]uint64{c.sample.PC}, c.bt[k+1:]...)
+		// With the whole stack (the program copies up to 16 KiB): exact.
+		got := u.Unwind(c.pid, c.sample, 128)
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			exact++
+		} else {
+			t.Errorf("sample %d (%d bytes of stack): got %x, want %x", i, len(c.sample.Stack), got, want)
+		}
+		// With the probe's 4096 bytes: exact, or a prefix when the stack is deeper.
+		s4k := c.sample
+		s4k.Stack = s4k.Stack[:min(len(s4k.Stack), 4096)]
+		got = u.Unwind(c.pid, s4k, 128)
+		switch {
+		case fmt.Sprint(got) == fmt.Sprint(want):
+			exact4k++
+		case len(got) < len(want) && fmt.Sprint(got) == fmt.Sprint(want[:len(got)]):
+			prefix4k++
+		default:
+			t.Errorf("sample %d (4096 bytes of stack): got %x, want %x", i, got, want)
+		}
+	}
+	t.Logf("%d samples (%d with the leaf in libc): %d exact; with 4096 bytes of stack %d exact, %d stopped early; %d without an oracle; %d through the signal frame",
+		len(cs)-handler, inLibc, exact, exact4k, prefix4k, noOracle, handler)
+	if handler == 0 {
+		t.Error("no sample captured inside the signal handler")
+	}
+	if inLibc < (len(cs)-handler)/4 {
+		t.Errorf("only %d of %d samples interrupted libc: the test does not exercise glibc's CFI", inLibc, len(cs))
+	}
+	if noOracle > (len(cs)-handler)/10 {
+		t.Errorf("%d of %d samples have no oracle", noOracle, len(cs))
 	}
 }

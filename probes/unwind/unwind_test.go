@@ -28,8 +28,10 @@ func newFake(t *testing.T) *fakeProc {
 	e.fdePCRel(c, 0x1000, 0x100, []byte{0x41, 0x0e, 16, 0x86, 2})
 	// fn B [0x1100,0x1200): a leaf without a frame, CFA=rsp+8.
 	e.fdePCRel(c, 0x1100, 0x100, nil)
-	// fn C [0x1200,0x1300): CFA from an expression (like a PLT stub).
-	e.fdePCRel(c, 0x1200, 0x100, []byte{0x0f, 3, 0x77, 0x08, 0x06})
+	// fn C [0x1200,0x1280): a PLT stub: CFA = rsp+8 + 8*((rip&15) >= 11).
+	e.fdePCRel(c, 0x1200, 0x80, cat([]byte{0x0f, byte(len(pltExpr))}, pltExpr))
+	// fn E [0x1280,0x1300): an expression we do not evaluate (DW_OP_addr).
+	e.fdePCRel(c, 0x1280, 0x80, []byte{0x0f, 9, 0x03, 0, 0x10, 0, 0, 0, 0, 0, 0})
 	// fn D [0x1300,0x1400): outermost (_start): RA undefined.
 	e.fdePCRel(c, 0x1300, 0x100, []byte{0x07, regRA})
 	mod := &module{
@@ -112,11 +114,27 @@ func TestUnwindFake(t *testing.T) {
 			want: []uint64{0x9000, fakeBase + 0x1150, 0xa000, 0xb000},
 		},
 		{
-			name: "cfa expression falls back to fp",
-			s: Sample{Regs: Regs{PC: fakeBase + 0x1210, SP: sp, BP: sp},
-				Stack: stackOf(sp+16, fakeBase+0x1150, 0, 0)},
+			// rip&15 = 0 < 11: CFA = rsp+8, RA at rsp.
+			name: "plt stub before push",
+			s: Sample{Regs: Regs{PC: fakeBase + 0x1210, SP: sp},
+				Stack: stackOf(fakeBase+0x1150, 0)},
 			max:  10,
 			want: []uint64{fakeBase + 0x1210, fakeBase + 0x1150},
+		},
+		{
+			// rip&15 = 11 (after the push of the PLT index): CFA = rsp+16.
+			name: "plt stub after push",
+			s: Sample{Regs: Regs{PC: fakeBase + 0x121b, SP: sp},
+				Stack: stackOf(7, fakeBase+0x1150, 0)},
+			max:  10,
+			want: []uint64{fakeBase + 0x121b, fakeBase + 0x1150},
+		},
+		{
+			name: "unsupported cfa expression falls back to fp",
+			s: Sample{Regs: Regs{PC: fakeBase + 0x1290, SP: sp, BP: sp},
+				Stack: stackOf(sp+16, fakeBase+0x1150, 0, 0)},
+			max:  10,
+			want: []uint64{fakeBase + 0x1290, fakeBase + 0x1150},
 		},
 		{
 			name: "splice stops at a broken chain",
