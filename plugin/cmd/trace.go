@@ -31,18 +31,25 @@ const MaxDuration = time.Hour
 var (
 	traceLong = templates.LongDesc(`
 		Trace L7 requests with no instrumentation: per service and endpoint
-		(method and path template) and status class, the request count, rate,
-		error share and latency percentiles, refreshed every second.
+		(method and path template, Redis command, DNS query type and name) and
+		status class, the request count, rate, error share and latency
+		percentiles, refreshed every second.
 
 		With --local, trace processes of this Linux host (root needed). Otherwise
 		TARGET names pods, workloads or nodes; one short-lived probe pod runs on
 		each node that runs them, and is deleted when the window ends.
 
-		Protocols: HTTP/1.x in clear text.`)
+		Protocols, recognised from the bytes on any port: HTTP/1.x in clear
+		text, Redis (RESP2 and RESP3; error replies count as errors, pub/sub
+		pushes are not requests), DNS over UDP (errors: RCODE other than
+		NOERROR). -o json writes http_events, redis_events and dns_events.`)
 
 	traceExample = templates.Examples(`
 		# Trace a local nginx for 30 seconds
 		sudo %[1]s trace --local --comm nginx
+
+		# Trace a local Redis server: one row per command
+		sudo %[1]s trace --local --comm redis-server
 
 		# Trace two processes and stream every request as NDJSON
 		sudo %[1]s trace --local --pid 4242 --pid 4243 -o json
@@ -93,7 +100,7 @@ func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	o := NewTraceOptions(streams)
 	return newProbeCommand(f, &cobra.Command{
 		Use:     "trace [TARGET...] [--local]",
-		Short:   "Trace L7 requests (HTTP/1.x) of pods, workloads, nodes or local processes",
+		Short:   "Trace L7 requests (HTTP/1.x, Redis, DNS) of pods, workloads, nodes or local processes",
 		Long:    traceLong,
 		Example: fmt.Sprintf(traceExample, "kubectl pixie"),
 	}, o)
@@ -112,7 +119,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final table")
 	fs.IntVar(&o.MaxPayload, "max-payload", o.MaxPayload, "bytes captured per syscall, a power of two (default 4096)")
 	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record")
-	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) instead of redacting them")
+	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) and Redis values instead of redacting them (Redis AUTH passwords stay redacted)")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
 	o.addFlags(fs, "trace")
