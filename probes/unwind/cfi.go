@@ -87,6 +87,7 @@ type ehFrame struct {
 	tableAddr  uint64
 
 	sorted  []fdeRange // built from a full scan when there is no table
+	states  []row      // scratch for remember_state
 	scanned bool
 	cies    map[uint64]*cie
 }
@@ -336,9 +337,9 @@ func (f *ehFrame) tableAt(i int) (loc, fdeAddr uint64, ok bool) {
 // entry decodes the length and id of the entry at off.
 // It returns the body reader positioned after the id, the id, its offset and
 // the offset of the next entry. end == 0 means the terminator.
-func (f *ehFrame) entry(off uint64) (body *reader, id uint32, idOff, next uint64, err error) {
+func (f *ehFrame) entry(off uint64) (body reader, id uint32, idOff, next uint64, err error) {
 	if off >= uint64(len(f.data)) {
-		return nil, 0, 0, 0, errMalformed
+		return reader{}, 0, 0, 0, errMalformed
 	}
 	r := &reader{b: f.data, off: int(off)}
 	length := uint64(r.u32())
@@ -346,23 +347,23 @@ func (f *ehFrame) entry(off uint64) (body *reader, id uint32, idOff, next uint64
 		length = r.u64()
 	}
 	if r.err {
-		return nil, 0, 0, 0, errMalformed
+		return reader{}, 0, 0, 0, errMalformed
 	}
 	if length == 0 {
-		return nil, 0, 0, 0, nil
+		return reader{}, 0, 0, 0, nil
 	}
 	start := uint64(r.off)
 	if length > uint64(len(f.data))-start {
-		return nil, 0, 0, 0, errMalformed
+		return reader{}, 0, 0, 0, errMalformed
 	}
 	next = start + length
 	idOff = start
 	id = r.u32()
 	if r.err || next < uint64(r.off) {
-		return nil, 0, 0, 0, errMalformed
+		return reader{}, 0, 0, 0, errMalformed
 	}
 	// Limit the body to this entry; r.b[0] stays at data[0] so offsets are section offsets.
-	body = &reader{b: f.data[:next], off: r.off}
+	body = reader{b: f.data[:next], off: r.off}
 	return body, id, idOff, next, nil
 }
 
@@ -382,13 +383,14 @@ func (f *ehFrame) cieAt(off uint64) (*cie, error) {
 }
 
 func (f *ehFrame) parseCIE(off uint64) (*cie, error) {
-	r, id, _, next, err := f.entry(off)
+	body, id, _, next, err := f.entry(off)
 	if err != nil {
 		return nil, err
 	}
-	if r == nil || id != 0 {
+	if body.b == nil || id != 0 {
 		return nil, fmt.Errorf("%w: no CIE at offset %#x", errMalformed, off)
 	}
+	r := &body
 	c := &cie{}
 	version := r.u8()
 	if version != 1 && version != 3 && version != 4 {
@@ -460,11 +462,12 @@ func (f *ehFrame) parseCIE(off uint64) (*cie, error) {
 
 // fdeAt parses the FDE at section offset off.
 func (f *ehFrame) fdeAt(off uint64) (*fde, error) {
-	r, id, idOff, next, err := f.entry(off)
+	body, id, idOff, next, err := f.entry(off)
 	if err != nil {
 		return nil, err
 	}
-	if r == nil || id == 0 {
+	r := &body
+	if body.b == nil || id == 0 {
 		return nil, fmt.Errorf("%w: no FDE at offset %#x", errMalformed, off)
 	}
 	if uint64(id) > idOff {
@@ -500,11 +503,11 @@ func (f *ehFrame) fdeAt(off uint64) (*fde, error) {
 func (f *ehFrame) forEach(fn func(off uint64, d *fde, err error) bool) error {
 	off := uint64(0)
 	for off < uint64(len(f.data)) {
-		r, id, _, next, err := f.entry(off)
+		body, id, _, next, err := f.entry(off)
 		if err != nil {
 			return err
 		}
-		if r == nil {
+		if body.b == nil {
 			return nil // terminator
 		}
 		if id != 0 {
@@ -586,7 +589,8 @@ func (f *ehFrame) exec(d *fde, instr []byte, pc uint64, cur, init *row) (stopped
 	c := d.cie
 	r := &reader{b: instr}
 	loc := d.begin
-	var stack []row
+	stack := f.states[:0] // reused: remember_state is common in glibc
+	defer func() { f.states = stack[:0] }()
 	advance := func(delta uint64) bool {
 		n := loc + delta*c.codeAlign
 		if n > pc || n < loc {

@@ -18,6 +18,18 @@ type module struct {
 	cfi   bool // x86-64 ELF: CFI can drive unwinding
 }
 
+// size estimates the memory a cached module holds.
+func (m *module) size() int {
+	n := 256 + 32*len(m.loads)
+	if m.eh != nil {
+		n += len(m.eh.data) + len(m.eh.table)
+		if m.eh.tableCount == 0 {
+			n += len(m.eh.data) / 2 // the sorted index built on first lookup
+		}
+	}
+	return n
+}
+
 type segment struct {
 	vaddr, off, filesz uint64
 	exec               bool

@@ -34,8 +34,12 @@ type Sample struct {
 }
 
 const (
-	// maxModules bounds the parsed-module cache (least recently used goes).
-	maxModules = 256
+	// maxModules and maxModuleBytes bound the parsed-module cache (least
+	// recently used goes first).
+	maxModules     = 256
+	maxModuleBytes = 512 << 20
+	// modRetry is how long a module that failed to load is not retried.
+	modRetry = 30 * time.Second
 	// maxPids bounds the per-process maps cache; past it, it is cleared.
 	maxPids = 4096
 	// mapsRefresh rate-limits re-reading /proc/<pid>/maps on a miss.
@@ -51,9 +55,10 @@ type Unwinder struct {
 	pageSize uint64
 	now      func() time.Time
 
-	pids map[uint32]*procMaps
-	mods map[modKey]*modEntry
-	tick uint64
+	pids     map[uint32]*procMaps
+	mods     map[modKey]*modEntry
+	modBytes int
+	tick     uint64
 
 	// Overridable in tests.
 	readMaps func(pid uint32) ([]mapping, error)
@@ -67,8 +72,10 @@ type modKey struct {
 }
 
 type modEntry struct {
-	mod  *module // nil when loading failed (remembered so we do not retry per sample)
-	used uint64
+	mod    *module // nil when loading failed (remembered so we do not retry per sample)
+	used   uint64
+	size   int
+	failed time.Time
 }
 
 // mapping is one executable line of /proc/<pid>/maps.
@@ -303,16 +310,23 @@ func (u *Unwinder) moduleAt(pid uint32, pc uint64) (*module, uint64) {
 	key := modKey{dev: m.dev, inode: m.inode, path: m.path}
 	u.tick++
 	e := u.mods[key]
+	if e != nil && e.mod == nil && u.now().Sub(e.failed) >= modRetry {
+		u.drop(key)
+		e = nil
+	}
 	if e == nil {
 		mod, err := u.openMod(pid, m)
-		if err != nil {
-			mod = nil
+		e = &modEntry{mod: mod}
+		if err != nil || mod == nil {
+			e.mod, e.failed = nil, u.now()
+		} else {
+			e.size = mod.size()
 		}
-		if len(u.mods) >= maxModules {
+		for len(u.mods) > 0 && (len(u.mods) >= maxModules || u.modBytes+e.size > maxModuleBytes) {
 			u.evict()
 		}
-		e = &modEntry{mod: mod}
 		u.mods[key] = e
+		u.modBytes += e.size
 	}
 	e.used = u.tick
 	if e.mod == nil {
@@ -336,7 +350,14 @@ func (u *Unwinder) evict() {
 			oldest, used = k, e.used
 		}
 	}
-	delete(u.mods, oldest)
+	u.drop(oldest)
+}
+
+func (u *Unwinder) drop(k modKey) {
+	if e := u.mods[k]; e != nil {
+		u.modBytes -= e.size
+		delete(u.mods, k)
+	}
 }
 
 func (u *Unwinder) mappingAt(pid uint32, pc uint64) *mapping {

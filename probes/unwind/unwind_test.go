@@ -236,6 +236,30 @@ func TestUnwindCaches(t *testing.T) {
 	if len(f.u.mods) > maxModules {
 		t.Fatalf("%d modules cached, limit %d", len(f.u.mods), maxModules)
 	}
+
+	// A failed module is retried after modRetry.
+	f = newFake(t)
+	f.maps = append(f.maps, mapping{start: 0x9000, end: 0xa000, dev: "08:01", inode: 43, path: "/broken"})
+	f.u.Unwind(7, miss, 8)
+	f.u.Unwind(7, miss, 8)
+	f.now = f.now.Add(modRetry)
+	f.u.Unwind(7, miss, 8)
+	if f.opens != 2 {
+		t.Fatalf("failed module: %d opens, want 2 (one retry after %v)", f.opens, modRetry)
+	}
+
+	// The byte budget evicts too, and the accounting returns to zero.
+	f = newFake(t)
+	f.u.Unwind(7, s, 8)
+	if f.u.modBytes <= 0 {
+		t.Fatalf("modBytes = %d after loading a module", f.u.modBytes)
+	}
+	for k := range f.u.mods {
+		f.u.drop(k)
+	}
+	if f.u.modBytes != 0 || len(f.u.mods) != 0 {
+		t.Fatalf("after dropping everything: %d bytes, %d modules", f.u.modBytes, len(f.u.mods))
+	}
 }
 
 func TestBias(t *testing.T) {
