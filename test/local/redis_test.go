@@ -164,9 +164,57 @@ func pingLatencies(t *testing.T, addr string, n int) ([]int64, uint16) {
 	return lat, uint16(c.LocalAddr().(*net.TCPAddr).Port)
 }
 
+// subscribe runs a redis-cli subscriber and publishes three messages to
+// it with other redis-cli runs: the messages are pushes, not replies.
+func subscribe(t *testing.T, cli, port string) {
+	t.Helper()
+	sub := exec.Command(cli, "-p", port, "SUBSCRIBE", "news")
+	out, err := sub.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Process.Kill(); _ = sub.Wait() }()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("subscriber ended before %q", want)
+				}
+				if l == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("subscriber did not print %q", want)
+			}
+		}
+	}
+	waitLine("subscribe")
+	for i := range 3 {
+		msg := fmt.Sprint("m", i)
+		if out, err := exec.Command(cli, "-p", port, "PUBLISH", "news", msg).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Fatalf("PUBLISH: %v %s", err, out)
+		}
+		waitLine(msg)
+	}
+}
+
 // TestTraceRedis: a real redis-server driven by redis-benchmark (plain
-// and pipelined), redis-cli (errors of two kinds) and a Go client timing
-// its PINGs. Traced by command name: the per-command counts and error
+// and pipelined), redis-cli (errors of two kinds, pub/sub) and a Go client
+// timing its PINGs. Traced by command name: the per-command counts and error
 // counts must equal what Redis itself counted (INFO commandstats and
 // errorstats), and server-side latencies must stay within the client's.
 func TestTraceRedis(t *testing.T) {
@@ -196,6 +244,7 @@ func TestTraceRedis(t *testing.T) {
 	}
 	run(cli, "GET", "list") // -WRONGTYPE
 	run(cli, "AUTH", "hunter2")
+	subscribe(t, cli, p)
 	clientLat, pingPort := pingLatencies(t, addr, 200)
 	recs := tr.stop(t)
 	calls, errs := redisStats(t, cli, port)
@@ -225,9 +274,12 @@ func TestTraceRedis(t *testing.T) {
 		if e.ReqCmd == "SET" && !strings.Contains(e.ReqArgs, `"<3 bytes>"`) {
 			t.Errorf("SET value not redacted: %s", e.ReqArgs)
 		}
+		if e.ReqCmd == "PUBLISH" && e.Resp != "1" || e.ReqCmd == "SUBSCRIBE" && e.Resp != "[<9 bytes>, <4 bytes>, 1]" {
+			t.Errorf("%s reply %q", e.ReqCmd, e.Resp)
+		}
 	}
 	t.Logf("traced %d commands: %v, errors %v (tables %v)", len(events), byCmd, errByCode, recs.tables)
-	for cmd, want := range map[string]int{"RPUSH": 1, "NOSUCHCMD": 3, "AUTH": 1} {
+	for cmd, want := range map[string]int{"RPUSH": 1, "NOSUCHCMD": 3, "AUTH": 1, "SUBSCRIBE": 1, "PUBLISH": 3} {
 		if byCmd[cmd] != want {
 			t.Errorf("traced %d %s, want %d", byCmd[cmd], cmd, want)
 		}
