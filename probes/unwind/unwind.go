@@ -14,6 +14,7 @@ package unwind
 
 import (
 	"errors"
+	"os"
 	"runtime"
 	"sort"
 	"time"
@@ -105,7 +106,7 @@ func New(procRoot string) *Unwinder {
 	u := &Unwinder{
 		procRoot: procRoot,
 		cfi:      runtime.GOARCH == "amd64",
-		pageSize: 4096,
+		pageSize: uint64(os.Getpagesize()),
 		now:      time.Now,
 		pids:     map[uint32]*procMaps{},
 		mods:     map[modKey]*modEntry{},
