@@ -29,8 +29,8 @@ func (m memGrowth) Close() error                                   { return m.t.
 func (m memGrowth) Note() string {
 	c := m.t.Counters()
 	s := fmt.Sprintf("--alloc: %d page faults of the targets, %d unwound", c.Faults, c.Sampled)
-	if sh := m.t.Shift(); sh > 0 {
-		s += fmt.Sprintf("; sampling went to 1 in %d pages to stay within budget (stack bytes are scaled up)", 1<<sh)
+	if p := m.t.Period(); p > 1 {
+		s += fmt.Sprintf("; sampling went to 1 in %d faults to stay within budget (bytes are scaled up)", p)
 	}
 	return s
 }

@@ -2,23 +2,22 @@ package memgrowth
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"math/rand/v2"
 	"sort"
 )
 
 // Ledger keeps, per process, the sampled pages that became resident in
 // the window and the stack that first touched each, until they are
-// released. Each page held stands for 2^shift pages; when the sampling
-// halves, Downsample keeps each page with the matching odds, so the totals
-// stay unbiased estimates.
+// released. Each page held stands for weight pages (the sampling period
+// when it was recorded); when the sampling thins, Downsample keeps each
+// page with the matching odds, so the totals stay unbiased estimates.
 type Ledger struct {
 	pageSize uint64
 	procs    map[uint32]*procPages
 	ids      map[string]int32 // stack (pcs as bytes) -> index in stacks
 	stacks   [][]uint64
 	pages    int    // total over procs
-	shift    uint32 // each page held stands for at least 2^shift pages
+	floor    uint32 // each page held stands for at least floor pages
 	rand     *rand.Rand
 }
 
@@ -41,12 +40,12 @@ type Growth struct {
 
 // NewLedger counts in pages of pageSize bytes.
 func NewLedger(pageSize uint64) *Ledger {
-	return &Ledger{pageSize: pageSize, procs: map[uint32]*procPages{}, ids: map[string]int32{},
+	return &Ledger{pageSize: pageSize, floor: 1, procs: map[uint32]*procPages{}, ids: map[string]int32{},
 		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
 
-// Shift is the sampling of the pages held: 1 in 2^Shift.
-func (l *Ledger) Shift() uint32 { return l.shift }
+// Floor is the weight of the lightest pages held: the sampling period.
+func (l *Ledger) Floor() uint32 { return l.floor }
 
 // Pages is how many sampled pages are held.
 func (l *Ledger) Pages() int { return l.pages }
@@ -79,16 +78,19 @@ func (l *Ledger) intern(pcs []uint64) int32 {
 // read of the zero page, copy-on-write) is not new memory, but the writer
 // is the better culprit, so it takes the page over.
 func (l *Ledger) Fault(tgid uint32, addr uint64, weight uint32, pcs []uint64) {
-	if weight > 1<<l.shift { // the probe sampled less: follow it
-		l.Downsample(uint32(bits.Len32(weight) - 1))
+	if weight == 0 {
+		weight = 1
 	}
-	if w := uint32(1) << l.shift; weight < w {
-		// Sampled before the shift went up, arrived after: keep it with
+	if weight > l.floor { // the probe samples less now: follow it
+		l.Downsample(weight)
+	}
+	if weight < l.floor {
+		// Sampled before the period went up, arrived after: keep it with
 		// the odds Downsample gave the pages held.
-		if l.rand.Uint32N(w/weight) != 0 {
+		if !l.keep(weight, l.floor) {
 			return
 		}
-		weight = w
+		weight = l.floor
 	}
 	p := l.proc(tgid)
 	id := l.intern(pcs)
@@ -171,21 +173,19 @@ func (l *Ledger) Exec(tgid uint32) {
 	}
 }
 
-// Downsample makes every page held stand for 2^shift pages, keeping each
-// with the odds of being sampled at the new shift: what the probe does from
-// then on.
-func (l *Ledger) Downsample(shift uint32) {
-	if shift <= l.shift {
+// Downsample makes every page held stand for at least w pages, keeping
+// each lighter one with odds weight/w: what the probe does from then on.
+func (l *Ledger) Downsample(w uint32) {
+	if w <= l.floor {
 		return
 	}
-	l.shift = shift
-	w := uint32(1) << shift
+	l.floor = w
 	for _, p := range l.procs {
 		for n, pg := range p.pages {
 			if pg.weight >= w {
 				continue
 			}
-			if l.rand.Uint32N(w/pg.weight) != 0 {
+			if !l.keep(pg.weight, w) {
 				delete(p.pages, n)
 				l.pages--
 				continue
@@ -194,6 +194,10 @@ func (l *Ledger) Downsample(shift uint32) {
 			p.pages[n] = pg
 		}
 	}
+}
+
+func (l *Ledger) keep(weight, w uint32) bool {
+	return l.rand.Uint64N(uint64(w)) < uint64(weight)
 }
 
 // Top returns a process's stacks by resident bytes, then faulted bytes.

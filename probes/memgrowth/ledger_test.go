@@ -57,19 +57,19 @@ func TestLedgerDownsample(t *testing.T) {
 	for i := uint64(0); i < n; i++ {
 		l.Fault(1, i*pg, 1, []uint64{1})
 	}
-	for shift := uint32(1); shift <= 6; shift++ {
-		l.Downsample(shift)
+	for _, w := range []uint32{2, 3, 7, 16, 31, 64} { // periods need not be powers of two
+		l.Downsample(w)
 		got := float64(l.Top(1, 1)[0].ResidentBytes) / pg
 		if got < 0.9*n || got > 1.1*n {
-			t.Errorf("shift %d: estimate %.0f pages, want about %d", shift, got, n)
+			t.Errorf("weight %d: estimate %.0f pages, want about %d", w, got, n)
 		}
-		if l.Shift() != shift || l.Pages() > n>>shift*2 {
-			t.Errorf("shift %d: ledger shift %d, %d pages held", shift, l.Shift(), l.Pages())
+		if l.Floor() != w || l.Pages() > 2*n/int(w) {
+			t.Errorf("weight %d: ledger floor %d, %d pages held", w, l.Floor(), l.Pages())
 		}
 	}
 	l.Downsample(3) // never back down
-	if l.Shift() != 6 {
-		t.Fatalf("shift went back to %d", l.Shift())
+	if l.Floor() != 64 {
+		t.Fatalf("floor went back to %d", l.Floor())
 	}
 	// Late records at weight 1 on new pages: ~1 in 64 kept, at weight 64.
 	for i := uint64(n); i < 2*n; i++ {
@@ -79,8 +79,8 @@ func TestLedgerDownsample(t *testing.T) {
 		t.Errorf("late records: estimate %.0f pages, want about %d", got, n)
 	}
 	// A record at a higher weight moves the ledger up with it.
-	l.Fault(3, 0, 256, []uint64{3})
-	if l.Shift() != 8 {
-		t.Errorf("shift %d after a weight-256 record, want 8", l.Shift())
+	l.Fault(3, 0, 255, []uint64{3})
+	if l.Floor() != 255 {
+		t.Errorf("floor %d after a weight-255 record, want 255", l.Floor())
 	}
 }

@@ -65,6 +65,8 @@ type Tracer struct {
 	ledger  *Ledger
 	sym     *profile.Symbolizer
 	badRecs uint64
+	period  uint32 // the perf event's sample period
+	pshift  uint32 // control's only: period ~ 2^pshift
 }
 
 // Start loads the programs, opens the page-fault event on every CPU and
@@ -144,15 +146,29 @@ func Start(cfg Config) (*Tracer, error) {
 	return t, nil
 }
 
-// read turns ring buffer records into ledger entries until Close.
+// read turns ring buffer records into ledger entries until Close. The
+// probe wakes it only when records pile up (ring_flags), so a ticker
+// flushes the rest every 50 ms.
 func (t *Tracer) read() {
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.done:
+				return
+			case <-tick.C:
+				_ = t.rd.Flush()
+			}
+		}
+	}()
 	var rec ringbuf.Record
 	for {
 		if err := t.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
-			continue
+			continue // ErrFlushed: the queue is drained
 		}
 		t.handle(rec.RawSample)
 	}
@@ -223,9 +239,11 @@ func (t *Tracer) badRecord() {
 	t.mu.Unlock()
 }
 
-// control halves the sampling when the ledger passes its bound (the probe
-// itself halves it when the rate passes the budget). Neither ever doubles
-// it back: every page held must stay comparable with what is sampled next.
+// control moves the sampling the probe raised (its shift, throttle in
+// bpf/memgrowth.bpf.c) into the perf event's period, where skipped faults
+// cost the target nothing, and thins it when the ledger passes its bound.
+// It never lowers it: every page held must stay comparable with what is
+// sampled next.
 func (t *Tracer) control() {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -236,24 +254,45 @@ func (t *Tracer) control() {
 		case <-tick.C:
 		}
 		t.mu.Lock()
-		if t.ledger.Pages() > t.cfg.MaxPages {
-			var cur uint32
-			_ = t.objs.PxMgConfig.Lookup(uint32(0), &cur)
-			next := max(cur, t.ledger.Shift()) + 1
-			if next <= 30 {
-				_ = t.objs.PxMgConfig.Put(uint32(0), next)
-				t.ledger.Downsample(next)
-			}
+		full := t.ledger.Pages() > t.cfg.MaxPages
+		t.mu.Unlock()
+		var shift uint32
+		_ = t.objs.PxMgConfig.Lookup(uint32(0), &shift)
+		if full {
+			shift++
 		}
+		if shift == 0 || t.pshift+shift > 30 {
+			continue
+		}
+		t.pshift += shift
+		// An odd period (2^k - 1) so sampling does not lock onto loops
+		// that fault a power-of-two number of pages.
+		period := uint32(1)<<t.pshift - 1
+		if t.pshift < 2 {
+			period = 1 << t.pshift
+		}
+		if err := t.perf.SetPeriod(uint64(period)); err != nil {
+			t.pshift -= shift
+			continue // the in-kernel shift goes on sampling
+		}
+		_ = t.objs.PxMgConfig.Put(uint32(1), period)
+		var cur uint32
+		_ = t.objs.PxMgConfig.Lookup(uint32(0), &cur)
+		_ = t.objs.PxMgConfig.Put(uint32(0), cur-min(cur, shift))
+		t.mu.Lock()
+		t.ledger.Downsample(period)
+		t.period = period
 		t.mu.Unlock()
 	}
 }
 
-// Shift is the current sampling: 1 in 2^Shift pages.
-func (t *Tracer) Shift() uint32 {
-	var cur uint32
-	_ = t.objs.PxMgConfig.Lookup(uint32(0), &cur)
-	return cur
+// Period is the current sampling: about 1 in Period faults is unwound.
+func (t *Tracer) Period() uint32 {
+	var shift uint32
+	_ = t.objs.PxMgConfig.Lookup(uint32(0), &shift)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(t.period, 1) << shift
 }
 
 // Counters are the probe's own counts, summed over CPUs.
@@ -285,6 +324,7 @@ func (t *Tracer) Counters() Counters {
 // drain waits (briefly) until the reader has consumed what the kernel
 // wrote, so the end-of-window report includes the last faults.
 func (t *Tracer) drain() {
+	_ = t.rd.Flush()
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for t.rd.AvailableBytes() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)

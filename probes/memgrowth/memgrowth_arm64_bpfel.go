@@ -99,6 +99,7 @@ const (
 	memgrowthVarUnusedMgFault    = "unused_mg_fault"
 	memgrowthVarUnusedMgKind     = "unused_mg_kind"
 	memgrowthVarUnusedMgRange    = "unused_mg_range"
+	memgrowthVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadMemgrowth returns the embedded CollectionSpec for memgrowth.
@@ -175,6 +176,7 @@ type memgrowthVariableSpecs struct {
 	UnusedMgFault   *ebpf.VariableSpec `ebpf:"unused_mg_fault"`
 	UnusedMgKind    *ebpf.VariableSpec `ebpf:"unused_mg_kind"`
 	UnusedMgRange   *ebpf.VariableSpec `ebpf:"unused_mg_range"`
+	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // memgrowthObjects contains all objects after they have been loaded into the kernel.
@@ -228,6 +230,7 @@ type memgrowthVariables struct {
 	UnusedMgFault   *ebpf.Variable `ebpf:"unused_mg_fault"`
 	UnusedMgKind    *ebpf.Variable `ebpf:"unused_mg_kind"`
 	UnusedMgRange   *ebpf.Variable `ebpf:"unused_mg_range"`
+	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // memgrowthPrograms contains all programs after they have been loaded into the kernel.

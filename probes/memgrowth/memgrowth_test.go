@@ -99,7 +99,7 @@ func TestCGrowthByStack(t *testing.T) {
 	stacks := tr.Stacks(time.Now(), 8)
 	window := time.Since(start)
 	c := tr.Counters()
-	t.Logf("counters %+v shift %d", c, tr.Shift())
+	t.Logf("counters %+v period %d", c, tr.Period())
 	logStacks(t, stacks)
 	if len(stacks) == 0 {
 		t.Fatal("no stacks")
@@ -211,8 +211,8 @@ func TestFaultStormThrottles(t *testing.T) {
 	c := tr.Counters()
 	logStacks(t, stacks)
 	secs := float64(last.ns-first.ns) / 1e9
-	t.Logf("counters %+v, shift %d; program touched %d pages in %.1f s", c, tr.Shift(), last.pages-first.pages, secs)
-	if tr.Shift() == 0 {
+	t.Logf("counters %+v, period %d; program touched %d pages in %.1f s", c, tr.Period(), last.pages-first.pages, secs)
+	if tr.Period() <= 1 {
 		t.Fatal("no throttling under a fault storm")
 	}
 	if perSec := float64(c.Sampled) / 3.2; perSec > 3*budget {

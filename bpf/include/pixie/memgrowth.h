@@ -24,6 +24,9 @@ enum {
 };
 
 #define BPF_ANY 0
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
 
 /*
  * The user register file saved at kernel entry (task_pt_regs): the

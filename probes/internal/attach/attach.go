@@ -55,6 +55,17 @@ func OpenPerCPU(attr unix.PerfEventAttr, progFD int, what string) (*PerCPU, erro
 	return pe, nil
 }
 
+// SetPeriod changes the sample period of every event (not for
+// frequency-based events).
+func (pe *PerCPU) SetPeriod(period uint64) error {
+	for _, fd := range pe.fds {
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.PERF_EVENT_IOC_PERIOD, uintptr(unsafe.Pointer(&period))); errno != 0 {
+			return fmt.Errorf("setting the perf event period: %w", errno)
+		}
+	}
+	return nil
+}
+
 // Close disables and closes every event.
 func (pe *PerCPU) Close() {
 	for _, fd := range pe.fds {
