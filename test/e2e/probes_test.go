@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,7 +158,8 @@ func slope(s []cgroupSample) float64 {
 
 // TestMemoryPodLeak watches a pod that leaks 2 MiB/s under a 256 MiB
 // limit: the verdict is leak, and the share of the limit and the time to
-// OOM agree with the container's own cgroup files on this host.
+// OOM agree with the container's own cgroup files on this host. With
+// --alloc, the probe pod's page-fault engine names the leaking function.
 func TestMemoryPodLeak(t *testing.T) {
 	const rate = 2 << 20
 	e := setup(t)
@@ -220,7 +222,7 @@ func TestMemoryPodLeak(t *testing.T) {
 		}
 	}()
 
-	args := append([]string{"memory", "pod/leaky", "-n", ns, "--duration", "15s", "--interval", "500ms", "-o", "json"}, e.probeFlags(ns)...)
+	args := append([]string{"memory", "pod/leaky", "-n", ns, "--duration", "15s", "--interval", "500ms", "--alloc", "-o", "json"}, e.probeFlags(ns)...)
 	r := e.pixie(t, 2*time.Minute, args...)
 	close(stop)
 	<-done
@@ -229,8 +231,19 @@ func TestMemoryPodLeak(t *testing.T) {
 	}
 
 	var sum *api.MemorySummary
+	var top *api.AllocStack
 	for _, l := range lines(r.stdout) {
 		var h api.Header
+		if json.Unmarshal([]byte(l), &h) == nil && h.Table == api.TableAllocStacks {
+			var a api.AllocStack
+			if err := json.Unmarshal([]byte(l), &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Comm == "testapp" && a.Rank == 1 {
+				top = &a
+			}
+			continue
+		}
 		if json.Unmarshal([]byte(l), &h) != nil || h.Table != api.TableMemorySummary {
 			continue
 		}
@@ -257,6 +270,18 @@ func TestMemoryPodLeak(t *testing.T) {
 	}
 	if sum == nil {
 		t.Fatalf("no memory_summary of the pod:\n%s", r)
+	}
+	if top == nil {
+		t.Errorf("no alloc_stacks record of testapp:\n%s", r)
+	} else {
+		t.Logf("top stack: %d B resident of %d B faulted: %s", top.OutstandingBytes, top.AllocatedBytes, strings.Join(top.Frames, ";"))
+		if top.Source != api.AllocSourceFaults || !slices.Contains(top.Frames, "main.leak") {
+			t.Errorf("top stack %+v, want page-faults through main.leak", *top)
+		}
+		// The window is 15 s; the probe attaches within it.
+		if got := float64(top.OutstandingBytes); got < 0.5*rate*15 || got > 1.2*rate*15 {
+			t.Errorf("main.leak holds %.0f B, want about %d B", got, rate*15)
+		}
 	}
 	t.Logf("summary: verdict %s (%s), growth %.0f B/s, usage %d of %d (%s) = %.2f%%, OOM in %s",
 		sum.Verdict, sum.Reason, sum.GrowthBytesPerSec, sum.UsageBytes, sum.LimitBytes, sum.LimitSource,
