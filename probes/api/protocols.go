@@ -4,6 +4,8 @@ package api
 const (
 	TableRedisEvents = "redis_events" // one per Redis command with its reply
 	TableDNSEvents   = "dns_events"   // one per DNS query with its response
+	TablePgSQLEvents = "pgsql_events" // one per PostgreSQL query with its result
+	TableMySQLEvents = "mysql_events" // one per MySQL command with its result
 )
 
 // Protocol names, as in http_stats rows and the trace table. HTTP rows
@@ -12,6 +14,8 @@ const (
 	ProtocolHTTP  = "http"
 	ProtocolRedis = "redis"
 	ProtocolDNS   = "dns"
+	ProtocolPgSQL = "pgsql"
+	ProtocolMySQL = "mysql"
 )
 
 // ConnColumns are the connection columns the tracker fills in every
@@ -63,4 +67,46 @@ type DNSEvent struct {
 	RCodeName string `json:"rcode_name"` // "NOERROR", "NXDOMAIN", ...
 	ReqBytes  int64  `json:"req_bytes"`
 	RespBytes int64  `json:"resp_bytes"`
+}
+
+// PgSQLEvent is one PostgreSQL query with its result (Pixie's
+// pgsql_events): a simple Query, or one Execute of the extended protocol
+// (a Parse without Execute is a PREPARE), from its first message to the
+// ReadyForQuery that ends it.
+type PgSQLEvent struct {
+	Header
+	ConnColumns
+	ReqCmd string `json:"req_cmd"` // "QUERY", "EXECUTE", "PREPARE"
+	// Req is the query text, bounded by the body limit, with literals
+	// replaced by "?" unless full data is asked for. Bind values are
+	// never kept.
+	Req string `json:"req"`
+	// Resp is the command tag ("SELECT 3", "INSERT 0 1") or the error
+	// ("ERROR 42P01", with its message under full data).
+	Resp string `json:"resp"`
+	// Summary columns for aggregation (not in Pixie's table).
+	QueryKind     string `json:"query_kind"`     // first keyword: "SELECT", "BEGIN"
+	QueryTemplate string `json:"query_template"` // literals replaced, bounded
+	SQLState      string `json:"sqlstate,omitempty"`
+	ReqBytes      int64  `json:"req_bytes"`
+	RespBytes     int64  `json:"resp_bytes"`
+}
+
+// MySQLEvent is one MySQL/MariaDB command with its result (Pixie's
+// mysql_events), up to the result's last packet.
+type MySQLEvent struct {
+	Header
+	ConnColumns
+	ReqCmd string `json:"req_cmd"` // "QUERY", "STMT_PREPARE", "STMT_EXECUTE", "PING", ...
+	// ReqBody is the query (literals replaced by "?" unless full data is
+	// asked for), bounded by the body limit.
+	ReqBody    string `json:"req_body"`
+	RespStatus string `json:"resp_status"` // "OK", "ERR" or "NONE" (no response expected)
+	RespBody   string `json:"resp_body"`   // "1 rows", "affected 2", or the error
+	// Summary columns for aggregation (not in Pixie's table).
+	QueryKind     string `json:"query_kind"`
+	QueryTemplate string `json:"query_template"`
+	ErrCode       int    `json:"err_code,omitempty"` // the ERR packet's code (1146, ...)
+	ReqBytes      int64  `json:"req_bytes"`
+	RespBytes     int64  `json:"resp_bytes"`
 }
