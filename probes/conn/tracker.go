@@ -51,7 +51,7 @@ type Options struct {
 }
 
 // Sink receives every parsed record: *api.HTTPEvent for HTTP/1.x,
-// *api.RedisEvent, *api.DNSEvent, with all columns filled. Records are not reused by the Tracker.
+// *api.RedisEvent, *api.DNSEvent, *api.PgSQLEvent, *api.MySQLEvent, with all columns filled. Records are not reused by the Tracker.
 type Sink func(rec any)
 
 // Tracker turns socket-tracer events into protocol records. It keeps
@@ -522,6 +522,10 @@ func (c *tracked) Emit(rec any, startNs, endNs uint64) {
 	case *api.RedisEvent:
 		c.fill(&r.ConnColumns, startNs, endNs)
 	case *api.DNSEvent:
+		c.fill(&r.ConnColumns, startNs, endNs)
+	case *api.PgSQLEvent:
+		c.fill(&r.ConnColumns, startNs, endNs)
+	case *api.MySQLEvent:
 		c.fill(&r.ConnColumns, startNs, endNs)
 	}
 	t.stats.Records++
