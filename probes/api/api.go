@@ -40,7 +40,8 @@ const (
 	RoleServer = "server"
 )
 
-// HTTPEvent is one HTTP/1.x request with its response (Pixie's http_events).
+// HTTPEvent is one HTTP/1.x request or HTTP/2 stream with its response
+// (Pixie's http_events; MajorVersion tells which).
 type HTTPEvent struct {
 	Header
 	Time         int64             `json:"time_"` // request start, ns since the Unix epoch
@@ -67,6 +68,12 @@ type HTTPEvent struct {
 	// Container and pod identity, when the agent knows them (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`
+	// Protocol is ProtocolGRPC for gRPC calls (HTTP/2 with content-type
+	// application/grpc), else empty.
+	Protocol string `json:"protocol,omitempty"`
+	// GRPCStatus is a gRPC call's grpc-status ("0", "14"), empty when the
+	// call ended without one (reset, or its trailers were lost).
+	GRPCStatus string `json:"grpc_status,omitempty"`
 }
 
 // ProbeLog is a message from the agent. Errors carry a remedy.

@@ -16,6 +16,7 @@ const (
 	ProtocolDNS   = "dns"
 	ProtocolPgSQL = "pgsql"
 	ProtocolMySQL = "mysql"
+	ProtocolGRPC  = "grpc" // gRPC over HTTP/2, in http_events
 )
 
 // ConnColumns are the connection columns the tracker fills in every
