@@ -39,7 +39,8 @@ struct px_args {
 };
 
 struct px_conn {
-	__u64 pos[2]; /* egress, ingress */
+	__u64 pos[2];	  /* egress, ingress */
+	__u64 tls_pos[2]; /* the same for TLS plaintext (its own stream) */
 	struct px_addr local;
 	struct px_addr remote;
 	__u32 gen;
@@ -263,6 +264,7 @@ static __always_inline void fill_header(struct px_event *ev, __u64 key, const st
 	ev->transport = c->transport;
 	ev->syscall = op;
 	ev->has_peer = 0;
+	ev->source = PX_SOURCE_SOCKET;
 	ev->_pad = 0;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ev->local = c->local;
@@ -403,10 +405,12 @@ enum px_src {
 };
 
 /* Emit one data event: size bytes moved in dir, payload from src (a buffer
- * of iovcnt bytes, or an array of iovcnt iovecs). */
-static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u8 dir, __u64 size,
-				      int src_kind, __u64 src, __u64 iovcnt, __u64 peer_addr,
-				      __u64 start_ns, __u64 end_ns)
+ * of iovcnt bytes, or an array of iovcnt iovecs). TLS plaintext counts its
+ * own positions: it is another stream than the socket's ciphertext. */
+static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op, __u8 dir,
+					  __u64 size, int src_kind, __u64 src, __u64 iovcnt,
+					  __u64 peer_addr, __u64 start_ns, __u64 end_ns,
+					  __u8 source)
 {
 	struct px_scratch *s = scratch();
 	struct px_counters *cnt;
@@ -421,9 +425,11 @@ static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u
 	/* Not atomic (see next_gen): threads racing on one socket's direction
 	 * interleave their bytes anyway. */
 	int d = dir == PX_DIR_EGRESS ? 0 : 1;
-	s->ev.pos = c->pos[d];
-	s->ev.other_pos = c->pos[1 - d];
-	c->pos[d] += size;
+	__u64 *pos = source == PX_SOURCE_TLS ? c->tls_pos : c->pos;
+	s->ev.source = source;
+	s->ev.pos = pos[d];
+	s->ev.other_pos = pos[1 - d];
+	pos[d] += size;
 	if (peer_addr && read_sockaddr(peer_addr, &s->ev.peer))
 		s->ev.has_peer = 1;
 
@@ -448,12 +454,23 @@ static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u
 	output(&s->ev, sizeof(s->ev) + len);
 }
 
+static __always_inline void emit_data(__u64 key, struct px_conn *c, __u8 op, __u8 dir, __u64 size,
+				      int src_kind, __u64 src, __u64 iovcnt, __u64 peer_addr,
+				      __u64 start_ns, __u64 end_ns)
+{
+	emit_data_src(key, c, op, dir, size, src_kind, src, iovcnt, peer_addr, start_ns, end_ns,
+		      PX_SOURCE_SOCKET);
+}
+
+#include "pixie/socktrace_tls.h"
+
 static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
 	if (!targeted(id >> 32))
 		return 0;
+	tls_note_fd(id, fd);
 	/* The thread's slot is reused in place: an update allocates and frees
 	 * a hash element each call, which costs more than the rest of enter. */
 	struct px_args *a = bpf_map_lookup_elem(&px_args, &id);

@@ -49,6 +49,7 @@ const (
 	LostReadFailed    = "read_failed"     // events whose payload could not be read from user memory
 	LostConnTableFull = "conn_table_full" // connections not tracked: table full
 	LostDecode        = "decode_error"    // malformed records (a bug)
+	LostTLSNoFD       = "tls_no_fd"       // TLS calls whose socket was not found: plaintext lost
 )
 
 // Config selects what to trace and how much to keep.
@@ -105,6 +106,8 @@ type Tracer struct {
 	captured atomic.Uint64
 	decodeEr atomic.Uint64
 
+	tls tlsState
+
 	closeOnce sync.Once
 	closeErr  error
 	final     atomic.Pointer[Stats] // Stats at Close
@@ -159,6 +162,13 @@ func New(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("counting CPUs: %w", err)
 	}
 	spec.Maps["px_scratch"].MaxEntries = uint32(ncpu)
+	if !tlsSupported {
+		for name, ps := range spec.Programs {
+			if isUprobe(ps.SectionName) {
+				delete(spec.Programs, name)
+			}
+		}
+	}
 
 	t := &Tracer{}
 	// Stats first, so run time is counted from the first event.
@@ -258,6 +268,9 @@ func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
 			l   link.Link
 			err error
 		)
+		if isUprobe(ps.SectionName) {
+			continue // AttachTLS, per process or library
+		}
 		switch parts := strings.Split(ps.SectionName, "/"); {
 		case parts[0] == "tracepoint" && len(parts) == 3:
 			l, err = link.Tracepoint(parts[1], parts[2], prog, nil)
@@ -417,7 +430,7 @@ func (t *Tracer) Stats() Stats {
 		Captured: t.captured.Load(),
 		LostBy: map[string]uint64{
 			LostRingFull: 0, LostTruncated: 0, LostReadFailed: 0, LostConnTableFull: 0,
-			LostDecode: t.decodeEr.Load(),
+			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0,
 		},
 	}
 	var perCPU []socktracePxCounters
@@ -428,6 +441,7 @@ func (t *Tracer) Stats() Stats {
 			s.LostBy[LostTruncated] += c.Truncated
 			s.LostBy[LostReadFailed] += c.ReadFailed
 			s.LostBy[LostConnTableFull] += c.ConnTableFull
+			s.LostBy[LostTLSNoFD] += c.TlsNoFd
 			s.TruncatedBytes += c.TruncatedBytes
 		}
 	}
@@ -464,6 +478,7 @@ func (t *Tracer) Close() error {
 		if t.rd != nil {
 			errs = append(errs, t.rd.Close())
 		}
+		errs = append(errs, t.closeTLS())
 		// Each detach from a syscall tracepoint waits for an RCU grace
 		// period (tens of ms); in parallel they share them (2 s -> ~0.1 s).
 		linkErrs := make([]error, len(t.links))
@@ -494,6 +509,7 @@ var hdrSize = int(unsafe.Sizeof(socktracePxEvent{}))
 var syscallNames = [...]string{
 	1: "read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg",
 	"sendmmsg", "recvmmsg", "sendfile64", "connect", "accept", "accept4", "close", "exit",
+	"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "tls.(*Conn).Write", "tls.(*Conn).Read",
 }
 
 func (d *decoder) decode(raw []byte, ev *conn.Event) error {
@@ -521,6 +537,7 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 		Pos:       h.Pos,
 		Size:      h.Size,
 		Data:      raw[hdrSize : hdrSize+int(h.DataLen) : hdrSize+int(h.DataLen)],
+		Source:    conn.Source(h.Source),
 	}
 	if ev.Kind == conn.KindData {
 		// Lets the tracker see a loss in the other direction at once.

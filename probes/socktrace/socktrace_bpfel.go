@@ -35,6 +35,7 @@ type socktracePxArgs struct {
 type socktracePxConn struct {
 	_         structs.HostLayout
 	Pos       [2]uint64
+	TlsPos    [2]uint64
 	Local     socktracePxAddr
 	Remote    socktracePxAddr
 	Gen       uint32
@@ -51,6 +52,7 @@ type socktracePxCounters struct {
 	TruncatedBytes  uint64
 	ReadFailed      uint64
 	ConnTableFull   uint64
+	TlsNoFd         uint64
 }
 
 type socktracePxEvent struct {
@@ -71,17 +73,43 @@ type socktracePxEvent struct {
 	Transport uint8
 	Syscall   uint8
 	HasPeer   uint8
-	Pad       uint16
+	Source    uint8
+	Pad       uint8
 	Comm      [16]int8
 	Local     socktracePxAddr
 	Remote    socktracePxAddr
 	Peer      socktracePxAddr
 }
 
+type socktracePxGoKey struct {
+	_    structs.HostLayout
+	G    uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 type socktracePxScratch struct {
 	_    structs.HostLayout
 	Ev   socktracePxEvent
 	Data [32768]uint8
+}
+
+type socktracePxSslKey struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type socktracePxTlsArgs struct {
+	_       structs.HostLayout
+	StartNs uint64
+	Ssl     uint64
+	Buf     uint64
+	ExLen   uint64
+	Fd      int32
+	Op      uint8
+	Pad     [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -94,9 +122,12 @@ const (
 	socktraceMapPxCounts      = "px_counts"
 	socktraceMapPxEvents      = "px_events"
 	socktraceMapPxGen         = "px_gen"
+	socktraceMapPxGoArgs      = "px_go_args"
 	socktraceMapPxNconns      = "px_nconns"
 	socktraceMapPxScratch     = "px_scratch"
+	socktraceMapPxSslFds      = "px_ssl_fds"
 	socktraceMapPxTargets     = "px_targets"
+	socktraceMapPxTlsArgs     = "px_tls_args"
 	socktraceProgPxEnAccept   = "px_en_accept"
 	socktraceProgPxEnAccept4  = "px_en_accept4"
 	socktraceProgPxEnClose    = "px_en_close"
@@ -131,6 +162,17 @@ const (
 	socktraceProgPxExit       = "px_exit"
 	socktraceProgPxExitOld    = "px_exit_old"
 	socktraceProgPxFork       = "px_fork"
+	socktraceProgPxGoRead     = "px_go_read"
+	socktraceProgPxGoReadRet  = "px_go_read_ret"
+	socktraceProgPxGoWrite    = "px_go_write"
+	socktraceProgPxSslRd      = "px_ssl_rd"
+	socktraceProgPxSslRdRet   = "px_ssl_rd_ret"
+	socktraceProgPxSslRdex    = "px_ssl_rdex"
+	socktraceProgPxSslRdexRet = "px_ssl_rdex_ret"
+	socktraceProgPxSslWr      = "px_ssl_wr"
+	socktraceProgPxSslWrRet   = "px_ssl_wr_ret"
+	socktraceProgPxSslWrex    = "px_ssl_wrex"
+	socktraceProgPxSslWrexRet = "px_ssl_wrex_ret"
 	socktraceVarMaxPayload    = "max_payload"
 	socktraceVarSelfTgid      = "self_tgid"
 	socktraceVarTargetAll     = "target_all"
@@ -213,6 +255,17 @@ type socktraceProgramSpecs struct {
 	PxExit       *ebpf.ProgramSpec `ebpf:"px_exit"`
 	PxExitOld    *ebpf.ProgramSpec `ebpf:"px_exit_old"`
 	PxFork       *ebpf.ProgramSpec `ebpf:"px_fork"`
+	PxGoRead     *ebpf.ProgramSpec `ebpf:"px_go_read"`
+	PxGoReadRet  *ebpf.ProgramSpec `ebpf:"px_go_read_ret"`
+	PxGoWrite    *ebpf.ProgramSpec `ebpf:"px_go_write"`
+	PxSslRd      *ebpf.ProgramSpec `ebpf:"px_ssl_rd"`
+	PxSslRdRet   *ebpf.ProgramSpec `ebpf:"px_ssl_rd_ret"`
+	PxSslRdex    *ebpf.ProgramSpec `ebpf:"px_ssl_rdex"`
+	PxSslRdexRet *ebpf.ProgramSpec `ebpf:"px_ssl_rdex_ret"`
+	PxSslWr      *ebpf.ProgramSpec `ebpf:"px_ssl_wr"`
+	PxSslWrRet   *ebpf.ProgramSpec `ebpf:"px_ssl_wr_ret"`
+	PxSslWrex    *ebpf.ProgramSpec `ebpf:"px_ssl_wrex"`
+	PxSslWrexRet *ebpf.ProgramSpec `ebpf:"px_ssl_wrex_ret"`
 }
 
 // socktraceMapSpecs contains maps before they are loaded into the kernel.
@@ -225,9 +278,12 @@ type socktraceMapSpecs struct {
 	PxCounts  *ebpf.MapSpec `ebpf:"px_counts"`
 	PxEvents  *ebpf.MapSpec `ebpf:"px_events"`
 	PxGen     *ebpf.MapSpec `ebpf:"px_gen"`
+	PxGoArgs  *ebpf.MapSpec `ebpf:"px_go_args"`
 	PxNconns  *ebpf.MapSpec `ebpf:"px_nconns"`
 	PxScratch *ebpf.MapSpec `ebpf:"px_scratch"`
+	PxSslFds  *ebpf.MapSpec `ebpf:"px_ssl_fds"`
 	PxTargets *ebpf.MapSpec `ebpf:"px_targets"`
+	PxTlsArgs *ebpf.MapSpec `ebpf:"px_tls_args"`
 }
 
 // socktraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -266,9 +322,12 @@ type socktraceMaps struct {
 	PxCounts  *ebpf.Map `ebpf:"px_counts"`
 	PxEvents  *ebpf.Map `ebpf:"px_events"`
 	PxGen     *ebpf.Map `ebpf:"px_gen"`
+	PxGoArgs  *ebpf.Map `ebpf:"px_go_args"`
 	PxNconns  *ebpf.Map `ebpf:"px_nconns"`
 	PxScratch *ebpf.Map `ebpf:"px_scratch"`
+	PxSslFds  *ebpf.Map `ebpf:"px_ssl_fds"`
 	PxTargets *ebpf.Map `ebpf:"px_targets"`
+	PxTlsArgs *ebpf.Map `ebpf:"px_tls_args"`
 }
 
 func (m *socktraceMaps) Close() error {
@@ -279,9 +338,12 @@ func (m *socktraceMaps) Close() error {
 		m.PxCounts,
 		m.PxEvents,
 		m.PxGen,
+		m.PxGoArgs,
 		m.PxNconns,
 		m.PxScratch,
+		m.PxSslFds,
 		m.PxTargets,
+		m.PxTlsArgs,
 	)
 }
 
@@ -333,6 +395,17 @@ type socktracePrograms struct {
 	PxExit       *ebpf.Program `ebpf:"px_exit"`
 	PxExitOld    *ebpf.Program `ebpf:"px_exit_old"`
 	PxFork       *ebpf.Program `ebpf:"px_fork"`
+	PxGoRead     *ebpf.Program `ebpf:"px_go_read"`
+	PxGoReadRet  *ebpf.Program `ebpf:"px_go_read_ret"`
+	PxGoWrite    *ebpf.Program `ebpf:"px_go_write"`
+	PxSslRd      *ebpf.Program `ebpf:"px_ssl_rd"`
+	PxSslRdRet   *ebpf.Program `ebpf:"px_ssl_rd_ret"`
+	PxSslRdex    *ebpf.Program `ebpf:"px_ssl_rdex"`
+	PxSslRdexRet *ebpf.Program `ebpf:"px_ssl_rdex_ret"`
+	PxSslWr      *ebpf.Program `ebpf:"px_ssl_wr"`
+	PxSslWrRet   *ebpf.Program `ebpf:"px_ssl_wr_ret"`
+	PxSslWrex    *ebpf.Program `ebpf:"px_ssl_wrex"`
+	PxSslWrexRet *ebpf.Program `ebpf:"px_ssl_wrex_ret"`
 }
 
 func (p *socktracePrograms) Close() error {
@@ -371,6 +444,17 @@ func (p *socktracePrograms) Close() error {
 		p.PxExit,
 		p.PxExitOld,
 		p.PxFork,
+		p.PxGoRead,
+		p.PxGoReadRet,
+		p.PxGoWrite,
+		p.PxSslRd,
+		p.PxSslRdRet,
+		p.PxSslRdex,
+		p.PxSslRdexRet,
+		p.PxSslWr,
+		p.PxSslWrRet,
+		p.PxSslWrex,
+		p.PxSslWrexRet,
 	)
 }
 

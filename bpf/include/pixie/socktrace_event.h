@@ -51,6 +51,19 @@ enum px_syscall {
 	PX_SYS_ACCEPT4,
 	PX_SYS_CLOSE,
 	PX_SYS_EXIT, /* close synthesized at process exit */
+	/* TLS plaintext (uprobes), source PX_SOURCE_TLS */
+	PX_SYS_SSL_WRITE,
+	PX_SYS_SSL_READ,
+	PX_SYS_SSL_WRITE_EX,
+	PX_SYS_SSL_READ_EX,
+	PX_SYS_GO_TLS_WRITE,
+	PX_SYS_GO_TLS_READ,
+};
+
+/* Where a data event's bytes come from (conn.Source). */
+enum px_source {
+	PX_SOURCE_SOCKET = 0,
+	PX_SOURCE_TLS = 1,
 };
 
 /* An IPv4 or IPv6 address and port. IPv4 uses the first 4 bytes of addr. */
@@ -79,7 +92,8 @@ struct px_event {
 	__u8 transport;
 	__u8 syscall;
 	__u8 has_peer;
-	__u16 _pad;
+	__u8 source; /* enum px_source */
+	__u8 _pad;
 	char comm[16];
 	struct px_addr local;
 	struct px_addr remote;
@@ -94,6 +108,7 @@ struct px_counters {
 	__u64 truncated_bytes; /* bytes those events did not capture */
 	__u64 read_failed;     /* bpf_probe_read_user failed: payload missing */
 	__u64 conn_table_full; /* px_conns full: connection not tracked */
+	__u64 tls_no_fd;       /* TLS calls whose socket was not found: plaintext lost */
 };
 
 #endif

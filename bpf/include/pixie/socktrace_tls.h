@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * TLS plaintext for the socket tracer: uprobes on OpenSSL (SSL_write,
+ * SSL_read and their _ex forms) and Go crypto/tls.(*Conn).Write/Read.
+ * Included by socktrace.bpf.c after emit_data_src: the plaintext is
+ * reported on the socket's connection (tgid, fd, gen) with source
+ * PX_SOURCE_TLS, so the consumer sees the same connection as for the
+ * syscalls, and ignores its ciphertext.
+ *
+ * x86-64 only (register layout below); Go attaches nothing elsewhere.
+ *
+ * Which socket: OpenSSL's SSL* does not give the fd without per-version
+ * struct offsets, so the fd is taken from the first socket syscall the
+ * thread makes inside the SSL call (tls_note_fd, from on_enter) and kept
+ * per SSL* for calls served from OpenSSL's buffer without a syscall. Go's
+ * fd is read from the *tls.Conn: conn (a net.Conn of *net.TCPConn) ->
+ * netFD -> poll.FD.Sysfd, offsets stable since Go 1.9.
+ */
+#ifndef PIXIE_SOCKTRACE_TLS_H
+#define PIXIE_SOCKTRACE_TLS_H
+
+/* struct pt_regs of x86-64, as uprobe programs see it. */
+struct px_regs_x86 {
+	__u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	__u64 ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* Go offsets (amd64): tls.Conn.conn is the first field (an interface:
+ * itab, data); net.TCPConn -> conn.fd *netFD is at 0; netFD.pfd is at 0
+ * and poll.FD.Sysfd follows fdMutex (16 bytes). */
+#define PX_GO_CONN_DATA_OFF 8
+#define PX_GO_SYSFD_OFF 16
+
+/* BPF_MAP_TYPE_LRU_HASH (pixie/types.h lists only the types others use). */
+#define PX_MAP_TYPE_LRU_HASH 9
+
+/* A TLS call in flight. */
+struct px_tls_args {
+	__u64 start_ns;
+	__u64 ssl; /* SSL* (OpenSSL) */
+	__u64 buf;
+	__u64 ex_len; /* SSL_*_ex: size_t *written or *readbytes */
+	__s32 fd;     /* socket of the call, -1 until known */
+	__u8 op;
+	__u8 _pad[3];
+};
+
+/* OpenSSL calls in flight, by thread. */
+struct {
+	__uint(type, PX_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct px_tls_args);
+} px_tls_args SEC(".maps");
+
+struct px_ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+/* Last socket seen under each SSL*. */
+struct {
+	__uint(type, PX_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct px_ssl_key);
+	__type(value, __s32);
+} px_ssl_fds SEC(".maps");
+
+/* Go (*Conn).Read calls in flight, by goroutine: goroutines move between
+ * threads, so the thread id is no key. */
+struct px_go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, PX_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct px_go_key);
+	__type(value, struct px_tls_args);
+} px_go_args SEC(".maps");
+
+/* From on_enter: the thread makes a socket call inside an SSL call. */
+static __always_inline void tls_note_fd(__u64 id, __s32 fd)
+{
+	struct px_tls_args *a = bpf_map_lookup_elem(&px_tls_args, &id);
+
+	if (a && a->fd < 0)
+		a->fd = fd;
+}
+
+/* Report n plaintext bytes at buf on tgid's socket fd. */
+static __always_inline void tls_emit(__u32 tgid, __s32 fd, __u8 op, __u8 dir, __u64 buf, __u64 n,
+				     __u64 start_ns)
+{
+	__u64 end = bpf_ktime_get_ns();
+	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
+	struct px_conn *c = conn_for(key, op, start_ns, end);
+
+	if (!c)
+		return;
+	emit_data_src(key, c, op, dir, n, PX_SRC_BUF, buf, n, 0, start_ns, end, PX_SOURCE_TLS);
+}
+
+static __always_inline void count_no_fd(void)
+{
+	struct px_counters *c = counters();
+	if (c)
+		c->tls_no_fd++;
+}
+
+static __always_inline int ssl_enter(struct px_regs_x86 *ctx, __u8 op, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!targeted(id >> 32))
+		return 0;
+	struct px_tls_args a = {
+	    .start_ns = bpf_ktime_get_ns(),
+	    .ssl = ctx->di,
+	    .buf = ctx->si,
+	    .ex_len = ex ? ctx->cx : 0,
+	    .fd = -1,
+	    .op = op,
+	};
+	bpf_map_update_elem(&px_tls_args, &id, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ssl_exit(struct px_regs_x86 *ctx, __u8 op, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct px_tls_args *p = bpf_map_lookup_elem(&px_tls_args, &id);
+	struct px_tls_args a;
+
+	if (!p || p->op != op)
+		return 0;
+	a = *p;
+	bpf_map_delete_elem(&px_tls_args, &id);
+
+	struct px_ssl_key k = {.ssl = a.ssl, .tgid = id >> 32};
+	if (a.fd >= 0) {
+		bpf_map_update_elem(&px_ssl_fds, &k, &a.fd, BPF_ANY);
+	} else {
+		__s32 *fd = bpf_map_lookup_elem(&px_ssl_fds, &k);
+		if (fd)
+			a.fd = *fd;
+	}
+
+	long ret = (long)ctx->ax;
+	__u64 n = 0;
+	if (a.ex_len) {
+		/* 1 on success, the byte count in *written / *readbytes */
+		if ((int)ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)a.ex_len))
+			return 0;
+	} else {
+		if ((int)ret <= 0)
+			return 0;
+		n = (__u32)(int)ret;
+	}
+	if (n == 0)
+		return 0;
+	if (a.fd < 0) {
+		count_no_fd();
+		return 0;
+	}
+	tls_emit(id >> 32, a.fd, op, dir, a.buf, n, a.start_ns);
+	return 0;
+}
+
+/* The data is still in the caller's buffer at return, and the fd is known
+ * then: both directions are reported from the return probe. */
+SEC("uprobe/SSL_write")
+int px_ssl_wr(struct px_regs_x86 *ctx)
+{
+	return ssl_enter(ctx, PX_SYS_SSL_WRITE, 0);
+}
+
+SEC("uretprobe/SSL_write")
+int px_ssl_wr_ret(struct px_regs_x86 *ctx)
+{
+	return ssl_exit(ctx, PX_SYS_SSL_WRITE, PX_DIR_EGRESS);
+}
+
+SEC("uprobe/SSL_read")
+int px_ssl_rd(struct px_regs_x86 *ctx)
+{
+	return ssl_enter(ctx, PX_SYS_SSL_READ, 0);
+}
+
+SEC("uretprobe/SSL_read")
+int px_ssl_rd_ret(struct px_regs_x86 *ctx)
+{
+	return ssl_exit(ctx, PX_SYS_SSL_READ, PX_DIR_INGRESS);
+}
+
+SEC("uprobe/SSL_write_ex")
+int px_ssl_wrex(struct px_regs_x86 *ctx)
+{
+	return ssl_enter(ctx, PX_SYS_SSL_WRITE_EX, 1);
+}
+
+SEC("uretprobe/SSL_write_ex")
+int px_ssl_wrex_ret(struct px_regs_x86 *ctx)
+{
+	return ssl_exit(ctx, PX_SYS_SSL_WRITE_EX, PX_DIR_EGRESS);
+}
+
+SEC("uprobe/SSL_read_ex")
+int px_ssl_rdex(struct px_regs_x86 *ctx)
+{
+	return ssl_enter(ctx, PX_SYS_SSL_READ_EX, 1);
+}
+
+SEC("uretprobe/SSL_read_ex")
+int px_ssl_rdex_ret(struct px_regs_x86 *ctx)
+{
+	return ssl_exit(ctx, PX_SYS_SSL_READ_EX, PX_DIR_INGRESS);
+}
+
+/* *tls.Conn -> its socket's fd, or -1. */
+static __always_inline __s32 go_conn_fd(__u64 tlsconn)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 fd = -1;
+
+	if (bpf_probe_read_user(&data, sizeof(data), (void *)(tlsconn + PX_GO_CONN_DATA_OFF)) ||
+	    !data)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + PX_GO_SYSFD_OFF)))
+		return -1;
+	if (fd < 0 || fd > 0x7fffffff)
+		return -1;
+	return (__s32)fd;
+}
+
+/* func (c *Conn) Write(b []byte) (int, error): c = RAX, b = RBX (ptr), RCX
+ * (len). Reported at entry: Write sends all of b or fails the connection. */
+SEC("uprobe/go_tls_write")
+int px_go_write(struct px_regs_x86 *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!targeted(tgid) || (__s64)ctx->cx <= 0)
+		return 0;
+	__s32 fd = go_conn_fd(ctx->ax);
+	if (fd < 0) {
+		count_no_fd();
+		return 0;
+	}
+	tls_emit(tgid, fd, PX_SYS_GO_TLS_WRITE, PX_DIR_EGRESS, ctx->bx, ctx->cx,
+		 bpf_ktime_get_ns());
+	return 0;
+}
+
+/* func (c *Conn) Read(b []byte) (int, error), entry: saved by goroutine
+ * (R14 holds g in Go's register ABI). */
+SEC("uprobe/go_tls_read")
+int px_go_read(struct px_regs_x86 *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!targeted(tgid))
+		return 0;
+	struct px_go_key k = {.g = ctx->r14, .tgid = tgid};
+	struct px_tls_args a = {
+	    .start_ns = bpf_ktime_get_ns(),
+	    .buf = ctx->bx,
+	    .fd = go_conn_fd(ctx->ax),
+	    .op = PX_SYS_GO_TLS_READ,
+	};
+	bpf_map_update_elem(&px_go_args, &k, &a, BPF_ANY);
+	return 0;
+}
+
+/* At each RET of (*Conn).Read (no uretprobes on Go: its stacks move):
+ * n = RAX. */
+SEC("uprobe/go_tls_read_ret")
+int px_go_read_ret(struct px_regs_x86 *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct px_go_key k = {.g = ctx->r14, .tgid = tgid};
+	struct px_tls_args *p = bpf_map_lookup_elem(&px_go_args, &k);
+	struct px_tls_args a;
+
+	if (!p)
+		return 0;
+	a = *p;
+	bpf_map_delete_elem(&px_go_args, &k);
+	__s64 n = (__s64)ctx->ax;
+	if (n <= 0)
+		return 0;
+	if (a.fd < 0) {
+		count_no_fd();
+		return 0;
+	}
+	tls_emit(tgid, a.fd, PX_SYS_GO_TLS_READ, PX_DIR_INGRESS, a.buf, n, a.start_ns);
+	return 0;
+}
+
+#endif

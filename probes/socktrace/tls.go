@@ -1,0 +1,377 @@
+//go:build linux
+
+package socktrace
+
+import (
+	"bufio"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// tlsSupported: the uprobe programs read x86-64 registers.
+var tlsSupported = runtime.GOARCH == "amd64"
+
+// TLS library kinds of TLSTarget.
+const (
+	TLSOpenSSL = "openssl"
+	TLSGo      = "go"
+)
+
+// Go crypto/tls symbols probed.
+const (
+	goTLSWrite = "crypto/tls.(*Conn).Write"
+	goTLSRead  = "crypto/tls.(*Conn).Read"
+)
+
+// opensslFuncs are the uprobed OpenSSL entry points and their programs
+// (entry, return). Each _ex form and its plain form call a common internal
+// function, so probing both counts no byte twice.
+var opensslFuncs = []struct{ sym, enter, ret string }{
+	{"SSL_write", "px_ssl_wr", "px_ssl_wr_ret"},
+	{"SSL_read", "px_ssl_rd", "px_ssl_rd_ret"},
+	{"SSL_write_ex", "px_ssl_wrex", "px_ssl_wrex_ret"},
+	{"SSL_read_ex", "px_ssl_rdex", "px_ssl_rdex_ret"},
+}
+
+// TLSTarget says what AttachTLS attached in one process (or, with PID 0,
+// for every targeted process using a library).
+type TLSTarget struct {
+	PID    uint32
+	Kind   string // TLSOpenSSL or TLSGo
+	Path   string // library or executable, as opened
+	Probes int
+}
+
+func (t TLSTarget) String() string {
+	who := fmt.Sprintf("pid %d", t.PID)
+	if t.PID == 0 {
+		who = "every traced process"
+	}
+	return fmt.Sprintf("%s uprobes on %s (%s, %d probes)", t.Kind, who, filepath.Base(t.Path), t.Probes)
+}
+
+type fileKey struct{ dev, ino uint64 }
+
+type tlsState struct {
+	perPID map[uint32][]link.Link
+	global map[fileKey]bool // libraries probed for every targeted process
+	links  []link.Link      // global ones
+	goSyms map[fileKey]*GoTLSOffsets
+}
+
+func isUprobe(section string) bool {
+	return strings.HasPrefix(section, "uprobe/") || strings.HasPrefix(section, "uretprobe/")
+}
+
+func keyOf(path string) (fileKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileKey{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, fmt.Errorf("stat %s: no inode", path)
+	}
+	return fileKey{uint64(st.Dev), st.Ino}, nil
+}
+
+// LibSSLPath returns the libssl a process has mapped, as a path that this
+// process can open (through procRoot/PID/root, so containers work), or ""
+// when the process has none.
+func LibSSLPath(procRoot string, pid uint32) (string, error) {
+	f, err := os.Open(filepath.Join(procRoot, strconv.Itoa(int(pid)), "maps"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		// addr perms offset dev inode path
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
+			continue
+		}
+		if base := filepath.Base(fields[5]); strings.HasPrefix(base, "libssl.so") {
+			return filepath.Join(procRoot, strconv.Itoa(int(pid)), "root", fields[5]), nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// GoTLSOffsets are the file offsets of crypto/tls.(*Conn).Write and Read
+// in a Go executable, and of every RET instruction of Read.
+type GoTLSOffsets struct {
+	Write, Read uint64
+	ReadRets    []uint64
+}
+
+// errNotGoTLS: the executable has no crypto/tls symbols (not Go, not
+// using TLS, or stripped).
+var errNotGoTLS = errors.New("no crypto/tls symbols")
+
+// FindGoTLS reads the symbol table of a Go executable (amd64) and decodes
+// (*Conn).Read to find its RET instructions: Go moves goroutine stacks, so
+// uretprobes (which rewrite the return address on the stack) would crash
+// it; uprobes at each RET see the results in registers instead.
+func FindGoTLS(path string) (*GoTLSOffsets, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%s: %v executable, only x86-64 is supported: %w", path, f.Machine, errNotGoTLS)
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, errNotGoTLS)
+	}
+	var w, r *elf.Symbol
+	for i := range syms {
+		switch syms[i].Name {
+		case goTLSWrite:
+			w = &syms[i]
+		case goTLSRead:
+			r = &syms[i]
+		}
+	}
+	if w == nil || r == nil {
+		return nil, fmt.Errorf("%s: %w", path, errNotGoTLS)
+	}
+	off := &GoTLSOffsets{}
+	if off.Write, err = fileOffset(f, w.Value); err != nil {
+		return nil, err
+	}
+	if off.Read, err = fileOffset(f, r.Value); err != nil {
+		return nil, err
+	}
+	code := make([]byte, r.Size)
+	if _, err := f.Section(".text").ReadAt(code, int64(r.Value-f.Section(".text").Addr)); err != nil {
+		return nil, fmt.Errorf("%s: reading %s: %w", path, goTLSRead, err)
+	}
+	for i := 0; i < len(code); {
+		inst, err := x86asm.Decode(code[i:], 64)
+		if err != nil {
+			i++ // padding (int3) or data: skip a byte
+			continue
+		}
+		if inst.Op == x86asm.RET {
+			off.ReadRets = append(off.ReadRets, off.Read+uint64(i))
+		}
+		i += inst.Len
+	}
+	if len(off.ReadRets) == 0 {
+		return nil, fmt.Errorf("%s: no RET found in %s", path, goTLSRead)
+	}
+	return off, nil
+}
+
+func fileOffset(f *elf.File, vaddr uint64) (uint64, error) {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Memsz {
+			return vaddr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("address %#x is in no executable segment", vaddr)
+}
+
+// AttachTLS attaches the TLS uprobes to process pid, filtered to it by the
+// kernel: OpenSSL when it maps libssl (unless AttachTLSLibraries already
+// covers that library), and crypto/tls when its executable is a Go program
+// with symbols. A process with neither gets nothing and no error. It is a
+// no-op for a pid already attached. Errors say what failed, with a remedy.
+func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
+	if !tlsSupported {
+		return nil, nil
+	}
+	if t.tls.perPID == nil {
+		t.tls.perPID = map[uint32][]link.Link{}
+	}
+	t.pruneTLS(procRoot)
+	if _, ok := t.tls.perPID[pid]; ok {
+		return nil, nil
+	}
+	t.tls.perPID[pid] = nil
+	var (
+		out  []TLSTarget
+		errs []error
+	)
+	if lib, err := LibSSLPath(procRoot, pid); err != nil {
+		errs = append(errs, err)
+	} else if lib != "" {
+		k, err := keyOf(lib)
+		if err == nil && !t.tls.global[k] {
+			ls, err := t.attachOpenSSL(lib, int(pid))
+			t.tls.perPID[pid] = append(t.tls.perPID[pid], ls...)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				out = append(out, TLSTarget{PID: pid, Kind: TLSOpenSSL, Path: lib, Probes: len(ls)})
+			}
+		}
+	}
+	exe := filepath.Join(procRoot, strconv.Itoa(int(pid)), "exe")
+	if n, err := t.attachGo(exe, pid); err != nil {
+		if !errors.Is(err, errNotGoTLS) && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	} else {
+		out = append(out, TLSTarget{PID: pid, Kind: TLSGo, Path: exe, Probes: n})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("TLS uprobes on pid %d (its HTTPS stays unreadable; check that the tracer may read /proc/%d and that uprobes work, e.g. `bpftrace -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:getpid {}'`): %w", pid, pid, err)
+	}
+	return out, nil
+}
+
+// AttachTLSLibraries probes the OpenSSL libraries found in the usual
+// library directories under root ("/" on the host) for every process the
+// tracer targets, including those that start later (AddComm follows
+// execs; a short-lived curl is gone before a scan of /proc sees it). The
+// filter is then in the BPF program, so every process using the library
+// pays a uprobe trap per SSL call while the tracer runs.
+func (t *Tracer) AttachTLSLibraries(root string) ([]TLSTarget, error) {
+	if !tlsSupported {
+		return nil, nil
+	}
+	if t.tls.global == nil {
+		t.tls.global = map[fileKey]bool{}
+	}
+	var (
+		out  []TLSTarget
+		errs []error
+	)
+	for _, pat := range []string{"lib", "usr/lib", "lib64", "usr/lib64", "usr/local/lib", "usr/local/lib64"} {
+		for _, sub := range []string{"", "*-linux-gnu*"} {
+			matches, _ := filepath.Glob(filepath.Join(root, pat, sub, "libssl.so.*"))
+			for _, lib := range matches {
+				k, err := keyOf(lib)
+				if err != nil || t.tls.global[k] {
+					continue
+				}
+				t.tls.global[k] = true
+				ls, err := t.attachOpenSSL(lib, 0)
+				t.tls.links = append(t.tls.links, ls...)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				out = append(out, TLSTarget{Kind: TLSOpenSSL, Path: lib, Probes: len(ls)})
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (t *Tracer) attachOpenSSL(lib string, pid int) ([]link.Link, error) {
+	ex, err := link.OpenExecutable(lib)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", lib, err)
+	}
+	var ls []link.Link
+	for _, fn := range opensslFuncs {
+		opts := &link.UprobeOptions{PID: pid}
+		l, err := ex.Uprobe(fn.sym, t.coll.Programs[fn.enter], opts)
+		if errors.Is(err, link.ErrNoSymbol) {
+			continue // OpenSSL 1.1.0 has no _ex
+		}
+		if err != nil {
+			return ls, fmt.Errorf("uprobe %s in %s: %w", fn.sym, lib, err)
+		}
+		ls = append(ls, l)
+		if l, err = ex.Uretprobe(fn.sym, t.coll.Programs[fn.ret], opts); err != nil {
+			return ls, fmt.Errorf("uretprobe %s in %s: %w", fn.sym, lib, err)
+		}
+		ls = append(ls, l)
+	}
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("%s exports none of SSL_write, SSL_read", lib)
+	}
+	return ls, nil
+}
+
+func (t *Tracer) attachGo(exe string, pid uint32) (int, error) {
+	k, err := keyOf(exe)
+	if err != nil {
+		return 0, err
+	}
+	if t.tls.goSyms == nil {
+		t.tls.goSyms = map[fileKey]*GoTLSOffsets{}
+	}
+	off, seen := t.tls.goSyms[k]
+	if !seen {
+		off, err = FindGoTLS(exe)
+		if err != nil && !errors.Is(err, errNotGoTLS) {
+			return 0, err
+		}
+		t.tls.goSyms[k] = off // nil: not Go TLS
+	}
+	if off == nil {
+		return 0, errNotGoTLS
+	}
+	ex, err := link.OpenExecutable(exe)
+	if err != nil {
+		return 0, err
+	}
+	probe := func(prog string, addr uint64) error {
+		l, err := ex.Uprobe(goTLSRead, t.coll.Programs[prog], &link.UprobeOptions{PID: int(pid), Address: addr})
+		if err != nil {
+			return fmt.Errorf("uprobe %s at %#x in %s: %w", prog, addr, exe, err)
+		}
+		t.tls.perPID[pid] = append(t.tls.perPID[pid], l)
+		return nil
+	}
+	n := 0
+	if err := probe("px_go_write", off.Write); err != nil {
+		return n, err
+	}
+	if err := probe("px_go_read", off.Read); err != nil {
+		return n + 1, err
+	}
+	n += 2
+	for _, r := range off.ReadRets {
+		if err := probe("px_go_read_ret", r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// pruneTLS detaches the probes of processes that exited.
+func (t *Tracer) pruneTLS(procRoot string) {
+	for pid, ls := range t.tls.perPID {
+		if _, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(int(pid)))); err == nil {
+			continue
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		delete(t.tls.perPID, pid)
+	}
+}
+
+func (t *Tracer) closeTLS() error {
+	var errs []error
+	for _, ls := range t.tls.perPID {
+		for _, l := range ls {
+			errs = append(errs, l.Close())
+		}
+	}
+	for _, l := range t.tls.links {
+		errs = append(errs, l.Close())
+	}
+	t.tls = tlsState{}
+	return errors.Join(errs...)
+}
