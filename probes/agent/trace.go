@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -94,6 +95,23 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			return err
 		}
 	}
+	tlsLog := func(ts []socktrace.TLSTarget, err error) {
+		for _, t := range ts {
+			out.Log(api.LevelInfo, "TLS: "+t.String(), "")
+		}
+		if err != nil {
+			out.Log(api.LevelWarning, err.Error(), "run as root with uprobes available; HTTPS of that process is not decoded")
+		}
+	}
+	if cfg.All || len(cfg.Comms) > 0 {
+		// Processes started later (execs of --comm) are caught by the
+		// system's libssl, filtered in the kernel. The host's root, and
+		// "/" for --local, where /proc/1/root may be closed to us
+		// (libraries are deduplicated by inode).
+		for _, root := range []string{filepath.Join(cfg.ProcRootDir, "1", "root"), "/"} {
+			tlsLog(tr.AttachTLSLibraries(root))
+		}
+	}
 
 	// targets are the processes added to the kernel filter; procInfo keeps
 	// their container and pod, to label records.
@@ -115,6 +133,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			if !targets[p.PID] && !cfg.All {
 				if tr.AddPID(p.PID) == nil {
 					targets[p.PID] = true
+					tlsLog(tr.AttachTLS(cfg.ProcRootDir, p.PID))
 				}
 			}
 		}
