@@ -1,0 +1,585 @@
+package pgsql
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/pgsql/sqltext"
+)
+
+const (
+	// maxPending bounds units waiting for their ReadyForQuery. Past it the
+	// connection is abandoned: dropping the oldest would shift the pairing.
+	maxPending = 1024
+	// maxExecs bounds the Executes kept per unit (a batch).
+	maxExecs = 256
+	// maxStatements bounds the prepared statements and portals remembered
+	// per connection; executes of forgotten ones have an empty template.
+	maxStatements = 256
+	// keepQuery is how much SQL text is kept per message to template it.
+	keepQuery = 4096
+	// templateLen bounds the query_template column (the endpoint).
+	templateLen = 120
+	// maxMessage rejects lengths no real message has: framing is lost.
+	maxMessage = 1 << 30
+)
+
+type unitKind uint8
+
+const (
+	unitQuery    unitKind = iota + 1 // a simple Query
+	unitExtended                     // Parse/Bind/Describe/Execute/Close... up to a Sync
+	unitStartup                      // StartupMessage and authentication
+	unitSSL                          // SSLRequest or GSSENCRequest: a one-byte answer
+	unitCall                         // FunctionCall
+)
+
+// result is one command's outcome: CommandComplete, EmptyQueryResponse,
+// PortalSuspended or ErrorResponse.
+type result struct {
+	tag   string
+	state string // SQLSTATE of an error
+	err   bool
+}
+
+// unit is what one ReadyForQuery (or, for SSL, one byte) answers.
+type unit struct {
+	kind      unitKind
+	start     uint64
+	size      int64
+	respBytes int64
+	query     sqlText   // Query text, or the first Parse's
+	execs     []sqlText // extended: the statement text of each Execute
+	prepares  int
+	results   []result
+	open      bool // extended, no Sync yet
+}
+
+// sqlText is a statement's text; cut: only its first bytes were kept.
+type sqlText struct {
+	s   string
+	cut bool
+}
+
+// half is one direction's framing state.
+type half struct {
+	req     bool
+	synced  bool
+	untyped bool // request: the next message has no type byte (startup)
+	hdr     [5]byte
+	hdrN    int
+	need    int
+	inMsg   bool
+	typ     byte
+	remain  int
+	body    []byte
+	keep    int
+	cut     bool
+	start   uint64
+	size    int64
+}
+
+func (h *half) resetMsg() {
+	h.hdrN, h.inMsg, h.typ, h.remain, h.cut, h.size = 0, false, 0, 0, false, 0
+	h.body = h.body[:0]
+}
+
+// Parser pairs one connection's units and their ReadyForQuery.
+type Parser struct {
+	env     *conn.Env
+	halves  [2]half // [0] frontend (requests), [1] backend
+	reqDir  conn.Dir
+	pending []unit
+	// statements maps prepared statement names to their text, portals
+	// portal names to statement names.
+	statements map[string]sqlText
+	portals    map[string]string
+	dead       bool
+}
+
+// NewParser returns a parser for a connection with env's role.
+func NewParser(env *conn.Env) *Parser {
+	p := &Parser{env: env, reqDir: conn.Ingress, statements: map[string]sqlText{}, portals: map[string]string{}}
+	if env.Role == conn.RoleClient {
+		p.reqDir = conn.Egress
+	}
+	p.halves[0].req = true
+	p.halves[0].synced = env.Fresh
+	p.halves[0].untyped = env.Fresh
+	p.halves[1].synced = env.Fresh
+	return p
+}
+
+// Feed implements conn.Parser.
+func (p *Parser) Feed(c *conn.Chunk) {
+	if p.dead || c.EOF {
+		return
+	}
+	h := &p.halves[1]
+	if c.Dir == p.reqDir {
+		h = &p.halves[0]
+	}
+	if c.Gap > 0 {
+		if !h.synced {
+			return
+		}
+		if h.inMsg && c.Gap <= uint64(h.remain) {
+			// Inside a message: skip the bytes, the framing holds.
+			h.remain -= int(c.Gap)
+			h.cut = true
+			if h.remain == 0 {
+				p.message(h, c)
+				h.resetMsg()
+			}
+			return
+		}
+		p.lose()
+		return
+	}
+	if !h.synced && !p.resync(h, c) {
+		p.env.Stats.DroppedBytes += uint64(len(c.Data))
+		return
+	}
+	if !p.feed(h, c.Data, c) {
+		p.env.Stats.ParseErrors++
+		p.lose()
+	}
+}
+
+// resync starts a direction of a connection seen mid-stream at a call
+// that starts a message: requests at a startup message or a whole Query or
+// Parse, responses only once a unit is waiting, at a call after it.
+func (p *Parser) resync(h *half, c *conn.Chunk) bool {
+	if h.req {
+		inf := (Protocol{}).Infer(c.Data, conn.Egress, conn.TransportTCP)
+		if inf.Conf != conn.High && inf.Conf != conn.Low {
+			return false
+		}
+		h.untyped = c.Data[0] == 0
+	} else {
+		if len(p.pending) == 0 || c.Arrival() < p.pending[0].start {
+			return false
+		}
+		if p.pending[0].kind != unitSSL && !strings.ContainsRune(backendTypes, rune(c.Data[0])) {
+			return false
+		}
+	}
+	h.synced = true
+	h.resetMsg()
+	return true
+}
+
+const (
+	frontendTypes = "QPBEDCSHXFpdcf"
+	backendTypes  = "RSKZTDCEINA123nstGHWdcvV"
+)
+
+// feed frames data into messages; false means the framing is broken.
+func (p *Parser) feed(h *half, data []byte, c *conn.Chunk) bool {
+	for len(data) > 0 && !p.dead {
+		if !h.inMsg {
+			if h.hdrN == 0 {
+				h.start = c.Arrival()
+				h.need = 5
+				switch {
+				case h.req && h.untyped:
+					h.need = 4
+				case !h.req && len(p.pending) > 0 && p.pending[0].kind == unitSSL:
+					p.sslAnswer(data[0])
+					data = data[1:]
+					continue
+				}
+			}
+			n := copy(h.hdr[h.hdrN:h.need], data)
+			h.hdrN += n
+			data = data[n:]
+			if h.hdrN < h.need {
+				return true
+			}
+			var l uint32
+			if h.need == 4 {
+				h.typ, l = 0, binary.BigEndian.Uint32(h.hdr[:4])
+				if l < 8 {
+					return false
+				}
+			} else {
+				h.typ, l = h.hdr[0], binary.BigEndian.Uint32(h.hdr[1:5])
+				types := backendTypes
+				if h.req {
+					types = frontendTypes
+				}
+				if !strings.ContainsRune(types, rune(h.typ)) {
+					return false
+				}
+			}
+			if l < 4 || l > maxMessage {
+				return false
+			}
+			h.inMsg = true
+			h.remain = int(l) - 4
+			h.size = int64(h.need) + int64(h.remain)
+			h.keep = p.keepFor(h)
+			h.body = h.body[:0]
+			if h.remain == 0 {
+				p.message(h, c)
+				h.resetMsg()
+			}
+			continue
+		}
+		n := min(h.remain, len(data))
+		k := max(min(h.keep-len(h.body), n), 0)
+		h.body = append(h.body, data[:k]...)
+		if k < n {
+			h.cut = true
+		}
+		h.remain -= n
+		data = data[n:]
+		if h.remain == 0 {
+			p.message(h, c)
+			h.resetMsg()
+		}
+	}
+	return true
+}
+
+// keepFor is how many body bytes of the message are needed: SQL text,
+// names, tags and error fields; never a password or row data.
+func (p *Parser) keepFor(h *half) int {
+	k := 0
+	if h.req {
+		switch h.typ {
+		case 0:
+			k = 8
+		case 'Q', 'P':
+			k = keepQuery
+		case 'B', 'E', 'C', 'D':
+			k = 2*64 + 2 // names are at most NAMEDATALEN (64) bytes
+		}
+	} else {
+		switch h.typ {
+		case 'C', 'E', 'R', 'Z':
+			k = 1024
+		}
+	}
+	if m := p.env.MaxBufferedBytes; m > 0 && k > m {
+		k = m
+	}
+	return k
+}
+
+// sslAnswer takes the server's one-byte answer to SSLRequest or
+// GSSENCRequest: 'N' goes on in clear text, anything else is encrypted
+// from here (TLS plaintext, if captured, comes as a new source).
+func (p *Parser) sslAnswer(b byte) {
+	p.pending = p.pending[1:]
+	if b != 'N' {
+		p.dead = true
+		p.pending = nil
+	}
+}
+
+// lose gives up the connection: with bytes missing outside a message
+// there is no telling how many units were lost, and pairing on a guess
+// would show wrong latencies and errors.
+func (p *Parser) lose() {
+	if p.dead {
+		return
+	}
+	p.env.Stats.Resyncs++
+	p.env.Stats.UnmatchedRequests += uint64(p.unanswered())
+	p.pending = nil
+	p.dead = true
+}
+
+// unanswered counts the waiting units that would have made records.
+func (p *Parser) unanswered() int {
+	n := 0
+	for i := range p.pending {
+		u := &p.pending[i]
+		switch {
+		case u.kind == unitQuery:
+			n++
+		case u.kind == unitExtended:
+			n += max(len(u.execs), min(u.prepares, 1))
+		}
+	}
+	return n
+}
+
+func cstring(b []byte) (string, []byte) {
+	i := strings.IndexByte(string(b), 0)
+	if i < 0 {
+		return string(b), nil
+	}
+	return string(b[:i]), b[i+1:]
+}
+
+// message handles a complete message of h (its body possibly cut).
+func (p *Parser) message(h *half, c *conn.Chunk) {
+	if h.req {
+		p.request(h)
+		return
+	}
+	p.response(h, c)
+}
+
+func (p *Parser) push(u unit) bool {
+	if len(p.pending) >= maxPending {
+		p.env.Stats.DroppedBytes += uint64(u.size)
+		p.lose()
+		return false
+	}
+	p.pending = append(p.pending, u)
+	return true
+}
+
+// extended returns the open extended-protocol unit, starting one.
+func (p *Parser) extended(h *half) *unit {
+	if n := len(p.pending); n > 0 && p.pending[n-1].open {
+		u := &p.pending[n-1]
+		u.size += h.size
+		return u
+	}
+	if !p.push(unit{kind: unitExtended, start: h.start, size: h.size, open: true}) {
+		return nil
+	}
+	return &p.pending[len(p.pending)-1]
+}
+
+func (p *Parser) request(h *half) {
+	if h.typ == 0 {
+		if len(h.body) < 4 {
+			p.env.Stats.ParseErrors++
+			p.lose()
+			return
+		}
+		switch binary.BigEndian.Uint32(h.body) {
+		case codeSSL, codeGSSENC:
+			p.push(unit{kind: unitSSL, start: h.start, size: h.size})
+		case codeProtocol3:
+			h.untyped = false
+			p.push(unit{kind: unitStartup, start: h.start, size: h.size})
+		case codeCancel:
+			h.untyped = false // the server closes the connection
+		default:
+			p.env.Stats.ParseErrors++
+			p.lose()
+		}
+		return
+	}
+	switch h.typ {
+	case 'Q':
+		q, _ := cstring(h.body)
+		p.push(unit{kind: unitQuery, start: h.start, size: h.size, query: sqlText{q, h.cut}})
+	case 'F':
+		p.push(unit{kind: unitCall, start: h.start, size: h.size})
+	case 'P':
+		name, rest := cstring(h.body)
+		s, _ := cstring(rest)
+		q := sqlText{s, h.cut}
+		remember(p.statements, name, q)
+		if u := p.extended(h); u != nil {
+			u.prepares++
+			if u.prepares == 1 {
+				u.query = q
+			}
+		}
+	case 'B':
+		portal, rest := cstring(h.body)
+		stmt, _ := cstring(rest)
+		remember(p.portals, portal, stmt)
+		p.extended(h)
+	case 'E':
+		portal, _ := cstring(h.body)
+		var q sqlText
+		if stmt, ok := p.portals[portal]; ok {
+			q = p.statements[stmt]
+		}
+		if u := p.extended(h); u != nil && len(u.execs) < maxExecs {
+			u.execs = append(u.execs, q)
+		}
+	case 'C':
+		if len(h.body) > 1 && h.body[0] == 'S' {
+			name, _ := cstring(h.body[1:])
+			delete(p.statements, name)
+		}
+		p.extended(h)
+	case 'D', 'H':
+		p.extended(h)
+	case 'S':
+		if n := len(p.pending); n > 0 && p.pending[n-1].open {
+			p.pending[n-1].open = false
+			p.pending[n-1].size += h.size
+			return
+		}
+		p.push(unit{kind: unitExtended, start: h.start, size: h.size})
+	}
+	// X (Terminate), p (password and SASL: never kept), d/c/f (COPY data)
+	// start nothing.
+}
+
+// remember stores a name, bounded: the unnamed one is always kept.
+func remember[V any](m map[string]V, name string, v V) {
+	if _, ok := m[name]; ok || name == "" || len(m) < maxStatements {
+		m[name] = v
+	}
+}
+
+func (p *Parser) response(h *half, c *conn.Chunk) {
+	if h.typ == 'A' {
+		p.env.Stats.Pushes++ // NotificationResponse (LISTEN/NOTIFY)
+		return
+	}
+	if len(p.pending) == 0 {
+		if h.typ == 'Z' {
+			p.env.Stats.UnmatchedResponses++
+		}
+		return
+	}
+	u := &p.pending[0]
+	u.respBytes += h.size
+	switch h.typ {
+	case 'Z':
+		p.pending = p.pending[1:]
+		if len(p.pending) == 0 {
+			p.pending = p.pending[:0:0]
+		}
+		p.emit(u, c)
+	case 'C', 'I', 's', 'E':
+		if len(u.results) > maxExecs {
+			return
+		}
+		r := result{tag: "EMPTY"}
+		switch h.typ {
+		case 'C':
+			r.tag, _ = cstring(h.body)
+		case 's':
+			r.tag = "SUSPENDED"
+		case 'E':
+			r = p.errorResult(h.body)
+			if u.kind == unitStartup {
+				// Authentication failed: no ReadyForQuery follows.
+				p.pending = p.pending[1:]
+				return
+			}
+		}
+		u.results = append(u.results, r)
+	}
+}
+
+// errorResult renders an ErrorResponse: its severity and SQLSTATE, and
+// its message only under full data (messages may quote values).
+func (p *Parser) errorResult(b []byte) result {
+	var sev, code, msg string
+	for len(b) > 1 {
+		f := b[0]
+		var v string
+		v, b = cstring(b[1:])
+		switch f {
+		case 'V':
+			sev = v
+		case 'S':
+			if sev == "" {
+				sev = v
+			}
+		case 'C':
+			code = v
+		case 'M':
+			msg = v
+		}
+	}
+	r := result{err: true, state: code, tag: strings.TrimSpace(sev + " " + code)}
+	if p.env.FullData && msg != "" {
+		r.tag += ": " + msg
+	}
+	return r
+}
+
+// emit writes the records of an answered unit.
+func (p *Parser) emit(u *unit, c *conn.Chunk) {
+	end := c.Departure()
+	switch u.kind {
+	case unitQuery:
+		r := result{}
+		for _, x := range u.results {
+			if x.err {
+				r = x
+				break
+			}
+			r = x
+		}
+		p.record(u, "QUERY", u.query, r, u.size, u.respBytes, end)
+	case unitExtended:
+		if len(u.execs) == 0 {
+			if u.prepares > 0 {
+				r := result{tag: "PARSE"}
+				if len(u.results) > 0 {
+					r = u.results[0]
+				}
+				p.record(u, "PREPARE", u.query, r, u.size, u.respBytes, end)
+			}
+			return
+		}
+		for i, q := range u.execs {
+			if i >= len(u.results) {
+				break // not executed: an error ended the batch
+			}
+			reqBytes, respBytes := int64(0), int64(0)
+			if i == 0 {
+				reqBytes, respBytes = u.size, u.respBytes
+			}
+			p.record(u, "EXECUTE", q, u.results[i], reqBytes, respBytes, end)
+			if u.results[i].err {
+				break
+			}
+		}
+	}
+}
+
+func (p *Parser) record(u *unit, cmd string, query sqlText, r result, reqBytes, respBytes int64, end uint64) {
+	kind, tmpl := sqltext.Template([]byte(query.s), sqltext.Postgres, templateLen, query.cut)
+	if cmd == "PREPARE" {
+		kind = "PREPARE"
+	}
+	ev := &api.PgSQLEvent{
+		Header:        api.Header{Table: api.TablePgSQLEvents, V: api.Version},
+		ReqCmd:        cmd,
+		QueryKind:     kind,
+		QueryTemplate: tmpl,
+		SQLState:      r.state,
+		ReqBytes:      reqBytes,
+		RespBytes:     respBytes,
+	}
+	if l := p.env.BodyLimit; l > 0 {
+		if p.env.FullData {
+			ev.Req = bound(query.s, l)
+			if query.cut && !strings.HasSuffix(ev.Req, "…") {
+				ev.Req += "…"
+			}
+		} else {
+			_, ev.Req = sqltext.Template([]byte(query.s), sqltext.Postgres, l, query.cut)
+		}
+		ev.Resp = bound(r.tag, l)
+	}
+	p.env.Out.Emit(ev, u.start, end)
+}
+
+// bound cuts s to at most limit bytes of valid UTF-8, marking the cut.
+func bound(s string, limit int) string {
+	if len(s) <= limit {
+		return strings.ToValidUTF8(s, "?")
+	}
+	// A rune cut by the limit becomes "?": never longer than the limit.
+	return strings.ToValidUTF8(s[:limit], "?") + "…"
+}
+
+// End implements conn.Parser.
+func (p *Parser) End(endNs uint64, why conn.EndReason) {
+	if !p.dead {
+		p.env.Stats.UnmatchedRequests += uint64(p.unanswered())
+	}
+	p.pending = nil
+	p.dead = true
+}
