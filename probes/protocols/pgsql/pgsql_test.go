@@ -299,7 +299,7 @@ func TestGaps(t *testing.T) {
 func TestMidStream(t *testing.T) {
 	h := newHarness(t, conn.Options{})
 	h.in(dataRow("old") + complete("SELECT 1") + ready) // answer to an unseen query
-	h.out(copyData("x"))                                      // not a message start we can trust
+	h.out(copyData("x"))                                // not a message start we can trust
 	h.out(query("SELECT 2"))
 	h.in(rowDesc + dataRow("2") + complete("SELECT 1") + ready)
 	h.out(parse("", "SELECT 3") + bind("", "", "") + execute("") + sync)
