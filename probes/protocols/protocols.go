@@ -32,12 +32,13 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/dns"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http1"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/pgsql"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/redis"
 )
 
 // All returns every protocol, in order of preference for equal confidence.
 func All() []conn.Protocol {
-	return []conn.Protocol{http1.Protocol{}, redis.Protocol{}, dns.Protocol{}}
+	return []conn.Protocol{http1.Protocol{}, redis.Protocol{}, dns.Protocol{}, pgsql.Protocol{}}
 }
 
 // ByName returns the named protocols ("http", ...) and the names it does
