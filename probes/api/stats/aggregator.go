@@ -46,11 +46,14 @@ func IsError(class string) bool { return class == "5xx" || class == StatusErr }
 const (
 	ProtocolRedis = "redis"
 	ProtocolDNS   = "dns"
+	ProtocolPgSQL = "pgsql"
+	ProtocolMySQL = "mysql"
 )
 
 // ClassIsError tells whether a status class of protocol's rows counts as
 // an error: HTTP as IsError; Redis replies other than "OK" (error codes
-// such as "ERR"); DNS response codes other than "NOERROR".
+// such as "ERR"); DNS response codes other than "NOERROR"; PostgreSQL and
+// MySQL results other than "OK" (a SQLSTATE, an error code).
 func ClassIsError(protocol, class string) bool {
 	switch protocol {
 	case "":
@@ -59,6 +62,8 @@ func ClassIsError(protocol, class string) bool {
 		return class != "OK"
 	case ProtocolDNS:
 		return class != "NOERROR"
+	case ProtocolPgSQL, ProtocolMySQL:
+		return class != "OK" // a SQLSTATE or an error code
 	}
 	return class == StatusErr
 }

@@ -230,7 +230,8 @@ func TestOtherProtocols(t *testing.T) {
 	if errs != 3 || redis != 3 {
 		t.Errorf("errors %d (want 3: ERR, NXDOMAIN, no response), redis rows %d", errs, redis)
 	}
-	if !ClassIsError("", "5xx") || ClassIsError(ProtocolRedis, "OK") || !ClassIsError(ProtocolDNS, "SERVFAIL") {
+	if !ClassIsError("", "5xx") || ClassIsError(ProtocolRedis, "OK") || !ClassIsError(ProtocolDNS, "SERVFAIL") ||
+		ClassIsError(ProtocolPgSQL, "OK") || !ClassIsError(ProtocolPgSQL, "42P01") || !ClassIsError(ProtocolMySQL, "1146") {
 		t.Error("ClassIsError")
 	}
 }
