@@ -367,14 +367,42 @@ func (v *View) renderAllocs(buf *bytes.Buffer) {
 			fmt.Fprintf(buf, "%s %d #%d  %s in %d allocations (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
 				trend.Bytes(float64(a.OutstandingBytes)), a.OutstandingAllocs, src)
 		}
-		for i, f := range a.Frames {
+		frames := collapseUnnamed(a.Frames)
+		for i, f := range frames {
 			if i >= 8 {
-				fmt.Fprintf(buf, "    ... %d more frames\n", len(a.Frames)-i)
+				fmt.Fprintf(buf, "    ... %d more frames\n", len(frames)-i)
 				break
 			}
 			fmt.Fprintf(buf, "    %s\n", printers.EscapeTerminal(f))
 		}
 	}
+}
+
+// collapseUnnamed folds runs of unnamed frames of one module
+// ("[libc.so.6+0x98109]", the allocator's internals in a stripped libc)
+// into one line, so the eight lines shown reach the caller.
+func collapseUnnamed(frames []string) []string {
+	module := func(f string) string {
+		if m, _, ok := strings.Cut(f, "+0x"); ok && strings.HasPrefix(f, "[") && strings.HasSuffix(f, "]") {
+			return m + "]"
+		}
+		return ""
+	}
+	var out []string
+	for i := 0; i < len(frames); {
+		m := module(frames[i])
+		j := i + 1
+		for m != "" && j < len(frames) && module(frames[j]) == m {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%s ×%d", m, j-i))
+		} else {
+			out = append(out, frames[i])
+		}
+		i = j
+	}
+	return out
 }
 
 func (v *View) podName(uid string) string {

@@ -108,6 +108,15 @@ func TestAllocStacksBySource(t *testing.T) {
 	}
 }
 
+func TestCollapseUnnamed(t *testing.T) {
+	got := collapseUnnamed([]string{"[libc.so.6+0x95f4b]", "[libc.so.6+0x96cfb]", "[libc.so.6+0x980bd]", "malloc",
+		"sawtooth", "[libc.so.6+0x27249]", "__libc_start_main", "[anon]", "[x+0x1]", "[y+0x2]"})
+	want := []string{"[libc.so.6] ×3", "malloc", "sawtooth", "[libc.so.6+0x27249]", "__libc_start_main", "[anon]", "[x+0x1]", "[y+0x2]"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
 func TestNodeStringsAreEscaped(t *testing.T) {
 	var out, errOut bytes.Buffer
 	v := New(Options{Out: &out, ErrOut: &errOut})
