@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -187,6 +188,15 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			other(&ev.ConnColumns, api.ProtocolRedis, ev.ReqCmd, "", cmp.Or(ev.RespError, "OK"), ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TableRedisEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
+		case *api.PgSQLEvent:
+			records++
+			method, path := sqlEndpoint(ev.QueryKind, ev.QueryTemplate, ev.ReqCmd)
+			other(&ev.ConnColumns, api.ProtocolPgSQL, method, path, cmp.Or(ev.SQLState, "OK"), ev.ReqBytes, ev.RespBytes)
+			if cfg.EmitEvents {
+				ev.Table = api.TablePgSQLEvents
 				out.Emit(&ev.Header, ev)
 			}
 			return
@@ -377,4 +387,17 @@ func utsString(b []int8) string {
 		s = append(s, byte(c))
 	}
 	return string(s)
+}
+
+// sqlEndpoint is a SQL record's endpoint: the statement kind as the method
+// and the template after it as the path ("SELECT", "abalance FROM t WHERE
+// aid = $1"), so rows read "pgsql SELECT abalance FROM ...".
+func sqlEndpoint(kind, tmpl, cmd string) (method, path string) {
+	if kind == "" {
+		return cmd, tmpl
+	}
+	if rest, ok := strings.CutPrefix(tmpl, kind); ok && (rest == "" || rest[0] == ' ') {
+		return kind, strings.TrimSpace(rest)
+	}
+	return kind, tmpl
 }
