@@ -78,12 +78,14 @@ func New(out, errOut io.Writer, o Options) *View {
 func (v *View) json() bool { return v.o.Output == "json" }
 
 // eventPrefixes start every per-request line (http_events, redis_events,
-// dns_events): the agent encodes Header first, so the hot path (one line
+// dns_events, pgsql_events, mysql_events): the agent encodes Header first, so the hot path (one line
 // per request with -o json) needs no decoding at all.
 var eventPrefixes = [][]byte{
 	[]byte(`{"table":"` + api.TableHTTPEvents + `"`),
 	[]byte(`{"table":"` + api.TableRedisEvents + `"`),
 	[]byte(`{"table":"` + api.TableDNSEvents + `"`),
+	[]byte(`{"table":"` + api.TablePgSQLEvents + `"`),
+	[]byte(`{"table":"` + api.TableMySQLEvents + `"`),
 }
 
 func isEvent(line []byte) bool {
@@ -120,7 +122,7 @@ func (v *View) Line(node string, line []byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch h.Table {
-	case api.TableHTTPEvents, api.TableRedisEvents, api.TableDNSEvents:
+	case api.TableHTTPEvents, api.TableRedisEvents, api.TableDNSEvents, api.TablePgSQLEvents, api.TableMySQLEvents:
 		v.events++
 		if v.json() {
 			v.writeRecord(node, line)
