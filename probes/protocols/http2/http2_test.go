@@ -1,0 +1,486 @@
+package http2
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+type want struct {
+	method, path string
+	status       int
+	respBody     string
+	reqBody      string
+	grpc         bool
+	grpcStatus   string
+}
+
+func check(t *testing.T, h *harness, ws ...want) {
+	t.Helper()
+	if len(h.recs) != len(ws) {
+		var got []string
+		for _, r := range h.recs {
+			got = append(got, fmt.Sprintf("%s %s %d", r.ReqMethod, r.ReqPath, r.RespStatus))
+		}
+		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.recs), got, len(ws), h.stats())
+	}
+	for i, w := range ws {
+		r := h.recs[i]
+		if r.Table != api.TableHTTPEvents || r.MajorVersion != 2 {
+			t.Errorf("record %d: table %q version %d", i, r.Table, r.MajorVersion)
+		}
+		if r.ReqMethod != w.method || r.ReqPath != w.path || r.RespStatus != w.status {
+			t.Errorf("record %d = %s %s %d, want %s %s %d", i, r.ReqMethod, r.ReqPath, r.RespStatus, w.method, w.path, w.status)
+		}
+		if r.RespBody != w.respBody || r.RespBodySize != int64(len(w.respBody)) {
+			t.Errorf("record %d: resp body %q (%d), want %q", i, r.RespBody, r.RespBodySize, w.respBody)
+		}
+		if r.ReqBody != w.reqBody || r.ReqBodySize != int64(len(w.reqBody)) {
+			t.Errorf("record %d: req body %q (%d), want %q", i, r.ReqBody, r.ReqBodySize, w.reqBody)
+		}
+		if (r.Protocol == api.ProtocolGRPC) != w.grpc || r.GRPCStatus != w.grpcStatus {
+			t.Errorf("record %d: protocol %q grpc-status %q, want grpc %v %q", i, r.Protocol, r.GRPCStatus, w.grpc, w.grpcStatus)
+		}
+		if r.Latency <= 0 {
+			t.Errorf("record %d: latency %d", i, r.Latency)
+		}
+	}
+}
+
+func TestInfer(t *testing.T) {
+	for i := 1; i <= len(Preface); i++ {
+		inf := Protocol{}.Infer([]byte(Preface[:i]), conn.Egress, conn.TransportTCP)
+		wantConf := conn.NeedMore
+		if i == len(Preface) {
+			wantConf = conn.High
+		}
+		if inf.Conf != wantConf || inf.Role != conn.RoleClient {
+			t.Errorf("preface[:%d]: %+v", i, inf)
+		}
+	}
+	if inf := (Protocol{}).Infer([]byte(Preface), conn.Ingress, conn.TransportTCP); inf.Role != conn.RoleServer {
+		t.Errorf("preface read: role %v", inf.Role)
+	}
+	srv := newPeer().settings()
+	if inf := (Protocol{}).Infer(srv.take(), conn.Egress, conn.TransportTCP); inf.Conf != conn.Low {
+		t.Errorf("SETTINGS: %+v, want Low", inf)
+	}
+	cl := newPeer()
+	cl.headers(1, true, reqKV("GET", "/")...).data(1, true, "x")
+	if inf := (Protocol{}).Infer(cl.take(), conn.Egress, conn.TransportTCP); inf.Conf != conn.Low {
+		t.Errorf("HEADERS+DATA: %+v, want Low", inf)
+	}
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "+OK\r\n",
+		"\x00\x00\x00\x08\x04\xd2\x16\x2f",                  // PostgreSQL SSLRequest
+		"\x00\x00\x00\x08\x00\x03\x00\x00user\x00x\x00\x00", // PostgreSQL startup
+		"\x00\x00\x04\x09\x04\x00\x00\x00\x01abcd",          // CONTINUATION first
+		"\x00\x00\x04\x04\x00\x00\x00\x00\x00abcd",          // SETTINGS of 4 bytes
+		"\x00\x00\x00\x00\x40\x00\x00\x00\x01",              // DATA with an undefined flag
+		"\x00\x40\x01\x00\x00\x00\x00\x00\x01",              // DATA longer than 16 KiB
+		"\x00\x00",
+	} {
+		if inf := (Protocol{}).Infer([]byte(s), conn.Ingress, conn.TransportTCP); inf.Conf != conn.NoMatch {
+			t.Errorf("Infer(%q) = %v, want no match", s, inf.Conf)
+		}
+	}
+	if inf := (Protocol{}).Infer([]byte(Preface), conn.Ingress, conn.TransportUDP); inf.Conf != conn.NoMatch {
+		t.Errorf("UDP: %v", inf.Conf)
+	}
+}
+
+// simple is one GET from a fresh connection: the client's preface,
+// SETTINGS and HEADERS; the server's SETTINGS, ACK, HEADERS and DATA.
+func simple() (req, resp []byte) {
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.settings().headers(1, true, reqKV("GET", "/hello", "user-agent", "curl/8")...)
+	srv.settings()
+	must(srv.fr.WriteSettingsAck())
+	srv.headers(1, false, ":status", "200", "content-type", "text/plain").data(1, false, "hi ").data(1, true, "there")
+	return cl.take(), srv.take()
+}
+
+var simpleWant = want{method: "GET", path: "/hello", status: 200, respBody: "hi there"}
+
+func TestSimpleEverySplit(t *testing.T) {
+	req, resp := simple()
+	for _, role := range []conn.Role{conn.RoleServer, conn.RoleClient} {
+		reqDir, respDir := conn.Ingress, conn.Egress
+		if role == conn.RoleClient {
+			reqDir, respDir = conn.Egress, conn.Ingress
+		}
+		for i := 0; i <= len(req); i++ {
+			h := newHarness(t, conn.Options{})
+			h.open(role)
+			h.send(reqDir, req[:i])
+			if i < len(req) {
+				h.send(reqDir, req[i:])
+			}
+			h.send(respDir, resp)
+			check(t, h, simpleWant)
+			if r := h.recs[0]; r.TraceRole != map[conn.Role]string{conn.RoleServer: "server", conn.RoleClient: "client"}[role] {
+				t.Fatalf("role %q", r.TraceRole)
+			}
+		}
+		for j := 0; j <= len(resp); j++ {
+			h := newHarness(t, conn.Options{})
+			h.open(role)
+			h.send(reqDir, req)
+			h.send(respDir, resp[:j])
+			if j < len(resp) {
+				h.send(respDir, resp[j:])
+			}
+			check(t, h, simpleWant)
+			if r := h.recs[0]; r.ReqHeaders["user-agent"] != "curl/8" || r.RespHeaders["content-type"] != "text/plain" || r.ReqHeaders[":authority"] != "localhost:8080" {
+				t.Fatalf("headers %v %v", r.ReqHeaders, r.RespHeaders)
+			}
+			if s := h.stats(); s.ParseErrors+s.UnmatchedRequests+s.UnmatchedResponses+s.DroppedBytes != 0 {
+				t.Fatalf("split %d: stats %+v", j, s)
+			}
+		}
+	}
+	// One byte per call, both directions interleaved.
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	for k := 0; k < max(len(req), len(resp)); k++ {
+		if k < len(req) {
+			h.send(conn.Ingress, req[k:k+1])
+		}
+	}
+	for k := range resp {
+		h.send(conn.Egress, resp[k:k+1])
+	}
+	check(t, h, simpleWant)
+}
+
+func TestLatency(t *testing.T) {
+	req, resp := simple()
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, req) // t0 + tStep; arrival = its end
+	start := h.now - tStep + tCall
+	h.send(conn.Egress, resp[:20])
+	h.send(conn.Egress, resp[20:]) // END_STREAM in this write: departure = its start
+	end := h.now - tStep
+	check(t, h, simpleWant)
+	if got := h.recs[0].Latency; got != int64(end-start) {
+		t.Fatalf("latency %d, want %d", got, end-start)
+	}
+}
+
+func TestInterleavedStreams(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.settings().headers(1, false, reqKV("POST", "/a", "content-type", "text/plain")...)
+	cl.headers(3, true, reqKV("GET", "/b")...)
+	cl.data(1, true, "body-a")
+	srv.settings().headers(3, false, ":status", "404").headers(1, false, ":status", "200")
+	srv.data(1, false, "one").data(3, true, "nf").data(1, true, "two")
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.send(conn.Egress, cl.take())
+	resp := srv.take()
+	for k := 0; k < len(resp); k += 7 {
+		h.send(conn.Ingress, resp[k:min(k+7, len(resp))])
+	}
+	check(t, h,
+		want{method: "GET", path: "/b", status: 404, respBody: "nf"},
+		want{method: "POST", path: "/a", status: 200, respBody: "onetwo", reqBody: "body-a"})
+}
+
+func TestContinuationPaddingPriority(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	blk := cl.block(reqKV("GET", "/long", "x-big", strings.Repeat("v", 300), "x-more", strings.Repeat("w", 200))...)
+	must(cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk[:10], EndStream: true, PadLength: 7,
+		Priority: http2.PriorityParam{StreamDep: 0, Weight: 200}}))
+	must(cl.fr.WriteContinuation(1, false, blk[10:200]))
+	must(cl.fr.WriteContinuation(1, true, blk[200:]))
+	rb := srv.block(":status", "200", "x-r", "1")
+	must(srv.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rb, EndHeaders: true, PadLength: 3}))
+	must(srv.fr.WriteDataPadded(1, false, []byte("pad"), make([]byte, 9)))
+	must(srv.fr.WriteDataPadded(1, true, []byte("ded"), nil))
+	must(srv.fr.WriteDataPadded(1, false, nil, nil)) // after the end: ignored
+	req, resp := cl.take(), srv.take()
+	for i := 0; i < len(req); i += 13 {
+		h := newHarness(t, conn.Options{})
+		h.open(conn.RoleServer)
+		h.send(conn.Ingress, req[:i])
+		h.send(conn.Ingress, req[i:])
+		h.send(conn.Egress, resp)
+		check(t, h, want{method: "GET", path: "/long", status: 200, respBody: "padded"})
+		if r := h.recs[0]; r.ReqHeaders["x-big"] != strings.Repeat("v", 300) || r.RespHeaders["x-r"] != "1" {
+			t.Fatalf("headers %v %v", r.ReqHeaders, r.RespHeaders)
+		}
+	}
+	// A frame between HEADERS and its CONTINUATION is a protocol error.
+	cl2 := newPeer()
+	cl2.buf.WriteString(Preface)
+	must(cl2.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk[:10]}))
+	cl2.data(1, true, "x")
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, cl2.take())
+	h.send(conn.Egress, resp)
+	check(t, h)
+	if s := h.stats(); s.ParseErrors == 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestResetAndGoAway(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.headers(1, true, reqKV("GET", "/reset")...)
+	cl.headers(3, true, reqKV("GET", "/ok")...)
+	cl.headers(5, true, reqKV("GET", "/late")...)
+	must(srv.fr.WriteRSTStream(1, http2.ErrCodeCancel))
+	srv.headers(3, true, ":status", "204")
+	must(srv.fr.WriteGoAway(3, http2.ErrCodeNo, nil))
+	srv.headers(5, true, ":status", "200") // after GOAWAY: its stream is gone
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, cl.take())
+	h.send(conn.Egress, srv.take())
+	check(t, h, want{method: "GET", path: "/ok", status: 204})
+	if s := h.stats(); s.UnmatchedRequests != 2 || s.UnmatchedResponses != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestGRPC(t *testing.T) {
+	msg := "\x00\x00\x00\x00\x03abc"
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	g := []string{"content-type", "application/grpc", "te", "trailers"}
+	cl.headers(1, false, reqKV("POST", "/pkg.Echo/Say", g...)...).data(1, true, msg)
+	cl.headers(3, false, reqKV("POST", "/pkg.Echo/Fail", g...)...).data(1, true, "")
+	cl.data(3, true, msg)
+	cl.headers(5, false, reqKV("POST", "/pkg.Echo/Say", g...)...).data(5, false, msg)
+	// Request trailers are rare but legal.
+	cl.headers(5, true, "x-req-trailer", "1")
+	srv.headers(1, false, ":status", "200", "content-type", "application/grpc").data(1, false, msg)
+	srv.headers(1, true, "grpc-status", "0", "grpc-message", "")
+	// Trailers-only response.
+	srv.headers(3, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "14", "grpc-message", "unavailable")
+	srv.headers(5, false, ":status", "200", "content-type", "application/grpc+proto").data(5, false, msg)
+	srv.headers(5, true, "grpc-status", "4")
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, cl.take())
+	h.send(conn.Egress, srv.take())
+	check(t, h,
+		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "0"},
+		want{method: "POST", path: "/pkg.Echo/Fail", status: 200, reqBody: msg, grpc: true, grpcStatus: "14"},
+		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "4"})
+	if r := h.recs[1]; r.RespMessage != "unavailable" {
+		t.Errorf("grpc-message %q", r.RespMessage)
+	}
+	if r := h.recs[2]; r.ReqHeaders["x-req-trailer"] != "1" {
+		t.Errorf("request trailers %v", r.ReqHeaders)
+	}
+	for code, name := range map[string]string{"0": "OK", "14": "UNAVAILABLE", "16": "UNAUTHENTICATED", "17": "grpc 17", "x": "grpc x", "": ""} {
+		if got := GRPCStatusName(code); got != name {
+			t.Errorf("GRPCStatusName(%q) = %q, want %q", code, got, name)
+		}
+	}
+}
+
+// TestDynamicTable: later requests refer to fields the first ones put in
+// the dynamic table (Go's encoder indexes everything it may).
+func TestDynamicTable(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	paths := []string{"/items/1", "/items/2", "/items/1", "/items/1"}
+	var sizes []int
+	for i, p := range paths {
+		id := uint32(2*i + 1)
+		before := cl.buf.Len()
+		cl.headers(id, true, reqKV("GET", p, "x-tenant", "acme")...)
+		sizes = append(sizes, cl.buf.Len()-before)
+		srv.headers(id, i%2 == 0, ":status", []string{"200", "404"}[i%2], "server", "test")
+		if i%2 == 1 {
+			srv.data(id, true, "nope")
+		}
+	}
+	if sizes[2] >= sizes[0] || sizes[3] != sizes[2] {
+		t.Fatalf("the encoder did not index: block sizes %v", sizes)
+	}
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, cl.take())
+	h.send(conn.Egress, srv.take())
+	check(t, h,
+		want{method: "GET", path: "/items/1", status: 200},
+		want{method: "GET", path: "/items/2", status: 404, respBody: "nope"},
+		want{method: "GET", path: "/items/1", status: 200},
+		want{method: "GET", path: "/items/1", status: 404, respBody: "nope"})
+}
+
+// TestMidConnection: a trace that starts after the tables were filled
+// cannot decode the indexed fields; it must count, not invent paths.
+func TestMidConnection(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	for i := range 3 { // before tracing: fills both dynamic tables
+		cl.headers(uint32(2*i+1), true, reqKV("GET", "/secret/path", "x-tenant", "acme")...)
+		srv.headers(uint32(2*i+1), true, ":status", "200", "server", "test")
+	}
+	cl.take()
+	srv.take()
+	h := newHarness(t, conn.Options{})
+	for i := 3; i < 6; i++ {
+		id := uint32(2*i + 1)
+		h.send(conn.Ingress, cl.headers(id, true, reqKV("GET", "/secret/path", "x-tenant", "acme")...).take())
+		h.send(conn.Egress, srv.headers(id, true, ":status", "200", "server", "test").take())
+	}
+	// A new path is a literal: still not decoded, since the table that
+	// would index it is out of step for good.
+	h.send(conn.Ingress, cl.headers(13, true, reqKV("GET", "/new")...).take())
+	h.send(conn.Egress, srv.headers(13, true, ":status", "200").take())
+	check(t, h)
+	s := h.stats()
+	if s.ParseErrors == 0 || s.Records != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// Mid-connection with only static and literal fields (a fresh
+	// encoder without indexing): decodable; role from the request.
+	cl2, srv2 := newPeer(), newPeer()
+	cl2.enc.SetMaxDynamicTableSizeLimit(0)
+	srv2.enc.SetMaxDynamicTableSizeLimit(0)
+	h = newHarness(t, conn.Options{})
+	h.send(conn.Egress, cl2.headers(41, true, reqKV("GET", "/mid")...).take())
+	h.send(conn.Ingress, srv2.headers(41, false, ":status", "503").data(41, true, "busy").take())
+	check(t, h, want{method: "GET", path: "/mid", status: 503, respBody: "busy"})
+	if r := h.recs[0]; r.TraceRole != "client" {
+		t.Fatalf("role %q", r.TraceRole)
+	}
+}
+
+func TestBadIndexNoPanic(t *testing.T) {
+	for _, blk := range [][]byte{
+		{0xff, 0xff, 0xff, 0xff, 0x0f},       // indexed, huge index
+		{0xbe},                               // indexed 62: the empty dynamic table
+		{0x7f, 0x80, 0x80, 0x80, 0x80, 0x10}, // literal with a huge name index
+		{0x3f, 0xe1, 0xff, 0x07},             // table size update above the bound
+		{0x82, 0x84, 0x86, 0x41},             // truncated literal
+	} {
+		cl := newPeer()
+		cl.buf.WriteString(Preface)
+		must(cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true}))
+		h := newHarness(t, conn.Options{})
+		h.open(conn.RoleServer)
+		h.send(conn.Ingress, cl.take())
+		h.send(conn.Egress, newPeer().headers(1, true, ":status", "200").take())
+		check(t, h)
+		if s := h.stats(); s.ParseErrors == 0 || s.UnmatchedResponses != 0 {
+			t.Fatalf("block %x: stats %+v", blk, s)
+		}
+	}
+}
+
+func TestGaps(t *testing.T) {
+	// Bytes of a DATA payload not captured: the record keeps the size.
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.headers(1, true, reqKV("GET", "/big")...)
+	srv.headers(1, false, ":status", "200")
+	big := strings.Repeat("z", 5000)
+	srv.data(1, true, big)
+	req, resp := cl.take(), srv.take()
+	h := newHarness(t, conn.Options{BodyLimit: 16})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, req)
+	h.call(conn.Egress, resp[:100], len(resp), 0)
+	if len(h.recs) != 1 || h.recs[0].RespBodySize != 5000 || h.recs[0].RespBody != big[:16] {
+		t.Fatalf("records %+v stats %+v", h.recs, h.stats())
+	}
+
+	// Lost bytes spanning frame headers: the direction resynchronises at a
+	// later call, but its HPACK table is untrusted, so nothing is invented.
+	cl, srv = newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.headers(1, true, reqKV("GET", "/a")...)
+	cl.headers(3, true, reqKV("GET", "/b")...)
+	h = newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, cl.take())
+	first := srv.headers(1, true, ":status", "200").take()
+	h.call(conn.Egress, nil, len(first), 0)
+	h.send(conn.Egress, srv.headers(3, true, ":status", "200").take())
+	check(t, h)
+	h.close()
+	if s := h.stats(); s.Resyncs == 0 || s.UnmatchedRequests != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		cl, srv := newPeer(), newPeer()
+		cl.buf.WriteString(Preface)
+		cl.headers(1, true, reqKV("GET", "/me", "authorization", "Bearer abc", "cookie", "a=1", "cookie", "b=2", "accept", "*/*")...)
+		srv.headers(1, true, ":status", "200", "set-cookie", "s=1")
+		h := newHarness(t, conn.Options{FullData: full})
+		h.open(conn.RoleServer)
+		h.send(conn.Ingress, cl.take())
+		h.send(conn.Egress, srv.take())
+		check(t, h, want{method: "GET", path: "/me", status: 200})
+		r := h.recs[0]
+		auth, cookie, set := r.ReqHeaders["authorization"], r.ReqHeaders["cookie"], r.RespHeaders["set-cookie"]
+		if full && (auth != "Bearer abc" || cookie != "a=1, b=2" || set != "s=1") ||
+			!full && (auth != Redacted || cookie != Redacted || set != Redacted) || r.ReqHeaders["accept"] != "*/*" {
+			t.Fatalf("full %v: %v %v", full, r.ReqHeaders, r.RespHeaders)
+		}
+	}
+	// Aggregates only: no header maps.
+	req, resp := simple()
+	h := newHarness(t, conn.Options{NoHeaders: true, BodyLimit: -1})
+	h.open(conn.RoleServer)
+	h.send(conn.Ingress, req)
+	h.send(conn.Egress, resp)
+	if len(h.recs) != 1 || h.recs[0].ReqHeaders != nil || h.recs[0].RespBody != "" || h.recs[0].RespBodySize != 8 {
+		t.Fatalf("%+v", h.recs)
+	}
+}
+
+// emitter collects records of a parser driven without a Tracker.
+type emitter struct{ n int }
+
+func (e *emitter) Emit(any, uint64, uint64) { e.n++ }
+
+func TestBounds(t *testing.T) {
+	var st conn.Stats
+	out := &emitter{}
+	env := &conn.Env{Role: conn.RoleServer, Fresh: true, MaxBufferedBytes: 1024, Stats: &st, Out: out}
+	p := NewParser(env)
+	cl := newPeer()
+	cl.buf.WriteString(Preface)
+	for i := range 1000 {
+		cl.headers(uint32(2*i+1), true, reqKV("GET", fmt.Sprintf("/n/%d", i), "x-pad", strings.Repeat("p", 100))...)
+	}
+	b := cl.take()
+	p.Feed(&conn.Chunk{Dir: conn.Ingress, Data: b})
+	if len(p.streams) > maxStreams || st.UnmatchedRequests+uint64(len(p.streams)) != 1000 || len(p.streams) < 10 {
+		t.Fatalf("streams %d, stats %+v", len(p.streams), st)
+	}
+	if p.pendingHdr > pendingFactor*1024 {
+		t.Fatalf("pending header bytes %d", p.pendingHdr)
+	}
+	// A header block larger than the buffer bound is dropped and counted.
+	cl.headers(5001, true, reqKV("GET", "/huge", "x-big", strings.Repeat("q", 5000))...)
+	p.Feed(&conn.Chunk{Dir: conn.Ingress, Data: cl.take()})
+	if st.DroppedBytes == 0 || st.ParseErrors == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	p.End(0, conn.EndFlush)
+	if out.n != 0 {
+		t.Fatalf("%d records", out.n)
+	}
+}

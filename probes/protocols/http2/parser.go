@@ -1,0 +1,673 @@
+package http2
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+const (
+	// maxStreams bounds the streams awaiting their response per
+	// connection; past it the oldest is dropped (UnmatchedRequests).
+	maxStreams = 256
+	// maxTable bounds the HPACK dynamic table a peer may ask for; a
+	// larger size update breaks the direction's decoding (counted).
+	maxTable = 64 << 10
+	// defaultTable is SETTINGS_HEADER_TABLE_SIZE's initial value.
+	defaultTable = 4096
+	// pendingFactor: what pending streams keep of their headers is
+	// bounded by pendingFactor * MaxBufferedBytes; past it the oldest
+	// streams are dropped (UnmatchedRequests), and new blocks past half of
+	// it keep only the columns aggregates need.
+	pendingFactor = 4
+)
+
+// Protocol is HTTP/2 (and gRPC over it) for the conn.Tracker registry.
+type Protocol struct{}
+
+// Name implements conn.Protocol.
+func (Protocol) Name() string { return "http2" }
+
+// Infer implements conn.Protocol: the client preface is certain (and
+// says who is the client); frames at the start of a call without it (a
+// connection open before tracing, or a server that writes its SETTINGS
+// first) are a weak match, checked over up to three frames.
+func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
+	if transport == conn.TransportUDP || len(b) == 0 {
+		return conn.Inference{}
+	}
+	if n := min(len(b), len(Preface)); string(b[:n]) == Preface[:n] {
+		role := conn.RoleServer
+		if dir == conn.Egress {
+			role = conn.RoleClient
+		}
+		if n < len(Preface) {
+			return conn.Inference{Conf: conn.NeedMore, Role: role}
+		}
+		return conn.Inference{Conf: conn.High, Role: role}
+	}
+	if plausibleRun(b) && b[3] != frameContinuation {
+		return conn.Inference{Conf: conn.Low}
+	}
+	return conn.Inference{}
+}
+
+// NewParser implements conn.Protocol.
+func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
+
+// stream is one request/response exchange.
+type stream struct {
+	id       uint32
+	reqDir   conn.Dir
+	start    uint64 // arrival of the request's first HEADERS frame
+	req      *block
+	resp     *block // the final response headers, once seen
+	reqBody  []byte
+	respBody []byte
+	reqSize  int64
+	respSize int64
+	reqGap   bool // part of a body was lost: stop keeping it
+	respGap  bool
+	// bad: a header block of this stream could not be decoded (counted
+	// once then): the stream is tracked only to be dropped quietly.
+	bad bool
+}
+
+// side is one direction's frame parser and HPACK decoder.
+type side struct {
+	dir    conn.Dir
+	synced bool // at a frame boundary we trust
+	pre    int  // preface bytes matched so far; -1 when not expected
+	hdr    [frameHeaderLen]byte
+	hn     int
+	// current frame
+	fh      frameHeader
+	inFrame bool
+	left    int    // payload bytes still to come
+	fstart  uint64 // arrival of the frame's first byte
+	buf     []byte // payload of a buffered frame
+	lost    bool   // bytes of the current frame were not seen
+	skip    bool   // the payload is not needed
+	padRead bool   // DATA: the pad length byte is read (or absent)
+	dataLen int    // DATA: body bytes of the payload still to come
+	// header block in progress (HEADERS or PUSH_PROMISE, CONTINUATIONs)
+	blk       *block
+	blkOpen   bool
+	blkStream uint32
+	blkEnd    bool // END_STREAM of its HEADERS
+	blkPush   bool
+	blkStart  uint64
+	blkKeep   bool
+	dec       *hpack.Decoder
+	// broken: this direction's HPACK state is untrusted for good.
+	broken bool
+}
+
+// Parser is the HTTP/2 parser of one connection.
+type Parser struct {
+	env     *conn.Env
+	sides   [2]side
+	streams map[uint32]*stream
+	// pendingHdr: decoded header bytes held by pending streams.
+	pendingHdr int
+	dead       bool
+}
+
+// NewParser returns a parser for one connection.
+func NewParser(env *conn.Env) *Parser {
+	p := &Parser{env: env, streams: make(map[uint32]*stream)}
+	for i := range p.sides {
+		s := &p.sides[i]
+		s.dir = conn.Dir(i + 1)
+		s.pre = -1
+		if env.Fresh {
+			s.synced, s.pre = true, 0
+		}
+		s.dec = hpack.NewDecoder(defaultTable, func(f hpack.HeaderField) {
+			if s.blk != nil {
+				s.blk.field(f.Name, f.Value, s.blkKeep, p.env.FullData, p.maxBuf())
+			}
+		})
+		s.dec.SetAllowedMaxDynamicTableSize(maxTable)
+		s.dec.SetMaxStringLength(p.maxBuf())
+	}
+	return p
+}
+
+func (p *Parser) maxBuf() int {
+	if n := p.env.MaxBufferedBytes; n > 0 {
+		return n
+	}
+	return conn.DefaultMaxBufferedBytes
+}
+
+// Feed implements conn.Parser.
+func (p *Parser) Feed(c *conn.Chunk) {
+	if p.dead || (c.Dir != conn.Egress && c.Dir != conn.Ingress) || c.EOF {
+		return
+	}
+	s := &p.sides[c.Dir-1]
+	if c.Gap > 0 && len(c.Data) == 0 {
+		p.gap(s, c)
+		return
+	}
+	b := c.Data
+	if !s.synced && !p.resync(s, b) {
+		p.env.Stats.DroppedBytes += uint64(len(b))
+		return
+	}
+	// Every step consumes at least one byte.
+	for len(b) > 0 && s.synced {
+		b = b[p.step(s, b, c):]
+	}
+	if len(b) > 0 {
+		p.env.Stats.DroppedBytes += uint64(len(b))
+	}
+}
+
+// resync accepts a call that starts with the preface or a plausible
+// frame as a frame boundary.
+func (p *Parser) resync(s *side, b []byte) bool {
+	if n := min(len(b), len(Preface)); string(b[:n]) == Preface[:n] {
+		s.synced, s.pre = true, 0
+		return true
+	}
+	if len(b) >= frameHeaderLen && b[3] != frameContinuation && plausible(b) {
+		s.synced, s.pre = true, -1
+		return true
+	}
+	return false
+}
+
+// step consumes a prefix of b (at least one byte).
+func (p *Parser) step(s *side, b []byte, c *conn.Chunk) int {
+	if s.pre >= 0 {
+		n := min(len(b), len(Preface)-s.pre)
+		switch {
+		case string(b[:n]) == Preface[s.pre:s.pre+n]:
+			s.pre += n
+			if s.pre == len(Preface) {
+				s.pre = -1
+			}
+			return n
+		case s.pre > 0:
+			p.unsync(s, true)
+			return n
+		}
+		s.pre = -1 // no preface (the server's side): frames from here
+	}
+	if !s.inFrame {
+		if s.hn == 0 {
+			s.fstart = c.Arrival()
+		}
+		n := min(len(b), frameHeaderLen-s.hn)
+		copy(s.hdr[s.hn:], b[:n])
+		s.hn += n
+		if s.hn == frameHeaderLen {
+			s.hn = 0
+			p.begin(s, c)
+		}
+		return n
+	}
+	n := min(len(b), s.left)
+	switch {
+	case s.fh.typ == frameData:
+		p.data(s, b[:n])
+	case !s.skip:
+		s.buf = append(s.buf, b[:n]...)
+	}
+	s.left -= n
+	if s.left == 0 {
+		p.end(s, c)
+	}
+	return n
+}
+
+// begin starts a frame whose header is in s.hdr.
+func (p *Parser) begin(s *side, c *conn.Chunk) {
+	h := parseFrameHeader(s.hdr[:])
+	if s.blkOpen != (h.typ == frameContinuation) || (s.blkOpen && h.stream != s.blkStream) {
+		// A header block must continue on its stream without any other
+		// frame in between: these bytes are not what we think.
+		p.unsync(s, true)
+		return
+	}
+	s.fh, s.inFrame, s.left = h, true, h.length
+	s.buf, s.lost, s.skip = s.buf[:0], false, false
+	switch h.typ {
+	case frameData:
+		s.padRead = h.flags&flagPadded == 0
+		s.dataLen = h.length
+	case frameHeaders, frameContinuation, framePushPromise, frameRSTStream, frameGoAway:
+		if h.length > p.maxBuf() {
+			s.skip, s.lost = true, true
+			p.env.Stats.DroppedBytes += uint64(h.length)
+		}
+	default:
+		s.skip = true
+	}
+	if s.left == 0 {
+		p.end(s, c)
+	}
+}
+
+// data handles DATA payload bytes.
+func (p *Parser) data(s *side, b []byte) {
+	if !s.padRead && len(b) > 0 {
+		s.padRead = true
+		s.dataLen = s.fh.length - 1 - int(b[0])
+		b = b[1:]
+		if s.dataLen < 0 {
+			p.env.Stats.ParseErrors++
+			s.dataLen = 0
+		}
+	}
+	n := min(len(b), s.dataLen)
+	s.dataLen -= n
+	if n == 0 {
+		return
+	}
+	st := p.streams[s.fh.stream]
+	if st == nil || st.bad {
+		return
+	}
+	if s.dir == st.reqDir {
+		st.reqSize += int64(n)
+		if !st.reqGap {
+			st.reqBody = p.keep(st.reqBody, b[:n])
+		}
+	} else if st.resp != nil {
+		st.respSize += int64(n)
+		if !st.respGap {
+			st.respBody = p.keep(st.respBody, b[:n])
+		}
+	}
+}
+
+// keep appends up to BodyLimit bytes.
+func (p *Parser) keep(body, b []byte) []byte {
+	if room := p.env.BodyLimit - len(body); room > 0 {
+		body = append(body, b[:min(room, len(b))]...)
+	}
+	return body
+}
+
+// end handles a complete frame.
+func (p *Parser) end(s *side, c *conn.Chunk) {
+	s.inFrame = false
+	h := s.fh
+	buf := s.buf
+	if cap(s.buf) > 16<<10 {
+		s.buf = nil // do not pin a large buffer on an idle connection
+	}
+	switch h.typ {
+	case frameData:
+		if h.flags&flagEndStream != 0 {
+			p.endStream(s, h.stream, c)
+		}
+	case frameHeaders, framePushPromise:
+		frag, ok := fragment(h, buf)
+		s.blk, s.blkOpen, s.blkStream = &block{}, true, h.stream
+		s.blkEnd = h.typ == frameHeaders && h.flags&flagEndStream != 0
+		s.blkPush = h.typ == framePushPromise
+		s.blkStart = s.fstart
+		s.blkKeep = !p.env.NoHeaders && !s.blkPush && p.pendingHdr < pendingFactor*p.maxBuf()/2
+		p.fragment(s, frag, ok && !s.lost, h.flags&flagEndHeaders != 0, c)
+	case frameContinuation:
+		p.fragment(s, buf, !s.lost, h.flags&flagEndHeaders != 0, c)
+	case frameRSTStream:
+		if !s.lost && len(buf) == 4 {
+			p.reset(h.stream)
+		}
+	case frameGoAway:
+		if !s.lost && len(buf) >= 8 {
+			p.goAway(s, binary.BigEndian.Uint32(buf)&0x7fffffff)
+		}
+	}
+}
+
+// fragment strips padding, priority and the promised stream id from a
+// HEADERS or PUSH_PROMISE payload.
+func fragment(h frameHeader, b []byte) ([]byte, bool) {
+	pad := 0
+	if h.flags&flagPadded != 0 {
+		if len(b) < 1 {
+			return nil, false
+		}
+		pad, b = int(b[0]), b[1:]
+	}
+	skip := 0
+	if h.typ == frameHeaders && h.flags&flagPriority != 0 {
+		skip = 5
+	}
+	if h.typ == framePushPromise {
+		skip = 4
+	}
+	if len(b) < skip+pad {
+		return nil, false
+	}
+	return b[skip : len(b)-pad], true
+}
+
+// fragment feeds a header block fragment to the direction's decoder and
+// finishes the block at END_HEADERS.
+func (p *Parser) fragment(s *side, frag []byte, ok, endHeaders bool, c *conn.Chunk) {
+	if !ok {
+		s.broken = true
+	}
+	if !s.broken && len(frag) > 0 {
+		if _, err := s.dec.Write(frag); err != nil {
+			s.broken = true
+		}
+	}
+	if !endHeaders {
+		return
+	}
+	if !s.broken && s.dec.Close() != nil {
+		s.broken = true
+	}
+	p.finish(s, c, s.broken)
+}
+
+// finish handles a complete header block.
+func (p *Parser) finish(s *side, c *conn.Chunk, bad bool) {
+	blk, id := s.blk, s.blkStream
+	s.blk, s.blkOpen = nil, false
+	if s.blkPush {
+		if !bad {
+			p.env.Stats.Pushes++ // pushed responses have no request
+		}
+		return
+	}
+	st := p.streams[id]
+	if bad {
+		// The block referred to table entries never seen (the trace
+		// started mid-connection) or its bytes were lost: its fields are
+		// unknown, so the stream makes no record.
+		p.env.Stats.ParseErrors++
+		switch {
+		case st != nil && !st.bad:
+			st.bad = true
+			p.env.Stats.UnmatchedRequests++
+		case st == nil && p.room():
+			st = &stream{id: id, reqDir: s.dir, bad: true}
+			p.streams[id] = st
+		}
+		if st != nil && s.blkEnd && s.dir != st.reqDir {
+			p.remove(st)
+		}
+		return
+	}
+	switch {
+	case blk.method != "":
+		p.request(s, id, blk)
+	case blk.status != "":
+		p.response(s, st, blk, c)
+	case st != nil:
+		p.trailers(s, st, blk, c)
+	}
+}
+
+// room makes room for one more stream, dropping the oldest if needed.
+func (p *Parser) room() bool {
+	if len(p.streams) >= maxStreams {
+		p.dropOldest(nil)
+	}
+	return true
+}
+
+// fit drops the oldest streams other than keep while the kept headers
+// exceed their bound.
+func (p *Parser) fit(keep *stream) {
+	for p.pendingHdr > pendingFactor*p.maxBuf() && len(p.streams) > 1 {
+		p.dropOldest(keep)
+	}
+}
+
+func (p *Parser) dropOldest(keep *stream) {
+	var oldest *stream
+	for _, st := range p.streams {
+		if st != keep && (oldest == nil || st.id < oldest.id) {
+			oldest = st
+		}
+	}
+	if oldest == nil {
+		return
+	}
+	if !oldest.bad {
+		p.env.Stats.UnmatchedRequests++
+	}
+	p.remove(oldest)
+}
+
+func (p *Parser) request(s *side, id uint32, blk *block) {
+	if p.env.Role == conn.RoleUnknown {
+		// Requests are sent by clients (the Tracker reads Role when it
+		// fills a record's trace_role).
+		p.env.Role = conn.RoleServer
+		if s.dir == conn.Egress {
+			p.env.Role = conn.RoleClient
+		}
+	}
+	if old := p.streams[id]; old != nil {
+		if !old.bad {
+			p.env.Stats.UnmatchedRequests++
+		}
+		p.remove(old)
+	}
+	p.room()
+	st := &stream{id: id, reqDir: s.dir, start: s.blkStart, req: blk}
+	p.streams[id] = st
+	p.pendingHdr += blk.mem
+	p.fit(st)
+}
+
+func (p *Parser) response(s *side, st *stream, blk *block, c *conn.Chunk) {
+	if st == nil || st.reqDir == s.dir {
+		p.env.Stats.UnmatchedResponses++
+		return
+	}
+	if st.bad {
+		if s.blkEnd {
+			p.remove(st)
+		}
+		return
+	}
+	if code := statusCode(blk.status); code >= 100 && code < 200 {
+		return // interim (100 Continue, 103 Early Hints): the final one follows
+	}
+	if st.resp != nil {
+		p.env.Stats.ParseErrors++ // a second final response
+		return
+	}
+	st.resp = blk
+	p.pendingHdr += blk.mem
+	p.fit(st)
+	if s.blkEnd {
+		p.complete(st, c)
+	}
+}
+
+// trailers merges a block without pseudo-headers into the stream's
+// request or response.
+func (p *Parser) trailers(s *side, st *stream, blk *block, c *conn.Chunk) {
+	if st.bad {
+		if s.blkEnd && s.dir != st.reqDir {
+			p.remove(st)
+		}
+		return
+	}
+	to := st.req
+	if s.dir != st.reqDir {
+		if st.resp == nil {
+			// Trailers before any response headers: malformed.
+			p.env.Stats.ParseErrors++
+			p.env.Stats.UnmatchedRequests++
+			p.remove(st)
+			return
+		}
+		to = st.resp
+	}
+	if blk.grpcStatus != "" {
+		to.grpcStatus = blk.grpcStatus
+	}
+	if blk.grpcMessage != "" {
+		to.grpcMessage = blk.grpcMessage
+	}
+	for k, v := range blk.headers {
+		size := len(k) + len(v) + 32
+		if to.mem+size > p.maxBuf() {
+			to.dropped = true
+			continue
+		}
+		if to.headers == nil {
+			to.headers = make(map[string]string, len(blk.headers))
+		}
+		to.headers[k] = v
+		to.mem += size
+		p.pendingHdr += size
+	}
+	p.fit(st)
+	if s.blkEnd && s.dir != st.reqDir {
+		p.complete(st, c)
+	}
+}
+
+// endStream handles END_STREAM on a DATA frame.
+func (p *Parser) endStream(s *side, id uint32, c *conn.Chunk) {
+	st := p.streams[id]
+	if st == nil || s.dir == st.reqDir || st.resp == nil {
+		return
+	}
+	p.complete(st, c)
+}
+
+// reset handles RST_STREAM: the exchange ended without its response.
+func (p *Parser) reset(id uint32) {
+	if st := p.streams[id]; st != nil {
+		if !st.bad {
+			p.env.Stats.UnmatchedRequests++
+		}
+		p.remove(st)
+	}
+}
+
+// goAway drops the streams a server says it never processed.
+func (p *Parser) goAway(s *side, last uint32) {
+	for id, st := range p.streams {
+		if id > last && st.reqDir != s.dir {
+			if !st.bad {
+				p.env.Stats.UnmatchedRequests++
+			}
+			p.remove(st)
+		}
+	}
+}
+
+func (p *Parser) remove(st *stream) {
+	if st.req != nil {
+		p.pendingHdr -= st.req.mem
+	}
+	if st.resp != nil {
+		p.pendingHdr -= st.resp.mem
+	}
+	delete(p.streams, st.id)
+}
+
+// complete emits a stream whose response ended.
+func (p *Parser) complete(st *stream, c *conn.Chunk) {
+	p.remove(st)
+	req, resp := st.req, st.resp
+	ev := &api.HTTPEvent{
+		Header:       api.Header{Table: api.TableHTTPEvents, V: api.Version},
+		MajorVersion: 2,
+		ReqMethod:    req.method,
+		ReqPath:      req.path,
+		ReqHeaders:   req.headers,
+		ReqBody:      string(st.reqBody),
+		ReqBodySize:  st.reqSize,
+		RespStatus:   statusCode(resp.status),
+		RespHeaders:  resp.headers,
+		RespBody:     string(st.respBody),
+		RespBodySize: st.respSize,
+	}
+	if isGRPC(req.contentType) || isGRPC(resp.contentType) {
+		ev.Protocol = api.ProtocolGRPC
+		ev.GRPCStatus = resp.grpcStatus
+		ev.RespMessage = resp.grpcMessage
+	}
+	p.env.Out.Emit(ev, st.start, c.Departure())
+}
+
+// gap handles bytes missing from s's stream.
+func (p *Parser) gap(s *side, c *conn.Chunk) {
+	if !s.synced {
+		return
+	}
+	if !s.inFrame || s.pre >= 0 || c.Gap > uint64(s.left) {
+		// A frame header was lost: the frame boundaries are unknown.
+		p.unsync(s, false)
+		return
+	}
+	n := int(c.Gap)
+	s.left -= n
+	switch s.fh.typ {
+	case frameData:
+		if st := p.streams[s.fh.stream]; st != nil {
+			if s.dir == st.reqDir {
+				st.reqGap = true
+			} else {
+				st.respGap = true
+			}
+		}
+		if !s.padRead {
+			s.padRead = true
+			s.dataLen = s.left // the padding is unknown: count it as body
+			n = 0
+		}
+		k := min(n, s.dataLen)
+		s.dataLen -= k
+		if st := p.streams[s.fh.stream]; st != nil && k > 0 {
+			if s.dir == st.reqDir {
+				st.reqSize += int64(k)
+			} else if st.resp != nil {
+				st.respSize += int64(k)
+			}
+		}
+	default:
+		s.lost = true
+	}
+	if s.left == 0 {
+		p.end(s, c)
+	}
+}
+
+// unsync gives up on s's frame boundaries until a call starts with a
+// plausible frame. Header blocks may have been lost with the bytes, so
+// the direction's HPACK table is untrusted from now on.
+func (p *Parser) unsync(s *side, parseErr bool) {
+	if parseErr {
+		p.env.Stats.ParseErrors++
+	}
+	p.env.Stats.Resyncs++
+	if s.blkOpen {
+		p.finish(s, nil, true)
+	}
+	s.synced, s.inFrame, s.hn, s.pre = false, false, 0, -1
+	s.broken = true
+	s.buf = s.buf[:0]
+}
+
+// End implements conn.Parser.
+func (p *Parser) End(endNs uint64, why conn.EndReason) {
+	for _, st := range p.streams {
+		if !st.bad {
+			p.env.Stats.UnmatchedRequests++
+		}
+	}
+	p.streams = nil
+	p.dead = true
+}
