@@ -48,6 +48,7 @@ const (
 	ProtocolDNS   = "dns"
 	ProtocolPgSQL = "pgsql"
 	ProtocolMySQL = "mysql"
+	ProtocolGRPC  = "grpc" // Method is /pkg.Service/Method, class the grpc-status name
 )
 
 // ClassIsError tells whether a status class of protocol's rows counts as
@@ -62,6 +63,8 @@ func ClassIsError(protocol, class string) bool {
 		return class != "OK"
 	case ProtocolDNS:
 		return class != "NOERROR"
+	case ProtocolGRPC:
+		return class != "OK" // a grpc-status name ("UNAVAILABLE"), or "err"
 	case ProtocolPgSQL, ProtocolMySQL:
 		return class != "OK" // a SQLSTATE or an error code
 	}
@@ -176,7 +179,7 @@ func NewAggregator(cfg Config) *Aggregator {
 const (
 	maxOtherMethodLen = 80
 	maxOtherPathLen   = 253
-	maxClassLen       = 16
+	maxClassLen       = 20 // "FAILED_PRECONDITION"
 )
 
 // Add folds one observation in, templating its path.
