@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/profile"
 )
 
@@ -256,7 +257,7 @@ func (t *Tracer) Stacks(now time.Time, top int) []api.AllocStack {
 			Header:            api.Header{Table: api.TableAllocStacks},
 			Time:              now.UnixNano(),
 			PID:               k.tgid,
-			Comm:              procComm(t.cfg.ProcRoot, k.tgid),
+			Comm:              procs.Comm(t.cfg.ProcRoot, k.tgid),
 			Rank:              rank[k.tgid],
 			OutstandingBytes:  uint64(v.outBytes),
 			OutstandingAllocs: uint64(v.outAllocs + 0.5),
@@ -337,13 +338,4 @@ func (t *Tracer) Close() error {
 		t.stats = nil
 	}
 	return t.objs.Close()
-}
-
-// procComm is the command name of pid ("" once it has exited).
-func procComm(procRoot string, pid uint32) string {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "comm"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }

@@ -18,9 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/profile"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
@@ -339,7 +337,7 @@ func (t *Tracer) Stacks(now time.Time, top int) []api.AllocStack {
 	defer t.mu.Unlock()
 	var out []api.AllocStack
 	for _, tgid := range t.ledger.Procs() {
-		comm := procComm(t.cfg.ProcRoot, tgid)
+		comm := procs.Comm(t.cfg.ProcRoot, tgid)
 		for i, g := range t.ledger.Top(tgid, top) {
 			if g.ResidentBytes == 0 && g.FaultedBytes == 0 {
 				continue
@@ -413,13 +411,4 @@ func (t *Tracer) Close() error {
 		t.stats = nil
 	}
 	return t.objs.Close()
-}
-
-// procComm is the command name of pid ("" once it has exited).
-func procComm(procRoot string, pid uint32) string {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "comm"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }

@@ -88,7 +88,7 @@ func (f Finder) Find(s Selector) ([]Proc, error) {
 		if excluded[pid] {
 			continue
 		}
-		p := Proc{PID: pid, Comm: readComm(root, pid)}
+		p := Proc{PID: pid, Comm: Comm(root, pid)}
 		if p.Comm == "" { // exited, or a kernel race
 			continue
 		}
@@ -157,7 +157,9 @@ func truncComm(c string) string {
 	return c
 }
 
-func readComm(root string, pid uint32) string {
+// Comm is pid's command name under the proc root root ("" once it has
+// exited).
+func Comm(root string, pid uint32) string {
 	b, err := os.ReadFile(filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "comm"))
 	if err != nil {
 		return ""
