@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
 )
 
@@ -215,6 +216,26 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		}
 		records++
 		service := label(ev.PID, ev.Comm, &ev.ContainerID, &ev.PodUID)
+		if ev.Protocol == api.ProtocolGRPC {
+			// The endpoint is the method, the status its grpc-status.
+			agg.Add(stats.Observation{
+				Protocol:  stats.ProtocolGRPC,
+				Service:   service,
+				Role:      ev.TraceRole,
+				Method:    ev.ReqPath,
+				Peer:      peerOf(ev),
+				Class:     grpcClass(ev),
+				LatencyNs: ev.Latency,
+				ReqBytes:  ev.ReqBodySize,
+				RespBytes: ev.RespBodySize,
+				TimeNs:    ev.Time,
+			})
+			if cfg.EmitEvents {
+				ev.Table = api.TableHTTPEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
+		}
 		agg.Add(stats.Observation{
 			Service:   service,
 			Role:      ev.TraceRole,
@@ -314,6 +335,18 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	}
 	emitStats(true)
 	return out.Err()
+}
+
+// grpcClass is a gRPC call's status class: its grpc-status name, else
+// the HTTP status that replaced it ("http 502", from a proxy), else "err".
+func grpcClass(ev *api.HTTPEvent) string {
+	if name := http2.GRPCStatusName(ev.GRPCStatus); name != "" {
+		return name
+	}
+	if ev.RespStatus != 0 && ev.RespStatus != 200 {
+		return fmt.Sprintf("http %d", ev.RespStatus)
+	}
+	return stats.StatusErr
 }
 
 func peerOf(ev *api.HTTPEvent) string {
