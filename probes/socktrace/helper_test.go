@@ -50,6 +50,10 @@ func runHelper(mode, arg string) error {
 		return helperUDP(arg)
 	case "exitopen":
 		return helperExitOpen(arg)
+	case "https":
+		return helperHTTPS(arg)
+	case "httpsclient":
+		return helperHTTPSClient(arg)
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }

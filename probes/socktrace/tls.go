@@ -5,6 +5,7 @@ package socktrace
 import (
 	"bufio"
 	"debug/elf"
+	"debug/gosym"
 	"errors"
 	"fmt"
 	"os"
@@ -133,31 +134,23 @@ func FindGoTLS(path string) (*GoTLSOffsets, error) {
 	if f.Machine != elf.EM_X86_64 {
 		return nil, fmt.Errorf("%s: %v executable, only x86-64 is supported: %w", path, f.Machine, errNotGoTLS)
 	}
-	syms, err := f.Symbols()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, errNotGoTLS)
-	}
-	var w, r *elf.Symbol
-	for i := range syms {
-		switch syms[i].Name {
-		case goTLSWrite:
-			w = &syms[i]
-		case goTLSRead:
-			r = &syms[i]
-		}
-	}
+	w, r := goFuncs(f)
 	if w == nil || r == nil {
 		return nil, fmt.Errorf("%s: %w", path, errNotGoTLS)
 	}
 	off := &GoTLSOffsets{}
-	if off.Write, err = fileOffset(f, w.Value); err != nil {
+	if off.Write, err = fileOffset(f, w.entry); err != nil {
 		return nil, err
 	}
-	if off.Read, err = fileOffset(f, r.Value); err != nil {
+	if off.Read, err = fileOffset(f, r.entry); err != nil {
 		return nil, err
 	}
-	code := make([]byte, r.Size)
-	if _, err := f.Section(".text").ReadAt(code, int64(r.Value-f.Section(".text").Addr)); err != nil {
+	text := f.Section(".text")
+	if text == nil || r.entry < text.Addr || r.end <= r.entry || r.end-r.entry > 1<<20 {
+		return nil, fmt.Errorf("%s: %s at %#x is outside .text", path, goTLSRead, r.entry)
+	}
+	code := make([]byte, r.end-r.entry)
+	if _, err := text.ReadAt(code, int64(r.entry-text.Addr)); err != nil {
 		return nil, fmt.Errorf("%s: reading %s: %w", path, goTLSRead, err)
 	}
 	for i := 0; i < len(code); {
@@ -175,6 +168,46 @@ func FindGoTLS(path string) (*GoTLSOffsets, error) {
 		return nil, fmt.Errorf("%s: no RET found in %s", path, goTLSRead)
 	}
 	return off, nil
+}
+
+type funcRange struct{ entry, end uint64 }
+
+// goFuncs finds (*Conn).Write and Read in the symbol table, or, in
+// binaries linked with -s (no symbol table; go test and many release
+// builds), in the pclntab that the Go runtime itself needs.
+func goFuncs(f *elf.File) (w, r *funcRange) {
+	if syms, err := f.Symbols(); err == nil {
+		for _, s := range syms {
+			switch s.Name {
+			case goTLSWrite:
+				w = &funcRange{s.Value, s.Value + s.Size}
+			case goTLSRead:
+				r = &funcRange{s.Value, s.Value + s.Size}
+			}
+		}
+		if w != nil && r != nil {
+			return w, r
+		}
+	}
+	sec, text := f.Section(".gopclntab"), f.Section(".text")
+	if sec == nil || text == nil {
+		return nil, nil
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, nil
+	}
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		return nil, nil
+	}
+	if fn := tab.LookupFunc(goTLSWrite); fn != nil {
+		w = &funcRange{fn.Entry, fn.End}
+	}
+	if fn := tab.LookupFunc(goTLSRead); fn != nil {
+		r = &funcRange{fn.Entry, fn.End}
+	}
+	return w, r
 }
 
 func fileOffset(f *elf.File, vaddr uint64) (uint64, error) {
@@ -207,7 +240,12 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 		out  []TLSTarget
 		errs []error
 	)
-	if lib, err := LibSSLPath(procRoot, pid); err != nil {
+	lib, err := LibSSLPath(procRoot, pid)
+	if errors.Is(err, os.ErrNotExist) {
+		delete(t.tls.perPID, pid) // it exited
+		return nil, nil
+	}
+	if err != nil {
 		errs = append(errs, err)
 	} else if lib != "" {
 		k, err := keyOf(lib)
