@@ -105,7 +105,9 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			out.Log(api.LevelWarning, err.Error(), "run as root with uprobes available; HTTPS of that process is not decoded")
 		}
 	}
-	if cfg.All || len(cfg.Comms) > 0 {
+	// PIXIE_TRACE_TLS=off: no uprobes on TLS libraries (HTTPS stays opaque).
+	tlsOn := os.Getenv("PIXIE_TRACE_TLS") != "off"
+	if tlsOn && (cfg.All || len(cfg.Comms) > 0) {
 		// Processes started later (execs of --comm) are caught by the
 		// system's libssl, filtered in the kernel. The host's root, and
 		// "/" for --local, where /proc/1/root may be closed to us
@@ -135,7 +137,9 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			if !targets[p.PID] && !cfg.All {
 				if tr.AddPID(p.PID) == nil {
 					targets[p.PID] = true
-					tlsLog(tr.AttachTLS(cfg.ProcRootDir, p.PID))
+					if tlsOn {
+						tlsLog(tr.AttachTLS(cfg.ProcRootDir, p.PID))
+					}
 				}
 			}
 		}
