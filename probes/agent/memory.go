@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -31,6 +32,8 @@ type allocTracer interface {
 	// Stacks returns the top stacks per process at the end of the window.
 	Stacks(now time.Time, top int) []api.AllocStack
 	Stats() (runNs, runCount, lost uint64)
+	// Add probes a target that started after the window did.
+	Add(pid uint32) error
 	// LostName names what lost events in probe_stats' lost_by.
 	LostName() string
 	// Note says how the window was sampled, for the log ("" for nothing).
@@ -75,10 +78,12 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 	var tracker memtrend.Tracker
 
 	var alloc allocTracer
+	probed := map[uint32]bool{} // by the --alloc engine
 	if cfg.Alloc {
 		pids := make([]uint32, 0, len(targets))
 		for _, p := range targets {
 			pids = append(pids, p.PID)
+			probed[p.PID] = true
 		}
 		alloc, err = startAlloc(cfg, pids, out)
 		if err != nil {
@@ -122,6 +127,13 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 				tracker.Exited(live[p.PID])
 			}
 			st.ContainerID, st.PodUID = p.ContainerID, p.PodUID
+			if alloc != nil && !probed[p.PID] {
+				probed[p.PID] = true
+				if err := alloc.Add(p.PID); err != nil {
+					out.Log(api.LevelWarning, fmt.Sprintf("--alloc: pid %d (%s) started in the window but cannot be probed: %v", p.PID, p.Comm, err),
+						"it still gets its memory trend; start it before the window to probe its allocations")
+				}
+			}
 			if sys != nil {
 				if first {
 					_ = sys.Add(p.PID)

@@ -18,6 +18,7 @@ func (m memAlloc) Stats() (uint64, uint64, uint64)                { return m.t.S
 func (m memAlloc) LostName() string                               { return "alloc_map_full" }
 func (m memAlloc) Note() string                                   { return "" }
 func (m memAlloc) Close() error                                   { return m.t.Close() }
+func (m memAlloc) Add(pid uint32) error                           { return m.t.Add(pid) }
 
 type memGrowth struct{ t *memgrowth.Tracer }
 
@@ -25,6 +26,7 @@ func (m memGrowth) Stacks(now time.Time, top int) []api.AllocStack { return m.t.
 func (m memGrowth) Stats() (uint64, uint64, uint64)                { return m.t.Stats() }
 func (m memGrowth) LostName() string                               { return "fault_ringbuf_full" }
 func (m memGrowth) Close() error                                   { return m.t.Close() }
+func (m memGrowth) Add(pid uint32) error                           { return m.t.Add(pid) }
 
 func (m memGrowth) Note() string {
 	c := m.t.Counters()
@@ -36,14 +38,11 @@ func (m memGrowth) Note() string {
 }
 
 // startAlloc starts the --alloc engine on the processes found at the start
-// of the window (processes that start later are sampled from /proc but not
-// probed). The default engine samples page faults: its cost follows the
+// of the window; the memory loop Adds those that start later. The default
+// engine samples page faults: its cost follows the
 // target's memory growth, not its malloc rate. Uprobes on the allocator
 // are exact but trap on every call, so they are opt-in.
 func startAlloc(cfg api.MemoryConfig, pids []uint32, out *Emitter) (allocTracer, error) {
-	if len(pids) == 0 {
-		return nil, &UserError{Msg: "--alloc found no running target to attach to", Remedy: "start the process first, or drop --alloc"}
-	}
 	switch cfg.AllocMode {
 	case "", api.AllocModeFaults:
 		t, err := memgrowth.Start(memgrowth.Config{PIDs: pids, ProcRoot: cfg.ProcRootDir})
@@ -51,7 +50,7 @@ func startAlloc(cfg api.MemoryConfig, pids []uint32, out *Emitter) (allocTracer,
 			return nil, &UserError{Msg: fmt.Sprintf("--alloc: %v", err),
 				Remedy: "run as root on Linux >= 5.15 with BTF (the page-faults perf event and syscall tracepoints), or use --alloc-mode uprobes"}
 		}
-		out.Log(api.LevelInfo, fmt.Sprintf("page-fault growth probe attached to %d process(es)", len(pids)), "")
+		out.Log(api.LevelInfo, fmt.Sprintf("page-fault growth probe on %d process(es); more as they start", len(pids)), "")
 		return memGrowth{t}, nil
 	case api.AllocModeUprobes:
 		t, err := memalloc.Start(memalloc.Config{PIDs: pids, SampleBytes: cfg.AllocSampleBytes, ProcRoot: cfg.ProcRootDir})

@@ -115,6 +115,37 @@ func TestMemoryAgentLeakWithAlloc(t *testing.T) {
 	}
 }
 
+// A --comm target that starts after the window does is probed from its
+// first sample: its leak is attributed like the others'.
+func TestMemoryAgentAllocLateStarter(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	cc := probetest.RequireCommand(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "lateleak")
+	if b, err := exec.Command(cc, "-O2", "-o", bin, "../memtrend/testdata/leak.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		cmd := exec.Command(bin, "2097152")
+		if err := cmd.Start(); err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}()
+	recs := runMemoryAgent(t, api.MemoryConfig{Comms: []string{"lateleak"}, DurationNs: int64(5 * time.Second),
+		IntervalNs: int64(250 * time.Millisecond), Alloc: true})
+	if len(recs[api.TableAllocStacks]) == 0 {
+		t.Fatal("no alloc_stacks records for a target that started in the window")
+	}
+	var a api.AllocStack
+	_ = json.Unmarshal(recs[api.TableAllocStacks][0], &a)
+	t.Logf("top stack: %s, %d B", strings.Join(a.Frames, ";"), a.OutstandingBytes)
+	if a.Comm != "lateleak" || !slices.Contains(a.Frames, "leak_bytes") || a.OutstandingBytes < 4<<20 {
+		t.Errorf("top stack %+v, want lateleak's leak_bytes holding several MiB", a)
+	}
+}
+
 // --alloc-mode uprobes: the exact allocator probes, opt-in.
 func TestMemoryAgentAllocUprobes(t *testing.T) {
 	probetest.RequirePrivileged(t)

@@ -43,18 +43,15 @@ type Tracer struct {
 	Attached []string // "pid 42: libc /usr/lib/.../libc.so.6", for the log
 }
 
-// Start loads the programs and attaches them to each PID. A PID that uses
-// neither libc's allocator nor Go's is reported in the error only when no
-// PID could be probed at all.
+// Start loads the programs and attaches them to each PID (none: Add them
+// later). A PID that uses neither libc's allocator nor Go's is reported in
+// the error only when no PID could be probed at all.
 func Start(cfg Config) (*Tracer, error) {
 	if cfg.SampleBytes == 0 {
 		cfg.SampleBytes = 64 << 10
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
-	}
-	if len(cfg.PIDs) == 0 {
-		return nil, errors.New("no process to attach the allocator probes to")
 	}
 	spec, err := loadMemalloc()
 	if err != nil {
@@ -84,11 +81,19 @@ func Start(cfg Config) (*Tracer, error) {
 			errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
 		}
 	}
-	if len(t.links) == 0 {
+	if len(t.links) == 0 && len(cfg.PIDs) > 0 {
 		t.Close()
 		return nil, fmt.Errorf("no allocator to probe: %w", errors.Join(errs...))
 	}
 	return t, nil
+}
+
+// Add attaches to a process that started after Start.
+func (t *Tracer) Add(pid uint32) error {
+	if err := t.objs.PxMaTgids.Put(pid, uint8(1)); err != nil {
+		return err
+	}
+	return t.attach(pid)
 }
 
 // attach finds the process's libc and, for Go programs, runtime.mallocgc.

@@ -68,7 +68,8 @@ type Tracer struct {
 }
 
 // Start loads the programs, opens the page-fault event on every CPU and
-// the release tracepoints, and starts reading.
+// the release tracepoints, and starts reading. Processes may be Added
+// later.
 func Start(cfg Config) (*Tracer, error) {
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
@@ -78,9 +79,6 @@ func Start(cfg Config) (*Tracer, error) {
 	}
 	if cfg.MaxPages <= 0 {
 		cfg.MaxPages = 1 << 20
-	}
-	if len(cfg.PIDs) == 0 {
-		return nil, errors.New("no process to watch")
 	}
 	if err := attach.EnsureTracefs(); err != nil {
 		return nil, err
@@ -142,6 +140,11 @@ func Start(cfg Config) (*Tracer, error) {
 	go t.read()
 	go t.control()
 	return t, nil
+}
+
+// Add watches a process that started after Start.
+func (t *Tracer) Add(pid uint32) error {
+	return t.objs.PxMgTgids.Put(pid, uint8(1))
 }
 
 // read turns ring buffer records into ledger entries until Close. The
