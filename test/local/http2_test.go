@@ -1,0 +1,164 @@
+//go:build linux
+
+package local
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// startNginxH2C runs Debian's nginx with a cleartext HTTP/2 listener
+// (prior knowledge, no TLS) on a loopback port and an access log that
+// names the protocol of each request.
+func startNginxH2C(t *testing.T) (addr, accessLog string) {
+	t.Helper()
+	bin := requireCmd(t, "nginx")
+	if out, _ := exec.Command(bin, "-V").CombinedOutput(); !bytes.Contains(out, []byte("--with-http_v2_module")) {
+		t.Fatalf("this nginx has no http_v2 module:\n%s", out)
+	}
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "/tmp"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // workers run as nobody
+	}
+	for _, d := range []string{"html", "logs", "tmp"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx over h2c\n"), 0o644)
+	// PUT (WebDAV) reads the request body, unlike `return`, whose early
+	// answer curl 7.88 takes for a broken stream.
+	os.MkdirAll(filepath.Join(dir, "html", "up"), 0o777)
+	os.Chmod(filepath.Join(dir, "html", "up"), 0o777)
+	os.Chmod(filepath.Join(dir, "tmp"), 0o777)
+	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events { worker_connections 1024; }
+http {
+  log_format h2 '$request_method $uri $status $server_protocol';
+  access_log %[1]s/logs/access.log h2;
+  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+  server {
+    listen %[2]s http2;
+    root %[1]s/html;
+    location = /ok { return 200 "ok\n"; }
+    location /up/ { dav_methods PUT; create_full_put_path on; }
+    location = /unavailable { return 503; }
+  }
+}
+`, dir, addr)
+	cf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	cmd := exec.Command(bin, "-c", cf, "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNginx(cmd) })
+	waitTCP(t, addr)
+	return addr, filepath.Join(dir, "logs", "access.log")
+}
+
+// h2Key is how the test counts requests: "GET /ok 200".
+func h2Key(method, path string, status int) string {
+	return fmt.Sprintf("%s %s %d", method, path, status)
+}
+
+// TestTraceHTTP2NginxCurl: curl speaks h2c with prior knowledge to nginx
+// (GETs of several statuses, PUTs with a body); both sides traced. Per endpoint and status, the
+// server-side records equal nginx's access log and the client side's.
+func TestTraceHTTP2NginxCurl(t *testing.T) {
+	requirePrivileged(t)
+	curl := requireCmd(t, "curl")
+	addr, accessLog := startNginxH2C(t)
+	tr := startTrace(t, "--comm", "nginx", "--comm", "curl", "--duration", "90s")
+	base := "http://" + addr
+	run := func(args ...string) {
+		t.Helper()
+		args = append([]string{"-s", "--http2-prior-knowledge", "-o", "/dev/null"}, args...)
+		if out, err := exec.Command(curl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+	}
+	// curl 7.88 cannot reuse an h2c prior-knowledge connection (a second
+	// URL fails with exit 16), so each request is its own connection:
+	// preface, SETTINGS, one stream.
+	for _, p := range []string{"/ok", "/index.html", "/missing", "/ok", "/unavailable", "/ok", "/index.html", "/missing", "/unavailable", "/ok", "/ok"} {
+		run(base + p)
+	}
+	for _, f := range []string{"a", "b", "c", "a"} { // the second PUT of a replaces it: 204
+		run("-X", "PUT", "--data-binary", "name=pixie", base+"/up/"+f)
+	}
+	recs := tr.stop(t)
+
+	logged := map[string]int{}
+	b, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[3] != "HTTP/2.0" {
+			t.Fatalf("access log line %q: not HTTP/2", line)
+		}
+		logged[f[0]+" "+f[1]+" "+f[2]]++
+	}
+	want := map[string]int{"GET /ok 200": 5, "GET /index.html 200": 2, "GET /missing 404": 2, "GET /unavailable 503": 2, "PUT /up/a 201": 1, "PUT /up/b 201": 1, "PUT /up/c 201": 1, "PUT /up/a 204": 1}
+	if !maps.Equal(logged, want) {
+		t.Fatalf("nginx logged %v, want %v: the test's load is not what it meant", logged, want)
+	}
+	server, client := map[string]int{}, map[string]int{}
+	for _, e := range recs.events {
+		if e.MajorVersion != 2 {
+			t.Errorf("record %s %s: major_version %d", e.ReqMethod, e.ReqPath, e.MajorVersion)
+		}
+		if e.Latency <= 0 {
+			t.Errorf("record %s %s: latency %d", e.ReqMethod, e.ReqPath, e.Latency)
+		}
+		k := h2Key(e.ReqMethod, e.ReqPath, e.RespStatus)
+		switch {
+		case e.Comm == "nginx" && e.TraceRole == api.RoleServer:
+			server[k]++
+		case e.Comm == "curl" && e.TraceRole == api.RoleClient:
+			client[k]++
+		default:
+			t.Errorf("record from %s as %s: %s", e.Comm, e.TraceRole, k)
+		}
+		if e.ReqMethod == "PUT" && (e.ReqBody != "name=pixie" || e.ReqBodySize != 10) {
+			t.Errorf("PUT body %q (%d bytes)", e.ReqBody, e.ReqBodySize)
+		}
+		if e.ReqPath == "/index.html" && e.RespBodySize != int64(len("hello from nginx over h2c\n")) {
+			t.Errorf("index.html body size %d", e.RespBodySize)
+		}
+	}
+	t.Logf("server %v client %v tables %v", server, client, recs.tables)
+	if !maps.Equal(server, logged) {
+		t.Errorf("server side traced %v, nginx logged %v", server, logged)
+	}
+	if !maps.Equal(client, logged) {
+		t.Errorf("client side traced %v, nginx logged %v", client, logged)
+	}
+	final := recs.stats[len(recs.stats)-1]
+	if n := final.LostBy["parse_errors"] + final.LostBy["unmatched_requests"] + final.LostBy["unmatched_responses"]; n != 0 {
+		t.Errorf("probe_stats lost_by %v", final.LostBy)
+	}
+	// The table's rows: HTTP (no protocol), per endpoint, both roles.
+	rows := summaries(t, tr.out.Bytes(), "")
+	if got := rows["GET /ok 2xx"].Count; got != 10 {
+		t.Errorf("summary GET /ok 2xx count %d, want 10 (5 server + 5 client): %v", got, slices.Collect(maps.Keys(rows)))
+	}
+	if r := rows["GET /unavailable 5xx"]; r.Count != 4 || r.Errors != 4 {
+		t.Errorf("summary GET /unavailable 5xx %+v", r)
+	}
+}
