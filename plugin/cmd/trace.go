@@ -31,7 +31,8 @@ const MaxDuration = time.Hour
 var (
 	traceLong = templates.LongDesc(`
 		Trace L7 requests with no instrumentation: per service and endpoint
-		(method and path template, Redis command, DNS query type and name) and
+		(method and path template, Redis command, DNS query type and name, SQL
+		statement kind and template) and
 		status class, the request count, rate, error share and latency
 		percentiles, refreshed every second.
 
@@ -42,7 +43,9 @@ var (
 		Protocols, recognised from the bytes on any port: HTTP/1.x in clear
 		text, Redis (RESP2 and RESP3; error replies count as errors, pub/sub
 		pushes are not requests), DNS over UDP (errors: RCODE other than
-		NOERROR). -o json writes http_events, redis_events and dns_events.`)
+		NOERROR), PostgreSQL (simple and extended queries up to ReadyForQuery;
+		errors by SQLSTATE; literals shown as ? and passwords never kept).
+		-o json writes http_events, redis_events, dns_events and pgsql_events.`)
 
 	traceExample = templates.Examples(`
 		# Trace a local nginx for 30 seconds
@@ -50,6 +53,9 @@ var (
 
 		# Trace a local Redis server: one row per command
 		sudo %[1]s trace --local --comm redis-server
+
+		# Trace a local PostgreSQL server: one row per statement template
+		sudo %[1]s trace --local --comm postgres
 
 		# Trace two processes and stream every request as NDJSON
 		sudo %[1]s trace --local --pid 4242 --pid 4243 -o json
@@ -100,7 +106,7 @@ func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	o := NewTraceOptions(streams)
 	return newProbeCommand(f, &cobra.Command{
 		Use:     "trace [TARGET...] [--local]",
-		Short:   "Trace L7 requests (HTTP/1.x, Redis, DNS) of pods, workloads, nodes or local processes",
+		Short:   "Trace L7 requests (HTTP/1.x, Redis, DNS, PostgreSQL) of pods, workloads, nodes or local processes",
 		Long:    traceLong,
 		Example: fmt.Sprintf(traceExample, "kubectl pixie"),
 	}, o)
@@ -119,7 +125,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final table")
 	fs.IntVar(&o.MaxPayload, "max-payload", o.MaxPayload, "bytes captured per syscall, a power of two (default 4096)")
 	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record")
-	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) and Redis values instead of redacting them (Redis AUTH passwords stay redacted)")
+	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) Redis values and SQL literals instead of redacting them (Redis AUTH and PostgreSQL passwords stay redacted)")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
 	o.addFlags(fs, "trace")
