@@ -1,0 +1,469 @@
+//go:build linux
+
+package local
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// TLS roles of the test binary, run before TestMain (which knows only the
+// plain HTTP roles).
+const tlsRoleEnv = "PIXIE_TEST_TLS_ROLE"
+
+func init() {
+	switch os.Getenv(tlsRoleEnv) {
+	case "server":
+		tlsServerMain()
+		os.Exit(0)
+	case "client":
+		tlsClientMain()
+		os.Exit(0)
+	}
+}
+
+// writeCert writes a self-signed certificate and key for 127.0.0.1 into dir.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o644)
+	return certFile, keyFile
+}
+
+func requireTLSArch(t *testing.T) {
+	t.Helper()
+	if runtime.GOARCH != "amd64" {
+		t.Skip("TLS tracing is x86-64 only")
+	}
+}
+
+// startNginxTLS is Debian's nginx (linked to the system libssl) serving
+// HTTPS on a loopback port, one worker, logging "METHOD URI STATUS".
+func startNginxTLS(t *testing.T) *nginx {
+	t.Helper()
+	bin := requireCmd(t, "nginx")
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "/tmp"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	for _, d := range []string{"html", "logs", "tmp"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx over TLS\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "html", "other.html"), []byte("other\n"), 0o644)
+	cert, key := writeCert(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events { worker_connections 1024; }
+http {
+  log_format px '$request_method $uri $status';
+  access_log %[1]s/logs/access.log px;
+  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+  server {
+    listen %[2]s ssl; root %[1]s/html; keepalive_requests 100000;
+    ssl_certificate %[3]s; ssl_certificate_key %[4]s;
+  }
+}
+`, dir, addr, cert, key)
+	cf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	cmd := exec.Command(bin, "-c", cf, "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNginx(cmd) })
+	waitTCP(t, addr)
+	n := &nginx{dir: dir, addr: addr, master: uint32(cmd.Process.Pid)}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", n.master, n.master))
+	if err != nil || len(strings.Fields(string(b))) == 0 {
+		t.Fatalf("no nginx worker: %v", err)
+	}
+	w, _ := strconv.ParseUint(strings.Fields(string(b))[0], 10, 32)
+	n.worker = uint32(w)
+	return n
+}
+
+// accessLog counts nginx's log lines by "METHOD URI STATUS".
+func (n *nginx) accessLog(t *testing.T) map[string]int {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond) // nginx writes the line after the response
+	f, err := os.Open(filepath.Join(n.dir, "logs", "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m[sc.Text()]++
+	}
+	return m
+}
+
+func endpointCounts(evs []api.HTTPEvent) map[string]int {
+	m := map[string]int{}
+	for _, e := range evs {
+		m[fmt.Sprintf("%s %s %d", e.ReqMethod, e.ReqPath, e.RespStatus)]++
+	}
+	return m
+}
+
+func sameCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// clientsOf are the client rows of comm to addr: --comm also traces
+// other processes of that name on this shared host.
+func clientsOf(t *testing.T, evs []api.HTTPEvent, comm, addr string) []api.HTTPEvent {
+	t.Helper()
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	var out []api.HTTPEvent
+	for _, e := range evs {
+		if e.Comm == comm && e.TraceRole == "client" && int(e.RemotePort) == port {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// curlTLS runs one `curl -k` per path and returns each one's total time.
+func curlTLS(t *testing.T, base string, paths []string) []time.Duration {
+	t.Helper()
+	curl := requireCmd(t, "curl")
+	var totals []time.Duration
+	for _, p := range paths {
+		out, err := exec.Command(curl, "-sk", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", base+p).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %s: %v %s", p, err, out)
+		}
+		var code int
+		var total float64
+		if _, err := fmt.Sscanf(string(out), "%d %g", &code, &total); err != nil {
+			t.Fatalf("curl printed %q", out)
+		}
+		totals = append(totals, time.Duration(total*float64(time.Second)))
+	}
+	return totals
+}
+
+var nginxPaths = []string{
+	"/index.html", "/missing", "/index.html", "/other.html", "/index.html",
+	"/missing", "/index.html", "/other.html", "/index.html", "/missing",
+}
+
+// TestTraceNginxTLSCurl: nginx over HTTPS and curl -k, found by --comm
+// (nginx running before the trace, each curl exec'd during it): the HTTP
+// rows of both sides match nginx's access log exactly, on the right
+// addresses, with latencies inside curl's own total time.
+func TestTraceNginxTLSCurl(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	ng := startNginxTLS(t)
+	tr := startTrace(t, "--comm", "nginx", "--comm", "curl", "--duration", "60s")
+	totals := curlTLS(t, "https://"+ng.addr, nginxPaths)
+	recs := tr.stop(t)
+	logged := ng.accessLog(t)
+	server := recs.byRole("server", ng.worker)
+	client := clientsOf(t, recs.events, "curl", ng.addr)
+	t.Logf("nginx logged %v; server rows %v; client rows %v", logged, endpointCounts(server), endpointCounts(client))
+	if n := len(nginxPaths); len(logged) == 0 || sum(logged) != n {
+		t.Fatalf("nginx logged %d requests, want %d", sum(logged), n)
+	}
+	if !sameCounts(endpointCounts(server), logged) {
+		t.Errorf("server rows %v, nginx logged %v", endpointCounts(server), logged)
+	}
+	if !sameCounts(endpointCounts(client), logged) {
+		t.Errorf("client rows %v, nginx logged %v", endpointCounts(client), logged)
+	}
+	if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
+		t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
+	}
+	_, portStr, _ := net.SplitHostPort(ng.addr)
+	port, _ := strconv.Atoi(portStr)
+	srvByPort := map[uint16]api.HTTPEvent{}
+	for _, e := range server {
+		if e.PID != ng.worker || int(e.LocalPort) != port || e.RemoteAddr != "127.0.0.1" {
+			t.Errorf("server row pid %d %s:%d <- %s:%d, want worker %d on port %d", e.PID, e.LocalAddr, e.LocalPort, e.RemoteAddr, e.RemotePort, ng.worker, port)
+		}
+		srvByPort[e.RemotePort] = e
+	}
+	maxTotal := sortedDur(totals)[len(totals)-1]
+	for _, c := range client {
+		if int(c.RemotePort) != port || c.RemoteAddr != "127.0.0.1" {
+			t.Errorf("client row to %s:%d, want 127.0.0.1:%d", c.RemoteAddr, c.RemotePort, port)
+		}
+		s, ok := srvByPort[c.LocalPort]
+		if !ok {
+			t.Errorf("client row from port %d has no server row", c.LocalPort)
+			continue
+		}
+		if s.ReqPath != c.ReqPath || s.RespStatus != c.RespStatus {
+			t.Errorf("port %d: client %s %d, server %s %d", c.LocalPort, c.ReqPath, c.RespStatus, s.ReqPath, s.RespStatus)
+		}
+		// The client's request starts before the server reads it and ends
+		// after the server wrote the answer; curl's total adds connect and
+		// handshake.
+		if s.Latency <= 0 || c.Latency < s.Latency || time.Duration(c.Latency) > maxTotal {
+			t.Errorf("%s: server latency %v, client %v, curl's largest total %v", c.ReqPath, time.Duration(s.Latency), time.Duration(c.Latency), maxTotal)
+		}
+	}
+}
+
+// TestTraceNginxTLSOpaqueWithoutProbes: the same traffic with the TLS
+// probes off: the socket tracer sees the connections' ciphertext, which
+// must give no HTTP row at all.
+func TestTraceNginxTLSOpaqueWithoutProbes(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	ng := startNginxTLS(t)
+	t.Setenv("PIXIE_TRACE_TLS", "off") // inherited by the agent
+	tr := startTrace(t, "--comm", "nginx", "--comm", "curl", "--duration", "60s")
+	curlTLS(t, "https://"+ng.addr, nginxPaths[:4])
+	recs := tr.stop(t)
+	if got := sum(ng.accessLog(t)); got != 4 {
+		t.Fatalf("nginx logged %d requests, want 4", got)
+	}
+	if evs := append(recs.byPID(ng.worker), clientsOf(t, recs.events, "curl", ng.addr)...); len(evs) != 0 {
+		t.Errorf("%d HTTP rows from encrypted bytes, want none: %+v", len(evs), evs[0])
+	}
+	if strings.Contains(tr.errOut.String(), "TLS: ") {
+		t.Errorf("TLS probes attached although PIXIE_TRACE_TLS=off:\n%s", tr.errOut.String())
+	}
+	// The tracer did see the (encrypted) socket traffic.
+	if len(recs.stats) == 0 || recs.stats[len(recs.stats)-1].EventsCaptured < 8 {
+		t.Errorf("socket events captured: %+v, want the TLS connections' ciphertext", recs.stats)
+	}
+}
+
+// TestTraceNginxTLSWrk: wrk over HTTPS (OpenSSL), found by --comm: its
+// count equals the client rows, nginx's log the server rows.
+func TestTraceNginxTLSWrk(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	wrk := requireCmd(t, "wrk")
+	ng := startNginxTLS(t)
+	tr := startTrace(t, "--comm", "nginx", "--comm", "wrk", "--duration", "60s")
+	out, err := exec.Command(wrk, "-t1", "-c2", "-d2s", "https://"+ng.addr+"/index.html").CombinedOutput()
+	if err != nil {
+		t.Fatalf("wrk: %v %s", err, out)
+	}
+	m := wrkRequests.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("wrk printed %s", out)
+	}
+	wrkCount, _ := strconv.Atoi(string(m[1]))
+	recs := tr.stop(t)
+	logged := sum(ng.accessLog(t))
+	server := len(recs.byRole("server", ng.worker))
+	client := len(clientsOf(t, recs.events, "wrk", ng.addr))
+	t.Logf("wrk %d, client-side %d, nginx logged %d, server-side %d", wrkCount, client, logged, server)
+	if wrkCount < 10 {
+		t.Fatalf("wrk completed only %d requests", wrkCount)
+	}
+	if client != wrkCount {
+		t.Errorf("client-side records %d, wrk counted %d", client, wrkCount)
+	}
+	if server != logged {
+		t.Errorf("server-side records %d, nginx logged %d", server, logged)
+	}
+}
+
+// tlsServerMain serves HTTPS with Go's crypto/tls (certificate files in
+// argv) and prints its address.
+func tlsServerMain() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.PathValue("code"))
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "status %d", code)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	fmt.Println(ln.Addr().String())
+	srv := &http.Server{Handler: mux, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}} // HTTP/1.1
+	_ = srv.ServeTLS(ln, os.Args[1], os.Args[2])
+}
+
+// tlsClientMain waits for a line on stdin, then GETs every URL of argv[1]
+// (JSON) in order over one keep-alive crypto/tls connection, and prints
+// the statuses and latencies it measured (JSON).
+func tlsClientMain() {
+	var urls []string
+	if err := json.Unmarshal([]byte(os.Args[1]), &urls); err != nil {
+		fatalf("%v", err)
+	}
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	var res clientResult
+	for _, u := range urls {
+		start := time.Now()
+		r, err := c.Get(u)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		res.Latencies = append(res.Latencies, time.Since(start).Nanoseconds())
+		res.Statuses = append(res.Statuses, r.StatusCode)
+		res.Bytes = append(res.Bytes, n)
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// startTLSRole re-executes the test binary in a TLS role.
+func startTLSRole(t *testing.T, role string, args ...string) *proc {
+	t.Helper()
+	self, _ := os.Executable()
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), tlsRoleEnv+"="+role)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &proc{cmd: cmd, stdout: bufio.NewReader(out), stdin: in}
+}
+
+// TestTraceGoTLS: a Go crypto/tls server and client (both stripped Go
+// binaries, as go test builds them), traced by pid: exact per-endpoint
+// counts on both sides against what the client got, latencies within the
+// client's own measurements.
+func TestTraceGoTLS(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	cert, key := writeCert(t, t.TempDir())
+	srv := startTLSRole(t, "server", cert, key)
+	addr := srv.line(t)
+	var urls []string
+	want := map[string]int{}
+	for _, p := range []string{"/", "/status/404", "/", "/status/500", "/", "/status/404", "/", "/"} {
+		urls = append(urls, "https://"+addr+p)
+	}
+	b, _ := json.Marshal(urls)
+	cli := startTLSRole(t, "client", string(b))
+	// The agent attaches to the pids it was given before probe_ready.
+	tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
+	io.WriteString(cli.stdin, "go\n")
+	var res clientResult
+	if err := json.Unmarshal([]byte(cli.line(t)), &res); err != nil {
+		t.Fatal(err)
+	}
+	recs := tr.stop(t)
+	if n := strings.Count(tr.errOut.String(), "TLS: go uprobes"); n != 2 {
+		t.Errorf("want Go TLS probes on 2 processes, stderr:\n%s", tr.errOut.String())
+	}
+	for i, u := range urls {
+		want[fmt.Sprintf("GET %s %d", strings.TrimPrefix(u, "https://"+addr), res.Statuses[i])]++
+	}
+	server := recs.byRole("server", srv.pid())
+	client := recs.byRole("client", cli.pid())
+	t.Logf("client got %v; server rows %v; client rows %v", want, endpointCounts(server), endpointCounts(client))
+	if !sameCounts(endpointCounts(server), want) {
+		t.Errorf("server rows %v, want %v", endpointCounts(server), want)
+	}
+	if !sameCounts(endpointCounts(client), want) {
+		t.Errorf("client rows %v, want %v", endpointCounts(client), want)
+	}
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	for _, e := range server {
+		if int(e.LocalPort) != port {
+			t.Errorf("server row on port %d, want %d", e.LocalPort, port)
+		}
+	}
+	maxLat := sortedInt64(res.Latencies)[len(res.Latencies)-1]
+	for _, e := range client {
+		if int(e.RemotePort) != port || e.Latency <= 0 || e.Latency > maxLat {
+			t.Errorf("client row to port %d latency %v, want port %d and latency in (0, %v]", e.RemotePort, time.Duration(e.Latency), port, time.Duration(maxLat))
+		}
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func sortedDur(d []time.Duration) []time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s
+}
