@@ -29,6 +29,8 @@
 #include "pixie/memgrowth.h"
 #include <bpf/bpf_helpers.h>
 
+#include "pixie/user_stack.h"
+
 volatile const __u8 filter_all = 0;
 /* Stacks sent per second before the sampling halves (see throttle). */
 volatile const __u64 budget = 2000;
@@ -202,44 +204,7 @@ int px_mg_fault(struct mg_perf_ctx *ctx)
 	__u64 w = (period && *period ? *period : 1) << (shift > 30 ? 30 : shift);
 	e->weight = w > 0xffffffffULL ? 0xffffffff : w;
 	e->addr = addr;
-	e->stack_len = 0;
-	e->nfp = 0;
-
-	struct mg_regs regs = {};
-	struct task_struct *task = bpf_get_current_task_btf();
-	void *uregs = (void *)bpf_task_pt_regs(task);
-	if (!uregs || bpf_probe_read_kernel(&regs, sizeof(regs), uregs)) {
-		e->pc = e->sp = e->bp = 0;
-		bpf_ringbuf_submit(e, ring_flags(sizeof(*e)));
-		return 0;
-	}
-	e->pc = MG_PC(&regs);
-	e->sp = MG_SP(&regs);
-	e->bp = MG_FP(&regs);
-
-	/* The stack's top, in chunks: the copy ends where the stack does. */
-	__u64 sp = e->sp;
-	for (int i = 0; i < MG_STACK_BYTES / MG_STACK_CHUNK; i++) {
-		if (bpf_probe_read_user(&e->stack[i * MG_STACK_CHUNK], MG_STACK_CHUNK,
-					(void *)(sp + i * MG_STACK_CHUNK)))
-			break;
-		e->stack_len = (i + 1) * MG_STACK_CHUNK;
-	}
-
-	/* Frame pointers past the copy (Go, and C built with them). */
-	__u64 bp = e->bp;
-	for (int i = 0; i < MG_MAX_FP; i++) {
-		struct mg_fp f = {.bp = bp};
-		__u64 pair[2];
-		if (bp == 0 || bp & 7 || bpf_probe_read_user(pair, sizeof(pair), (void *)bp))
-			break;
-		f.ra = pair[1];
-		e->fp[i] = f;
-		e->nfp = i + 1;
-		if (pair[0] <= bp || f.ra == 0)
-			break;
-		bp = pair[0];
-	}
+	px_capture_user(&e->user); /* pc 0: no user registers, no stack */
 	bpf_ringbuf_submit(e, ring_flags(sizeof(*e)));
 	return 0;
 }

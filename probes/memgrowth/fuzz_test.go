@@ -21,8 +21,8 @@ func FuzzHandle(f *testing.F) {
 	binary.LittleEndian.PutUint64(fault[16:], 0x7f0000001000)
 	binary.LittleEndian.PutUint64(fault[24:], 0x401000)
 	binary.LittleEndian.PutUint64(fault[32:], 0x7ffc00000000)
-	binary.LittleEndian.PutUint32(fault[48:], 0xffffffff) // stack_len past the array
-	binary.LittleEndian.PutUint32(fault[52:], 0xffffffff) // nfp past the array
+	binary.LittleEndian.PutUint32(fault[offFaultUser+24:], 0xffffffff) // stack_len past the array
+	binary.LittleEndian.PutUint32(fault[offFaultUser+28:], 0xffffffff) // nfp past the array
 	f.Add(fault)
 	rng := make([]byte, rangeSize)
 	binary.LittleEndian.PutUint32(rng, 2)

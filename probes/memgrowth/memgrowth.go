@@ -27,8 +27,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/profile"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
 )
@@ -178,10 +178,9 @@ func (t *Tracer) read() {
 // Offsets in struct mg_fault / mg_range (bpf/include/pixie/memgrowth.h),
 // checked against bpf2go's types in the tests.
 const (
-	offFaultFP    = 56
-	offFaultStack = offFaultFP + 48*16
-	faultSize     = offFaultStack + 4096
-	rangeSize     = 32
+	offFaultUser = 24
+	faultSize    = offFaultUser + unwind.CaptureSize
+	rangeSize    = 32
 )
 
 func (t *Tracer) handle(b []byte) {
@@ -197,15 +196,8 @@ func (t *Tracer) handle(b []byte) {
 			t.badRecord()
 			return
 		}
-		s := unwind.Sample{Regs: unwind.Regs{PC: le.Uint64(b[24:]), SP: le.Uint64(b[32:]), BP: le.Uint64(b[40:])}}
-		stackLen, nfp := le.Uint32(b[48:]), le.Uint32(b[52:])
-		s.Stack = b[offFaultStack : offFaultStack+int(min(stackLen, 4096))]
-		for i := 0; i < int(min(nfp, 48)); i++ {
-			o := offFaultFP + 16*i
-			s.FP = append(s.FP, unwind.FPFrame{BP: le.Uint64(b[o:]), RA: le.Uint64(b[o+8:])})
-		}
 		var pcs []uint64
-		if s.PC != 0 {
+		if s, ok := unwind.DecodeCapture(b[offFaultUser:]); ok {
 			pcs = t.unw.Unwind(tgid, s, maxFrames)
 		}
 		t.mu.Lock()

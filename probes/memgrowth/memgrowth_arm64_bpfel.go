@@ -25,23 +25,26 @@ const (
 )
 
 type memgrowthMgFault struct {
-	_        structs.HostLayout
-	Kind     uint32
-	Tgid     uint32
-	Tid      uint32
-	Weight   uint32
-	Addr     uint64
-	Pc       uint64
-	Sp       uint64
-	Bp       uint64
-	StackLen uint32
-	Nfp      uint32
-	Fp       [48]struct {
-		_  structs.HostLayout
-		Bp uint64
-		Ra uint64
+	_      structs.HostLayout
+	Kind   uint32
+	Tgid   uint32
+	Tid    uint32
+	Weight uint32
+	Addr   uint64
+	User   struct {
+		_        structs.HostLayout
+		Pc       uint64
+		Sp       uint64
+		Bp       uint64
+		StackLen uint32
+		Nfp      uint32
+		Fp       [48]struct {
+			_  structs.HostLayout
+			Bp uint64
+			Ra uint64
+		}
+		Stack [4096]uint8
 	}
-	Stack [4096]uint8
 }
 
 type memgrowthMgKind uint32

@@ -15,13 +15,14 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
 )
 
 // The decoder reads records at fixed offsets; they must match the C layout.
 func TestRecordLayout(t *testing.T) {
 	var f memgrowthMgFault
-	if unsafe.Offsetof(f.Fp) != offFaultFP || unsafe.Offsetof(f.Stack) != offFaultStack || unsafe.Sizeof(f) != faultSize {
-		t.Fatalf("mg_fault: fp at %d, stack at %d, size %d", unsafe.Offsetof(f.Fp), unsafe.Offsetof(f.Stack), unsafe.Sizeof(f))
+	if unsafe.Offsetof(f.User) != offFaultUser || unsafe.Sizeof(f.User) != unwind.CaptureSize || unsafe.Sizeof(f) != faultSize {
+		t.Fatalf("mg_fault: user at %d (%d bytes), size %d", unsafe.Offsetof(f.User), unsafe.Sizeof(f.User), unsafe.Sizeof(f))
 	}
 	if unsafe.Sizeof(memgrowthMgRange{}) != rangeSize {
 		t.Fatalf("mg_range size %d", unsafe.Sizeof(memgrowthMgRange{}))

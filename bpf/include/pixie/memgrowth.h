@@ -8,34 +8,11 @@
 
 #include "pixie/types.h"
 
-/*
- * The user register file saved at kernel entry (task_pt_regs): the
- * kernel's struct pt_regs on x86-64 and its leading struct user_pt_regs
- * on arm64. Both layouts are UAPI.
- */
-#if defined(__TARGET_ARCH_x86)
-struct mg_regs {
-	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
-	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
-};
-#define MG_PC(r) ((r)->ip)
-#define MG_SP(r) ((r)->sp)
-#define MG_FP(r) ((r)->bp)
-#elif defined(__TARGET_ARCH_arm64)
-struct mg_regs {
-	__u64 regs[31];
-	__u64 sp, pc, pstate;
-};
-#define MG_PC(r) ((r)->pc)
-#define MG_SP(r) ((r)->sp)
-#define MG_FP(r) ((r)->regs[29])
-#else
-#error "memgrowth: build with bpf2go -target amd64 or arm64"
-#endif
+#include "pixie/user_regs.h"
 
 /* The context of a perf_event program (UAPI struct bpf_perf_event_data). */
 struct mg_perf_ctx {
-	struct mg_regs regs;
+	struct px_user_regs regs;
 	__u64 sample_period;
 	__u64 addr;
 };
@@ -53,19 +30,11 @@ struct mg_sys_exit {
 	__s64 ret;
 };
 
-#define MG_STACK_BYTES 4096
-#define MG_STACK_CHUNK 512
-#define MG_MAX_FP 48
-
 enum mg_kind {
 	MG_FAULT = 1,	/* a sampled page fault: mg_fault */
 	MG_RELEASE = 2, /* [addr, addr+len) unmapped or discarded: mg_range */
 	MG_MOVE = 3,	/* mremap: [addr, addr+len) now at new_addr: mg_range */
 	MG_EXEC = 4,	/* the process replaced its address space: mg_range, no range */
-};
-
-struct mg_fp {
-	__u64 bp, ra;
 };
 
 /* A sampled page fault: where, with what weight, and what it takes to
@@ -77,11 +46,7 @@ struct mg_fault {
 	__u32 tid;
 	__u32 weight; /* pages this sample stands for */
 	__u64 addr;
-	__u64 pc, sp, bp;
-	__u32 stack_len;
-	__u32 nfp;
-	struct mg_fp fp[MG_MAX_FP];
-	__u8 stack[MG_STACK_BYTES];
+	struct px_user_stack user;
 };
 
 struct mg_range {
