@@ -3,7 +3,9 @@
 package local
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -160,5 +162,118 @@ func TestTraceHTTP2NginxCurl(t *testing.T) {
 	}
 	if r := rows["GET /unavailable 5xx"]; r.Count != 4 || r.Errors != 4 {
 		t.Errorf("summary GET /unavailable 5xx %+v", r)
+	}
+}
+
+// buildGRPCPeer builds testdata/http2/grpcpeer (real grpc-go) under two
+// names, so the server and the client have their own comm.
+func buildGRPCPeer(t *testing.T) (server, client string) {
+	t.Helper()
+	dir := t.TempDir()
+	server, client = filepath.Join(dir, "grpcsrv"), filepath.Join(dir, "grpccli")
+	for _, out := range []string{server, client} {
+		if b, err := exec.Command("go", "build", "-o", out, "./testdata/http2/grpcpeer").CombinedOutput(); err != nil {
+			t.Fatalf("building the gRPC peer: %v\n%s", err, b)
+		}
+	}
+	return server, client
+}
+
+// TestTraceGRPC: a grpc-go client makes known numbers of calls to a
+// grpc-go server, 8 at a time on one connection (interleaved streams):
+// unary calls that succeed, fail with UNAVAILABLE and NOT_FOUND, call an
+// unimplemented method, and server-streaming calls. Both sides traced:
+// per method and grpc-status, the records equal what the client saw and
+// what the server handled.
+func TestTraceGRPC(t *testing.T) {
+	requirePrivileged(t)
+	srvBin, cliBin := buildGRPCPeer(t)
+	srv := exec.Command(srvBin, "server", "127.0.0.1:0")
+	srv.Stderr = os.Stderr
+	stdin, err := srv.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatal("the gRPC server printed no address")
+	}
+	addr := lines.Text()
+
+	tr := startTrace(t, "--comm", "grpcsrv", "--comm", "grpccli", "--duration", "90s")
+	out, err := exec.Command(cliBin, "client", addr, "40", "7", "3", "4", "2").Output()
+	if err != nil {
+		t.Fatalf("gRPC client: %v", err)
+	}
+	recs := tr.stop(t)
+	stdin.Close()
+	if !lines.Scan() {
+		t.Fatal("the gRPC server printed no counts")
+	}
+	var sawClient, sawServer map[string]int
+	if err := json.Unmarshal(out, &sawClient); err != nil {
+		t.Fatalf("client output %q: %v", out, err)
+	}
+	if err := json.Unmarshal(lines.Bytes(), &sawServer); err != nil {
+		t.Fatalf("server output %q: %v", lines.Bytes(), err)
+	}
+	const m = "/pixie.test.Echo/"
+	want := map[string]int{m + "Say 0": 40, m + "Fail 14": 7, m + "Fail 5": 3, m + "Count 0": 4, m + "Nope 12": 2}
+	if !maps.Equal(sawClient, want) {
+		t.Fatalf("the client saw %v, want %v: the test's load is not what it meant", sawClient, want)
+	}
+	delete(want, m+"Nope 12") // unknown methods never reach the server's interceptors
+	if !maps.Equal(sawServer, want) {
+		t.Fatalf("the server handled %v, want %v", sawServer, want)
+	}
+
+	server, client := map[string]int{}, map[string]int{}
+	for _, e := range recs.events {
+		if e.Protocol != api.ProtocolGRPC || e.MajorVersion != 2 || e.ReqMethod != "POST" || e.RespStatus != 200 || e.Latency <= 0 {
+			t.Errorf("record %+v", e)
+			continue
+		}
+		k := e.ReqPath + " " + e.GRPCStatus
+		switch {
+		case e.Comm == "grpcsrv" && e.TraceRole == api.RoleServer:
+			server[k]++
+		case e.Comm == "grpccli" && e.TraceRole == api.RoleClient:
+			client[k]++
+		default:
+			t.Errorf("record from %s as %s: %s", e.Comm, e.TraceRole, k)
+		}
+		if strings.HasSuffix(e.ReqPath, "/Count") && e.RespBodySize != int64(3*(5+len("message 0"))) {
+			t.Errorf("Count response body %d bytes, want 3 messages", e.RespBodySize)
+		}
+	}
+	t.Logf("server %v client %v tables %v", server, client, recs.tables)
+	if !maps.Equal(server, sawClient) {
+		t.Errorf("server side traced %v, the client saw %v", server, sawClient)
+	}
+	if !maps.Equal(client, sawClient) {
+		t.Errorf("client side traced %v, the client saw %v", client, sawClient)
+	}
+	final := recs.stats[len(recs.stats)-1]
+	if n := final.LostBy["parse_errors"] + final.LostBy["unmatched_requests"] + final.LostBy["unmatched_responses"]; n != 0 {
+		t.Errorf("probe_stats lost_by %v", final.LostBy)
+	}
+	// The table's rows: protocol grpc, the method as endpoint, the
+	// grpc-status name as class; non-OK are errors.
+	rows := summaries(t, tr.out.Bytes(), api.ProtocolGRPC)
+	for k, w := range map[string][2]uint64{
+		m + "Say  OK": {80, 0}, m + "Fail  UNAVAILABLE": {14, 14}, m + "Fail  NOT_FOUND": {6, 6},
+		m + "Count  OK": {8, 0}, m + "Nope  UNIMPLEMENTED": {4, 4},
+	} {
+		if r := rows[k]; r.Count != w[0] || r.Errors != w[1] {
+			t.Errorf("summary %q: count %d errors %d, want %d %d (rows %v)", k, r.Count, r.Errors, w[0], w[1], slices.Collect(maps.Keys(rows)))
+		}
 	}
 }

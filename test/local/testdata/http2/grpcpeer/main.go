@@ -1,0 +1,228 @@
+// Command grpcpeer is a real grpc-go server or client for the --local
+// HTTP/2 tests. The service is declared by hand with a raw-bytes codec,
+// so no generated code is needed.
+//
+//	grpcpeer server 127.0.0.1:0        prints its address; on stdin EOF
+//	                                   prints {"method code": calls} and exits
+//	grpcpeer client ADDR say fail14 fail5 count nope
+//	                                   makes that many calls (concurrently) and
+//	                                   prints {"method code": calls} as it saw them
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+const service = "pixie.test.Echo"
+
+// rawCodec sends *[]byte as they are.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" } // content-type application/grpc+proto
+
+var desc = grpc.ServiceDesc{
+	ServiceName: service,
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{
+		{MethodName: "Say", Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+			var in []byte
+			if err := dec(&in); err != nil {
+				return nil, err
+			}
+			h := func(ctx context.Context, req any) (any, error) { return req, nil }
+			return ic(ctx, &in, &grpc.UnaryServerInfo{FullMethod: "/" + service + "/Say"}, h)
+		}},
+		{MethodName: "Fail", Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+			var in []byte
+			if err := dec(&in); err != nil {
+				return nil, err
+			}
+			h := func(ctx context.Context, req any) (any, error) {
+				n, _ := strconv.Atoi(string(*req.(*[]byte)))
+				return nil, status.Error(codes.Code(n), "failing on purpose")
+			}
+			return ic(ctx, &in, &grpc.UnaryServerInfo{FullMethod: "/" + service + "/Fail"}, h)
+		}},
+	},
+	Streams: []grpc.StreamDesc{{StreamName: "Count", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+		var in []byte
+		if err := ss.RecvMsg(&in); err != nil {
+			return err
+		}
+		for i := range 3 {
+			b := []byte("message " + strconv.Itoa(i))
+			if err := ss.SendMsg(&b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}},
+}
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: grpcpeer server|client ADDR ...")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "server":
+		server(os.Args[2])
+	case "client":
+		client(os.Args[2], os.Args[3:])
+	}
+}
+
+type counts struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *counts) add(method string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[fmt.Sprintf("%s %d", method, status.Code(err))]++
+}
+
+func (c *counts) print() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, _ := json.Marshal(c.m)
+	fmt.Println(string(b))
+}
+
+func server(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	seen := &counts{m: map[string]int{}}
+	s := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			resp, err := h(ctx, req)
+			seen.add(info.FullMethod, err)
+			return resp, err
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			err := h(srv, ss)
+			seen.add(info.FullMethod, err)
+			return err
+		}))
+	s.RegisterService(&desc, struct{}{})
+	fmt.Println(ln.Addr().String())
+	go s.Serve(ln)
+	io.Copy(io.Discard, os.Stdin)
+	s.GracefulStop()
+	seen.print()
+}
+
+func client(addr string, plan []string) {
+	n := func(i int) int {
+		if i >= len(plan) {
+			return 0
+		}
+		v, _ := strconv.Atoi(plan[i])
+		return v
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer cc.Close()
+	seen := &counts{m: map[string]int{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	unary := func(method, body string) {
+		in, out := []byte(body), []byte(nil)
+		seen.add(method, cc.Invoke(ctx, method, &in, &out))
+	}
+	type job struct{ method, body string }
+	var jobs []job
+	for range n(0) {
+		jobs = append(jobs, job{"/" + service + "/Say", "hello"})
+	}
+	for range n(1) {
+		jobs = append(jobs, job{"/" + service + "/Fail", "14"})
+	}
+	for range n(2) {
+		jobs = append(jobs, job{"/" + service + "/Fail", "5"})
+	}
+	for range n(3) {
+		jobs = append(jobs, job{"/" + service + "/Count", ""})
+	}
+	for range n(4) {
+		jobs = append(jobs, job{"/" + service + "/Nope", "x"})
+	}
+	// The first call opens the connection; the rest run 8 at a time, so
+	// their streams interleave on it.
+	if len(jobs) > 0 {
+		unary(jobs[0].method, jobs[0].body)
+	}
+	ch := make(chan job)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range ch {
+				if j.method == "/"+service+"/Count" {
+					seen.add(j.method, count(ctx, cc, j.method))
+					continue
+				}
+				unary(j.method, j.body)
+			}
+		}()
+	}
+	for _, j := range jobs[min(1, len(jobs)):] {
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	seen.print()
+}
+
+// count calls the server-streaming method and reads every message.
+func count(ctx context.Context, cc *grpc.ClientConn, method string) error {
+	st, err := cc.NewStream(ctx, &desc.Streams[0], method)
+	if err != nil {
+		return err
+	}
+	in := []byte("go")
+	if err := st.SendMsg(&in); err != nil {
+		return err
+	}
+	if err := st.CloseSend(); err != nil {
+		return err
+	}
+	for got := 0; ; got++ {
+		var out []byte
+		if err := st.RecvMsg(&out); err == io.EOF {
+			if got != 3 {
+				return status.Errorf(codes.DataLoss, "got %d messages", got)
+			}
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
