@@ -64,6 +64,10 @@ type Config struct {
 	// RingBytes is the ring buffer size: a power of two multiple of the page
 	// size; 0 means DefaultRingBytes.
 	RingBytes int
+	// TLSPerExecutable makes AttachTLS probe a Go executable once for every
+	// targeted process that runs it, not per PID, so that processes exec'd
+	// later (targeted by AddComm) are read from their first call.
+	TLSPerExecutable bool
 	// WakeupBytes: the kernel wakes the reader once this much is queued;
 	// below it the reader polls every FlushInterval. 0 means RingBytes/32.
 	WakeupBytes int
@@ -171,6 +175,7 @@ func New(cfg Config) (*Tracer, error) {
 	}
 
 	t := &Tracer{}
+	t.tls.perExe = cfg.TLSPerExecutable
 	// Stats first, so run time is counted from the first event.
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		t.stats = st

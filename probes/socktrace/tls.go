@@ -4,10 +4,12 @@ package socktrace
 
 import (
 	"bufio"
+	"debug/buildinfo"
 	"debug/elf"
 	"debug/gosym"
 	"errors"
 	"fmt"
+	"go/version"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -64,8 +66,9 @@ func (t TLSTarget) String() string {
 type fileKey struct{ dev, ino uint64 }
 
 type tlsState struct {
+	perExe bool // Config.TLSPerExecutable
 	perPID map[uint32][]link.Link
-	global map[fileKey]bool // libraries probed for every targeted process
+	global map[fileKey]bool // libraries and executables probed for every targeted process
 	links  []link.Link      // global ones
 	goSyms map[fileKey]*GoTLSOffsets
 }
@@ -133,6 +136,10 @@ func FindGoTLS(path string) (*GoTLSOffsets, error) {
 	defer f.Close()
 	if f.Machine != elf.EM_X86_64 {
 		return nil, fmt.Errorf("%s: %v executable, only x86-64 is supported: %w", path, f.Machine, errNotGoTLS)
+	}
+	// The probes read arguments from registers: Go's register ABI (1.17).
+	if bi, err := buildinfo.ReadFile(path); err == nil && version.IsValid(bi.GoVersion) && version.Compare(bi.GoVersion, "go1.17") < 0 {
+		return nil, fmt.Errorf("%s: built by %s, TLS tracing needs Go >= 1.17: %w", path, bi.GoVersion, errNotGoTLS)
 	}
 	w, r := goFuncs(f)
 	if w == nil || r == nil {
@@ -264,8 +271,12 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 		if !errors.Is(err, errNotGoTLS) && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
-	} else {
-		out = append(out, TLSTarget{PID: pid, Kind: TLSGo, Path: exe, Probes: n})
+	} else if n > 0 {
+		target := TLSTarget{PID: pid, Kind: TLSGo, Path: exe, Probes: n}
+		if t.tls.perExe {
+			target.PID = 0
+		}
+		out = append(out, target)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return out, fmt.Errorf("TLS uprobes on pid %d (its HTTPS stays unreadable; check that the tracer may read /proc/%d and that uprobes work, e.g. `bpftrace -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:getpid {}'`): %w", pid, pid, err)
@@ -358,16 +369,31 @@ func (t *Tracer) attachGo(exe string, pid uint32) (int, error) {
 	if off == nil {
 		return 0, errNotGoTLS
 	}
+	filter := int(pid)
+	if t.tls.perExe {
+		if t.tls.global[k] {
+			return 0, nil // probed for every process running it
+		}
+		if t.tls.global == nil {
+			t.tls.global = map[fileKey]bool{}
+		}
+		t.tls.global[k] = true
+		filter = 0
+	}
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
 		return 0, err
 	}
 	probe := func(prog string, addr uint64) error {
-		l, err := ex.Uprobe(goTLSRead, t.coll.Programs[prog], &link.UprobeOptions{PID: int(pid), Address: addr})
+		l, err := ex.Uprobe(goTLSRead, t.coll.Programs[prog], &link.UprobeOptions{PID: filter, Address: addr})
 		if err != nil {
 			return fmt.Errorf("uprobe %s at %#x in %s: %w", prog, addr, exe, err)
 		}
-		t.tls.perPID[pid] = append(t.tls.perPID[pid], l)
+		if filter == 0 {
+			t.tls.links = append(t.tls.links, l)
+		} else {
+			t.tls.perPID[pid] = append(t.tls.perPID[pid], l)
+		}
 		return nil
 	}
 	n := 0

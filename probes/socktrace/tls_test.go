@@ -298,3 +298,31 @@ func TestTLSOpenSSLCurl(t *testing.T) {
 	// The server was not targeted: no events of it.
 	require.Empty(t, ofTGID(c.snapshot(), srv.pid()))
 }
+
+// With TLSPerExecutable, the Go probes attached for the server cover a
+// second process running the same executable, which is only targeted (as
+// an exec of an AddComm name would be) and never passed to AttachTLS.
+func TestTLSGoPerExecutable(t *testing.T) {
+	requireAMD64(t)
+	srv := startHelper(t, "https", "127.0.0.1:0")
+	cli := startHelperLines(t, "httpsclient", srv.first, false)
+	c := startTracer(t, Config{PIDs: []uint32{srv.pid()}, TLSPerExecutable: true})
+	ts, err := c.tr.AttachTLS("/proc", srv.pid())
+	require.NoError(t, err)
+	require.Len(t, ts, 1)
+	require.Equal(t, TLSGo, ts[0].Kind)
+	require.Zero(t, ts[0].PID, "probed per executable")
+	require.NoError(t, c.tr.AddPID(cli.pid()))
+	cli.release(t)
+	require.Equal(t, "200\n404\n", cli.rest(t))
+	_, portStr, _ := strings.Cut(srv.first, ":")
+	port, _ := strconv.Atoi(portStr)
+	evs := c.waitFor(t, "client plaintext", cli.pid(), func(evs []conn.Event) bool {
+		return hasTLS(conn.Egress, "GET /missing HTTP/1.1")(evs) && hasTLS(conn.Ingress, "HTTP/1.1 404")(evs)
+	})
+	checkTLSConn(t, evs, uint16(port), conn.RoleClient, "tls.(*Conn).Write", "tls.(*Conn).Read")
+	// A later AttachTLS of another process of that executable adds nothing.
+	ts, err = c.tr.AttachTLS("/proc", uint32(os.Getpid()))
+	require.NoError(t, err)
+	require.Empty(t, ts)
+}
