@@ -87,6 +87,8 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		TargetAll:  cfg.All,
 		MaxPayload: cfg.MaxPayload,
 		RingBytes:  cfg.RingBytes,
+		// --comm follows execs: Go TLS probes go on the executable.
+		TLSPerExecutable: len(cfg.Comms) > 0,
 	})
 	if err != nil {
 		return err
