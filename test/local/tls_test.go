@@ -467,3 +467,45 @@ func sortedDur(d []time.Duration) []time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s
 }
+
+// TestTraceGoTLSExec: with --comm, a Go client exec'd during the trace and
+// done within milliseconds (long before a scan of /proc could find it) is
+// read from its first request: the Go probes sit on the executable, which
+// the server, found by the scan, shares.
+func TestTraceGoTLSExec(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	cert, key := writeCert(t, t.TempDir())
+	srv := startTLSRole(t, "server", cert, key)
+	addr := srv.line(t)
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := startTrace(t, "--comm", strings.TrimSpace(string(comm)), "--duration", "60s")
+	var urls []string
+	for _, p := range []string{"/", "/status/404", "/", "/"} {
+		urls = append(urls, "https://"+addr+p)
+	}
+	b, _ := json.Marshal(urls)
+	cli := startTLSRole(t, "client", string(b))
+	io.WriteString(cli.stdin, "go\n")
+	var res clientResult
+	if err := json.Unmarshal([]byte(cli.line(t)), &res); err != nil {
+		t.Fatal(err)
+	}
+	recs := tr.stop(t)
+	want := map[string]int{}
+	for i, u := range urls {
+		want[fmt.Sprintf("GET %s %d", strings.TrimPrefix(u, "https://"+addr), res.Statuses[i])]++
+	}
+	server := recs.byRole("server", srv.pid())
+	client := recs.byRole("client", cli.pid())
+	t.Logf("client got %v; server rows %v; client rows %v", want, endpointCounts(server), endpointCounts(client))
+	if !sameCounts(endpointCounts(server), want) {
+		t.Errorf("server rows %v, want %v", endpointCounts(server), want)
+	}
+	if !sameCounts(endpointCounts(client), want) {
+		t.Errorf("client rows %v, want %v", endpointCounts(client), want)
+	}
+}
