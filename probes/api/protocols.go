@@ -6,6 +6,8 @@ const (
 	TableDNSEvents   = "dns_events"   // one per DNS query with its response
 	TablePgSQLEvents = "pgsql_events" // one per PostgreSQL query with its result
 	TableMySQLEvents = "mysql_events" // one per MySQL command with its result
+	TableAMQPEvents  = "amqp_events"  // one per AMQP method (synchronous ones with their reply)
+	TableKafkaEvents = "kafka_events" // one per Kafka request with its response
 )
 
 // Protocol names, as in http_stats rows and the trace table. HTTP rows
@@ -17,6 +19,8 @@ const (
 	ProtocolPgSQL = "pgsql"
 	ProtocolMySQL = "mysql"
 	ProtocolGRPC  = "grpc" // gRPC over HTTP/2, in http_events
+	ProtocolAMQP  = "amqp"
+	ProtocolKafka = "kafka"
 )
 
 // ConnColumns are the connection columns the tracker fills in every
@@ -110,4 +114,52 @@ type MySQLEvent struct {
 	ErrCode       int    `json:"err_code,omitempty"` // the ERR packet's code (1146, ...)
 	ReqBytes      int64  `json:"req_bytes"`
 	RespBytes     int64  `json:"resp_bytes"`
+}
+
+// AMQPEvent is one AMQP 0-9-1 method (Pixie's amqp_events): a synchronous
+// request with the method that answered it (latency from the request to
+// its -ok, or to the channel.close/connection.close that refused it), or an
+// asynchronous one (basic.publish, basic.deliver, basic.ack: latency 0).
+// Message bodies are never kept; connection.start-ok and secure-ok
+// (credentials) are never read.
+type AMQPEvent struct {
+	Header
+	ConnColumns
+	FrameType  int    `json:"frame_type"` // 1: method
+	Channel    int    `json:"channel"`
+	ClassID    int    `json:"class_id"`
+	MethodID   int    `json:"method_id"`
+	Exchange   string `json:"exchange"`
+	RoutingKey string `json:"routing_key"`
+	QueueName  string `json:"queue_name"`
+	// BodySize is the content header's body size of basic.publish,
+	// deliver, return and get (its get-ok), else 0.
+	BodySize int64 `json:"body_size"`
+	// Summary columns for aggregation (not in Pixie's table).
+	Method     string `json:"method"`                // "queue.declare"
+	RespMethod string `json:"resp_method,omitempty"` // "queue.declare-ok", "channel.close"; empty for asynchronous methods
+	// ReplyCode is the code of a close (its own, or the one that answered
+	// the request) or of a basic.return; >= 300 is an error.
+	ReplyCode int   `json:"reply_code,omitempty"`
+	ReqBytes  int64 `json:"req_bytes"`
+	RespBytes int64 `json:"resp_bytes"`
+}
+
+// KafkaEvent is one Kafka request with its response (Pixie's
+// kafka_events), paired by correlation id.
+type KafkaEvent struct {
+	Header
+	ConnColumns
+	ReqCmd     string `json:"req_cmd"` // API name: "Produce", "Fetch", "Metadata"
+	ClientID   string `json:"client_id"`
+	ReqBody    string `json:"req_body"` // a short summary: `{"api_version":9,"topics":["t"]}`
+	Resp       string `json:"resp"`     // a short summary: `{"error_code":0}`
+	APIKey     int    `json:"api_key"`
+	APIVersion int    `json:"api_version"`
+	// Summary columns for aggregation (not in Pixie's table).
+	Topic     string `json:"topic,omitempty"`      // first topic of Produce/Fetch
+	ErrorCode int    `json:"error_code,omitempty"` // first non-zero error code found in the response
+	ErrorName string `json:"error_name,omitempty"` // "UNKNOWN_TOPIC_OR_PARTITION", ...
+	ReqBytes  int64  `json:"req_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
 }
