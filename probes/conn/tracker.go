@@ -527,6 +527,10 @@ func (c *tracked) Emit(rec any, startNs, endNs uint64) {
 		c.fill(&r.ConnColumns, startNs, endNs)
 	case *api.MySQLEvent:
 		c.fill(&r.ConnColumns, startNs, endNs)
+	case *api.AMQPEvent:
+		c.fill(&r.ConnColumns, startNs, endNs)
+	case *api.KafkaEvent:
+		c.fill(&r.ConnColumns, startNs, endNs)
 	}
 	t.stats.Records++
 	t.sink(rec)
