@@ -74,6 +74,20 @@ func TestDecode(t *testing.T) {
 	require.False(t, ev.Peer.IsValid())
 	require.False(t, ev.Local.IsValid())
 
+	// TLS plaintext: its source, and the probed function as the call.
+	for sys, name := range map[uint8]string{
+		17: "SSL_write", 18: "SSL_read", 19: "SSL_write_ex", 20: "SSL_read_ex",
+		21: "tls.(*Conn).Write", 22: "tls.(*Conn).Read",
+	} {
+		h.Syscall, h.Source = sys, 1
+		require.NoError(t, d.decode(record(h, "GET / HTTP"), &ev))
+		require.Equal(t, conn.SourceTLS, ev.Source)
+		require.Equal(t, name, ev.Syscall)
+	}
+	h.Source = 0
+	require.NoError(t, d.decode(record(h, ""), &ev))
+	require.Equal(t, conn.SourceSocket, ev.Source)
+
 	require.Error(t, d.decode(make([]byte, 10), &ev), "short record")
 	bad := record(h, "abc")
 	bad = bad[:len(bad)-1]
