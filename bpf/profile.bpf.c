@@ -8,22 +8,39 @@
  * kernel. Maps are double-buffered: the agent flips px_prof_ctl[0] between
  * 0 and 1 and drains the idle half while the kernel fills the other.
  *
- * Kernel types: none needed (the context is only passed to helpers), so no
- * vmlinux.h and no CO-RE.
+ * Frame pointers only work for code built with them; distribution C and C++
+ * (glibc, nginx, PostgreSQL, ...) is not. For targets in PROFILE_MODE_CFI
+ * the sample goes whole to user space instead (registers, the stack's top,
+ * a frame-pointer walk, the kernel stack) and is unwound there with each
+ * module's .eh_frame (probes/unwind). If the ring is full the sample falls
+ * back to frame pointers, counted.
+ *
+ * Kernel types: none besides the UAPI register file (pixie/user_regs.h).
  */
 #include "pixie/profile_types.h"
 #include <bpf/bpf_helpers.h>
 
 #include "pixie/profile.h"
+#include "pixie/user_stack.h"
 
 /* Set from Go before load. */
 volatile const __u8 filter_all = 0;  /* 1: every process except the idle task */
 volatile const __u8 want_kernel = 0; /* 1: also record kernel stacks */
+volatile const __u8 all_mode = PROFILE_MODE_FP; /* the mode of every process with filter_all */
 
 #define PROFILE_MAX_TARGETS 16384
 
 /* Keeps the enum in BTF so bpf2go -type can emit its Go constants. */
 const enum profile_lost_reason *unused_profile_lost_reason __attribute__((unused));
+const enum profile_mode *unused_profile_mode __attribute__((unused));
+const struct profile_raw *unused_profile_raw __attribute__((unused));
+
+/* Samples of PROFILE_MODE_CFI targets; sized from Go. The agent reads it
+ * every interval, so records never wake it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} px_prof_raw SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -109,8 +126,13 @@ int px_profile(void *ctx)
 
 	if (tgid == 0)
 		return 0; /* idle task */
-	if (!filter_all && !bpf_map_lookup_elem(&px_prof_tgids, &tgid))
-		return 0;
+	__u8 mode = all_mode;
+	if (!filter_all) {
+		__u8 *m = bpf_map_lookup_elem(&px_prof_tgids, &tgid);
+		if (!m)
+			return 0;
+		mode = *m;
+	}
 
 	__u32 *half = bpf_map_lookup_elem(&px_prof_ctl, &zero);
 	__u32 h = half ? *half : 0;
@@ -118,6 +140,23 @@ int px_profile(void *ctx)
 	void *cnt = h ? (void *)&px_prof_cnt1 : (void *)&px_prof_cnt0;
 
 	bump_lost(PROFILE_SAMPLES);
+
+	if (mode == PROFILE_MODE_CFI) {
+		struct profile_raw *r = bpf_ringbuf_reserve(&px_prof_raw, sizeof(*r), 0);
+		if (r) {
+			r->tgid = tgid;
+			r->nk = 0;
+			if (want_kernel) {
+				long n = bpf_get_stack(ctx, r->kstack, sizeof(r->kstack), 0);
+				if (n > 0)
+					r->nk = n / 8;
+			}
+			px_capture_user(&r->user);
+			bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+			return 0;
+		}
+		bump_lost(PROFILE_LOST_RAW);
+	}
 
 	struct profile_key key = {.tgid = tgid, .kernel_stack_id = -1};
 	key.user_stack_id = bpf_get_stackid(ctx, stk, BPF_F_USER_STACK);

@@ -54,7 +54,11 @@ var (
 		Sample the CPU stacks of processes with an eBPF program on a
 		software cpu-clock event on every CPU, symbolized on the node (ELF
 		symbols, Go pclntab even in stripped binaries, kernel symbols, JIT
-		perf maps). While it runs a terminal shows the top functions; at the
+		perf maps). Go stacks are walked by frame pointers in the kernel;
+		other programs' stacks are copied out and unwound with each
+		module's .eh_frame, so C and C++ built without frame pointers
+		(most distribution packages) show whole call chains (--unwind).
+		While it runs a terminal shows the top functions; at the
 		end a flame graph fitted to the terminal, or a file for other tools:
 		folded stacks, pprof (go tool pprof), an interactive SVG or
 		speedscope JSON.`)
@@ -95,6 +99,7 @@ type ProfileOptions struct {
 	Duration   time.Duration
 	Hz         int
 	Kernel     bool
+	Unwind     string
 	Output     string
 	OutputFile string
 	Color      string
@@ -116,6 +121,7 @@ func NewProfileOptions(streams genericiooptions.IOStreams) *ProfileOptions {
 	return &ProfileOptions{
 		Duration:       30 * time.Second,
 		Hz:             api.ProfileDefaultHz,
+		Unwind:         api.ProfileUnwindAuto,
 		Output:         profileOutTerminal,
 		Color:          "auto",
 		clusterTargets: newClusterTargets(),
@@ -145,6 +151,7 @@ func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "how long to sample (at most 30m; Ctrl-C ends early and still reports)")
 	fl.IntVar(&o.Hz, "hz", o.Hz, "samples per second per CPU (1-1000)")
 	fl.BoolVar(&o.Kernel, "kernel", o.Kernel, "include kernel frames")
+	fl.StringVar(&o.Unwind, "unwind", o.Unwind, "user stacks: auto (frame pointers for Go, CFI for the rest), fp, or cfi (.eh_frame, for C/C++ built without frame pointers)")
 	fl.StringVarP(&o.Output, "output", "o", o.Output, "output: terminal, folded, pprof, svg, speedscope or json (NDJSON records)")
 	fl.StringVar(&o.OutputFile, "output-file", o.OutputFile, "write the output to this file instead of stdout")
 	fl.StringVar(&o.Color, "color", o.Color, "colour: auto, always or never")
@@ -235,6 +242,11 @@ func (o *ProfileOptions) Validate() error {
 	if o.Hz < 1 || o.Hz > api.ProfileMaxHz {
 		return fmt.Errorf("--hz %d is out of range: use 1 to %d (99 is the usual rate)", o.Hz, api.ProfileMaxHz)
 	}
+	switch o.Unwind {
+	case api.ProfileUnwindAuto, api.ProfileUnwindFP, api.ProfileUnwindCFI:
+	default:
+		return fmt.Errorf("unknown --unwind %q: use auto, fp or cfi", o.Unwind)
+	}
 	switch o.Output {
 	case profileOutTerminal, profileOutFolded, profileOutPprof, profileOutSVG, profileOutSpeedscope, profileOutJSON:
 	default:
@@ -249,6 +261,9 @@ func (o *ProfileOptions) Validate() error {
 // Config is what the agent is asked to do.
 func (o *ProfileOptions) Config() api.ProfileConfig {
 	cfg := api.ProfileConfig{Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), Hz: o.Hz, Kernel: o.Kernel}
+	if o.Unwind != api.ProfileUnwindAuto {
+		cfg.Unwind = o.Unwind
+	}
 	for _, p := range o.PIDs {
 		cfg.PIDs = append(cfg.PIDs, uint32(p))
 	}

@@ -31,6 +31,7 @@ func TestProfileValidate(t *testing.T) {
 		"pid without local": {func(o *ProfileOptions) { o.Local = false }, "add --local"},
 		"nothing":           {func(o *ProfileOptions) { o.Local = false; o.PIDs = nil }, "nothing to profile"},
 		"hz":                {func(o *ProfileOptions) { o.Hz = 5000 }, "--hz 5000 is out of range"},
+		"unwind":            {func(o *ProfileOptions) { o.Unwind = "dwarf" }, "use auto, fp or cfi"},
 		"duration":          {func(o *ProfileOptions) { o.Duration = time.Hour }, "--duration 1h0m0s is out of range"},
 		"output":            {func(o *ProfileOptions) { o.Output = "png" }, `unknown output format "png"`},
 		"color":             {func(o *ProfileOptions) { o.Color = "blue" }, "--color"},

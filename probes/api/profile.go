@@ -9,6 +9,13 @@ const (
 	ProfileMaxHz     = 1000
 )
 
+// ProfileConfig.Unwind values.
+const (
+	ProfileUnwindAuto = "auto"
+	ProfileUnwindFP   = "fp"
+	ProfileUnwindCFI  = "cfi"
+)
+
 // ProfileConfig tells the agent what to profile. The plugin passes it as
 // JSON: `pixie-agent profile --config JSON`.
 type ProfileConfig struct {
@@ -25,6 +32,11 @@ type ProfileConfig struct {
 	IntervalNs int64 `json:"interval_ns,omitempty"` // delta cadence; default 1s
 	Hz         int   `json:"hz,omitempty"`          // samples per second per CPU; default 99
 	Kernel     bool  `json:"kernel,omitempty"`      // include kernel frames
+	// Unwind is how user stacks are walked: "fp" (frame pointers, in the
+	// kernel), "cfi" (the stack copied out and unwound with the modules'
+	// .eh_frame, for code built without frame pointers) or "" / "auto":
+	// fp for Go programs, cfi for the rest.
+	Unwind string `json:"unwind,omitempty"`
 	// ProcRootDir is where /proc is (default /proc; in pods the host's, via hostPID).
 	ProcRootDir string `json:"proc_root,omitempty"`
 }

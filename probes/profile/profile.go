@@ -8,6 +8,8 @@ package profile
 
 import (
 	"context"
+	"debug/elf"
+	byteorder "encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -16,12 +18,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
 )
 
 // maxStackDepth is the kernel's PERF_MAX_STACK_DEPTH, the value size of the
@@ -33,6 +38,8 @@ type Probe struct {
 	cfg     api.ProfileConfig
 	objs    profileObjects
 	perf    *attach.PerCPU
+	raw     *ringbuf.Reader // samples of CFI-mode targets
+	unw     *unwind.Unwinder
 	stats   interface{ Close() error }
 	sym     *Symbolizer
 	half    uint32
@@ -85,6 +92,18 @@ func New(cfg api.ProfileConfig) (*Probe, error) {
 	if err := spec.Variables["want_kernel"].Set(boolByte(cfg.Kernel)); err != nil {
 		return nil, err
 	}
+	switch cfg.Unwind {
+	case "", api.ProfileUnwindAuto, api.ProfileUnwindFP, api.ProfileUnwindCFI:
+	default:
+		return nil, fmt.Errorf("unknown unwind mode %q: use auto, fp or cfi", cfg.Unwind)
+	}
+	allMode := uint8(profileProfileModePROFILE_MODE_CFI) // auto: not knowing each process, assume C
+	if cfg.Unwind == api.ProfileUnwindFP {
+		allMode = uint8(profileProfileModePROFILE_MODE_FP)
+	}
+	if err := spec.Variables["all_mode"].Set(allMode); err != nil {
+		return nil, err
+	}
 	cpus, err := attach.OnlineCPUs()
 	if err != nil {
 		return nil, err
@@ -95,13 +114,18 @@ func New(cfg api.ProfileConfig) (*Probe, error) {
 	for _, name := range []string{"px_prof_stk0", "px_prof_stk1", "px_prof_cnt0", "px_prof_cnt1"} {
 		spec.Maps[name].MaxEntries = n
 	}
-	p := &Probe{cfg: cfg, sym: NewSymbolizer(cfg.ProcRootDir), procs: map[uint32]procInfo{}, lostBy: map[string]uint64{},
-		lastSeen: map[uint32]int{}, start: start}
+	spec.Maps["px_prof_raw"].MaxEntries = rawRingSize(len(cpus), cfg.Hz, time.Duration(cfg.IntervalNs))
+	p := &Probe{cfg: cfg, sym: NewSymbolizer(cfg.ProcRootDir), unw: unwind.New(cfg.ProcRootDir), procs: map[uint32]procInfo{},
+		lostBy: map[string]uint64{}, lastSeen: map[uint32]int{}, start: start}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("loading the profile BPF program: %w (needs root or CAP_BPF+CAP_PERFMON, Linux >= 5.8)", err)
 	}
 	if s, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		p.stats = s // probe cost in probe_stats; optional
+	}
+	if p.raw, err = ringbuf.NewReader(p.objs.PxProfRaw); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("opening the profile sample ring: %w", err)
 	}
 	p.syncTargets()
 	clock := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_CPU_CLOCK,
@@ -119,6 +143,18 @@ func boolByte(b bool) uint8 {
 		return 1
 	}
 	return 0
+}
+
+// rawRingSize holds two intervals of every CPU sampling a CFI-mode target
+// (a ~5 KiB record each), from 4 to 64 MiB; past it samples fall back to
+// frame pointers, counted.
+func rawRingSize(cpus, hz int, interval time.Duration) uint32 {
+	want := uint64(cpus) * uint64(hz) * uint64(interval/time.Millisecond) / 1000 * 2 * uint64(unsafe.Sizeof(profileProfileRaw{}))
+	n := uint32(4 << 20)
+	for uint64(n) < want && n < 64<<20 {
+		n <<= 1
+	}
+	return n
 }
 
 // mapSize sizes the stack and count maps. A stack map is a hash table
@@ -141,6 +177,9 @@ func (p *Probe) Close() error {
 	if p.perf != nil {
 		p.perf.Close()
 	}
+	if p.raw != nil {
+		_ = p.raw.Close()
+	}
 	if p.stats != nil {
 		p.stats.Close()
 	}
@@ -156,7 +195,7 @@ func (p *Probe) syncTargets() {
 	now := resolveTargets(p.cfg.ProcRootDir, &p.cfg)
 	for pid := range now {
 		if !p.targets[pid] {
-			_ = p.objs.PxProfTgids.Put(pid, uint8(1))
+			_ = p.objs.PxProfTgids.Put(pid, p.modeFor(pid))
 		}
 	}
 	for pid := range p.targets {
@@ -165,6 +204,34 @@ func (p *Probe) syncTargets() {
 		}
 	}
 	p.targets = now
+}
+
+// modeFor picks how pid's user stacks are walked: Go programs keep frame
+// pointers (counted in the kernel, the cheapest); anything else may run
+// code built without them (distribution C and C++), so its samples are
+// unwound with CFI in user space.
+func (p *Probe) modeFor(pid uint32) uint8 {
+	switch p.cfg.Unwind {
+	case api.ProfileUnwindFP:
+		return uint8(profileProfileModePROFILE_MODE_FP)
+	case api.ProfileUnwindCFI:
+		return uint8(profileProfileModePROFILE_MODE_CFI)
+	}
+	if isGoProgram(filepath.Join(p.cfg.ProcRootDir, strconv.FormatUint(uint64(pid), 10), "exe")) {
+		return uint8(profileProfileModePROFILE_MODE_FP)
+	}
+	return uint8(profileProfileModePROFILE_MODE_CFI)
+}
+
+// isGoProgram: Go's linker always writes the pclntab and build info,
+// stripped binaries included.
+func isGoProgram(exe string) bool {
+	f, err := elf.Open(exe)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Section(".gopclntab") != nil || f.Section(".go.buildinfo") != nil
 }
 
 // Targets is the number of processes selected now (0 with All).
@@ -260,6 +327,7 @@ func (p *Probe) drain(emit Emit, final bool) error {
 			return err
 		}
 	}
+	p.drainRaw(agg)
 	p.readLost()
 	keys := make([]aggKey, 0, len(agg))
 	for k := range agg {
@@ -302,6 +370,7 @@ func (p *Probe) forgetExited() {
 		delete(p.lastSeen, pid)
 		delete(p.procs, pid)
 		p.sym.Forget(pid)
+		p.unw.Forget(pid)
 	}
 }
 
@@ -372,6 +441,48 @@ func (p *Probe) drainHalf(h uint32, agg map[aggKey]*aggVal) error {
 	}
 	clearStacks(stk)
 	return nil
+}
+
+// Layout of struct profile_raw (bpf/include/pixie/profile.h), checked
+// against bpf2go's type in the tests.
+const (
+	rawKstackOff = 8
+	rawUserOff   = rawKstackOff + maxStackDepth*8
+)
+
+// drainRaw reads the CFI-mode samples queued since the last drain,
+// unwinds each and adds it to agg. The ring never wakes the reader: a
+// deadline of now reads what is there and returns.
+func (p *Probe) drainRaw(agg map[aggKey]*aggVal) {
+	if p.raw == nil {
+		return
+	}
+	p.raw.SetDeadline(time.Now())
+	var rec ringbuf.Record
+	kstack := make([]uint64, 0, maxStackDepth)
+	le := byteorder.LittleEndian
+	for p.raw.ReadInto(&rec) == nil {
+		b := rec.RawSample
+		if len(b) < rawUserOff+unwind.CaptureSize {
+			continue
+		}
+		tgid, nk := le.Uint32(b), min(int(le.Uint32(b[4:])), maxStackDepth)
+		kstack = kstack[:0]
+		for i := 0; i < nk; i++ {
+			kstack = append(kstack, le.Uint64(b[rawKstackOff+8*i:]))
+		}
+		var ustack []uint64
+		if s, ok := unwind.DecodeCapture(b[rawUserOff:]); ok {
+			ustack = p.unw.Unwind(tgid, s, maxStackDepth)
+		}
+		f := p.fold(tgid, ustack, kstack)
+		ak := aggKey{tgid, f.stack}
+		if v := agg[ak]; v != nil {
+			v.count++
+		} else {
+			agg[ak] = &aggVal{count: 1, modules: f.modules, lines: f.lines}
+		}
+	}
 }
 
 // clearStacks empties a stack map for its next turn, including stacks of
@@ -451,4 +562,6 @@ func (p *Probe) readLost() {
 	set("user_stack", total[profileProfileLostReasonPROFILE_LOST_USTACK])
 	set("kernel_stack", total[profileProfileLostReasonPROFILE_LOST_KSTACK])
 	set("counts_full", total[profileProfileLostReasonPROFILE_LOST_COUNTS])
+	// Kept, but unwound by frame pointers (maybe short) for want of room.
+	set("cfi_ring_full", total[profileProfileLostReasonPROFILE_LOST_RAW])
 }

@@ -1,0 +1,73 @@
+//go:build linux
+
+package profile
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
+)
+
+func TestRawLayout(t *testing.T) {
+	var r profileProfileRaw
+	if unsafe.Offsetof(r.Kstack) != rawKstackOff || unsafe.Offsetof(r.User) != rawUserOff || unsafe.Sizeof(r.User) != unwind.CaptureSize {
+		t.Fatalf("profile_raw: kstack at %d, user at %d (%d bytes)", unsafe.Offsetof(r.Kstack), unsafe.Offsetof(r.User), unsafe.Sizeof(r.User))
+	}
+}
+
+// A C program without frame pointers burns CPU under main -> qsort (glibc)
+// -> cmp -> middle -> leaf_work. In the default (auto) mode the profiler
+// unwinds it with CFI and sees the chain; with --unwind fp it cannot, which
+// is what this mode is for.
+func TestProfileWithoutFramePointers(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	cc := probetest.RequireCommand(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "cnofp")
+	if out, err := exec.Command(cc, "-O2", "-fomit-frame-pointer", "-o", bin, "testdata/cnofp.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	w := start(t, "cnofp", "leaf_work", bin, "20")
+	chain := "main;qsort"
+	// share of samples whose stack reaches main and has the program's own
+	// chain in order under glibc's qsort.
+	share := func(unwindMode string) (float64, uint64) {
+		recs, stats := runProbe(t, api.ProfileConfig{PIDs: []uint32{w.pid()}, DurationNs: int64(3 * time.Second), Unwind: unwindMode})
+		var total, whole uint64
+		for _, r := range recs {
+			total += r.Count
+			i := strings.Index(r.Stack, chain)
+			if i >= 0 && strings.Contains(r.Stack[i:], ";cmp;middle") {
+				whole += r.Count
+			}
+		}
+		if total != stats.EventsCaptured {
+			t.Errorf("%s: records carry %d samples, probe_stats says %d", unwindMode, total, stats.EventsCaptured)
+		}
+		if total < 30 {
+			t.Fatalf("%s: only %d samples", unwindMode, total)
+		}
+		for _, r := range recs {
+			if r.Count*20 >= total {
+				t.Logf("%s: %4d  %s", unwindMode, r.Count, r.Stack)
+			}
+		}
+		return float64(whole) / float64(total), total
+	}
+	auto, n := share(api.ProfileUnwindAuto)
+	t.Logf("auto (cfi): %.0f%% of %d samples reach main through qsort and cmp;middle", 100*auto, n)
+	if auto < 0.9 {
+		t.Errorf("auto: only %.0f%% of samples unwound through glibc to main", 100*auto)
+	}
+	fp, n := share(api.ProfileUnwindFP)
+	t.Logf("fp: %.0f%% of %d samples", 100*fp, n)
+	if fp > 0.5 {
+		t.Errorf("fp mode unwound %.0f%% of a program without frame pointers: the test program is not what it claims", 100*fp)
+	}
+}
