@@ -64,7 +64,7 @@ func (b *block) field(name, value string, keep, full bool, limit int) {
 	if b.headers == nil {
 		b.headers = make(map[string]string, 8)
 	}
-	if !full && name[0] != ':' && sensitive(name) {
+	if !full && (name == "" || name[0] != ':') && sensitive(name) {
 		value = Redacted
 	}
 	b.mem += size
