@@ -1,0 +1,348 @@
+package mysql
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+func pkt(seq byte, payload ...string) string {
+	p := strings.Join(payload, "")
+	n := len(p)
+	return string([]byte{byte(n), byte(n >> 8), byte(n >> 16), seq}) + p
+}
+
+func le16(v uint16) string { return string(binary.LittleEndian.AppendUint16(nil, v)) }
+func le32(v uint32) string { return string(binary.LittleEndian.AppendUint32(nil, v)) }
+func lstr(s string) string { return string([]byte{byte(len(s))}) + s }
+
+func greetingPkt(caps uint32) string {
+	return pkt(0, "\x0a", "10.11.6-MariaDB-0+deb12u1\x00", le32(7), "abcdefgh", "\x00", le16(uint16(caps)), "\x2d", le16(2),
+		le16(uint16(caps>>16)), "\x15", strings.Repeat("\x00", 10), "ijklmnopqrst\x00", "mysql_native_password\x00")
+}
+
+func loginPkt(caps uint32) string {
+	return pkt(1, le32(caps), le32(1<<24), "\x2d", strings.Repeat("\x00", 23), "root\x00", lstr("hunter2-hash-20bytes"), "app\x00",
+		"mysql_native_password\x00")
+}
+
+const (
+	capsBase = 0x000fa28d | capQueryAttributes&0 // 4.1 protocol, secure connection, plugin auth...
+)
+
+func okPkt(seq byte, affected byte, status uint16) string {
+	return pkt(seq, "\x00", string([]byte{affected}), "\x00", le16(status), le16(0))
+}
+func errPkt(seq byte, code uint16, state, msg string) string {
+	return pkt(seq, "\xff", le16(code), "#"+state, msg)
+}
+func colDef(seq byte, name string) string {
+	return pkt(seq, lstr("def"), lstr("app"), lstr("t"), lstr("t"), lstr(name), lstr(name), "\x0c", le16(45), le32(255), "\xfd", le16(0), "\x00", "\x00\x00")
+}
+
+// eofOrOK ends a result set: a 5-byte EOF in the classic protocol, an OK
+// with the 0xfe header with CLIENT_DEPRECATE_EOF.
+func eofOrOK(deprecate bool, seq byte, status uint16) string {
+	if deprecate {
+		return pkt(seq, "\xfe", "\x00", "\x00", le16(status), le16(0))
+	}
+	return pkt(seq, "\xfe", le16(0), le16(status))
+}
+
+// midEOF is the EOF after the column definitions (classic only).
+func midEOF(deprecate bool, seq *byte) string {
+	if deprecate {
+		return ""
+	}
+	s := eofOrOK(false, *seq, 2)
+	*seq++
+	return s
+}
+
+type exchange struct{ req, resp string }
+
+// session builds a connection: login, a SELECT, an INSERT with a secret
+// literal, a failing SELECT, a prepared statement run twice, a PING, a
+// CALL with two result sets, STMT_CLOSE and QUIT.
+func session(deprecate bool) []exchange {
+	caps := uint32(capsBase)
+	if deprecate {
+		caps |= capDeprecateEOF
+	}
+	var ex []exchange
+	ex = append(ex, exchange{"", greetingPkt(caps)}, exchange{loginPkt(caps), okPkt(2, 0, 2)})
+	var s byte = 1
+	next := func() byte { s++; return s - 1 }
+	s = 1
+	r := pkt(next(), "\x01") + colDef(next(), "name")
+	r += midEOF(deprecate, &s)
+	r += pkt(next(), lstr("alice")) + pkt(next(), lstr("bob"))
+	r += eofOrOK(deprecate, next(), 2)
+	ex = append(ex, exchange{pkt(0, "\x03", "SELECT name FROM t WHERE id IN (5, 6)"), r})
+	ex = append(ex, exchange{pkt(0, "\x03", "INSERT INTO t VALUES (1, 'secret')"), okPkt(1, 1, 2)})
+	ex = append(ex, exchange{pkt(0, "\x03", "SELECT * FROM nosuch"), errPkt(1, 1146, "42S02", "Table 'app.nosuch' doesn't exist")})
+	s = 1
+	r = pkt(next(), "\x00", le32(1), le16(1), le16(1), "\x00", le16(0)) + colDef(next(), "?")
+	r += midEOF(deprecate, &s)
+	r += colDef(next(), "v")
+	r += midEOF(deprecate, &s)
+	ex = append(ex, exchange{pkt(0, "\x16", "SELECT v FROM t WHERE id = ?"), r})
+	for range 2 {
+		s = 1
+		r = pkt(next(), "\x01") + colDef(next(), "v")
+		r += midEOF(deprecate, &s)
+		r += pkt(next(), "\x00\x00", lstr("secretvalue"))
+		r += eofOrOK(deprecate, next(), 2)
+		ex = append(ex, exchange{pkt(0, "\x17", le32(1), "\x00", le32(1), "\x00", "\x01", "\xfd\x00", lstr("7")), r})
+	}
+	ex = append(ex, exchange{pkt(0, "\x0e"), okPkt(1, 0, 2)})
+	s = 1
+	r = pkt(next(), "\x01") + colDef(next(), "x")
+	r += midEOF(deprecate, &s)
+	r += pkt(next(), lstr("1"))
+	r += eofOrOK(deprecate, next(), 2|statusMoreResults)
+	r += okPkt(next(), 0, 2)
+	ex = append(ex, exchange{pkt(0, "\x03", "CALL p(42)"), r})
+	ex = append(ex, exchange{pkt(0, "\x19", le32(1)), ""})
+	ex = append(ex, exchange{pkt(0, "\x01"), ""})
+	return ex
+}
+
+var sessionWant = []want{
+	{"QUERY", "SELECT", "SELECT name FROM t WHERE id IN (?)", "OK", "2 rows", 0},
+	{"QUERY", "INSERT", "INSERT INTO t VALUES (?)", "OK", "affected 1", 0},
+	{"QUERY", "SELECT", "SELECT * FROM nosuch", "ERR", "ERR 1146", 1146},
+	{"STMT_PREPARE", "PREPARE", "SELECT v FROM t WHERE id = ?", "OK", "stmt 1", 0},
+	{"STMT_EXECUTE", "SELECT", "SELECT v FROM t WHERE id = ?", "OK", "1 rows", 0},
+	{"STMT_EXECUTE", "SELECT", "SELECT v FROM t WHERE id = ?", "OK", "1 rows", 0},
+	{"PING", "PING", "", "OK", "affected 0", 0},
+	{"QUERY", "CALL", "CALL p(?)", "OK", "1 rows", 0},
+	{"STMT_CLOSE", "STMT_CLOSE", "SELECT v FROM t WHERE id = ?", "NONE", "", 0},
+	{"QUIT", "QUIT", "", "NONE", "", 0},
+}
+
+type want struct {
+	cmd, kind, tmpl, status, body string
+	code                          int
+}
+
+func check(t *testing.T, h *harness, ws []want) {
+	t.Helper()
+	if len(h.recs) != len(ws) {
+		var got []string
+		for _, r := range h.recs {
+			got = append(got, r.ReqCmd+" "+r.QueryTemplate)
+		}
+		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.recs), got, len(ws), h.stats())
+	}
+	for i, w := range ws {
+		r := h.recs[i]
+		if r.Table != api.TableMySQLEvents {
+			t.Errorf("record %d: table %q", i, r.Table)
+		}
+		if r.ReqCmd != w.cmd || r.QueryKind != w.kind || r.QueryTemplate != w.tmpl || r.RespStatus != w.status || r.RespBody != w.body || r.ErrCode != w.code {
+			t.Errorf("record %d = %q %q %q -> %q %q %d; want %q %q %q -> %q %q %d", i, r.ReqCmd, r.QueryKind, r.QueryTemplate, r.RespStatus, r.RespBody, r.ErrCode,
+				w.cmd, w.kind, w.tmpl, w.status, w.body, w.code)
+		}
+		b, _ := json.Marshal(r)
+		if strings.Contains(string(b), "secret") || strings.Contains(string(b), "hunter2") {
+			t.Errorf("record %d keeps a secret or value: %s", i, b)
+		}
+	}
+}
+
+// play feeds a session, each exchange's request then its response, each
+// cut at the given points.
+func play(h *harness, role conn.Role, ex []exchange, cut func(s string) []string) {
+	reqDir, respDir := conn.Ingress, conn.Egress
+	if role == conn.RoleClient {
+		reqDir, respDir = conn.Egress, conn.Ingress
+	}
+	for _, e := range ex {
+		for _, part := range cut(e.req) {
+			h.call(reqDir, part, 0, 0)
+		}
+		for _, part := range cut(e.resp) {
+			h.call(respDir, part, 0, 0)
+		}
+	}
+}
+
+func whole(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func TestSession(t *testing.T) {
+	for _, deprecate := range []bool{false, true} {
+		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer} {
+			h := newHarness(t, conn.Options{})
+			h.open(role)
+			play(h, role, session(deprecate), whole)
+			h.close()
+			check(t, h, sessionWant)
+			for _, r := range h.recs {
+				if r.TraceRole != role.String() || r.Latency < 0 || r.RemotePort == 0 || r.RespStatus != "NONE" && r.Latency <= 0 {
+					t.Fatalf("columns %+v", r.ConnColumns)
+				}
+			}
+			if s := h.stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 {
+				t.Fatalf("deprecate %v: stats %+v", deprecate, s)
+			}
+		}
+	}
+}
+
+// TestEverySplit cuts every request and response at every point (each
+// exchange at the same offset), and byte by byte.
+func TestEverySplit(t *testing.T) {
+	for _, deprecate := range []bool{false, true} {
+		ex := session(deprecate)
+		longest := 0
+		for _, e := range ex {
+			longest = max(longest, len(e.req), len(e.resp))
+		}
+		for i := 0; i <= longest+1; i++ {
+			h := newHarness(t, conn.Options{})
+			h.open(conn.RoleServer)
+			play(h, conn.RoleServer, ex, func(s string) []string {
+				if s == "" {
+					return nil
+				}
+				if i == longest+1 { // byte by byte
+					var parts []string
+					for k := range len(s) {
+						parts = append(parts, s[k:k+1])
+					}
+					return parts
+				}
+				k := min(i, len(s))
+				var parts []string
+				for _, p := range []string{s[:k], s[k:]} {
+					if p != "" {
+						parts = append(parts, p)
+					}
+				}
+				return parts
+			})
+			h.close()
+			check(t, h, sessionWant)
+			if t.Failed() {
+				t.Fatalf("deprecate %v split %d", deprecate, i)
+			}
+		}
+	}
+}
+
+// TestUnknownEOFMode: a connection seen mid-stream (no greeting, no
+// login) with both protocol modes: responses still end where they do.
+func TestUnknownEOFMode(t *testing.T) {
+	for _, deprecate := range []bool{false, true} {
+		h := newHarness(t, conn.Options{})
+		play(h, conn.RoleClient, session(deprecate)[2:], whole)
+		h.close()
+		check(t, h, sessionWant)
+		if s := h.stats(); s.UnmatchedResponses+s.ParseErrors != 0 {
+			t.Fatalf("deprecate %v: stats %+v", deprecate, s)
+		}
+	}
+}
+
+// TestMidStream: a response to a command sent before tracing is dropped;
+// pairing starts at the next command.
+func TestMidStream(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.in(okPkt(1, 3, 2))                  // an answer to an unseen command
+	h.out(pkt(3, "more infile data"))     // not a command start
+	h.out(pkt(0, "\x03", "SELECT 1"))     // a command
+	h.in(pkt(1, "\x01") + colDef(2, "1")) // split response
+	h.in(pkt(3, lstr("1")) + eofOrOK(true, 4, 2))
+	h.close()
+	check(t, h, []want{{"QUERY", "SELECT", "SELECT ?", "OK", "1 rows", 0}})
+}
+
+// TestGaps: a gap inside a row is skipped; at a packet boundary the
+// connection is given up, never paired on a guess.
+func TestGaps(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	ex := session(true)
+	play(h, conn.RoleClient, ex[:2], whole)
+	h.out(pkt(0, "\x03", "SELECT big FROM t"))
+	row := pkt(3, lstr(strings.Repeat("x", 200)))
+	h.in(pkt(1, "\x01") + colDef(2, "big"))
+	h.call(conn.Ingress, row[:10], len(row), 0)
+	h.in(eofOrOK(true, 4, 2))
+	check(t, h, []want{{"QUERY", "SELECT", "SELECT big FROM t", "OK", "1 rows", 0}})
+
+	h.call(conn.Egress, "", 0, len(pkt(0, "\x0e"))) // a PING lost
+	h.out(pkt(0, "\x03", "SELECT 2"))
+	h.in(okPkt(1, 0, 2))
+	h.in(pkt(1, "\x01") + colDef(2, "x") + pkt(3, lstr("2")) + eofOrOK(true, 4, 2))
+	h.close()
+	if len(h.recs) != 1 || h.stats().Resyncs != 1 {
+		t.Fatalf("paired across a loss: %+v %+v", h.recs, h.stats())
+	}
+}
+
+// TestSSL: a login asking for TLS leaves the connection.
+func TestSSL(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.in(greetingPkt(capsBase | capSSL))
+	h.out(pkt(1, le32(capsBase|capSSL), le32(1<<24), "\x2d", strings.Repeat("\x00", 23)))
+	h.out("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03") // ClientHello
+	h.in("\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03")
+	h.close()
+	if len(h.recs) != 0 || h.stats().ParseErrors != 0 {
+		t.Fatalf("TLS bytes parsed: %+v %+v", h.recs, h.stats())
+	}
+}
+
+func TestFullData(t *testing.T) {
+	h := newHarness(t, conn.Options{FullData: true})
+	h.open(conn.RoleClient)
+	ex := session(true)
+	play(h, conn.RoleClient, ex[:5], whole)
+	h.close()
+	if len(h.recs) != 3 || h.recs[1].ReqBody != "INSERT INTO t VALUES (1, 'secret')" || h.recs[1].QueryTemplate != "INSERT INTO t VALUES (?)" ||
+		h.recs[2].RespBody != "ERR 1146: Table 'app.nosuch' doesn't exist" {
+		t.Fatalf("records %+v", h.recs)
+	}
+	for _, r := range h.recs {
+		if b, _ := json.Marshal(r); strings.Contains(string(b), "hunter2") {
+			t.Errorf("login kept: %s", b)
+		}
+	}
+}
+
+func TestInfer(t *testing.T) {
+	g := greetingPkt(capsBase)
+	if inf := (Protocol{}).Infer([]byte(g), conn.Egress, conn.TransportTCP); inf.Conf != conn.High || inf.Role != conn.RoleServer {
+		t.Errorf("greeting sent: %+v", inf)
+	}
+	if inf := (Protocol{}).Infer([]byte(g), conn.Ingress, conn.TransportTCP); inf.Conf != conn.High || inf.Role != conn.RoleClient {
+		t.Errorf("greeting received: %+v", inf)
+	}
+	for i := 1; i < 30; i++ {
+		if inf := (Protocol{}).Infer([]byte(g[:i]), conn.Ingress, conn.TransportTCP); inf.Conf != conn.NeedMore {
+			t.Errorf("greeting prefix %d: %v", i, inf.Conf)
+		}
+	}
+	q := pkt(0, "\x03", "select 1")
+	if inf := (Protocol{}).Infer([]byte(q), conn.Egress, conn.TransportTCP); inf.Conf != conn.High || inf.Role != conn.RoleClient {
+		t.Errorf("query: %+v", inf)
+	}
+	for _, s := range []string{"GET / HTTP/1.1\r\n", "*1\r\n$4\r\nPING\r\n", "\x00\x00\x00\x08\x04\xd2\x16\x2f", "Q\x00\x00\x00\x0dSELECT 1\x00",
+		pkt(0, "\x0e"), pkt(0, "\x03", "\x01\x02"), okPkt(1, 0, 2)} {
+		if inf := (Protocol{}).Infer([]byte(s), conn.Ingress, conn.TransportTCP); inf.Conf == conn.High || inf.Conf == conn.Low {
+			t.Errorf("Infer(%q) = %v, want no match", s, inf.Conf)
+		}
+	}
+}

@@ -1,0 +1,727 @@
+package mysql
+
+import (
+	"encoding/binary"
+	"strconv"
+	"strings"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/pgsql/sqltext"
+)
+
+const (
+	// maxPending bounds commands sent before their responses (clients
+	// rarely pipeline). Past it the connection is abandoned.
+	maxPending = 256
+	// maxStatements bounds the prepared statements remembered.
+	maxStatements = 256
+	keepQuery     = 4096
+	templateLen   = 120
+	maxPacket     = 1<<24 - 1 // a payload this long continues in the next packet
+)
+
+// rsState is where a response is.
+type rsState uint8
+
+const (
+	rsStart      rsState = iota // first packet of a result (OK, ERR, column count, ...)
+	rsDefs                      // column definitions
+	rsAfterDefs                 // EOF, first row or terminator
+	rsRows                      // rows up to the terminator
+	rsInfile                    // LOCAL INFILE: the client sends, then OK or ERR
+	rsPrepParams                // STMT_PREPARE: parameter definitions
+	rsPrepCols                  // STMT_PREPARE: column definitions
+	rsMaybeEOF                  // an EOF may follow the definitions (protocol mode unknown)
+	rsAuth                      // authentication exchange up to OK or ERR
+)
+
+type sqlText struct {
+	s   string
+	cut bool
+}
+
+// request is a command waiting for (or reading) its response.
+type request struct {
+	cmd       byte
+	name      string
+	query     sqlText
+	resp      respKind
+	start     uint64
+	size      int64
+	respBytes int64
+	// response progress
+	state    rsState
+	defs     int // definitions left
+	cols     int // prepare: column definitions after the parameters
+	rows     int64
+	affected uint64
+	stmtID   uint32
+	eofs     int // EOF packets still expected (prepare, classic mode)
+	lastSeq  byte
+	lastEnd  uint64
+	errCode  int
+	errMsg   string
+	started  bool
+}
+
+// half frames one direction into packets.
+type half struct {
+	req      bool
+	synced   bool
+	hdr      [4]byte
+	hdrN     int
+	inPkt    bool
+	seq      byte
+	length   int
+	remain   int
+	cont     bool // this packet continues the previous one's payload
+	nextCont bool
+	body     []byte
+	keep     int
+	cut      bool
+	start    uint64
+}
+
+func (h *half) resetPkt() {
+	h.hdrN, h.inPkt, h.remain, h.cut = 0, false, 0, false
+	h.body = h.body[:0]
+}
+
+// Parser pairs one connection's commands and responses.
+type Parser struct {
+	env     *conn.Env
+	halves  [2]half
+	reqDir  conn.Dir
+	pending []request
+	// handshake: the connection phase is not over (greeting, login,
+	// authentication); serverCaps from the greeting.
+	handshake  bool
+	serverCaps uint32
+	caps       uint32 // both sides' capabilities, once the login is seen
+	// eofMode: 0 unknown, 1 EOF packets after definitions, 2 deprecated.
+	eofMode    uint8
+	statements map[uint32]sqlText
+	dead       bool
+}
+
+// NewParser returns a parser for a connection with env's role.
+func NewParser(env *conn.Env) *Parser {
+	p := &Parser{env: env, reqDir: conn.Ingress, statements: map[uint32]sqlText{}}
+	if env.Role == conn.RoleClient {
+		p.reqDir = conn.Egress
+	}
+	p.halves[0].req = true
+	p.halves[0].synced = env.Fresh
+	p.halves[1].synced = env.Fresh
+	p.handshake = env.Fresh
+	return p
+}
+
+// Feed implements conn.Parser.
+func (p *Parser) Feed(c *conn.Chunk) {
+	if p.dead || c.EOF {
+		return
+	}
+	h := &p.halves[1]
+	if c.Dir == p.reqDir {
+		h = &p.halves[0]
+	}
+	if c.Gap > 0 {
+		if !h.synced {
+			return
+		}
+		if h.inPkt && c.Gap <= uint64(h.remain) {
+			h.remain -= int(c.Gap)
+			h.cut = true
+			if h.remain == 0 {
+				p.packet(h, c)
+				h.resetPkt()
+			}
+			return
+		}
+		p.lose()
+		return
+	}
+	if !h.synced && !p.resync(h, c) {
+		p.env.Stats.DroppedBytes += uint64(len(c.Data))
+		return
+	}
+	if !p.feed(h, c.Data, c) {
+		p.env.Stats.ParseErrors++
+		p.lose()
+	}
+}
+
+// resync starts a direction of a connection seen mid-stream: commands at
+// a packet with sequence 0 and a known command, responses at a packet with
+// sequence 1 once a command waits, in a call after it.
+func (p *Parser) resync(h *half, c *conn.Chunk) bool {
+	d := c.Data
+	if len(d) < 5 {
+		return false
+	}
+	if h.req {
+		if _, ok := commands[d[4]]; !ok || d[3] != 0 {
+			return false
+		}
+		if d[4] == comQuery || d[4] == comStmtPrepare {
+			inf := (Protocol{}).Infer(d, conn.Egress, conn.TransportTCP)
+			if inf.Conf != conn.High && inf.Conf != conn.Low {
+				return false
+			}
+		}
+	} else if len(p.pending) == 0 || c.Arrival() < p.pending[0].start || d[3] != 1 {
+		return false
+	}
+	h.synced = true
+	h.resetPkt()
+	h.nextCont = false
+	return true
+}
+
+// feed frames data into packets; false means the framing is broken.
+func (p *Parser) feed(h *half, data []byte, c *conn.Chunk) bool {
+	for len(data) > 0 && !p.dead {
+		if !h.inPkt {
+			if h.hdrN == 0 {
+				h.start = c.Arrival()
+			}
+			n := copy(h.hdr[h.hdrN:], data)
+			h.hdrN += n
+			data = data[n:]
+			if h.hdrN < 4 {
+				return true
+			}
+			h.length = le24(h.hdr[:])
+			h.seq = h.hdr[3]
+			h.remain = h.length
+			h.inPkt = true
+			h.cont = h.nextCont
+			h.nextCont = h.length == maxPacket
+			h.body = h.body[:0]
+			h.keep = p.keepFor(h)
+			if h.remain == 0 {
+				p.packet(h, c)
+				h.resetPkt()
+			}
+			continue
+		}
+		n := min(h.remain, len(data))
+		k := max(min(h.keep-len(h.body), n), 0)
+		h.body = append(h.body, data[:k]...)
+		if k < n {
+			h.cut = true
+		}
+		h.remain -= n
+		data = data[n:]
+		if h.remain == 0 {
+			p.packet(h, c)
+			h.resetPkt()
+		}
+	}
+	return true
+}
+
+// keepFor: commands keep their SQL text (nothing during the login: it
+// holds the password's hash), responses what their first bytes say.
+func (p *Parser) keepFor(h *half) int {
+	k := 64
+	switch {
+	case h.req && p.handshake:
+		k = 4 // capability flags only
+	case h.req && !h.cont:
+		k = keepQuery
+	case h.req:
+		k = 0
+	case !h.req && p.handshake:
+		k = 128
+	}
+	if m := p.env.MaxBufferedBytes; m > 0 && k > m {
+		k = m
+	}
+	return k
+}
+
+func (p *Parser) lose() {
+	if p.dead {
+		return
+	}
+	p.env.Stats.Resyncs++
+	p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
+	p.pending = nil
+	p.dead = true
+}
+
+func (p *Parser) packet(h *half, c *conn.Chunk) {
+	if h.req {
+		p.request(h, c)
+		return
+	}
+	if h.cont {
+		if len(p.pending) > 0 {
+			p.pending[0].respBytes += int64(h.length) + 4
+		}
+		return // the rest of a long row
+	}
+	p.response(h, c)
+}
+
+func (p *Parser) request(h *half, c *conn.Chunk) {
+	if p.handshake {
+		// Login and authentication data: only the capabilities are read.
+		if h.seq == 1 && len(h.body) >= 4 && len(p.pending) == 0 {
+			caps := binary.LittleEndian.Uint32(h.body)
+			if caps&capSSL != 0 && h.length <= 36 {
+				p.dead = true // TLS from here
+				return
+			}
+			p.caps = caps & p.serverCaps
+			if p.caps&capDeprecateEOF != 0 {
+				p.eofMode = 2
+			} else if p.serverCaps != 0 {
+				p.eofMode = 1
+			}
+		}
+		return
+	}
+	if h.cont || h.seq != 0 {
+		// LOCAL INFILE data, or the rest of a long command.
+		if len(p.pending) > 0 {
+			p.pending[len(p.pending)-1].size += int64(h.length) + 4
+		}
+		return
+	}
+	if len(h.body) == 0 {
+		p.env.Stats.ParseErrors++
+		p.lose()
+		return
+	}
+	p.finishMaybe(c)
+	cmd, ok := commands[h.body[0]]
+	if !ok {
+		// Replication streams and unknown commands: responses of unknown shape.
+		p.env.Stats.ParseErrors++
+		p.lose()
+		return
+	}
+	r := request{cmd: h.body[0], name: cmd.name, resp: cmd.resp, start: h.start, size: int64(h.length) + 4}
+	body := h.body[1:]
+	switch r.cmd {
+	case comQuery:
+		if p.caps&capQueryAttributes != 0 {
+			// parameter count 0, one parameter set: "\x00\x01"
+			if len(body) < 2 || body[0] != 0 {
+				r.query = sqlText{"", true}
+				break
+			}
+			body = body[2:]
+		}
+		r.query = sqlText{string(body), h.cut}
+	case comStmtPrepare:
+		r.query = sqlText{string(body), h.cut}
+	case comStmtExecute, comStmtFetch, comStmtClose, comStmtReset, comStmtSendLongData:
+		if len(body) >= 4 {
+			r.stmtID = binary.LittleEndian.Uint32(body)
+			r.query = p.statements[r.stmtID]
+		}
+		if r.cmd == comStmtClose {
+			delete(p.statements, r.stmtID)
+		}
+	case comInitDB:
+		r.query = sqlText{"USE " + string(body), h.cut}
+	}
+	if r.resp == respNone {
+		if r.cmd != comStmtSendLongData {
+			p.emit(&r, "NONE", h.start)
+		}
+		return
+	}
+	if r.resp == respAuth {
+		r.state = rsAuth
+	}
+	if len(p.pending) >= maxPending {
+		p.lose()
+		return
+	}
+	p.pending = append(p.pending, r)
+}
+
+// finishMaybe ends a prepare response whose trailing EOF did not come.
+func (p *Parser) finishMaybe(c *conn.Chunk) {
+	if len(p.pending) > 0 && p.pending[0].state == rsMaybeEOF {
+		r := p.pending[0]
+		p.pop()
+		p.emit(&r, "OK", r.lastEnd)
+	}
+}
+
+func (p *Parser) pop() {
+	p.pending = p.pending[1:]
+	if len(p.pending) == 0 {
+		p.pending = p.pending[:0:0]
+	}
+}
+
+// lenenc reads a length-encoded integer.
+func lenenc(b []byte) (uint64, []byte, bool) {
+	if len(b) == 0 {
+		return 0, nil, false
+	}
+	switch c := b[0]; {
+	case c < 0xfb:
+		return uint64(c), b[1:], true
+	case c == 0xfc && len(b) >= 3:
+		return uint64(binary.LittleEndian.Uint16(b[1:])), b[3:], true
+	case c == 0xfd && len(b) >= 4:
+		return uint64(le24(b[1:])), b[4:], true
+	case c == 0xfe && len(b) >= 9:
+		return binary.LittleEndian.Uint64(b[1:]), b[9:], true
+	}
+	return 0, nil, false
+}
+
+// okStatus reads an OK packet (header 0x00 or 0xfe): affected rows and
+// status flags.
+func okStatus(b []byte) (affected uint64, status uint16) {
+	affected, rest, ok := lenenc(b[1:])
+	if !ok {
+		return 0, 0
+	}
+	if _, rest, ok = lenenc(rest); !ok || len(rest) < 2 {
+		return affected, 0
+	}
+	return affected, binary.LittleEndian.Uint16(rest)
+}
+
+// isEOF: a 4.1 EOF packet is exactly 5 bytes; an OK packet with the 0xfe
+// header (CLIENT_DEPRECATE_EOF) is at least 7.
+func isEOF(h *half) bool { return h.length == 5 && len(h.body) == 5 && h.body[0] == 0xfe }
+
+func (p *Parser) response(h *half, c *conn.Chunk) {
+	if p.handshake {
+		p.login(h)
+		return
+	}
+	for {
+		if len(p.pending) == 0 {
+			p.env.Stats.UnmatchedResponses++
+			return
+		}
+		r := &p.pending[0]
+		if r.state != rsMaybeEOF {
+			break
+		}
+		if isEOF(h) && h.seq == r.lastSeq+1 {
+			p.eofMode = 1
+			r.respBytes += int64(h.length) + 4
+			rr := *r
+			p.pop()
+			p.emit(&rr, "OK", c.Departure())
+			return
+		}
+		p.finishMaybe(c)
+	}
+	r := &p.pending[0]
+	r.respBytes += int64(h.length) + 4
+	r.lastSeq = h.seq
+	r.lastEnd = c.Departure()
+	b := h.body
+	if len(b) == 0 {
+		p.env.Stats.ParseErrors++
+		p.lose()
+		return
+	}
+	done := ""
+	if b[0] == 0xff && r.state != rsDefs && r.state != rsPrepParams && r.state != rsPrepCols {
+		p.errPacket(r, b)
+		done = "ERR"
+	} else {
+		done = p.step(r, h, b)
+	}
+	if done != "" {
+		rr := *r
+		p.pop()
+		p.emit(&rr, done, c.Departure())
+	}
+}
+
+// step advances a response by one packet; it returns the status once the
+// response is complete.
+func (p *Parser) step(r *request, h *half, b []byte) string {
+	switch r.state {
+	case rsAuth:
+		if b[0] == 0x00 {
+			return "OK"
+		}
+		return ""
+	case rsInfile:
+		if b[0] == 0x00 {
+			return "OK"
+		}
+		return ""
+	case rsDefs:
+		r.defs--
+		if r.defs <= 0 {
+			r.state = rsAfterDefs
+			if r.resp == respDefs {
+				r.state = rsRows // FIELD_LIST: EOF ends it
+			}
+		}
+		return ""
+	case rsAfterDefs:
+		switch {
+		case isEOF(h):
+			p.eofMode = 1
+			if binary.LittleEndian.Uint16(b[3:])&statusCursorExists != 0 {
+				return "OK" // rows come with STMT_FETCH
+			}
+			r.state = rsRows
+			return ""
+		case b[0] == 0xfe && h.length < maxPacket:
+			p.eofMode = 2
+			return p.terminator(r, h, b)
+		}
+		if p.eofMode == 0 {
+			p.eofMode = 2 // a row right after the definitions
+		}
+		r.state = rsRows
+		r.rows++
+		return ""
+	case rsRows:
+		if b[0] == 0xfe && h.length < maxPacket {
+			return p.terminator(r, h, b)
+		}
+		r.rows++
+		return ""
+	case rsPrepParams, rsPrepCols:
+		if isEOF(h) && r.eofs > 0 {
+			r.eofs--
+			if r.state == rsPrepCols || r.cols == 0 {
+				return "OK"
+			}
+			r.state = rsPrepCols
+			r.defs = r.cols
+			return ""
+		}
+		r.defs--
+		if r.defs > 0 {
+			return ""
+		}
+		return p.prepDefsDone(r)
+	}
+	// rsStart
+	switch r.resp {
+	case respSingle, respAny:
+		if b[0] == 0x00 {
+			r.affected, _ = okStatus(b)
+		}
+		return "OK"
+	case respRows:
+		r.state = rsRows
+		return p.step(r, h, b)
+	case respDefs:
+		r.state = rsDefs
+		r.defs = 1 << 30 // up to the EOF
+		if isEOF(h) || b[0] == 0xfe {
+			return "OK"
+		}
+		return ""
+	case respPrepare:
+		if b[0] != 0x00 || len(b) < 9 {
+			p.env.Stats.ParseErrors++
+			return "OK"
+		}
+		r.stmtID = binary.LittleEndian.Uint32(b[1:])
+		r.cols = int(binary.LittleEndian.Uint16(b[5:]))
+		params := int(binary.LittleEndian.Uint16(b[7:]))
+		if len(p.statements) < maxStatements {
+			p.statements[r.stmtID] = r.query
+		}
+		if len(b) >= 13 && b[12] == 0 {
+			r.cols, params = 0, 0 // MariaDB: metadata skipped (cached)
+		}
+		r.state, r.defs = rsPrepParams, params
+		if params == 0 {
+			r.state, r.defs = rsPrepCols, r.cols
+			if r.cols == 0 {
+				return "OK"
+			}
+		}
+		return ""
+	}
+	// respResult
+	switch b[0] {
+	case 0x00:
+		var status uint16
+		r.affected, status = okStatus(b)
+		if status&statusMoreResults != 0 {
+			return ""
+		}
+		return "OK"
+	case 0xfb:
+		r.state = rsInfile
+		return ""
+	}
+	n, rest, ok := lenenc(b)
+	if !ok || n == 0 {
+		p.env.Stats.ParseErrors++
+		return "OK"
+	}
+	r.state, r.defs = rsDefs, int(min(n, 1<<16))
+	if len(rest) == 1 && rest[0] == 0 {
+		r.state = rsAfterDefs // MariaDB: metadata skipped (cached)
+	}
+	return ""
+}
+
+// prepDefsDone: the last definition of a group came; an EOF follows in
+// the classic protocol.
+func (p *Parser) prepDefsDone(r *request) string {
+	switch p.eofMode {
+	case 1:
+		r.eofs = 1
+		return ""
+	case 2:
+		if r.state == rsPrepParams && r.cols > 0 {
+			r.state, r.defs = rsPrepCols, r.cols
+			return ""
+		}
+		return "OK"
+	}
+	// Unknown: an EOF may follow; the next packet or command tells.
+	if r.state == rsPrepParams && r.cols > 0 {
+		r.eofs = 1 // the column definitions follow either way
+		r.state, r.defs = rsPrepCols, r.cols
+		return ""
+	}
+	r.state = rsMaybeEOF
+	return ""
+}
+
+// terminator handles the EOF or OK that ends a result set.
+func (p *Parser) terminator(r *request, h *half, b []byte) string {
+	var status uint16
+	if isEOF(h) {
+		status = binary.LittleEndian.Uint16(b[3:])
+	} else {
+		_, status = okStatus(b)
+	}
+	if status&statusMoreResults != 0 {
+		r.state = rsStart
+		return ""
+	}
+	return "OK"
+}
+
+func (p *Parser) errPacket(r *request, b []byte) {
+	if len(b) >= 3 {
+		r.errCode = int(binary.LittleEndian.Uint16(b[1:]))
+	}
+	msg := b[min(3, len(b)):]
+	if len(msg) >= 6 && msg[0] == '#' {
+		msg = msg[6:]
+	}
+	r.errMsg = string(msg)
+}
+
+// login follows the connection phase: the greeting's capabilities, then
+// authentication until the server's OK or ERR.
+func (p *Parser) login(h *half) {
+	b := h.body
+	if len(b) == 0 {
+		return
+	}
+	switch {
+	case h.seq == 0 && b[0] == 0x0a:
+		// greeting: version, thread id, 8 bytes, filler, caps low, charset, status, caps high
+		i := strings.IndexByte(string(b[1:]), 0)
+		if i >= 0 {
+			o := 1 + i + 1 + 4 + 8 + 1
+			if len(b) >= o+2 {
+				p.serverCaps = uint32(binary.LittleEndian.Uint16(b[o:]))
+			}
+			if len(b) >= o+7 {
+				p.serverCaps |= uint32(binary.LittleEndian.Uint16(b[o+5:])) << 16
+			}
+		}
+	case b[0] == 0x00 && h.seq > 0:
+		p.handshake = false // authenticated
+	case b[0] == 0xff:
+		p.dead = true // login refused: the server closes
+	}
+}
+
+// emit writes the record of a completed command.
+func (p *Parser) emit(r *request, status string, end uint64) {
+	ev := &api.MySQLEvent{
+		Header:     api.Header{Table: api.TableMySQLEvents, V: api.Version},
+		ReqCmd:     r.name,
+		RespStatus: status,
+		ReqBytes:   r.size,
+		RespBytes:  r.respBytes,
+	}
+	if status == "ERR" {
+		ev.ErrCode = r.errCode
+	}
+	switch r.cmd {
+	case comQuery, comStmtPrepare, comStmtExecute, comStmtFetch, comStmtClose, comStmtReset:
+		ev.QueryKind, ev.QueryTemplate = sqltext.Template([]byte(r.query.s), sqltext.MySQL, templateLen, r.query.cut)
+		if r.cmd == comStmtPrepare {
+			ev.QueryKind = "PREPARE"
+		}
+		if r.cmd != comQuery && r.cmd != comStmtExecute && r.cmd != comStmtPrepare {
+			ev.QueryKind = r.name
+		}
+	default:
+		ev.QueryKind = r.name
+	}
+	if l := p.env.BodyLimit; l > 0 {
+		if r.query.s != "" {
+			if p.env.FullData {
+				ev.ReqBody = bound(r.query.s, l)
+			} else {
+				_, ev.ReqBody = sqltext.Template([]byte(r.query.s), sqltext.MySQL, l, r.query.cut)
+			}
+		}
+		var resp string
+		switch {
+		case status == "ERR":
+			resp = "ERR " + strconv.Itoa(r.errCode)
+			if p.env.FullData && r.errMsg != "" {
+				resp += ": " + r.errMsg
+			}
+		case r.cmd == comStmtPrepare:
+			resp = "stmt " + strconv.FormatUint(uint64(r.stmtID), 10)
+		case r.rows > 0 || r.state == rsRows:
+			resp = strconv.FormatInt(r.rows, 10) + " rows"
+		case status == "OK":
+			resp = "affected " + strconv.FormatUint(r.affected, 10)
+		}
+		ev.RespBody = bound(resp, l)
+	}
+	start := r.start
+	if end < start {
+		end = start
+	}
+	p.env.Out.Emit(ev, start, end)
+}
+
+func bound(s string, limit int) string {
+	if len(s) <= limit {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return strings.ToValidUTF8(s[:limit], "?") + "…"
+}
+
+// End implements conn.Parser.
+func (p *Parser) End(endNs uint64, why conn.EndReason) {
+	if !p.dead {
+		if len(p.pending) > 0 && p.pending[0].state == rsMaybeEOF {
+			p.finishMaybe(nil)
+		}
+		p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
+	}
+	p.pending = nil
+	p.dead = true
+}
