@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -204,6 +205,19 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			other(&ev.ConnColumns, api.ProtocolPgSQL, method, path, cmp.Or(ev.SQLState, "OK"), ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TablePgSQLEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
+		case *api.MySQLEvent:
+			records++
+			method, path := sqlEndpoint(ev.QueryKind, ev.QueryTemplate, ev.ReqCmd)
+			class := "OK"
+			if ev.RespStatus == "ERR" {
+				class = strconv.Itoa(ev.ErrCode)
+			}
+			other(&ev.ConnColumns, api.ProtocolMySQL, method, path, class, ev.ReqBytes, ev.RespBytes)
+			if cfg.EmitEvents {
+				ev.Table = api.TableMySQLEvents
 				out.Emit(&ev.Header, ev)
 			}
 			return
