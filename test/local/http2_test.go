@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +19,10 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
-// startNginxH2C runs Debian's nginx with a cleartext HTTP/2 listener
-// (prior knowledge, no TLS) on a loopback port and an access log that
-// names the protocol of each request.
-func startNginxH2C(t *testing.T) (addr, accessLog string) {
+// startNginxH2 runs Debian's nginx with an HTTP/2 listener on a loopback
+// port: cleartext h2c (prior knowledge), or TLS with ALPN h2. Its access
+// log names the protocol of each request.
+func startNginxH2(t *testing.T, tls bool) (addr, accessLog string) {
 	t.Helper()
 	bin := requireCmd(t, "nginx")
 	if out, _ := exec.Command(bin, "-V").CombinedOutput(); !bytes.Contains(out, []byte("--with-http_v2_module")) {
@@ -34,13 +35,18 @@ func startNginxH2C(t *testing.T) (addr, accessLog string) {
 	for _, d := range []string{"html", "logs", "tmp"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
-	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx over h2c\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte(h2Index), 0o644)
 	// PUT (WebDAV) reads the request body, unlike `return`, whose early
 	// answer curl 7.88 takes for a broken stream.
 	os.MkdirAll(filepath.Join(dir, "html", "up"), 0o777)
 	os.Chmod(filepath.Join(dir, "html", "up"), 0o777)
 	os.Chmod(filepath.Join(dir, "tmp"), 0o777)
 	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	listen := addr + " http2;"
+	if tls {
+		cert, key := writeCert(t, dir)
+		listen = fmt.Sprintf("%s ssl http2; ssl_certificate %s; ssl_certificate_key %s;", addr, cert, key)
+	}
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -52,14 +58,14 @@ http {
   client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
   uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
   server {
-    listen %[2]s http2;
+    listen %[2]s
     root %[1]s/html;
     location = /ok { return 200 "ok\n"; }
     location /up/ { dav_methods PUT; create_full_put_path on; }
     location = /unavailable { return 503; }
   }
 }
-`, dir, addr)
+`, dir, listen)
 	cf := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(cf, []byte(conf), 0o644)
 	cmd := exec.Command(bin, "-c", cf, "-p", dir)
@@ -72,38 +78,19 @@ http {
 	return addr, filepath.Join(dir, "logs", "access.log")
 }
 
+const h2Index = "hello from nginx over HTTP/2\n"
+
 // h2Key is how the test counts requests: "GET /ok 200".
 func h2Key(method, path string, status int) string {
 	return fmt.Sprintf("%s %s %d", method, path, status)
 }
 
-// TestTraceHTTP2NginxCurl: curl speaks h2c with prior knowledge to nginx
-// (GETs of several statuses, PUTs with a body); both sides traced. Per endpoint and status, the
-// server-side records equal nginx's access log and the client side's.
-func TestTraceHTTP2NginxCurl(t *testing.T) {
-	requirePrivileged(t)
-	curl := requireCmd(t, "curl")
-	addr, accessLog := startNginxH2C(t)
-	tr := startTrace(t, "--comm", "nginx", "--comm", "curl", "--duration", "90s")
-	base := "http://" + addr
-	run := func(args ...string) {
-		t.Helper()
-		args = append([]string{"-s", "--http2-prior-knowledge", "-o", "/dev/null"}, args...)
-		if out, err := exec.Command(curl, args...).CombinedOutput(); err != nil {
-			t.Fatalf("curl %v: %v\n%s", args, err, out)
-		}
-	}
-	// curl 7.88 cannot reuse an h2c prior-knowledge connection (a second
-	// URL fails with exit 16), so each request is its own connection:
-	// preface, SETTINGS, one stream.
-	for _, p := range []string{"/ok", "/index.html", "/missing", "/ok", "/unavailable", "/ok", "/index.html", "/missing", "/unavailable", "/ok", "/ok"} {
-		run(base + p)
-	}
-	for _, f := range []string{"a", "b", "c", "a"} { // the second PUT of a replaces it: 204
-		run("-X", "PUT", "--data-binary", "name=pixie", base+"/up/"+f)
-	}
-	recs := tr.stop(t)
-
+// checkNginxH2 compares the records of both sides with nginx's access log
+// (which must equal want) per method, path and status, and the summary
+// rows with the records.
+func checkNginxH2(t *testing.T, tr *trace, recs records, addr, accessLog string, want map[string]int) {
+	t.Helper()
+	ap := netip.MustParseAddrPort(addr)
 	logged := map[string]int{}
 	b, err := os.ReadFile(accessLog)
 	if err != nil {
@@ -116,12 +103,14 @@ func TestTraceHTTP2NginxCurl(t *testing.T) {
 		}
 		logged[f[0]+" "+f[1]+" "+f[2]]++
 	}
-	want := map[string]int{"GET /ok 200": 5, "GET /index.html 200": 2, "GET /missing 404": 2, "GET /unavailable 503": 2, "PUT /up/a 201": 1, "PUT /up/b 201": 1, "PUT /up/c 201": 1, "PUT /up/a 204": 1}
 	if !maps.Equal(logged, want) {
 		t.Fatalf("nginx logged %v, want %v: the test's load is not what it meant", logged, want)
 	}
 	server, client := map[string]int{}, map[string]int{}
 	for _, e := range recs.events {
+		if e.Comm == "curl" && e.RemotePort != ap.Port() {
+			continue // another test's curl (--comm curl traces every one)
+		}
 		if e.MajorVersion != 2 {
 			t.Errorf("record %s %s: major_version %d", e.ReqMethod, e.ReqPath, e.MajorVersion)
 		}
@@ -140,8 +129,8 @@ func TestTraceHTTP2NginxCurl(t *testing.T) {
 		if e.ReqMethod == "PUT" && (e.ReqBody != "name=pixie" || e.ReqBodySize != 10) {
 			t.Errorf("PUT body %q (%d bytes)", e.ReqBody, e.ReqBodySize)
 		}
-		if e.ReqPath == "/index.html" && e.RespBodySize != int64(len("hello from nginx over h2c\n")) {
-			t.Errorf("index.html body size %d", e.RespBodySize)
+		if e.ReqPath == "/index.html" && (e.RespBodySize != int64(len(h2Index)) || e.RespBody != h2Index) {
+			t.Errorf("index.html body %q (%d bytes)", e.RespBody, e.RespBodySize)
 		}
 	}
 	t.Logf("server %v client %v tables %v", server, client, recs.tables)
@@ -157,12 +146,81 @@ func TestTraceHTTP2NginxCurl(t *testing.T) {
 	}
 	// The table's rows: HTTP (no protocol), per endpoint, both roles.
 	rows := summaries(t, tr.out.Bytes(), "")
-	if got := rows["GET /ok 2xx"].Count; got != 10 {
-		t.Errorf("summary GET /ok 2xx count %d, want 10 (5 server + 5 client): %v", got, slices.Collect(maps.Keys(rows)))
+	if got, w := rows["GET /ok 2xx"].Count, 2*want["GET /ok 200"]; got != uint64(w) {
+		t.Errorf("summary GET /ok 2xx count %d, want %d (server + client): %v", got, w, slices.Collect(maps.Keys(rows)))
 	}
-	if r := rows["GET /unavailable 5xx"]; r.Count != 4 || r.Errors != 4 {
-		t.Errorf("summary GET /unavailable 5xx %+v", r)
+	if r, w := rows["GET /unavailable 5xx"], 2*want["GET /unavailable 503"]; r.Count != uint64(w) || r.Errors != uint64(w) {
+		t.Errorf("summary GET /unavailable 5xx %+v, want %d errors", r, w)
 	}
+}
+
+// curlRunner runs curl with common arguments, failing the test on error.
+func curlRunner(t *testing.T, common ...string) func(args ...string) {
+	curl := requireCmd(t, "curl")
+	return func(args ...string) {
+		t.Helper()
+		args = append(append([]string{"-s"}, common...), args...)
+		if out, err := exec.Command(curl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// TestTraceHTTP2NginxCurl: curl speaks h2c with prior knowledge to nginx
+// (GETs of several statuses, PUTs with a body); both sides traced. Per
+// endpoint and status, the server-side records equal nginx's access log
+// and the client side's.
+func TestTraceHTTP2NginxCurl(t *testing.T) {
+	requirePrivileged(t)
+	addr, accessLog := startNginxH2(t, false)
+	tr := startTrace(t, "--comm", "nginx", "--comm", "curl", "--duration", "90s")
+	base := "http://" + addr
+	run := curlRunner(t, "--http2-prior-knowledge", "-o", "/dev/null")
+	// curl 7.88 cannot reuse an h2c prior-knowledge connection (a second
+	// URL fails with exit 16), so each request is its own connection:
+	// preface, SETTINGS, one stream.
+	for _, p := range []string{"/ok", "/index.html", "/missing", "/ok", "/unavailable", "/ok", "/index.html", "/missing", "/unavailable", "/ok", "/ok"} {
+		run(base + p)
+	}
+	for _, f := range []string{"a", "b", "c", "a"} { // the second PUT of a replaces it: 204
+		run("-X", "PUT", "--data-binary", "name=pixie", base+"/up/"+f)
+	}
+	recs := tr.stop(t)
+	checkNginxH2(t, tr, recs, addr, accessLog, map[string]int{"GET /ok 200": 5, "GET /index.html 200": 2, "GET /missing 404": 2,
+		"GET /unavailable 503": 2, "PUT /up/a 201": 1, "PUT /up/b 201": 1, "PUT /up/c 201": 1, "PUT /up/a 204": 1})
+}
+
+// TestTraceHTTP2NginxTLSCurl: HTTP/2 over TLS (ALPN h2) read through the
+// OpenSSL uprobes: several streams on one connection, then multiplexed
+// parallel streams, then PUTs; counts as for h2c.
+func TestTraceHTTP2NginxTLSCurl(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	addr, accessLog := startNginxH2(t, true)
+	tr := startTrace(t, "--comm", "nginx", "--comm", "curl", "--duration", "90s")
+	base := "https://" + addr
+	run := curlRunner(t, "-k", "--http2")
+	// One connection, streams 1, 3, 5, ... one after the other.
+	var args []string
+	for _, p := range []string{"/ok", "/index.html", "/missing", "/ok", "/unavailable", "/ok"} {
+		args = append(args, "-o", "/dev/null", base+p)
+	}
+	run(args...)
+	// One connection, streams interleaved: curl waits for it, then sends all.
+	args = []string{"--parallel", "--parallel-max", "8"}
+	for _, p := range []string{"/ok", "/ok", "/missing", "/index.html", "/unavailable", "/ok", "/ok", "/index.html"} {
+		args = append(args, "-o", "/dev/null", base+p)
+	}
+	run(args...)
+	for _, f := range []string{"a", "b", "a"} {
+		run("-o", "/dev/null", "-X", "PUT", "--data-binary", "name=pixie", base+"/up/"+f)
+	}
+	recs := tr.stop(t)
+	if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
+		t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
+	}
+	checkNginxH2(t, tr, recs, addr, accessLog, map[string]int{"GET /ok 200": 7, "GET /index.html 200": 3, "GET /missing 404": 2,
+		"GET /unavailable 503": 2, "PUT /up/a 201": 1, "PUT /up/b 201": 1, "PUT /up/a 204": 1})
 }
 
 // buildGRPCPeer builds testdata/http2/grpcpeer (real grpc-go) under two
