@@ -26,7 +26,7 @@
 /* Set from Go before load. */
 volatile const __u8 filter_all = 0;  /* 1: every process except the idle task */
 volatile const __u8 want_kernel = 0; /* 1: also record kernel stacks */
-volatile const __u8 all_mode = PROFILE_MODE_FP; /* the mode of every process with filter_all */
+volatile const __u8 all_mode = PROFILE_MODE_FP; /* with filter_all: the mode of unclassified processes */
 
 #define PROFILE_MAX_TARGETS 16384
 
@@ -126,13 +126,14 @@ int px_profile(void *ctx)
 
 	if (tgid == 0)
 		return 0; /* idle task */
+	/* With filter_all the map holds the processes classified since (Go
+	 * programs go back to frame pointers); the rest use all_mode. */
 	__u8 mode = all_mode;
-	if (!filter_all) {
-		__u8 *m = bpf_map_lookup_elem(&px_prof_tgids, &tgid);
-		if (!m)
-			return 0;
+	__u8 *m = bpf_map_lookup_elem(&px_prof_tgids, &tgid);
+	if (m)
 		mode = *m;
-	}
+	else if (!filter_all)
+		return 0;
 
 	__u32 *half = bpf_map_lookup_elem(&px_prof_ctl, &zero);
 	__u32 h = half ? *half : 0;

@@ -57,6 +57,11 @@ type Probe struct {
 	// --all runs on busy nodes keep bounded memory.
 	lastSeen map[uint32]int
 	drains   int
+
+	// classified: with All in auto mode, processes whose mode was decided
+	// from their first CFI sample (Go programs are switched back to frame
+	// pointers, counted in the kernel).
+	classified map[uint32]bool
 }
 
 const forgetAfterDrains = 10
@@ -116,7 +121,7 @@ func New(cfg api.ProfileConfig) (*Probe, error) {
 	}
 	spec.Maps["px_prof_raw"].MaxEntries = rawRingSize(len(cpus), cfg.Hz, time.Duration(cfg.IntervalNs))
 	p := &Probe{cfg: cfg, sym: NewSymbolizer(cfg.ProcRootDir), unw: unwind.New(cfg.ProcRootDir), procs: map[uint32]procInfo{},
-		lostBy: map[string]uint64{}, lastSeen: map[uint32]int{}, start: start}
+		lostBy: map[string]uint64{}, lastSeen: map[uint32]int{}, classified: map[uint32]bool{}, start: start}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("loading the profile BPF program: %w (needs root or CAP_BPF+CAP_PERFMON, Linux >= 5.8)", err)
 	}
@@ -371,6 +376,10 @@ func (p *Probe) forgetExited() {
 		delete(p.procs, pid)
 		p.sym.Forget(pid)
 		p.unw.Forget(pid)
+		if p.classified[pid] {
+			delete(p.classified, pid)
+			_ = p.objs.PxProfTgids.Delete(pid)
+		}
 	}
 }
 
@@ -467,6 +476,7 @@ func (p *Probe) drainRaw(agg map[aggKey]*aggVal) {
 			continue
 		}
 		tgid, nk := le.Uint32(b), min(int(le.Uint32(b[4:])), maxStackDepth)
+		p.classify(tgid)
 		kstack = kstack[:0]
 		for i := 0; i < nk; i++ {
 			kstack = append(kstack, le.Uint64(b[rawKstackOff+8*i:]))
@@ -482,6 +492,19 @@ func (p *Probe) drainRaw(agg map[aggKey]*aggVal) {
 		} else {
 			agg[ak] = &aggVal{count: 1, modules: f.modules, lines: f.lines}
 		}
+	}
+}
+
+// classify decides, with All in auto mode, how a process seen for the
+// first time is unwound from now on (modeFor), through the tgid map the
+// BPF program checks before its default.
+func (p *Probe) classify(tgid uint32) {
+	if !p.cfg.All || (p.cfg.Unwind != "" && p.cfg.Unwind != api.ProfileUnwindAuto) || p.classified[tgid] {
+		return
+	}
+	p.classified[tgid] = true
+	if mode := p.modeFor(tgid); mode != uint8(profileProfileModePROFILE_MODE_CFI) {
+		_ = p.objs.PxProfTgids.Put(tgid, mode)
 	}
 }
 

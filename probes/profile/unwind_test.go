@@ -71,3 +71,56 @@ func TestProfileWithoutFramePointers(t *testing.T) {
 		t.Errorf("fp mode unwound %.0f%% of a program without frame pointers: the test program is not what it claims", 100*fp)
 	}
 }
+
+// With --all in auto mode the probe cannot know processes in advance: a
+// process's first samples are unwound with CFI, then Go programs go back
+// to frame pointers. Both kinds keep whole stacks.
+func TestProfileAllClassifies(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	cc := probetest.RequireCommand(t, "gcc")
+	dir := t.TempDir()
+	cbin := filepath.Join(dir, "cnofp")
+	if out, err := exec.Command(cc, "-O2", "-fomit-frame-pointer", "-o", cbin, "testdata/cnofp.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	gobin := filepath.Join(dir, "goburn")
+	if out, err := exec.Command("go", "build", "-o", gobin, "./testdata/goburn").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	c := start(t, "cnofp", "leaf_work", cbin, "20")
+	g := start(t, "go", "main.hotAlpha", gobin, "20")
+	p, err := New(api.ProfileConfig{All: true, DurationNs: int64(4 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	whole := map[uint32][2]uint64{} // pid -> {whole stacks, samples}
+	err = p.Run(t.Context(), func(rec any) error {
+		r, ok := rec.(*api.StackTrace)
+		if !ok || (r.PID != c.pid() && r.PID != g.pid()) {
+			return nil
+		}
+		w := whole[r.PID]
+		w[1] += r.Count
+		if (r.PID == c.pid() && strings.Contains(r.Stack, "main;qsort") && strings.Contains(r.Stack, ";cmp;middle")) ||
+			(r.PID == g.pid() && strings.HasPrefix(r.Stack, "runtime.goexit;main.hot")) {
+			w[0] += r.Count
+		}
+		whole[r.PID] = w
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*workload{c, g} {
+		n := whole[w.pid()]
+		t.Logf("%s: %d of %d samples with the whole stack", w.name, n[0], n[1])
+		if n[1] < 30 || float64(n[0]) < 0.9*float64(n[1]) {
+			t.Errorf("%s: %d of %d samples with the whole stack", w.name, n[0], n[1])
+		}
+	}
+	var mode uint8
+	if err := p.objs.PxProfTgids.Lookup(g.pid(), &mode); err != nil || mode != uint8(profileProfileModePROFILE_MODE_FP) {
+		t.Errorf("the Go program's mode is %d (%v), want frame pointers", mode, err)
+	}
+}
