@@ -30,6 +30,7 @@ package protocols
 
 import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/amqp"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/dns"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http1"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
@@ -40,7 +41,7 @@ import (
 
 // All returns every protocol, in order of preference for equal confidence.
 func All() []conn.Protocol {
-	return []conn.Protocol{http1.Protocol{}, http2.Protocol{}, redis.Protocol{}, dns.Protocol{}, pgsql.Protocol{}, mysql.Protocol{}}
+	return []conn.Protocol{http1.Protocol{}, http2.Protocol{}, redis.Protocol{}, dns.Protocol{}, pgsql.Protocol{}, mysql.Protocol{}, amqp.Protocol{}}
 }
 
 // ByName returns the named protocols ("http", ...) and the names it does
