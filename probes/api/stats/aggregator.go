@@ -48,7 +48,9 @@ const (
 	ProtocolDNS   = "dns"
 	ProtocolPgSQL = "pgsql"
 	ProtocolMySQL = "mysql"
-	ProtocolGRPC  = "grpc" // Method is /pkg.Service/Method, class the grpc-status name
+	ProtocolGRPC  = "grpc"  // Method is /pkg.Service/Method, class the grpc-status name
+	ProtocolAMQP  = "amqp"  // Method is class.method, class "OK" or a reply code ("406")
+	ProtocolKafka = "kafka" // Method is the API name, class "OK" or the error name
 )
 
 // ClassIsError tells whether a status class of protocol's rows counts as
@@ -67,6 +69,11 @@ func ClassIsError(protocol, class string) bool {
 		return class != "OK" // a grpc-status name ("UNAVAILABLE"), or "err"
 	case ProtocolPgSQL, ProtocolMySQL:
 		return class != "OK" // a SQLSTATE or an error code
+	case ProtocolAMQP:
+		n, err := strconv.Atoi(class) // a close's or return's reply code
+		return class == StatusErr || err == nil && n >= 300
+	case ProtocolKafka:
+		return class != "OK"
 	}
 	return class == StatusErr
 }
