@@ -221,6 +221,22 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 				out.Emit(&ev.Header, ev)
 			}
 			return
+		case *api.AMQPEvent:
+			records++
+			other(&ev.ConnColumns, api.ProtocolAMQP, ev.Method, amqpPath(ev), amqpClass(ev), ev.ReqBytes, ev.RespBytes)
+			if cfg.EmitEvents {
+				ev.Table = api.TableAMQPEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
+		case *api.KafkaEvent:
+			records++
+			other(&ev.ConnColumns, api.ProtocolKafka, ev.ReqCmd, ev.Topic, cmp.Or(ev.ErrorName, "OK"), ev.ReqBytes, ev.RespBytes)
+			if cfg.EmitEvents {
+				ev.Table = api.TableKafkaEvents
+				out.Emit(&ev.Header, ev)
+			}
+			return
 		case *api.DNSEvent:
 			records++
 			other(&ev.ConnColumns, api.ProtocolDNS, ev.QueryType, ev.QueryName, ev.RCodeName, ev.ReqBytes, ev.RespBytes)
@@ -453,4 +469,27 @@ func sqlEndpoint(kind, tmpl, cmd string) (method, path string) {
 		return kind, strings.TrimSpace(rest)
 	}
 	return kind, tmpl
+}
+
+// amqpPath is the endpoint's second part: exchange/routing-key of the
+// methods that carry messages, bounded; other methods have none.
+func amqpPath(ev *api.AMQPEvent) string {
+	switch ev.Method {
+	case "basic.publish", "basic.deliver", "basic.return":
+		p := ev.Exchange + "/" + ev.RoutingKey
+		if len(p) > 120 {
+			p = strings.ToValidUTF8(p[:120], "") + "…"
+		}
+		return p
+	}
+	return ""
+}
+
+// amqpClass is "OK", or the reply code of the close that answered (or
+// is) the method, or of a basic.return.
+func amqpClass(ev *api.AMQPEvent) string {
+	if ev.ReplyCode != 0 {
+		return strconv.Itoa(ev.ReplyCode)
+	}
+	return "OK"
 }
