@@ -86,7 +86,8 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 
 // protocolTitles name the protocols of rows in the title.
 var protocolTitles = map[string]string{"": "HTTP", stats.ProtocolRedis: "Redis", stats.ProtocolDNS: "DNS",
-	stats.ProtocolPgSQL: "PostgreSQL", stats.ProtocolMySQL: "MySQL", stats.ProtocolGRPC: "gRPC"}
+	stats.ProtocolPgSQL: "PostgreSQL", stats.ProtocolMySQL: "MySQL", stats.ProtocolGRPC: "gRPC",
+	stats.ProtocolAMQP: "AMQP", stats.ProtocolKafka: "Kafka"}
 
 // protocolsSeen is the title's protocol list when rows of protocols other
 // than HTTP are present ("HTTP, Redis"), else "".
@@ -103,7 +104,7 @@ func protocolsSeen(rows []stats.Endpoint) string {
 		return ""
 	}
 	var names []string
-	for _, k := range []string{"", stats.ProtocolGRPC, stats.ProtocolRedis, stats.ProtocolDNS, stats.ProtocolPgSQL, stats.ProtocolMySQL} {
+	for _, k := range []string{"", stats.ProtocolGRPC, stats.ProtocolRedis, stats.ProtocolDNS, stats.ProtocolPgSQL, stats.ProtocolMySQL, stats.ProtocolAMQP, stats.ProtocolKafka} {
 		if seen[k] {
 			names = append(names, protocolTitles[k])
 			delete(seen, k)
