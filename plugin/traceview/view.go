@@ -78,7 +78,7 @@ func New(out, errOut io.Writer, o Options) *View {
 func (v *View) json() bool { return v.o.Output == "json" }
 
 // eventPrefixes start every per-request line (http_events, redis_events,
-// dns_events, pgsql_events, mysql_events): the agent encodes Header first, so the hot path (one line
+// dns_events, pgsql_events, mysql_events, amqp_events, kafka_events): the agent encodes Header first, so the hot path (one line
 // per request with -o json) needs no decoding at all.
 var eventPrefixes = [][]byte{
 	[]byte(`{"table":"` + api.TableHTTPEvents + `"`),
@@ -86,6 +86,8 @@ var eventPrefixes = [][]byte{
 	[]byte(`{"table":"` + api.TableDNSEvents + `"`),
 	[]byte(`{"table":"` + api.TablePgSQLEvents + `"`),
 	[]byte(`{"table":"` + api.TableMySQLEvents + `"`),
+	[]byte(`{"table":"` + api.TableAMQPEvents + `"`),
+	[]byte(`{"table":"` + api.TableKafkaEvents + `"`),
 }
 
 func isEvent(line []byte) bool {
