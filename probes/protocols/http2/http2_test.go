@@ -52,6 +52,41 @@ func check(t *testing.T, h *harness, ws ...want) {
 	}
 }
 
+// everySplit feeds req then resp, each cut in two calls at every point,
+// as seen by a server and by a client, and checks the records (and with
+// after, anything else) each time.
+func everySplit(t *testing.T, req, resp []byte, after func(*harness), ws ...want) {
+	t.Helper()
+	for _, role := range []conn.Role{conn.RoleServer, conn.RoleClient} {
+		reqDir, respDir := conn.Ingress, conn.Egress
+		if role == conn.RoleClient {
+			reqDir, respDir = conn.Egress, conn.Ingress
+		}
+		for i := 0; i <= len(req)+len(resp); i++ {
+			h := newHarness(t, conn.Options{})
+			h.open(role)
+			for _, part := range []struct {
+				dir conn.Dir
+				b   []byte
+				at  int
+			}{{reqDir, req, i}, {respDir, resp, i - len(req)}} {
+				at := max(0, min(part.at, len(part.b)))
+				if at > 0 {
+					h.send(part.dir, part.b[:at])
+				}
+				if at < len(part.b) {
+					h.send(part.dir, part.b[at:])
+				}
+			}
+			check(t, h, ws...)
+			if after != nil {
+				h.close()
+				after(h)
+			}
+		}
+	}
+}
+
 func TestInfer(t *testing.T) {
 	for i := 1; i <= len(Preface); i++ {
 		inf := Protocol{}.Infer([]byte(Preface[:i]), conn.Egress, conn.TransportTCP)
@@ -182,14 +217,7 @@ func TestInterleavedStreams(t *testing.T) {
 	cl.data(1, true, "body-a")
 	srv.settings().headers(3, false, ":status", "404").headers(1, false, ":status", "200")
 	srv.data(1, false, "one").data(3, true, "nf").data(1, true, "two")
-	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.send(conn.Egress, cl.take())
-	resp := srv.take()
-	for k := 0; k < len(resp); k += 7 {
-		h.send(conn.Ingress, resp[k:min(k+7, len(resp))])
-	}
-	check(t, h,
+	everySplit(t, cl.take(), srv.take(), nil,
 		want{method: "GET", path: "/b", status: 404, respBody: "nf"},
 		want{method: "POST", path: "/a", status: 200, respBody: "onetwo", reqBody: "body-a"})
 }
@@ -208,6 +236,7 @@ func TestContinuationPaddingPriority(t *testing.T) {
 	must(srv.fr.WriteDataPadded(1, true, []byte("ded"), nil))
 	must(srv.fr.WriteDataPadded(1, false, nil, nil)) // after the end: ignored
 	req, resp := cl.take(), srv.take()
+	everySplit(t, req, resp, nil, want{method: "GET", path: "/long", status: 200, respBody: "padded"})
 	for i := 0; i < len(req); i += 13 {
 		h := newHarness(t, conn.Options{})
 		h.open(conn.RoleServer)
@@ -244,14 +273,11 @@ func TestResetAndGoAway(t *testing.T) {
 	srv.headers(3, true, ":status", "204")
 	must(srv.fr.WriteGoAway(3, http2.ErrCodeNo, nil))
 	srv.headers(5, true, ":status", "200") // after GOAWAY: its stream is gone
-	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, cl.take())
-	h.send(conn.Egress, srv.take())
-	check(t, h, want{method: "GET", path: "/ok", status: 204})
-	if s := h.stats(); s.UnmatchedRequests != 2 || s.UnmatchedResponses != 1 {
-		t.Fatalf("stats %+v", s)
-	}
+	everySplit(t, cl.take(), srv.take(), func(h *harness) {
+		if s := h.stats(); s.UnmatchedRequests != 2 || s.UnmatchedResponses != 1 || s.ParseErrors != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	}, want{method: "GET", path: "/ok", status: 204})
 }
 
 func TestGRPC(t *testing.T) {
@@ -271,10 +297,15 @@ func TestGRPC(t *testing.T) {
 	srv.headers(3, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "14", "grpc-message", "unavailable")
 	srv.headers(5, false, ":status", "200", "content-type", "application/grpc+proto").data(5, false, msg)
 	srv.headers(5, true, "grpc-status", "4")
+	req, resp := cl.take(), srv.take()
+	everySplit(t, req, resp, nil,
+		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "0"},
+		want{method: "POST", path: "/pkg.Echo/Fail", status: 200, reqBody: msg, grpc: true, grpcStatus: "14"},
+		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "4"})
 	h := newHarness(t, conn.Options{})
 	h.open(conn.RoleServer)
-	h.send(conn.Ingress, cl.take())
-	h.send(conn.Egress, srv.take())
+	h.send(conn.Ingress, req)
+	h.send(conn.Egress, resp)
 	check(t, h,
 		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "0"},
 		want{method: "POST", path: "/pkg.Echo/Fail", status: 200, reqBody: msg, grpc: true, grpcStatus: "14"},
@@ -312,11 +343,11 @@ func TestDynamicTable(t *testing.T) {
 	if sizes[2] >= sizes[0] || sizes[3] != sizes[2] {
 		t.Fatalf("the encoder did not index: block sizes %v", sizes)
 	}
-	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, cl.take())
-	h.send(conn.Egress, srv.take())
-	check(t, h,
+	everySplit(t, cl.take(), srv.take(), func(h *harness) {
+		if s := h.stats(); s.ParseErrors+s.UnmatchedRequests+s.UnmatchedResponses != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	},
 		want{method: "GET", path: "/items/1", status: 200},
 		want{method: "GET", path: "/items/2", status: 404, respBody: "nope"},
 		want{method: "GET", path: "/items/1", status: 200},
