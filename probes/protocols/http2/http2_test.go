@@ -280,6 +280,21 @@ func TestResetAndGoAway(t *testing.T) {
 	}, want{method: "GET", path: "/ok", status: 204})
 }
 
+func TestServerPush(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.headers(1, true, reqKV("GET", "/page")...)
+	must(srv.fr.WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 2, EndHeaders: true, PadLength: 2,
+		BlockFragment: srv.block(reqKV("GET", "/style.css")...)}))
+	srv.headers(2, false, ":status", "200", "content-type", "text/css").data(2, true, "body{}")
+	srv.headers(1, false, ":status", "200").data(1, true, "<html>")
+	everySplit(t, cl.take(), srv.take(), func(h *harness) {
+		if s := h.stats(); s.Pushes != 1 || s.UnmatchedResponses+s.UnmatchedRequests+s.ParseErrors != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	}, want{method: "GET", path: "/page", status: 200, respBody: "<html>"})
+}
+
 func TestGRPC(t *testing.T) {
 	msg := "\x00\x00\x00\x00\x03abc"
 	cl, srv := newPeer(), newPeer()

@@ -404,6 +404,8 @@ func (p *Parser) finish(s *side, c *conn.Chunk, bad bool) {
 	switch {
 	case blk.method != "":
 		p.request(s, id, blk)
+	case blk.status != "" && st == nil && id%2 == 0:
+		// A pushed response (counted at its PUSH_PROMISE): no request.
 	case blk.status != "":
 		p.response(s, st, blk, c)
 	case st != nil:
