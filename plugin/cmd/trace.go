@@ -44,8 +44,10 @@ var (
 		text, Redis (RESP2 and RESP3; error replies count as errors, pub/sub
 		pushes are not requests), DNS over UDP (errors: RCODE other than
 		NOERROR), PostgreSQL (simple and extended queries up to ReadyForQuery;
-		errors by SQLSTATE; literals shown as ? and passwords never kept).
-		-o json writes http_events, redis_events, dns_events and pgsql_events.`)
+		errors by SQLSTATE), MySQL and MariaDB (text and prepared commands to
+		their last packet; errors by ERR code). SQL literals are shown as ? and
+		logins never kept. -o json writes http_events, redis_events,
+		dns_events, pgsql_events and mysql_events.`)
 
 	traceExample = templates.Examples(`
 		# Trace a local nginx for 30 seconds
@@ -56,6 +58,9 @@ var (
 
 		# Trace a local PostgreSQL server: one row per statement template
 		sudo %[1]s trace --local --comm postgres
+
+		# Trace a local MariaDB or MySQL server
+		sudo %[1]s trace --local --comm mariadbd
 
 		# Trace two processes and stream every request as NDJSON
 		sudo %[1]s trace --local --pid 4242 --pid 4243 -o json
@@ -106,7 +111,7 @@ func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	o := NewTraceOptions(streams)
 	return newProbeCommand(f, &cobra.Command{
 		Use:     "trace [TARGET...] [--local]",
-		Short:   "Trace L7 requests (HTTP/1.x, Redis, DNS, PostgreSQL) of pods, workloads, nodes or local processes",
+		Short:   "Trace L7 requests (HTTP/1.x, Redis, DNS, PostgreSQL, MySQL) of pods, workloads, nodes or local processes",
 		Long:    traceLong,
 		Example: fmt.Sprintf(traceExample, "kubectl pixie"),
 	}, o)
@@ -125,7 +130,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final table")
 	fs.IntVar(&o.MaxPayload, "max-payload", o.MaxPayload, "bytes captured per syscall, a power of two (default 4096)")
 	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record")
-	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...) Redis values and SQL literals instead of redacting them (Redis AUTH and PostgreSQL passwords stay redacted)")
+	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...), Redis values and SQL literals instead of redacting them (Redis AUTH and SQL logins stay redacted)")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
 	o.addFlags(fs, "trace")
