@@ -16,11 +16,27 @@ type module struct {
 	eh    *ehFrame // nil: no usable .eh_frame (Go binaries, stripped asm)
 	loads []segment
 	cfi   bool // x86-64 ELF: CFI can drive unwinding
+
+	// steps caches the CFI row per lookup address: a profile or a leak
+	// samples the same few hundred return addresses over and over, and
+	// interpreting an FDE's program each time dominated the unwind.
+	steps map[uint64]*cachedStep
 }
+
+// cachedStep is what cfiStep needs of one lookup address.
+type cachedStep struct {
+	r      row
+	raReg  uint64
+	signal bool
+	ok     bool // false: no usable CFI here
+}
+
+// maxSteps bounds a module's step cache (~1 KiB each); past it, it restarts.
+const maxSteps = 4096
 
 // size estimates the memory a cached module holds.
 func (m *module) size() int {
-	n := 256 + 32*len(m.loads)
+	n := 256 + 32*len(m.loads) + 1024*len(m.steps)
 	if m.eh != nil {
 		n += len(m.eh.data) + len(m.eh.table)
 		if m.eh.tableCount == 0 {

@@ -218,16 +218,24 @@ func (u *Unwinder) cfiStep(pid uint32, st stack, pc, sp, bp uint64, exact bool) 
 	if !exact {
 		lookup-- // return addresses point after the call, possibly past the FDE
 	}
-	d, err := m.eh.lookup(lookup)
-	if err != nil {
+	c := m.steps[lookup]
+	if c == nil {
+		c = &cachedStep{}
+		if d, err := m.eh.lookup(lookup); err == nil {
+			if r, err := m.eh.rowAt(d, lookup); err == nil {
+				c.r, c.raReg, c.signal, c.ok = r, d.cie.raReg, d.cie.signal, true
+			}
+		}
+		if m.steps == nil || len(m.steps) >= maxSteps {
+			m.steps = map[uint64]*cachedStep{}
+		}
+		m.steps[lookup] = c
+	}
+	if !c.ok {
 		return stepFallback, 0, 0, 0, false
 	}
-	r, err := m.eh.rowAt(d, lookup)
-	if err != nil {
-		return stepFallback, 0, 0, 0, false
-	}
-	res, npc, nsp, nbp = applyRow(&r, d.cie.raReg, st, pc, sp, bp)
-	return res, npc, nsp, nbp, d.cie.signal
+	res, npc, nsp, nbp = applyRow(&c.r, c.raReg, st, pc, sp, bp)
+	return res, npc, nsp, nbp, c.signal
 }
 
 // applyRow computes the caller's pc, sp and bp from a CFI row.
