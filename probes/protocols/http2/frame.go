@@ -6,10 +6,12 @@
 //
 // Header blocks are decoded with golang.org/x/net/http2/hpack, one
 // decoder per direction. A trace that starts mid-connection has not seen
-// the dynamic-table insertions made before it: a block that refers to
-// one fails to decode, the direction's table is then untrusted for good
-// (later indexes could point at the wrong entries), and its streams are
-// counted, never emitted with a guessed path.
+// the dynamic-table insertions made before it, and lost bytes may hide
+// some: the decoder then starts from an empty table, which only ever
+// knows the peer's newest entries, so a block that refers to an older one
+// fails to decode (and resets the table again, since the insertions after
+// the failure are lost too). Such streams are counted, never emitted with
+// a guessed path; blocks made of static-table and new entries decode.
 package http2
 
 import "encoding/binary"

@@ -101,9 +101,10 @@ type side struct {
 	blkPush   bool
 	blkStart  uint64
 	blkKeep   bool
-	dec       *hpack.Decoder
-	// broken: this direction's HPACK state is untrusted for good.
-	broken bool
+	// blkBad: the block in progress cannot be decoded (lost bytes, or a
+	// reference to a table entry never seen).
+	blkBad bool
+	dec    *hpack.Decoder
 }
 
 // Parser is the HTTP/2 parser of one connection.
@@ -126,15 +127,26 @@ func NewParser(env *conn.Env) *Parser {
 		if env.Fresh {
 			s.synced, s.pre = true, 0
 		}
-		s.dec = hpack.NewDecoder(defaultTable, func(f hpack.HeaderField) {
-			if s.blk != nil {
-				s.blk.field(f.Name, f.Value, s.blkKeep, p.env.FullData, p.maxBuf())
-			}
-		})
-		s.dec.SetAllowedMaxDynamicTableSize(maxTable)
-		s.dec.SetMaxStringLength(p.maxBuf())
+		p.resetTable(s)
 	}
 	return p
+}
+
+// resetTable gives s a decoder with an empty dynamic table. That is always
+// safe: the entries it then adds are exactly the peer's newest ones, so an
+// index it knows means the same entry for both, and an index past its
+// entries (inserted before, or in bytes we lost) fails to decode rather
+// than decoding to a wrong field. A connection traced from its middle
+// starts this way, and every block that could not be decoded (its
+// insertions after the failure are lost) resets it again.
+func (p *Parser) resetTable(s *side) {
+	s.dec = hpack.NewDecoder(defaultTable, func(f hpack.HeaderField) {
+		if s.blk != nil {
+			s.blk.field(f.Name, f.Value, s.blkKeep, p.env.FullData, p.maxBuf())
+		}
+	})
+	s.dec.SetAllowedMaxDynamicTableSize(maxTable)
+	s.dec.SetMaxStringLength(p.maxBuf())
 }
 
 func (p *Parser) maxBuf() int {
@@ -356,20 +368,25 @@ func fragment(h frameHeader, b []byte) ([]byte, bool) {
 // finishes the block at END_HEADERS.
 func (p *Parser) fragment(s *side, frag []byte, ok, endHeaders bool, c *conn.Chunk) {
 	if !ok {
-		s.broken = true
+		s.blkBad = true
 	}
-	if !s.broken && len(frag) > 0 {
+	if !s.blkBad && len(frag) > 0 {
 		if _, err := s.dec.Write(frag); err != nil {
-			s.broken = true
+			s.blkBad = true
 		}
 	}
 	if !endHeaders {
 		return
 	}
-	if !s.broken && s.dec.Close() != nil {
-		s.broken = true
+	if !s.blkBad && s.dec.Close() != nil {
+		s.blkBad = true
 	}
-	p.finish(s, c, s.broken)
+	bad := s.blkBad
+	if bad {
+		p.resetTable(s)
+		s.blkBad = false
+	}
+	p.finish(s, c, bad)
 }
 
 // finish handles a complete header block.
@@ -385,8 +402,8 @@ func (p *Parser) finish(s *side, c *conn.Chunk, bad bool) {
 	st := p.streams[id]
 	if bad {
 		// The block referred to table entries never seen (the trace
-		// started mid-connection) or its bytes were lost: its fields are
-		// unknown, so the stream makes no record.
+		// started mid-connection, or bytes were lost) or its own bytes
+		// were lost: its fields are unknown, so the stream makes no record.
 		p.env.Stats.ParseErrors++
 		switch {
 		case st != nil && !st.bad:
@@ -649,7 +666,7 @@ func (p *Parser) gap(s *side, c *conn.Chunk) {
 
 // unsync gives up on s's frame boundaries until a call starts with a
 // plausible frame. Header blocks may have been lost with the bytes, so
-// the direction's HPACK table is untrusted from now on.
+// the direction's HPACK table starts over (see resetTable).
 func (p *Parser) unsync(s *side, parseErr bool) {
 	if parseErr {
 		p.env.Stats.ParseErrors++
@@ -659,7 +676,8 @@ func (p *Parser) unsync(s *side, parseErr bool) {
 		p.finish(s, nil, true)
 	}
 	s.synced, s.inFrame, s.hn, s.pre = false, false, 0, -1
-	s.broken = true
+	s.blkBad = false
+	p.resetTable(s)
 	s.buf = s.buf[:0]
 }
 
