@@ -181,17 +181,18 @@ func (p *Parser) Feed(c *conn.Chunk) {
 }
 
 // resync accepts a call that starts with the preface or a plausible
-// frame as a frame boundary.
+// frame as a frame boundary. The HPACK table starts over there: the
+// bytes skipped until now may have added entries.
 func (p *Parser) resync(s *side, b []byte) bool {
 	if n := min(len(b), len(Preface)); string(b[:n]) == Preface[:n] {
 		s.synced, s.pre = true, 0
-		return true
-	}
-	if len(b) >= frameHeaderLen && b[3] != frameContinuation && plausible(b) {
+	} else if len(b) >= frameHeaderLen && b[3] != frameContinuation && plausible(b) {
 		s.synced, s.pre = true, -1
-		return true
+	} else {
+		return false
 	}
-	return false
+	p.resetTable(s)
+	return true
 }
 
 // step consumes a prefix of b (at least one byte).
