@@ -116,19 +116,19 @@ func plausible(b []byte) bool {
 	return false
 }
 
-// plausibleRun checks up to three consecutive frames at the start of b:
-// each must be plausible; the run may end at the end of b or inside a
-// frame (a capture cut short).
-func plausibleRun(b []byte) bool {
-	for i := 0; i < 3; i++ {
+// plausibleRun checks up to n consecutive frames at the start of b (n <
+// 0: all of b): each must be plausible; the run may end at the end of b
+// or inside a frame (a capture cut short).
+func plausibleRun(b []byte, n int) bool {
+	for i := 0; i != n; i++ {
 		if !plausible(b) {
 			return false
 		}
-		n := frameHeaderLen + parseFrameHeader(b).length
-		if n >= len(b) {
+		size := frameHeaderLen + parseFrameHeader(b).length
+		if size >= len(b) {
 			return true
 		}
-		b = b[n:]
+		b = b[size:]
 		if len(b) < frameHeaderLen {
 			return true
 		}

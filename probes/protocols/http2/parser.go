@@ -49,7 +49,7 @@ func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
 		}
 		return conn.Inference{Conf: conn.High, Role: role}
 	}
-	if plausibleRun(b) && b[3] != frameContinuation {
+	if plausibleRun(b, 3) && b[3] != frameContinuation {
 		return conn.Inference{Conf: conn.Low}
 	}
 	return conn.Inference{}
@@ -186,7 +186,9 @@ func (p *Parser) Feed(c *conn.Chunk) {
 func (p *Parser) resync(s *side, b []byte) bool {
 	if n := min(len(b), len(Preface)); string(b[:n]) == Preface[:n] {
 		s.synced, s.pre = true, 0
-	} else if len(b) >= frameHeaderLen && b[3] != frameContinuation && plausible(b) {
+	} else if len(b) >= frameHeaderLen && b[3] != frameContinuation && plausibleRun(b, -1) {
+		// Every frame of the call must look right: a read that starts
+		// inside a frame rarely passes that.
 		s.synced, s.pre = true, -1
 	} else {
 		return false
