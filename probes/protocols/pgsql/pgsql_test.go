@@ -333,3 +333,71 @@ func TestBounds(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 }
+
+// TestCopyGap: COPY data lost across messages (a server's truncated reads
+// of a bulk load) does not end the connection: the COPY is answered and
+// paired, and pairing goes on at the next query after its answer.
+func TestCopyGap(t *testing.T) {
+	for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer} {
+		reqDir, respDir := conn.Ingress, conn.Egress
+		if role == conn.RoleClient {
+			reqDir, respDir = conn.Egress, conn.Ingress
+		}
+		h := newHarness(t, conn.Options{})
+		h.open(role)
+		h.call(reqDir, startup, 0, 0)
+		h.call(respDir, authOK+ready, 0, 0)
+		h.call(reqDir, query("COPY t FROM STDIN"), 0, 0)
+		h.call(respDir, copyIn, 0, 0)
+		data := strings.Repeat(copyData("1\t2\n"), 100) + copyDone
+		h.call(reqDir, data[:30], len(data), 0) // captured 30 of the bytes
+		h.call(reqDir, copyData("9\t9\n")+copyDone, 0, 0)
+		h.call(respDir, complete("COPY 101")+ready, 0, 0)
+		h.call(reqDir, query("SELECT 2"), 0, 0)
+		h.call(respDir, complete("SELECT 1")+ready, 0, 0)
+		h.close()
+		check(t, h, []want{
+			{"QUERY", "COPY", "COPY t FROM STDIN", "COPY 101", ""},
+			{"QUERY", "SELECT", "SELECT ?", "SELECT 1", ""},
+		})
+		if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	}
+}
+
+// TestResponseGap: an answer's bytes lost across messages while one unit
+// waits: that unit makes no record (what it returned is unknown), and
+// pairing goes on after the call that ends with its ReadyForQuery.
+func TestResponseGap(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleServer)
+	h.in(startup)
+	h.out(authOK + ready)
+	h.in(query("COPY t TO STDOUT"))
+	rows := strings.Repeat(copyData("1\t2\n"), 100)
+	h.call(conn.Egress, msg('H', "\x00", u16(0))+rows[:20], len(rows)+5+3, 0)
+	h.out(copyData("3\t4\n") + msg('c') + complete("COPY 101") + ready)
+	h.in(query("SELECT 2"))
+	h.out(complete("SELECT 1") + ready)
+	h.close()
+	check(t, h, []want{{"QUERY", "SELECT", "SELECT ?", "SELECT 1", ""}})
+	if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests != 1 || s.UnmatchedResponses+s.ParseErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// With two units waiting, a loss in the answers ends the pairing.
+	h = newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.out(startup)
+	h.in(authOK + ready)
+	h.out(query("SELECT 1") + query("SELECT 2"))
+	h.call(conn.Ingress, "", 0, 30)
+	h.in(complete("SELECT 1") + ready)
+	h.out(query("SELECT 3"))
+	h.in(complete("SELECT 1") + ready)
+	h.close()
+	if len(h.recs) != 0 {
+		t.Fatalf("paired across a loss: %+v", h.recs)
+	}
+}

@@ -55,6 +55,7 @@ type unit struct {
 	prepares  int
 	results   []result
 	open      bool // extended, no Sync yet
+	copyIn    bool // the server asked for COPY data (CopyInResponse)
 }
 
 // sqlText is a statement's text; cut: only its first bytes were kept.
@@ -97,6 +98,13 @@ type Parser struct {
 	statements map[string]sqlText
 	portals    map[string]string
 	dead       bool
+	// copyLost: frontend bytes were lost inside COPY data; the frontend
+	// resynchronises at a message after that COPY's ReadyForQuery
+	// (readyAt). respLost: backend bytes were lost while one unit was
+	// waiting; the backend resynchronises after a call ending with a
+	// ReadyForQuery, and that unit makes no record.
+	copyLost, respLost bool
+	readyAt            uint64
 }
 
 // NewParser returns a parser for a connection with env's role.
@@ -135,6 +143,9 @@ func (p *Parser) Feed(c *conn.Chunk) {
 			}
 			return
 		}
+		if p.lostOne(h) {
+			return
+		}
 		p.lose()
 		return
 	}
@@ -148,16 +159,63 @@ func (p *Parser) Feed(c *conn.Chunk) {
 	}
 }
 
+// lostOne handles bytes lost across messages while a single unit waits,
+// so that no other unit can be among them: inside COPY data (the client
+// sends no query before the COPY's answer), or in that unit's answer.
+func (p *Parser) lostOne(h *half) bool {
+	if len(p.pending) != 1 || p.pending[0].open || p.copyLost || p.respLost {
+		return false
+	}
+	if h.req && !p.pending[0].copyIn {
+		return false
+	}
+	p.env.Stats.Resyncs++
+	h.synced = false
+	h.resetMsg()
+	if h.req {
+		p.copyLost = true
+	} else {
+		p.respLost = true
+	}
+	return true
+}
+
+// endsWithReady: a backend call ending with ReadyForQuery ends an answer.
+func endsWithReady(b []byte) bool {
+	n := len(b)
+	return n >= 6 && b[n-6] == 'Z' && binary.BigEndian.Uint32(b[n-5:]) == 5 && strings.IndexByte("IET", b[n-1]) >= 0
+}
+
 // resync starts a direction of a connection seen mid-stream at a call
 // that starts a message: requests at a startup message or a whole Query or
 // Parse, responses only once a unit is waiting, at a call after it.
 func (p *Parser) resync(h *half, c *conn.Chunk) bool {
+	if h.req && p.copyLost && (len(p.pending) > 0 || c.Arrival() < p.readyAt) {
+		return false // the COPY is not answered yet: its data goes on
+	}
+	if !h.req && p.respLost {
+		if len(p.pending) != 1 {
+			p.lose()
+			return false
+		}
+		if endsWithReady(c.Data) {
+			// The waiting unit's answer ended here; what it was is lost.
+			p.env.Stats.UnmatchedRequests++
+			p.pending = p.pending[:0:0]
+			p.respLost = false
+			p.readyAt = c.Departure()
+			h.synced = true
+			h.resetMsg()
+		}
+		return false
+	}
 	if h.req {
 		inf := (Protocol{}).Infer(c.Data, conn.Egress, conn.TransportTCP)
 		if inf.Conf != conn.High && inf.Conf != conn.Low {
 			return false
 		}
 		h.untyped = c.Data[0] == 0
+		p.copyLost = false
 	} else {
 		if len(p.pending) == 0 || c.Arrival() < p.pending[0].start {
 			return false
@@ -446,7 +504,10 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 		if len(p.pending) == 0 {
 			p.pending = p.pending[:0:0]
 		}
+		p.readyAt = c.Departure()
 		p.emit(u, c)
+	case 'G':
+		u.copyIn = true
 	case 'C', 'I', 's', 'E':
 		if len(u.results) > maxExecs {
 			return
