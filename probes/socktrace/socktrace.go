@@ -145,6 +145,9 @@ func New(cfg Config) (*Tracer, error) {
 		"max_payload":  uint32(cfg.MaxPayload),
 		"wakeup_bytes": uint64(cfg.WakeupBytes),
 	}
+	if tlsSupported {
+		vars["go_tcpconn_hash_md5"], vars["go_tcpconn_hash_sha"] = goTypeHashes("*net.TCPConn")
+	}
 	for name, v := range vars {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)

@@ -116,67 +116,69 @@ type socktracePxTlsArgs struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	socktraceMapPxArgs        = "px_args"
-	socktraceMapPxComms       = "px_comms"
-	socktraceMapPxConns       = "px_conns"
-	socktraceMapPxCounts      = "px_counts"
-	socktraceMapPxEvents      = "px_events"
-	socktraceMapPxGen         = "px_gen"
-	socktraceMapPxGoArgs      = "px_go_args"
-	socktraceMapPxNconns      = "px_nconns"
-	socktraceMapPxScratch     = "px_scratch"
-	socktraceMapPxSslFds      = "px_ssl_fds"
-	socktraceMapPxTargets     = "px_targets"
-	socktraceMapPxTlsArgs     = "px_tls_args"
-	socktraceProgPxEnAccept   = "px_en_accept"
-	socktraceProgPxEnAccept4  = "px_en_accept4"
-	socktraceProgPxEnClose    = "px_en_close"
-	socktraceProgPxEnConnect  = "px_en_connect"
-	socktraceProgPxEnRead     = "px_en_read"
-	socktraceProgPxEnReadv    = "px_en_readv"
-	socktraceProgPxEnRecvfrom = "px_en_recvfrom"
-	socktraceProgPxEnRecvmmsg = "px_en_recvmmsg"
-	socktraceProgPxEnRecvmsg  = "px_en_recvmsg"
-	socktraceProgPxEnSendfile = "px_en_sendfile"
-	socktraceProgPxEnSendmmsg = "px_en_sendmmsg"
-	socktraceProgPxEnSendmsg  = "px_en_sendmsg"
-	socktraceProgPxEnSendto   = "px_en_sendto"
-	socktraceProgPxEnWrite    = "px_en_write"
-	socktraceProgPxEnWritev   = "px_en_writev"
-	socktraceProgPxExAccept   = "px_ex_accept"
-	socktraceProgPxExAccept4  = "px_ex_accept4"
-	socktraceProgPxExClose    = "px_ex_close"
-	socktraceProgPxExConnect  = "px_ex_connect"
-	socktraceProgPxExRead     = "px_ex_read"
-	socktraceProgPxExReadv    = "px_ex_readv"
-	socktraceProgPxExRecvfrom = "px_ex_recvfrom"
-	socktraceProgPxExRecvmmsg = "px_ex_recvmmsg"
-	socktraceProgPxExRecvmsg  = "px_ex_recvmsg"
-	socktraceProgPxExSendfile = "px_ex_sendfile"
-	socktraceProgPxExSendmmsg = "px_ex_sendmmsg"
-	socktraceProgPxExSendmsg  = "px_ex_sendmsg"
-	socktraceProgPxExSendto   = "px_ex_sendto"
-	socktraceProgPxExWrite    = "px_ex_write"
-	socktraceProgPxExWritev   = "px_ex_writev"
-	socktraceProgPxExec       = "px_exec"
-	socktraceProgPxExit       = "px_exit"
-	socktraceProgPxExitOld    = "px_exit_old"
-	socktraceProgPxFork       = "px_fork"
-	socktraceProgPxGoRead     = "px_go_read"
-	socktraceProgPxGoReadRet  = "px_go_read_ret"
-	socktraceProgPxGoWrite    = "px_go_write"
-	socktraceProgPxSslRd      = "px_ssl_rd"
-	socktraceProgPxSslRdRet   = "px_ssl_rd_ret"
-	socktraceProgPxSslRdex    = "px_ssl_rdex"
-	socktraceProgPxSslRdexRet = "px_ssl_rdex_ret"
-	socktraceProgPxSslWr      = "px_ssl_wr"
-	socktraceProgPxSslWrRet   = "px_ssl_wr_ret"
-	socktraceProgPxSslWrex    = "px_ssl_wrex"
-	socktraceProgPxSslWrexRet = "px_ssl_wrex_ret"
-	socktraceVarMaxPayload    = "max_payload"
-	socktraceVarSelfTgid      = "self_tgid"
-	socktraceVarTargetAll     = "target_all"
-	socktraceVarWakeupBytes   = "wakeup_bytes"
+	socktraceMapPxArgs           = "px_args"
+	socktraceMapPxComms          = "px_comms"
+	socktraceMapPxConns          = "px_conns"
+	socktraceMapPxCounts         = "px_counts"
+	socktraceMapPxEvents         = "px_events"
+	socktraceMapPxGen            = "px_gen"
+	socktraceMapPxGoArgs         = "px_go_args"
+	socktraceMapPxNconns         = "px_nconns"
+	socktraceMapPxScratch        = "px_scratch"
+	socktraceMapPxSslFds         = "px_ssl_fds"
+	socktraceMapPxTargets        = "px_targets"
+	socktraceMapPxTlsArgs        = "px_tls_args"
+	socktraceProgPxEnAccept      = "px_en_accept"
+	socktraceProgPxEnAccept4     = "px_en_accept4"
+	socktraceProgPxEnClose       = "px_en_close"
+	socktraceProgPxEnConnect     = "px_en_connect"
+	socktraceProgPxEnRead        = "px_en_read"
+	socktraceProgPxEnReadv       = "px_en_readv"
+	socktraceProgPxEnRecvfrom    = "px_en_recvfrom"
+	socktraceProgPxEnRecvmmsg    = "px_en_recvmmsg"
+	socktraceProgPxEnRecvmsg     = "px_en_recvmsg"
+	socktraceProgPxEnSendfile    = "px_en_sendfile"
+	socktraceProgPxEnSendmmsg    = "px_en_sendmmsg"
+	socktraceProgPxEnSendmsg     = "px_en_sendmsg"
+	socktraceProgPxEnSendto      = "px_en_sendto"
+	socktraceProgPxEnWrite       = "px_en_write"
+	socktraceProgPxEnWritev      = "px_en_writev"
+	socktraceProgPxExAccept      = "px_ex_accept"
+	socktraceProgPxExAccept4     = "px_ex_accept4"
+	socktraceProgPxExClose       = "px_ex_close"
+	socktraceProgPxExConnect     = "px_ex_connect"
+	socktraceProgPxExRead        = "px_ex_read"
+	socktraceProgPxExReadv       = "px_ex_readv"
+	socktraceProgPxExRecvfrom    = "px_ex_recvfrom"
+	socktraceProgPxExRecvmmsg    = "px_ex_recvmmsg"
+	socktraceProgPxExRecvmsg     = "px_ex_recvmsg"
+	socktraceProgPxExSendfile    = "px_ex_sendfile"
+	socktraceProgPxExSendmmsg    = "px_ex_sendmmsg"
+	socktraceProgPxExSendmsg     = "px_ex_sendmsg"
+	socktraceProgPxExSendto      = "px_ex_sendto"
+	socktraceProgPxExWrite       = "px_ex_write"
+	socktraceProgPxExWritev      = "px_ex_writev"
+	socktraceProgPxExec          = "px_exec"
+	socktraceProgPxExit          = "px_exit"
+	socktraceProgPxExitOld       = "px_exit_old"
+	socktraceProgPxFork          = "px_fork"
+	socktraceProgPxGoRead        = "px_go_read"
+	socktraceProgPxGoReadRet     = "px_go_read_ret"
+	socktraceProgPxGoWrite       = "px_go_write"
+	socktraceProgPxSslRd         = "px_ssl_rd"
+	socktraceProgPxSslRdRet      = "px_ssl_rd_ret"
+	socktraceProgPxSslRdex       = "px_ssl_rdex"
+	socktraceProgPxSslRdexRet    = "px_ssl_rdex_ret"
+	socktraceProgPxSslWr         = "px_ssl_wr"
+	socktraceProgPxSslWrRet      = "px_ssl_wr_ret"
+	socktraceProgPxSslWrex       = "px_ssl_wrex"
+	socktraceProgPxSslWrexRet    = "px_ssl_wrex_ret"
+	socktraceVarGoTcpconnHashMd5 = "go_tcpconn_hash_md5"
+	socktraceVarGoTcpconnHashSha = "go_tcpconn_hash_sha"
+	socktraceVarMaxPayload       = "max_payload"
+	socktraceVarSelfTgid         = "self_tgid"
+	socktraceVarTargetAll        = "target_all"
+	socktraceVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadSocktrace returns the embedded CollectionSpec for socktrace.
@@ -290,10 +292,12 @@ type socktraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type socktraceVariableSpecs struct {
-	MaxPayload  *ebpf.VariableSpec `ebpf:"max_payload"`
-	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
-	TargetAll   *ebpf.VariableSpec `ebpf:"target_all"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	GoTcpconnHashMd5 *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_md5"`
+	GoTcpconnHashSha *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_sha"`
+	MaxPayload       *ebpf.VariableSpec `ebpf:"max_payload"`
+	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TargetAll        *ebpf.VariableSpec `ebpf:"target_all"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // socktraceObjects contains all objects after they have been loaded into the kernel.
@@ -351,10 +355,12 @@ func (m *socktraceMaps) Close() error {
 //
 // It can be passed to loadSocktraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type socktraceVariables struct {
-	MaxPayload  *ebpf.Variable `ebpf:"max_payload"`
-	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
-	TargetAll   *ebpf.Variable `ebpf:"target_all"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	GoTcpconnHashMd5 *ebpf.Variable `ebpf:"go_tcpconn_hash_md5"`
+	GoTcpconnHashSha *ebpf.Variable `ebpf:"go_tcpconn_hash_sha"`
+	MaxPayload       *ebpf.Variable `ebpf:"max_payload"`
+	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	TargetAll        *ebpf.Variable `ebpf:"target_all"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // socktracePrograms contains all programs after they have been loaded into the kernel.

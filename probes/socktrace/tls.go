@@ -4,9 +4,12 @@ package socktrace
 
 import (
 	"bufio"
+	"crypto/md5"
+	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
 	"debug/gosym"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"go/version"
@@ -71,6 +74,17 @@ type tlsState struct {
 	global map[fileKey]bool // libraries and executables probed for every targeted process
 	links  []link.Link      // global ones
 	goSyms map[fileKey]*GoTLSOffsets
+}
+
+// goTypeHashes are the Go compiler's hash of a type (by its link name), as
+// its type descriptor and itabs hold it: the first 4 bytes, little-endian,
+// of md5(name) up to Go 1.23 and of sha256(name) with byte 0 inverted
+// since (cmd/compile/internal/types.TypeHash).
+func goTypeHashes(name string) (md5Hash, shaHash uint32) {
+	m := md5.Sum([]byte(name))
+	h := sha256.Sum256([]byte(name))
+	h[0] ^= 0xff
+	return binary.LittleEndian.Uint32(m[:4]), binary.LittleEndian.Uint32(h[:4])
 }
 
 func isUprobe(section string) bool {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -103,6 +104,23 @@ func TestFindGoTLS(t *testing.T) {
 	for _, r := range off.ReadRets {
 		require.Equal(t, byte(0xc3), raw[r], "byte at RET offset %#x", r)
 	}
+
+	// The itab of *net.TCPConn as net.Conn carries the type hash the BPF
+	// program checks before it follows the connection to its fd.
+	md5Hash, shaHash := goTypeHashes("*net.TCPConn")
+	var itabSeen bool
+	for _, s := range syms {
+		if s.Name != "go:itab.*net.TCPConn,net.Conn" {
+			continue
+		}
+		sec := f.Sections[s.Section]
+		var h [4]byte
+		_, err := sec.ReadAt(h[:], int64(s.Value-sec.Addr+16))
+		require.NoError(t, err)
+		require.Contains(t, []uint32{md5Hash, shaHash}, binary.LittleEndian.Uint32(h[:]), "type hash in the itab (built by %s)", runtime.Version())
+		itabSeen = true
+	}
+	require.True(t, itabSeen, "no itab symbol for *net.TCPConn")
 
 	// Without a symbol table: the same offsets, from the pclntab.
 	sf, err := elf.Open(stripped)

@@ -27,9 +27,15 @@ struct px_regs_x86 {
 
 /* Go offsets (amd64): tls.Conn.conn is the first field (an interface:
  * itab, data); net.TCPConn -> conn.fd *netFD is at 0; netFD.pfd is at 0
- * and poll.FD.Sysfd follows fdMutex (16 bytes). */
-#define PX_GO_CONN_DATA_OFF 8
+ * and poll.FD.Sysfd follows fdMutex (16 bytes). An itab holds its concrete
+ * type's hash at 16. */
 #define PX_GO_SYSFD_OFF 16
+#define PX_GO_ITAB_HASH_OFF 16
+
+/* The compiler's type hash of *net.TCPConn, set from Go: md5-based before
+ * Go 1.24, sha256-based since. A net.Conn of another type gives no fd. */
+volatile const __u32 go_tcpconn_hash_md5 = 0;
+volatile const __u32 go_tcpconn_hash_sha = 0;
 
 /* BPF_MAP_TYPE_LRU_HASH (pixie/types.h lists only the types others use). */
 #define PX_MAP_TYPE_LRU_HASH 9
@@ -220,16 +226,32 @@ int px_ssl_rdex_ret(struct px_regs_x86 *ctx)
 	return ssl_exit(ctx, PX_SYS_SSL_READ_EX, PX_DIR_INGRESS);
 }
 
-/* *tls.Conn -> its socket's fd, or -1. */
+static __always_inline int go_is_tcpconn(__u64 itab)
+{
+	__u32 h = 0;
+
+	if (!itab || bpf_probe_read_user(&h, sizeof(h), (void *)(itab + PX_GO_ITAB_HASH_OFF)))
+		return 0;
+	return h == go_tcpconn_hash_md5 || h == go_tcpconn_hash_sha;
+}
+
+/* *tls.Conn -> its socket's fd, or -1. The net.Conn must be a
+ * *net.TCPConn, or a struct whose first field is one (a wrapper embedding
+ * net.Conn, like cmux's); else the offsets would read another type. */
 static __always_inline __s32 go_conn_fd(__u64 tlsconn)
 {
-	__u64 data = 0, netfd = 0;
+	__u64 iface[2] = {}; /* itab, data */
+	__u64 netfd = 0;
 	__s64 fd = -1;
 
-	if (bpf_probe_read_user(&data, sizeof(data), (void *)(tlsconn + PX_GO_CONN_DATA_OFF)) ||
-	    !data)
+	if (bpf_probe_read_user(iface, sizeof(iface), (void *)tlsconn))
 		return -1;
-	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
+	if (!go_is_tcpconn(iface[0])) {
+		if (!iface[1] || bpf_probe_read_user(iface, sizeof(iface), (void *)iface[1]) ||
+		    !go_is_tcpconn(iface[0]))
+			return -1;
+	}
+	if (!iface[1] || bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd)
 		return -1;
 	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + PX_GO_SYSFD_OFF)))
 		return -1;
