@@ -45,21 +45,35 @@ func BenchmarkProfileOverhead(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", burn, "./testdata/goburn").CombinedOutput(); err != nil {
 		b.Fatalf("building goburn: %v\n%s", err, out)
 	}
+	cburn := filepath.Join(dir, "cnofp")
+	if out, err := exec.Command("gcc", "-O2", "-fomit-frame-pointer", "-o", cburn, "testdata/cnofp.c").CombinedOutput(); err != nil {
+		b.Fatalf("building cnofp: %v\n%s", err, out)
+	}
 	cpus, _ := attach.OnlineCPUs()
 	// idle and busy profile the whole machine (--all, what a node profile
-	// costs); busy-pid profiles one busy process (a pod) by PID.
-	for _, scenario := range []string{"idle", "busy", "busy-pid"} {
-		b.Run(scenario, func(b *testing.B) {
+	// costs); busy-pid profiles one busy process (a pod) by PID;
+	// busy-c-pid a C program without frame pointers, unwound with CFI.
+	// A -fp suffix forces frame pointers, the cost of CFI side by side.
+	for _, name := range []string{"idle", "idle-fp", "busy", "busy-fp", "busy-pid", "busy-c-pid"} {
+		scenario, fp := strings.CutSuffix(name, "-fp")
+		b.Run(name, func(b *testing.B) {
 			cfg := api.ProfileConfig{All: true, Hz: 99, DurationNs: int64(secs) * int64(time.Second)}
+			if fp {
+				cfg.Unwind = api.ProfileUnwindFP
+			}
 			perfTarget := []string{"-a"}
 			if scenario != "idle" {
 				for range cpus {
-					c := exec.Command(burn, fmt.Sprint(secs+5))
+					bin := burn
+					if scenario == "busy-c-pid" {
+						bin = cburn
+					}
+					c := exec.Command(bin, fmt.Sprint(secs+5))
 					if err := c.Start(); err != nil {
 						b.Fatal(err)
 					}
 					defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
-					if scenario == "busy-pid" && cfg.All {
+					if strings.HasSuffix(scenario, "-pid") && cfg.All {
 						cfg.All, cfg.PIDs = false, []uint32{uint32(c.Process.Pid)}
 						perfTarget = []string{"-p", fmt.Sprint(c.Process.Pid)}
 					}
@@ -70,7 +84,7 @@ func BenchmarkProfileOverhead(b *testing.B) {
 			ag := exec.Command(agent, "profile", "--config", string(cfgJSON))
 			var out bytes.Buffer
 			ag.Stdout = &out
-			perfData := filepath.Join(dir, "perf-"+scenario+".data")
+			perfData := filepath.Join(dir, "perf-"+name+".data")
 			pf := exec.Command("perf", append(append([]string{"record", "-F", "99", "-g", "-q", "-o", perfData}, perfTarget...), "--", "sleep", fmt.Sprint(secs))...)
 			wall := time.Now()
 			if err := ag.Start(); err != nil {
@@ -126,7 +140,7 @@ func BenchmarkProfileOverhead(b *testing.B) {
 			b.ReportMetric(float64(final.BPFRunNs)/float64(max(final.BPFRunCount, 1)), "ns/bpf-run")
 			b.ReportMetric(float64(samples), "samples")
 			fmt.Printf("PROFILE-BENCH %s cpus=%d secs=%d samples=%d bpf_runs=%d probe=%.3f%% steady=%.3f%% bpf=%.3f%% bpf_ns_per_run=%.0f agent_rss=%dMiB perf_record=%.3f%%\n",
-				scenario, len(cpus), secs, samples, final.BPFRunCount, total, steady, bpf,
+				name, len(cpus), secs, samples, final.BPFRunCount, total, steady, bpf,
 				float64(final.BPFRunNs)/float64(max(final.BPFRunCount, 1)), final.PeakRSSBytes>>20, perfCPU)
 		})
 	}
