@@ -343,3 +343,20 @@ func TestTLSGoPerExecutable(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ts)
 }
+
+// A process without libssl or Go TLS gets no probe and no error, nor does
+// one that is gone.
+func TestAttachTLSNothing(t *testing.T) {
+	requireAMD64(t)
+	cmd := exec.Command("sleep", "30")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := startTracer(t, Config{PIDs: []uint32{uint32(cmd.Process.Pid)}})
+	ts, err := c.tr.AttachTLS("/proc", uint32(cmd.Process.Pid))
+	require.NoError(t, err)
+	require.Empty(t, ts)
+	ts, err = c.tr.AttachTLS("/proc", 1<<30)
+	require.NoError(t, err)
+	require.Empty(t, ts)
+	require.Zero(t, c.tr.Stats().LostBy[LostTLSNoFD])
+}
