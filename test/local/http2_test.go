@@ -245,9 +245,29 @@ func buildGRPCPeer(t *testing.T) (server, client string) {
 // what the server handled.
 func TestTraceGRPC(t *testing.T) {
 	requirePrivileged(t)
+	runGRPC(t, false)
+}
+
+// TestTraceGRPCTLS: the same over TLS, read through the Go crypto/tls
+// uprobes (the client waits a second before it dials, so the trace's scan
+// of /proc finds and probes it first).
+func TestTraceGRPCTLS(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	runGRPC(t, true)
+}
+
+func runGRPC(t *testing.T, tls bool) {
 	srvBin, cliBin := buildGRPCPeer(t)
 	srv := exec.Command(srvBin, "server", "127.0.0.1:0")
 	srv.Stderr = os.Stderr
+	cli := exec.Command(cliBin, "client")
+	cli.Stderr = os.Stderr
+	if tls {
+		cert, key := writeCert(t, t.TempDir())
+		srv.Env = append(os.Environ(), "GRPCPEER_CERT="+cert, "GRPCPEER_KEY="+key)
+		cli.Env = append(os.Environ(), "GRPCPEER_CA="+cert, "GRPCPEER_DELAY=1500ms")
+	}
 	stdin, err := srv.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -267,11 +287,15 @@ func TestTraceGRPC(t *testing.T) {
 	addr := lines.Text()
 
 	tr := startTrace(t, "--comm", "grpcsrv", "--comm", "grpccli", "--duration", "90s")
-	out, err := exec.Command(cliBin, "client", addr, "40", "7", "3", "4", "2").Output()
+	cli.Args = append(cli.Args, addr, "40", "7", "3", "4", "2")
+	out, err := cli.Output()
 	if err != nil {
 		t.Fatalf("gRPC client: %v", err)
 	}
 	recs := tr.stop(t)
+	if tls && strings.Count(tr.errOut.String(), "TLS: go uprobes") != 2 {
+		t.Errorf("want Go TLS probes on 2 processes, stderr:\n%s", tr.errOut.String())
+	}
 	stdin.Close()
 	if !lines.Scan() {
 		t.Fatal("the gRPC server printed no counts")

@@ -7,6 +7,10 @@
 //	grpcpeer client ADDR say fail14 fail5 count nope
 //	                                   makes that many calls (concurrently) and
 //	                                   prints {"method code": calls} as it saw them
+//
+// With GRPCPEER_CERT and GRPCPEER_KEY the server speaks TLS; with
+// GRPCPEER_CA the client does (trusting that certificate).
+// GRPCPEER_DELAY (a duration) makes the client wait before it dials.
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -115,7 +120,16 @@ func server(addr string) {
 		os.Exit(1)
 	}
 	seen := &counts{m: map[string]int{}}
-	s := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}),
+	opts := []grpc.ServerOption{grpc.ForceServerCodec(rawCodec{})}
+	if cert := os.Getenv("GRPCPEER_CERT"); cert != "" {
+		creds, err := credentials.NewServerTLSFromFile(cert, os.Getenv("GRPCPEER_KEY"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		opts = append(opts, grpc.Creds(creds))
+	}
+	s := grpc.NewServer(append(opts,
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			resp, err := h(ctx, req)
 			seen.add(info.FullMethod, err)
@@ -125,7 +139,7 @@ func server(addr string) {
 			err := h(srv, ss)
 			seen.add(info.FullMethod, err)
 			return err
-		}))
+		}))...)
 	s.RegisterService(&desc, struct{}{})
 	fmt.Println(ln.Addr().String())
 	go s.Serve(ln)
@@ -142,7 +156,18 @@ func client(addr string, plan []string) {
 		v, _ := strconv.Atoi(plan[i])
 		return v
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	if d, err := time.ParseDuration(os.Getenv("GRPCPEER_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	creds := insecure.NewCredentials()
+	if ca := os.Getenv("GRPCPEER_CA"); ca != "" {
+		var err error
+		if creds, err = credentials.NewClientTLSFromFile(ca, ""); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
