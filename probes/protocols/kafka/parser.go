@@ -1,0 +1,599 @@
+// Package kafka parses the Kafka wire protocol for the connection
+// tracker: size-framed requests (api key, version, correlation id,
+// client id) paired with their responses by correlation id, in order;
+// the topic of Produce and Fetch and error codes where the layout is
+// cheap to walk (ApiVersions, Metadata, Produce, Fetch, the group and
+// transaction calls that start with one). Record batches are never read.
+package kafka
+
+import (
+	"encoding/binary"
+	"strconv"
+	"strings"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+const (
+	// maxMessage bounds a message's size: brokers refuse far less
+	// (socket.request.max.bytes is 100 MiB).
+	maxMessage = 1 << 30
+	// keepBytes bounds what is read of each message: headers and the
+	// first fields of the body.
+	keepBytes = 2048
+	// maxPending bounds requests awaiting responses; past it the oldest
+	// is given up (correlation ids keep the rest paired right).
+	maxPending  = 1024
+	maxClientID = 128
+	maxTopic    = 249 // Kafka's limit on topic names
+)
+
+// Protocol implements conn.Protocol.
+type Protocol struct{}
+
+func (Protocol) Name() string { return api.ProtocolKafka }
+
+// Infer recognises a request header: a size, a known api key with a
+// plausible version, a correlation id and a printable client id. A call
+// holding exactly one whole request is High, a plausible prefix Low.
+func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
+	if transport == conn.TransportUDP {
+		return conn.Inference{}
+	}
+	conf := requestStart(b)
+	if conf < conn.Low {
+		return conn.Inference{Conf: conf}
+	}
+	role := conn.RoleServer
+	if dir == conn.Egress {
+		role = conn.RoleClient
+	}
+	return conn.Inference{Conf: conf, Role: role}
+}
+
+func requestStart(b []byte) conn.Confidence {
+	// size(4) api_key(2) api_version(2) correlation_id(4) client_id length(2)
+	prefix := [...]struct {
+		i   int
+		max byte
+	}{{0, 0x3f}, {4, 0}, {6, 0}}
+	for _, c := range prefix {
+		if len(b) > c.i && b[c.i] > c.max {
+			return conn.NoMatch
+		}
+	}
+	if len(b) < 14 {
+		return conn.NeedMore
+	}
+	size := binary.BigEndian.Uint32(b)
+	key, ver := int(binary.BigEndian.Uint16(b[4:])), int(binary.BigEndian.Uint16(b[6:]))
+	n := int(int16(binary.BigEndian.Uint16(b[12:])))
+	if size < 10 || size > maxMessage || key > maxAPIKey || ver > maxAPIVersion || n < -1 || n > 1024 || 10+max(n, 0) > int(size) {
+		return conn.NoMatch
+	}
+	// Clients name themselves ("kgo", "rdkafka", "producer-1"): a
+	// missing or cut client id is too weak a signature.
+	if n < 1 {
+		return conn.NoMatch
+	}
+	for _, c := range b[14:min(len(b), 14+n)] {
+		if c < 0x20 || c >= 0x7f {
+			return conn.NoMatch
+		}
+	}
+	if len(b) < 14+n {
+		return conn.NeedMore
+	}
+	if uint64(len(b)) == 4+uint64(size) {
+		return conn.High
+	}
+	return conn.Low
+}
+
+func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
+
+// stream is one direction's message reassembly.
+type stream struct {
+	synced bool
+	hdr    [4]byte
+	nhdr   int
+	size   uint32
+	got    uint32
+	keep   int
+	buf    []byte
+	start  uint64
+}
+
+type request struct {
+	ev       *api.KafkaEvent
+	corr     int32
+	key, ver int
+	start    uint64
+}
+
+// Parser pairs one connection's requests and responses.
+type Parser struct {
+	env     *conn.Env
+	dirs    [2]stream
+	reqDir  conn.Dir
+	pending []request
+	keep    int
+}
+
+// NewParser returns a parser for a connection with env's role.
+func NewParser(env *conn.Env) *Parser {
+	p := &Parser{env: env, reqDir: conn.Ingress, keep: keepBytes}
+	if env.Role == conn.RoleClient {
+		p.reqDir = conn.Egress
+	}
+	if env.MaxBufferedBytes > 0 {
+		p.keep = max(min(p.keep, env.MaxBufferedBytes), 64)
+	}
+	p.dirs[0].synced = env.Fresh
+	p.dirs[1].synced = env.Fresh
+	return p
+}
+
+// Feed implements conn.Parser.
+func (p *Parser) Feed(c *conn.Chunk) {
+	if c.EOF || c.Dir != conn.Egress && c.Dir != conn.Ingress {
+		return
+	}
+	s := &p.dirs[c.Dir-1]
+	if c.Gap > 0 {
+		if !s.synced {
+			return
+		}
+		// Bytes past what is read of a message (record batches) may be
+		// missed; anywhere else the framing is lost.
+		if s.nhdr == 4 && len(s.buf) >= s.keep && uint64(s.got)+c.Gap <= uint64(s.size) {
+			s.got += uint32(c.Gap)
+			if s.got == s.size {
+				p.message(c, s)
+			}
+			return
+		}
+		p.env.Stats.Resyncs++
+		*s = stream{buf: s.buf[:0]}
+		return
+	}
+	b := c.Data
+	if !s.synced {
+		if !p.resync(c) {
+			p.env.Stats.DroppedBytes += uint64(len(b))
+			return
+		}
+		*s = stream{synced: true, buf: s.buf[:0]}
+	}
+	for len(b) > 0 {
+		if s.nhdr < 4 {
+			if s.nhdr == 0 {
+				s.start = c.Arrival()
+			}
+			n := copy(s.hdr[s.nhdr:], b)
+			s.nhdr += n
+			b = b[n:]
+			if s.nhdr < 4 {
+				return
+			}
+			s.size = binary.BigEndian.Uint32(s.hdr[:])
+			if s.size < 4 || s.size > maxMessage || c.Dir == p.reqDir && s.size < 10 {
+				p.env.Stats.ParseErrors++
+				p.env.Stats.Resyncs++
+				*s = stream{buf: s.buf[:0]}
+				return
+			}
+			s.got, s.buf, s.keep = 0, s.buf[:0], int(min(s.size, uint32(p.keep)))
+			continue
+		}
+		if len(s.buf) < s.keep {
+			n := min(s.keep-len(s.buf), len(b))
+			s.buf = append(s.buf, b[:n]...)
+			b = b[n:]
+			s.got += uint32(n)
+		} else {
+			n := uint32(min(uint64(len(b)), uint64(s.size-s.got)))
+			b = b[n:]
+			s.got += n
+		}
+		if s.got == s.size {
+			p.message(c, s)
+		}
+	}
+}
+
+// resync starts an unsynchronised direction at a call that starts a
+// message: requests that look like one, responses whose correlation id
+// is one a request waits for.
+func (p *Parser) resync(c *conn.Chunk) bool {
+	if c.Dir == p.reqDir {
+		return requestStart(c.Data) >= conn.Low
+	}
+	if len(c.Data) < 8 {
+		return false
+	}
+	size := binary.BigEndian.Uint32(c.Data)
+	corr := int32(binary.BigEndian.Uint32(c.Data[4:]))
+	if size < 4 || size > maxMessage {
+		return false
+	}
+	for _, r := range p.pending {
+		if r.corr == corr && r.start <= c.Arrival() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Parser) message(c *conn.Chunk, s *stream) {
+	s.nhdr = 0
+	if c.Dir == p.reqDir {
+		p.request(s)
+	} else {
+		p.response(c, s)
+	}
+}
+
+func (p *Parser) request(s *stream) {
+	b := s.buf
+	key, ver := int(binary.BigEndian.Uint16(b)), int(binary.BigEndian.Uint16(b[2:]))
+	corr := int32(binary.BigEndian.Uint32(b[4:]))
+	if key > maxAPIKey || ver > maxAPIVersion {
+		p.env.Stats.ParseErrors++
+		return
+	}
+	r := rd{b: b[8:], ok: true}
+	clientID := r.str() // a nullable string even in flexible headers
+	if len(clientID) > maxClientID {
+		clientID = clientID[:maxClientID]
+	}
+	ev := &api.KafkaEvent{
+		Header:     api.Header{Table: api.TableKafkaEvents, V: api.Version},
+		ReqCmd:     apiName(key),
+		ClientID:   clientID,
+		APIKey:     key,
+		APIVersion: ver,
+		ReqBytes:   int64(s.size) + 4,
+	}
+	r.flex = flexible(key, ver)
+	if r.flex {
+		r.tags()
+	}
+	acks := -1
+	switch key {
+	case apiProduce:
+		if ver >= 3 {
+			r.str() // transactional_id
+		}
+		acks = r.i16()
+		r.skip(4)
+		ev.Topic = r.firstTopic(ver >= 13)
+	case apiFetch:
+		if ver < 15 {
+			r.skip(4) // replica_id
+		}
+		r.skip(8) // max_wait_ms, min_bytes
+		if ver >= 3 {
+			r.skip(4)
+		}
+		if ver >= 4 {
+			r.skip(1)
+		}
+		if ver >= 7 {
+			r.skip(8)
+		}
+		ev.Topic = r.firstTopic(ver >= 13)
+	}
+	ev.ReqBody = `{"api_version":` + strconv.Itoa(ver)
+	if ev.Topic != "" {
+		ev.ReqBody += `,"topic":"` + ev.Topic + `"`
+	}
+	if key == apiProduce && r.ok {
+		ev.ReqBody += `,"acks":` + strconv.Itoa(acks)
+	}
+	ev.ReqBody += "}"
+	if key == apiProduce && r.ok && acks == 0 {
+		p.env.Out.Emit(ev, s.start, s.start) // no response comes
+		return
+	}
+	if len(p.pending) >= maxPending {
+		p.pending = p.pending[1:]
+		p.env.Stats.UnmatchedRequests++
+	}
+	p.pending = append(p.pending, request{ev: ev, corr: corr, key: key, ver: ver, start: s.start})
+}
+
+func (p *Parser) response(c *conn.Chunk, s *stream) {
+	corr := int32(binary.BigEndian.Uint32(s.buf))
+	i := 0
+	for i < len(p.pending) && (p.pending[i].corr != corr || p.pending[i].start > s.start) {
+		i++
+	}
+	if i == len(p.pending) {
+		p.env.Stats.UnmatchedResponses++
+		return
+	}
+	// Brokers answer in order: earlier requests lost their responses.
+	p.env.Stats.UnmatchedRequests += uint64(i)
+	r := p.pending[i]
+	p.pending = p.pending[i+1:]
+	if len(p.pending) == 0 {
+		p.pending = p.pending[:0:0]
+	}
+	ev := r.ev
+	ev.RespBytes = int64(s.size) + 4
+	code, known := responseError(r.key, r.ver, s.buf[4:])
+	if known {
+		ev.Resp = `{"error_code":` + strconv.Itoa(code) + "}"
+	} else {
+		ev.Resp = "{}"
+	}
+	if code != 0 {
+		ev.ErrorCode, ev.ErrorName = code, errorName(code)
+	}
+	p.env.Out.Emit(ev, r.start, c.Departure())
+}
+
+// responseError finds the response's first error code where its layout
+// is cheap to walk; known is false when there was none to read.
+func responseError(key, ver int, b []byte) (code int, known bool) {
+	r := rd{b: b, ok: true, flex: flexible(key, ver)}
+	if r.flex && key != apiApiVersions { // ApiVersions keeps header v0
+		r.tags()
+	}
+	if ef, ok := errorFirst[key]; ok && ver <= ef.until {
+		if ef.throttleFrom >= 0 && ver >= ef.throttleFrom {
+			r.skip(4)
+		}
+		code = r.i16()
+		return code, r.ok
+	}
+	// first keeps the first non-zero code read.
+	first := func(c int) {
+		if r.ok && code == 0 {
+			code = c
+		}
+		known = known || r.ok
+	}
+	switch key {
+	case apiMetadata:
+		if ver >= 3 {
+			r.skip(4) // throttle
+		}
+		for range r.array(1 << 12) { // brokers
+			r.skip(4)
+			r.str()
+			r.skip(4)
+			if ver >= 1 {
+				r.str() // rack
+			}
+			r.tags()
+		}
+		if ver >= 2 {
+			r.str() // cluster_id
+		}
+		if ver >= 1 {
+			r.skip(4) // controller_id
+		}
+		for range r.array(1 << 12) { // topics
+			first(r.i16())
+			r.str()
+			if ver >= 10 {
+				r.skip(16)
+			}
+			if ver >= 1 {
+				r.skip(1)
+			}
+			for range r.array(1 << 14) { // partitions
+				first(r.i16())
+				r.skip(8) // index, leader
+				if ver >= 7 {
+					r.skip(4)
+				}
+				r.skip(4 * r.arrayLen()) // replicas
+				r.skip(4 * r.arrayLen()) // isr
+				if ver >= 5 {
+					r.skip(4 * r.arrayLen()) // offline
+				}
+				r.tags()
+			}
+			if ver >= 8 {
+				r.skip(4)
+			}
+			r.tags()
+		}
+	case apiProduce:
+		for range r.array(1 << 12) { // topics
+			r.topic(ver >= 13)
+			for range r.array(1 << 14) { // partitions
+				r.skip(4)
+				first(r.i16())
+				r.skip(8) // base_offset
+				if ver >= 2 {
+					r.skip(8)
+				}
+				if ver >= 5 {
+					r.skip(8)
+				}
+				if ver >= 8 {
+					for range r.array(1 << 12) {
+						r.skip(4)
+						r.str()
+						r.tags()
+					}
+					r.str()
+				}
+				r.tags()
+			}
+			r.tags()
+		}
+	case apiFetch:
+		if ver >= 1 {
+			r.skip(4)
+		}
+		if ver >= 7 {
+			first(r.i16())
+			r.skip(4)
+		}
+		// Only the first partition: record batches follow it.
+		if r.arrayLen() > 0 {
+			r.topic(ver >= 13)
+			if r.arrayLen() > 0 {
+				r.skip(4)
+				first(r.i16())
+			}
+		}
+	}
+	return code, known
+}
+
+// End implements conn.Parser.
+func (p *Parser) End(endNs uint64, why conn.EndReason) {
+	p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
+	p.pending = nil
+}
+
+// rd reads Kafka fields, classic or compact (flex); ok turns false past
+// the end of what was kept, and stays false.
+type rd struct {
+	b        []byte
+	ok, flex bool
+}
+
+func (r *rd) skip(n int) {
+	if !r.ok || n < 0 || len(r.b) < n {
+		r.ok = false
+		return
+	}
+	r.b = r.b[n:]
+}
+
+func (r *rd) i16() int {
+	if !r.ok || len(r.b) < 2 {
+		r.ok = false
+		return 0
+	}
+	v := int(int16(binary.BigEndian.Uint16(r.b)))
+	r.b = r.b[2:]
+	return v
+}
+
+func (r *rd) i32() int {
+	if !r.ok || len(r.b) < 4 {
+		r.ok = false
+		return 0
+	}
+	v := int(int32(binary.BigEndian.Uint32(r.b)))
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *rd) uvarint() int {
+	var v uint64
+	for shift := 0; shift < 35; shift += 7 {
+		if !r.ok || len(r.b) == 0 {
+			r.ok = false
+			return 0
+		}
+		c := r.b[0]
+		r.b = r.b[1:]
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			if v > 1<<30 {
+				r.ok = false
+				return 0
+			}
+			return int(v)
+		}
+	}
+	r.ok = false
+	return 0
+}
+
+// str reads a (nullable) string: int16 length, or uvarint length+1 when
+// compact.
+func (r *rd) str() string {
+	n := 0
+	if r.flex {
+		n = r.uvarint() - 1
+	} else {
+		n = r.i16()
+	}
+	if !r.ok || n <= 0 {
+		return ""
+	}
+	if len(r.b) < n {
+		r.ok = false
+		return ""
+	}
+	s := printable(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// arrayLen reads an array's length (a null array is empty).
+func (r *rd) arrayLen() int {
+	n := 0
+	if r.flex {
+		n = r.uvarint() - 1
+	} else {
+		n = r.i32()
+	}
+	if !r.ok || n < 0 {
+		return 0
+	}
+	if n > len(r.b) { // every element takes at least a byte
+		r.ok = false
+		return 0
+	}
+	return n
+}
+
+// array is arrayLen bounded by limit, for ranging; reading stops early
+// once the data ran out.
+func (r *rd) array(limit int) int { return min(r.arrayLen(), limit) }
+
+// tags skips a flexible structure's tagged fields.
+func (r *rd) tags() {
+	if !r.flex {
+		return
+	}
+	for n := r.uvarint(); n > 0 && r.ok; n-- {
+		r.uvarint()
+		r.skip(r.uvarint())
+	}
+}
+
+// topic reads a topic's name, or skips its id (newer versions name
+// topics by UUID: no name to show).
+func (r *rd) topic(byID bool) string {
+	if byID {
+		r.skip(16)
+		return ""
+	}
+	s := r.str()
+	if len(s) > maxTopic {
+		s = s[:maxTopic]
+	}
+	return s
+}
+
+// firstTopic reads an array of topics and the first one's name.
+func (r *rd) firstTopic(byID bool) string {
+	if r.arrayLen() == 0 {
+		return ""
+	}
+	return r.topic(byID)
+}
+
+// printable keeps names safe to show and to put in JSON strings: bytes
+// outside printable ASCII, quotes and backslashes become '?'.
+func printable(b []byte) string {
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return '?'
+		}
+		return c
+	}, string(b))
+}
