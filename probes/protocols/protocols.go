@@ -34,6 +34,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/dns"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http1"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/kafka"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/mysql"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/pgsql"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/redis"
@@ -41,7 +42,7 @@ import (
 
 // All returns every protocol, in order of preference for equal confidence.
 func All() []conn.Protocol {
-	return []conn.Protocol{http1.Protocol{}, http2.Protocol{}, redis.Protocol{}, dns.Protocol{}, pgsql.Protocol{}, mysql.Protocol{}, amqp.Protocol{}}
+	return []conn.Protocol{http1.Protocol{}, http2.Protocol{}, redis.Protocol{}, dns.Protocol{}, pgsql.Protocol{}, mysql.Protocol{}, amqp.Protocol{}, kafka.Protocol{}}
 }
 
 // ByName returns the named protocols ("http", ...) and the names it does
