@@ -102,9 +102,12 @@ type Parser struct {
 	// resynchronises at a message after that COPY's ReadyForQuery
 	// (readyAt). respLost: backend bytes were lost while one unit was
 	// waiting; the backend resynchronises after a call ending with a
-	// ReadyForQuery, and that unit makes no record.
+	// ReadyForQuery (the unit's record then takes the CommandComplete or
+	// ErrorResponse just before it, if whole), or at the answer of the
+	// next unit (the waiting one then makes no record).
 	copyLost, respLost bool
 	readyAt            uint64
+	lastResp           uint64 // when the last backend call was seen
 }
 
 // NewParser returns a parser for a connection with env's role.
@@ -157,6 +160,9 @@ func (p *Parser) Feed(c *conn.Chunk) {
 		p.env.Stats.ParseErrors++
 		p.lose()
 	}
+	if !h.req {
+		p.lastResp = c.Departure()
+	}
 }
 
 // lostOne handles bytes lost across messages while a single unit waits,
@@ -186,6 +192,69 @@ func endsWithReady(b []byte) bool {
 	return n >= 6 && b[n-6] == 'Z' && binary.BigEndian.Uint32(b[n-5:]) == 5 && strings.IndexByte("IET", b[n-1]) >= 0
 }
 
+// resyncLost looks for the end of an answer whose bytes were lost.
+func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
+	defer func() { p.lastResp = c.Departure() }()
+	switch {
+	case len(p.pending) == 1 && endsWithReady(c.Data):
+		// The answer ended in this call.
+		u := &p.pending[0]
+		p.pending = p.pending[:0:0]
+		p.respLost = false
+		p.readyAt = c.Departure()
+		h.synced = true
+		h.resetMsg()
+		if r, ok := p.tailResult(c.Data[:len(c.Data)-6]); ok && len(u.execs) <= 1 {
+			u.results = append(u.results, r)
+			p.emit(u, c)
+			return false
+		}
+		p.env.Stats.UnmatchedRequests++
+		return false
+	case len(p.pending) == 2 && p.pending[1].start >= p.lastResp && !p.pending[1].open &&
+		strings.ContainsRune(backendTypes, rune(c.Data[0])):
+		// The next unit was sent after the last answer bytes: this call
+		// starts its answer (clients wait for ReadyForQuery before the
+		// next query), and the lost answer's end went by uncaptured.
+		p.env.Stats.UnmatchedRequests++
+		p.pending = p.pending[1:]
+		p.respLost = false
+		h.synced = true
+		h.resetMsg()
+		return true
+	case len(p.pending) > 2:
+		p.lose()
+	}
+	return false
+}
+
+// tailResult reads the CommandComplete or ErrorResponse that ends b,
+// accepted only when its length matches to the last byte.
+func (p *Parser) tailResult(b []byte) (result, bool) {
+	n := len(b)
+	if n < 6 || b[n-1] != 0 {
+		return result{}, false
+	}
+	for i := n - 6; i >= 0 && i >= n-1024; i-- {
+		if (b[i] != 'C' && b[i] != 'E') || int(binary.BigEndian.Uint32(b[i+1:])) != n-i-1 {
+			continue
+		}
+		body := b[i+5 : n]
+		if b[i] == 'C' {
+			tag, rest := cstring(body)
+			if len(rest) != 0 || tag == "" || strings.ContainsFunc(tag, func(r rune) bool { return r < ' ' || r > '~' }) {
+				return result{}, false
+			}
+			return result{tag: tag}, true
+		}
+		if body[0] != 'S' && body[0] != 'V' {
+			return result{}, false
+		}
+		return p.errorResult(body), true
+	}
+	return result{}, false
+}
+
 // resync starts a direction of a connection seen mid-stream at a call
 // that starts a message: requests at a startup message or a whole Query or
 // Parse, responses only once a unit is waiting, at a call after it.
@@ -194,20 +263,7 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 		return false // the COPY is not answered yet: its data goes on
 	}
 	if !h.req && p.respLost {
-		if len(p.pending) != 1 {
-			p.lose()
-			return false
-		}
-		if endsWithReady(c.Data) {
-			// The waiting unit's answer ended here; what it was is lost.
-			p.env.Stats.UnmatchedRequests++
-			p.pending = p.pending[:0:0]
-			p.respLost = false
-			p.readyAt = c.Departure()
-			h.synced = true
-			h.resetMsg()
-		}
-		return false
+		return p.resyncLost(h, c)
 	}
 	if h.req {
 		inf := (Protocol{}).Infer(c.Data, conn.Egress, conn.TransportTCP)
