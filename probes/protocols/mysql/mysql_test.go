@@ -346,3 +346,73 @@ func TestInfer(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseGap: a large result written in calls longer than the
+// capture. When the call ending it shows its last packet whole, the
+// command is recorded with that status (row count unknown); when not, it
+// makes no record and pairing goes on at the next command's response.
+func TestResponseGap(t *testing.T) {
+	for _, deprecate := range []bool{false, true} {
+		var rows strings.Builder
+		for i := range 100 {
+			rows.WriteString(pkt(byte(3+i), lstr("some row data")))
+		}
+		for _, tc := range []struct {
+			name  string
+			tail  string
+			want  []want
+			unmat uint64
+		}{
+			{"ok", pkt(200, lstr("x")) + eofOrOK(deprecate, 201, 2), []want{
+				{"QUERY", "SELECT", "SELECT * FROM big", "OK", "", 0}, {"QUERY", "SELECT", "SELECT ?", "OK", "1 rows", 0}}, 0},
+			{"error", pkt(200, lstr("x")) + errPkt(201, 1317, "70100", "Query execution was interrupted"), []want{
+				{"QUERY", "SELECT", "SELECT * FROM big", "ERR", "ERR 1317", 1317}, {"QUERY", "SELECT", "SELECT ?", "OK", "1 rows", 0}}, 0},
+			{"no end seen", "", []want{{"QUERY", "SELECT", "SELECT ?", "OK", "1 rows", 0}}, 1},
+		} {
+			h := newHarness(t, conn.Options{})
+			h.open(conn.RoleServer)
+			play(h, conn.RoleServer, session(deprecate)[:2], whole)
+			h.in(pkt(0, "\x03", "SELECT * FROM big"))
+			head := pkt(1, "\x01") + colDef(2, "big")
+			h.call(conn.Egress, head+rows.String()[:30], len(head)+rows.Len(), 0)
+			h.call(conn.Egress, "\x00\x00", 300, 0) // mid-packet
+			if tc.tail != "" {
+				h.out(tc.tail)
+			}
+			h.in(pkt(0, "\x03", "SELECT 2"))
+			h.out(pkt(1, "\x01") + colDef(2, "2") + midEOF(deprecate, new(byte(3))) + pkt(4, lstr("2")) + eofOrOK(deprecate, 5, 2))
+			h.close()
+			check(t, h, tc.want)
+			if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests != tc.unmat || s.UnmatchedResponses+s.ParseErrors != 0 {
+				t.Fatalf("%s: stats %+v", tc.name, s)
+			}
+		}
+	}
+}
+
+// TestInfileGap: LOCAL INFILE data lost across packets: the load is still
+// paired with its OK, and commands after it too.
+func TestInfileGap(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	play(h, conn.RoleClient, session(true)[:2], whole)
+	h.out(pkt(0, "\x03", "LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t"))
+	h.in(pkt(1, "\xfb", "/tmp/x"))
+	var data strings.Builder
+	for i := range 50 {
+		data.WriteString(pkt(byte(2+i), "1\tsome line\n"))
+	}
+	h.call(conn.Egress, data.String()[:20], data.Len(), 0)
+	h.out(pkt(52, "1\tlast\n") + pkt(53))
+	h.in(okPkt(54, 51, 2))
+	h.out(pkt(0, "\x0e"))
+	h.in(okPkt(1, 0, 2))
+	h.close()
+	check(t, h, []want{
+		{"QUERY", "LOAD", "LOAD DATA LOCAL INFILE ? INTO TABLE t", "OK", "affected 51", 0},
+		{"PING", "PING", "", "OK", "affected 0", 0},
+	})
+	if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -103,6 +103,13 @@ type Parser struct {
 	eofMode    uint8
 	statements map[uint32]sqlText
 	dead       bool
+	// respLost: response bytes were lost across packets while one command
+	// waited; the response side resynchronises at a call ending with that
+	// response's last packet (read whole from its end), or at the next
+	// command's response. reqLost: LOCAL INFILE data was lost; the
+	// command side resynchronises at a command after its response.
+	respLost, reqLost bool
+	lastResp, readyAt uint64
 }
 
 // NewParser returns a parser for a connection with env's role.
@@ -140,17 +147,115 @@ func (p *Parser) Feed(c *conn.Chunk) {
 			}
 			return
 		}
+		if p.lostOne(h) {
+			return
+		}
 		p.lose()
 		return
 	}
 	if !h.synced && !p.resync(h, c) {
 		p.env.Stats.DroppedBytes += uint64(len(c.Data))
+		if !h.req {
+			p.lastResp = c.Departure()
+		}
 		return
 	}
 	if !p.feed(h, c.Data, c) {
 		p.env.Stats.ParseErrors++
 		p.lose()
 	}
+	if !h.req {
+		p.lastResp = c.Departure()
+	}
+}
+
+// lostOne handles bytes lost across packets while a single command waits
+// (so that no other command can be among them): in its response (a large
+// result written in calls longer than the capture), or in its LOCAL
+// INFILE data.
+func (p *Parser) lostOne(h *half) bool {
+	if p.handshake || len(p.pending) != 1 || p.respLost || p.reqLost || p.pending[0].state == rsMaybeEOF {
+		return false
+	}
+	if h.req && p.pending[0].state != rsInfile {
+		return false
+	}
+	p.env.Stats.Resyncs++
+	h.synced = false
+	h.resetPkt()
+	h.nextCont = false
+	if h.req {
+		p.reqLost = true
+	} else {
+		p.respLost = true
+	}
+	return true
+}
+
+// resyncLost looks for the end of a response whose bytes were lost.
+func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
+	d := c.Data
+	switch {
+	case len(p.pending) == 1:
+		status, code, ok := tailStatus(d)
+		if !ok {
+			return false
+		}
+		r := p.pending[0]
+		p.pending = p.pending[:0:0]
+		p.respLost = false
+		p.readyAt = c.Departure()
+		h.synced = true
+		h.resetPkt()
+		h.nextCont = false
+		r.errCode, r.errMsg, r.rows, r.state = code, "", -1, rsStart
+		p.emit(&r, status, c.Departure())
+		return false
+	case len(p.pending) == 2 && p.pending[1].start >= p.lastResp && len(d) >= 5 && d[3] == 1:
+		// The next command went out after the last response bytes: this
+		// call starts its response (sequence 1).
+		p.env.Stats.UnmatchedRequests++
+		p.pending = p.pending[1:]
+		p.respLost = false
+		h.synced = true
+		h.resetPkt()
+		h.nextCont = false
+		return true
+	case len(p.pending) > 2:
+		p.lose()
+	}
+	return false
+}
+
+// tailStatus reads the packet that ends d when it ends a response: an EOF
+// or an OK with the 0xfe header (without more results to follow), or an
+// ERR packet, accepted only when its length matches to the last byte.
+func tailStatus(d []byte) (status string, code int, ok bool) {
+	n := len(d)
+	if n >= 9 && le24(d[n-9:]) == 5 && d[n-5] == 0xfe {
+		if binary.LittleEndian.Uint16(d[n-2:])&statusMoreResults != 0 {
+			return "", 0, false
+		}
+		return "OK", 0, true
+	}
+	for l := 7; l <= 32 && l+4 <= n; l++ {
+		i := n - 4 - l
+		if le24(d[i:]) != l || d[i+4] != 0xfe {
+			continue
+		}
+		_, rest, ok1 := lenenc(d[i+5:])
+		_, rest, ok2 := lenenc(rest)
+		if !ok1 || !ok2 || len(rest) < 4 || binary.LittleEndian.Uint16(rest)&statusMoreResults != 0 {
+			return "", 0, false
+		}
+		return "OK", 0, true
+	}
+	for i := n - 4 - 9; i >= 0 && i >= n-4-600; i-- {
+		if le24(d[i:]) == n-i-4 && d[i+4] == 0xff && d[i+7] == '#' {
+			return "ERR", int(binary.LittleEndian.Uint16(d[i+5:])), true
+		}
+	}
+	return "", 0, false
 }
 
 // resync starts a direction of a connection seen mid-stream: commands at
@@ -158,6 +263,12 @@ func (p *Parser) Feed(c *conn.Chunk) {
 // sequence 1 once a command waits, in a call after it.
 func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 	d := c.Data
+	if !h.req && p.respLost {
+		return p.resyncLost(h, c)
+	}
+	if h.req && p.reqLost && (len(p.pending) > 0 || c.Arrival() < p.readyAt) {
+		return false // the INFILE is not answered yet: its data goes on
+	}
 	if len(d) < 5 {
 		return false
 	}
@@ -173,6 +284,9 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 		}
 	} else if len(p.pending) == 0 || c.Arrival() < p.pending[0].start || d[3] != 1 {
 		return false
+	}
+	if h.req {
+		p.reqLost = false
 	}
 	h.synced = true
 	h.resetPkt()
@@ -442,6 +556,7 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 	if done != "" {
 		rr := *r
 		p.pop()
+		p.readyAt = c.Departure()
 		p.emit(&rr, done, c.Departure())
 	}
 }
@@ -457,6 +572,7 @@ func (p *Parser) step(r *request, h *half, b []byte) string {
 		return ""
 	case rsInfile:
 		if b[0] == 0x00 {
+			r.affected, _ = okStatus(b)
 			return "OK"
 		}
 		return ""
@@ -693,6 +809,8 @@ func (p *Parser) emit(r *request, status string, end uint64) {
 			}
 		case r.cmd == comStmtPrepare:
 			resp = "stmt " + strconv.FormatUint(uint64(r.stmtID), 10)
+		case r.rows < 0:
+			resp = "" // rows lost in gaps
 		case r.rows > 0 || r.state == rsRows:
 			resp = strconv.FormatInt(r.rows, 10) + " rows"
 		case status == "OK":
