@@ -10,7 +10,8 @@
 //
 // With GRPCPEER_CERT and GRPCPEER_KEY the server speaks TLS; with
 // GRPCPEER_CA the client does (trusting that certificate).
-// GRPCPEER_DELAY (a duration) makes the client wait before it dials.
+// GRPCPEER_DELAY (a duration) makes the client wait before it dials;
+// GRPCPEER_SAY_BYTES sets the size of the Say messages (default 5).
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,8 +185,12 @@ func client(addr string, plan []string) {
 	}
 	type job struct{ method, body string }
 	var jobs []job
+	say := "hello"
+	if size, err := strconv.Atoi(os.Getenv("GRPCPEER_SAY_BYTES")); err == nil {
+		say = strings.Repeat("s", size)
+	}
 	for range n(0) {
-		jobs = append(jobs, job{"/" + service + "/Say", "hello"})
+		jobs = append(jobs, job{"/" + service + "/Say", say})
 	}
 	for range n(1) {
 		jobs = append(jobs, job{"/" + service + "/Fail", "14"})
