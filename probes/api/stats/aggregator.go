@@ -186,7 +186,7 @@ func NewAggregator(cfg Config) *Aggregator {
 const (
 	maxOtherMethodLen = 80
 	maxOtherPathLen   = 253
-	maxClassLen       = 20 // "FAILED_PRECONDITION"
+	maxClassLen       = 32 // "FAILED_PRECONDITION", Kafka's "UNKNOWN_TOPIC_OR_PARTITION"
 )
 
 // Add folds one observation in, templating its path.
