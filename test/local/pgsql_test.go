@@ -454,3 +454,65 @@ func keys[V any](m map[string]V) []string {
 	}
 	return ks
 }
+
+// TestTracePostgreSQLClientAndMidStream: the client side (pgbench, traced
+// by comm from its start) is paired as a client, and a connection opened
+// before tracing started is picked up at its next query.
+func TestTracePostgreSQLClientAndMidStream(t *testing.T) {
+	requirePrivileged(t)
+	requireCmd(t, "psql")
+	pgbench := requireCmd(t, "pgbench")
+	s := startPostgres(t)
+	port := strconv.Itoa(s.port)
+	if out, err := exec.Command(pgbench, "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-i", "-s", "1", "-q", "postgres").CombinedOutput(); err != nil {
+		t.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	early := dialPg(t, s.port) // connected and logged in before tracing
+	earlyPort := uint16(early.c.LocalAddr().(*net.TCPAddr).Port)
+
+	tr := startTrace(t, "--comm", "pgbench", "--comm", "postgres", "--duration", "120s")
+	const n, txs = 50, 100
+	for range n {
+		if _, err := early.c.Write(pgMsg('Q', "SELECT 2\x00")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := early.untilReady(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command(pgbench, "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-n", "-S", "-M", "extended", "-c", "1",
+		"-t", strconv.Itoa(txs), "postgres").CombinedOutput(); err != nil {
+		t.Fatalf("pgbench: %v\n%s", err, out)
+	}
+	early.c.Close()
+	time.Sleep(200 * time.Millisecond)
+	tr.stop(t)
+
+	events := tableLines[api.PgSQLEvent](t, tr.out.Bytes(), api.TablePgSQLEvents)
+	midStream, clientExec, serverExec := 0, 0, 0
+	for _, e := range events {
+		switch {
+		case e.TraceRole == api.RoleServer && e.RemotePort == earlyPort:
+			if e.QueryTemplate != "SELECT ?" || e.Resp != "SELECT 1" {
+				t.Errorf("mid-stream record %s -> %s", e.QueryTemplate, e.Resp)
+			}
+			midStream++
+		case e.Comm == "pgbench":
+			if e.TraceRole != api.RoleClient || e.RemotePort != uint16(s.port) || e.Latency <= 0 {
+				t.Errorf("pgbench record columns %+v", e.ConnColumns)
+			}
+			if e.ReqCmd == "EXECUTE" && e.QueryTemplate == "SELECT abalance FROM pgbench_accounts WHERE aid = $1" {
+				clientExec++
+			}
+		case e.Comm == "postgres" && e.ReqCmd == "EXECUTE" && strings.Contains(e.QueryTemplate, "pgbench_accounts"):
+			serverExec++
+		}
+	}
+	t.Logf("mid-stream %d, pgbench (client side) %d, server side %d", midStream, clientExec, serverExec)
+	if midStream != n {
+		t.Errorf("traced %d queries of the connection opened before tracing, want %d", midStream, n)
+	}
+	if clientExec != txs || serverExec != txs {
+		t.Errorf("traced %d pgbench executes on the client side and %d on the server side, want %d", clientExec, serverExec, txs)
+	}
+}
