@@ -1,0 +1,145 @@
+// Command kafkapeer is the Kafka peer of test/local's Kafka test: a real
+// Kafka-protocol broker (franz-go's kfake, in memory) or a real client
+// (franz-go) with a known load, each a separate process.
+//
+//	kafkapeer broker TOPIC            prints its 127.0.0.1 address, serves until stdin closes
+//	kafkapeer client ADDR TOPIC N [3.0] produces N records, consumes them, asks for a missing topic;
+//	                                  prints what it did as JSON
+//
+// The client counts, per API key, the requests it wrote whose responses it
+// read (franz-go's end-to-end hook): the trace must show exactly those.
+// "3.0" caps the protocol versions at Kafka 3.0's (topics by name in
+// Produce and Fetch); otherwise the newest are used (topics by id).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fail(fmt.Errorf("usage: kafkapeer broker TOPIC | client ADDR TOPIC N [3.0]"))
+	}
+	switch os.Args[1] {
+	case "broker":
+		broker(os.Args[2])
+	case "client":
+		if len(os.Args) < 5 {
+			fail(fmt.Errorf("usage: kafkapeer client ADDR TOPIC N [3.0]"))
+		}
+		n, err := strconv.Atoi(os.Args[4])
+		if err != nil {
+			fail(err)
+		}
+		client(os.Args[2], os.Args[3], n, len(os.Args) > 5 && os.Args[5] == "3.0")
+	default:
+		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "kafkapeer:", err)
+	os.Exit(1)
+}
+
+func broker(topic string) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.SeedTopics(1, topic))
+	if err != nil {
+		fail(err)
+	}
+	defer c.Close()
+	fmt.Println(c.ListenAddrs()[0]) // kfake listens on 127.0.0.1 only
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// e2e counts requests per API key: completed (response read) or not.
+type e2e struct {
+	mu        sync.Mutex
+	completed map[int16]int
+	failed    map[int16]int
+}
+
+func (h *e2e) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e.Err() == nil {
+		h.completed[key]++
+	} else {
+		h.failed[key]++
+	}
+}
+
+type report struct {
+	Completed  map[int16]int `json:"completed"`
+	Failed     map[int16]int `json:"failed"`
+	Produced   int           `json:"produced"`
+	Consumed   int           `json:"consumed"`
+	MissingErr int16         `json:"missing_err"`
+}
+
+func client(addr, topic string, n int, v30 bool) {
+	hook := &e2e{completed: map[int16]int{}, failed: map[int16]int{}}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.ClientID("pixie-test"),
+		kgo.DefaultProduceTopic(topic),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.WithHooks(hook),
+	}
+	if v30 {
+		opts = append(opts, kgo.MaxVersions(kversion.V3_0_0()))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var rep report
+	for i := range n {
+		// One at a time: each record its own Produce request.
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("record-" + strconv.Itoa(i))}).FirstErr(); err != nil {
+			fail(fmt.Errorf("produce: %w", err))
+		}
+		rep.Produced++
+	}
+	for rep.Consumed < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			fail(fmt.Errorf("consumed %d of %d: %w", rep.Consumed, n, err))
+		}
+		fs.EachError(func(t string, p int32, err error) { fail(fmt.Errorf("fetch %s/%d: %w", t, p, err)) })
+		rep.Consumed += fs.NumRecords()
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr("pixie-missing-topic")
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		fail(fmt.Errorf("metadata: %w", err))
+	}
+	if len(resp.Topics) == 1 {
+		rep.MissingErr = resp.Topics[0].ErrorCode
+	}
+	cl.Close() // ends the consumer's waiting fetch: not completed
+	hook.mu.Lock()
+	rep.Completed, rep.Failed = hook.completed, hook.failed
+	hook.mu.Unlock()
+	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
+		fail(err)
+	}
+}
