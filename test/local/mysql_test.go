@@ -393,3 +393,71 @@ GRANT ALL ON app.* TO 'bench'@'127.0.0.1';
 		}
 	}
 }
+
+// TestTraceMariaDBClientAndMidStream: the mariadb client, traced by comm
+// from its start, is paired as a client, and a connection logged in
+// before tracing started is picked up at its next command.
+func TestTraceMariaDBClientAndMidStream(t *testing.T) {
+	requirePrivileged(t)
+	s := startMariaDB(t)
+	if out, err := s.client().CombinedOutput(); err != nil {
+		t.Fatalf("mariadb: %v\n%s", err, out)
+	}
+	setup := s.client()
+	setup.Stdin = strings.NewReader("CREATE DATABASE app; CREATE USER 'bench'@'127.0.0.1'; GRANT ALL ON app.* TO 'bench'@'127.0.0.1';")
+	if out, err := setup.CombinedOutput(); err != nil {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	early := dialMySQL(t, s.port, "bench")
+	earlyPort := uint16(early.c.LocalAddr().(*net.TCPAddr).Port)
+
+	tr := startTrace(t, "--comm", "mariadb", "--comm", "mariadbd", "--duration", "120s")
+	const n, selects = 50, 30
+	for range n {
+		early.write(t, 0, append([]byte{0x03}, "SELECT 2"...))
+		if code := early.result(t); code != 0 {
+			t.Fatalf("SELECT 2: %d", code)
+		}
+	}
+	cli := s.client("-D", "app")
+	var script strings.Builder
+	for i := range selects {
+		fmt.Fprintf(&script, "SELECT %d + 1;\n", i)
+	}
+	script.WriteString("SELECT * FROM nosuch;\n")
+	cli.Stdin = strings.NewReader(script.String())
+	if out, err := cli.CombinedOutput(); err == nil || !strings.Contains(string(out), "ERROR 1146") {
+		t.Fatalf("mariadb: %v\n%s", err, out)
+	}
+	early.c.Close()
+	time.Sleep(200 * time.Millisecond)
+	tr.stop(t)
+
+	events := tableLines[api.MySQLEvent](t, tr.out.Bytes(), api.TableMySQLEvents)
+	midStream, client, server := 0, map[string]int{}, map[string]int{}
+	for _, e := range events {
+		switch {
+		case e.TraceRole == api.RoleServer && e.RemotePort == earlyPort:
+			if e.QueryTemplate != "SELECT ?" || e.RespStatus != "OK" || e.RespBody != "1 rows" {
+				t.Errorf("mid-stream record %s -> %s %s", e.QueryTemplate, e.RespStatus, e.RespBody)
+			}
+			midStream++
+		case e.Comm == "mariadb":
+			if e.TraceRole != api.RoleClient || e.RemotePort != uint16(s.port) || e.RespStatus != "NONE" && e.Latency <= 0 {
+				t.Errorf("mariadb record columns %+v", e.ConnColumns)
+			}
+			client[e.ReqCmd+" "+e.QueryTemplate+" "+e.RespStatus]++
+		case e.Comm == "mariadbd":
+			server[e.ReqCmd+" "+e.QueryTemplate+" "+e.RespStatus]++
+		}
+	}
+	t.Logf("mid-stream %d, client side %v, server side %v", midStream, client, server)
+	if midStream != n {
+		t.Errorf("traced %d commands of the connection opened before tracing, want %d", midStream, n)
+	}
+	for _, side := range []map[string]int{client, server} {
+		if side["QUERY SELECT ? + ? OK"] != selects || side["QUERY SELECT * FROM nosuch ERR"] != 1 {
+			t.Errorf("traced %v, want %d SELECT ? + ? and one failing", side, selects)
+		}
+	}
+}
