@@ -142,3 +142,34 @@ func TestViewOtherProtocols(t *testing.T) {
 		t.Errorf("warnings: %s", errOut.String())
 	}
 }
+
+// TestViewAMQPKafka: amqp_events and kafka_events pass through in JSON;
+// an AMQP reply code >= 300 and a Kafka error name count as errors, a
+// close with 200 does not.
+func TestViewAMQPKafka(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(&out, &errOut, Options{Output: "json", Window: 10 * time.Second, NodesTotal: 1, Now: fixedNow})
+	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+	v.Line("n1", []byte(`{"table":"amqp_events","v":1,"seq":2,"method":"queue.declare","reply_code":406}`))
+	v.Line("n1", []byte(`{"table":"kafka_events","v":1,"seq":3,"req_cmd":"Metadata"}`))
+	agg := stats.NewAggregator(stats.Config{})
+	agg.Add(stats.Observation{Protocol: stats.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "queue.declare", Class: "406", LatencyNs: 1000})
+	agg.Add(stats.Observation{Protocol: stats.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "channel.close", Class: "200", LatencyNs: 1000})
+	agg.Add(stats.Observation{Protocol: stats.ProtocolKafka, Service: "app", Role: "client", Method: "Metadata", Class: "UNKNOWN_TOPIC_OR_PARTITION", LatencyNs: 1000})
+	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
+	v.Line("n1", b)
+	v.Finish()
+	got := out.String()
+	for _, want := range []string{`{"node":"n1","table":"amqp_events"`, `{"node":"n1","table":"kafka_events"`,
+		`"protocol":"amqp"`, `"protocol":"kafka"`, `"status_class":"UNKNOWN_TOPIC_OR_PARTITION"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, `"errors":1`); n != 2 {
+		t.Errorf("%d rows with an error, want 2 (406, the Kafka error; not the 200 close):\n%s", n, got)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("warnings: %s", errOut.String())
+	}
+}
