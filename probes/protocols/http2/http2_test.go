@@ -542,6 +542,26 @@ func TestBounds(t *testing.T) {
 	if out.n != 0 {
 		t.Fatalf("%d records", out.n)
 	}
+
+	// With the default buffer bound, the stream bound is the one hit.
+	st = conn.Stats{}
+	p = NewParser(&conn.Env{Role: conn.RoleServer, Fresh: true, Stats: &st, Out: out})
+	cl = newPeer()
+	cl.buf.WriteString(Preface)
+	for i := range 1000 {
+		cl.headers(uint32(2*i+1), true, reqKV("GET", fmt.Sprintf("/n/%d", i))...)
+	}
+	p.Feed(&conn.Chunk{Dir: conn.Ingress, Data: cl.take()})
+	if len(p.streams) != maxStreams || st.UnmatchedRequests != 1000-maxStreams {
+		t.Fatalf("streams %d, stats %+v", len(p.streams), st)
+	}
+	// The newest streams are kept: their answers still pair.
+	srv := newPeer()
+	srv.headers(1999, true, ":status", "200")
+	p.Feed(&conn.Chunk{Dir: conn.Egress, Data: srv.take()})
+	if out.n != 1 {
+		t.Fatalf("%d records", out.n)
+	}
 }
 
 // TestLossNeverInvents: exchanges from real encoders (dynamic table in
