@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 	"strings"
@@ -751,7 +752,7 @@ func (p *Parser) login(h *half) {
 	switch {
 	case h.seq == 0 && b[0] == 0x0a:
 		// greeting: version, thread id, 8 bytes, filler, caps low, charset, status, caps high
-		i := strings.IndexByte(string(b[1:]), 0)
+		i := bytes.IndexByte(b[1:], 0)
 		if i >= 0 {
 			o := 1 + i + 1 + 4 + 8 + 1
 			if len(b) >= o+2 {

@@ -8,8 +8,8 @@
 package pgsql
 
 import (
+	"bytes"
 	"encoding/binary"
-	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
@@ -82,7 +82,7 @@ func queryMessage(b []byte) conn.Confidence {
 	}
 	if b[0] == 'P' {
 		// statement name, then the query
-		i := strings.IndexByte(string(body[:min(len(body), 70)]), 0)
+		i := bytes.IndexByte(body[:min(len(body), 70)], 0)
 		if i < 0 {
 			if len(body) < 70 && len(b) < 1+l {
 				return conn.NeedMore
@@ -119,7 +119,7 @@ func queryMessage(b []byte) conn.Confidence {
 	if b[0] == 'Q' && b[l] != 0 {
 		return conn.NoMatch
 	}
-	if b[0] == 'P' && strings.IndexByte(string(body), 0) < 0 {
+	if b[0] == 'P' && bytes.IndexByte(body, 0) < 0 {
 		return conn.NoMatch
 	}
 	return conn.High

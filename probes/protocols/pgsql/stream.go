@@ -1,6 +1,7 @@
 package pgsql
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 
@@ -423,7 +424,7 @@ func (p *Parser) unanswered() int {
 }
 
 func cstring(b []byte) (string, []byte) {
-	i := strings.IndexByte(string(b), 0)
+	i := bytes.IndexByte(b, 0)
 	if i < 0 {
 		return string(b), nil
 	}
