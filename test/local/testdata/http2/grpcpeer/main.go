@@ -11,10 +11,13 @@
 // With GRPCPEER_CERT and GRPCPEER_KEY the server speaks TLS; with
 // GRPCPEER_CA the client does (trusting that certificate).
 // GRPCPEER_DELAY (a duration) makes the client wait before it dials;
-// GRPCPEER_SAY_BYTES sets the size of the Say messages (default 5).
+// GRPCPEER_SAY_BYTES sets the size of the Say messages (default 5);
+// GRPCPEER_WARMUP runs the plan once, prints "warm" and waits for a line
+// on stdin before the plan whose counts it prints.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -176,13 +179,8 @@ func client(addr string, plan []string) {
 		os.Exit(1)
 	}
 	defer cc.Close()
-	seen := &counts{m: map[string]int{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	unary := func(method, body string) {
-		in, out := []byte(body), []byte(nil)
-		seen.add(method, cc.Invoke(ctx, method, &in, &out))
-	}
 	type job struct{ method, body string }
 	var jobs []job
 	say := "hello"
@@ -204,31 +202,47 @@ func client(addr string, plan []string) {
 	for range n(4) {
 		jobs = append(jobs, job{"/" + service + "/Nope", "x"})
 	}
-	// The first call opens the connection; the rest run 8 at a time, so
-	// their streams interleave on it.
-	if len(jobs) > 0 {
-		unary(jobs[0].method, jobs[0].body)
-	}
-	ch := make(chan job)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range ch {
-				if j.method == "/"+service+"/Count" {
-					seen.add(j.method, count(ctx, cc, j.method))
-					continue
-				}
-				unary(j.method, j.body)
+	run := func(seen *counts) {
+		call := func(j job) {
+			if j.method == "/"+service+"/Count" {
+				seen.add(j.method, count(ctx, cc, j.method))
+				return
 			}
-		}()
+			in, out := []byte(j.body), []byte(nil)
+			seen.add(j.method, cc.Invoke(ctx, j.method, &in, &out))
+		}
+		// The first call opens the connection; the rest run 8 at a
+		// time, so their streams interleave on it.
+		if len(jobs) > 0 {
+			call(jobs[0])
+		}
+		ch := make(chan job)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range ch {
+					call(j)
+				}
+			}()
+		}
+		for _, j := range jobs[min(1, len(jobs)):] {
+			ch <- j
+		}
+		close(ch)
+		wg.Wait()
 	}
-	for _, j := range jobs[min(1, len(jobs)):] {
-		ch <- j
+	if os.Getenv("GRPCPEER_WARMUP") != "" {
+		// The plan once on the connection, then wait for a line: a
+		// trace started now finds the connection (and its HPACK
+		// tables) in use.
+		run(&counts{m: map[string]int{}})
+		fmt.Println("warm")
+		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
-	close(ch)
-	wg.Wait()
+	seen := &counts{m: map[string]int{}}
+	run(seen)
 	seen.print()
 }
 
