@@ -209,7 +209,8 @@ int px_mg_fault(struct mg_perf_ctx *ctx)
 	return 0;
 }
 
-static __always_inline void send_range(__u32 tgid, __u32 kind, __u64 addr, __u64 len, __u64 new_addr)
+static __always_inline void send_range(__u32 tgid, __u32 kind, __u64 addr, __u64 len,
+				       __u64 new_addr)
 {
 	struct mg_range *r = bpf_ringbuf_reserve(&px_mg_events, sizeof(*r), 0);
 	if (!r) {
@@ -272,7 +273,8 @@ int px_mg_mremap_enter(struct mg_sys_enter *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!targeted(id >> 32))
 		return 0;
-	struct mg_mremap m = {.old_addr = ctx->args[0], .old_len = ctx->args[1], .new_len = ctx->args[2]};
+	struct mg_mremap m = {
+	    .old_addr = ctx->args[0], .old_len = ctx->args[1], .new_len = ctx->args[2]};
 	bpf_map_update_elem(&px_mg_mremap, &id, &m, BPF_ANY);
 	return 0;
 }
@@ -292,7 +294,8 @@ int px_mg_mremap_exit(struct mg_sys_exit *ctx)
 	if ((__u64)ctx->ret != saved.old_addr)
 		send_range(id >> 32, MG_MOVE, saved.old_addr, moved, ctx->ret);
 	if (saved.new_len < saved.old_len) /* shrunk in place or moved: the tail is gone */
-		send_range(id >> 32, MG_RELEASE, saved.old_addr + saved.new_len, saved.old_len - saved.new_len, 0);
+		send_range(id >> 32, MG_RELEASE, saved.old_addr + saved.new_len,
+			   saved.old_len - saved.new_len, 0);
 	return 0;
 }
 

@@ -26,7 +26,8 @@
 /* Set from Go before load. */
 volatile const __u8 filter_all = 0;  /* 1: every process except the idle task */
 volatile const __u8 want_kernel = 0; /* 1: also record kernel stacks */
-volatile const __u8 all_mode = PROFILE_MODE_FP; /* with filter_all: the mode of unclassified processes */
+volatile const __u8 all_mode =
+    PROFILE_MODE_FP; /* with filter_all: the mode of unclassified processes */
 
 #define PROFILE_MAX_TARGETS 16384
 
