@@ -19,6 +19,8 @@ type block struct {
 	bytes                           int  // decoded size (RFC 7541 4.1), for bounds
 	mem                             int  // size of what is kept, for bounds
 	dropped                         bool // some fields were not kept (bound)
+	// unknown counts fields that referred to table entries never seen.
+	unknown int
 }
 
 // field adds one decoded field. keep: build the header map; limit

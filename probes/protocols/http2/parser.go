@@ -3,8 +3,6 @@ package http2
 import (
 	"encoding/binary"
 
-	"golang.org/x/net/http2/hpack"
-
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
@@ -101,10 +99,10 @@ type side struct {
 	blkPush   bool
 	blkStart  uint64
 	blkKeep   bool
-	// blkBad: the block in progress cannot be decoded (lost bytes, or a
-	// reference to a table entry never seen).
-	blkBad bool
-	dec    *hpack.Decoder
+	// blkLost: bytes of the block in progress were lost or over the bound.
+	blkLost bool
+	hbuf    []byte // the block in progress, decoded at END_HEADERS
+	dec     tableDecoder
 }
 
 // Parser is the HTTP/2 parser of one connection.
@@ -132,21 +130,13 @@ func NewParser(env *conn.Env) *Parser {
 	return p
 }
 
-// resetTable gives s a decoder with an empty dynamic table. That is always
-// safe: the entries it then adds are exactly the peer's newest ones, so an
-// index it knows means the same entry for both, and an index past its
-// entries (inserted before, or in bytes we lost) fails to decode rather
-// than decoding to a wrong field. A connection traced from its middle
-// starts this way, and every block that could not be decoded (its
-// insertions after the failure are lost) resets it again.
+// resetTable empties s's dynamic table: bytes were lost (they may have
+// held insertions), or a block could not be parsed to its end. That is
+// always safe (see tableDecoder): references to what it held become
+// unknown, never wrong. A connection traced from its middle starts so.
 func (p *Parser) resetTable(s *side) {
-	s.dec = hpack.NewDecoder(defaultTable, func(f hpack.HeaderField) {
-		if s.blk != nil {
-			s.blk.field(f.Name, f.Value, s.blkKeep, p.env.FullData, p.maxBuf())
-		}
-	})
-	s.dec.SetAllowedMaxDynamicTableSize(maxTable)
-	s.dec.SetMaxStringLength(p.maxBuf())
+	s.dec.reset()
+	s.dec.maxLen = p.maxBuf()
 }
 
 func (p *Parser) maxBuf() int {
@@ -367,27 +357,40 @@ func fragment(h frameHeader, b []byte) ([]byte, bool) {
 	return b[skip : len(b)-pad], true
 }
 
-// fragment feeds a header block fragment to the direction's decoder and
-// finishes the block at END_HEADERS.
+// fragment adds a header block fragment and decodes the block at
+// END_HEADERS.
 func (p *Parser) fragment(s *side, frag []byte, ok, endHeaders bool, c *conn.Chunk) {
-	if !ok {
-		s.blkBad = true
-	}
-	if !s.blkBad && len(frag) > 0 {
-		if _, err := s.dec.Write(frag); err != nil {
-			s.blkBad = true
-		}
+	switch {
+	case !ok:
+		s.blkLost = true
+	case s.blkLost:
+	case len(s.hbuf)+len(frag) > p.maxBuf():
+		p.env.Stats.DroppedBytes += uint64(len(s.hbuf) + len(frag))
+		s.blkLost = true
+	default:
+		s.hbuf = append(s.hbuf, frag...)
 	}
 	if !endHeaders {
 		return
 	}
-	if !s.blkBad && s.dec.Close() != nil {
-		s.blkBad = true
+	bad := s.blkLost
+	if !bad {
+		blk := s.blk
+		bad = s.dec.decode(s.hbuf, func(name, value string, known bool) {
+			if known {
+				blk.field(name, value, s.blkKeep, p.env.FullData, p.maxBuf())
+			} else {
+				blk.unknown++
+			}
+		}) != nil
 	}
-	bad := s.blkBad
+	s.hbuf, s.blkLost = s.hbuf[:0], false
+	if cap(s.hbuf) > 16<<10 {
+		s.hbuf = nil
+	}
 	if bad {
+		// The block's insertions are lost with it.
 		p.resetTable(s)
-		s.blkBad = false
 	}
 	p.finish(s, c, bad)
 }
@@ -403,10 +406,27 @@ func (p *Parser) finish(s *side, c *conn.Chunk, bad bool) {
 		return
 	}
 	st := p.streams[id]
+	// Which message the block is follows from the stream's state; the
+	// fields a block needs for that must have decoded. A block of a
+	// stream not seen yet is a request (or a response whose request we
+	// missed): it needs its pseudo-headers.
+	switch {
+	case bad:
+	case st != nil && !st.bad && s.dir == st.reqDir:
+		if blk.method != "" || blk.path != "" {
+			bad = true // a second request on one stream: not what we think
+		}
+	case st != nil && !st.bad && st.resp == nil:
+		bad = blk.status == "" // response headers whose :status is unknown
+	case st == nil && id%2 == 0 && blk.status != "":
+	case st == nil && id%2 == 1:
+		bad = (blk.method == "" || blk.path == "") && blk.status == ""
+	}
 	if bad {
 		// The block referred to table entries never seen (the trace
 		// started mid-connection, or bytes were lost) or its own bytes
-		// were lost: its fields are unknown, so the stream makes no record.
+		// were lost: the fields that say what it is are unknown, so the
+		// stream makes no record.
 		p.env.Stats.ParseErrors++
 		switch {
 		case st != nil && !st.bad:
@@ -422,6 +442,8 @@ func (p *Parser) finish(s *side, c *conn.Chunk, bad bool) {
 		return
 	}
 	switch {
+	case st != nil && s.dir == st.reqDir:
+		p.trailers(s, st, blk, c) // request trailers
 	case blk.method != "":
 		p.request(s, id, blk)
 	case blk.status != "" && st == nil && id%2 == 0:
@@ -533,6 +555,7 @@ func (p *Parser) trailers(s *side, st *stream, blk *block, c *conn.Chunk) {
 		}
 		to = st.resp
 	}
+	to.unknown += blk.unknown
 	if blk.grpcStatus != "" {
 		to.grpcStatus = blk.grpcStatus
 	}
@@ -616,10 +639,21 @@ func (p *Parser) complete(st *stream, c *conn.Chunk) {
 		RespBody:     string(st.respBody),
 		RespBodySize: st.respSize,
 	}
-	if isGRPC(req.contentType) || isGRPC(resp.contentType) {
+	// Fields that did not decode may hide the content type (is it gRPC?)
+	// or the grpc-status: then the call is counted, not guessed.
+	unsure := func(b *block) bool { return b.contentType == "" && b.unknown > 0 }
+	switch {
+	case isGRPC(req.contentType) || isGRPC(resp.contentType):
+		if resp.grpcStatus == "" && resp.unknown > 0 {
+			p.env.Stats.ParseErrors++
+			return
+		}
 		ev.Protocol = api.ProtocolGRPC
 		ev.GRPCStatus = resp.grpcStatus
 		ev.RespMessage = resp.grpcMessage
+	case unsure(req) && unsure(resp):
+		p.env.Stats.ParseErrors++
+		return
 	}
 	p.env.Out.Emit(ev, st.start, c.Departure())
 }
@@ -679,7 +713,7 @@ func (p *Parser) unsync(s *side, parseErr bool) {
 		p.finish(s, nil, true)
 	}
 	s.synced, s.inFrame, s.hn, s.pre = false, false, 0, -1
-	s.blkBad = false
+	s.blkLost, s.hbuf = false, s.hbuf[:0]
 	p.resetTable(s)
 	s.buf = s.buf[:0]
 }
