@@ -420,10 +420,11 @@ func runGRPC(t *testing.T, c grpcCase) {
 				t.Errorf("client side traced %d %s, the client saw %d", n, k, sawClient[k])
 			}
 		}
-		if c.mid && (final.LostBy["parse_errors"] == 0 || len(server)+len(client) != 0) {
-			// grpc-go indexes every header it sends: none of the
-			// second round's blocks can be decoded.
-			t.Errorf("mid-connection: records server %v client %v, lost_by %v", server, client, final.LostBy)
+		if c.mid && final.LostBy["parse_errors"] == 0 {
+			// grpc-go indexes every header it sends: the second round's
+			// blocks refer to entries the trace never saw (until the
+			// tables turn over, a call is counted, not shown).
+			t.Errorf("mid-connection: nothing counted, lost_by %v", final.LostBy)
 		}
 		if sayBytes > 4096 && (final.LostBy["truncated"] == 0 || final.LostBy["parse_errors"] == 0) {
 			t.Errorf("losses not reported: lost_by %v", final.LostBy)

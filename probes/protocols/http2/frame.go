@@ -4,14 +4,16 @@
 // api.HTTPEvent with MajorVersion 2, as Pixie records HTTP/2 in
 // http_events; gRPC calls carry Protocol "grpc" and their grpc-status.
 //
-// Header blocks are decoded with golang.org/x/net/http2/hpack, one
-// decoder per direction. A trace that starts mid-connection has not seen
-// the dynamic-table insertions made before it, and lost bytes may hide
-// some: the decoder then starts from an empty table, which only ever
-// knows the peer's newest entries, so a block that refers to an older one
-// fails to decode (and resets the table again, since the insertions after
-// the failure are lost too). Such streams are counted, never emitted with
-// a guessed path; blocks made of static-table and new entries decode.
+// Header blocks are decoded one direction at a time by tableDecoder
+// (HPACK with golang.org/x/net/http2/hpack's Huffman code and static
+// table). A trace that starts mid-connection has not seen the
+// dynamic-table insertions made before it, and lost bytes may hide some:
+// the table then holds only what was seen since, which is exact for the
+// peer's newest entries, and a field that refers to an older one is
+// unknown, never guessed. A block whose :method, :path or :status is
+// unknown, or a gRPC call whose content type or grpc-status may be, is
+// counted in ParseErrors and makes no record. As the peer's table turns
+// over, fields come back.
 package http2
 
 import "encoding/binary"
