@@ -255,6 +255,9 @@ func TestGaps(t *testing.T) {
 	h.call(conn.Egress, string(protocolHeader), 0, 0)
 	h.call(conn.Egress, pub[:len(pub)-60], len(pub)-10, 0) // 50 body bytes not captured
 	h.call(conn.Egress, pub[len(pub)-10:], 0, 0)
+	h.call(conn.Egress, publish(1, "", "r")+contentHeader(1, 10)+body(1, "0123456789")[:7], 0, 0)
+	h.call(conn.Egress, "", 10, 0) // the whole body payload lost, not its frame end
+	h.call(conn.Egress, "\xce", 0, 0)
 	h.call(conn.Egress, queueDeclare(1, "a", false), 0, 0)
 	d := queueDeclareOk(1, "a")
 	h.call(conn.Ingress, d[:4], 0, 0)
@@ -265,6 +268,7 @@ func TestGaps(t *testing.T) {
 	h.close()
 	checkRecords(t, h, []row{
 		{Method: "basic.publish", Ch: 1, Key: "q", Body: 100},
+		{Method: "basic.publish", Ch: 1, Key: "r", Body: 10},
 		{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "b", Lat: true},
 	})
 	if s := h.stats(); s.UnmatchedRequests != 1 || s.Resyncs != 1 {

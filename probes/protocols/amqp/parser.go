@@ -168,7 +168,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 			return
 		}
 		// Bytes of a payload past what is kept (bodies) may be missed.
-		if s.nhdr == 7 && len(s.buf) >= s.keep && uint64(s.got)+c.Gap < uint64(s.size) {
+		if s.nhdr == 7 && len(s.buf) >= s.keep && uint64(s.got)+c.Gap <= uint64(s.size) {
 			s.got += uint32(c.Gap)
 			return
 		}
