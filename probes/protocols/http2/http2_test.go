@@ -402,6 +402,35 @@ func TestMidConnection(t *testing.T) {
 		t.Fatalf("headers %v %v", r.ReqHeaders, r.RespHeaders)
 	}
 
+	// Recovery: each message inserts a new field, so the peers' tables
+	// turn over and the paths come back as literals with the static name.
+	cl3, srv3 := newPeer(), newPeer()
+	for _, p := range []*peer{cl3, srv3} {
+		p.enc.SetMaxDynamicTableSizeLimit(512)
+	}
+	paths := []string{"/a", "/b", "/c"}
+	h = newHarness(t, conn.Options{})
+	var ws []want
+	for i := range 60 {
+		id := uint32(2*i + 1)
+		path := paths[i%3]
+		req := cl3.headers(id, true, reqKV("GET", path, "x-req-id", fmt.Sprint(i))...).take()
+		resp := srv3.headers(id, true, ":status", "404", "x-resp-id", fmt.Sprint(i)).take()
+		if i < 10 {
+			continue // before the trace
+		}
+		h.send(conn.Ingress, req)
+		h.send(conn.Egress, resp)
+		if i >= 40 {
+			ws = append(ws, want{method: "GET", path: path, status: 404})
+		}
+	}
+	if n := len(h.recs); n < len(ws) {
+		t.Fatalf("%d records; the last %d calls should have decoded (stats %+v)", n, len(ws), h.stats())
+	}
+	h.recs = h.recs[len(h.recs)-len(ws):]
+	check(t, h, ws...)
+
 	// Mid-connection with only static and literal fields (a fresh
 	// encoder without indexing): decodable; role from the request.
 	cl2, srv2 := newPeer(), newPeer()
@@ -413,6 +442,35 @@ func TestMidConnection(t *testing.T) {
 	check(t, h, want{method: "GET", path: "/mid", status: 503, respBody: "busy"})
 	if r := h.recs[0]; r.TraceRole != "client" {
 		t.Fatalf("role %q", r.TraceRole)
+	}
+}
+
+// TestUnsureGRPC: mid-connection, a field the trace cannot decode may be
+// the content type or the grpc-status; a POST is then counted, not
+// guessed to be gRPC or not; another method is never gRPC.
+func TestUnsureGRPC(t *testing.T) {
+	cl, srv := newPeer(), newPeer()
+	g := []string{"content-type", "application/grpc", "x-k", "v"}
+	grpcCall := func(id uint32, path, ct string) ([]byte, []byte) {
+		req := cl.headers(id, false, reqKV("POST", path, "content-type", ct, "x-k", "v")...).data(id, true, "\x00\x00\x00\x00\x00").take()
+		srv.headers(id, false, ":status", "200", "content-type", "application/grpc").data(id, false, "\x00\x00\x00\x00\x00")
+		return req, srv.headers(id, true, "grpc-status", "0").take()
+	}
+	grpcCall(1, "/pkg.S/M", "application/grpc") // before the trace: all of it indexed
+	cl.headers(3, true, reqKV("GET", "/plain", g[2:]...)...).take()
+	srv.headers(3, true, ":status", "200", "x-k", "v").take()
+	h := newHarness(t, conn.Options{})
+	req, resp := grpcCall(5, "/pkg.S/A", "application/grpc") // content type unknown on both sides
+	h.send(conn.Ingress, req)
+	h.send(conn.Egress, resp)
+	req, resp = grpcCall(7, "/pkg.S/B", "application/grpc+proto") // gRPC for sure, grpc-status unknown
+	h.send(conn.Ingress, req)
+	h.send(conn.Egress, resp)
+	h.send(conn.Ingress, cl.headers(9, true, reqKV("GET", "/new", g[2:]...)...).take()) // x-k, :authority unknown
+	h.send(conn.Egress, srv.headers(9, true, ":status", "200", "x-k", "v").take())
+	check(t, h, want{method: "GET", path: "/new", status: 200})
+	if s := h.stats(); s.ParseErrors != 2 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 

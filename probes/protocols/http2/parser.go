@@ -651,7 +651,8 @@ func (p *Parser) complete(st *stream, c *conn.Chunk) {
 		ev.Protocol = api.ProtocolGRPC
 		ev.GRPCStatus = resp.grpcStatus
 		ev.RespMessage = resp.grpcMessage
-	case unsure(req) && unsure(resp):
+	case req.method == "POST" && unsure(req) && unsure(resp):
+		// gRPC calls are POSTs: another method cannot be one.
 		p.env.Stats.ParseErrors++
 		return
 	}
