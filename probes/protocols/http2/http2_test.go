@@ -627,11 +627,12 @@ func TestBounds(t *testing.T) {
 	}
 }
 
-// TestLossNeverInvents: exchanges from real encoders (dynamic table in
-// use), traced from the start or from the middle, with whole calls lost
-// and captures cut short at random. Every record must carry its own
-// stream's path and status (the bodies, which HPACK never touches, say
-// which stream it is), whatever the decoder missed.
+// TestLossNeverInvents: HTTP/2 and gRPC exchanges from real encoders
+// (dynamic table in use), traced from the start or from the middle, with
+// whole calls lost, captures cut short and writes split at random. Every
+// record must carry its own stream's method, path, status and
+// grpc-status (the bodies, which HPACK never touches, say which stream it
+// is), whatever the decoder missed.
 func TestLossNeverInvents(t *testing.T) {
 	records, lost := 0, 0
 	for seed := uint64(1); seed <= 1500; seed++ {
@@ -668,9 +669,18 @@ func TestLossNeverInvents(t *testing.T) {
 			path := fmt.Sprintf("/p%d", rnd.IntN(6))
 			status := []string{"200", "404", "503", "201", "204"}[rnd.IntN(5)]
 			tag := fmt.Sprintf("<%03d>", id) // no tag is a prefix of another
-			truth[tag] = path + " " + status
-			req := cl.headers(id, false, reqKV("GET", path, "x-v", fmt.Sprint(rnd.IntN(3)))...).data(id, true, tag).take()
-			resp := srv.headers(id, false, ":status", status, "x-s", fmt.Sprint(rnd.IntN(3))).data(id, true, tag).take()
+			var req, resp []byte
+			if rnd.IntN(2) == 0 {
+				truth[tag] = "GET " + path + " " + status + " "
+				req = cl.headers(id, false, reqKV("GET", path, "x-v", fmt.Sprint(rnd.IntN(3)))...).data(id, true, tag).take()
+				resp = srv.headers(id, false, ":status", status, "x-s", fmt.Sprint(rnd.IntN(3))).data(id, true, tag).take()
+			} else { // gRPC: the status is in the trailers
+				code := []string{"0", "0", "5", "14"}[rnd.IntN(4)]
+				truth[tag] = "POST " + path + " 200 " + code
+				req = cl.headers(id, false, reqKV("POST", path, "content-type", "application/grpc", "x-v", fmt.Sprint(rnd.IntN(3)))...).data(id, true, tag).take()
+				srv.headers(id, false, ":status", "200", "content-type", "application/grpc").data(id, false, tag)
+				resp = srv.headers(id, true, "grpc-status", code, "x-s", fmt.Sprint(rnd.IntN(3))).take()
+			}
 			if i < skip {
 				continue
 			}
@@ -686,8 +696,9 @@ func TestLossNeverInvents(t *testing.T) {
 			if _, ok := truth[tag]; !ok {
 				continue
 			}
-			if got := fmt.Sprintf("%s %d", r.ReqPath, r.RespStatus); truth[tag] != got || r.ReqMethod != "GET" {
-				t.Fatalf("seed %d: stream %s recorded as %s %s, truth %s", seed, tag, r.ReqMethod, got, truth[tag])
+			got := fmt.Sprintf("%s %s %d %s", r.ReqMethod, r.ReqPath, r.RespStatus, r.GRPCStatus)
+			if truth[tag] != got || (r.Protocol == api.ProtocolGRPC) != (r.ReqMethod == "POST") {
+				t.Fatalf("seed %d: stream %s recorded as %q (protocol %q), truth %q", seed, tag, got, r.Protocol, truth[tag])
 			}
 			records++
 		}
