@@ -163,6 +163,11 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		service := comm
 		if p, ok := procInfo[pid]; ok {
 			*containerID, *podUID = p.ContainerID, p.PodUID
+			if p.Comm != "" {
+				// The process's name, not its thread's: RabbitMQ's
+				// beam.smp does I/O from "1_scheduler", "2_scheduler".
+				service = p.Comm
+			}
 			if name := cfg.Services[p.PodUID]; name != "" {
 				service = name
 			}
