@@ -344,3 +344,28 @@ func TestInfer(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelsFreed: a closed channel's state goes, so long connections
+// that open and close channels keep none.
+func TestChannelsFreed(t *testing.T) {
+	var n int
+	env := &conn.Env{Role: conn.RoleClient, Fresh: true, Stats: &conn.Stats{}, Out: emitFunc(func(any, uint64, uint64) { n++ })}
+	p := NewParser(env)
+	feed := func(dir conn.Dir, data string) {
+		p.Feed(&conn.Chunk{Dir: dir, Data: []byte(data), StartNs: 1, EndNs: 2})
+	}
+	for i := range 3 {
+		ch := uint16(100 + i)
+		feed(conn.Egress, meth(ch, 20, 10, sstr("")))
+		feed(conn.Ingress, meth(ch, 20, 11, u32(0)))
+		feed(conn.Egress, closeCh(ch, 200, "", 0, 0))
+		feed(conn.Ingress, meth(ch, 20, 41))
+	}
+	if n != 6 || len(p.chans) != 0 {
+		t.Fatalf("%d records, %d channels kept", n, len(p.chans))
+	}
+}
+
+type emitFunc func(rec any, start, end uint64)
+
+func (f emitFunc) Emit(rec any, start, end uint64) { f(rec, start, end) }

@@ -354,6 +354,9 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 			return
 		}
 		p.emit(r)
+		if class == classChannel && id == 41 && ch.pending == [2]*request{} && ch.content == nil {
+			delete(p.chans, s.ch) // closed: its id may be reused
+		}
 		return
 	}
 	if class == classConnection && id == 50 || class == classChannel && id == 40 {
