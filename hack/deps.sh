@@ -8,6 +8,13 @@ for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok i
 if [ -n "$missing" ]; then
   if [ "$(id -u)" != 0 ]; then echo "hack/deps.sh: need root to install:$missing" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
+  # Packages like postgresql, mariadb-server, redis-server and rabbitmq-server
+  # start a system service on install; the tests run their own instances on
+  # free ports, so keep the machine free of these (policy-rc.d: 101 = deny).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends $missing
 fi
