@@ -303,3 +303,23 @@ func waitTCP(t *testing.T, addr string) {
 	}
 	t.Fatalf("nothing listens on %s", addr)
 }
+
+// firstChild waits for pid's first child (nginx's worker): the master
+// listens before it forks, so a port that answers does not mean a worker
+// exists yet, least of all on a loaded machine.
+func firstChild(t *testing.T, pid uint32) uint32 {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+			w, _ := strconv.ParseUint(f[0], 10, 32)
+			return uint32(w)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no child of pid %d after 10 s: %v", pid, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

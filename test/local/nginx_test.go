@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,12 +71,7 @@ http {
 	t.Cleanup(func() { stopNginx(cmd) })
 	waitTCP(t, addr)
 	n := &nginx{dir: dir, addr: addr, master: uint32(cmd.Process.Pid)}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", n.master, n.master))
-	if err != nil || len(strings.Fields(string(b))) == 0 {
-		t.Fatalf("no nginx worker: %v", err)
-	}
-	w, _ := strconv.ParseUint(strings.Fields(string(b))[0], 10, 32)
-	n.worker = uint32(w)
+	n.worker = firstChild(t, n.master)
 	return n
 }
 
