@@ -19,6 +19,10 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+
+	// testdata/http2/grpcpeer is built from this module, but `go mod
+	// tidy` does not look into testdata: this keeps grpc required.
+	_ "google.golang.org/grpc"
 )
 
 // startNginxH2 runs Debian's nginx with an HTTP/2 listener on a loopback
