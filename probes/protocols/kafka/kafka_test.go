@@ -321,3 +321,29 @@ func TestByIDVersions(t *testing.T) {
 	h.close()
 	check(t, h, []row{{Cmd: "Fetch", Ver: 16, Err: "UNKNOWN_TOPIC_ID", Lat: true}})
 }
+
+// TestResponseReportedFirst: a client's writer thread may return from
+// write(2) after its reader got the answer, so the response comes first:
+// it pairs with the request that follows with its correlation id and
+// started before it ended, and with no other.
+func TestResponseReportedFirst(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.call(conn.Egress, apiVersionsReq(1), 0, 0)
+	h.call(conn.Ingress, apiVersionsResp(1, 0), 0, 0)
+	h.call(conn.Ingress, metadataResp(2, "t", 3, 0), 0, 0)
+	h.now -= 3 * tStep // the write started before the read returned
+	h.call(conn.Egress, metadataReq(2, "t"), 0, 0)
+	h.now += 3 * tStep
+	// A response cannot answer a request that started after it ended.
+	h.call(conn.Ingress, metadataResp(3, "u", 0, 0), 0, 0)
+	h.call(conn.Egress, metadataReq(3, "u"), 0, 0)
+	h.close()
+	check(t, h, []row{
+		{Cmd: "ApiVersions", Ver: 3, Lat: true},
+		{Cmd: "Metadata", Ver: 12, Err: "UNKNOWN_TOPIC_OR_PARTITION", Lat: true},
+	})
+	if s := h.stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

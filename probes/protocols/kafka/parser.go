@@ -24,7 +24,9 @@ const (
 	keepBytes = 2048
 	// maxPending bounds requests awaiting responses; past it the oldest
 	// is given up (correlation ids keep the rest paired right).
-	maxPending  = 1024
+	maxPending = 1024
+	// maxOrphans bounds responses held for a request reported after them.
+	maxOrphans  = 4
 	maxClientID = 128
 	maxTopic    = 249 // Kafka's limit on topic names
 )
@@ -118,7 +120,16 @@ type Parser struct {
 	dirs    [2]stream
 	reqDir  conn.Dir
 	pending []request
+	orphans []orphan
 	keep    int
+}
+
+// orphan is a response whose request was not seen (yet).
+type orphan struct {
+	corr int32
+	size uint32
+	end  uint64
+	buf  []byte
 }
 
 // NewParser returns a parser for a connection with env's role.
@@ -297,11 +308,15 @@ func (p *Parser) request(s *stream) {
 		p.env.Out.Emit(ev, s.start, s.start) // no response comes
 		return
 	}
+	req := request{ev: ev, corr: corr, key: key, ver: ver, start: s.start}
+	if p.adopt(req) {
+		return
+	}
 	if len(p.pending) >= maxPending {
 		p.pending = p.pending[1:]
 		p.env.Stats.UnmatchedRequests++
 	}
-	p.pending = append(p.pending, request{ev: ev, corr: corr, key: key, ver: ver, start: s.start})
+	p.pending = append(p.pending, req)
 }
 
 func (p *Parser) response(c *conn.Chunk, s *stream) {
@@ -311,7 +326,14 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 		i++
 	}
 	if i == len(p.pending) {
-		p.env.Stats.UnmatchedResponses++
+		// The request may yet come: a client's writer thread can return
+		// from write(2) after its reader got the answer, so the tracer
+		// reports them in that order.
+		if len(p.orphans) == maxOrphans {
+			p.env.Stats.UnmatchedResponses++
+			p.orphans = append(p.orphans[:0], p.orphans[1:]...)
+		}
+		p.orphans = append(p.orphans, orphan{corr: corr, size: s.size, end: c.Departure(), buf: append([]byte(nil), s.buf[4:]...)})
 		return
 	}
 	// Brokers answer in order: earlier requests lost their responses.
@@ -321,9 +343,29 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 	if len(p.pending) == 0 {
 		p.pending = p.pending[:0:0]
 	}
+	p.pair(r, s.size, s.buf[4:], c.Departure())
+}
+
+// adopt pairs a request with a response already seen that carries its
+// correlation id and ended after the request started; it reports whether
+// there was one.
+func (p *Parser) adopt(r request) bool {
+	for i, o := range p.orphans {
+		if o.corr == r.corr && o.end >= r.start {
+			p.orphans = append(p.orphans[:i], p.orphans[i+1:]...)
+			p.pair(r, o.size, o.buf, o.end)
+			return true
+		}
+	}
+	return false
+}
+
+// pair emits r with its response: size and the bytes read after the
+// correlation id.
+func (p *Parser) pair(r request, size uint32, body []byte, end uint64) {
 	ev := r.ev
-	ev.RespBytes = int64(s.size) + 4
-	code, known := responseError(r.key, r.ver, s.buf[4:])
+	ev.RespBytes = int64(size) + 4
+	code, known := responseError(r.key, r.ver, body)
 	if known {
 		ev.Resp = `{"error_code":` + strconv.Itoa(code) + "}"
 	} else {
@@ -332,7 +374,7 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 	if code != 0 {
 		ev.ErrorCode, ev.ErrorName = code, errorName(code)
 	}
-	p.env.Out.Emit(ev, r.start, c.Departure())
+	p.env.Out.Emit(ev, r.start, end)
 }
 
 // responseError finds the response's first error code where its layout
@@ -451,7 +493,8 @@ func responseError(key, ver int, b []byte) (code int, known bool) {
 // End implements conn.Parser.
 func (p *Parser) End(endNs uint64, why conn.EndReason) {
 	p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
-	p.pending = nil
+	p.env.Stats.UnmatchedResponses += uint64(len(p.orphans))
+	p.pending, p.orphans = nil, nil
 }
 
 // rd reads Kafka fields, classic or compact (flex); ok turns false past
