@@ -95,26 +95,26 @@ func cpuNs() int64 {
 // connections that are not HTTP.
 func TestAllocs(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.out(get1)
-	h.in("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
-	e := h.ev
+	h.Open(conn.RoleClient)
+	h.Out(get1)
+	h.In("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+	e := h.Last
 	e.Data = []byte(strings.Repeat("x", 4096))
 	e.Size = 4096
 	call := func() {
 		e.Pos += uint64(e.Size)
-		e.OtherPos = h.pos[conn.Egress]
-		h.tr.Handle(&e)
+		e.OtherPos = h.Pos[conn.Egress]
+		h.Tr.Handle(&e)
 	}
 	e.Pos -= 4096 - uint64(len("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"))
 	if n := testing.AllocsPerRun(1000, call); n > 0.01 {
 		t.Errorf("body call: %v allocations", n)
 	}
-	if st := h.stats(); st.Gaps != 0 || h.tr.Conns() != 1 {
+	if st := h.Stats(); st.Gaps != 0 || h.Tr.Conns() != 1 {
 		t.Fatalf("the body calls were not contiguous: %+v", st)
 	}
 	e = conn.Event{Kind: conn.KindData, ID: conn.ID{TGID: 9, FD: 9}, Dir: conn.Egress, Data: []byte("\x00\x01binary"), Size: 8}
-	h.tr.Handle(&e)
+	h.Tr.Handle(&e)
 	if n := testing.AllocsPerRun(1000, call); n > 0.01 {
 		t.Errorf("unknown protocol call: %v allocations", n)
 	}

@@ -214,25 +214,25 @@ func FuzzTracker(f *testing.F) {
 	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
 		const bodyLimit = 128
 		h := newHarness(t, conn.Options{BodyLimit: bodyLimit, MaxBufferedBytes: 2048, MaxConns: 2})
-		h.noOtherPos = flags&32 != 0
+		h.NoOtherPos = flags&32 != 0
 		role := conn.RoleServer
 		if flags&1 != 0 {
 			role = conn.RoleClient
 		}
 		if flags&2 != 0 {
-			h.open(role)
+			h.Open(role)
 		}
 		for _, c := range makeCalls(req, resp, seed, flags) {
 			if c.close {
-				h.close()
+				h.Close()
 				break
 			}
-			h.call(c.dir, string(c.data), c.size, c.skip)
+			h.Call(c.dir, string(c.data), c.size, c.skip)
 		}
-		h.tr.Flush()
-		checkRecords(t, h.recs, req, resp, bodyLimit)
-		if st := h.stats(); st.Records != uint64(len(h.recs)) || h.tr.Conns() != 0 {
-			t.Fatalf("records %d counted %d, conns %d", len(h.recs), st.Records, h.tr.Conns())
+		h.Tr.Flush()
+		checkRecords(t, h.Recs, req, resp, bodyLimit)
+		if st := h.Stats(); st.Records != uint64(len(h.Recs)) || h.Tr.Conns() != 0 {
+			t.Fatalf("records %d counted %d, conns %d", len(h.Recs), st.Records, h.Tr.Conns())
 		}
 	})
 }
@@ -344,11 +344,11 @@ func FuzzExchanges(f *testing.F) {
 		// Without the other direction's offset, a loss in one direction
 		// is known only at its next call, too late to pair safely after
 		// losses in both: that case is covered by the lossless runs.
-		h.noOtherPos = flags&64 != 0 && flags&8 == 0 && !midStream
+		h.NoOtherPos = flags&64 != 0 && flags&8 == 0 && !midStream
 		if flags&2 != 0 && !midStream {
-			h.open(role)
+			h.Open(role)
 		} else {
-			h.open(conn.RoleUnknown)
+			h.Open(conn.RoleUnknown)
 		}
 		// Exchanges in order (request, then its response), each stream
 		// cut at random points; with flags&4 all requests go first
@@ -372,22 +372,22 @@ func FuzzExchanges(f *testing.F) {
 					if trace {
 						t.Logf("  lost")
 					}
-					h.lose(c.dir, len(c.data))
+					h.Lose(c.dir, len(c.data))
 					continue
 				case 1:
 					k := s.next(len(c.data) + 1)
 					if trace {
 						t.Logf("  captured %d", k)
 					}
-					h.call(c.dir, string(c.data[:k]), len(c.data), 0)
+					h.Call(c.dir, string(c.data[:k]), len(c.data), 0)
 					continue
 				}
 			}
-			h.call(c.dir, string(c.data), 0, 0)
+			h.Call(c.dir, string(c.data), 0, 0)
 		}
-		h.close()
+		h.Close()
 		var got []string
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			got = append(got, fmt.Sprintf("%s %s %d %d %d", r.ReqMethod, r.ReqPath, r.RespStatus, r.ReqBodySize, r.RespBodySize))
 		}
 		if lossy {

@@ -211,18 +211,18 @@ func TestHTTP1(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				h := newHarness(t, tt.opts)
-				h.noOtherPos = noOther
+				h.NoOtherPos = noOther
 				if !tt.noOpen {
-					h.open(tt.role)
+					h.Open(tt.role)
 				}
 				for _, c := range tt.calls {
-					h.call(c.dir, c.data, c.size, c.skip)
+					h.Call(c.dir, c.data, c.size, c.skip)
 				}
 				if tt.close {
-					h.close()
+					h.Close()
 				}
 				var got []summary
-				for _, r := range h.recs {
+				for _, r := range h.Recs {
 					s := sum(r)
 					got = append(got, s)
 					if r.Latency <= 0 || r.Time <= 0 {
@@ -236,8 +236,8 @@ func TestHTTP1(t *testing.T) {
 				if d := cmp.Diff(tt.want, got, ignore); d != "" {
 					t.Errorf("records (-want +got):\n%s", d)
 				}
-				h.tr.Flush()
-				checkStats(t, tt.stats, h.stats())
+				h.Tr.Flush()
+				checkStats(t, tt.stats, h.Stats())
 			})
 		}
 	}
@@ -256,16 +256,16 @@ func checkStats(t *testing.T, want, got conn.Stats) {
 
 func TestRecordColumns(t *testing.T) {
 	h := newHarness(t, conn.Options{WallOffsetNs: 1_700_000_000_000_000_000})
-	h.open(conn.RoleClient)
-	reqAt := h.now
-	h.out("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nCookie: a=b\r\nX-Api-Key: k\r\nX-Trace: 1\r\n\r\n")
-	h.in("HTTP/1.1 201 Created\r\nSet-Cookie: s=1\r\nContent-Length: 2\r\n\r\n")
-	respEnd := h.now + tCall
-	h.in("ok")
-	if len(h.recs) != 1 {
-		t.Fatalf("got %d records, want 1", len(h.recs))
+	h.Open(conn.RoleClient)
+	reqAt := h.Now
+	h.Out("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nCookie: a=b\r\nX-Api-Key: k\r\nX-Trace: 1\r\n\r\n")
+	h.In("HTTP/1.1 201 Created\r\nSet-Cookie: s=1\r\nContent-Length: 2\r\n\r\n")
+	respEnd := h.Now + tCall
+	h.In("ok")
+	if len(h.Recs) != 1 {
+		t.Fatalf("got %d records, want 1", len(h.Recs))
 	}
-	r := h.recs[0]
+	r := h.Recs[0]
 	want := &api.HTTPEvent{
 		Header: api.Header{Table: api.TableHTTPEvents, V: api.Version},
 		Time:   1_700_000_000_000_000_000 + int64(reqAt), PID: 42, Comm: "test",
@@ -284,15 +284,15 @@ func TestRecordColumns(t *testing.T) {
 	// FullData keeps credentials; a server measures from the read's return
 	// to the start of the write with the last response byte.
 	h = newHarness(t, conn.Options{FullData: true})
-	h.open(conn.RoleServer)
-	arrival := h.now + tCall
-	h.in("GET / HTTP/1.1\r\nAuthorization: Basic eA==\r\n\r\n")
-	h.out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-	r = h.recs[0]
+	h.Open(conn.RoleServer)
+	arrival := h.Now + tCall
+	h.In("GET / HTTP/1.1\r\nAuthorization: Basic eA==\r\n\r\n")
+	h.Out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	r = h.Recs[0]
 	if r.ReqHeaders["Authorization"] != "Basic eA==" {
 		t.Errorf("FullData: Authorization = %q", r.ReqHeaders["Authorization"])
 	}
-	if r.Time != int64(arrival) || r.Latency != int64(h.now-tStep-arrival) || r.TraceRole != "server" || r.LocalPort != 8080 {
+	if r.Time != int64(arrival) || r.Latency != int64(h.Now-tStep-arrival) || r.TraceRole != "server" || r.LocalPort != 8080 {
 		t.Errorf("server record: time %d latency %d role %s local port %d", r.Time, r.Latency, r.TraceRole, r.LocalPort)
 	}
 }
@@ -316,32 +316,32 @@ func TestSplits(t *testing.T) {
 	run := func(t *testing.T, cut func(i int, s string) []string, pipelined bool) {
 		t.Helper()
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
+		h.Open(conn.RoleClient)
 		if pipelined {
 			for _, p := range cut(0, strings.Join(reqs, "")) {
-				h.out(p)
+				h.Out(p)
 			}
 			for _, p := range cut(1, strings.Join(resps, "")) {
-				h.in(p)
+				h.In(p)
 			}
 		} else {
 			for i := range reqs {
 				for _, p := range cut(2*i, reqs[i]) {
-					h.out(p)
+					h.Out(p)
 				}
 				for _, p := range cut(2*i+1, resps[i]) {
-					h.in(p)
+					h.In(p)
 				}
 			}
 		}
 		var got []summary
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			got = append(got, sum(r))
 		}
 		if d := cmp.Diff(want, got, ignore); d != "" {
 			t.Fatalf("records (-want +got):\n%s", d)
 		}
-		if st := h.stats(); st.ParseErrors+st.Resyncs+st.UnmatchedRequests+st.UnmatchedResponses != 0 {
+		if st := h.Stats(); st.ParseErrors+st.Resyncs+st.UnmatchedRequests+st.UnmatchedResponses != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	}
@@ -364,38 +364,38 @@ func TestBounds(t *testing.T) {
 	// More pipelined requests than maxPending: the oldest are dropped
 	// and counted; the newest still pair with their responses in order.
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	n := maxPending + 8
 	for i := range n {
-		h.in(fmt.Sprintf("GET /%d HTTP/1.1\r\n\r\n", i))
+		h.In(fmt.Sprintf("GET /%d HTTP/1.1\r\n\r\n", i))
 	}
 	for range maxPending {
-		h.out(ok3)
+		h.Out(ok3)
 	}
-	if len(h.recs) != maxPending || h.recs[0].ReqPath != "/8" || h.stats().UnmatchedRequests != 8 {
-		t.Errorf("pipelining cap: %d records, first %q, stats %+v", len(h.recs), h.recs[0].ReqPath, h.stats())
+	if len(h.Recs) != maxPending || h.Recs[0].ReqPath != "/8" || h.Stats().UnmatchedRequests != 8 {
+		t.Errorf("pipelining cap: %d records, first %q, stats %+v", len(h.Recs), h.Recs[0].ReqPath, h.Stats())
 	}
 
 	// Pending header bytes are bounded by MaxBufferedBytes.
 	h = newHarness(t, conn.Options{MaxBufferedBytes: 1000})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	big := "GET /big HTTP/1.1\r\nX: " + strings.Repeat("v", 400) + "\r\n\r\n"
-	h.in(big + big + big)
-	h.out(ok3 + ok3)
-	if len(h.recs) != 2 || h.stats().UnmatchedRequests != 1 {
-		t.Errorf("pending bytes cap: %d records, stats %+v", len(h.recs), h.stats())
+	h.In(big + big + big)
+	h.Out(ok3 + ok3)
+	if len(h.Recs) != 2 || h.Stats().UnmatchedRequests != 1 {
+		t.Errorf("pending bytes cap: %d records, stats %+v", len(h.Recs), h.Stats())
 	}
 
 	// A long request line one byte per call parses, in linear time.
 	h = newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	long := "GET /" + strings.Repeat("a", maxLine-100) + " HTTP/1.1\r\nHost: x\r\n\r\n"
 	for i := range len(long) {
-		h.out(long[i : i+1])
+		h.Out(long[i : i+1])
 	}
-	h.in(ok3)
-	if len(h.recs) != 1 || len(h.recs[0].ReqPath) != maxLine-99 {
-		t.Errorf("long line: %d records", len(h.recs))
+	h.In(ok3)
+	if len(h.Recs) != 1 || len(h.Recs[0].ReqPath) != maxLine-99 {
+		t.Errorf("long line: %d records", len(h.Recs))
 	}
 }
 
@@ -414,14 +414,14 @@ func TestNeverInvents(t *testing.T) {
 		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer, conn.RoleUnknown} {
 			for _, cut := range []int{1, 3, 1000} {
 				h := newHarness(t, conn.Options{})
-				h.open(role)
+				h.Open(role)
 				for _, p := range cutEvery([]byte(s), cut) {
-					h.out(string(p))
-					h.in(string(p))
+					h.Out(string(p))
+					h.In(string(p))
 				}
-				h.close()
-				if len(h.recs) != 0 {
-					t.Errorf("%q role %s cut %d: invented %d records", s, role, cut, len(h.recs))
+				h.Close()
+				if len(h.Recs) != 0 {
+					t.Errorf("%q role %s cut %d: invented %d records", s, role, cut, len(h.Recs))
 				}
 			}
 		}
@@ -462,14 +462,14 @@ func TestInfer(t *testing.T) {
 
 func TestRepeatedHeaders(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.in("GET / HTTP/1.1\r\nAccept: a\r\nX-Folded: one\r\n  two\r\nAccept:  b \r\nCookie: c=1\r\nCookie: d=2\r\nAccept: c\r\n\r\n")
-	h.out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n")
-	if len(h.recs) != 1 {
-		t.Fatalf("%d records", len(h.recs))
+	h.Open(conn.RoleServer)
+	h.In("GET / HTTP/1.1\r\nAccept: a\r\nX-Folded: one\r\n  two\r\nAccept:  b \r\nCookie: c=1\r\nCookie: d=2\r\nAccept: c\r\n\r\n")
+	h.Out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n")
+	if len(h.Recs) != 1 {
+		t.Fatalf("%d records", len(h.Recs))
 	}
 	want := map[string]string{"Accept": "a, b, c", "X-Folded": "one two", "Cookie": Redacted}
-	if d := cmp.Diff(want, h.recs[0].ReqHeaders); d != "" {
+	if d := cmp.Diff(want, h.Recs[0].ReqHeaders); d != "" {
 		t.Errorf("headers (-want +got):\n%s", d)
 	}
 }
@@ -478,14 +478,14 @@ func TestRepeatedHeaders(t *testing.T) {
 // body it does not send; it must not swallow the next answer.
 func TestUnmatchedHeadAnswer(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleUnknown)
-	h.in("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n") // answer to a HEAD sent before tracing
-	h.out(get1)
-	h.in("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-	h.out(get2)
-	h.in("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
-	if len(h.recs) != 2 || h.recs[0].RespStatus != 404 || h.recs[1].ReqPath != "/b?q=1" {
-		t.Fatalf("records: %d", len(h.recs))
+	h.Open(conn.RoleUnknown)
+	h.In("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n") // answer to a HEAD sent before tracing
+	h.Out(get1)
+	h.In("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+	h.Out(get2)
+	h.In("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+	if len(h.Recs) != 2 || h.Recs[0].RespStatus != 404 || h.Recs[1].ReqPath != "/b?q=1" {
+		t.Fatalf("records: %d", len(h.Recs))
 	}
 }
 
@@ -495,13 +495,13 @@ func TestUnmatchedHeadAnswer(t *testing.T) {
 func TestNoHeaders(t *testing.T) {
 	exchange := func(opts conn.Options) *api.HTTPEvent {
 		h := newHarness(t, opts)
-		h.open(conn.RoleServer)
-		h.in("POST /users/7 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc")
-		h.out("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
-		if len(h.recs) != 1 {
-			t.Fatalf("got %d records, want 1", len(h.recs))
+		h.Open(conn.RoleServer)
+		h.In("POST /users/7 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc")
+		h.Out("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+		if len(h.Recs) != 1 {
+			t.Fatalf("got %d records, want 1", len(h.Recs))
 		}
-		return h.recs[0]
+		return h.Recs[0]
 	}
 	with := exchange(conn.Options{})
 	without := exchange(conn.Options{NoHeaders: true})

@@ -74,7 +74,7 @@ func TestRecordedStreams(t *testing.T) {
 				name := fmt.Sprintf("%s/%s/cut%d", rs.name, role, cut)
 				t.Run(name, func(t *testing.T) {
 					h := newHarness(t, conn.Options{})
-					h.open(role)
+					h.Open(role)
 					reqDir, respDir := conn.Ingress, conn.Egress
 					if role == conn.RoleClient {
 						reqDir, respDir = conn.Egress, conn.Ingress
@@ -83,20 +83,20 @@ func TestRecordedStreams(t *testing.T) {
 					// pipelining client; curl waits for each response,
 					// which the split tests cover.
 					for _, p := range cutEvery(rs.req, cut) {
-						h.call(reqDir, string(p), 0, 0)
+						h.Call(reqDir, string(p), 0, 0)
 					}
 					for _, p := range cutEvery(rs.resp, cut) {
-						h.call(respDir, string(p), 0, 0)
+						h.Call(respDir, string(p), 0, 0)
 					}
-					h.close()
+					h.Close()
 					var got []string
-					for _, r := range h.recs {
+					for _, r := range h.Recs {
 						got = append(got, fmt.Sprintf("%s %s %d %d", r.ReqMethod, r.ReqPath, r.RespStatus, r.RespBodySize))
 					}
 					if strings.Join(got, "\n") != strings.Join(rs.want, "\n") {
 						t.Errorf("records:\n%s\nwant (from curl):\n%s", strings.Join(got, "\n"), strings.Join(rs.want, "\n"))
 					}
-					if st := h.stats(); st.ParseErrors+st.Resyncs+st.UnmatchedRequests+st.UnmatchedResponses != 0 {
+					if st := h.Stats(); st.ParseErrors+st.Resyncs+st.UnmatchedRequests+st.UnmatchedResponses != 0 {
 						t.Errorf("stats %+v", st)
 					}
 				})

@@ -132,15 +132,15 @@ type want struct {
 
 func check(t *testing.T, h *harness, ws []want) {
 	t.Helper()
-	if len(h.recs) != len(ws) {
+	if len(h.Recs) != len(ws) {
 		var got []string
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			got = append(got, r.ReqCmd+" "+r.QueryTemplate)
 		}
-		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.recs), got, len(ws), h.stats())
+		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.Recs), got, len(ws), h.Stats())
 	}
 	for i, w := range ws {
-		r := h.recs[i]
+		r := h.Recs[i]
 		if r.Table != api.TableMySQLEvents {
 			t.Errorf("record %d: table %q", i, r.Table)
 		}
@@ -164,10 +164,10 @@ func play(h *harness, role conn.Role, ex []exchange, cut func(s string) []string
 	}
 	for _, e := range ex {
 		for _, part := range cut(e.req) {
-			h.call(reqDir, part, 0, 0)
+			h.Call(reqDir, part, 0, 0)
 		}
 		for _, part := range cut(e.resp) {
-			h.call(respDir, part, 0, 0)
+			h.Call(respDir, part, 0, 0)
 		}
 	}
 }
@@ -183,16 +183,16 @@ func TestSession(t *testing.T) {
 	for _, deprecate := range []bool{false, true} {
 		for _, role := range []conn.Role{conn.RoleClient, conn.RoleServer} {
 			h := newHarness(t, conn.Options{})
-			h.open(role)
+			h.Open(role)
 			play(h, role, session(deprecate), whole)
-			h.close()
+			h.Close()
 			check(t, h, sessionWant)
-			for _, r := range h.recs {
+			for _, r := range h.Recs {
 				if r.TraceRole != role.String() || r.Latency < 0 || r.RemotePort == 0 || r.RespStatus != "NONE" && r.Latency <= 0 {
 					t.Fatalf("columns %+v", r.ConnColumns)
 				}
 			}
-			if s := h.stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 {
+			if s := h.Stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 {
 				t.Fatalf("deprecate %v: stats %+v", deprecate, s)
 			}
 		}
@@ -210,7 +210,7 @@ func TestEverySplit(t *testing.T) {
 		}
 		for i := 0; i <= longest+1; i++ {
 			h := newHarness(t, conn.Options{})
-			h.open(conn.RoleServer)
+			h.Open(conn.RoleServer)
 			play(h, conn.RoleServer, ex, func(s string) []string {
 				if s == "" {
 					return nil
@@ -231,7 +231,7 @@ func TestEverySplit(t *testing.T) {
 				}
 				return parts
 			})
-			h.close()
+			h.Close()
 			check(t, h, sessionWant)
 			if t.Failed() {
 				t.Fatalf("deprecate %v split %d", deprecate, i)
@@ -246,9 +246,9 @@ func TestUnknownEOFMode(t *testing.T) {
 	for _, deprecate := range []bool{false, true} {
 		h := newHarness(t, conn.Options{})
 		play(h, conn.RoleClient, session(deprecate)[2:], whole)
-		h.close()
+		h.Close()
 		check(t, h, sessionWant)
-		if s := h.stats(); s.UnmatchedResponses+s.ParseErrors != 0 {
+		if s := h.Stats(); s.UnmatchedResponses+s.ParseErrors != 0 {
 			t.Fatalf("deprecate %v: stats %+v", deprecate, s)
 		}
 	}
@@ -258,12 +258,12 @@ func TestUnknownEOFMode(t *testing.T) {
 // pairing starts at the next command.
 func TestMidStream(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.in(okPkt(1, 3, 2))                  // an answer to an unseen command
-	h.out(pkt(3, "more infile data"))     // not a command start
-	h.out(pkt(0, "\x03", "SELECT 1"))     // a command
-	h.in(pkt(1, "\x01") + colDef(2, "1")) // split response
-	h.in(pkt(3, lstr("1")) + eofOrOK(true, 4, 2))
-	h.close()
+	h.In(okPkt(1, 3, 2))                  // an answer to an unseen command
+	h.Out(pkt(3, "more infile data"))     // not a command start
+	h.Out(pkt(0, "\x03", "SELECT 1"))     // a command
+	h.In(pkt(1, "\x01") + colDef(2, "1")) // split response
+	h.In(pkt(3, lstr("1")) + eofOrOK(true, 4, 2))
+	h.Close()
 	check(t, h, []want{{"QUERY", "SELECT", "SELECT ?", "OK", "1 rows", 0}})
 }
 
@@ -271,51 +271,51 @@ func TestMidStream(t *testing.T) {
 // connection is given up, never paired on a guess.
 func TestGaps(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	ex := session(true)
 	play(h, conn.RoleClient, ex[:2], whole)
-	h.out(pkt(0, "\x03", "SELECT big FROM t"))
+	h.Out(pkt(0, "\x03", "SELECT big FROM t"))
 	row := pkt(3, lstr(strings.Repeat("x", 200)))
-	h.in(pkt(1, "\x01") + colDef(2, "big"))
-	h.call(conn.Ingress, row[:10], len(row), 0)
-	h.in(eofOrOK(true, 4, 2))
+	h.In(pkt(1, "\x01") + colDef(2, "big"))
+	h.Call(conn.Ingress, row[:10], len(row), 0)
+	h.In(eofOrOK(true, 4, 2))
 	check(t, h, []want{{"QUERY", "SELECT", "SELECT big FROM t", "OK", "1 rows", 0}})
 
-	h.call(conn.Egress, "", 0, len(pkt(0, "\x0e"))) // a PING lost
-	h.out(pkt(0, "\x03", "SELECT 2"))
-	h.in(okPkt(1, 0, 2))
-	h.in(pkt(1, "\x01") + colDef(2, "x") + pkt(3, lstr("2")) + eofOrOK(true, 4, 2))
-	h.close()
-	if len(h.recs) != 1 || h.stats().Resyncs != 1 {
-		t.Fatalf("paired across a loss: %+v %+v", h.recs, h.stats())
+	h.Call(conn.Egress, "", 0, len(pkt(0, "\x0e"))) // a PING lost
+	h.Out(pkt(0, "\x03", "SELECT 2"))
+	h.In(okPkt(1, 0, 2))
+	h.In(pkt(1, "\x01") + colDef(2, "x") + pkt(3, lstr("2")) + eofOrOK(true, 4, 2))
+	h.Close()
+	if len(h.Recs) != 1 || h.Stats().Resyncs != 1 {
+		t.Fatalf("paired across a loss: %+v %+v", h.Recs, h.Stats())
 	}
 }
 
 // TestSSL: a login asking for TLS leaves the connection.
 func TestSSL(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.in(greetingPkt(capsBase | capSSL))
-	h.out(pkt(1, le32(capsBase|capSSL), le32(1<<24), "\x2d", strings.Repeat("\x00", 23)))
-	h.out("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03") // ClientHello
-	h.in("\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03")
-	h.close()
-	if len(h.recs) != 0 || h.stats().ParseErrors != 0 {
-		t.Fatalf("TLS bytes parsed: %+v %+v", h.recs, h.stats())
+	h.Open(conn.RoleClient)
+	h.In(greetingPkt(capsBase | capSSL))
+	h.Out(pkt(1, le32(capsBase|capSSL), le32(1<<24), "\x2d", strings.Repeat("\x00", 23)))
+	h.Out("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03") // ClientHello
+	h.In("\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03")
+	h.Close()
+	if len(h.Recs) != 0 || h.Stats().ParseErrors != 0 {
+		t.Fatalf("TLS bytes parsed: %+v %+v", h.Recs, h.Stats())
 	}
 }
 
 func TestFullData(t *testing.T) {
 	h := newHarness(t, conn.Options{FullData: true})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	ex := session(true)
 	play(h, conn.RoleClient, ex[:5], whole)
-	h.close()
-	if len(h.recs) != 3 || h.recs[1].ReqBody != "INSERT INTO t VALUES (1, 'secret')" || h.recs[1].QueryTemplate != "INSERT INTO t VALUES (?)" ||
-		h.recs[2].RespBody != "ERR 1146: Table 'app.nosuch' doesn't exist" {
-		t.Fatalf("records %+v", h.recs)
+	h.Close()
+	if len(h.Recs) != 3 || h.Recs[1].ReqBody != "INSERT INTO t VALUES (1, 'secret')" || h.Recs[1].QueryTemplate != "INSERT INTO t VALUES (?)" ||
+		h.Recs[2].RespBody != "ERR 1146: Table 'app.nosuch' doesn't exist" {
+		t.Fatalf("records %+v", h.Recs)
 	}
-	for _, r := range h.recs {
+	for _, r := range h.Recs {
 		if b, _ := json.Marshal(r); strings.Contains(string(b), "hunter2") {
 			t.Errorf("login kept: %s", b)
 		}
@@ -370,20 +370,20 @@ func TestResponseGap(t *testing.T) {
 			{"no end seen", "", []want{{"QUERY", "SELECT", "SELECT ?", "OK", "1 rows", 0}}, 1},
 		} {
 			h := newHarness(t, conn.Options{})
-			h.open(conn.RoleServer)
+			h.Open(conn.RoleServer)
 			play(h, conn.RoleServer, session(deprecate)[:2], whole)
-			h.in(pkt(0, "\x03", "SELECT * FROM big"))
+			h.In(pkt(0, "\x03", "SELECT * FROM big"))
 			head := pkt(1, "\x01") + colDef(2, "big")
-			h.call(conn.Egress, head+rows.String()[:30], len(head)+rows.Len(), 0)
-			h.call(conn.Egress, "\x00\x00", 300, 0) // mid-packet
+			h.Call(conn.Egress, head+rows.String()[:30], len(head)+rows.Len(), 0)
+			h.Call(conn.Egress, "\x00\x00", 300, 0) // mid-packet
 			if tc.tail != "" {
-				h.out(tc.tail)
+				h.Out(tc.tail)
 			}
-			h.in(pkt(0, "\x03", "SELECT 2"))
-			h.out(pkt(1, "\x01") + colDef(2, "2") + midEOF(deprecate, new(byte(3))) + pkt(4, lstr("2")) + eofOrOK(deprecate, 5, 2))
-			h.close()
+			h.In(pkt(0, "\x03", "SELECT 2"))
+			h.Out(pkt(1, "\x01") + colDef(2, "2") + midEOF(deprecate, new(byte(3))) + pkt(4, lstr("2")) + eofOrOK(deprecate, 5, 2))
+			h.Close()
 			check(t, h, tc.want)
-			if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests != tc.unmat || s.UnmatchedResponses+s.ParseErrors != 0 {
+			if s := h.Stats(); s.Resyncs != 1 || s.UnmatchedRequests != tc.unmat || s.UnmatchedResponses+s.ParseErrors != 0 {
 				t.Fatalf("%s: stats %+v", tc.name, s)
 			}
 		}
@@ -394,25 +394,25 @@ func TestResponseGap(t *testing.T) {
 // paired with its OK, and commands after it too.
 func TestInfileGap(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	play(h, conn.RoleClient, session(true)[:2], whole)
-	h.out(pkt(0, "\x03", "LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t"))
-	h.in(pkt(1, "\xfb", "/tmp/x"))
+	h.Out(pkt(0, "\x03", "LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t"))
+	h.In(pkt(1, "\xfb", "/tmp/x"))
 	var data strings.Builder
 	for i := range 50 {
 		data.WriteString(pkt(byte(2+i), "1\tsome line\n"))
 	}
-	h.call(conn.Egress, data.String()[:20], data.Len(), 0)
-	h.out(pkt(52, "1\tlast\n") + pkt(53))
-	h.in(okPkt(54, 51, 2))
-	h.out(pkt(0, "\x0e"))
-	h.in(okPkt(1, 0, 2))
-	h.close()
+	h.Call(conn.Egress, data.String()[:20], data.Len(), 0)
+	h.Out(pkt(52, "1\tlast\n") + pkt(53))
+	h.In(okPkt(54, 51, 2))
+	h.Out(pkt(0, "\x0e"))
+	h.In(okPkt(1, 0, 2))
+	h.Close()
 	check(t, h, []want{
 		{"QUERY", "LOAD", "LOAD DATA LOCAL INFILE ? INTO TABLE t", "OK", "affected 51", 0},
 		{"PING", "PING", "", "OK", "affected 0", 0},
 	})
-	if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors != 0 {
+	if s := h.Stats(); s.Resyncs != 1 || s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }

@@ -99,15 +99,15 @@ type want struct {
 
 func check(t *testing.T, h *harness, ws []want) {
 	t.Helper()
-	if len(h.recs) != len(ws) {
+	if len(h.Recs) != len(ws) {
 		var got []string
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			got = append(got, r.ReqCmd+" "+r.QueryTemplate)
 		}
-		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.recs), got, len(ws), h.stats())
+		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.Recs), got, len(ws), h.Stats())
 	}
 	for i, w := range ws {
-		r := h.recs[i]
+		r := h.Recs[i]
 		if r.Table != api.TablePgSQLEvents {
 			t.Errorf("record %d: table %q", i, r.Table)
 		}
@@ -162,28 +162,28 @@ func TestEverySplit(t *testing.T) {
 		for i := 0; i <= len(sessReq); i++ {
 			for _, j := range []int{0, 1, 2, 7, 20, len(sessResp) / 2, len(sessResp) - 3, len(sessResp)} {
 				h := newHarness(t, conn.Options{})
-				h.open(role)
+				h.Open(role)
 				for _, part := range []string{sessReq[:i], sessReq[i:]} {
 					if part != "" {
-						h.call(reqDir, part, 0, 0)
+						h.Call(reqDir, part, 0, 0)
 					}
 				}
 				for _, part := range []string{sessResp[:j], sessResp[j:]} {
 					if part != "" {
-						h.call(respDir, part, 0, 0)
+						h.Call(respDir, part, 0, 0)
 					}
 				}
-				h.close()
+				h.Close()
 				check(t, h, sessWant)
 				if t.Failed() {
 					t.Fatalf("split %d/%d", i, j)
 				}
-				for _, r := range h.recs {
+				for _, r := range h.Recs {
 					if r.TraceRole != role.String() || r.Latency <= 0 || r.RemotePort == 0 {
 						t.Fatalf("split %d/%d: columns %+v", i, j, r.ConnColumns)
 					}
 				}
-				if s := h.stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 || s.Pushes != 1 {
+				if s := h.Stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 || s.Pushes != 1 {
 					t.Fatalf("split %d/%d: stats %+v", i, j, s)
 				}
 			}
@@ -196,14 +196,14 @@ func TestEverySplit(t *testing.T) {
 func TestEveryResponseSplit(t *testing.T) {
 	for j := 0; j <= len(sessResp); j++ {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
-		h.out(sessReq)
+		h.Open(conn.RoleClient)
+		h.Out(sessReq)
 		for _, part := range []string{sessResp[:j], sessResp[j:]} {
 			if part != "" {
-				h.in(part)
+				h.In(part)
 			}
 		}
-		h.close()
+		h.Close()
 		check(t, h, sessWant)
 		if t.Failed() {
 			t.Fatalf("split %d", j)
@@ -215,39 +215,39 @@ func TestEveryResponseSplit(t *testing.T) {
 // its response.
 func TestByteAtATime(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	for i := range len(sessReq) {
-		h.in(sessReq[i : i+1])
+		h.In(sessReq[i : i+1])
 	}
 	for i := range len(sessResp) {
-		h.out(sessResp[i : i+1])
+		h.Out(sessResp[i : i+1])
 	}
-	h.close()
+	h.Close()
 	check(t, h, sessWant)
 }
 
 func TestFullData(t *testing.T) {
 	h := newHarness(t, conn.Options{FullData: true})
-	h.open(conn.RoleClient)
-	h.out(startup + password + query("insert into t values (42, 'secret')") + query("SELECT * FROM nosuch"))
-	h.in(authClear + authOK + ready + complete("INSERT 0 1") + ready + errorResp("42P01", `relation "nosuch" does not exist`) + ready)
-	h.close()
-	if len(h.recs) != 2 || h.recs[0].Req != "insert into t values (42, 'secret')" || h.recs[0].QueryTemplate != "INSERT into t values (?)" ||
-		h.recs[1].Resp != `ERROR 42P01: relation "nosuch" does not exist` {
-		t.Fatalf("records %+v", h.recs)
+	h.Open(conn.RoleClient)
+	h.Out(startup + password + query("insert into t values (42, 'secret')") + query("SELECT * FROM nosuch"))
+	h.In(authClear + authOK + ready + complete("INSERT 0 1") + ready + errorResp("42P01", `relation "nosuch" does not exist`) + ready)
+	h.Close()
+	if len(h.Recs) != 2 || h.Recs[0].Req != "insert into t values (42, 'secret')" || h.Recs[0].QueryTemplate != "INSERT into t values (?)" ||
+		h.Recs[1].Resp != `ERROR 42P01: relation "nosuch" does not exist` {
+		t.Fatalf("records %+v", h.Recs)
 	}
-	for _, r := range h.recs {
+	for _, r := range h.Recs {
 		if b, _ := json.Marshal(r); strings.Contains(string(b), "hunter2") {
 			t.Errorf("password kept under full data: %s", b)
 		}
 	}
 	// Without full data, the literals are gone from req too.
 	h = newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.out(startup + query("insert into t values (42, 'secret')"))
-	h.in(authOK + ready + complete("INSERT 0 1") + ready)
-	if len(h.recs) != 1 || h.recs[0].Req != "INSERT into t values (?)" {
-		t.Fatalf("records %+v", h.recs)
+	h.Open(conn.RoleClient)
+	h.Out(startup + query("insert into t values (42, 'secret')"))
+	h.In(authOK + ready + complete("INSERT 0 1") + ready)
+	if len(h.Recs) != 1 || h.Recs[0].Req != "INSERT into t values (?)" {
+		t.Fatalf("records %+v", h.Recs)
 	}
 }
 
@@ -255,12 +255,12 @@ func TestFullData(t *testing.T) {
 // the executes after it were not run and make no records.
 func TestExtendedBatchError(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.out(startup)
-	h.in(authOK + ready)
-	h.out(parse("", "SELECT 1/0") + bind("", "", "") + execute("") + parse("", "SELECT 2") + bind("", "", "") + execute("") + sync + parse("p", "SELECT $1::int") + describe + sync)
-	h.in(parseOK + bindOK + errorResp("22012", "division by zero") + ready + parseOK + msg('t', u16(1), u32(23)) + msg('n') + ready)
-	h.close()
+	h.Open(conn.RoleClient)
+	h.Out(startup)
+	h.In(authOK + ready)
+	h.Out(parse("", "SELECT 1/0") + bind("", "", "") + execute("") + parse("", "SELECT 2") + bind("", "", "") + execute("") + sync + parse("p", "SELECT $1::int") + describe + sync)
+	h.In(parseOK + bindOK + errorResp("22012", "division by zero") + ready + parseOK + msg('t', u16(1), u32(23)) + msg('n') + ready)
+	h.Close()
 	check(t, h, []want{
 		{"EXECUTE", "SELECT", "SELECT ?/?", "ERROR 22012", "22012"},
 		{"PREPARE", "PREPARE", "SELECT $1::int", "PARSE", ""},
@@ -271,25 +271,25 @@ func TestExtendedBatchError(t *testing.T) {
 // a message boundary, the connection is given up, never paired on a guess.
 func TestGaps(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.out(startup)
-	h.in(authOK + ready)
+	h.Open(conn.RoleClient)
+	h.Out(startup)
+	h.In(authOK + ready)
 	q := query("SELECT 'a long literal that the capture cuts' FROM t")
-	h.call(conn.Egress, q[:12], len(q), 0) // truncated capture
+	h.Call(conn.Egress, q[:12], len(q), 0) // truncated capture
 	row := dataRow(strings.Repeat("x", 100))
-	h.call(conn.Ingress, rowDesc+row[:20], len(rowDesc)+len(row), 0)
-	h.in(complete("SELECT 1") + ready)
+	h.Call(conn.Ingress, rowDesc+row[:20], len(rowDesc)+len(row), 0)
+	h.In(complete("SELECT 1") + ready)
 	check(t, h, []want{{"QUERY", "SELECT", "SELECT…", "SELECT 1", ""}})
 
 	// A whole query lost: its answer must not pair with the next one.
-	h.call(conn.Egress, "", 0, len(query("SELECT 1")))
-	h.out(query("SELECT 2"))
-	h.in(complete("SELECT 1") + ready + complete("SELECT 1") + ready)
-	h.close()
-	if len(h.recs) != 1 {
-		t.Fatalf("paired across a loss: %+v", h.recs[1:])
+	h.Call(conn.Egress, "", 0, len(query("SELECT 1")))
+	h.Out(query("SELECT 2"))
+	h.In(complete("SELECT 1") + ready + complete("SELECT 1") + ready)
+	h.Close()
+	if len(h.Recs) != 1 {
+		t.Fatalf("paired across a loss: %+v", h.Recs[1:])
 	}
-	if s := h.stats(); s.Resyncs != 1 {
+	if s := h.Stats(); s.Resyncs != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -298,18 +298,18 @@ func TestGaps(t *testing.T) {
 // response to something sent before is dropped, not paired.
 func TestMidStream(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.in(dataRow("old") + complete("SELECT 1") + ready) // answer to an unseen query
-	h.out(copyData("x"))                                // not a message start we can trust
-	h.out(query("SELECT 2"))
-	h.in(rowDesc + dataRow("2") + complete("SELECT 1") + ready)
-	h.out(parse("", "SELECT 3") + bind("", "", "") + execute("") + sync)
-	h.in(parseOK + bindOK + complete("SELECT 1") + ready)
-	h.close()
+	h.In(dataRow("old") + complete("SELECT 1") + ready) // answer to an unseen query
+	h.Out(copyData("x"))                                // not a message start we can trust
+	h.Out(query("SELECT 2"))
+	h.In(rowDesc + dataRow("2") + complete("SELECT 1") + ready)
+	h.Out(parse("", "SELECT 3") + bind("", "", "") + execute("") + sync)
+	h.In(parseOK + bindOK + complete("SELECT 1") + ready)
+	h.Close()
 	check(t, h, []want{
 		{"QUERY", "SELECT", "SELECT ?", "SELECT 1", ""},
 		{"EXECUTE", "SELECT", "SELECT ?", "SELECT 1", ""},
 	})
-	if s := h.stats(); s.UnmatchedResponses != 0 || s.ParseErrors != 0 {
+	if s := h.Stats(); s.UnmatchedResponses != 0 || s.ParseErrors != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -318,17 +318,17 @@ func TestMidStream(t *testing.T) {
 // column stays bounded.
 func TestBounds(t *testing.T) {
 	h := newHarness(t, conn.Options{BodyLimit: 64, MaxBufferedBytes: 1024})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	big := "INSERT INTO t VALUES " + strings.Repeat("(1, 'x'), ", 20000) + "(2, 'y')"
-	h.in(startup)
-	h.out(authOK + ready)
-	h.in(query(big))
-	h.out(complete("INSERT 0 20001") + ready)
-	h.close()
-	if len(h.recs) != 1 {
-		t.Fatalf("records %+v", h.recs)
+	h.In(startup)
+	h.Out(authOK + ready)
+	h.In(query(big))
+	h.Out(complete("INSERT 0 20001") + ready)
+	h.Close()
+	if len(h.Recs) != 1 {
+		t.Fatalf("records %+v", h.Recs)
 	}
-	r := h.recs[0]
+	r := h.Recs[0]
 	if r.QueryTemplate != "INSERT INTO t VALUES (?)…" || len(r.Req) > 64+len("…") || r.ReqBytes != int64(len(query(big))) {
 		t.Fatalf("record %+v", r)
 	}
@@ -344,23 +344,23 @@ func TestCopyGap(t *testing.T) {
 			reqDir, respDir = conn.Egress, conn.Ingress
 		}
 		h := newHarness(t, conn.Options{})
-		h.open(role)
-		h.call(reqDir, startup, 0, 0)
-		h.call(respDir, authOK+ready, 0, 0)
-		h.call(reqDir, query("COPY t FROM STDIN"), 0, 0)
-		h.call(respDir, copyIn, 0, 0)
+		h.Open(role)
+		h.Call(reqDir, startup, 0, 0)
+		h.Call(respDir, authOK+ready, 0, 0)
+		h.Call(reqDir, query("COPY t FROM STDIN"), 0, 0)
+		h.Call(respDir, copyIn, 0, 0)
 		data := strings.Repeat(copyData("1\t2\n"), 100) + copyDone
-		h.call(reqDir, data[:30], len(data), 0) // captured 30 of the bytes
-		h.call(reqDir, copyData("9\t9\n")+copyDone, 0, 0)
-		h.call(respDir, complete("COPY 101")+ready, 0, 0)
-		h.call(reqDir, query("SELECT 2"), 0, 0)
-		h.call(respDir, complete("SELECT 1")+ready, 0, 0)
-		h.close()
+		h.Call(reqDir, data[:30], len(data), 0) // captured 30 of the bytes
+		h.Call(reqDir, copyData("9\t9\n")+copyDone, 0, 0)
+		h.Call(respDir, complete("COPY 101")+ready, 0, 0)
+		h.Call(reqDir, query("SELECT 2"), 0, 0)
+		h.Call(respDir, complete("SELECT 1")+ready, 0, 0)
+		h.Close()
 		check(t, h, []want{
 			{"QUERY", "COPY", "COPY t FROM STDIN", "COPY 101", ""},
 			{"QUERY", "SELECT", "SELECT ?", "SELECT 1", ""},
 		})
-		if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors != 0 {
+		if s := h.Stats(); s.Resyncs != 1 || s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors != 0 {
 			t.Fatalf("stats %+v", s)
 		}
 	}
@@ -387,36 +387,36 @@ func TestResponseGap(t *testing.T) {
 		{"end unreadable", "ow data" + complete("SELECT 101")[:4] + "\x00\x00" + ready, []want{{"QUERY", "SELECT", "SELECT ?", "SELECT 1", ""}}, 1},
 	} {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleServer)
-		h.in(startup)
-		h.out(authOK + ready)
-		h.in(query("SELECT * FROM big"))
-		h.call(conn.Egress, rowDesc+rows[:20], len(rowDesc)+len(rows), 0)
-		h.call(conn.Egress, rows[:10], 200, 0) // mid-row
+		h.Open(conn.RoleServer)
+		h.In(startup)
+		h.Out(authOK + ready)
+		h.In(query("SELECT * FROM big"))
+		h.Call(conn.Egress, rowDesc+rows[:20], len(rowDesc)+len(rows), 0)
+		h.Call(conn.Egress, rows[:10], 200, 0) // mid-row
 		if tc.tail != "" {
-			h.out(tc.tail)
+			h.Out(tc.tail)
 		}
-		h.in(query("SELECT 2"))
-		h.out(complete("SELECT 1") + ready)
-		h.close()
+		h.In(query("SELECT 2"))
+		h.Out(complete("SELECT 1") + ready)
+		h.Close()
 		check(t, h, tc.want)
-		if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests != tc.unmat || s.UnmatchedResponses+s.ParseErrors != 0 {
+		if s := h.Stats(); s.Resyncs != 1 || s.UnmatchedRequests != tc.unmat || s.UnmatchedResponses+s.ParseErrors != 0 {
 			t.Fatalf("%s: stats %+v", tc.name, s)
 		}
 	}
 
 	// With two units waiting, a loss in the answers ends the pairing.
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.out(startup)
-	h.in(authOK + ready)
-	h.out(query("SELECT 1") + query("SELECT 2"))
-	h.call(conn.Ingress, "", 0, 30)
-	h.in(complete("SELECT 1") + ready)
-	h.out(query("SELECT 3"))
-	h.in(complete("SELECT 1") + ready)
-	h.close()
-	if len(h.recs) != 0 {
-		t.Fatalf("paired across a loss: %+v", h.recs)
+	h.Open(conn.RoleClient)
+	h.Out(startup)
+	h.In(authOK + ready)
+	h.Out(query("SELECT 1") + query("SELECT 2"))
+	h.Call(conn.Ingress, "", 0, 30)
+	h.In(complete("SELECT 1") + ready)
+	h.Out(query("SELECT 3"))
+	h.In(complete("SELECT 1") + ready)
+	h.Close()
+	if len(h.Recs) != 0 {
+		t.Fatalf("paired across a loss: %+v", h.Recs)
 	}
 }

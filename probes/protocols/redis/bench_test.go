@@ -10,12 +10,12 @@ import (
 // Tracker as the agent runs it for tables (no args or reply text).
 func BenchmarkTracker(b *testing.B) {
 	h := newHarness(b, conn.Options{BodyLimit: -1, NoHeaders: true})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	req, resp := cmd("GET", "user:1000"), bulk("some value of a user")
 	b.ReportAllocs()
 	for b.Loop() {
-		h.in(req)
-		h.out(resp)
-		h.recs = h.recs[:0]
+		h.In(req)
+		h.Out(resp)
+		h.Recs = h.Recs[:0]
 	}
 }

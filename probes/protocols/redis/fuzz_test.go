@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/prototest"
 )
 
 // FuzzParser cuts a command stream and a reply stream into calls chosen
@@ -26,45 +27,27 @@ func FuzzParser(f *testing.F) {
 			role, reqDir, respDir = conn.RoleClient, conn.Egress, conn.Ingress
 		}
 		if flags&2 != 0 {
-			h.open(role)
+			h.Open(role)
 		}
-		rnd := seed | 1
-		next := func(n int) int {
-			rnd ^= rnd >> 12
-			rnd ^= rnd << 25
-			rnd ^= rnd >> 27
-			return int((rnd*2685821657736338717)>>33) % max(n, 1)
+		var ff int
+		if flags&8 != 0 {
+			ff |= prototest.FuzzTruncate
 		}
-		streams := [2][]byte{req, resp}
-		dirs := [2]conn.Dir{reqDir, respDir}
-		for len(streams[0])+len(streams[1]) > 0 {
-			i := next(2)
-			if len(streams[i]) == 0 {
-				i = 1 - i
-			}
-			b := streams[i]
-			n := 1 + next(min(len(b), 64))
-			data, size, skip := b[:n], n, 0
-			if flags&8 != 0 && next(4) == 0 {
-				data = data[:next(n)]
-			}
-			if flags&4 != 0 && next(8) == 0 {
-				skip = 1 + next(16)
-			}
-			h.call(dirs[i], string(data), size, skip)
-			streams[i] = b[n:]
+		if flags&4 != 0 {
+			ff |= prototest.FuzzLose
 		}
-		h.close()
+		h.Feed(req, resp, reqDir, respDir, seed, ff)
+		h.Close()
 		commands := 0
 		for _, c := range req {
 			if c == '*' || c == '\n' {
 				commands++
 			}
 		}
-		if len(h.recs) > commands {
-			t.Fatalf("%d records from at most %d commands", len(h.recs), commands)
+		if len(h.Recs) > commands {
+			t.Fatalf("%d records from at most %d commands", len(h.Recs), commands)
 		}
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			if r.ReqArgs != "" && !json.Valid([]byte(r.ReqArgs)) {
 				t.Fatalf("req_args %q is not JSON", r.ReqArgs)
 			}

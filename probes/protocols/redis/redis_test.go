@@ -28,15 +28,15 @@ type want struct {
 
 func check(t *testing.T, h *harness, ws []want) {
 	t.Helper()
-	if len(h.recs) != len(ws) {
+	if len(h.Recs) != len(ws) {
 		var got []string
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			got = append(got, r.ReqCmd)
 		}
-		t.Fatalf("got %d records %v, want %d (stats %+v)", len(h.recs), got, len(ws), h.stats())
+		t.Fatalf("got %d records %v, want %d (stats %+v)", len(h.Recs), got, len(ws), h.Stats())
 	}
 	for i, w := range ws {
-		r := h.recs[i]
+		r := h.Recs[i]
 		if r.Table != api.TableRedisEvents {
 			t.Errorf("record %d: table %q", i, r.Table)
 		}
@@ -93,28 +93,28 @@ func TestEverySplit(t *testing.T) {
 		for i := 0; i <= len(pipeReq); i++ {
 			for _, j := range []int{0, 1, 5, 6, 12, len(pipeResp) - 1, len(pipeResp)} {
 				h := newHarness(t, conn.Options{})
-				h.open(role)
+				h.Open(role)
 				for _, part := range []string{pipeReq[:i], pipeReq[i:]} {
 					if part != "" {
-						h.call(reqDir, part, 0, 0)
+						h.Call(reqDir, part, 0, 0)
 					}
 				}
 				for _, part := range []string{pipeResp[:j], pipeResp[j:]} {
 					if part != "" {
-						h.call(respDir, part, 0, 0)
+						h.Call(respDir, part, 0, 0)
 					}
 				}
-				h.close()
+				h.Close()
 				if t.Failed() {
 					return
 				}
 				check(t, h, pipeWant)
-				for _, r := range h.recs {
+				for _, r := range h.Recs {
 					if r.TraceRole != role.String() || r.Latency <= 0 || r.RemotePort == 0 {
 						t.Fatalf("split %d/%d: columns %+v", i, j, r.ConnColumns)
 					}
 				}
-				if s := h.stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 {
+				if s := h.Stats(); s.UnmatchedRequests+s.UnmatchedResponses+s.ParseErrors+s.Resyncs != 0 {
 					t.Fatalf("split %d/%d: stats %+v", i, j, s)
 				}
 			}
@@ -125,17 +125,17 @@ func TestEverySplit(t *testing.T) {
 // TestByteByByte feeds every byte in its own call, replies interleaved.
 func TestByteByByte(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	for i := range pipeReq {
-		h.out(pipeReq[i : i+1])
+		h.Out(pipeReq[i : i+1])
 	}
 	for i := range pipeResp {
-		h.in(pipeResp[i : i+1])
+		h.In(pipeResp[i : i+1])
 	}
 	check(t, h, pipeWant)
 	// Latency: from the first command byte (a write's start) to the
 	// return of the read with the last byte of its reply.
-	if l, want := h.recs[0].Latency, int64(len(pipeReq)+4)*tStep+tCall; l != want {
+	if l, want := h.Recs[0].Latency, int64(len(pipeReq)+4)*tStep+tCall; l != want {
 		t.Errorf("latency %d, want %d", l, want)
 	}
 }
@@ -144,40 +144,40 @@ func TestByteByByte(t *testing.T) {
 // and latencies grow with the position of the reply.
 func TestPipelineOrder(t *testing.T) {
 	h := newHarness(t, conn.Options{FullData: true})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	var req, resp strings.Builder
 	const n = 100
 	for i := range n {
 		req.WriteString(cmd("INCRBY", "k", fmt.Sprint(i)))
 		fmt.Fprintf(&resp, ":%d\r\n", i*1000)
 	}
-	h.in(req.String())
+	h.In(req.String())
 	r := resp.String()
 	for len(r) > 0 { // replies in 7-byte writes
 		k := min(7, len(r))
-		h.out(r[:k])
+		h.Out(r[:k])
 		r = r[k:]
 	}
-	if len(h.recs) != n {
-		t.Fatalf("%d records, want %d", len(h.recs), n)
+	if len(h.Recs) != n {
+		t.Fatalf("%d records, want %d", len(h.Recs), n)
 	}
-	for i, rec := range h.recs {
+	for i, rec := range h.Recs {
 		if rec.ReqArgs != fmt.Sprintf(`["k","%d"]`, i) || rec.Resp != fmt.Sprint(i*1000) {
 			t.Fatalf("record %d = %s -> %s", i, rec.ReqArgs, rec.Resp)
 		}
-		if i > 0 && rec.Latency < h.recs[i-1].Latency {
-			t.Fatalf("record %d latency %d < previous %d", i, rec.Latency, h.recs[i-1].Latency)
+		if i > 0 && rec.Latency < h.Recs[i-1].Latency {
+			t.Fatalf("record %d latency %d < previous %d", i, rec.Latency, h.Recs[i-1].Latency)
 		}
 	}
 }
 
 func TestRESP3(t *testing.T) {
 	h := newHarness(t, conn.Options{FullData: true})
-	h.open(conn.RoleClient)
-	h.out(cmd("HELLO", "3", "AUTH", "default", "s3cret") + cmd("GET", "missing") + cmd("EXISTS", "a") +
+	h.Open(conn.RoleClient)
+	h.Out(cmd("HELLO", "3", "AUTH", "default", "s3cret") + cmd("GET", "missing") + cmd("EXISTS", "a") +
 		cmd("INCRBYFLOAT", "f", "1.5") + cmd("DEBUG", "bignum") + cmd("SET", "x") + cmd("LCS", "a", "b") +
 		cmd("HGETALL", "h") + cmd("SMEMBERS", "s") + cmd("CLIENT", "TRACKING", "on") + cmd("GET", "cached"))
-	h.in("%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n" + // HELLO
+	h.In("%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n" + // HELLO
 		"_\r\n" + // GET missing
 		"#t\r\n" + // EXISTS
 		",1.5\r\n" + // INCRBYFLOAT
@@ -202,7 +202,7 @@ func TestRESP3(t *testing.T) {
 		{cmd: "CLIENT TRACKING", args: `["TRACKING","on"]`, resp: "OK"},
 		{cmd: "GET", resp: "hi"},
 	})
-	if s := h.stats(); s.Pushes != 1 || s.ParseErrors != 0 || s.UnmatchedResponses != 0 {
+	if s := h.Stats(); s.Pushes != 1 || s.ParseErrors != 0 || s.UnmatchedResponses != 0 {
 		t.Errorf("stats %+v, want 1 push", s)
 	}
 }
@@ -212,30 +212,30 @@ func TestRESP3(t *testing.T) {
 func TestPubSub(t *testing.T) {
 	for _, resp3 := range []bool{false, true} {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
+		h.Open(conn.RoleClient)
 		agg := "*"
 		if resp3 {
 			agg = ">"
 		}
-		h.out(cmd("SUBSCRIBE", "news", "sport"))
-		h.in(agg + "3\r\n" + bulk("subscribe") + bulk("news") + ":1\r\n")
-		h.in(agg + "3\r\n" + bulk("subscribe") + bulk("sport") + ":2\r\n")
+		h.Out(cmd("SUBSCRIBE", "news", "sport"))
+		h.In(agg + "3\r\n" + bulk("subscribe") + bulk("news") + ":1\r\n")
+		h.In(agg + "3\r\n" + bulk("subscribe") + bulk("sport") + ":2\r\n")
 		for i := range 3 {
-			h.in(agg + "3\r\n" + bulk("message") + bulk("news") + bulk(fmt.Sprint("m", i)))
+			h.In(agg + "3\r\n" + bulk("message") + bulk("news") + bulk(fmt.Sprint("m", i)))
 		}
-		h.out(cmd("PING"))
+		h.Out(cmd("PING"))
 		if resp3 {
-			h.in("+PONG\r\n")
+			h.In("+PONG\r\n")
 		} else {
-			h.in("*2\r\n" + bulk("pong") + bulk(""))
+			h.In("*2\r\n" + bulk("pong") + bulk(""))
 		}
-		h.in(agg + "3\r\n" + bulk("message") + bulk("sport") + bulk("late"))
-		h.out(cmd("UNSUBSCRIBE"))
-		h.in(agg + "3\r\n" + bulk("unsubscribe") + bulk("news") + ":1\r\n")
-		h.in(agg + "3\r\n" + bulk("unsubscribe") + bulk("sport") + ":0\r\n")
-		h.close()
+		h.In(agg + "3\r\n" + bulk("message") + bulk("sport") + bulk("late"))
+		h.Out(cmd("UNSUBSCRIBE"))
+		h.In(agg + "3\r\n" + bulk("unsubscribe") + bulk("news") + ":1\r\n")
+		h.In(agg + "3\r\n" + bulk("unsubscribe") + bulk("sport") + ":0\r\n")
+		h.Close()
 		check(t, h, []want{{cmd: "SUBSCRIBE"}, {cmd: "PING"}, {cmd: "UNSUBSCRIBE"}})
-		if s := h.stats(); s.Pushes != 6 || s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
+		if s := h.Stats(); s.Pushes != 6 || s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
 			t.Errorf("resp3=%v: stats %+v, want 6 pushes, nothing unmatched", resp3, s)
 		}
 	}
@@ -246,11 +246,11 @@ func TestPubSub(t *testing.T) {
 func TestRedaction(t *testing.T) {
 	for _, full := range []bool{false, true} {
 		h := newHarness(t, conn.Options{FullData: full})
-		h.open(conn.RoleClient)
-		h.out(cmd("AUTH", "hunter2") + cmd("AUTH", "bob", "hunter2") + cmd("SET", "k", "v1") + cmd("CONFIG", "SET", "requirepass", "pw"))
-		h.in("+OK\r\n+OK\r\n+OK\r\n+OK\r\n")
-		h.out(cmd("GET", "k"))
-		h.in(bulk("v1"))
+		h.Open(conn.RoleClient)
+		h.Out(cmd("AUTH", "hunter2") + cmd("AUTH", "bob", "hunter2") + cmd("SET", "k", "v1") + cmd("CONFIG", "SET", "requirepass", "pw"))
+		h.In("+OK\r\n+OK\r\n+OK\r\n+OK\r\n")
+		h.Out(cmd("GET", "k"))
+		h.In(bulk("v1"))
 		ws := []want{
 			{cmd: "AUTH", args: `["<redacted>"]`},
 			{cmd: "AUTH", args: `["<redacted>","<redacted>"]`},
@@ -262,7 +262,7 @@ func TestRedaction(t *testing.T) {
 			ws[2].args, ws[3].args, ws[4].resp = `["k","v1"]`, `["SET","requirepass","<redacted>"]`, "v1"
 		}
 		check(t, h, ws)
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			if strings.Contains(r.ReqArgs, "hunter2") || strings.Contains(r.ReqArgs, `"pw"`) {
 				t.Errorf("full=%v: password in %s", full, r.ReqArgs)
 			}
@@ -274,9 +274,9 @@ func TestRedaction(t *testing.T) {
 // command names are escaped and bounded.
 func TestBounds(t *testing.T) {
 	h := newHarness(t, conn.Options{FullData: true, BodyLimit: 16})
-	h.open(conn.RoleClient)
-	h.out(cmd("SET", "k", strings.Repeat("x", 1000)) + cmd("GET", "k") + cmd("bad\x00cmd\n") + cmd(strings.Repeat("z", 100)))
-	h.in("+OK\r\n" + bulk(strings.Repeat("y", 1000)) + "-ERR no\r\n-ERR no\r\n")
+	h.Open(conn.RoleClient)
+	h.Out(cmd("SET", "k", strings.Repeat("x", 1000)) + cmd("GET", "k") + cmd("bad\x00cmd\n") + cmd(strings.Repeat("z", 100)))
+	h.In("+OK\r\n" + bulk(strings.Repeat("y", 1000)) + "-ERR no\r\n-ERR no\r\n")
 	check(t, h, []want{
 		{cmd: "SET", args: `["k","xxxxx…"]`},
 		{cmd: "GET", resp: "yyyyyyyyyyyyyyyy…"},
@@ -290,63 +290,63 @@ func TestBounds(t *testing.T) {
 func TestGaps(t *testing.T) {
 	t.Run("inside value", func(t *testing.T) {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
+		h.Open(conn.RoleClient)
 		big := strings.Repeat("v", 10000)
-		h.out(cmd("GET", "big") + cmd("GET", "small"))
+		h.Out(cmd("GET", "big") + cmd("GET", "small"))
 		// The reply write moved 10 kB but only 4 kB were captured.
 		resp := bulk(big)
-		h.call(conn.Ingress, resp[:4096], len(resp), 0)
-		h.in(bulk("s"))
+		h.Call(conn.Ingress, resp[:4096], len(resp), 0)
+		h.In(bulk("s"))
 		check(t, h, []want{{cmd: "GET", resp: "<10000 bytes>"}, {cmd: "GET", resp: "<1 bytes>"}})
-		if s := h.stats(); s.Uncaptured == 0 || s.ParseErrors != 0 || s.Resyncs != 0 {
+		if s := h.Stats(); s.Uncaptured == 0 || s.ParseErrors != 0 || s.Resyncs != 0 {
 			t.Errorf("stats %+v", s)
 		}
 	})
 	t.Run("lost command", func(t *testing.T) {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
-		h.out(cmd("GET", "a"))
-		h.in(bulk("1"))
-		h.out(cmd("GET", "b"))
-		h.call(conn.Egress, cmd("GET", "c"), 0, len(cmd("GET", "lost")))
-		h.in(bulk("2") + bulk("lost") + bulk("3"))
-		h.close()
+		h.Open(conn.RoleClient)
+		h.Out(cmd("GET", "a"))
+		h.In(bulk("1"))
+		h.Out(cmd("GET", "b"))
+		h.Call(conn.Egress, cmd("GET", "c"), 0, len(cmd("GET", "lost")))
+		h.In(bulk("2") + bulk("lost") + bulk("3"))
+		h.Close()
 		check(t, h, []want{{cmd: "GET", resp: "<1 bytes>"}})
-		if s := h.stats(); s.Resyncs != 1 || s.UnmatchedRequests != 1 || s.Gaps != 1 {
+		if s := h.Stats(); s.Resyncs != 1 || s.UnmatchedRequests != 1 || s.Gaps != 1 {
 			t.Errorf("stats %+v, want 1 resync, 1 unmatched request", s)
 		}
 	})
 	t.Run("lost reply framing", func(t *testing.T) {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
-		h.out(cmd("GET", "a") + cmd("GET", "b"))
-		h.call(conn.Ingress, bulk("1")[:2], len(bulk("1")+bulk("2")), 0)
-		h.close()
-		if len(h.recs) != 0 || h.stats().UnmatchedRequests != 2 {
-			t.Errorf("records %d, stats %+v", len(h.recs), h.stats())
+		h.Open(conn.RoleClient)
+		h.Out(cmd("GET", "a") + cmd("GET", "b"))
+		h.Call(conn.Ingress, bulk("1")[:2], len(bulk("1")+bulk("2")), 0)
+		h.Close()
+		if len(h.Recs) != 0 || h.Stats().UnmatchedRequests != 2 {
+			t.Errorf("records %d, stats %+v", len(h.Recs), h.Stats())
 		}
 	})
 	t.Run("mid-stream", func(t *testing.T) {
 		h := newHarness(t, conn.Options{})
 		// No open event: the connection predates tracing. A reply to an
 		// earlier command comes first and must not be paired.
-		h.in(bulk("old"))
-		h.out(cmd("GET", "a"))
-		h.in(bulk("new"))
-		h.out(cmd("DEL", "a"))
-		h.in(":1\r\n")
+		h.In(bulk("old"))
+		h.Out(cmd("GET", "a"))
+		h.In(bulk("new"))
+		h.Out(cmd("DEL", "a"))
+		h.In(":1\r\n")
 		check(t, h, []want{{cmd: "GET"}, {cmd: "DEL", resp: "1"}})
 	})
 	t.Run("parse error", func(t *testing.T) {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
-		h.out(cmd("GET", "a"))
-		h.in("?garbage\r\n")
-		h.out(cmd("GET", "b"))
-		h.in(bulk("x"))
-		h.close()
-		if len(h.recs) != 0 || h.stats().ParseErrors != 1 || h.stats().UnmatchedRequests != 1 {
-			t.Errorf("records %d, stats %+v", len(h.recs), h.stats())
+		h.Open(conn.RoleClient)
+		h.Out(cmd("GET", "a"))
+		h.In("?garbage\r\n")
+		h.Out(cmd("GET", "b"))
+		h.In(bulk("x"))
+		h.Close()
+		if len(h.Recs) != 0 || h.Stats().ParseErrors != 1 || h.Stats().UnmatchedRequests != 1 {
+			t.Errorf("records %d, stats %+v", len(h.Recs), h.Stats())
 		}
 	})
 }
@@ -355,13 +355,13 @@ func TestGaps(t *testing.T) {
 // commands.
 func TestUnmatched(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.out(cmd("GET", "a"))
-	h.in(bulk("1") + bulk("extra"))
-	h.out(cmd("BLPOP", "q", "0"))
-	h.close()
+	h.Open(conn.RoleClient)
+	h.Out(cmd("GET", "a"))
+	h.In(bulk("1") + bulk("extra"))
+	h.Out(cmd("BLPOP", "q", "0"))
+	h.Close()
 	check(t, h, []want{{cmd: "GET"}})
-	if s := h.stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
+	if s := h.Stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -369,11 +369,11 @@ func TestUnmatched(t *testing.T) {
 func TestAggregateOnly(t *testing.T) {
 	// The agent without -o json: no args or reply text, the rest intact.
 	h := newHarness(t, conn.Options{BodyLimit: -1, NoHeaders: true})
-	h.open(conn.RoleClient)
-	h.out(pipeReq)
-	h.in(pipeResp)
+	h.Open(conn.RoleClient)
+	h.Out(pipeReq)
+	h.In(pipeResp)
 	check(t, h, []want{{cmd: "SET"}, {cmd: "GET"}, {cmd: "NOSUCH", errKind: "ERR"}})
-	for _, r := range h.recs {
+	for _, r := range h.Recs {
 		if r.ReqArgs != "" || r.Resp != "" || r.ReqBytes == 0 || r.RespBytes == 0 {
 			t.Errorf("record %+v", r)
 		}
