@@ -474,12 +474,25 @@ func TestUnsureGRPC(t *testing.T) {
 	}
 }
 
+// TestOrphanTrailers: trailers that end a stream begun before the trace
+// are an answer without its request, not a malformed request.
+func TestOrphanTrailers(t *testing.T) {
+	srv := newPeer()
+	srv.enc.SetMaxDynamicTableSizeLimit(0)
+	h := newHarness(t, conn.Options{})
+	h.send(conn.Egress, srv.data(5, false, "tail").headers(5, true, "grpc-status", "0").take())
+	check(t, h)
+	if s := h.stats(); s.UnmatchedResponses != 1 || s.ParseErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
 func TestBadIndexNoPanic(t *testing.T) {
 	for _, blk := range [][]byte{
 		{0xff, 0xff, 0xff, 0xff, 0x0f},       // indexed, huge index
 		{0xbe},                               // indexed 62: the empty dynamic table
 		{0x7f, 0x80, 0x80, 0x80, 0x80, 0x10}, // literal with a huge name index
-		{0x3f, 0xe1, 0xff, 0x07},             // table size update above the bound
+		{0x3f, 0xe1, 0xff, 0x07, 0xbe},       // a large table size update, then an unknown index
 		{0x82, 0x84, 0x86, 0x41},             // truncated literal
 	} {
 		cl := newPeer()

@@ -420,7 +420,15 @@ func (p *Parser) finish(s *side, c *conn.Chunk, bad bool) {
 		bad = blk.status == "" // response headers whose :status is unknown
 	case st == nil && id%2 == 0 && blk.status != "":
 	case st == nil && id%2 == 1:
-		bad = (blk.method == "" || blk.path == "") && blk.status == ""
+		switch {
+		case blk.method != "" && blk.path != "", blk.status != "":
+		case blk.unknown > 0 || blk.method != "" || blk.path != "":
+			bad = true // a request whose :method or :path is unknown or missing
+		}
+		// Else trailers of a stream that began before the trace.
+		if !bad && blk.method == "" && blk.status == "" && s.blkEnd {
+			p.env.Stats.UnmatchedResponses++
+		}
 	}
 	if bad {
 		// The block referred to table entries never seen (the trace
