@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/prototest"
 )
 
 // FuzzParser cuts a client stream and a server stream into calls chosen
@@ -30,23 +29,7 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte(pkt(0, "\x03", "SELECT 1")), []byte(pkt(1, "\x01")+colDef(2, "1")+pkt(3, lstr("1"))+eofOrOK(true, 4, 2)), uint64(3), uint8(0))
 	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
 		h := newHarness(t, conn.Options{BodyLimit: 64, MaxBufferedBytes: 256, FullData: flags&16 != 0})
-		role := conn.RoleServer
-		reqDir, respDir := conn.Ingress, conn.Egress
-		if flags&1 != 0 {
-			role, reqDir, respDir = conn.RoleClient, conn.Egress, conn.Ingress
-		}
-		if flags&2 != 0 {
-			h.Open(role)
-		}
-		var ff int
-		if flags&8 != 0 {
-			ff |= prototest.FuzzTruncate
-		}
-		if flags&4 != 0 {
-			ff |= prototest.FuzzLose
-		}
-		h.Feed(req, resp, reqDir, respDir, seed, ff)
-		h.Close()
+		h.FuzzConn(req, resp, seed, flags)
 		if len(h.Recs) > len(req)/4 {
 			t.Fatalf("%d records from %d request bytes", len(h.Recs), len(req))
 		}

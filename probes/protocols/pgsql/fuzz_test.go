@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/prototest"
 )
 
 // FuzzParser cuts a frontend stream and a backend stream into calls chosen
@@ -24,23 +23,7 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte(startup+parse("", "SELECT 1/0")+bind("", "", "")+execute("")+sync), []byte(authOK+ready+parseOK+errorResp("22012", "x")+ready), uint64(9), uint8(2))
 	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
 		h := newHarness(t, conn.Options{BodyLimit: 64, MaxBufferedBytes: 256, FullData: flags&16 != 0})
-		role := conn.RoleServer
-		reqDir, respDir := conn.Ingress, conn.Egress
-		if flags&1 != 0 {
-			role, reqDir, respDir = conn.RoleClient, conn.Egress, conn.Ingress
-		}
-		if flags&2 != 0 {
-			h.Open(role)
-		}
-		var ff int
-		if flags&8 != 0 {
-			ff |= prototest.FuzzTruncate
-		}
-		if flags&4 != 0 {
-			ff |= prototest.FuzzLose
-		}
-		h.Feed(req, resp, reqDir, respDir, seed, ff)
-		h.Close()
+		h.FuzzConn(req, resp, seed, flags)
 		if len(h.Recs) > len(req)/5 {
 			t.Fatalf("%d records from %d request bytes", len(h.Recs), len(req))
 		}

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/prototest"
 )
 
 // FuzzParser cuts a command stream and a reply stream into calls chosen
@@ -21,23 +20,7 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte("PING\r\n"+cmd("AUTH", "pw")), []byte("+PONG\r\n-WRONGPASS x\r\n"), uint64(9), uint8(2))
 	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint64, flags uint8) {
 		h := newHarness(t, conn.Options{BodyLimit: 64, MaxBufferedBytes: 256, FullData: flags&16 != 0})
-		role := conn.RoleServer
-		reqDir, respDir := conn.Ingress, conn.Egress
-		if flags&1 != 0 {
-			role, reqDir, respDir = conn.RoleClient, conn.Egress, conn.Ingress
-		}
-		if flags&2 != 0 {
-			h.Open(role)
-		}
-		var ff int
-		if flags&8 != 0 {
-			ff |= prototest.FuzzTruncate
-		}
-		if flags&4 != 0 {
-			ff |= prototest.FuzzLose
-		}
-		h.Feed(req, resp, reqDir, respDir, seed, ff)
-		h.Close()
+		h.FuzzConn(req, resp, seed, flags)
 		commands := 0
 		for _, c := range req {
 			if c == '*' || c == '\n' {

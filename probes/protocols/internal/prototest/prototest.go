@@ -143,3 +143,28 @@ func (h *Harness[R]) Feed(req, resp []byte, reqDir, respDir conn.Dir, seed uint6
 		streams[i] = b[n:]
 	}
 }
+
+// FuzzConn plays a request stream and a response stream over one
+// connection the way the protocols' fuzz targets agree to read their flags
+// byte: bit 0 the traced process is the client (else the server), bit 1 the
+// connection is seen from its open, bit 2 some calls follow lost bytes,
+// bit 3 some captures are truncated; then the socket closes.
+func (h *Harness[R]) FuzzConn(req, resp []byte, seed uint64, flags uint8) {
+	role := conn.RoleServer
+	reqDir, respDir := conn.Ingress, conn.Egress
+	if flags&1 != 0 {
+		role, reqDir, respDir = conn.RoleClient, conn.Egress, conn.Ingress
+	}
+	if flags&2 != 0 {
+		h.Open(role)
+	}
+	var ff int
+	if flags&8 != 0 {
+		ff |= FuzzTruncate
+	}
+	if flags&4 != 0 {
+		ff |= FuzzLose
+	}
+	h.Feed(req, resp, reqDir, respDir, seed, ff)
+	h.Close()
+}
