@@ -4,9 +4,7 @@ package memalloc
 
 import (
 	"bufio"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,28 +41,10 @@ func TestFindLibc(t *testing.T) {
 
 func build(t *testing.T, what string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(strings.TrimSuffix(what, ".c")))
-	var cmd *exec.Cmd
 	if strings.HasSuffix(what, ".c") {
-		cc := probetest.RequireCommand(t, "gcc")
-		cmd = exec.Command(cc, "-O2", "-g", "-fno-omit-frame-pointer", "-o", out, what)
-	} else {
-		cmd = exec.Command(filepath.Join(goroot(), "bin", "go"), "build", "-o", out, ".")
-		cmd.Dir = what
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+		return probetest.BuildC(t, what, "-O2", "-g", "-fno-omit-frame-pointer")
 	}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", what, err, b)
-	}
-	return out
-}
-
-func goroot() string {
-	b, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		return "/usr/local/go"
-	}
-	return strings.TrimSpace(string(b))
+	return probetest.BuildGo(t, what)
 }
 
 func run(t *testing.T, bin string, args ...string) int {

@@ -5,9 +5,7 @@ package memgrowth
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,24 +29,10 @@ func TestRecordLayout(t *testing.T) {
 
 func build(t *testing.T, what string, cflags ...string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(strings.TrimSuffix(what, ".c")))
-	var cmd *exec.Cmd
 	if strings.HasSuffix(what, ".c") {
-		cc := probetest.RequireCommand(t, "gcc")
-		cmd = exec.Command(cc, append(append([]string{}, cflags...), "-o", out, what)...)
-	} else {
-		goBin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if os.Getenv("GOROOT") == "" {
-			goBin = "go"
-		}
-		cmd = exec.Command(goBin, "build", "-o", out, ".")
-		cmd.Dir = what
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+		return probetest.BuildC(t, what, cflags...)
 	}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", what, err, b)
-	}
-	return out
+	return probetest.BuildGo(t, what)
 }
 
 func run(t *testing.T, bin string, args ...string) int {

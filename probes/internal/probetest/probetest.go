@@ -6,6 +6,8 @@ package probetest
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,4 +54,32 @@ func RequireCommand(t testing.TB, name string) string {
 		skipOrFail(t, "needs %s on PATH (make deps installs it)", name)
 	}
 	return p
+}
+
+// BuildC compiles a C test program with gcc and cflags into the test's
+// temporary directory and returns its path (named after the source).
+func BuildC(t testing.TB, src string, cflags ...string) string {
+	t.Helper()
+	cc := RequireCommand(t, "gcc")
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
+	args := append(append([]string{}, cflags...), "-o", out, src)
+	if b, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", src, err, b)
+	}
+	return out
+}
+
+// BuildGo builds the Go program in dir (statically, without cgo) into the
+// test's temporary directory and returns its path.
+func BuildGo(t testing.TB, dir string) string {
+	t.Helper()
+	gobin := RequireCommand(t, "go")
+	out := filepath.Join(t.TempDir(), filepath.Base(dir))
+	cmd := exec.Command(gobin, "build", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, b)
+	}
+	return out
 }
