@@ -23,6 +23,7 @@ type kafkaReport struct {
 	Produced   int         `json:"produced"`
 	Consumed   int         `json:"consumed"`
 	MissingErr int         `json:"missing_err"`
+	Ports      []int       `json:"ports"` // of the client's connections
 }
 
 // buildKafkaPeers builds testdata/kafka (a module of its own: franz-go's
@@ -99,6 +100,7 @@ func TestTraceKafka(t *testing.T) {
 	tr := startTrace(t, "--comm", "kclient", "--duration", "60s")
 	want := map[int]int{}
 	var missingErrs int
+	var ports []int
 	for _, versions := range [][]string{nil, {"3.0"}} {
 		out, err := exec.Command(clientBin, append([]string{"client", addr, topic, strconv.Itoa(n)}, versions...)...).Output()
 		if err != nil {
@@ -115,12 +117,14 @@ func TestTraceKafka(t *testing.T) {
 		for k, c := range rep.Completed {
 			want[k] += c
 		}
+		ports = append(ports, rep.Ports...)
 		missingErrs++
 	}
 	recs := tr.stop(t)
 
 	events := tableLines[api.KafkaEvent](t, tr.out.Bytes(), api.TableKafkaEvents)
 	got := map[int]int{}
+	byPort := map[uint16]map[string]int{}
 	errs := map[string]int{}
 	topics := map[string]int{} // "Produce pixie-orders"
 	for _, e := range events {
@@ -134,6 +138,10 @@ func TestTraceKafka(t *testing.T) {
 			t.Errorf("%s v%d latency %v", e.ReqCmd, e.APIVersion, time.Duration(e.Latency))
 		}
 		got[e.APIKey]++
+		if byPort[e.LocalPort] == nil {
+			byPort[e.LocalPort] = map[string]int{}
+		}
+		byPort[e.LocalPort][e.ReqCmd]++
 		if e.ErrorName != "" {
 			errs[e.ReqCmd+" "+e.ErrorName]++
 		}
@@ -147,14 +155,45 @@ func TestTraceKafka(t *testing.T) {
 		}
 	}
 	t.Logf("traced %d Kafka records: by api key %v, errors %v, topics %v (tables %v)", len(events), got, errs, topics, recs.tables)
+	// Every connection of the client is traced. Its first exchange
+	// (ApiVersions) can be missed: when the client's writer thread
+	// returns from write(2) after its reader got the answer, the tracer
+	// reports the response first, before any bytes told the connection is
+	// Kafka, and the tracker drops it (probes/conn). Only that is allowed
+	// to go missing, once per connection at most; every other request the
+	// client saw answered is a row.
+	raced := 0
+	for _, p := range ports {
+		rows, ok := byPort[uint16(p)]
+		if !ok {
+			t.Errorf("client connection from port %d not traced", p)
+		} else if rows["ApiVersions"] == 0 {
+			raced++
+		}
+	}
+	if miss := want[apiApiVersionsKey] - got[apiApiVersionsKey]; miss < 0 || miss > raced {
+		t.Errorf("traced %d ApiVersions, the client had %d answered (%d connections without one)", got[apiApiVersionsKey], want[apiApiVersionsKey], raced)
+	} else if miss > 0 {
+		t.Logf("%d connections' first response was reported before their request", miss)
+	}
 	for k, c := range want {
-		if got[k] != c {
+		if k != apiApiVersionsKey && got[k] != c {
 			t.Errorf("traced %d %s, the client had %d answered", got[k], apiNameOf(k), c)
 		}
 	}
 	for k, c := range got {
 		if _, ok := want[k]; !ok {
 			t.Errorf("traced %d %s the client never had answered", c, apiNameOf(k))
+		}
+	}
+	if t.Failed() {
+		byConn := map[uint16][]string{}
+		for _, e := range events {
+			byConn[e.LocalPort] = append(byConn[e.LocalPort], e.ReqCmd+"/"+strconv.Itoa(e.APIVersion))
+		}
+		t.Logf("rows by client port: %v", byConn)
+		for _, s := range recs.stats {
+			t.Logf("probe_stats: %+v", s)
 		}
 	}
 	if len(errs) != 1 || errs["Metadata UNKNOWN_TOPIC_OR_PARTITION"] != missingErrs {
@@ -181,6 +220,8 @@ func TestTraceKafka(t *testing.T) {
 	}
 	t.Logf("TestTraceKafka took %v (build and broker %v)", time.Since(began).Round(time.Millisecond), setup.Round(time.Millisecond))
 }
+
+const apiApiVersionsKey = 18
 
 func apiNameOf(key int) string {
 	names := map[int]string{0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 18: "ApiVersions", 22: "InitProducerId"}

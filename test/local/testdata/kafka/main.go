@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -69,6 +70,18 @@ type e2e struct {
 	mu        sync.Mutex
 	completed map[int16]int
 	failed    map[int16]int
+	ports     []int // local ports of the connections dialed
+}
+
+func (h *e2e) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, c net.Conn, err error) {
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		h.ports = append(h.ports, a.Port)
+	}
 }
 
 func (h *e2e) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
@@ -87,6 +100,7 @@ type report struct {
 	Produced   int           `json:"produced"`
 	Consumed   int           `json:"consumed"`
 	MissingErr int16         `json:"missing_err"`
+	Ports      []int         `json:"ports"`
 }
 
 func client(addr, topic string, n int, v30 bool) {
@@ -137,7 +151,7 @@ func client(addr, topic string, n int, v30 bool) {
 	}
 	cl.Close() // ends the consumer's waiting fetch: not completed
 	hook.mu.Lock()
-	rep.Completed, rep.Failed = hook.completed, hook.failed
+	rep.Completed, rep.Failed, rep.Ports = hook.completed, hook.failed, hook.ports
 	hook.mu.Unlock()
 	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
 		fail(err)
