@@ -6,5 +6,6 @@
 fuzz-http2: ## short fuzz run of the HTTP/2 frame parser and HPACK handling (FUZZTIME=10s each)
 	$(GO) test -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) ./probes/protocols/http2/
 	$(GO) test -run '^$$' -fuzz '^FuzzHPACK$$' -fuzztime $(FUZZTIME) ./probes/protocols/http2/
+	$(GO) test -run '^$$' -fuzz '^FuzzTableDecoder$$' -fuzztime $(FUZZTIME) ./probes/protocols/http2/
 
 fuzz-protocols: fuzz-http2

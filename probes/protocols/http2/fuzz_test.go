@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
@@ -143,6 +144,42 @@ func FuzzHPACK(f *testing.F) {
 		for _, r := range h.recs {
 			if r.ReqMethod == "" || r.RespStatus < 0 {
 				t.Fatalf("record %+v", r)
+			}
+		}
+	})
+}
+
+// FuzzTableDecoder: on blocks that x/net's decoder accepts (from an empty
+// table, two blocks in a row so the second may use the first's
+// insertions), the tolerant decoder yields the same fields, all known;
+// on any block it must not panic.
+func FuzzTableDecoder(f *testing.F) {
+	p := newPeer()
+	f.Add(p.block(reqKV("GET", "/a", "x-k", "v")...), p.block(reqKV("GET", "/a", "x-k", "w")...))
+	f.Add([]byte{0x3f, 0xe1, 0x1f, 0x82}, []byte{0x40, 0x81, 0xff, 0x01, 0x61})
+	f.Add([]byte{0x40, 0x01, 'a', 0x01, 'b'}, []byte{0xbe, 0xbf})
+	f.Fuzz(func(t *testing.T, b1, b2 []byte) {
+		ref := hpack.NewDecoder(4096, nil)
+		ref.SetMaxStringLength(256)
+		mine := &tableDecoder{maxLen: 256}
+		for _, b := range [][]byte{b1, b2} {
+			want, err := ref.DecodeFull(b)
+			var got []hpack.HeaderField
+			allKnown := true
+			mineErr := mine.decode(b, func(n, v string, known bool) {
+				got = append(got, hpack.HeaderField{Name: n, Value: v})
+				allKnown = allKnown && known
+			})
+			if err != nil {
+				return // the reference's table may now differ from ours
+			}
+			if mineErr != nil || !allKnown || len(got) != len(want) {
+				t.Fatalf("block %x: got %v (err %v, all known %v), want %v", b, got, mineErr, allKnown, want)
+			}
+			for i := range got {
+				if got[i].Name != want[i].Name || got[i].Value != want[i].Value {
+					t.Fatalf("block %x field %d: %v, want %v", b, i, got[i], want[i])
+				}
 			}
 		}
 	})
