@@ -369,3 +369,24 @@ func TestChannelsFreed(t *testing.T) {
 type emitFunc func(rec any, start, end uint64)
 
 func (f emitFunc) Emit(rec any, start, end uint64) { f(rec, start, end) }
+
+// TestAnswerReportedFirst: traced on the client, whose writer thread may
+// return from write(2) after its reader got the answer, the -ok comes
+// first; it pairs with the request that follows on its channel if that
+// started before the -ok ended, and never otherwise.
+func TestAnswerReportedFirst(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.call(conn.Egress, string(protocolHeader), 0, 0)
+	h.call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
+	h.now -= 3 * tStep // the write started before the read returned
+	h.call(conn.Egress, queueDeclare(1, "a", false), 0, 0)
+	h.now += 3 * tStep
+	h.call(conn.Ingress, queueDeclareOk(1, "b"), 0, 0)
+	h.call(conn.Egress, queueDeclare(1, "b", false), 0, 0) // started after: not its answer
+	h.close()
+	checkRecords(t, h, []row{{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "a", Lat: true}})
+	if s := h.stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -136,6 +136,18 @@ type request struct {
 type channel struct {
 	pending [2]*request
 	content *request
+	// early: by sending direction, an answer reported before its
+	// request (see method).
+	early [2]*answer
+}
+
+// answer is a reply method kept until its request is reported.
+type answer struct {
+	class, id uint16
+	name      string
+	queue     string
+	size      int64
+	end       uint64
 }
 
 // Parser pairs one connection's AMQP methods.
@@ -273,6 +285,7 @@ func (p *Parser) lose(dir conn.Dir) {
 
 func (p *Parser) dropAll() {
 	for _, ch := range p.chans {
+		p.countEarly(ch)
 		for _, r := range ch.pending {
 			if r != nil {
 				p.env.Stats.UnmatchedRequests++
@@ -283,6 +296,14 @@ func (p *Parser) dropAll() {
 		}
 	}
 	clear(p.chans)
+}
+
+func (p *Parser) countEarly(ch *channel) {
+	for _, e := range ch.early {
+		if e != nil {
+			p.env.Stats.UnmatchedResponses++
+		}
+	}
 }
 
 func (p *Parser) channel(id uint16) *channel {
@@ -336,17 +357,22 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 	other := 1 - (c.Dir - 1)
 	if m.reply {
 		r := ch.pending[other]
+		if r == nil && !m.content {
+			// A client's writer thread can return from write(2) after
+			// its reader got the answer: the tracer then reports the
+			// answer first. Keep it for the request that follows.
+			if ch.early[c.Dir-1] != nil {
+				p.env.Stats.UnmatchedResponses++
+			}
+			ch.early[c.Dir-1] = &answer{class: class, id: id, name: m.name, queue: a.queue, size: size, end: end}
+			return
+		}
 		if r == nil || !answers(r, class, id) || s.start < r.start {
 			p.env.Stats.UnmatchedResponses++
 			return
 		}
 		ch.pending[other] = nil
-		r.ev.RespMethod = m.name
-		r.ev.RespBytes = size
-		r.end = end
-		if r.ev.QueueName == "" {
-			r.ev.QueueName = a.queue // a server-named queue
-		}
+		p.answered(r, m.name, a.queue, size, end)
 		if m.content {
 			r.ev.Exchange, r.ev.RoutingKey = a.exchange, a.routingKey
 			ch.content = r
@@ -354,7 +380,7 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 			return
 		}
 		p.emit(r)
-		if class == classChannel && id == 41 && ch.pending == [2]*request{} && ch.content == nil {
+		if class == classChannel && id == 41 && ch.pending == [2]*request{} && ch.content == nil && ch.early == [2]*answer{} {
 			delete(p.chans, s.ch) // closed: its id may be reused
 		}
 		return
@@ -394,6 +420,15 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 	r := &request{ev: ev, m: m, dir: c.Dir, start: s.start, end: s.start}
 	switch {
 	case len(m.replies) > 0 && !a.noWait:
+		if e := ch.early[other]; e != nil {
+			ch.early[other] = nil
+			if answers(r, e.class, e.id) && e.end >= r.start {
+				p.answered(r, e.name, e.queue, e.size, e.end)
+				p.emit(r)
+				return
+			}
+			p.env.Stats.UnmatchedResponses++
+		}
 		if ch.pending[c.Dir-1] != nil {
 			p.env.Stats.UnmatchedRequests++ // a peer waits for one answer at a time
 		}
@@ -402,6 +437,16 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 		ch.content = r
 	default:
 		p.emit(r)
+	}
+}
+
+// answered fills r's answer columns.
+func (p *Parser) answered(r *request, name, queue string, size int64, end uint64) {
+	r.ev.RespMethod = name
+	r.ev.RespBytes = size
+	r.end = end
+	if r.ev.QueueName == "" {
+		r.ev.QueueName = queue // a server-named queue
 	}
 }
 
@@ -426,6 +471,7 @@ func (p *Parser) emit(r *request) {
 // are shown without its body size; requests without answer are counted.
 func (p *Parser) End(endNs uint64, why conn.EndReason) {
 	for _, ch := range p.chans {
+		p.countEarly(ch)
 		for _, r := range ch.pending {
 			if r != nil {
 				p.env.Stats.UnmatchedRequests++
