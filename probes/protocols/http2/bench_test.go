@@ -26,15 +26,15 @@ func BenchmarkTracker(b *testing.B) {
 	for i := 0; i < b.N; i += n {
 		b.StopTimer()
 		h := newHarness(b, conn.Options{NoHeaders: true, BodyLimit: -1})
-		h.open(conn.RoleServer)
-		h.send(conn.Ingress, preface)
+		h.Open(conn.RoleServer)
+		h.Send(conn.Ingress, preface)
 		b.StartTimer()
 		for k := 0; k < n && i+k < b.N; k++ {
-			h.send(conn.Ingress, reqs[k])
-			h.send(conn.Egress, resps[k])
+			h.Send(conn.Ingress, reqs[k])
+			h.Send(conn.Egress, resps[k])
 		}
-		if len(h.recs) != min(n, b.N-i) {
-			b.Fatalf("%d records", len(h.recs))
+		if len(h.Recs) != min(n, b.N-i) {
+			b.Fatalf("%d records", len(h.Recs))
 		}
 	}
 }

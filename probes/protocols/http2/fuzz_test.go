@@ -64,7 +64,7 @@ func FuzzParser(f *testing.F) {
 			role, reqDir, respDir = conn.RoleClient, conn.Egress, conn.Ingress
 		}
 		if flags&2 != 0 {
-			h.open(role)
+			h.Open(role)
 		}
 		rnd := seed | 1
 		next := func(n int) int {
@@ -89,16 +89,16 @@ func FuzzParser(f *testing.F) {
 			if flags&4 != 0 && next(8) == 0 {
 				skip = 1 + next(16)
 			}
-			h.call(dirs[i], data, size, skip)
+			h.CallBytes(dirs[i], data, size, skip)
 			streams[i] = b[n:]
 		}
-		h.close()
+		h.Close()
 		// Every record needs a HEADERS frame in the request stream (type
 		// byte 1 somewhere): a loose upper bound on records.
-		if limit := bytes.Count(req, []byte{frameHeaders}); len(h.recs) > limit {
-			t.Fatalf("%d records from at most %d requests", len(h.recs), limit)
+		if limit := bytes.Count(req, []byte{frameHeaders}); len(h.Recs) > limit {
+			t.Fatalf("%d records from at most %d requests", len(h.Recs), limit)
 		}
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			if len(r.ReqBody) > 64 || len(r.RespBody) > 64 || r.Latency < 0 || r.MajorVersion != 2 {
 				t.Fatalf("unbounded or bad record %+v", r)
 			}
@@ -134,14 +134,14 @@ func FuzzHPACK(f *testing.F) {
 			must(srv.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: resp, EndStream: true, EndHeaders: true}))
 		}
 		h := newHarness(t, conn.Options{MaxBufferedBytes: 512})
-		h.open(conn.RoleServer)
-		h.send(conn.Ingress, cl.take())
-		h.send(conn.Egress, srv.take())
-		h.close()
-		if len(h.recs) > 2 {
-			t.Fatalf("%d records from 2 requests", len(h.recs))
+		h.Open(conn.RoleServer)
+		h.Send(conn.Ingress, cl.take())
+		h.Send(conn.Egress, srv.take())
+		h.Close()
+		if len(h.Recs) > 2 {
+			t.Fatalf("%d records from 2 requests", len(h.Recs))
 		}
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			if r.ReqMethod == "" || r.RespStatus < 0 {
 				t.Fatalf("record %+v", r)
 			}

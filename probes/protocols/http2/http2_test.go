@@ -23,15 +23,15 @@ type want struct {
 
 func check(t *testing.T, h *harness, ws ...want) {
 	t.Helper()
-	if len(h.recs) != len(ws) {
+	if len(h.Recs) != len(ws) {
 		var got []string
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			got = append(got, fmt.Sprintf("%s %s %d", r.ReqMethod, r.ReqPath, r.RespStatus))
 		}
-		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.recs), got, len(ws), h.stats())
+		t.Fatalf("got %d records %q, want %d (stats %+v)", len(h.Recs), got, len(ws), h.Stats())
 	}
 	for i, w := range ws {
-		r := h.recs[i]
+		r := h.Recs[i]
 		if r.Table != api.TableHTTPEvents || r.MajorVersion != 2 {
 			t.Errorf("record %d: table %q version %d", i, r.Table, r.MajorVersion)
 		}
@@ -65,7 +65,7 @@ func everySplit(t *testing.T, req, resp []byte, after func(*harness), ws ...want
 		}
 		for i := 0; i <= len(req)+len(resp); i++ {
 			h := newHarness(t, conn.Options{})
-			h.open(role)
+			h.Open(role)
 			for _, part := range []struct {
 				dir conn.Dir
 				b   []byte
@@ -73,15 +73,15 @@ func everySplit(t *testing.T, req, resp []byte, after func(*harness), ws ...want
 			}{{reqDir, req, i}, {respDir, resp, i - len(req)}} {
 				at := max(0, min(part.at, len(part.b)))
 				if at > 0 {
-					h.send(part.dir, part.b[:at])
+					h.Send(part.dir, part.b[:at])
 				}
 				if at < len(part.b) {
-					h.send(part.dir, part.b[at:])
+					h.Send(part.dir, part.b[at:])
 				}
 			}
 			check(t, h, ws...)
 			if after != nil {
-				h.close()
+				h.Close()
 				after(h)
 			}
 		}
@@ -153,44 +153,44 @@ func TestSimpleEverySplit(t *testing.T) {
 		}
 		for i := 0; i <= len(req); i++ {
 			h := newHarness(t, conn.Options{})
-			h.open(role)
-			h.send(reqDir, req[:i])
+			h.Open(role)
+			h.Send(reqDir, req[:i])
 			if i < len(req) {
-				h.send(reqDir, req[i:])
+				h.Send(reqDir, req[i:])
 			}
-			h.send(respDir, resp)
+			h.Send(respDir, resp)
 			check(t, h, simpleWant)
-			if r := h.recs[0]; r.TraceRole != map[conn.Role]string{conn.RoleServer: "server", conn.RoleClient: "client"}[role] {
+			if r := h.Recs[0]; r.TraceRole != map[conn.Role]string{conn.RoleServer: "server", conn.RoleClient: "client"}[role] {
 				t.Fatalf("role %q", r.TraceRole)
 			}
 		}
 		for j := 0; j <= len(resp); j++ {
 			h := newHarness(t, conn.Options{})
-			h.open(role)
-			h.send(reqDir, req)
-			h.send(respDir, resp[:j])
+			h.Open(role)
+			h.Send(reqDir, req)
+			h.Send(respDir, resp[:j])
 			if j < len(resp) {
-				h.send(respDir, resp[j:])
+				h.Send(respDir, resp[j:])
 			}
 			check(t, h, simpleWant)
-			if r := h.recs[0]; r.ReqHeaders["user-agent"] != "curl/8" || r.RespHeaders["content-type"] != "text/plain" || r.ReqHeaders[":authority"] != "localhost:8080" {
+			if r := h.Recs[0]; r.ReqHeaders["user-agent"] != "curl/8" || r.RespHeaders["content-type"] != "text/plain" || r.ReqHeaders[":authority"] != "localhost:8080" {
 				t.Fatalf("headers %v %v", r.ReqHeaders, r.RespHeaders)
 			}
-			if s := h.stats(); s.ParseErrors+s.UnmatchedRequests+s.UnmatchedResponses+s.DroppedBytes != 0 {
+			if s := h.Stats(); s.ParseErrors+s.UnmatchedRequests+s.UnmatchedResponses+s.DroppedBytes != 0 {
 				t.Fatalf("split %d: stats %+v", j, s)
 			}
 		}
 	}
 	// One byte per call, both directions interleaved.
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
+	h.Open(conn.RoleServer)
 	for k := 0; k < max(len(req), len(resp)); k++ {
 		if k < len(req) {
-			h.send(conn.Ingress, req[k:k+1])
+			h.Send(conn.Ingress, req[k:k+1])
 		}
 	}
 	for k := range resp {
-		h.send(conn.Egress, resp[k:k+1])
+		h.Send(conn.Egress, resp[k:k+1])
 	}
 	check(t, h, simpleWant)
 }
@@ -198,14 +198,14 @@ func TestSimpleEverySplit(t *testing.T) {
 func TestLatency(t *testing.T) {
 	req, resp := simple()
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, req) // t0 + tStep; arrival = its end
-	start := h.now - tStep + tCall
-	h.send(conn.Egress, resp[:20])
-	h.send(conn.Egress, resp[20:]) // END_STREAM in this write: departure = its start
-	end := h.now - tStep
+	h.Open(conn.RoleServer)
+	h.Send(conn.Ingress, req) // t0 + tStep; arrival = its end
+	start := h.Now - tStep + tCall
+	h.Send(conn.Egress, resp[:20])
+	h.Send(conn.Egress, resp[20:]) // END_STREAM in this write: departure = its start
+	end := h.Now - tStep
 	check(t, h, simpleWant)
-	if got := h.recs[0].Latency; got != int64(end-start) {
+	if got := h.Recs[0].Latency; got != int64(end-start) {
 		t.Fatalf("latency %d, want %d", got, end-start)
 	}
 }
@@ -240,12 +240,12 @@ func TestContinuationPaddingPriority(t *testing.T) {
 	everySplit(t, req, resp, nil, want{method: "GET", path: "/long", status: 200, respBody: "padded"})
 	for i := 0; i < len(req); i += 13 {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleServer)
-		h.send(conn.Ingress, req[:i])
-		h.send(conn.Ingress, req[i:])
-		h.send(conn.Egress, resp)
+		h.Open(conn.RoleServer)
+		h.Send(conn.Ingress, req[:i])
+		h.Send(conn.Ingress, req[i:])
+		h.Send(conn.Egress, resp)
 		check(t, h, want{method: "GET", path: "/long", status: 200, respBody: "padded"})
-		if r := h.recs[0]; r.ReqHeaders["x-big"] != strings.Repeat("v", 300) || r.RespHeaders["x-r"] != "1" {
+		if r := h.Recs[0]; r.ReqHeaders["x-big"] != strings.Repeat("v", 300) || r.RespHeaders["x-r"] != "1" {
 			t.Fatalf("headers %v %v", r.ReqHeaders, r.RespHeaders)
 		}
 	}
@@ -255,11 +255,11 @@ func TestContinuationPaddingPriority(t *testing.T) {
 	must(cl2.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk[:10]}))
 	cl2.data(1, true, "x")
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, cl2.take())
-	h.send(conn.Egress, resp)
+	h.Open(conn.RoleServer)
+	h.Send(conn.Ingress, cl2.take())
+	h.Send(conn.Egress, resp)
 	check(t, h)
-	if s := h.stats(); s.ParseErrors == 0 {
+	if s := h.Stats(); s.ParseErrors == 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -275,7 +275,7 @@ func TestResetAndGoAway(t *testing.T) {
 	must(srv.fr.WriteGoAway(3, http2.ErrCodeNo, nil))
 	srv.headers(5, true, ":status", "200") // after GOAWAY: its stream is gone
 	everySplit(t, cl.take(), srv.take(), func(h *harness) {
-		if s := h.stats(); s.UnmatchedRequests != 2 || s.UnmatchedResponses != 1 || s.ParseErrors != 0 {
+		if s := h.Stats(); s.UnmatchedRequests != 2 || s.UnmatchedResponses != 1 || s.ParseErrors != 0 {
 			t.Fatalf("stats %+v", s)
 		}
 	}, want{method: "GET", path: "/ok", status: 204})
@@ -290,7 +290,7 @@ func TestServerPush(t *testing.T) {
 	srv.headers(2, false, ":status", "200", "content-type", "text/css").data(2, true, "body{}")
 	srv.headers(1, false, ":status", "200").data(1, true, "<html>")
 	everySplit(t, cl.take(), srv.take(), func(h *harness) {
-		if s := h.stats(); s.Pushes != 1 || s.UnmatchedResponses+s.UnmatchedRequests+s.ParseErrors != 0 {
+		if s := h.Stats(); s.Pushes != 1 || s.UnmatchedResponses+s.UnmatchedRequests+s.ParseErrors != 0 {
 			t.Fatalf("stats %+v", s)
 		}
 	}, want{method: "GET", path: "/page", status: 200, respBody: "<html>"})
@@ -319,17 +319,17 @@ func TestGRPC(t *testing.T) {
 		want{method: "POST", path: "/pkg.Echo/Fail", status: 200, reqBody: msg, grpc: true, grpcStatus: "14"},
 		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "4"})
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, req)
-	h.send(conn.Egress, resp)
+	h.Open(conn.RoleServer)
+	h.Send(conn.Ingress, req)
+	h.Send(conn.Egress, resp)
 	check(t, h,
 		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "0"},
 		want{method: "POST", path: "/pkg.Echo/Fail", status: 200, reqBody: msg, grpc: true, grpcStatus: "14"},
 		want{method: "POST", path: "/pkg.Echo/Say", status: 200, reqBody: msg, respBody: msg, grpc: true, grpcStatus: "4"})
-	if r := h.recs[1]; r.RespMessage != "unavailable" {
+	if r := h.Recs[1]; r.RespMessage != "unavailable" {
 		t.Errorf("grpc-message %q", r.RespMessage)
 	}
-	if r := h.recs[2]; r.ReqHeaders["x-req-trailer"] != "1" {
+	if r := h.Recs[2]; r.ReqHeaders["x-req-trailer"] != "1" {
 		t.Errorf("request trailers %v", r.ReqHeaders)
 	}
 	for code, name := range map[string]string{"0": "OK", "14": "UNAVAILABLE", "16": "UNAUTHENTICATED", "17": "grpc 17", "x": "grpc x", "": ""} {
@@ -360,7 +360,7 @@ func TestDynamicTable(t *testing.T) {
 		t.Fatalf("the encoder did not index: block sizes %v", sizes)
 	}
 	everySplit(t, cl.take(), srv.take(), func(h *harness) {
-		if s := h.stats(); s.ParseErrors+s.UnmatchedRequests+s.UnmatchedResponses != 0 {
+		if s := h.Stats(); s.ParseErrors+s.UnmatchedRequests+s.UnmatchedResponses != 0 {
 			t.Fatalf("stats %+v", s)
 		}
 	},
@@ -384,21 +384,21 @@ func TestMidConnection(t *testing.T) {
 	h := newHarness(t, conn.Options{})
 	for i := 3; i < 6; i++ {
 		id := uint32(2*i + 1)
-		h.send(conn.Ingress, cl.headers(id, true, reqKV("GET", "/secret/path", "x-tenant", "acme")...).take())
-		h.send(conn.Egress, srv.headers(id, true, ":status", "200", "server", "test").take())
+		h.Send(conn.Ingress, cl.headers(id, true, reqKV("GET", "/secret/path", "x-tenant", "acme")...).take())
+		h.Send(conn.Egress, srv.headers(id, true, ":status", "200", "server", "test").take())
 	}
 	check(t, h)
-	if s := h.stats(); s.ParseErrors != 3 || s.Records != 0 { // the requests' :path is unknown
+	if s := h.Stats(); s.ParseErrors != 3 || s.Records != 0 { // the requests' :path is unknown
 		t.Fatalf("stats %+v", s)
 	}
 	// A request made only of static and new fields decodes, and so does
 	// its answer; the next one refers to what it inserted.
 	for _, id := range []uint32{13, 15} {
-		h.send(conn.Ingress, cl.headers(id, true, ":method", "GET", ":scheme", "http", ":path", "/new", ":authority", "other:1").take())
-		h.send(conn.Egress, srv.headers(id, true, ":status", "201", "x-id", "n").take())
+		h.Send(conn.Ingress, cl.headers(id, true, ":method", "GET", ":scheme", "http", ":path", "/new", ":authority", "other:1").take())
+		h.Send(conn.Egress, srv.headers(id, true, ":status", "201", "x-id", "n").take())
 	}
 	check(t, h, want{method: "GET", path: "/new", status: 201}, want{method: "GET", path: "/new", status: 201})
-	if r := h.recs[1]; r.ReqHeaders[":authority"] != "other:1" || r.RespHeaders["x-id"] != "n" {
+	if r := h.Recs[1]; r.ReqHeaders[":authority"] != "other:1" || r.RespHeaders["x-id"] != "n" {
 		t.Fatalf("headers %v %v", r.ReqHeaders, r.RespHeaders)
 	}
 
@@ -419,16 +419,16 @@ func TestMidConnection(t *testing.T) {
 		if i < 10 {
 			continue // before the trace
 		}
-		h.send(conn.Ingress, req)
-		h.send(conn.Egress, resp)
+		h.Send(conn.Ingress, req)
+		h.Send(conn.Egress, resp)
 		if i >= 40 {
 			ws = append(ws, want{method: "GET", path: path, status: 404})
 		}
 	}
-	if n := len(h.recs); n < len(ws) {
-		t.Fatalf("%d records; the last %d calls should have decoded (stats %+v)", n, len(ws), h.stats())
+	if n := len(h.Recs); n < len(ws) {
+		t.Fatalf("%d records; the last %d calls should have decoded (stats %+v)", n, len(ws), h.Stats())
 	}
-	h.recs = h.recs[len(h.recs)-len(ws):]
+	h.Recs = h.Recs[len(h.Recs)-len(ws):]
 	check(t, h, ws...)
 
 	// Mid-connection with only static and literal fields (a fresh
@@ -437,10 +437,10 @@ func TestMidConnection(t *testing.T) {
 	cl2.enc.SetMaxDynamicTableSizeLimit(0)
 	srv2.enc.SetMaxDynamicTableSizeLimit(0)
 	h = newHarness(t, conn.Options{})
-	h.send(conn.Egress, cl2.headers(41, true, reqKV("GET", "/mid")...).take())
-	h.send(conn.Ingress, srv2.headers(41, false, ":status", "503").data(41, true, "busy").take())
+	h.Send(conn.Egress, cl2.headers(41, true, reqKV("GET", "/mid")...).take())
+	h.Send(conn.Ingress, srv2.headers(41, false, ":status", "503").data(41, true, "busy").take())
 	check(t, h, want{method: "GET", path: "/mid", status: 503, respBody: "busy"})
-	if r := h.recs[0]; r.TraceRole != "client" {
+	if r := h.Recs[0]; r.TraceRole != "client" {
 		t.Fatalf("role %q", r.TraceRole)
 	}
 }
@@ -461,15 +461,15 @@ func TestUnsureGRPC(t *testing.T) {
 	srv.headers(3, true, ":status", "200", "x-k", "v").take()
 	h := newHarness(t, conn.Options{})
 	req, resp := grpcCall(5, "/pkg.S/A", "application/grpc") // content type unknown on both sides
-	h.send(conn.Ingress, req)
-	h.send(conn.Egress, resp)
+	h.Send(conn.Ingress, req)
+	h.Send(conn.Egress, resp)
 	req, resp = grpcCall(7, "/pkg.S/B", "application/grpc+proto") // gRPC for sure, grpc-status unknown
-	h.send(conn.Ingress, req)
-	h.send(conn.Egress, resp)
-	h.send(conn.Ingress, cl.headers(9, true, reqKV("GET", "/new", g[2:]...)...).take()) // x-k, :authority unknown
-	h.send(conn.Egress, srv.headers(9, true, ":status", "200", "x-k", "v").take())
+	h.Send(conn.Ingress, req)
+	h.Send(conn.Egress, resp)
+	h.Send(conn.Ingress, cl.headers(9, true, reqKV("GET", "/new", g[2:]...)...).take()) // x-k, :authority unknown
+	h.Send(conn.Egress, srv.headers(9, true, ":status", "200", "x-k", "v").take())
 	check(t, h, want{method: "GET", path: "/new", status: 200})
-	if s := h.stats(); s.ParseErrors != 2 {
+	if s := h.Stats(); s.ParseErrors != 2 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -480,9 +480,9 @@ func TestOrphanTrailers(t *testing.T) {
 	srv := newPeer()
 	srv.enc.SetMaxDynamicTableSizeLimit(0)
 	h := newHarness(t, conn.Options{})
-	h.send(conn.Egress, srv.data(5, false, "tail").headers(5, true, "grpc-status", "0").take())
+	h.Send(conn.Egress, srv.data(5, false, "tail").headers(5, true, "grpc-status", "0").take())
 	check(t, h)
-	if s := h.stats(); s.UnmatchedResponses != 1 || s.ParseErrors != 0 {
+	if s := h.Stats(); s.UnmatchedResponses != 1 || s.ParseErrors != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -499,11 +499,11 @@ func TestBadIndexNoPanic(t *testing.T) {
 		cl.buf.WriteString(Preface)
 		must(cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true}))
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleServer)
-		h.send(conn.Ingress, cl.take())
-		h.send(conn.Egress, newPeer().headers(1, true, ":status", "200").take())
+		h.Open(conn.RoleServer)
+		h.Send(conn.Ingress, cl.take())
+		h.Send(conn.Egress, newPeer().headers(1, true, ":status", "200").take())
 		check(t, h)
-		if s := h.stats(); s.ParseErrors == 0 || s.UnmatchedResponses != 0 {
+		if s := h.Stats(); s.ParseErrors == 0 || s.UnmatchedResponses != 0 {
 			t.Fatalf("block %x: stats %+v", blk, s)
 		}
 	}
@@ -519,11 +519,11 @@ func TestGaps(t *testing.T) {
 	srv.data(1, true, big)
 	req, resp := cl.take(), srv.take()
 	h := newHarness(t, conn.Options{BodyLimit: 16})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, req)
-	h.call(conn.Egress, resp[:100], len(resp), 0)
-	if len(h.recs) != 1 || h.recs[0].RespBodySize != 5000 || h.recs[0].RespBody != big[:16] {
-		t.Fatalf("records %+v stats %+v", h.recs, h.stats())
+	h.Open(conn.RoleServer)
+	h.Send(conn.Ingress, req)
+	h.CallBytes(conn.Egress, resp[:100], len(resp), 0)
+	if len(h.Recs) != 1 || h.Recs[0].RespBodySize != 5000 || h.Recs[0].RespBody != big[:16] {
+		t.Fatalf("records %+v stats %+v", h.Recs, h.Stats())
 	}
 
 	// Lost bytes spanning frame headers: the direction resynchronises at a
@@ -537,21 +537,21 @@ func TestGaps(t *testing.T) {
 		cl.headers(id, true, reqKV("GET", fmt.Sprintf("/s%d", id))...)
 	}
 	h = newHarness(t, conn.Options{})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, cl.take())
+	h.Open(conn.RoleServer)
+	h.Send(conn.Ingress, cl.take())
 	lost := srv.headers(1, true, ":status", "503", "x-srv", "alpha").take() // inserts both
-	h.call(conn.Egress, nil, len(lost), 0)
-	h.send(conn.Egress, srv.headers(3, true, ":status", "503").take())                   // refers to it
-	h.send(conn.Egress, srv.headers(5, true, ":status", "204").take())                   // static
-	h.send(conn.Egress, srv.headers(7, true, ":status", "202", "x-new", "beta").take())  // new literals
-	h.send(conn.Egress, srv.headers(9, true, ":status", "200", "x-srv", "alpha").take()) // x-srv unknown
+	h.CallBytes(conn.Egress, nil, len(lost), 0)
+	h.Send(conn.Egress, srv.headers(3, true, ":status", "503").take())                   // refers to it
+	h.Send(conn.Egress, srv.headers(5, true, ":status", "204").take())                   // static
+	h.Send(conn.Egress, srv.headers(7, true, ":status", "202", "x-new", "beta").take())  // new literals
+	h.Send(conn.Egress, srv.headers(9, true, ":status", "200", "x-srv", "alpha").take()) // x-srv unknown
 	check(t, h, want{method: "GET", path: "/s5", status: 204}, want{method: "GET", path: "/s7", status: 202},
 		want{method: "GET", path: "/s9", status: 200})
-	if r := h.recs[2]; len(r.RespHeaders) != 0 {
+	if r := h.Recs[2]; len(r.RespHeaders) != 0 {
 		t.Fatalf("headers it cannot know: %v", r.RespHeaders)
 	}
-	h.close()
-	if s := h.stats(); s.Resyncs != 1 || s.ParseErrors != 1 || s.UnmatchedRequests != 2 {
+	h.Close()
+	if s := h.Stats(); s.Resyncs != 1 || s.ParseErrors != 1 || s.UnmatchedRequests != 2 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -563,11 +563,11 @@ func TestRedaction(t *testing.T) {
 		cl.headers(1, true, reqKV("GET", "/me", "authorization", "Bearer abc", "cookie", "a=1", "cookie", "b=2", "accept", "*/*")...)
 		srv.headers(1, true, ":status", "200", "set-cookie", "s=1")
 		h := newHarness(t, conn.Options{FullData: full})
-		h.open(conn.RoleServer)
-		h.send(conn.Ingress, cl.take())
-		h.send(conn.Egress, srv.take())
+		h.Open(conn.RoleServer)
+		h.Send(conn.Ingress, cl.take())
+		h.Send(conn.Egress, srv.take())
 		check(t, h, want{method: "GET", path: "/me", status: 200})
-		r := h.recs[0]
+		r := h.Recs[0]
 		auth, cookie, set := r.ReqHeaders["authorization"], r.ReqHeaders["cookie"], r.RespHeaders["set-cookie"]
 		if full && (auth != "Bearer abc" || cookie != "a=1, b=2" || set != "s=1") ||
 			!full && (auth != Redacted || cookie != Redacted || set != Redacted) || r.ReqHeaders["accept"] != "*/*" {
@@ -577,11 +577,11 @@ func TestRedaction(t *testing.T) {
 	// Aggregates only: no header maps.
 	req, resp := simple()
 	h := newHarness(t, conn.Options{NoHeaders: true, BodyLimit: -1})
-	h.open(conn.RoleServer)
-	h.send(conn.Ingress, req)
-	h.send(conn.Egress, resp)
-	if len(h.recs) != 1 || h.recs[0].ReqHeaders != nil || h.recs[0].RespBody != "" || h.recs[0].RespBodySize != 8 {
-		t.Fatalf("%+v", h.recs)
+	h.Open(conn.RoleServer)
+	h.Send(conn.Ingress, req)
+	h.Send(conn.Egress, resp)
+	if len(h.Recs) != 1 || h.Recs[0].ReqHeaders != nil || h.Recs[0].RespBody != "" || h.Recs[0].RespBodySize != 8 {
+		t.Fatalf("%+v", h.Recs)
 	}
 }
 
@@ -654,7 +654,7 @@ func TestLossNeverInvents(t *testing.T) {
 		h := newHarness(t, conn.Options{})
 		skip := 0
 		if rnd.IntN(2) == 0 {
-			h.open(conn.RoleServer)
+			h.Open(conn.RoleServer)
 			cl.buf.WriteString(Preface)
 		} else {
 			skip = 1 + rnd.IntN(10) // exchanges before the trace started
@@ -664,17 +664,17 @@ func TestLossNeverInvents(t *testing.T) {
 		send := func(dir conn.Dir, b []byte) {
 			switch rnd.IntN(lossy) {
 			case 0:
-				h.call(dir, nil, len(b), 0) // the call was lost
+				h.CallBytes(dir, nil, len(b), 0) // the call was lost
 				lost++
 			case 1:
-				h.call(dir, b[:rnd.IntN(len(b))], len(b), 0) // capture cut short
+				h.CallBytes(dir, b[:rnd.IntN(len(b))], len(b), 0) // capture cut short
 				lost++
 			case 2, 3:
 				k := rnd.IntN(len(b)) // one write read in two calls
-				h.send(dir, b[:k])
-				h.send(dir, b[k:])
+				h.Send(dir, b[:k])
+				h.Send(dir, b[k:])
 			default:
-				h.send(dir, b)
+				h.Send(dir, b)
 			}
 		}
 		for i := range 40 {
@@ -700,8 +700,8 @@ func TestLossNeverInvents(t *testing.T) {
 			send(conn.Ingress, req)
 			send(conn.Egress, resp)
 		}
-		h.close()
-		for _, r := range h.recs {
+		h.Close()
+		for _, r := range h.Recs {
 			tag := r.RespBody
 			if _, ok := truth[tag]; !ok {
 				tag = r.ReqBody // the response body was cut short

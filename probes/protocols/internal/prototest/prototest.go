@@ -87,6 +87,14 @@ func (h *Harness[R]) Call(dir conn.Dir, data string, size, skip int) {
 	h.Now += Step
 }
 
+// CallBytes is Call for binary protocols' builders.
+func (h *Harness[R]) CallBytes(dir conn.Dir, data []byte, size, skip int) {
+	h.Call(dir, string(data), size, skip)
+}
+
+// Send is a whole call of b in dir.
+func (h *Harness[R]) Send(dir conn.Dir, b []byte) { h.Call(dir, string(b), 0, 0) }
+
 // Lose is a call whose event was lost: only the offsets move.
 func (h *Harness[R]) Lose(dir conn.Dir, n int) {
 	h.Pos[dir] += uint64(n)
