@@ -390,3 +390,25 @@ func TestAnswerReportedFirst(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestGetOkReportedFirst: a get-ok and its content read before the
+// basic.get's write is reported pair with it, body size included.
+func TestGetOkReportedFirst(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.call(conn.Egress, string(protocolHeader), 0, 0)
+	h.call(conn.Ingress, getOk(1, "ex", "k")+contentHeader(1, 7)+body(1, "1234567"), 0, 0)
+	h.now -= 3 * tStep
+	h.call(conn.Egress, getReq(1, "q"), 0, 0)
+	h.now += 3 * tStep
+	h.call(conn.Egress, getReq(1, "q"), 0, 0)
+	h.call(conn.Ingress, getEmpty(1), 0, 0)
+	h.close()
+	checkRecords(t, h, []row{
+		{Method: "basic.get", Resp: "basic.get-ok", Ch: 1, Ex: "ex", Key: "k", Q: "q", Body: 7, Lat: true},
+		{Method: "basic.get", Resp: "basic.get-empty", Ch: 1, Q: "q", Lat: true},
+	})
+	if s := h.stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -143,11 +143,13 @@ type channel struct {
 
 // answer is a reply method kept until its request is reported.
 type answer struct {
-	class, id uint16
-	name      string
-	queue     string
-	size      int64
-	end       uint64
+	class, id            uint16
+	name                 string
+	queue                string
+	exchange, routingKey string // basic.get-ok's
+	size, bodySize       int64
+	end                  uint64
+	needHeader           bool // a get-ok whose content header is to come
 }
 
 // Parser pairs one connection's AMQP methods.
@@ -325,12 +327,20 @@ func (p *Parser) frame(c *conn.Chunk, s *stream) {
 		p.method(c, s)
 	case frameHeader:
 		ch := p.chans[s.ch]
-		if ch == nil || ch.content == nil || ch.content.dir != c.Dir || len(s.buf) < 12 {
+		if ch == nil || len(s.buf) < 12 {
+			return
+		}
+		bodySize := int64(min(binary.BigEndian.Uint64(s.buf[4:12]), 1<<62))
+		if e := ch.early[c.Dir-1]; ch.content == nil && e != nil && e.needHeader {
+			e.bodySize, e.needHeader = bodySize, false
+			return
+		}
+		if ch.content == nil || ch.content.dir != c.Dir {
 			return // content of a method not seen (mid-stream)
 		}
 		r := ch.content
 		ch.content = nil
-		r.ev.BodySize = int64(min(binary.BigEndian.Uint64(s.buf[4:12]), 1<<62))
+		r.ev.BodySize = bodySize
 		p.emit(r)
 	}
 }
@@ -357,14 +367,15 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 	other := 1 - (c.Dir - 1)
 	if m.reply {
 		r := ch.pending[other]
-		if r == nil && !m.content {
+		if r == nil {
 			// A client's writer thread can return from write(2) after
 			// its reader got the answer: the tracer then reports the
 			// answer first. Keep it for the request that follows.
 			if ch.early[c.Dir-1] != nil {
 				p.env.Stats.UnmatchedResponses++
 			}
-			ch.early[c.Dir-1] = &answer{class: class, id: id, name: m.name, queue: a.queue, size: size, end: end}
+			ch.early[c.Dir-1] = &answer{class: class, id: id, name: m.name, queue: a.queue, size: size, end: end,
+				exchange: a.exchange, routingKey: a.routingKey, needHeader: m.content}
 			return
 		}
 		if r == nil || !answers(r, class, id) || s.start < r.start {
@@ -424,6 +435,9 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 			ch.early[other] = nil
 			if answers(r, e.class, e.id) && e.end >= r.start {
 				p.answered(r, e.name, e.queue, e.size, e.end)
+				if m := methods[mkey(e.class, e.id)]; m.content {
+					r.ev.Exchange, r.ev.RoutingKey, r.ev.BodySize = e.exchange, e.routingKey, e.bodySize
+				}
 				p.emit(r)
 				return
 			}
