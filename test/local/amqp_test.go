@@ -230,7 +230,9 @@ func TestTraceAMQP(t *testing.T) {
 	port := startRabbit(t)
 	booted := time.Since(began)
 
-	tr := startTrace(t, "--comm", "beam.smp", "--duration", "90s")
+	// Both sides: the broker by name, the client (this test process,
+	// amqp091-go) by PID.
+	tr := startTrace(t, "--comm", "beam.smp", "--pid", strconv.Itoa(os.Getpid()), "--duration", "90s")
 	ld := driveRabbit(t, port)
 	recs := tr.stop(t)
 	t.Logf("RabbitMQ booted in %v; the client's load: %+v", booted.Round(time.Millisecond), ld)
@@ -242,14 +244,17 @@ func TestTraceAMQP(t *testing.T) {
 	}
 
 	events := tableLines[api.AMQPEvent](t, tr.out.Bytes(), api.TableAMQPEvents)
-	count := map[string]int{} // "method resp code"
+	count := map[string]int{}       // "method resp code", the broker's side
+	clientCount := map[string]int{} // the same seen by the client
 	var declLat []int64
 	for _, e := range events {
-		if e.LocalPort != uint16(port) || e.RemotePort != ld.localPort {
-			continue // another connection of the node (none expected)
+		server := e.LocalPort == uint16(port) && e.RemotePort == ld.localPort
+		client := e.LocalPort == ld.localPort && e.RemotePort == uint16(port)
+		if !server && !client {
+			continue // another connection (none expected)
 		}
 		// Comm is the Erlang scheduler thread ("1_scheduler").
-		if e.TraceRole != api.RoleServer || e.RemoteAddr != "127.0.0.1" || e.Comm == "" {
+		if server && e.TraceRole != api.RoleServer || client && e.TraceRole != api.RoleClient || e.RemoteAddr != "127.0.0.1" || e.Comm == "" {
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
 		k := e.Method
@@ -259,7 +264,11 @@ func TestTraceAMQP(t *testing.T) {
 		if e.ReplyCode != 0 {
 			k += " " + strconv.Itoa(e.ReplyCode)
 		}
-		count[k]++
+		if client {
+			clientCount[k]++
+		} else {
+			count[k]++
+		}
 		switch {
 		case e.RespMethod == "" && e.Latency != 0:
 			t.Errorf("one-way %s with latency %v", e.Method, time.Duration(e.Latency))
@@ -279,7 +288,7 @@ func TestTraceAMQP(t *testing.T) {
 			if !strings.HasPrefix(e.QueueName, "pixie-q") {
 				t.Errorf("queue.declare record %+v", e)
 			}
-			if e.ReplyCode == 0 {
+			if e.ReplyCode == 0 && server {
 				declLat = append(declLat, e.Latency)
 			}
 		}
@@ -303,14 +312,17 @@ func TestTraceAMQP(t *testing.T) {
 		"basic.cancel basic.cancel-ok":             1,
 		"connection.close connection.close-ok 200": 1,
 	}
-	for k, n := range want {
-		if count[k] != n {
-			t.Errorf("traced %d %q, want %d", count[k], k, n)
+	t.Logf("the client's side: %v", clientCount)
+	for side, got := range map[string]map[string]int{"broker": count, "client": clientCount} {
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("%s side: traced %d %q, want %d", side, got[k], k, n)
+			}
 		}
-	}
-	for k, n := range count {
-		if _, ok := want[k]; !ok {
-			t.Errorf("traced %d unexpected %q", n, k)
+		for k, n := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("%s side: traced %d unexpected %q", side, n, k)
+			}
 		}
 	}
 
@@ -325,7 +337,16 @@ func TestTraceAMQP(t *testing.T) {
 
 	// The aggregated rows: the refused declare and the close are errors
 	// with their code as status; publishes are one-way (latency 0).
-	sum := summaries(t, tr.out.Bytes(), api.ProtocolAMQP)
+	sum := map[string]api.HTTPSummary{} // the broker's rows
+	for _, s := range tableLines[api.HTTPSummary](t, tr.out.Bytes(), api.TableHTTPSummary) {
+		if s.Protocol == api.ProtocolAMQP && s.TraceRole == api.RoleServer {
+			k := s.ReqMethod + " " + s.ReqPath + " " + s.StatusClass
+			prev := sum[k]
+			s.Count += prev.Count
+			s.Errors += prev.Errors
+			sum[k] = s
+		}
+	}
 	if s := sum["queue.declare  406"]; s.Count != 1 || s.Errors != 1 {
 		t.Errorf("refused queue.declare summary %+v (all: %v)", s, sum)
 	}
