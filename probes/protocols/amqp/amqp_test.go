@@ -412,3 +412,24 @@ func TestGetOkReportedFirst(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestCloseReportedFirst: the broker's refusing close read before the
+// declare's write is reported still answers the declare.
+func TestCloseReportedFirst(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.open(conn.RoleClient)
+	h.call(conn.Egress, string(protocolHeader), 0, 0)
+	h.call(conn.Ingress, closeCh(1, 406, "PRECONDITION_FAILED", 50, 10), 0, 0)
+	h.now -= 3 * tStep
+	h.call(conn.Egress, queueDeclare(1, "q", false), 0, 0)
+	h.now += 3 * tStep
+	h.call(conn.Egress, meth(1, 20, 41), 0, 0)
+	h.close()
+	checkRecords(t, h, []row{
+		{Method: "queue.declare", Resp: "channel.close", Ch: 1, Code: 406, Q: "q", Lat: true},
+		{Method: "channel.close", Resp: "channel.close-ok", Ch: 1, Code: 406, Lat: true},
+	})
+	if s := h.stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -300,6 +300,15 @@ func (p *Parser) dropAll() {
 	clear(p.chans)
 }
 
+// pendingOf is the request that dir's peer waits an answer for (nil
+// channel: none).
+func (ch *channel) pendingOf(dir conn.Dir) *request {
+	if ch == nil {
+		return nil
+	}
+	return ch.pending[dir]
+}
+
 func (p *Parser) countEarly(ch *channel) {
 	for _, e := range ch.early {
 		if e != nil {
@@ -442,6 +451,16 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 				return
 			}
 			p.env.Stats.UnmatchedResponses++
+		}
+		// A close the peer sent after this request started (reported
+		// first, as above) refused it.
+		for _, cl := range [...]*request{ch.pending[other], p.chans[0].pendingOf(other)} {
+			if cl != nil && r.m != cl.m && (cl.m.name == "channel.close" && cl.ev.Channel == int(s.ch) || cl.m.name == "connection.close") && cl.start >= r.start {
+				p.answered(r, cl.m.name, "", cl.ev.ReqBytes, cl.start)
+				r.ev.ReplyCode = cl.ev.ReplyCode
+				p.emit(r)
+				return
+			}
 		}
 		if ch.pending[c.Dir-1] != nil {
 			p.env.Stats.UnmatchedRequests++ // a peer waits for one answer at a time
