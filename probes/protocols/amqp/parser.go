@@ -387,7 +387,7 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 				exchange: a.exchange, routingKey: a.routingKey, needHeader: m.content}
 			return
 		}
-		if r == nil || !answers(r, class, id) || s.start < r.start {
+		if !answers(r, class, id) || s.start < r.start {
 			p.env.Stats.UnmatchedResponses++
 			return
 		}
