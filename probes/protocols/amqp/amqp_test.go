@@ -99,7 +99,7 @@ func play(h *harness, role conn.Role, msgs []msg, split int) {
 			if split > 0 {
 				n = min(n, split)
 			}
-			h.call(dir, d[:n], 0, 0)
+			h.Call(dir, d[:n], 0, 0)
 			d = d[n:]
 		}
 	}
@@ -107,11 +107,11 @@ func play(h *harness, role conn.Role, msgs []msg, split int) {
 
 func checkRecords(t *testing.T, h *harness, want []row) {
 	t.Helper()
-	if diff := cmp.Diff(want, rows(h.recs)); diff != "" {
+	if diff := cmp.Diff(want, rows(h.Recs)); diff != "" {
 		t.Fatalf("records (-want +got):\n%s", diff)
 	}
-	for _, r := range h.recs {
-		if r.Table != api.TableAMQPEvents || h.opened && r.LocalAddr != "127.0.0.1" || r.ClassID == 0 && r.Method != "" || r.FrameType != 1 {
+	for _, r := range h.Recs {
+		if r.Table != api.TableAMQPEvents || h.Opened && r.LocalAddr != "127.0.0.1" || r.ClassID == 0 && r.Method != "" || r.FrameType != 1 {
 			t.Fatalf("record columns %+v", r)
 		}
 		if strings.Contains(fmt.Sprintf("%+v", r), secret) {
@@ -125,15 +125,15 @@ func TestSession(t *testing.T) {
 		for _, split := range []int{0, 1, 3, 7, 8, 11} {
 			t.Run(fmt.Sprintf("role%d/split%d", role, split), func(t *testing.T) {
 				h := newHarness(t, conn.Options{})
-				h.open(role)
+				h.Open(role)
 				play(h, role, session, split)
-				h.close()
+				h.Close()
 				checkRecords(t, h, sessionRows)
-				if s := h.stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 || s.ParseErrors != 0 || s.DroppedBytes != 0 {
+				if s := h.Stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 || s.ParseErrors != 0 || s.DroppedBytes != 0 {
 					t.Fatalf("stats %+v", s)
 				}
-				if role == conn.RoleServer && h.recs[0].TraceRole != api.RoleServer || role == conn.RoleClient && h.recs[0].TraceRole != api.RoleClient {
-					t.Fatalf("role %s", h.recs[0].TraceRole)
+				if role == conn.RoleServer && h.Recs[0].TraceRole != api.RoleServer || role == conn.RoleClient && h.Recs[0].TraceRole != api.RoleClient {
+					t.Fatalf("role %s", h.Recs[0].TraceRole)
 				}
 			})
 		}
@@ -156,9 +156,9 @@ func TestEverySplitPoint(t *testing.T) {
 			}
 		}
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
+		h.Open(conn.RoleClient)
 		play(h, conn.RoleClient, msgs, 0)
-		h.close()
+		h.Close()
 		checkRecords(t, h, sessionRows)
 	}
 }
@@ -167,7 +167,7 @@ func TestEverySplitPoint(t *testing.T) {
 // several; each channel pairs its own.
 func TestInterleavedChannels(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	play(h, conn.RoleClient, []msg{
 		{true, string(protocolHeader)},
 		{true, queueDeclare(1, "a", false) + queueDeclare(2, "b", false) + publish(3, "x", "k3")},
@@ -178,7 +178,7 @@ func TestInterleavedChannels(t *testing.T) {
 		// An -ok on a channel with nothing waiting is never paired.
 		{false, queueDeclareOk(5, "z")},
 	}, 0)
-	h.close()
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 2, Q: "b", Lat: true},
 		{Method: "basic.publish", Ch: 2, Ex: "y", Key: "k2", Body: 20},
@@ -186,7 +186,7 @@ func TestInterleavedChannels(t *testing.T) {
 		{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "a", Lat: true},
 		{Method: "basic.publish", Ch: 1, Ex: "x", Key: "k1", Body: 10},
 	})
-	if s := h.stats(); s.UnmatchedResponses != 1 {
+	if s := h.Stats(); s.UnmatchedResponses != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -195,13 +195,13 @@ func TestInterleavedChannels(t *testing.T) {
 // next declare's -ok pairs with the next declare.
 func TestNoWait(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	play(h, conn.RoleClient, []msg{
 		{true, string(protocolHeader) + queueDeclare(1, "a", true)},
 		{true, queueDeclare(1, "b", false)},
 		{false, queueDeclareOk(1, "b")},
 	}, 0)
-	h.close()
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "queue.declare", Ch: 1, Q: "a"},
 		{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "b", Lat: true},
@@ -212,9 +212,9 @@ func TestNoWait(t *testing.T) {
 // its -ok.
 func TestServerNamedQueue(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	play(h, conn.RoleClient, []msg{{true, queueDeclare(1, "", false)}, {false, queueDeclareOk(1, "amq.gen-X")}}, 0)
-	h.close()
+	h.Close()
 	checkRecords(t, h, []row{{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "amq.gen-X", Lat: true}})
 }
 
@@ -225,22 +225,22 @@ func TestMidStream(t *testing.T) {
 	h := newHarness(t, conn.Options{})
 	// No open event: the tracer started after the connection.
 	full := getOk(1, "", "q") + contentHeader(1, 4) + body(1, "abcd")
-	h.call(conn.Ingress, full[5:], 0, 0)                           // the middle of a frame: not inferable
-	h.call(conn.Egress, queueDeclare(1, "q", false)[3:], 0, 0)     // nor this
-	h.call(conn.Ingress, queueDeclareOk(1, "old")+ack(1, 3), 0, 0) // answers nothing seen; the ack is one-way
-	h.call(conn.Egress, getReq(2, "q"), 0, 0)
-	h.call(conn.Ingress, getOk(2, "", "q")+contentHeader(2, 4), 0, 0)
-	h.call(conn.Ingress, body(2, "abcd"), 0, 0)
-	h.close()
+	h.Call(conn.Ingress, full[5:], 0, 0)                           // the middle of a frame: not inferable
+	h.Call(conn.Egress, queueDeclare(1, "q", false)[3:], 0, 0)     // nor this
+	h.Call(conn.Ingress, queueDeclareOk(1, "old")+ack(1, 3), 0, 0) // answers nothing seen; the ack is one-way
+	h.Call(conn.Egress, getReq(2, "q"), 0, 0)
+	h.Call(conn.Ingress, getOk(2, "", "q")+contentHeader(2, 4), 0, 0)
+	h.Call(conn.Ingress, body(2, "abcd"), 0, 0)
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "basic.ack", Ch: 1},
 		{Method: "basic.get", Resp: "basic.get-ok", Ch: 2, Q: "q", Key: "q", Body: 4, Lat: true},
 	})
-	if s := h.stats(); s.UnmatchedResponses != 1 {
+	if s := h.Stats(); s.UnmatchedResponses != 1 {
 		t.Fatalf("stats %+v", s)
 	}
-	if h.recs[0].TraceRole != api.RoleClient {
-		t.Fatalf("inferred role %s", h.recs[0].TraceRole)
+	if h.Recs[0].TraceRole != api.RoleClient {
+		t.Fatalf("inferred role %s", h.Recs[0].TraceRole)
 	}
 }
 
@@ -249,29 +249,29 @@ func TestMidStream(t *testing.T) {
 // next call that starts a frame, pairing only what it sees after.
 func TestGaps(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	big := strings.Repeat("x", 100)
 	pub := publish(1, "", "q") + contentHeader(1, 100) + body(1, big)
-	h.call(conn.Egress, string(protocolHeader), 0, 0)
-	h.call(conn.Egress, pub[:len(pub)-60], len(pub)-10, 0) // 50 body bytes not captured
-	h.call(conn.Egress, pub[len(pub)-10:], 0, 0)
-	h.call(conn.Egress, publish(1, "", "r")+contentHeader(1, 10)+body(1, "0123456789")[:7], 0, 0)
-	h.call(conn.Egress, "", 10, 0) // the whole body payload lost, not its frame end
-	h.call(conn.Egress, "\xce", 0, 0)
-	h.call(conn.Egress, queueDeclare(1, "a", false), 0, 0)
+	h.Call(conn.Egress, string(protocolHeader), 0, 0)
+	h.Call(conn.Egress, pub[:len(pub)-60], len(pub)-10, 0) // 50 body bytes not captured
+	h.Call(conn.Egress, pub[len(pub)-10:], 0, 0)
+	h.Call(conn.Egress, publish(1, "", "r")+contentHeader(1, 10)+body(1, "0123456789")[:7], 0, 0)
+	h.Call(conn.Egress, "", 10, 0) // the whole body payload lost, not its frame end
+	h.Call(conn.Egress, "\xce", 0, 0)
+	h.Call(conn.Egress, queueDeclare(1, "a", false), 0, 0)
 	d := queueDeclareOk(1, "a")
-	h.call(conn.Ingress, d[:4], 0, 0)
-	h.call(conn.Ingress, d[9:], 0, 5) // lost inside the -ok
-	h.call(conn.Egress, queueDeclare(1, "b", false), 0, 0)
-	h.call(conn.Ingress, d[3:], 0, 0) // not a frame start: skipped
-	h.call(conn.Ingress, queueDeclareOk(1, "b"), 0, 0)
-	h.close()
+	h.Call(conn.Ingress, d[:4], 0, 0)
+	h.Call(conn.Ingress, d[9:], 0, 5) // lost inside the -ok
+	h.Call(conn.Egress, queueDeclare(1, "b", false), 0, 0)
+	h.Call(conn.Ingress, d[3:], 0, 0) // not a frame start: skipped
+	h.Call(conn.Ingress, queueDeclareOk(1, "b"), 0, 0)
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "basic.publish", Ch: 1, Key: "q", Body: 100},
 		{Method: "basic.publish", Ch: 1, Key: "r", Body: 10},
 		{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "b", Lat: true},
 	})
-	if s := h.stats(); s.UnmatchedRequests != 1 || s.Resyncs != 1 {
+	if s := h.Stats(); s.UnmatchedRequests != 1 || s.Resyncs != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -279,38 +279,38 @@ func TestGaps(t *testing.T) {
 // TestLostRequest: a request lost in a gap leaves its answer unpaired.
 func TestLostRequest(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.call(conn.Egress, string(protocolHeader), 0, 0)
-	h.call(conn.Egress, "", 40, 0) // a whole queue.declare not captured
-	h.call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
-	h.close()
-	if len(h.recs) != 0 || h.stats().UnmatchedResponses != 1 {
-		t.Fatalf("records %v stats %+v", rows(h.recs), h.stats())
+	h.Open(conn.RoleClient)
+	h.Call(conn.Egress, string(protocolHeader), 0, 0)
+	h.Call(conn.Egress, "", 40, 0) // a whole queue.declare not captured
+	h.Call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
+	h.Close()
+	if len(h.Recs) != 0 || h.Stats().UnmatchedResponses != 1 {
+		t.Fatalf("records %v stats %+v", rows(h.Recs), h.Stats())
 	}
 }
 
 func TestMalformed(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	bad := queueDeclare(1, "a", false)
 	bad = bad[:len(bad)-1] + "\x00" // wrong frame end
-	h.call(conn.Egress, string(protocolHeader)+bad, 0, 0)
-	h.call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
-	h.close()
-	if len(h.recs) != 0 || h.stats().ParseErrors != 1 || h.stats().UnmatchedResponses != 1 {
-		t.Fatalf("records %v stats %+v", rows(h.recs), h.stats())
+	h.Call(conn.Egress, string(protocolHeader)+bad, 0, 0)
+	h.Call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
+	h.Close()
+	if len(h.Recs) != 0 || h.Stats().ParseErrors != 1 || h.Stats().UnmatchedResponses != 1 {
+		t.Fatalf("records %v stats %+v", rows(h.Recs), h.Stats())
 	}
 }
 
 func TestConnectionCloseRefusesAll(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	play(h, conn.RoleClient, []msg{
 		{true, string(protocolHeader) + meth(0, 10, 40, sstr("/nope"), sstr(""), bits(0))},
 		{false, closeConn(530, "NOT_ALLOWED")},
 		{true, meth(0, 10, 51)},
 	}, 0)
-	h.close()
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "connection.open", Resp: "connection.close", Code: 530, Lat: true},
 		{Method: "connection.close", Resp: "connection.close-ok", Code: 530, Lat: true},
@@ -376,17 +376,17 @@ func (f emitFunc) Emit(rec any, start, end uint64) { f(rec, start, end) }
 // started before the -ok ended, and never otherwise.
 func TestAnswerReportedFirst(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.call(conn.Egress, string(protocolHeader), 0, 0)
-	h.call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
-	h.now -= 3 * tStep // the write started before the read returned
-	h.call(conn.Egress, queueDeclare(1, "a", false), 0, 0)
-	h.now += 3 * tStep
-	h.call(conn.Ingress, queueDeclareOk(1, "b"), 0, 0)
-	h.call(conn.Egress, queueDeclare(1, "b", false), 0, 0) // started after: not its answer
-	h.close()
+	h.Open(conn.RoleClient)
+	h.Call(conn.Egress, string(protocolHeader), 0, 0)
+	h.Call(conn.Ingress, queueDeclareOk(1, "a"), 0, 0)
+	h.Now -= 3 * tStep // the write started before the read returned
+	h.Call(conn.Egress, queueDeclare(1, "a", false), 0, 0)
+	h.Now += 3 * tStep
+	h.Call(conn.Ingress, queueDeclareOk(1, "b"), 0, 0)
+	h.Call(conn.Egress, queueDeclare(1, "b", false), 0, 0) // started after: not its answer
+	h.Close()
 	checkRecords(t, h, []row{{Method: "queue.declare", Resp: "queue.declare-ok", Ch: 1, Q: "a", Lat: true}})
-	if s := h.stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
+	if s := h.Stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -395,20 +395,20 @@ func TestAnswerReportedFirst(t *testing.T) {
 // basic.get's write is reported pair with it, body size included.
 func TestGetOkReportedFirst(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.call(conn.Egress, string(protocolHeader), 0, 0)
-	h.call(conn.Ingress, getOk(1, "ex", "k")+contentHeader(1, 7)+body(1, "1234567"), 0, 0)
-	h.now -= 3 * tStep
-	h.call(conn.Egress, getReq(1, "q"), 0, 0)
-	h.now += 3 * tStep
-	h.call(conn.Egress, getReq(1, "q"), 0, 0)
-	h.call(conn.Ingress, getEmpty(1), 0, 0)
-	h.close()
+	h.Open(conn.RoleClient)
+	h.Call(conn.Egress, string(protocolHeader), 0, 0)
+	h.Call(conn.Ingress, getOk(1, "ex", "k")+contentHeader(1, 7)+body(1, "1234567"), 0, 0)
+	h.Now -= 3 * tStep
+	h.Call(conn.Egress, getReq(1, "q"), 0, 0)
+	h.Now += 3 * tStep
+	h.Call(conn.Egress, getReq(1, "q"), 0, 0)
+	h.Call(conn.Ingress, getEmpty(1), 0, 0)
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "basic.get", Resp: "basic.get-ok", Ch: 1, Ex: "ex", Key: "k", Q: "q", Body: 7, Lat: true},
 		{Method: "basic.get", Resp: "basic.get-empty", Ch: 1, Q: "q", Lat: true},
 	})
-	if s := h.stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
+	if s := h.Stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -417,19 +417,19 @@ func TestGetOkReportedFirst(t *testing.T) {
 // declare's write is reported still answers the declare.
 func TestCloseReportedFirst(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.call(conn.Egress, string(protocolHeader), 0, 0)
-	h.call(conn.Ingress, closeCh(1, 406, "PRECONDITION_FAILED", 50, 10), 0, 0)
-	h.now -= 3 * tStep
-	h.call(conn.Egress, queueDeclare(1, "q", false), 0, 0)
-	h.now += 3 * tStep
-	h.call(conn.Egress, meth(1, 20, 41), 0, 0)
-	h.close()
+	h.Open(conn.RoleClient)
+	h.Call(conn.Egress, string(protocolHeader), 0, 0)
+	h.Call(conn.Ingress, closeCh(1, 406, "PRECONDITION_FAILED", 50, 10), 0, 0)
+	h.Now -= 3 * tStep
+	h.Call(conn.Egress, queueDeclare(1, "q", false), 0, 0)
+	h.Now += 3 * tStep
+	h.Call(conn.Egress, meth(1, 20, 41), 0, 0)
+	h.Close()
 	checkRecords(t, h, []row{
 		{Method: "queue.declare", Resp: "channel.close", Ch: 1, Code: 406, Q: "q", Lat: true},
 		{Method: "channel.close", Resp: "channel.close-ok", Ch: 1, Code: 406, Lat: true},
 	})
-	if s := h.stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
+	if s := h.Stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }

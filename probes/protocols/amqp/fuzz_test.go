@@ -30,46 +30,12 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte(getReq(1, "q")), []byte(getOk(1, "e", "k")+contentHeader(1, 9)+body(1, "123456789")), uint64(5), uint8(7))
 	f.Fuzz(func(t *testing.T, client, server []byte, seed uint64, flags uint8) {
 		h := newHarness(t, conn.Options{BodyLimit: 64, MaxBufferedBytes: 256})
-		role := conn.RoleServer
-		cDir, sDir := conn.Ingress, conn.Egress
-		if flags&1 != 0 {
-			role, cDir, sDir = conn.RoleClient, conn.Egress, conn.Ingress
-		}
-		if flags&2 != 0 {
-			h.open(role)
-		}
-		rnd := seed | 1
-		next := func(n int) int {
-			rnd ^= rnd >> 12
-			rnd ^= rnd << 25
-			rnd ^= rnd >> 27
-			return int((rnd*2685821657736338717)>>33) % max(n, 1)
-		}
-		streams := [2][]byte{client, server}
-		dirs := [2]conn.Dir{cDir, sDir}
-		for len(streams[0])+len(streams[1]) > 0 {
-			i := next(2)
-			if len(streams[i]) == 0 {
-				i = 1 - i
-			}
-			b := streams[i]
-			n := 1 + next(min(len(b), 64))
-			data, size, skip := b[:n], n, 0
-			if flags&8 != 0 && next(4) == 0 {
-				data = data[:next(n)]
-			}
-			if flags&4 != 0 && next(8) == 0 {
-				skip = 1 + next(16)
-			}
-			h.call(dirs[i], string(data), size, skip)
-			streams[i] = b[n:]
-		}
-		h.close()
+		h.FuzzConn(client, server, seed, flags)
 		// Every record is a method frame: at least 12 bytes of input.
-		if n := (len(client) + len(server)) / 12; len(h.recs) > n {
-			t.Fatalf("%d records from %d bytes", len(h.recs), len(client)+len(server))
+		if n := (len(client) + len(server)) / 12; len(h.Recs) > n {
+			t.Fatalf("%d records from %d bytes", len(h.Recs), len(client)+len(server))
 		}
-		for _, r := range h.recs {
+		for _, r := range h.Recs {
 			if r.Latency < 0 || r.BodySize < 0 {
 				t.Fatalf("negative latency or size %+v", r)
 			}

@@ -112,7 +112,7 @@ func play(h *harness, role conn.Role, msgs []msg, split int) {
 			if split > 0 {
 				n = min(n, split)
 			}
-			h.call(dir, d[:n], 0, 0)
+			h.Call(dir, d[:n], 0, 0)
 			d = d[n:]
 		}
 	}
@@ -157,11 +157,11 @@ var sessionRows = []row{
 
 func check(t *testing.T, h *harness, want []row) {
 	t.Helper()
-	if diff := cmp.Diff(want, rows(h.recs)); diff != "" {
+	if diff := cmp.Diff(want, rows(h.Recs)); diff != "" {
 		t.Fatalf("records (-want +got):\n%s", diff)
 	}
-	for _, r := range h.recs {
-		if r.Table != api.TableKafkaEvents || r.ClientID != "kgo" || h.opened && r.LocalAddr != "127.0.0.1" || !strings.HasPrefix(r.ReqBody, `{"api_version":`) {
+	for _, r := range h.Recs {
+		if r.Table != api.TableKafkaEvents || r.ClientID != "kgo" || h.Opened && r.LocalAddr != "127.0.0.1" || !strings.HasPrefix(r.ReqBody, `{"api_version":`) {
 			t.Fatalf("record columns %+v", r)
 		}
 	}
@@ -172,15 +172,15 @@ func TestSession(t *testing.T) {
 		for _, split := range []int{0, 1, 4, 5, 13, 100} {
 			t.Run(fmt.Sprintf("role%d/split%d", role, split), func(t *testing.T) {
 				h := newHarness(t, conn.Options{})
-				h.open(role)
+				h.Open(role)
 				play(h, role, session, split)
-				h.close()
+				h.Close()
 				check(t, h, sessionRows)
-				if s := h.stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 || s.ParseErrors != 0 || s.DroppedBytes != 0 {
+				if s := h.Stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 || s.ParseErrors != 0 || s.DroppedBytes != 0 {
 					t.Fatalf("stats %+v", s)
 				}
-				if h.recs[0].Resp != `{"error_code":0}` || h.recs[4].ReqBody != `{"api_version":9,"topic":"orders","acks":1}` {
-					t.Fatalf("bodies %q %q", h.recs[0].Resp, h.recs[4].ReqBody)
+				if h.Recs[0].Resp != `{"error_code":0}` || h.Recs[4].ReqBody != `{"api_version":9,"topic":"orders","acks":1}` {
+					t.Fatalf("bodies %q %q", h.Recs[0].Resp, h.Recs[4].ReqBody)
 				}
 			})
 		}
@@ -202,9 +202,9 @@ func TestEverySplitPoint(t *testing.T) {
 			}
 		}
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
+		h.Open(conn.RoleClient)
 		play(h, conn.RoleClient, msgs, 0)
-		h.close()
+		h.Close()
 		check(t, h, sessionRows)
 	}
 }
@@ -214,14 +214,14 @@ func TestEverySplitPoint(t *testing.T) {
 func TestPipelined(t *testing.T) {
 	for _, split := range []int{0, 7, 30} {
 		h := newHarness(t, conn.Options{})
-		h.open(conn.RoleClient)
+		h.Open(conn.RoleClient)
 		play(h, conn.RoleClient, []msg{
 			{true, produceReq(1, 9, "a", 1, []byte("1")) + produceReq(2, 9, "b", 1, []byte("2")) + fetchReq(3, 12, "c")},
 			{false, produceResp(1, 9, "a", 0) + produceResp(2, 9, "b", 3)},
 			{true, metadataReq(4, "d")},
 			{false, fetchResp(3, 12, "c", 0, 0, []byte("abc")) + metadataResp(4, "d", 0, 0)},
 		}, split)
-		h.close()
+		h.Close()
 		check(t, h, []row{
 			{Cmd: "Produce", Ver: 9, Topic: "a", Lat: true},
 			{Cmd: "Produce", Ver: 9, Topic: "b", Err: "UNKNOWN_TOPIC_OR_PARTITION", Lat: true},
@@ -236,18 +236,18 @@ func TestPipelined(t *testing.T) {
 // paired on a guess.
 func TestLostResponse(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.call(conn.Egress, metadataReq(1, "a")+metadataReq(2, "b"), 0, 0)
+	h.Open(conn.RoleClient)
+	h.Call(conn.Egress, metadataReq(1, "a")+metadataReq(2, "b"), 0, 0)
 	r1 := metadataResp(1, "a", 3, 0)
-	h.call(conn.Ingress, "", len(r1), 0) // not captured at all
-	h.call(conn.Ingress, metadataResp(2, "b", 0, 0)[:20], 0, 0)
-	h.call(conn.Ingress, "", 0, 10) // lost inside the response
-	h.call(conn.Egress, apiVersionsReq(3), 0, 0)
-	h.call(conn.Ingress, apiVersionsResp(99, 0), 0, 0) // nothing waits for 99: skipped
-	h.call(conn.Ingress, apiVersionsResp(3, 0), 0, 0)
-	h.close()
+	h.Call(conn.Ingress, "", len(r1), 0) // not captured at all
+	h.Call(conn.Ingress, metadataResp(2, "b", 0, 0)[:20], 0, 0)
+	h.Call(conn.Ingress, "", 0, 10) // lost inside the response
+	h.Call(conn.Egress, apiVersionsReq(3), 0, 0)
+	h.Call(conn.Ingress, apiVersionsResp(99, 0), 0, 0) // nothing waits for 99: skipped
+	h.Call(conn.Ingress, apiVersionsResp(3, 0), 0, 0)
+	h.Close()
 	check(t, h, []row{{Cmd: "ApiVersions", Ver: 3, Lat: true}})
-	if s := h.stats(); s.UnmatchedRequests != 2 || s.Resyncs != 2 {
+	if s := h.Stats(); s.UnmatchedRequests != 2 || s.Resyncs != 2 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -256,14 +256,14 @@ func TestLostResponse(t *testing.T) {
 // do not disturb the framing.
 func TestGapInRecords(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	p := produceReq(1, 9, "a", 1, records)
-	h.call(conn.Egress, p[:2500], len(p)-100, 0) // truncated capture
-	h.call(conn.Egress, p[len(p)-100:], 0, 0)
-	h.call(conn.Ingress, produceResp(1, 9, "a", 0), 0, 0)
-	h.close()
+	h.Call(conn.Egress, p[:2500], len(p)-100, 0) // truncated capture
+	h.Call(conn.Egress, p[len(p)-100:], 0, 0)
+	h.Call(conn.Ingress, produceResp(1, 9, "a", 0), 0, 0)
+	h.Close()
 	check(t, h, []row{{Cmd: "Produce", Ver: 9, Topic: "a", Lat: true}})
-	if s := h.stats(); s.Uncaptured == 0 || s.UnmatchedRequests != 0 {
+	if s := h.Stats(); s.Uncaptured == 0 || s.UnmatchedRequests != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -273,14 +273,14 @@ func TestGapInRecords(t *testing.T) {
 func TestMidStream(t *testing.T) {
 	h := newHarness(t, conn.Options{})
 	m := metadataReq(7, "x")
-	h.call(conn.Egress, m[6:], 0, 0) // the middle of a request: not inferable
-	h.call(conn.Egress, m, 0, 0)
-	h.call(conn.Ingress, metadataResp(6, "w", 0, 0), 0, 0) // answers nothing seen
-	h.call(conn.Ingress, metadataResp(7, "x", 0, 0), 0, 0)
-	h.close()
+	h.Call(conn.Egress, m[6:], 0, 0) // the middle of a request: not inferable
+	h.Call(conn.Egress, m, 0, 0)
+	h.Call(conn.Ingress, metadataResp(6, "w", 0, 0), 0, 0) // answers nothing seen
+	h.Call(conn.Ingress, metadataResp(7, "x", 0, 0), 0, 0)
+	h.Close()
 	check(t, h, []row{{Cmd: "Metadata", Ver: 12, Lat: true}})
-	if h.recs[0].TraceRole != api.RoleClient {
-		t.Fatalf("role %s", h.recs[0].TraceRole)
+	if h.Recs[0].TraceRole != api.RoleClient {
+		t.Fatalf("role %s", h.Recs[0].TraceRole)
 	}
 }
 
@@ -314,11 +314,11 @@ func TestInfer(t *testing.T) {
 // and errors still right.
 func TestByIDVersions(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
+	h.Open(conn.RoleClient)
 	body := fl().i32(500).i32(1).i32(1 << 20).i8(0).i32(0).i32(-1).arr(1).raw(make([]byte, 16)).arr(0).tags().arr(0).str("").tags()
-	h.call(conn.Egress, req(apiFetch, 16, 1, "kgo", body), 0, 0)
-	h.call(conn.Ingress, resp(apiFetch, 16, 1, fl().i32(0).i16(0).i32(0).arr(1).raw(make([]byte, 16)).arr(1).i32(0).i16(100).tags().tags().tags()), 0, 0)
-	h.close()
+	h.Call(conn.Egress, req(apiFetch, 16, 1, "kgo", body), 0, 0)
+	h.Call(conn.Ingress, resp(apiFetch, 16, 1, fl().i32(0).i16(0).i32(0).arr(1).raw(make([]byte, 16)).arr(1).i32(0).i16(100).tags().tags().tags()), 0, 0)
+	h.Close()
 	check(t, h, []row{{Cmd: "Fetch", Ver: 16, Err: "UNKNOWN_TOPIC_ID", Lat: true}})
 }
 
@@ -328,22 +328,22 @@ func TestByIDVersions(t *testing.T) {
 // started before it ended, and with no other.
 func TestResponseReportedFirst(t *testing.T) {
 	h := newHarness(t, conn.Options{})
-	h.open(conn.RoleClient)
-	h.call(conn.Egress, apiVersionsReq(1), 0, 0)
-	h.call(conn.Ingress, apiVersionsResp(1, 0), 0, 0)
-	h.call(conn.Ingress, metadataResp(2, "t", 3, 0), 0, 0)
-	h.now -= 3 * tStep // the write started before the read returned
-	h.call(conn.Egress, metadataReq(2, "t"), 0, 0)
-	h.now += 3 * tStep
+	h.Open(conn.RoleClient)
+	h.Call(conn.Egress, apiVersionsReq(1), 0, 0)
+	h.Call(conn.Ingress, apiVersionsResp(1, 0), 0, 0)
+	h.Call(conn.Ingress, metadataResp(2, "t", 3, 0), 0, 0)
+	h.Now -= 3 * tStep // the write started before the read returned
+	h.Call(conn.Egress, metadataReq(2, "t"), 0, 0)
+	h.Now += 3 * tStep
 	// A response cannot answer a request that started after it ended.
-	h.call(conn.Ingress, metadataResp(3, "u", 0, 0), 0, 0)
-	h.call(conn.Egress, metadataReq(3, "u"), 0, 0)
-	h.close()
+	h.Call(conn.Ingress, metadataResp(3, "u", 0, 0), 0, 0)
+	h.Call(conn.Egress, metadataReq(3, "u"), 0, 0)
+	h.Close()
 	check(t, h, []row{
 		{Cmd: "ApiVersions", Ver: 3, Lat: true},
 		{Cmd: "Metadata", Ver: 12, Err: "UNKNOWN_TOPIC_OR_PARTITION", Lat: true},
 	})
-	if s := h.stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
+	if s := h.Stats(); s.UnmatchedRequests != 1 || s.UnmatchedResponses != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 }

@@ -37,6 +37,8 @@ type Harness[R any] struct {
 	NoOtherPos bool
 	// Last is the last data event handed to the Tracker.
 	Last conn.Event
+	// Opened: an open event gave the connection its addresses.
+	Opened bool
 }
 
 // New builds a Tracker with opts (the protocol p when opts has none) whose
@@ -65,6 +67,7 @@ func (h *Harness[R]) Open(role conn.Role) {
 	}
 	h.Tr.Handle(&conn.Event{Kind: conn.KindOpen, ID: h.ID, PID: 42, Comm: "test", StartNs: h.Now, EndNs: h.Now + Call,
 		Role: role, Transport: conn.TransportTCP, Local: local, Remote: remote})
+	h.Opened = true
 	h.Now += Step
 }
 
