@@ -31,8 +31,8 @@ const MaxDuration = time.Hour
 var (
 	traceLong = templates.LongDesc(`
 		Trace L7 requests with no instrumentation: per service and endpoint
-		(method and path template, Redis command, DNS query type and name, SQL
-		statement kind and template) and
+		(method and path template, gRPC method, Redis command, DNS query type
+		and name, SQL statement kind and template, AMQP method, Kafka API) and
 		status class, the request count, rate, error share and latency
 		percentiles, refreshed every second.
 
@@ -40,14 +40,17 @@ var (
 		TARGET names pods, workloads or nodes; one short-lived probe pod runs on
 		each node that runs them, and is deleted when the window ends.
 
-		Protocols, recognised from the bytes on any port: HTTP/1.x in clear
-		text, Redis (RESP2 and RESP3; error replies count as errors, pub/sub
-		pushes are not requests), DNS over UDP (errors: RCODE other than
-		NOERROR), PostgreSQL (simple and extended queries up to ReadyForQuery;
-		errors by SQLSTATE), MySQL and MariaDB (text and prepared commands to
-		their last packet; errors by ERR code). SQL literals are shown as ? and
-		logins never kept. -o json writes http_events, redis_events,
-		dns_events, pgsql_events and mysql_events.`)
+		Protocols, recognised from the bytes on any port: HTTP/1.x, HTTP/2
+		and gRPC (errors: grpc-status other than OK), Redis (RESP2 and RESP3;
+		error replies count as errors, pub/sub pushes are not requests), DNS
+		over UDP (errors: RCODE other than NOERROR), PostgreSQL (simple and
+		extended queries up to ReadyForQuery; errors by SQLSTATE), MySQL and
+		MariaDB (text and prepared commands to their last packet; errors by
+		ERR code), AMQP 0-9-1 (errors: reply codes >= 300) and Kafka. TLS is
+		read in clear from OpenSSL (libssl) and Go crypto/tls with uprobes.
+		SQL literals are shown as ? and logins never kept. -o json writes
+		http_events, redis_events, dns_events, pgsql_events, mysql_events,
+		amqp_events and kafka_events.`)
 
 	traceExample = templates.Examples(`
 		# Trace a local nginx for 30 seconds
@@ -111,7 +114,7 @@ func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 	o := NewTraceOptions(streams)
 	return newProbeCommand(f, &cobra.Command{
 		Use:     "trace [TARGET...] [--local]",
-		Short:   "Trace L7 requests (HTTP/1.x, Redis, DNS, PostgreSQL, MySQL) of pods, workloads, nodes or local processes",
+		Short:   "Trace L7 requests (HTTP/1.x, HTTP/2, gRPC, Redis, DNS, PostgreSQL, MySQL, AMQP, Kafka; TLS too) of pods, workloads, nodes or local processes",
 		Long:    traceLong,
 		Example: fmt.Sprintf(traceExample, "kubectl pixie"),
 	}, o)

@@ -16,7 +16,7 @@ import (
 )
 
 // EmptyHint is shown instead of the table when no request was seen.
-const EmptyHint = "0 requests seen: is the process serving HTTP/1, Redis, DNS, PostgreSQL or MySQL in clear text?"
+const EmptyHint = "0 requests seen: does the process speak HTTP, gRPC, Redis, DNS, PostgreSQL, MySQL, AMQP or Kafka, in clear text or through OpenSSL or Go TLS?"
 
 // DefaultSlowP99 is the p99 from which a row's P99 is highlighted.
 const DefaultSlowP99 = 500 * time.Millisecond
