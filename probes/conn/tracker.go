@@ -111,6 +111,11 @@ type stream struct {
 	tries   uint32 // inference attempts that failed
 	infer   []byte // a message start split over calls, while a protocol needs more
 	inferAt uint64 // StartNs of the first call in infer
+	// held: infer holds the first bytes of a fresh connection that no
+	// protocol recognised, kept in case they answer a question the other
+	// direction has not reported yet (see hold).
+	held    bool
+	heldEnd uint64 // EndNs of the last call in infer while held
 }
 
 // NewTracker returns a Tracker that sends records to sink.
@@ -385,6 +390,12 @@ func (t *Tracker) otherPos(c *tracked, e *Event) {
 		if !c.opened {
 			return // no baseline: the other direction's first call sets it
 		}
+		if c.parser == nil && c.fresh {
+			// Nothing seen that way yet on a fresh connection: its first
+			// call is more likely still to come (events arrive in the
+			// order calls end) than lost. Its own Pos will tell.
+			return
+		}
 		o.known = true
 	}
 	if e.OtherPos > o.next {
@@ -439,19 +450,67 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 	p, inf := t.infer(c, ch.Data, e.Dir)
 	switch {
 	case p != nil:
+		if o := &c.dirs[2-e.Dir]; o.held && o.heldEnd < e.StartNs {
+			// Held bytes that ended before this question began cannot
+			// answer it: unrecognised bytes went by, as before holding.
+			o.infer, o.held = o.infer[:0], false
+			c.skipped = true
+		}
 		c.startParser(p, inf)
 		c.parser.Feed(ch)
+		t.replayOther(c, e.Dir)
 		c.dirs[0].infer, c.dirs[1].infer = nil, nil // inference is over
+		c.dirs[0].held, c.dirs[1].held = false, false
 	case inf.Conf == NeedMore && len(ch.Data) < inferMaxBytes:
 		if len(d.infer) == 0 {
 			d.infer = append(d.infer, data...)
 			d.inferAt = e.StartNs
 		}
+	case t.holdable(c, e.Dir):
+		if len(d.infer) == 0 {
+			d.infer = append(d.infer, data...)
+			d.inferAt = e.StartNs
+		}
+		d.held, d.heldEnd = true, e.EndNs
 	default:
 		d.infer = d.infer[:0]
+		d.held = false
 		d.tries++
 		c.skipped = true
 	}
+}
+
+// holdable: the first bytes of a connection seen from its open, in one
+// direction, before anything in the other, and no protocol takes them.
+// They may be the answer to a question whose call has not been reported
+// yet: a client's reader thread can return from read() before its writer
+// returns from write(), and events arrive in the order calls end. So they
+// wait (bounded by inferMaxBytes) for the other direction to start a
+// parser, instead of being dropped with the first exchange.
+func (t *Tracker) holdable(c *tracked, dir Dir) bool {
+	other := &c.dirs[2-dir]
+	return c.parser == nil && c.fresh && c.dirs[dir-1].tries == 0 && !other.known
+}
+
+// replayOther hands a new parser what the other direction buffered before
+// it started: a message start split over calls, or held first bytes that
+// may answer the question that started it.
+func (t *Tracker) replayOther(c *tracked, dir Dir) {
+	o := &c.dirs[2-dir]
+	if len(o.infer) == 0 {
+		return
+	}
+	od := Egress
+	if dir == Egress {
+		od = Ingress
+	}
+	end := o.lastEnd
+	if o.held {
+		end = o.heldEnd
+	}
+	ch := &t.chunk
+	*ch = Chunk{Dir: od, Data: o.infer, StartNs: o.inferAt, EndNs: end}
+	c.parser.Feed(ch)
 }
 
 // infer asks every protocol and returns the most confident acceptable one.
