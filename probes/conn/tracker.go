@@ -22,6 +22,12 @@ const (
 	// longer a connection runs unrecognised, the likelier it is that a
 	// short binary prefix matches by chance.
 	lowConfidenceTries = 4
+	// reorderWaitNs is how long (in event time) a call waits for the other
+	// direction's call its offsets say came first (see park).
+	reorderWaitNs = 20_000_000
+	// maxParked bounds the calls waiting per connection, and their bytes.
+	maxParked      = 8
+	maxParkedBytes = 64 << 10
 	// sweepEvery is how many events pass between idle sweeps.
 	sweepEvery = 256
 )
@@ -74,6 +80,8 @@ type Tracker struct {
 	// chunk is reused for every call to a parser: passed by pointer
 	// through an interface it would otherwise be allocated each time.
 	chunk Chunk
+	// parking: connections with parked calls, for the reorder timeout.
+	parking []*tracked
 }
 
 // tracked is one connection's state.
@@ -101,6 +109,17 @@ type tracked struct {
 	// started, so its streams may not start at message boundaries.
 	skipped bool
 	lastNs  uint64
+
+	// parked: calls of parkedDir held back because the other direction's
+	// offset was ahead of what it reported (see park), oldest first.
+	parked      []parkedCall
+	parkedDir   Dir
+	parkedSince uint64
+}
+
+type parkedCall struct {
+	e     Event
+	bytes int
 }
 
 // stream is one direction's reassembly state.
@@ -207,6 +226,9 @@ func (t *Tracker) Handle(e *Event) {
 			t.sweep()
 		}
 	}
+	if len(t.parking) > 0 {
+		t.expireParked()
+	}
 }
 
 // Flush ends every connection (tracing stopped): parsers count what is
@@ -266,6 +288,7 @@ func (t *Tracker) touch(c *tracked, ns uint64) {
 }
 
 func (t *Tracker) remove(c *tracked, ns uint64, why EndReason) {
+	t.releaseParked(c, true)
 	if c.parser != nil {
 		c.parser.End(ns, why)
 		c.parser = nil
@@ -307,6 +330,114 @@ func (t *Tracker) data(c *tracked, e *Event) {
 	if e.Dir != Egress && e.Dir != Ingress {
 		return
 	}
+	if e.Source != c.source || c.transport == TransportUDP || e.Size == 0 {
+		t.releaseParked(c, true)
+		t.dataNow(c, e)
+		return
+	}
+	if len(c.parked) > 0 {
+		if e.Dir == c.parkedDir {
+			if t.park(c, e) {
+				return // behind the calls already waiting
+			}
+			t.releaseParked(c, true)
+		} else {
+			// Calls waiting for bytes this call starts at or after: those
+			// bytes are seen or lost now, so the waiting calls come first.
+			for len(c.parked) > 0 && e.Pos >= c.parked[0].e.OtherPos {
+				t.releaseOne(c)
+			}
+		}
+	} else if t.lags(c, e) && t.park(c, e) {
+		return
+	}
+	if len(c.parked) > 0 && e.Dir != c.parkedDir {
+		// Its offset for the parked direction counts the parked calls:
+		// they are not lost, and their own offsets will show what is.
+		ev := *e
+		ev.HasOtherPos = false
+		t.dataNow(c, &ev)
+		t.releaseParked(c, false)
+		return
+	}
+	t.dataNow(c, e)
+}
+
+// lags: e says the other direction has moved past what it reported. The
+// bytes may be lost, or in a call not reported yet: events arrive in the
+// order calls end, and a reader can return from read() with the answer
+// before the writer returns from write() with the question. Feeding e now
+// would declare the question lost and drop it when it arrives.
+func (t *Tracker) lags(c *tracked, e *Event) bool {
+	if !e.HasOtherPos {
+		return false
+	}
+	o := &c.dirs[2-e.Dir]
+	return o.known && e.OtherPos > o.next
+}
+
+// park holds e back (its data copied) until the other direction catches
+// up, reorderWaitNs pass, or the bounds are reached (then it returns false).
+func (t *Tracker) park(c *tracked, e *Event) bool {
+	n := len(e.Data)
+	total := n
+	for _, p := range c.parked {
+		total += p.bytes
+	}
+	if len(c.parked) >= maxParked || total > maxParkedBytes {
+		return false
+	}
+	if len(c.parked) == 0 {
+		c.parkedDir, c.parkedSince = e.Dir, t.now
+		t.parking = append(t.parking, c)
+	}
+	p := parkedCall{e: *e, bytes: n}
+	p.e.Data = append([]byte(nil), e.Data...)
+	c.parked = append(c.parked, p)
+	return true
+}
+
+// releaseParked feeds the parked calls whose wait is over: all of them
+// with force (the lagging bytes are declared lost), else those the other
+// direction has caught up with.
+func (t *Tracker) releaseParked(c *tracked, force bool) {
+	for len(c.parked) > 0 {
+		if !force && c.parked[0].e.OtherPos > c.dirs[2-c.parkedDir].next {
+			return
+		}
+		t.releaseOne(c)
+	}
+}
+
+func (t *Tracker) releaseOne(c *tracked) {
+	p := c.parked[0]
+	c.parked[0] = parkedCall{}
+	c.parked = c.parked[1:]
+	if len(c.parked) == 0 {
+		c.parked = nil
+		for i, pc := range t.parking {
+			if pc == c {
+				t.parking = append(t.parking[:i], t.parking[i+1:]...)
+				break
+			}
+		}
+	}
+	t.dataNow(c, &p.e)
+}
+
+// expireParked releases, gaps declared, the calls that waited too long.
+func (t *Tracker) expireParked() {
+	for i := 0; i < len(t.parking); {
+		c := t.parking[i]
+		if t.now-c.parkedSince > reorderWaitNs {
+			t.releaseParked(c, true) // removes c from t.parking
+			continue
+		}
+		i++
+	}
+}
+
+func (t *Tracker) dataNow(c *tracked, e *Event) {
 	if e.Source != c.source {
 		if e.Source < c.source {
 			return // ciphertext of a connection read through TLS uprobes
