@@ -777,9 +777,13 @@ SYS_ENTER(close) int px_en_close(struct px_sys_enter *ctx)
 		return 0;
 	/* Only tracked sockets need the exit half. */
 	__u64 key = conn_key(ctx->args[0]);
-	if (!bpf_map_lookup_elem(&px_conns, &key))
+	struct px_conn *c = bpf_map_lookup_elem(&px_conns, &key);
+	if (!c)
 		return 0;
-	return on_enter(PX_SYS_CLOSE, ctx->args[0], 0, 0, 0);
+	/* The connection's generation: close(2) frees the fd number before it
+	 * returns, so another thread may open a socket on it meanwhile; the
+	 * exit must not end that one. */
+	return on_enter(PX_SYS_CLOSE, ctx->args[0], c->gen, 0, 0);
 }
 
 SYS_EXIT(close) int px_ex_close(struct px_sys_exit *ctx)
@@ -792,8 +796,8 @@ SYS_EXIT(close) int px_ex_close(struct px_sys_exit *ctx)
 		return 0;
 	__u64 key = conn_key(a.fd);
 	struct px_conn *c = bpf_map_lookup_elem(&px_conns, &key);
-	if (!c)
-		return 0;
+	if (!c || c->gen != a.buf) /* a.buf: the generation at entry */
+		return 0;	   /* gone, or a new socket took the fd: its open closed ours */
 	emit_conn_event(key, c, PX_KIND_CLOSE, PX_SYS_CLOSE, a.start_ns, bpf_ktime_get_ns());
 	bpf_map_delete_elem(&px_conns, &key);
 	nconns_add(key >> 32, -1);

@@ -155,29 +155,17 @@ func TestTraceKafka(t *testing.T) {
 		}
 	}
 	t.Logf("traced %d Kafka records: by api key %v, errors %v, topics %v (tables %v)", len(events), got, errs, topics, recs.tables)
-	// Every connection of the client is traced. Its first exchange
-	// (ApiVersions) can be missed: when the client's writer thread
-	// returns from write(2) after its reader got the answer, the tracer
-	// reports the response first, before any bytes told the connection is
-	// Kafka, and the tracker drops it (probes/conn). Only that is allowed
-	// to go missing, once per connection at most; every other request the
-	// client saw answered is a row.
-	raced := 0
+	// Every connection of the client is traced, from its first exchange
+	// (ApiVersions): franz-go closes and opens sockets from different
+	// threads, so a close(2) still returning while another thread opens a
+	// socket on the same fd number once ended the new connection.
 	for _, p := range ports {
-		rows, ok := byPort[uint16(p)]
-		if !ok {
+		if _, ok := byPort[uint16(p)]; !ok {
 			t.Errorf("client connection from port %d not traced", p)
-		} else if rows["ApiVersions"] == 0 {
-			raced++
 		}
 	}
-	if miss := want[apiApiVersionsKey] - got[apiApiVersionsKey]; miss < 0 || miss > raced {
-		t.Errorf("traced %d ApiVersions, the client had %d answered (%d connections without one)", got[apiApiVersionsKey], want[apiApiVersionsKey], raced)
-	} else if miss > 0 {
-		t.Logf("%d connections' first response was reported before their request", miss)
-	}
 	for k, c := range want {
-		if k != apiApiVersionsKey && got[k] != c {
+		if got[k] != c {
 			t.Errorf("traced %d %s, the client had %d answered", got[k], apiNameOf(k), c)
 		}
 	}
@@ -221,7 +209,6 @@ func TestTraceKafka(t *testing.T) {
 	t.Logf("TestTraceKafka took %v (build and broker %v)", time.Since(began).Round(time.Millisecond), setup.Round(time.Millisecond))
 }
 
-const apiApiVersionsKey = 18
 
 func apiNameOf(key int) string {
 	names := map[int]string{0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 18: "ApiVersions", 22: "InitProducerId"}
