@@ -209,7 +209,6 @@ func TestTraceKafka(t *testing.T) {
 	t.Logf("TestTraceKafka took %v (build and broker %v)", time.Since(began).Round(time.Millisecond), setup.Round(time.Millisecond))
 }
 
-
 func apiNameOf(key int) string {
 	names := map[int]string{0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 18: "ApiVersions", 22: "InitProducerId"}
 	if s, ok := names[key]; ok {
