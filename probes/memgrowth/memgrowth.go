@@ -58,6 +58,8 @@ type Tracer struct {
 	stats interface{ Close() error }
 	unw   *unwind.Unwinder
 	done  chan struct{}
+	// controlling: control uses perf, so Close waits for it to stop.
+	controlling sync.WaitGroup
 
 	mu      sync.Mutex
 	ledger  *Ledger
@@ -138,7 +140,11 @@ func Start(cfg Config) (*Tracer, error) {
 		return nil, err
 	}
 	go t.read()
-	go t.control()
+	t.controlling.Add(1)
+	go func() {
+		defer t.controlling.Done()
+		t.control()
+	}()
 	return t, nil
 }
 
@@ -385,6 +391,12 @@ func (t *Tracer) Stats() (runNs, runCount, lost uint64) {
 
 // Close stops sampling and unloads everything.
 func (t *Tracer) Close() error {
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+	t.controlling.Wait()
 	if t.perf != nil {
 		t.perf.Close()
 		t.perf = nil
@@ -393,11 +405,6 @@ func (t *Tracer) Close() error {
 		_ = t.links[i].Close()
 	}
 	t.links = nil
-	select {
-	case <-t.done:
-	default:
-		close(t.done)
-	}
 	if t.rd != nil {
 		_ = t.rd.Close()
 	}
