@@ -202,11 +202,11 @@ func (t *Tracer) handle(b []byte) {
 			t.badRecord()
 			return
 		}
+		t.mu.Lock() // the unwinder is shared with Stacks, which names frames
 		var pcs []uint64
 		if s, ok := unwind.DecodeCapture(b[offFaultUser:]); ok {
 			pcs = t.unw.Unwind(tgid, s, maxFrames)
 		}
-		t.mu.Lock()
 		t.ledger.Fault(tgid, le.Uint64(b[16:]), le.Uint32(b[12:]), pcs)
 		t.mu.Unlock()
 	case memgrowthMgKindMG_RELEASE, memgrowthMgKindMG_MOVE, memgrowthMgKindMG_EXEC:
@@ -366,8 +366,9 @@ func (t *Tracer) frames(pid uint32, pcs []uint64) []string {
 		return []string{"[no stack]"}
 	}
 	out := make([]string, 0, len(pcs))
+	start := func(pc uint64) (uint64, bool) { return t.unw.FuncStart(pid, pc) }
 	for i, pc := range pcs {
-		out = append(out, t.sym.User(pid, pc, i == 0).Name())
+		out = append(out, profile.StartName(t.sym.User(pid, pc, i == 0).Name(), pc, i == 0, start))
 	}
 	return out
 }

@@ -537,7 +537,9 @@ func (p *Probe) fold(pid uint32, ustack, kstack []uint64) folded {
 	anyLine := false
 	for i := len(ustack) - 1; i >= 0; i-- {
 		r := p.sym.User(pid, ustack[i], i == 0)
-		names = append(names, cleanName(r.name))
+		names = append(names, cleanName(StartName(r.name, ustack[i], i == 0, func(pc uint64) (uint64, bool) {
+			return p.unw.FuncStart(pid, pc)
+		})))
 		mods = append(mods, cleanName(r.module))
 		if r.file != "" {
 			lines = append(lines, cleanName(r.file)+":"+strconv.Itoa(r.line))

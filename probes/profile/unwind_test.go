@@ -53,10 +53,23 @@ func TestProfileWithoutFramePointers(t *testing.T) {
 		if total < 30 {
 			t.Fatalf("%s: only %d samples", unwindMode, total)
 		}
+		inner := map[string]bool{} // glibc's static sort functions between qsort_r and cmp
 		for _, r := range recs {
 			if r.Count*20 >= total {
 				t.Logf("%s: %4d  %s", unwindMode, r.Count, r.Stack)
 			}
+			if _, after, ok := strings.Cut(r.Stack, ";qsort_r;"); ok {
+				if between, _, ok := strings.Cut(after, ";cmp;"); ok {
+					for _, f := range strings.Split(between, ";") {
+						inner[f] = true
+					}
+				}
+			}
+		}
+		// Named by their function's start (CFI), not one frame per address:
+		// msort_with_tmp recursing, and the call into cmp.
+		if len(inner) > 2 {
+			t.Errorf("%s: %d distinct unnamed frames inside qsort_r, want each function once: %v", unwindMode, len(inner), inner)
 		}
 		return float64(whole) / float64(total), total
 	}

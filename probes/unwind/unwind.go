@@ -405,3 +405,19 @@ func findMapping(maps []mapping, pc uint64) *mapping {
 }
 
 var errNoProc = errors.New("reading process mappings is only supported on linux")
+
+// FuncStart returns the start of the function containing pc in pid, from
+// its module's .eh_frame (the FDE's first address): what can name an
+// address in a stripped library when no symbol covers it. Pass return
+// addresses minus one, as a symbolizer looks them up.
+func (u *Unwinder) FuncStart(pid uint32, pc uint64) (uint64, bool) {
+	m, bias := u.moduleAt(pid, pc)
+	if m == nil || m.eh == nil {
+		return 0, false
+	}
+	d, err := m.eh.lookup(pc - bias)
+	if err != nil || d == nil || pc-bias < d.begin {
+		return 0, false
+	}
+	return d.begin + bias, true
+}
