@@ -19,8 +19,8 @@ func TestStartName(t *testing.T) {
 	}{
 		{"[libc.so.6+0x3f9a3]", 0x7f00000010a3, true, "[libc.so.6+0x3f900]"},
 		{"[libc.so.6+0x3f9a2]", 0x7f00000010a3, false, "[libc.so.6+0x3f900]"}, // return address: looked up at pc-1
-		{"[libc.so.6+0x3f9a3]", 0x7f0000002000, true, "[libc.so.6+0x3f9a3]"}, // no FDE
-		{"[x+0x10]", 0x7f00000010a3, true, "[x+0x10]"},                     // the start would be before the module
+		{"[libc.so.6+0x3f9a3]", 0x7f0000002000, true, "[libc.so.6+0x3f9a3]"},  // no FDE
+		{"[x+0x10]", 0x7f00000010a3, true, "[x+0x10]"},                        // the start would be before the module
 		{"malloc", 0x7f00000010a3, true, "malloc"},
 		{"[anon]", 0x7f00000010a3, true, "[anon]"},
 		{"[a+b+0xzz]", 0x7f00000010a3, true, "[a+b+0xzz]"},
