@@ -21,6 +21,14 @@ const (
 	Ingress Dir = 2 // the process received it (read, recv, ...)
 )
 
+// Other is the opposite direction (Egress for Ingress and back).
+func (d Dir) Other() Dir {
+	if d == Egress {
+		return Ingress
+	}
+	return Egress
+}
+
 func (d Dir) String() string {
 	switch d {
 	case Egress:

@@ -122,6 +122,9 @@ type parkedCall struct {
 	bytes int
 }
 
+// side is dir's reassembly state.
+func (c *tracked) side(dir Dir) *stream { return &c.dirs[dir-1] }
+
 // stream is one direction's reassembly state.
 type stream struct {
 	known   bool
@@ -372,7 +375,7 @@ func (t *Tracker) lags(c *tracked, e *Event) bool {
 	if !e.HasOtherPos {
 		return false
 	}
-	o := &c.dirs[2-e.Dir]
+	o := c.side(e.Dir.Other())
 	return o.known && e.OtherPos > o.next
 }
 
@@ -402,7 +405,7 @@ func (t *Tracker) park(c *tracked, e *Event) bool {
 // direction has caught up with.
 func (t *Tracker) releaseParked(c *tracked, force bool) {
 	for len(c.parked) > 0 {
-		if !force && c.parked[0].e.OtherPos > c.dirs[2-c.parkedDir].next {
+		if !force && c.parked[0].e.OtherPos > c.side(c.parkedDir.Other()).next {
 			return
 		}
 		t.releaseOne(c)
@@ -512,11 +515,8 @@ func (t *Tracker) dataNow(c *tracked, e *Event) {
 // otherPos reports bytes lost in the other direction, known from the
 // other direction's offset carried by this event.
 func (t *Tracker) otherPos(c *tracked, e *Event) {
-	dir := Egress
-	if e.Dir == Egress {
-		dir = Ingress
-	}
-	o := &c.dirs[dir-1]
+	dir := e.Dir.Other()
+	o := c.side(dir)
 	if !o.known {
 		if !c.opened {
 			return // no baseline: the other direction's first call sets it
@@ -581,7 +581,7 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 	p, inf := t.infer(c, ch.Data, e.Dir)
 	switch {
 	case p != nil:
-		if o := &c.dirs[2-e.Dir]; o.held && o.heldEnd < e.StartNs {
+		if o := c.side(e.Dir.Other()); o.held && o.heldEnd < e.StartNs {
 			// Held bytes that ended before this question began cannot
 			// answer it: unrecognised bytes went by, as before holding.
 			o.infer, o.held = o.infer[:0], false
@@ -619,7 +619,7 @@ func (t *Tracker) bytes(c *tracked, e *Event, data []byte) {
 // wait (bounded by inferMaxBytes) for the other direction to start a
 // parser, instead of being dropped with the first exchange.
 func (t *Tracker) holdable(c *tracked, dir Dir) bool {
-	other := &c.dirs[2-dir]
+	other := c.side(dir.Other())
 	return c.parser == nil && c.fresh && c.dirs[dir-1].tries == 0 && !other.known
 }
 
@@ -627,13 +627,10 @@ func (t *Tracker) holdable(c *tracked, dir Dir) bool {
 // it started: a message start split over calls, or held first bytes that
 // may answer the question that started it.
 func (t *Tracker) replayOther(c *tracked, dir Dir) {
-	o := &c.dirs[2-dir]
+	od := dir.Other()
+	o := c.side(od)
 	if len(o.infer) == 0 {
 		return
-	}
-	od := Egress
-	if dir == Egress {
-		od = Ingress
 	}
 	end := o.lastEnd
 	if o.held {

@@ -76,10 +76,7 @@ func (h *Harness[R]) Open(role conn.Role) {
 func (h *Harness[R]) Call(dir conn.Dir, data string, size, skip int) {
 	size = max(size, len(data))
 	h.Pos[dir] += uint64(skip)
-	other := conn.Egress
-	if dir == conn.Egress {
-		other = conn.Ingress
-	}
+	other := dir.Other()
 	h.Last = conn.Event{Kind: conn.KindData, ID: h.ID, PID: 43, Comm: "test", StartNs: h.Now, EndNs: h.Now + Call,
 		Dir: dir, Pos: h.Pos[dir], Size: uint32(size), Data: []byte(data)}
 	if !h.NoOtherPos {
