@@ -467,8 +467,16 @@ func (p *Probe) drainRaw(agg map[aggKey]*aggVal) {
 		return
 	}
 	p.raw.SetDeadline(time.Now())
+	// Count identical samples first, symbolize each distinct stack once:
+	// a busy function samples the same stack over and over.
+	type rawStack struct {
+		tgid           uint32
+		ustack, kstack []uint64
+		count          uint64
+	}
+	distinct := map[string]*rawStack{}
 	var rec ringbuf.Record
-	kstack := make([]uint64, 0, maxStackDepth)
+	var key []byte
 	le := byteorder.LittleEndian
 	for p.raw.ReadInto(&rec) == nil {
 		b := rec.RawSample
@@ -477,20 +485,33 @@ func (p *Probe) drainRaw(agg map[aggKey]*aggVal) {
 		}
 		tgid, nk := le.Uint32(b), min(int(le.Uint32(b[4:])), maxStackDepth)
 		p.classify(tgid)
-		kstack = kstack[:0]
-		for i := 0; i < nk; i++ {
-			kstack = append(kstack, le.Uint64(b[rawKstackOff+8*i:]))
-		}
 		var ustack []uint64
 		if s, ok := unwind.DecodeCapture(b[rawUserOff:]); ok {
 			ustack = p.unw.Unwind(tgid, s, maxStackDepth)
 		}
-		f := p.fold(tgid, ustack, kstack)
-		ak := aggKey{tgid, f.stack}
+		key = le.AppendUint32(key[:0], tgid)
+		key = le.AppendUint32(key, uint32(len(ustack)))
+		for _, pc := range ustack {
+			key = le.AppendUint64(key, pc)
+		}
+		key = append(key, b[rawKstackOff:rawKstackOff+8*nk]...)
+		if r := distinct[string(key)]; r != nil {
+			r.count++
+			continue
+		}
+		r := &rawStack{tgid: tgid, ustack: ustack, count: 1}
+		for i := 0; i < nk; i++ {
+			r.kstack = append(r.kstack, le.Uint64(b[rawKstackOff+8*i:]))
+		}
+		distinct[string(key)] = r
+	}
+	for _, r := range distinct {
+		f := p.fold(r.tgid, r.ustack, r.kstack)
+		ak := aggKey{r.tgid, f.stack}
 		if v := agg[ak]; v != nil {
-			v.count++
+			v.count += r.count
 		} else {
-			agg[ak] = &aggVal{count: 1, modules: f.modules, lines: f.lines}
+			agg[ak] = &aggVal{count: r.count, modules: f.modules, lines: f.lines}
 		}
 	}
 }
@@ -535,11 +556,10 @@ func (p *Probe) fold(pid uint32, ustack, kstack []uint64) folded {
 	mods := make([]string, 0, n)
 	lines := make([]string, 0, n)
 	anyLine := false
+	start := func(pc uint64) (uint64, bool) { return p.unw.FuncStart(pid, pc) }
 	for i := len(ustack) - 1; i >= 0; i-- {
 		r := p.sym.User(pid, ustack[i], i == 0)
-		names = append(names, cleanName(StartName(r.name, ustack[i], i == 0, func(pc uint64) (uint64, bool) {
-			return p.unw.FuncStart(pid, pc)
-		})))
+		names = append(names, cleanName(StartName(r.name, ustack[i], i == 0, start)))
 		mods = append(mods, cleanName(r.module))
 		if r.file != "" {
 			lines = append(lines, cleanName(r.file)+":"+strconv.Itoa(r.line))
