@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/attach"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,6 +31,9 @@ type SyscallCounts struct {
 // StartSyscalls loads and attaches the tracepoints. all counts every
 // process; otherwise only PIDs added with Add.
 func StartSyscalls(all bool) (*Syscalls, error) {
+	if err := attach.EnsureTracefs(); err != nil {
+		return nil, err
+	}
 	spec, err := loadMemtrend()
 	if err != nil {
 		return nil, err
@@ -61,7 +65,7 @@ func StartSyscalls(all bool) (*Syscalls, error) {
 		l, err := link.Tracepoint("syscalls", tp.name, tp.prog, nil)
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("attaching to syscalls/%s (is tracefs mounted? mount -t tracefs nodev /sys/kernel/tracing): %w", tp.name, err)
+			return nil, fmt.Errorf("attaching to syscalls/%s: %w", tp.name, err)
 		}
 		s.links = append(s.links, l)
 	}
