@@ -54,8 +54,14 @@ func TestTraceGoKeepAlive(t *testing.T) {
 	for _, q := range []float64{0.5, 0.99} {
 		got, want := quantile(ts, q), quantile(cs, q)
 		t.Logf("p%.0f traced %v, client measured %v", q*100, time.Duration(got), time.Duration(want))
-		if !within(got, want) {
-			t.Errorf("p%.0f latency %v, client measured %v: off by more than 5%% or 50µs", q*100, time.Duration(got), time.Duration(want))
+		switch {
+		case q == 0.5 && !within(got, want):
+			t.Errorf("p50 latency %v, client measured %v: off by more than 5%% or 50µs", time.Duration(got), time.Duration(want))
+		// At the tail the client's clock also holds its own goroutine
+		// scheduling, which no syscall shows, and grows with the machine's
+		// load: the traced p99 may be lower, never higher.
+		case q == 0.99 && (got > want && !within(got, want) || got < want*3/4):
+			t.Errorf("p99 latency %v, client measured %v: above it by more than 5%% or 50µs, or below 75%% of it", time.Duration(got), time.Duration(want))
 		}
 	}
 }
