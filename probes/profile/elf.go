@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -37,6 +38,10 @@ type binary struct {
 }
 
 const memoMax = 1 << 18
+
+// maxMapped bounds a mapped section (the largest Go pclntabs are a few
+// hundred MB); past it the section is not used.
+const maxMapped = 1 << 30
 
 type symbol struct {
 	addr, size uint64
@@ -108,13 +113,7 @@ func loadBinary(f *elf.File, fh *os.File, name, path string) *binary {
 			text = t.Addr
 		}
 		if data := sectionBytes(fh, s); data != nil {
-			if tab, err := newPclntab(data, text); err == nil {
-				b.pcln, b.isGo = tab, true
-			} else if errors.Is(err, errOldPclntab) {
-				if tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text)); err == nil && len(tab.Funcs) > 0 {
-					b.gotab, b.isGo = tab, true
-				}
-			}
+			faultSafe(func() { b.loadPclntab(data, text) })
 		}
 	}
 	if !b.isGo {
@@ -123,6 +122,33 @@ func loadBinary(f *elf.File, fh *os.File, name, path string) *binary {
 		b.path = path
 	}
 	return b
+}
+
+func (b *binary) loadPclntab(data []byte, text uint64) {
+	if tab, err := newPclntab(data, text); err == nil {
+		b.pcln, b.isGo = tab, true
+	} else if errors.Is(err, errOldPclntab) {
+		if tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text)); err == nil && len(tab.Funcs) > 0 {
+			b.gotab, b.isGo = tab, true
+		}
+	}
+}
+
+// faultSafe runs fn with memory faults turned into a false return. A
+// mapped section whose file was truncated after it was mapped raises
+// SIGBUS where its lost pages are read; without this the probe dies.
+func faultSafe(fn func()) (ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			ok = false
+		}
+	}()
+	fn()
+	return true
 }
 
 func (b *binary) loadSyms(f *elf.File) {
@@ -162,9 +188,18 @@ func (b *binary) lazySyms() {
 
 // sectionBytes maps a section read-only (file-backed pages the kernel can
 // drop, touched only where lookups go), or reads it when it cannot be
-// mapped (compressed).
+// mapped (compressed). A section that ends past the end of the file (a
+// truncated or forged binary) gives nil: reading its mapped pages beyond
+// the file would raise SIGBUS.
 func sectionBytes(fh *os.File, s *elf.Section) []byte {
-	if s.Flags&elf.SHF_COMPRESSED == 0 && s.Size > 0 {
+	fi, err := fh.Stat()
+	if err != nil || s.Offset > uint64(fi.Size()) || s.FileSize > uint64(fi.Size())-s.Offset {
+		return nil
+	}
+	if s.Size == 0 || s.Size > maxMapped {
+		return nil
+	}
+	if s.Flags&elf.SHF_COMPRESSED == 0 {
 		pg := uint64(os.Getpagesize())
 		start := s.Offset &^ (pg - 1)
 		if m, err := unix.Mmap(int(fh.Fd()), int64(start), int(s.Offset-start+s.Size), unix.PROT_READ, unix.MAP_SHARED); err == nil {
@@ -206,13 +241,23 @@ func (b *binary) resolve(off uint64) resolved {
 	r := resolved{module: b.name}
 	va, ok := b.vaddr(off)
 	if ok && b.pcln != nil {
-		if name, file, line, hit := b.pcln.lookup(va); hit {
+		var name, file string
+		var line int
+		var hit bool
+		if !faultSafe(func() { name, file, line, hit = b.pcln.lookup(va) }) {
+			b.pcln = nil // the file shrank under its mapping: no Go names from it
+		} else if hit {
 			r.name, r.file, r.line = name, file, line
 			return r
 		}
 	}
 	if ok && b.gotab != nil {
-		if file, line, fn := b.gotab.PCToLine(va); fn != nil {
+		var file string
+		var line int
+		var fn *gosym.Func
+		if !faultSafe(func() { file, line, fn = b.gotab.PCToLine(va) }) {
+			b.gotab = nil
+		} else if fn != nil {
 			r.name, r.file, r.line = fn.Name, file, line
 			return r
 		}

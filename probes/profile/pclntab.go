@@ -64,6 +64,11 @@ func newPclntab(data []byte, text uint64) (*pclntab, error) {
 		}
 		return data[off:], nil
 	}
+	// Every function takes 8 bytes of the function table: more than the
+	// section holds is a forged count (and would overflow below).
+	if n := word(0); n > uint64(len(data))/8 {
+		return nil, errors.New("pclntab function count out of range")
+	}
 	t.nfunc = int(word(0))
 	var err error
 	if t.funcnametab, err = at(3); err != nil {
