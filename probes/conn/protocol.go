@@ -87,22 +87,13 @@ type Chunk struct {
 	EOF bool
 }
 
-// Arrival is when the chunk's first byte was in flight: the start of a
-// write, or the return of a read (a blocking read may start long before
-// data arrives, so its start says nothing about the message).
-func (c *Chunk) Arrival() uint64 {
-	if c.Dir == Ingress {
-		return c.EndNs
-	}
-	return c.StartNs
-}
-
-// Departure is when the chunk's last byte was surely in flight: the
-// return of a read, or the start of a write. A write's return is no bound:
-// on loopback the peer can read the bytes while the writer is still
-// descheduled inside write(2), so a server-side latency ending at the
-// write's return could exceed the latency its client measured.
-func (c *Chunk) Departure() uint64 {
+// WireNs is a moment the chunk's bytes were surely in flight, used both
+// where a message starts and where it ends: the start of a write, or the
+// return of a read. A blocking read may start long before data arrives, and
+// a write may return after the peer already read the bytes (on loopback the
+// writer can be descheduled inside write(2)), so neither of those bounds a
+// latency without inflating it.
+func (c *Chunk) WireNs() uint64 {
 	if c.Dir == Ingress {
 		return c.EndNs
 	}

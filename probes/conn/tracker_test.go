@@ -52,7 +52,7 @@ func (p *fakeParser) Feed(c *Chunk) {
 	}
 	*p.f.log = append(*p.f.log, s)
 	if strings.HasPrefix(string(c.Data), "REQ") {
-		p.env.Out.Emit(&api.HTTPEvent{ReqPath: string(c.Data)}, c.Arrival(), c.EndNs+5)
+		p.env.Out.Emit(&api.HTTPEvent{ReqPath: string(c.Data)}, c.WireNs(), c.EndNs+5)
 	}
 }
 

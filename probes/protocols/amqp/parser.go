@@ -214,7 +214,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 				continue
 			}
 			if s.nhdr == 0 {
-				s.start = c.Arrival()
+				s.start = c.WireNs()
 			}
 			n := copy(s.hdr[s.nhdr:], b)
 			s.nhdr += n
@@ -366,7 +366,7 @@ func (p *Parser) method(c *conn.Chunk, s *stream) {
 		p.env.Stats.UnmatchedRequests++
 		return
 	}
-	end := c.Departure()
+	end := c.WireNs()
 	size := int64(s.size) + 8
 	a := parseArgs(class, id, s.buf[4:])
 	if r := ch.content; r != nil && r.dir == c.Dir {

@@ -134,7 +134,7 @@ func (p *Parser) query(c *conn.Chunk, h header) {
 		p.evictOldest()
 	}
 	p.seq++
-	q := &query{start: c.Arrival(), seq: p.seq, q: qs[0], size: int64(len(c.Data)) + int64(c.Gap),
+	q := &query{start: c.WireNs(), seq: p.seq, q: qs[0], size: int64(len(c.Data)) + int64(c.Gap),
 		qtype: typeName(qs[0].qtype), nameLow: strings.ToLower(qs[0].name)}
 	if p.json() {
 		q.hdr = headerJSON(h)
@@ -202,7 +202,7 @@ func (p *Parser) response(c *conn.Chunk, h header) {
 	if c.Peer.IsValid() {
 		ev.RemoteAddr, ev.RemotePort = c.Peer.Addr().Unmap().String(), c.Peer.Port()
 	}
-	p.env.Out.Emit(ev, q.start, c.Departure())
+	p.env.Out.Emit(ev, q.start, c.WireNs())
 }
 
 // questions decodes up to maxQuestions questions; off is after the last

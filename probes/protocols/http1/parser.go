@@ -82,7 +82,7 @@ type message struct {
 	head
 	start    uint64 // arrival of the first byte
 	hdrBytes int    // size of the header block (memory accounting)
-	end      uint64 // Departure of the call with the last byte seen
+	end      uint64 // WireNs of the call with the last byte seen
 	body     []byte // the first BodyLimit bytes
 	bodySize int64
 	bodyGap  bool // part of the body was not captured: stop keeping it
@@ -190,7 +190,7 @@ func (p *Parser) step(h *half, b []byte, c *conn.Chunk, lineStart bool) int {
 	case stBody:
 		n := int(min(h.remain, int64(len(b))))
 		p.keep(h.msg, b[:n])
-		h.msg.end = c.Departure()
+		h.msg.end = c.WireNs()
 		h.remain -= int64(n)
 		if h.remain == 0 {
 			p.complete(h)
@@ -202,7 +202,7 @@ func (p *Parser) step(h *half, b []byte, c *conn.Chunk, lineStart bool) int {
 		n := int(min(h.remain, int64(len(b))))
 		p.keep(h.msg, b[:n])
 		h.msg.bodySize += int64(n)
-		h.msg.end = c.Departure()
+		h.msg.end = c.WireNs()
 		h.remain -= int64(n)
 		if h.remain == 0 {
 			h.state, h.sawCR = stChunkCRLF, false
@@ -218,12 +218,12 @@ func (p *Parser) step(h *half, b []byte, c *conn.Chunk, lineStart bool) int {
 			p.fail(h, c, true)
 			return 0
 		}
-		h.msg.end = c.Departure()
+		h.msg.end = c.WireNs()
 		return 1
 	case stUntilClose:
 		p.keep(h.msg, b)
 		h.msg.bodySize += int64(len(b))
-		h.msg.end = c.Departure()
+		h.msg.end = c.WireNs()
 		return len(b)
 	}
 	p.dead = true
@@ -287,7 +287,7 @@ func (p *Parser) header(h *half, b []byte, c *conn.Chunk) int {
 		if !h.tentative && (b[0] == '\r' || b[0] == '\n') {
 			return 1
 		}
-		h.start = c.Arrival()
+		h.start = c.WireNs()
 		tentative := h.tentative
 		r, _ := p.startLine(h, b)
 		if r == lineBad {
@@ -359,7 +359,7 @@ func (p *Parser) overflow(h *half, c *conn.Chunk, n int) int {
 
 // parsed handles a complete header block.
 func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
-	m := &message{start: h.start, end: c.Departure(), hdrBytes: len(block)}
+	m := &message{start: h.start, end: c.WireNs(), hdrBytes: len(block)}
 	ok := parseHead(block, h.resp, p.env.FullData, !p.env.NoHeaders, &m.head)
 	h.hbuf = h.hbuf[:0]
 	if cap(h.hbuf) > 4<<10 {
@@ -509,7 +509,7 @@ func (p *Parser) keep(m *message, b []byte) {
 
 // chunkLine handles a chunk-size line or a trailer line.
 func (p *Parser) chunkLine(h *half, b []byte, c *conn.Chunk) int {
-	h.msg.end = c.Departure()
+	h.msg.end = c.WireNs()
 	k := bytes.IndexByte(b, '\n')
 	if k < 0 {
 		if len(h.lbuf)+len(b) > maxChunkLine {
@@ -637,7 +637,7 @@ func (p *Parser) gap(h *half, c *conn.Chunk) {
 	case stBody, stChunkData:
 		m := h.msg
 		m.bodyGap = true
-		m.end = c.Departure()
+		m.end = c.WireNs()
 		if n < uint64(h.remain) {
 			h.remain -= int64(n)
 			if h.state == stChunkData {
@@ -665,7 +665,7 @@ func (p *Parser) gap(h *half, c *conn.Chunk) {
 	case stUntilClose:
 		h.msg.bodyGap = true
 		h.msg.bodySize += int64(n)
-		h.msg.end = c.Departure()
+		h.msg.end = c.WireNs()
 	case stHeader:
 		if len(h.hbuf) == 0 && !h.tentative {
 			p.fail(h, c, false) // a message start is lost

@@ -206,7 +206,7 @@ func (p *Parser) step(s *side, b []byte, c *conn.Chunk) int {
 	}
 	if !s.inFrame {
 		if s.hn == 0 {
-			s.fstart = c.Arrival()
+			s.fstart = c.WireNs()
 		}
 		n := min(len(b), frameHeaderLen-s.hn)
 		copy(s.hdr[s.hn:], b[:n])
@@ -664,7 +664,7 @@ func (p *Parser) complete(st *stream, c *conn.Chunk) {
 		p.env.Stats.ParseErrors++
 		return
 	}
-	p.env.Out.Emit(ev, st.start, c.Departure())
+	p.env.Out.Emit(ev, st.start, c.WireNs())
 }
 
 // gap handles bytes missing from s's stream.

@@ -180,7 +180,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 	for len(b) > 0 {
 		if s.nhdr < 4 {
 			if s.nhdr == 0 {
-				s.start = c.Arrival()
+				s.start = c.WireNs()
 			}
 			n := copy(s.hdr[s.nhdr:], b)
 			s.nhdr += n
@@ -230,7 +230,7 @@ func (p *Parser) resync(c *conn.Chunk) bool {
 		return false
 	}
 	for _, r := range p.pending {
-		if r.corr == corr && r.start <= c.Arrival() {
+		if r.corr == corr && r.start <= c.WireNs() {
 			return true
 		}
 	}
@@ -333,7 +333,7 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 			p.env.Stats.UnmatchedResponses++
 			p.orphans = append(p.orphans[:0], p.orphans[1:]...)
 		}
-		p.orphans = append(p.orphans, orphan{corr: corr, size: s.size, end: c.Departure(), buf: append([]byte(nil), s.buf[4:]...)})
+		p.orphans = append(p.orphans, orphan{corr: corr, size: s.size, end: c.WireNs(), buf: append([]byte(nil), s.buf[4:]...)})
 		return
 	}
 	// Brokers answer in order: earlier requests lost their responses.
@@ -343,7 +343,7 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 	if len(p.pending) == 0 {
 		p.pending = p.pending[:0:0]
 	}
-	p.pair(r, s.size, s.buf[4:], c.Departure())
+	p.pair(r, s.size, s.buf[4:], c.WireNs())
 }
 
 // adopt pairs a request with a response already seen that carries its

@@ -157,7 +157,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 	if !h.synced && !p.resync(h, c) {
 		p.env.Stats.DroppedBytes += uint64(len(c.Data))
 		if !h.req {
-			p.lastResp = c.Departure()
+			p.lastResp = c.WireNs()
 		}
 		return
 	}
@@ -166,7 +166,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 		p.lose()
 	}
 	if !h.req {
-		p.lastResp = c.Departure()
+		p.lastResp = c.WireNs()
 	}
 }
 
@@ -205,12 +205,12 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		r := p.pending[0]
 		p.pending = p.pending[:0:0]
 		p.respLost = false
-		p.readyAt = c.Departure()
+		p.readyAt = c.WireNs()
 		h.synced = true
 		h.resetPkt()
 		h.nextCont = false
 		r.errCode, r.errMsg, r.rows, r.state = code, "", -1, rsStart
-		p.emit(&r, status, c.Departure())
+		p.emit(&r, status, c.WireNs())
 		return false
 	case len(p.pending) == 2 && p.pending[1].start >= p.lastResp && len(d) >= 5 && d[3] == 1:
 		// The next command went out after the last response bytes: this
@@ -267,7 +267,7 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 	if !h.req && p.respLost {
 		return p.resyncLost(h, c)
 	}
-	if h.req && p.reqLost && (len(p.pending) > 0 || c.Arrival() < p.readyAt) {
+	if h.req && p.reqLost && (len(p.pending) > 0 || c.WireNs() < p.readyAt) {
 		return false // the INFILE is not answered yet: its data goes on
 	}
 	if len(d) < 5 {
@@ -283,7 +283,7 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 				return false
 			}
 		}
-	} else if len(p.pending) == 0 || c.Arrival() < p.pending[0].start || d[3] != 1 {
+	} else if len(p.pending) == 0 || c.WireNs() < p.pending[0].start || d[3] != 1 {
 		return false
 	}
 	if h.req {
@@ -300,7 +300,7 @@ func (p *Parser) feed(h *half, data []byte, c *conn.Chunk) bool {
 	for len(data) > 0 && !p.dead {
 		if !h.inPkt {
 			if h.hdrN == 0 {
-				h.start = c.Arrival()
+				h.start = c.WireNs()
 			}
 			n := copy(h.hdr[h.hdrN:], data)
 			h.hdrN += n
@@ -532,7 +532,7 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 			r.respBytes += int64(h.length) + 4
 			rr := *r
 			p.pop()
-			p.emit(&rr, "OK", c.Departure())
+			p.emit(&rr, "OK", c.WireNs())
 			return
 		}
 		p.finishMaybe(c)
@@ -540,7 +540,7 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 	r := &p.pending[0]
 	r.respBytes += int64(h.length) + 4
 	r.lastSeq = h.seq
-	r.lastEnd = c.Departure()
+	r.lastEnd = c.WireNs()
 	b := h.body
 	if len(b) == 0 {
 		p.env.Stats.ParseErrors++
@@ -557,8 +557,8 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 	if done != "" {
 		rr := *r
 		p.pop()
-		p.readyAt = c.Departure()
-		p.emit(&rr, done, c.Departure())
+		p.readyAt = c.WireNs()
+		p.emit(&rr, done, c.WireNs())
 	}
 }
 

@@ -162,7 +162,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 		p.lose()
 	}
 	if !h.req {
-		p.lastResp = c.Departure()
+		p.lastResp = c.WireNs()
 	}
 }
 
@@ -195,14 +195,14 @@ func endsWithReady(b []byte) bool {
 
 // resyncLost looks for the end of an answer whose bytes were lost.
 func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
-	defer func() { p.lastResp = c.Departure() }()
+	defer func() { p.lastResp = c.WireNs() }()
 	switch {
 	case len(p.pending) == 1 && endsWithReady(c.Data):
 		// The answer ended in this call.
 		u := &p.pending[0]
 		p.pending = p.pending[:0:0]
 		p.respLost = false
-		p.readyAt = c.Departure()
+		p.readyAt = c.WireNs()
 		h.synced = true
 		h.resetMsg()
 		if r, ok := p.tailResult(c.Data[:len(c.Data)-6]); ok && len(u.execs) <= 1 {
@@ -260,7 +260,7 @@ func (p *Parser) tailResult(b []byte) (result, bool) {
 // that starts a message: requests at a startup message or a whole Query or
 // Parse, responses only once a unit is waiting, at a call after it.
 func (p *Parser) resync(h *half, c *conn.Chunk) bool {
-	if h.req && p.copyLost && (len(p.pending) > 0 || c.Arrival() < p.readyAt) {
+	if h.req && p.copyLost && (len(p.pending) > 0 || c.WireNs() < p.readyAt) {
 		return false // the COPY is not answered yet: its data goes on
 	}
 	if !h.req && p.respLost {
@@ -274,7 +274,7 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 		h.untyped = c.Data[0] == 0
 		p.copyLost = false
 	} else {
-		if len(p.pending) == 0 || c.Arrival() < p.pending[0].start {
+		if len(p.pending) == 0 || c.WireNs() < p.pending[0].start {
 			return false
 		}
 		if p.pending[0].kind != unitSSL && !strings.ContainsRune(backendTypes, rune(c.Data[0])) {
@@ -296,7 +296,7 @@ func (p *Parser) feed(h *half, data []byte, c *conn.Chunk) bool {
 	for len(data) > 0 && !p.dead {
 		if !h.inMsg {
 			if h.hdrN == 0 {
-				h.start = c.Arrival()
+				h.start = c.WireNs()
 				h.need = 5
 				switch {
 				case h.req && h.untyped:
@@ -561,7 +561,7 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 		if len(p.pending) == 0 {
 			p.pending = p.pending[:0:0]
 		}
-		p.readyAt = c.Departure()
+		p.readyAt = c.WireNs()
 		p.emit(u, c)
 	case 'G':
 		u.copyIn = true
@@ -617,7 +617,7 @@ func (p *Parser) errorResult(b []byte) result {
 
 // emit writes the records of an answered unit.
 func (p *Parser) emit(u *unit, c *conn.Chunk) {
-	end := c.Departure()
+	end := c.WireNs()
 	switch u.kind {
 	case unitQuery:
 		r := result{}

@@ -194,7 +194,7 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 			return false
 		}
 	} else {
-		if len(p.pending) == 0 || c.Arrival() < p.pending[0].start || !strings.ContainsRune("+-:$*_#,(!=%~>|", rune(c.Data[0])) {
+		if len(p.pending) == 0 || c.WireNs() < p.pending[0].start || !strings.ContainsRune("+-:$*_#,(!=%~>|", rune(c.Data[0])) {
 			p.env.Stats.DroppedBytes += uint64(len(c.Data))
 			return false
 		}
@@ -392,7 +392,7 @@ func (p *Parser) reply(h *half, c *conn.Chunk) {
 			ev.Resp += "…"
 		}
 	}
-	p.env.Out.Emit(ev, r.start, c.Departure())
+	p.env.Out.Emit(ev, r.start, c.WireNs())
 }
 
 // End implements conn.Parser.

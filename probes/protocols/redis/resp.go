@@ -81,7 +81,7 @@ func (p *Parser) feed(h *half, b []byte, c *conn.Chunk) bool {
 	for len(b) > 0 {
 		if !h.active {
 			h.active = true
-			h.start = c.Arrival()
+			h.start = c.WireNs()
 		}
 		if h.inBulk {
 			n := p.bulkBytes(h, b)
