@@ -8,7 +8,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/pgsql/sqltext"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/sqltext"
 )
 
 const (
