@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/trend"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Options configure a View.
@@ -75,10 +76,10 @@ func New(o Options) *View {
 	}
 	v := &View{o: o, procs: map[string]*proc{}, warned: map[string]bool{}, start: time.Now(),
 		verdicts: map[string]*color.Color{
-			api.VerdictLeak:    color.New(color.FgRed, color.Bold),
-			api.VerdictGrowing: color.New(color.FgYellow),
-			api.VerdictStable:  color.New(color.FgGreen),
-			api.VerdictNoisy:   color.New(color.FgCyan),
+			vocab.VerdictLeak:    color.New(color.FgRed, color.Bold),
+			vocab.VerdictGrowing: color.New(color.FgYellow),
+			vocab.VerdictStable:  color.New(color.FgGreen),
+			vocab.VerdictNoisy:   color.New(color.FgCyan),
 		},
 		dim: color.New(color.Faint),
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/trend"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // countingWriter records how many writes a frame takes.
@@ -75,7 +76,7 @@ func TestPipedSnapshotsHaveNoEscapes(t *testing.T) {
 	feed(t, v, "leaky", 10)
 	_ = v.Tick()
 	_ = v.HandleLine(line(t, api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 42, UPID: "42:1", Comm: "leaky",
-		Verdict: api.VerdictLeak, Reason: "grew steadily", GrowthBytesPerSec: 1 << 20, TimeToOOMNs: int64(70 * time.Second)}))
+		Verdict: vocab.VerdictLeak, Reason: "grew steadily", GrowthBytesPerSec: 1 << 20, TimeToOOMNs: int64(70 * time.Second)}))
 	_ = v.Final()
 	s := out.String()
 	if strings.ContainsRune(s, '\x1b') {

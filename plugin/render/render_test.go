@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -67,18 +68,18 @@ func checkoutRows(t *testing.T) []stats.Endpoint {
 	ramp := func(lo, hi float64) func(int) int64 {
 		return func(i int) int64 { return int64(lo + (hi-lo)*float64(i%100)/99) }
 	}
-	add(1204, "shop/checkout", stats.RoleServer, "POST", "/api/cart/%d/items", "", 200, ramp(2e6, 61e6))
-	add(910, "shop/checkout", stats.RoleServer, "GET", "/api/cart/%d", "", 200, ramp(1e6, 40e6))
-	add(3, "shop/checkout", stats.RoleServer, "GET", "/api/cart/%d", "", 503, ramp(1e6, 2e6))
-	add(201, "shop/checkout", stats.RoleClient, "POST", "/charge?id=%d", "shop/payments", 200, ramp(20e6, 1.2e9))
-	add(10, "shop/checkout", stats.RoleClient, "POST", "/charge?id=%d", "shop/payments", 0, ramp(30e9, 30e9))
-	add(12, "shop/checkout", stats.RoleServer, "GET", "/healthz", "", 200, ramp(40e3, 90e3))
+	add(1204, "shop/checkout", vocab.RoleServer, "POST", "/api/cart/%d/items", "", 200, ramp(2e6, 61e6))
+	add(910, "shop/checkout", vocab.RoleServer, "GET", "/api/cart/%d", "", 200, ramp(1e6, 40e6))
+	add(3, "shop/checkout", vocab.RoleServer, "GET", "/api/cart/%d", "", 503, ramp(1e6, 2e6))
+	add(201, "shop/checkout", vocab.RoleClient, "POST", "/charge?id=%d", "shop/payments", 200, ramp(20e6, 1.2e9))
+	add(10, "shop/checkout", vocab.RoleClient, "POST", "/charge?id=%d", "shop/payments", 0, ramp(30e9, 30e9))
+	add(12, "shop/checkout", vocab.RoleServer, "GET", "/healthz", "", 200, ramp(40e3, 90e3))
 	rows := a.Rows()
 	// what a plugin sees after a node spent its budgets
 	fold := stats.NewSketch()
 	fold.Add(3e6)
 	rows = append(rows,
-		stats.Endpoint{Key: stats.Key{Service: "shop/search", Role: stats.RoleServer, Method: "GET",
+		stats.Endpoint{Key: stats.Key{Service: "shop/search", Role: vocab.RoleServer, Method: "GET",
 			Path: stats.CatchAllPath, StatusClass: "4xx"}, Count: 1, Latency: fold, Folded: true},
 		stats.Endpoint{Key: stats.Key{Service: stats.Overflow, Path: stats.Overflow, StatusClass: "2xx"},
 			Count: 1, Latency: fold.Clone(), Folded: true})
@@ -168,7 +169,7 @@ func TestTraceEscapesNodeStrings(t *testing.T) {
 	lat := stats.NewSketch()
 	lat.Add(1e6)
 	v := TraceView{Protocol: "HTTP", Elapsed: time.Second, Window: 10 * time.Second, Rows: []stats.Endpoint{
-		{Key: stats.Key{Service: "evil\x1b[2J\x1b]0;owned\x07", Role: stats.RoleClient, Method: "G\x1bET",
+		{Key: stats.Key{Service: "evil\x1b[2J\x1b]0;owned\x07", Role: vocab.RoleClient, Method: "G\x1bET",
 			Path: "/x\x1b[31m\r\ny\tz\u202e\x9b", Peer: "peer\x1b[H\x00\u009b", StatusClass: "2xx"}, Count: 5, Latency: lat},
 	}}
 	for _, wide := range []bool{false, true} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // EmptyHint is shown instead of the table when no request was seen.
@@ -85,9 +86,9 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 }
 
 // protocolTitles name the protocols of rows in the title.
-var protocolTitles = map[string]string{"": "HTTP", stats.ProtocolRedis: "Redis", stats.ProtocolDNS: "DNS",
-	stats.ProtocolPgSQL: "PostgreSQL", stats.ProtocolMySQL: "MySQL", stats.ProtocolGRPC: "gRPC",
-	stats.ProtocolAMQP: "AMQP", stats.ProtocolKafka: "Kafka"}
+var protocolTitles = map[string]string{"": "HTTP", vocab.ProtocolRedis: "Redis", vocab.ProtocolDNS: "DNS",
+	vocab.ProtocolPgSQL: "PostgreSQL", vocab.ProtocolMySQL: "MySQL", vocab.ProtocolGRPC: "gRPC",
+	vocab.ProtocolAMQP: "AMQP", vocab.ProtocolKafka: "Kafka"}
 
 // protocolsSeen is the title's protocol list when rows of protocols other
 // than HTTP are present ("HTTP, Redis"), else "".
@@ -104,7 +105,7 @@ func protocolsSeen(rows []stats.Endpoint) string {
 		return ""
 	}
 	var names []string
-	for _, k := range []string{"", stats.ProtocolGRPC, stats.ProtocolRedis, stats.ProtocolDNS, stats.ProtocolPgSQL, stats.ProtocolMySQL, stats.ProtocolAMQP, stats.ProtocolKafka} {
+	for _, k := range []string{"", vocab.ProtocolGRPC, vocab.ProtocolRedis, vocab.ProtocolDNS, vocab.ProtocolPgSQL, vocab.ProtocolMySQL, vocab.ProtocolAMQP, vocab.ProtocolKafka} {
 		if seen[k] {
 			names = append(names, protocolTitles[k])
 			delete(seen, k)
@@ -251,7 +252,7 @@ func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
 		}
 		if o.Wide {
 			in, out := g.ReqBytes, g.RespBytes // a server receives requests
-			if g.Role == stats.RoleClient {
+			if g.Role == vocab.RoleClient {
 				in, out = out, in
 			}
 			row = append(row, Plain(FormatBytes(in)), Plain(FormatBytes(out)))
@@ -281,7 +282,7 @@ func endpointText(g group, methodWidth int, wide bool) string {
 	if g.Folded {
 		s += " (folded)"
 	}
-	if !wide && g.Role == stats.RoleClient {
+	if !wide && g.Role == vocab.RoleClient {
 		s = "-> " + cmp.Or(Sanitize(g.Peer), "?") + " " + s
 	}
 	return s

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Two agents send deltas and cumulative footers as NDJSON; the model
@@ -19,7 +20,7 @@ func TestTraceModelMergesNodes(t *testing.T) {
 		agent := stats.NewAggregator(stats.Config{})
 		for tick := range 3 {
 			for i := range 10 * (n + 1) {
-				agent.Add(stats.Observation{Service: "shop/checkout", Role: stats.RoleServer, Method: "GET",
+				agent.Add(stats.Observation{Service: "shop/checkout", Role: vocab.RoleServer, Method: "GET",
 					Path: "/api/cart/7", Status: 200 + 300*(i%10/9), LatencyNs: int64(1e6 * (i + 1)), TimeNs: t0})
 			}
 			if err := enc.Encode(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, Node: node}, IntervalNs: 1e9,

@@ -6,32 +6,33 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // protocolRows: HTTP, Redis and DNS rows of one trace, side by side.
 func protocolRows() []stats.Endpoint {
 	a := stats.NewAggregator(stats.Config{})
 	for i := range 500 {
-		a.Add(stats.Observation{Service: "web", Role: stats.RoleServer, Method: "GET", Path: "/api/items", Status: 200, LatencyNs: int64(1e6 + i*1000)})
+		a.Add(stats.Observation{Service: "web", Role: vocab.RoleServer, Method: "GET", Path: "/api/items", Status: 200, LatencyNs: int64(1e6 + i*1000)})
 	}
 	for i := range 800 {
-		a.Add(stats.Observation{Protocol: stats.ProtocolRedis, Service: "web", Role: stats.RoleClient, Peer: "127.0.0.1:6379",
+		a.Add(stats.Observation{Protocol: vocab.ProtocolRedis, Service: "web", Role: vocab.RoleClient, Peer: "127.0.0.1:6379",
 			Method: "GET", Class: "OK", LatencyNs: int64(50e3 + i*10)})
 	}
 	for i := range 200 {
-		a.Add(stats.Observation{Protocol: stats.ProtocolRedis, Service: "redis-server", Role: stats.RoleServer,
+		a.Add(stats.Observation{Protocol: vocab.ProtocolRedis, Service: "redis-server", Role: vocab.RoleServer,
 			Method: "SET", Class: "OK", LatencyNs: int64(20e3 + i*10)})
 	}
 	for range 3 {
-		a.Add(stats.Observation{Protocol: stats.ProtocolRedis, Service: "redis-server", Role: stats.RoleServer,
+		a.Add(stats.Observation{Protocol: vocab.ProtocolRedis, Service: "redis-server", Role: vocab.RoleServer,
 			Method: "SET", Class: "WRONGTYPE", LatencyNs: 30e3})
 	}
 	for i := range 40 {
-		a.Add(stats.Observation{Protocol: stats.ProtocolDNS, Service: "web", Role: stats.RoleClient, Peer: "127.0.0.53:53",
+		a.Add(stats.Observation{Protocol: vocab.ProtocolDNS, Service: "web", Role: vocab.RoleClient, Peer: "127.0.0.53:53",
 			Method: "A", Path: "db.example.test", Class: "NOERROR", LatencyNs: int64(300e3 + i*1000)})
 	}
 	for range 4 {
-		a.Add(stats.Observation{Protocol: stats.ProtocolDNS, Service: "web", Role: stats.RoleClient, Peer: "127.0.0.53:53",
+		a.Add(stats.Observation{Protocol: vocab.ProtocolDNS, Service: "web", Role: vocab.RoleClient, Peer: "127.0.0.53:53",
 			Method: "AAAA", Path: "nope.test", Class: "NXDOMAIN", LatencyNs: 200e3})
 	}
 	return a.Rows()

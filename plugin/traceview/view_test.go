@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 func statsLine(t *testing.T, service string, n int, status int) []byte {
@@ -128,7 +129,7 @@ func TestViewOtherProtocols(t *testing.T) {
 	v.Line("n1", []byte(`{"table":"redis_events","v":1,"seq":2,"req_cmd":"GET"}`))
 	v.Line("n1", []byte(`{"table":"dns_events","v":1,"seq":3,"query_type":"A"}`))
 	agg := stats.NewAggregator(stats.Config{})
-	agg.Add(stats.Observation{Protocol: stats.ProtocolRedis, Service: "redis-server", Role: "server", Method: "GET", Class: "ERR", LatencyNs: 1000})
+	agg.Add(stats.Observation{Protocol: vocab.ProtocolRedis, Service: "redis-server", Role: "server", Method: "GET", Class: "ERR", LatencyNs: 1000})
 	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
 	v.Line("n1", b)
 	v.Finish()
@@ -153,9 +154,9 @@ func TestViewAMQPKafka(t *testing.T) {
 	v.Line("n1", []byte(`{"table":"amqp_events","v":1,"seq":2,"method":"queue.declare","reply_code":406}`))
 	v.Line("n1", []byte(`{"table":"kafka_events","v":1,"seq":3,"req_cmd":"Metadata"}`))
 	agg := stats.NewAggregator(stats.Config{})
-	agg.Add(stats.Observation{Protocol: stats.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "queue.declare", Class: "406", LatencyNs: 1000})
-	agg.Add(stats.Observation{Protocol: stats.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "channel.close", Class: "200", LatencyNs: 1000})
-	agg.Add(stats.Observation{Protocol: stats.ProtocolKafka, Service: "app", Role: "client", Method: "Metadata", Class: "UNKNOWN_TOPIC_OR_PARTITION", LatencyNs: 1000})
+	agg.Add(stats.Observation{Protocol: vocab.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "queue.declare", Class: "406", LatencyNs: 1000})
+	agg.Add(stats.Observation{Protocol: vocab.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "channel.close", Class: "200", LatencyNs: 1000})
+	agg.Add(stats.Observation{Protocol: vocab.ProtocolKafka, Service: "app", Role: "client", Method: "Metadata", Class: "UNKNOWN_TOPIC_OR_PARTITION", LatencyNs: 1000})
 	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
 	v.Line("n1", b)
 	v.Finish()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
 )
 
@@ -89,7 +90,7 @@ func TestMemoryAgentLeakWithAlloc(t *testing.T) {
 	var s api.MemorySummary
 	_ = json.Unmarshal(recs[api.TableMemorySummary][0], &s)
 	t.Logf("summary: %s %.0f B/s %s", s.Verdict, s.GrowthBytesPerSec, s.Reason)
-	if s.Verdict != api.VerdictLeak || math.Abs(s.GrowthBytesPerSec-rate)/rate > 0.10 {
+	if s.Verdict != vocab.VerdictLeak || math.Abs(s.GrowthBytesPerSec-rate)/rate > 0.10 {
 		t.Errorf("verdict %s slope %.0f, want leak at %d B/s ±10%%", s.Verdict, s.GrowthBytesPerSec, rate)
 	}
 	if s.PeakRSSBytes < s.StartRSSBytes+15<<20 || s.LimitBytes == 0 || s.TimeToOOMNs <= 0 {

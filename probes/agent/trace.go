@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
@@ -177,7 +178,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	other := func(cc *api.ConnColumns, proto, method, path, class string, reqBytes, respBytes int64) {
 		service := label(cc.PID, cc.Comm, &cc.ContainerID, &cc.PodUID)
 		peer := ""
-		if cc.TraceRole == api.RoleClient {
+		if cc.TraceRole == vocab.RoleClient {
 			peer = fmt.Sprintf("%s:%d", cc.RemoteAddr, cc.RemotePort)
 		}
 		agg.Add(stats.Observation{
@@ -198,7 +199,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		switch ev := rec.(type) {
 		case *api.RedisEvent:
 			records++
-			other(&ev.ConnColumns, api.ProtocolRedis, ev.ReqCmd, "", cmp.Or(ev.RespError, "OK"), ev.ReqBytes, ev.RespBytes)
+			other(&ev.ConnColumns, vocab.ProtocolRedis, ev.ReqCmd, "", cmp.Or(ev.RespError, "OK"), ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TableRedisEvents
 				out.Emit(&ev.Header, ev)
@@ -207,7 +208,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		case *api.PgSQLEvent:
 			records++
 			method, path := sqlEndpoint(ev.QueryKind, ev.QueryTemplate, ev.ReqCmd)
-			other(&ev.ConnColumns, api.ProtocolPgSQL, method, path, cmp.Or(ev.SQLState, "OK"), ev.ReqBytes, ev.RespBytes)
+			other(&ev.ConnColumns, vocab.ProtocolPgSQL, method, path, cmp.Or(ev.SQLState, "OK"), ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TablePgSQLEvents
 				out.Emit(&ev.Header, ev)
@@ -220,7 +221,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			if ev.RespStatus == "ERR" {
 				class = strconv.Itoa(ev.ErrCode)
 			}
-			other(&ev.ConnColumns, api.ProtocolMySQL, method, path, class, ev.ReqBytes, ev.RespBytes)
+			other(&ev.ConnColumns, vocab.ProtocolMySQL, method, path, class, ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TableMySQLEvents
 				out.Emit(&ev.Header, ev)
@@ -228,7 +229,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			return
 		case *api.AMQPEvent:
 			records++
-			other(&ev.ConnColumns, api.ProtocolAMQP, ev.Method, amqpPath(ev), amqpClass(ev), ev.ReqBytes, ev.RespBytes)
+			other(&ev.ConnColumns, vocab.ProtocolAMQP, ev.Method, amqpPath(ev), amqpClass(ev), ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TableAMQPEvents
 				out.Emit(&ev.Header, ev)
@@ -236,7 +237,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			return
 		case *api.KafkaEvent:
 			records++
-			other(&ev.ConnColumns, api.ProtocolKafka, ev.ReqCmd, ev.Topic, cmp.Or(ev.ErrorName, "OK"), ev.ReqBytes, ev.RespBytes)
+			other(&ev.ConnColumns, vocab.ProtocolKafka, ev.ReqCmd, ev.Topic, cmp.Or(ev.ErrorName, "OK"), ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TableKafkaEvents
 				out.Emit(&ev.Header, ev)
@@ -244,7 +245,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 			return
 		case *api.DNSEvent:
 			records++
-			other(&ev.ConnColumns, api.ProtocolDNS, ev.QueryType, ev.QueryName, ev.RCodeName, ev.ReqBytes, ev.RespBytes)
+			other(&ev.ConnColumns, vocab.ProtocolDNS, ev.QueryType, ev.QueryName, ev.RCodeName, ev.ReqBytes, ev.RespBytes)
 			if cfg.EmitEvents {
 				ev.Table = api.TableDNSEvents
 				out.Emit(&ev.Header, ev)
@@ -257,10 +258,10 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		}
 		records++
 		service := label(ev.PID, ev.Comm, &ev.ContainerID, &ev.PodUID)
-		if ev.Protocol == api.ProtocolGRPC {
+		if ev.Protocol == vocab.ProtocolGRPC {
 			// The endpoint is the method, the status its grpc-status.
 			agg.Add(stats.Observation{
-				Protocol:  stats.ProtocolGRPC,
+				Protocol:  vocab.ProtocolGRPC,
 				Service:   service,
 				Role:      ev.TraceRole,
 				Method:    ev.ReqPath,
@@ -391,7 +392,7 @@ func grpcClass(ev *api.HTTPEvent) string {
 }
 
 func peerOf(ev *api.HTTPEvent) string {
-	if ev.TraceRole == api.RoleClient {
+	if ev.TraceRole == vocab.RoleClient {
 		return fmt.Sprintf("%s:%d", ev.RemoteAddr, ev.RemotePort)
 	}
 	return ""

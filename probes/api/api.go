@@ -34,12 +34,6 @@ type Header struct {
 	Node string `json:"node,omitempty"`
 }
 
-// Trace roles, as in Pixie's trace_role column.
-const (
-	RoleClient = "client"
-	RoleServer = "server"
-)
-
 // HTTPEvent is one HTTP/1.x request or HTTP/2 stream with its response
 // (Pixie's http_events; MajorVersion tells which).
 type HTTPEvent struct {
@@ -68,7 +62,7 @@ type HTTPEvent struct {
 	// Container and pod identity, when the agent knows them (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`
-	// Protocol is ProtocolGRPC for gRPC calls (HTTP/2 with content-type
+	// Protocol is vocab.ProtocolGRPC for gRPC calls (HTTP/2 with content-type
 	// application/grpc), else empty.
 	Protocol string `json:"protocol,omitempty"`
 	// GRPCStatus is a gRPC call's grpc-status ("0", "14"), empty when the

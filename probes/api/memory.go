@@ -1,13 +1,5 @@
 package api
 
-// Verdicts of a memory trend (MemorySummary.Verdict).
-const (
-	VerdictLeak    = "leak"    // steady growth a straight line explains well
-	VerdictGrowing = "growing" // growth, but not steady enough to call a leak (warming up, levelling off)
-	VerdictStable  = "stable"  // no growth worth reporting
-	VerdictNoisy   = "noisy"   // moves a lot without a trend (GC sawtooth, bursts) or too little data
-)
-
 // ProcessStats is one memory sample of one process (Pixie's process_stats
 // columns, plus the smaps_rollup split and its cgroup's usage and limit).
 type ProcessStats struct {

@@ -10,19 +10,6 @@ const (
 	TableKafkaEvents = "kafka_events" // one per Kafka request with its response
 )
 
-// Protocol names, as in http_stats rows and the trace table. HTTP rows
-// leave the protocol empty (older agents and plugins know no other).
-const (
-	ProtocolHTTP  = "http"
-	ProtocolRedis = "redis"
-	ProtocolDNS   = "dns"
-	ProtocolPgSQL = "pgsql"
-	ProtocolMySQL = "mysql"
-	ProtocolGRPC  = "grpc" // gRPC over HTTP/2, in http_events
-	ProtocolAMQP  = "amqp"
-	ProtocolKafka = "kafka"
-)
-
 // ConnColumns are the connection columns the tracker fills in every
 // record of the protocols below (the same as http_events').
 type ConnColumns struct {

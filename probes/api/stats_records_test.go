@@ -6,21 +6,16 @@ import (
 	"testing"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
-
-func TestRolesMatchStats(t *testing.T) {
-	if RoleClient != stats.RoleClient || RoleServer != stats.RoleServer {
-		t.Fatal("api and stats disagree on role names")
-	}
-}
 
 func TestHTTPStatsRoundTrip(t *testing.T) {
 	a := stats.NewAggregator(stats.Config{})
 	for i := range 100 {
-		a.Add(stats.Observation{Service: "shop/checkout", Role: stats.RoleServer, Method: "GET",
+		a.Add(stats.Observation{Service: "shop/checkout", Role: vocab.RoleServer, Method: "GET",
 			Path: "/api/cart/42", Status: 200, LatencyNs: int64(1e6 * (i + 1)), TimeNs: 1e18})
 	}
-	a.Add(stats.Observation{Service: "shop/checkout", Role: stats.RoleServer, Method: "GET",
+	a.Add(stats.Observation{Service: "shop/checkout", Role: vocab.RoleServer, Method: "GET",
 		Path: "/api/cart/42", Status: 503, LatencyNs: 5e6, TimeNs: 1e18})
 	rec := HTTPStats{Header: Header{Table: TableHTTPStats, V: Version, Seq: 3}, Time: 2e18, IntervalNs: 1e9, Rows: a.Drain()}
 	b, err := json.Marshal(rec)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Defaults for Options fields left zero.
@@ -756,9 +757,9 @@ func (c *tracked) remoteAddr() string {
 func roleName(r Role) string {
 	switch r {
 	case RoleClient:
-		return api.RoleClient
+		return vocab.RoleClient
 	case RoleServer:
-		return api.RoleServer
+		return vocab.RoleServer
 	}
 	return "unknown"
 }

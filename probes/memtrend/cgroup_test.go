@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
 )
 
@@ -101,7 +102,7 @@ func TestCgroupLimitAndOOMProjection(t *testing.T) {
 	if got := float64(sum.TimeToOOMNs) / 1e9; math.Abs(got-wantOOM)/wantOOM > 0.10 {
 		t.Errorf("time to OOM %.1fs, want %.1fs ±10%%", got, wantOOM)
 	}
-	if sum.Verdict != api.VerdictLeak {
+	if sum.Verdict != vocab.VerdictLeak {
 		t.Errorf("verdict %s (%s)", sum.Verdict, sum.Reason)
 	}
 }

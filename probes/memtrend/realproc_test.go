@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
 )
 
@@ -107,7 +108,7 @@ func watch(t *testing.T, pid int) api.MemorySummary {
 
 func requireLeak(t *testing.T, s api.MemorySummary, rate float64) {
 	t.Helper()
-	if s.Verdict != api.VerdictLeak {
+	if s.Verdict != vocab.VerdictLeak {
 		t.Errorf("verdict %s (%s), want leak", s.Verdict, s.Reason)
 	}
 	if e := math.Abs(s.GrowthBytesPerSec-rate) / rate; e > 0.10 {
@@ -134,7 +135,7 @@ func TestRealProcesses(t *testing.T) {
 		t.Parallel()
 		cmd := start(t, buildC(t, "testdata/sawtooth.c"), "32", "2")
 		s := watch(t, cmd.Process.Pid)
-		if s.Verdict == api.VerdictLeak || s.Verdict == api.VerdictGrowing || !s.Sawtooth {
+		if s.Verdict == vocab.VerdictLeak || s.Verdict == vocab.VerdictGrowing || !s.Sawtooth {
 			t.Errorf("verdict %s sawtooth=%v (%s), want a sawtooth that is not a leak", s.Verdict, s.Sawtooth, s.Reason)
 		}
 		if s.PeakRSSBytes < 24<<20 {
@@ -148,7 +149,7 @@ func TestRealProcesses(t *testing.T) {
 		// gogc says ready once its RSS has settled (Go's RSS creeps for
 		// ~10 s after start-up); from then on the GC cycle must read as
 		// stable or noisy.
-		if s.Verdict != api.VerdictStable && s.Verdict != api.VerdictNoisy {
+		if s.Verdict != vocab.VerdictStable && s.Verdict != vocab.VerdictNoisy {
 			t.Errorf("verdict %s (%s): a collected Go heap is not a leak", s.Verdict, s.Reason)
 		}
 	})
@@ -156,7 +157,7 @@ func TestRealProcesses(t *testing.T) {
 		t.Parallel()
 		cmd := start(t, "/bin/sleep", "60")
 		s := watch(t, cmd.Process.Pid)
-		if s.Verdict != api.VerdictStable {
+		if s.Verdict != vocab.VerdictStable {
 			t.Errorf("verdict %s (%s), want stable", s.Verdict, s.Reason)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 func TestParseStatOddComm(t *testing.T) {
@@ -145,14 +146,14 @@ func TestTrackerSummaries(t *testing.T) {
 		t.Fatalf("order: %+v", sums)
 	}
 	l, i := sums[0], sums[1]
-	if l.Verdict != api.VerdictLeak || l.GrowthBytesPerSec != 2<<20 || l.PeakRSSBytes != 29<<20 || l.LimitSource != "cgroup" {
+	if l.Verdict != vocab.VerdictLeak || l.GrowthBytesPerSec != 2<<20 || l.PeakRSSBytes != 29<<20 || l.LimitSource != "cgroup" {
 		t.Errorf("leak summary: %+v", l)
 	}
 	// cgroup at 39 MiB of 100 MiB, growing 2 MiB/s: 30.5 s to OOM.
 	if l.PercentOfLimit != 39 || l.TimeToOOMNs != 30_500_000_000 {
 		t.Errorf("limit maths: %.2f%% %d ns", l.PercentOfLimit, l.TimeToOOMNs)
 	}
-	if i.Verdict != api.VerdictStable || !i.Exited || i.LimitSource != "host" || i.PercentOfLimit != 100*5.0/1024 || i.TimeToOOMNs != 0 || i.PeakRSSBytes != 9<<20 {
+	if i.Verdict != vocab.VerdictStable || !i.Exited || i.LimitSource != "host" || i.PercentOfLimit != 100*5.0/1024 || i.TimeToOOMNs != 0 || i.PeakRSSBytes != 9<<20 {
 		t.Errorf("idle summary: %+v", i)
 	}
 }

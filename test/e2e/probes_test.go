@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // deployArgs creates a one-replica deployment of the test image running
@@ -287,7 +288,7 @@ func TestMemoryPodLeak(t *testing.T) {
 		sum.Verdict, sum.Reason, sum.GrowthBytesPerSec, sum.UsageBytes, sum.LimitBytes, sum.LimitSource,
 		sum.PercentOfLimit, time.Duration(sum.TimeToOOMNs))
 
-	if sum.Verdict != api.VerdictLeak {
+	if sum.Verdict != vocab.VerdictLeak {
 		t.Errorf("verdict %q (%s), want leak", sum.Verdict, sum.Reason)
 	}
 	if sum.LimitBytes != uint64(hostLimit) {

@@ -18,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 const (
@@ -254,7 +255,7 @@ func TestTraceAMQP(t *testing.T) {
 			continue // another connection (none expected)
 		}
 		// Comm is the Erlang scheduler thread ("1_scheduler").
-		if server && e.TraceRole != api.RoleServer || client && e.TraceRole != api.RoleClient || e.RemoteAddr != "127.0.0.1" || e.Comm == "" {
+		if server && e.TraceRole != vocab.RoleServer || client && e.TraceRole != vocab.RoleClient || e.RemoteAddr != "127.0.0.1" || e.Comm == "" {
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
 		k := e.Method
@@ -339,7 +340,7 @@ func TestTraceAMQP(t *testing.T) {
 	// with their code as status; publishes are one-way (latency 0).
 	sum := map[string]api.HTTPSummary{} // the broker's rows
 	for _, s := range tableLines[api.HTTPSummary](t, tr.out.Bytes(), api.TableHTTPSummary) {
-		if s.Protocol == api.ProtocolAMQP && s.TraceRole == api.RoleServer {
+		if s.Protocol == vocab.ProtocolAMQP && s.TraceRole == vocab.RoleServer {
 			k := s.ReqMethod + " " + s.ReqPath + " " + s.StatusClass
 			prev := sum[k]
 			s.Count += prev.Count

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // dnsQuery sends one A query over conn and waits for its response; it
@@ -115,7 +116,7 @@ func TestTraceDNS(t *testing.T) {
 		if e.QueryType != "A" || e.Latency <= 0 || e.Latency > int64(time.Second) {
 			t.Errorf("record %+v", e)
 		}
-		if e.TraceRole == api.RoleServer {
+		if e.TraceRole == vocab.RoleServer {
 			if e.LocalPort != uint16(port) || e.RemoteAddr != "127.0.0.1" || e.RemotePort == 0 {
 				t.Errorf("server record columns %+v", e.ConnColumns)
 			}
@@ -175,7 +176,7 @@ func TestTraceDNS(t *testing.T) {
 
 	// The aggregated rows: errors are the NXDOMAIN ones.
 	var sumCount, sumErr uint64
-	for _, s := range summaries(t, tr.out.Bytes(), api.ProtocolDNS) {
+	for _, s := range summaries(t, tr.out.Bytes(), vocab.ProtocolDNS) {
 		sumCount += s.Count
 		sumErr += s.Errors
 		if s.ReqMethod != "A" {

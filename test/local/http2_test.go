@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
-
 	// testdata/http2/grpcpeer is built from this module, but `go mod
 	// tidy` does not look into testdata: this keeps grpc required.
 	_ "google.golang.org/grpc"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // startNginxH2 runs Debian's nginx with an HTTP/2 listener on a loopback
@@ -125,9 +125,9 @@ func checkNginxH2(t *testing.T, tr *trace, recs records, addr, accessLog string,
 		}
 		k := h2Key(e.ReqMethod, e.ReqPath, e.RespStatus)
 		switch {
-		case e.Comm == "nginx" && e.TraceRole == api.RoleServer:
+		case e.Comm == "nginx" && e.TraceRole == vocab.RoleServer:
 			server[k]++
-		case e.Comm == "curl" && e.TraceRole == api.RoleClient:
+		case e.Comm == "curl" && e.TraceRole == vocab.RoleClient:
 			client[k]++
 		default:
 			t.Errorf("record from %s as %s: %s", e.Comm, e.TraceRole, k)
@@ -393,15 +393,15 @@ func runGRPC(t *testing.T, c grpcCase) {
 
 	server, client := map[string]int{}, map[string]int{}
 	for _, e := range recs.events {
-		if e.Protocol != api.ProtocolGRPC || e.MajorVersion != 2 || e.ReqMethod != "POST" || e.RespStatus != 200 || e.Latency <= 0 {
+		if e.Protocol != vocab.ProtocolGRPC || e.MajorVersion != 2 || e.ReqMethod != "POST" || e.RespStatus != 200 || e.Latency <= 0 {
 			t.Errorf("record %+v", e)
 			continue
 		}
 		k := e.ReqPath + " " + e.GRPCStatus
 		switch {
-		case e.Comm == "grpcsrv" && e.TraceRole == api.RoleServer:
+		case e.Comm == "grpcsrv" && e.TraceRole == vocab.RoleServer:
 			server[k]++
-		case e.Comm == "grpccli" && e.TraceRole == api.RoleClient:
+		case e.Comm == "grpccli" && e.TraceRole == vocab.RoleClient:
 			client[k]++
 		default:
 			t.Errorf("record from %s as %s: %s", e.Comm, e.TraceRole, k)
@@ -446,7 +446,7 @@ func runGRPC(t *testing.T, c grpcCase) {
 	}
 	// The table's rows: protocol grpc, the method as endpoint, the
 	// grpc-status name as class; non-OK are errors.
-	rows := summaries(t, tr.out.Bytes(), api.ProtocolGRPC)
+	rows := summaries(t, tr.out.Bytes(), vocab.ProtocolGRPC)
 	for k, w := range map[string][2]uint64{
 		m + "Say  OK": {80, 0}, m + "Fail  UNAVAILABLE": {14, 14}, m + "Fail  NOT_FOUND": {6, 6},
 		m + "Count  OK": {8, 0}, m + "Nope  UNIMPLEMENTED": {4, 4},

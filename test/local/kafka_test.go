@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // kafkaReport is what the Kafka client peer did (testdata/kafka).
@@ -131,7 +132,7 @@ func TestTraceKafka(t *testing.T) {
 		if e.RemotePort != uint16(port) {
 			continue
 		}
-		if e.TraceRole != api.RoleClient || e.RemoteAddr != "127.0.0.1" || e.ClientID != "pixie-test" {
+		if e.TraceRole != vocab.RoleClient || e.RemoteAddr != "127.0.0.1" || e.ClientID != "pixie-test" {
 			t.Fatalf("record with wrong columns: %+v", e)
 		}
 		if e.Latency <= 0 || e.Latency > int64(10*time.Second) {
@@ -194,7 +195,7 @@ func TestTraceKafka(t *testing.T) {
 		t.Errorf("no Fetch row with the topic (the Kafka 3.0 run's first fetch names it)")
 	}
 
-	sum := summaries(t, tr.out.Bytes(), api.ProtocolKafka)
+	sum := summaries(t, tr.out.Bytes(), vocab.ProtocolKafka)
 	if s := sum["Metadata  UNKNOWN_TOPIC_OR_PARTITION"]; s.Count != uint64(missingErrs) || s.Errors != s.Count {
 		t.Errorf("Metadata error summary %+v (all: %v)", s, sum)
 	}

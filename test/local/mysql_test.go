@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // myServer is a throwaway MariaDB started by a test.
@@ -314,7 +315,7 @@ GRANT ALL ON app.* TO 'bench'@'127.0.0.1';
 	byCode := map[int]int{}
 	var pings []int64
 	for _, e := range events {
-		if e.TraceRole != api.RoleServer || e.LocalPort != uint16(s.port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "mariadbd" {
+		if e.TraceRole != vocab.RoleServer || e.LocalPort != uint16(s.port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "mariadbd" {
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
 		if e.RespStatus != "NONE" && (e.Latency <= 0 || e.Latency > int64(5*time.Second)) {
@@ -374,7 +375,7 @@ GRANT ALL ON app.* TO 'bench'@'127.0.0.1';
 	}
 
 	// The aggregated rows (http_summary with protocol mysql) agree.
-	sum := summaries(t, out, api.ProtocolMySQL)
+	sum := summaries(t, out, vocab.ProtocolMySQL)
 	if r := sum["SELECT name FROM items WHERE id = ? OK"]; r.Count != selects+executes || r.Errors != 0 || r.LatencyP50 <= 0 {
 		t.Errorf("SELECT summary %+v (all: %v)", r, keys(sum))
 	}
@@ -437,13 +438,13 @@ func TestTraceMariaDBClientAndMidStream(t *testing.T) {
 	midStream, client, server := 0, map[string]int{}, map[string]int{}
 	for _, e := range events {
 		switch {
-		case e.TraceRole == api.RoleServer && e.RemotePort == earlyPort:
+		case e.TraceRole == vocab.RoleServer && e.RemotePort == earlyPort:
 			if e.QueryTemplate != "SELECT ?" || e.RespStatus != "OK" || e.RespBody != "1 rows" {
 				t.Errorf("mid-stream record %s -> %s %s", e.QueryTemplate, e.RespStatus, e.RespBody)
 			}
 			midStream++
 		case e.Comm == "mariadb":
-			if e.TraceRole != api.RoleClient || e.RemotePort != uint16(s.port) || e.RespStatus != "NONE" && e.Latency <= 0 {
+			if e.TraceRole != vocab.RoleClient || e.RemotePort != uint16(s.port) || e.RespStatus != "NONE" && e.Latency <= 0 {
 				t.Errorf("mariadb record columns %+v", e.ConnColumns)
 			}
 			client[e.ReqCmd+" "+e.QueryTemplate+" "+e.RespStatus]++

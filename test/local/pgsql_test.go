@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // pgServer is a throwaway PostgreSQL cluster started by a test.
@@ -343,7 +344,7 @@ func TestTracePostgreSQL(t *testing.T) {
 	statements, errs := 0, 0
 	var pings []int64
 	for _, e := range events {
-		if e.TraceRole != api.RoleServer || e.LocalPort != uint16(s.port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "postgres" {
+		if e.TraceRole != vocab.RoleServer || e.LocalPort != uint16(s.port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "postgres" {
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
 		if e.Latency <= 0 || e.Latency > int64(5*time.Second) {
@@ -427,7 +428,7 @@ func TestTracePostgreSQL(t *testing.T) {
 	}
 
 	// The aggregated rows (http_summary with protocol pgsql) agree.
-	sum := summaries(t, out, api.ProtocolPgSQL)
+	sum := summaries(t, out, vocab.ProtocolPgSQL)
 	if r := sum["SELECT name FROM items WHERE id = ? OK"]; r.Count != selects || r.Errors != 0 || r.LatencyP50 <= 0 {
 		t.Errorf("SELECT summary %+v (all: %v)", r, keys(sum))
 	}
@@ -492,13 +493,13 @@ func TestTracePostgreSQLClientAndMidStream(t *testing.T) {
 	midStream, clientExec, serverExec := 0, 0, 0
 	for _, e := range events {
 		switch {
-		case e.TraceRole == api.RoleServer && e.RemotePort == earlyPort:
+		case e.TraceRole == vocab.RoleServer && e.RemotePort == earlyPort:
 			if e.QueryTemplate != "SELECT ?" || e.Resp != "SELECT 1" {
 				t.Errorf("mid-stream record %s -> %s", e.QueryTemplate, e.Resp)
 			}
 			midStream++
 		case e.Comm == "pgbench":
-			if e.TraceRole != api.RoleClient || e.RemotePort != uint16(s.port) || e.Latency <= 0 {
+			if e.TraceRole != vocab.RoleClient || e.RemotePort != uint16(s.port) || e.Latency <= 0 {
 				t.Errorf("pgbench record columns %+v", e.ConnColumns)
 			}
 			if e.ReqCmd == "EXECUTE" && e.QueryTemplate == "SELECT abalance FROM pgbench_accounts WHERE aid = $1" {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // freePort returns a TCP or UDP port on 127.0.0.1 nothing listens on now.
@@ -255,7 +256,7 @@ func TestTraceRedis(t *testing.T) {
 	errByCode := map[string]int{}
 	var pings []int64
 	for _, e := range events {
-		if e.TraceRole != api.RoleServer || e.LocalPort != uint16(port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "redis-server" {
+		if e.TraceRole != vocab.RoleServer || e.LocalPort != uint16(port) || e.RemoteAddr != "127.0.0.1" || e.Comm != "redis-server" {
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
 		if e.Latency <= 0 || e.Latency > int64(time.Second) {
@@ -319,7 +320,7 @@ func TestTraceRedis(t *testing.T) {
 	}
 
 	// The aggregated rows (http_summary with protocol redis) agree.
-	sum := summaries(t, tr.out.Bytes(), api.ProtocolRedis)
+	sum := summaries(t, tr.out.Bytes(), vocab.ProtocolRedis)
 	if s := sum["SET  OK"]; s.Count != uint64(calls["set"]) || s.Errors != 0 || s.LatencyP50 <= 0 || s.LatencyP99 < s.LatencyP50 {
 		t.Errorf("SET summary %+v", s)
 	}

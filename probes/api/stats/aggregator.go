@@ -4,12 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
-)
 
-// Roles, equal to api.RoleClient and api.RoleServer (stats cannot import api).
-const (
-	RoleClient = "client"
-	RoleServer = "server"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // StatusErr is the status class of a request that got no response.
@@ -41,38 +37,28 @@ func StatusClass(status int) string {
 // IsError: 5xx and no response count as errors; 4xx are the client's.
 func IsError(class string) bool { return class == "5xx" || class == StatusErr }
 
-// Protocols other than HTTP, whose rows carry Key.Protocol (HTTP rows leave
-// it empty, as agents before them did).
-const (
-	ProtocolRedis = "redis"
-	ProtocolDNS   = "dns"
-	ProtocolPgSQL = "pgsql"
-	ProtocolMySQL = "mysql"
-	ProtocolGRPC  = "grpc"  // Method is /pkg.Service/Method, class the grpc-status name
-	ProtocolAMQP  = "amqp"  // Method is class.method, class "OK" or a reply code ("406")
-	ProtocolKafka = "kafka" // Method is the API name, class "OK" or the error name
-)
-
 // ClassIsError tells whether a status class of protocol's rows counts as
-// an error: HTTP as IsError; Redis replies other than "OK" (error codes
+// an error (HTTP rows leave Key.Protocol empty, as agents before the other
+// protocols did): HTTP as IsError; gRPC rows carry the grpc-status name,
+// AMQP rows "OK" or a reply code ("406"), Kafka rows "OK" or the error name; Redis replies other than "OK" (error codes
 // such as "ERR"); DNS response codes other than "NOERROR"; PostgreSQL and
 // MySQL results other than "OK" (a SQLSTATE, an error code).
 func ClassIsError(protocol, class string) bool {
 	switch protocol {
 	case "":
 		return IsError(class)
-	case ProtocolRedis:
+	case vocab.ProtocolRedis:
 		return class != "OK"
-	case ProtocolDNS:
+	case vocab.ProtocolDNS:
 		return class != "NOERROR"
-	case ProtocolGRPC:
+	case vocab.ProtocolGRPC:
 		return class != "OK" // a grpc-status name ("UNAVAILABLE"), or "err"
-	case ProtocolPgSQL, ProtocolMySQL:
+	case vocab.ProtocolPgSQL, vocab.ProtocolMySQL:
 		return class != "OK" // a SQLSTATE or an error code
-	case ProtocolAMQP:
+	case vocab.ProtocolAMQP:
 		n, err := strconv.Atoi(class) // a close's or return's reply code
 		return class == StatusErr || err == nil && n >= 300
-	case ProtocolKafka:
+	case vocab.ProtocolKafka:
 		return class != "OK"
 	}
 	return class == StatusErr
@@ -133,7 +119,7 @@ func (e *Endpoint) merge(o *Endpoint) {
 // Observation is one request/response as the agent saw it.
 type Observation struct {
 	Service   string // workload, pod or comm
-	Role      string // RoleClient or RoleServer
+	Role      string // vocab.RoleClient or vocab.RoleServer
 	Method    string
 	Path      string // raw request target; templated by Add
 	Peer      string // the other side: a service name or addr:port
@@ -206,7 +192,7 @@ func (a *Aggregator) Add(o Observation) {
 		Peer:        truncate(o.Peer, maxPeerLen),
 		StatusClass: class,
 	}
-	if k.Role != RoleClient && k.Role != RoleServer {
+	if k.Role != vocab.RoleClient && k.Role != vocab.RoleServer {
 		k.Role = ""
 	}
 	e := a.slot(k, folded)
@@ -236,7 +222,7 @@ func (a *Aggregator) addOther(o Observation) {
 	if k.StatusClass == "" {
 		k.StatusClass = StatusErr
 	}
-	if k.Role != RoleClient && k.Role != RoleServer {
+	if k.Role != vocab.RoleClient && k.Role != vocab.RoleServer {
 		k.Role = ""
 	}
 	e := a.slot(k, false)

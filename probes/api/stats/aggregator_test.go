@@ -6,10 +6,12 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 func obs(service, method, path string, status int, latency int64) Observation {
-	return Observation{Service: service, Role: RoleServer, Method: method, Path: path, Status: status,
+	return Observation{Service: service, Role: vocab.RoleServer, Method: method, Path: path, Status: status,
 		LatencyNs: latency, ReqBytes: 100, RespBytes: 1000, TimeNs: 1_700_000_000_000_000_000 + latency}
 }
 
@@ -172,7 +174,7 @@ func TestAggregatorMemoryIndependentOfWindow(t *testing.T) {
 		a := NewAggregator(Config{MaxKeys: 200})
 		r := rand.New(rand.NewPCG(1, 1))
 		for i := range n {
-			a.Add(Observation{Service: fmt.Sprintf("svc-%d", r.IntN(500)), Role: RoleServer, Method: "GET",
+			a.Add(Observation{Service: fmt.Sprintf("svc-%d", r.IntN(500)), Role: vocab.RoleServer, Method: "GET",
 				Path: fmt.Sprintf("/r%d/%x", r.IntN(1000), r.Uint64()), Peer: fmt.Sprintf("10.0.0.%d:80", r.IntN(250)),
 				Status: 200 + 100*r.IntN(4), LatencyNs: int64(r.ExpFloat64() * 1e8), TimeNs: int64(i)})
 		}
@@ -204,12 +206,12 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 // own classes and errors; their names are neither normalised nor templated.
 func TestOtherProtocols(t *testing.T) {
 	a := NewAggregator(Config{})
-	a.Add(Observation{Service: "s", Role: RoleServer, Method: "GET", Path: "/x/1", Status: 200, LatencyNs: 10})
-	a.Add(Observation{Protocol: ProtocolRedis, Service: "s", Role: RoleServer, Method: "GET", Class: "OK", LatencyNs: 5})
-	a.Add(Observation{Protocol: ProtocolRedis, Service: "s", Role: RoleServer, Method: "GET", Class: "ERR", LatencyNs: 5})
-	a.Add(Observation{Protocol: ProtocolRedis, Service: "s", Role: RoleServer, Method: "CONFIG GET", Class: "OK"})
-	a.Add(Observation{Protocol: ProtocolDNS, Service: "s", Role: RoleClient, Method: "A", Path: "x.test/1", Class: "NXDOMAIN"})
-	a.Add(Observation{Protocol: ProtocolDNS, Service: "s", Role: RoleClient, Method: "A", Path: "x.test/1", Class: ""})
+	a.Add(Observation{Service: "s", Role: vocab.RoleServer, Method: "GET", Path: "/x/1", Status: 200, LatencyNs: 10})
+	a.Add(Observation{Protocol: vocab.ProtocolRedis, Service: "s", Role: vocab.RoleServer, Method: "GET", Class: "OK", LatencyNs: 5})
+	a.Add(Observation{Protocol: vocab.ProtocolRedis, Service: "s", Role: vocab.RoleServer, Method: "GET", Class: "ERR", LatencyNs: 5})
+	a.Add(Observation{Protocol: vocab.ProtocolRedis, Service: "s", Role: vocab.RoleServer, Method: "CONFIG GET", Class: "OK"})
+	a.Add(Observation{Protocol: vocab.ProtocolDNS, Service: "s", Role: vocab.RoleClient, Method: "A", Path: "x.test/1", Class: "NXDOMAIN"})
+	a.Add(Observation{Protocol: vocab.ProtocolDNS, Service: "s", Role: vocab.RoleClient, Method: "A", Path: "x.test/1", Class: ""})
 	rows := a.Rows()
 	if len(rows) != 6 {
 		t.Fatalf("%d rows: %+v", len(rows), rows)
@@ -217,21 +219,21 @@ func TestOtherProtocols(t *testing.T) {
 	var errs, redis uint64
 	for _, r := range rows {
 		errs += r.Errors
-		if r.Protocol == ProtocolRedis {
+		if r.Protocol == vocab.ProtocolRedis {
 			redis += r.Count
 		}
-		if r.Protocol == ProtocolDNS && r.Path != "x.test/1" {
+		if r.Protocol == vocab.ProtocolDNS && r.Path != "x.test/1" {
 			t.Errorf("dns path templated: %q", r.Path)
 		}
-		if r.Protocol == ProtocolRedis && r.Method == "CONFIG GET" && r.Errors != 0 {
+		if r.Protocol == vocab.ProtocolRedis && r.Method == "CONFIG GET" && r.Errors != 0 {
 			t.Errorf("CONFIG GET counted as error")
 		}
 	}
 	if errs != 3 || redis != 3 {
 		t.Errorf("errors %d (want 3: ERR, NXDOMAIN, no response), redis rows %d", errs, redis)
 	}
-	if !ClassIsError("", "5xx") || ClassIsError(ProtocolRedis, "OK") || !ClassIsError(ProtocolDNS, "SERVFAIL") ||
-		ClassIsError(ProtocolPgSQL, "OK") || !ClassIsError(ProtocolPgSQL, "42P01") || !ClassIsError(ProtocolMySQL, "1146") {
+	if !ClassIsError("", "5xx") || ClassIsError(vocab.ProtocolRedis, "OK") || !ClassIsError(vocab.ProtocolDNS, "SERVFAIL") ||
+		ClassIsError(vocab.ProtocolPgSQL, "OK") || !ClassIsError(vocab.ProtocolPgSQL, "42P01") || !ClassIsError(vocab.ProtocolMySQL, "1146") {
 		t.Error("ClassIsError")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 const mib = 1 << 20
@@ -69,7 +71,7 @@ func TestTheilSenDegenerate(t *testing.T) {
 func TestAnalyzeLinearLeak(t *testing.T) {
 	pts := series(40, 0.5, 32<<10, 4, func(t float64) float64 { return 20*mib + 2*mib*t })
 	r := Analyze(pts, Limits{Limit: 512 * mib})
-	if r.Verdict != Leak {
+	if r.Verdict != vocab.VerdictLeak {
 		t.Fatalf("verdict %s (%s), want leak", r.Verdict, r.Reason)
 	}
 	within(t, "slope", r.Slope, 2*mib, 0.03)
@@ -89,7 +91,7 @@ func TestAnalyzeSlowLeakInBigProcess(t *testing.T) {
 	// 1 GiB process leaking 100 KiB/s for 2 minutes: +12 MiB, ~1.2%.
 	pts := series(120, 1, 40<<10, 5, func(t float64) float64 { return 1024*mib + 100*1024*t })
 	r := Analyze(pts, Limits{})
-	if r.Verdict != Leak {
+	if r.Verdict != vocab.VerdictLeak {
 		t.Fatalf("verdict %s (%s), want leak", r.Verdict, r.Reason)
 	}
 	within(t, "slope", r.Slope, 100*1024, 0.05)
@@ -110,7 +112,7 @@ func TestAnalyzeSawtoothFlatFloorIsNotLeak(t *testing.T) {
 	f := gcHeap(func(float64) float64 { return 40 * mib }, 3, 60*mib)
 	pts := series(60, 0.5, 64<<10, 6, f)
 	r := Analyze(pts, Limits{Limit: 256 * mib})
-	if r.Verdict == Leak || r.Verdict == Growing {
+	if r.Verdict == vocab.VerdictLeak || r.Verdict == vocab.VerdictGrowing {
 		t.Fatalf("verdict %s (%s), want stable or noisy", r.Verdict, r.Reason)
 	}
 	if !r.Sawtooth || r.Drops < 5 {
@@ -129,7 +131,7 @@ func TestAnalyzeSawtoothRisingFloorIsLeak(t *testing.T) {
 	f := gcHeap(func(t float64) float64 { return 40*mib + mib*t }, 3, 30*mib)
 	pts := series(80, 0.5, 64<<10, 7, f)
 	r := Analyze(pts, Limits{Limit: 1024 * mib})
-	if r.Verdict != Leak || !r.Sawtooth {
+	if r.Verdict != vocab.VerdictLeak || !r.Sawtooth {
 		t.Fatalf("verdict %s sawtooth=%v (%s), want a leak in a sawtooth", r.Verdict, r.Sawtooth, r.Reason)
 	}
 	within(t, "floor slope", r.Slope, mib, 0.15)
@@ -141,7 +143,7 @@ func TestAnalyzeSawtoothRisingFloorIsLeak(t *testing.T) {
 func TestAnalyzeIdleIsStable(t *testing.T) {
 	pts := series(30, 1, 8<<10, 8, func(float64) float64 { return 12 * mib })
 	r := Analyze(pts, Limits{Limit: 64 * mib})
-	if r.Verdict != Stable {
+	if r.Verdict != vocab.VerdictStable {
 		t.Fatalf("verdict %s (%s), want stable", r.Verdict, r.Reason)
 	}
 	if r.TimeToOOM != 0 || r.Confidence < 0.5 {
@@ -162,7 +164,7 @@ func TestAnalyzeNoisyIsNotLeak(t *testing.T) {
 		pts[i] = Point{T: float64(i) * 0.5, V: v}
 	}
 	r := Analyze(pts, Limits{})
-	if r.Verdict != Noisy {
+	if r.Verdict != vocab.VerdictNoisy {
 		t.Fatalf("verdict %s (%s), want noisy", r.Verdict, r.Reason)
 	}
 }
@@ -171,7 +173,7 @@ func TestAnalyzeLevellingOffIsGrowing(t *testing.T) {
 	// A cache warming up: fast growth that saturates.
 	pts := series(60, 1, 32<<10, 10, func(t float64) float64 { return 30*mib + 80*mib*(1-math.Exp(-t/20)) })
 	r := Analyze(pts, Limits{})
-	if r.Verdict != Growing {
+	if r.Verdict != vocab.VerdictGrowing {
 		t.Fatalf("verdict %s (%s), want growing", r.Verdict, r.Reason)
 	}
 	if !strings.Contains(r.Reason, "levelling off") {
@@ -183,7 +185,7 @@ func TestAnalyzeGrewThenFlatIsStable(t *testing.T) {
 	// A Go heap reaching its GC target in the first seconds, then steady.
 	pts := series(60, 0.2, 16<<10, 13, func(t float64) float64 { return 38*mib + 3*mib*math.Min(t, 5.5)/5.5 })
 	r := Analyze(pts, Limits{Limit: 512 * mib})
-	if r.Verdict != Stable || !strings.Contains(r.Reason, "held flat") || r.TimeToOOM != 0 {
+	if r.Verdict != vocab.VerdictStable || !strings.Contains(r.Reason, "held flat") || r.TimeToOOM != 0 {
 		t.Fatalf("verdict %s (%s) oom %v, want stable: it stopped growing", r.Verdict, r.Reason, r.TimeToOOM)
 	}
 }
@@ -191,17 +193,17 @@ func TestAnalyzeGrewThenFlatIsStable(t *testing.T) {
 func TestAnalyzeShrinkingIsStable(t *testing.T) {
 	pts := series(30, 1, 0, 11, func(t float64) float64 { return 200*mib - mib*t })
 	r := Analyze(pts, Limits{})
-	if r.Verdict != Stable || !strings.Contains(r.Reason, "shrank") {
+	if r.Verdict != vocab.VerdictStable || !strings.Contains(r.Reason, "shrank") {
 		t.Fatalf("verdict %s (%s), want stable/shrank", r.Verdict, r.Reason)
 	}
 }
 
 func TestAnalyzeTooFewSamples(t *testing.T) {
 	r := Analyze([]Point{{0, 1}, {1, 2}, {2, 3}}, Limits{})
-	if r.Verdict != Noisy || !strings.Contains(r.Reason, "run longer") {
+	if r.Verdict != vocab.VerdictNoisy || !strings.Contains(r.Reason, "run longer") {
 		t.Fatalf("verdict %s (%s)", r.Verdict, r.Reason)
 	}
-	if r := Analyze(nil, Limits{}); r.Verdict != Noisy {
+	if r := Analyze(nil, Limits{}); r.Verdict != vocab.VerdictNoisy {
 		t.Fatalf("empty: %s", r.Verdict)
 	}
 }
@@ -209,7 +211,7 @@ func TestAnalyzeTooFewSamples(t *testing.T) {
 func TestAnalyzeOverLimitHasNoProjection(t *testing.T) {
 	pts := series(20, 1, 0, 12, func(t float64) float64 { return 100*mib + mib*t })
 	r := Analyze(pts, Limits{Limit: 50 * mib})
-	if r.Verdict != Leak || r.TimeToOOM != 0 || r.PercentOfLimit < 200 {
+	if r.Verdict != vocab.VerdictLeak || r.TimeToOOM != 0 || r.PercentOfLimit < 200 {
 		t.Fatalf("verdict %s oom %v pct %.0f", r.Verdict, r.TimeToOOM, r.PercentOfLimit)
 	}
 	// Usage (the cgroup) counts instead of the series when given.

@@ -3,14 +3,8 @@ package trend
 import (
 	"fmt"
 	"math"
-)
 
-// Verdicts (the same strings as probes/api's Verdict constants).
-const (
-	Leak    = "leak"
-	Growing = "growing"
-	Stable  = "stable"
-	Noisy   = "noisy"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Limits tell Analyze what the series is checked against for an OOM
@@ -60,7 +54,7 @@ const (
 func Analyze(pts []Point, lim Limits) Result {
 	var r Result
 	if len(pts) == 0 {
-		r.Verdict, r.Reason = Noisy, "no samples"
+		r.Verdict, r.Reason = vocab.VerdictNoisy, "no samples"
 		return r
 	}
 	r.Start, r.End = pts[0].V, pts[len(pts)-1].V
@@ -80,7 +74,7 @@ func Analyze(pts []Point, lim Limits) Result {
 		r.PercentOfLimit = 100 * u / lim.Limit
 	}
 	if len(pts) < minSamples || r.Span <= 0 {
-		r.Verdict = Noisy
+		r.Verdict = vocab.VerdictNoisy
 		r.Reason = fmt.Sprintf("only %d samples over %s; run longer or sample more often", len(pts), Duration(r.Span))
 		return r
 	}
@@ -105,13 +99,13 @@ func Analyze(pts []Point, lim Limits) Result {
 	switch {
 	case math.Abs(total) < minGrowth || (r.Low <= 0 && r.High >= 0 && math.Abs(r.Fit.Tau) < leakTau):
 		if noise > minGrowth && noise > 0.02*level {
-			r.Verdict = Noisy
+			r.Verdict = vocab.VerdictNoisy
 			r.Reason = fmt.Sprintf("no trend (%s over %s) but moves by ±%s around %s",
 				SignedBytes(total), Duration(r.Span), Bytes(noise), Bytes(level))
 			r.Confidence = clamp01(1 - r.Fit.R2)
 			return r
 		}
-		r.Verdict = Stable
+		r.Verdict = vocab.VerdictStable
 		r.Reason = fmt.Sprintf("changed by %s over %s (within the %s threshold)",
 			SignedBytes(total), Duration(r.Span), Bytes(minGrowth))
 		r.Confidence = clamp01(1 - math.Abs(total)/minGrowth)
@@ -120,13 +114,13 @@ func Analyze(pts []Point, lim Limits) Result {
 		}
 		return r
 	case total < 0:
-		r.Verdict = Stable
+		r.Verdict = vocab.VerdictStable
 		r.Reason = fmt.Sprintf("shrank by %s over %s (%s)", Bytes(-total), Duration(r.Span), Rate(r.Slope))
 		r.Confidence = r.Fit.R2
 		return r
 	}
 
-	// Growing. Is it steady (a leak) or warming up / levelling off?
+	// vocab.VerdictGrowing. Is it steady (a leak) or warming up / levelling off?
 	first, second := halves(pts)
 	steady := second.Slope >= 0.5*first.Slope && second.Slope <= 2*first.Slope+minGrowth/r.Span
 	r.Confidence = r.Fit.R2
@@ -135,29 +129,29 @@ func Analyze(pts []Point, lim Limits) Result {
 	case secondTotal < minGrowth/2 && first.Slope > 0 && second.Slope < 0.25*first.Slope:
 		// Grew early (a heap reaching its GC target, a warm-up) and has held
 		// still since: nothing is growing now.
-		r.Verdict = Stable
+		r.Verdict = vocab.VerdictStable
 		r.Reason = fmt.Sprintf("grew %s early in the window, then held flat (%s over its second half)",
 			SignedBytes(total), SignedBytes(secondTotal))
 		r.Slope, r.Low, r.High = second.Slope, second.Low, second.High
 		r.Confidence = clamp01(1 - math.Abs(secondTotal)/(minGrowth/2))
 		return r
 	case r.Fit.R2 >= leakR2 && r.Fit.Tau >= leakTau && steady && r.Drops == 0:
-		r.Verdict = Leak
+		r.Verdict = vocab.VerdictLeak
 		r.Reason = fmt.Sprintf("grew steadily at %s (%s over %s); a straight line explains %.0f%% of it",
 			Rate(r.Slope), SignedBytes(total), Duration(r.Span), 100*r.Fit.R2)
 	case r.Fit.R2 >= growR2 && first.Slope > 0 && second.Slope < 0.5*first.Slope:
-		r.Verdict = Growing
+		r.Verdict = vocab.VerdictGrowing
 		r.Reason = fmt.Sprintf("grew %s over %s but is levelling off: %s in the first half, %s in the second",
 			SignedBytes(total), Duration(r.Span), Rate(first.Slope), Rate(second.Slope))
 	case r.Fit.R2 >= growR2:
-		r.Verdict = Growing
+		r.Verdict = vocab.VerdictGrowing
 		r.Reason = fmt.Sprintf("grew at %s (%s over %s), unevenly: a straight line explains %.0f%%",
 			Rate(r.Slope), SignedBytes(total), Duration(r.Span), 100*r.Fit.R2)
 		if r.Drops == 1 {
 			r.Reason += "; released memory once"
 		}
 	default:
-		r.Verdict = Noisy
+		r.Verdict = vocab.VerdictNoisy
 		r.Reason = fmt.Sprintf("drifts up at %s but moves by ±%s; a straight line explains only %.0f%%",
 			Rate(r.Slope), Bytes(noise), 100*r.Fit.R2)
 		r.Confidence = clamp01(1 - r.Fit.R2)
@@ -192,7 +186,7 @@ func sawtooth(r *Result, segs [][]Point, minGrowth float64) {
 	amplitude := r.Peak - ff.Intercept
 	floorMin := math.Max(minGrowth, 0.1*amplitude)
 	if floorTotal >= floorMin && ff.Tau >= leakTau && len(floors) >= 3 {
-		r.Verdict = Leak
+		r.Verdict = vocab.VerdictLeak
 		r.Confidence = ff.R2
 		if len(floors) < 4 {
 			r.Confidence = math.Min(r.Confidence, 0.7)
@@ -201,7 +195,7 @@ func sawtooth(r *Result, segs [][]Point, minGrowth float64) {
 			r.Drops, Rate(ff.Slope))
 		return
 	}
-	r.Verdict = Noisy
+	r.Verdict = vocab.VerdictNoisy
 	r.Confidence = clamp01(1 - math.Abs(floorTotal)/math.Max(floorMin, amplitude))
 	r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s); the floor after collections moves (%s) without a steady rise",
 		r.Drops, Bytes(floors[0].V), Bytes(r.Peak), Rate(ff.Slope))
@@ -251,7 +245,7 @@ func halves(pts []Point) (Fit, Fit) {
 }
 
 func (r *Result) oom(lim Limits) {
-	if lim.Limit <= 0 || r.Slope <= 0 || (r.Verdict != Leak && r.Verdict != Growing) {
+	if lim.Limit <= 0 || r.Slope <= 0 || (r.Verdict != vocab.VerdictLeak && r.Verdict != vocab.VerdictGrowing) {
 		return
 	}
 	u := lim.Usage

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -132,7 +133,7 @@ func TestSession(t *testing.T) {
 				if s := h.Stats(); s.UnmatchedRequests != 0 || s.UnmatchedResponses != 0 || s.ParseErrors != 0 || s.DroppedBytes != 0 {
 					t.Fatalf("stats %+v", s)
 				}
-				if role == conn.RoleServer && h.Recs[0].TraceRole != api.RoleServer || role == conn.RoleClient && h.Recs[0].TraceRole != api.RoleClient {
+				if role == conn.RoleServer && h.Recs[0].TraceRole != vocab.RoleServer || role == conn.RoleClient && h.Recs[0].TraceRole != vocab.RoleClient {
 					t.Fatalf("role %s", h.Recs[0].TraceRole)
 				}
 			})
@@ -239,7 +240,7 @@ func TestMidStream(t *testing.T) {
 	if s := h.Stats(); s.UnmatchedResponses != 1 {
 		t.Fatalf("stats %+v", s)
 	}
-	if h.Recs[0].TraceRole != api.RoleClient {
+	if h.Recs[0].TraceRole != vocab.RoleClient {
 		t.Fatalf("inferred role %s", h.Recs[0].TraceRole)
 	}
 }

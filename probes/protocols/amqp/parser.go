@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -39,7 +40,7 @@ var protocolHeader = []byte("AMQP\x00\x00\x09\x01")
 // Protocol implements conn.Protocol.
 type Protocol struct{}
 
-func (Protocol) Name() string { return api.ProtocolAMQP }
+func (Protocol) Name() string { return vocab.ProtocolAMQP }
 
 // Infer recognises the protocol header a client sends first, or (for a
 // connection seen mid-stream) a whole method frame of a known method

@@ -9,13 +9,14 @@ import (
 	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
 // Protocol implements conn.Protocol.
 type Protocol struct{}
 
-func (Protocol) Name() string { return api.ProtocolDNS }
+func (Protocol) Name() string { return vocab.ProtocolDNS }
 
 // Infer accepts a UDP datagram that is a well-formed standard query or
 // response with exactly one question: header flags consistent with it,

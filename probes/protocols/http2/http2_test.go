@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -44,7 +45,7 @@ func check(t *testing.T, h *harness, ws ...want) {
 		if r.ReqBody != w.reqBody || r.ReqBodySize != int64(len(w.reqBody)) {
 			t.Errorf("record %d: req body %q (%d), want %q", i, r.ReqBody, r.ReqBodySize, w.reqBody)
 		}
-		if (r.Protocol == api.ProtocolGRPC) != w.grpc || r.GRPCStatus != w.grpcStatus {
+		if (r.Protocol == vocab.ProtocolGRPC) != w.grpc || r.GRPCStatus != w.grpcStatus {
 			t.Errorf("record %d: protocol %q grpc-status %q, want grpc %v %q", i, r.Protocol, r.GRPCStatus, w.grpc, w.grpcStatus)
 		}
 		if r.Latency <= 0 {
@@ -710,7 +711,7 @@ func TestLossNeverInvents(t *testing.T) {
 				continue
 			}
 			got := fmt.Sprintf("%s %s %d %s", r.ReqMethod, r.ReqPath, r.RespStatus, r.GRPCStatus)
-			if truth[tag] != got || (r.Protocol == api.ProtocolGRPC) != (r.ReqMethod == "POST") {
+			if truth[tag] != got || (r.Protocol == vocab.ProtocolGRPC) != (r.ReqMethod == "POST") {
 				t.Fatalf("seed %d: stream %s recorded as %q (protocol %q), truth %q", seed, tag, got, r.Protocol, truth[tag])
 			}
 			records++

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -656,7 +657,7 @@ func (p *Parser) complete(st *stream, c *conn.Chunk) {
 			p.env.Stats.ParseErrors++
 			return
 		}
-		ev.Protocol = api.ProtocolGRPC
+		ev.Protocol = vocab.ProtocolGRPC
 		ev.GRPCStatus = resp.grpcStatus
 		ev.RespMessage = resp.grpcMessage
 	case req.method == "POST" && unsure(req) && unsure(resp):

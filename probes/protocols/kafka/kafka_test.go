@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -279,7 +280,7 @@ func TestMidStream(t *testing.T) {
 	h.Call(conn.Ingress, metadataResp(7, "x", 0, 0), 0, 0)
 	h.Close()
 	check(t, h, []row{{Cmd: "Metadata", Ver: 12, Lat: true}})
-	if h.Recs[0].TraceRole != api.RoleClient {
+	if h.Recs[0].TraceRole != vocab.RoleClient {
 		t.Fatalf("role %s", h.Recs[0].TraceRole)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -34,7 +35,7 @@ const (
 // Protocol implements conn.Protocol.
 type Protocol struct{}
 
-func (Protocol) Name() string { return api.ProtocolKafka }
+func (Protocol) Name() string { return vocab.ProtocolKafka }
 
 // Infer recognises a request header: a size, a known api key with a
 // plausible version, a correlation id and a printable client id. A call

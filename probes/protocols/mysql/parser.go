@@ -8,14 +8,14 @@
 package mysql
 
 import (
-	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
 // Protocol implements conn.Protocol.
 type Protocol struct{}
 
-func (Protocol) Name() string { return api.ProtocolMySQL }
+func (Protocol) Name() string { return vocab.ProtocolMySQL }
 
 // Commands (first byte of a command packet).
 const (

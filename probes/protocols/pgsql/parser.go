@@ -11,14 +11,14 @@ import (
 	"bytes"
 	"encoding/binary"
 
-	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
 // Protocol implements conn.Protocol.
 type Protocol struct{}
 
-func (Protocol) Name() string { return api.ProtocolPgSQL }
+func (Protocol) Name() string { return vocab.ProtocolPgSQL }
 
 // Codes of the untyped messages a client sends first.
 const (

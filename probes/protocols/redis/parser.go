@@ -10,13 +10,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
 // Protocol implements conn.Protocol.
 type Protocol struct{}
 
-func (Protocol) Name() string { return api.ProtocolRedis }
+func (Protocol) Name() string { return vocab.ProtocolRedis }
 
 // Infer recognises a command as clients send it: an array of bulk
 // strings whose first is a command name ("*2\r\n$3\r\nGET\r\n"). Replies
