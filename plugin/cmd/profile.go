@@ -476,6 +476,9 @@ func (o *ProfileOptions) openOutput() (io.Writer, func() error, error) {
 func (o *ProfileOptions) writeResult(w io.Writer, p *flame.Profile, width int, colorOn bool) error {
 	switch o.Output {
 	case profileOutFolded:
+		if _, _, tty := render.TerminalSize(w); tty {
+			return p.WriteFoldedEscaped(w, render.Sanitize) // frame names come from the node
+		}
 		return p.WriteFolded(w)
 	case profileOutPprof:
 		return p.WritePprof(w)

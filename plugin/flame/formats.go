@@ -17,12 +17,21 @@ import (
 // line, root first, the process name as the first frame (as
 // stackcollapse-perf.pl does). Stacks of the same name and frames merge.
 func (p *Profile) WriteFolded(w io.Writer) error {
+	return p.WriteFoldedEscaped(w, nil)
+}
+
+// WriteFoldedEscaped is WriteFolded with every name passed through escape
+// (for a terminal: names come from the node); nil keeps them.
+func (p *Profile) WriteFoldedEscaped(w io.Writer, escape func(string) string) error {
+	if escape == nil {
+		escape = func(s string) string { return s }
+	}
 	merged := map[string]uint64{}
 	var order []string
 	for _, s := range p.Stacks() {
-		line := foldName(s.Comm)
-		if f := s.Folded(); f != "" {
-			line += ";" + f
+		line := escape(foldName(s.Comm))
+		for _, f := range s.Frames {
+			line += ";" + escape(foldName(f.Name))
 		}
 		if _, ok := merged[line]; !ok {
 			order = append(order, line)
@@ -43,12 +52,16 @@ func (p *Profile) WriteFolded(w io.Writer) error {
 	return bw.Flush()
 }
 
+// foldName keeps a name one frame of one line: ';' separates frames and
+// '\n' stacks.
 func foldName(s string) string {
 	if s == "" {
 		return "[unknown]"
 	}
-	return strings.NewReplacer(";", ":", "\n", " ").Replace(s)
+	return foldReplacer.Replace(s)
 }
+
+var foldReplacer = strings.NewReplacer(";", ":", "\n", " ", "\r", " ")
 
 // ParseFolded reads collapsed stacks ("a;b;c N"); the first frame is taken
 // as the process name, as WriteFolded writes it.

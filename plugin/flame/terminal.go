@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fatih/color"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 )
 
 // TermOptions control the terminal renderers.
@@ -19,9 +21,8 @@ type TermOptions struct {
 	MinPercent float64
 	// MaxLines bounds the flame graph (default 60).
 	MaxLines int
-	// Escape cleans strings that came from a node before printing (e.g.
-	// printers.EscapeTerminal); nil keeps them (they are still stripped of
-	// control characters).
+	// Escape cleans strings that came from a node before printing; nil
+	// means render.Sanitize, the plugin's one sanitizer.
 	Escape func(string) string
 }
 
@@ -41,12 +42,7 @@ func (o *TermOptions) clean(s string) string {
 	if o.Escape != nil {
 		return o.Escape(s)
 	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
+	return render.Sanitize(s)
 }
 
 // palette colours a frame by module (kernel frames always red-ish, JIT

@@ -19,6 +19,7 @@ import (
 	"github.com/fatih/color"
 	"k8s.io/cli-runtime/pkg/printers"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/trend"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
@@ -136,11 +137,11 @@ func (v *View) HandleLine(line []byte) error {
 	case api.TableProbeLog:
 		var r api.ProbeLog
 		if err = json.Unmarshal(line, &r); err == nil {
-			msg := printers.EscapeTerminal(r.Msg)
+			msg := render.Sanitize(r.Msg)
 			if r.Remedy != "" {
-				msg += "\n  " + printers.EscapeTerminal(r.Remedy)
+				msg += "\n  " + render.Sanitize(r.Remedy)
 			}
-			lvl := r.Level
+			lvl := render.Sanitize(r.Level)
 			if lvl == api.LevelInfo {
 				lvl = "info"
 			}
@@ -148,7 +149,7 @@ func (v *View) HandleLine(line []byte) error {
 		}
 	case api.TableProbeReady:
 	default:
-		v.warnOnce("table:"+h.Table, fmt.Sprintf("skipping records of unknown table %q (a newer agent?)", printers.EscapeTerminal(h.Table)))
+		v.warnOnce("table:"+h.Table, fmt.Sprintf("skipping records of unknown table %q (a newer agent?)", render.Sanitize(h.Table)))
 	}
 	if err != nil {
 		v.warnOnce("decode:"+h.Table, fmt.Sprintf("skipping a malformed %s record: %v", h.Table, err))
@@ -161,7 +162,7 @@ func (v *View) warnOnce(key, msg string) {
 		return
 	}
 	v.warned[key] = true
-	fmt.Fprintf(v.o.ErrOut, "warning: %s\n", msg)
+	fmt.Fprintf(v.o.ErrOut, "warning: %s\n", render.Sanitize(msg))
 }
 
 // AddStats adds one sample.
@@ -227,8 +228,8 @@ func (v *View) Final() error {
 	if len(v.sums) > 0 {
 		buf.WriteString("\n")
 		for _, s := range v.sortedSums() {
-			fmt.Fprintf(&buf, "%s %d: %s: %s\n", printers.EscapeTerminal(procName(s.Comm, v.podName(s.PodUID), s.ContainerID)), s.PID,
-				v.verdicts[s.Verdict].Sprint(s.Verdict), printers.EscapeTerminal(s.Reason))
+			fmt.Fprintf(&buf, "%s %d: %s: %s\n", render.Sanitize(procName(s.Comm, v.podName(s.PodUID), s.ContainerID)), s.PID,
+				v.colorVerdict(s.Verdict), render.Sanitize(s.Reason))
 		}
 	}
 	v.renderAllocs(&buf)
@@ -302,7 +303,7 @@ func (v *View) table(final bool) string {
 		if p.last.CgroupLimitBytes > 0 {
 			limit = fmt.Sprintf("%s (%.0f%%)", trend.Bytes(float64(p.last.CgroupLimitBytes)), 100*float64(p.last.CgroupUsageBytes)/float64(p.last.CgroupLimitBytes))
 		} else if s := v.summaryFor(p); s != nil && s.LimitBytes > 0 {
-			limit = fmt.Sprintf("%s %s (%.1f%%)", s.LimitSource, trend.Bytes(float64(s.LimitBytes)), s.PercentOfLimit)
+			limit = fmt.Sprintf("%s %s (%.1f%%)", render.Sanitize(s.LimitSource), trend.Bytes(float64(s.LimitBytes)), s.PercentOfLimit)
 		}
 		oomIn := "-"
 		if oom > 0 {
@@ -313,7 +314,7 @@ func (v *View) table(final bool) string {
 			rateS = trend.Rate(slope)
 		}
 		row := []string{
-			printers.EscapeTerminal(procName(p.last.Comm, v.podName(p.last.PodUID), p.last.ContainerID)),
+			render.Sanitize(procName(p.last.Comm, v.podName(p.last.PodUID), p.last.ContainerID)),
 			fmt.Sprint(p.last.PID),
 			trend.Bytes(float64(p.last.RSSBytes)),
 			trend.Bytes(float64(p.last.RSSAnonBytes)),
@@ -326,7 +327,7 @@ func (v *View) table(final bool) string {
 			v.colorVerdict(verdict), // last column: colour cannot skew the tabwriter
 		}
 		if showNode {
-			row = append([]string{printers.EscapeTerminal(p.last.Node)}, row...)
+			row = append([]string{render.Sanitize(p.last.Node)}, row...)
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
@@ -334,7 +335,10 @@ func (v *View) table(final bool) string {
 	return buf.String()
 }
 
+// colorVerdict paints the verdicts it knows; others (a newer agent's, a
+// forged record's) are shown sanitized and plain.
 func (v *View) colorVerdict(s string) string {
+	s = render.Sanitize(s)
 	if c, ok := v.verdicts[strings.TrimSuffix(s, "?")]; ok {
 		return c.Sprint(s)
 	}
@@ -360,12 +364,12 @@ func (v *View) renderAllocs(buf *bytes.Buffer) {
 		fmt.Fprintf(buf, "\nOUTSTANDING ALLOCATIONS (sampled, scaled; top stacks per process)\n")
 	}
 	for _, a := range v.allocs {
-		src := printers.EscapeTerminal(a.Source)
+		src := render.Sanitize(a.Source)
 		if a.Source == api.AllocSourceFaults {
-			fmt.Fprintf(buf, "%s %d #%d  %s of %s (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
+			fmt.Fprintf(buf, "%s %d #%d  %s of %s (%s)\n", render.Sanitize(a.Comm), a.PID, a.Rank,
 				trend.Bytes(float64(a.OutstandingBytes)), trend.Bytes(float64(a.AllocatedBytes)), src)
 		} else {
-			fmt.Fprintf(buf, "%s %d #%d  %s in %d allocations (%s)\n", printers.EscapeTerminal(a.Comm), a.PID, a.Rank,
+			fmt.Fprintf(buf, "%s %d #%d  %s in %d allocations (%s)\n", render.Sanitize(a.Comm), a.PID, a.Rank,
 				trend.Bytes(float64(a.OutstandingBytes)), a.OutstandingAllocs, src)
 		}
 		frames := collapseUnnamed(a.Frames)
@@ -374,7 +378,7 @@ func (v *View) renderAllocs(buf *bytes.Buffer) {
 				fmt.Fprintf(buf, "    ... %d more frames\n", len(frames)-i)
 				break
 			}
-			fmt.Fprintf(buf, "    %s\n", printers.EscapeTerminal(f))
+			fmt.Fprintf(buf, "    %s\n", render.Sanitize(f))
 		}
 	}
 }

@@ -222,7 +222,7 @@ func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
 	for _, g := range gs {
 		row := []Cell{Plain(Sanitize(g.Service))}
 		if o.Wide {
-			row = append(row, Plain(cmp.Or(g.Role, "-")), Plain(cmp.Or(Sanitize(g.Peer), "-")))
+			row = append(row, Plain(cmp.Or(Sanitize(g.Role), "-")), Plain(cmp.Or(Sanitize(g.Peer), "-")))
 		}
 		row = append(row, Plain(endpointText(g, methodWidth, o.Wide)), statusCell(g, o.Wide, p))
 
@@ -305,7 +305,7 @@ func statusCell(g group, wide bool, p *Palette) Cell {
 		if !ok {
 			continue
 		}
-		s := c
+		s := Sanitize(c) // a SQLSTATE or grpc-status comes from the wire
 		if wide {
 			s += ":" + FormatCount(n)
 		}

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 )
 
@@ -491,7 +492,7 @@ func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 		}
 	case p.Status.Phase == corev1.PodFailed:
 		n.state = "failed"
-		n.err = fmt.Errorf("probe pod %s on node %s failed before starting: %s %s", p.Name, n.target.Name, p.Status.Reason, p.Status.Message)
+		n.err = fmt.Errorf("probe pod %s on node %s failed before starting: %s %s", p.Name, n.target.Name, render.Sanitize(p.Status.Reason), render.Sanitize(p.Status.Message))
 	}
 }
 
@@ -574,7 +575,7 @@ func (s *runner) finished(n *node, p *corev1.Pod, t *corev1.ContainerStateTermin
 	if why == "" {
 		why = fmt.Sprintf("exit code %d", t.ExitCode)
 		if t.Reason != "" && t.Reason != "Error" {
-			why += " (" + t.Reason + ")"
+			why += " (" + render.Sanitize(t.Reason) + ")"
 		}
 	}
 	if t.Reason == "OOMKilled" {
@@ -674,11 +675,11 @@ func lastWaiting(p *corev1.Pod) string {
 		return ""
 	}
 	if cs := probeStatus(p); cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
-		return " (" + cs.State.Waiting.Reason + ")"
+		return " (" + render.Sanitize(cs.State.Waiting.Reason) + ")"
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Status != corev1.ConditionTrue && c.Message != "" {
-			return " (" + c.Message + ")"
+			return " (" + render.Sanitize(c.Message) + ")"
 		}
 	}
 	return ""
@@ -692,9 +693,9 @@ func waitingError(p *corev1.Pod, w *corev1.ContainerStateWaiting, node string) e
 	case "ErrImageNeverPull":
 		return fmt.Errorf("probe image %s is not present on node %s and the pull policy is Never: import it into the node's container runtime, or use --image-pull-policy IfNotPresent with an image the node can pull", img, node)
 	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "RegistryUnavailable":
-		return fmt.Errorf("node %s cannot pull probe image %s (%s: %s): check --image and that the node can reach the registry", node, img, w.Reason, w.Message)
+		return fmt.Errorf("node %s cannot pull probe image %s (%s: %s): check --image and that the node can reach the registry", node, img, render.Sanitize(w.Reason), render.Sanitize(w.Message))
 	case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
-		return fmt.Errorf("probe container on node %s could not start (%s: %s): check `kubectl pixie doctor` and the --profile", node, w.Reason, w.Message)
+		return fmt.Errorf("probe container on node %s could not start (%s: %s): check `kubectl pixie doctor` and the --profile", node, render.Sanitize(w.Reason), render.Sanitize(w.Message))
 	}
 	return nil
 }

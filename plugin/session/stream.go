@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 )
 
 // Line is one NDJSON record from a probe pod.
@@ -166,7 +168,7 @@ func (t *tailBuffer) summary(indent string) string {
 			}
 		}
 		b.WriteString(indent)
-		b.WriteString(l)
+		b.WriteString(render.Sanitize(l)) // a pod's output: never raw to a terminal
 		b.WriteByte('\n')
 	}
 	return strings.TrimRight(b.String(), "\n")
@@ -183,9 +185,9 @@ func (t *tailBuffer) probeError() string {
 		}
 		if json.Unmarshal([]byte(t.lines[i]), &pl) == nil && pl.Table == "probe_log" && pl.Level == "error" {
 			if pl.Remedy != "" {
-				return pl.Msg + ": " + pl.Remedy
+				return render.Sanitize(pl.Msg + ": " + pl.Remedy)
 			}
-			return pl.Msg
+			return render.Sanitize(pl.Msg)
 		}
 	}
 	return ""

@@ -214,7 +214,7 @@ func (v *View) warnOnceLocked(key, msg string) {
 		return
 	}
 	v.warned[key] = true
-	fmt.Fprintf(v.errOut, "%s %s\n", v.o.ErrPalette.Warn("warning:"), msg)
+	fmt.Fprintf(v.errOut, "%s %s\n", v.o.ErrPalette.Warn("warning:"), render.Sanitize(msg))
 }
 
 // Errors returns the error messages the probes reported.

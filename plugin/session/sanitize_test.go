@@ -1,0 +1,68 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	kfake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
+)
+
+// A failed probe's error quotes its log tail: the pod's own lines and its
+// probe_log records come from the node and must not reach the terminal raw.
+func TestFailedProbeMessageIsSanitized(t *testing.T) {
+	client := kfake.NewClientset()
+	k := &fakeKubelet{client: client, conns: map[string]int{}, records: 1, exit: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go k.run(ctx, t)
+	o := testOptions(client, k, io.Discard)
+	o.Targets = o.Targets[:1]
+	logLine, _ := json.Marshal(map[string]any{"table": "probe_log", "seq": 100, "level": "error",
+		"msg": rendertest.Hostile, "remedy": rendertest.Hostile})
+	hostile := "panic: " + rendertest.Hostile + "\n" + string(logLine) + "\n"
+	o.logs = func(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
+		rc, err := k.logs(ctx, ns, pod)
+		return io.NopCloser(io.MultiReader(rc, strings.NewReader(hostile))), err
+	}
+	_, err := Run(context.Background(), o, func(Line) {})
+	if err == nil {
+		t.Fatal("Run succeeded with a failing probe")
+	}
+	rendertest.CheckSafe(t, "failure message", err.Error())
+	if !strings.Contains(err.Error(), "probe on node n1 failed: a^[]52;c;cHduZWQ=^G") || !strings.Contains(err.Error(), "    panic: a^[]52") {
+		t.Errorf("the hostile log lines are not quoted escaped: %q", err)
+	}
+}
+
+// The kubelet's reasons and messages for a container that cannot start
+// are quoted too.
+func TestWaitingMessageIsSanitized(t *testing.T) {
+	client := kfake.NewClientset()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		w, _ := client.CoreV1().Pods("pixie").Watch(ctx, metav1.ListOptions{})
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe", State: corev1.ContainerState{
+					Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: rendertest.Hostile}}}}
+				_, _ = client.CoreV1().Pods("pixie").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+			}
+		}
+	}()
+	o := testOptions(client, &fakeKubelet{client: client, conns: map[string]int{}}, io.Discard)
+	o.Targets = o.Targets[:1]
+	_, err := Run(context.Background(), o, func(Line) {})
+	if err == nil || !strings.Contains(err.Error(), "could not start (CreateContainerError: a^[]52;c;cHduZWQ=^G") {
+		t.Fatalf("err = %v", err)
+	}
+	rendertest.CheckSafe(t, "waiting message", err.Error())
+}
