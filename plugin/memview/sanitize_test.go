@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // hostileRecords is the agent's record stream with a hostile string in
@@ -37,7 +38,7 @@ func hostileRecords(t *testing.T, verdict string) [][]byte {
 // one the view does not know ("bogus", a newer agent's) or none at all
 // used to panic on a nil colour.
 func TestHostileRecordsAreEscaped(t *testing.T) {
-	for _, verdict := range []string{api.VerdictLeak, "bogus", "", rendertest.Hostile} {
+	for _, verdict := range []string{vocab.VerdictLeak, "bogus", "", rendertest.Hostile} {
 		for _, colour := range []bool{false, true} {
 			var out, errOut bytes.Buffer
 			v := New(Options{Out: &out, ErrOut: &errOut, Color: colour, Duration: 10 * time.Second,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Status classes come from the wire (a SQLSTATE, a grpc-status name, a
@@ -16,7 +17,7 @@ func TestTraceEscapesStatusAndRole(t *testing.T) {
 	lat := stats.NewSketch()
 	lat.Add(1e6)
 	var rows []stats.Endpoint
-	for _, proto := range []string{stats.ProtocolPgSQL, stats.ProtocolGRPC, "", rendertest.Hostile} {
+	for _, proto := range []string{vocab.ProtocolPgSQL, vocab.ProtocolGRPC, "", rendertest.Hostile} {
 		rows = append(rows, stats.Endpoint{Key: stats.Key{Protocol: proto, Service: "svc", Role: rendertest.Hostile,
 			Method: "QUERY", Path: "SELECT ?", StatusClass: rendertest.Short}, Count: 3, Errors: 3, Latency: lat})
 	}
