@@ -420,6 +420,7 @@ func probeStats(ts socktrace.Stats, cs conn.Stats, records uint64, window, attac
 	add("parse_errors", cs.ParseErrors, true)
 	add("gaps", cs.Gaps, true)
 	add("evicted_conns", cs.EvictedConns, true)
+	add("budget_evicted_conns", cs.BudgetConns, true)
 	add("unmatched_requests", cs.UnmatchedRequests, true)
 	add("unmatched_responses", cs.UnmatchedResponses, true)
 	return &api.ProbeStats{

@@ -109,6 +109,15 @@ const (
 	EndEvict EndReason = 3 // the Tracker dropped the connection (limits, idle)
 )
 
+// Sizer is implemented by parsers that hold memory beyond a few fixed
+// fields (decoder tables, pending messages, kept bodies). HeldBytes says
+// how much they hold now and must be cheap (a running count): the Tracker
+// asks after every call it feeds and charges it to the connection against
+// Options.MemoryBudget, the one budget all connections share.
+type Sizer interface {
+	HeldBytes() int
+}
+
 // Parser turns one connection's chunks into records. Chunks of both
 // directions arrive in the order of the calls. A parser must never panic
 // and must bound its memory (Env.MaxBufferedBytes, BodyLimit).

@@ -11,6 +11,7 @@ type Stats struct {
 	ConnsClosed  uint64 // connections ended by a close event
 	EvictedConns uint64 // connections dropped because MaxConns was reached
 	IdleConns    uint64 // connections dropped after IdleTimeout without events
+	BudgetConns  uint64 // connections dropped, oldest first, to keep all within MemoryBudget
 	UnknownConns uint64 // connections ended without a recognised protocol
 
 	Gaps         uint64 // times a direction's stream jumped ahead (lost events)
@@ -28,22 +29,23 @@ type Stats struct {
 // Map returns the counters by name (snake_case), for probe_stats.
 func (s *Stats) Map() map[string]uint64 {
 	return map[string]uint64{
-		"events":              s.Events,
-		"data_events":         s.DataEvents,
-		"records":             s.Records,
-		"conns_opened":        s.ConnsOpened,
-		"conns_closed":        s.ConnsClosed,
-		"evicted_conns":       s.EvictedConns,
-		"idle_conns":          s.IdleConns,
-		"unknown_conns":       s.UnknownConns,
-		"gaps":                s.Gaps,
-		"gap_bytes":           s.GapBytes,
-		"uncaptured_bytes":    s.Uncaptured,
-		"dropped_bytes":       s.DroppedBytes,
-		"parse_errors":        s.ParseErrors,
-		"resyncs":             s.Resyncs,
-		"unmatched_requests":  s.UnmatchedRequests,
-		"unmatched_responses": s.UnmatchedResponses,
-		"pushes":              s.Pushes,
+		"events":               s.Events,
+		"data_events":          s.DataEvents,
+		"records":              s.Records,
+		"conns_opened":         s.ConnsOpened,
+		"conns_closed":         s.ConnsClosed,
+		"evicted_conns":        s.EvictedConns,
+		"idle_conns":           s.IdleConns,
+		"budget_evicted_conns": s.BudgetConns,
+		"unknown_conns":        s.UnknownConns,
+		"gaps":                 s.Gaps,
+		"gap_bytes":            s.GapBytes,
+		"uncaptured_bytes":     s.Uncaptured,
+		"dropped_bytes":        s.DroppedBytes,
+		"parse_errors":         s.ParseErrors,
+		"resyncs":              s.Resyncs,
+		"unmatched_requests":   s.UnmatchedRequests,
+		"unmatched_responses":  s.UnmatchedResponses,
+		"pushes":               s.Pushes,
 	}
 }

@@ -14,6 +14,13 @@ const (
 	DefaultMaxBufferedBytes = 64 << 10
 	DefaultBodyLimit        = 512
 	DefaultIdleTimeout      = 5 * time.Minute
+	// DefaultMemoryBudget leaves the probe pod (256 MiB limit) room for
+	// the Go heap's headroom, the ring buffer copy and the aggregates.
+	DefaultMemoryBudget = 64 << 20
+
+	// connOverhead is what a tracked connection costs besides its
+	// buffers and parser state (structs, map entries, address strings).
+	connOverhead = 1024
 
 	// inferMaxBytes bounds the bytes kept while a protocol asks for more
 	// (a message start split over calls).
@@ -49,6 +56,12 @@ type Options struct {
 	FullData bool
 	// NoHeaders: the sink needs no header columns (aggregates only).
 	NoHeaders bool
+	// MemoryBudget bounds the bytes all connections hold together (their
+	// parsers' tables and pending messages, reassembly and reorder
+	// buffers); past it the least recently active connections are
+	// evicted (Stats.BudgetConns). Per-connection bounds alone times
+	// MaxConns exceed a probe pod's memory.
+	MemoryBudget int
 	// IdleTimeout drops connections without events for that long
 	// (monotonic event time); negative disables it.
 	IdleTimeout time.Duration
@@ -83,6 +96,8 @@ type Tracker struct {
 	chunk Chunk
 	// parking: connections with parked calls, for the reorder timeout.
 	parking []*tracked
+	// held: bytes charged to all connections (see charge).
+	held int
 }
 
 // tracked is one connection's state.
@@ -116,6 +131,8 @@ type tracked struct {
 	parked      []parkedCall
 	parkedDir   Dir
 	parkedSince uint64
+	// held: bytes charged to the Tracker's budget for this connection.
+	held int
 }
 
 type parkedCall struct {
@@ -158,6 +175,9 @@ func NewTracker(opts Options, sink Sink) *Tracker {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
+	if opts.MemoryBudget <= 0 {
+		opts.MemoryBudget = DefaultMemoryBudget
+	}
 	if sink == nil {
 		sink = func(any) {}
 	}
@@ -174,6 +194,9 @@ func (t *Tracker) Stats() Stats { return t.stats }
 
 // Conns returns how many connections are tracked.
 func (t *Tracker) Conns() int { return len(t.conns) }
+
+// HeldBytes returns the bytes charged to the memory budget.
+func (t *Tracker) HeldBytes() int { return t.held }
 
 // Wall converts a monotonic timestamp to ns since the Unix epoch.
 func (t *Tracker) Wall(monoNs uint64) int64 {
@@ -207,6 +230,7 @@ func (t *Tracker) Handle(e *Event) {
 		}
 		c.setMeta(e)
 		t.touch(c, e.EndNs)
+		t.charge(c)
 	case KindData:
 		t.stats.DataEvents++
 		c := t.lookup(e.ID)
@@ -218,6 +242,7 @@ func (t *Tracker) Handle(e *Event) {
 		}
 		t.touch(c, e.EndNs)
 		t.data(c, e)
+		t.charge(c)
 	case KindClose:
 		if c := t.lookup(e.ID); c != nil {
 			t.stats.ConnsClosed++
@@ -301,9 +326,30 @@ func (t *Tracker) remove(c *tracked, ns uint64, why EndReason) {
 	}
 	c.prev.next, c.next.prev = c.next, c.prev
 	c.prev, c.next = nil, nil
+	t.held -= c.held
+	c.held = 0
 	delete(t.conns, c.id)
 	if t.last == c {
 		t.last = nil
+	}
+}
+
+// charge updates what c holds and evicts the least recently active other
+// connections while all of them together exceed the budget. c itself is
+// kept: its parser's own bounds cap it far below the budget.
+func (t *Tracker) charge(c *tracked) {
+	n := connOverhead + cap(c.dirs[0].infer) + cap(c.dirs[1].infer)
+	for _, p := range c.parked {
+		n += p.bytes
+	}
+	if s, ok := c.parser.(Sizer); ok {
+		n += s.HeldBytes()
+	}
+	t.held += n - c.held
+	c.held = n
+	for t.held > t.opts.MemoryBudget && t.root.prev != c && t.root.prev != &t.root {
+		t.stats.BudgetConns++
+		t.remove(t.root.prev, t.now, EndEvict)
 	}
 }
 

@@ -47,7 +47,12 @@ var (
 	}()
 )
 
-func (d *tableDecoder) reset() { d.ents, d.size = d.ents[:0], 0 }
+// reset empties the table; the entries' strings are released, not kept
+// alive by the array (the memory budget counts only size).
+func (d *tableDecoder) reset() {
+	clear(d.ents)
+	d.ents, d.size = d.ents[:0], 0
+}
 
 // decode decodes a whole block and calls emit for every field; known is
 // false for a field that refers to an entry never seen (then name and
@@ -146,7 +151,9 @@ func (d *tableDecoder) evict(max int) {
 		n++
 	}
 	if n > 0 {
-		d.ents = append(d.ents[:0], d.ents[n:]...)
+		m := copy(d.ents, d.ents[n:])
+		clear(d.ents[m:])
+		d.ents = d.ents[:m]
 	}
 }
 

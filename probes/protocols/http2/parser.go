@@ -113,7 +113,24 @@ type Parser struct {
 	streams map[uint32]*stream
 	// pendingHdr: decoded header bytes held by pending streams.
 	pendingHdr int
-	dead       bool
+	// bodyBytes: body bytes kept by pending streams.
+	bodyBytes int
+	dead      bool
+}
+
+// streamOverhead is what a pending stream costs besides its headers and
+// bodies (the struct, its blocks, the map entry).
+const streamOverhead = 256
+
+// HeldBytes implements conn.Sizer: the HPACK tables, the frame and header
+// block buffers, and what pending streams keep.
+func (p *Parser) HeldBytes() int {
+	n := p.pendingHdr + p.bodyBytes + len(p.streams)*streamOverhead
+	for i := range p.sides {
+		s := &p.sides[i]
+		n += s.dec.size + cap(s.buf) + cap(s.hbuf)
+	}
+	return n
 }
 
 // NewParser returns a parser for one connection.
@@ -296,7 +313,9 @@ func (p *Parser) data(s *side, b []byte) {
 // keep appends up to BodyLimit bytes.
 func (p *Parser) keep(body, b []byte) []byte {
 	if room := p.env.BodyLimit - len(body); room > 0 {
-		body = append(body, b[:min(room, len(b))]...)
+		n := min(room, len(b))
+		body = append(body, b[:n]...)
+		p.bodyBytes += n
 	}
 	return body
 }
@@ -628,6 +647,7 @@ func (p *Parser) remove(st *stream) {
 	if st.resp != nil {
 		p.pendingHdr -= st.resp.mem
 	}
+	p.bodyBytes -= len(st.reqBody) + len(st.respBody)
 	delete(p.streams, st.id)
 }
 
@@ -736,5 +756,11 @@ func (p *Parser) End(endNs uint64, why conn.EndReason) {
 		}
 	}
 	p.streams = nil
+	p.pendingHdr, p.bodyBytes = 0, 0
+	for i := range p.sides {
+		s := &p.sides[i]
+		s.dec.reset()
+		s.buf, s.hbuf = nil, nil
+	}
 	p.dead = true
 }
