@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
 )
 
 // Frame types and the byte that ends every frame.
@@ -107,19 +108,11 @@ func roleOf(from sender, dir conn.Dir) conn.Role {
 
 func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
 
-// stream is one direction's frame reassembly.
+// stream is one direction's framing rules.
 type stream struct {
-	synced bool
-	proto  int // bytes of the protocol header matched
-	hdr    [7]byte
-	nhdr   int
-	typ    byte
-	ch     uint16
-	size   uint32
-	got    uint32 // payload bytes consumed
-	keep   int    // payload bytes to keep in buf
-	buf    []byte
-	start  uint64 // arrival of the frame's first byte
+	p   *Parser
+	dir conn.Dir
+	fr  framing.Framer
 }
 
 // request is a method waiting for its answer or its content header.
@@ -167,124 +160,74 @@ func NewParser(env *conn.Env) *Parser {
 	if env.MaxBufferedBytes > 0 {
 		p.keep = max(min(p.keep, env.MaxBufferedBytes), 16)
 	}
-	p.dirs[0].synced = env.Fresh
-	p.dirs[1].synced = env.Fresh
+	for i := range p.dirs {
+		p.dirs[i] = stream{p: p, dir: conn.Dir(i + 1), fr: framing.New(env.Stats, env.Fresh)}
+	}
 	return p
 }
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {
-	if c.EOF || c.Dir != conn.Egress && c.Dir != conn.Ingress {
+	if c.Dir != conn.Egress && c.Dir != conn.Ingress {
 		return
 	}
 	s := &p.dirs[c.Dir-1]
-	if c.Gap > 0 {
-		if !s.synced {
-			return
-		}
-		// Bytes of a payload past what is kept (bodies) may be missed.
-		if s.nhdr == 7 && len(s.buf) >= s.keep && uint64(s.got)+c.Gap <= uint64(s.size) {
-			s.got += uint32(c.Gap)
-			return
-		}
-		p.lose(c.Dir)
-		return
-	}
-	b := c.Data
-	if !s.synced {
-		if _, conf := methodFrame(b); conf != conn.High && !bytes.HasPrefix(b, protocolHeader) {
-			p.env.Stats.DroppedBytes += uint64(len(b))
-			return
-		}
-		*s = stream{synced: true, buf: s.buf[:0]}
-	}
-	for len(b) > 0 {
-		if s.nhdr < 7 {
-			if s.nhdr == 0 && (s.proto > 0 || b[0] == 'A') {
-				// The protocol header, at the start or before a refusal.
-				n := min(len(b), len(protocolHeader)-s.proto)
-				if !bytes.Equal(b[:n], protocolHeader[s.proto:s.proto+n]) {
-					p.bad(c.Dir)
-					return
-				}
-				s.proto += n
-				b = b[n:]
-				if s.proto == len(protocolHeader) {
-					s.proto = 0
-				}
-				continue
-			}
-			if s.nhdr == 0 {
-				s.start = c.WireNs()
-			}
-			n := copy(s.hdr[s.nhdr:], b)
-			s.nhdr += n
-			b = b[n:]
-			if s.nhdr < 7 {
-				return
-			}
-			s.typ, s.ch = s.hdr[0], binary.BigEndian.Uint16(s.hdr[1:3])
-			s.size = binary.BigEndian.Uint32(s.hdr[3:7])
-			s.got, s.buf = 0, s.buf[:0]
-			switch {
-			case s.size > maxFrameSize:
-				p.bad(c.Dir)
-				return
-			case s.typ == frameMethod && s.size >= 4:
-				s.keep = 4 // the class and method decide how much more
-			case s.typ == frameHeader && s.size >= 12:
-				s.keep = 12 // class, weight, body size
-			case s.typ == frameBody || s.typ == frameHeartbeat:
-				s.keep = 0
-			default:
-				p.bad(c.Dir)
-				return
-			}
-			continue
-		}
-		if s.got < s.size {
-			if len(s.buf) < s.keep {
-				n := min(s.keep-len(s.buf), len(b))
-				s.buf = append(s.buf, b[:n]...)
-				b = b[n:]
-				s.got += uint32(n)
-				if s.typ == frameMethod && len(s.buf) == 4 && s.keep == 4 {
-					if m := methods[mkey(binary.BigEndian.Uint16(s.buf), binary.BigEndian.Uint16(s.buf[2:]))]; m != nil && !m.secret {
-						s.keep = int(min(s.size, uint32(p.keep)))
-					}
-				}
-				continue
-			}
-			n := uint32(min(uint64(len(b)), uint64(s.size-s.got)))
-			b = b[n:]
-			s.got += n
-			continue
-		}
-		if b[0] != frameEnd {
-			p.bad(c.Dir)
-			return
-		}
-		b = b[1:]
-		s.nhdr = 0
-		p.frame(c, s)
-	}
+	s.fr.Feed(c, s)
 }
 
-// bad: the stream is not framed as AMQP where it should be.
-func (p *Parser) bad(dir conn.Dir) {
-	p.env.Stats.ParseErrors++
-	p.lose(dir)
+var frameEnds = []byte{frameEnd}
+
+// Head reads the protocol header (at the start, or before a refusal) or a
+// frame header; a method frame's header takes its class and method, which
+// decide how much of the arguments is kept (none of secret ones).
+func (s *stream) Head(hdr []byte) (framing.Head, bool) {
+	if hdr[0] == 'A' {
+		n := len(hdr)
+		if !bytes.Equal(hdr, protocolHeader[:n]) {
+			return framing.Head{}, false
+		}
+		return framing.Head{Len: min(n+1, len(protocolHeader))}, true
+	}
+	if len(hdr) < 7 {
+		return framing.Head{Len: 7}, true
+	}
+	typ, size := hdr[0], binary.BigEndian.Uint32(hdr[3:7])
+	h := framing.Head{Len: 7, Size: int(size), End: frameEnds}
+	switch {
+	case size > maxFrameSize:
+		return h, false
+	case typ == frameMethod && size >= 4:
+		h.Len, h.Size = 11, int(size)-4
+		if len(hdr) == 11 {
+			if m := methods[mkey(binary.BigEndian.Uint16(hdr[7:]), binary.BigEndian.Uint16(hdr[9:]))]; m != nil && !m.secret {
+				h.Keep = s.p.keep - 4
+			}
+		}
+	case typ == frameHeader && size >= 12:
+		h.Keep = 12 // class, weight, body size
+	case typ == frameBody || typ == frameHeartbeat:
+	default:
+		return h, false
+	}
+	return h, true
 }
 
-// lose drops a direction's sync after lost or malformed bytes. Frames,
-// and with them requests or answers, may be missing: every waiting
-// request is given up rather than paired on a guess.
-func (p *Parser) lose(dir conn.Dir) {
-	p.env.Stats.Resyncs++
-	s := &p.dirs[dir-1]
-	*s = stream{buf: s.buf[:0]}
-	p.dropAll()
+func (s *stream) Message(m *framing.Message, c *conn.Chunk) bool {
+	if len(m.Header) >= 7 {
+		s.p.frame(c, m)
+	}
+	return true
 }
+
+// Resync starts a direction at a whole method frame or the protocol header.
+func (s *stream) Resync(c *conn.Chunk) bool {
+	_, conf := methodFrame(c.Data)
+	return conf == conn.High || bytes.HasPrefix(c.Data, protocolHeader)
+}
+
+// Lost: frames, and with them requests or answers, may be missing: every
+// waiting request is given up rather than paired on a guess.
+func (s *stream) Lost(broken bool) { s.p.dropAll() }
 
 func (p *Parser) dropAll() {
 	for _, ch := range p.chans {
@@ -330,17 +273,17 @@ func (p *Parser) channel(id uint16) *channel {
 	return ch
 }
 
-// frame handles a complete frame of s, which ended in chunk c.
-func (p *Parser) frame(c *conn.Chunk, s *stream) {
-	switch s.typ {
+// frame handles a complete frame, which ended in chunk c.
+func (p *Parser) frame(c *conn.Chunk, m *framing.Message) {
+	switch m.Header[0] {
 	case frameMethod:
-		p.method(c, s)
+		p.method(c, m)
 	case frameHeader:
-		ch := p.chans[s.ch]
-		if ch == nil || len(s.buf) < 12 {
+		ch := p.chans[binary.BigEndian.Uint16(m.Header[1:])]
+		if ch == nil || len(m.Body) < 12 {
 			return
 		}
-		bodySize := int64(min(binary.BigEndian.Uint64(s.buf[4:12]), 1<<62))
+		bodySize := int64(min(binary.BigEndian.Uint64(m.Body[4:12]), 1<<62))
 		if e := ch.early[c.Dir-1]; ch.content == nil && e != nil && e.needHeader {
 			e.bodySize, e.needHeader = bodySize, false
 			return
@@ -355,123 +298,161 @@ func (p *Parser) frame(c *conn.Chunk, s *stream) {
 	}
 }
 
-func (p *Parser) method(c *conn.Chunk, s *stream) {
-	class, id := binary.BigEndian.Uint16(s.buf), binary.BigEndian.Uint16(s.buf[2:])
-	m := methods[mkey(class, id)]
-	if m == nil {
+// got is a whole method frame.
+type got struct {
+	m         *method
+	class, id uint16
+	ch        uint16
+	dir       conn.Dir
+	start     uint64
+	end       uint64
+	size      int64 // on the wire
+	a         args
+}
+
+// other is the direction of the peer's methods.
+func (g *got) other() conn.Dir { return 1 - (g.dir - 1) }
+
+func (p *Parser) method(c *conn.Chunk, f *framing.Message) {
+	g := got{class: binary.BigEndian.Uint16(f.Header[7:]), id: binary.BigEndian.Uint16(f.Header[9:]),
+		ch: binary.BigEndian.Uint16(f.Header[1:]), dir: c.Dir, start: f.Start, end: c.WireNs(),
+		size: int64(len(f.Header)+f.Size) + 1}
+	g.m = methods[mkey(g.class, g.id)]
+	if g.m == nil {
 		p.env.Stats.ParseErrors++
 		return
 	}
-	ch := p.channel(s.ch)
+	ch := p.channel(g.ch)
 	if ch == nil {
 		p.env.Stats.UnmatchedRequests++
 		return
 	}
-	end := c.WireNs()
-	size := int64(s.size) + 8
-	a := parseArgs(class, id, s.buf[4:])
+	g.a = parseArgs(g.class, g.id, f.Body)
 	if r := ch.content; r != nil && r.dir == c.Dir {
 		ch.content = nil // its content header never came
 		p.emit(r)
 	}
-	other := 1 - (c.Dir - 1)
-	if m.reply {
-		r := ch.pending[other]
-		if r == nil {
-			// A client's writer thread can return from write(2) after
-			// its reader got the answer: the tracer then reports the
-			// answer first. Keep it for the request that follows.
-			if ch.early[c.Dir-1] != nil {
-				p.env.Stats.UnmatchedResponses++
-			}
-			ch.early[c.Dir-1] = &answer{class: class, id: id, name: m.name, queue: a.queue, size: size, end: end,
-				exchange: a.exchange, routingKey: a.routingKey, needHeader: m.content}
-			return
-		}
-		if !answers(r, class, id) || s.start < r.start {
-			p.env.Stats.UnmatchedResponses++
-			return
-		}
-		ch.pending[other] = nil
-		p.answered(r, m.name, a.queue, size, end)
-		if m.content {
-			r.ev.Exchange, r.ev.RoutingKey = a.exchange, a.routingKey
-			ch.content = r
-			r.dir = c.Dir
-			return
-		}
-		p.emit(r)
-		if class == classChannel && id == 41 && ch.pending == [2]*request{} && ch.content == nil && ch.early == [2]*answer{} {
-			delete(p.chans, s.ch) // closed: its id may be reused
-		}
+	if g.m.reply {
+		p.reply(ch, &g)
 		return
 	}
-	if class == classConnection && id == 50 || class == classChannel && id == 40 {
-		// A close answers the peer's waiting requests: they failed
-		// (or the connection or channel ended under them).
-		refuse := func(ch *channel) {
-			if r := ch.pending[other]; r != nil && r.m.name != m.name {
-				ch.pending[other] = nil
-				r.ev.RespMethod, r.ev.ReplyCode = m.name, a.replyCode
-				r.ev.RespBytes, r.end = size, end
-				p.emit(r)
-			}
+	if g.class == classConnection && g.id == 50 || g.class == classChannel && g.id == 40 {
+		p.closing(ch, &g)
+	}
+	p.request(ch, &g)
+}
+
+// reply pairs an answer with the request the peer waits on, or keeps it
+// for a request reported after it.
+func (p *Parser) reply(ch *channel, g *got) {
+	other := g.other()
+	r := ch.pending[other]
+	if r == nil {
+		// A client's writer thread can return from write(2) after
+		// its reader got the answer: the tracer then reports the
+		// answer first. Keep it for the request that follows.
+		if ch.early[g.dir-1] != nil {
+			p.env.Stats.UnmatchedResponses++
 		}
-		if class == classConnection {
-			for _, ch := range p.chans {
-				refuse(ch)
-			}
-		} else {
-			refuse(ch)
+		ch.early[g.dir-1] = &answer{class: g.class, id: g.id, name: g.m.name, queue: g.a.queue, size: g.size, end: g.end,
+			exchange: g.a.exchange, routingKey: g.a.routingKey, needHeader: g.m.content}
+		return
+	}
+	if !answers(r, g.class, g.id) || g.start < r.start {
+		p.env.Stats.UnmatchedResponses++
+		return
+	}
+	ch.pending[other] = nil
+	p.answered(r, g.m.name, g.a.queue, g.size, g.end)
+	if g.m.content {
+		r.ev.Exchange, r.ev.RoutingKey = g.a.exchange, g.a.routingKey
+		ch.content = r
+		r.dir = g.dir
+		return
+	}
+	p.emit(r)
+	if g.class == classChannel && g.id == 41 && ch.pending == [2]*request{} && ch.content == nil && ch.early == [2]*answer{} {
+		delete(p.chans, g.ch) // closed: its id may be reused
+	}
+}
+
+// closing: a close answers the peer's waiting requests: they failed (or
+// the connection or channel ended under them).
+func (p *Parser) closing(ch *channel, g *got) {
+	other := g.other()
+	refuse := func(ch *channel) {
+		if r := ch.pending[other]; r != nil && r.m.name != g.m.name {
+			ch.pending[other] = nil
+			r.ev.RespMethod, r.ev.ReplyCode = g.m.name, g.a.replyCode
+			r.ev.RespBytes, r.end = g.size, g.end
+			p.emit(r)
 		}
 	}
+	if g.class == classConnection {
+		for _, ch := range p.chans {
+			refuse(ch)
+		}
+	} else {
+		refuse(ch)
+	}
+}
+
+// request records a method that is not an answer: one-way, waiting for
+// its content, or waiting for its answer.
+func (p *Parser) request(ch *channel, g *got) {
 	ev := &api.AMQPEvent{
 		Header:     api.Header{Table: api.TableAMQPEvents, V: api.Version},
 		FrameType:  frameMethod,
-		Channel:    int(s.ch),
-		ClassID:    int(class),
-		MethodID:   int(id),
-		Exchange:   a.exchange,
-		RoutingKey: a.routingKey,
-		QueueName:  a.queue,
-		Method:     m.name,
-		ReplyCode:  a.replyCode,
-		ReqBytes:   size,
+		Channel:    int(g.ch),
+		ClassID:    int(g.class),
+		MethodID:   int(g.id),
+		Exchange:   g.a.exchange,
+		RoutingKey: g.a.routingKey,
+		QueueName:  g.a.queue,
+		Method:     g.m.name,
+		ReplyCode:  g.a.replyCode,
+		ReqBytes:   g.size,
 	}
-	r := &request{ev: ev, m: m, dir: c.Dir, start: s.start, end: s.start}
+	r := &request{ev: ev, m: g.m, dir: g.dir, start: g.start, end: g.start}
 	switch {
-	case len(m.replies) > 0 && !a.noWait:
-		if e := ch.early[other]; e != nil {
-			ch.early[other] = nil
-			if answers(r, e.class, e.id) && e.end >= r.start {
-				p.answered(r, e.name, e.queue, e.size, e.end)
-				if m := methods[mkey(e.class, e.id)]; m.content {
-					r.ev.Exchange, r.ev.RoutingKey, r.ev.BodySize = e.exchange, e.routingKey, e.bodySize
-				}
-				p.emit(r)
-				return
-			}
-			p.env.Stats.UnmatchedResponses++
+	case len(g.m.replies) > 0 && !g.a.noWait:
+		if p.answeredBefore(ch, r, g.other()) {
+			p.emit(r)
+			return
 		}
-		// A close the peer sent after this request started (reported
-		// first, as above) refused it.
-		for _, cl := range [...]*request{ch.pending[other], p.chans[0].pendingOf(other)} {
-			if cl != nil && r.m != cl.m && (cl.m.name == "channel.close" && cl.ev.Channel == int(s.ch) || cl.m.name == "connection.close") && cl.start >= r.start {
-				p.answered(r, cl.m.name, "", cl.ev.ReqBytes, cl.start)
-				r.ev.ReplyCode = cl.ev.ReplyCode
-				p.emit(r)
-				return
-			}
-		}
-		if ch.pending[c.Dir-1] != nil {
+		if ch.pending[g.dir-1] != nil {
 			p.env.Stats.UnmatchedRequests++ // a peer waits for one answer at a time
 		}
-		ch.pending[c.Dir-1] = r
-	case m.content:
+		ch.pending[g.dir-1] = r
+	case g.m.content:
 		ch.content = r
 	default:
 		p.emit(r)
 	}
+}
+
+// answeredBefore fills r's answer when it was reported before r: a reply
+// kept early, or a close the peer sent after r started.
+func (p *Parser) answeredBefore(ch *channel, r *request, other conn.Dir) bool {
+	if e := ch.early[other]; e != nil {
+		ch.early[other] = nil
+		if answers(r, e.class, e.id) && e.end >= r.start {
+			p.answered(r, e.name, e.queue, e.size, e.end)
+			if m := methods[mkey(e.class, e.id)]; m.content {
+				r.ev.Exchange, r.ev.RoutingKey, r.ev.BodySize = e.exchange, e.routingKey, e.bodySize
+			}
+			return true
+		}
+		p.env.Stats.UnmatchedResponses++
+	}
+	for _, cl := range [...]*request{ch.pending[other], p.chans[0].pendingOf(other)} {
+		if cl != nil && r.m != cl.m && (cl.m.name == "channel.close" && cl.ev.Channel == r.ev.Channel || cl.m.name == "connection.close") && cl.start >= r.start {
+			p.answered(r, cl.m.name, "", cl.ev.ReqBytes, cl.start)
+			r.ev.ReplyCode = cl.ev.ReplyCode
+			return true
+		}
+	}
+	return false
 }
 
 // answered fills r's answer columns.

@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
 )
 
 const (
@@ -96,16 +97,11 @@ func requestStart(b []byte) conn.Confidence {
 
 func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
 
-// stream is one direction's message reassembly.
+// stream is one direction's framing rules.
 type stream struct {
-	synced bool
-	hdr    [4]byte
-	nhdr   int
-	size   uint32
-	got    uint32
-	keep   int
-	buf    []byte
-	start  uint64
+	p   *Parser
+	req bool
+	fr  framing.Framer
 }
 
 type request struct {
@@ -118,7 +114,7 @@ type request struct {
 // Parser pairs one connection's requests and responses.
 type Parser struct {
 	env     *conn.Env
-	dirs    [2]stream
+	dirs    [2]stream // by conn.Dir-1
 	reqDir  conn.Dir
 	pending []request
 	orphans []orphan
@@ -142,84 +138,51 @@ func NewParser(env *conn.Env) *Parser {
 	if env.MaxBufferedBytes > 0 {
 		p.keep = max(min(p.keep, env.MaxBufferedBytes), 64)
 	}
-	p.dirs[0].synced = env.Fresh
-	p.dirs[1].synced = env.Fresh
+	for i := range p.dirs {
+		p.dirs[i] = stream{p: p, req: conn.Dir(i+1) == p.reqDir, fr: framing.New(env.Stats, env.Fresh)}
+	}
 	return p
 }
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {
-	if c.EOF || c.Dir != conn.Egress && c.Dir != conn.Ingress {
+	if c.Dir != conn.Egress && c.Dir != conn.Ingress {
 		return
 	}
 	s := &p.dirs[c.Dir-1]
-	if c.Gap > 0 {
-		if !s.synced {
-			return
-		}
-		// Bytes past what is read of a message (record batches) may be
-		// missed; anywhere else the framing is lost.
-		if s.nhdr == 4 && len(s.buf) >= s.keep && uint64(s.got)+c.Gap <= uint64(s.size) {
-			s.got += uint32(c.Gap)
-			if s.got == s.size {
-				p.message(c, s)
-			}
-			return
-		}
-		p.env.Stats.Resyncs++
-		*s = stream{buf: s.buf[:0]}
-		return
-	}
-	b := c.Data
-	if !s.synced {
-		if !p.resync(c) {
-			p.env.Stats.DroppedBytes += uint64(len(b))
-			return
-		}
-		*s = stream{synced: true, buf: s.buf[:0]}
-	}
-	for len(b) > 0 {
-		if s.nhdr < 4 {
-			if s.nhdr == 0 {
-				s.start = c.WireNs()
-			}
-			n := copy(s.hdr[s.nhdr:], b)
-			s.nhdr += n
-			b = b[n:]
-			if s.nhdr < 4 {
-				return
-			}
-			s.size = binary.BigEndian.Uint32(s.hdr[:])
-			if s.size < 4 || s.size > maxMessage || c.Dir == p.reqDir && s.size < 10 {
-				p.env.Stats.ParseErrors++
-				p.env.Stats.Resyncs++
-				*s = stream{buf: s.buf[:0]}
-				return
-			}
-			s.got, s.buf, s.keep = 0, s.buf[:0], int(min(s.size, uint32(p.keep)))
-			continue
-		}
-		if len(s.buf) < s.keep {
-			n := min(s.keep-len(s.buf), len(b))
-			s.buf = append(s.buf, b[:n]...)
-			b = b[n:]
-			s.got += uint32(n)
-		} else {
-			n := uint32(min(uint64(len(b)), uint64(s.size-s.got)))
-			b = b[n:]
-			s.got += n
-		}
-		if s.got == s.size {
-			p.message(c, s)
-		}
-	}
+	s.fr.Feed(c, s)
 }
 
-// resync starts an unsynchronised direction at a call that starts a
+// Head reads a message's size; what is read of it is bounded by keep
+// (record batches are never read).
+func (s *stream) Head(hdr []byte) (framing.Head, bool) {
+	if len(hdr) < 4 {
+		return framing.Head{Len: 4}, true
+	}
+	size := binary.BigEndian.Uint32(hdr)
+	if size < 4 || size > maxMessage || s.req && size < 10 {
+		return framing.Head{}, false
+	}
+	return framing.Head{Len: 4, Size: int(size), Keep: s.p.keep}, true
+}
+
+func (s *stream) Message(m *framing.Message, c *conn.Chunk) bool {
+	if s.req {
+		s.p.request(m)
+	} else {
+		s.p.response(c, m)
+	}
+	return true
+}
+
+// Lost: correlation ids keep pairing right across a loss.
+func (s *stream) Lost(broken bool) {}
+
+// Resync starts an unsynchronised direction at a call that starts a
 // message: requests that look like one, responses whose correlation id
 // is one a request waits for.
-func (p *Parser) resync(c *conn.Chunk) bool {
-	if c.Dir == p.reqDir {
+func (s *stream) Resync(c *conn.Chunk) bool {
+	if s.req {
 		return requestStart(c.Data) >= conn.Low
 	}
 	if len(c.Data) < 8 {
@@ -230,7 +193,7 @@ func (p *Parser) resync(c *conn.Chunk) bool {
 	if size < 4 || size > maxMessage {
 		return false
 	}
-	for _, r := range p.pending {
+	for _, r := range s.p.pending {
 		if r.corr == corr && r.start <= c.WireNs() {
 			return true
 		}
@@ -238,17 +201,12 @@ func (p *Parser) resync(c *conn.Chunk) bool {
 	return false
 }
 
-func (p *Parser) message(c *conn.Chunk, s *stream) {
-	s.nhdr = 0
-	if c.Dir == p.reqDir {
-		p.request(s)
-	} else {
-		p.response(c, s)
+func (p *Parser) request(m *framing.Message) {
+	b := m.Body
+	if len(b) < 8 {
+		p.env.Stats.UnmatchedRequests++ // its correlation id was lost
+		return
 	}
-}
-
-func (p *Parser) request(s *stream) {
-	b := s.buf
 	key, ver := int(binary.BigEndian.Uint16(b)), int(binary.BigEndian.Uint16(b[2:]))
 	corr := int32(binary.BigEndian.Uint32(b[4:]))
 	if key > maxAPIKey || ver > maxAPIVersion {
@@ -266,7 +224,7 @@ func (p *Parser) request(s *stream) {
 		ClientID:   clientID,
 		APIKey:     key,
 		APIVersion: ver,
-		ReqBytes:   int64(s.size) + 4,
+		ReqBytes:   int64(m.Size) + 4,
 	}
 	r.flex = flexible(key, ver)
 	if r.flex {
@@ -306,10 +264,10 @@ func (p *Parser) request(s *stream) {
 	}
 	ev.ReqBody += "}"
 	if key == apiProduce && r.ok && acks == 0 {
-		p.env.Out.Emit(ev, s.start, s.start) // no response comes
+		p.env.Out.Emit(ev, m.Start, m.Start) // no response comes
 		return
 	}
-	req := request{ev: ev, corr: corr, key: key, ver: ver, start: s.start}
+	req := request{ev: ev, corr: corr, key: key, ver: ver, start: m.Start}
 	if p.adopt(req) {
 		return
 	}
@@ -320,10 +278,14 @@ func (p *Parser) request(s *stream) {
 	p.pending = append(p.pending, req)
 }
 
-func (p *Parser) response(c *conn.Chunk, s *stream) {
-	corr := int32(binary.BigEndian.Uint32(s.buf))
+func (p *Parser) response(c *conn.Chunk, m *framing.Message) {
+	if len(m.Body) < 4 {
+		p.env.Stats.UnmatchedResponses++ // its correlation id was lost
+		return
+	}
+	corr := int32(binary.BigEndian.Uint32(m.Body))
 	i := 0
-	for i < len(p.pending) && (p.pending[i].corr != corr || p.pending[i].start > s.start) {
+	for i < len(p.pending) && (p.pending[i].corr != corr || p.pending[i].start > m.Start) {
 		i++
 	}
 	if i == len(p.pending) {
@@ -334,7 +296,7 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 			p.env.Stats.UnmatchedResponses++
 			p.orphans = append(p.orphans[:0], p.orphans[1:]...)
 		}
-		p.orphans = append(p.orphans, orphan{corr: corr, size: s.size, end: c.WireNs(), buf: append([]byte(nil), s.buf[4:]...)})
+		p.orphans = append(p.orphans, orphan{corr: corr, size: uint32(m.Size), end: c.WireNs(), buf: append([]byte(nil), m.Body[4:]...)})
 		return
 	}
 	// Brokers answer in order: earlier requests lost their responses.
@@ -344,7 +306,7 @@ func (p *Parser) response(c *conn.Chunk, s *stream) {
 	if len(p.pending) == 0 {
 		p.pending = p.pending[:0:0]
 	}
-	p.pair(r, s.size, s.buf[4:], c.WireNs())
+	p.pair(r, uint32(m.Size), m.Body[4:], c.WireNs())
 }
 
 // adopt pairs a request with a response already seen that carries its

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/sqltext"
 )
 
@@ -66,27 +67,45 @@ type request struct {
 	started  bool
 }
 
-// half frames one direction into packets.
+// half is one direction's framing rules and its packet being handled.
 type half struct {
+	p        *Parser
 	req      bool
-	synced   bool
-	hdr      [4]byte
-	hdrN     int
-	inPkt    bool
+	fr       framing.Framer
 	seq      byte
 	length   int
-	remain   int
 	cont     bool // this packet continues the previous one's payload
 	nextCont bool
-	body     []byte
-	keep     int
+	body     []byte // the packet's first bytes (valid during packet)
 	cut      bool
 	start    uint64
 }
 
-func (h *half) resetPkt() {
-	h.hdrN, h.inPkt, h.remain, h.cut = 0, false, 0, false
-	h.body = h.body[:0]
+// Head reads a packet header: length and sequence number.
+func (h *half) Head(hdr []byte) (framing.Head, bool) {
+	if len(hdr) < 4 {
+		return framing.Head{Len: 4}, true
+	}
+	h.length, h.seq = le24(hdr), hdr[3]
+	h.cont = h.nextCont
+	h.nextCont = h.length == maxPacket
+	return framing.Head{Len: 4, Size: h.length, Keep: h.p.keepFor(h)}, true
+}
+
+func (h *half) Message(m *framing.Message, c *conn.Chunk) bool {
+	h.body, h.cut, h.start = m.Body, m.Cut, m.Start
+	h.p.packet(h, c)
+	return !h.p.dead
+}
+
+func (h *half) Resync(c *conn.Chunk) bool { return h.p.resync(h, c) }
+
+// Lost: bytes lost across packets end the connection's pairing unless a
+// single command waits (see lostOne).
+func (h *half) Lost(broken bool) {
+	if broken || !h.p.lostOne(h) {
+		h.p.drop()
+	}
 }
 
 // Parser pairs one connection's commands and responses.
@@ -119,53 +138,24 @@ func NewParser(env *conn.Env) *Parser {
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
-	p.halves[0].req = true
-	p.halves[0].synced = env.Fresh
-	p.halves[1].synced = env.Fresh
+	for i := range p.halves {
+		p.halves[i] = half{p: p, req: i == 0, fr: framing.New(env.Stats, env.Fresh)}
+	}
 	p.handshake = env.Fresh
 	return p
 }
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {
-	if p.dead || c.EOF {
+	if p.dead {
 		return
 	}
 	h := &p.halves[1]
 	if c.Dir == p.reqDir {
 		h = &p.halves[0]
 	}
-	if c.Gap > 0 {
-		if !h.synced {
-			return
-		}
-		if h.inPkt && c.Gap <= uint64(h.remain) {
-			h.remain -= int(c.Gap)
-			h.cut = true
-			if h.remain == 0 {
-				p.packet(h, c)
-				h.resetPkt()
-			}
-			return
-		}
-		if p.lostOne(h) {
-			return
-		}
-		p.lose()
-		return
-	}
-	if !h.synced && !p.resync(h, c) {
-		p.env.Stats.DroppedBytes += uint64(len(c.Data))
-		if !h.req {
-			p.lastResp = c.WireNs()
-		}
-		return
-	}
-	if !p.feed(h, c.Data, c) {
-		p.env.Stats.ParseErrors++
-		p.lose()
-	}
-	if !h.req {
+	h.fr.Feed(c, h)
+	if !h.req && c.Gap == 0 && !c.EOF {
 		p.lastResp = c.WireNs()
 	}
 }
@@ -181,9 +171,6 @@ func (p *Parser) lostOne(h *half) bool {
 	if h.req && p.pending[0].state != rsInfile {
 		return false
 	}
-	p.env.Stats.Resyncs++
-	h.synced = false
-	h.resetPkt()
 	h.nextCont = false
 	if h.req {
 		p.reqLost = true
@@ -206,8 +193,7 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		p.pending = p.pending[:0:0]
 		p.respLost = false
 		p.readyAt = c.WireNs()
-		h.synced = true
-		h.resetPkt()
+		h.fr.Sync() // from the next call
 		h.nextCont = false
 		r.errCode, r.errMsg, r.rows, r.state = code, "", -1, rsStart
 		p.emit(&r, status, c.WireNs())
@@ -218,8 +204,6 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		p.env.Stats.UnmatchedRequests++
 		p.pending = p.pending[1:]
 		p.respLost = false
-		h.synced = true
-		h.resetPkt()
 		h.nextCont = false
 		return true
 	case len(p.pending) > 2:
@@ -289,52 +273,7 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 	if h.req {
 		p.reqLost = false
 	}
-	h.synced = true
-	h.resetPkt()
 	h.nextCont = false
-	return true
-}
-
-// feed frames data into packets; false means the framing is broken.
-func (p *Parser) feed(h *half, data []byte, c *conn.Chunk) bool {
-	for len(data) > 0 && !p.dead {
-		if !h.inPkt {
-			if h.hdrN == 0 {
-				h.start = c.WireNs()
-			}
-			n := copy(h.hdr[h.hdrN:], data)
-			h.hdrN += n
-			data = data[n:]
-			if h.hdrN < 4 {
-				return true
-			}
-			h.length = le24(h.hdr[:])
-			h.seq = h.hdr[3]
-			h.remain = h.length
-			h.inPkt = true
-			h.cont = h.nextCont
-			h.nextCont = h.length == maxPacket
-			h.body = h.body[:0]
-			h.keep = p.keepFor(h)
-			if h.remain == 0 {
-				p.packet(h, c)
-				h.resetPkt()
-			}
-			continue
-		}
-		n := min(h.remain, len(data))
-		k := max(min(h.keep-len(h.body), n), 0)
-		h.body = append(h.body, data[:k]...)
-		if k < n {
-			h.cut = true
-		}
-		h.remain -= n
-		data = data[n:]
-		if h.remain == 0 {
-			p.packet(h, c)
-			h.resetPkt()
-		}
-	}
 	return true
 }
 
@@ -358,11 +297,17 @@ func (p *Parser) keepFor(h *half) int {
 	return k
 }
 
+// lose gives up the connection: with bytes missing outside a packet there
+// is no telling how many commands were lost.
 func (p *Parser) lose() {
-	if p.dead {
-		return
+	if !p.dead {
+		p.env.Stats.Resyncs++
+		p.drop()
 	}
-	p.env.Stats.Resyncs++
+}
+
+// drop ends the pairing; the framer counted the resync.
+func (p *Parser) drop() {
 	p.env.Stats.UnmatchedRequests += uint64(len(p.pending))
 	p.pending = nil
 	p.dead = true

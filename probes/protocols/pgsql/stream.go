@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/sqltext"
 )
 
@@ -65,27 +66,74 @@ type sqlText struct {
 	cut bool
 }
 
-// half is one direction's framing state.
+// half is one direction's framing rules and its message being handled.
 type half struct {
+	p       *Parser
 	req     bool
-	synced  bool
 	untyped bool // request: the next message has no type byte (startup)
-	hdr     [5]byte
-	hdrN    int
-	need    int
-	inMsg   bool
+	fr      framing.Framer
 	typ     byte
-	remain  int
-	body    []byte
-	keep    int
+	body    []byte // the message's first bytes (valid during message)
 	cut     bool
 	start   uint64
 	size    int64
 }
 
-func (h *half) resetMsg() {
-	h.hdrN, h.inMsg, h.typ, h.remain, h.cut, h.size = 0, false, 0, 0, false, 0
-	h.body = h.body[:0]
+// Head reads a message header (type and length; a startup message has no
+// type), or takes the one-byte answer to an SSLRequest as a message.
+func (h *half) Head(hdr []byte) (framing.Head, bool) {
+	p := h.p
+	if len(hdr) == 1 && !h.req && len(p.pending) > 0 && p.pending[0].kind == unitSSL {
+		return framing.Head{Len: 1}, true
+	}
+	need := 5
+	if h.req && h.untyped {
+		need = 4
+	}
+	if len(hdr) < need {
+		return framing.Head{Len: need}, true
+	}
+	var l uint32
+	if need == 4 {
+		h.typ, l = 0, binary.BigEndian.Uint32(hdr)
+		if l < 8 {
+			return framing.Head{}, false
+		}
+	} else {
+		h.typ, l = hdr[0], binary.BigEndian.Uint32(hdr[1:])
+		types := backendTypes
+		if h.req {
+			types = frontendTypes
+		}
+		if !strings.ContainsRune(types, rune(h.typ)) {
+			return framing.Head{}, false
+		}
+	}
+	if l < 4 || l > maxMessage {
+		return framing.Head{}, false
+	}
+	h.size = int64(need) + int64(l) - 4
+	return framing.Head{Len: need, Size: int(l) - 4, Keep: p.keepFor(h)}, true
+}
+
+func (h *half) Message(m *framing.Message, c *conn.Chunk) bool {
+	if len(m.Header) == 1 {
+		h.p.sslAnswer(m.Header[0])
+		return !h.p.dead
+	}
+	h.body, h.cut, h.start = m.Body, m.Cut, m.Start
+	h.p.message(h, c)
+	return !h.p.dead
+}
+
+func (h *half) Resync(c *conn.Chunk) bool { return h.p.resync(h, c) }
+
+// Lost: bytes lost across messages end the connection's pairing unless a
+// single unit waits (see lostOne); broken framing always does.
+func (h *half) Lost(broken bool) {
+	if broken || !h.p.lostOne(h) {
+		h.p.drop()
+	}
 }
 
 // Parser pairs one connection's units and their ReadyForQuery.
@@ -117,51 +165,22 @@ func NewParser(env *conn.Env) *Parser {
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
-	p.halves[0].req = true
-	p.halves[0].synced = env.Fresh
-	p.halves[0].untyped = env.Fresh
-	p.halves[1].synced = env.Fresh
+	for i := range p.halves {
+		p.halves[i] = half{p: p, req: i == 0, untyped: i == 0 && env.Fresh, fr: framing.New(env.Stats, env.Fresh)}
+	}
 	return p
 }
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {
-	if p.dead || c.EOF {
+	if p.dead {
 		return
 	}
 	h := &p.halves[1]
 	if c.Dir == p.reqDir {
 		h = &p.halves[0]
 	}
-	if c.Gap > 0 {
-		if !h.synced {
-			return
-		}
-		if h.inMsg && c.Gap <= uint64(h.remain) {
-			// Inside a message: skip the bytes, the framing holds.
-			h.remain -= int(c.Gap)
-			h.cut = true
-			if h.remain == 0 {
-				p.message(h, c)
-				h.resetMsg()
-			}
-			return
-		}
-		if p.lostOne(h) {
-			return
-		}
-		p.lose()
-		return
-	}
-	if !h.synced && !p.resync(h, c) {
-		p.env.Stats.DroppedBytes += uint64(len(c.Data))
-		return
-	}
-	if !p.feed(h, c.Data, c) {
-		p.env.Stats.ParseErrors++
-		p.lose()
-	}
-	if !h.req {
+	if h.fr.Feed(c, h) && !h.req {
 		p.lastResp = c.WireNs()
 	}
 }
@@ -176,9 +195,6 @@ func (p *Parser) lostOne(h *half) bool {
 	if h.req && !p.pending[0].copyIn {
 		return false
 	}
-	p.env.Stats.Resyncs++
-	h.synced = false
-	h.resetMsg()
 	if h.req {
 		p.copyLost = true
 	} else {
@@ -203,8 +219,7 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		p.pending = p.pending[:0:0]
 		p.respLost = false
 		p.readyAt = c.WireNs()
-		h.synced = true
-		h.resetMsg()
+		h.fr.Sync() // from the next call
 		if r, ok := p.tailResult(c.Data[:len(c.Data)-6]); ok && len(u.execs) <= 1 {
 			u.results = append(u.results, r)
 			p.emit(u, c)
@@ -220,8 +235,6 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		p.env.Stats.UnmatchedRequests++
 		p.pending = p.pending[1:]
 		p.respLost = false
-		h.synced = true
-		h.resetMsg()
 		return true
 	case len(p.pending) > 2:
 		p.lose()
@@ -281,8 +294,6 @@ func (p *Parser) resync(h *half, c *conn.Chunk) bool {
 			return false
 		}
 	}
-	h.synced = true
-	h.resetMsg()
 	return true
 }
 
@@ -290,74 +301,6 @@ const (
 	frontendTypes = "QPBEDCSHXFpdcf"
 	backendTypes  = "RSKZTDCEINA123nstGHWdcvV"
 )
-
-// feed frames data into messages; false means the framing is broken.
-func (p *Parser) feed(h *half, data []byte, c *conn.Chunk) bool {
-	for len(data) > 0 && !p.dead {
-		if !h.inMsg {
-			if h.hdrN == 0 {
-				h.start = c.WireNs()
-				h.need = 5
-				switch {
-				case h.req && h.untyped:
-					h.need = 4
-				case !h.req && len(p.pending) > 0 && p.pending[0].kind == unitSSL:
-					p.sslAnswer(data[0])
-					data = data[1:]
-					continue
-				}
-			}
-			n := copy(h.hdr[h.hdrN:h.need], data)
-			h.hdrN += n
-			data = data[n:]
-			if h.hdrN < h.need {
-				return true
-			}
-			var l uint32
-			if h.need == 4 {
-				h.typ, l = 0, binary.BigEndian.Uint32(h.hdr[:4])
-				if l < 8 {
-					return false
-				}
-			} else {
-				h.typ, l = h.hdr[0], binary.BigEndian.Uint32(h.hdr[1:5])
-				types := backendTypes
-				if h.req {
-					types = frontendTypes
-				}
-				if !strings.ContainsRune(types, rune(h.typ)) {
-					return false
-				}
-			}
-			if l < 4 || l > maxMessage {
-				return false
-			}
-			h.inMsg = true
-			h.remain = int(l) - 4
-			h.size = int64(h.need) + int64(h.remain)
-			h.keep = p.keepFor(h)
-			h.body = h.body[:0]
-			if h.remain == 0 {
-				p.message(h, c)
-				h.resetMsg()
-			}
-			continue
-		}
-		n := min(h.remain, len(data))
-		k := max(min(h.keep-len(h.body), n), 0)
-		h.body = append(h.body, data[:k]...)
-		if k < n {
-			h.cut = true
-		}
-		h.remain -= n
-		data = data[n:]
-		if h.remain == 0 {
-			p.message(h, c)
-			h.resetMsg()
-		}
-	}
-	return true
-}
 
 // keepFor is how many body bytes of the message are needed: SQL text,
 // names, tags and error fields; never a password or row data.
@@ -399,10 +342,14 @@ func (p *Parser) sslAnswer(b byte) {
 // there is no telling how many units were lost, and pairing on a guess
 // would show wrong latencies and errors.
 func (p *Parser) lose() {
-	if p.dead {
-		return
+	if !p.dead {
+		p.env.Stats.Resyncs++
+		p.drop()
 	}
-	p.env.Stats.Resyncs++
+}
+
+// drop ends the pairing; the framer counted the resync.
+func (p *Parser) drop() {
 	p.env.Stats.UnmatchedRequests += uint64(p.unanswered())
 	p.pending = nil
 	p.dead = true
