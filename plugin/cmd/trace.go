@@ -88,6 +88,7 @@ type TraceOptions struct {
 	MaxPayload int
 	BodyLimit  int
 	FullData   bool
+	DataAccess string
 	Quiet      bool
 	DryRun     bool
 
@@ -132,8 +133,9 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.Var(&o.Color, "color", "colour: auto, always or never")
 	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final table")
 	fs.IntVar(&o.MaxPayload, "max-payload", o.MaxPayload, "bytes captured per syscall, a power of two (default 4096)")
-	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record")
-	fs.BoolVar(&o.FullData, "full-data", o.FullData, "keep credentials (Authorization, Cookie, ...), Redis values and SQL literals instead of redacting them (Redis AUTH and SQL logins stay redacted)")
+	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record with --data-access full: 0 (none) to the capture size (--max-payload)")
+	fs.StringVar(&o.DataAccess, "data-access", o.DataAccess, "what records keep, redacted in the node: restricted (default: templates and sizes, no values, bodies or credentials), full (values and bodies; Redis AUTH and SQL logins stay redacted) or none (summary columns only)")
+	fs.BoolVar(&o.FullData, "full-data", o.FullData, "alias of --data-access full")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
 	o.addFlags(fs, "trace")
@@ -169,6 +171,9 @@ func (o *TraceOptions) Validate() error {
 	if o.MaxPayload != 0 && (o.MaxPayload < 64 || o.MaxPayload&(o.MaxPayload-1) != 0) {
 		return fmt.Errorf("--max-payload %d must be a power of two >= 64, e.g. 4096", o.MaxPayload)
 	}
+	if err := o.validateData(); err != nil {
+		return err
+	}
 	for _, p := range o.PIDs {
 		if p <= 0 {
 			return fmt.Errorf("--pid %d is not a process ID", p)
@@ -193,6 +198,30 @@ func (o *TraceOptions) Validate() error {
 	return o.Probe.Validate()
 }
 
+// validateData checks --data-access, its alias --full-data and
+// --body-limit.
+func (o *TraceOptions) validateData() error {
+	if _, err := api.ParseDataAccess(o.DataAccess); err != nil {
+		return fmt.Errorf("--data-access %q is unknown: use restricted, full or none", o.DataAccess)
+	}
+	if o.FullData && o.DataAccess != "" && o.DataAccess != string(api.DataAccessFull) {
+		return fmt.Errorf("--full-data means --data-access full, not %s: pass only one of them", o.DataAccess)
+	}
+	if err := api.CheckBodyLimit(o.BodyLimit, o.MaxPayload); err != nil {
+		return fmt.Errorf("--body-limit %d is out of range: use 0 (no bodies) to the capture size (--max-payload, default %d)", o.BodyLimit, api.DefaultMaxPayload)
+	}
+	return nil
+}
+
+// dataAccess is the mode the flags ask for (validated).
+func (o *TraceOptions) dataAccess() api.DataAccess {
+	if o.FullData {
+		return api.DataAccessFull
+	}
+	a, _ := api.ParseDataAccess(o.DataAccess)
+	return a
+}
+
 func (o *TraceOptions) config() api.TraceConfig {
 	cfg := api.TraceConfig{
 		All:        o.All,
@@ -201,7 +230,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 		MaxPayload: o.MaxPayload,
 		BodyLimit:  o.BodyLimit,
 		EmitEvents: o.Output == "json",
-		FullData:   o.FullData,
+		DataAccess: o.dataAccess(),
 	}
 	for _, p := range o.PIDs {
 		cfg.PIDs = append(cfg.PIDs, uint32(p))

@@ -25,7 +25,11 @@ type Emitter struct {
 // NewEmitter writes to w.
 func NewEmitter(w io.Writer) *Emitter {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	return &Emitter{w: bw, enc: json.NewEncoder(bw)}
+	enc := json.NewEncoder(bw)
+	// Records go to jq and terminals, not HTML: keep "<redacted 5 bytes>"
+	// and "a&b" readable (control bytes are still escaped).
+	enc.SetEscapeHTML(false)
+	return &Emitter{w: bw, enc: enc}
 }
 
 // Emit writes one record. h must point into rec (the record's Header), so

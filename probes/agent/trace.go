@@ -31,8 +31,7 @@ func init() { commands["trace"] = runTrace }
 // Defaults of api.TraceConfig.
 const (
 	defaultInterval   = time.Second
-	defaultMaxPayload = 4096
-	defaultBodyLimit  = 512
+	defaultMaxPayload = api.DefaultMaxPayload
 	defaultRingBytes  = 8 << 20
 	rescanEvery       = 500 * time.Millisecond
 	flushEvery        = 250 * time.Millisecond
@@ -48,9 +47,6 @@ func traceDefaults(cfg *api.TraceConfig) {
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = defaultMaxPayload
-	}
-	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = defaultBodyLimit
 	}
 	if cfg.RingBytes <= 0 {
 		cfg.RingBytes = defaultRingBytes
@@ -69,6 +65,13 @@ func traceDefaults(cfg *api.TraceConfig) {
 func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	start := time.Now()
 	traceDefaults(&cfg)
+	access, err := cfg.Access()
+	if err != nil {
+		return &UserError{err.Error(), "pass --data-access restricted, full or none"}
+	}
+	if err := api.CheckBodyLimit(cfg.BodyLimit, cfg.MaxPayload); err != nil {
+		return &UserError{err.Error(), "pass a --body-limit within that range"}
+	}
 	sel := procs.Selector{
 		PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All,
 		ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
@@ -152,6 +155,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	attach := time.Since(start)
 	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "trace", AttachNs: attach.Nanoseconds(), Targets: len(targets)}
 	out.Emit(&ready.Header, ready)
+	out.Log(api.LevelInfo, accessNote[access], "")
 	if !cfg.All && len(targets) == 0 {
 		out.Log(api.LevelWarning, "no process matches yet; waiting for one to start", "check the name with `ps -e -o comm`")
 	}
@@ -298,13 +302,13 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	// Without -o json only aggregates leave the node: skip building
 	// header maps and keeping bodies, the costliest part of a record.
 	bodyLimit := cfg.BodyLimit
-	if !cfg.EmitEvents {
-		bodyLimit = -1
+	if !cfg.EmitEvents || bodyLimit == 0 {
+		bodyLimit = -1 // the tracker's "none"
 	}
 	tracker := conn.NewTracker(conn.Options{
 		Protocols:    protocols.All(),
 		BodyLimit:    bodyLimit,
-		FullData:     cfg.FullData,
+		Access:       access,
 		NoHeaders:    !cfg.EmitEvents,
 		WallOffsetNs: monoToWallOffset(),
 	}, sink)
@@ -377,6 +381,13 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	}
 	emitStats(true)
 	return out.Err()
+}
+
+// accessNote tells stderr which data-access mode the records follow.
+var accessNote = map[api.DataAccess]string{
+	api.DataAccessRestricted: "data access: restricted (values, bodies, query strings and most headers are redacted in the node; --data-access full keeps them)",
+	api.DataAccessFull:       "data access: full (records keep values and bodies up to the body limit)",
+	api.DataAccessNone:       "data access: none (records keep only methods, path and statement templates, statuses, sizes and latencies)",
 }
 
 // grpcClass is a gRPC call's status class: its grpc-status name, else

@@ -14,11 +14,14 @@ type TraceConfig struct {
 	DurationNs  int64  `json:"duration_ns"`
 	IntervalNs  int64  `json:"interval_ns,omitempty"` // http_stats cadence; default 1s
 	MaxPayload  int    `json:"max_payload,omitempty"` // bytes captured per syscall; default 4096
-	BodyLimit   int    `json:"body_limit,omitempty"`  // bytes of body kept in a record; default 512
+	BodyLimit   int    `json:"body_limit,omitempty"`  // body bytes a record keeps (full access); 0: none; <= MaxPayload
 	EmitEvents  bool   `json:"emit_events,omitempty"` // one http_events record per request
-	FullData    bool   `json:"full_data,omitempty"`   // do not redact Authorization, Cookie, ...
+	FullData    bool   `json:"full_data,omitempty"`   // older spelling of DataAccess full
 	RingBytes   int    `json:"ring_bytes,omitempty"`  // ring buffer size; default 8 MiB
 	ProcRootDir string `json:"proc_root,omitempty"`   // default /proc (host /proc in pods via hostPID)
+	// DataAccess is what records keep (see DataAccess); empty: restricted.
+	// The pod builder reads it with Access (for the pod's audit trail).
+	DataAccess DataAccess `json:"data_access,omitempty"`
 	// Services names what the table shows for a pod's processes: pod UID ->
 	// "namespace/pod" (the probe never talks to the API server, so the
 	// plugin passes the names it resolved).

@@ -1,6 +1,10 @@
 package conn
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
 
 // Confidence is how sure a protocol is that bytes belong to it.
 type Confidence uint8
@@ -43,10 +47,12 @@ type Env struct {
 	// streams start at a message boundary. Otherwise parsers must
 	// resynchronise and never take the first bytes for a message start.
 	Fresh bool
-	// BodyLimit is how many body bytes a record keeps; FullData disables
-	// redaction of credentials.
+	// BodyLimit is how many body bytes a record keeps (0: none).
 	BodyLimit int
-	FullData  bool
+	// Access is what records keep (read it with Mode); FullData is the
+	// older spelling of full.
+	Access   api.DataAccess
+	FullData bool
 	// NoHeaders: records need no header columns (only aggregates are
 	// sent), so parsers may skip building them.
 	NoHeaders bool
@@ -58,6 +64,17 @@ type Env struct {
 	Stats *Stats
 	// Out receives the parser's records.
 	Out Emitter
+}
+
+// Mode is the data-access mode records follow: restricted unless set.
+func (e *Env) Mode() api.DataAccess {
+	switch {
+	case e.FullData:
+		return api.DataAccessFull
+	case e.Access == "":
+		return api.DataAccessRestricted
+	}
+	return e.Access
 }
 
 // Emitter takes a parsed record. startNs is the monotonic time of the

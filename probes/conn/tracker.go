@@ -52,7 +52,9 @@ type Options struct {
 	MaxBufferedBytes int
 	// BodyLimit is how many body bytes a record keeps (negative: none).
 	BodyLimit int
-	// FullData keeps credentials (Authorization, Cookie, ...) unredacted.
+	// Access is what records keep (see api.DataAccess); empty: restricted.
+	Access api.DataAccess
+	// FullData is the older spelling of Access: full.
 	FullData bool
 	// NoHeaders: the sink needs no header columns (aggregates only).
 	NoHeaders bool
@@ -172,6 +174,12 @@ func NewTracker(opts Options, sink Sink) *Tracker {
 	case opts.BodyLimit < 0:
 		opts.BodyLimit = 0
 	}
+	if opts.FullData {
+		opts.Access = api.DataAccessFull
+	}
+	if opts.Access == "" {
+		opts.Access = api.DataAccessRestricted
+	}
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
@@ -287,7 +295,8 @@ func (t *Tracker) create(e *Event) *tracked {
 	c := &tracked{t: t, id: e.ID}
 	c.env = Env{
 		BodyLimit:        t.opts.BodyLimit,
-		FullData:         t.opts.FullData,
+		Access:           t.opts.Access,
+		FullData:         t.opts.Access == api.DataAccessFull,
 		NoHeaders:        t.opts.NoHeaders,
 		MaxBufferedBytes: t.opts.MaxBufferedBytes,
 		Stats:            &t.stats,

@@ -122,7 +122,7 @@ type trace struct {
 func startTrace(t *testing.T, args ...string) *trace {
 	t.Helper()
 	tr := &trace{ready: make(chan struct{})}
-	tr.cmd = exec.Command(pluginBin, append([]string{"trace", "--local", "-o", "json"}, args...)...)
+	tr.cmd = exec.Command(pluginBin, append([]string{"trace", "--local", "-o", "json"}, withDataAccess(args)...)...)
 	tr.cmd.Stderr = &tr.errOut
 	out, err := tr.cmd.StdoutPipe()
 	if err != nil {
@@ -157,6 +157,18 @@ func startTrace(t *testing.T, args ...string) *trace {
 	}
 	tr.wait = func() { <-done }
 	return tr
+}
+
+// withDataAccess asks for full data access unless args name a mode:
+// these tests check what the parsers capture (paths, bodies, values);
+// redact_test.go checks the modes, the default one included.
+func withDataAccess(args []string) []string {
+	for _, a := range args {
+		if strings.HasPrefix(a, "--data-access") || a == "--full-data" {
+			return args
+		}
+	}
+	return append(args[:len(args):len(args)], "--data-access", "full")
 }
 
 // stop ends the trace like Ctrl-C and returns its records.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ type nginx struct {
 	worker uint32
 }
 
-func startNginx(t *testing.T, sendfile bool) *nginx {
+// startNginx runs nginx serving html/ on a loopback port; locations are
+// added to its server block.
+func startNginx(t *testing.T, sendfile bool, locations ...string) *nginx {
 	t.Helper()
 	bin := requireCmd(t, "nginx")
 	dir := t.TempDir()
@@ -58,9 +61,9 @@ http {
   sendfile %[2]s;
   client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
   uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
-  server { listen %[3]s; root %[1]s/html; keepalive_requests 100000; }
+  server { listen %[3]s; root %[1]s/html; keepalive_requests 100000; %[4]s }
 }
-`, dir, sf, addr)
+`, dir, sf, addr, strings.Join(locations, "\n"))
 	cf := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(cf, []byte(conf), 0o644)
 	cmd := exec.Command(bin, "-c", cf, "-p", dir)

@@ -229,7 +229,7 @@ func TestTraceRedis(t *testing.T) {
 		"--dir", t.TempDir(), "--daemonize", "no", "--protected-mode", "no")
 	waitTCP(t, addr)
 
-	tr := startTrace(t, "--comm", "redis-server", "--duration", "90s")
+	tr := startTrace(t, "--comm", "redis-server", "--duration", "90s", "--data-access", "restricted")
 	p := strconv.Itoa(port)
 	run := func(bin string, args ...string) {
 		t.Helper()
@@ -272,10 +272,10 @@ func TestTraceRedis(t *testing.T) {
 		if strings.Contains(e.ReqArgs, "hunter2") {
 			t.Errorf("AUTH password in %s", e.ReqArgs)
 		}
-		if e.ReqCmd == "SET" && !strings.Contains(e.ReqArgs, `"<3 bytes>"`) {
+		if e.ReqCmd == "SET" && !strings.Contains(e.ReqArgs, `"<redacted 3 bytes>"`) {
 			t.Errorf("SET value not redacted: %s", e.ReqArgs)
 		}
-		if e.ReqCmd == "PUBLISH" && e.Resp != "1" || e.ReqCmd == "SUBSCRIBE" && e.Resp != "[<9 bytes>, <4 bytes>, 1]" {
+		if e.ReqCmd == "PUBLISH" && e.Resp != "1" || e.ReqCmd == "SUBSCRIBE" && e.Resp != "[<redacted 9 bytes>, <redacted 4 bytes>, 1]" {
 			t.Errorf("%s reply %q", e.ReqCmd, e.Resp)
 		}
 	}

@@ -169,7 +169,7 @@ func FuzzParser(f *testing.F) {
 			}
 			recs = append(recs, r.(*api.HTTPEvent))
 		})
-		env := &conn.Env{Role: role, Fresh: flags&2 != 0, BodyLimit: bodyLimit, MaxBufferedBytes: maxBuf, Stats: &st, Out: out}
+		env := &conn.Env{Role: role, Fresh: flags&2 != 0, BodyLimit: bodyLimit, Access: api.DataAccessFull, MaxBufferedBytes: maxBuf, Stats: &st, Out: out}
 		p := NewParser(env)
 		now := uint64(1000)
 		for _, c := range makeCalls(req, resp, seed, flags) {

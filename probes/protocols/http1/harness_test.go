@@ -23,6 +23,12 @@ const (
 	tCall = prototest.Call
 )
 
+// newHarness builds a harness whose records keep everything captured
+// (full data access) unless opts asks for a mode: parsing tests compare
+// paths, headers and bodies; the redaction tests name their mode.
 func newHarness(tb testing.TB, opts conn.Options) *harness {
+	if opts.Access == "" {
+		opts.Access = api.DataAccessFull
+	}
 	return prototest.New[*api.HTTPEvent](tb, opts, Protocol{}, serverAddr)
 }

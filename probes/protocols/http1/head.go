@@ -4,9 +4,6 @@ import (
 	"strings"
 )
 
-// Redacted replaces the value of credential headers unless FullData is set.
-const Redacted = "<redacted>"
-
 // head is a parsed start line and header block.
 type head struct {
 	method, target string // request
@@ -24,8 +21,9 @@ type head struct {
 // line included). The block is converted to a string once and every value
 // is a substring of it, so a message costs a few allocations, not one per
 // header. With keep false the header map is not built (aggregates need
-// only the framing headers, which are always read).
-func parseHead(block []byte, resp, full, keep bool, h *head) bool {
+// only the framing headers, which are always read). Values are kept as
+// sent: the data-access mode applies to the finished record.
+func parseHead(block []byte, resp, keep bool, h *head) bool {
 	s := string(block)
 	all := s
 	nl := strings.IndexByte(s, '\n')
@@ -78,7 +76,7 @@ func parseHead(block []byte, resp, full, keep bool, h *head) bool {
 			if last == "" {
 				return false
 			}
-			if v := trimOWS(line); keep && v != "" && h.headers[last] != Redacted {
+			if v := trimOWS(line); keep && v != "" {
 				h.headers[last] += " " + v
 			}
 			continue
@@ -95,12 +93,9 @@ func parseHead(block []byte, resp, full, keep bool, h *head) bool {
 		if !keep {
 			continue
 		}
-		if !full && sensitive(name) {
-			value = Redacted
-		}
 		n := len(h.headers)
 		h.headers[name] = value
-		if len(h.headers) == n && value != Redacted {
+		if len(h.headers) == n {
 			// Repeated (rare): join every value so far, in order.
 			h.headers[name] = joinValues(all[:len(all)-len(s)], name)
 		}
@@ -215,57 +210,6 @@ var tokenChar = func() (t [256]bool) {
 func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !tokenChar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// sensitive reports whether a header name carries credentials: it
-// contains (in any case) auth, cookie, token, secret, passw, apikey,
-// api-key, api_key, credential or session. That covers Authorization,
-// Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, X-Auth-Token,
-// X-Amz-Security-Token, ... One pass, no allocation.
-func sensitive(name string) bool {
-	for i := 0; i < len(name); i++ {
-		r := name[i:]
-		switch name[i] | 0x20 {
-		case 'a':
-			if has(r, "auth") || has(r, "apikey") || has(r, "api-key") || has(r, "api_key") {
-				return true
-			}
-		case 'c':
-			if has(r, "cookie") || has(r, "credential") {
-				return true
-			}
-		case 't':
-			if has(r, "token") {
-				return true
-			}
-		case 's':
-			if has(r, "secret") || has(r, "session") {
-				return true
-			}
-		case 'p':
-			if has(r, "passw") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// has reports whether s starts with the lower-case prefix, ignoring case.
-func has(s, prefix string) bool {
-	if len(s) < len(prefix) {
-		return false
-	}
-	for j := 0; j < len(prefix); j++ {
-		c := s[j]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != prefix[j] {
 			return false
 		}
 	}

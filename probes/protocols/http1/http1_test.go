@@ -255,7 +255,7 @@ func checkStats(t *testing.T, want, got conn.Stats) {
 }
 
 func TestRecordColumns(t *testing.T) {
-	h := newHarness(t, conn.Options{WallOffsetNs: 1_700_000_000_000_000_000})
+	h := newHarness(t, conn.Options{WallOffsetNs: 1_700_000_000_000_000_000, Access: api.DataAccessRestricted})
 	h.Open(conn.RoleClient)
 	reqAt := h.Now
 	h.Out("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nCookie: a=b\r\nX-Api-Key: k\r\nX-Trace: 1\r\n\r\n")
@@ -271,10 +271,10 @@ func TestRecordColumns(t *testing.T) {
 		Time:   1_700_000_000_000_000_000 + int64(reqAt), PID: 42, Comm: "test",
 		LocalAddr: "127.0.0.1", LocalPort: 40000, RemoteAddr: "127.0.0.1", RemotePort: 8080,
 		TraceRole: "client", MajorVersion: 1, MinorVersion: 1, ReqMethod: "GET", ReqPath: "/x",
-		ReqHeaders: map[string]string{"Host": "h", "Authorization": Redacted, "Cookie": Redacted, "X-Api-Key": Redacted, "X-Trace": "1"},
+		ReqHeaders: map[string]string{"Host": "h", "Authorization": "<redacted 13 bytes>", "Cookie": "<redacted 3 bytes>", "X-Api-Key": "<redacted 1 bytes>", "X-Trace": "<redacted 1 bytes>"},
 		RespStatus: 201, RespMessage: "Created",
-		RespHeaders: map[string]string{"Set-Cookie": Redacted, "Content-Length": "2"},
-		RespBody:    "ok", RespBodySize: 2,
+		RespHeaders: map[string]string{"Set-Cookie": "<redacted 3 bytes>", "Content-Length": "2"},
+		RespBody:    "<redacted 2 bytes>", RespBodySize: 2,
 		Latency: int64(respEnd - reqAt),
 	}
 	if d := cmp.Diff(want, r); d != "" {
@@ -283,7 +283,7 @@ func TestRecordColumns(t *testing.T) {
 
 	// FullData keeps credentials; a server measures from the read's return
 	// to the start of the write with the last response byte.
-	h = newHarness(t, conn.Options{FullData: true})
+	h = newHarness(t, conn.Options{Access: api.DataAccessFull})
 	h.Open(conn.RoleServer)
 	arrival := h.Now + tCall
 	h.In("GET / HTTP/1.1\r\nAuthorization: Basic eA==\r\n\r\n")
@@ -461,14 +461,14 @@ func TestInfer(t *testing.T) {
 }
 
 func TestRepeatedHeaders(t *testing.T) {
-	h := newHarness(t, conn.Options{})
+	h := newHarness(t, conn.Options{Access: api.DataAccessRestricted})
 	h.Open(conn.RoleServer)
 	h.In("GET / HTTP/1.1\r\nAccept: a\r\nX-Folded: one\r\n  two\r\nAccept:  b \r\nCookie: c=1\r\nCookie: d=2\r\nAccept: c\r\n\r\n")
 	h.Out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n")
 	if len(h.Recs) != 1 {
 		t.Fatalf("%d records", len(h.Recs))
 	}
-	want := map[string]string{"Accept": "a, b, c", "X-Folded": "one two", "Cookie": Redacted}
+	want := map[string]string{"Accept": "a, b, c", "X-Folded": "<redacted 7 bytes>", "Cookie": "<redacted 8 bytes>"}
 	if d := cmp.Diff(want, h.Recs[0].ReqHeaders); d != "" {
 		t.Errorf("headers (-want +got):\n%s", d)
 	}

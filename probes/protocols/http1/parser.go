@@ -5,6 +5,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/redact"
 )
 
 const (
@@ -360,7 +361,7 @@ func (p *Parser) overflow(h *half, c *conn.Chunk, n int) int {
 // parsed handles a complete header block.
 func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
 	m := &message{start: h.start, end: c.WireNs(), hdrBytes: len(block)}
-	ok := parseHead(block, h.resp, p.env.FullData, !p.env.NoHeaders, &m.head)
+	ok := parseHead(block, h.resp, !p.env.NoHeaders, &m.head)
 	h.hbuf = h.hbuf[:0]
 	if cap(h.hbuf) > 4<<10 {
 		h.hbuf = nil // do not pin a large buffer on an idle connection
@@ -497,9 +498,10 @@ func (p *Parser) pop() *message {
 	return m
 }
 
-// keep stores the first BodyLimit body bytes.
+// keep stores the first BodyLimit body bytes (under full data access:
+// the other modes keep no body).
 func (p *Parser) keep(m *message, b []byte) {
-	if m.bodyGap {
+	if m.bodyGap || p.env.Mode() != api.DataAccessFull {
 		return
 	}
 	if room := p.env.BodyLimit - len(m.body); room > 0 {
@@ -622,6 +624,7 @@ func (p *Parser) emit(req, resp *message) {
 		RespBody:     string(resp.body),
 		RespBodySize: resp.bodySize,
 	}
+	redact.HTTP(ev, p.env.Mode())
 	p.env.Out.Emit(ev, req.start, resp.end)
 }
 

@@ -5,10 +5,6 @@ import (
 	"strings"
 )
 
-// Redacted replaces the value of credential headers unless FullData is
-// set (the same marker as HTTP/1's).
-const Redacted = "<redacted>"
-
 // block is one decoded header block (HEADERS plus CONTINUATIONs).
 type block struct {
 	method, path, authority, scheme string
@@ -24,8 +20,9 @@ type block struct {
 }
 
 // field adds one decoded field. keep: build the header map; limit
-// bounds its size.
-func (b *block) field(name, value string, keep, full bool, limit int) {
+// bounds its size. Values are kept as sent: the data-access mode applies
+// to the finished record.
+func (b *block) field(name, value string, keep bool, limit int) {
 	size := len(name) + len(value) + 32
 	b.bytes += size
 	if len(name) > 0 && name[0] == ':' {
@@ -66,11 +63,8 @@ func (b *block) field(name, value string, keep, full bool, limit int) {
 	if b.headers == nil {
 		b.headers = make(map[string]string, 8)
 	}
-	if !full && (name == "" || name[0] != ':') && sensitive(name) {
-		value = Redacted
-	}
 	b.mem += size
-	if old, ok := b.headers[name]; ok && value != Redacted {
+	if old, ok := b.headers[name]; ok {
 		// Repeated (cookie crumbs, multi-valued headers): join in order.
 		value = old + ", " + value
 	}
@@ -119,17 +113,4 @@ func GRPCStatusName(code string) string {
 		code = code[:8]
 	}
 	return "grpc " + code
-}
-
-// sensitive reports whether a header name carries credentials: it
-// contains (in any case) auth, cookie, token, secret, passw, apikey,
-// api-key, api_key, credential or session (the rule HTTP/1 applies).
-func sensitive(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range [...]string{"auth", "cookie", "token", "secret", "passw", "apikey", "api-key", "api_key", "credential", "session"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/redact"
 )
 
 const (
@@ -310,8 +311,12 @@ func (p *Parser) data(s *side, b []byte) {
 	}
 }
 
-// keep appends up to BodyLimit bytes.
+// keep appends up to BodyLimit bytes (under full data access: the other
+// modes keep no body).
 func (p *Parser) keep(body, b []byte) []byte {
+	if p.env.Mode() != api.DataAccessFull {
+		return body
+	}
 	if room := p.env.BodyLimit - len(body); room > 0 {
 		n := min(room, len(b))
 		body = append(body, b[:n]...)
@@ -398,7 +403,7 @@ func (p *Parser) fragment(s *side, frag []byte, ok, endHeaders bool, c *conn.Chu
 		blk := s.blk
 		bad = s.dec.decode(s.hbuf, func(name, value string, known bool) {
 			if known {
-				blk.field(name, value, s.blkKeep, p.env.FullData, p.maxBuf())
+				blk.field(name, value, s.blkKeep, p.maxBuf())
 			} else {
 				blk.unknown++
 			}
@@ -685,6 +690,7 @@ func (p *Parser) complete(st *stream, c *conn.Chunk) {
 		p.env.Stats.ParseErrors++
 		return
 	}
+	redact.HTTP(ev, p.env.Mode())
 	p.env.Out.Emit(ev, st.start, c.WireNs())
 }
 

@@ -5,7 +5,6 @@
 package redis
 
 import (
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -238,7 +237,7 @@ func (p *Parser) arg(h *half, v []byte, n int64, partial bool) {
 			h.sub = s
 		}
 	}
-	if p.env.BodyLimit < 8 {
+	if p.env.BodyLimit < 8 || !p.renders() {
 		return
 	}
 	if i == 1 {
@@ -251,8 +250,10 @@ func (p *Parser) arg(h *half, v []byte, n int64, partial bool) {
 	switch {
 	case h.redactAt > 0 && i >= h.redactAt:
 		p.addArg(h, i, `"<redacted>"`, nil)
-	case !p.env.FullData && i > 1:
-		p.addArg(h, i, `"`+redacted(n)+`"`, nil)
+	case !p.env.FullData && (i > 1 || h.sub == ""):
+		// Every argument is a value (keys too: they hold user names and
+		// tokens as often as paths do), except a subcommand.
+		p.addArg(h, i, `"`+api.Redacted(n)+`"`, nil)
 	default:
 		q := quote(v, partial || int64(len(v)) < n)
 		p.addArg(h, i, q, v)
@@ -311,7 +312,7 @@ func (p *Parser) command(h *half) {
 	if h.sub != "" {
 		r.cmd += " " + h.sub
 	}
-	if p.env.BodyLimit > 0 {
+	if p.renders() {
 		if h.elems == 1 {
 			r.args = "[]"
 		} else {
@@ -387,7 +388,7 @@ func (p *Parser) reply(h *half, c *conn.Chunk) {
 		ReqBytes:  r.size,
 		RespBytes: h.size,
 	}
-	if p.env.BodyLimit > 0 {
+	if p.renders() {
 		ev.Resp = string(h.render)
 		if h.cut {
 			ev.Resp += "…"
@@ -405,7 +406,11 @@ func (p *Parser) End(endNs uint64, why conn.EndReason) {
 	p.dead = true
 }
 
-func redacted(n int64) string { return "<" + strconv.FormatInt(n, 10) + " bytes>" }
+// renders: records keep the args and the reply (none access keeps only
+// the command, its error kind and sizes).
+func (p *Parser) renders() bool {
+	return p.env.BodyLimit > 0 && p.env.Mode() != api.DataAccessNone
+}
 
 // quote renders v as a JSON string, with "…" at the end when cut.
 func quote(v []byte, cut bool) string {

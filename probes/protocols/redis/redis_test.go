@@ -76,9 +76,9 @@ var (
 	pipeReq  = cmd("SET", "user:1", "alice") + cmd("get", "user:1") + cmd("NOSUCH", "x")
 	pipeResp = "+OK\r\n" + bulk("alice") + "-ERR unknown command 'NOSUCH', with args beginning with: 'x' \r\n"
 	pipeWant = []want{
-		{cmd: "SET", args: `["user:1","<5 bytes>"]`, resp: "OK"},
-		{cmd: "GET", args: `["user:1"]`, resp: "<5 bytes>"},
-		{cmd: "NOSUCH", args: `["x"]`, resp: "ERR unknown command 'NOSUCH', with args beginning with: 'x' ", errKind: "ERR"},
+		{cmd: "SET", args: `["<redacted 6 bytes>","<redacted 5 bytes>"]`, resp: "OK"},
+		{cmd: "GET", args: `["<redacted 6 bytes>"]`, resp: "<redacted 5 bytes>"},
+		{cmd: "NOSUCH", args: `["<redacted 1 bytes>"]`, resp: "ERR <redacted 56 bytes>", errKind: "ERR"},
 	}
 )
 
@@ -254,9 +254,9 @@ func TestRedaction(t *testing.T) {
 		ws := []want{
 			{cmd: "AUTH", args: `["<redacted>"]`},
 			{cmd: "AUTH", args: `["<redacted>","<redacted>"]`},
-			{cmd: "SET", args: `["k","<2 bytes>"]`},
-			{cmd: "CONFIG SET", args: `["SET","<11 bytes>","<redacted>"]`},
-			{cmd: "GET", resp: "<2 bytes>"},
+			{cmd: "SET", args: `["<redacted 1 bytes>","<redacted 2 bytes>"]`},
+			{cmd: "CONFIG SET", args: `["SET","<redacted 11 bytes>","<redacted>"]`},
+			{cmd: "GET", resp: "<redacted 2 bytes>"},
 		}
 		if full {
 			ws[2].args, ws[3].args, ws[4].resp = `["k","v1"]`, `["SET","requirepass","<redacted>"]`, "v1"
@@ -267,6 +267,51 @@ func TestRedaction(t *testing.T) {
 				t.Errorf("full=%v: password in %s", full, r.ReqArgs)
 			}
 		}
+	}
+}
+
+// TestRestricted: restricted access keeps command names, subcommands,
+// numbers and a few status words; every argument, script, value, status
+// and error text becomes a marker of its size. None keeps no args and no
+// reply.
+func TestRestricted(t *testing.T) {
+	const secret = "s3cr3t-value"
+	req := cmd("EVAL", "return redis.status_reply('"+secret+"')", "0") +
+		cmd("SET", "session:"+secret, secret) + cmd("CLIENT", "SETNAME", secret) +
+		cmd("EVAL", "return redis.error_reply('MYERR "+secret+"')", "0") + cmd("INCR", "n") + cmd("PING")
+	resp := "+" + secret + "\r\n+OK\r\n+OK\r\n-MYERR " + secret + "\r\n:7\r\n+PONG\r\n"
+	h := newHarness(t, conn.Options{Access: api.DataAccessRestricted})
+	h.Open(conn.RoleClient)
+	h.Out(req)
+	h.In(resp)
+	check(t, h, []want{
+		{cmd: "EVAL", args: `["<redacted 41 bytes>","<redacted 1 bytes>"]`, resp: "<redacted 12 bytes>"},
+		{cmd: "SET", args: `["<redacted 20 bytes>","<redacted 12 bytes>"]`, resp: "OK"},
+		{cmd: "CLIENT SETNAME", args: `["SETNAME","<redacted 12 bytes>"]`, resp: "OK"},
+		{cmd: "EVAL", args: `["<redacted 46 bytes>","<redacted 1 bytes>"]`, resp: "MYERR <redacted 12 bytes>", errKind: "MYERR"},
+		{cmd: "INCR", args: `["<redacted 1 bytes>"]`, resp: "7"},
+		{cmd: "PING", args: "[]", resp: "PONG"},
+	})
+	for _, r := range h.Recs {
+		if b, _ := json.Marshal(r); strings.Contains(string(b), "s3cr3t") {
+			t.Errorf("restricted record keeps the secret: %s", b)
+		}
+	}
+
+	h = newHarness(t, conn.Options{Access: api.DataAccessNone})
+	h.Open(conn.RoleClient)
+	h.Out(req)
+	h.In(resp)
+	if len(h.Recs) != 6 {
+		t.Fatalf("none: %d records", len(h.Recs))
+	}
+	for _, r := range h.Recs {
+		if r.ReqArgs != "" || r.Resp != "" || r.ReqCmd == "" || r.ReqBytes == 0 || r.RespBytes == 0 {
+			t.Errorf("none: %+v", r)
+		}
+	}
+	if h.Recs[3].RespError != "MYERR" {
+		t.Errorf("none: error kind %q", h.Recs[3].RespError)
 	}
 }
 
@@ -297,7 +342,7 @@ func TestGaps(t *testing.T) {
 		resp := bulk(big)
 		h.Call(conn.Ingress, resp[:4096], len(resp), 0)
 		h.In(bulk("s"))
-		check(t, h, []want{{cmd: "GET", resp: "<10000 bytes>"}, {cmd: "GET", resp: "<1 bytes>"}})
+		check(t, h, []want{{cmd: "GET", resp: "<redacted 10000 bytes>"}, {cmd: "GET", resp: "<redacted 1 bytes>"}})
 		if s := h.Stats(); s.Uncaptured == 0 || s.ParseErrors != 0 || s.Resyncs != 0 {
 			t.Errorf("stats %+v", s)
 		}
@@ -311,7 +356,7 @@ func TestGaps(t *testing.T) {
 		h.Call(conn.Egress, cmd("GET", "c"), 0, len(cmd("GET", "lost")))
 		h.In(bulk("2") + bulk("lost") + bulk("3"))
 		h.Close()
-		check(t, h, []want{{cmd: "GET", resp: "<1 bytes>"}})
+		check(t, h, []want{{cmd: "GET", resp: "<redacted 1 bytes>"}})
 		if s := h.Stats(); s.Resyncs != 1 || s.UnmatchedRequests != 1 || s.Gaps != 1 {
 			t.Errorf("stats %+v, want 1 resync, 1 unmatched request", s)
 		}

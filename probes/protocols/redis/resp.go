@@ -3,6 +3,7 @@ package redis
 import (
 	"bytes"
 
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -264,7 +265,7 @@ func (p *Parser) scalar(h *half, t byte, v []byte, n int64, partial bool) {
 			v, n = v[4:], n-4 // verbatim: drop the "txt:" format
 		}
 		if !p.env.FullData {
-			p.put(h, redacted(n))
+			p.put(h, api.Redacted(n))
 		} else {
 			p.putBytes(h, v)
 			if int64(len(v)) < n {
@@ -272,10 +273,20 @@ func (p *Parser) scalar(h *half, t byte, v []byte, n int64, partial bool) {
 			}
 		}
 	case '-', '!':
+		if !p.env.FullData {
+			p.put(h, shownError(v, n))
+			break
+		}
 		p.putBytes(h, v)
 		if int64(len(v)) < n {
 			p.cut(h)
 		}
+	case '+':
+		if !p.env.FullData && !keptStatus[string(v)] {
+			p.put(h, api.Redacted(n))
+			break
+		}
+		p.putBytes(h, v)
 	case '#':
 		if v[0] == 't' {
 			p.put(h, "true")
@@ -484,4 +495,22 @@ func errKind(v []byte) string {
 		}
 	}
 	return string(w)
+}
+
+// keptStatus are the simple-string replies restricted access shows; any
+// other (a Lua script's status_reply, CLIENT GETNAME's) may be a value.
+var keptStatus = map[string]bool{"OK": true, "PONG": true, "QUEUED": true}
+
+// shownError is an error reply as restricted access keeps it: its kind
+// (the upper-case first word) and the size of the rest, which may quote
+// a value (a Lua script's error_reply).
+func shownError(v []byte, n int64) string {
+	k := errKind(v)
+	if !bytes.HasPrefix(v, []byte(k)) {
+		return api.Redacted(n)
+	}
+	if rest := n - int64(len(k)) - 1; rest > 0 {
+		return k + " " + api.Redacted(rest)
+	}
+	return k
 }

@@ -14,6 +14,10 @@
 // GRPCPEER_SAY_BYTES sets the size of the Say messages (default 5);
 // GRPCPEER_WARMUP runs the plan once, prints "warm" and waits for a line
 // on stdin before the plan whose counts it prints.
+// GRPCPEER_SECRET plants a secret in every field a user could put one:
+// the client's Say messages (SECRET+"body", echoed back) and metadata
+// (x-upstream-key: SECRET+"meta"), the server's grpc-message of Fail
+// (SECRET+"msg").
 package main
 
 import (
@@ -33,6 +37,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -67,6 +72,9 @@ var desc = grpc.ServiceDesc{
 			}
 			h := func(ctx context.Context, req any) (any, error) {
 				n, _ := strconv.Atoi(string(*req.(*[]byte)))
+				if secret := os.Getenv("GRPCPEER_SECRET"); secret != "" {
+					return nil, status.Error(codes.Code(n), "failing on purpose for "+secret+"msg")
+				}
 				return nil, status.Error(codes.Code(n), "failing on purpose")
 			}
 			return ic(ctx, &in, &grpc.UnaryServerInfo{FullMethod: "/" + service + "/Fail"}, h)
@@ -186,6 +194,10 @@ func client(addr string, plan []string) {
 	say := "hello"
 	if size, err := strconv.Atoi(os.Getenv("GRPCPEER_SAY_BYTES")); err == nil {
 		say = strings.Repeat("s", size)
+	}
+	if secret := os.Getenv("GRPCPEER_SECRET"); secret != "" {
+		say = secret + "body"
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-upstream-key", secret+"meta")
 	}
 	for range n(0) {
 		jobs = append(jobs, job{"/" + service + "/Say", say})
