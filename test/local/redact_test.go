@@ -109,19 +109,21 @@ func stopModes(t *testing.T, runs map[string]*modeRun) map[string]string {
 func checkSecrets(t *testing.T, outs map[string]string, secrets ...string) {
 	t.Helper()
 	for name, out := range outs {
+		var wrong []string
 		for _, s := range secrets {
-			switch has := strings.Contains(out, s); {
-			case name == "full" && !has:
-				t.Errorf("full: secret %q was not traced (the test's traffic did not reach the records):\n%s", s, out)
-			case name != "full" && has:
-				t.Errorf("%s: secret %q leaked:\n%s", name, s, out)
+			if has := strings.Contains(out, s); has != (name == "full") {
+				wrong = append(wrong, s)
 			}
 		}
+		switch {
+		case len(wrong) == 0:
+		case name == "full":
+			t.Errorf("full: secrets %q were not traced (the test's traffic did not reach the records):\n%s", wrong, out)
+		default:
+			t.Errorf("%s: secrets %q leaked:\n%s", name, wrong, out)
+		}
 	}
-	if t.Failed() {
-		return
-	}
-	if !strings.Contains(outs["restricted"], "<redacted ") {
+	if !t.Failed() && !strings.Contains(outs["restricted"], "<redacted ") {
 		t.Errorf("restricted: no redaction marker in the records:\n%s", outs["restricted"])
 	}
 }
