@@ -57,6 +57,7 @@ type View struct {
 	lines    int // lines of the last TTY frame, to move back over it
 	start    time.Time
 	verdicts map[string]*color.Color
+	fits     int // live trend fits run (see liveFit)
 	dim      *color.Color
 }
 
@@ -64,8 +65,17 @@ type proc struct {
 	key   string
 	first api.ProcessStats
 	last  api.ProcessStats
-	pts   []trend.Point
+	pts   trend.Series // bounded: an hour costs what a minute does
+	// fit is the live trend, refitted as the samples grow (see liveFit).
+	fit   trend.Result
+	fitAt int // samples at the last fit; 0: never fitted
 }
+
+// refitDivisor: the live trend of a process is refitted once its samples
+// grew by 1/refitDivisor since the last fit (every tick early on), so
+// the fits of a long window cost O(log samples) per process, not one per
+// tick; the final table always refits.
+const refitDivisor = 32
 
 // New returns a view writing to o.Out (data) and o.ErrOut (warnings).
 func New(o Options) *View {
@@ -175,7 +185,7 @@ func (v *View) AddStats(r api.ProcessStats) {
 		v.order = append(v.order, key)
 	}
 	p.last = r
-	p.pts = append(p.pts, trend.Point{T: float64(r.Time-p.first.Time) / 1e9, V: float64(r.RSSBytes)})
+	p.pts.Add(trend.Point{T: float64(r.Time-p.first.Time) / 1e9, V: float64(r.RSSBytes)})
 }
 
 // Tick renders the live frame: in place on a TTY, as a snapshot otherwise.
@@ -275,16 +285,7 @@ func (v *View) table(final bool) string {
 	keys := append([]string(nil), v.order...)
 	rate := map[string]trend.Result{}
 	for _, k := range keys {
-		p := v.procs[k]
-		lim := trend.Limits{}
-		if p.last.CgroupLimitBytes > 0 {
-			lim = trend.Limits{Limit: float64(p.last.CgroupLimitBytes), Usage: float64(p.last.CgroupUsageBytes)}
-		}
-		r := trend.Analyze(p.pts, lim)
-		if r.Fit.N == 0 && len(p.pts) >= 2 { // too early for a verdict, not for a slope
-			r.Slope = trend.TheilSen(p.pts).Slope
-		}
-		rate[k] = r
+		rate[k] = v.liveFit(v.procs[k], final)
 	}
 	sort.SliceStable(keys, func(i, j int) bool { return rate[keys[i]].Slope > rate[keys[j]].Slope })
 	for _, k := range keys {
@@ -296,7 +297,7 @@ func (v *View) table(final bool) string {
 		} else if final {
 			verdict = r.Verdict
 		}
-		if len(p.pts) < 5 && !final {
+		if p.pts.Samples() < 5 && !final {
 			verdict = "…"
 		}
 		limit := "-"
@@ -310,7 +311,7 @@ func (v *View) table(final bool) string {
 			oomIn = "~" + trend.Duration(oom/1e9)
 		}
 		rateS := "±0"
-		if len(p.pts) >= 2 && slope != 0 {
+		if p.pts.Samples() >= 2 && slope != 0 {
 			rateS = trend.Rate(slope)
 		}
 		row := []string{
@@ -319,7 +320,7 @@ func (v *View) table(final bool) string {
 			trend.Bytes(float64(p.last.RSSBytes)),
 			trend.Bytes(float64(p.last.RSSAnonBytes)),
 			trend.Bytes(float64(p.last.SwapBytes)),
-			Sparkline(p.pts, v.o.SparkWidth),
+			Sparkline(p.pts.Points(), v.o.SparkWidth),
 			rateS,
 			fmt.Sprintf("%.0f", p.last.MinorFaultsPerSec+p.last.MajorFaultsPerSec),
 			limit,
@@ -449,6 +450,27 @@ func truncate(s string, width int) string {
 }
 
 var bars = []rune("▁▂▃▄▅▆▇█")
+
+// liveFit returns p's trend, refitted when its samples grew enough (or
+// for the final table).
+func (v *View) liveFit(p *proc, final bool) trend.Result {
+	n := p.pts.Samples()
+	if !final && p.fitAt > 0 && n-p.fitAt < max(1, n/refitDivisor) {
+		return p.fit
+	}
+	lim := trend.Limits{}
+	if p.last.CgroupLimitBytes > 0 {
+		lim = trend.Limits{Limit: float64(p.last.CgroupLimitBytes), Usage: float64(p.last.CgroupUsageBytes)}
+	}
+	pts := p.pts.Points()
+	r := trend.Analyze(pts, lim)
+	if r.Fit.N == 0 && len(pts) >= 2 { // too early for a verdict, not for a slope
+		r.Slope = trend.TheilSen(pts).Slope
+	}
+	p.fit, p.fitAt = r, n
+	v.fits++
+	return r
+}
 
 // Sparkline draws the series in width cells, each the maximum of its
 // samples. The scale spans at least 5% of the peak (or 256 KiB), so page

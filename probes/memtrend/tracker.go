@@ -9,7 +9,8 @@ import (
 )
 
 // Tracker keeps the RSS series of each process (by UPID, so a reused PID
-// starts a new series) and summarises them.
+// starts a new series) and summarises them. Each series is bounded
+// (trend.Series): an hour or a day costs the same.
 type Tracker struct {
 	procs map[string]*series
 	order []string
@@ -17,7 +18,7 @@ type Tracker struct {
 
 type series struct {
 	first, last api.ProcessStats
-	pts         []trend.Point
+	pts         trend.Series
 	peak        uint64
 	exited      bool
 }
@@ -38,7 +39,7 @@ func (t *Tracker) Add(st api.ProcessStats) {
 		t.order = append(t.order, key)
 	}
 	s.last = st
-	s.pts = append(s.pts, trend.Point{T: float64(st.Time-s.first.Time) / 1e9, V: float64(st.RSSBytes)})
+	s.pts.Add(trend.Point{T: float64(st.Time-s.first.Time) / 1e9, V: float64(st.RSSBytes)})
 	if st.RSSBytes > s.peak {
 		s.peak = st.RSSBytes
 	}
@@ -64,7 +65,10 @@ type Host struct {
 func (t *Tracker) Summaries(now int64, host Host) []api.MemorySummary {
 	out := make([]api.MemorySummary, 0, len(t.order))
 	for _, key := range t.order {
-		out = append(out, Summarize(t.procs[key].pts, t.procs[key].first, t.procs[key].last, t.procs[key].peak, host, now, t.procs[key].exited))
+		s := t.procs[key]
+		m := Summarize(s.pts.Points(), s.first, s.last, s.peak, host, now, s.exited)
+		m.Samples = s.pts.Samples()
+		out = append(out, m)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].GrowthBytesPerSec > out[j].GrowthBytesPerSec })
 	return out
