@@ -28,7 +28,7 @@ func basePod() *corev1.Pod {
 			HostPath: &corev1.HostPathVolumeSource{Path: path, Type: &hostPath}}}
 	}
 	f, tr := false, true
-	grace := int64(5)
+	grace, thirty := int64(5), int64(30)
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -39,6 +39,7 @@ func basePod() *corev1.Pod {
 				"pixie.dev/session":            "s1",
 				"pixie.dev/probe":              "trace",
 			},
+			Annotations: map[string]string{"pixie.dev/session": "s1"},
 		},
 		Spec: corev1.PodSpec{
 			NodeName:                      "node-1",
@@ -48,7 +49,11 @@ func basePod() *corev1.Pod {
 			AutomountServiceAccountToken:  &f,
 			EnableServiceLinks:            &f,
 			TerminationGracePeriodSeconds: &grace,
-			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Tolerations: []corev1.Toleration{
+				{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &thirty},
+				{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &thirty},
+				{Operator: corev1.TolerationOpExists},
+			},
 			Volumes: []corev1.Volume{
 				vol("btf", "/sys/kernel/btf"),
 				vol("cgroup", "/sys/fs/cgroup"),
@@ -60,12 +65,20 @@ func basePod() *corev1.Pod {
 				ImagePullPolicy: corev1.PullNever,
 				Command:         []string{"/pixie-agent"},
 				Args:            []string{"trace", "--config", `{"all":true}`},
+				Env: []corev1.EnvVar{
+					{Name: "PIXIE_POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.uid"}}},
+					{Name: "PIXIE_DATA_ACCESS", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['pixie.dev/data-access']"}}},
+					{Name: "PIXIE_DEADLINE_SECONDS", Value: "45"},
+				},
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{
 						corev1.ResourceCPU:    resource.MustParse("50m"),
 						corev1.ResourceMemory: resource.MustParse("64Mi"),
 					},
-					Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+					Limits: corev1.ResourceList{
+						corev1.ResourceCPU:    resource.MustParse("1"),
+						corev1.ResourceMemory: resource.MustParse("256Mi"),
+					},
 				},
 				VolumeMounts: []corev1.VolumeMount{
 					{Name: "btf", MountPath: "/sys/kernel/btf", ReadOnly: true},
@@ -135,16 +148,22 @@ func TestBuild(t *testing.T) {
 				o.Now = now
 				o.PluginVersion = "v1.2.3"
 				o.Command = "kubectl pixie trace pod/web"
+				o.User = "alice@example.com"
+				o.DataAccess = "restricted"
 			},
 			want: func(p *corev1.Pod) {
 				d := int64(12)
 				p.Spec.ActiveDeadlineSeconds = &d
+				p.Spec.Containers[0].Env[2].Value = "12"
 				p.Spec.HostNetwork = true
 				p.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("1Gi")
 				p.Annotations = map[string]string{
 					"pixie.dev/expires":        "2026-11-25T17:00:12Z",
 					"pixie.dev/plugin-version": "v1.2.3",
 					"pixie.dev/command":        "kubectl pixie trace pod/web",
+					"pixie.dev/session":        "s1",
+					"pixie.dev/started-by":     "alice@example.com",
+					"pixie.dev/data-access":    "restricted",
 				}
 			},
 		},
