@@ -61,6 +61,15 @@ func (e *UserError) Error() string { return e.Msg + ": " + e.Remedy }
 // SIGTERM arrives, and reports a failure as a probe_log record (with its
 // remedy when it is a *UserError). It returns the exit code.
 func runConfigured[C any](name string, args []string, stdout, stderr io.Writer, probe func(context.Context, C, *Emitter) error) int {
+	out := NewEmitter(stdout)
+	defer out.Flush()
+	// In a probe pod, only the first agent may read a configuration.
+	release, err := enterPod(getenvOS, os.Exit, stderr)
+	if err != nil {
+		logError(out, err)
+		return 2
+	}
+	defer release()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgJSON := fs.String("config", "", "the probe's configuration (probes/api) as JSON")
@@ -72,18 +81,26 @@ func runConfigured[C any](name string, args []string, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "pixie-agent %s: bad --config: %v\n", name, err)
 		return 2
 	}
-	out := NewEmitter(stdout)
-	defer out.Flush()
+	if err := podAllows(getenvOS, &cfg); err != nil {
+		logError(out, err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := probe(ctx, cfg, out); err != nil {
-		var ue *UserError
-		if errors.As(err, &ue) {
-			out.Log(api.LevelError, ue.Msg, ue.Remedy)
-		} else {
-			out.Log(api.LevelError, err.Error(), "")
-		}
+		logError(out, err)
 		return 1
 	}
 	return 0
+}
+
+// logError writes err as an error-level probe_log record, with its remedy
+// when it is a *UserError.
+func logError(out *Emitter, err error) {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		out.Log(api.LevelError, ue.Msg, ue.Remedy)
+		return
+	}
+	out.Log(api.LevelError, err.Error(), "")
 }
