@@ -50,9 +50,7 @@ func (c *clusterTargets) resolve(ctx context.Context, f cmdutil.Factory, args []
 	if c.client, err = f.KubernetesClientSet(); err != nil {
 		return err
 	}
-	if c.probeNS, err = c.Probe.Namespace(f); err != nil {
-		return err
-	}
+	c.probeNS = c.Probe.Namespace()
 	c.targets, err = target.Resolve(ctx, f.NewBuilder, c.client, args, c.Target)
 	return err
 }

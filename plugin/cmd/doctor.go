@@ -82,8 +82,8 @@ func (o *DoctorOptions) Complete(f cmdutil.Factory, args []string) error {
 		return err
 	}
 	o.client = c
-	o.namespace, err = o.Probe.Namespace(f)
-	return err
+	o.namespace = o.Probe.Namespace()
+	return nil
 }
 
 // Validate checks the flags.

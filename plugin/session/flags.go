@@ -3,11 +3,11 @@ package session
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
@@ -44,16 +44,16 @@ func NewFlags() *Flags {
 // AddFlags registers --probe-namespace, --image, --image-pull-policy,
 // --profile and --pod-running-timeout.
 func (f *Flags) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default: the current namespace, as -n)")
+	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default "+DefaultNamespace+", created when missing)")
 	fs.StringVar(&f.Image, "image", f.Image, "probe image (env "+EnvImage+")")
 	fs.StringVar(&f.PullPolicy, "image-pull-policy", f.PullPolicy, "probe image pull policy: Always, IfNotPresent or Never")
 	fs.StringVar(&f.Profile, "profile", f.Profile, "security profile of the probe pods: "+podspec.ProfileNames())
-	fs.DurationVar(&f.PodRunningTimeout, "pod-running-timeout", f.PodRunningTimeout, "how long to wait for the probe pods to start")
+	fs.DurationVar(&f.PodRunningTimeout, "pod-running-timeout", f.PodRunningTimeout, "how long to wait for the probe pods to start (at most "+MaxPodRunningTimeout.String()+")")
 }
 
 // AddCleanupFlags registers only --probe-namespace (for cleanup).
 func (f *Flags) AddCleanupFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default: the current namespace, as -n)")
+	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default "+DefaultNamespace+")")
 }
 
 // Validate checks the flag values without I/O.
@@ -71,22 +71,23 @@ func (f *Flags) Validate() error {
 	if f.Image == "" {
 		return fmt.Errorf("empty --image: name the probe image, e.g. %s", version.ProbeImage)
 	}
-	if f.PodRunningTimeout <= 0 {
-		return fmt.Errorf("--pod-running-timeout must be positive")
+	if f.PodRunningTimeout <= 0 || f.PodRunningTimeout > MaxPodRunningTimeout {
+		return fmt.Errorf("--pod-running-timeout %s is out of range: use a value above 0 and at most %s (it also extends the probe pods' deadline)", f.PodRunningTimeout, MaxPodRunningTimeout)
 	}
 	return nil
 }
 
-// Namespace is --probe-namespace, or the namespace of -n / the kubeconfig.
-func (f *Flags) Namespace(getter genericclioptions.RESTClientGetter) (string, error) {
+// MaxPodRunningTimeout bounds --pod-running-timeout, which is added to the
+// probe pods' activeDeadlineSeconds.
+const MaxPodRunningTimeout = 10 * time.Minute
+
+// Namespace is --probe-namespace, or the dedicated DefaultNamespace (not
+// the namespace of -n: that is where the targets are).
+func (f *Flags) Namespace() string {
 	if f.ProbeNamespace != "" {
-		return f.ProbeNamespace, nil
+		return f.ProbeNamespace
 	}
-	ns, _, err := getter.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return "", fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
-	}
-	return ns, nil
+	return DefaultNamespace
 }
 
 // Apply copies the flags into o (Namespace is set by the caller, see
@@ -97,4 +98,25 @@ func (f *Flags) Apply(o *Options) {
 	o.Pod.Profile = podspec.Profile(f.Profile)
 	o.Pod.PluginVersion = version.Get().Version
 	o.PodRunningTimeout = f.PodRunningTimeout
+	o.CreateNamespace = f.ProbeNamespace == ""
+	o.Pod.Command = CommandLine(os.Args)
+}
+
+// CommandLine renders argv for the audit annotation, quoting arguments a
+// shell would split.
+func CommandLine(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i == 0 {
+			a = "kubectl-pixie" // not the path it was started from
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`|&;<>(){}*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		b.WriteString(a)
+	}
+	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,10 @@ type Options struct {
 	StopGrace time.Duration
 	// DeleteTimeout bounds the deletion of the pods (default 20s).
 	DeleteTimeout time.Duration
+
+	// CreateNamespace creates Namespace when it does not exist (the
+	// dedicated default, see DefaultNamespace).
+	CreateNamespace bool
 
 	// HandleSignals makes Run stop on SIGINT/SIGTERM; later signals are
 	// reported and do not interrupt the cleanup.
@@ -157,6 +162,10 @@ func (o *Options) validate() error {
 	if o.ErrOut == nil {
 		o.ErrOut = io.Discard
 	}
+	if _, ok := o.ErrOut.(*syncWriter); !ok {
+		// stream goroutines warn while the main one prints the status
+		o.ErrOut = &syncWriter{w: o.ErrOut}
+	}
 	if o.logs == nil {
 		client := o.Client
 		o.logs = func(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
@@ -184,14 +193,19 @@ func (o *Options) podOptions() podspec.Options {
 
 // node is the per-node state of a running session.
 type node struct {
-	target  target.Node
-	pod     *corev1.Pod
-	created time.Time
-	ready   time.Duration
-	state   string // "starting", "ready", "failed", "done"
-	err     error
-	stream  *stream
-	started bool // streaming goroutine launched
+	target target.Node
+	// name is the pod's name, set before any goroutine starts and never
+	// changed: goroutines read it without the lock (pod is replaced by
+	// watch events under it).
+	name      string
+	pod       *corev1.Pod
+	delivered atomic.Int64 // records delivered, counted by the stream goroutine
+	created   time.Time
+	ready     time.Duration
+	state     string // "starting", "ready", "failed", "done"
+	err       error
+	stream    *stream
+	started   bool // streaming goroutine launched
 	// reconnects counts log connections after the first (broken streams,
 	// or EOF before the kubelet reported the exit)
 	reconnects int
@@ -204,6 +218,12 @@ type node struct {
 // are in Result.Nodes and joined in the returned error; the session goes
 // on with the other nodes.
 func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := prepare(ctx, &o); err != nil {
+		return nil, err
+	}
 	pods, err := Pods(&o)
 	if err != nil {
 		return nil, err
@@ -243,24 +263,8 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	s := &runner{o: &o, res: res, nodes: map[string]*node{}, lines: make(chan Line, 256)}
 	defer s.cleanup(ctx)
 
-	for i, p := range pods {
-		n := &node{target: o.Targets[i], state: "starting", stream: newStream(o.Targets[i].Name)}
-		s.nodes[n.target.Name] = n
-		s.order = append(s.order, n.target.Name)
-		n.created = time.Now()
-		created, err := o.Client.CoreV1().Pods(o.Namespace).Create(runCtx, p, metav1.CreateOptions{})
-		if err != nil {
-			err = createError(err, o.Namespace, n.target.Name)
-			if isPodSecurity(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
-				// the same for every node: stop here
-				s.fail(n, err)
-				return s.finish(), err
-			}
-			s.fail(n, err)
-			continue
-		}
-		n.pod = created
-		s.created = append(s.created, created.Name)
+	if err := s.create(runCtx, pods); err != nil {
+		return s.finish(), err
 	}
 	if len(s.created) == 0 {
 		return s.finish(), s.joined()
@@ -272,13 +276,44 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	return s.finish(), s.joined()
 }
 
+// create creates the probe pods; it stops at the first failure that would
+// be the same on every node (Pod Security, RBAC, no namespace) and returns
+// it.
+func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
+	for i, p := range pods {
+		n := &node{target: s.o.Targets[i], state: "starting", stream: newStream(s.o.Targets[i].Name)}
+		s.nodes[n.target.Name] = n
+		s.order = append(s.order, n.target.Name)
+		n.created = time.Now()
+		// A Create cut off by Ctrl-C may still create the pod: from here
+		// the cleanup also deletes by the session's label.
+		s.attempted = true
+		created, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			err = createError(err, s.o.Namespace, n.target.Name)
+			s.fail(n, err)
+			if isPodSecurity(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+				return err // the same for every node: stop here
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		n.pod, n.name = created, created.Name
+		s.created = append(s.created, PodRef{Namespace: created.Namespace, Name: created.Name, Node: n.target.Name})
+	}
+	return nil
+}
+
 type runner struct {
-	o       *Options
-	res     *Result
-	nodes   map[string]*node
-	order   []string
-	created []string
-	lines   chan Line
+	o         *Options
+	res       *Result
+	nodes     map[string]*node
+	order     []string
+	created   []PodRef
+	attempted bool // a Create was sent
+	lines     chan Line
 
 	mu         sync.Mutex // guards node state written by stream goroutines
 	deleteOnce sync.Once
@@ -300,10 +335,7 @@ func (s *runner) finish() *Result {
 	s.res.Nodes = s.res.Nodes[:0]
 	for _, name := range s.order {
 		n := s.nodes[name]
-		nr := NodeResult{Node: name, Ready: n.ready, Records: n.stream.records, Reconnects: n.reconnects, Err: n.err}
-		if n.pod != nil {
-			nr.Pod = n.pod.Name
-		}
+		nr := NodeResult{Node: name, Pod: n.name, Ready: n.ready, Records: int(n.delivered.Load()), Reconnects: n.reconnects, Err: n.err}
 		s.res.Nodes = append(s.res.Nodes, nr)
 	}
 	return s.res
@@ -323,152 +355,12 @@ func (s *runner) joined() error {
 	return err
 }
 
-// watchAndStream follows the pods until every stream has ended or runCtx
-// is done, then asks the agents to stop and drains what they flush.
-func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
-	// Streams outlive runCtx by StopGrace so the agents' final records
-	// (sent on SIGTERM) still arrive.
-	streamCtx, cancelStreams := context.WithCancel(context.WithoutCancel(runCtx))
-	defer cancelStreams()
-	var wg sync.WaitGroup
-	allDone := make(chan struct{})
-
-	startTimeout := time.NewTimer(s.o.PodRunningTimeout)
-	defer startTimeout.Stop()
-	var windowEnd <-chan time.Time
-
-	events := s.watch(runCtx)
-	pending := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		c := 0
-		for _, n := range s.nodes {
-			if n.state == "starting" {
-				c++
-			}
-		}
-		return c
-	}
-	waitStreams := func() {
-		go func() { wg.Wait(); close(allDone) }()
-	}
-	streamsStarted := false
-
-loop:
-	for {
-		if !streamsStarted && pending() == 0 {
-			streamsStarted = true
-			s.printStatus(true)
-			// The agents end on their own at the window's end; this is the
-			// plugin's bound in case one does not.
-			windowEnd = time.After(s.o.Window + s.o.StopGrace + 5*time.Second)
-			waitStreams()
-		}
-		var done <-chan struct{}
-		if streamsStarted {
-			done = allDone
-		}
-		select {
-		case <-runCtx.Done():
-			break loop
-		case <-done:
-			break loop
-		case <-windowEnd:
-			break loop
-		case l := <-s.lines:
-			emit(l)
-		case <-startTimeout.C:
-			s.mu.Lock()
-			for _, n := range s.nodes {
-				if n.state == "starting" {
-					n.state = "failed"
-					n.err = fmt.Errorf("probe pod %s on node %s did not start within %s%s: check `kubectl describe pod -n %s %s`, or raise --pod-running-timeout",
-						podName(n), n.target.Name, s.o.PodRunningTimeout, lastWaiting(n.pod), s.o.Namespace, podName(n))
-				}
-			}
-			s.mu.Unlock()
-		case ev, ok := <-events:
-			if !ok {
-				events = s.watch(runCtx)
-				continue
-			}
-			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod {
-				continue
-			}
-			s.update(p, ev.Type)
-			s.mu.Lock()
-			n := s.nodes[p.Spec.NodeName]
-			launch := n != nil && !n.started && (n.state == "ready" || n.state == "done")
-			if launch {
-				n.started = true
-			}
-			s.mu.Unlock()
-			if launch {
-				wg.Add(1)
-				go func() { defer wg.Done(); s.follow(streamCtx, n) }()
-			}
-			s.printStatus(false)
-		}
-	}
-	if !streamsStarted {
-		s.printStatus(true)
-		waitStreams()
-	}
-	// Ask the agents to stop (SIGTERM through the pod's deletion: they
-	// flush their final records) and drain for at most StopGrace.
-	s.cleanup(runCtx)
-	drain := time.NewTimer(s.o.StopGrace + time.Second)
-	defer drain.Stop()
-	for {
-		select {
-		case l := <-s.lines:
-			emit(l)
-		case <-allDone:
-			for {
-				select {
-				case l := <-s.lines:
-					emit(l)
-				default:
-					return
-				}
-			}
-		case <-drain.C:
-			cancelStreams()
-			<-allDone
-			for {
-				select {
-				case l := <-s.lines:
-					emit(l)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-// watch returns the session's pod events (an initial ADDED per pod, then
-// changes); nil when the watch cannot be opened (the start timeout and the
-// window still bound the run).
-func (s *runner) watch(ctx context.Context) <-chan watch.Event {
-	w, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Watch(ctx, metav1.ListOptions{
-		LabelSelector: podspec.LabelSession + "=" + s.o.SessionID,
-	})
-	if err != nil {
-		fmt.Fprintf(s.o.ErrOut, "warning: watching probe pods: %v\n", err)
-		return nil
-	}
-	go func() { <-ctx.Done(); w.Stop() }()
-	return w.ResultChan()
-}
-
 // update applies a pod event to its node's state.
 func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.nodes[p.Spec.NodeName]
-	if n == nil || n.pod == nil || n.pod.Name != p.Name {
+	if n == nil || n.name != p.Name {
 		return
 	}
 	n.pod = p
@@ -502,7 +394,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 	backoff := 100 * time.Millisecond
 	var openErr error // why the last connection attempts failed
 	for attempt := 0; ; attempt++ {
-		rc, err := s.o.logs(ctx, s.o.Namespace, n.pod.Name)
+		rc, err := s.o.logs(ctx, s.o.Namespace, n.name)
 		if err != nil {
 			openErr = err
 		}
@@ -519,6 +411,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			err = n.stream.read(rc, func(l Line) {
 				select {
 				case s.lines <- l:
+					n.delivered.Add(1)
 				case <-ctx.Done():
 				}
 			})
@@ -539,7 +432,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			return
 		}
 		// EOF (or an error): finished if the container has exited.
-		p, gerr := s.o.Client.CoreV1().Pods(s.o.Namespace).Get(ctx, n.pod.Name, metav1.GetOptions{})
+		p, gerr := s.o.Client.CoreV1().Pods(s.o.Namespace).Get(ctx, n.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(gerr) {
 			return
 		}
@@ -550,7 +443,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			}
 		}
 		if err != nil && attempt > 0 && attempt%10 == 0 {
-			fmt.Fprintf(s.o.ErrOut, "warning: log stream of %s on node %s: %v (reconnecting)\n", n.pod.Name, n.target.Name, err)
+			fmt.Fprintf(s.o.ErrOut, "warning: log stream of %s on node %s: %v (reconnecting)\n", n.name, n.target.Name, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -589,24 +482,29 @@ func (s *runner) finished(n *node, p *corev1.Pod, t *corev1.ContainerStateTermin
 }
 
 // cleanup deletes the session's pods, once, with its own timeout so that it
-// runs even after ctx is cancelled.
+// runs even after ctx is cancelled: the pods it saw created, and any other
+// pod with the session's label (a Create cut off by Ctrl-C).
 func (s *runner) cleanup(ctx context.Context) {
 	s.deleteOnce.Do(func() {
-		if len(s.created) == 0 {
+		if !s.attempted {
 			return
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DeleteTimeout)
 		defer cancel()
-		grace := int64(s.o.StopGrace / time.Second)
-		var failed []string
-		var lastErr error
-		for _, name := range s.created {
-			err := s.o.Client.CoreV1().Pods(s.o.Namespace).Delete(dctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-			if err != nil && !apierrors.IsNotFound(err) {
-				failed = append(failed, name)
-				lastErr = err
+		pods := s.created
+		list, err := s.o.Client.CoreV1().Pods(s.o.Namespace).List(dctx, metav1.ListOptions{LabelSelector: podspec.LabelSession + "=" + s.o.SessionID})
+		if err == nil {
+			seen := map[string]bool{}
+			for _, p := range pods {
+				seen[p.Name] = true
+			}
+			for i := range list.Items {
+				if !seen[list.Items[i].Name] {
+					pods = append(pods, RefOf(&list.Items[i]))
+				}
 			}
 		}
+		failed, lastErr := DeletePods(dctx, s.o.Client, pods, s.o.StopGrace)
 		if len(failed) > 0 {
 			fmt.Fprintf(s.o.ErrOut, "error: could not delete %d probe pod(s): %v\n  they end by themselves at their deadline; to delete them now run:\n    %s\n",
 				len(failed), lastErr, CleanupCommand(s.o.Namespace, s.o.SessionID))
@@ -650,6 +548,9 @@ func (s *runner) printStatus(final bool) {
 }
 
 func isTerminal(w io.Writer) bool {
+	if sw, ok := w.(*syncWriter); ok {
+		w = sw.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
@@ -664,10 +565,10 @@ func probeStatus(p *corev1.Pod) *corev1.ContainerStatus {
 }
 
 func podName(n *node) string {
-	if n.pod == nil {
+	if n.name == "" {
 		return "(not created)"
 	}
-	return n.pod.Name
+	return n.name
 }
 
 func lastWaiting(p *corev1.Pod) string {

@@ -139,7 +139,7 @@ func (k *fakeKubelet) run(ctx context.Context, t *testing.T) {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe", ContainerID: "containerd://x",
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
-		if _, err := k.client.CoreV1().Pods("pixie").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		if _, err := k.client.CoreV1().Pods("pixie").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Error(err)
 		}
 	}

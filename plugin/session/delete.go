@@ -1,0 +1,92 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+)
+
+// PodRef names a probe pod and the node it was pinned to.
+type PodRef struct{ Namespace, Name, Node string }
+
+// RefOf returns the PodRef of p.
+func RefOf(p *corev1.Pod) PodRef {
+	return PodRef{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName}
+}
+
+// DeletePods deletes pods with grace, and at once (grace 0) those on a node
+// that is not Ready: its kubelet cannot confirm a graceful stop, so the pod
+// would stay Terminating for as long as the node is gone (the agent ends
+// itself at its deadline there). It returns the pods it could not delete and
+// the last error.
+func DeletePods(ctx context.Context, c kubernetes.Interface, pods []PodRef, grace time.Duration) (failed []PodRef, lastErr error) {
+	dead := map[string]bool{}
+	for _, p := range pods {
+		if _, seen := dead[p.Node]; !seen && p.Node != "" {
+			dead[p.Node] = nodeGone(ctx, c, p.Node)
+		}
+	}
+	for _, p := range pods {
+		secs := int64(grace / time.Second)
+		if dead[p.Node] {
+			secs = 0
+		}
+		err := c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
+		if err != nil && !apierrors.IsNotFound(err) {
+			failed, lastErr = append(failed, p), err
+		}
+	}
+	return failed, lastErr
+}
+
+// nodeGone reports whether node exists and is not Ready. A node we may not
+// read counts as alive: the graceful path is the safe default.
+func nodeGone(ctx context.Context, c kubernetes.Interface, node string) bool {
+	n, err := c.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status != corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Expired reports whether a probe pod is past the deadline recorded in its
+// pixie.dev/expires annotation: its agent has ended (activeDeadlineSeconds,
+// or the agent's own deadline), so deleting it loses nothing.
+func Expired(p *corev1.Pod, now time.Time) bool {
+	t, err := time.Parse(time.RFC3339, p.Annotations[podspec.AnnotationExpiry])
+	return err == nil && now.After(t)
+}
+
+// Reap deletes the expired probe pods in namespace, of any session: the
+// pods a killed plugin left behind go away at the next run of anyone
+// allowed to run probes there, with no controller, TTL or extra RBAC in the
+// cluster. It returns how many it deleted.
+func Reap(ctx context.Context, c kubernetes.Interface, namespace string, now time.Time) (int, error) {
+	list, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: podspec.ManagedSelector})
+	if err != nil {
+		return 0, fmt.Errorf("listing probe pods: %w", err)
+	}
+	var expired []PodRef
+	for i := range list.Items {
+		if Expired(&list.Items[i], now) {
+			expired = append(expired, RefOf(&list.Items[i]))
+		}
+	}
+	failed, err := DeletePods(ctx, c, expired, time.Second)
+	return len(expired) - len(failed), err
+}

@@ -1,0 +1,223 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+)
+
+// followers are the per-pod log streaming goroutines of a run.
+type followers struct {
+	ctx     context.Context // outlives the run by the stop grace
+	wg      sync.WaitGroup
+	allDone chan struct{} // closed when every follower has returned, after waitAll
+	waiting bool
+}
+
+func (f *followers) launch(follow func()) {
+	f.wg.Add(1)
+	go func() { defer f.wg.Done(); follow() }()
+}
+
+// waitAll closes allDone once every launched follower has returned; no
+// follower is launched after it.
+func (f *followers) waitAll() {
+	if f.waiting {
+		return
+	}
+	f.waiting = true
+	go func() { f.wg.Wait(); close(f.allDone) }()
+}
+
+// watchAndStream follows the pods until every stream has ended or runCtx
+// is done, then asks the agents to stop and drains what they flush.
+func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
+	// Streams outlive runCtx by StopGrace so the agents' final records
+	// (sent on SIGTERM) still arrive.
+	streamCtx, cancelStreams := context.WithCancel(context.WithoutCancel(runCtx))
+	defer cancelStreams()
+	f := &followers{ctx: streamCtx, allDone: make(chan struct{})}
+	s.loop(runCtx, f, emit)
+	if !f.waiting {
+		s.printStatus(true)
+		f.waitAll()
+	}
+	// Ask the agents to stop (SIGTERM through the pod's deletion: they
+	// flush their final records) and drain for at most StopGrace.
+	s.cleanup(runCtx)
+	s.drain(f.allDone, cancelStreams, emit)
+}
+
+// loop delivers records and applies pod events until runCtx ends, every
+// stream has ended, or the plugin's bound on the window passes.
+func (s *runner) loop(runCtx context.Context, f *followers, emit func(Line)) {
+	startTimeout := time.NewTimer(s.o.PodRunningTimeout)
+	defer startTimeout.Stop()
+	var windowEnd <-chan time.Time
+	var done <-chan struct{}
+	events := s.podEvents(runCtx)
+	for {
+		if done == nil && s.pending() == 0 {
+			s.printStatus(true)
+			// The agents end on their own at the window's end; this is the
+			// plugin's bound in case one does not.
+			windowEnd = time.After(s.o.Window + s.o.StopGrace + 5*time.Second)
+			f.waitAll()
+			done = f.allDone
+		}
+		select {
+		case <-runCtx.Done():
+			return
+		case <-done:
+			return
+		case <-windowEnd:
+			return
+		case l := <-s.lines:
+			emit(l)
+		case <-startTimeout.C:
+			s.startTimedOut()
+		case ev := <-events:
+			s.onEvent(ev, f)
+		}
+	}
+}
+
+// pending counts the nodes whose pod has not started yet.
+func (s *runner) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := 0
+	for _, n := range s.nodes {
+		if n.state == "starting" {
+			c++
+		}
+	}
+	return c
+}
+
+func (s *runner) startTimedOut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.nodes {
+		if n.state == "starting" {
+			n.state = "failed"
+			n.err = fmt.Errorf("probe pod %s on node %s did not start within %s%s: check `kubectl describe pod -n %s %s`, or raise --pod-running-timeout",
+				podName(n), n.target.Name, s.o.PodRunningTimeout, lastWaiting(n.pod), s.o.Namespace, podName(n))
+		}
+	}
+}
+
+// onEvent applies a pod event and starts streaming a pod that runs.
+func (s *runner) onEvent(ev watch.Event, f *followers) {
+	p, isPod := ev.Object.(*corev1.Pod)
+	if !isPod {
+		return
+	}
+	s.update(p, ev.Type)
+	s.mu.Lock()
+	n := s.nodes[p.Spec.NodeName]
+	launch := n != nil && !n.started && (n.state == "ready" || n.state == "done")
+	if launch {
+		n.started = true
+	}
+	s.mu.Unlock()
+	if launch {
+		f.launch(func() { s.follow(f.ctx, n) })
+	}
+	s.printStatus(false)
+}
+
+// drain delivers what the streams still carry, for at most StopGrace.
+func (s *runner) drain(allDone <-chan struct{}, cancelStreams func(), emit func(Line)) {
+	timer := time.NewTimer(s.o.StopGrace + time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case l := <-s.lines:
+			emit(l)
+			continue
+		case <-allDone:
+		case <-timer.C:
+			cancelStreams()
+			<-allDone
+		}
+		for {
+			select {
+			case l := <-s.lines:
+				emit(l)
+			default:
+				return
+			}
+		}
+	}
+}
+
+// Backoff of watch reopens.
+const (
+	watchBackoffMin = 100 * time.Millisecond
+	watchBackoffMax = 5 * time.Second
+)
+
+// podEvents delivers the session's pod events (an initial ADDED per pod,
+// then changes) until ctx ends. A watch that fails to open or closes (API
+// server restart, timeout) is reopened with backoff: a fresh watch replays
+// the pods' current state, so nothing is missed.
+func (s *runner) podEvents(ctx context.Context) <-chan watch.Event {
+	out := make(chan watch.Event)
+	opts := metav1.ListOptions{LabelSelector: podspec.LabelSession + "=" + s.o.SessionID}
+	go func() {
+		backoff := watchBackoffMin
+		for failures := 0; ; {
+			w, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Watch(ctx, opts)
+			if err == nil && forward(ctx, w, out) {
+				backoff, failures = watchBackoffMin, 0
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				if failures++; failures == 3 && !s.o.Quiet {
+					fmt.Fprintf(s.o.ErrOut, "warning: watching probe pods: %v (retrying)\n", err)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, watchBackoffMax)
+		}
+	}()
+	return out
+}
+
+// forward copies w's events to out until w closes or ctx ends; it reports
+// whether any event came (a watch that closes at once earns a backoff).
+func forward(ctx context.Context, w watch.Interface, out chan<- watch.Event) bool {
+	defer w.Stop()
+	got := false
+	for {
+		select {
+		case <-ctx.Done():
+			return got
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return got
+			}
+			got = true
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return got
+			}
+		}
+	}
+}
