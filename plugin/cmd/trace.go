@@ -293,7 +293,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		}
 		return cfg
 	})
-	so.Pod.DataAccess = dataAccessMode(o.config())
+	so.Pod.DataAccess = string(o.dataAccess())
 	if o.DryRun {
 		pods, err := session.Pods(&so)
 		if err != nil {
@@ -336,13 +336,4 @@ func tick(view *traceview.View, done <-chan struct{}) {
 			view.Tick()
 		}
 	}
-}
-
-// dataAccessMode is the mode a trace config asks for, recorded on the probe
-// pods and checked against the probe namespace's cap.
-func dataAccessMode(cfg api.TraceConfig) string {
-	if cfg.FullData {
-		return session.DataAccessFull
-	}
-	return "restricted"
 }

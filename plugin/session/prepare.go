@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // DefaultNamespace is the probe namespace when --probe-namespace is not
@@ -30,7 +31,7 @@ const (
 )
 
 // DataAccessFull is the data-access mode that keeps every captured byte.
-const DataAccessFull = "full"
+const DataAccessFull = string(api.DataAccessFull)
 
 // prepare runs before any pod is created: it makes sure the probe
 // namespace exists (creating the dedicated one), enforces the admin's

@@ -106,8 +106,12 @@ func podAllows(getenv func(string) string, cfg any) error {
 	return nil
 }
 
-// wantsFullData reports whether a trace keeps what restricted mode redacts.
-func wantsFullData(cfg *api.TraceConfig) bool { return cfg.FullData }
+// wantsFullData reports whether a trace keeps what restricted mode redacts
+// (a config that names no valid mode is refused later, by the probe).
+func wantsFullData(cfg *api.TraceConfig) bool {
+	a, err := cfg.Access()
+	return err == nil && a == api.DataAccessFull
+}
 
 // getenvOS is os.Getenv; tests replace it.
 var getenvOS = os.Getenv

@@ -103,12 +103,14 @@ func TestBadDeadlineRefused(t *testing.T) {
 
 // In a probe pod, full data access needs the pod's annotation to say so.
 func TestFullDataNeedsPodAnnotation(t *testing.T) {
-	podEnv(t, map[string]string{EnvDataAccess: "restricted"})
-	var stdout bytes.Buffer
-	code := Main([]string{"trace", "--config", `{"all":true,"full_data":true}`}, &stdout, io.Discard)
-	if code != 2 || !strings.Contains(stdout.String(), `data access \"full\" refused`) ||
-		!strings.Contains(stdout.String(), "pixie.dev/allow-full-data-access=true") {
-		t.Errorf("code %d, stdout %q", code, stdout.String())
+	for _, cfg := range []string{`{"all":true,"full_data":true}`, `{"all":true,"data_access":"full"}`} {
+		podEnv(t, map[string]string{EnvDataAccess: "restricted"})
+		var stdout bytes.Buffer
+		code := Main([]string{"trace", "--config", cfg}, &stdout, io.Discard)
+		if code != 2 || !strings.Contains(stdout.String(), `data access \"full\" refused`) ||
+			!strings.Contains(stdout.String(), "pixie.dev/allow-full-data-access=true") {
+			t.Errorf("%s: code %d, stdout %q", cfg, code, stdout.String())
+		}
 	}
 	if err := podAllows(envOf(map[string]string{EnvPodUID: "u", EnvDataAccess: "full"}), nil); err != nil {
 		t.Errorf("non-trace config refused: %v", err)
