@@ -4,6 +4,8 @@
 package rendertest
 
 import (
+	"bytes"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,5 +53,24 @@ func CheckSafe(t testing.TB, what, out string) {
 		if strings.HasPrefix(sgr.ReplaceAllString(l, ""), "error: forged") {
 			t.Errorf("%s: a node's string forged a line: %q", what, l)
 		}
+	}
+}
+
+// AddSeeds seeds f with the NDJSON the real agent wrote (a recorded run in
+// testdata): the whole stream, then each line alone, then extra inputs.
+func AddSeeds(f *testing.F, ndjson string, extra ...string) {
+	f.Helper()
+	b, err := os.ReadFile(ndjson)
+	if err != nil {
+		f.Fatalf("seed corpus: %v", err)
+	}
+	f.Add(b)
+	for l := range bytes.SplitSeq(b, []byte("\n")) {
+		if len(l) > 0 {
+			f.Add(l)
+		}
+	}
+	for _, e := range extra {
+		f.Add([]byte(e))
 	}
 }

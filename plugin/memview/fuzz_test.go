@@ -1,0 +1,40 @@
+package memview
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
+)
+
+// FuzzMemView feeds NDJSON (seeded with recorded runs of the real agent,
+// with and without --alloc) to the view: no record may crash it (an
+// unknown verdict did), and what it prints stays safe for a terminal.
+func FuzzMemView(f *testing.F) {
+	h := fmt.Sprintf("%q", rendertest.Hostile)
+	rendertest.AddSeeds(f, "testdata/agent-memory.ndjson",
+		`{"table":"memory_summary","pid":1,"upid":"1:1","comm":`+h+`,"verdict":"bogus","reason":`+h+`,"limit_source":`+h+`,"limit_bytes":1}`,
+		`{"table":"memory_summary","pid":1,"verdict":""}`,
+		`{"table":"process_stats","time_":-9223372036854775808,"pid":1,"upid":"1:1","rss_bytes":18446744073709551615,"cgroup_limit_bytes":1,"cgroup_usage_bytes":18446744073709551615}`,
+		`{"table":"alloc_stacks","comm":`+h+`,"source":`+h+`,"frames":[`+h+`,"[m+0x1]","[m+0x2]"]}`,
+		`{"table":"probe_log","level":`+h+`,"msg":`+h+`,"remedy":`+h+`}`,
+	)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, tty := range []bool{false, true} {
+			var out, errOut bytes.Buffer
+			v := New(Options{Out: &out, ErrOut: &errOut, Color: true, TTY: tty, Width: 120, Duration: 10 * time.Second,
+				PodNames: map[string]string{"uid": "ns/pod"}})
+			for l := range bytes.SplitSeq(data, []byte("\n")) {
+				_ = v.HandleLine(l)
+				_ = v.Tick()
+			}
+			_ = v.Final()
+			rendertest.CheckSafe(t, "stderr", errOut.String())
+			if !tty { // a TTY frame moves the cursor on purpose
+				rendertest.CheckSafe(t, "stdout", out.String())
+			}
+		}
+	})
+}
