@@ -224,7 +224,7 @@ GRANT ALL ON app.* TO 'bench'@'127.0.0.1';
 `)
 	logFrom := len(s.generalLog(t))
 
-	tr := startTrace(t, "--comm", "mariadbd", "--duration", "120s")
+	tr := startTrace(t, "--comm", "mariadbd", "--duration", "120s", "--data-access", "restricted")
 
 	const selects, inserts, missing, dups = 20, 10, 3, 2
 	var script strings.Builder

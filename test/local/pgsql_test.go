@@ -246,7 +246,7 @@ func TestTracePostgreSQL(t *testing.T) {
 	// Setup, before tracing.
 	run(s.psqlCmd("postgres", "-c", "CREATE TABLE items (id int PRIMARY KEY, name text)", "-c", "CREATE ROLE pwuser LOGIN PASSWORD 'hunter2-pg'"))
 
-	tr := startTrace(t, "--comm", "postgres", "--duration", "120s")
+	tr := startTrace(t, "--comm", "postgres", "--duration", "120s", "--data-access", "restricted")
 	logFrom := len(s.log.String())
 
 	// pgbench -i loads 100000 rows with COPY: the server reads them in

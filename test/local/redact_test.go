@@ -268,3 +268,69 @@ func TestDataAccessRedis(t *testing.T) {
 		t.Errorf("table: no EVAL row:\n%s", outs["table"])
 	}
 }
+
+// TestDataAccessPostgreSQL: a real PostgreSQL and psql. Secrets in plain,
+// E'...' and dollar-quoted literals, in a literal read with
+// standard_conforming_strings=off (where \' does not end a string), and
+// in an error message.
+func TestDataAccessPostgreSQL(t *testing.T) {
+	requirePrivileged(t)
+	pg := startPostgres(t)
+	s := func(field string) string { return "pxleak" + field + "x7q" }
+	runs := startModes(t, dataModes, "--comm", "postgres")
+	queries := []string{
+		"SELECT 'plain " + s("plain") + "' AS a, 42",
+		"SELECT E'it\\'s " + s("estring") + "'",
+		"SELECT $$" + s("dollar") + "$$, $t$ " + s("dollartag") + " $ 'x $t$",
+		"SET standard_conforming_strings = off",
+		"SELECT 'O\\'Brien " + s("scsoff") + " tail' AS name",
+	}
+	var args []string
+	for _, q := range queries {
+		args = append(args, "-c", q)
+	}
+	if out, err := pg.psqlCmd("postgres", args...).CombinedOutput(); err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	// An error carries its message (RAISE's text) in the response.
+	_ = pg.psqlCmd("postgres", "-c", "DO $$BEGIN RAISE EXCEPTION '"+s("raise")+"'; END$$").Run()
+	outs := stopModes(t, runs)
+	checkSecrets(t, outs, s("plain"), s("estring"), s("dollar"), s("dollartag"), s("scsoff"), s("raise"))
+	for _, want := range []string{`"query_template":"SELECT ? AS a, ?"`, `"query_template":"SELECT ?…"`, `"sqlstate":"P0001"`} {
+		if !strings.Contains(outs["restricted"], want) {
+			t.Errorf("restricted: no %s in\n%s", want, outs["restricted"])
+		}
+	}
+	if !strings.Contains(outs["table"], "SELECT ? AS a, ?") {
+		t.Errorf("table: no statement template row:\n%s", outs["table"])
+	}
+}
+
+// TestDataAccessMariaDB: a real MariaDB and a wire-protocol client.
+// Secrets in '...' and "..." literals with backslash escapes, in a literal read
+// under sql_mode NO_BACKSLASH_ESCAPES (where \' ends a string), and in a
+// syntax error's message, which quotes the statement.
+func TestDataAccessMariaDB(t *testing.T) {
+	requirePrivileged(t)
+	my := startMariaDB(t)
+	if out, err := my.client("-e", "CREATE DATABASE app").CombinedOutput(); err != nil {
+		t.Fatalf("mariadb: %v\n%s", err, out)
+	}
+	s := func(field string) string { return "pxleak" + field + "x7q" }
+	runs := startModes(t, dataModes, "--comm", "mariadbd")
+	c := dialMySQL(t, my.port, "root")
+	for _, q := range []string{
+		"SELECT 'O\\'Brien " + s("escaped") + "', \"" + s("dquote") + "\"",
+		"SELECT 'a' FROM WHERE '" + s("syntax") + "'",
+		"SET sql_mode = 'NO_BACKSLASH_ESCAPES'",
+		"SELECT 'C:\\', '" + s("nobackslash") + "'",
+	} {
+		c.write(t, 0, append([]byte{0x03}, q...))
+		c.result(t)
+	}
+	outs := stopModes(t, runs)
+	checkSecrets(t, outs, s("escaped"), s("dquote"), s("syntax"), s("nobackslash"))
+	if !strings.Contains(outs["restricted"], `"err_code":1064`) || !strings.Contains(outs["restricted"], `"query_template":"SELECT ?"`) {
+		t.Errorf("restricted: no syntax error or statement template:\n%s", outs["restricted"])
+	}
+}

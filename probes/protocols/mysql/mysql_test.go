@@ -416,3 +416,31 @@ func TestInfileGap(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestBackslashMode: whether a backslash escapes a quote comes from the
+// server's status flags (sql_mode NO_BACKSLASH_ESCAPES); until one is
+// seen, a string whose end depends on it makes the rest one literal.
+func TestBackslashMode(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	ambiguous := `SELECT 'C:\', 'pxleak'`
+	h.Out(pkt(0, "\x03", ambiguous)) // mid-stream: no status seen yet
+	h.In(errPkt(1, 1064, "42000", "syntax"))
+	h.Out(pkt(0, "\x03", "SET sql_mode = ''"))
+	h.In(okPkt(1, 0, 2))
+	h.Out(pkt(0, "\x03", `SELECT 'O\'Brien', "pxleak"`))
+	h.In(errPkt(1, 1064, "42000", "syntax"))
+	h.Out(pkt(0, "\x03", "SET sql_mode = 'NO_BACKSLASH_ESCAPES'"))
+	h.In(okPkt(1, 0, 2|statusNoBackslash))
+	h.Out(pkt(0, "\x03", ambiguous))
+	h.In(errPkt(1, 1064, "42000", "syntax"))
+	h.Close()
+	want := []string{"SELECT ?…", "SET sql_mode = ?", "SELECT ?", "SET sql_mode = ?", "SELECT ?"}
+	if len(h.Recs) != len(want) {
+		t.Fatalf("%d records, want %d: %+v", len(h.Recs), len(want), h.Recs)
+	}
+	for i, r := range h.Recs {
+		if r.QueryTemplate != want[i] || r.ReqBody != want[i] || strings.Contains(r.ReqBody, "pxleak") {
+			t.Errorf("record %d: template %q body %q, want %q", i, r.QueryTemplate, r.ReqBody, want[i])
+		}
+	}
+}

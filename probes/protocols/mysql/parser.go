@@ -46,6 +46,7 @@ const (
 
 	statusCursorExists = 0x0040
 	statusMoreResults  = 0x0008
+	statusNoBackslash  = 0x0200 // sql_mode NO_BACKSLASH_ESCAPES
 )
 
 // respKind is what a command's response looks like.

@@ -130,11 +130,14 @@ type Parser struct {
 	// command side resynchronises at a command after its response.
 	respLost, reqLost bool
 	lastResp, readyAt uint64
+	// dialect: whether backslashes escape in strings, from the server's
+	// status flags (MySQLUnsure until one is seen).
+	dialect sqltext.Dialect
 }
 
 // NewParser returns a parser for a connection with env's role.
 func NewParser(env *conn.Env) *Parser {
-	p := &Parser{env: env, reqDir: conn.Ingress, statements: map[uint32]sqlText{}}
+	p := &Parser{env: env, reqDir: conn.Ingress, statements: map[uint32]sqlText{}, dialect: sqltext.MySQLUnsure}
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
@@ -617,6 +620,7 @@ func (p *Parser) step(r *request, h *half, b []byte) string {
 	case 0x00:
 		var status uint16
 		r.affected, status = okStatus(b)
+		p.sawStatus(status)
 		if status&statusMoreResults != 0 {
 			return ""
 		}
@@ -669,11 +673,21 @@ func (p *Parser) terminator(r *request, h *half, b []byte) string {
 	} else {
 		_, status = okStatus(b)
 	}
+	p.sawStatus(status)
 	if status&statusMoreResults != 0 {
 		r.state = rsStart
 		return ""
 	}
 	return "OK"
+}
+
+// sawStatus learns from a server's status flags whether backslashes
+// escape in strings, so templates never mistake a string's end.
+func (p *Parser) sawStatus(status uint16) {
+	p.dialect = sqltext.MySQL
+	if status&statusNoBackslash != 0 {
+		p.dialect = sqltext.MySQLNoBackslash
+	}
 }
 
 func (p *Parser) errPacket(r *request, b []byte) {
@@ -705,6 +719,7 @@ func (p *Parser) login(h *half) {
 			}
 			if len(b) >= o+7 {
 				p.serverCaps |= uint32(binary.LittleEndian.Uint16(b[o+5:])) << 16
+				p.sawStatus(binary.LittleEndian.Uint16(b[o+3:]))
 			}
 		}
 	case b[0] == 0x00 && h.seq > 0:
@@ -728,7 +743,7 @@ func (p *Parser) emit(r *request, status string, end uint64) {
 	}
 	switch r.cmd {
 	case comQuery, comStmtPrepare, comStmtExecute, comStmtFetch, comStmtClose, comStmtReset:
-		ev.QueryKind, ev.QueryTemplate = sqltext.Template([]byte(r.query.s), sqltext.MySQL, templateLen, r.query.cut)
+		ev.QueryKind, ev.QueryTemplate = sqltext.Template([]byte(r.query.s), p.dialect, templateLen, r.query.cut)
 		if r.cmd == comStmtPrepare {
 			ev.QueryKind = "PREPARE"
 		}
@@ -738,12 +753,12 @@ func (p *Parser) emit(r *request, status string, end uint64) {
 	default:
 		ev.QueryKind = r.name
 	}
-	if l := p.env.BodyLimit; l > 0 {
+	if l := p.env.BodyLimit; l > 0 && p.env.Mode() != api.DataAccessNone {
 		if r.query.s != "" {
 			if p.env.FullData {
 				ev.ReqBody = bound(r.query.s, l)
 			} else {
-				_, ev.ReqBody = sqltext.Template([]byte(r.query.s), sqltext.MySQL, l, r.query.cut)
+				_, ev.ReqBody = sqltext.Template([]byte(r.query.s), p.dialect, l, r.query.cut)
 			}
 		}
 		var resp string

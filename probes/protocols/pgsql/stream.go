@@ -617,7 +617,7 @@ func (p *Parser) record(u *unit, cmd string, query sqlText, r result, reqBytes, 
 		ReqBytes:      reqBytes,
 		RespBytes:     respBytes,
 	}
-	if l := p.env.BodyLimit; l > 0 {
+	if l := p.env.BodyLimit; l > 0 && p.env.Mode() != api.DataAccessNone {
 		if p.env.FullData {
 			ev.Req = bound(query.s, l)
 			if query.cut && !strings.HasSuffix(ev.Req, "…") {

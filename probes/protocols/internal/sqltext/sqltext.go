@@ -15,12 +15,35 @@ type Dialect uint8
 
 const (
 	// Postgres: '...' strings ('' and E'\'' escapes), $tag$...$tag$
-	// strings, "..." identifiers, $1 parameters.
+	// strings, "..." identifiers, $1 parameters. Whether a backslash
+	// escapes in '...' (standard_conforming_strings) is taken as unknown.
 	Postgres Dialect = iota
 	// MySQL: '...' and "..." strings with backslash escapes, `...`
 	// identifiers, # comments, ? parameters.
 	MySQL
+	// MySQLNoBackslash is MySQL with sql_mode NO_BACKSLASH_ESCAPES.
+	MySQLNoBackslash
+	// MySQLUnsure is MySQL when that mode is not known yet.
+	MySQLUnsure
 )
+
+// Whether a backslash escapes the next byte in a string.
+const (
+	escYes uint8 = iota
+	escNo
+	escUnsure
+)
+
+// escapes is how d treats a backslash in a plain string.
+func (d Dialect) escapes() uint8 {
+	switch d {
+	case MySQL:
+		return escYes
+	case MySQLNoBackslash:
+		return escNo
+	}
+	return escUnsure
+}
 
 // Template returns the statement's kind (its first keyword, upper-cased:
 // "SELECT", "INSERT", "BEGIN"; "" when there is none) and its template
@@ -28,6 +51,7 @@ const (
 // upper-cased in the template too. partial says q is only the first bytes
 // of the statement: a list of literals cut anywhere gives one template.
 func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) {
+	my := d != Postgres
 	if limit <= 0 {
 		limit = 1
 	}
@@ -65,7 +89,7 @@ func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) 
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0:
 			space = true
 			i++
-		case c == '-' && next == '-' || c == '#' && d == MySQL:
+		case c == '-' && next == '-' || c == '#' && my:
 			for i < len(q) && q[i] != '\n' {
 				i++
 			}
@@ -78,9 +102,13 @@ func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) 
 				i += 2 + end + 2
 			}
 			space = true
-		case c == '\'' || c == '"' && d == MySQL:
-			i = skipQuoted(q, i, c, d == MySQL)
+		case c == '\'' || c == '"' && my:
+			var ambiguous bool
+			i, ambiguous = skipString(q, i, c, d.escapes())
 			lit()
+			if ambiguous {
+				i, cut = len(q), true // the rest may be inside the string
+			}
 		case c == '"' || c == '`':
 			j := bytes.IndexByte(q[i+1:], c)
 			end := len(q)
@@ -130,9 +158,18 @@ func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) 
 			}
 			word := q[i:j]
 			if j < len(q) && q[j] == '\'' && len(word) == 1 && strings.ContainsRune("EeBbXxNn", rune(word[0])) {
-				// E'...', B'...', X'...', N'...'
-				i = skipQuoted(q, j, '\'', d == MySQL || word[0] == 'E' || word[0] == 'e')
+				// E'...' (backslash escapes whatever the settings),
+				// B'...', X'...', N'...'
+				esc := d.escapes()
+				if word[0] == 'E' || word[0] == 'e' {
+					esc = escYes
+				}
+				var ambiguous bool
+				i, ambiguous = skipString(q, j, '\'', esc)
 				lit()
+				if ambiguous {
+					i, cut = len(q), true
+				}
 				break
 			}
 			if len(b) == 0 && kind == "" {
@@ -150,7 +187,7 @@ func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) 
 				i = len(q)
 				break
 			}
-			if c == '?' && d == MySQL {
+			if c == '?' && my {
 				lit() // a placeholder folds like a literal
 				i++
 				break
@@ -196,24 +233,36 @@ func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) 
 	return kind, tmpl
 }
 
-// skipQuoted returns the index after the string starting with quote at i.
-// Doubled quotes escape a quote; with backslash, so does a backslash.
-func skipQuoted(q []byte, i int, quote byte, backslash bool) int {
+// skipString returns the index after the string starting with quote at
+// i. Doubled quotes escape a quote. Whether a backslash escapes one
+// depends on the server's settings (PostgreSQL's
+// standard_conforming_strings, MySQL's NO_BACKSLASH_ESCAPES), which the
+// probe may not have seen (esc escUnsure); E'...' always escapes. A quote after
+// an odd run of backslashes ends the string under one setting and not
+// under the other: then ambiguous is true and end is that quote, and the
+// caller must take the rest as a literal, since either reading may be
+// the one that hides a value.
+func skipString(q []byte, i int, quote byte, esc uint8) (end int, ambiguous bool) {
+	run := 0 // backslashes just before j
 	for j := i + 1; j < len(q); j++ {
-		switch q[j] {
-		case '\\':
-			if backslash {
-				j++
-			}
-		case quote:
+		switch c := q[j]; {
+		case c == '\\' && esc == escYes:
+			j++
+		case c == '\\' && esc == escUnsure:
+			run++
+			continue
+		case c == quote && run%2 == 1:
+			return j, true
+		case c == quote:
 			if j+1 < len(q) && q[j+1] == quote {
 				j++
-				continue
+				break
 			}
-			return j + 1
+			return j + 1, false
 		}
+		run = 0
 	}
-	return len(q)
+	return len(q), false
 }
 
 func isIdent(c byte) bool {
