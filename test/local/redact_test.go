@@ -123,9 +123,6 @@ func checkSecrets(t *testing.T, outs map[string]string, secrets ...string) {
 			t.Errorf("%s: secrets %q leaked:\n%s", name, wrong, out)
 		}
 	}
-	if !t.Failed() && !strings.Contains(outs["restricted"], "<redacted ") {
-		t.Errorf("restricted: no redaction marker in the records:\n%s", outs["restricted"])
-	}
 }
 
 // TestDataAccessHTTP: nginx and curl, both traced. Secrets in the query,
