@@ -250,3 +250,18 @@ func TestAggregateOnly(t *testing.T) {
 		t.Fatalf("records %+v", h.recs)
 	}
 }
+
+// TestNoneAccess: with none data access a record keeps its summary
+// columns (type, name, code) and none of the message JSON.
+func TestNoneAccess(t *testing.T) {
+	h := newHarness(t, conn.Options{Access: api.DataAccessNone}, clientAddr, serverAddr)
+	h.dgram(conn.Egress, serverAddr, build(t, 0xbeef, false, 0, "example.test.", dnsmessage.TypeA), 0)
+	h.dgram(conn.Ingress, serverAddr, build(t, 0xbeef, true, 0, "example.test.", dnsmessage.TypeA, [4]byte{10, 1, 2, 3}), 0)
+	if len(h.recs) != 1 {
+		t.Fatalf("%d records", len(h.recs))
+	}
+	if r := h.recs[0]; r.QueryType != "A" || r.QueryName != "example.test" || r.RCodeName != "NOERROR" ||
+		r.ReqHeader != "" || r.ReqBody != "" || r.RespHeader != "" || r.RespBody != "" {
+		t.Fatalf("record %+v", r)
+	}
+}

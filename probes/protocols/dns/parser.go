@@ -97,7 +97,9 @@ func NewParser(env *conn.Env) *Parser {
 	return p
 }
 
-func (p *Parser) json() bool { return !p.env.NoHeaders || p.env.BodyLimit > 0 }
+func (p *Parser) json() bool {
+	return (!p.env.NoHeaders || p.env.BodyLimit > 0) && p.env.Mode() != api.DataAccessNone
+}
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {

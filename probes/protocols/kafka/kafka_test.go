@@ -348,3 +348,23 @@ func TestResponseReportedFirst(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestNoneAccess: with none data access a record keeps its summary
+// columns (API, topic, error) and no client id or body summaries.
+func TestNoneAccess(t *testing.T) {
+	h := newHarness(t, conn.Options{Access: api.DataAccessNone})
+	h.Open(conn.RoleClient)
+	play(h, conn.RoleClient, session, 0)
+	h.Close()
+	if len(h.Recs) != len(sessionRows) {
+		t.Fatalf("%d records, want %d", len(h.Recs), len(sessionRows))
+	}
+	for _, r := range h.Recs {
+		if r.ClientID != "" || r.ReqBody != "" || r.Resp != "" || r.ReqCmd == "" {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if h.Recs[4].Topic != "orders" {
+		t.Errorf("topic %q", h.Recs[4].Topic)
+	}
+}

@@ -263,6 +263,9 @@ func (p *Parser) request(m *framing.Message) {
 		ev.ReqBody += `,"acks":` + strconv.Itoa(acks)
 	}
 	ev.ReqBody += "}"
+	if p.env.Mode() == api.DataAccessNone {
+		ev.ClientID, ev.ReqBody = "", "" // the summary columns say enough
+	}
 	if key == apiProduce && r.ok && acks == 0 {
 		p.env.Out.Emit(ev, m.Start, m.Start) // no response comes
 		return
@@ -329,9 +332,11 @@ func (p *Parser) pair(r request, size uint32, body []byte, end uint64) {
 	ev := r.ev
 	ev.RespBytes = int64(size) + 4
 	code, known := responseError(r.key, r.ver, body)
-	if known {
+	switch {
+	case p.env.Mode() == api.DataAccessNone:
+	case known:
 		ev.Resp = `{"error_code":` + strconv.Itoa(code) + "}"
-	} else {
+	default:
 		ev.Resp = "{}"
 	}
 	if code != 0 {

@@ -420,3 +420,28 @@ func TestResponseGap(t *testing.T) {
 		t.Fatalf("paired across a loss: %+v", h.Recs)
 	}
 }
+
+// TestDataAccessModes: restricted keeps no literal even where the string's
+// end depends on standard_conforming_strings; none keeps the template and
+// SQLSTATE, no statement text and no error text.
+func TestDataAccessModes(t *testing.T) {
+	h := newHarness(t, conn.Options{Access: api.DataAccessRestricted})
+	h.Open(conn.RoleClient)
+	h.Out(startup + query(`SELECT 'O\'Brien pxleak tail'`))
+	h.In(authOK + ready + complete("SELECT 1") + ready)
+	if len(h.Recs) != 1 || h.Recs[0].Req != "SELECT ?…" || h.Recs[0].QueryTemplate != "SELECT ?…" {
+		t.Fatalf("restricted: records %+v", h.Recs)
+	}
+	h = newHarness(t, conn.Options{Access: api.DataAccessNone})
+	h.Open(conn.RoleClient)
+	h.Out(startup + query("insert into t values (42, 'secret')") + query("SELECT * FROM nosuch"))
+	h.In(authOK + ready + complete("INSERT 0 1") + ready + errorResp("42P01", `relation "nosuch" does not exist`) + ready)
+	if len(h.Recs) != 2 || h.Recs[0].QueryTemplate != "INSERT into t values (?)" || h.Recs[1].SQLState != "42P01" {
+		t.Fatalf("none: records %+v", h.Recs)
+	}
+	for _, r := range h.Recs {
+		if r.Req != "" || r.Resp != "" {
+			t.Errorf("none keeps text: %+v", r)
+		}
+	}
+}
