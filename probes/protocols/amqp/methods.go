@@ -1,5 +1,7 @@
 package amqp
 
+import "github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/names"
+
 // Class ids of AMQP 0-9-1.
 const (
 	classConnection = 10
@@ -162,22 +164,9 @@ func (r *reader) shortstr() string {
 		r.ok = false
 		return ""
 	}
-	s := printable(r.b[:n])
+	s := names.Printable(r.b[:n])
 	r.b = r.b[n:]
 	return s
-}
-
-// printable keeps names readable and bounded: control bytes and invalid
-// UTF-8 become '?'.
-func printable(b []byte) string {
-	out := make([]rune, 0, len(b))
-	for _, r := range string(b) {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			r = '?'
-		}
-		out = append(out, r)
-	}
-	return string(out)
 }
 
 // parseArgs reads the arguments of class.id that records show. Secret

@@ -8,13 +8,14 @@ package kafka
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/names"
 )
 
 const (
@@ -215,9 +216,7 @@ func (p *Parser) request(m *framing.Message) {
 	}
 	r := rd{b: b[8:], ok: true}
 	clientID := r.str() // a nullable string even in flexible headers
-	if len(clientID) > maxClientID {
-		clientID = clientID[:maxClientID]
-	}
+	clientID = names.Cut(clientID, maxClientID)
 	ev := &api.KafkaEvent{
 		Header:     api.Header{Table: api.TableKafkaEvents, V: api.Version},
 		ReqCmd:     apiName(key),
@@ -257,7 +256,8 @@ func (p *Parser) request(m *framing.Message) {
 	}
 	ev.ReqBody = `{"api_version":` + strconv.Itoa(ver)
 	if ev.Topic != "" {
-		ev.ReqBody += `,"topic":"` + ev.Topic + `"`
+		topic, _ := json.Marshal(ev.Topic) // names may hold quotes
+		ev.ReqBody += `,"topic":` + string(topic)
 	}
 	if key == apiProduce && r.ok {
 		ev.ReqBody += `,"acks":` + strconv.Itoa(acks)
@@ -538,7 +538,7 @@ func (r *rd) str() string {
 		r.ok = false
 		return ""
 	}
-	s := printable(r.b[:n])
+	s := names.Printable(r.b[:n])
 	r.b = r.b[n:]
 	return s
 }
@@ -584,9 +584,7 @@ func (r *rd) topic(byID bool) string {
 		return ""
 	}
 	s := r.str()
-	if len(s) > maxTopic {
-		s = s[:maxTopic]
-	}
+	s = names.Cut(s, maxTopic)
 	return s
 }
 
@@ -596,15 +594,4 @@ func (r *rd) firstTopic(byID bool) string {
 		return ""
 	}
 	return r.topic(byID)
-}
-
-// printable keeps names safe to show and to put in JSON strings: bytes
-// outside printable ASCII, quotes and backslashes become '?'.
-func printable(b []byte) string {
-	return strings.Map(func(c rune) rune {
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return '?'
-		}
-		return c
-	}, string(b))
 }
