@@ -51,154 +51,190 @@ func (d Dialect) escapes() uint8 {
 // upper-cased in the template too. partial says q is only the first bytes
 // of the statement: a list of literals cut anywhere gives one template.
 func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) {
-	my := d != Postgres
 	if limit <= 0 {
 		limit = 1
 	}
-	b := make([]byte, 0, min(len(q), limit)+8)
-	space := false
-	cut := false
-	put := func(s []byte) {
-		if space && len(b) > 0 {
-			b = append(b, ' ')
-		}
-		space = false
-		b = append(b, s...)
-	}
-	lit := func() {
-		put([]byte{'?'})
-		switch {
-		case bytes.HasSuffix(b, []byte("?, ?")):
-			b = b[:len(b)-3]
-		case bytes.HasSuffix(b, []byte("?,?")):
-			b = b[:len(b)-2]
-		}
-	}
+	t := templater{q: q, d: d, my: d != Postgres, b: make([]byte, 0, min(len(q), limit)+8)}
 	i := 0
 	for i < len(q) {
-		if len(b) > limit {
-			cut = true
+		if len(t.b) > limit {
+			t.cut = true
 			break
 		}
-		c := q[i]
-		var next byte
-		if i+1 < len(q) {
-			next = q[i+1]
+		i = t.token(i)
+	}
+	return t.finish(limit, partial)
+}
+
+// templater writes a template token by token.
+type templater struct {
+	q     []byte
+	d     Dialect
+	my    bool // a MySQL dialect
+	b     []byte
+	space bool // a space is due before the next token
+	cut   bool
+	kind  string
+}
+
+func (t *templater) put(s []byte) {
+	if t.space && len(t.b) > 0 {
+		t.b = append(t.b, ' ')
+	}
+	t.space = false
+	t.b = append(t.b, s...)
+}
+
+// lit writes a literal as "?", folding a list of them into one.
+func (t *templater) lit() {
+	t.put([]byte{'?'})
+	switch {
+	case bytes.HasSuffix(t.b, []byte("?, ?")):
+		t.b = t.b[:len(t.b)-3]
+	case bytes.HasSuffix(t.b, []byte("?,?")):
+		t.b = t.b[:len(t.b)-2]
+	}
+}
+
+// token writes the token at i and returns the index after it.
+func (t *templater) token(i int) int {
+	q := t.q
+	c := q[i]
+	var next byte
+	if i+1 < len(q) {
+		next = q[i+1]
+	}
+	switch {
+	case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0:
+		t.space = true
+		return i + 1
+	case c == '-' && next == '-' || c == '#' && t.my:
+		for i < len(q) && q[i] != '\n' {
+			i++
 		}
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0:
-			space = true
-			i++
-		case c == '-' && next == '-' || c == '#' && my:
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
-			space = true
-		case c == '/' && next == '*':
-			end := bytes.Index(q[i+2:], []byte("*/"))
-			if end < 0 {
-				i = len(q)
-			} else {
-				i += 2 + end + 2
-			}
-			space = true
-		case c == '\'' || c == '"' && my:
-			var ambiguous bool
-			i, ambiguous = skipString(q, i, c, d.escapes())
-			lit()
-			if ambiguous {
-				i, cut = len(q), true // the rest may be inside the string
-			}
-		case c == '"' || c == '`':
-			j := bytes.IndexByte(q[i+1:], c)
-			end := len(q)
-			if j >= 0 {
-				end = i + 1 + j + 1
-			}
-			put(q[i:end])
-			i = end
-		case c == '$' && d == Postgres:
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if j > i+1 {
-				put(q[i:j]) // a parameter
-				i = j
-				break
-			}
-			for j < len(q) && isIdent(q[j]) {
-				j++
-			}
-			if j < len(q) && q[j] == '$' {
-				tag := q[i : j+1]
-				end := bytes.Index(q[j+1:], tag)
-				if end < 0 {
-					i = len(q)
-				} else {
-					i = j + 1 + end + len(tag)
-				}
-				lit()
-				break
-			}
-			put(q[i : i+1])
-			i++
-		case c >= '0' && c <= '9' || c == '.' && next >= '0' && next <= '9':
-			j := i
-			for j < len(q) && (isIdent(q[j]) || q[j] == '.' ||
-				(q[j] == '+' || q[j] == '-') && j > i && (q[j-1] == 'e' || q[j-1] == 'E')) {
-				j++
-			}
-			i = j
-			lit()
-		case isIdent(c):
-			j := i
-			for j < len(q) && isIdent(q[j]) {
-				j++
-			}
-			word := q[i:j]
-			if j < len(q) && q[j] == '\'' && len(word) == 1 && strings.ContainsRune("EeBbXxNn", rune(word[0])) {
-				// E'...' (backslash escapes whatever the settings),
-				// B'...', X'...', N'...'
-				esc := d.escapes()
-				if word[0] == 'E' || word[0] == 'e' {
-					esc = escYes
-				}
-				var ambiguous bool
-				i, ambiguous = skipString(q, j, '\'', esc)
-				lit()
-				if ambiguous {
-					i, cut = len(q), true
-				}
-				break
-			}
-			if len(b) == 0 && kind == "" {
-				kind = strings.ToUpper(string(word))
-				if !utf8.ValidString(kind) || len(kind) > 32 {
-					kind = ""
-				} else {
-					word = []byte(kind)
-				}
-			}
-			put(word)
-			i = j
-		default:
-			if c == ';' && allSpace(q[i+1:]) {
-				i = len(q)
-				break
-			}
-			if c == '?' && my {
-				lit() // a placeholder folds like a literal
-				i++
-				break
-			}
-			put(q[i : i+1])
-			i++
-			if c == ')' && bytes.HasSuffix(b, []byte("(?), (?)")) {
-				b = b[:len(b)-5]
-			}
+		t.space = true
+		return i
+	case c == '/' && next == '*':
+		t.space = true
+		if end := bytes.Index(q[i+2:], []byte("*/")); end >= 0 {
+			return i + 2 + end + 2
+		}
+		return len(q)
+	case c == '\'' || c == '"' && t.my:
+		return t.str(i, c, t.d.escapes())
+	case c == '"' || c == '`':
+		end := len(q)
+		if j := bytes.IndexByte(q[i+1:], c); j >= 0 {
+			end = i + 1 + j + 1
+		}
+		t.put(q[i:end])
+		return end
+	case c == '$' && t.d == Postgres:
+		return t.dollar(i)
+	case c >= '0' && c <= '9' || c == '.' && next >= '0' && next <= '9':
+		j := i
+		for j < len(q) && (isIdent(q[j]) || q[j] == '.' ||
+			(q[j] == '+' || q[j] == '-') && j > i && (q[j-1] == 'e' || q[j-1] == 'E')) {
+			j++
+		}
+		t.lit()
+		return j
+	case isIdent(c):
+		return t.word(i)
+	}
+	return t.punct(i)
+}
+
+// str writes the string starting with quote at i as a literal. When the
+// server's settings decide where it ends, the rest is taken as part of it
+// (either reading may be the one that hides a value).
+func (t *templater) str(i int, quote byte, esc uint8) int {
+	i, ambiguous := skipString(t.q, i, quote, esc)
+	t.lit()
+	if ambiguous {
+		t.cut = true
+		return len(t.q)
+	}
+	return i
+}
+
+// dollar reads a $1 parameter or a $tag$...$tag$ string (PostgreSQL).
+func (t *templater) dollar(i int) int {
+	q := t.q
+	j := i + 1
+	for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+		j++
+	}
+	if j > i+1 {
+		t.put(q[i:j]) // a parameter
+		return j
+	}
+	for j < len(q) && isIdent(q[j]) {
+		j++
+	}
+	if j < len(q) && q[j] == '$' {
+		tag := q[i : j+1]
+		t.lit()
+		if end := bytes.Index(q[j+1:], tag); end >= 0 {
+			return j + 1 + end + len(tag)
+		}
+		return len(q)
+	}
+	t.put(q[i : i+1])
+	return i + 1
+}
+
+// word reads a keyword or identifier (the first gives the kind), or a
+// prefixed string: E'...' (a backslash escapes whatever the settings),
+// B'...', X'...', N'...'.
+func (t *templater) word(i int) int {
+	q := t.q
+	j := i
+	for j < len(q) && isIdent(q[j]) {
+		j++
+	}
+	word := q[i:j]
+	if j < len(q) && q[j] == '\'' && len(word) == 1 && strings.ContainsRune("EeBbXxNn", rune(word[0])) {
+		esc := t.d.escapes()
+		if word[0] == 'E' || word[0] == 'e' {
+			esc = escYes
+		}
+		return t.str(j, '\'', esc)
+	}
+	if len(t.b) == 0 && t.kind == "" {
+		t.kind = strings.ToUpper(string(word))
+		if !utf8.ValidString(t.kind) || len(t.kind) > 32 {
+			t.kind = ""
+		} else {
+			word = []byte(t.kind)
 		}
 	}
+	t.put(word)
+	return j
+}
+
+// punct writes any other byte; a trailing ";" ends the statement, a MySQL
+// "?" placeholder folds like a literal, and so do lists of rows.
+func (t *templater) punct(i int) int {
+	c := t.q[i]
+	switch {
+	case c == ';' && allSpace(t.q[i+1:]):
+		return len(t.q)
+	case c == '?' && t.my:
+		t.lit()
+		return i + 1
+	}
+	t.put(t.q[i : i+1])
+	if c == ')' && bytes.HasSuffix(t.b, []byte("(?), (?)")) {
+		t.b = t.b[:len(t.b)-5]
+	}
+	return i + 1
+}
+
+// finish bounds the template and finds a kind after a parenthesis or a
+// comment.
+func (t *templater) finish(limit int, partial bool) (kind, tmpl string) {
+	b, cut, kind := t.b, t.cut, t.kind
 	if partial && !cut {
 		// Drop a last group of literals the cut split: "(?), (?" -> "(?)".
 		if i := bytes.LastIndexByte(b, ')'); i >= 0 && len(bytes.Trim(b[i+1:], " ,(?")) == 0 {
