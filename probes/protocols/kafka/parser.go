@@ -348,7 +348,8 @@ func (p *Parser) pair(r request, size uint32, body []byte, end uint64) {
 // responseError finds the response's first error code where its layout
 // is cheap to walk; known is false when there was none to read.
 func responseError(key, ver int, b []byte) (code int, known bool) {
-	r := rd{b: b, ok: true, flex: flexible(key, ver)}
+	w := errWalk{r: rd{b: b, ok: true, flex: flexible(key, ver)}, ver: ver}
+	r := &w.r
 	if r.flex && key != apiApiVersions { // ApiVersions keeps header v0
 		r.tags()
 	}
@@ -359,103 +360,126 @@ func responseError(key, ver int, b []byte) (code int, known bool) {
 		code = r.i16()
 		return code, r.ok
 	}
-	// first keeps the first non-zero code read.
-	first := func(c int) {
-		if r.ok && code == 0 {
-			code = c
-		}
-		known = known || r.ok
-	}
 	switch key {
 	case apiMetadata:
-		if ver >= 3 {
-			r.skip(4) // throttle
+		w.metadata()
+	case apiProduce:
+		w.produce()
+	case apiFetch:
+		w.fetch()
+	}
+	return w.code, w.known
+}
+
+// errWalk reads the error codes of a response body.
+type errWalk struct {
+	r     rd
+	ver   int
+	code  int  // the first non-zero code read
+	known bool // a code was read
+}
+
+func (w *errWalk) first(c int) {
+	if w.r.ok && w.code == 0 {
+		w.code = c
+	}
+	w.known = w.known || w.r.ok
+}
+
+func (w *errWalk) metadata() {
+	r, ver := &w.r, w.ver
+	if ver >= 3 {
+		r.skip(4) // throttle
+	}
+	for range r.array(1 << 12) { // brokers
+		r.skip(4)
+		r.str()
+		r.skip(4)
+		if ver >= 1 {
+			r.str() // rack
 		}
-		for range r.array(1 << 12) { // brokers
-			r.skip(4)
-			r.str()
-			r.skip(4)
-			if ver >= 1 {
-				r.str() // rack
+		r.tags()
+	}
+	if ver >= 2 {
+		r.str() // cluster_id
+	}
+	if ver >= 1 {
+		r.skip(4) // controller_id
+	}
+	for range r.array(1 << 12) { // topics
+		w.first(r.i16())
+		r.str()
+		if ver >= 10 {
+			r.skip(16)
+		}
+		if ver >= 1 {
+			r.skip(1)
+		}
+		for range r.array(1 << 14) { // partitions
+			w.first(r.i16())
+			r.skip(8) // index, leader
+			if ver >= 7 {
+				r.skip(4)
+			}
+			r.skip(4 * r.arrayLen()) // replicas
+			r.skip(4 * r.arrayLen()) // isr
+			if ver >= 5 {
+				r.skip(4 * r.arrayLen()) // offline
 			}
 			r.tags()
 		}
-		if ver >= 2 {
-			r.str() // cluster_id
+		if ver >= 8 {
+			r.skip(4)
 		}
-		if ver >= 1 {
-			r.skip(4) // controller_id
-		}
-		for range r.array(1 << 12) { // topics
-			first(r.i16())
-			r.str()
-			if ver >= 10 {
-				r.skip(16)
+		r.tags()
+	}
+}
+
+func (w *errWalk) produce() {
+	r, ver := &w.r, w.ver
+	for range r.array(1 << 12) { // topics
+		r.topic(ver >= 13)
+		for range r.array(1 << 14) { // partitions
+			r.skip(4)
+			w.first(r.i16())
+			r.skip(8) // base_offset
+			if ver >= 2 {
+				r.skip(8)
 			}
-			if ver >= 1 {
-				r.skip(1)
-			}
-			for range r.array(1 << 14) { // partitions
-				first(r.i16())
-				r.skip(8) // index, leader
-				if ver >= 7 {
-					r.skip(4)
-				}
-				r.skip(4 * r.arrayLen()) // replicas
-				r.skip(4 * r.arrayLen()) // isr
-				if ver >= 5 {
-					r.skip(4 * r.arrayLen()) // offline
-				}
-				r.tags()
+			if ver >= 5 {
+				r.skip(8)
 			}
 			if ver >= 8 {
-				r.skip(4)
-			}
-			r.tags()
-		}
-	case apiProduce:
-		for range r.array(1 << 12) { // topics
-			r.topic(ver >= 13)
-			for range r.array(1 << 14) { // partitions
-				r.skip(4)
-				first(r.i16())
-				r.skip(8) // base_offset
-				if ver >= 2 {
-					r.skip(8)
-				}
-				if ver >= 5 {
-					r.skip(8)
-				}
-				if ver >= 8 {
-					for range r.array(1 << 12) {
-						r.skip(4)
-						r.str()
-						r.tags()
-					}
+				for range r.array(1 << 12) {
+					r.skip(4)
 					r.str()
+					r.tags()
 				}
-				r.tags()
+				r.str()
 			}
 			r.tags()
 		}
-	case apiFetch:
-		if ver >= 1 {
-			r.skip(4)
-		}
-		if ver >= 7 {
-			first(r.i16())
-			r.skip(4)
-		}
-		// Only the first partition: record batches follow it.
+		r.tags()
+	}
+}
+
+// fetch reads only the first partition: record batches follow it.
+func (w *errWalk) fetch() {
+	r, ver := &w.r, w.ver
+	if ver >= 1 {
+		r.skip(4)
+	}
+	if ver >= 7 {
+		w.first(r.i16())
+		r.skip(4)
+	}
+	if r.arrayLen() > 0 {
+		r.topic(ver >= 13)
 		if r.arrayLen() > 0 {
-			r.topic(ver >= 13)
-			if r.arrayLen() > 0 {
-				r.skip(4)
-				first(r.i16())
-			}
+			r.skip(4)
+			w.first(r.i16())
 		}
 	}
-	return code, known
 }
 
 // End implements conn.Parser.

@@ -535,24 +535,7 @@ func (p *Parser) step(r *request, h *half, b []byte) string {
 		}
 		return ""
 	case rsAfterDefs:
-		switch {
-		case isEOF(h):
-			p.eofMode = 1
-			if binary.LittleEndian.Uint16(b[3:])&statusCursorExists != 0 {
-				return "OK" // rows come with STMT_FETCH
-			}
-			r.state = rsRows
-			return ""
-		case b[0] == 0xfe && h.length < maxPacket:
-			p.eofMode = 2
-			return p.terminator(r, h, b)
-		}
-		if p.eofMode == 0 {
-			p.eofMode = 2 // a row right after the definitions
-		}
-		r.state = rsRows
-		r.rows++
-		return ""
+		return p.afterDefs(r, h, b)
 	case rsRows:
 		if b[0] == 0xfe && h.length < maxPacket {
 			return p.terminator(r, h, b)
@@ -560,22 +543,54 @@ func (p *Parser) step(r *request, h *half, b []byte) string {
 		r.rows++
 		return ""
 	case rsPrepParams, rsPrepCols:
-		if isEOF(h) && r.eofs > 0 {
-			r.eofs--
-			if r.state == rsPrepCols || r.cols == 0 {
-				return "OK"
-			}
-			r.state = rsPrepCols
-			r.defs = r.cols
-			return ""
-		}
-		r.defs--
-		if r.defs > 0 {
-			return ""
-		}
-		return p.prepDefsDone(r)
+		return p.prepDefs(r, h)
 	}
-	// rsStart
+	return p.first(r, h, b)
+}
+
+// afterDefs reads what follows a result's column definitions: an EOF
+// (classic protocol), the terminator of an empty result, or a first row.
+func (p *Parser) afterDefs(r *request, h *half, b []byte) string {
+	switch {
+	case isEOF(h):
+		p.eofMode = 1
+		if binary.LittleEndian.Uint16(b[3:])&statusCursorExists != 0 {
+			return "OK" // rows come with STMT_FETCH
+		}
+		r.state = rsRows
+		return ""
+	case b[0] == 0xfe && h.length < maxPacket:
+		p.eofMode = 2
+		return p.terminator(r, h, b)
+	}
+	if p.eofMode == 0 {
+		p.eofMode = 2 // a row right after the definitions
+	}
+	r.state = rsRows
+	r.rows++
+	return ""
+}
+
+// prepDefs counts a STMT_PREPARE response's definitions and EOFs.
+func (p *Parser) prepDefs(r *request, h *half) string {
+	if isEOF(h) && r.eofs > 0 {
+		r.eofs--
+		if r.state == rsPrepCols || r.cols == 0 {
+			return "OK"
+		}
+		r.state = rsPrepCols
+		r.defs = r.cols
+		return ""
+	}
+	r.defs--
+	if r.defs > 0 {
+		return ""
+	}
+	return p.prepDefsDone(r)
+}
+
+// first reads a response's first packet, by the shape the command expects.
+func (p *Parser) first(r *request, h *half, b []byte) string {
 	switch r.resp {
 	case respSingle, respAny:
 		if b[0] == 0x00 {
@@ -593,29 +608,40 @@ func (p *Parser) step(r *request, h *half, b []byte) string {
 		}
 		return ""
 	case respPrepare:
-		if b[0] != 0x00 || len(b) < 9 {
-			p.env.Stats.ParseErrors++
+		return p.prepareOK(r, b)
+	}
+	return p.result(r, b)
+}
+
+// prepareOK reads STMT_PREPARE_OK: the statement id and how many
+// definitions follow.
+func (p *Parser) prepareOK(r *request, b []byte) string {
+	if b[0] != 0x00 || len(b) < 9 {
+		p.env.Stats.ParseErrors++
+		return "OK"
+	}
+	r.stmtID = binary.LittleEndian.Uint32(b[1:])
+	r.cols = int(binary.LittleEndian.Uint16(b[5:]))
+	params := int(binary.LittleEndian.Uint16(b[7:]))
+	if len(p.statements) < maxStatements {
+		p.statements[r.stmtID] = r.query
+	}
+	if len(b) >= 13 && b[12] == 0 {
+		r.cols, params = 0, 0 // MariaDB: metadata skipped (cached)
+	}
+	r.state, r.defs = rsPrepParams, params
+	if params == 0 {
+		r.state, r.defs = rsPrepCols, r.cols
+		if r.cols == 0 {
 			return "OK"
 		}
-		r.stmtID = binary.LittleEndian.Uint32(b[1:])
-		r.cols = int(binary.LittleEndian.Uint16(b[5:]))
-		params := int(binary.LittleEndian.Uint16(b[7:]))
-		if len(p.statements) < maxStatements {
-			p.statements[r.stmtID] = r.query
-		}
-		if len(b) >= 13 && b[12] == 0 {
-			r.cols, params = 0, 0 // MariaDB: metadata skipped (cached)
-		}
-		r.state, r.defs = rsPrepParams, params
-		if params == 0 {
-			r.state, r.defs = rsPrepCols, r.cols
-			if r.cols == 0 {
-				return "OK"
-			}
-		}
-		return ""
 	}
-	// respResult
+	return ""
+}
+
+// result reads the first packet of a query's result: OK, LOCAL INFILE, or
+// a column count.
+func (p *Parser) result(r *request, b []byte) string {
 	switch b[0] {
 	case 0x00:
 		var status uint16
