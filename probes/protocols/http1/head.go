@@ -33,29 +33,8 @@ func parseHead(block []byte, resp, keep bool, h *head) bool {
 	first := trimCR(s[:nl])
 	s = s[nl+1:]
 	h.contentLength = -1
-	if resp {
-		// Validated by statusLine: "HTTP/1.x NNN[ reason]".
-		if len(first) < 12 {
-			return false
-		}
-		h.minor = int(first[7] - '0')
-		h.status = int(first[9]-'0')*100 + int(first[10]-'0')*10 + int(first[11]-'0')
-		if len(first) > 13 {
-			h.reason = first[13:]
-		}
-	} else {
-		sp := strings.IndexByte(first, ' ')
-		if sp <= 0 {
-			return false
-		}
-		h.method = first[:sp]
-		rest := first[sp+1:]
-		sp = strings.IndexByte(rest, ' ')
-		if sp <= 0 || len(rest)-sp != 9 {
-			return false
-		}
-		h.target = rest[:sp]
-		h.minor = int(rest[len(rest)-1] - '0')
+	if !h.startLine(first, resp) {
+		return false
 	}
 	if keep {
 		h.headers = make(map[string]string, 8)
@@ -100,6 +79,35 @@ func parseHead(block []byte, resp, keep bool, h *head) bool {
 			h.headers[name] = joinValues(all[:len(all)-len(s)], name)
 		}
 	}
+}
+
+// startLine reads a status line ("HTTP/1.x NNN[ reason]", validated by
+// statusLine) or a request line ("METHOD target HTTP/1.x").
+func (h *head) startLine(first string, resp bool) bool {
+	if resp {
+		if len(first) < 12 {
+			return false
+		}
+		h.minor = int(first[7] - '0')
+		h.status = int(first[9]-'0')*100 + int(first[10]-'0')*10 + int(first[11]-'0')
+		if len(first) > 13 {
+			h.reason = first[13:]
+		}
+		return true
+	}
+	sp := strings.IndexByte(first, ' ')
+	if sp <= 0 {
+		return false
+	}
+	h.method = first[:sp]
+	rest := first[sp+1:]
+	sp = strings.IndexByte(rest, ' ')
+	if sp <= 0 || len(rest)-sp != 9 {
+		return false
+	}
+	h.target = rest[:sp]
+	h.minor = int(rest[len(rest)-1] - '0')
+	return true
 }
 
 // joinValues joins the values of every header line of block named name.
