@@ -125,16 +125,57 @@ func New(cfg Config) (*Tracer, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	if !privileged() {
-		return nil, errors.New("the socket tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run as root, or in a privileged probe pod")
+	if err := checkHost(); err != nil {
+		return nil, err
 	}
-	if _, err := btf.LoadKernelSpec(); err != nil {
-		return nil, fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF (/sys/kernel/btf/vmlinux): %w", err)
-	}
-	if err := attach.EnsureTracefs(); err != nil {
+	spec, err := newSpec(&cfg)
+	if err != nil {
 		return nil, err
 	}
 
+	t := &Tracer{}
+	t.tls.perExe = cfg.TLSPerExecutable
+	// Stats first, so run time is counted from the first event.
+	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		t.stats = st
+	}
+	t.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
+		t.Close()
+		return nil, loadError(err)
+	}
+	for _, pid := range cfg.PIDs {
+		if err := t.AddPID(pid); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
+	if err := t.attachAll(spec); err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.rd, err = ringbuf.NewReader(t.coll.Maps["px_events"])
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	t.attach = time.Since(start)
+	return t, nil
+}
+
+// checkHost says what this host lacks for the tracer, with the remedy.
+func checkHost() error {
+	if !privileged() {
+		return errors.New("the socket tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run as root, or in a privileged probe pod")
+	}
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF (/sys/kernel/btf/vmlinux): %w", err)
+	}
+	return attach.EnsureTracefs()
+}
+
+// newSpec loads the BPF objects' spec configured for cfg and this kernel.
+func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
 	spec, err := loadSocktrace()
 	if err != nil {
 		return nil, err
@@ -176,35 +217,7 @@ func New(cfg Config) (*Tracer, error) {
 			}
 		}
 	}
-
-	t := &Tracer{}
-	t.tls.perExe = cfg.TLSPerExecutable
-	// Stats first, so run time is counted from the first event.
-	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
-		t.stats = st
-	}
-	t.coll, err = ebpf.NewCollection(spec)
-	if err != nil {
-		t.Close()
-		return nil, loadError(err)
-	}
-	for _, pid := range cfg.PIDs {
-		if err := t.AddPID(pid); err != nil {
-			t.Close()
-			return nil, err
-		}
-	}
-	if err := t.attachAll(spec); err != nil {
-		t.Close()
-		return nil, err
-	}
-	t.rd, err = ringbuf.NewReader(t.coll.Maps["px_events"])
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("opening ring buffer: %w", err)
-	}
-	t.attach = time.Since(start)
-	return t, nil
+	return spec, nil
 }
 
 // privileged reports whether the process may load tracing programs: root,
