@@ -59,14 +59,13 @@ func (c *clusterTargets) resolve(ctx context.Context, f cmdutil.Factory, args []
 // --config JSON` with the config that config returns for that node.
 func (c *clusterTargets) sessionOptions(probe string, window time.Duration, errOut io.Writer, quiet bool, config func(target.Node) any) session.Options {
 	so := session.Options{
-		Client:        c.client,
-		Namespace:     c.probeNS,
-		Targets:       c.targets.Nodes,
-		Probe:         probe,
-		Window:        window,
-		HandleSignals: true, // first Ctrl-C: stop and drain; the pods are deleted either way
-		ErrOut:        errOut,
-		Quiet:         quiet,
+		Client:    c.client,
+		Namespace: c.probeNS,
+		Targets:   c.targets.Nodes,
+		Probe:     probe,
+		Window:    window,
+		ErrOut:    errOut,
+		Quiet:     quiet,
 		AgentArgs: func(n target.Node) ([]string, error) {
 			b, err := json.Marshal(config(n))
 			if err != nil {

@@ -5,21 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"runtime"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/memview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
@@ -71,20 +66,13 @@ var (
 
 // MemoryOptions holds the flags of `kubectl pixie memory`.
 type MemoryOptions struct {
-	Local     bool
-	PIDs      []uint
-	Comms     []string
-	All       bool
+	localTarget
+	outputOptions
 	Duration  time.Duration
 	Interval  time.Duration
-	Output    string
 	Alloc     bool
 	AllocMode string
 	AllocRate uint64
-	Color     string
-	NoStream  bool
-	Quiet     bool
-	DryRun    bool
 	Args      []string
 
 	// Cluster mode: what to watch and how the probe pods run.
@@ -92,20 +80,19 @@ type MemoryOptions struct {
 
 	genericiooptions.IOStreams
 
-	// run streams agent records to onLine; --local runs a child agent,
-	// cluster mode one probe pod per node (records carry their node).
-	run func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error
+	// run streams the agents' records: a child agent for --local, probe
+	// pods otherwise (tests replace it).
+	run driver.Source
 }
 
 // NewMemoryOptions returns the defaults.
 func NewMemoryOptions(streams genericiooptions.IOStreams) *MemoryOptions {
 	return &MemoryOptions{
+		outputOptions:  newOutputOptions("table"),
 		Duration:       30 * time.Second,
 		Interval:       time.Second,
-		Output:         "table",
 		AllocMode:      api.AllocModeFaults,
 		AllocRate:      64 << 10,
-		Color:          "auto",
 		clusterTargets: newClusterTargets(),
 		IOStreams:      streams,
 	}
@@ -126,44 +113,28 @@ func NewCmdMemory(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 // AddFlags binds the flags.
 func (o *MemoryOptions) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&o.Local, "local", o.Local, "probe processes on this host (Linux; --alloc needs root)")
-	fl.UintSliceVar(&o.PIDs, "pid", o.PIDs, "process IDs to follow (with --local)")
-	fl.StringSliceVar(&o.Comms, "comm", o.Comms, "process names to follow, as in `ps -o comm` (with --local)")
-	fl.BoolVar(&o.All, "all", o.All, "follow every process (with --local)")
+	o.localTarget.addFlags(fl, "watch", "probe processes on this host (Linux; --alloc needs root)")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "how long to watch (at most 1h)")
 	fl.DurationVar(&o.Interval, "interval", o.Interval, "time between samples (at least 50ms)")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json (NDJSON records); yaml with --dry-run")
+	o.outputOptions.addFlags(fl, "output format: table or json (NDJSON records); yaml with --dry-run")
 	fl.BoolVar(&o.Alloc, "alloc", o.Alloc, "also report the call stacks that hold the memory")
 	fl.StringVar(&o.AllocMode, "alloc-mode", o.AllocMode, "with --alloc: faults (sampled page faults, cost per new page) or uprobes (every malloc/free, exact, slows allocation-heavy programs)")
 	fl.Uint64Var(&o.AllocRate, "alloc-sample-bytes", o.AllocRate, "with --alloc-mode uprobes: sample one allocation per this many bytes on average (1: all)")
-	fl.StringVar(&o.Color, "color", o.Color, "colour: auto, always or never")
-	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final result, no live table")
-	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no probe-pod progress on stderr")
-	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (YAML) and exit")
-	o.addFlags(fl, "watch")
+	o.clusterTargets.addFlags(fl, "watch")
 }
 
-// Complete reads the arguments and picks the record source: a child agent
-// for --local, probe pods on the targets' nodes otherwise.
+// Complete checks the flags, then picks the record source: a child agent
+// for --local, probe pods on the targets' nodes otherwise (resolved only
+// once the flags are valid).
 func (o *MemoryOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
-	if o.run != nil {
-		return nil
-	}
-	if o.Local {
-		o.run = func(ctx context.Context, cfg api.MemoryConfig, stderr io.Writer, onLine func([]byte)) error {
-			return local.Run(ctx, "memory", cfg, stderr, onLine)
-		}
-		return nil
-	}
-	if !o.named(args) {
-		return nil // Validate explains
-	}
-	if err := o.resolve(cmd.Context(), f, args); err != nil {
+	if err := o.validateFlags(); err != nil {
 		return err
 	}
-	o.run = o.runCluster
-	return nil
+	if o.run != nil || o.Local || !o.named(args) {
+		return nil
+	}
+	return o.resolve(cmd.Context(), f, args)
 }
 
 // sessionOptions describe the probe pods: one per node, each told the
@@ -179,27 +150,12 @@ func (o *MemoryOptions) sessionOptions() session.Options {
 	})
 }
 
-func (o *MemoryOptions) runCluster(ctx context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {
-	if w := o.targets.Warning(); w != "" && !o.Quiet {
-		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
-	}
-	// The session stops on the signal itself and needs a live context to
-	// delete the pods afterwards, so it does not get Run's signal context.
-	sandbox := o.sandboxFilter()
-	_, err := session.Run(context.WithoutCancel(ctx), o.sessionOptions(), func(l session.Line) {
-		if !sandbox(l.Table, l.Data) {
-			onLine(l.Data)
-		}
-	})
-	return err
-}
-
 // sandboxFilter reports the records of pod sandbox (pause) processes: a
 // pod targeted as a whole is matched by its UID on the node, which takes
 // in the sandbox, whose flat memory is not the user's. Processes of
 // containers the API listed, or that started after (a restart after an
 // OOM kill), are kept.
-func (o *MemoryOptions) sandboxFilter() func(table string, line []byte) bool {
+func (o *MemoryOptions) sandboxFilter() func(session.Line) bool {
 	known := map[string]bool{}
 	for _, n := range o.targets.Nodes {
 		for _, p := range n.Pods {
@@ -208,15 +164,15 @@ func (o *MemoryOptions) sandboxFilter() func(table string, line []byte) bool {
 			}
 		}
 	}
-	return func(table string, line []byte) bool {
-		if table != api.TableProcessStats && table != api.TableMemorySummary {
+	return func(l session.Line) bool {
+		if l.Table != api.TableProcessStats && l.Table != api.TableMemorySummary {
 			return false
 		}
 		var r struct {
 			Comm        string `json:"comm"`
 			ContainerID string `json:"container_id"`
 		}
-		if json.Unmarshal(line, &r) != nil {
+		if json.Unmarshal(l.Raw, &r) != nil {
 			return false
 		}
 		return r.Comm == "pause" && r.ContainerID != "" && !known[r.ContainerID]
@@ -237,34 +193,14 @@ func (o *MemoryOptions) podNames() map[string]string {
 	return m
 }
 
-// Validate checks the flags without I/O.
-func (o *MemoryOptions) Validate() error {
-	if !o.Local {
-		if len(o.PIDs) > 0 || len(o.Comms) > 0 || o.All {
-			return errors.New("--pid, --comm and --all select processes of this host: add --local")
-		}
-		if o.run == nil {
-			return errors.New("nothing to watch: name a target (pod/NAME, deploy/NAME, node/NAME), a -l selector, or use --local with --pid, --comm or --all")
-		}
-		if o.targets != nil {
-			if err := o.Probe.Validate(); err != nil {
-				return err
-			}
-		}
-	} else {
-		if len(o.Args) > 0 {
-			return fmt.Errorf("--local takes no TYPE/NAME arguments (got %q): select processes with --pid, --comm or --all", o.Args[0])
-		}
-		if len(o.PIDs) == 0 && len(o.Comms) == 0 && !o.All {
-			return errors.New("--local needs processes to watch: add --pid PID, --comm NAME or --all")
-		}
-		if o.DryRun {
-			return errors.New("--dry-run shows the probe pods of a cluster target: name one (pod/NAME, deploy/NAME, node/NAME) instead of --local")
-		}
+// validateFlags checks every flag without I/O.
+func (o *MemoryOptions) validateFlags() error {
+	if err := o.localTarget.validate("watch", o.Args, o.named(o.Args) || o.targets != nil || o.run != nil); err != nil {
+		return err
 	}
-	for _, p := range o.PIDs {
-		if p == 0 || p > 1<<22 {
-			return fmt.Errorf("--pid %d is not a process ID", p)
+	if !o.Local {
+		if err := o.Probe.Validate(); err != nil {
+			return err
 		}
 	}
 	if o.Duration <= 0 || o.Duration > memoryMaxDuration {
@@ -276,16 +212,8 @@ func (o *MemoryOptions) Validate() error {
 	if o.Interval*5 > o.Duration {
 		return fmt.Errorf("--interval %s gives fewer than 5 samples in --duration %s: shorten the interval or lengthen the window", o.Interval, o.Duration)
 	}
-	switch {
-	case o.Output == "table" || o.Output == "json":
-	case o.Output == "yaml" && o.DryRun:
-	default:
-		return fmt.Errorf("unknown output format %q: use -o table or -o json (-o yaml with --dry-run)", o.Output)
-	}
-	switch o.Color {
-	case "auto", "always", "never":
-	default:
-		return fmt.Errorf("unknown --color %q: use auto, always or never", o.Color)
+	if err := o.outputOptions.validate("table", "json"); err != nil {
+		return err
 	}
 	switch o.AllocMode {
 	case api.AllocModeFaults, api.AllocModeUprobes:
@@ -298,91 +226,61 @@ func (o *MemoryOptions) Validate() error {
 	return nil
 }
 
+// Validate checks the flags without I/O.
+func (o *MemoryOptions) Validate() error { return o.validateFlags() }
+
 // Config is what the agent is asked to do.
 func (o *MemoryOptions) Config() api.MemoryConfig {
-	cfg := api.MemoryConfig{Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), IntervalNs: int64(o.Interval),
+	cfg := api.MemoryConfig{PIDs: o.pids(), Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), IntervalNs: int64(o.Interval),
 		Alloc: o.Alloc, AllocSampleBytes: o.AllocRate, Syscalls: os.Geteuid() == 0}
 	if o.Alloc {
 		cfg.AllocMode = o.AllocMode
 	}
-	for _, p := range o.PIDs {
-		cfg.PIDs = append(cfg.PIDs, uint32(p))
-	}
 	return cfg
 }
 
-// Run watches until the window ends or Ctrl-C; either way the agent's
-// final verdicts are read and printed.
+// Run watches until the window ends or a stop signal; either way the
+// agent's final verdicts are read and printed.
 func (o *MemoryOptions) Run(ctx context.Context) error {
-	if o.DryRun {
-		if o.targets == nil {
-			return errors.New("--dry-run shows the probe pods of a cluster target: name one (pod/NAME, deploy/NAME, node/NAME)")
-		}
-		so := o.sessionOptions()
-		pods, err := session.Pods(&so)
-		if err != nil {
-			return err
-		}
-		return session.WriteYAML(o.Out, pods)
-	}
-	if o.Local && (runtime.GOOS != "linux" || (o.Alloc && os.Geteuid() != 0)) {
-		if err := local.Check(); err != nil {
-			return err
-		}
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	if o.Output == "json" {
-		// The agent's records are the output: pass them through as they come.
-		var mu sync.Mutex
-		return o.run(ctx, o.Config(), o.ErrOut, func(line []byte) {
-			mu.Lock()
-			defer mu.Unlock()
-			_, _ = o.Out.Write(append(line, '\n'))
-		})
-	}
-
-	tty := printers.IsTerminal(o.Out)
-	width := 0
-	if f, ok := o.Out.(*os.File); ok && tty {
-		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
-			width = w
+	if o.DryRun {
+		if o.Local {
+			return dryRunLocal(o.Out, "memory", o.Config())
 		}
+		return dryRunCluster(o.Out, o.sessionOptions())
 	}
-	useColor := o.Color == "always" || (o.Color == "auto" && printers.AllowsColorOutput(o.Out))
-	v := memview.New(memview.Options{Out: o.Out, ErrOut: o.ErrOut, TTY: tty, Color: useColor, Width: width,
-		Duration: o.Duration, NoStream: o.NoStream, PodNames: o.podNames()})
-	var mu sync.Mutex
-	tickDone := make(chan struct{})
-	runCtx, cancelTicks := context.WithCancel(ctx)
-	go func() {
-		defer close(tickDone)
-		t := time.NewTicker(o.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				mu.Lock()
-				_ = v.Tick()
-				mu.Unlock()
+	if err := o.pickSource(); err != nil {
+		return err
+	}
+	do := o.driverOptions(o.IOStreams, o.Output == "json")
+	do.Tick = o.Interval
+	var view driver.View = driver.PassThrough{}
+	if !do.JSON {
+		view = memview.New(memview.Options{ErrOut: o.ErrOut, Color: o.Color.Enabled(o.Out), Duration: o.Duration, PodNames: o.podNames()})
+	}
+	return runError(driver.Run(ctx, o.run, view, do))
+}
+
+// pickSource sets the record source, unless a test did. --local without
+// root watches /proc only; --alloc needs root.
+func (o *MemoryOptions) pickSource() error {
+	switch {
+	case o.run != nil:
+	case o.Local:
+		if runtime.GOOS != "linux" || (o.Alloc && os.Geteuid() != 0) {
+			if err := local.Check(); err != nil {
+				return err
 			}
 		}
-	}()
-	err := o.run(ctx, o.Config(), o.ErrOut, func(line []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		_ = v.HandleLine(line)
-	})
-	cancelTicks()
-	<-tickDone
-	if ferr := v.Final(); err == nil {
-		err = ferr
+		if err := o.checkPIDs(); err != nil {
+			return err
+		}
+		o.run = localSource("memory", o.Config(), o.ErrOut)
+	default:
+		o.warnTargets(o.ErrOut, o.Color, o.Quiet)
+		o.run = clusterSource(o.sessionOptions(), o.sandboxFilter())
 	}
-	return err
+	return nil
 }

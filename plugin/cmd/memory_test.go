@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
@@ -22,16 +23,16 @@ func TestMemoryValidate(t *testing.T) {
 		mod     func(o *MemoryOptions)
 		wantErr string
 	}{
-		{"pid", func(o *MemoryOptions) { o.PIDs = []uint{42} }, ""},
+		{"pid", func(o *MemoryOptions) { o.PIDs = []int{42} }, ""},
 		{"comm json alloc", func(o *MemoryOptions) { o.Comms = []string{"x"}; o.Output = "json"; o.Alloc = true }, ""},
-		{"alloc uprobes", func(o *MemoryOptions) { o.PIDs = []uint{42}; o.Alloc = true; o.AllocMode = "uprobes" }, ""},
-		{"alloc mode", func(o *MemoryOptions) { o.PIDs = []uint{42}; o.Alloc = true; o.AllocMode = "ebpf" }, "use faults or uprobes"},
+		{"alloc uprobes", func(o *MemoryOptions) { o.PIDs = []int{42}; o.Alloc = true; o.AllocMode = "uprobes" }, ""},
+		{"alloc mode", func(o *MemoryOptions) { o.PIDs = []int{42}; o.Alloc = true; o.AllocMode = "ebpf" }, "use faults or uprobes"},
 		{"no target", func(o *MemoryOptions) {}, "--pid"},
 		{"not local", func(o *MemoryOptions) { o.Local = false }, "nothing to watch"},
-		{"pid without local", func(o *MemoryOptions) { o.Local = false; o.PIDs = []uint{4} }, "add --local"},
-		{"dry-run local", func(o *MemoryOptions) { o.All = true; o.DryRun = true }, "--dry-run shows"},
+		{"pid without local", func(o *MemoryOptions) { o.Local = false; o.PIDs = []int{4} }, "add --local"},
+		{"dry-run local", func(o *MemoryOptions) { o.All = true; o.DryRun = true }, ""},
 		{"local with args", func(o *MemoryOptions) { o.All = true; o.Args = []string{"pod/x"} }, "no TYPE/NAME"},
-		{"zero pid", func(o *MemoryOptions) { o.PIDs = []uint{0} }, "not a process ID"},
+		{"zero pid", func(o *MemoryOptions) { o.PIDs = []int{0} }, "not a process ID"},
 		{"long", func(o *MemoryOptions) { o.All = true; o.Duration = 2 * time.Hour }, "out of range"},
 		{"tiny interval", func(o *MemoryOptions) { o.All = true; o.Interval = time.Millisecond }, "too short"},
 		{"few samples", func(o *MemoryOptions) { o.All = true; o.Duration = 3 * time.Second }, "fewer than 5"},
@@ -58,7 +59,7 @@ func TestMemoryValidate(t *testing.T) {
 
 func TestMemoryConfig(t *testing.T) {
 	o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
-	o.PIDs, o.Alloc, o.Interval = []uint{7, 9}, true, 500*time.Millisecond
+	o.PIDs, o.Alloc, o.Interval = []int{7, 9}, true, 500*time.Millisecond
 	cfg := o.Config()
 	if len(cfg.PIDs) != 2 || cfg.PIDs[1] != 9 || !cfg.Alloc || cfg.IntervalNs != 5e8 || cfg.DurationNs != int64(30*time.Second) || cfg.AllocSampleBytes != 64<<10 {
 		t.Fatalf("config %+v", cfg)
@@ -66,11 +67,11 @@ func TestMemoryConfig(t *testing.T) {
 }
 
 // fakeRun plays records as an agent would.
-func fakeRun(recs ...any) func(context.Context, api.MemoryConfig, io.Writer, func([]byte)) error {
-	return func(_ context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {
+func fakeRun(recs ...any) driver.Source {
+	return func(_ context.Context, emit func(string, []byte)) error {
 		for _, r := range recs {
 			b, _ := json.Marshal(r)
-			onLine(b)
+			emit("", b)
 		}
 		return nil
 	}
@@ -86,7 +87,7 @@ func TestMemoryRunTableAndJSON(t *testing.T) {
 	for _, output := range []string{"table", "json"} {
 		streams, _, out, _ := genericiooptions.NewTestIOStreams()
 		o := NewMemoryOptions(streams)
-		o.Local, o.PIDs, o.Output, o.Duration = true, []uint{5}, output, 10*time.Second
+		o.Local, o.PIDs, o.Output, o.Duration = true, []int{5}, output, 10*time.Second
 		o.run = fakeRun(recs...)
 		if err := o.Validate(); err != nil {
 			t.Fatal(err)
@@ -121,7 +122,6 @@ func TestMemoryClusterSession(t *testing.T) {
 	o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
 	o.Interval, o.Duration = 500*time.Millisecond, 10*time.Second
 	o.targets = memTargets()
-	o.run = o.runCluster
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,6 @@ func TestMemoryDryRun(t *testing.T) {
 	o := NewMemoryOptions(streams)
 	o.DryRun, o.Output = true, "yaml"
 	o.targets, o.probeNS, o.client = memTargets(), "probes", fake.NewClientset()
-	o.run = o.runCluster
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,16 +179,16 @@ func TestMemoryClusterRecords(t *testing.T) {
 	o := NewMemoryOptions(streams)
 	o.Duration = 10 * time.Second
 	o.targets = memTargets()
-	o.run = func(_ context.Context, _ api.MemoryConfig, _ io.Writer, onLine func([]byte)) error {
+	o.run = func(_ context.Context, emit func(string, []byte)) error {
 		for _, node := range []string{"n1", "n2"} {
 			for i := 0; i < 6; i++ {
-				r := api.ProcessStats{Header: api.Header{Table: api.TableProcessStats, Node: node}, Time: int64(i) * 1e9, PID: 5, UPID: "5:1", Comm: "leaky", RSSBytes: uint64(i+1) << 20, PodUID: "u1", ContainerID: "c1"}
+				r := api.ProcessStats{Header: api.Header{Table: api.TableProcessStats}, Time: int64(i) * 1e9, PID: 5, UPID: "5:1", Comm: "leaky", RSSBytes: uint64(i+1) << 20, PodUID: "u1", ContainerID: "c1"}
 				b, _ := json.Marshal(r)
-				onLine(b)
+				emit(node, b)
 			}
-			s := api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary, Node: node}, PID: 5, UPID: "5:1", Comm: "leaky", Verdict: "leak", Reason: "grew steadily", PodUID: "u1", ContainerID: "c1"}
+			s := api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 5, UPID: "5:1", Comm: "leaky", Verdict: "leak", Reason: "grew steadily", PodUID: "u1", ContainerID: "c1"}
 			b, _ := json.Marshal(s)
-			onLine(b)
+			emit(node, b)
 		}
 		return nil
 	}
@@ -218,7 +217,7 @@ func TestMemorySandboxFilter(t *testing.T) {
 		{api.TableProcessStats, `{"table":"process_stats","comm":"leaky","container_id":"restarted","pod_uid":"u1"}`, false},
 		{api.TableProbeStats, `{"table":"probe_stats","comm":"pause"}`, false},
 	} {
-		if got := drop(c.table, []byte(c.line)); got != c.want {
+		if got := drop(session.Line{Table: c.table, Raw: []byte(c.line)}); got != c.want {
 			t.Errorf("%s: dropped %v, want %v", c.line, got, c.want)
 		}
 	}

@@ -1,17 +1,11 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,8 +13,8 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/profileview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
@@ -31,22 +25,12 @@ func init() { register(NewCmdProfile) }
 
 const profileMaxDuration = 30 * time.Minute
 
-// Output formats of `kubectl pixie profile`.
-const (
-	profileOutTerminal   = "terminal"
-	profileOutFolded     = "folded"
-	profileOutPprof      = "pprof"
-	profileOutSVG        = "svg"
-	profileOutSpeedscope = "speedscope"
-	profileOutJSON       = "json"
-)
-
 // profileDefaultFiles are written when a file format is asked for and
 // stdout is a terminal (binary or thousands of lines would flood it).
 var profileDefaultFiles = map[string]string{
-	profileOutPprof:      "profile.pb.gz",
-	profileOutSVG:        "profile.svg",
-	profileOutSpeedscope: "profile.speedscope.json",
+	profileview.OutPprof:      "profile.pb.gz",
+	profileview.OutSVG:        "profile.svg",
+	profileview.OutSpeedscope: "profile.speedscope.json",
 }
 
 var (
@@ -84,28 +68,15 @@ var (
 		sudo %[1]s profile --local --all -o svg --output-file host.svg`)
 )
 
-// ProfileRunFunc streams agent records (NDJSON lines) for cfg to onLine,
-// with the node each came from ("" for --local), until the window ends or
-// ctx is cancelled. --local runs a child agent; cluster mode runs one probe
-// pod per node (plugin/session) and the plugin merges the nodes.
-type ProfileRunFunc func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func(node string, line []byte)) error
-
 // ProfileOptions holds the flags of `kubectl pixie profile`.
 type ProfileOptions struct {
-	Local      bool
-	PIDs       []uint
-	Comms      []string
-	All        bool
+	localTarget
+	outputOptions
 	Duration   time.Duration
 	Hz         int
 	Kernel     bool
 	Unwind     string
-	Output     string
 	OutputFile string
-	Color      string
-	NoStream   bool
-	Quiet      bool
-	DryRun     bool
 	Args       []string
 
 	// Cluster mode: what to profile and how the probe pods run.
@@ -113,17 +84,18 @@ type ProfileOptions struct {
 
 	genericiooptions.IOStreams
 
-	run ProfileRunFunc
+	// run streams the agents' records: a child agent for --local, probe
+	// pods otherwise (tests replace it).
+	run driver.Source
 }
 
 // NewProfileOptions returns the defaults.
 func NewProfileOptions(streams genericiooptions.IOStreams) *ProfileOptions {
 	return &ProfileOptions{
+		outputOptions:  newOutputOptions(profileview.OutTerminal),
 		Duration:       30 * time.Second,
 		Hz:             api.ProfileDefaultHz,
 		Unwind:         api.ProfileUnwindAuto,
-		Output:         profileOutTerminal,
-		Color:          "auto",
 		clusterTargets: newClusterTargets(),
 		IOStreams:      streams,
 	}
@@ -144,47 +116,28 @@ func NewCmdProfile(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 // AddFlags binds the flags.
 func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&o.Local, "local", o.Local, "profile processes on this host (Linux, root)")
-	fl.UintSliceVar(&o.PIDs, "pid", o.PIDs, "process IDs to profile (with --local)")
-	fl.StringSliceVar(&o.Comms, "comm", o.Comms, "process names to profile, as ps -o comm shows them (with --local)")
-	fl.BoolVar(&o.All, "all", o.All, "profile every process (with --local)")
+	o.localTarget.addFlags(fl, "profile", "profile processes on this host (Linux, root)")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "how long to sample (at most 30m; Ctrl-C ends early and still reports)")
 	fl.IntVar(&o.Hz, "hz", o.Hz, "samples per second per CPU (1-1000)")
 	fl.BoolVar(&o.Kernel, "kernel", o.Kernel, "include kernel frames")
 	fl.StringVar(&o.Unwind, "unwind", o.Unwind, "user stacks: auto (frame pointers for Go, CFI for the rest), fp, or cfi (.eh_frame, for C/C++ built without frame pointers)")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "output: terminal, folded, pprof, svg, speedscope or json (NDJSON records)")
+	o.outputOptions.addFlags(fl, "output: terminal, folded, pprof, svg, speedscope or json (NDJSON records)")
 	fl.StringVar(&o.OutputFile, "output-file", o.OutputFile, "write the output to this file instead of stdout")
-	fl.StringVar(&o.Color, "color", o.Color, "colour: auto, always or never")
-	fl.BoolVar(&o.NoStream, "no-stream", o.NoStream, "no live top-functions view, only the result")
-	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
-	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (YAML) and exit")
-	o.addFlags(fl, "profile")
+	o.clusterTargets.addFlags(fl, "profile")
 }
 
-// Complete reads the arguments and picks the record source: a child agent
-// for --local, probe pods on the targets' nodes otherwise.
+// Complete checks the flags, then picks the record source: a child agent
+// for --local, probe pods on the targets' nodes otherwise (resolved only
+// once the flags are valid).
 func (o *ProfileOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
-	if o.run != nil {
-		return nil
-	}
-	if o.Local {
-		if err := local.Check(); err != nil {
-			return err
-		}
-		o.run = func(ctx context.Context, cfg api.ProfileConfig, stderr io.Writer, onLine func(string, []byte)) error {
-			return local.Run(ctx, api.ProbeProfile, cfg, stderr, func(line []byte) { onLine("", line) })
-		}
-		return nil
-	}
-	if !o.named(args) {
-		return nil // Validate explains
-	}
-	if err := o.resolve(cmd.Context(), f, args); err != nil {
+	if err := o.validateFlags(); err != nil {
 		return err
 	}
-	o.run = o.runCluster
-	return nil
+	if o.run != nil || o.Local || !o.named(args) {
+		return nil
+	}
+	return o.resolve(cmd.Context(), f, args)
 }
 
 // sessionOptions describe the probe pods: one per node, each told the
@@ -199,41 +152,14 @@ func (o *ProfileOptions) sessionOptions() session.Options {
 	})
 }
 
-func (o *ProfileOptions) runCluster(ctx context.Context, _ api.ProfileConfig, _ io.Writer, onLine func(string, []byte)) error {
-	if w := o.targets.Warning(); w != "" && !o.Quiet {
-		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
+// validateFlags checks every flag without I/O.
+func (o *ProfileOptions) validateFlags() error {
+	if err := o.localTarget.validate("profile", o.Args, o.named(o.Args) || o.targets != nil || o.run != nil); err != nil {
+		return err
 	}
-	// The session stops on the signal itself and needs a live context to
-	// delete the pods afterwards, so it does not get Run's signal context.
-	_, err := session.Run(context.WithoutCancel(ctx), o.sessionOptions(), func(l session.Line) { onLine(l.Node, l.Data) })
-	return err
-}
-
-// Validate checks the flags without I/O.
-func (o *ProfileOptions) Validate() error {
 	if !o.Local {
-		if len(o.PIDs) > 0 || len(o.Comms) > 0 || o.All {
-			return errors.New("--pid, --comm and --all select processes of this host: add --local")
-		}
-		if o.run == nil {
-			return errors.New("nothing to profile: name a target (pod/NAME, deploy/NAME, node/NAME), a -l selector, or use --local with --pid, --comm or --all")
-		}
-		if o.targets != nil {
-			if err := o.Probe.Validate(); err != nil {
-				return err
-			}
-		}
-	} else {
-		if len(o.Args) > 0 {
-			return fmt.Errorf("--local takes no TYPE/NAME arguments (got %q): select processes with --pid, --comm or --all", o.Args[0])
-		}
-		if len(o.PIDs) == 0 && len(o.Comms) == 0 && !o.All {
-			return errors.New("--local needs processes to profile: add --pid PID, --comm NAME or --all")
-		}
-	}
-	for _, p := range o.PIDs {
-		if p == 0 || p > 1<<22 {
-			return fmt.Errorf("--pid %d is not a process ID", p)
+		if err := o.Probe.Validate(); err != nil {
+			return err
 		}
 	}
 	if o.Duration < time.Second || o.Duration > profileMaxDuration {
@@ -247,189 +173,50 @@ func (o *ProfileOptions) Validate() error {
 	default:
 		return fmt.Errorf("unknown --unwind %q: use auto, fp or cfi", o.Unwind)
 	}
-	switch o.Output {
-	case profileOutTerminal, profileOutFolded, profileOutPprof, profileOutSVG, profileOutSpeedscope, profileOutJSON:
-	default:
-		return fmt.Errorf("unknown output format %q: use -o terminal, folded, pprof, svg, speedscope or json", o.Output)
-	}
-	if _, err := render.ParseColorMode(o.Color); err != nil {
-		return err
-	}
-	return nil
+	return o.outputOptions.validate(profileview.OutTerminal, profileview.OutFolded, profileview.OutPprof,
+		profileview.OutSVG, profileview.OutSpeedscope, profileview.OutJSON)
 }
+
+// Validate checks the flags without I/O.
+func (o *ProfileOptions) Validate() error { return o.validateFlags() }
 
 // Config is what the agent is asked to do.
 func (o *ProfileOptions) Config() api.ProfileConfig {
-	cfg := api.ProfileConfig{Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), Hz: o.Hz, Kernel: o.Kernel}
+	cfg := api.ProfileConfig{PIDs: o.pids(), Comms: o.Comms, All: o.All, DurationNs: int64(o.Duration), Hz: o.Hz, Kernel: o.Kernel}
 	if o.Unwind != api.ProfileUnwindAuto {
 		cfg.Unwind = o.Unwind
-	}
-	for _, p := range o.PIDs {
-		cfg.PIDs = append(cfg.PIDs, uint32(p))
 	}
 	return cfg
 }
 
-// profileState is what Run accumulates from the records.
-type profileState struct {
-	mu       sync.Mutex
-	prof     *flame.Profile
-	stats    map[string]api.ProbeStats // last probe_stats per node
-	errs     []string
-	start    time.Time
-	changed  bool
-	anyReady bool
-}
-
-// stackPrefix starts every stack_traces record (Header is the first
-// field), so the common record is decoded once, not twice.
-var stackPrefix = []byte(`{"table":"` + api.TableStackTraces + `"`)
-
-func (s *profileState) handle(node string, line []byte) {
-	var h api.Header
-	if bytes.HasPrefix(line, stackPrefix) {
-		h.Table = api.TableStackTraces
-	} else if json.Unmarshal(line, &h) != nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch h.Table {
-	case api.TableStackTraces:
-		var r api.StackTrace
-		if json.Unmarshal(line, &r) == nil {
-			if r.Node == "" {
-				r.Node = node
-			}
-			s.prof.AddRecord(&r)
-			s.changed = true
-		}
-	case api.TableProbeStats:
-		var r api.ProbeStats
-		if json.Unmarshal(line, &r) == nil {
-			if r.Node == "" {
-				r.Node = node
-			}
-			s.stats[r.Node] = r
-			s.changed = true
-		}
-	case api.TableProbeReady:
-		s.anyReady = true
-	case api.TableProbeLog:
-		var r api.ProbeLog
-		if json.Unmarshal(line, &r) == nil && r.Level == api.LevelError {
-			msg := r.Msg
-			if node != "" {
-				msg = "node " + node + ": " + msg
-			}
-			if r.Remedy != "" {
-				msg += ": " + r.Remedy
-			}
-			s.errs = append(s.errs, msg)
-		}
-	}
-}
-
-// Run profiles until the window ends or Ctrl-C, then writes the result.
+// Run profiles until the window ends or a stop signal, then writes the
+// result.
 func (o *ProfileOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	if o.DryRun {
-		if o.targets == nil {
-			return errors.New("--dry-run shows the probe pods of a cluster target: name one (pod/NAME, deploy/NAME, node/NAME)")
+		if o.Local {
+			return dryRunLocal(o.Out, api.ProbeProfile, o.Config())
 		}
-		so := o.sessionOptions()
-		pods, err := session.Pods(&so)
-		if err != nil {
-			return err
-		}
-		return session.WriteYAML(o.Out, pods)
+		return dryRunCluster(o.Out, o.sessionOptions())
+	}
+	if err := o.pickSource(); err != nil {
+		return err
 	}
 	out, closeOut, err := o.openOutput()
 	if err != nil {
 		return err
 	}
-	if o.Output == profileOutJSON {
-		// The agent's records are the output, as they come.
-		var mu sync.Mutex
-		err := o.run(ctx, o.Config(), o.ErrOut, func(_ string, line []byte) {
-			mu.Lock()
-			defer mu.Unlock()
-			_, _ = out.Write(append(line, '\n'))
-		})
-		return errors.Join(err, closeOut())
+	do := o.driverOptions(o.IOStreams, o.Output == profileview.OutJSON)
+	var view driver.View = driver.PassThrough{}
+	if !do.JSON {
+		view = o.newView(do, out)
+	} else if out != o.Out {
+		do.Out = out
 	}
-
-	st := &profileState{prof: flame.New(o.Hz), stats: map[string]api.ProbeStats{}, start: time.Now()}
-	st.prof.TimeNs = st.start.UnixNano()
-	width, height, outTTY := render.TerminalSize(o.Out)
-	if width <= 0 {
-		width = 100
-	}
-	// The live view goes to the terminal when stdout is one and carries no
-	// data (terminal output, or data going to a file).
-	liveOn := outTTY && !o.NoStream && (o.Output == profileOutTerminal || o.OutputFile != "")
-	colorOn := render.ColorMode(o.Color).Enabled(o.Out)
-	var live *render.Live
-	if liveOn {
-		live = render.NewLive(o.Out, render.LiveOptions{TTY: true, Width: width, Height: height})
-	}
-	tickDone := make(chan struct{})
-	runCtx, cancelTicks := context.WithCancel(ctx)
-	go func() {
-		defer close(tickDone)
-		if live == nil {
-			return
-		}
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				st.mu.Lock()
-				if st.changed {
-					st.changed = false
-					_ = live.Update(o.liveFrame(st, width, max(height-4, 5), colorOn))
-				}
-				st.mu.Unlock()
-			}
-		}
-	}()
-	err = o.run(ctx, o.Config(), o.ErrOut, st.handle)
-	cancelTicks()
-	<-tickDone
-
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.prof.DurationNs = time.Since(st.start).Nanoseconds()
-	for _, e := range st.errs {
-		fmt.Fprintf(o.ErrOut, "error: %s\n", render.Sanitize(e))
-	}
-	if err != nil {
-		var ae *local.AgentExitError
-		if errors.As(err, &ae) && len(st.errs) > 0 {
-			return errors.Join(errors.New("profiling failed (see above)"), closeOut())
-		}
-		return errors.Join(err, closeOut())
-	}
-	fmt.Fprintln(o.ErrOut, o.summary(st))
-	if live != nil {
-		frame := o.liveFrame(st, width, 10, colorOn)
-		if o.Output == profileOutTerminal {
-			frame = append(frame, '\n')
-		}
-		_ = live.Final(frame)
-	}
-	if werr := o.writeResult(out, st.prof, width, colorOn && out == o.Out); werr != nil {
-		return errors.Join(werr, closeOut())
-	}
-	if err := closeOut(); err != nil {
+	err = runError(driver.Run(ctx, o.run, view, do))
+	if err := errors.Join(err, closeOut()); err != nil {
 		return err
 	}
 	if o.OutputFile != "" {
@@ -438,15 +225,48 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 	return nil
 }
 
+// pickSource sets the record source, unless a test did.
+func (o *ProfileOptions) pickSource() error {
+	switch {
+	case o.run != nil:
+	case o.Local:
+		if err := checkLocal(&o.localTarget); err != nil {
+			return err
+		}
+		o.run = localSource(api.ProbeProfile, o.Config(), o.ErrOut)
+	default:
+		o.warnTargets(o.ErrOut, o.Color, o.Quiet)
+		o.run = clusterSource(o.sessionOptions(), nil)
+	}
+	return nil
+}
+
+// newView: the live view goes to the terminal when stdout is one and
+// carries no data (terminal output, or data going to a file).
+func (o *ProfileOptions) newView(do driver.Options, out io.Writer) *profileview.View {
+	po := profileview.Options{
+		Output: o.Output, Hz: o.Hz, Window: o.Duration,
+		Live: do.TTY && !o.NoStream && (o.Output == profileview.OutTerminal || o.OutputFile != ""),
+		TTY:  do.TTY, Width: do.Width, Height: do.Height, Color: o.Color.Enabled(o.Out),
+	}
+	if o.targets != nil {
+		po.Nodes = len(o.targets.Nodes)
+	}
+	if out != o.Out {
+		po.Result = out
+	}
+	return profileview.New(o.ErrOut, po)
+}
+
 func profileHint(format, file string) string {
 	switch format {
-	case profileOutPprof:
+	case profileview.OutPprof:
 		return " (go tool pprof " + file + ")"
-	case profileOutSVG:
+	case profileview.OutSVG:
 		return " (open it in a browser)"
-	case profileOutSpeedscope:
+	case profileview.OutSpeedscope:
 		return " (open it at https://www.speedscope.app)"
-	case profileOutFolded:
+	case profileview.OutFolded:
 		return " (flamegraph.pl " + file + " > flame.svg)"
 	}
 	return ""
@@ -471,98 +291,4 @@ func (o *ProfileOptions) openOutput() (io.Writer, func() error, error) {
 		return nil, nil, fmt.Errorf("creating --output-file: %w", err)
 	}
 	return f, f.Close, nil
-}
-
-func (o *ProfileOptions) writeResult(w io.Writer, p *flame.Profile, width int, colorOn bool) error {
-	switch o.Output {
-	case profileOutFolded:
-		if _, _, tty := render.TerminalSize(w); tty {
-			return p.WriteFoldedEscaped(w, render.Sanitize) // frame names come from the node
-		}
-		return p.WriteFolded(w)
-	case profileOutPprof:
-		return p.WritePprof(w)
-	case profileOutSVG:
-		return p.WriteSVG(w, o.title(p))
-	case profileOutSpeedscope:
-		return p.WriteSpeedscope(w, o.title(p))
-	}
-	if p.Total() == 0 {
-		_, err := fmt.Fprintln(w, "no samples: the targets did not run on a CPU during the window (idle processes are not sampled)")
-		return err
-	}
-	tw := width
-	if w != o.Out {
-		tw = 120
-	}
-	topts := flame.TermOptions{Width: tw, Color: colorOn, Escape: render.Sanitize}
-	if _, _, tty := render.TerminalSize(o.Out); !tty || o.NoStream {
-		// No live view was shown: print the top functions first.
-		if err := p.WriteTop(w, 10, topts); err != nil {
-			return err
-		}
-		fmt.Fprintln(w)
-	}
-	return p.WriteTerminal(w, topts)
-}
-
-func (o *ProfileOptions) title(p *flame.Profile) string {
-	procs := p.Processes()
-	names := []string{}
-	seen := map[string]bool{}
-	for _, pr := range procs {
-		if !seen[pr.Comm] && len(names) < 3 {
-			seen[pr.Comm] = true
-			names = append(names, pr.Comm)
-		}
-	}
-	return fmt.Sprintf("CPU profile of %s · %d samples at %d Hz", strings.Join(names, ", "), p.Total(), p.Hz)
-}
-
-func (o *ProfileOptions) liveFrame(st *profileState, width, rows int, colorOn bool) []byte {
-	var b bytes.Buffer
-	elapsed := time.Since(st.start).Truncate(time.Second)
-	fmt.Fprintf(&b, "PROFILE  window %s/%s  samples %s  processes %d  %d Hz",
-		render.FormatClock(elapsed), render.FormatClock(o.Duration), render.FormatCount(st.prof.Total()),
-		len(st.prof.Processes()), o.Hz)
-	if o.targets != nil {
-		fmt.Fprintf(&b, "  nodes %d", len(o.targets.Nodes))
-	}
-	b.WriteByte('\n')
-	if st.prof.Total() == 0 {
-		b.WriteString("waiting for samples (idle processes are not sampled)\n")
-		return b.Bytes()
-	}
-	_ = st.prof.WriteTop(&b, rows, flame.TermOptions{Width: width, Color: colorOn, Escape: render.Sanitize})
-	return b.Bytes()
-}
-
-// summary is the stderr line: samples, rate, window, processes, losses, cost.
-func (o *ProfileOptions) summary(st *profileState) string {
-	var all []api.ProbeStats
-	for _, s := range st.stats {
-		all = append(all, s)
-	}
-	m := render.MergeProbeStats(all...)
-	procs := len(st.prof.Processes())
-	noun := "processes"
-	if procs == 1 {
-		noun = "process"
-	}
-	parts := []string{fmt.Sprintf("samples %s (%d Hz · %s · %d %s)", render.FormatCount(st.prof.Total()), o.Hz,
-		render.FormatWindow(time.Duration(st.prof.DurationNs)), procs, noun)}
-	lost := "lost 0"
-	if m.EventsLost > 0 || len(m.LostBy) > 0 {
-		var rs []string
-		for k, v := range m.LostBy {
-			rs = append(rs, fmt.Sprintf("%s %s", render.Sanitize(k), render.FormatCount(v)))
-		}
-		lost = fmt.Sprintf("lost %s (%s)", render.FormatCount(m.EventsLost), strings.Join(rs, ", "))
-	}
-	parts = append(parts, lost)
-	if m.WindowNs > 0 {
-		cost := 100 * float64(m.UserCPUNs+m.BPFRunNs) / float64(m.WindowNs) / float64(max(len(all), 1))
-		parts = append(parts, fmt.Sprintf("probe CPU %s%% of one CPU", render.FormatPercent(cost)))
-	}
-	return strings.Join(parts, " · ")
 }

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
@@ -17,7 +18,7 @@ import (
 // pseudo-terminal here) no output format may pass them raw; to a pipe,
 // folded stays what flamegraph.pl reads.
 func TestProfileOnTerminalEscapesNodeStrings(t *testing.T) {
-	hostileRecs := func() ProfileRunFunc {
+	hostileRecs := func() driver.Source {
 		st := stackRec("main.main;"+rendertest.Hostile, 5)
 		st.Comm = rendertest.Hostile
 		return fakeAgent(
@@ -32,7 +33,7 @@ func TestProfileOnTerminalEscapesNodeStrings(t *testing.T) {
 		pts, got := rendertest.OpenPTY(t, 200, 50)
 		var errOut bytes.Buffer
 		o := NewProfileOptions(genericiooptions.IOStreams{Out: pts, ErrOut: &errOut})
-		o.Local, o.PIDs, o.Output, o.NoStream, o.Duration = true, []uint{7}, output, true, time.Second
+		o.Local, o.PIDs, o.Output, o.NoStream, o.Duration = true, []int{7}, output, true, time.Second
 		o.run = hostileRecs()
 		if err := o.Validate(); err != nil {
 			t.Fatal(err)
@@ -51,7 +52,7 @@ func TestProfileOnTerminalEscapesNodeStrings(t *testing.T) {
 	// line (the lone 0x9b became U+FFFD in the JSON record).
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := NewProfileOptions(streams)
-	o.Local, o.PIDs, o.Output, o.Duration = true, []uint{7}, "folded", time.Second
+	o.Local, o.PIDs, o.Output, o.Duration = true, []int{7}, "folded", time.Second
 	o.run = hostileRecs()
 	_ = o.Run(context.Background())
 	if want := "a\x1b]52:c:cHduZWQ=\x07\x1b[2J\u009b31m\ufffd\b z error: forged\tcol;main.main;a\x1b]52;c;cHduZWQ=\x07\x1b[2J\u009b31m\ufffd\b z error: forged\tcol 5\n"; out.String() != want {

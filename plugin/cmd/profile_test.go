@@ -13,13 +13,14 @@ import (
 	"github.com/google/pprof/profile"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/profileview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 func TestProfileValidate(t *testing.T) {
-	ok := func(o *ProfileOptions) *ProfileOptions { o.Local = true; o.PIDs = []uint{42}; return o }
+	ok := func(o *ProfileOptions) *ProfileOptions { o.Local = true; o.PIDs = []int{42}; return o }
 	streams, _, _, _ := genericiooptions.NewTestIOStreams()
 	for name, tc := range map[string]struct {
 		mod     func(o *ProfileOptions)
@@ -35,7 +36,7 @@ func TestProfileValidate(t *testing.T) {
 		"duration":          {func(o *ProfileOptions) { o.Duration = time.Hour }, "--duration 1h0m0s is out of range"},
 		"output":            {func(o *ProfileOptions) { o.Output = "png" }, `unknown output format "png"`},
 		"color":             {func(o *ProfileOptions) { o.Color = "blue" }, "--color"},
-		"pid 0":             {func(o *ProfileOptions) { o.PIDs = []uint{0} }, "not a process ID"},
+		"pid 0":             {func(o *ProfileOptions) { o.PIDs = []int{0} }, "not a process ID"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := ok(NewProfileOptions(streams))
@@ -57,7 +58,7 @@ func TestProfileValidate(t *testing.T) {
 func TestProfileConfig(t *testing.T) {
 	streams, _, _, _ := genericiooptions.NewTestIOStreams()
 	o := NewProfileOptions(streams)
-	o.PIDs, o.Comms, o.Kernel, o.Hz, o.Duration = []uint{1, 2}, []string{"nginx"}, true, 49, 5*time.Second
+	o.PIDs, o.Comms, o.Kernel, o.Hz, o.Duration = []int{1, 2}, []string{"nginx"}, true, 49, 5*time.Second
 	cfg := o.Config()
 	if len(cfg.PIDs) != 2 || cfg.PIDs[1] != 2 || cfg.Comms[0] != "nginx" || !cfg.Kernel || cfg.Hz != 49 || cfg.DurationNs != int64(5*time.Second) {
 		t.Fatalf("%+v", cfg)
@@ -65,11 +66,11 @@ func TestProfileConfig(t *testing.T) {
 }
 
 // fakeAgent replays NDJSON records as an agent would stream them.
-func fakeAgent(recs ...any) ProfileRunFunc {
-	return func(_ context.Context, _ api.ProfileConfig, _ io.Writer, onLine func(string, []byte)) error {
+func fakeAgent(recs ...any) driver.Source {
+	return func(_ context.Context, emit func(string, []byte)) error {
 		for _, r := range recs {
 			b, _ := json.Marshal(r)
-			onLine("", b)
+			emit("", b)
 		}
 		return nil
 	}
@@ -85,7 +86,7 @@ func runProfileWith(t *testing.T, output, file string) (string, string) {
 	t.Helper()
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 	o := NewProfileOptions(streams)
-	o.Local, o.PIDs, o.Output, o.OutputFile = true, []uint{7}, output, file
+	o.Local, o.PIDs, o.Output, o.OutputFile = true, []int{7}, output, file
 	o.run = fakeAgent(
 		&api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "profile", Targets: 1},
 		stackRec("main.main;main.handle;crypto/sha256.block", 60),
@@ -158,7 +159,7 @@ func TestProfileRunFormats(t *testing.T) {
 func TestProfileAgentError(t *testing.T) {
 	streams, _, _, errOut := genericiooptions.NewTestIOStreams()
 	o := NewProfileOptions(streams)
-	o.Local, o.PIDs = true, []uint{7}
+	o.Local, o.PIDs = true, []int{7}
 	o.run = fakeAgent(&api.ProbeLog{Header: api.Header{Table: api.TableProbeLog}, Level: api.LevelError, Msg: "loading the profile BPF program: operation not permitted"})
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -201,13 +202,13 @@ func TestProfileClusterSession(t *testing.T) {
 
 	// Two nodes stream the same stack: the profile keeps them apart by node
 	// and the top functions merge them.
-	st := &profileState{prof: flame.New(99), stats: map[string]api.ProbeStats{}}
+	v := profileview.New(io.Discard, profileview.Options{Hz: 99})
 	for _, node := range []string{"n1", "n2"} {
 		b, _ := json.Marshal(stackRec("main.main;hot", 10))
-		st.handle(node, b)
+		v.Line(node, b)
 	}
-	if st.prof.Total() != 20 || len(st.prof.Processes()) != 2 || st.prof.Top(1)[0].Self != 20 {
-		t.Fatalf("total %d processes %v", st.prof.Total(), st.prof.Processes())
+	if p := v.Profile(); p.Total() != 20 || len(p.Processes()) != 2 || p.Top(1)[0].Self != 20 {
+		t.Fatalf("total %d processes %v", p.Total(), p.Processes())
 	}
 }
 

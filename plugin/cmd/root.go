@@ -3,9 +3,12 @@
 package cmd
 
 import (
+	"flag"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -36,6 +39,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	matchVersionFlags := cmdutil.NewMatchVersionFlags(configFlags)
 	matchVersionFlags.AddFlags(flags)
 	f := cmdutil.NewFactory(matchVersionFlags)
+	addVerbosityFlag(cmd)
 
 	for _, add := range subcommands {
 		cmd.AddCommand(add(f, streams))
@@ -51,4 +55,12 @@ var subcommands []func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Comma
 
 func register(c func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command) {
 	subcommands = append(subcommands, c)
+}
+
+// addVerbosityFlag adds kubectl's -v (klog verbosity: at 6 and more the
+// client logs every API request); klog's other flags stay out of help.
+func addVerbosityFlag(cmd *cobra.Command) {
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	cmd.PersistentFlags().AddGoFlag(klogFlags.Lookup("v"))
 }

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,9 +11,8 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -77,33 +72,24 @@ var (
 
 // TraceOptions are the flags and resolved state of `kubectl pixie trace`.
 type TraceOptions struct {
-	Local      bool
-	PIDs       []int
-	Comms      []string
-	All        bool
+	localTarget
+	outputOptions
 	Duration   time.Duration
-	Output     string
-	Color      render.ColorMode
-	NoStream   bool
 	MaxPayload int
 	BodyLimit  int
 	FullData   bool
 	DataAccess string
-	Quiet      bool
-	DryRun     bool
 
 	clusterTargets
-	args    []string
-	factory cmdutil.Factory
+	args []string
 	genericiooptions.IOStreams
 }
 
 // NewTraceOptions returns the defaults.
 func NewTraceOptions(streams genericiooptions.IOStreams) *TraceOptions {
 	return &TraceOptions{
+		outputOptions:  newOutputOptions("table"),
 		Duration:       30 * time.Second,
-		Output:         "table",
-		Color:          render.ColorAuto,
 		BodyLimit:      512,
 		clusterTargets: newClusterTargets(),
 		IOStreams:      streams,
@@ -124,49 +110,39 @@ func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 // AddFlags registers the flags.
 func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.BoolVar(&o.Local, "local", o.Local, "trace processes of this host instead of a cluster (Linux, root)")
-	fs.IntSliceVar(&o.PIDs, "pid", o.PIDs, "with --local: process ID to trace (repeatable); children it forks are traced too")
-	fs.StringSliceVar(&o.Comms, "comm", o.Comms, "with --local: trace processes with this command name (repeatable)")
-	fs.BoolVar(&o.All, "all", o.All, "with --local: trace every process")
+	o.localTarget.addFlags(fs, "trace", "trace processes of this host instead of a cluster (Linux, root); children a traced process forks are traced too")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to trace (at most 1h); Ctrl-C ends earlier with the summary")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "table, wide or json (NDJSON: one record per request, then summaries); yaml with --dry-run")
-	fs.Var(&o.Color, "color", "colour: auto, always or never")
-	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "print only the final table")
+	o.outputOptions.addFlags(fs, "table, wide or json (NDJSON: one record per request, then summaries); yaml with --dry-run")
 	fs.IntVar(&o.MaxPayload, "max-payload", o.MaxPayload, "bytes captured per syscall, a power of two (default 4096)")
 	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record with --data-access full: 0 (none) to the capture size (--max-payload)")
 	fs.StringVar(&o.DataAccess, "data-access", o.DataAccess, "what records keep, redacted in the node: restricted (default: templates and sizes, no values, bodies or credentials), full (values and bodies; Redis AUTH and SQL logins stay redacted) or none (summary columns only)")
 	fs.BoolVar(&o.FullData, "full-data", o.FullData, "alias of --data-access full")
-	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
-	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the probe pods that would be created (-o yaml) and exit")
-	o.addFlags(fs, "trace")
+	o.clusterTargets.addFlags(fs, "trace")
 }
 
-// Complete resolves targets (cluster mode) from args and the kubeconfig.
+// Complete checks the flags, then resolves targets (cluster mode) from
+// args and the kubeconfig: a bad flag is reported before any I/O.
 func (o *TraceOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.args = args
-	o.factory = f
+	if o.DryRun && o.Output == "table" && !o.Local {
+		o.Output = "yaml"
+	}
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
 	if o.Local || !o.named(args) {
 		return nil
-	}
-	if o.DryRun && o.Output == "table" {
-		o.Output = "yaml"
 	}
 	return o.resolve(cmd.Context(), f, args)
 }
 
-// Validate checks the flags; it does no I/O.
-func (o *TraceOptions) Validate() error {
+// validateFlags checks every flag; it does no I/O.
+func (o *TraceOptions) validateFlags() error {
 	if o.Duration <= 0 || o.Duration > MaxDuration {
 		return fmt.Errorf("--duration %s is out of range: use a value between 1s and %s", o.Duration, MaxDuration)
 	}
-	switch o.Output {
-	case "table", "wide", "json":
-	case "yaml":
-		if !o.DryRun {
-			return errors.New("-o yaml goes with --dry-run: use table, wide or json")
-		}
-	default:
-		return fmt.Errorf("unknown output %q: use table, wide or json", o.Output)
+	if err := o.outputOptions.validate("table", "wide", "json"); err != nil {
+		return err
 	}
 	if o.MaxPayload != 0 && (o.MaxPayload < 64 || o.MaxPayload&(o.MaxPayload-1) != 0) {
 		return fmt.Errorf("--max-payload %d must be a power of two >= 64, e.g. 4096", o.MaxPayload)
@@ -174,26 +150,11 @@ func (o *TraceOptions) Validate() error {
 	if err := o.validateData(); err != nil {
 		return err
 	}
-	for _, p := range o.PIDs {
-		if p <= 0 {
-			return fmt.Errorf("--pid %d is not a process ID", p)
-		}
+	if err := o.localTarget.validate("trace", o.args, o.named(o.args) || o.targets != nil); err != nil {
+		return err
 	}
-	localOnly := len(o.PIDs) > 0 || len(o.Comms) > 0 || o.All
 	if o.Local {
-		if len(o.args) > 0 {
-			return fmt.Errorf("--local traces this host and takes no TARGET (got %q): use --pid, --comm or --all", strings.Join(o.args, " "))
-		}
-		if !localOnly {
-			return errors.New("--local needs processes to trace: add --pid PID, --comm NAME or --all")
-		}
 		return nil
-	}
-	if localOnly {
-		return errors.New("--pid, --comm and --all select processes of this host: add --local")
-	}
-	if o.targets == nil {
-		return errors.New("nothing to trace: name a TARGET (pod/NAME, deploy/NAME, svc/NAME, node/NAME), a -l selector, or use --local")
 	}
 	return o.Probe.Validate()
 }
@@ -213,6 +174,17 @@ func (o *TraceOptions) validateData() error {
 	return nil
 }
 
+// Validate checks the flags and the resolved targets; it does no I/O.
+func (o *TraceOptions) Validate() error {
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	if !o.Local && o.targets == nil {
+		return errors.New("nothing to trace: name a TARGET (pod/NAME, deploy/NAME, svc/NAME, node/NAME), a -l selector, or use --local")
+	}
+	return nil
+}
+
 // dataAccess is the mode the flags ask for (validated).
 func (o *TraceOptions) dataAccess() api.DataAccess {
 	if o.FullData {
@@ -223,7 +195,8 @@ func (o *TraceOptions) dataAccess() api.DataAccess {
 }
 
 func (o *TraceOptions) config() api.TraceConfig {
-	cfg := api.TraceConfig{
+	return api.TraceConfig{
+		PIDs:       o.pids(),
 		All:        o.All,
 		Comms:      o.Comms,
 		DurationNs: o.Duration.Nanoseconds(),
@@ -232,15 +205,11 @@ func (o *TraceOptions) config() api.TraceConfig {
 		EmitEvents: o.Output == "json",
 		DataAccess: o.dataAccess(),
 	}
-	for _, p := range o.PIDs {
-		cfg.PIDs = append(cfg.PIDs, uint32(p))
-	}
-	return cfg
 }
 
-func (o *TraceOptions) newView(nodes, targets int, unit string) *traceview.View {
-	width, height, tty := render.TerminalSize(o.Out)
-	return traceview.New(o.Out, o.ErrOut, traceview.Options{
+func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View, driver.Options) {
+	do := o.driverOptions(o.IOStreams, o.Output == "json")
+	return traceview.New(o.ErrOut, traceview.Options{
 		Output:     o.Output,
 		Window:     o.Duration,
 		NodesTotal: nodes,
@@ -248,14 +217,12 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) *traceview.View 
 		TargetUnit: unit,
 		Palette:    render.PaletteFor(o.Out, o.Color),
 		ErrPalette: render.PaletteFor(o.ErrOut, o.Color),
-		TTY:        tty,
-		Width:      width,
-		Height:     height,
-		NoStream:   o.NoStream,
-	})
+		Width:      do.Width,
+	}), do
 }
 
-// Run traces until the window ends or Ctrl-C, then prints the summary.
+// Run traces until the window ends or a stop signal, then prints the
+// summary.
 func (o *TraceOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -267,18 +234,14 @@ func (o *TraceOptions) Run(ctx context.Context) error {
 }
 
 func (o *TraceOptions) runLocal(ctx context.Context) error {
-	if err := local.Check(); err != nil {
+	if o.DryRun {
+		return dryRunLocal(o.Out, "trace", o.config())
+	}
+	if err := checkLocal(&o.localTarget); err != nil {
 		return err
 	}
-	view := o.newView(0, len(o.PIDs)+len(o.Comms), "processes")
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan struct{})
-	go tick(view, done)
-	err := local.Run(ctx, "trace", o.config(), o.ErrOut, func(line []byte) { view.Line("", line) })
-	close(done)
-	view.Finish()
-	return o.result(view, err)
+	view, do := o.newView(0, len(o.PIDs)+len(o.Comms), "processes")
+	return runError(driver.Run(ctx, localSource("trace", o.config(), o.ErrOut), view, do))
 }
 
 func (o *TraceOptions) runCluster(ctx context.Context) error {
@@ -295,45 +258,9 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 	})
 	so.Pod.DataAccess = string(o.dataAccess())
 	if o.DryRun {
-		pods, err := session.Pods(&so)
-		if err != nil {
-			return err
-		}
-		return session.WriteYAML(o.Out, pods)
+		return dryRunCluster(o.Out, so)
 	}
-	if w := o.targets.Warning(); w != "" && !o.Quiet {
-		fmt.Fprintf(o.ErrOut, "%s %s\n", render.PaletteFor(o.ErrOut, o.Color).Warn("warning:"), w)
-	}
-	view := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
-	done := make(chan struct{})
-	go tick(view, done)
-	_, err := session.Run(ctx, so, func(l session.Line) { view.Line(l.Node, l.Raw) })
-	close(done)
-	view.Finish()
-	return o.result(view, err)
-}
-
-// result turns what the probes reported into the command's error.
-func (o *TraceOptions) result(view *traceview.View, err error) error {
-	if errs := view.Errors(); len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	var ae *local.AgentExitError
-	if errors.As(err, &ae) {
-		return fmt.Errorf("the probe stopped unexpectedly (status %d): run again with -v=4 for details", ae.Code)
-	}
-	return err
-}
-
-func tick(view *traceview.View, done <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			view.Tick()
-		}
-	}
+	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
+	view, do := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
+	return runError(driver.Run(ctx, clusterSource(so, nil), view, do))
 }

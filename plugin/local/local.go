@@ -5,7 +5,6 @@
 package local
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
 )
 
 // AgentArg is the hidden argument that makes the plugin binary run as the
@@ -38,9 +40,29 @@ func Check() error {
 	return nil
 }
 
+// CommandLine is the agent command Run would start for probe with config,
+// quoted for a POSIX shell (for --dry-run).
+func CommandLine(probe string, config any) (string, error) {
+	bin, args, err := agentCommand()
+	if err != nil {
+		return "", err
+	}
+	cfg, err := json.Marshal(config)
+	if err != nil {
+		return "", err
+	}
+	words := append(append([]string{bin}, args...), probe, "--config", string(cfg))
+	for i, w := range words {
+		words[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(words, " "), nil
+}
+
 // Run starts the agent for probe with config, calls onLine for each line it
 // writes to stdout, and returns when the agent exits. Cancelling ctx asks
-// the agent to stop (SIGINT) and still reads its final records.
+// the agent to stop (SIGINT) and still reads its final records. The agent
+// runs in its own process group, so a terminal's signals reach only the
+// plugin, which stops it; it also dies with the plugin (see deathSignal).
 func Run(ctx context.Context, probe string, config any, stderr io.Writer, onLine func([]byte)) error {
 	bin, args, err := agentCommand()
 	if err != nil {
@@ -51,37 +73,30 @@ func Run(ctx context.Context, probe string, config any, stderr io.Writer, onLine
 		return err
 	}
 	cmd := exec.Command(bin, append(args, probe, "--config", string(cfg))...)
-	cmd.Stderr = stderr
+	// Not the *os.File itself: the agent's messages are copied by the
+	// plugin, so the agent, in a background process group, never writes
+	// to the terminal itself.
+	cmd.Stderr = struct{ io.Writer }{stderr}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
+	unlock := childAttrs(cmd)
+	defer unlock()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the agent: %w", err)
 	}
 	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-done:
-			case <-time.After(stopGrace):
-				_ = cmd.Process.Kill()
-			}
-		case <-done:
-		}
-	}()
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		onLine(sc.Bytes())
+	go stopOnCancel(ctx, cmd, done)
+	readErr := readLines(stdout, onLine)
+	if readErr != nil {
+		_ = cmd.Process.Kill() // its output is unusable; do not wait for the window
+		_, _ = io.Copy(io.Discard, stdout)
 	}
-	scanErr := sc.Err()
 	err = cmd.Wait()
 	close(done)
-	if scanErr != nil {
-		return fmt.Errorf("reading the agent's output: %w", scanErr)
+	if readErr != nil {
+		return fmt.Errorf("reading the agent's output: %w", readErr)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -91,6 +106,45 @@ func Run(ctx context.Context, probe string, config any, stderr io.Writer, onLine
 		return &AgentExitError{Code: ee.ExitCode()}
 	}
 	return err
+}
+
+// stopOnCancel asks the agent to stop when ctx ends, and kills it if it
+// has not exited stopGrace later.
+func stopOnCancel(ctx context.Context, cmd *exec.Cmd, done <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(stopGrace):
+			_ = cmd.Process.Kill()
+		}
+	case <-done:
+	}
+}
+
+// readLines hands each line of r to onLine, without its newline.
+func readLines(r io.Reader, onLine func([]byte)) error {
+	nr := ndjson.NewReader(r)
+	for {
+		line, err := nr.ReadLine()
+		if line = trimNewline(line); len(line) > 0 {
+			onLine(line)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // EnvAgent names a pixie-agent binary to run instead of the default.

@@ -62,9 +62,7 @@ func simulate(tb testing.TB, v *View, procs, secs int) time.Duration {
 				Comm: comms[k%len(comms)], RSSBytes: uint64(max(rss, 4096))})
 		}
 		t0 := time.Now()
-		if err := v.Tick(); err != nil {
-			tb.Fatal(err)
-		}
+		_ = v.Frame(false)
 		slowest = max(slowest, time.Since(t0))
 	}
 	return slowest
@@ -74,7 +72,7 @@ func simulate(tb testing.TB, v *View, procs, secs int) time.Duration {
 // view refits a process's trend O(log samples) times, not every second.
 func TestHourOfSamplesIsBounded(t *testing.T) {
 	const procs, secs = 8, 3600
-	v := New(Options{Out: io.Discard, Duration: time.Hour})
+	v := New(Options{Duration: time.Hour})
 	simulate(t, v, procs, secs)
 	for _, k := range v.order {
 		if n := len(v.procs[k].pts.Points()); n > trend.MaxSeriesPoints+1 {
@@ -88,7 +86,8 @@ func TestHourOfSamplesIsBounded(t *testing.T) {
 	if perProc := v.fits / procs; perProc > 200 {
 		t.Fatalf("%d live fits per process over %d ticks", perProc, secs)
 	}
-	if err := v.Final(); err != nil {
+	_ = v.Frame(true)
+	if err := v.Finish(io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,7 +96,7 @@ func TestHourOfSamplesIsBounded(t *testing.T) {
 // drawn every second (3600 frames). Reports the mean and slowest frame.
 func BenchmarkLiveHour500(b *testing.B) {
 	for b.Loop() {
-		v := New(Options{Out: io.Discard, Duration: time.Hour})
+		v := New(Options{Duration: time.Hour})
 		t0 := time.Now()
 		slowest := simulate(b, v, 500, 3600)
 		b.ReportMetric(float64(time.Since(t0).Milliseconds())/3600, "ms/frame")

@@ -2,9 +2,9 @@
 // targets' memory with a sparkline of the trend, and at the end the
 // verdicts with their reasons and the allocation stacks of --alloc.
 //
-// It consumes the agent's NDJSON records (probes/api), whether they come
-// from a local agent or, later, from probe pods: feed each line to
-// HandleLine, call Tick every interval and Final at the end.
+// It is a driver.View: it consumes the agent's NDJSON records (probes/api),
+// from a local agent or from probe pods, and renders frames; the driver
+// reads, ticks, redraws and ends it.
 package memview
 
 import (
@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fatih/color"
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -27,17 +26,10 @@ import (
 
 // Options configure a View.
 type Options struct {
-	Out, ErrOut io.Writer
-	// TTY: redraw one frame in place each tick. Otherwise each tick
-	// prints a plain, timestamped snapshot (no escape sequences).
-	TTY bool
+	ErrOut io.Writer
 	// Color enables colour on Out (decided by the caller per writer).
-	Color bool
-	// Width truncates lines on a TTY (0: no truncation).
-	Width    int
+	Color    bool
 	Duration time.Duration // the window, for the header
-	// NoStream prints only the final result.
-	NoStream bool
 	// SparkWidth is the number of sparkline cells (default 16).
 	SparkWidth int
 	// PodNames maps pod UIDs to namespace/name (cluster mode); a process
@@ -47,18 +39,16 @@ type Options struct {
 
 // View accumulates records and renders them.
 type View struct {
-	o        Options
-	procs    map[string]*proc
-	order    []string
-	sums     []api.MemorySummary
-	allocs   []api.AllocStack
-	stats    *api.ProbeStats
-	warned   map[string]bool
-	lines    int // lines of the last TTY frame, to move back over it
-	start    time.Time
-	verdicts map[string]*color.Color
-	fits     int // live trend fits run (see liveFit)
-	dim      *color.Color
+	o       Options
+	procs   map[string]*proc
+	order   []string
+	sums    []api.MemorySummary
+	allocs  []api.AllocStack
+	stats   *api.ProbeStats
+	warned  map[string]bool
+	start   time.Time
+	palette *render.Palette
+	fits    int // live trend fits run (see liveFit)
 }
 
 type proc struct {
@@ -85,53 +75,34 @@ func New(o Options) *View {
 	if o.ErrOut == nil {
 		o.ErrOut = io.Discard
 	}
-	v := &View{o: o, procs: map[string]*proc{}, warned: map[string]bool{}, start: time.Now(),
-		verdicts: map[string]*color.Color{
-			vocab.VerdictLeak:    color.New(color.FgRed, color.Bold),
-			vocab.VerdictGrowing: color.New(color.FgYellow),
-			vocab.VerdictStable:  color.New(color.FgGreen),
-			vocab.VerdictNoisy:   color.New(color.FgCyan),
-		},
-		dim: color.New(color.Faint),
-	}
-	for _, c := range v.verdicts {
-		setColor(c, o.Color)
-	}
-	setColor(v.dim, o.Color)
-	return v
+	return &View{o: o, procs: map[string]*proc{}, warned: map[string]bool{}, start: time.Now(), palette: render.NewPalette(o.Color)}
 }
 
-// setColor decides per instance; the global color.NoColor is never touched.
-func setColor(c *color.Color, on bool) {
-	if on {
-		c.EnableColor()
-	} else {
-		c.DisableColor()
-	}
-}
-
-// HandleLine decodes one NDJSON record. Unknown tables are skipped with a
-// one-time warning; agent log records go to ErrOut.
-func (v *View) HandleLine(line []byte) error {
+// Line decodes one NDJSON record from node ("" for --local); -o json passes
+// every record through. Unknown tables are skipped with a one-time warning;
+// agent log records go to ErrOut.
+func (v *View) Line(node string, line []byte) (pass bool) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
-		return nil
+		return false
 	}
 	var h api.Header
 	if err := json.Unmarshal(line, &h); err != nil {
 		v.warnOnce("decode", fmt.Sprintf("skipping a record that is not JSON: %v", err))
-		return nil
+		return false
 	}
 	var err error
 	switch h.Table {
 	case api.TableProcessStats:
 		var r api.ProcessStats
 		if err = json.Unmarshal(line, &r); err == nil {
+			r.Node = stamp(node, r.Node)
 			v.AddStats(r)
 		}
 	case api.TableMemorySummary:
 		var r api.MemorySummary
 		if err = json.Unmarshal(line, &r); err == nil {
+			r.Node = stamp(node, r.Node)
 			v.sums = append(v.sums, r)
 		}
 	case api.TableAllocStacks:
@@ -164,7 +135,15 @@ func (v *View) HandleLine(line []byte) error {
 	if err != nil {
 		v.warnOnce("decode:"+h.Table, fmt.Sprintf("skipping a malformed %s record: %v", h.Table, err))
 	}
-	return nil
+	return true
+}
+
+// stamp is the record's node: the stream's (authoritative) when it has one.
+func stamp(streamNode, recordNode string) string {
+	if streamNode != "" {
+		return streamNode
+	}
+	return recordNode
 }
 
 func (v *View) warnOnce(key, msg string) {
@@ -188,53 +167,27 @@ func (v *View) AddStats(r api.ProcessStats) {
 	p.pts.Add(trend.Point{T: float64(r.Time-p.first.Time) / 1e9, V: float64(r.RSSBytes)})
 }
 
-// Tick renders the live frame: in place on a TTY, as a snapshot otherwise.
-func (v *View) Tick() error {
-	if v.o.NoStream || len(v.order) == 0 {
+// Frame renders the table: live rows with provisional verdicts, or the
+// final rows with the agent's (nil while no sample arrived).
+func (v *View) Frame(final bool) []byte {
+	if final {
+		if len(v.order) == 0 && len(v.sums) == 0 {
+			return []byte("no samples: no target process was found or it exited at once\n")
+		}
+		return []byte(v.table(true))
+	}
+	if len(v.order) == 0 {
 		return nil
 	}
-	var buf bytes.Buffer
 	elapsed := time.Since(v.start).Round(time.Second)
-	header := fmt.Sprintf("memory  window %s/%s  processes %d", clock(elapsed), clock(v.o.Duration), len(v.order))
-	if v.o.TTY {
-		if v.lines > 0 {
-			fmt.Fprintf(&buf, "\x1b[%dA\r", v.lines) // back to the top of the last frame
-		}
-		body := header + "\n\n" + v.table(false)
-		n := 0
-		for _, l := range strings.SplitAfter(body, "\n") {
-			if l == "" {
-				continue
-			}
-			buf.WriteString(truncate(strings.TrimSuffix(l, "\n"), v.o.Width))
-			buf.WriteString("\x1b[K\n") // erase what the last frame left on this line
-			n++
-		}
-		buf.WriteString("\x1b[J") // and below
-		v.lines = n
-	} else {
-		fmt.Fprintf(&buf, "--- %s %s\n", time.Now().UTC().Format("15:04:05"), header)
-		buf.WriteString(v.table(false))
-		buf.WriteString("\n")
-	}
-	_, err := v.o.Out.Write(buf.Bytes()) // one write per frame: no flicker
-	return err
+	return []byte(fmt.Sprintf("memory  window %s/%s  processes %d\n\n%s",
+		render.FormatClock(elapsed), render.FormatClock(v.o.Duration), len(v.order), v.table(false)))
 }
 
-// Final renders the last table with the agent's verdicts, their reasons,
-// the --alloc stacks and a one-line footer.
-func (v *View) Final() error {
+// Finish writes what follows the final table: the agent's verdicts with
+// their reasons, the --alloc stacks and a one-line footer.
+func (v *View) Finish(out io.Writer, srcErr error) error {
 	var buf bytes.Buffer
-	if v.o.TTY && v.lines > 0 {
-		fmt.Fprintf(&buf, "\x1b[%dA\r\x1b[J", v.lines)
-		v.lines = 0
-	}
-	if len(v.order) == 0 && len(v.sums) == 0 {
-		buf.WriteString("no samples: no target process was found or it exited at once\n")
-		_, err := v.o.Out.Write(buf.Bytes())
-		return err
-	}
-	buf.WriteString(v.table(true))
 	if len(v.sums) > 0 {
 		buf.WriteString("\n")
 		for _, s := range v.sortedSums() {
@@ -244,11 +197,11 @@ func (v *View) Final() error {
 	}
 	v.renderAllocs(&buf)
 	if s := v.stats; s != nil {
-		fmt.Fprintf(&buf, "\n%s\n", v.dim.Sprintf("sampled %d times over %s · probe CPU %s · probe RSS %s",
-			s.Records, trend.Duration(float64(s.WindowNs)/1e9), time.Duration(s.UserCPUNs).Round(time.Millisecond), trend.Bytes(float64(s.PeakRSSBytes))))
+		fmt.Fprintf(&buf, "\n%s\n", v.palette.Dim(fmt.Sprintf("sampled %d times over %s · probe CPU %s · probe RSS %s",
+			s.Records, trend.Duration(float64(s.WindowNs)/1e9), time.Duration(s.UserCPUNs).Round(time.Millisecond), trend.Bytes(float64(s.PeakRSSBytes)))))
 	}
-	_, err := v.o.Out.Write(buf.Bytes())
-	return err
+	_, _ = out.Write(buf.Bytes())
+	return srcErr
 }
 
 func (v *View) sortedSums() []api.MemorySummary {
@@ -339,11 +292,15 @@ func (v *View) table(final bool) string {
 // colorVerdict paints the verdicts it knows; others (a newer agent's, a
 // forged record's) are shown sanitized and plain.
 func (v *View) colorVerdict(s string) string {
-	s = render.Sanitize(s)
-	if c, ok := v.verdicts[strings.TrimSuffix(s, "?")]; ok {
-		return c.Sprint(s)
+	switch strings.TrimSuffix(s, "?") {
+	case vocab.VerdictLeak:
+		return v.palette.Error(s)
+	case vocab.VerdictGrowing:
+		return v.palette.Warn(s)
+	case vocab.VerdictStable:
+		return v.palette.OK(s)
 	}
-	return s
+	return render.Sanitize(s)
 }
 
 func (v *View) renderAllocs(buf *bytes.Buffer) {
@@ -426,27 +383,6 @@ func procName(comm, pod, ctr string) string {
 		return pod + "/" + ctr + "/" + comm
 	}
 	return comm
-}
-
-func clock(d time.Duration) string {
-	d = d.Round(time.Second)
-	return fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
-}
-
-// truncate cuts a line to width runes (TTY only; piped output is never cut).
-func truncate(s string, width int) string {
-	if width <= 0 {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= width {
-		return s
-	}
-	// Do not cut an escape sequence in half: only truncate plain text.
-	if strings.ContainsRune(s, '\x1b') {
-		return s
-	}
-	return string(r[:width])
 }
 
 var bars = []rune("▁▂▃▄▅▆▇█")

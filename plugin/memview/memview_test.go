@@ -3,10 +3,12 @@ package memview
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/trend"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
@@ -21,6 +23,11 @@ type countingWriter struct {
 func (w *countingWriter) Write(p []byte) (int, error) {
 	w.writes++
 	return w.Buffer.Write(p)
+}
+
+// screen shows v on out as the memory command does (tty: repainted).
+func screen(v *View, out io.Writer, tty bool) *driver.Screen {
+	return driver.NewScreen(v, driver.Options{Out: out, TTY: tty, SnapshotEvery: time.Nanosecond})
 }
 
 func line(t *testing.T, rec any) []byte {
@@ -42,19 +49,16 @@ func feedFrom(t *testing.T, v *View, comm string, from, n int) {
 	for i := from; i < from+n; i++ {
 		st := api.ProcessStats{Header: api.Header{Table: api.TableProcessStats}, Time: int64(i) * 1e9, PID: 42, UPID: "42:1", Comm: comm,
 			RSSBytes: uint64(10<<20 + i*(1<<20)), RSSAnonBytes: uint64(8<<20 + i*(1<<20)), CgroupUsageBytes: uint64(20<<20 + i*(1<<20)), CgroupLimitBytes: 100 << 20}
-		if err := v.HandleLine(line(t, st)); err != nil {
-			t.Fatal(err)
-		}
+		v.Line("", line(t, st))
 	}
 }
 
 func TestTTYFrameIsOneWriteAndRedrawsInPlace(t *testing.T) {
 	var out countingWriter
-	v := New(Options{Out: &out, TTY: true, Duration: 30 * time.Second})
+	v := New(Options{Duration: 30 * time.Second})
+	sc := screen(v, &out, true)
 	feed(t, v, "leaky", 10)
-	if err := v.Tick(); err != nil {
-		t.Fatal(err)
-	}
+	sc.Tick()
 	if out.writes != 1 {
 		t.Fatalf("%d writes for one frame", out.writes)
 	}
@@ -64,20 +68,21 @@ func TestTTYFrameIsOneWriteAndRedrawsInPlace(t *testing.T) {
 	}
 	out.Reset()
 	feedFrom(t, v, "leaky", 10, 2)
-	_ = v.Tick()
-	if !strings.HasPrefix(out.String(), "\x1b[4A\r") || !strings.Contains(out.String(), "\x1b[K\n") || !strings.HasSuffix(out.String(), "\x1b[J") {
+	sc.Tick()
+	if !strings.HasPrefix(out.String(), "\r\x1b[4A") || !strings.Contains(out.String(), "\x1b[K\n") || !strings.HasSuffix(out.String(), "\x1b[J") {
 		t.Errorf("second frame does not redraw in place: %q", out.String())
 	}
 }
 
 func TestPipedSnapshotsHaveNoEscapes(t *testing.T) {
 	var out bytes.Buffer
-	v := New(Options{Out: &out, Color: false, Duration: 30 * time.Second})
+	v := New(Options{Color: false, Duration: 30 * time.Second})
+	sc := screen(v, &out, false)
 	feed(t, v, "leaky", 10)
-	_ = v.Tick()
-	_ = v.HandleLine(line(t, api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 42, UPID: "42:1", Comm: "leaky",
+	sc.Tick()
+	v.Line("", line(t, api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 42, UPID: "42:1", Comm: "leaky",
 		Verdict: vocab.VerdictLeak, Reason: "grew steadily", GrowthBytesPerSec: 1 << 20, TimeToOOMNs: int64(70 * time.Second)}))
-	_ = v.Final()
+	_ = sc.End(nil)
 	s := out.String()
 	if strings.ContainsRune(s, '\x1b') {
 		t.Errorf("escape sequence in piped output:\n%q", s)
@@ -93,13 +98,13 @@ func TestPipedSnapshotsHaveNoEscapes(t *testing.T) {
 // uprobe ones how many allocations hold the bytes.
 func TestAllocStacksBySource(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(Options{Out: &out, ErrOut: &errOut})
+	v := New(Options{ErrOut: &errOut})
 	feed(t, v, "leaky", 6)
-	_ = v.HandleLine(line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 42, Comm: "leaky", Rank: 1,
+	v.Line("", line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 42, Comm: "leaky", Rank: 1,
 		OutstandingBytes: 5 << 20, AllocatedBytes: 6 << 20, Source: api.AllocSourceFaults, Frames: []string{"malloc", "leak_small", "main"}}))
-	_ = v.HandleLine(line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 43, Comm: "other", Rank: 1,
+	v.Line("", line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 43, Comm: "other", Rank: 1,
 		OutstandingBytes: 1 << 20, OutstandingAllocs: 16, Source: api.AllocSourceLibc, Frames: []string{"leak_bytes"}}))
-	_ = v.Final()
+	_ = screen(v, &out, false).End(nil)
 	s := out.String()
 	for _, want := range []string{"MEMORY GROWTH BY STACK", "leaky 42 #1  5.0 MiB of 6.0 MiB (page-faults)", "    leak_small",
 		"OUTSTANDING ALLOCATIONS", "other 43 #1  1.0 MiB in 16 allocations (libc)"} {
@@ -120,25 +125,25 @@ func TestCollapseUnnamed(t *testing.T) {
 
 func TestNodeStringsAreEscaped(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(Options{Out: &out, ErrOut: &errOut})
+	v := New(Options{ErrOut: &errOut})
 	evil := "x\x1b]0;pwned\x07"
 	feed(t, v, evil, 6)
-	_ = v.HandleLine(line(t, api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 42, UPID: "42:1", Comm: evil, Verdict: "stable", Reason: evil}))
-	_ = v.HandleLine(line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 42, Comm: evil, Rank: 1, Frames: []string{evil}}))
-	_ = v.HandleLine(line(t, api.ProbeLog{Header: api.Header{Table: api.TableProbeLog}, Level: "warning", Msg: evil}))
-	_ = v.Final()
+	v.Line("", line(t, api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 42, UPID: "42:1", Comm: evil, Verdict: "stable", Reason: evil}))
+	v.Line("", line(t, api.AllocStack{Header: api.Header{Table: api.TableAllocStacks}, PID: 42, Comm: evil, Rank: 1, Frames: []string{evil}}))
+	v.Line("", line(t, api.ProbeLog{Header: api.Header{Table: api.TableProbeLog}, Level: "warning", Msg: evil}))
+	_ = screen(v, &out, false).End(nil)
 	if strings.ContainsRune(out.String(), '\x1b') || strings.ContainsRune(errOut.String(), '\x1b') {
 		t.Errorf("raw escape from the node reached the terminal:\n%q\n%q", out.String(), errOut.String())
 	}
 }
 
 func TestUnknownTableWarnsOnce(t *testing.T) {
-	var out, errOut bytes.Buffer
-	v := New(Options{Out: &out, ErrOut: &errOut})
+	var errOut bytes.Buffer
+	v := New(Options{ErrOut: &errOut})
 	for i := 0; i < 3; i++ {
-		_ = v.HandleLine([]byte(`{"table":"from_the_future","v":9}`))
+		v.Line("", []byte(`{"table":"from_the_future","v":9}`))
 	}
-	_ = v.HandleLine([]byte(`not json`))
+	v.Line("", []byte(`not json`))
 	if n := strings.Count(errOut.String(), "warning:"); n != 2 {
 		t.Errorf("%d warnings, want 2 (one per cause):\n%s", n, errOut.String())
 	}
@@ -147,9 +152,9 @@ func TestUnknownTableWarnsOnce(t *testing.T) {
 func TestColorOnlyWhenAsked(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		var out bytes.Buffer
-		v := New(Options{Out: &out, Color: on})
+		v := New(Options{Color: on})
 		feed(t, v, "leaky", 6)
-		_ = v.Final()
+		_ = screen(v, &out, false).End(nil)
 		if got := strings.Contains(out.String(), "\x1b["); got != on {
 			t.Errorf("color=%v: escape sequences present=%v", on, got)
 		}

@@ -41,17 +41,14 @@ func TestHostileRecordsAreEscaped(t *testing.T) {
 	for _, verdict := range []string{vocab.VerdictLeak, "bogus", "", rendertest.Hostile} {
 		for _, colour := range []bool{false, true} {
 			var out, errOut bytes.Buffer
-			v := New(Options{Out: &out, ErrOut: &errOut, Color: colour, Duration: 10 * time.Second,
+			v := New(Options{ErrOut: &errOut, Color: colour, Duration: 10 * time.Second,
 				PodNames: map[string]string{"pod": "ns/pod"}})
+			sc := screen(v, &out, false)
 			for _, r := range hostileRecords(t, verdict) {
-				if err := v.HandleLine(r); err != nil {
-					t.Fatal(err)
-				}
+				v.Line("", r)
 			}
-			if err := v.Tick(); err != nil {
-				t.Fatal(err)
-			}
-			if err := v.Final(); err != nil {
+			sc.Tick()
+			if err := sc.End(nil); err != nil {
 				t.Fatal(err)
 			}
 			what := fmt.Sprintf("verdict %q colour %v", verdict, colour)

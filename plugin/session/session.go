@@ -1,8 +1,9 @@
 // Package session runs one probe across nodes: it creates one probe pod per
 // node, waits for them, streams each pod's NDJSON output through the pod
 // log API, merges the streams into one ordered-per-node sequence of
-// records, stops at the end of the window or on Ctrl-C/SIGTERM, and deletes
-// the pods exactly once.
+// records, stops at the end of the window or when its context is cancelled
+// (the caller owns the signals: see plugin/driver), and deletes the pods
+// exactly once, with its own bounded timeout.
 package session
 
 import (
@@ -10,16 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
@@ -58,10 +56,6 @@ type Options struct {
 	// CreateNamespace creates Namespace when it does not exist (the
 	// dedicated default, see DefaultNamespace).
 	CreateNamespace bool
-
-	// HandleSignals makes Run stop on SIGINT/SIGTERM; later signals are
-	// reported and do not interrupt the cleanup.
-	HandleSignals bool
 	// ErrOut gets the status line and warnings; nil discards them.
 	ErrOut io.Writer
 	Quiet  bool
@@ -89,7 +83,7 @@ type Result struct {
 	SessionID   string
 	Namespace   string
 	Nodes       []NodeResult
-	Interrupted bool // stopped by a signal or a cancelled context
+	Interrupted bool // stopped by a cancelled context (the caller's signal)
 }
 
 // Failed counts nodes whose probe failed.
@@ -214,7 +208,7 @@ type node struct {
 // Run creates the probe pods, streams their records to emit (called from
 // one goroutine, in arrival order; per node in the agent's order) and
 // deletes the pods when the agents finish, the window (plus start-up and
-// grace) is over, ctx is cancelled or a signal arrives. Per-node failures
+// grace) is over or ctx is cancelled. Per-node failures
 // are in Result.Nodes and joined in the returned error; the session goes
 // on with the other nodes.
 func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
@@ -230,35 +224,10 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	}
 	res := &Result{SessionID: o.SessionID, Namespace: o.Namespace}
 
-	// stopCtx ends the run (signal, window); the cleanup and the final
-	// drain use their own contexts so they survive it.
+	// runCtx ends the run (the caller's signal, the window); the cleanup
+	// and the final drain use their own contexts so they survive it.
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var signalled sync.Once
-	if o.HandleSignals {
-		sigs := make(chan os.Signal, 2)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sigs)
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			for {
-				select {
-				case <-done:
-					return
-				case <-sigs:
-					first := false
-					signalled.Do(func() { first = true })
-					if first {
-						res.Interrupted = true
-						stop()
-					} else {
-						fmt.Fprintf(o.ErrOut, "stopping: deleting probe pods (they also end by themselves at their deadline)\n")
-					}
-				}
-			}
-		}()
-	}
 
 	s := &runner{o: &o, res: res, nodes: map[string]*node{}, lines: make(chan Line, 256)}
 	defer s.cleanup(ctx)
@@ -270,9 +239,7 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 		return s.finish(), s.joined()
 	}
 	s.watchAndStream(runCtx, emit)
-	if ctx.Err() != nil || runCtx.Err() != nil {
-		res.Interrupted = res.Interrupted || ctx.Err() != nil
-	}
+	res.Interrupted = ctx.Err() != nil
 	return s.finish(), s.joined()
 }
 
@@ -416,6 +383,11 @@ func (s *runner) follow(ctx context.Context, n *node) {
 				}
 			})
 			rc.Close()
+			var tooLong *ndjson.TooLongError
+			if errors.As(err, &tooLong) { // a replay would read it again
+				s.fail(n, fmt.Errorf("reading the probe on node %s: %w", n.target.Name, err))
+				return
+			}
 			if err != nil && ctx.Err() == nil && !s.o.Quiet {
 				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, err)
 			}
@@ -551,8 +523,8 @@ func isTerminal(w io.Writer) bool {
 	if sw, ok := w.(*syncWriter); ok {
 		w = sw.w
 	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+	_, _, ok := render.TerminalSize(w)
+	return ok
 }
 
 func probeStatus(p *corev1.Pod) *corev1.ContainerStatus {

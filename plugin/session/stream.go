@@ -1,13 +1,13 @@
 package session
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 )
 
@@ -54,12 +54,13 @@ type header struct {
 }
 
 // read consumes one connection's worth of log output, calling emit for
-// every new record. It returns the reader's error (nil at EOF).
+// every new record. It returns the reader's error (nil at EOF); a line
+// over ndjson.MaxLine is an *ndjson.TooLongError.
 func (s *stream) read(r io.Reader, emit func(Line)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	nr := ndjson.NewReader(r)
 	raw := 0
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := nr.ReadLine()
 		if len(line) > 0 && (err == nil || errors.Is(err, io.EOF)) {
 			// A final line without '\n' at EOF is only complete if the
 			// container has exited; a broken connection may cut it. Records
@@ -114,7 +115,7 @@ func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
 	if h.Table == "probe_stats" && h.Final {
 		s.final = true
 	}
-	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed), Raw: trimmed})
+	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed), Raw: bytes.Clone(trimmed)})
 }
 
 // stamp sets "node" on a record: appended last, so it wins over any "node"

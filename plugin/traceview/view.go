@@ -1,15 +1,16 @@
-// Package traceview consumes the NDJSON records of trace probes (from a
-// local agent or from probe pods on many nodes), merges them, and shows
-// them: a live table on a terminal, snapshots when piped, or NDJSON.
+// Package traceview turns the NDJSON records of trace probes (from a local
+// agent or from probe pods on many nodes) into one merged model, and the
+// model into table frames or, for -o json, summary records. It is a
+// driver.View: the driver reads, ticks, redraws and passes records through.
 package traceview
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -26,51 +27,38 @@ type Options struct {
 	Targets    int
 	Palette    *render.Palette // for Out
 	ErrPalette *render.Palette // for ErrOut
-	// Live repaints on a terminal; otherwise snapshots every SnapshotEvery.
-	TTY           bool
-	Width, Height int
-	NoStream      bool
-	Now           func() time.Time
+	// Width cuts the table to a terminal's width (0: no cut).
+	Width int
+	Now   func() time.Time
 }
 
-// View is safe for concurrent use: records arrive from several streams
-// while a ticker redraws.
+// View is called by the driver from one goroutine at a time.
 type View struct {
-	mu      sync.Mutex
-	o       Options
-	out     io.Writer
-	errOut  io.Writer
-	live    *render.Live
-	model   *render.TraceModel
-	windows map[string]int64 // each node's probe window so far, ns
-	ready   map[string]bool
-	start   time.Time
-	errors  []string
-	warned  map[string]bool
-	events  uint64
-	buf     bytes.Buffer
-	// lastSnapshot is when the last piped snapshot was written.
-	lastSnapshot time.Time
-	readyAt      time.Time // when the first probe attached
-	finished     bool
+	o        Options
+	errOut   io.Writer
+	model    *render.TraceModel
+	windows  map[string]int64 // each node's probe window so far, ns
+	ready    map[string]bool
+	start    time.Time
+	errors   []string
+	warned   map[string]bool
+	events   uint64
+	readyAt  time.Time // when the first probe attached
+	finished bool
 }
 
-// New returns a View writing data to out and messages to errOut.
-func New(out, errOut io.Writer, o Options) *View {
+// New returns a View writing probe messages to errOut.
+func New(errOut io.Writer, o Options) *View {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	v := &View{
-		o: o, out: out, errOut: errOut,
+		o: o, errOut: errOut,
 		model:   render.NewTraceModel(stats.Config{}),
 		windows: map[string]int64{},
 		ready:   map[string]bool{},
 		warned:  map[string]bool{},
 		start:   o.Now(),
-	}
-	v.lastSnapshot = v.start
-	if !v.json() {
-		v.live = render.NewLive(out, render.LiveOptions{TTY: o.TTY, Width: o.Width, Height: o.Height, NoStream: o.NoStream, Now: o.Now})
 	}
 	return v
 }
@@ -99,41 +87,34 @@ func isEvent(line []byte) bool {
 	return false
 }
 
-// Line consumes one NDJSON line from node ("" for --local). Lines that are
-// not records are skipped. Streams are deduplicated by the caller (the
-// session skips sequence numbers it has seen when it resumes a stream).
-func (v *View) Line(node string, line []byte) {
+// Line consumes one NDJSON line from node ("" for --local) and reports
+// whether -o json passes it through (events and probe_ready; the stats
+// become summaries at the end). Lines that are not records are skipped.
+// Streams are deduplicated by the caller (the session skips sequence
+// numbers it has seen when it resumes a stream).
+func (v *View) Line(node string, line []byte) (pass bool) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] != '{' {
-		return
+		return false
 	}
 	if isEvent(line) {
-		v.mu.Lock()
 		v.events++
-		if v.json() {
-			v.writeRecord(node, line)
-		}
-		v.mu.Unlock()
-		return
+		return true
 	}
 	var h api.Header
 	if err := json.Unmarshal(line, &h); err != nil || h.Table == "" {
 		v.warnOnce("bad-line", "skipping a line that is not a record: "+render.Sanitize(truncate(string(line), 80)))
-		return
+		return false
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	switch h.Table {
 	case api.TableHTTPEvents, api.TableRedisEvents, api.TableDNSEvents, api.TablePgSQLEvents, api.TableMySQLEvents:
 		v.events++
-		if v.json() {
-			v.writeRecord(node, line)
-		}
+		return true
 	case api.TableHTTPStats:
 		var s api.HTTPStats
 		if err := json.Unmarshal(line, &s); err != nil {
-			v.warnOnceLocked("bad-stats", "skipping a malformed http_stats record: "+err.Error())
-			return
+			v.warnOnce("bad-stats", "skipping a malformed http_stats record: "+err.Error())
+			return false
 		}
 		v.model.AddHTTPStats(s)
 	case api.TableProbeStats:
@@ -148,36 +129,19 @@ func (v *View) Line(node string, line []byte) {
 		if v.readyAt.IsZero() {
 			v.readyAt = v.o.Now()
 		}
-		if v.json() {
-			v.writeRecord(node, line)
-		}
+		return true
 	case api.TableProbeLog:
 		var l api.ProbeLog
 		if err := json.Unmarshal(line, &l); err == nil {
-			v.logLocked(node, l)
+			v.log(node, l)
 		}
 	default:
-		v.warnOnceLocked("table-"+h.Table, fmt.Sprintf("skipping records of unknown table %q (a newer probe?)", render.Sanitize(h.Table)))
+		v.warnOnce("table-"+h.Table, fmt.Sprintf("skipping records of unknown table %q (a newer probe?)", render.Sanitize(h.Table)))
 	}
+	return false
 }
 
-// writeRecord passes a record through, stamped with its node (the agent
-// never sets "node": only the plugin knows it).
-func (v *View) writeRecord(node string, line []byte) {
-	if node != "" {
-		q, _ := json.Marshal(node)
-		v.buf.Reset()
-		v.buf.WriteString(`{"node":`)
-		v.buf.Write(q)
-		v.buf.WriteByte(',')
-		v.buf.Write(line[1:])
-		line = v.buf.Bytes()
-	}
-	v.out.Write(line)
-	v.out.Write([]byte{'\n'})
-}
-
-func (v *View) logLocked(node string, l api.ProbeLog) {
+func (v *View) log(node string, l api.ProbeLog) {
 	p := v.o.ErrPalette
 	prefix := ""
 	if node != "" {
@@ -204,12 +168,6 @@ func (v *View) logLocked(node string, l api.ProbeLog) {
 }
 
 func (v *View) warnOnce(key, msg string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.warnOnceLocked(key, msg)
-}
-
-func (v *View) warnOnceLocked(key, msg string) {
 	if v.warned[key] {
 		return
 	}
@@ -218,58 +176,42 @@ func (v *View) warnOnceLocked(key, msg string) {
 }
 
 // Errors returns the error messages the probes reported.
-func (v *View) Errors() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return slices.Clone(v.errors)
+func (v *View) Errors() []string { return v.errors }
+
+// attachedNone is a run where no probe attached and some reported why:
+// there is no table to show, only the errors.
+func (v *View) attachedNone() bool { return len(v.ready) == 0 && len(v.errors) > 0 }
+
+// Frame renders the table (nil for -o json, and while no probe is
+// attached, so the screen keeps the progress). The final frame has the
+// footer and the probes' own windows.
+func (v *View) Frame(final bool) []byte {
+	if v.json() || len(v.ready) == 0 && (!final || len(v.errors) > 0) {
+		return nil
+	}
+	v.finished = v.finished || final
+	return render.TraceFrame(v.frameLocked(), v.tableOptions())
 }
 
-// SnapshotEvery is the cadence of plain snapshots when the output is not
-// a terminal: every second would flood a log.
-const SnapshotEvery = 10 * time.Second
-
-// Tick redraws the live table (table output only): every call on a
-// terminal, every SnapshotEvery otherwise.
-func (v *View) Tick() {
-	if v.json() {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.ready) == 0 { // nothing attached yet: keep the screen for progress
-		return
-	}
-	now := v.o.Now()
-	if !v.o.TTY && now.Sub(v.lastSnapshot) < SnapshotEvery {
-		return
-	}
-	v.lastSnapshot = now
-	_ = v.live.Update(render.TraceFrame(v.frameLocked(), v.tableOptions()))
-}
-
-// Finish shows the final result: the last table with its footer, or the
-// summary records after the NDJSON stream. Probes that never attached
-// have nothing to show: their errors say why.
-func (v *View) Finish() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.ready) == 0 && len(v.errors) > 0 {
-		return
-	}
+// Finish writes the -o json summary records, and returns the errors the
+// probes reported, else srcErr.
+func (v *View) Finish(out io.Writer, srcErr error) error {
 	v.finished = true
-	if v.json() {
+	if v.json() && !v.attachedNone() {
 		for _, s := range v.model.Summaries(v.o.Now().UnixNano(), v.elapsed().Nanoseconds()) {
 			b, _ := json.Marshal(s)
-			v.out.Write(append(b, '\n'))
+			_, _ = out.Write(append(b, '\n'))
 		}
 		if s, _, ok := v.model.ProbeStats(); ok {
 			s.Node = ""
 			b, _ := json.Marshal(s)
-			v.out.Write(append(b, '\n'))
+			_, _ = out.Write(append(b, '\n'))
 		}
-		return
 	}
-	_ = v.live.Final(render.TraceFrame(v.frameLocked(), v.tableOptions()))
+	if len(v.errors) > 0 {
+		return errors.New(strings.Join(v.errors, "\n"))
+	}
+	return srcErr
 }
 
 // elapsed is the time traced so far, the denominator of req/s. While the
@@ -306,11 +248,7 @@ func (v *View) frameLocked() render.TraceView {
 }
 
 func (v *View) tableOptions() render.TraceOptions {
-	o := render.TraceOptions{Wide: v.o.Output == "wide", Palette: v.o.Palette}
-	if v.o.TTY {
-		o.Width = v.o.Width
-	}
-	return o
+	return render.TraceOptions{Wide: v.o.Output == "wide", Palette: v.o.Palette, Width: v.o.Width}
 }
 
 func truncate(s string, n int) string {

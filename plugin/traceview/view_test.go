@@ -2,11 +2,13 @@ package traceview
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
@@ -28,15 +30,28 @@ func statsLine(t *testing.T, service string, n int, status int) []byte {
 
 func fixedNow() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
 
+// play runs records through the driver into v, as the trace command
+// does: feed emits them (node, line); out gets the output.
+func play(t *testing.T, v *View, out *bytes.Buffer, feed func(emit func(node string, line []byte))) error {
+	t.Helper()
+	return driver.Run(context.Background(), func(_ context.Context, emit func(string, []byte)) error {
+		feed(emit)
+		return nil
+	}, v, driver.Options{Out: out, JSON: v.json()})
+}
+
 func TestViewMergesNodesIntoTable(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(&out, &errOut, Options{Output: "table", Window: 10 * time.Second, NodesTotal: 2, Now: fixedNow})
-	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
-	v.Line("n1", statsLine(t, "shop/web", 3, 200))
-	v.Line("n2", statsLine(t, "shop/web", 2, 503))
-	v.Line("n1", []byte(`{"table":"probe_stats","v":1,"seq":3,"probe":"trace","window_ns":10000000000,"events_captured":10,"records":3,"final":true}`))
-	v.Line("n2", []byte(`{"table":"probe_stats","v":1,"seq":3,"probe":"trace","window_ns":10000000000,"events_captured":7,"records":2,"final":true}`))
-	v.Finish()
+	v := New(&errOut, Options{Output: "table", Window: 10 * time.Second, NodesTotal: 2, Now: fixedNow})
+	if err := play(t, v, &out, func(emit func(string, []byte)) {
+		emit("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+		emit("n1", statsLine(t, "shop/web", 3, 200))
+		emit("n2", statsLine(t, "shop/web", 2, 503))
+		emit("n1", []byte(`{"table":"probe_stats","v":1,"seq":3,"probe":"trace","window_ns":10000000000,"events_captured":10,"records":3,"final":true}`))
+		emit("n2", []byte(`{"table":"probe_stats","v":1,"seq":3,"probe":"trace","window_ns":10000000000,"events_captured":7,"records":2,"final":true}`))
+	}); err != nil && v.json() {
+		t.Fatal(err)
+	}
 	got := out.String()
 	for _, want := range []string{"shop/web", "/users/{id}", "captured 5 requests", "2xx,5xx"} {
 		if !strings.Contains(got, want) {
@@ -50,12 +65,15 @@ func TestViewMergesNodesIntoTable(t *testing.T) {
 
 func TestViewJSONPassesEventsAndSummarises(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(&out, &errOut, Options{Output: "json", Window: 10 * time.Second, Now: fixedNow})
+	v := New(&errOut, Options{Output: "json", Window: 10 * time.Second, Now: fixedNow})
 	ev := `{"table":"http_events","v":1,"seq":5,"pid":7,"comm":"x","req_path":"/a"}`
-	v.Line("node-a", []byte(ev))
-	v.Line("", []byte(ev))
-	v.Line("", statsLine(t, "x", 1, 200))
-	v.Finish()
+	if err := play(t, v, &out, func(emit func(string, []byte)) {
+		emit("node-a", []byte(ev))
+		emit("", []byte(ev))
+		emit("", statsLine(t, "x", 1, 200))
+	}); err != nil && v.json() {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("got %d lines, want 2 events and 1 summary:\n%s", len(lines), out.String())
@@ -74,12 +92,16 @@ func TestViewJSONPassesEventsAndSummarises(t *testing.T) {
 
 func TestViewEscapesProbeMessagesAndSkipsJunk(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(&out, &errOut, Options{Output: "table", Now: fixedNow})
-	v.Line("", []byte(`{"table":"probe_log","level":"error","msg":"bad \u001b[31mthing","remedy":"do \u001b]0;x\u0007 this"}`))
-	v.Line("", []byte(`not json at all`))
-	v.Line("", []byte(`{"broken`))
-	v.Line("", []byte(`{"table":"from_the_future"}`))
-	v.Line("", []byte(`{"table":"from_the_future"}`))
+	v := New(&errOut, Options{Output: "table", Now: fixedNow})
+	if err := play(t, v, &out, func(emit func(string, []byte)) {
+		emit("", []byte(`{"table":"probe_log","level":"error","msg":"bad \u001b[31mthing","remedy":"do \u001b]0;x\u0007 this"}`))
+		emit("", []byte(`not json at all`))
+		emit("", []byte(`{"broken`))
+		emit("", []byte(`{"table":"from_the_future"}`))
+		emit("", []byte(`{"table":"from_the_future"}`))
+	}); err == nil {
+		t.Fatal("a probe error must be returned")
+	}
 	if strings.Contains(errOut.String(), "\x1b") || strings.Contains(errOut.String(), "\x07") {
 		t.Fatalf("raw control characters reached the terminal: %q", errOut.String())
 	}
@@ -97,23 +119,24 @@ func TestViewClockIsMonotonic(t *testing.T) {
 	now := fixedNow()
 	clock := func() time.Time { return now }
 	var out, errOut bytes.Buffer
-	v := New(&out, &errOut, Options{Output: "table", Window: 10 * time.Second, Now: clock})
+	v := New(&errOut, Options{Output: "table", Window: 10 * time.Second, Now: clock})
 	now = now.Add(1500 * time.Millisecond) // pod start-up: not traced time
-	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1}`))
-	var last time.Duration
-	for i := 0; i < 5; i++ {
-		now = now.Add(time.Second)
-		v.Line("n1", []byte(`{"table":"probe_stats","v":1,"seq":2,"window_ns":400000000}`))
-		v.mu.Lock()
-		e := v.elapsed()
-		v.mu.Unlock()
-		if e < last || e > time.Duration(i+1)*time.Second {
-			t.Fatalf("tick %d: elapsed %v after %v", i, e, last)
+	if err := play(t, v, &out, func(emit func(string, []byte)) {
+		emit("n1", []byte(`{"table":"probe_ready","v":1,"seq":1}`))
+		var last time.Duration
+		for i := 0; i < 5; i++ {
+			now = now.Add(time.Second)
+			emit("n1", []byte(`{"table":"probe_stats","v":1,"seq":2,"window_ns":400000000}`))
+			e := v.elapsed()
+			if e < last || e > time.Duration(i+1)*time.Second {
+				t.Fatalf("tick %d: elapsed %v after %v", i, e, last)
+			}
+			last = e
 		}
-		last = e
+		emit("n1", []byte(`{"table":"probe_stats","v":1,"seq":3,"window_ns":5200000000,"final":true}`))
+	}); err != nil && v.json() {
+		t.Fatal(err)
 	}
-	v.Line("n1", []byte(`{"table":"probe_stats","v":1,"seq":3,"window_ns":5200000000,"final":true}`))
-	v.Finish()
 	if e := v.elapsed(); e != 5200*time.Millisecond {
 		t.Fatalf("final elapsed %v, want the probe's window 5.2s", e)
 	}
@@ -124,15 +147,18 @@ func TestViewClockIsMonotonic(t *testing.T) {
 // carry the protocol.
 func TestViewOtherProtocols(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(&out, &errOut, Options{Output: "json", Window: 10 * time.Second, NodesTotal: 1, Now: fixedNow})
-	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
-	v.Line("n1", []byte(`{"table":"redis_events","v":1,"seq":2,"req_cmd":"GET"}`))
-	v.Line("n1", []byte(`{"table":"dns_events","v":1,"seq":3,"query_type":"A"}`))
-	agg := stats.NewAggregator(stats.Config{})
-	agg.Add(stats.Observation{Protocol: vocab.ProtocolRedis, Service: "redis-server", Role: "server", Method: "GET", Class: "ERR", LatencyNs: 1000})
-	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
-	v.Line("n1", b)
-	v.Finish()
+	v := New(&errOut, Options{Output: "json", Window: 10 * time.Second, NodesTotal: 1, Now: fixedNow})
+	if err := play(t, v, &out, func(emit func(string, []byte)) {
+		emit("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+		emit("n1", []byte(`{"table":"redis_events","v":1,"seq":2,"req_cmd":"GET"}`))
+		emit("n1", []byte(`{"table":"dns_events","v":1,"seq":3,"query_type":"A"}`))
+		agg := stats.NewAggregator(stats.Config{})
+		agg.Add(stats.Observation{Protocol: vocab.ProtocolRedis, Service: "redis-server", Role: "server", Method: "GET", Class: "ERR", LatencyNs: 1000})
+		b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
+		emit("n1", b)
+	}); err != nil && v.json() {
+		t.Fatal(err)
+	}
 	got := out.String()
 	for _, want := range []string{`{"node":"n1","table":"redis_events"`, `{"node":"n1","table":"dns_events"`, `"protocol":"redis"`, `"errors":1`} {
 		if !strings.Contains(got, want) {
@@ -149,17 +175,20 @@ func TestViewOtherProtocols(t *testing.T) {
 // close with 200 does not.
 func TestViewAMQPKafka(t *testing.T) {
 	var out, errOut bytes.Buffer
-	v := New(&out, &errOut, Options{Output: "json", Window: 10 * time.Second, NodesTotal: 1, Now: fixedNow})
-	v.Line("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
-	v.Line("n1", []byte(`{"table":"amqp_events","v":1,"seq":2,"method":"queue.declare","reply_code":406}`))
-	v.Line("n1", []byte(`{"table":"kafka_events","v":1,"seq":3,"req_cmd":"Metadata"}`))
-	agg := stats.NewAggregator(stats.Config{})
-	agg.Add(stats.Observation{Protocol: vocab.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "queue.declare", Class: "406", LatencyNs: 1000})
-	agg.Add(stats.Observation{Protocol: vocab.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "channel.close", Class: "200", LatencyNs: 1000})
-	agg.Add(stats.Observation{Protocol: vocab.ProtocolKafka, Service: "app", Role: "client", Method: "Metadata", Class: "UNKNOWN_TOPIC_OR_PARTITION", LatencyNs: 1000})
-	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
-	v.Line("n1", b)
-	v.Finish()
+	v := New(&errOut, Options{Output: "json", Window: 10 * time.Second, NodesTotal: 1, Now: fixedNow})
+	if err := play(t, v, &out, func(emit func(string, []byte)) {
+		emit("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+		emit("n1", []byte(`{"table":"amqp_events","v":1,"seq":2,"method":"queue.declare","reply_code":406}`))
+		emit("n1", []byte(`{"table":"kafka_events","v":1,"seq":3,"req_cmd":"Metadata"}`))
+		agg := stats.NewAggregator(stats.Config{})
+		agg.Add(stats.Observation{Protocol: vocab.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "queue.declare", Class: "406", LatencyNs: 1000})
+		agg.Add(stats.Observation{Protocol: vocab.ProtocolAMQP, Service: "beam.smp", Role: "server", Method: "channel.close", Class: "200", LatencyNs: 1000})
+		agg.Add(stats.Observation{Protocol: vocab.ProtocolKafka, Service: "app", Role: "client", Method: "Metadata", Class: "UNKNOWN_TOPIC_OR_PARTITION", LatencyNs: 1000})
+		b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1, Seq: 4}, IntervalNs: 1e9, Rows: agg.Drain()})
+		emit("n1", b)
+	}); err != nil && v.json() {
+		t.Fatal(err)
+	}
 	got := out.String()
 	for _, want := range []string{`{"node":"n1","table":"amqp_events"`, `{"node":"n1","table":"kafka_events"`,
 		`"protocol":"amqp"`, `"protocol":"kafka"`, `"status_class":"UNKNOWN_TOPIC_OR_PARTITION"`} {

@@ -1,0 +1,10 @@
+//go:build unix
+
+package driver
+
+import (
+	"os"
+	"syscall"
+)
+
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE}
