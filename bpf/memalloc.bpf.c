@@ -131,7 +131,16 @@ static __always_inline void add_total(__u32 tgid, __s32 stack_id, __u8 source, _
 		return;
 	}
 	struct ma_total init = {.bytes = weight, .count = 1};
-	bpf_map_update_elem(&px_ma_totals, &k, &init, BPF_NOEXIST);
+	if (!bpf_map_update_elem(&px_ma_totals, &k, &init, BPF_NOEXIST))
+		return;
+	/* Another CPU added it meanwhile, or the map is full. */
+	t = bpf_map_lookup_elem(&px_ma_totals, &k);
+	if (!t) {
+		count(MA_LOST_TOTALS);
+		return;
+	}
+	__sync_fetch_and_add(&t->bytes, weight);
+	__sync_fetch_and_add(&t->count, 1);
 }
 
 static __always_inline int alloc_enter(__u64 size)

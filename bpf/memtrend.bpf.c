@@ -29,6 +29,14 @@ struct {
 	__type(value, struct mt_stats);
 } px_mt_stats SEC(".maps");
 
+/* Processes whose counts px_mt_stats had no room for, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} px_mt_full SEC(".maps");
+
 /* Keep the type in BTF for bpf2go -type. */
 const struct mt_stats *unused_mt_stats __attribute__((unused));
 
@@ -42,7 +50,14 @@ static __always_inline struct mt_stats *stats_of_current(void)
 		return s;
 	struct mt_stats zero = {};
 	bpf_map_update_elem(&px_mt_stats, &tgid, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&px_mt_stats, &tgid);
+	s = bpf_map_lookup_elem(&px_mt_stats, &tgid);
+	if (!s) {
+		__u32 k = 0;
+		__u64 *full = bpf_map_lookup_elem(&px_mt_full, &k);
+		if (full)
+			(*full)++;
+	}
+	return s;
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")

@@ -282,6 +282,12 @@ static __always_inline void emit_conn_event(__u64 key, const struct px_conn *c, 
 	output(&ev, sizeof(ev));
 }
 
+#define PX_EEXIST 17
+
+/* Set once px_nconns missed a process: from then on every exit scans
+ * px_conns, so a process without a count still has its entries dropped. */
+__u32 nconns_missed = 0;
+
 static __always_inline void nconns_add(__u32 tgid, int delta)
 {
 	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
@@ -291,7 +297,24 @@ static __always_inline void nconns_add(__u32 tgid, int delta)
 	}
 	if (delta > 0) {
 		__u32 one = 1;
-		bpf_map_update_elem(&px_nconns, &tgid, &one, BPF_NOEXIST);
+		long err = bpf_map_update_elem(&px_nconns, &tgid, &one, BPF_NOEXIST);
+		if (err && err != -PX_EEXIST) { /* not added by another CPU meanwhile */
+			struct px_counters *cnt = counters();
+			if (cnt)
+				cnt->nconns_full++;
+			nconns_missed = 1;
+		}
+	}
+}
+
+/* Targets tgid; counts a full table. */
+static __always_inline void add_target(__u32 tgid)
+{
+	__u8 one = 1;
+	if (bpf_map_update_elem(&px_targets, &tgid, &one, BPF_ANY)) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->targets_full++;
 	}
 }
 
@@ -491,7 +514,11 @@ static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, _
 	    .fd = fd,
 	    .op = op,
 	};
-	bpf_map_update_elem(&px_args, &id, &n, BPF_ANY);
+	if (bpf_map_update_elem(&px_args, &id, &n, BPF_ANY)) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->args_full++;
+	}
 	return 0;
 }
 
@@ -817,8 +844,7 @@ int px_fork(struct bpf_raw_tracepoint_args *ctx)
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	if (ctgid == tgid)
 		return 0;
-	__u8 one = 1;
-	bpf_map_update_elem(&px_targets, &ctgid, &one, BPF_ANY);
+	add_target(ctgid);
 	return 0;
 }
 
@@ -835,9 +861,7 @@ int px_exec(struct bpf_raw_tracepoint_args *ctx)
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!bpf_map_lookup_elem(&px_comms, comm))
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u8 one = 1;
-	bpf_map_update_elem(&px_targets, &tgid, &one, BPF_ANY);
+	add_target(bpf_get_current_pid_tgid() >> 32);
 	return 0;
 }
 
@@ -876,10 +900,10 @@ static __always_inline __u32 on_process_exit(void)
 	bpf_map_delete_elem(&px_targets, &tgid);
 	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
 	if (!n)
-		return 0;
+		return nconns_missed ? tgid : 0; /* its connections were not counted */
 	__u32 open = *n;
 	bpf_map_delete_elem(&px_nconns, &tgid);
-	return open > 0 ? tgid : 0;
+	return open > 0 || nconns_missed ? tgid : 0;
 }
 
 SEC("raw_tracepoint/sched_process_exit")

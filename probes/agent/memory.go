@@ -201,6 +201,13 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 		n, c := sys.Stats()
 		ps.BPFRunNs += n
 		ps.BPFRunCount += c
+		if missed := sys.Missed(); missed > 0 {
+			if ps.LostBy == nil {
+				ps.LostBy = map[string]uint64{}
+			}
+			ps.LostBy["syscall_stats_full"] = missed
+			ps.EventsLost += missed
+		}
 	}
 	ps.UserCPUNs = selfCPU() - cpu0
 	ps.PeakRSSBytes = selfPeakRSS()

@@ -426,7 +426,7 @@ func probeStats(ts socktrace.Stats, cs conn.Stats, records uint64, window, attac
 		}
 	}
 	for k, v := range ts.LostBy {
-		add(k, v, k != socktrace.LostTruncated)
+		add(k, v, k != socktrace.LostTruncated && k != socktrace.LostNConnsFull)
 	}
 	add("parse_errors", cs.ParseErrors, true)
 	add("gaps", cs.Gaps, true)

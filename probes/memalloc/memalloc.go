@@ -301,23 +301,28 @@ func (t *Tracer) frames(pid uint32, id int32, entry bool) []string {
 
 // Counters returns the BPF counters summed over CPUs.
 func (t *Tracer) Counters() (calls, sampled, frees, lostFull, lostStack uint64) {
-	sum := func(c memallocMaCounter) uint64 {
-		var per []uint64
-		if err := t.objs.PxMaCounters.Lookup(uint32(c), &per); err != nil {
-			return 0
-		}
-		var s uint64
-		for _, v := range per {
-			s += v
-		}
-		return s
+	return t.counter(memallocMaCounterMA_CALLS), t.counter(memallocMaCounterMA_SAMPLED), t.counter(memallocMaCounterMA_FREES),
+		t.counter(memallocMaCounterMA_LOST_FULL), t.counter(memallocMaCounterMA_LOST_STACK)
+}
+
+// LostTotals is how many samples the per-stack totals map had no room for.
+func (t *Tracer) LostTotals() uint64 { return t.counter(memallocMaCounterMA_LOST_TOTALS) }
+
+func (t *Tracer) counter(c memallocMaCounter) uint64 {
+	var per []uint64
+	if err := t.objs.PxMaCounters.Lookup(uint32(c), &per); err != nil {
+		return 0
 	}
-	return sum(memallocMaCounterMA_CALLS), sum(memallocMaCounterMA_SAMPLED), sum(memallocMaCounterMA_FREES),
-		sum(memallocMaCounterMA_LOST_FULL), sum(memallocMaCounterMA_LOST_STACK)
+	var s uint64
+	for _, v := range per {
+		s += v
+	}
+	return s
 }
 
 // Stats returns the programs' total run time and run count (bpf_stats)
-// and the sampled allocations lost to a full map.
+// and the sampled allocations lost to a full map (live allocations or
+// per-stack totals).
 func (t *Tracer) Stats() (runNs, runCount, lost uint64) {
 	for _, p := range []*ebpf.Program{t.objs.PxMaMalloc, t.objs.PxMaCalloc, t.objs.PxMaRealloc, t.objs.PxMaAllocRet, t.objs.PxMaFree, t.objs.PxMaGomalloc} {
 		if p == nil {
@@ -329,7 +334,7 @@ func (t *Tracer) Stats() (runNs, runCount, lost uint64) {
 		}
 	}
 	_, _, _, lost, _ = t.Counters()
-	return runNs, runCount, lost
+	return runNs, runCount, lost + t.LostTotals()
 }
 
 // Close detaches and unloads everything.

@@ -4,11 +4,13 @@ package memalloc
 
 import (
 	"bufio"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
@@ -125,4 +127,43 @@ func monoNow() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
+}
+
+// With the per-stack totals map full, sampled allocations that find no
+// slot are counted as lost (footer alloc_map_full), not dropped silently.
+func TestTotalsFullIsCounted(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	pid := run(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
+	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	fill := func() {
+		for i := uint32(0); i < 1<<20; i++ {
+			err := tr.objs.PxMaTotals.Update(memallocMaKey{Tgid: 0xf0000000 + i}, memallocMaTotal{}, ebpf.UpdateNoExist)
+			if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+				return
+			}
+		}
+	}
+	// The target's stacks seen before the map filled keep their slots:
+	// drop them and fill their room.
+	fill()
+	var k memallocMaKey
+	var v memallocMaTotal
+	for it := tr.objs.PxMaTotals.Iterate(); it.Next(&k, &v); {
+		if k.Tgid == uint32(pid) {
+			_ = tr.objs.PxMaTotals.Delete(k)
+		}
+	}
+	fill()
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.LostTotals() == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, _, lost := tr.Stats()
+	if tr.LostTotals() == 0 || lost < tr.LostTotals() {
+		t.Fatalf("lost totals %d, lost in stats %d", tr.LostTotals(), lost)
+	}
 }

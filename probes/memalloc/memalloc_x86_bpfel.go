@@ -29,7 +29,8 @@ const (
 	memallocMaCounterMA_FREES       memallocMaCounter = 2
 	memallocMaCounterMA_LOST_FULL   memallocMaCounter = 3
 	memallocMaCounterMA_LOST_STACK  memallocMaCounter = 4
-	memallocMaCounterMA_NR_COUNTERS memallocMaCounter = 5
+	memallocMaCounterMA_LOST_TOTALS memallocMaCounter = 5
+	memallocMaCounterMA_NR_COUNTERS memallocMaCounter = 6
 )
 
 type memallocMaKey struct {

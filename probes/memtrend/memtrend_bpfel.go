@@ -27,6 +27,7 @@ type memtrendMtStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	memtrendMapPxMtFull      = "px_mt_full"
 	memtrendMapPxMtStats     = "px_mt_stats"
 	memtrendMapPxMtTgids     = "px_mt_tgids"
 	memtrendProgPxMtBrk      = "px_mt_brk"
@@ -87,6 +88,7 @@ type memtrendProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memtrendMapSpecs struct {
+	PxMtFull  *ebpf.MapSpec `ebpf:"px_mt_full"`
 	PxMtStats *ebpf.MapSpec `ebpf:"px_mt_stats"`
 	PxMtTgids *ebpf.MapSpec `ebpf:"px_mt_tgids"`
 }
@@ -119,12 +121,14 @@ func (o *memtrendObjects) Close() error {
 //
 // It can be passed to loadMemtrendObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memtrendMaps struct {
+	PxMtFull  *ebpf.Map `ebpf:"px_mt_full"`
 	PxMtStats *ebpf.Map `ebpf:"px_mt_stats"`
 	PxMtTgids *ebpf.Map `ebpf:"px_mt_tgids"`
 }
 
 func (m *memtrendMaps) Close() error {
 	return _MemtrendClose(
+		m.PxMtFull,
 		m.PxMtStats,
 		m.PxMtTgids,
 	)

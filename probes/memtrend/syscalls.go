@@ -94,6 +94,20 @@ func (s *Syscalls) Read(pid uint32) SyscallCounts {
 	return c
 }
 
+// Missed returns how many calls were not counted because the per-process
+// table was full (summed over CPUs).
+func (s *Syscalls) Missed() uint64 {
+	var perCPU []uint64
+	if err := s.objs.PxMtFull.Lookup(uint32(0), &perCPU); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
+}
+
 // Stats returns the programs' run time and count (when bpf_stats is on).
 func (s *Syscalls) Stats() (runNs, runCount uint64) {
 	for _, p := range []*ebpf.Program{s.objs.PxMtMmap, s.objs.PxMtMunmap, s.objs.PxMtBrk} {

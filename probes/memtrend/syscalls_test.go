@@ -37,3 +37,31 @@ func TestSyscallsCountMmap(t *testing.T) {
 		t.Errorf("untargeted process counted: %+v", o)
 	}
 }
+
+// With the per-process table full, a targeted process's calls are not
+// counted in silence: Missed says how many went uncounted.
+func TestSyscallsTableFullIsCounted(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	s, err := StartSyscalls(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := uint32(0); s.objs.PxMtStats.Put(0xf0000000+i, memtrendMtStats{}) == nil; i++ {
+	}
+	bin := buildC(t, "testdata/sawtooth.c")
+	cmd := start(t, bin, "16", "0.2")
+	if err := s.Add(uint32(cmd.Process.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Missed() == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.Missed() == 0 {
+		t.Fatal("mmap calls with a full table were not counted as missed")
+	}
+	if c := s.Read(uint32(cmd.Process.Pid)); c != (SyscallCounts{}) {
+		t.Fatalf("counts without a table slot: %+v", c)
+	}
+}

@@ -44,12 +44,18 @@ const (
 
 // Loss counter names in Stats.LostBy.
 const (
-	LostRingFull      = "ring_full"       // events dropped: ring buffer full
-	LostTruncated     = "truncated"       // data events whose payload was cut at MaxPayload
-	LostReadFailed    = "read_failed"     // events whose payload could not be read from user memory
-	LostConnTableFull = "conn_table_full" // connections not tracked: table full
-	LostDecode        = "decode_error"    // malformed records (a bug)
-	LostTLSNoFD       = "tls_no_fd"       // TLS calls whose socket was not found: plaintext lost
+	LostRingFull      = "ring_full"         // events dropped: ring buffer full
+	LostTruncated     = "truncated"         // data events whose payload was cut at MaxPayload
+	LostReadFailed    = "read_failed"       // events whose payload could not be read from user memory
+	LostConnTableFull = "conn_table_full"   // connections not tracked: table full
+	LostDecode        = "decode_error"      // malformed records (a bug)
+	LostTLSNoFD       = "tls_no_fd"         // TLS calls whose socket was not found: plaintext lost
+	LostTargetsFull   = "target_table_full" // forked or exec'd processes not targeted: target table full
+	LostArgsFull      = "args_table_full"   // calls lost: their arguments did not fit the per-thread table
+	// LostNConnsFull counts processes whose connections were not counted
+	// (table full); nothing is lost, but every exit scans the connection
+	// table from then on.
+	LostNConnsFull = "nconns_table_full"
 )
 
 // Config selects what to trace and how much to keep.
@@ -451,7 +457,7 @@ func (t *Tracer) Stats() Stats {
 		Captured: t.captured.Load(),
 		LostBy: map[string]uint64{
 			LostRingFull: 0, LostTruncated: 0, LostReadFailed: 0, LostConnTableFull: 0,
-			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0,
+			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0,
 		},
 	}
 	var perCPU []socktracePxCounters
@@ -463,6 +469,9 @@ func (t *Tracer) Stats() Stats {
 			s.LostBy[LostReadFailed] += c.ReadFailed
 			s.LostBy[LostConnTableFull] += c.ConnTableFull
 			s.LostBy[LostTLSNoFD] += c.TlsNoFd
+			s.LostBy[LostTargetsFull] += c.TargetsFull
+			s.LostBy[LostArgsFull] += c.ArgsFull
+			s.LostBy[LostNConnsFull] += c.NconnsFull
 			s.TruncatedBytes += c.TruncatedBytes
 		}
 	}

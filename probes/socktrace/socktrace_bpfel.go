@@ -53,6 +53,9 @@ type socktracePxCounters struct {
 	ReadFailed      uint64
 	ConnTableFull   uint64
 	TlsNoFd         uint64
+	TargetsFull     uint64
+	ArgsFull        uint64
+	NconnsFull      uint64
 }
 
 type socktracePxEvent struct {
@@ -176,6 +179,7 @@ const (
 	socktraceVarGoTcpconnHashMd5 = "go_tcpconn_hash_md5"
 	socktraceVarGoTcpconnHashSha = "go_tcpconn_hash_sha"
 	socktraceVarMaxPayload       = "max_payload"
+	socktraceVarNconnsMissed     = "nconns_missed"
 	socktraceVarSelfTgid         = "self_tgid"
 	socktraceVarTargetAll        = "target_all"
 	socktraceVarWakeupBytes      = "wakeup_bytes"
@@ -295,6 +299,7 @@ type socktraceVariableSpecs struct {
 	GoTcpconnHashMd5 *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_md5"`
 	GoTcpconnHashSha *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_sha"`
 	MaxPayload       *ebpf.VariableSpec `ebpf:"max_payload"`
+	NconnsMissed     *ebpf.VariableSpec `ebpf:"nconns_missed"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TargetAll        *ebpf.VariableSpec `ebpf:"target_all"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -358,6 +363,7 @@ type socktraceVariables struct {
 	GoTcpconnHashMd5 *ebpf.Variable `ebpf:"go_tcpconn_hash_md5"`
 	GoTcpconnHashSha *ebpf.Variable `ebpf:"go_tcpconn_hash_sha"`
 	MaxPayload       *ebpf.Variable `ebpf:"max_payload"`
+	NconnsMissed     *ebpf.Variable `ebpf:"nconns_missed"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	TargetAll        *ebpf.Variable `ebpf:"target_all"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -83,12 +83,13 @@ enum ma_source {
 };
 
 enum ma_counter {
-	MA_CALLS = 0,	   /* allocator calls by targets */
-	MA_SAMPLED = 1,	   /* of which sampled */
-	MA_FREES = 2,	   /* frees of a sampled allocation */
-	MA_LOST_FULL = 3,  /* sampled, but the allocs map was full */
-	MA_LOST_STACK = 4, /* no stack (stack map full or unwind failed) */
-	MA_NR_COUNTERS = 5,
+	MA_CALLS = 0,	    /* allocator calls by targets */
+	MA_SAMPLED = 1,	    /* of which sampled */
+	MA_FREES = 2,	    /* frees of a sampled allocation */
+	MA_LOST_FULL = 3,   /* sampled, but the allocs map was full */
+	MA_LOST_STACK = 4,  /* no stack (stack map full or unwind failed) */
+	MA_LOST_TOTALS = 5, /* sampled, but the per-stack totals map was full */
+	MA_NR_COUNTERS = 6,
 };
 
 #endif

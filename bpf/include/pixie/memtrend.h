@@ -18,6 +18,7 @@ typedef __u32 __wsum;
 
 enum {
 	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 };
 
 #define BPF_NOEXIST 1

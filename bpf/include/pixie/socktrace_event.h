@@ -109,6 +109,9 @@ struct px_counters {
 	__u64 read_failed;     /* bpf_probe_read_user failed: payload missing */
 	__u64 conn_table_full; /* px_conns full: connection not tracked */
 	__u64 tls_no_fd;       /* TLS calls whose socket was not found: plaintext lost */
+	__u64 targets_full;    /* px_targets full: a forked or exec'd process not targeted */
+	__u64 args_full;       /* px_args full: a call's arguments not saved, call lost */
+	__u64 nconns_full;     /* px_nconns full: the exit scan covers every process */
 };
 
 #endif
