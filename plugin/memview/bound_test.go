@@ -87,6 +87,7 @@ func TestHourOfSamplesIsBounded(t *testing.T) {
 		t.Fatalf("%d live fits per process over %d ticks", perProc, secs)
 	}
 	_ = v.Frame(true)
+	v.Frame(true)
 	if err := v.Finish(io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
