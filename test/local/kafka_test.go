@@ -49,19 +49,10 @@ func buildKafkaPeers(t *testing.T) (broker, client string) {
 	return broker, client
 }
 
-// TestTraceKafka: franz-go's client against kfake (a Kafka broker in
-// memory speaking the real protocol), both real processes on 127.0.0.1,
-// the client traced by command name, twice: with the newest protocol
-// versions (flexible, topics by id) and capped at Kafka 3.0's (topics by
-// name). Every request the client saw answered is one row of its API,
-// no more; the missing topic's Metadata carries its error; Produce and
-// Fetch by name carry the topic.
-func TestTraceKafka(t *testing.T) {
-	requirePrivileged(t)
-	began := time.Now()
-	brokerBin, clientBin := buildKafkaPeers(t)
-	const topic, n = "pixie-orders", 20
-
+// startKafkaBroker runs the kfake broker serving topic until the test
+// ends; it returns its address.
+func startKafkaBroker(t *testing.T, brokerBin, topic string) string {
+	t.Helper()
 	broker := exec.Command(brokerBin, "broker", topic)
 	stdin, err := broker.StdinPipe()
 	if err != nil {
@@ -94,8 +85,25 @@ func TestTraceKafka(t *testing.T) {
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("broker listens on %q, want 127.0.0.1", addr)
 	}
-	port, _ := strconv.Atoi(strings.TrimPrefix(addr, "127.0.0.1:"))
 	waitTCP(t, addr)
+	return addr
+}
+
+// TestTraceKafka: franz-go's client against kfake (a Kafka broker in
+// memory speaking the real protocol), both real processes on 127.0.0.1,
+// the client traced by command name, twice: with the newest protocol
+// versions (flexible, topics by id) and capped at Kafka 3.0's (topics by
+// name). Every request the client saw answered is one row of its API,
+// no more; the missing topic's Metadata carries its error; Produce and
+// Fetch by name carry the topic.
+func TestTraceKafka(t *testing.T) {
+	requirePrivileged(t)
+	began := time.Now()
+	brokerBin, clientBin := buildKafkaPeers(t)
+	const topic, n = "pixie-orders", 20
+
+	addr := startKafkaBroker(t, brokerBin, topic)
+	port, _ := strconv.Atoi(strings.TrimPrefix(addr, "127.0.0.1:"))
 	setup := time.Since(began)
 
 	tr := startTrace(t, "--comm", "kclient", "--duration", "60s")

@@ -3,6 +3,7 @@
 package local
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // The data-access tests plant secrets in every field a user could put one,
@@ -329,5 +332,90 @@ func TestDataAccessMariaDB(t *testing.T) {
 	checkSecrets(t, outs, s("escaped"), s("dquote"), s("syntax"), s("nobackslash"))
 	if !strings.Contains(outs["restricted"], `"err_code":1064`) || !strings.Contains(outs["restricted"], `"query_template":"SELECT ?"`) {
 		t.Errorf("restricted: no syntax error or statement template:\n%s", outs["restricted"])
+	}
+}
+
+// checkNever: no secret in any output, full data access included (for
+// payloads the agent never reads).
+func checkNever(t *testing.T, outs map[string]string, secrets ...string) {
+	t.Helper()
+	for name, out := range outs {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("%s: secret %q left the node:\n%s", name, s, out)
+			}
+		}
+	}
+}
+
+// TestDataAccessKafka: franz-go's client produces records with secrets in
+// their key, value and header to kfake; record batches are never read, so
+// no mode keeps them.
+func TestDataAccessKafka(t *testing.T) {
+	requirePrivileged(t)
+	brokerBin, clientBin := buildKafkaPeers(t)
+	const topic = "pixie-orders"
+	addr := startKafkaBroker(t, brokerBin, topic)
+	secret := "pxleakkafkax7q"
+	runs := startModes(t, dataModes, "--comm", "kclient")
+	cl := exec.Command(clientBin, "client", addr, topic, "3")
+	cl.Env = append(os.Environ(), "KAFKA_SECRET="+secret)
+	if out, err := cl.Output(); err != nil {
+		t.Fatalf("kafka client: %v\n%s", err, out)
+	}
+	outs := stopModes(t, runs)
+	checkNever(t, outs, secret)
+	for _, name := range []string{"restricted", "full"} {
+		if !strings.Contains(outs[name], `"req_cmd":"Produce"`) {
+			t.Errorf("%s: no Produce record (the traffic was not traced):\n%s", name, outs[name])
+		}
+	}
+	if strings.Contains(outs["none"], "pixie-test") || !strings.Contains(outs["restricted"], `"client_id":"pixie-test"`) {
+		t.Errorf("client id: none must drop it, restricted keep it:\n%s\n%s", outs["none"], outs["restricted"])
+	}
+}
+
+// TestDataAccessAMQP: RabbitMQ and amqp091-go. Secrets in a message's
+// body, headers and properties, published and fetched back with
+// basic.get, and the login's password: none is ever read, in any mode.
+func TestDataAccessAMQP(t *testing.T) {
+	requirePrivileged(t)
+	port := startRabbit(t)
+	secret := "pxleakamqpx7q"
+	runs := startModes(t, dataModes, "--comm", "beam.smp", "--pid", strconv.Itoa(os.Getpid()))
+	c, err := amqp.Dial(fmt.Sprintf("amqp://%s:%s@127.0.0.1:%d/", rabbitUser, rabbitPass, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ch, err := c.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("pixie-secrets", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	msg := amqp.Publishing{
+		Body: []byte(secret + "body"), Headers: amqp.Table{"token": secret + "header"},
+		CorrelationId: secret + "corr", ReplyTo: secret + "reply", MessageId: secret + "id",
+	}
+	if err := ch.PublishWithContext(context.Background(), "", "pixie-secrets", false, false, msg); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, ok, err := ch.Get("pixie-secrets", true); err != nil || ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message never came back")
+		}
+	}
+	c.Close()
+	outs := stopModes(t, runs)
+	checkNever(t, outs, secret, rabbitPass)
+	for _, name := range []string{"restricted", "full"} {
+		if !strings.Contains(outs[name], `"method":"basic.publish"`) || !strings.Contains(outs[name], `"method":"basic.get"`) {
+			t.Errorf("%s: no basic.publish or basic.get record (the traffic was not traced):\n%s", name, outs[name])
+		}
 	}
 }

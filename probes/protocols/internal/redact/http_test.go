@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
@@ -16,6 +17,9 @@ func TestPath(t *testing.T) {
 	}{
 		{"/reset?token=s3cr3t&api_key=k", "/reset?token=<redacted 6 bytes>&api_key=<redacted 1 bytes>", "/reset"},
 		{"/u/12345/avatar", "/u/{id}/avatar", "/u/{id}/avatar"},
+		{"/u/3f2b8c1e-1111-2222-3333-444455556666/a", "/u/{uuid}/a", "/u/{uuid}/a"},
+		{"/mail/alice@example.com?x=1", "/mail/{email}?x=<redacted 1 bytes>", "/mail/{email}"},
+		{"/t/k9Qz7XvB2mLp4RtY8wNs/reset", "/t/{id}/reset", "/t/{id}/reset"},
 		{"/x?", "/x", "/x"},
 		{"/x?a=&b", "/x?a=&<redacted 1 bytes>", "/x"},
 		{"/x?%3Csecret%3E=1", "/x?<redacted 14 bytes>", "/x"},
@@ -31,6 +35,13 @@ func TestPath(t *testing.T) {
 		}
 		if got := Path(c.in, api.DataAccessFull); got != c.in {
 			t.Errorf("full %q = %q", c.in, got)
+		}
+		// The table templates the redacted path: it must land on the
+		// same endpoint as the raw one.
+		for _, a := range []api.DataAccess{api.DataAccessRestricted, api.DataAccessNone} {
+			if got, want := stats.Template(Path(c.in, a)), stats.Template(c.in); got != want {
+				t.Errorf("%s %q: endpoint %q, raw path's %q", a, c.in, got, want)
+			}
 		}
 	}
 }

@@ -125,7 +125,13 @@ func client(addr, topic string, n int, v30 bool) {
 	var rep report
 	for i := range n {
 		// One at a time: each record its own Produce request.
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("record-" + strconv.Itoa(i))}).FirstErr(); err != nil {
+		rec := &kgo.Record{Value: []byte("record-" + strconv.Itoa(i))}
+		if secret := os.Getenv("KAFKA_SECRET"); secret != "" {
+			// A secret in every part of a record a user could put one.
+			rec.Key, rec.Value = []byte(secret+"key"), []byte(secret+"value")
+			rec.Headers = []kgo.RecordHeader{{Key: "token", Value: []byte(secret + "header")}}
+		}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 			fail(fmt.Errorf("produce: %w", err))
 		}
 		rep.Produced++
