@@ -48,10 +48,11 @@ func recorded(tb testing.TB) (comms []string, series [][]uint64) {
 // and a live frame per second, as the plugin sees a window. Process k
 // replays recorded series k%50 from offset k; past its end the series
 // goes on with the trend it had (a leak keeps leaking). It returns the
-// slowest frame.
+// slowest frame, and fails when a frame's fitting work exceeds its budget.
 func simulate(tb testing.TB, v *View, procs, secs int) time.Duration {
 	comms, series := recorded(tb)
 	var slowest time.Duration
+	maxCost := 0
 	for i := range secs {
 		for k := range procs {
 			s := series[k%len(series)]
@@ -64,6 +65,11 @@ func simulate(tb testing.TB, v *View, procs, secs int) time.Duration {
 		t0 := time.Now()
 		_ = v.Frame(false)
 		slowest = max(slowest, time.Since(t0))
+		maxCost = max(maxCost, v.frameCost)
+	}
+	tb.Logf("most fitting in a frame: %d pairwise slopes (budget %d)", maxCost, fitBudget)
+	if maxCost > fitBudget+trend.MaxFitPoints*trend.MaxFitPoints/2 {
+		tb.Fatalf("a frame did %d pairwise slopes of fitting, over the %d budget", maxCost, fitBudget)
 	}
 	return slowest
 }
@@ -103,5 +109,19 @@ func BenchmarkLiveHour500(b *testing.B) {
 		b.ReportMetric(float64(time.Since(t0).Milliseconds())/3600, "ms/frame")
 		b.ReportMetric(float64(slowest.Milliseconds()), "ms/slowest-frame")
 		b.ReportMetric(float64(v.fits)/500, "fits/process")
+	}
+}
+
+// Many processes that started together fall due for a refit together: a
+// frame still does at most fitBudget of fitting (checked by simulate),
+// and no process's live trend falls far behind its samples.
+func TestFrameFittingIsBudgeted(t *testing.T) {
+	const procs, secs = 200, 300
+	v := New(Options{Duration: time.Hour})
+	simulate(t, v, procs, secs)
+	for _, k := range v.order {
+		if s := v.procs[k].staleness(); s > 0.25 {
+			t.Fatalf("%s: its live fit misses %.0f%% of its samples", k, 100*s)
+		}
 	}
 }

@@ -48,7 +48,9 @@ type View struct {
 	warned  map[string]bool
 	start   time.Time
 	palette *render.Palette
-	fits    int // live trend fits run (see liveFit)
+	fits    int // live trend fits run (see liveFits)
+	// frameCost is the fitting work of the last frame (see fitBudget).
+	frameCost int
 }
 
 type proc struct {
@@ -56,16 +58,22 @@ type proc struct {
 	first api.ProcessStats
 	last  api.ProcessStats
 	pts   trend.Series // bounded: an hour costs what a minute does
-	// fit is the live trend, refitted as the samples grow (see liveFit).
+	// fit is the live trend, refitted as the samples grow (see liveFits).
 	fit   trend.Result
 	fitAt int // samples at the last fit; 0: never fitted
 }
 
-// refitDivisor: the live trend of a process is refitted once its samples
-// grew by 1/refitDivisor since the last fit (every tick early on), so
-// the fits of a long window cost O(log samples) per process, not one per
-// tick; the final table always refits.
+// refitDivisor: the live trend of a process is due for a refit once its
+// samples grew by 1/refitDivisor since the last fit (every tick early on),
+// so the fits of a long window cost O(log samples) per process, not one
+// per tick; the final table always refits.
 const refitDivisor = 32
+
+// fitBudget bounds a live frame's fitting work, in pairwise slopes (a fit
+// of n points costs about n²/2, n at most trend.MaxFitPoints): eight full
+// fits. Processes that started together fall due together; past the
+// budget the least stale wait for a later frame with their last fit.
+const fitBudget = 8 * trend.MaxFitPoints * trend.MaxFitPoints / 2
 
 // New returns a view writing to o.Out (data) and o.ErrOut (warnings).
 func New(o Options) *View {
@@ -236,10 +244,7 @@ func (v *View) table(final bool) string {
 	}
 	fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	keys := append([]string(nil), v.order...)
-	rate := map[string]trend.Result{}
-	for _, k := range keys {
-		rate[k] = v.liveFit(v.procs[k], final)
-	}
+	rate := v.liveFits(final)
 	sort.SliceStable(keys, func(i, j int) bool { return rate[keys[i]].Slope > rate[keys[j]].Slope })
 	for _, k := range keys {
 		p := v.procs[k]
@@ -387,13 +392,44 @@ func procName(comm, pod, ctr string) string {
 
 var bars = []rune("▁▂▃▄▅▆▇█")
 
-// liveFit returns p's trend, refitted when its samples grew enough (or
-// for the final table).
-func (v *View) liveFit(p *proc, final bool) trend.Result {
-	n := p.pts.Samples()
-	if !final && p.fitAt > 0 && n-p.fitAt < max(1, n/refitDivisor) {
-		return p.fit
+// liveFits returns every process's trend. The final table refits all;
+// a live frame refits the processes due (see refitDivisor), stalest first,
+// within fitBudget (a process never fitted always gets its first fit).
+func (v *View) liveFits(final bool) map[string]trend.Result {
+	var due []*proc
+	for _, k := range v.order {
+		if p := v.procs[k]; final || p.staleness() >= 1/float64(refitDivisor) {
+			due = append(due, p)
+		}
 	}
+	sort.SliceStable(due, func(i, j int) bool { return due[i].staleness() > due[j].staleness() })
+	v.frameCost = 0
+	for _, p := range due {
+		n := min(len(p.pts.Points()), trend.MaxFitPoints)
+		cost := n * n / 2
+		if !final && p.fitAt > 0 && v.frameCost+cost > fitBudget {
+			continue
+		}
+		v.frameCost += cost
+		v.refit(p)
+	}
+	rate := make(map[string]trend.Result, len(v.order))
+	for _, k := range v.order {
+		rate[k] = v.procs[k].fit
+	}
+	return rate
+}
+
+// staleness is the share of p's samples its last fit did not see.
+func (p *proc) staleness() float64 {
+	n := p.pts.Samples()
+	if n == 0 {
+		return 0
+	}
+	return float64(n-p.fitAt) / float64(n)
+}
+
+func (v *View) refit(p *proc) {
 	lim := trend.Limits{}
 	if p.last.CgroupLimitBytes > 0 {
 		lim = trend.Limits{Limit: float64(p.last.CgroupLimitBytes), Usage: float64(p.last.CgroupUsageBytes)}
@@ -403,9 +439,8 @@ func (v *View) liveFit(p *proc, final bool) trend.Result {
 	if r.Fit.N == 0 && len(pts) >= 2 { // too early for a verdict, not for a slope
 		r.Slope = trend.TheilSen(pts).Slope
 	}
-	p.fit, p.fitAt = r, n
+	p.fit, p.fitAt = r, p.pts.Samples()
 	v.fits++
-	return r
 }
 
 // Sparkline draws the series in width cells, each the maximum of its

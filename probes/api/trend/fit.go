@@ -34,15 +34,15 @@ type Fit struct {
 	Tau float64
 }
 
-// maxFitPoints bounds the O(n²) pairwise work; longer series are thinned
+// MaxFitPoints bounds the O(n²) pairwise work; longer series are thinned
 // evenly, which keeps the slope unbiased.
-const maxFitPoints = 400
+const MaxFitPoints = 400
 
 // TheilSen fits a line through pts (in any order of T; points with equal T
 // do not form a slope). It needs two points with distinct T; otherwise it
 // returns a zero Fit with N set.
 func TheilSen(pts []Point) Fit {
-	pts = thin(pts, maxFitPoints)
+	pts = thin(pts, MaxFitPoints)
 	n := len(pts)
 	f := Fit{N: n}
 	if n < 2 {

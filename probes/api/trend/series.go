@@ -1,7 +1,7 @@
 package trend
 
 // MaxSeriesPoints bounds the points a Series keeps: a fit over them costs
-// the same whatever the window (TheilSen thins to maxFitPoints anyway).
+// the same whatever the window (TheilSen thins to MaxFitPoints anyway).
 const MaxSeriesPoints = 512
 
 // Series is a time series in bounded memory. It keeps every sample until
