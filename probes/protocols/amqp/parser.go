@@ -108,13 +108,6 @@ func roleOf(from sender, dir conn.Dir) conn.Role {
 
 func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
 
-// stream is one direction's framing rules.
-type stream struct {
-	p   *Parser
-	dir conn.Dir
-	fr  framing.Framer
-}
-
 // request is a method waiting for its answer or its content header.
 type request struct {
 	ev    *api.AMQPEvent
@@ -149,7 +142,7 @@ type answer struct {
 // Parser pairs one connection's AMQP methods.
 type Parser struct {
 	env   *conn.Env
-	dirs  [2]stream
+	fr    framing.Duplex
 	chans map[uint16]*channel
 	keep  int
 }
@@ -160,27 +153,19 @@ func NewParser(env *conn.Env) *Parser {
 	if env.MaxBufferedBytes > 0 {
 		p.keep = max(min(p.keep, env.MaxBufferedBytes), 16)
 	}
-	for i := range p.dirs {
-		p.dirs[i] = stream{p: p, dir: conn.Dir(i + 1), fr: framing.New(env.Stats, env.Fresh)}
-	}
+	p.fr = framing.NewDuplex(env.Stats, env.Fresh, p)
 	return p
 }
 
 // Feed implements conn.Parser.
-func (p *Parser) Feed(c *conn.Chunk) {
-	if c.Dir != conn.Egress && c.Dir != conn.Ingress {
-		return
-	}
-	s := &p.dirs[c.Dir-1]
-	s.fr.Feed(c, s)
-}
+func (p *Parser) Feed(c *conn.Chunk) { p.fr.Feed(c) }
 
 var frameEnds = []byte{frameEnd}
 
 // Head reads the protocol header (at the start, or before a refusal) or a
 // frame header; a method frame's header takes its class and method, which
 // decide how much of the arguments is kept (none of secret ones).
-func (s *stream) Head(hdr []byte) (framing.Head, bool) {
+func (p *Parser) Head(dir conn.Dir, hdr []byte) (framing.Head, bool) {
 	if hdr[0] == 'A' {
 		n := len(hdr)
 		if !bytes.Equal(hdr, protocolHeader[:n]) {
@@ -200,7 +185,7 @@ func (s *stream) Head(hdr []byte) (framing.Head, bool) {
 		h.Len, h.Size = 11, int(size)-4
 		if len(hdr) == 11 {
 			if m := methods[mkey(binary.BigEndian.Uint16(hdr[7:]), binary.BigEndian.Uint16(hdr[9:]))]; m != nil && !m.secret {
-				h.Keep = s.p.keep - 4
+				h.Keep = p.keep - 4
 			}
 		}
 	case typ == frameHeader && size >= 12:
@@ -212,31 +197,26 @@ func (s *stream) Head(hdr []byte) (framing.Head, bool) {
 	return h, true
 }
 
-func (s *stream) Message(m *framing.Message, c *conn.Chunk) bool {
+func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
 	if len(m.Header) >= 7 {
-		s.p.frame(c, m)
+		p.frame(c, m)
 	}
 	return true
 }
 
 // Resync starts a direction at a whole method frame or the protocol header.
-func (s *stream) Resync(c *conn.Chunk) bool {
+func (p *Parser) Resync(c *conn.Chunk) bool {
 	_, conf := methodFrame(c.Data)
 	return conf == conn.High || bytes.HasPrefix(c.Data, protocolHeader)
 }
 
 // Lost: frames, and with them requests or answers, may be missing: every
 // waiting request is given up rather than paired on a guess.
-func (s *stream) Lost(broken bool) { s.p.dropAll() }
+func (p *Parser) Lost(dir conn.Dir, broken bool) { p.dropAll() }
 
 func (p *Parser) dropAll() {
 	for _, ch := range p.chans {
-		p.countEarly(ch)
-		for _, r := range ch.pending {
-			if r != nil {
-				p.env.Stats.UnmatchedRequests++
-			}
-		}
+		p.countUnpaired(ch)
 		if ch.content != nil {
 			p.env.Stats.UnmatchedRequests++
 		}
@@ -253,10 +233,17 @@ func (ch *channel) pendingOf(dir conn.Dir) *request {
 	return ch.pending[dir]
 }
 
-func (p *Parser) countEarly(ch *channel) {
+// countUnpaired counts ch's requests waiting for an answer and its
+// answers waiting for a request.
+func (p *Parser) countUnpaired(ch *channel) {
 	for _, e := range ch.early {
 		if e != nil {
 			p.env.Stats.UnmatchedResponses++
+		}
+	}
+	for _, r := range ch.pending {
+		if r != nil {
+			p.env.Stats.UnmatchedRequests++
 		}
 	}
 }
@@ -486,12 +473,7 @@ func (p *Parser) emit(r *request) {
 // are shown without its body size; requests without answer are counted.
 func (p *Parser) End(endNs uint64, why conn.EndReason) {
 	for _, ch := range p.chans {
-		p.countEarly(ch)
-		for _, r := range ch.pending {
-			if r != nil {
-				p.env.Stats.UnmatchedRequests++
-			}
-		}
+		p.countUnpaired(ch)
 		if ch.content != nil {
 			p.emit(ch.content)
 		}

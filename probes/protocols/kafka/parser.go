@@ -98,13 +98,6 @@ func requestStart(b []byte) conn.Confidence {
 
 func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
 
-// stream is one direction's framing rules.
-type stream struct {
-	p   *Parser
-	req bool
-	fr  framing.Framer
-}
-
 type request struct {
 	ev       *api.KafkaEvent
 	corr     int32
@@ -115,7 +108,7 @@ type request struct {
 // Parser pairs one connection's requests and responses.
 type Parser struct {
 	env     *conn.Env
-	dirs    [2]stream // by conn.Dir-1
+	fr      framing.Duplex
 	reqDir  conn.Dir
 	pending []request
 	orphans []orphan
@@ -139,51 +132,43 @@ func NewParser(env *conn.Env) *Parser {
 	if env.MaxBufferedBytes > 0 {
 		p.keep = max(min(p.keep, env.MaxBufferedBytes), 64)
 	}
-	for i := range p.dirs {
-		p.dirs[i] = stream{p: p, req: conn.Dir(i+1) == p.reqDir, fr: framing.New(env.Stats, env.Fresh)}
-	}
+	p.fr = framing.NewDuplex(env.Stats, env.Fresh, p)
 	return p
 }
 
 // Feed implements conn.Parser.
-func (p *Parser) Feed(c *conn.Chunk) {
-	if c.Dir != conn.Egress && c.Dir != conn.Ingress {
-		return
-	}
-	s := &p.dirs[c.Dir-1]
-	s.fr.Feed(c, s)
-}
+func (p *Parser) Feed(c *conn.Chunk) { p.fr.Feed(c) }
 
 // Head reads a message's size; what is read of it is bounded by keep
 // (record batches are never read).
-func (s *stream) Head(hdr []byte) (framing.Head, bool) {
+func (p *Parser) Head(dir conn.Dir, hdr []byte) (framing.Head, bool) {
 	if len(hdr) < 4 {
 		return framing.Head{Len: 4}, true
 	}
 	size := binary.BigEndian.Uint32(hdr)
-	if size < 4 || size > maxMessage || s.req && size < 10 {
+	if size < 4 || size > maxMessage || dir == p.reqDir && size < 10 {
 		return framing.Head{}, false
 	}
-	return framing.Head{Len: 4, Size: int(size), Keep: s.p.keep}, true
+	return framing.Head{Len: 4, Size: int(size), Keep: p.keep}, true
 }
 
-func (s *stream) Message(m *framing.Message, c *conn.Chunk) bool {
-	if s.req {
-		s.p.request(m)
+func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
+	if c.Dir == p.reqDir {
+		p.request(m)
 	} else {
-		s.p.response(c, m)
+		p.response(c, m)
 	}
 	return true
 }
 
 // Lost: correlation ids keep pairing right across a loss.
-func (s *stream) Lost(broken bool) {}
+func (p *Parser) Lost(dir conn.Dir, broken bool) {}
 
 // Resync starts an unsynchronised direction at a call that starts a
 // message: requests that look like one, responses whose correlation id
 // is one a request waits for.
-func (s *stream) Resync(c *conn.Chunk) bool {
-	if s.req {
+func (p *Parser) Resync(c *conn.Chunk) bool {
+	if c.Dir == p.reqDir {
 		return requestStart(c.Data) >= conn.Low
 	}
 	if len(c.Data) < 8 {
@@ -194,7 +179,7 @@ func (s *stream) Resync(c *conn.Chunk) bool {
 	if size < 4 || size > maxMessage {
 		return false
 	}
-	for _, r := range s.p.pending {
+	for _, r := range p.pending {
 		if r.corr == corr && r.start <= c.WireNs() {
 			return true
 		}

@@ -67,51 +67,42 @@ type request struct {
 	started  bool
 }
 
-// half is one direction's framing rules and its packet being handled.
+// half is one direction's packet being handled.
 type half struct {
-	p        *Parser
-	req      bool
-	fr       framing.Framer
-	seq      byte
-	length   int
-	cont     bool // this packet continues the previous one's payload
-	nextCont bool
-	body     []byte // the packet's first bytes (valid during packet)
-	cut      bool
-	start    uint64
+	req             bool
+	seq             byte
+	length          int
+	cont            bool // this packet continues the previous one's payload
+	nextCont        bool
+	framing.Message // the packet being handled (valid during packet)
 }
 
-// Head reads a packet header: length and sequence number.
-func (h *half) Head(hdr []byte) (framing.Head, bool) {
+// Head implements framing.Rules: a packet header is its length and
+// sequence number.
+func (p *Parser) Head(dir conn.Dir, hdr []byte) (framing.Head, bool) {
 	if len(hdr) < 4 {
 		return framing.Head{Len: 4}, true
 	}
+	h := &p.halves[dir-1]
 	h.length, h.seq = le24(hdr), hdr[3]
 	h.cont = h.nextCont
 	h.nextCont = h.length == maxPacket
-	return framing.Head{Len: 4, Size: h.length, Keep: h.p.keepFor(h)}, true
+	return framing.Head{Len: 4, Size: h.length, Keep: p.keepFor(h)}, true
 }
 
-func (h *half) Message(m *framing.Message, c *conn.Chunk) bool {
-	h.body, h.cut, h.start = m.Body, m.Cut, m.Start
-	h.p.packet(h, c)
-	return !h.p.dead
-}
-
-func (h *half) Resync(c *conn.Chunk) bool { return h.p.resync(h, c) }
-
-// Lost: bytes lost across packets end the connection's pairing unless a
-// single command waits (see lostOne).
-func (h *half) Lost(broken bool) {
-	if broken || !h.p.lostOne(h) {
-		h.p.drop()
-	}
+// Message implements framing.Rules.
+func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
+	h := &p.halves[c.Dir-1]
+	h.Message = *m
+	p.packet(h, c)
+	return !p.dead
 }
 
 // Parser pairs one connection's commands and responses.
 type Parser struct {
 	env     *conn.Env
-	halves  [2]half
+	fr      framing.Duplex
+	halves  [2]half // by conn.Dir-1
 	reqDir  conn.Dir
 	pending []request
 	// handshake: the connection phase is not over (greeting, login,
@@ -141,9 +132,8 @@ func NewParser(env *conn.Env) *Parser {
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
-	for i := range p.halves {
-		p.halves[i] = half{p: p, req: i == 0, fr: framing.New(env.Stats, env.Fresh)}
-	}
+	p.fr = framing.NewDuplex(env.Stats, env.Fresh, p)
+	p.halves[p.reqDir-1].req = true
 	p.handshake = env.Fresh
 	return p
 }
@@ -153,34 +143,30 @@ func (p *Parser) Feed(c *conn.Chunk) {
 	if p.dead {
 		return
 	}
-	h := &p.halves[1]
-	if c.Dir == p.reqDir {
-		h = &p.halves[0]
-	}
-	h.fr.Feed(c, h)
-	if !h.req && c.Gap == 0 && !c.EOF {
+	p.fr.Feed(c)
+	if c.Dir != p.reqDir && c.Gap == 0 && !c.EOF {
 		p.lastResp = c.WireNs()
 	}
 }
 
-// lostOne handles bytes lost across packets while a single command waits
-// (so that no other command can be among them): in its response (a large
-// result written in calls longer than the capture), or in its LOCAL
-// INFILE data.
-func (p *Parser) lostOne(h *half) bool {
-	if p.handshake || len(p.pending) != 1 || p.respLost || p.reqLost || p.pending[0].state == rsMaybeEOF {
-		return false
-	}
-	if h.req && p.pending[0].state != rsInfile {
-		return false
-	}
-	h.nextCont = false
-	if h.req {
+// Lost implements framing.Rules. Bytes lost across packets while a
+// single command waits (so that no other command can be among them), in
+// its response (a large result written in calls longer than the capture)
+// or in its LOCAL INFILE data, leave the pairing to resynchronise; any
+// other loss ends it.
+func (p *Parser) Lost(dir conn.Dir, broken bool) {
+	h := &p.halves[dir-1]
+	one := !p.handshake && len(p.pending) == 1 && !p.respLost && !p.reqLost && p.pending[0].state != rsMaybeEOF
+	switch {
+	case broken || !one || h.req && p.pending[0].state != rsInfile:
+		p.drop()
+	case h.req:
+		h.nextCont = false
 		p.reqLost = true
-	} else {
+	default:
+		h.nextCont = false
 		p.respLost = true
 	}
-	return true
 }
 
 // resyncLost looks for the end of a response whose bytes were lost.
@@ -196,7 +182,7 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		p.pending = p.pending[:0:0]
 		p.respLost = false
 		p.readyAt = c.WireNs()
-		h.fr.Sync() // from the next call
+		p.fr.Dir(c.Dir).Sync() // from the next call
 		h.nextCont = false
 		r.errCode, r.errMsg, r.rows, r.state = code, "", -1, rsStart
 		p.emit(&r, status, c.WireNs())
@@ -246,10 +232,12 @@ func tailStatus(d []byte) (status string, code int, ok bool) {
 	return "", 0, false
 }
 
-// resync starts a direction of a connection seen mid-stream: commands at
+// Resync implements framing.Rules: it starts a direction of a connection
+// seen mid-stream (or after a loss): commands at
 // a packet with sequence 0 and a known command, responses at a packet with
 // sequence 1 once a command waits, in a call after it.
-func (p *Parser) resync(h *half, c *conn.Chunk) bool {
+func (p *Parser) Resync(c *conn.Chunk) bool {
+	h := &p.halves[c.Dir-1]
 	d := c.Data
 	if !h.req && p.respLost {
 		return p.resyncLost(h, c)
@@ -333,8 +321,8 @@ func (p *Parser) packet(h *half, c *conn.Chunk) {
 func (p *Parser) request(h *half, c *conn.Chunk) {
 	if p.handshake {
 		// Login and authentication data: only the capabilities are read.
-		if h.seq == 1 && len(h.body) >= 4 && len(p.pending) == 0 {
-			caps := binary.LittleEndian.Uint32(h.body)
+		if h.seq == 1 && len(h.Body) >= 4 && len(p.pending) == 0 {
+			caps := binary.LittleEndian.Uint32(h.Body)
 			if caps&capSSL != 0 && h.length <= 36 {
 				p.dead = true // TLS from here
 				return
@@ -355,21 +343,21 @@ func (p *Parser) request(h *half, c *conn.Chunk) {
 		}
 		return
 	}
-	if len(h.body) == 0 {
+	if len(h.Body) == 0 {
 		p.env.Stats.ParseErrors++
 		p.lose()
 		return
 	}
 	p.finishMaybe(c)
-	cmd, ok := commands[h.body[0]]
+	cmd, ok := commands[h.Body[0]]
 	if !ok {
 		// Replication streams and unknown commands: responses of unknown shape.
 		p.env.Stats.ParseErrors++
 		p.lose()
 		return
 	}
-	r := request{cmd: h.body[0], name: cmd.name, resp: cmd.resp, start: h.start, size: int64(h.length) + 4}
-	body := h.body[1:]
+	r := request{cmd: h.Body[0], name: cmd.name, resp: cmd.resp, start: h.Start, size: int64(h.length) + 4}
+	body := h.Body[1:]
 	switch r.cmd {
 	case comQuery:
 		if p.caps&capQueryAttributes != 0 {
@@ -380,9 +368,9 @@ func (p *Parser) request(h *half, c *conn.Chunk) {
 			}
 			body = body[2:]
 		}
-		r.query = sqlText{string(body), h.cut}
+		r.query = sqlText{string(body), h.Cut}
 	case comStmtPrepare:
-		r.query = sqlText{string(body), h.cut}
+		r.query = sqlText{string(body), h.Cut}
 	case comStmtExecute, comStmtFetch, comStmtClose, comStmtReset, comStmtSendLongData:
 		if len(body) >= 4 {
 			r.stmtID = binary.LittleEndian.Uint32(body)
@@ -392,11 +380,11 @@ func (p *Parser) request(h *half, c *conn.Chunk) {
 			delete(p.statements, r.stmtID)
 		}
 	case comInitDB:
-		r.query = sqlText{"USE " + string(body), h.cut}
+		r.query = sqlText{"USE " + string(body), h.Cut}
 	}
 	if r.resp == respNone {
 		if r.cmd != comStmtSendLongData {
-			p.emit(&r, "NONE", h.start)
+			p.emit(&r, "NONE", h.Start)
 		}
 		return
 	}
@@ -459,7 +447,7 @@ func okStatus(b []byte) (affected uint64, status uint16) {
 
 // isEOF: a 4.1 EOF packet is exactly 5 bytes; an OK packet with the 0xfe
 // header (CLIENT_DEPRECATE_EOF) is at least 7.
-func isEOF(h *half) bool { return h.length == 5 && len(h.body) == 5 && h.body[0] == 0xfe }
+func isEOF(h *half) bool { return h.length == 5 && len(h.Body) == 5 && h.Body[0] == 0xfe }
 
 func (p *Parser) response(h *half, c *conn.Chunk) {
 	if p.handshake {
@@ -489,7 +477,7 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 	r.respBytes += int64(h.length) + 4
 	r.lastSeq = h.seq
 	r.lastEnd = c.WireNs()
-	b := h.body
+	b := h.Body
 	if len(b) == 0 {
 		p.env.Stats.ParseErrors++
 		p.lose()
@@ -730,7 +718,7 @@ func (p *Parser) errPacket(r *request, b []byte) {
 // login follows the connection phase: the greeting's capabilities, then
 // authentication until the server's OK or ERR.
 func (p *Parser) login(h *half) {
-	b := h.body
+	b := h.Body
 	if len(b) == 0 {
 		return
 	}

@@ -66,23 +66,20 @@ type sqlText struct {
 	cut bool
 }
 
-// half is one direction's framing rules and its message being handled.
+// half is one direction's message being handled.
 type half struct {
-	p       *Parser
-	req     bool
-	untyped bool // request: the next message has no type byte (startup)
-	fr      framing.Framer
-	typ     byte
-	body    []byte // the message's first bytes (valid during message)
-	cut     bool
-	start   uint64
-	size    int64
+	req             bool
+	untyped         bool // request: the next message has no type byte (startup)
+	typ             byte
+	size            int64 // on the wire
+	framing.Message       // the message being handled (valid during message)
 }
 
-// Head reads a message header (type and length; a startup message has no
-// type), or takes the one-byte answer to an SSLRequest as a message.
-func (h *half) Head(hdr []byte) (framing.Head, bool) {
-	p := h.p
+// Head implements framing.Rules: a message header is a type and a length
+// (a startup message has no type); the one-byte answer to an SSLRequest
+// is a message of its own.
+func (p *Parser) Head(dir conn.Dir, hdr []byte) (framing.Head, bool) {
+	h := &p.halves[dir-1]
 	if len(hdr) == 1 && !h.req && len(p.pending) > 0 && p.pending[0].kind == unitSSL {
 		return framing.Head{Len: 1}, true
 	}
@@ -116,30 +113,23 @@ func (h *half) Head(hdr []byte) (framing.Head, bool) {
 	return framing.Head{Len: need, Size: int(l) - 4, Keep: p.keepFor(h)}, true
 }
 
-func (h *half) Message(m *framing.Message, c *conn.Chunk) bool {
+// Message implements framing.Rules.
+func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
 	if len(m.Header) == 1 {
-		h.p.sslAnswer(m.Header[0])
-		return !h.p.dead
+		p.sslAnswer(m.Header[0])
+	} else {
+		h := &p.halves[c.Dir-1]
+		h.Message = *m
+		p.message(h, c)
 	}
-	h.body, h.cut, h.start = m.Body, m.Cut, m.Start
-	h.p.message(h, c)
-	return !h.p.dead
-}
-
-func (h *half) Resync(c *conn.Chunk) bool { return h.p.resync(h, c) }
-
-// Lost: bytes lost across messages end the connection's pairing unless a
-// single unit waits (see lostOne); broken framing always does.
-func (h *half) Lost(broken bool) {
-	if broken || !h.p.lostOne(h) {
-		h.p.drop()
-	}
+	return !p.dead
 }
 
 // Parser pairs one connection's units and their ReadyForQuery.
 type Parser struct {
 	env     *conn.Env
-	halves  [2]half // [0] frontend (requests), [1] backend
+	fr      framing.Duplex
+	halves  [2]half // by conn.Dir-1
 	reqDir  conn.Dir
 	pending []unit
 	// statements maps prepared statement names to their text, portals
@@ -165,9 +155,8 @@ func NewParser(env *conn.Env) *Parser {
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
-	for i := range p.halves {
-		p.halves[i] = half{p: p, req: i == 0, untyped: i == 0 && env.Fresh, fr: framing.New(env.Stats, env.Fresh)}
-	}
+	p.fr = framing.NewDuplex(env.Stats, env.Fresh, p)
+	p.halves[p.reqDir-1] = half{req: true, untyped: env.Fresh}
 	return p
 }
 
@@ -176,31 +165,27 @@ func (p *Parser) Feed(c *conn.Chunk) {
 	if p.dead {
 		return
 	}
-	h := &p.halves[1]
-	if c.Dir == p.reqDir {
-		h = &p.halves[0]
-	}
-	if h.fr.Feed(c, h) && !h.req {
+	if p.fr.Feed(c) && c.Dir != p.reqDir {
 		p.lastResp = c.WireNs()
 	}
 }
 
-// lostOne handles bytes lost across messages while a single unit waits,
-// so that no other unit can be among them: inside COPY data (the client
-// sends no query before the COPY's answer), or in that unit's answer.
-func (p *Parser) lostOne(h *half) bool {
-	if len(p.pending) != 1 || p.pending[0].open || p.copyLost || p.respLost {
-		return false
-	}
-	if h.req && !p.pending[0].copyIn {
-		return false
-	}
-	if h.req {
+// Lost implements framing.Rules. Bytes lost across messages while a
+// single unit waits, so that no other unit can be among them, inside COPY
+// data (the client sends no query before the COPY's answer) or in that
+// unit's answer, leave the pairing to resynchronise; any other loss, and
+// broken framing, end it.
+func (p *Parser) Lost(dir conn.Dir, broken bool) {
+	req := dir == p.reqDir
+	switch {
+	case broken || len(p.pending) != 1 || p.pending[0].open || p.copyLost || p.respLost,
+		req && !p.pending[0].copyIn:
+		p.drop()
+	case req:
 		p.copyLost = true
-	} else {
+	default:
 		p.respLost = true
 	}
-	return true
 }
 
 // endsWithReady: a backend call ending with ReadyForQuery ends an answer.
@@ -219,7 +204,7 @@ func (p *Parser) resyncLost(h *half, c *conn.Chunk) bool {
 		p.pending = p.pending[:0:0]
 		p.respLost = false
 		p.readyAt = c.WireNs()
-		h.fr.Sync() // from the next call
+		p.fr.Dir(c.Dir).Sync() // from the next call
 		if r, ok := p.tailResult(c.Data[:len(c.Data)-6]); ok && len(u.execs) <= 1 {
 			u.results = append(u.results, r)
 			p.emit(u, c)
@@ -269,10 +254,12 @@ func (p *Parser) tailResult(b []byte) (result, bool) {
 	return result{}, false
 }
 
-// resync starts a direction of a connection seen mid-stream at a call
+// Resync implements framing.Rules: it starts a direction of a connection
+// seen mid-stream (or after a loss) at a call
 // that starts a message: requests at a startup message or a whole Query or
 // Parse, responses only once a unit is waiting, at a call after it.
-func (p *Parser) resync(h *half, c *conn.Chunk) bool {
+func (p *Parser) Resync(c *conn.Chunk) bool {
+	h := &p.halves[c.Dir-1]
 	if h.req && p.copyLost && (len(p.pending) > 0 || c.WireNs() < p.readyAt) {
 		return false // the COPY is not answered yet: its data goes on
 	}
@@ -404,7 +391,7 @@ func (p *Parser) extended(h *half) *unit {
 		u.size += h.size
 		return u
 	}
-	if !p.push(unit{kind: unitExtended, start: h.start, size: h.size, open: true}) {
+	if !p.push(unit{kind: unitExtended, start: h.Start, size: h.size, open: true}) {
 		return nil
 	}
 	return &p.pending[len(p.pending)-1]
@@ -412,17 +399,17 @@ func (p *Parser) extended(h *half) *unit {
 
 func (p *Parser) request(h *half) {
 	if h.typ == 0 {
-		if len(h.body) < 4 {
+		if len(h.Body) < 4 {
 			p.env.Stats.ParseErrors++
 			p.lose()
 			return
 		}
-		switch binary.BigEndian.Uint32(h.body) {
+		switch binary.BigEndian.Uint32(h.Body) {
 		case codeSSL, codeGSSENC:
-			p.push(unit{kind: unitSSL, start: h.start, size: h.size})
+			p.push(unit{kind: unitSSL, start: h.Start, size: h.size})
 		case codeProtocol3:
 			h.untyped = false
-			p.push(unit{kind: unitStartup, start: h.start, size: h.size})
+			p.push(unit{kind: unitStartup, start: h.Start, size: h.size})
 		case codeCancel:
 			h.untyped = false // the server closes the connection
 		default:
@@ -433,14 +420,14 @@ func (p *Parser) request(h *half) {
 	}
 	switch h.typ {
 	case 'Q':
-		q, _ := cstring(h.body)
-		p.push(unit{kind: unitQuery, start: h.start, size: h.size, query: sqlText{q, h.cut}})
+		q, _ := cstring(h.Body)
+		p.push(unit{kind: unitQuery, start: h.Start, size: h.size, query: sqlText{q, h.Cut}})
 	case 'F':
-		p.push(unit{kind: unitCall, start: h.start, size: h.size})
+		p.push(unit{kind: unitCall, start: h.Start, size: h.size})
 	case 'P':
-		name, rest := cstring(h.body)
+		name, rest := cstring(h.Body)
 		s, _ := cstring(rest)
-		q := sqlText{s, h.cut}
+		q := sqlText{s, h.Cut}
 		remember(p.statements, name, q)
 		if u := p.extended(h); u != nil {
 			u.prepares++
@@ -449,12 +436,12 @@ func (p *Parser) request(h *half) {
 			}
 		}
 	case 'B':
-		portal, rest := cstring(h.body)
+		portal, rest := cstring(h.Body)
 		stmt, _ := cstring(rest)
 		remember(p.portals, portal, stmt)
 		p.extended(h)
 	case 'E':
-		portal, _ := cstring(h.body)
+		portal, _ := cstring(h.Body)
 		var q sqlText
 		if stmt, ok := p.portals[portal]; ok {
 			q = p.statements[stmt]
@@ -463,8 +450,8 @@ func (p *Parser) request(h *half) {
 			u.execs = append(u.execs, q)
 		}
 	case 'C':
-		if len(h.body) > 1 && h.body[0] == 'S' {
-			name, _ := cstring(h.body[1:])
+		if len(h.Body) > 1 && h.Body[0] == 'S' {
+			name, _ := cstring(h.Body[1:])
 			delete(p.statements, name)
 		}
 		p.extended(h)
@@ -476,7 +463,7 @@ func (p *Parser) request(h *half) {
 			p.pending[n-1].size += h.size
 			return
 		}
-		p.push(unit{kind: unitExtended, start: h.start, size: h.size})
+		p.push(unit{kind: unitExtended, start: h.Start, size: h.size})
 	}
 	// X (Terminate), p (password and SASL: never kept), d/c/f (COPY data)
 	// start nothing.
@@ -519,11 +506,11 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 		r := result{tag: "EMPTY"}
 		switch h.typ {
 		case 'C':
-			r.tag, _ = cstring(h.body)
+			r.tag, _ = cstring(h.Body)
 		case 's':
 			r.tag = "SUSPENDED"
 		case 'E':
-			r = p.errorResult(h.body)
+			r = p.errorResult(h.Body)
 			if u.kind == unitStartup {
 				// Authentication failed: no ReadyForQuery follows.
 				p.pending = p.pending[1:]

@@ -47,11 +47,12 @@ type Message struct {
 	Cut    bool   // Body is not the whole body
 }
 
-// Rules are one protocol's, for one direction of a connection.
+// Rules are one protocol's, for a connection.
 type Rules interface {
-	// Head reads a header from its first bytes (one or more, as many as
-	// its last answer's Len); ok false: not a header of this protocol.
-	Head(hdr []byte) (h Head, ok bool)
+	// Head reads a header of direction dir from its first bytes (one or
+	// more, as many as its last answer's Len); ok false: not a header of
+	// this protocol.
+	Head(dir conn.Dir, hdr []byte) (h Head, ok bool)
 	// Message takes a whole message that ended in call c. Its slices are
 	// valid only during the call. false stops reading c: the parser gave
 	// up the connection.
@@ -59,15 +60,16 @@ type Rules interface {
 	// Resync tells whether a stream that lost its framing (or was first
 	// seen mid-connection) can start at call c.
 	Resync(c *conn.Chunk) bool
-	// Lost says the framing was lost: bytes missing outside a body, or
+	// Lost says dir's framing was lost: bytes missing outside a body, or
 	// broken (a header refused, a wrong end byte). The Framer has already
 	// counted the resync and waits for Resync.
-	Lost(broken bool)
+	Lost(dir conn.Dir, broken bool)
 }
 
 // Framer is one direction's reassembly state.
 type Framer struct {
 	stats  *conn.Stats
+	dir    conn.Dir
 	synced bool
 	hdr    [maxHeader]byte
 	n      int // header bytes read
@@ -79,18 +81,41 @@ type Framer struct {
 	start  uint64
 }
 
-// New returns a Framer counting in stats; synced: the stream is seen from
-// its start.
-func New(stats *conn.Stats, synced bool) Framer {
-	return Framer{stats: stats, synced: synced}
+// New returns a Framer of direction dir counting in stats; synced: the
+// stream is seen from its start.
+func New(stats *conn.Stats, dir conn.Dir, synced bool) Framer {
+	return Framer{stats: stats, dir: dir, synced: synced}
 }
+
+// Duplex frames both directions of a connection by the same Rules.
+type Duplex struct {
+	dirs  [2]Framer
+	rules Rules
+}
+
+// NewDuplex returns the framers of a connection seen from its start
+// (synced) or not.
+func NewDuplex(stats *conn.Stats, synced bool, r Rules) Duplex {
+	return Duplex{dirs: [2]Framer{New(stats, conn.Egress, synced), New(stats, conn.Ingress, synced)}, rules: r}
+}
+
+// Feed hands c to its direction's Framer (see Framer.Feed).
+func (d *Duplex) Feed(c *conn.Chunk) (taken bool) {
+	if c.Dir != conn.Egress && c.Dir != conn.Ingress {
+		return false
+	}
+	return d.dirs[c.Dir-1].Feed(c, d.rules)
+}
+
+// Dir is the Framer of direction dir (Egress or Ingress).
+func (d *Duplex) Dir(dir conn.Dir) *Framer { return &d.dirs[dir-1] }
 
 // Synced tells whether the framing is known.
 func (f *Framer) Synced() bool { return f.synced }
 
 // Reset forgets the message being read and the framing.
 func (f *Framer) Reset() {
-	*f = Framer{stats: f.stats, body: f.body[:0]}
+	*f = Framer{stats: f.stats, dir: f.dir, body: f.body[:0]}
 }
 
 // Sync forgets the message being read and takes the next call as the
@@ -162,7 +187,7 @@ func (f *Framer) header(data []byte, c *conn.Chunk, r Rules) ([]byte, bool) {
 	if f.n < want {
 		return data, true
 	}
-	h, ok := r.Head(f.hdr[:f.n])
+	h, ok := r.Head(f.dir, f.hdr[:f.n])
 	if !ok || h.Len > maxHeader || h.Len < f.n || h.Size < 0 {
 		f.stats.ParseErrors++
 		f.lose(r, true)
@@ -216,5 +241,5 @@ func (f *Framer) deliver(c *conn.Chunk, r Rules) bool {
 func (f *Framer) lose(r Rules, broken bool) {
 	f.stats.Resyncs++
 	f.Reset()
-	r.Lost(broken)
+	r.Lost(f.dir, broken)
 }

@@ -24,11 +24,14 @@ type toy struct {
 
 func newToy(synced, end bool) *toy {
 	t := &toy{end: end}
-	t.fr = New(&t.stats, synced)
+	t.fr = New(&t.stats, conn.Egress, synced)
 	return t
 }
 
-func (t *toy) Head(hdr []byte) (Head, bool) {
+func (t *toy) Head(dir conn.Dir, hdr []byte) (Head, bool) {
+	if dir != conn.Egress {
+		return Head{}, false
+	}
 	if hdr[0] != 'M' {
 		return Head{}, false
 	}
@@ -48,7 +51,11 @@ func (t *toy) Message(m *Message, c *conn.Chunk) bool {
 }
 
 func (t *toy) Resync(c *conn.Chunk) bool { return c.Data[0] == 'M' }
-func (t *toy) Lost(broken bool)          { t.lost = append(t.lost, broken) }
+func (t *toy) Lost(dir conn.Dir, broken bool) {
+	if dir == conn.Egress {
+		t.lost = append(t.lost, broken)
+	}
+}
 
 // call feeds data as one call, at the next time step.
 func (t *toy) call(data string) bool {
@@ -209,5 +216,21 @@ func TestEOF(t *testing.T) {
 	tt := newToy(true, false)
 	if tt.fr.Feed(&conn.Chunk{Dir: conn.Egress, EOF: true}, tt) || tt.stats != (conn.Stats{}) {
 		t.Fatalf("EOF taken, stats %+v", tt.stats)
+	}
+}
+
+// TestDuplex: each direction has its own framing state.
+func TestDuplex(t *testing.T) {
+	var st conn.Stats
+	tt := &toy{}
+	d := NewDuplex(&st, true, tt)
+	d.Feed(&conn.Chunk{Dir: conn.Egress, Data: []byte("M\x02a")})
+	d.Feed(&conn.Chunk{Dir: conn.Ingress, Data: []byte("M\x01z")}) // refused: only egress has headers
+	d.Feed(&conn.Chunk{Dir: conn.Egress, Data: []byte("b")})
+	if d.Feed(&conn.Chunk{Dir: 0, Data: []byte("M\x01c")}) {
+		t.Fatal("a chunk without direction taken")
+	}
+	if !slices.Equal(tt.got, []string{"ab/2/false@0"}) || st.ParseErrors != 1 || d.Dir(conn.Ingress).Synced() || !d.Dir(conn.Egress).Synced() {
+		t.Fatalf("messages %q stats %+v", tt.got, st)
 	}
 }
