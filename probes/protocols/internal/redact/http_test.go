@@ -97,3 +97,28 @@ func TestGRPC(t *testing.T) {
 		t.Errorf("%+v", ev)
 	}
 }
+
+// FuzzPath: any request target gives a restricted path that holds none of
+// the query's values and lands on the raw target's endpoint.
+func FuzzPath(f *testing.F) {
+	for _, s := range []string{"/reset?token=abc&x", "/a/12/b?%00=1#f", "http://u:p@h/x?y=z", "*", "?", "/?&&=&"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got := Path(target, api.DataAccessRestricted)
+		if stats.Template(got) != stats.Template(target) {
+			t.Fatalf("Path(%q) = %q: endpoint %q, raw %q", target, got, stats.Template(got), stats.Template(target))
+		}
+		if i := strings.IndexByte(got, '?'); i >= 0 {
+			for _, p := range strings.Split(got[i+1:], "&") {
+				name, value, _ := strings.Cut(p, "=")
+				if p != "" && !strings.HasPrefix(name, "<redacted ") && !paramName(name) && name != "…" {
+					t.Fatalf("Path(%q) = %q keeps %q", target, got, name)
+				}
+				if value != "" && !strings.HasPrefix(value, "<redacted ") {
+					t.Fatalf("Path(%q) = %q keeps the value %q", target, got, value)
+				}
+			}
+		}
+	})
+}
