@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strconv"
-	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
@@ -88,14 +87,6 @@ func (p *Parser) Head(dir conn.Dir, hdr []byte) (framing.Head, bool) {
 	h.cont = h.nextCont
 	h.nextCont = h.length == maxPacket
 	return framing.Head{Len: 4, Size: h.length, Keep: p.keepFor(h)}, true
-}
-
-// Message implements framing.Rules.
-func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
-	h := &p.halves[c.Dir-1]
-	h.Message = *m
-	p.packet(h, c)
-	return !p.dead
 }
 
 // Parser pairs one connection's commands and responses.
@@ -304,18 +295,23 @@ func (p *Parser) drop() {
 	p.dead = true
 }
 
-func (p *Parser) packet(h *half, c *conn.Chunk) {
-	if h.req {
+// Message implements framing.Rules: a whole packet (its body possibly
+// cut) goes to the command or the response it belongs to.
+func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
+	h := &p.halves[c.Dir-1]
+	h.Message = *m
+	switch {
+	case h.req:
 		p.request(h, c)
-		return
-	}
-	if h.cont {
+	case h.cont:
 		if len(p.pending) > 0 {
 			p.pending[0].respBytes += int64(h.length) + 4
 		}
-		return // the rest of a long row
+		// the rest of a long row
+	default:
+		p.response(h, c)
 	}
-	p.response(h, c)
+	return !p.dead
 }
 
 func (p *Parser) request(h *half, c *conn.Chunk) {
@@ -770,7 +766,7 @@ func (p *Parser) emit(r *request, status string, end uint64) {
 	if l := p.env.BodyLimit; l > 0 && p.env.Mode() != api.DataAccessNone {
 		if r.query.s != "" {
 			if p.env.FullData {
-				ev.ReqBody = bound(r.query.s, l)
+				ev.ReqBody = sqltext.Bound(r.query.s, l)
 			} else {
 				_, ev.ReqBody = sqltext.Template([]byte(r.query.s), p.dialect, l, r.query.cut)
 			}
@@ -791,20 +787,13 @@ func (p *Parser) emit(r *request, status string, end uint64) {
 		case status == "OK":
 			resp = "affected " + strconv.FormatUint(r.affected, 10)
 		}
-		ev.RespBody = bound(resp, l)
+		ev.RespBody = sqltext.Bound(resp, l)
 	}
 	start := r.start
 	if end < start {
 		end = start
 	}
 	p.env.Out.Emit(ev, start, end)
-}
-
-func bound(s string, limit int) string {
-	if len(s) <= limit {
-		return strings.ToValidUTF8(s, "?")
-	}
-	return strings.ToValidUTF8(s[:limit], "?") + "…"
 }
 
 // End implements conn.Parser.

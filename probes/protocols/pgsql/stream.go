@@ -113,18 +113,6 @@ func (p *Parser) Head(dir conn.Dir, hdr []byte) (framing.Head, bool) {
 	return framing.Head{Len: need, Size: int(l) - 4, Keep: p.keepFor(h)}, true
 }
 
-// Message implements framing.Rules.
-func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
-	if len(m.Header) == 1 {
-		p.sslAnswer(m.Header[0])
-	} else {
-		h := &p.halves[c.Dir-1]
-		h.Message = *m
-		p.message(h, c)
-	}
-	return !p.dead
-}
-
 // Parser pairs one connection's units and their ReadyForQuery.
 type Parser struct {
 	env     *conn.Env
@@ -365,13 +353,20 @@ func cstring(b []byte) (string, []byte) {
 	return string(b[:i]), b[i+1:]
 }
 
-// message handles a complete message of h (its body possibly cut).
-func (p *Parser) message(h *half, c *conn.Chunk) {
-	if h.req {
+// Message implements framing.Rules: a whole message (its body possibly
+// cut), or the one-byte answer to an SSLRequest.
+func (p *Parser) Message(m *framing.Message, c *conn.Chunk) bool {
+	h := &p.halves[c.Dir-1]
+	h.Message = *m
+	switch {
+	case len(m.Header) == 1:
+		p.sslAnswer(m.Header[0])
+	case h.req:
 		p.request(h)
-		return
+	default:
+		p.response(h, c)
 	}
-	p.response(h, c)
+	return !p.dead
 }
 
 func (p *Parser) push(u unit) bool {
@@ -606,25 +601,16 @@ func (p *Parser) record(u *unit, cmd string, query sqlText, r result, reqBytes, 
 	}
 	if l := p.env.BodyLimit; l > 0 && p.env.Mode() != api.DataAccessNone {
 		if p.env.FullData {
-			ev.Req = bound(query.s, l)
+			ev.Req = sqltext.Bound(query.s, l)
 			if query.cut && !strings.HasSuffix(ev.Req, "…") {
 				ev.Req += "…"
 			}
 		} else {
 			_, ev.Req = sqltext.Template([]byte(query.s), sqltext.Postgres, l, query.cut)
 		}
-		ev.Resp = bound(r.tag, l)
+		ev.Resp = sqltext.Bound(r.tag, l)
 	}
 	p.env.Out.Emit(ev, u.start, end)
-}
-
-// bound cuts s to at most limit bytes of valid UTF-8, marking the cut.
-func bound(s string, limit int) string {
-	if len(s) <= limit {
-		return strings.ToValidUTF8(s, "?")
-	}
-	// A rune cut by the limit becomes "?": never longer than the limit.
-	return strings.ToValidUTF8(s[:limit], "?") + "…"
 }
 
 // End implements conn.Parser.

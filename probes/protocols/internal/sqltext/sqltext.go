@@ -313,3 +313,13 @@ func allSpace(b []byte) bool {
 	}
 	return true
 }
+
+// Bound cuts s (SQL text or a result shown under full data) to at most
+// limit bytes of valid UTF-8, marking the cut; a rune cut by the limit
+// becomes "?", so the result is never longer than the limit and the mark.
+func Bound(s string, limit int) string {
+	if len(s) <= limit {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return strings.ToValidUTF8(s[:limit], "?") + "…"
+}

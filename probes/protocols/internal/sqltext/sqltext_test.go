@@ -91,3 +91,20 @@ func FuzzTemplate(f *testing.F) {
 		}
 	})
 }
+
+func TestBound(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"select 1", 20, "select 1"},
+		{"select 1", 6, "select…"},
+		{"caf\xc3\xa9", 4, "caf?…"}, // the rune cut by the limit
+		{"bad\xff", 10, "bad?"},
+	} {
+		if got := Bound(tc.in, tc.limit); got != tc.want {
+			t.Errorf("Bound(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
+		}
+	}
+}
