@@ -33,6 +33,7 @@ type DoctorOptions struct {
 
 	client    kubernetes.Interface
 	namespace string
+	nsMissing bool     // the probe namespace does not exist (yet)
 	nodes     []string // target nodes; empty: every node
 	args      []string
 	f         cmdutil.Factory
@@ -106,10 +107,11 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	var checks []check
 	checks = append(checks, o.rbac(ctx)...)
 	checks = append(checks, o.podSecurity(ctx))
+	checks = append(checks, o.namespaceAccess(ctx)...)
 
 	nodes, nodeChecks := o.nodeChecks(ctx)
 	checks = append(checks, nodeChecks...)
-	if len(nodes) > 0 {
+	if len(nodes) > 0 && !o.nsMissing {
 		checks = append(checks, o.dryRun(ctx, nodes[0]))
 	}
 
@@ -199,9 +201,8 @@ func (o *DoctorOptions) podSecurity(ctx context.Context) check {
 	ns, err := o.client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		c.detail = "namespace does not exist"
-		c.remedy = fmt.Sprintf("create it (kubectl create ns %s) or pick another with --probe-namespace", o.namespace)
-		return c
+		o.nsMissing = true
+		return o.missingNamespace(ctx, c)
 	case err != nil:
 		// Many users may not read namespaces; the dry run below decides.
 		c.ok, c.warn = true, true
@@ -221,6 +222,27 @@ func (o *DoctorOptions) podSecurity(ctx context.Context) check {
 		c.detail = fmt.Sprintf("enforce=%s forbids privileged probe pods", level)
 		c.remedy = fmt.Sprintf("use --probe-namespace with a namespace that allows them (e.g. kube-system), or label one: kubectl label ns %s pod-security.kubernetes.io/enforce=privileged", o.namespace)
 	}
+	return c
+}
+
+// missingNamespace: the dedicated default namespace is created by the
+// first probe, if the user may create namespaces.
+func (o *DoctorOptions) missingNamespace(ctx context.Context, c check) check {
+	c.detail = "namespace does not exist"
+	if o.namespace != session.DefaultNamespace {
+		c.remedy = fmt.Sprintf("create it (kubectl create ns %s) or pick another with --probe-namespace", o.namespace)
+		return c
+	}
+	ssar := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authv1.ResourceAttributes{Verb: "create", Resource: "namespaces"}}}
+	if r, err := o.client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{}); err == nil && r.Status.Allowed {
+		c.ok, c.warn = true, true
+		c.detail += fmt.Sprintf(" yet: the first probe creates it with %s=privileged", session.LabelPodSecurity)
+		return c
+	}
+	c.detail += " and you may not create it"
+	c.remedy = fmt.Sprintf("an admin runs: kubectl create namespace %s && kubectl label namespace %s %s=privileged (or pick a namespace with --probe-namespace)",
+		o.namespace, o.namespace, session.LabelPodSecurity)
 	return c
 }
 

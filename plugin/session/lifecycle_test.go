@@ -162,7 +162,7 @@ func TestEnsureNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns, err := client.CoreV1().Namespaces().Get(context.Background(), "pixie-probes", metav1.GetOptions{})
-	if err != nil || ns.Labels[LabelPodSecurity] != "privileged" {
+	if err != nil || ns.Labels[LabelPodSecurity] != "privileged" || ns.Labels[LabelProbeNamespace] != "true" {
 		t.Fatalf("namespace %+v, %v", ns, err)
 	}
 

@@ -25,6 +25,9 @@ const DefaultNamespace = "pixie-probes"
 // Namespace labels and annotations the plugin reads or sets.
 const (
 	LabelPodSecurity = "pod-security.kubernetes.io/enforce"
+	// LabelProbeNamespace marks the namespace the plugin created, for an
+	// admission policy to bind to (examples/security).
+	LabelProbeNamespace = "pixie.dev/probe-namespace"
 	// AnnotationAllowFull on the probe namespace lets probes there run
 	// with --data-access full (set by an admin; see README "Security model").
 	AnnotationAllowFull = "pixie.dev/allow-full-data-access"
@@ -70,6 +73,7 @@ func EnsureNamespace(ctx context.Context, c kubernetes.Interface, name string) e
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		LabelPodSecurity:       "privileged",
+		LabelProbeNamespace:    "true",
 		podspec.LabelManagedBy: podspec.ManagedByValue,
 	}}}
 	_, err = c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
