@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // FuzzProfileRecords feeds NDJSON (seeded with a recorded run of the real
@@ -31,10 +29,10 @@ func FuzzProfileRecords(f *testing.F) {
 		for _, output := range []string{"terminal", "folded", "svg", "speedscope", "pprof"} {
 			var out, errOut bytes.Buffer
 			o := NewProfileOptions(genericiooptions.IOStreams{In: bytes.NewReader(nil), Out: &out, ErrOut: &errOut})
-			o.Local, o.PIDs, o.Output, o.Duration = true, []uint{7}, output, time.Second
-			o.run = func(_ context.Context, _ api.ProfileConfig, _ io.Writer, onLine func(string, []byte)) error {
+			o.Local, o.PIDs, o.Output, o.Duration = true, []int{7}, output, time.Second
+			o.run = func(_ context.Context, emit func(string, []byte)) error {
 				for l := range bytes.SplitSeq(data, []byte("\n")) {
-					onLine("n1", l)
+					emit("n1", l)
 				}
 				return nil
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 )
 
@@ -24,13 +25,14 @@ func FuzzMemView(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, tty := range []bool{false, true} {
 			var out, errOut bytes.Buffer
-			v := New(Options{Out: &out, ErrOut: &errOut, Color: true, TTY: tty, Width: 120, Duration: 10 * time.Second,
+			v := New(Options{ErrOut: &errOut, Color: true, Duration: 10 * time.Second,
 				PodNames: map[string]string{"uid": "ns/pod"}})
+			sc := driver.NewScreen(v, driver.Options{Out: &out, TTY: tty, Width: 120, SnapshotEvery: time.Nanosecond})
 			for l := range bytes.SplitSeq(data, []byte("\n")) {
-				_ = v.HandleLine(l)
-				_ = v.Tick()
+				sc.Line("", l)
+				sc.Tick()
 			}
-			_ = v.Final()
+			_ = sc.End(nil)
 			rendertest.CheckSafe(t, "stderr", errOut.String())
 			if !tty { // a TTY frame moves the cursor on purpose
 				rendertest.CheckSafe(t, "stdout", out.String())

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 )
@@ -27,14 +28,16 @@ func FuzzTraceView(f *testing.F) {
 		for _, output := range []string{"table", "wide", "json"} {
 			var out, errOut bytes.Buffer
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			v := New(&out, &errOut, Options{Output: output, Window: 10 * time.Second, NodesTotal: 2, TargetUnit: "pods",
-				Palette: render.NewPalette(true), ErrPalette: render.NewPalette(true), Now: func() time.Time { return now }})
+			clock := func() time.Time { return now }
+			v := New(&errOut, Options{Output: output, Window: 10 * time.Second, NodesTotal: 2, TargetUnit: "pods",
+				Palette: render.NewPalette(true), ErrPalette: render.NewPalette(true), Now: clock})
+			sc := driver.NewScreen(v, driver.Options{Out: &out, JSON: output == "json", Now: clock})
 			for i, l := range bytes.Split(data, []byte("\n")) {
-				v.Line([]string{"n1", "n2"}[i%2], l)
+				sc.Line([]string{"n1", "n2"}[i%2], l)
 				now = now.Add(11 * time.Second)
-				v.Tick()
+				sc.Tick()
 			}
-			v.Finish()
+			_ = sc.End(nil)
 			rendertest.CheckSafe(t, output+" stderr", errOut.String())
 			rendertest.CheckSafe(t, output+" errors", strings.Join(v.Errors(), "\n"))
 			if output != "json" {
