@@ -52,6 +52,7 @@ func TestWaitingMessageIsSanitized(t *testing.T) {
 		w, _ := client.CoreV1().Pods("pixie").Watch(ctx, metav1.ListOptions{})
 		for ev := range w.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
+				p = p.DeepCopy() // the session's watch may hold the same object
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe", State: corev1.ContainerState{
 					Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: rendertest.Hostile}}}}
 				_, _ = client.CoreV1().Pods("pixie").UpdateStatus(ctx, p, metav1.UpdateOptions{})

@@ -136,6 +136,7 @@ func (k *fakeKubelet) run(ctx context.Context, t *testing.T) {
 		if !ok || ev.Type != watch.Added {
 			continue
 		}
+		p = p.DeepCopy() // the session's watch may hold the same object
 		p.Status.Phase = corev1.PodRunning
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe", ContainerID: "containerd://x",
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
@@ -255,6 +256,7 @@ func TestRunImageNotPresent(t *testing.T) {
 		w, _ := client.CoreV1().Pods("pixie").Watch(ctx, metav1.ListOptions{})
 		for ev := range w.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
+				p = p.DeepCopy() // the session's watch may hold the same object
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe",
 					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull"}}}}
 				_, _ = client.CoreV1().Pods("pixie").UpdateStatus(ctx, p, metav1.UpdateOptions{})
@@ -310,6 +312,7 @@ func TestRunCancelDeletesOnce(t *testing.T) {
 		w, _ := client.CoreV1().Pods("pixie").Watch(ctx, metav1.ListOptions{})
 		for ev := range w.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
+				p = p.DeepCopy() // the session's watch may hold the same object
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe",
 					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 				_, _ = client.CoreV1().Pods("pixie").UpdateStatus(ctx, p, metav1.UpdateOptions{})
