@@ -1,6 +1,9 @@
 package amqp
 
-import "github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/names"
+import (
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/fields"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/names"
+)
 
 // Class ids of AMQP 0-9-1.
 const (
@@ -121,63 +124,23 @@ type args struct {
 	noWait                      bool
 }
 
-// reader reads AMQP fields from a method payload; ok turns false past
-// its end (a cut payload) and stays false.
-type reader struct {
-	b  []byte
-	ok bool
-}
+// reader reads AMQP fields from a method payload.
+type reader struct{ fields.Reader }
 
-func (r *reader) skip(n int) {
-	if !r.ok || len(r.b) < n {
-		r.ok = false
-		return
-	}
-	r.b = r.b[n:]
-}
-
-func (r *reader) u16() int {
-	if !r.ok || len(r.b) < 2 {
-		r.ok = false
-		return 0
-	}
-	v := int(r.b[0])<<8 | int(r.b[1])
-	r.b = r.b[2:]
-	return v
-}
-
-func (r *reader) octet() byte {
-	if !r.ok || len(r.b) < 1 {
-		r.ok = false
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-// shortstr reads a short string (at most 255 bytes), bounded to max
-// runes of printable text.
+// shortstr reads a short string (at most 255 bytes) as printable text.
 func (r *reader) shortstr() string {
-	n := int(r.octet())
-	if !r.ok || len(r.b) < n {
-		r.ok = false
-		return ""
-	}
-	s := names.Printable(r.b[:n])
-	r.b = r.b[n:]
-	return s
+	return names.Printable(r.Take(r.U8()))
 }
 
 // parseArgs reads the arguments of class.id that records show. Secret
 // methods are never read.
 func parseArgs(class, id uint16, p []byte) args {
-	r := reader{b: p, ok: true}
+	r := reader{fields.New(p)}
 	var a args
 	bit := func(i int8) {
 		if i >= 0 {
-			v := r.octet()
-			a.noWait = r.ok && v&(1<<uint(i)) != 0
+			v := r.U8()
+			a.noWait = r.OK && v&(1<<uint(i)) != 0
 		}
 	}
 	m := methods[mkey(class, id)]
@@ -186,28 +149,28 @@ func parseArgs(class, id uint16, p []byte) args {
 	}
 	switch mkey(class, id) {
 	case mkey(10, 50), mkey(20, 40): // close: reply-code, reply-text, class, method
-		a.replyCode = r.u16()
+		a.replyCode = r.U16()
 	case mkey(40, 10): // exchange.declare: reserved, exchange, type, bits
-		r.skip(2)
+		r.Skip(2)
 		a.exchange = r.shortstr()
 		r.shortstr()
 		bit(m.noWait)
 	case mkey(40, 20): // exchange.delete
-		r.skip(2)
+		r.Skip(2)
 		a.exchange = r.shortstr()
 		bit(m.noWait)
 	case mkey(40, 30), mkey(40, 40): // exchange.bind/unbind: destination, source, key
-		r.skip(2)
+		r.Skip(2)
 		r.shortstr()
 		a.exchange = r.shortstr()
 		a.routingKey = r.shortstr()
 		bit(m.noWait)
 	case mkey(50, 10), mkey(50, 30), mkey(50, 40): // queue.declare/purge/delete
-		r.skip(2)
+		r.Skip(2)
 		a.queue = r.shortstr()
 		bit(m.noWait)
 	case mkey(50, 20), mkey(50, 50): // queue.bind/unbind: queue, exchange, key
-		r.skip(2)
+		r.Skip(2)
 		a.queue = r.shortstr()
 		a.exchange = r.shortstr()
 		a.routingKey = r.shortstr()
@@ -215,7 +178,7 @@ func parseArgs(class, id uint16, p []byte) args {
 	case mkey(50, 11): // queue.declare-ok: the (server-named) queue
 		a.queue = r.shortstr()
 	case mkey(60, 20): // basic.consume: queue, consumer-tag, bits
-		r.skip(2)
+		r.Skip(2)
 		a.queue = r.shortstr()
 		r.shortstr()
 		bit(m.noWait)
@@ -223,24 +186,24 @@ func parseArgs(class, id uint16, p []byte) args {
 		r.shortstr()
 		bit(m.noWait)
 	case mkey(60, 40): // basic.publish: reserved, exchange, key
-		r.skip(2)
+		r.Skip(2)
 		a.exchange = r.shortstr()
 		a.routingKey = r.shortstr()
 	case mkey(60, 50): // basic.return: reply-code, text, exchange, key
-		a.replyCode = r.u16()
+		a.replyCode = r.U16()
 		r.shortstr()
 		a.exchange = r.shortstr()
 		a.routingKey = r.shortstr()
 	case mkey(60, 60): // basic.deliver: consumer-tag, delivery-tag, redelivered, exchange, key
 		r.shortstr()
-		r.skip(9)
+		r.Skip(9)
 		a.exchange = r.shortstr()
 		a.routingKey = r.shortstr()
 	case mkey(60, 70): // basic.get: reserved, queue
-		r.skip(2)
+		r.Skip(2)
 		a.queue = r.shortstr()
 	case mkey(60, 71): // basic.get-ok: delivery-tag, redelivered, exchange, key
-		r.skip(9)
+		r.Skip(9)
 		a.exchange = r.shortstr()
 		a.routingKey = r.shortstr()
 	case mkey(85, 10): // confirm.select

@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/fields"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/names"
 )
@@ -199,7 +200,7 @@ func (p *Parser) request(m *framing.Message) {
 		p.env.Stats.ParseErrors++
 		return
 	}
-	r := rd{b: b[8:], ok: true}
+	r := rd{Reader: fields.New(b[8:])}
 	clientID := r.str() // a nullable string even in flexible headers
 	clientID = names.Cut(clientID, maxClientID)
 	ev := &api.KafkaEvent{
@@ -220,22 +221,22 @@ func (p *Parser) request(m *framing.Message) {
 		if ver >= 3 {
 			r.str() // transactional_id
 		}
-		acks = r.i16()
-		r.skip(4)
+		acks = r.I16()
+		r.Skip(4)
 		ev.Topic = r.firstTopic(ver >= 13)
 	case apiFetch:
 		if ver < 15 {
-			r.skip(4) // replica_id
+			r.Skip(4) // replica_id
 		}
-		r.skip(8) // max_wait_ms, min_bytes
+		r.Skip(8) // max_wait_ms, min_bytes
 		if ver >= 3 {
-			r.skip(4)
+			r.Skip(4)
 		}
 		if ver >= 4 {
-			r.skip(1)
+			r.Skip(1)
 		}
 		if ver >= 7 {
-			r.skip(8)
+			r.Skip(8)
 		}
 		ev.Topic = r.firstTopic(ver >= 13)
 	}
@@ -244,14 +245,14 @@ func (p *Parser) request(m *framing.Message) {
 		topic, _ := json.Marshal(ev.Topic) // names may hold quotes
 		ev.ReqBody += `,"topic":` + string(topic)
 	}
-	if key == apiProduce && r.ok {
+	if key == apiProduce && r.OK {
 		ev.ReqBody += `,"acks":` + strconv.Itoa(acks)
 	}
 	ev.ReqBody += "}"
 	if p.env.Mode() == api.DataAccessNone {
 		ev.ClientID, ev.ReqBody = "", "" // the summary columns say enough
 	}
-	if key == apiProduce && r.ok && acks == 0 {
+	if key == apiProduce && r.OK && acks == 0 {
 		p.env.Out.Emit(ev, m.Start, m.Start) // no response comes
 		return
 	}
@@ -333,17 +334,17 @@ func (p *Parser) pair(r request, size uint32, body []byte, end uint64) {
 // responseError finds the response's first error code where its layout
 // is cheap to walk; known is false when there was none to read.
 func responseError(key, ver int, b []byte) (code int, known bool) {
-	w := errWalk{r: rd{b: b, ok: true, flex: flexible(key, ver)}, ver: ver}
+	w := errWalk{r: rd{Reader: fields.New(b), flex: flexible(key, ver)}, ver: ver}
 	r := &w.r
 	if r.flex && key != apiApiVersions { // ApiVersions keeps header v0
 		r.tags()
 	}
 	if ef, ok := errorFirst[key]; ok && ver <= ef.until {
 		if ef.throttleFrom >= 0 && ver >= ef.throttleFrom {
-			r.skip(4)
+			r.Skip(4)
 		}
-		code = r.i16()
-		return code, r.ok
+		code = r.I16()
+		return code, r.OK
 	}
 	switch key {
 	case apiMetadata:
@@ -365,21 +366,21 @@ type errWalk struct {
 }
 
 func (w *errWalk) first(c int) {
-	if w.r.ok && w.code == 0 {
+	if w.r.OK && w.code == 0 {
 		w.code = c
 	}
-	w.known = w.known || w.r.ok
+	w.known = w.known || w.r.OK
 }
 
 func (w *errWalk) metadata() {
 	r, ver := &w.r, w.ver
 	if ver >= 3 {
-		r.skip(4) // throttle
+		r.Skip(4) // throttle
 	}
 	for range r.array(1 << 12) { // brokers
-		r.skip(4)
+		r.Skip(4)
 		r.str()
-		r.skip(4)
+		r.Skip(4)
 		if ver >= 1 {
 			r.str() // rack
 		}
@@ -389,32 +390,32 @@ func (w *errWalk) metadata() {
 		r.str() // cluster_id
 	}
 	if ver >= 1 {
-		r.skip(4) // controller_id
+		r.Skip(4) // controller_id
 	}
 	for range r.array(1 << 12) { // topics
-		w.first(r.i16())
+		w.first(r.I16())
 		r.str()
 		if ver >= 10 {
-			r.skip(16)
+			r.Skip(16)
 		}
 		if ver >= 1 {
-			r.skip(1)
+			r.Skip(1)
 		}
 		for range r.array(1 << 14) { // partitions
-			w.first(r.i16())
-			r.skip(8) // index, leader
+			w.first(r.I16())
+			r.Skip(8) // index, leader
 			if ver >= 7 {
-				r.skip(4)
+				r.Skip(4)
 			}
-			r.skip(4 * r.arrayLen()) // replicas
-			r.skip(4 * r.arrayLen()) // isr
+			r.Skip(4 * r.arrayLen()) // replicas
+			r.Skip(4 * r.arrayLen()) // isr
 			if ver >= 5 {
-				r.skip(4 * r.arrayLen()) // offline
+				r.Skip(4 * r.arrayLen()) // offline
 			}
 			r.tags()
 		}
 		if ver >= 8 {
-			r.skip(4)
+			r.Skip(4)
 		}
 		r.tags()
 	}
@@ -425,18 +426,18 @@ func (w *errWalk) produce() {
 	for range r.array(1 << 12) { // topics
 		r.topic(ver >= 13)
 		for range r.array(1 << 14) { // partitions
-			r.skip(4)
-			w.first(r.i16())
-			r.skip(8) // base_offset
+			r.Skip(4)
+			w.first(r.I16())
+			r.Skip(8) // base_offset
 			if ver >= 2 {
-				r.skip(8)
+				r.Skip(8)
 			}
 			if ver >= 5 {
-				r.skip(8)
+				r.Skip(8)
 			}
 			if ver >= 8 {
 				for range r.array(1 << 12) {
-					r.skip(4)
+					r.Skip(4)
 					r.str()
 					r.tags()
 				}
@@ -452,17 +453,17 @@ func (w *errWalk) produce() {
 func (w *errWalk) fetch() {
 	r, ver := &w.r, w.ver
 	if ver >= 1 {
-		r.skip(4)
+		r.Skip(4)
 	}
 	if ver >= 7 {
-		w.first(r.i16())
-		r.skip(4)
+		w.first(r.I16())
+		r.Skip(4)
 	}
 	if r.arrayLen() > 0 {
 		r.topic(ver >= 13)
 		if r.arrayLen() > 0 {
-			r.skip(4)
-			w.first(r.i16())
+			r.Skip(4)
+			w.first(r.I16())
 		}
 	}
 }
@@ -474,60 +475,31 @@ func (p *Parser) End(endNs uint64, why conn.EndReason) {
 	p.pending, p.orphans = nil, nil
 }
 
-// rd reads Kafka fields, classic or compact (flex); ok turns false past
-// the end of what was kept, and stays false.
+// rd reads Kafka fields, classic or compact (flex).
 type rd struct {
-	b        []byte
-	ok, flex bool
-}
-
-func (r *rd) skip(n int) {
-	if !r.ok || n < 0 || len(r.b) < n {
-		r.ok = false
-		return
-	}
-	r.b = r.b[n:]
-}
-
-func (r *rd) i16() int {
-	if !r.ok || len(r.b) < 2 {
-		r.ok = false
-		return 0
-	}
-	v := int(int16(binary.BigEndian.Uint16(r.b)))
-	r.b = r.b[2:]
-	return v
-}
-
-func (r *rd) i32() int {
-	if !r.ok || len(r.b) < 4 {
-		r.ok = false
-		return 0
-	}
-	v := int(int32(binary.BigEndian.Uint32(r.b)))
-	r.b = r.b[4:]
-	return v
+	fields.Reader
+	flex bool
 }
 
 func (r *rd) uvarint() int {
 	var v uint64
 	for shift := 0; shift < 35; shift += 7 {
-		if !r.ok || len(r.b) == 0 {
-			r.ok = false
+		if !r.OK || len(r.B) == 0 {
+			r.OK = false
 			return 0
 		}
-		c := r.b[0]
-		r.b = r.b[1:]
+		c := r.B[0]
+		r.B = r.B[1:]
 		v |= uint64(c&0x7f) << shift
 		if c < 0x80 {
 			if v > 1<<30 {
-				r.ok = false
+				r.OK = false
 				return 0
 			}
 			return int(v)
 		}
 	}
-	r.ok = false
+	r.OK = false
 	return 0
 }
 
@@ -538,17 +510,17 @@ func (r *rd) str() string {
 	if r.flex {
 		n = r.uvarint() - 1
 	} else {
-		n = r.i16()
+		n = r.I16()
 	}
-	if !r.ok || n <= 0 {
+	if !r.OK || n <= 0 {
 		return ""
 	}
-	if len(r.b) < n {
-		r.ok = false
+	if len(r.B) < n {
+		r.OK = false
 		return ""
 	}
-	s := names.Printable(r.b[:n])
-	r.b = r.b[n:]
+	s := names.Printable(r.B[:n])
+	r.B = r.B[n:]
 	return s
 }
 
@@ -558,13 +530,13 @@ func (r *rd) arrayLen() int {
 	if r.flex {
 		n = r.uvarint() - 1
 	} else {
-		n = r.i32()
+		n = r.I32()
 	}
-	if !r.ok || n < 0 {
+	if !r.OK || n < 0 {
 		return 0
 	}
-	if n > len(r.b) { // every element takes at least a byte
-		r.ok = false
+	if n > len(r.B) { // every element takes at least a byte
+		r.OK = false
 		return 0
 	}
 	return n
@@ -579,9 +551,9 @@ func (r *rd) tags() {
 	if !r.flex {
 		return
 	}
-	for n := r.uvarint(); n > 0 && r.ok; n-- {
+	for n := r.uvarint(); n > 0 && r.OK; n-- {
 		r.uvarint()
-		r.skip(r.uvarint())
+		r.Skip(r.uvarint())
 	}
 }
 
@@ -589,7 +561,7 @@ func (r *rd) tags() {
 // topics by UUID: no name to show).
 func (r *rd) topic(byID bool) string {
 	if byID {
-		r.skip(16)
+		r.Skip(16)
 		return ""
 	}
 	s := r.str()
