@@ -19,6 +19,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 )
 
@@ -144,7 +145,7 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 		if o.DryRun {
 			verb = "would be deleted"
 		}
-		fmt.Fprintf(o.Out, "pod/%s %s (namespace %s, %s; %s)\n", p.Name, verb, p.Namespace, why, printers.EscapeTerminal(audit(p)))
+		fmt.Fprintf(o.Out, "pod/%s %s (namespace %s, %s; %s)\n", p.Name, verb, p.Namespace, why, render.Sanitize(audit(p)))
 		chosen = append(chosen, session.RefOf(p))
 	}
 	if kept > 0 {
@@ -345,7 +346,7 @@ func (o *SessionsOptions) row(pods []corev1.Pod) string {
 		if s == "" {
 			return "-"
 		}
-		return strings.ReplaceAll(printers.EscapeTerminal(s), "\t", " ")
+		return render.Sanitize(s) // one line, one cell
 	}
 	return strings.Join([]string{p.Namespace, cell(p.Labels[podspec.LabelSession]), cell(a[podspec.AnnotationUser]),
 		cell(p.Labels[podspec.LabelProbe]), fmt.Sprintf("%d/%d running", running, len(pods)),

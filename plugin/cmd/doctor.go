@@ -17,6 +17,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 )
@@ -127,7 +128,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		case c.warn:
 			res = "warn"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", c.name, res, printers.EscapeTerminal(c.detail))
+		fmt.Fprintf(w, "%s\t%s\t%s\n", c.name, res, render.Sanitize(c.detail))
 	}
 	if err := w.Flush(); err != nil {
 		return err

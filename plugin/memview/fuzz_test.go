@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver/drivertest"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 )
 
@@ -23,18 +24,12 @@ func FuzzMemView(f *testing.F) {
 		`{"table":"probe_log","level":`+h+`,"msg":`+h+`,"remedy":`+h+`}`,
 	)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, tty := range []bool{false, true} {
+		for _, json := range []bool{false, true} {
 			var out, errOut bytes.Buffer
-			v := New(Options{ErrOut: &errOut, Color: true, Duration: 10 * time.Second,
-				PodNames: map[string]string{"uid": "ns/pod"}})
-			sc := driver.NewScreen(v, driver.Options{Out: &out, TTY: tty, Width: 120, SnapshotEvery: time.Nanosecond})
-			for l := range bytes.SplitSeq(data, []byte("\n")) {
-				sc.Line("", l)
-				sc.Tick()
-			}
-			_ = sc.End(nil)
+			v := New(Options{ErrOut: &errOut, Color: true, Duration: 10 * time.Second, PodNames: map[string]string{"uid": "ns/pod"}})
+			_ = drivertest.Replay(v, data, driver.Options{Out: &out, ErrOut: &errOut, JSON: json})
 			rendertest.CheckSafe(t, "stderr", errOut.String())
-			if !tty { // a TTY frame moves the cursor on purpose
+			if !json {
 				rendertest.CheckSafe(t, "stdout", out.String())
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver/drivertest"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 )
@@ -28,16 +29,10 @@ func FuzzTraceView(f *testing.F) {
 		for _, output := range []string{"table", "wide", "json"} {
 			var out, errOut bytes.Buffer
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			clock := func() time.Time { return now }
+			clock := func() time.Time { now = now.Add(time.Second); return now }
 			v := New(&errOut, Options{Output: output, Window: 10 * time.Second, NodesTotal: 2, TargetUnit: "pods",
 				Palette: render.NewPalette(true), ErrPalette: render.NewPalette(true), Now: clock})
-			sc := driver.NewScreen(v, driver.Options{Out: &out, JSON: output == "json", Now: clock})
-			for i, l := range bytes.Split(data, []byte("\n")) {
-				sc.Line([]string{"n1", "n2"}[i%2], l)
-				now = now.Add(11 * time.Second)
-				sc.Tick()
-			}
-			_ = sc.End(nil)
+			_ = drivertest.Replay(v, data, driver.Options{Out: &out, ErrOut: &errOut, JSON: output == "json", Now: clock})
 			rendertest.CheckSafe(t, output+" stderr", errOut.String())
 			rendertest.CheckSafe(t, output+" errors", strings.Join(v.Errors(), "\n"))
 			if output != "json" {

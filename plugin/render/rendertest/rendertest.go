@@ -22,12 +22,14 @@ const Hostile = "a\x1b]52;c;cHduZWQ=\x07\x1b[2J\u009b31m\x9b\b\rz\nerror: forged
 // status class: a SQLSTATE or a grpc-status).
 const Short = "\x1b]52;c;SGk=\x07\x1b[2J\u009bJ\b\r\n\tX"
 
-// sgr matches the colour sequences our own palettes write.
-var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+// sgr matches the colour sequences our own palettes write, and the ones
+// render.Live writes to repaint a frame in place (erase, cursor up).
+var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m|\x1b\[[KJ]|\r\x1b\[[0-9]+A`)
 
 // Unsafe returns the first byte sequence of out that is not safe for a
 // terminal (any control character but '\n', a C1 control, a bidi override
-// or invalid UTF-8), ignoring colour sequences; "" if there is none.
+// or invalid UTF-8), ignoring our own colour and repaint sequences; "" if
+// there is none.
 func Unsafe(out string) string {
 	s := sgr.ReplaceAllString(out, "")
 	for i := 0; i < len(s); {
