@@ -445,3 +445,29 @@ func TestDataAccessModes(t *testing.T) {
 		}
 	}
 }
+
+// TestConformingStrings: standard_conforming_strings as the server reports
+// it at startup says how to read strings; after a change (SET) it is
+// unsure again, and a string whose end depends on it ends the template.
+func TestConformingStrings(t *testing.T) {
+	h := newHarness(t, conn.Options{})
+	h.Open(conn.RoleClient)
+	ambiguous := `SELECT 'C:\' AS p, 'pxleak'`
+	h.Out(startup)
+	h.In(authOK + msg('S', "standard_conforming_strings\x00on\x00") + ready)
+	h.Out(query(ambiguous))
+	h.In(complete("SELECT 1") + ready)
+	h.Out(query("SET standard_conforming_strings = off"))
+	h.In(msg('S', "standard_conforming_strings\x00off\x00") + complete("SET") + ready)
+	h.Out(query(ambiguous))
+	h.In(complete("SELECT 1") + ready)
+	want := []string{"SELECT ? AS p, ?", "SET standard_conforming_strings = off", "SELECT ?…"}
+	if len(h.Recs) != len(want) {
+		t.Fatalf("%d records, want %d: %+v", len(h.Recs), len(want), h.Recs)
+	}
+	for i, r := range h.Recs {
+		if r.QueryTemplate != want[i] || strings.Contains(r.Req, "pxleak") {
+			t.Errorf("record %d: template %q req %q, want %q", i, r.QueryTemplate, r.Req, want[i])
+		}
+	}
+}

@@ -135,11 +135,15 @@ type Parser struct {
 	copyLost, respLost bool
 	readyAt            uint64
 	lastResp           uint64 // when the last backend call was seen
+	// dialect: whether a backslash escapes in '...' strings, from the
+	// server's ParameterStatus of standard_conforming_strings (sent at
+	// startup and on change); unsure until one is seen.
+	dialect sqltext.Dialect
 }
 
 // NewParser returns a parser for a connection with env's role.
 func NewParser(env *conn.Env) *Parser {
-	p := &Parser{env: env, reqDir: conn.Ingress, statements: map[string]sqlText{}, portals: map[string]string{}}
+	p := &Parser{env: env, reqDir: conn.Ingress, statements: map[string]sqlText{}, portals: map[string]string{}, dialect: sqltext.Postgres}
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
@@ -292,7 +296,7 @@ func (p *Parser) keepFor(h *half) int {
 		}
 	} else {
 		switch h.typ {
-		case 'C', 'E', 'R', 'Z':
+		case 'C', 'E', 'R', 'Z', 'S':
 			k = 1024
 		}
 	}
@@ -472,6 +476,9 @@ func remember[V any](m map[string]V, name string, v V) {
 }
 
 func (p *Parser) response(h *half, c *conn.Chunk) {
+	if h.typ == 'S' {
+		p.parameter(h.Body)
+	}
 	if h.typ == 'A' {
 		p.env.Stats.Pushes++ // NotificationResponse (LISTEN/NOTIFY)
 		return
@@ -513,6 +520,26 @@ func (p *Parser) response(h *half, c *conn.Chunk) {
 			}
 		}
 		u.results = append(u.results, r)
+	}
+}
+
+// parameter reads a ParameterStatus: standard_conforming_strings, as the
+// server reports it at startup, tells how to read strings. A change later
+// (a SET) leaves it unsure for good: statements parsed before it (prepared
+// ones, or the rest of the same query string) were read the old way.
+func (p *Parser) parameter(b []byte) {
+	name, rest := cstring(b)
+	if name != "standard_conforming_strings" {
+		return
+	}
+	value, _ := cstring(rest)
+	switch {
+	case len(p.pending) == 0 || p.pending[0].kind != unitStartup:
+		p.dialect = sqltext.Postgres
+	case value == "on":
+		p.dialect = sqltext.PostgresConforming
+	case value == "off":
+		p.dialect = sqltext.PostgresEscapes
 	}
 }
 
@@ -586,7 +613,7 @@ func (p *Parser) emit(u *unit, c *conn.Chunk) {
 }
 
 func (p *Parser) record(u *unit, cmd string, query sqlText, r result, reqBytes, respBytes int64, end uint64) {
-	kind, tmpl := sqltext.Template([]byte(query.s), sqltext.Postgres, templateLen, query.cut)
+	kind, tmpl := sqltext.Template([]byte(query.s), p.dialect, templateLen, query.cut)
 	if cmd == "PREPARE" {
 		kind = "PREPARE"
 	}
@@ -606,7 +633,7 @@ func (p *Parser) record(u *unit, cmd string, query sqlText, r result, reqBytes, 
 				ev.Req += "…"
 			}
 		} else {
-			_, ev.Req = sqltext.Template([]byte(query.s), sqltext.Postgres, l, query.cut)
+			_, ev.Req = sqltext.Template([]byte(query.s), p.dialect, l, query.cut)
 		}
 		ev.Resp = sqltext.Bound(r.tag, l)
 	}

@@ -25,7 +25,14 @@ const (
 	MySQLNoBackslash
 	// MySQLUnsure is MySQL when that mode is not known yet.
 	MySQLUnsure
+	// PostgresConforming is Postgres with standard_conforming_strings on
+	// (a backslash is a plain byte in '...'), PostgresEscapes with it off.
+	PostgresConforming
+	PostgresEscapes
 )
+
+// mysql reports whether d is one of the MySQL dialects.
+func (d Dialect) mysql() bool { return d == MySQL || d == MySQLNoBackslash || d == MySQLUnsure }
 
 // Whether a backslash escapes the next byte in a string.
 const (
@@ -37,9 +44,9 @@ const (
 // escapes is how d treats a backslash in a plain string.
 func (d Dialect) escapes() uint8 {
 	switch d {
-	case MySQL:
+	case MySQL, PostgresEscapes:
 		return escYes
-	case MySQLNoBackslash:
+	case MySQLNoBackslash, PostgresConforming:
 		return escNo
 	}
 	return escUnsure
@@ -54,7 +61,7 @@ func Template(q []byte, d Dialect, limit int, partial bool) (kind, tmpl string) 
 	if limit <= 0 {
 		limit = 1
 	}
-	t := templater{q: q, d: d, my: d != Postgres, b: make([]byte, 0, min(len(q), limit)+8)}
+	t := templater{q: q, d: d, my: d.mysql(), b: make([]byte, 0, min(len(q), limit)+8)}
 	i := 0
 	for i < len(q) {
 		if len(t.b) > limit {
@@ -129,7 +136,7 @@ func (t *templater) token(i int) int {
 		}
 		t.put(q[i:end])
 		return end
-	case c == '$' && t.d == Postgres:
+	case c == '$' && !t.my:
 		return t.dollar(i)
 	case c >= '0' && c <= '9' || c == '.' && next >= '0' && next <= '9':
 		j := i

@@ -49,6 +49,8 @@ func TestTemplateKeepsNoLiteral(t *testing.T) {
 		{Postgres, `SELECT $$pxleak$$, $t$ pxleak $ 'x $t$, $1`, "SELECT ?, $1"},
 		{Postgres, `DO $body$BEGIN RAISE EXCEPTION 'pxleak'; END$body$`, "DO ?"},
 		{Postgres, `SELECT U&'d\0061t pxleak'`, "SELECT U&?"},
+		{PostgresConforming, `SELECT 'C:\' AS p, 'x'`, "SELECT ? AS p, ?"},
+		{PostgresEscapes, `SELECT 'O\'Brien pxleak' AS p, $$x$$`, "SELECT ? AS p, ?"},
 		{MySQL, `SELECT 'O\'Brien', "pxleak\"", 'x'`, "SELECT ?"},
 		{MySQLNoBackslash, `SELECT 'C:\', 'pxleak'`, "SELECT ?"},
 		{MySQLUnsure, `SELECT 'C:\', 'pxleak'`, "SELECT ?…"},
@@ -85,7 +87,7 @@ func FuzzTemplate(f *testing.F) {
 	f.Add([]byte("INSERT INTO t VALUES ($$x$$, E'\\'', \"id\")"), uint8(0), uint8(10))
 	f.Add([]byte("select `a` from b where c = \"d\" # e"), uint8(1), uint8(20))
 	f.Fuzz(func(t *testing.T, q []byte, d, limit uint8) {
-		kind, tmpl := Template(q, Dialect(d%4), int(limit), d&4 != 0)
+		kind, tmpl := Template(q, Dialect(d%6), int(limit), d&8 != 0)
 		if len(tmpl) > max(int(limit), 1)+len("…") || !utf8.ValidString(tmpl) || len(kind) > 32 {
 			t.Fatalf("Template(%q, %d) = %q %q", q, limit, kind, tmpl)
 		}
