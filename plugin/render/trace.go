@@ -85,11 +85,6 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 	return b.Bytes()
 }
 
-// protocolTitles name the protocols of rows in the title.
-var protocolTitles = map[string]string{"": "HTTP", vocab.ProtocolRedis: "Redis", vocab.ProtocolDNS: "DNS",
-	vocab.ProtocolPgSQL: "PostgreSQL", vocab.ProtocolMySQL: "MySQL", vocab.ProtocolGRPC: "gRPC",
-	vocab.ProtocolAMQP: "AMQP", vocab.ProtocolKafka: "Kafka"}
-
 // protocolsSeen is the title's protocol list when rows of protocols other
 // than HTTP are present ("HTTP, Redis"), else "".
 func protocolsSeen(rows []stats.Endpoint) string {
@@ -104,15 +99,16 @@ func protocolsSeen(rows []stats.Endpoint) string {
 	if !other {
 		return ""
 	}
-	var names []string
-	for _, k := range []string{"", vocab.ProtocolGRPC, vocab.ProtocolRedis, vocab.ProtocolDNS, vocab.ProtocolPgSQL, vocab.ProtocolMySQL, vocab.ProtocolAMQP, vocab.ProtocolKafka} {
-		if seen[k] {
-			names = append(names, protocolTitles[k])
-			delete(seen, k)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(seen)) {
-		names = append(names, k)
+	// Known protocols in vocab's order, then the others by name.
+	keys := slices.Sorted(maps.Keys(seen))
+	slices.SortStableFunc(keys, func(a, b string) int {
+		_, ra := vocab.Title(a)
+		_, rb := vocab.Title(b)
+		return cmp.Compare(ra, rb)
+	})
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i], _ = vocab.Title(k)
 	}
 	return strings.Join(names, ", ")
 }

@@ -65,26 +65,22 @@ func New(errOut io.Writer, o Options) *View {
 
 func (v *View) json() bool { return v.o.Output == "json" }
 
-// eventPrefixes start every per-request line (http_events, redis_events,
-// dns_events, pgsql_events, mysql_events, amqp_events, kafka_events): the agent encodes Header first, so the hot path (one line
-// per request with -o json) needs no decoding at all.
-var eventPrefixes = [][]byte{
-	[]byte(`{"table":"` + api.TableHTTPEvents + `"`),
-	[]byte(`{"table":"` + api.TableRedisEvents + `"`),
-	[]byte(`{"table":"` + api.TableDNSEvents + `"`),
-	[]byte(`{"table":"` + api.TablePgSQLEvents + `"`),
-	[]byte(`{"table":"` + api.TableMySQLEvents + `"`),
-	[]byte(`{"table":"` + api.TableAMQPEvents + `"`),
-	[]byte(`{"table":"` + api.TableKafkaEvents + `"`),
-}
+// tablePrefix starts every line: the agent encodes Header first, so the
+// hot path (one line per request with -o json) reads the table name
+// without decoding.
+var (
+	tablePrefix = []byte(`{"table":"`)
+	eventSuffix = []byte(api.EventSuffix + `"`)
+)
 
+// isEvent tells a per-request record, of any protocol, from its first bytes.
 func isEvent(line []byte) bool {
-	for _, p := range eventPrefixes {
-		if bytes.HasPrefix(line, p) {
-			return true
-		}
+	rest, ok := bytes.CutPrefix(line, tablePrefix)
+	if !ok {
+		return false
 	}
-	return false
+	end := bytes.IndexByte(rest, '"')
+	return end > len(api.EventSuffix) && bytes.HasSuffix(rest[:end+1], eventSuffix)
 }
 
 // Line consumes one NDJSON line from node ("" for --local) and reports
@@ -106,10 +102,11 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		v.warnOnce("bad-line", "skipping a line that is not a record: "+render.Sanitize(truncate(string(line), 80)))
 		return false
 	}
-	switch h.Table {
-	case api.TableHTTPEvents, api.TableRedisEvents, api.TableDNSEvents, api.TablePgSQLEvents, api.TableMySQLEvents:
+	if api.IsEventTable(h.Table) { // a record whose header is not first
 		v.events++
 		return true
+	}
+	switch h.Table {
 	case api.TableHTTPStats:
 		var s api.HTTPStats
 		if err := json.Unmarshal(line, &s); err != nil {

@@ -203,3 +203,30 @@ func TestViewAMQPKafka(t *testing.T) {
 		t.Errorf("warnings: %s", errOut.String())
 	}
 }
+
+// Any per-request table passes through and counts, whichever protocol it
+// belongs to, and wherever its header sits in the line.
+func TestViewPassesAnyEventTable(t *testing.T) {
+	for _, tc := range []struct {
+		line               string
+		fast, out, counted bool // recognised from its first bytes; passed through; counted
+	}{
+		{`{"table":"echo_events","v":1,"seq":3,"pid":7}`, true, true, true},
+		{`{"table":"http_events"}`, true, true, true},
+		{`{"seq":3,"table":"echo_events"}`, false, true, true}, // not the agent's layout: decoded
+		{`{"table":"echo_events_x","v":1}`, false, false, false},
+		{`{"table":"_events","v":1}`, false, false, false},
+		{`{"table":"probe_ready","v":1}`, false, true, false},
+		{`{"table":"probe_stats","v":1}`, false, false, false},
+	} {
+		if got := isEvent([]byte(tc.line)); got != tc.fast {
+			t.Errorf("isEvent(%s) = %v, want %v", tc.line, got, tc.fast)
+		}
+		var out, errOut bytes.Buffer
+		v := New(&out, &errOut, Options{Output: "json", Now: fixedNow})
+		v.Line("n1", []byte(tc.line))
+		if passed := out.Len() > 0; passed != tc.out || (v.events == 1) != tc.counted {
+			t.Errorf("%s: passed %v, counted %d; stderr %q", tc.line, passed, v.events, errOut.String())
+		}
+	}
+}

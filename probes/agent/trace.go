@@ -3,15 +3,12 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,7 +19,6 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
 )
 
@@ -179,124 +175,19 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		}
 		return service
 	}
-	other := func(cc *api.ConnColumns, proto, method, path, class string, reqBytes, respBytes int64) {
-		service := label(cc.PID, cc.Comm, &cc.ContainerID, &cc.PodUID)
-		peer := ""
-		if cc.TraceRole == vocab.RoleClient {
-			peer = fmt.Sprintf("%s:%d", cc.RemoteAddr, cc.RemotePort)
-		}
-		agg.Add(stats.Observation{
-			Protocol:  proto,
-			Service:   service,
-			Role:      cc.TraceRole,
-			Method:    method,
-			Path:      path,
-			Peer:      peer,
-			Class:     class,
-			LatencyNs: cc.Latency,
-			ReqBytes:  reqBytes,
-			RespBytes: respBytes,
-			TimeNs:    cc.Time,
-		})
-	}
-	sink := func(rec any) {
-		switch ev := rec.(type) {
-		case *api.RedisEvent:
-			records++
-			other(&ev.ConnColumns, vocab.ProtocolRedis, ev.ReqCmd, "", cmp.Or(ev.RespError, "OK"), ev.ReqBytes, ev.RespBytes)
-			if cfg.EmitEvents {
-				ev.Table = api.TableRedisEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
-		case *api.PgSQLEvent:
-			records++
-			method, path := sqlEndpoint(ev.QueryKind, ev.QueryTemplate, ev.ReqCmd)
-			other(&ev.ConnColumns, vocab.ProtocolPgSQL, method, path, cmp.Or(ev.SQLState, "OK"), ev.ReqBytes, ev.RespBytes)
-			if cfg.EmitEvents {
-				ev.Table = api.TablePgSQLEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
-		case *api.MySQLEvent:
-			records++
-			method, path := sqlEndpoint(ev.QueryKind, ev.QueryTemplate, ev.ReqCmd)
-			class := "OK"
-			if ev.RespStatus == "ERR" {
-				class = strconv.Itoa(ev.ErrCode)
-			}
-			other(&ev.ConnColumns, vocab.ProtocolMySQL, method, path, class, ev.ReqBytes, ev.RespBytes)
-			if cfg.EmitEvents {
-				ev.Table = api.TableMySQLEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
-		case *api.AMQPEvent:
-			records++
-			other(&ev.ConnColumns, vocab.ProtocolAMQP, ev.Method, amqpPath(ev), amqpClass(ev), ev.ReqBytes, ev.RespBytes)
-			if cfg.EmitEvents {
-				ev.Table = api.TableAMQPEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
-		case *api.KafkaEvent:
-			records++
-			other(&ev.ConnColumns, vocab.ProtocolKafka, ev.ReqCmd, ev.Topic, cmp.Or(ev.ErrorName, "OK"), ev.ReqBytes, ev.RespBytes)
-			if cfg.EmitEvents {
-				ev.Table = api.TableKafkaEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
-		case *api.DNSEvent:
-			records++
-			other(&ev.ConnColumns, vocab.ProtocolDNS, ev.QueryType, ev.QueryName, ev.RCodeName, ev.ReqBytes, ev.RespBytes)
-			if cfg.EmitEvents {
-				ev.Table = api.TableDNSEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
-		}
-		ev, ok := rec.(*api.HTTPEvent)
-		if !ok {
-			return
-		}
+	sink := func(p conn.Protocol, rec api.Record) {
 		records++
-		service := label(ev.PID, ev.Comm, &ev.ContainerID, &ev.PodUID)
-		if ev.Protocol == vocab.ProtocolGRPC {
-			// The endpoint is the method, the status its grpc-status.
-			agg.Add(stats.Observation{
-				Protocol:  vocab.ProtocolGRPC,
-				Service:   service,
-				Role:      ev.TraceRole,
-				Method:    ev.ReqPath,
-				Peer:      peerOf(ev),
-				Class:     grpcClass(ev),
-				LatencyNs: ev.Latency,
-				ReqBytes:  ev.ReqBodySize,
-				RespBytes: ev.RespBodySize,
-				TimeNs:    ev.Time,
-			})
-			if cfg.EmitEvents {
-				ev.Table = api.TableHTTPEvents
-				out.Emit(&ev.Header, ev)
-			}
-			return
+		c := rec.Conn()
+		service := label(c.PID, c.Comm, &c.ContainerID, &c.PodUID)
+		if obs, ok := protocols.Observe(p, rec); ok {
+			obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
+			obs.LatencyNs, obs.TimeNs = c.Latency, c.Time
+			agg.Add(obs)
 		}
-		agg.Add(stats.Observation{
-			Service:   service,
-			Role:      ev.TraceRole,
-			Method:    ev.ReqMethod,
-			Path:      ev.ReqPath,
-			Peer:      peerOf(ev),
-			Status:    ev.RespStatus,
-			LatencyNs: ev.Latency,
-			ReqBytes:  ev.ReqBodySize,
-			RespBytes: ev.RespBodySize,
-			TimeNs:    ev.Time,
-		})
 		if cfg.EmitEvents {
-			ev.Table = api.TableHTTPEvents
-			out.Emit(&ev.Header, ev)
+			h := rec.Head()
+			h.Table = rec.TableName()
+			out.Emit(h, rec)
 		}
 	}
 	// Without -o json only aggregates leave the node: skip building
@@ -390,21 +281,10 @@ var accessNote = map[api.DataAccess]string{
 	api.DataAccessNone:       "data access: none (records keep only methods, path and statement templates, statuses, sizes and latencies)",
 }
 
-// grpcClass is a gRPC call's status class: its grpc-status name, else
-// the HTTP status that replaced it ("http 502", from a proxy), else "err".
-func grpcClass(ev *api.HTTPEvent) string {
-	if name := http2.GRPCStatusName(ev.GRPCStatus); name != "" {
-		return name
-	}
-	if ev.RespStatus != 0 && ev.RespStatus != 200 {
-		return fmt.Sprintf("http %d", ev.RespStatus)
-	}
-	return stats.StatusErr
-}
-
-func peerOf(ev *api.HTTPEvent) string {
-	if ev.TraceRole == vocab.RoleClient {
-		return fmt.Sprintf("%s:%d", ev.RemoteAddr, ev.RemotePort)
+// peerOf is a client's server address; servers have no peer column.
+func peerOf(c *api.ConnColumns) string {
+	if c.TraceRole == vocab.RoleClient {
+		return fmt.Sprintf("%s:%d", c.RemoteAddr, c.RemotePort)
 	}
 	return ""
 }
@@ -474,40 +354,4 @@ func utsString(b []int8) string {
 		s = append(s, byte(c))
 	}
 	return string(s)
-}
-
-// sqlEndpoint is a SQL record's endpoint: the statement kind as the method
-// and the template after it as the path ("SELECT", "abalance FROM t WHERE
-// aid = $1"), so rows read "pgsql SELECT abalance FROM ...".
-func sqlEndpoint(kind, tmpl, cmd string) (method, path string) {
-	if kind == "" {
-		return cmd, tmpl
-	}
-	if rest, ok := strings.CutPrefix(tmpl, kind); ok && (rest == "" || rest[0] == ' ') {
-		return kind, strings.TrimSpace(rest)
-	}
-	return kind, tmpl
-}
-
-// amqpPath is the endpoint's second part: exchange/routing-key of the
-// methods that carry messages, bounded; other methods have none.
-func amqpPath(ev *api.AMQPEvent) string {
-	switch ev.Method {
-	case "basic.publish", "basic.deliver", "basic.return":
-		p := ev.Exchange + "/" + ev.RoutingKey
-		if len(p) > 120 {
-			p = strings.ToValidUTF8(p[:120], "") + "…"
-		}
-		return p
-	}
-	return ""
-}
-
-// amqpClass is "OK", or the reply code of the close that answered (or
-// is) the method, or of a basic.return.
-func amqpClass(ev *api.AMQPEvent) string {
-	if ev.ReplyCode != 0 {
-		return strconv.Itoa(ev.ReplyCode)
-	}
-	return "OK"
 }

@@ -38,14 +38,7 @@ type Header struct {
 // (Pixie's http_events; MajorVersion tells which).
 type HTTPEvent struct {
 	Header
-	Time         int64             `json:"time_"` // request start, ns since the Unix epoch
-	PID          uint32            `json:"pid"`
-	Comm         string            `json:"comm"`
-	LocalAddr    string            `json:"local_addr"`
-	LocalPort    uint16            `json:"local_port"`
-	RemoteAddr   string            `json:"remote_addr"`
-	RemotePort   uint16            `json:"remote_port"`
-	TraceRole    string            `json:"trace_role"`
+	ConnColumns
 	MajorVersion int               `json:"major_version"`
 	MinorVersion int               `json:"minor_version"`
 	ReqMethod    string            `json:"req_method"`
@@ -58,10 +51,6 @@ type HTTPEvent struct {
 	RespHeaders  map[string]string `json:"resp_headers"`
 	RespBody     string            `json:"resp_body"`
 	RespBodySize int64             `json:"resp_body_size"`
-	Latency      int64             `json:"latency"` // ns, request start to response end
-	// Container and pod identity, when the agent knows them (cluster mode).
-	ContainerID string `json:"container_id,omitempty"`
-	PodUID      string `json:"pod_uid,omitempty"`
 	// Protocol is vocab.ProtocolGRPC for gRPC calls (HTTP/2 with content-type
 	// application/grpc), else empty.
 	Protocol string `json:"protocol,omitempty"`
@@ -69,6 +58,9 @@ type HTTPEvent struct {
 	// call ended without one (reset, or its trailers were lost).
 	GRPCStatus string `json:"grpc_status,omitempty"`
 }
+
+// TableName implements Record.
+func (*HTTPEvent) TableName() string { return TableHTTPEvents }
 
 // ProbeLog is a message from the agent. Errors carry a remedy.
 type ProbeLog struct {

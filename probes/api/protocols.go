@@ -11,7 +11,7 @@ const (
 )
 
 // ConnColumns are the connection columns the tracker fills in every
-// record of the protocols below (the same as http_events').
+// record (http_events writes them in its own order: see httpEventWire).
 type ConnColumns struct {
 	Time       int64  `json:"time_"` // request start, ns since the Unix epoch
 	PID        uint32 `json:"pid"`
@@ -43,6 +43,9 @@ type RedisEvent struct {
 	RespBytes int64  `json:"resp_bytes"`
 }
 
+// TableName implements Record.
+func (*RedisEvent) TableName() string { return TableRedisEvents }
+
 // DNSEvent is one DNS query with its response (Pixie's dns_events). The
 // header and body columns are JSON strings, as in Pixie.
 type DNSEvent struct {
@@ -60,6 +63,9 @@ type DNSEvent struct {
 	ReqBytes  int64  `json:"req_bytes"`
 	RespBytes int64  `json:"resp_bytes"`
 }
+
+// TableName implements Record.
+func (*DNSEvent) TableName() string { return TableDNSEvents }
 
 // PgSQLEvent is one PostgreSQL query with its result (Pixie's
 // pgsql_events): a simple Query, or one Execute of the extended protocol
@@ -84,6 +90,9 @@ type PgSQLEvent struct {
 	RespBytes     int64  `json:"resp_bytes"`
 }
 
+// TableName implements Record.
+func (*PgSQLEvent) TableName() string { return TablePgSQLEvents }
+
 // MySQLEvent is one MySQL/MariaDB command with its result (Pixie's
 // mysql_events), up to the result's last packet.
 type MySQLEvent struct {
@@ -102,6 +111,9 @@ type MySQLEvent struct {
 	ReqBytes      int64  `json:"req_bytes"`
 	RespBytes     int64  `json:"resp_bytes"`
 }
+
+// TableName implements Record.
+func (*MySQLEvent) TableName() string { return TableMySQLEvents }
 
 // AMQPEvent is one AMQP 0-9-1 method (Pixie's amqp_events): a synchronous
 // request with the method that answered it (latency from the request to
@@ -132,6 +144,9 @@ type AMQPEvent struct {
 	RespBytes int64 `json:"resp_bytes"`
 }
 
+// TableName implements Record.
+func (*AMQPEvent) TableName() string { return TableAMQPEvents }
+
 // KafkaEvent is one Kafka request with its response (Pixie's
 // kafka_events), paired by correlation id.
 type KafkaEvent struct {
@@ -150,3 +165,6 @@ type KafkaEvent struct {
 	ReqBytes  int64  `json:"req_bytes"`
 	RespBytes int64  `json:"resp_bytes"`
 }
+
+// TableName implements Record.
+func (*KafkaEvent) TableName() string { return TableKafkaEvents }

@@ -81,7 +81,7 @@ func (e *Env) Mode() api.DataAccess {
 // request's first byte and endNs of the response's last byte; the Tracker
 // fills the connection columns (pid, comm, addresses, role, time, latency).
 type Emitter interface {
-	Emit(rec any, startNs, endNs uint64)
+	Emit(rec api.Record, startNs, endNs uint64)
 }
 
 // Chunk is a piece of one direction's stream handed to a Parser: either

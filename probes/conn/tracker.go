@@ -72,9 +72,10 @@ type Options struct {
 	WallClock    func(monoNs uint64) int64
 }
 
-// Sink receives every parsed record: *api.HTTPEvent for HTTP/1.x,
-// *api.RedisEvent, *api.DNSEvent, *api.PgSQLEvent, *api.MySQLEvent, with all columns filled. Records are not reused by the Tracker.
-type Sink func(rec any)
+// Sink receives every parsed record, with its connection columns filled,
+// and the protocol that parsed it (which knows how to aggregate it).
+// Records are not reused by the Tracker.
+type Sink func(p Protocol, rec api.Record)
 
 // Tracker turns socket-tracer events into protocol records. It keeps
 // per-connection state in bounded memory, reassembles each direction into
@@ -121,6 +122,7 @@ type tracked struct {
 	source  Source
 	dirs    [2]stream
 	parser  Parser
+	proto   Protocol // the parser's
 	env     Env
 	hadData bool
 	// skipped: bytes went by (lost, or not recognised) before the parser
@@ -187,7 +189,7 @@ func NewTracker(opts Options, sink Sink) *Tracker {
 		opts.MemoryBudget = DefaultMemoryBudget
 	}
 	if sink == nil {
-		sink = func(any) {}
+		sink = func(Protocol, api.Record) {}
 	}
 	t := &Tracker{opts: opts, sink: sink, conns: make(map[ID]*tracked)}
 	t.root.next, t.root.prev = &t.root, &t.root
@@ -723,7 +725,7 @@ func (c *tracked) startParser(p Protocol, inf Inference) {
 	c.env.Role = role
 	c.env.Transport = c.transport
 	c.env.Fresh = c.fresh && !c.skipped
-	c.parser = p.NewParser(&c.env)
+	c.parser, c.proto = p.NewParser(&c.env), p
 }
 
 // datagram feeds one UDP datagram: no stream, no gaps between calls.
@@ -748,40 +750,10 @@ func (t *Tracker) datagram(c *tracked, e *Event, data []byte, size uint64) {
 }
 
 // Emit implements Emitter: it fills the connection columns and passes the
-// record to the sink.
-func (c *tracked) Emit(rec any, startNs, endNs uint64) {
-	t := c.t
-	switch r := rec.(type) {
-	case *api.HTTPEvent:
-		r.Time = t.Wall(startNs)
-		r.PID = c.id.TGID
-		r.Comm = c.comm
-		r.LocalAddr, r.LocalPort = c.localAddr(), c.local.Port()
-		r.RemoteAddr, r.RemotePort = c.remoteAddr(), c.remote.Port()
-		r.TraceRole = roleName(c.env.Role)
-		if endNs > startNs {
-			r.Latency = int64(endNs - startNs)
-		}
-	case *api.RedisEvent:
-		c.fill(&r.ConnColumns, startNs, endNs)
-	case *api.DNSEvent:
-		c.fill(&r.ConnColumns, startNs, endNs)
-	case *api.PgSQLEvent:
-		c.fill(&r.ConnColumns, startNs, endNs)
-	case *api.MySQLEvent:
-		c.fill(&r.ConnColumns, startNs, endNs)
-	case *api.AMQPEvent:
-		c.fill(&r.ConnColumns, startNs, endNs)
-	case *api.KafkaEvent:
-		c.fill(&r.ConnColumns, startNs, endNs)
-	}
-	t.stats.Records++
-	t.sink(rec)
-}
-
-// fill sets the connection columns of the non-HTTP records. A remote
-// address the parser set (a UDP datagram's peer) is kept.
-func (c *tracked) fill(r *api.ConnColumns, startNs, endNs uint64) {
+// record to the sink. A remote address the parser set (a UDP datagram's
+// peer) is kept.
+func (c *tracked) Emit(rec api.Record, startNs, endNs uint64) {
+	r := rec.Conn()
 	r.Time = c.t.Wall(startNs)
 	r.PID = c.id.TGID
 	r.Comm = c.comm
@@ -793,6 +765,8 @@ func (c *tracked) fill(r *api.ConnColumns, startNs, endNs uint64) {
 	if endNs > startNs {
 		r.Latency = int64(endNs - startNs)
 	}
+	c.t.stats.Records++
+	c.t.sink(c.proto, rec)
 }
 
 func (c *tracked) localAddr() string {

@@ -70,7 +70,7 @@ type tharness struct {
 func newT(opts Options) *tharness {
 	h := &tharness{now: 100}
 	opts.Protocols = []Protocol{fakeProto{log: &h.log}}
-	h.tr = NewTracker(opts, func(r any) { h.recs = append(h.recs, r) })
+	h.tr = NewTracker(opts, func(_ Protocol, r api.Record) { h.recs = append(h.recs, r) })
 	return h
 }
 

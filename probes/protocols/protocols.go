@@ -17,9 +17,13 @@
 //     UDP one Chunk per datagram (Datagram, Peer, Gap = uncaptured bytes).
 //     Bound every buffer by Env.MaxBufferedBytes and count what is dropped
 //     or unmatched in Env.Stats. Never pair across a loss by guessing.
-//   - Emit an api record with Env.Out.Emit(rec, requestStart, responseEnd)
-//     and add its type to the switch in conn's tracked.Emit, which fills
-//     the connection columns (pid, comm, addresses, role, time, latency).
+//   - Define the record in probes/api: a struct embedding api.Header and
+//     api.ConnColumns, with a TableName method naming a table that ends in
+//     api.EventSuffix. Emit it with Env.Out.Emit(rec, requestStart,
+//     responseEnd); the Tracker fills the connection columns (pid, comm,
+//     addresses, role, time, latency) and the plugin shows any such table.
+//   - Observe maps the record to its endpoint for the aggregated table
+//     (put it in observe.go). Then add the protocol to registry below.
 //   - Test it the way http1 does: table tests through the Tracker, every
 //     split point, recorded real exchanges, and fuzz targets.
 //
@@ -29,6 +33,8 @@
 package protocols
 
 import (
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/amqp"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/dns"
@@ -40,9 +46,45 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/redis"
 )
 
+// Protocol is a registered protocol: it parses, and it maps its records to
+// the aggregated table's endpoints.
+type Protocol interface {
+	conn.Protocol
+	// Observe maps one of the protocol's records to the protocol's part of
+	// an observation: Protocol, Method, Path, Status or Class, ReqBytes and
+	// RespBytes (the agent fills service, role, peer, latency and time from
+	// the record's connection columns). False for a record it does not know.
+	Observe(rec api.Record) (stats.Observation, bool)
+}
+
+// registry is every protocol, in order of preference for equal confidence.
+var registry = []Protocol{
+	http1.Protocol{},
+	http2.Protocol{},
+	redis.Protocol{},
+	dns.Protocol{},
+	pgsql.Protocol{},
+	mysql.Protocol{},
+	amqp.Protocol{},
+	kafka.Protocol{},
+}
+
 // All returns every protocol, in order of preference for equal confidence.
 func All() []conn.Protocol {
-	return []conn.Protocol{http1.Protocol{}, http2.Protocol{}, redis.Protocol{}, dns.Protocol{}, pgsql.Protocol{}, mysql.Protocol{}, amqp.Protocol{}, kafka.Protocol{}}
+	ps := make([]conn.Protocol, len(registry))
+	for i, p := range registry {
+		ps[i] = p
+	}
+	return ps
+}
+
+// Observe maps rec, parsed by p, to its endpoint; false when p does not
+// aggregate (a protocol outside the registry without Observe).
+func Observe(p conn.Protocol, rec api.Record) (stats.Observation, bool) {
+	if o, ok := p.(Protocol); ok {
+		return o.Observe(rec)
+	}
+	return stats.Observation{}, false
 }
 
 // ByName returns the named protocols ("http", ...) and the names it does

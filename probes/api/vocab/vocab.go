@@ -23,6 +23,30 @@ const (
 	ProtocolKafka = "kafka"
 )
 
+// titles name the protocols for people, in the order the trace title
+// lists them. HTTP rows carry no protocol name.
+var titles = [...]struct{ protocol, title string }{
+	{"", "HTTP"},
+	{ProtocolGRPC, "gRPC"},
+	{ProtocolRedis, "Redis"},
+	{ProtocolDNS, "DNS"},
+	{ProtocolPgSQL, "PostgreSQL"},
+	{ProtocolMySQL, "MySQL"},
+	{ProtocolAMQP, "AMQP"},
+	{ProtocolKafka, "Kafka"},
+}
+
+// Title is a protocol's name for people ("PostgreSQL") and its rank in
+// titles. A protocol without a title is called by its name and ranks last.
+func Title(protocol string) (title string, rank int) {
+	for i, t := range titles {
+		if t.protocol == protocol {
+			return t.title, i
+		}
+	}
+	return protocol, len(titles)
+}
+
 // Verdicts of a memory trend (MemorySummary.Verdict).
 const (
 	VerdictLeak    = "leak"    // steady growth a straight line explains well

@@ -350,7 +350,7 @@ func TestInfer(t *testing.T) {
 // that open and close channels keep none.
 func TestChannelsFreed(t *testing.T) {
 	var n int
-	env := &conn.Env{Role: conn.RoleClient, Fresh: true, Stats: &conn.Stats{}, Out: emitFunc(func(any, uint64, uint64) { n++ })}
+	env := &conn.Env{Role: conn.RoleClient, Fresh: true, Stats: &conn.Stats{}, Out: emitFunc(func(api.Record, uint64, uint64) { n++ })}
 	p := NewParser(env)
 	feed := func(dir conn.Dir, data string) {
 		p.Feed(&conn.Chunk{Dir: dir, Data: []byte(data), StartNs: 1, EndNs: 2})
@@ -367,9 +367,9 @@ func TestChannelsFreed(t *testing.T) {
 	}
 }
 
-type emitFunc func(rec any, start, end uint64)
+type emitFunc func(rec api.Record, start, end uint64)
 
-func (f emitFunc) Emit(rec any, start, end uint64) { f(rec, start, end) }
+func (f emitFunc) Emit(rec api.Record, start, end uint64) { f(rec, start, end) }
 
 // TestAnswerReportedFirst: traced on the client, whose writer thread may
 // return from write(2) after its reader got the answer, the -ok comes

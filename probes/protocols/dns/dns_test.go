@@ -39,7 +39,7 @@ type harness struct {
 func newHarness(t *testing.T, opts conn.Options, local, remote netip.AddrPort) *harness {
 	opts.Protocols = []conn.Protocol{Protocol{}}
 	h := &harness{t: t, now: tStart, local: local, remote: remote}
-	h.tr = conn.NewTracker(opts, func(r any) { h.recs = append(h.recs, r.(*api.DNSEvent)) })
+	h.tr = conn.NewTracker(opts, func(_ conn.Protocol, r api.Record) { h.recs = append(h.recs, r.(*api.DNSEvent)) })
 	return h
 }
 

@@ -5,13 +5,14 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
 // benchEvents replays calls on many connections; b.N counts events.
 func benchEvents(b *testing.B, conns int, calls []callSpec) {
 	b.Helper()
-	tr := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{Protocol{}}}, func(any) {})
+	tr := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{Protocol{}}}, func(conn.Protocol, api.Record) {})
 	evs := make([]conn.Event, 0, len(calls))
 	bytes := 0
 	for _, c := range calls {

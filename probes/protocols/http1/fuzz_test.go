@@ -163,7 +163,7 @@ func FuzzParser(f *testing.F) {
 		if flags&1 != 0 {
 			role = conn.RoleClient
 		}
-		out := emitFunc(func(r any, s, e uint64) {
+		out := emitFunc(func(r api.Record, s, e uint64) {
 			if e < s {
 				t.Fatalf("record ends before it starts: %d < %d", e, s)
 			}
@@ -237,9 +237,9 @@ func FuzzTracker(f *testing.F) {
 	})
 }
 
-type emitFunc func(rec any, startNs, endNs uint64)
+type emitFunc func(rec api.Record, startNs, endNs uint64)
 
-func (f emitFunc) Emit(rec any, startNs, endNs uint64) { f(rec, startNs, endNs) }
+func (f emitFunc) Emit(rec api.Record, startNs, endNs uint64) { f(rec, startNs, endNs) }
 
 // FuzzExchanges builds well-formed exchanges from the input, so the
 // expected records are known exactly, and feeds them cut at random points,

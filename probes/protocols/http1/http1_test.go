@@ -268,14 +268,16 @@ func TestRecordColumns(t *testing.T) {
 	r := h.Recs[0]
 	want := &api.HTTPEvent{
 		Header: api.Header{Table: api.TableHTTPEvents, V: api.Version},
-		Time:   1_700_000_000_000_000_000 + int64(reqAt), PID: 42, Comm: "test",
-		LocalAddr: "127.0.0.1", LocalPort: 40000, RemoteAddr: "127.0.0.1", RemotePort: 8080,
-		TraceRole: "client", MajorVersion: 1, MinorVersion: 1, ReqMethod: "GET", ReqPath: "/x",
+		ConnColumns: api.ConnColumns{
+			Time: 1_700_000_000_000_000_000 + int64(reqAt), PID: 42, Comm: "test",
+			LocalAddr: "127.0.0.1", LocalPort: 40000, RemoteAddr: "127.0.0.1", RemotePort: 8080,
+			TraceRole: "client", Latency: int64(respEnd - reqAt),
+		},
+		MajorVersion: 1, MinorVersion: 1, ReqMethod: "GET", ReqPath: "/x",
 		ReqHeaders: map[string]string{"Host": "h", "Authorization": "<redacted 13 bytes>", "Cookie": "<redacted 3 bytes>", "X-Api-Key": "<redacted 1 bytes>", "X-Trace": "<redacted 1 bytes>"},
 		RespStatus: 201, RespMessage: "Created",
 		RespHeaders: map[string]string{"Set-Cookie": "<redacted 3 bytes>", "Content-Length": "2"},
 		RespBody:    "<redacted 2 bytes>", RespBodySize: 2,
-		Latency: int64(respEnd - reqAt),
 	}
 	if d := cmp.Diff(want, r); d != "" {
 		t.Errorf("record (-want +got):\n%s", d)

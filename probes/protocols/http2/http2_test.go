@@ -589,7 +589,7 @@ func TestRedaction(t *testing.T) {
 // emitter collects records of a parser driven without a Tracker.
 type emitter struct{ n int }
 
-func (e *emitter) Emit(any, uint64, uint64) { e.n++ }
+func (e *emitter) Emit(api.Record, uint64, uint64) { e.n++ }
 
 func TestBounds(t *testing.T) {
 	var st conn.Stats

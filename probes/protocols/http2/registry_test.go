@@ -54,7 +54,7 @@ func TestRegistry(t *testing.T) {
 	for _, s := range sets {
 		for _, role := range []conn.Role{conn.RoleServer, conn.RoleClient} {
 			var recs []*api.HTTPEvent
-			tr := conn.NewTracker(conn.Options{Protocols: protocols.All()}, func(r any) {
+			tr := conn.NewTracker(conn.Options{Protocols: protocols.All()}, func(_ conn.Protocol, r api.Record) {
 				if ev, ok := r.(*api.HTTPEvent); ok {
 					recs = append(recs, ev)
 				}

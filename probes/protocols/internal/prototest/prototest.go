@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 )
 
@@ -48,7 +49,7 @@ func New[R any](tb testing.TB, opts conn.Options, p conn.Protocol, server netip.
 		opts.Protocols = []conn.Protocol{p}
 	}
 	h := &Harness[R]{TB: tb, Now: Start, ID: conn.ID{TGID: 42, FD: 7, Gen: 1}, Server: server}
-	h.Tr = conn.NewTracker(opts, func(r any) {
+	h.Tr = conn.NewTracker(opts, func(_ conn.Protocol, r api.Record) {
 		rec, ok := r.(R)
 		if !ok {
 			tb.Fatalf("record of type %T, want %T", r, rec)
