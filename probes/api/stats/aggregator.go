@@ -38,30 +38,23 @@ func StatusClass(status int) string {
 func IsError(class string) bool { return class == "5xx" || class == StatusErr }
 
 // ClassIsError tells whether a status class of protocol's rows counts as
-// an error (HTTP rows leave Key.Protocol empty, as agents before the other
-// protocols did): HTTP as IsError; gRPC rows carry the grpc-status name,
-// AMQP rows "OK" or a reply code ("406"), Kafka rows "OK" or the error name; Redis replies other than "OK" (error codes
-// such as "ERR"); DNS response codes other than "NOERROR"; PostgreSQL and
-// MySQL results other than "OK" (a SQLSTATE, an error code).
+// an error. HTTP rows (empty Key.Protocol, as agents before the other
+// protocols did) as IsError; DNS response codes other than "NOERROR"; AMQP
+// reply codes from 300 (a close's or a basic.return's). Every other
+// protocol's rows carry "OK" or the error's name or code (a grpc-status
+// name, a Redis error prefix, a SQLSTATE, a MySQL or Kafka error), or
+// StatusErr for no response.
 func ClassIsError(protocol, class string) bool {
 	switch protocol {
 	case "":
 		return IsError(class)
-	case vocab.ProtocolRedis:
-		return class != "OK"
 	case vocab.ProtocolDNS:
 		return class != "NOERROR"
-	case vocab.ProtocolGRPC:
-		return class != "OK" // a grpc-status name ("UNAVAILABLE"), or "err"
-	case vocab.ProtocolPgSQL, vocab.ProtocolMySQL:
-		return class != "OK" // a SQLSTATE or an error code
 	case vocab.ProtocolAMQP:
-		n, err := strconv.Atoi(class) // a close's or return's reply code
+		n, err := strconv.Atoi(class)
 		return class == StatusErr || err == nil && n >= 300
-	case vocab.ProtocolKafka:
-		return class != "OK"
 	}
-	return class == StatusErr
+	return class != "OK"
 }
 
 // Key identifies one aggregated endpoint.
