@@ -8,16 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
-	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
 )
@@ -55,9 +51,9 @@ func traceDefaults(cfg *api.TraceConfig) {
 	}
 }
 
-// Trace runs the socket tracer for the configured window and writes
-// http_events, redis_events and dns_events (when asked), http_stats every
-// interval (rows of every protocol) and probe_stats.
+// Trace runs the socket tracer for the configured window and writes the
+// records of every protocol (when asked), http_stats every interval (rows
+// of every protocol) and probe_stats.
 func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	start := time.Now()
 	traceDefaults(&cfg)
@@ -68,209 +64,46 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	if err := api.CheckBodyLimit(cfg.BodyLimit, cfg.MaxPayload); err != nil {
 		return &UserError{err.Error(), "pass a --body-limit within that range"}
 	}
-	sel := procs.Selector{
-		PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All,
-		ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
-		Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())},
-	}
-	if sel.Empty() {
-		return &UserError{"nothing to trace", "name processes with --pid, --comm or --all"}
-	}
-	finder := procs.Finder{Root: cfg.ProcRootDir}
-	if err := finder.CheckPIDs(cfg.PIDs); err != nil {
-		return &UserError{err.Error(), "pass the PID of a running process"}
+	tgt, err := newTargets(&cfg, tlsLogger(out))
+	if err != nil {
+		return err
 	}
 	if err := preflight(); err != nil {
 		return err
 	}
-
-	tr, err := socktrace.New(socktrace.Config{
-		TargetAll:  cfg.All,
-		MaxPayload: cfg.MaxPayload,
-		RingBytes:  cfg.RingBytes,
-		// --comm follows execs: Go TLS probes go on the executable.
-		TLSPerExecutable: len(cfg.Comms) > 0,
-	})
+	tr, err := attachTracer(&cfg, tgt)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	for _, c := range cfg.Comms {
-		if err := tr.AddComm(c); err != nil {
-			return err
-		}
-	}
-	tlsLog := func(ts []socktrace.TLSTarget, err error) {
-		for _, t := range ts {
-			out.Log(api.LevelInfo, "TLS: "+t.String(), "")
-		}
-		if err != nil {
-			out.Log(api.LevelWarning, err.Error(), "run as root with uprobes available; HTTPS of that process is not decoded")
-		}
-	}
-	// PIXIE_TRACE_TLS=off: no uprobes on TLS libraries (HTTPS stays opaque).
-	tlsOn := os.Getenv("PIXIE_TRACE_TLS") != "off"
-	if tlsOn && (cfg.All || len(cfg.Comms) > 0) {
-		// Processes started later (execs of --comm) are caught by the
-		// system's libssl, filtered in the kernel. The host's root, and
-		// "/" for --local, where /proc/1/root may be closed to us
-		// (libraries are deduplicated by inode).
-		for _, root := range []string{filepath.Join(cfg.ProcRootDir, "1", "root"), "/"} {
-			tlsLog(tr.AttachTLSLibraries(root))
-		}
-	}
 
-	// targets are the processes added to the kernel filter; procInfo keeps
-	// their container and pod, to label records.
-	targets := map[uint32]bool{}
-	procInfo := map[uint32]procs.Proc{}
-	var mu sync.Mutex // guards agg, tracker, procInfo and the http_events stream
-	rescan := func() {
-		if cfg.All && len(cfg.Services) == 0 {
-			return
-		}
-		ps, err := finder.Find(sel)
-		if err != nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, p := range ps {
-			procInfo[p.PID] = p
-			if !targets[p.PID] && !cfg.All {
-				if tr.AddPID(p.PID) == nil {
-					targets[p.PID] = true
-					if tlsOn {
-						tlsLog(tr.AttachTLS(cfg.ProcRootDir, p.PID))
-					}
-				}
-			}
-		}
-	}
+	p := newPipeline(&cfg, access, out, protocols.All())
+	rescan := func() { tgt.rescan(tr, p.learn) }
 	rescan()
 	attach := time.Since(start)
-	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "trace", AttachNs: attach.Nanoseconds(), Targets: len(targets)}
+	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "trace", AttachNs: attach.Nanoseconds(), Targets: len(tgt.added)}
 	out.Emit(&ready.Header, ready)
 	out.Log(api.LevelInfo, accessNote[access], "")
-	if !cfg.All && len(targets) == 0 {
+	if !cfg.All && len(tgt.added) == 0 {
 		out.Log(api.LevelWarning, "no process matches yet; waiting for one to start", "check the name with `ps -e -o comm`")
 	}
 	out.Flush()
 
-	agg := stats.NewAggregator(stats.Config{})
-	var records uint64
-	// label fills a record's pod columns and returns its service name.
-	label := func(pid uint32, comm string, containerID, podUID *string) string {
-		service := comm
-		if p, ok := procInfo[pid]; ok {
-			*containerID, *podUID = p.ContainerID, p.PodUID
-			if p.Comm != "" {
-				// The process's name, not its thread's: RabbitMQ's
-				// beam.smp does I/O from "1_scheduler", "2_scheduler".
-				service = p.Comm
-			}
-			if name := cfg.Services[p.PodUID]; name != "" {
-				service = name
-			}
-		}
-		return service
+	footer := func(cs conn.Stats, records uint64) *api.ProbeStats {
+		return probeStats(tr.Stats(), cs, records, time.Since(start), attach, false)
 	}
-	sink := func(p conn.Protocol, rec api.Record) {
-		records++
-		c := rec.Conn()
-		service := label(c.PID, c.Comm, &c.ContainerID, &c.PodUID)
-		if obs, ok := protocols.Observe(p, rec); ok {
-			obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
-			obs.LatencyNs, obs.TimeNs = c.Latency, c.Time
-			agg.Add(obs)
-		}
-		if cfg.EmitEvents {
-			h := rec.Head()
-			h.Table = rec.TableName()
-			out.Emit(h, rec)
-		}
-	}
-	// Without -o json only aggregates leave the node: skip building
-	// header maps and keeping bodies, the costliest part of a record.
-	bodyLimit := cfg.BodyLimit
-	if !cfg.EmitEvents || bodyLimit == 0 {
-		bodyLimit = -1 // the tracker's "none"
-	}
-	tracker := conn.NewTracker(conn.Options{
-		Protocols:    protocols.All(),
-		BodyLimit:    bodyLimit,
-		Access:       access,
-		NoHeaders:    !cfg.EmitEvents,
-		WallOffsetNs: monoToWallOffset(),
-	}, sink)
-
 	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.DurationNs))
 	defer cancel()
-
-	// emitStats sends the delta since the last call; it reports whether
-	// it carried any endpoint.
-	lastStats := time.Now()
-	emitStats := func(final bool) bool {
-		mu.Lock()
-		if final {
-			tracker.Flush()
-		}
-		rows := agg.Drain()
-		cs := tracker.Stats()
-		n := records
-		mu.Unlock()
-		now := time.Now()
-		st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: now.UnixNano(), IntervalNs: now.Sub(lastStats).Nanoseconds(), Rows: rows}
-		lastStats = now
-		out.Emit(&st.Header, st)
-		ps := probeStats(tr.Stats(), cs, n, time.Since(start), attach, final)
-		out.Emit(&ps.Header, ps)
-		out.Flush()
-		return len(rows) > 0
-	}
-
-	// Every flushEvery: push out buffered http_events, and send the first
-	// endpoints as soon as there are any (the first table row should not
-	// wait a whole interval); then stats every interval.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(flushEvery)
-		defer tick.Stop()
-		interval := time.Duration(cfg.IntervalNs)
-		sentRows := false
-		var sinceScan time.Duration
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-			}
-			mu.Lock()
-			pending := agg.Len() > 0
-			mu.Unlock()
-			if time.Since(lastStats) >= interval || (!sentRows && pending) {
-				sentRows = emitStats(false) || sentRows
-			} else {
-				out.Flush()
-			}
-			if sinceScan += flushEvery; sinceScan >= rescanEvery {
-				sinceScan = 0
-				rescan()
-			}
-		}
-	}()
-	err = tr.Run(runCtx, func(ev *conn.Event) {
-		mu.Lock()
-		tracker.Handle(ev)
-		mu.Unlock()
-	})
+	wg.Go(func() { p.tick(runCtx, footer, rescan) })
+	err = tr.Run(runCtx, p.handle)
 	wg.Wait()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("reading events: %w", err)
 	}
-	emitStats(true)
+	p.emitStats(true, func(cs conn.Stats, records uint64) *api.ProbeStats {
+		return probeStats(tr.Stats(), cs, records, time.Since(start), attach, true)
+	})
 	return out.Err()
 }
 
@@ -281,12 +114,39 @@ var accessNote = map[api.DataAccess]string{
 	api.DataAccessNone:       "data access: none (records keep only methods, path and statement templates, statuses, sizes and latencies)",
 }
 
-// peerOf is a client's server address; servers have no peer column.
-func peerOf(c *api.ConnColumns) string {
-	if c.TraceRole == vocab.RoleClient {
-		return fmt.Sprintf("%s:%d", c.RemoteAddr, c.RemotePort)
+// attachTracer loads the socket tracer with its filter for --comm and the
+// TLS uprobes on system libraries.
+func attachTracer(cfg *api.TraceConfig, tgt *targets) (*socktrace.Tracer, error) {
+	tr, err := socktrace.New(socktrace.Config{
+		TargetAll:  cfg.All,
+		MaxPayload: cfg.MaxPayload,
+		RingBytes:  cfg.RingBytes,
+		// --comm follows execs: Go TLS probes go on the executable.
+		TLSPerExecutable: len(cfg.Comms) > 0,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ""
+	for _, c := range cfg.Comms {
+		if err := tr.AddComm(c); err != nil {
+			tr.Close()
+			return nil, err
+		}
+	}
+	tgt.attachLibraries(tr)
+	return tr, nil
+}
+
+// tlsLogger reports TLS uprobes attached, and why some could not be.
+func tlsLogger(out *Emitter) func([]socktrace.TLSTarget, error) {
+	return func(ts []socktrace.TLSTarget, err error) {
+		for _, t := range ts {
+			out.Log(api.LevelInfo, "TLS: "+t.String(), "")
+		}
+		if err != nil {
+			out.Log(api.LevelWarning, err.Error(), "run as root with uprobes available; HTTPS of that process is not decoded")
+		}
+	}
 }
 
 // probeStats builds the footer. EventsLost counts what was really lost:

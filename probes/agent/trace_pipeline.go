@@ -1,0 +1,168 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
+)
+
+// pipeline turns socket events into records (the tracker), labels them
+// with their pod, aggregates them into endpoints and emits them: the part
+// of a trace that needs no kernel.
+type pipeline struct {
+	mu        sync.Mutex // guards everything below and the *_events stream
+	cfg       *api.TraceConfig
+	out       *Emitter
+	tracker   *conn.Tracker
+	agg       *stats.Aggregator
+	procs     map[uint32]procs.Proc // targets' container and pod, for labels
+	records   uint64
+	lastStats time.Time
+}
+
+func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps []conn.Protocol) *pipeline {
+	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now()}
+	// Without -o json only aggregates leave the node: skip building
+	// header maps and keeping bodies, the costliest part of a record.
+	bodyLimit := cfg.BodyLimit
+	if !cfg.EmitEvents || bodyLimit == 0 {
+		bodyLimit = -1 // the tracker's "none"
+	}
+	p.tracker = conn.NewTracker(conn.Options{
+		Protocols:    ps,
+		BodyLimit:    bodyLimit,
+		Access:       access,
+		NoHeaders:    !cfg.EmitEvents,
+		WallOffsetNs: monoToWallOffset(),
+	}, p.record)
+	return p
+}
+
+// handle feeds one socket event to the tracker.
+func (p *pipeline) handle(ev *conn.Event) {
+	p.mu.Lock()
+	p.tracker.Handle(ev)
+	p.mu.Unlock()
+}
+
+// learn remembers processes' containers and pods, to label their records.
+func (p *pipeline) learn(ps []procs.Proc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pr := range ps {
+		p.procs[pr.PID] = pr
+	}
+}
+
+// record is the tracker's sink (called with mu held): label, aggregate
+// and, with -o json, emit.
+func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
+	p.records++
+	c := rec.Conn()
+	service := p.label(c)
+	if obs, ok := protocols.Observe(proto, rec); ok {
+		obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
+		obs.LatencyNs, obs.TimeNs = c.Latency, c.Time
+		p.agg.Add(obs)
+	}
+	if p.cfg.EmitEvents {
+		h := rec.Head()
+		h.Table = rec.TableName()
+		p.out.Emit(h, rec)
+	}
+}
+
+// label fills a record's pod columns and returns its service name: the
+// pod's service when named in the configuration, else the process name.
+func (p *pipeline) label(c *api.ConnColumns) string {
+	service := c.Comm
+	pr, ok := p.procs[c.PID]
+	if !ok {
+		return service
+	}
+	c.ContainerID, c.PodUID = pr.ContainerID, pr.PodUID
+	if pr.Comm != "" {
+		// The process's name, not its thread's: RabbitMQ's beam.smp does
+		// I/O from "1_scheduler", "2_scheduler".
+		service = pr.Comm
+	}
+	if name := p.cfg.Services[pr.PodUID]; name != "" {
+		service = name
+	}
+	return service
+}
+
+// peerOf is a client's server address; servers have no peer column.
+func peerOf(c *api.ConnColumns) string {
+	if c.TraceRole == vocab.RoleClient {
+		return fmt.Sprintf("%s:%d", c.RemoteAddr, c.RemotePort)
+	}
+	return ""
+}
+
+// pending tells whether endpoints wait to be sent.
+func (p *pipeline) pending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.agg.Len() > 0
+}
+
+// emitStats sends the endpoints' delta since the last call (all of them,
+// with connections flushed, when final) and the footer footer builds from
+// the tracker's counters; it reports whether it carried any endpoint.
+func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.ProbeStats) bool {
+	p.mu.Lock()
+	if final {
+		p.tracker.Flush()
+	}
+	rows := p.agg.Drain()
+	cs := p.tracker.Stats()
+	n := p.records
+	p.mu.Unlock()
+	now := time.Now()
+	st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: now.UnixNano(), IntervalNs: now.Sub(p.lastStats).Nanoseconds(), Rows: rows}
+	p.lastStats = now
+	p.out.Emit(&st.Header, st)
+	ps := footer(cs, n)
+	p.out.Emit(&ps.Header, ps)
+	p.out.Flush()
+	return len(rows) > 0
+}
+
+// tick runs every flushEvery until ctx ends: it pushes out buffered
+// records, sends the first endpoints as soon as there are any (the first
+// table row should not wait a whole interval), then stats every interval,
+// and calls rescan every rescanEvery.
+func (p *pipeline) tick(ctx context.Context, footer func(conn.Stats, uint64) *api.ProbeStats, rescan func()) {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	interval := time.Duration(p.cfg.IntervalNs)
+	sentRows := false
+	var sinceScan time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(p.lastStats) >= interval || (!sentRows && p.pending()) {
+			sentRows = p.emitStats(false, footer) || sentRows
+		} else {
+			p.out.Flush()
+		}
+		if sinceScan += flushEvery; sinceScan >= rescanEvery {
+			sinceScan = 0
+			rescan()
+		}
+	}
+}
