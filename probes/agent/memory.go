@@ -51,56 +51,20 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 	if interval <= 0 {
 		interval = memDefaultInterval
 	}
-	if interval < memMinInterval {
-		interval = memMinInterval
-	}
+	interval = max(interval, memMinInterval)
 	window := time.Duration(cfg.DurationNs)
 	if window <= 0 {
 		window = memDefaultDuration
 	}
-	sel := procs.Selector{PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All, ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
-		Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())}}
-	if sel.Empty() {
-		return &UserError{Msg: "no targets", Remedy: "name processes with --pid, --comm or --all"}
-	}
-	finder := procs.Finder{Root: cfg.ProcRootDir}
-	if err := finder.CheckPIDs(cfg.PIDs); err != nil {
-		return &UserError{Msg: err.Error(), Remedy: "check the PID with `ps -p PID` and try again"}
-	}
-	targets, err := finder.Find(sel)
+	m, err := newMemSession(cfg, out)
 	if err != nil {
 		return err
 	}
-	if len(targets) == 0 {
-		out.Log(api.LevelWarning, "no process matches the selector yet", "waiting for one to start; check --comm against `ps -eo comm`")
+	defer m.close()
+	if err := m.attach(); err != nil {
+		return err
 	}
-	sampler := &memtrend.Sampler{ProcRoot: cfg.ProcRootDir, CgroupRoot: cfg.CgroupRoot}
-	var tracker memtrend.Tracker
-
-	var alloc allocTracer
-	probed := map[uint32]bool{} // by the --alloc engine
-	if cfg.Alloc {
-		pids := make([]uint32, 0, len(targets))
-		for _, p := range targets {
-			pids = append(pids, p.PID)
-			probed[p.PID] = true
-		}
-		alloc, err = startAlloc(cfg, pids, out)
-		if err != nil {
-			return err
-		}
-		defer alloc.Close()
-	}
-	var sys *memtrend.Syscalls
-	if cfg.Syscalls {
-		if sys, err = memtrend.StartSyscalls(sel.All); err != nil {
-			out.Log(api.LevelWarning, "mmap/munmap/brk counters are off: "+err.Error(), "run as root for them; /proc sampling goes on")
-			sys = nil
-		} else {
-			defer sys.Close()
-		}
-	}
-	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "memory", AttachNs: int64(time.Since(start)), Targets: len(targets)}
+	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "memory", AttachNs: int64(time.Since(start)), Targets: len(m.targets)}
 	out.Emit(&ready.Header, ready)
 	_ = out.Flush()
 
@@ -108,100 +72,197 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 	defer cancel()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	live := map[uint32]string{} // pid -> upid
-	var samples uint64
-	sampleAll := func(now time.Time) {
-		if sel.All || len(sel.Comms) > 0 || len(sel.ContainerIDs) > 0 || len(sel.PodUIDs) > 0 {
-			if ts, err := finder.Find(sel); err == nil {
-				targets = ts
-			}
-		}
-		seen := map[uint32]bool{}
-		for _, p := range targets {
-			first := live[p.PID] == ""
-			st, err := sampler.Sample(p.PID, now, first)
-			if err != nil {
-				continue
-			}
-			if !first && live[p.PID] != st.UPID { // PID reused
-				tracker.Exited(live[p.PID])
-			}
-			st.ContainerID, st.PodUID = p.ContainerID, p.PodUID
-			if alloc != nil && !probed[p.PID] {
-				probed[p.PID] = true
-				if err := alloc.Add(p.PID); err != nil {
-					out.Log(api.LevelWarning, fmt.Sprintf("--alloc: pid %d (%s) started in the window but cannot be probed: %v", p.PID, p.Comm, err),
-						"it still gets its memory trend; start it before the window to probe its allocations")
-				}
-			}
-			if sys != nil {
-				if first {
-					_ = sys.Add(p.PID)
-				}
-				c := sys.Read(p.PID)
-				st.MmapBytes, st.MunmapBytes, st.BrkBytes = c.MmapBytes, c.MunmapBytes, c.BrkBytes
-			}
-			live[p.PID] = st.UPID
-			seen[p.PID] = true
-			tracker.Add(st)
-			out.Emit(&st.Header, &st)
-			samples++
-		}
-		for pid, upid := range live {
-			if !seen[pid] {
-				tracker.Exited(upid)
-				sampler.Forget(pid)
-				if sys != nil {
-					sys.Remove(pid)
-				}
-				delete(live, pid)
-			}
-		}
-		_ = out.Flush()
-	}
-	sampleAll(time.Now())
+	m.sample(time.Now())
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case now := <-tick.C:
-			sampleAll(now)
+			m.sample(now)
 			if out.Err() != nil { // the reader went away
 				return nil
 			}
 		}
 	}
 	now := time.Now()
-	sampleAll(now) // the window's last point
-	total, avail := sampler.HostMemory()
-	for _, s := range tracker.Summaries(now.UnixNano(), memtrend.Host{TotalBytes: total, AvailableBytes: avail}) {
-		out.Emit(&s.Header, &s)
+	m.sample(now) // the window's last point
+	ps := m.finish(now)
+	ps.WindowNs, ps.AttachNs = int64(time.Since(start)), ready.AttachNs
+	ps.UserCPUNs = selfCPU() - cpu0
+	ps.PeakRSSBytes = selfPeakRSS()
+	out.Emit(&ps.Header, ps)
+	return out.Flush()
+}
+
+// memSession is one memory window: the targets, what samples them, and
+// the trend of each.
+type memSession struct {
+	cfg     api.MemoryConfig
+	out     *Emitter
+	sel     procs.Selector
+	finder  procs.Finder
+	targets []procs.Proc
+	sampler *memtrend.Sampler
+	trends  memtrend.Tracker
+	alloc   allocTracer        // --alloc, or nil
+	probed  map[uint32]bool    // by the --alloc engine
+	sys     *memtrend.Syscalls // mmap/munmap/brk counters, or nil
+	live    map[uint32]string  // pid -> upid
+	samples uint64
+}
+
+// newMemSession checks the selection and finds the first targets.
+func newMemSession(cfg api.MemoryConfig, out *Emitter) (*memSession, error) {
+	m := &memSession{
+		cfg: cfg, out: out,
+		sel: procs.Selector{PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All, ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
+			Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())}},
+		finder:  procs.Finder{Root: cfg.ProcRootDir},
+		sampler: &memtrend.Sampler{ProcRoot: cfg.ProcRootDir, CgroupRoot: cfg.CgroupRoot},
+		probed:  map[uint32]bool{},
+		live:    map[uint32]string{},
 	}
-	ps := &api.ProbeStats{Header: api.Header{Table: api.TableProbeStats}, Probe: "memory", WindowNs: int64(time.Since(start)),
-		Records: samples, AttachNs: ready.AttachNs, Final: true}
-	if alloc != nil {
-		top := cfg.AllocTopStacks
+	if m.sel.Empty() {
+		return nil, &UserError{Msg: "no targets", Remedy: "name processes with --pid, --comm or --all"}
+	}
+	if err := m.finder.CheckPIDs(cfg.PIDs); err != nil {
+		return nil, &UserError{Msg: err.Error(), Remedy: "check the PID with `ps -p PID` and try again"}
+	}
+	var err error
+	if m.targets, err = m.finder.Find(m.sel); err != nil {
+		return nil, err
+	}
+	if len(m.targets) == 0 {
+		out.Log(api.LevelWarning, "no process matches the selector yet", "waiting for one to start; check --comm against `ps -eo comm`")
+	}
+	return m, nil
+}
+
+// attach starts the --alloc engine on the targets and the syscall
+// counters; the counters are optional (sampling /proc goes on without).
+func (m *memSession) attach() error {
+	if m.cfg.Alloc {
+		pids := make([]uint32, 0, len(m.targets))
+		for _, p := range m.targets {
+			pids = append(pids, p.PID)
+			m.probed[p.PID] = true
+		}
+		alloc, err := startAlloc(m.cfg, pids, m.out)
+		if err != nil {
+			return err
+		}
+		m.alloc = alloc
+	}
+	if m.cfg.Syscalls {
+		sys, err := memtrend.StartSyscalls(m.sel.All)
+		if err != nil {
+			m.out.Log(api.LevelWarning, "mmap/munmap/brk counters are off: "+err.Error(), "run as root for them; /proc sampling goes on")
+			return nil
+		}
+		m.sys = sys
+	}
+	return nil
+}
+
+func (m *memSession) close() {
+	if m.sys != nil {
+		m.sys.Close()
+	}
+	if m.alloc != nil {
+		m.alloc.Close()
+	}
+}
+
+// sample writes one process_stats record per target (finding targets
+// again when they are not fixed PIDs) and forgets the processes gone.
+func (m *memSession) sample(now time.Time) {
+	if m.sel.All || len(m.sel.Comms) > 0 || len(m.sel.ContainerIDs) > 0 || len(m.sel.PodUIDs) > 0 {
+		if ts, err := m.finder.Find(m.sel); err == nil {
+			m.targets = ts
+		}
+	}
+	seen := map[uint32]bool{}
+	for _, p := range m.targets {
+		if m.sampleOne(p, now) {
+			seen[p.PID] = true
+		}
+	}
+	for pid, upid := range m.live {
+		if !seen[pid] {
+			m.trends.Exited(upid)
+			m.sampler.Forget(pid)
+			if m.sys != nil {
+				m.sys.Remove(pid)
+			}
+			delete(m.live, pid)
+		}
+	}
+	_ = m.out.Flush()
+}
+
+// sampleOne samples p; false when it could not be read (gone).
+func (m *memSession) sampleOne(p procs.Proc, now time.Time) bool {
+	first := m.live[p.PID] == ""
+	st, err := m.sampler.Sample(p.PID, now, first)
+	if err != nil {
+		return false
+	}
+	if !first && m.live[p.PID] != st.UPID { // PID reused
+		m.trends.Exited(m.live[p.PID])
+	}
+	st.ContainerID, st.PodUID = p.ContainerID, p.PodUID
+	if m.alloc != nil && !m.probed[p.PID] {
+		m.probed[p.PID] = true
+		if err := m.alloc.Add(p.PID); err != nil {
+			m.out.Log(api.LevelWarning, fmt.Sprintf("--alloc: pid %d (%s) started in the window but cannot be probed: %v", p.PID, p.Comm, err),
+				"it still gets its memory trend; start it before the window to probe its allocations")
+		}
+	}
+	if m.sys != nil {
+		if first {
+			_ = m.sys.Add(p.PID)
+		}
+		c := m.sys.Read(p.PID)
+		st.MmapBytes, st.MunmapBytes, st.BrkBytes = c.MmapBytes, c.MunmapBytes, c.BrkBytes
+	}
+	m.live[p.PID] = st.UPID
+	m.trends.Add(st)
+	m.out.Emit(&st.Header, &st)
+	m.samples++
+	return true
+}
+
+// finish writes the verdicts and the --alloc stacks, and returns the
+// footer with what the probes counted.
+func (m *memSession) finish(now time.Time) *api.ProbeStats {
+	total, avail := m.sampler.HostMemory()
+	for _, s := range m.trends.Summaries(now.UnixNano(), memtrend.Host{TotalBytes: total, AvailableBytes: avail}) {
+		m.out.Emit(&s.Header, &s)
+	}
+	ps := &api.ProbeStats{Header: api.Header{Table: api.TableProbeStats}, Probe: "memory", Records: m.samples, Final: true}
+	if m.alloc != nil {
+		top := m.cfg.AllocTopStacks
 		if top <= 0 {
 			top = 10
 		}
-		stacks := alloc.Stacks(now, top)
+		stacks := m.alloc.Stacks(now, top)
 		for i := range stacks {
-			out.Emit(&stacks[i].Header, &stacks[i])
+			m.out.Emit(&stacks[i].Header, &stacks[i])
 		}
-		ps.BPFRunNs, ps.BPFRunCount, ps.EventsLost = alloc.Stats()
+		ps.BPFRunNs, ps.BPFRunCount, ps.EventsLost = m.alloc.Stats()
 		ps.EventsCaptured = ps.BPFRunCount
 		if ps.EventsLost > 0 {
-			ps.LostBy = map[string]uint64{alloc.LostName(): ps.EventsLost}
+			ps.LostBy = map[string]uint64{m.alloc.LostName(): ps.EventsLost}
 		}
-		if note := alloc.Note(); note != "" {
-			out.Log(api.LevelInfo, note, "")
+		if note := m.alloc.Note(); note != "" {
+			m.out.Log(api.LevelInfo, note, "")
 		}
 	}
-	if sys != nil {
-		n, c := sys.Stats()
+	if m.sys != nil {
+		n, c := m.sys.Stats()
 		ps.BPFRunNs += n
 		ps.BPFRunCount += c
-		if missed := sys.Missed(); missed > 0 {
+		if missed := m.sys.Missed(); missed > 0 {
 			if ps.LostBy == nil {
 				ps.LostBy = map[string]uint64{}
 			}
@@ -209,8 +270,5 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 			ps.EventsLost += missed
 		}
 	}
-	ps.UserCPUNs = selfCPU() - cpu0
-	ps.PeakRSSBytes = selfPeakRSS()
-	out.Emit(&ps.Header, ps)
-	return out.Flush()
+	return ps
 }
