@@ -52,15 +52,48 @@ const (
 
 // Analyze fits pts (sorted by T) and returns a verdict with its reason.
 func Analyze(pts []Point, lim Limits) Result {
-	var r Result
 	if len(pts) == 0 {
-		r.Verdict, r.Reason = vocab.VerdictNoisy, "no samples"
+		return Result{Verdict: vocab.VerdictNoisy, Reason: "no samples"}
+	}
+	r, vals, lo := summarize(pts, lim)
+	if len(pts) < minSamples || r.Span <= 0 {
+		r.Verdict = vocab.VerdictNoisy
+		r.Reason = fmt.Sprintf("only %d samples over %s; run longer or sample more often", len(pts), Duration(r.Span))
 		return r
 	}
+	level := Median(vals)
+	r.Fit = TheilSen(pts)
+	r.Slope, r.Low, r.High = r.Fit.Slope, r.Fit.Low, r.Fit.High
+	minGrowth := math.Max(minGrowthBytes, minGrowthFraction*level)
+
+	segs := collections(pts, r.Peak-lo, minGrowth)
+	if len(segs) >= 3 { // two or more drops: a sawtooth
+		r.Sawtooth, r.Drops = true, len(segs)-1
+		sawtooth(&r, segs, minGrowth)
+		r.oom(lim)
+		return r
+	}
+	if len(segs) == 2 {
+		r.Drops = 1
+	}
+	total := r.Slope * r.Span
+	noise := MAD(residuals(pts, r.Fit))
+	if r.notGrowing(total, minGrowth, level, noise) {
+		return r
+	}
+	if r.growing(pts, total, minGrowth, noise) {
+		r.oom(lim)
+	}
+	return r
+}
+
+// summarize fills what needs no fit: start, end, span, peak and the share
+// of the limit used; it returns the values and their minimum.
+func summarize(pts []Point, lim Limits) (r Result, vals []float64, lo float64) {
 	r.Start, r.End = pts[0].V, pts[len(pts)-1].V
 	r.Span = pts[len(pts)-1].T - pts[0].T
 	lo, hi := pts[0].V, pts[0].V
-	vals := make([]float64, len(pts))
+	vals = make([]float64, len(pts))
 	for i, p := range pts {
 		vals[i] = p.V
 		lo, hi = math.Min(lo, p.V), math.Max(hi, p.V)
@@ -73,29 +106,12 @@ func Analyze(pts []Point, lim Limits) Result {
 		}
 		r.PercentOfLimit = 100 * u / lim.Limit
 	}
-	if len(pts) < minSamples || r.Span <= 0 {
-		r.Verdict = vocab.VerdictNoisy
-		r.Reason = fmt.Sprintf("only %d samples over %s; run longer or sample more often", len(pts), Duration(r.Span))
-		return r
-	}
-	level := Median(vals)
-	r.Fit = TheilSen(pts)
-	r.Slope, r.Low, r.High = r.Fit.Slope, r.Fit.Low, r.Fit.High
-	minGrowth := math.Max(minGrowthBytes, minGrowthFraction*level)
+	return r, vals, lo
+}
 
-	segs := collections(pts, hi-lo, minGrowth)
-	if len(segs) >= 3 { // two or more drops: a sawtooth
-		r.Sawtooth, r.Drops = true, len(segs)-1
-		sawtooth(&r, segs, minGrowth)
-		r.oom(lim)
-		return r
-	}
-	if len(segs) == 2 {
-		r.Drops = 1
-	}
-
-	total := r.Slope * r.Span
-	noise := MAD(residuals(pts, r.Fit))
+// notGrowing gives the verdict when the series did not grow by total
+// (noisy, stable or shrinking) and reports whether it did.
+func (r *Result) notGrowing(total, minGrowth, level, noise float64) bool {
 	switch {
 	case math.Abs(total) < minGrowth || (r.Low <= 0 && r.High >= 0 && math.Abs(r.Fit.Tau) < leakTau):
 		if noise > minGrowth && noise > 0.02*level {
@@ -103,7 +119,7 @@ func Analyze(pts []Point, lim Limits) Result {
 			r.Reason = fmt.Sprintf("no trend (%s over %s) but moves by ±%s around %s",
 				SignedBytes(total), Duration(r.Span), Bytes(noise), Bytes(level))
 			r.Confidence = clamp01(1 - r.Fit.R2)
-			return r
+			return true
 		}
 		r.Verdict = vocab.VerdictStable
 		r.Reason = fmt.Sprintf("changed by %s over %s (within the %s threshold)",
@@ -112,15 +128,20 @@ func Analyze(pts []Point, lim Limits) Result {
 		if r.Drops == 1 {
 			r.Reason += "; released memory once"
 		}
-		return r
+		return true
 	case total < 0:
 		r.Verdict = vocab.VerdictStable
 		r.Reason = fmt.Sprintf("shrank by %s over %s (%s)", Bytes(-total), Duration(r.Span), Rate(r.Slope))
 		r.Confidence = r.Fit.R2
-		return r
+		return true
 	}
+	return false
+}
 
-	// vocab.VerdictGrowing. Is it steady (a leak) or warming up / levelling off?
+// growing tells a steady growth (a leak) from a warm-up or a series
+// levelling off. It reports whether the growth goes on (worth an OOM
+// projection).
+func (r *Result) growing(pts []Point, total, minGrowth, noise float64) bool {
 	first, second := halves(pts)
 	steady := second.Slope >= 0.5*first.Slope && second.Slope <= 2*first.Slope+minGrowth/r.Span
 	r.Confidence = r.Fit.R2
@@ -134,7 +155,7 @@ func Analyze(pts []Point, lim Limits) Result {
 			SignedBytes(total), SignedBytes(secondTotal))
 		r.Slope, r.Low, r.High = second.Slope, second.Low, second.High
 		r.Confidence = clamp01(1 - math.Abs(secondTotal)/(minGrowth/2))
-		return r
+		return false
 	case r.Fit.R2 >= leakR2 && r.Fit.Tau >= leakTau && steady && r.Drops == 0:
 		r.Verdict = vocab.VerdictLeak
 		r.Reason = fmt.Sprintf("grew steadily at %s (%s over %s); a straight line explains %.0f%% of it",
@@ -156,8 +177,7 @@ func Analyze(pts []Point, lim Limits) Result {
 			Rate(r.Slope), Bytes(noise), 100*r.Fit.R2)
 		r.Confidence = clamp01(1 - r.Fit.R2)
 	}
-	r.oom(lim)
-	return r
+	return true
 }
 
 // sawtooth judges a series with collections by the floor each collection
