@@ -94,6 +94,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.DurationNs))
 	defer cancel()
+	p.lastStats = time.Now() // the first interval starts now, attached
 	var wg sync.WaitGroup
 	wg.Go(func() { p.tick(runCtx, footer, rescan) })
 	err = tr.Run(runCtx, p.handle)
