@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
@@ -147,12 +148,16 @@ func TestToyProtocolPlugsIn(t *testing.T) {
 	show := func(output string, lines []byte) string {
 		var out, errOut bytes.Buffer
 		now := time.Unix(1_700_000_000, 0)
-		v := traceview.New(&out, &errOut, traceview.Options{Output: output, Window: 2 * time.Second, Now: func() time.Time { return now }})
+		clock := func() time.Time { return now }
+		v := traceview.New(&errOut, traceview.Options{Output: output, Window: 2 * time.Second, Now: clock})
+		screen := driver.NewScreen(v, driver.Options{Out: &out, ErrOut: &errOut, JSON: output == "json", Now: clock})
 		for sc := bufio.NewScanner(bytes.NewReader(lines)); sc.Scan(); {
-			v.Line("", sc.Bytes())
+			screen.Line("", sc.Bytes())
 		}
 		now = now.Add(2 * time.Second)
-		v.Finish()
+		if err := screen.End(nil); err != nil {
+			t.Errorf("%s: %v", output, err)
+		}
 		if errOut.Len() > 0 {
 			t.Errorf("%s: stderr %q", output, errOut.String())
 		}
