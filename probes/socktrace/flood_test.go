@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
 
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	h2parser "github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
 )
@@ -45,7 +46,7 @@ func TestH2CFloodStaysWithinBudget(t *testing.T) {
 	defer tr.Close()
 	var mu sync.Mutex
 	records := 0
-	trk := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{h2parser.Protocol{}}, MemoryBudget: budget}, func(any) { records++ })
+	trk := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{h2parser.Protocol{}}, MemoryBudget: budget}, func(conn.Protocol, api.Record) { records++ })
 	maxHeld := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
