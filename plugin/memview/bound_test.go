@@ -77,7 +77,10 @@ func simulate(tb testing.TB, v *View, procs, secs int) time.Duration {
 // An hour of samples keeps a bounded series per process, and the live
 // view refits a process's trend O(log samples) times, not every second.
 func TestHourOfSamplesIsBounded(t *testing.T) {
-	const procs, secs = 8, 3600
+	procs, secs := 8, 3600
+	if raceOn {
+		procs = 2
+	}
 	v := New(Options{Duration: time.Hour})
 	simulate(t, v, procs, secs)
 	for _, k := range v.order {
@@ -116,7 +119,10 @@ func BenchmarkLiveHour500(b *testing.B) {
 // frame still does at most fitBudget of fitting (checked by simulate),
 // and no process's live trend falls far behind its samples.
 func TestFrameFittingIsBudgeted(t *testing.T) {
-	const procs, secs = 200, 300
+	procs, secs := 200, 300
+	if raceOn {
+		procs, secs = 60, 120
+	}
 	v := New(Options{Duration: time.Hour})
 	simulate(t, v, procs, secs)
 	for _, k := range v.order {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package memview
+
+const raceOn = false
