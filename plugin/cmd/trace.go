@@ -63,6 +63,9 @@ var (
 		# Trace two processes and stream every request as NDJSON
 		sudo %[1]s trace --local --pid 4242 --pid 4243 -o json
 
+		# Keep header values and bodies (values are redacted on the node by default)
+		sudo %[1]s trace --local --comm nginx -o json --data-access full --body-limit 1024
+
 		# Trace a deployment's pods in a cluster for 30 seconds
 		%[1]s trace deploy/checkout -n shop --duration 30s
 
