@@ -2,18 +2,28 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strings"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/cmd"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 )
 
 func main() {
 	if runAgent() { // linux: `kubectl-pixie __agent ...` runs the probe agent (see agent_linux.go)
 		return
 	}
+	// Errors quote what nodes said: print them through the one sanitizer.
+	cmdutil.BehaviorOnFatal(func(msg string, code int) {
+		if msg != "" {
+			fmt.Fprintln(os.Stderr, render.SanitizeLines(strings.TrimSuffix(msg, "\n")))
+		}
+		os.Exit(code)
+	})
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	root := cmd.NewCmdRoot(streams)
 	if err := root.Execute(); err != nil {

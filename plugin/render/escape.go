@@ -56,3 +56,18 @@ func isPlain(s string) bool {
 func isBidiControl(r rune) bool {
 	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
 }
+
+// SanitizeLines is Sanitize for a message of several lines (an error with
+// its remedy): each line is sanitized and the line breaks are kept, but a
+// continuation line is always indented (ours are), so a line a node slipped
+// in cannot pass for a message of its own ("error: ...").
+func SanitizeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Sanitize(l)
+		if i > 0 && l != "" && l[0] != ' ' {
+			lines[i] = "  " + lines[i]
+		}
+	}
+	return strings.Join(lines, "\n")
+}

@@ -40,3 +40,11 @@ func TestSanitizeHostile(t *testing.T) {
 		t.Errorf("Sanitize(Hostile) = %q, want %q", got, want)
 	}
 }
+
+// An error message keeps its lines (message, remedy) but nothing else.
+func TestSanitizeLines(t *testing.T) {
+	got := SanitizeLines("error: probe failed: " + rendertest.Short + "\n  remedy\n")
+	if want := "error: probe failed: ^[]52;c;SGk=^G^[[2J\\u009bJ^H\\r\n  \\tX\n  remedy\n"; got != want {
+		t.Errorf("SanitizeLines = %q, want %q", got, want)
+	}
+}

@@ -1,8 +1,10 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -66,4 +68,38 @@ func TestWaitingMessageIsSanitized(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	rendertest.CheckSafe(t, "waiting message", err.Error())
+}
+
+type hostileErrReader struct{}
+
+func (hostileErrReader) Read([]byte) (int, error) { return 0, errors.New(rendertest.Hostile) }
+
+// A broken log stream's error comes from the node's kubelet: the warning
+// quotes it escaped.
+func TestBrokenStreamWarningIsSanitized(t *testing.T) {
+	client := kfake.NewClientset()
+	k := &fakeKubelet{client: client, conns: map[string]int{}, records: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go k.run(ctx, t)
+	var errOut bytes.Buffer
+	o := testOptions(client, k, &errOut)
+	o.Targets = o.Targets[:1]
+	o.logs = func(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
+		rc, err := k.logs(ctx, ns, pod)
+		k.mu.Lock()
+		first := k.conns[pod] == 1
+		k.mu.Unlock()
+		if first {
+			return io.NopCloser(io.MultiReader(strings.NewReader("{\"table\":\"probe_ready\",\"seq\":1}\n"), hostileErrReader{})), err
+		}
+		return rc, err
+	}
+	if _, err := Run(context.Background(), o, func(Line) {}); err != nil {
+		t.Fatal(err)
+	}
+	rendertest.CheckSafe(t, "stderr", errOut.String())
+	if !strings.Contains(errOut.String(), "broke (a^[]52;c;cHduZWQ=^G") {
+		t.Errorf("the stream's error is not quoted escaped: %q", errOut.String())
+	}
 }

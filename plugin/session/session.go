@@ -367,7 +367,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 		}
 		if err == nil {
 			if openErr != nil && !s.o.Quiet {
-				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s was interrupted (%v); resumed, records already received are skipped\n", n.target.Name, openErr)
+				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s was interrupted (%v); resumed, records already received are skipped\n", n.target.Name, render.Sanitize(openErr.Error()))
 			}
 			openErr = nil
 			if attempt > 0 {
@@ -389,7 +389,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 				return
 			}
 			if err != nil && ctx.Err() == nil && !s.o.Quiet {
-				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, err)
+				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, render.Sanitize(err.Error()))
 			}
 		}
 		if ctx.Err() != nil {
@@ -415,7 +415,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			}
 		}
 		if err != nil && attempt > 0 && attempt%10 == 0 {
-			fmt.Fprintf(s.o.ErrOut, "warning: log stream of %s on node %s: %v (reconnecting)\n", n.name, n.target.Name, err)
+			fmt.Fprintf(s.o.ErrOut, "warning: log stream of %s on node %s: %v (reconnecting)\n", n.name, n.target.Name, render.Sanitize(err.Error()))
 		}
 		select {
 		case <-ctx.Done():
