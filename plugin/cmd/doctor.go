@@ -34,8 +34,7 @@ type DoctorOptions struct {
 
 	client    kubernetes.Interface
 	namespace string
-	nsMissing bool     // the probe namespace does not exist (yet)
-	nodes     []string // target nodes; empty: every node
+	nsMissing bool // the probe namespace does not exist (yet)
 	args      []string
 	f         cmdutil.Factory
 }

@@ -284,7 +284,6 @@ type runner struct {
 
 	mu         sync.Mutex // guards node state written by stream goroutines
 	deleteOnce sync.Once
-	statusLen  int
 }
 
 func (s *runner) fail(n *node, err error) {

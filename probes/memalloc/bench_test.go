@@ -100,7 +100,6 @@ func benchLoop(t *testing.T, md *strings.Builder, bin, name, src string, rounds 
 		ratio        []float64
 		cpu, rss     []float64
 		bpfNsPerCall []float64
-		notes        []string
 	}
 	res := map[string]*result{}
 	var base []float64

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -381,7 +382,7 @@ func checkOutputs(t *testing.T, dir string, prof *flame.Profile, total uint64) {
 	}
 	dec := xml.NewDecoder(bytes.NewReader(svg.Bytes()))
 	for {
-		if _, err := dec.Token(); err == io.EOF {
+		if _, err := dec.Token(); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatalf("SVG is not XML: %v", err)

@@ -337,7 +337,7 @@ func TestNoSectionHeaders(t *testing.T) {
 		t.Fatalf("without section headers: eh %+v", bare.eh)
 	}
 	checked := 0
-	_ = full.eh.forEach(func(off uint64, d *fde, err error) bool {
+	_ = full.eh.forEach(func(off uint64, d *fde, _ error) bool {
 		got, err := bare.eh.lookup(d.begin)
 		if err != nil || got.begin != d.begin || got.end != d.end {
 			t.Fatalf("lookup(%#x) = %v, %v", d.begin, got, err)

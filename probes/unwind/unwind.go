@@ -13,7 +13,6 @@
 package unwind
 
 import (
-	"errors"
 	"os"
 	"runtime"
 	"sort"
@@ -403,8 +402,6 @@ func findMapping(maps []mapping, pc uint64) *mapping {
 	}
 	return nil
 }
-
-var errNoProc = errors.New("reading process mappings is only supported on linux")
 
 // FuncStart returns the start of the function containing pc in pid, from
 // its module's .eh_frame (the FDE's first address): what can name an

@@ -124,7 +124,7 @@ func runCaptures(t testing.TB, bin string) []*capture {
 				return
 			}
 		}
-		done <- fmt.Errorf("capture program exited early: %v", sc.Err())
+		done <- fmt.Errorf("capture program exited early: %w", sc.Err())
 	}()
 	select {
 	case err := <-done:

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
@@ -315,22 +314,6 @@ func (e *env) podLogs(t *testing.T, ns, name string) string {
 	defer rc.Close()
 	b, _ := io.ReadAll(rc)
 	return string(b)
-}
-
-// waitGone waits until a pod no longer exists.
-func (e *env) waitGone(t *testing.T, ns, name string) {
-	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		_, err := e.client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pod %s/%s still exists", ns, name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // lines splits NDJSON output.

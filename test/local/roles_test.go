@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -166,15 +165,6 @@ func nPaths(format string, n int) []string {
 		out = append(out, fmt.Sprintf(format, i))
 	}
 	return out
-}
-
-func hasPrefixAny(s string, ps ...string) bool {
-	for _, p := range ps {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func parseClient(t interface {

@@ -288,7 +288,7 @@ func FuzzSketchJSON(f *testing.F) {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return
 		}
-		var n uint64 = s.zero
+		n := s.zero
 		for _, c := range s.bins {
 			n += c
 		}

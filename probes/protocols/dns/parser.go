@@ -69,15 +69,14 @@ type key struct {
 }
 
 type query struct {
-	start    uint64
-	seq      uint64
-	q        question
-	hdr      string
-	body     string
-	size     int64
-	qtype    string
-	nameLow  string
-	hasQuery bool
+	start   uint64
+	seq     uint64
+	q       question
+	hdr     string
+	body    string
+	size    int64
+	qtype   string
+	nameLow string
 }
 
 // Parser matches one socket's queries and responses.

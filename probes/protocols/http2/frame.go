@@ -49,8 +49,6 @@ const (
 	// defaultMaxFrame is SETTINGS_MAX_FRAME_SIZE's initial value; frames
 	// longer than it are accepted once synchronised, but not to infer.
 	defaultMaxFrame = 1 << 14
-	// maxFrame is the largest frame the protocol allows.
-	maxFrame = 1<<24 - 1
 )
 
 // frameHeader is a decoded frame header.

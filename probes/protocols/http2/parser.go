@@ -16,8 +16,6 @@ const (
 	// maxTable bounds the HPACK dynamic table a peer may ask for; a
 	// larger size update breaks the direction's decoding (counted).
 	maxTable = 64 << 10
-	// defaultTable is SETTINGS_HEADER_TABLE_SIZE's initial value.
-	defaultTable = 4096
 	// pendingFactor: what pending streams keep of their headers is
 	// bounded by pendingFactor * MaxBufferedBytes; past it the oldest
 	// streams are dropped (UnmatchedRequests), and new blocks past half of

@@ -31,7 +31,7 @@ func loginPkt(caps uint32) string {
 }
 
 const (
-	capsBase = 0x000fa28d | capQueryAttributes&0 // 4.1 protocol, secure connection, plugin auth...
+	capsBase = 0x000fa28d // 4.1 protocol, secure connection, plugin auth... (no query attributes)
 )
 
 func okPkt(seq byte, affected byte, status uint16) string {

@@ -63,7 +63,6 @@ type request struct {
 	lastEnd  uint64
 	errCode  int
 	errMsg   string
-	started  bool
 }
 
 // half is one direction's packet being handled.

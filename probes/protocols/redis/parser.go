@@ -140,7 +140,6 @@ type Parser struct {
 	// dead: the connection lost bytes outside a value, or its replies can
 	// no longer be paired (CLIENT REPLY OFF); nothing more is parsed.
 	dead bool
-	args []byte
 }
 
 // NewParser returns a parser for a connection with env's role.
