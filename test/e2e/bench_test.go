@@ -26,7 +26,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
-// The benchmark of issue 3: from the command's start to the first table
+// The time-to-first-row benchmark: from the command's start to the first table
 // row, on a warm node with the probe image present. Run by
 // `make bench-e2e` (PIXIE_BENCH=1); `make e2e` skips it.
 //
@@ -62,7 +62,7 @@ func TestBenchFirstRow(t *testing.T) {
 	e.runPod(t, ns, "client", map[string]string{"app": "client"}, "get", "http://"+web.Status.PodIP+":8080/", "100000000", "50ms")
 
 	// warm-up: the first probe pod of a fresh node pays for the image's
-	// first use (snapshot unpack); the issue asks for a warm node
+	// first use (snapshot unpack); the benchmark is of a warm node
 	args := append([]string{"trace", "pod/web", "-n", ns, "--duration", "4s", "-o", "json", "-q"}, e.probeFlags(ns)...)
 	if r := e.pixie(t, time.Minute, args...); r.err != nil {
 		t.Fatalf("warm-up run:\n%s", r)

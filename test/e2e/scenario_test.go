@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestTraceCounts is the scenario: clients call servers over the
+// TestTraceCounts is the main cluster scenario: clients call servers over the
 // pod network; targeted by deployment (2 replicas), by label and by pod,
 // the probe sees exactly the targeted requests, as many as the clients
 // counted themselves, and none of an untargeted client.
