@@ -95,7 +95,7 @@ func (s *runner) pending() int {
 	defer s.mu.Unlock()
 	c := 0
 	for _, n := range s.nodes {
-		if n.state == "starting" {
+		if n.state == stateStarting {
 			c++
 		}
 	}
@@ -106,8 +106,8 @@ func (s *runner) startTimedOut() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range s.nodes {
-		if n.state == "starting" {
-			n.state = "failed"
+		if n.state == stateStarting {
+			n.state = stateFailed
 			n.err = fmt.Errorf("probe pod %s on node %s did not start within %s%s: check `kubectl describe pod -n %s %s`, or raise --pod-running-timeout",
 				podName(n), n.target.Name, s.o.PodRunningTimeout, lastWaiting(n.pod), s.o.Namespace, podName(n))
 		}
@@ -123,7 +123,7 @@ func (s *runner) onEvent(ev watch.Event, f *followers) {
 	s.update(p, ev.Type)
 	s.mu.Lock()
 	n := s.nodes[p.Spec.NodeName]
-	launch := n != nil && !n.started && (n.state == "ready" || n.state == "done")
+	launch := n != nil && !n.started && (n.state == stateReady || n.state == stateDone)
 	if launch {
 		n.started = true
 	}

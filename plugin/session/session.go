@@ -185,6 +185,16 @@ func (o *Options) podOptions() podspec.Options {
 	return po
 }
 
+// nodeState is where a node's probe pod is in its life.
+type nodeState string
+
+const (
+	stateStarting nodeState = "starting" // pod created, not running yet
+	stateReady    nodeState = "ready"    // running: its logs can be followed
+	stateDone     nodeState = "done"     // the agent exited; its stream is complete
+	stateFailed   nodeState = "failed"   // the pod could not run or was lost
+)
+
 // node is the per-node state of a running session.
 type node struct {
 	target target.Node
@@ -196,7 +206,7 @@ type node struct {
 	delivered atomic.Int64 // records delivered, counted by the stream goroutine
 	created   time.Time
 	ready     time.Duration
-	state     string // "starting", "ready", "failed", "done"
+	state     nodeState
 	err       error
 	stream    *stream
 	started   bool // streaming goroutine launched
@@ -248,7 +258,7 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 // it.
 func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 	for i, p := range pods {
-		n := &node{target: s.o.Targets[i], state: "starting", stream: newStream(s.o.Targets[i].Name)}
+		n := &node{target: s.o.Targets[i], state: stateStarting, stream: newStream(s.o.Targets[i].Name)}
 		s.nodes[n.target.Name] = n
 		s.order = append(s.order, n.target.Name)
 		n.created = time.Now()
@@ -292,7 +302,7 @@ func (s *runner) fail(n *node, err error) {
 	if n.err == nil {
 		n.err = err
 	}
-	n.state = "failed"
+	n.state = stateFailed
 }
 
 func (s *runner) finish() *Result {
@@ -330,26 +340,26 @@ func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 		return
 	}
 	n.pod = p
-	if n.state != "starting" {
+	if n.state != stateStarting {
 		return
 	}
 	if typ == watch.Deleted {
-		n.state, n.err = "failed", fmt.Errorf("probe pod %s on node %s was deleted before it started", p.Name, n.target.Name)
+		n.state, n.err = stateFailed, fmt.Errorf("probe pod %s on node %s was deleted before it started", p.Name, n.target.Name)
 		return
 	}
 	cs := probeStatus(p)
 	switch {
 	case cs != nil && cs.State.Running != nil:
-		n.state, n.ready = "ready", time.Since(n.created)
+		n.state, n.ready = stateReady, time.Since(n.created)
 	case cs != nil && cs.State.Terminated != nil:
 		// ran and exited already (an early error): its logs tell why
-		n.state, n.ready = "done", time.Since(n.created)
+		n.state, n.ready = stateDone, time.Since(n.created)
 	case cs != nil && cs.State.Waiting != nil:
 		if err := waitingError(p, cs.State.Waiting, n.target.Name); err != nil {
-			n.state, n.err = "failed", err
+			n.state, n.err = stateFailed, err
 		}
 	case p.Status.Phase == corev1.PodFailed:
-		n.state = "failed"
+		n.state = stateFailed
 		n.err = fmt.Errorf("probe pod %s on node %s failed before starting: %s %s", p.Name, n.target.Name, render.Sanitize(p.Status.Reason), render.Sanitize(p.Status.Message))
 	}
 }
@@ -398,7 +408,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			// The agent's last record arrived: done, without waiting for
 			// the kubelet to report the exit (up to seconds later).
 			s.mu.Lock()
-			n.state = "done"
+			n.state = stateDone
 			s.mu.Unlock()
 			return
 		}
@@ -431,7 +441,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 func (s *runner) finished(n *node, p *corev1.Pod, t *corev1.ContainerStateTerminated) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n.state = "done"
+	n.state = stateDone
 	if t.ExitCode == 0 || n.err != nil {
 		return
 	}
@@ -498,9 +508,9 @@ func (s *runner) printStatus(final bool) {
 	for _, name := range s.order {
 		n := s.nodes[name]
 		switch n.state {
-		case "ready", "done":
+		case stateReady, stateDone:
 			parts = append(parts, fmt.Sprintf("%s ready (%.1fs)", name, n.ready.Seconds()))
-		case "failed":
+		case stateFailed:
 			parts = append(parts, name+" failed")
 		default:
 			parts = append(parts, name+" starting")
