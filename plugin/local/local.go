@@ -151,7 +151,7 @@ func trimNewline(b []byte) []byte {
 const EnvAgent = "PIXIE_AGENT"
 
 // agentCommand picks the agent: $PIXIE_AGENT, else a pixie-agent next to
-// this executable (release archives and `make build` put one there), else
+// this executable (`make build` puts one there), else
 // this executable itself. The standalone agent is preferred because it
 // starts without the Kubernetes client libraries: its peak RSS is about a
 // third of the plugin's.
