@@ -1,4 +1,4 @@
-# Release archives, the probe image and the krew manifest (issue 6).
+# dist: release archives, the probe image and the krew manifest.
 #   make dist            archives for every platform + sha256 files + multi-arch probe image
 #   make image           single-arch probe image for this host (ctr -n k8s.io images import)
 #   make krew-manifest VERSION=vX.Y.Z   fill krew-manifest.yaml from dist/
@@ -81,5 +81,3 @@ krew-verify: $(DIST_ARCHIVES) $(DIST_ARCHIVES:=.sha256) ## validate the manifest
 
 .PHONY: FORCE
 FORCE:
-
-ci: krew-verify

@@ -1,6 +1,8 @@
 // Package probetest gates tier-2 tests (root, BPF, BTF). A missing need
 // skips the test loudly, or fails it when PIXIE_REQUIRE_PRIVILEGED=1 (CI),
 // so a machine that should run these tests cannot silently skip them.
+// Under -short (the race pass, make test-race) they all skip, loudly: the
+// full run (make test) covers them, and under -race they would be slow.
 package probetest
 
 import (
@@ -22,9 +24,18 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Skipf("SKIP (privileged test): "+format, args...)
 }
 
+// skipShort skips a test that needs root or real programs under -short.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIP (-short): needs root or real programs; `make test` runs it")
+	}
+}
+
 // RequireRoot skips (or fails) unless the test runs as root.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	skipShort(t)
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "needs root; run `sudo go test` or `go test -exec sudo`")
 	}
@@ -33,6 +44,7 @@ func RequireRoot(t testing.TB) {
 // RequireBTF skips (or fails) unless the kernel exposes BTF.
 func RequireBTF(t testing.TB) {
 	t.Helper()
+	skipShort(t)
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		skipOrFail(t, "needs kernel BTF at /sys/kernel/btf/vmlinux: %v", err)
 	}
@@ -49,6 +61,7 @@ func RequirePrivileged(t testing.TB) {
 // Install what is missing with `make deps`.
 func RequireCommand(t testing.TB, name string) string {
 	t.Helper()
+	skipShort(t)
 	p, err := exec.LookPath(name)
 	if err != nil {
 		skipOrFail(t, "needs %s on PATH (make deps installs it)", name)
