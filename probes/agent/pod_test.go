@@ -5,11 +5,11 @@ package agent
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	utilrand "k8s.io/apimachinery/pkg/util/rand"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -17,7 +17,7 @@ func envOf(m map[string]string) func(string) string { return func(k string) stri
 // podEnv makes the agent believe it runs in a probe pod with a fresh UID.
 func podEnv(t *testing.T, extra map[string]string) map[string]string {
 	t.Helper()
-	env := map[string]string{EnvPodUID: "test-" + utilrand.String(12)}
+	env := map[string]string{EnvPodUID: "test-" + strconv.FormatUint(rand.Uint64(), 36)}
 	for k, v := range extra {
 		env[k] = v
 	}
