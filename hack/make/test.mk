@@ -12,6 +12,7 @@ test: ## tier 1 and 2: unit tests, and privileged probe tests when root
 # test` has just run them.
 .PHONY: test-race
 test-race: ## unit tests of plugin/ and probes/ under the race detector (-short)
+	@echo "test-race: tests that need root or real programs skip under -short (go test -v names them); make test runs them"
 	$(GO) test -race -short -count=1 ./plugin/... ./probes/...
 
 .PHONY: test-local
