@@ -177,12 +177,22 @@ func (o *CleanupOptions) reason(p *corev1.Pod, me string) string {
 		return "--all"
 	case session.Expired(p, o.now()):
 		return "expired"
-	case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
+	case finished(p):
 		return "finished" // its agent is gone; only its log remains
 	case me != "" && p.Annotations[podspec.AnnotationUser] == me:
 		return "yours"
 	}
 	return ""
+}
+
+// finished reports whether p's agent has ended (the phase can lag behind
+// the container's state).
+func finished(p *corev1.Pod) bool {
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return true
+	}
+	cs := p.Status.ContainerStatuses
+	return len(cs) > 0 && cs[0].State.Terminated != nil
 }
 
 func (o *CleanupOptions) waitGone(ctx context.Context, pods []session.PodRef) error {

@@ -36,7 +36,7 @@ func probePod(name, sess, user string, expires time.Duration) *corev1.Pod {
 
 func cleanupClient() *kfake.Clientset {
 	finished := probePod("done", "s4", "", time.Hour)
-	finished.Status.Phase = corev1.PodSucceeded
+	finished.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 124}}}}
 	c := kfake.NewClientset(
 		probePod("expired", "s1", "bob", -time.Minute),
 		probePod("mine", "s2", "alice", time.Hour),
