@@ -128,6 +128,10 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(pods) == 0 {
+		fmt.Fprintf(o.ErrOut, "no probe pods %s\n", where(o.namespace))
+		return nil
+	}
 	me := ""
 	if !o.All && o.SessionID == "" {
 		me = session.WhoAmI(ctx, o.client)
