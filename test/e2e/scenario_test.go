@@ -61,7 +61,11 @@ func TestTraceCounts(t *testing.T) {
 		pd, pe := "/d-"+id, "/e-"+id
 		e.client1(t, ns, "cd-"+id, web[0].Status.PodIP, pd, n, "8s")
 		e.client1(t, ns, "ce-"+id, web[0].Status.PodIP, pe, n, "8s") // untargeted, same server
-		s := e.start(t, append([]string{"trace", "pod/cd-" + id, "-n", ns, "--duration", "16s", "-o", "json"}, e.probeFlags(ns)...)...)
+		// Restricted mode templates the client-side paths (both read
+		// /{id}); full data access, allowed by the probe namespace's
+		// annotation, keeps them apart.
+		e.allowFullData(t, ns)
+		s := e.start(t, append([]string{"trace", "pod/cd-" + id, "-n", ns, "--duration", "16s", "-o", "json", "--data-access", "full"}, e.probeFlags(ns)...)...)
 		s.waitStderr(t, " ready (", 90*time.Second)
 		okd := e.clientDone(t, ns, "cd-"+id)
 		e.clientDone(t, ns, "ce-"+id)

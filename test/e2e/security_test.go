@@ -321,3 +321,19 @@ func TestDataAccessAdmissionPolicy(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 }
+
+// allowFullData annotates ns so probes there may run with --data-access full.
+func (e *env) allowFullData(t *testing.T, ns string) {
+	t.Helper()
+	n, err := e.client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Annotations == nil {
+		n.Annotations = map[string]string{}
+	}
+	n.Annotations[session.AnnotationAllowFull] = "true"
+	if _, err := e.client.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
