@@ -93,7 +93,7 @@ func NewTraceOptions(streams genericiooptions.IOStreams) *TraceOptions {
 	return &TraceOptions{
 		outputOptions:  newOutputOptions("table"),
 		Duration:       30 * time.Second,
-		BodyLimit:      512,
+		BodyLimit:      api.DefaultBodyLimit,
 		clusterTargets: newClusterTargets(),
 		IOStreams:      streams,
 	}

@@ -56,6 +56,10 @@ func (c *TraceConfig) Access() (DataAccess, error) {
 // DefaultMaxPayload is the bytes captured per syscall unless configured.
 const DefaultMaxPayload = 4096
 
+// DefaultBodyLimit is the body bytes a record keeps (full data access)
+// unless configured: the plugin's --body-limit default and the tracker's.
+const DefaultBodyLimit = 512
+
 // CheckBodyLimit checks the bytes of body a record may keep: 0 keeps none,
 // and more than the capture size per syscall (maxPayload, 0: the default)
 // is refused, so a record never holds more than one capture's worth.

@@ -12,7 +12,7 @@ import (
 const (
 	DefaultMaxConns         = 4096
 	DefaultMaxBufferedBytes = 64 << 10
-	DefaultBodyLimit        = 512
+	DefaultBodyLimit        = api.DefaultBodyLimit
 	DefaultIdleTimeout      = 5 * time.Minute
 	// DefaultMemoryBudget leaves the probe pod (256 MiB limit) room for
 	// the Go heap's headroom, the ring buffer copy and the aggregates.
