@@ -398,15 +398,23 @@ func checkOutputs(t *testing.T, dir string, prof *flame.Profile, total uint64) {
 // runProbe runs the probe in this process and collects its records.
 func runProbe(t *testing.T, cfg api.ProfileConfig) ([]*api.StackTrace, *api.ProbeStats) {
 	t.Helper()
+	return runProbeWith(t, context.Background(), cfg, func() {})
+}
+
+// runProbeWith is runProbe calling sampling() once the probe samples; ctx
+// can end the run early.
+func runProbeWith(t *testing.T, ctx context.Context, cfg api.ProfileConfig, sampling func()) ([]*api.StackTrace, *api.ProbeStats) {
+	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	sampling()
 	var recs []*api.StackTrace
 	var final *api.ProbeStats
 	intervals := 0
-	err = p.Run(context.Background(), func(rec any) error {
+	err = p.Run(ctx, func(rec any) error {
 		switch r := rec.(type) {
 		case *api.StackTrace:
 			c := *r

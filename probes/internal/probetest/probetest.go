@@ -6,11 +6,15 @@
 package probetest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // RequireEnv is the variable that turns skips into failures.
@@ -95,4 +99,32 @@ func BuildGo(t testing.TB, dir string) string {
 		t.Fatalf("go build %s: %v\n%s", dir, err, b)
 	}
 	return out
+}
+
+// ProcessCPU is the CPU time (user + system, all threads, live and exited)
+// the kernel accounted to process pid, from /proc/PID/stat: the truth a
+// profile's sample count is checked against. Its unit is USER_HZ ticks
+// (100 per second on every Linux architecture), so it is exact to 10 ms.
+func ProcessCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("reading the CPU time of pid %d: %v", pid, err)
+	}
+	// Fields after the command name, which may hold spaces, in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		t.Fatalf("/proc/%d/stat is malformed: %q", pid, b)
+	}
+	const userHZ = 100
+	var ticks int64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/%d/stat: utime/stime %q: %v", pid, s, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ
 }

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"math/rand"
 	"os"
@@ -53,13 +54,13 @@ func hotBeta(n int) uint64 {
 // a busy machine still gives the profile enough samples.
 const threads = 2
 
-func main() {
-	secs, _ := strconv.ParseFloat(os.Args[1], 64)
-	end := time.Now().Add(time.Duration(secs * float64(time.Second)))
-	start := processCPU()
-	type split struct{ a, b time.Duration }
+type split struct{ a, b time.Duration }
+
+var sink atomic.Uint64
+
+// burn runs the loop on every thread while more() holds.
+func burn(more func() bool) split {
 	res := make(chan split)
-	var sink atomic.Uint64
 	for range threads {
 		go func() {
 			runtime.LockOSThread()
@@ -67,7 +68,7 @@ func main() {
 			// Jittered work sizes: a fixed cycle could alias with the
 			// 10 ms sampling period and the scheduler's time slices.
 			rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-			for time.Now().Before(end) {
+			for more() {
 				t0 := threadCPU()
 				sink.Add(hotAlpha(1_000_000 + rng.Intn(2_000_000)))
 				t1 := threadCPU()
@@ -79,13 +80,40 @@ func main() {
 			res <- s
 		}()
 	}
-	var a, b time.Duration
+	var sum split
 	for range threads {
 		s := <-res
-		a, b = a+s.a, b+s.b
+		sum.a, sum.b = sum.a+s.a, sum.b+s.b
 	}
+	return sum
+}
+
+// held: `goburn held CPUSECS` burns CPUSECS of process CPU time (at most
+// a minute of wall time) for each line read on stdin, then prints "burnt"
+// and waits, idle, for the next line; it exits at EOF. A test releases it
+// once the profiler samples, so all the CPU it used is inside the window.
+func held(secs float64) {
+	budget := time.Duration(secs * float64(time.Second))
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		start, deadline := processCPU(), time.Now().Add(time.Minute)
+		burn(func() bool { return processCPU()-start < budget && time.Now().Before(deadline) })
+		os.Stdout.WriteString("burnt\n")
+	}
+}
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "held" {
+		secs, _ := strconv.ParseFloat(os.Args[2], 64)
+		held(secs)
+		return
+	}
+	secs, _ := strconv.ParseFloat(os.Args[1], 64)
+	end := time.Now().Add(time.Duration(secs * float64(time.Second)))
+	start := processCPU()
+	s := burn(func() bool { return time.Now().Before(end) })
 	total := processCPU() - start
 	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"main.hotAlpha": a.Seconds(), "main.hotBeta": b.Seconds(), "total": total.Seconds(), "sink": sink.Load(),
+		"main.hotAlpha": s.a.Seconds(), "main.hotBeta": s.b.Seconds(), "total": total.Seconds(), "sink": sink.Load(),
 	})
 }

@@ -1,0 +1,144 @@
+//go:build linux
+
+package profile
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
+)
+
+// heldBurner is a test program in held mode (goburn, cnofp): each release
+// burns a set amount of its own CPU time, then it idles, so all the CPU it
+// used in a run falls inside the profiler's window.
+type heldBurner struct {
+	name string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+}
+
+func startHeld(t *testing.T, name string, args ...string) *heldBurner {
+	t.Helper()
+	h := &heldBurner{name: name, cmd: exec.Command(args[0], args[1:]...)}
+	h.cmd.Stderr = os.Stderr
+	var err error
+	if h.in, err = h.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.out = bufio.NewScanner(out)
+	if err := h.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = h.in.Close(); _ = h.cmd.Process.Kill(); _ = h.cmd.Wait() })
+	return h
+}
+
+func (h *heldBurner) pid() uint32 { return uint32(h.cmd.Process.Pid) }
+
+func (h *heldBurner) cpu(t *testing.T) time.Duration {
+	return probetest.ProcessCPU(t, h.cmd.Process.Pid)
+}
+
+// burnInWindow profiles the burners, releases them once the probe samples
+// and stops it when all have burnt. It returns the records and the CPU time
+// each burner used meanwhile, by its /proc/PID/stat.
+func burnInWindow(t *testing.T, cfg api.ProfileConfig, hs ...*heldBurner) ([]*api.StackTrace, *api.ProbeStats, map[uint32]time.Duration) {
+	t.Helper()
+	for _, h := range hs {
+		cfg.PIDs = append(cfg.PIDs, h.pid())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	before := map[uint32]time.Duration{}
+	burnt := make(chan bool, 1)
+	recs, stats := runProbeWith(t, ctx, cfg, func() {
+		for _, h := range hs {
+			before[h.pid()] = h.cpu(t)
+			if _, err := io.WriteString(h.in, "go\n"); err != nil {
+				t.Fatalf("releasing %s: %v", h.name, err)
+			}
+		}
+		go func() {
+			ok := true
+			for _, h := range hs {
+				ok = h.out.Scan() && h.out.Text() == "burnt" && ok
+			}
+			burnt <- ok
+			cancel()
+		}()
+	})
+	if ok := <-burnt; !ok {
+		t.Fatal("a burner did not report its burn in time (or died)")
+	}
+	used := map[uint32]time.Duration{}
+	for _, h := range hs {
+		used[h.pid()] = h.cpu(t) - before[h.pid()]
+	}
+	// Idle now: a later reading must agree, or the window missed CPU.
+	time.Sleep(200 * time.Millisecond)
+	for _, h := range hs {
+		if d := h.cpu(t) - before[h.pid()]; d != used[h.pid()] {
+			t.Fatalf("%s used %v in the window and %v by 200 ms later: it is not idle after its burn", h.name, used[h.pid()], d)
+		}
+	}
+	return recs, stats, used
+}
+
+// checkCount holds a process's samples to hz per second of the CPU time
+// it used, within 10%: the probe samples a per-CPU cpu-clock event, whose
+// period is 1/hz of CPU time (a fixed period: the kernel converts a
+// software clock's frequency to one), so the count is that ratio.
+func checkCount(t *testing.T, name string, recs []*api.StackTrace, pid uint32, hz int, cpu time.Duration) {
+	t.Helper()
+	var got uint64
+	for _, r := range recs {
+		if r.PID == pid {
+			got += r.Count
+		}
+	}
+	want := float64(hz) * cpu.Seconds()
+	t.Logf("%s: %d samples for %v of CPU, %.0f expected at %d Hz (%+.1f%%)", name, got, cpu, want, hz, 100*(float64(got)-want)/want)
+	if math.Abs(float64(got)-want) > 0.1*want {
+		t.Errorf("%s: %d samples for %v of CPU time, want %.0f (%d Hz) within 10%%", name, got, cpu, want, hz)
+	}
+}
+
+// TestProfileSampleCounts holds sample counts to the CPU time the kernel
+// accounted to each process over the same window: a Go program (two
+// threads), a C program without frame pointers (CFI unwinding), and both at
+// once, each checked on its own. The burners burn CPU time, not wall time,
+// so a loaded machine slows the test but does not thin the samples.
+func TestProfileSampleCounts(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	goBin := probetest.BuildGo(t, "testdata/goburn")
+	cBin := probetest.BuildC(t, "testdata/cnofp.c", "-O2", "-fomit-frame-pointer")
+	const budget = "3" // CPU seconds per release
+	g := startHeld(t, "go", goBin, "held", budget)
+	c := startHeld(t, "c-nofp", cBin, "held", budget)
+	hz := api.ProfileDefaultHz
+	for _, run := range [][]*heldBurner{{g}, {c}, {g, c}} {
+		recs, stats, used := burnInWindow(t, api.ProfileConfig{Hz: hz}, run...)
+		if stats.EventsLost > 0 {
+			t.Errorf("%d samples lost (%v): the counts below miss them", stats.EventsLost, stats.LostBy)
+		}
+		for _, h := range run {
+			if used[h.pid()] < 2900*time.Millisecond {
+				t.Errorf("%s used only %v of CPU; it burns %s s per release", h.name, used[h.pid()], budget)
+			}
+			checkCount(t, h.name, recs, h.pid(), hz, used[h.pid()])
+		}
+	}
+}
