@@ -52,63 +52,92 @@ func (h *heldBurner) cpu(t *testing.T) time.Duration {
 	return probetest.ProcessCPU(t, h.cmd.Process.Pid)
 }
 
+// burn is one run of held burners inside a profiler's window.
+type burn struct {
+	t      *testing.T
+	hs     []*heldBurner
+	ctx    context.Context // ends once all have burnt: stop the probe with it
+	cancel context.CancelFunc
+	before map[uint32]time.Duration
+	burnt  chan bool
+}
+
+func newBurn(t *testing.T, hs ...*heldBurner) *burn {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return &burn{t: t, hs: hs, ctx: ctx, cancel: cancel, before: map[uint32]time.Duration{}, burnt: make(chan bool, 1)}
+}
+
+// release starts the burns; call it once the probe samples.
+func (b *burn) release() {
+	for _, h := range b.hs {
+		b.before[h.pid()] = h.cpu(b.t)
+		if _, err := io.WriteString(h.in, "go\n"); err != nil {
+			b.t.Fatalf("releasing %s: %v", h.name, err)
+		}
+	}
+	go func() {
+		ok := true
+		for _, h := range b.hs {
+			ok = h.out.Scan() && h.out.Text() == "burnt" && ok
+		}
+		b.burnt <- ok
+		b.cancel()
+	}()
+}
+
+// used is the CPU time each burner used since release, by /proc/PID/stat;
+// call it once the probe stopped.
+func (b *burn) used() map[uint32]time.Duration {
+	t := b.t
+	t.Helper()
+	if ok := <-b.burnt; !ok {
+		t.Fatal("a burner did not report its burn in time (or died)")
+	}
+	used := map[uint32]time.Duration{}
+	for _, h := range b.hs {
+		used[h.pid()] = h.cpu(t) - b.before[h.pid()]
+	}
+	// Idle now: a later reading must agree, or the window missed CPU.
+	time.Sleep(200 * time.Millisecond)
+	for _, h := range b.hs {
+		if d := h.cpu(t) - b.before[h.pid()]; d != used[h.pid()] {
+			t.Fatalf("%s used %v in the window and %v by 200 ms later: it is not idle after its burn", h.name, used[h.pid()], d)
+		}
+	}
+	return used
+}
+
 // burnInWindow profiles the burners, releases them once the probe samples
 // and stops it when all have burnt. It returns the records and the CPU time
-// each burner used meanwhile, by its /proc/PID/stat.
+// each burner used meanwhile.
 func burnInWindow(t *testing.T, cfg api.ProfileConfig, hs ...*heldBurner) ([]*api.StackTrace, *api.ProbeStats, map[uint32]time.Duration) {
 	t.Helper()
 	for _, h := range hs {
 		cfg.PIDs = append(cfg.PIDs, h.pid())
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	before := map[uint32]time.Duration{}
-	burnt := make(chan bool, 1)
-	recs, stats := runProbeWith(t, ctx, cfg, func() {
-		for _, h := range hs {
-			before[h.pid()] = h.cpu(t)
-			if _, err := io.WriteString(h.in, "go\n"); err != nil {
-				t.Fatalf("releasing %s: %v", h.name, err)
-			}
-		}
-		go func() {
-			ok := true
-			for _, h := range hs {
-				ok = h.out.Scan() && h.out.Text() == "burnt" && ok
-			}
-			burnt <- ok
-			cancel()
-		}()
-	})
-	if ok := <-burnt; !ok {
-		t.Fatal("a burner did not report its burn in time (or died)")
-	}
-	used := map[uint32]time.Duration{}
-	for _, h := range hs {
-		used[h.pid()] = h.cpu(t) - before[h.pid()]
-	}
-	// Idle now: a later reading must agree, or the window missed CPU.
-	time.Sleep(200 * time.Millisecond)
-	for _, h := range hs {
-		if d := h.cpu(t) - before[h.pid()]; d != used[h.pid()] {
-			t.Fatalf("%s used %v in the window and %v by 200 ms later: it is not idle after its burn", h.name, used[h.pid()], d)
+	b := newBurn(t, hs...)
+	recs, stats := runProbeWith(t, b.ctx, cfg, b.release)
+	return recs, stats, b.used()
+}
+
+// samplesOf sums the samples of process pid.
+func samplesOf(recs []*api.StackTrace, pid uint32) uint64 {
+	var n uint64
+	for _, r := range recs {
+		if r.PID == pid {
+			n += r.Count
 		}
 	}
-	return recs, stats, used
+	return n
 }
 
 // checkCount holds a process's samples to hz per second of the CPU time
 // it used, within 10%: the probe samples a per-CPU cpu-clock event, whose
 // period is 1/hz of CPU time (a fixed period: the kernel converts a
 // software clock's frequency to one), so the count is that ratio.
-func checkCount(t *testing.T, name string, recs []*api.StackTrace, pid uint32, hz int, cpu time.Duration) {
+func checkCount(t *testing.T, name string, got uint64, hz int, cpu time.Duration) {
 	t.Helper()
-	var got uint64
-	for _, r := range recs {
-		if r.PID == pid {
-			got += r.Count
-		}
-	}
 	want := float64(hz) * cpu.Seconds()
 	t.Logf("%s: %d samples for %v of CPU, %.0f expected at %d Hz (%+.1f%%)", name, got, cpu, want, hz, 100*(float64(got)-want)/want)
 	if math.Abs(float64(got)-want) > 0.1*want {
@@ -138,7 +167,7 @@ func TestProfileSampleCounts(t *testing.T) {
 			if used[h.pid()] < 2900*time.Millisecond {
 				t.Errorf("%s used only %v of CPU; it burns %s s per release", h.name, used[h.pid()], budget)
 			}
-			checkCount(t, h.name, recs, h.pid(), hz, used[h.pid()])
+			checkCount(t, h.name, samplesOf(recs, h.pid()), hz, used[h.pid()])
 		}
 	}
 }
