@@ -66,6 +66,12 @@ var (
 		# Keep header values and bodies (values are redacted on the node by default)
 		sudo %[1]s trace --local --comm nginx -o json --data-access full --body-limit 1024
 
+		# Only the failing requests, the slowest endpoints first
+		sudo %[1]s trace --local --comm nginx --status 5xx --sort-by p99 --top 10
+
+		# Only HTTP and gRPC endpoints under /api, at least 100ms slow
+		%[1]s trace deploy/api --protocol http,grpc --endpoint '^(GET|POST) /api/' --min-latency 100ms
+
 		# Trace a deployment's pods in a cluster for 30 seconds
 		%[1]s trace deploy/checkout -n shop --duration 30s
 
@@ -82,6 +88,7 @@ type TraceOptions struct {
 	BodyLimit  int
 	FullData   bool
 	DataAccess string
+	traceFilters
 
 	clusterTargets
 	args []string
@@ -120,6 +127,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record with --data-access full: 0 (none) to the capture size (--max-payload)")
 	fs.StringVar(&o.DataAccess, "data-access", o.DataAccess, "what records keep, redacted in the node: restricted (default: templates and sizes, no values, bodies or credentials), full (values and bodies; Redis AUTH and SQL logins stay redacted) or none (summary columns only)")
 	fs.BoolVar(&o.FullData, "full-data", o.FullData, "alias of --data-access full")
+	o.traceFilters.addFlags(cmd, fs)
 	o.clusterTargets.addFlags(fs, "trace")
 }
 
@@ -151,6 +159,9 @@ func (o *TraceOptions) validateFlags() error {
 		return fmt.Errorf("--max-payload %d must be a power of two >= 64, e.g. 4096", o.MaxPayload)
 	}
 	if err := o.validateData(); err != nil {
+		return err
+	}
+	if err := o.traceFilters.validate(); err != nil {
 		return err
 	}
 	if err := o.localTarget.validate("trace", o.args, o.named(o.args) || o.targets != nil); err != nil {
@@ -207,6 +218,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 		BodyLimit:  o.BodyLimit,
 		EmitEvents: o.Output == "json",
 		DataAccess: o.dataAccess(),
+		Filter:     o.traceFilters.agent(),
 	}
 }
 
@@ -221,6 +233,7 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Palette:    render.PaletteFor(o.Out, o.Color),
 		ErrPalette: render.PaletteFor(o.ErrOut, o.Color),
 		Width:      do.Width,
+		Select:     o.traceFilters.selection(),
 	}), do
 }
 

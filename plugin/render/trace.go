@@ -34,6 +34,8 @@ type TraceView struct {
 	Rows       []stats.Endpoint
 	// Stats is the merged footer (MergeProbeStats); nil hides the footer.
 	Stats *api.ProbeStats
+	// Select narrows and orders the endpoints (--endpoint, --sort-by, --top).
+	Select TraceSelect
 }
 
 // TraceOptions are the rendering choices.
@@ -58,7 +60,7 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 	var lines []string
 	lines = append(lines, titleLine(v, p), "")
 
-	groups := groupEndpoints(v.Rows)
+	groups := v.Select.apply(groupEndpoints(v.Rows))
 	if len(groups) == 0 {
 		lines = append(lines, p.Warn(EmptyHint))
 	} else {

@@ -13,8 +13,10 @@ import (
 // of each node. Feed it records as they arrive, render View on each tick.
 // Not safe for concurrent use.
 type TraceModel struct {
-	agg   *stats.Aggregator
-	probe map[string]api.ProbeStats // node -> latest (cumulative) snapshot
+	// Select narrows and orders what View and Summaries show.
+	Select TraceSelect
+	agg    *stats.Aggregator
+	probe  map[string]api.ProbeStats // node -> latest (cumulative) snapshot
 }
 
 // NewTraceModel returns an empty model; cfg bounds the merged endpoints
@@ -51,6 +53,7 @@ func (m *TraceModel) ProbeStats() (s api.ProbeStats, nodes int, ok bool) {
 // session facts (protocol, elapsed, window, nodes, targets).
 func (m *TraceModel) View(base TraceView) TraceView {
 	base.Rows = m.Rows()
+	base.Select = m.Select
 	if s, _, ok := m.ProbeStats(); ok {
 		base.Stats = &s
 	}
@@ -58,9 +61,10 @@ func (m *TraceModel) View(base TraceView) TraceView {
 }
 
 // Summaries are the http_summary records of the window, one per endpoint
-// and status class, in Rows order. windowNs is the rate's denominator.
+// and status class of the endpoints Select keeps, in its order. windowNs
+// is the rate's denominator.
 func (m *TraceModel) Summaries(timeNs, windowNs int64) []api.HTTPSummary {
-	rows := m.Rows()
+	rows := SelectRows(m.Rows(), m.Select)
 	out := make([]api.HTTPSummary, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, api.NewHTTPSummary(r, timeNs, windowNs))

@@ -29,7 +29,9 @@ type Options struct {
 	ErrPalette *render.Palette // for ErrOut
 	// Width cuts the table to a terminal's width (0: no cut).
 	Width int
-	Now   func() time.Time
+	// Select narrows and orders the endpoints of every view.
+	Select render.TraceSelect
+	Now    func() time.Time
 }
 
 // View is called by the driver from one goroutine at a time.
@@ -60,6 +62,7 @@ func New(errOut io.Writer, o Options) *View {
 		warned:  map[string]bool{},
 		start:   o.Now(),
 	}
+	v.model.Select = o.Select
 	return v
 }
 

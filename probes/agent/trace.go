@@ -64,6 +64,9 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	if err := api.CheckBodyLimit(cfg.BodyLimit, cfg.MaxPayload); err != nil {
 		return &UserError{err.Error(), "pass a --body-limit within that range"}
 	}
+	if err := cfg.Filter.Compile(); err != nil {
+		return &UserError{"filter: " + err.Error(), "fix the --protocol, --status, --min-latency or --endpoint value"}
+	}
 	tgt, err := newTargets(&cfg, tlsLogger(out))
 	if err != nil {
 		return err

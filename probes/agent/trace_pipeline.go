@@ -64,15 +64,22 @@ func (p *pipeline) learn(ps []procs.Proc) {
 	}
 }
 
-// record is the tracker's sink (called with mu held): label, aggregate
-// and, with -o json, emit.
+// record is the tracker's sink (called with mu held): label, filter,
+// aggregate and, with -o json, emit. A filter drops a request from both
+// the stats and the records; one it cannot judge (no observation) too.
 func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	p.records++
 	c := rec.Conn()
 	service := p.label(c)
-	if obs, ok := protocols.Observe(proto, rec); ok {
+	obs, ok := protocols.Observe(proto, rec)
+	if ok {
 		obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
 		obs.LatencyNs, obs.TimeNs = c.Latency, c.Time
+	}
+	if p.cfg.Filter != nil && (!ok || !p.cfg.Filter.Keep(&obs)) {
+		return
+	}
+	if ok {
 		p.agg.Add(obs)
 	}
 	if p.cfg.EmitEvents {

@@ -26,4 +26,7 @@ type TraceConfig struct {
 	// "namespace/pod" (the probe never talks to the API server, so the
 	// plugin passes the names it resolved).
 	Services map[string]string `json:"services,omitempty"`
+	// Filter keeps only the requests it matches, in records and stats;
+	// nil keeps all.
+	Filter *TraceFilter `json:"filter,omitempty"`
 }

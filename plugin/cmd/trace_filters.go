@@ -1,0 +1,109 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// traceFilters are the flags that narrow and order a trace. Protocol,
+// status, latency and endpoint travel to the agent (api.TraceFilter),
+// which drops other requests before aggregating them; the endpoint
+// pattern, the order and the cut apply again to the rows in the plugin.
+type traceFilters struct {
+	Protocols  []string
+	Status     []string
+	Endpoint   string
+	MinLatency time.Duration
+	SortBy     string
+	Top        int
+
+	endpoint *regexp.Regexp
+}
+
+func (f *traceFilters) addFlags(cmd *cobra.Command, fs *pflag.FlagSet) {
+	fs.StringSliceVar(&f.Protocols, "protocol", nil, "keep only these protocols: "+strings.Join(api.FilterProtocols, ", ")+" (comma-separated or repeated)")
+	fs.StringSliceVar(&f.Status, "status", nil, "keep only requests with this status: 5xx, 4xx, error (what ERR% counts), an HTTP code such as 404, or a class the STATUS column shows such as NXDOMAIN")
+	fs.StringVar(&f.Endpoint, "endpoint", "", "keep only endpoints whose ENDPOINT text matches this regular expression, e.g. '^GET /api/'")
+	fs.DurationVar(&f.MinLatency, "min-latency", 0, "keep only requests at least this slow, e.g. 100ms")
+	fs.StringVar(&f.SortBy, "sort-by", "", "order endpoints by "+strings.Join(render.SortKeys, ", ")+", largest first (default req)")
+	fs.IntVar(&f.Top, "top", 0, "show only the first N endpoints in that order (0: all)")
+	_ = cmd.RegisterFlagCompletionFunc("protocol", completeList(api.FilterProtocols))
+	_ = cmd.RegisterFlagCompletionFunc("status", completeList(api.FilterStatusClasses))
+	_ = cmd.RegisterFlagCompletionFunc("sort-by", cobra.FixedCompletions(render.SortKeys, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// completeList completes one item of a comma-separated list, keeping the
+// items already typed and not offering them again.
+func completeList(values []string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		i := strings.LastIndexByte(toComplete, ',')
+		typed, last := toComplete[:i+1], toComplete[i+1:]
+		done := strings.Split(typed, ",")
+		var out []string
+		for _, v := range values {
+			if strings.HasPrefix(v, last) && !slices.Contains(done, v) {
+				out = append(out, typed+v)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	}
+}
+
+// validate checks the flags (no I/O) and compiles the endpoint pattern.
+func (f *traceFilters) validate() error {
+	for i, p := range f.Protocols {
+		f.Protocols[i] = strings.ToLower(strings.TrimSpace(p))
+	}
+	if f.MinLatency < 0 {
+		return fmt.Errorf("--min-latency %s is negative: use a duration such as 100ms", f.MinLatency)
+	}
+	if err := f.agent().Compile(); err != nil {
+		return errors.New(f.flagError(err))
+	}
+	if f.Endpoint != "" {
+		f.endpoint = regexp.MustCompile(f.Endpoint) // compiled above
+	}
+	if f.SortBy != "" && !slices.Contains(render.SortKeys, f.SortBy) {
+		return fmt.Errorf("--sort-by %q is unknown: use one of %s", f.SortBy, strings.Join(render.SortKeys, ", "))
+	}
+	if f.Top < 0 {
+		return fmt.Errorf("--top %d is negative: use a number of endpoints, or 0 for all", f.Top)
+	}
+	return nil
+}
+
+// flagError names the flag of an api.TraceFilter error.
+func (f *traceFilters) flagError(err error) string {
+	msg := err.Error()
+	for _, p := range []struct{ prefix, flag string }{
+		{"protocol ", "--protocol "}, {"status ", "--status "}, {"endpoint ", "--endpoint "},
+	} {
+		if rest, ok := strings.CutPrefix(msg, p.prefix); ok {
+			return p.flag + rest
+		}
+	}
+	return msg
+}
+
+// agent is the part the agent applies; nil when no flag narrows.
+func (f *traceFilters) agent() *api.TraceFilter {
+	if len(f.Protocols) == 0 && len(f.Status) == 0 && f.Endpoint == "" && f.MinLatency == 0 {
+		return nil
+	}
+	return &api.TraceFilter{Protocols: f.Protocols, Status: f.Status, Endpoint: f.Endpoint, MinLatencyNs: f.MinLatency.Nanoseconds()}
+}
+
+// selection is the part the plugin applies to the rows.
+func (f *traceFilters) selection() render.TraceSelect {
+	return render.TraceSelect{Endpoint: f.endpoint, SortBy: f.SortBy, Top: f.Top}
+}
