@@ -107,7 +107,7 @@ func (s *runner) startTimedOut() {
 	defer s.mu.Unlock()
 	for _, n := range s.nodes {
 		if n.state == stateStarting {
-			n.state = stateFailed
+			n.state, n.reason = stateFailed, "start timeout"
 			n.err = fmt.Errorf("probe pod %s on node %s did not start within %s%s: check `kubectl describe pod -n %s %s`, or raise --pod-running-timeout",
 				podName(n), n.target.Name, s.o.PodRunningTimeout, lastWaiting(n.pod), s.o.Namespace, podName(n))
 		}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -208,6 +207,7 @@ type node struct {
 	ready     time.Duration
 	state     nodeState
 	err       error
+	reason    string // why it failed, short, for the status line's groups
 	stream    *stream
 	started   bool // streaming goroutine launched
 	// reconnects counts log connections after the first (broken streams,
@@ -267,8 +267,12 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 		s.attempted = true
 		created, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Create(ctx, p, metav1.CreateOptions{})
 		if err != nil {
+			reason := "create failed"
+			if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
+				reason = "create " + render.Sanitize(string(r))
+			}
 			err = createError(err, s.o.Namespace, n.target.Name)
-			s.fail(n, err)
+			s.fail(n, reason, err)
 			if isPodSecurity(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
 				return err // the same for every node: stop here
 			}
@@ -296,11 +300,11 @@ type runner struct {
 	deleteOnce sync.Once
 }
 
-func (s *runner) fail(n *node, err error) {
+func (s *runner) fail(n *node, reason string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n.err == nil {
-		n.err = err
+		n.err, n.reason = err, reason
 	}
 	n.state = stateFailed
 }
@@ -344,7 +348,8 @@ func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 		return
 	}
 	if typ == watch.Deleted {
-		n.state, n.err = stateFailed, fmt.Errorf("probe pod %s on node %s was deleted before it started", p.Name, n.target.Name)
+		n.state, n.reason = stateFailed, "deleted"
+		n.err = fmt.Errorf("probe pod %s on node %s was deleted before it started", p.Name, n.target.Name)
 		return
 	}
 	cs := probeStatus(p)
@@ -356,10 +361,10 @@ func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 		n.state, n.ready = stateDone, time.Since(n.created)
 	case cs != nil && cs.State.Waiting != nil:
 		if err := waitingError(p, cs.State.Waiting, n.target.Name); err != nil {
-			n.state, n.err = stateFailed, err
+			n.state, n.err, n.reason = stateFailed, err, render.Sanitize(cs.State.Waiting.Reason)
 		}
 	case p.Status.Phase == corev1.PodFailed:
-		n.state = stateFailed
+		n.state, n.reason = stateFailed, "pod failed"
 		n.err = fmt.Errorf("probe pod %s on node %s failed before starting: %s %s", p.Name, n.target.Name, render.Sanitize(p.Status.Reason), render.Sanitize(p.Status.Message))
 	}
 }
@@ -394,7 +399,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			rc.Close()
 			var tooLong *ndjson.TooLongError
 			if errors.As(err, &tooLong) { // a replay would read it again
-				s.fail(n, fmt.Errorf("reading the probe on node %s: %w", n.target.Name, err))
+				s.fail(n, "record too long", fmt.Errorf("reading the probe on node %s: %w", n.target.Name, err))
 				return
 			}
 			if err != nil && ctx.Err() == nil && !s.o.Quiet {
@@ -493,47 +498,12 @@ func (s *runner) cleanup(ctx context.Context) {
 	})
 }
 
-// printStatus writes "probe pods: n1 ready (1.2s)  n2 starting" on ErrOut:
-// rewritten in place on a terminal, printed once (final) otherwise.
-func (s *runner) printStatus(final bool) {
-	if s.o.Quiet {
-		return
-	}
-	tty := isTerminal(s.o.ErrOut)
-	if !tty && !final {
-		return
-	}
-	s.mu.Lock()
-	parts := make([]string, 0, len(s.order))
-	for _, name := range s.order {
-		n := s.nodes[name]
-		switch n.state {
-		case stateReady, stateDone:
-			parts = append(parts, fmt.Sprintf("%s ready (%.1fs)", name, n.ready.Seconds()))
-		case stateFailed:
-			parts = append(parts, name+" failed")
-		default:
-			parts = append(parts, name+" starting")
-		}
-	}
-	s.mu.Unlock()
-	line := "probe pods: " + strings.Join(parts, "  ")
-	if tty {
-		fmt.Fprintf(s.o.ErrOut, "\r\x1b[K%s", line)
-		if final {
-			fmt.Fprintln(s.o.ErrOut)
-		}
-		return
-	}
-	fmt.Fprintln(s.o.ErrOut, line)
-}
-
-func isTerminal(w io.Writer) bool {
+// terminalSize is render.TerminalSize of ErrOut under its syncWriter.
+func terminalSize(w io.Writer) (width, height int, ok bool) {
 	if sw, ok := w.(*syncWriter); ok {
 		w = sw.w
 	}
-	_, _, ok := render.TerminalSize(w)
-	return ok
+	return render.TerminalSize(w)
 }
 
 func probeStatus(p *corev1.Pod) *corev1.ContainerStatus {

@@ -88,6 +88,8 @@ type fakeKubelet struct {
 	// final ends the log with the agent's final probe_stats; the pod
 	// status then never says terminated (a slow kubelet).
 	final bool
+	// steady serves every log whole, never broken
+	steady bool
 }
 
 func (k *fakeKubelet) logs(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
@@ -105,7 +107,7 @@ func (k *fakeKubelet) logs(ctx context.Context, ns, pod string) (io.ReadCloser, 
 	if k.exit != 0 {
 		b.WriteString(`{"table":"probe_log","seq":99,"level":"error","msg":"BTF missing on node","remedy":"use Linux >= 5.8 with BTF"}` + "\n")
 	}
-	if conn == 1 {
+	if conn == 1 && !k.steady {
 		cut := b.Bytes()[:b.Len()/2]
 		return io.NopCloser(io.MultiReader(bytes.NewReader(cut), errReader{})), nil
 	}
