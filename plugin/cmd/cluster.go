@@ -28,19 +28,22 @@ type clusterTargets struct {
 
 func newClusterTargets() clusterTargets { return clusterTargets{Probe: session.NewFlags()} }
 
-// addFlags registers -l, -A, -c and the probe-pod flags; verb is the
+// addFlags registers -l, -A, -c, the probe-pod flags, --max-nodes and
+// --yes; verb is the
 // command's ("trace", "profile", "watch").
 func (c *clusterTargets) addFlags(fs *pflag.FlagSet, verb string) {
 	fs.StringVarP(&c.Target.Selector, "selector", "l", c.Target.Selector, "label selector of the pods to "+verb)
 	fs.BoolVarP(&c.Target.AllNamespaces, "all-namespaces", "A", c.Target.AllNamespaces, "with -l: pods of every namespace")
 	fs.StringVarP(&c.Target.Container, "container", "c", c.Target.Container, verb+" only this container of each pod")
 	c.Probe.AddFlags(fs)
+	c.Probe.AddFanoutFlags(fs)
 }
 
 // named reports whether TARGETs or a selector were given.
 func (c *clusterTargets) named(args []string) bool { return len(args) > 0 || c.Target.Selector != "" }
 
-// resolve reads the kubeconfig and resolves args into probe targets per node.
+// resolve reads the kubeconfig and resolves args into probe targets per
+// node, refusing more nodes than --max-nodes without --yes.
 func (c *clusterTargets) resolve(ctx context.Context, f cmdutil.Factory, args []string) error {
 	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
@@ -51,8 +54,21 @@ func (c *clusterTargets) resolve(ctx context.Context, f cmdutil.Factory, args []
 		return err
 	}
 	c.probeNS = c.Probe.Namespace()
-	c.targets, err = target.Resolve(ctx, f.NewBuilder, c.client, args, c.Target)
-	return err
+	set, err := target.Resolve(ctx, f.NewBuilder, c.client, args, c.Target)
+	if err != nil {
+		return err
+	}
+	return c.setTargets(set)
+}
+
+// setTargets takes the resolved targets unless they span more nodes than
+// --max-nodes without --yes.
+func (c *clusterTargets) setTargets(set *target.Set) error {
+	if err := c.Probe.CheckNodes(len(set.Nodes)); err != nil {
+		return err
+	}
+	c.targets = set
+	return nil
 }
 
 // sessionOptions describe one probe pod per node, running `agent probe

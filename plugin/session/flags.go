@@ -21,7 +21,14 @@ type Flags struct {
 	PullPolicy        string
 	Profile           string
 	PodRunningTimeout time.Duration
+	// MaxNodes is the most probe pods a run starts without Yes.
+	MaxNodes int
+	Yes      bool
 }
+
+// DefaultMaxNodes is --max-nodes' default: a typo'd selector on a large
+// cluster should not start a probe pod on every node unasked.
+const DefaultMaxNodes = 100
 
 // EnvImage overrides the default probe image.
 const EnvImage = "PIXIE_IMAGE"
@@ -38,6 +45,7 @@ func NewFlags() *Flags {
 		PullPolicy:        string(corev1.PullIfNotPresent),
 		Profile:           string(podspec.ProfilePrivileged),
 		PodRunningTimeout: 60 * time.Second,
+		MaxNodes:          DefaultMaxNodes,
 	}
 }
 
@@ -49,6 +57,23 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.PullPolicy, "image-pull-policy", f.PullPolicy, "probe image pull policy: Always, IfNotPresent or Never")
 	fs.StringVar(&f.Profile, "profile", f.Profile, "security profile of the probe pods: "+podspec.ProfileNames())
 	fs.DurationVar(&f.PodRunningTimeout, "pod-running-timeout", f.PodRunningTimeout, "how long to wait for the probe pods to start (at most "+MaxPodRunningTimeout.String()+")")
+}
+
+// AddFanoutFlags registers --max-nodes and --yes, for the commands that
+// start one probe pod per node (trace, profile, memory).
+func (f *Flags) AddFanoutFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&f.MaxNodes, "max-nodes", f.MaxNodes, "refuse to start more probe pods (one per node) than this without --yes")
+	fs.BoolVar(&f.Yes, "yes", f.Yes, "start the probe pods even when there are more than --max-nodes")
+}
+
+// CheckNodes refuses to start n probe pods when that is more than
+// --max-nodes and --yes was not given.
+func (f *Flags) CheckNodes(n int) error {
+	if n <= f.MaxNodes || f.Yes {
+		return nil
+	}
+	return fmt.Errorf("the targets are on %d nodes: this would start %d probe pods (one per node), more than --max-nodes %d\n"+
+		"  add --yes to start them all, raise --max-nodes, or narrow the targets (TYPE/NAME, -l, -n)", n, n, f.MaxNodes)
 }
 
 // AddCleanupFlags registers only --probe-namespace (for cleanup).
@@ -70,6 +95,9 @@ func (f *Flags) Validate() error {
 	}
 	if f.Image == "" {
 		return fmt.Errorf("empty --image: name the probe image, e.g. %s", version.ProbeImage)
+	}
+	if f.MaxNodes < 1 {
+		return fmt.Errorf("--max-nodes %d is out of range: use 1 or more (the most probe pods started without --yes)", f.MaxNodes)
 	}
 	if f.PodRunningTimeout <= 0 || f.PodRunningTimeout > MaxPodRunningTimeout {
 		return fmt.Errorf("--pod-running-timeout %s is out of range: use a value above 0 and at most %s (it also extends the probe pods' deadline)", f.PodRunningTimeout, MaxPodRunningTimeout)
