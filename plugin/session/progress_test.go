@@ -15,6 +15,11 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 )
 
+// The fake API server's watches panic when their buffer fills: room for
+// the creation, status and deletion of 500 pods. Set before any test
+// starts a goroutine that reads it.
+func init() { watch.DefaultChanSize = 4096 }
+
 // nodeNames returns node-000 .. node-(n-1).
 func nodeNames(n int) []target.Node {
 	out := make([]target.Node, n)
@@ -78,10 +83,6 @@ func TestStatusLineListsUpToTenNodes(t *testing.T) {
 // A session of 500 nodes, 8 of which cannot pull the image, prints one
 // progress line (not one per node) that groups the failures.
 func TestRunFiveHundredNodesOneProgressLine(t *testing.T) {
-	// the fake API server's watches panic when their buffer fills: room
-	// for every pod's creation, status and deletion
-	defer func(n int32) { watch.DefaultChanSize = n }(watch.DefaultChanSize)
-	watch.DefaultChanSize = 4096
 	client := kfake.NewClientset()
 	k := &fakeKubelet{client: client, conns: map[string]int{}, records: 2, final: true, steady: true}
 	ctx, cancel := context.WithCancel(context.Background())
