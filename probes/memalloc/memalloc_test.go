@@ -148,7 +148,11 @@ func TestTotalsFullIsCounted(t *testing.T) {
 		}
 	}
 	// The target's stacks seen before the map filled keep their slots:
-	// drop them and fill their room.
+	// drop them and fill their room. The target is stopped meanwhile, or
+	// it could take a freed slot back while the map refills.
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	fill()
 	var k memallocMaKey
 	var v memallocMaTotal
@@ -158,6 +162,9 @@ func TestTotalsFullIsCounted(t *testing.T) {
 		}
 	}
 	fill()
+	if err := unix.Kill(pid, unix.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for tr.LostTotals() == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
