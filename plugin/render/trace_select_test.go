@@ -30,17 +30,6 @@ func selectModel() *TraceModel {
 	return m
 }
 
-func endpoints(rows []stats.Endpoint) []string {
-	var out []string
-	for _, r := range rows {
-		e := r.Method + " " + r.Path
-		if len(out) == 0 || out[len(out)-1] != e {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func TestTraceSelect(t *testing.T) {
 	for _, c := range []struct {
 		name string

@@ -4,6 +4,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -94,7 +95,8 @@ func TestTraceRefusesBadFilter(t *testing.T) {
 	for _, f := range []api.TraceFilter{{Protocols: []string{"smtp"}}, {Status: []string{"5x x"}}, {Endpoint: "("}, {MinLatencyNs: -1}} {
 		var out bytes.Buffer
 		err := Trace(t.Context(), api.TraceConfig{PIDs: []uint32{1}, Filter: &f}, NewEmitter(&out))
-		if ue, ok := err.(*UserError); !ok || !strings.HasPrefix(ue.Msg, "filter: ") || out.Len() != 0 {
+		var ue *UserError
+		if !errors.As(err, &ue) || !strings.HasPrefix(ue.Msg, "filter: ") || out.Len() != 0 {
 			t.Errorf("%+v: %v, wrote %q; want a filter user error and no output", f, err, out.String())
 		}
 	}
