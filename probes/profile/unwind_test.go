@@ -32,7 +32,7 @@ func TestProfileWithoutFramePointers(t *testing.T) {
 	if out, err := exec.Command(cc, "-O2", "-fomit-frame-pointer", "-o", bin, "testdata/cnofp.c").CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
-	w := startHeld(t, "cnofp", bin, "held", "2") // CPU seconds per run
+	w := startHeld(t, "cnofp", 0, bin, "held", "2") // CPU seconds per run
 	chain := "main;qsort"
 	// share of samples whose stack reaches main and has the program's own
 	// chain in order under glibc's qsort.
@@ -100,8 +100,8 @@ func TestProfileAllClassifies(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", gobin, "./testdata/goburn").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	c := startHeld(t, "cnofp", cbin, "held", "2") // CPU seconds
-	g := startHeld(t, "go", gobin, "held", "2")
+	c := startHeld(t, "cnofp", 1, cbin, "held", "2") // CPU seconds
+	g := startHeld(t, "go", 0, gobin, "held", "2")
 	p, err := New(api.ProfileConfig{All: true})
 	if err != nil {
 		t.Fatal(err)
