@@ -3,11 +3,15 @@
 package local
 
 import (
+	"bytes"
 	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
@@ -49,6 +53,8 @@ func TestTraceFilters(t *testing.T) {
 	for i, r := range runs {
 		traces[i] = startTrace(t, append(pidArgs(ng.worker), append([]string{"--duration", "60s"}, r.args...)...)...)
 	}
+	// The table: the endpoints with the largest error share, two of them.
+	table := startTable(t, append(pidArgs(ng.worker), "-o", "wide", "--duration", "60s", "--sort-by", "err", "--top", "2")...)
 	base := "http://" + ng.addr
 	args := []string{"-s"}
 	for _, p := range []string{"/ok", "/boom", "/ok", "/missing", "/ok", "/boom", "/gone", "/ok", "/missing", "/ok", "/boom", "/ok"} {
@@ -59,6 +65,9 @@ func TestTraceFilters(t *testing.T) {
 	}
 	if got := ng.accessCount(t); got != 12 {
 		t.Fatalf("nginx logged %d requests, want 12", got)
+	}
+	if got, want := table.stop(t), []string{"GET /boom 5xx:3", "GET /gone 5xx:1"}; !slices.Equal(got, want) {
+		t.Errorf("table rows %q, want %q", got, want)
 	}
 	for i, r := range runs {
 		recs := traces[i].stop(t)
@@ -80,6 +89,76 @@ func TestTraceFilters(t *testing.T) {
 			t.Errorf("%s: warnings:\n%s", r.name, traces[i].errOut.String())
 		}
 	}
+}
+
+// tableTrace is a `trace --local` printing its table (not -o json).
+type tableTrace struct {
+	cmd         *exec.Cmd
+	out, errOut lockedBuffer
+}
+
+// startTable runs the plugin with args and waits until its probe says
+// which data access it runs with (the agent logs it once attached).
+func startTable(t *testing.T, args ...string) *tableTrace {
+	t.Helper()
+	tt := &tableTrace{}
+	tt.cmd = exec.Command(pluginBin, append([]string{"trace", "--local"}, withDataAccess(args)...)...)
+	tt.cmd.Stdout, tt.cmd.Stderr = &tt.out, &tt.errOut
+	if err := tt.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tt.cmd.Process.Kill() })
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(tt.errOut.String(), "data access:"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("probes not attached after 30s:\n%s", tt.errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return tt
+}
+
+// stop ends the trace like Ctrl-C and returns the final table's rows as
+// "METHOD PATH STATUS".
+func (tt *tableTrace) stop(t *testing.T) []string {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	_ = tt.cmd.Process.Signal(syscall.SIGINT)
+	if err := tt.cmd.Wait(); err != nil {
+		t.Fatalf("trace failed: %v\n%s", err, tt.errOut.String())
+	}
+	out := tt.out.String()
+	if i := strings.LastIndex(out, "SERVICE"); i >= 0 {
+		out = out[i:] // the final frame
+	}
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
+		// SERVICE ROLE PEER METHOD PATH STATUS ...
+		if f := strings.Fields(l); len(f) > 5 && strings.HasPrefix(f[4], "/") {
+			rows = append(rows, strings.Join(f[3:6], " "))
+		}
+	}
+	if len(rows) == 0 {
+		t.Errorf("no table rows in:\n%s", tt.out.String())
+	}
+	return rows
+}
+
+// lockedBuffer is a bytes.Buffer a child process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func nonNil(m map[string]int) map[string]int {
