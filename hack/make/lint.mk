@@ -20,7 +20,7 @@ vet: ## gofmt and go vet
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## golangci-lint with .golangci.yml (installs the pinned version once)
-	$(GOLANGCI_LINT) run --timeout 20m ./...
+	$(GOLANGCI_LINT) run --allow-serial-runners --timeout 20m ./...
 
 # From the Go module proxy, outside our go.mod so its dependencies never
 # mix with the plugin's.
