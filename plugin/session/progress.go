@@ -129,3 +129,44 @@ func runningWord(probe string) string {
 	}
 	return "running"
 }
+
+// nodeErrors are the nodes' errors, one per node up to maxNodeParts
+// failed nodes; above, one per reason (its first node's, in full) naming
+// the other nodes that failed the same way. failed counts the nodes.
+func (s *runner) nodeErrors() (errs []error, failed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var reasons []string
+	first := map[string]error{}
+	others := map[string][]string{}
+	for _, name := range s.order {
+		n := s.nodes[name]
+		if n.err == nil {
+			continue
+		}
+		failed++
+		errs = append(errs, n.err)
+		if _, seen := first[n.reason]; !seen {
+			first[n.reason] = n.err
+			reasons = append(reasons, n.reason)
+			continue
+		}
+		others[n.reason] = append(others[n.reason], name)
+	}
+	if failed <= maxNodeParts {
+		return errs, failed
+	}
+	errs = errs[:0]
+	for _, r := range reasons {
+		err, more := first[r], others[r]
+		if len(more) > 0 {
+			names := strings.Join(more[:min(len(more), maxFailedNames)], ", ")
+			if len(more) > maxFailedNames {
+				names += ", ..."
+			}
+			err = fmt.Errorf("%w\n  the same (%s) on %d more nodes: %s", err, r, len(more), names)
+		}
+		errs = append(errs, err)
+	}
+	return errs, failed
+}

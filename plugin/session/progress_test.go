@@ -80,16 +80,17 @@ func TestStatusLineListsUpToTenNodes(t *testing.T) {
 	}
 }
 
-// A session of 500 nodes, 8 of which cannot pull the image, prints one
-// progress line (not one per node) that groups the failures.
+// A session of 500 nodes, 20 of which cannot pull the image, prints one
+// progress line (not one per node) that groups the failures, and its
+// error names the reason once, not 20 times.
 func TestRunFiveHundredNodesOneProgressLine(t *testing.T) {
 	client := kfake.NewClientset()
 	k := &fakeKubelet{client: client, conns: map[string]int{}, records: 2, final: true, steady: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bad := map[string]bool{}
-	for i := 0; i < 8; i++ {
-		bad[fmt.Sprintf("node-%03d", 60*i+7)] = true
+	for i := 0; i < 20; i++ {
+		bad[fmt.Sprintf("node-%03d", 25*i+7)] = true
 	}
 	go pullingKubelet(ctx, t, client, bad)
 	var errOut strings.Builder
@@ -97,8 +98,14 @@ func TestRunFiveHundredNodesOneProgressLine(t *testing.T) {
 	o.Targets = nodeNames(500)
 	o.PodRunningTimeout = 30 * time.Second
 	res, err := Run(context.Background(), o, func(Line) {})
-	if err == nil || res.Failed() != 8 {
-		t.Fatalf("err %v, failed %d: want 8 nodes failed", err, res.Failed())
+	if err == nil || res.Failed() != 20 {
+		t.Fatalf("err %v, failed %d: want 20 nodes failed", err, res.Failed())
+	}
+	wantErr := "node node-007 cannot pull probe image localhost/kubectl-pixie/probe:dev (ImagePullBackOff: back-off pulling image): check --image and that the node can reach the registry\n" +
+		"  the same (ImagePullBackOff) on 19 more nodes: node-032, node-057, node-082, ...\n" +
+		"  the other 480 of 500 nodes were probed; results are partial"
+	if err.Error() != wantErr {
+		t.Errorf("error\n got %q\nwant %q", err, wantErr)
 	}
 	var progress []string
 	for _, l := range strings.Split(errOut.String(), "\n") {
@@ -106,7 +113,7 @@ func TestRunFiveHundredNodesOneProgressLine(t *testing.T) {
 			progress = append(progress, l)
 		}
 	}
-	want := "probe pods: 492 tracing, 8 failed (ImagePullBackOff on 8 nodes: node-007, node-067, node-127, ...)"
+	want := "probe pods: 480 tracing, 20 failed (ImagePullBackOff on 20 nodes: node-007, node-032, node-057, ...)"
 	if len(progress) != 1 || progress[0] != want {
 		t.Errorf("progress lines %q, want exactly [%q]", progress, want)
 	}

@@ -322,15 +322,10 @@ func (s *runner) finish() *Result {
 }
 
 func (s *runner) joined() error {
-	var errs []error
-	for _, nr := range s.res.Nodes {
-		if nr.Err != nil {
-			errs = append(errs, nr.Err)
-		}
-	}
+	errs, failed := s.nodeErrors()
 	err := errors.Join(errs...)
-	if err != nil && len(errs) < len(s.res.Nodes) {
-		err = fmt.Errorf("%w\n  the other %d of %d nodes were probed; results are partial", err, len(s.res.Nodes)-len(errs), len(s.res.Nodes))
+	if err != nil && failed < len(s.res.Nodes) {
+		err = fmt.Errorf("%w\n  the other %d of %d nodes were probed; results are partial", err, len(s.res.Nodes)-failed, len(s.res.Nodes))
 	}
 	return err
 }
@@ -464,7 +459,10 @@ func (s *runner) finished(n *node, p *corev1.Pod, t *corev1.ContainerStateTermin
 	if tail := n.stream.tail.summary("    "); tail != "" {
 		msg += "\n  last log lines of " + p.Name + ":\n" + tail
 	}
-	n.err = errors.New(msg)
+	n.err, n.reason = errors.New(msg), "probe failed"
+	if t.Reason == "OOMKilled" {
+		n.reason = "OOMKilled"
+	}
 }
 
 // cleanup deletes the session's pods, once, with its own timeout so that it
