@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,7 @@ type burn struct {
 	ctx    context.Context // ends once all have burnt: stop the probe with it
 	cancel context.CancelFunc
 	before map[uint32]time.Duration
+	steal  time.Duration
 	burnt  chan bool
 }
 
@@ -82,6 +84,7 @@ func newBurn(t *testing.T, hs ...*heldBurner) *burn {
 
 // release starts the burns; call it once the probe samples.
 func (b *burn) release() {
+	b.steal = hostSteal(b.t)
 	for _, h := range b.hs {
 		b.before[h.pid()] = h.cpu(b.t)
 		if _, err := io.WriteString(h.in, "go\n"); err != nil {
@@ -110,6 +113,9 @@ func (b *burn) used() map[uint32]time.Duration {
 	for _, h := range b.hs {
 		used[h.pid()] = h.cpu(t) - b.before[h.pid()]
 	}
+	// The clock samples wall time, /proc counts CPU time without what the
+	// hypervisor stole: steal can put a few samples over (logged to tell).
+	t.Logf("the hypervisor stole %v of the host's CPUs during the burn", hostSteal(t)-b.steal)
 	// Idle now: a later reading must agree, or the window missed CPU.
 	time.Sleep(200 * time.Millisecond)
 	for _, h := range b.hs {
@@ -131,6 +137,23 @@ func burnInWindow(t *testing.T, cfg api.ProfileConfig, hs ...*heldBurner) ([]*ap
 	b := newBurn(t, hs...)
 	recs, stats := runProbeWith(t, b.ctx, cfg, b.release)
 	return recs, stats, b.used()
+}
+
+// hostSteal is the steal time of all CPUs so far, from /proc/stat.
+func hostSteal(t *testing.T) time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) // cpu user nice system idle iowait irq softirq steal
+	if len(f) < 9 {
+		t.Fatalf("/proc/stat: %q", f)
+	}
+	n, err := strconv.ParseInt(f[8], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(n) * 10 * time.Millisecond // USER_HZ ticks
 }
 
 // samplesOf sums the samples of process pid.
