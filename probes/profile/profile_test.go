@@ -297,12 +297,14 @@ func TestProfileRealWorkloads(t *testing.T) {
 			t.Errorf("%s: hottest function is %q, want %q", w.name, top, w.hot)
 		}
 		// Against the truth the program measured itself.
+		truth := map[string]float64{}
 		if tr := w.truth(t); tr["total"] > 0 {
 			for fn, secs := range tr {
 				if fn == "total" || fn == "sink" {
 					continue
 				}
 				want := secs / tr["total"]
+				truth[fn] = want
 				t.Logf("   truth %5.1f%%  %s", 100*want, fn)
 				tol := tolerance(t, w.name+" "+fn+" vs truth", want, o.total(), 0)
 				if got := o.share(fn); math.Abs(got-want) > tol {
@@ -327,6 +329,13 @@ func TestProfileRealWorkloads(t *testing.T) {
 		for n := range names {
 			a, b := ou.share(n), pu.share(n)
 			tol := tolerance(t, w.name+" "+n+" vs perf", math.Max(a, b), ou.total(), pu.total())
+			// Both are samples of the same truth, and a program that
+			// switches functions in long runs makes each noisier than a
+			// binomial: where the program measured the truth, being no
+			// further from it than perf is as good as perf.
+			if want, ok := truth[n]; ok && math.Abs(a-want) <= math.Abs(b-want) {
+				continue
+			}
 			if math.Abs(a-b) > tol {
 				t.Errorf("%s: %s self share %.1f%% here, %.1f%% in perf record", w.name, n, 100*a, 100*b)
 			}
