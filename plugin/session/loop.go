@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -45,8 +46,11 @@ func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
 	defer cancelStreams()
 	f := &followers{ctx: streamCtx, allDone: make(chan struct{})}
 	s.loop(runCtx, f, emit)
+	if runCtx.Err() != nil && !s.o.Quiet {
+		s.sayStopping()
+	}
+	s.settle(emit)
 	if !f.waiting {
-		s.printStatus(true)
 		f.waitAll()
 	}
 	// Ask the agents to stop (SIGTERM through the pod's deletion: they
@@ -60,17 +64,22 @@ func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
 func (s *runner) loop(runCtx context.Context, f *followers, emit func(Line)) {
 	startTimeout := time.NewTimer(s.o.PodRunningTimeout)
 	defer startTimeout.Stop()
+	tick := time.NewTicker(time.Second) // elapsed times, slow pulls
+	defer tick.Stop()
 	var windowEnd <-chan time.Time
 	var done <-chan struct{}
 	events := s.podEvents(runCtx)
+	kubelet := s.kubeletEvents(runCtx)
 	for {
 		if done == nil && s.pending() == 0 {
-			s.printStatus(true)
 			// The agents end on their own at the window's end; this is the
 			// plugin's bound in case one does not.
 			windowEnd = time.After(s.o.Window + s.o.StopGrace + 5*time.Second)
 			f.waitAll()
 			done = f.allDone
+		}
+		if s.settled() {
+			s.settle(emit)
 		}
 		select {
 		case <-runCtx.Done():
@@ -80,13 +89,80 @@ func (s *runner) loop(runCtx context.Context, f *followers, emit func(Line)) {
 		case <-windowEnd:
 			return
 		case l := <-s.lines:
-			emit(l)
+			s.deliver(l, emit)
 		case <-startTimeout.C:
 			s.startTimedOut()
+			s.settle(emit) // stragglers still attaching are not waited for
 		case ev := <-events:
 			s.onEvent(ev, f)
+		case ev := <-kubelet:
+			if e, ok := ev.Object.(*corev1.Event); ok {
+				s.onKubeEvent(e)
+				s.printStatus(false)
+			}
+		case <-tick.C:
+			s.printStatus(false)
 		}
 	}
+}
+
+// maxHeld bounds the records held back under the progress block; past
+// it the block is shown as it is and the records flow.
+const maxHeld = 4096
+
+// deliver emits a record, or holds it while the progress block is being
+// redrawn on a terminal.
+func (s *runner) deliver(l Line, emit func(Line)) {
+	s.observe(l)
+	if !s.holding() {
+		emit(l)
+		return
+	}
+	s.held = append(s.held, l)
+	if len(s.held) >= maxHeld {
+		s.settle(emit)
+	}
+}
+
+func (s *runner) holding() bool {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.tty && !s.o.Quiet && !s.progressDone
+}
+
+// settled reports whether the progress has nothing more to show.
+func (s *runner) settled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settledLocked()
+}
+
+// settle shows the final progress block and releases the held records.
+func (s *runner) settle(emit func(Line)) {
+	s.printStatus(true)
+	s.pmu.Lock()
+	s.progressDone = true
+	s.pmu.Unlock()
+	for _, l := range s.held {
+		emit(l)
+	}
+	s.held = nil
+}
+
+// sayStopping tells, once, what the first Ctrl-C (or any stop) does and
+// how long it may take.
+func (s *runner) sayStopping() {
+	s.stopOnce.Do(func() {
+		if s.o.Quiet {
+			return
+		}
+		s.mu.Lock()
+		pods := len(s.created)
+		s.mu.Unlock()
+		s.printStatus(true) // the block is final: nothing is redrawn under this
+		fmt.Fprintf(s.o.ErrOut, "stopping: asking %d probe pod(s) to flush their last records (up to %s), then deleting them (up to %s)\n",
+			pods, s.o.StopGrace, s.o.DeleteTimeout)
+	})
 }
 
 // pending counts the nodes whose pod has not started yet.
@@ -170,12 +246,30 @@ const (
 // server restart, timeout) is reopened with backoff: a fresh watch replays
 // the pods' current state, so nothing is missed.
 func (s *runner) podEvents(ctx context.Context) <-chan watch.Event {
-	out := make(chan watch.Event)
 	opts := metav1.ListOptions{LabelSelector: podspec.LabelSession + "=" + s.o.SessionID}
+	return s.watchLoop(ctx, "probe pods", true, func(ctx context.Context) (watch.Interface, error) {
+		return s.o.Client.CoreV1().Pods(s.o.Namespace).Watch(ctx, opts)
+	})
+}
+
+// kubeletEvents delivers the events about pods in the probe namespace
+// (image pulls and their failures), for the progress lines only: a user
+// who may not watch events gets the progress from the pod status alone.
+func (s *runner) kubeletEvents(ctx context.Context) <-chan watch.Event {
+	opts := metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod"}
+	return s.watchLoop(ctx, "events", false, func(ctx context.Context) (watch.Interface, error) {
+		return s.o.Client.CoreV1().Events(s.o.Namespace).Watch(ctx, opts)
+	})
+}
+
+// watchLoop keeps a watch open until ctx ends, reopening it with backoff;
+// warn says whether repeated failures to open it are worth a warning.
+func (s *runner) watchLoop(ctx context.Context, what string, warn bool, open func(context.Context) (watch.Interface, error)) <-chan watch.Event {
+	out := make(chan watch.Event)
 	go func() {
 		backoff := watchBackoffMin
 		for failures := 0; ; {
-			w, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Watch(ctx, opts)
+			w, err := open(ctx)
 			if err == nil && forward(ctx, w, out) {
 				backoff, failures = watchBackoffMin, 0
 				continue
@@ -183,9 +277,12 @@ func (s *runner) podEvents(ctx context.Context) <-chan watch.Event {
 			if ctx.Err() != nil {
 				return
 			}
+			if err != nil && !warn && (apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err)) {
+				return // not allowed: no use asking again
+			}
 			if err != nil {
-				if failures++; failures == 3 && !s.o.Quiet {
-					fmt.Fprintf(s.o.ErrOut, "warning: watching probe pods: %v (retrying)\n", err)
+				if failures++; failures == 3 && warn && !s.o.Quiet {
+					s.warnf("warning: watching %s: %v (retrying)\n", what, err)
 				}
 			}
 			select {

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -15,50 +17,98 @@ const maxNodeParts = 10
 // maxFailedNames caps the node names listed per failure reason.
 const maxFailedNames = 3
 
-// printStatus writes the status line on ErrOut: rewritten in place on a
-// terminal (cut to its width, so the redraw stays one line), printed once
-// (final) otherwise.
+// printStatus shows the progress on ErrOut: one line per node up to
+// maxNodeParts nodes, one summary line above. On a terminal the block is
+// redrawn in place (cursor up over the last one) until final; piped, only
+// the final block is printed, plus one line per slow pull. Once final, it
+// is never drawn again.
 func (s *runner) printStatus(final bool) {
 	if s.o.Quiet {
 		return
 	}
-	width, _, tty := terminalSize(s.o.ErrOut)
-	if !tty && !final {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.progressDone {
 		return
 	}
-	line := s.statusLine()
-	if tty {
-		fmt.Fprintf(s.o.ErrOut, "\r\x1b[K%s", render.TruncateLine(line, width-1))
+	s.progressDone = final
+	if !s.tty {
+		s.mu.Lock()
+		slow := s.slowPullsLocked(s.now())
+		s.mu.Unlock()
+		for _, l := range slow {
+			fmt.Fprintln(s.o.ErrOut, l)
+		}
 		if final {
-			fmt.Fprintln(s.o.ErrOut)
+			fmt.Fprint(s.o.ErrOut, strings.Join(s.statusLines(), "\n")+"\n")
 		}
 		return
 	}
-	fmt.Fprintln(s.o.ErrOut, line)
+	s.redrawLocked(nil)
 }
 
-// statusLine is "probe pods: n1 ready (1.2s)  n2 starting" up to
-// maxNodeParts nodes, else a count per state with the failures grouped by
-// reason: "probe pods: 412 tracing, 80 starting, 8 failed (ImagePullBackOff
-// on 8 nodes: n1, n2, n3, ...)".
+// redrawLocked writes msg (if any) above the progress block and the block
+// again, in one Write: cursor up over the old block, every line erased to
+// its end, the rest of the screen erased. s.pmu is held.
+func (s *runner) redrawLocked(msg []byte) {
+	var b bytes.Buffer
+	if s.drawn > 0 {
+		fmt.Fprintf(&b, "\r\x1b[%dA", s.drawn)
+	}
+	if len(msg) > 0 {
+		b.WriteString("\x1b[J")
+		b.Write(msg)
+	}
+	lines := s.statusLines()
+	for _, l := range lines {
+		b.WriteString(render.TruncateLine(l, s.width-1))
+		b.WriteString("\x1b[K\n")
+	}
+	b.WriteString("\x1b[J")
+	s.drawn = len(lines)
+	_, _ = s.o.ErrOut.Write(b.Bytes())
+}
+
+// warnf prints a message on ErrOut without breaking the progress block
+// being redrawn: above it.
+func (s *runner) warnf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.tty && !s.progressDone && s.drawn > 0 && !s.o.Quiet {
+		s.redrawLocked([]byte(msg))
+		return
+	}
+	_, _ = io.WriteString(s.o.ErrOut, msg)
+}
+
+// statusLines is the progress block: "probe pods:" then one line per node
+// (name, phase, elapsed time) up to maxNodeParts nodes; above, one
+// summary line.
+func (s *runner) statusLines() []string {
+	if len(s.order) > maxNodeParts {
+		return []string{s.statusLine()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	width := 0
+	for _, name := range s.order {
+		width = max(width, len(name))
+	}
+	lines := []string{"probe pods:"}
+	for _, name := range s.order {
+		lines = append(lines, fmt.Sprintf("  %-*s  %s", width, render.Sanitize(name), s.nodeLine(s.nodes[name], now)))
+	}
+	return lines
+}
+
+// statusLine is the summary of more than maxNodeParts nodes: a count per
+// state with the failures grouped by reason: "probe pods: 412 tracing,
+// 80 starting, 8 failed (ImagePullBackOff on 8 nodes: n1, n2, n3, ...)".
 func (s *runner) statusLine() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.order) <= maxNodeParts {
-		parts := make([]string, 0, len(s.order))
-		for _, name := range s.order {
-			n := s.nodes[name]
-			switch n.state {
-			case stateReady, stateDone:
-				parts = append(parts, fmt.Sprintf("%s ready (%.1fs)", name, n.ready.Seconds()))
-			case stateFailed:
-				parts = append(parts, name+" failed")
-			default:
-				parts = append(parts, name+" starting")
-			}
-		}
-		return "probe pods: " + strings.Join(parts, "  ")
-	}
 	var running, starting int
 	failed := map[string][]string{} // reason -> nodes, in creation order
 	for _, name := range s.order {

@@ -32,10 +32,11 @@ func nodeNames(n int) []target.Node {
 // runnerWith builds a runner whose nodes are in the given states, with
 // the given failure reasons (by node index).
 func runnerWith(probe string, states []nodeState, reasons map[int]string) *runner {
-	s := &runner{o: &Options{Probe: probe}, nodes: map[string]*node{}}
+	t0 := time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC)
+	s := &runner{o: &Options{Probe: probe}, nodes: map[string]*node{}, now: func() time.Time { return t0.Add(3 * time.Second) }}
 	for i, st := range states {
 		name := fmt.Sprintf("node-%03d", i)
-		s.nodes[name] = &node{state: st, reason: reasons[i], ready: 1200 * time.Millisecond}
+		s.nodes[name] = &node{state: st, reason: reasons[i], ready: 1200 * time.Millisecond, created: t0}
 		s.order = append(s.order, name)
 	}
 	return s
@@ -70,13 +71,30 @@ func TestStatusLineSummarisesOverTenNodes(t *testing.T) {
 	}
 }
 
-func TestStatusLineListsUpToTenNodes(t *testing.T) {
+func TestStatusLinesOnePerNodeUpToTen(t *testing.T) {
 	states := []nodeState{stateReady, stateStarting, stateFailed, stateDone, stateReady, stateReady, stateReady, stateReady, stateReady, stateReady}
-	got := runnerWith("trace", states, map[int]string{2: "ImagePullBackOff"}).statusLine()
-	want := "probe pods: node-000 ready (1.2s)  node-001 starting  node-002 failed  node-003 ready (1.2s)  node-004 ready (1.2s)  " +
-		"node-005 ready (1.2s)  node-006 ready (1.2s)  node-007 ready (1.2s)  node-008 ready (1.2s)  node-009 ready (1.2s)"
+	s := runnerWith("trace", states, map[int]string{2: "ImagePullBackOff"})
+	for i, name := range s.order {
+		if states[i] == stateReady || states[i] == stateDone {
+			s.nodes[name].progress.phase = phaseRunning
+		}
+	}
+	s.nodes["node-001"].progress.phase = phaseAttaching
+	s.nodes["node-004"].progress.phase = phaseAttaching
+	got := strings.Join(s.statusLines(), "\n")
+	want := `probe pods:
+  node-000  tracing  ready (1.2s)
+  node-001  attaching probes  3.0s
+  node-002  failed: ImagePullBackOff
+  node-003  tracing  ready (1.2s)
+  node-004  attaching probes  3.0s
+  node-005  tracing  ready (1.2s)
+  node-006  tracing  ready (1.2s)
+  node-007  tracing  ready (1.2s)
+  node-008  tracing  ready (1.2s)
+  node-009  tracing  ready (1.2s)`
 	if got != want {
-		t.Errorf("status line\n got %q\nwant %q", got, want)
+		t.Errorf("progress\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -101,7 +119,9 @@ func TestRunFiveHundredNodesOneProgressLine(t *testing.T) {
 	if err == nil || res.Failed() != 20 {
 		t.Fatalf("err %v, failed %d: want 20 nodes failed", err, res.Failed())
 	}
-	wantErr := "node node-007 cannot pull probe image localhost/kubectl-pixie/probe:dev (ImagePullBackOff: back-off pulling image): check --image and that the node can reach the registry\n" +
+	wantErr := "node node-007 cannot pull probe image localhost/kubectl-pixie/probe:dev (ImagePullBackOff: back-off pulling image)\n" +
+		"  copy the image into a registry your nodes can reach: kubectl pixie image push REGISTRY/REPO,\n" +
+		"  then pass the --image it prints (or set PIXIE_IMAGE); `kubectl pixie doctor` checks every node\n" +
 		"  the same (ImagePullBackOff) on 19 more nodes: node-032, node-057, node-082, ...\n" +
 		"  the other 480 of 500 nodes were probed; results are partial"
 	if err.Error() != wantErr {

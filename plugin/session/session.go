@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,8 @@ type Options struct {
 
 	// logs opens a pod's log stream; tests replace it.
 	logs func(ctx context.Context, namespace, pod string) (io.ReadCloser, error)
+	// now is the clock of the progress lines; tests replace it.
+	now func() time.Time
 }
 
 // NodeResult is what happened on one node.
@@ -155,6 +158,9 @@ func (o *Options) validate() error {
 	if o.ErrOut == nil {
 		o.ErrOut = io.Discard
 	}
+	if o.now == nil {
+		o.now = time.Now
+	}
 	if _, ok := o.ErrOut.(*syncWriter); !ok {
 		// stream goroutines warn while the main one prints the status
 		o.ErrOut = &syncWriter{w: o.ErrOut}
@@ -213,6 +219,7 @@ type node struct {
 	// reconnects counts log connections after the first (broken streams,
 	// or EOF before the kubelet reported the exit)
 	reconnects int
+	progress   progress
 }
 
 // Run creates the probe pods, streams their records to emit (called from
@@ -239,11 +246,14 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	s := &runner{o: &o, res: res, nodes: map[string]*node{}, lines: make(chan Line, 256)}
+	s := newRunner(&o, res)
 	defer s.cleanup(ctx)
 
 	if err := s.create(runCtx, pods); err != nil {
 		return s.finish(), err
+	}
+	if ctx.Err() != nil {
+		s.sayStopping()
 	}
 	if len(s.created) == 0 {
 		return s.finish(), s.joined()
@@ -261,7 +271,7 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 		n := &node{target: s.o.Targets[i], state: stateStarting, stream: newStream(s.o.Targets[i].Name)}
 		s.nodes[n.target.Name] = n
 		s.order = append(s.order, n.target.Name)
-		n.created = time.Now()
+		n.created = s.now()
 		// A Create cut off by Ctrl-C may still create the pod: from here
 		// the cleanup also deletes by the session's label.
 		s.attempted = true
@@ -281,7 +291,11 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 			}
 			continue
 		}
+		s.mu.Lock()
 		n.pod, n.name = created, created.Name
+		s.byPod[created.Name] = n
+		s.advance(n, phaseScheduled)
+		s.mu.Unlock()
 		s.created = append(s.created, PodRef{Namespace: created.Namespace, Name: created.Name, Node: n.target.Name})
 	}
 	return nil
@@ -291,13 +305,32 @@ type runner struct {
 	o         *Options
 	res       *Result
 	nodes     map[string]*node
+	byPod     map[string]*node // by pod name, for events
 	order     []string
 	created   []PodRef
 	attempted bool // a Create was sent
 	lines     chan Line
+	now       func() time.Time
 
 	mu         sync.Mutex // guards node state written by stream goroutines
 	deleteOnce sync.Once
+	stopOnce   sync.Once
+
+	// The progress block on ErrOut; pmu is taken before mu.
+	pmu          sync.Mutex
+	tty          bool // ErrOut is a terminal: the block is redrawn in place
+	width        int
+	drawn        int  // lines of the block on screen
+	progressDone bool // the final block was shown
+	// held are records kept back while the progress block is redrawn on a
+	// terminal: a live table drawn under it would break both redraws.
+	held []Line
+}
+
+func newRunner(o *Options, res *Result) *runner {
+	s := &runner{o: o, res: res, nodes: map[string]*node{}, byPod: map[string]*node{}, lines: make(chan Line, 256), now: o.now}
+	s.width, _, s.tty = terminalSize(o.ErrOut)
+	return s
 }
 
 func (s *runner) fail(n *node, reason string, err error) {
@@ -350,12 +383,13 @@ func (s *runner) update(p *corev1.Pod, typ watch.EventType) {
 	cs := probeStatus(p)
 	switch {
 	case cs != nil && cs.State.Running != nil:
-		n.state, n.ready = stateReady, time.Since(n.created)
+		n.state, n.ready = stateReady, s.now().Sub(n.created)
+		s.advance(n, phaseAttaching)
 	case cs != nil && cs.State.Terminated != nil:
 		// ran and exited already (an early error): its logs tell why
-		n.state, n.ready = stateDone, time.Since(n.created)
+		n.state, n.ready = stateDone, s.now().Sub(n.created)
 	case cs != nil && cs.State.Waiting != nil:
-		if err := waitingError(p, cs.State.Waiting, n.target.Name); err != nil {
+		if err := waitingError(p, cs.State.Waiting, n.target.Name, n.progress.event); err != nil {
 			n.state, n.err, n.reason = stateFailed, err, render.Sanitize(cs.State.Waiting.Reason)
 		}
 	case p.Status.Phase == corev1.PodFailed:
@@ -376,7 +410,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 		}
 		if err == nil {
 			if openErr != nil && !s.o.Quiet {
-				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s was interrupted (%v); resumed, records already received are skipped\n", n.target.Name, render.Sanitize(openErr.Error()))
+				s.warnf("warning: log stream from node %s was interrupted (%v); resumed, records already received are skipped\n", n.target.Name, render.Sanitize(openErr.Error()))
 			}
 			openErr = nil
 			if attempt > 0 {
@@ -398,7 +432,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 				return
 			}
 			if err != nil && ctx.Err() == nil && !s.o.Quiet {
-				fmt.Fprintf(s.o.ErrOut, "warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, render.Sanitize(err.Error()))
+				s.warnf("warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, render.Sanitize(err.Error()))
 			}
 		}
 		if ctx.Err() != nil {
@@ -424,7 +458,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 			}
 		}
 		if err != nil && attempt > 0 && attempt%10 == 0 {
-			fmt.Fprintf(s.o.ErrOut, "warning: log stream of %s on node %s: %v (reconnecting)\n", n.name, n.target.Name, render.Sanitize(err.Error()))
+			s.warnf("warning: log stream of %s on node %s: %v (reconnecting)\n", n.name, n.target.Name, render.Sanitize(err.Error()))
 		}
 		select {
 		case <-ctx.Done():
@@ -536,14 +570,22 @@ func lastWaiting(p *corev1.Pod) string {
 }
 
 // waitingError turns a waiting container that will not start by itself
-// into an error with a remedy; nil while it may still start.
-func waitingError(p *corev1.Pod, w *corev1.ContainerStateWaiting, node string) error {
+// into an error with a remedy; nil while it may still start. event is the
+// kubelet's last warning about the pod (its cause, where the status only
+// says "Back-off pulling image").
+func waitingError(p *corev1.Pod, w *corev1.ContainerStateWaiting, node, event string) error {
 	img := p.Spec.Containers[0].Image
 	switch w.Reason {
 	case "ErrImageNeverPull":
 		return fmt.Errorf("probe image %s is not present on node %s and the pull policy is Never: import it into the node's container runtime, or use --image-pull-policy IfNotPresent with an image the node can pull", img, node)
 	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "RegistryUnavailable":
-		return fmt.Errorf("node %s cannot pull probe image %s (%s: %s): check --image and that the node can reach the registry", node, img, render.Sanitize(w.Reason), render.Sanitize(w.Message))
+		msg := render.Sanitize(w.Message)
+		if event != "" && !strings.Contains(event, msg) {
+			msg += "; kubelet: " + event
+		}
+		return fmt.Errorf("node %s cannot pull probe image %s (%s: %s)\n"+
+			"  copy the image into a registry your nodes can reach: kubectl pixie image push REGISTRY/REPO,\n"+
+			"  then pass the --image it prints (or set %s); `kubectl pixie doctor` checks every node", node, img, render.Sanitize(w.Reason), msg, EnvImage)
 	case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
 		return fmt.Errorf("probe container on node %s could not start (%s: %s): check `kubectl pixie doctor` and the --profile", node, render.Sanitize(w.Reason), render.Sanitize(w.Message))
 	}

@@ -202,7 +202,8 @@ func TestRunMergesResumesAndDeletes(t *testing.T) {
 	if !strings.Contains(errOut.String(), "log stream from node n1 broke (connection reset); reconnecting") {
 		t.Errorf("no notice of the broken stream: %q", errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "probe pods: n1 ready (") || !strings.Contains(errOut.String(), "n2 ready (") {
+	// The fake agent exits without probe_ready: it never said it attached.
+	if !strings.Contains(errOut.String(), "probe pods:\n  n1  exited ") || !strings.Contains(errOut.String(), "\n  n2  exited ") {
 		t.Errorf("status line missing: %q", errOut.String())
 	}
 }
@@ -321,7 +322,8 @@ func TestRunCancelDeletesOnce(t *testing.T) {
 			}
 		}
 	}()
-	o := testOptions(client, &fakeKubelet{}, io.Discard)
+	var errOut bytes.Buffer
+	o := testOptions(client, &fakeKubelet{}, &syncWriter{w: &errOut})
 	o.Window = time.Minute
 	o.StopGrace = 100 * time.Millisecond
 	// a stream that never ends until its context does
@@ -346,6 +348,10 @@ func TestRunCancelDeletesOnce(t *testing.T) {
 	defer mu.Unlock()
 	if deletes != 2 {
 		t.Errorf("%d deletions, want 2 (one per pod, exactly once)", deletes)
+	}
+	// The first Ctrl-C says what it does and how long it may take.
+	if want := "stopping: asking 2 probe pod(s) to flush their last records (up to 100ms), then deleting them (up to 20s)\n"; strings.Count(errOut.String(), want) != 1 {
+		t.Errorf("stderr %q: want once %q", errOut.String(), want)
 	}
 }
 
