@@ -1,0 +1,136 @@
+//go:build linux
+
+package local
+
+import (
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
+)
+
+// The latency rule, checked the same way for every protocol: a client
+// times each of its requests on one connection itself; the trace sees the
+// same requests from the client's side and, where it is traced, from the
+// server's. Records pair with the client's requests by order on that
+// connection.
+//
+//   - per request, traced client-side <= client-measured + the clock's
+//     granularity (both read CLOCK_MONOTONIC; the tracer's span starts at
+//     the first write's syscall and ends at the last read's, inside the
+//     client's);
+//   - per request, traced server-side <= traced client-side;
+//   - p50 within 5% or 50 µs (the larger) of the client's, both ways;
+//   - p99 the same both ways when the client timestamps right around its
+//     syscalls (aroundSyscalls); a library client's clock also holds its
+//     scheduling and decoding, which grow with load: there the p99 bound
+//     is one-sided.
+type latencyCase struct {
+	name           string
+	client         []int64 // ns per request, as the client timed it, in order
+	tracedClient   []int64 // the same requests' client-side records, in order
+	tracedServer   []int64 // server-side, in order; nil when the server is not traced
+	aroundSyscalls bool
+}
+
+// clockGranularity is CLOCK_MONOTONIC's resolution, which both the
+// client's time.Since and the tracer's bpf_ktime_get_ns read.
+func clockGranularity(t *testing.T) int64 {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGetres(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return ts.Nano()
+}
+
+// checkLatency applies the latency rule to one protocol's requests.
+func checkLatency(t *testing.T, c latencyCase) {
+	t.Helper()
+	n := len(c.client)
+	if n < 50 {
+		t.Fatalf("%s: %d requests timed by the client: too few for a p99", c.name, n)
+	}
+	if len(c.tracedClient) != n || c.tracedServer != nil && len(c.tracedServer) != n {
+		t.Fatalf("%s: the client timed %d requests; traced %d client-side and %d server-side", c.name, n, len(c.tracedClient), len(c.tracedServer))
+	}
+	gran := clockGranularity(t)
+	var libMax int64
+	for i, lat := range c.client {
+		traced := c.tracedClient[i]
+		if traced <= 0 || traced > lat+gran {
+			t.Errorf("%s request %d: traced client-side %v, the client measured %v (granularity %v)", c.name, i, time.Duration(traced), time.Duration(lat), time.Duration(gran))
+		}
+		if c.tracedServer != nil && (c.tracedServer[i] <= 0 || c.tracedServer[i] > traced) {
+			t.Errorf("%s request %d: traced server-side %v above its client-side %v", c.name, i, time.Duration(c.tracedServer[i]), time.Duration(traced))
+		}
+		libMax = max(libMax, lat-traced)
+	}
+	ts, cs := sortedInt64(c.tracedClient), sortedInt64(c.client)
+	diffs := make([]int64, n)
+	for i := range diffs {
+		diffs[i] = c.client[i] - c.tracedClient[i]
+	}
+	ds := sortedInt64(diffs)
+	// What the client adds outside the traced syscalls: the library's (or
+	// the raw client's) own share of its clock.
+	t.Logf("%s: %d requests; the client's clock exceeds the traced span by p50 %v, p99 %v, max %v", c.name, n,
+		time.Duration(quantile(ds, 0.5)), time.Duration(quantile(ds, 0.99)), time.Duration(libMax))
+	for _, q := range []float64{0.5, 0.99} {
+		got, want := quantile(ts, q), quantile(cs, q)
+		t.Logf("%s: p%.0f traced %v, client measured %v", c.name, q*100, time.Duration(got), time.Duration(want))
+		if (q == 0.5 || c.aroundSyscalls) && !within(got, want) {
+			t.Errorf("%s: p%.0f traced %v, client measured %v: off by more than 5%% or 50µs", c.name, q*100, time.Duration(got), time.Duration(want))
+		} else if got > want && !within(got, want) {
+			t.Errorf("%s: p%.0f traced %v above the client's %v by more than 5%% or 50µs", c.name, q*100, time.Duration(got), time.Duration(want))
+		}
+	}
+}
+
+// connLatencies decodes table's records from a trace's output and returns
+// the latencies of those keep accepts on the connection whose client end
+// is clientPort, client side and server side, each in request order.
+func connLatencies[T any, P interface {
+	*T
+	api.Record
+}](t *testing.T, out []byte, table string, clientPort uint16, keep func(P) bool) (client, server []int64) {
+	t.Helper()
+	recs := tableLines[T](t, out, table)
+	var cli, srv []*api.ConnColumns
+	for i := range recs {
+		r := P(&recs[i])
+		c := r.Conn()
+		switch {
+		case !keep(r):
+		case c.TraceRole == vocab.RoleClient && c.LocalPort == clientPort:
+			cli = append(cli, c)
+		case c.TraceRole == vocab.RoleServer && c.RemotePort == clientPort:
+			srv = append(srv, c)
+		}
+	}
+	return inOrder(cli), inOrder(srv)
+}
+
+func inOrder(cs []*api.ConnColumns) []int64 {
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Time < cs[j].Time })
+	out := []int64{}
+	for _, c := range cs {
+		out = append(out, c.Latency)
+	}
+	return out
+}
+
+// selfTrace traces this test process (a client the test runs itself) and
+// the servers named by args while do runs; it returns the trace's output.
+func selfTrace(t *testing.T, do func(), args ...string) []byte {
+	t.Helper()
+	tr := startTrace(t, append(append(pidArgs(uint32(os.Getpid())), args...), "--duration", "60s")...)
+	do()
+	tr.stop(t)
+	return tr.out.Bytes()
+}
