@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // AgentArg is the hidden argument that makes the plugin binary run as the
@@ -128,7 +129,8 @@ func readLines(r io.Reader, onLine func([]byte)) error {
 	nr := ndjson.NewReader(r)
 	for {
 		line, err := nr.ReadLine()
-		if line = trimNewline(line); len(line) > 0 {
+		// The hello is for a cluster's transport: here the agent is this build.
+		if line = trimNewline(line); len(line) > 0 && !api.IsHello(line) {
 			onLine(line)
 		}
 		if errors.Is(err, io.EOF) {

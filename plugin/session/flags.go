@@ -53,7 +53,7 @@ func NewFlags() *Flags {
 // --profile and --pod-running-timeout.
 func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.ProbeNamespace, "probe-namespace", f.ProbeNamespace, "namespace of the probe pods (default "+DefaultNamespace+", created when missing)")
-	fs.StringVar(&f.Image, "image", f.Image, "probe image (env "+EnvImage+")")
+	fs.StringVar(&f.Image, "image", f.Image, "probe image, best pinned by digest (REPO:TAG@sha256:...); the flag beats env "+EnvImage+", which beats this build's default")
 	fs.StringVar(&f.PullPolicy, "image-pull-policy", f.PullPolicy, "probe image pull policy: Always, IfNotPresent or Never")
 	fs.StringVar(&f.Profile, "profile", f.Profile, "security profile of the probe pods: "+podspec.ProfileNames())
 	fs.DurationVar(&f.PodRunningTimeout, "pod-running-timeout", f.PodRunningTimeout, "how long to wait for the probe pods to start (at most "+MaxPodRunningTimeout.String()+")")
@@ -93,8 +93,8 @@ func (f *Flags) Validate() error {
 	default:
 		return fmt.Errorf("unknown --profile %q: use %s", f.Profile, podspec.ProfileNames())
 	}
-	if f.Image == "" {
-		return fmt.Errorf("empty --image: name the probe image, e.g. %s", version.ProbeImage)
+	if err := checkImage(f.Image); err != nil {
+		return err
 	}
 	if f.MaxNodes < 1 {
 		return fmt.Errorf("--max-nodes %d is out of range: use 1 or more (the most probe pods started without --yes)", f.MaxNodes)

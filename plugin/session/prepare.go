@@ -59,6 +59,7 @@ func prepare(ctx context.Context, o *Options) error {
 	}
 	if !o.Quiet {
 		fmt.Fprintf(o.ErrOut, "session %s: probe pods in namespace %s (kubectl pixie sessions lists them)\n", o.SessionID, o.Namespace)
+		fmt.Fprint(o.ErrOut, ImageWarning(o.Pod.Image))
 	}
 	return nil
 }

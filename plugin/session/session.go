@@ -28,6 +28,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 // Options configure a session. Client, Namespace, Targets, Probe, AgentArgs,
@@ -269,6 +270,7 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 	for i, p := range pods {
 		n := &node{target: s.o.Targets[i], state: stateStarting, stream: newStream(s.o.Targets[i].Name)}
+		n.stream.check = s.agentCheck(n.target.Name)
 		s.nodes[n.target.Name] = n
 		s.order = append(s.order, n.target.Name)
 		n.created = s.now()
@@ -315,6 +317,7 @@ type runner struct {
 	mu         sync.Mutex // guards node state written by stream goroutines
 	deleteOnce sync.Once
 	stopOnce   sync.Once
+	warnOnce   sync.Once // of a development build's version mismatch
 
 	// The progress block on ErrOut; pmu is taken before mu.
 	pmu          sync.Mutex
@@ -431,6 +434,11 @@ func (s *runner) follow(ctx context.Context, n *node) {
 				s.fail(n, "record too long", fmt.Errorf("reading the probe on node %s: %w", n.target.Name, err))
 				return
 			}
+			var refused *AgentVersionError
+			if errors.As(err, &refused) {
+				s.fail(n, "agent version", err)
+				return
+			}
 			if err != nil && ctx.Err() == nil && !s.o.Quiet {
 				s.warnf("warning: log stream from node %s broke (%v); reconnecting, records already received are skipped\n", n.target.Name, render.Sanitize(err.Error()))
 			}
@@ -468,6 +476,22 @@ func (s *runner) follow(ctx context.Context, n *node) {
 		if backoff < 2*time.Second {
 			backoff *= 2
 		}
+	}
+}
+
+// agentCheck returns the stream check of a node's agent version: a
+// mismatch of a development build is said once per session, not per node.
+func (s *runner) agentCheck(node string) func(string, bool) error {
+	plugin := s.o.Pod.PluginVersion
+	if plugin == "" {
+		plugin = version.Version
+	}
+	return func(agent string, hello bool) error {
+		warn, err := checkAgentVersion(node, plugin, agent, hello)
+		if warn != "" && !s.o.Quiet {
+			s.warnOnce.Do(func() { s.warnf("%s", warn) })
+		}
+		return err
 	}
 }
 

@@ -90,6 +90,8 @@ type fakeKubelet struct {
 	final bool
 	// steady serves every log whole, never broken
 	steady bool
+	// hello, when set, is the agent version its first record says
+	hello string
 }
 
 func (k *fakeKubelet) logs(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
@@ -98,6 +100,9 @@ func (k *fakeKubelet) logs(ctx context.Context, ns, pod string) (io.ReadCloser, 
 	conn := k.conns[pod]
 	k.mu.Unlock()
 	var b bytes.Buffer
+	if k.hello != "" {
+		fmt.Fprintf(&b, "{\"table\":\"agent_hello\",\"agent_version\":%q}\n", k.hello)
+	}
 	for i := 1; i <= k.records; i++ {
 		fmt.Fprintf(&b, "{\"table\":\"http_events\",\"seq\":%d}\n", i)
 	}

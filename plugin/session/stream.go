@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // Line is one NDJSON record from a probe pod.
@@ -39,6 +40,12 @@ type stream struct {
 	// final is set by the agent's last record (probe_stats with final):
 	// the stream is complete even if the pod status still says running.
 	final bool
+	// check decides on the agent from its first record (its hello, or a
+	// record of an agent too old to say its version); checked is set once
+	// it ran, refused holds its error.
+	check   func(agentVersion string, hello bool) error
+	checked bool
+	refused error
 }
 
 func newStream(node string) *stream {
@@ -48,9 +55,10 @@ func newStream(node string) *stream {
 
 // header is the part of every record the session reads.
 type header struct {
-	Table string `json:"table"`
-	Seq   uint64 `json:"seq"`
-	Final bool   `json:"final"`
+	Table        string `json:"table"`
+	Seq          uint64 `json:"seq"`
+	Final        bool   `json:"final"`
+	AgentVersion string `json:"agent_version"`
 }
 
 // read consumes one connection's worth of log output, calling emit for
@@ -67,6 +75,9 @@ func (s *stream) read(r io.Reader, emit func(Line)) error {
 			// end in '}', so a cut one fails to parse and is read again on
 			// the next connection (it has no seq yet, so it is not counted).
 			s.handle(line, &raw, err != nil, emit)
+			if s.refused != nil {
+				return s.refused
+			}
 			if s.final {
 				// Nothing follows the agent's last record: do not wait
 				// for the kubelet to notice the exit and close the stream.
@@ -110,6 +121,16 @@ func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
 	}
 	if !isRecord {
 		return
+	}
+	if !s.checked && s.check != nil {
+		s.checked = true
+		if err := s.check(h.AgentVersion, h.Table == api.TableAgentHello); err != nil {
+			s.refused = err
+			return
+		}
+	}
+	if h.Table == api.TableAgentHello {
+		return // the transport's, not the views'
 	}
 	s.records++
 	if h.Table == "probe_stats" && h.Final {

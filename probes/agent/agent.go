@@ -27,8 +27,11 @@ const SubcommandName = "__agent"
 // exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: pixie-agent <trace|profile|memory> --config JSON")
+		fmt.Fprintln(stderr, "usage: pixie-agent <trace|profile|memory> --config JSON | pixie-agent version")
 		return 2
+	}
+	if args[0] == VersionName {
+		return runVersion(args[1:], stdout, stderr)
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -63,6 +66,7 @@ func (e *UserError) Error() string { return e.Msg + ": " + e.Remedy }
 func runConfigured[C any](name string, args []string, stdout, stderr io.Writer, probe func(context.Context, C, *Emitter) error) int {
 	out := NewEmitter(stdout)
 	defer out.Flush()
+	hello(out, name)
 	// In a probe pod, only the first agent may read a configuration.
 	release, err := enterPod(getenvOS, os.Exit, stderr)
 	if err != nil {
