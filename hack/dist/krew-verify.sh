@@ -72,6 +72,7 @@ for p in $platforms; do
 		[ -f "$store/$f" ] || fail "$os/$arch: $f not extracted into $store ($(ls "$store" | xargs))"
 	done
 	[ "$os" != windows ] || [ -f "$store/kubectl_complete-pixie.cmd" ] || fail "windows: kubectl_complete-pixie.cmd not extracted"
+	[ "$os" != linux ] || [ -x "$store/pixie-agent" ] || fail "linux: pixie-agent not extracted beside the plugin (--local runs it)"
 	[ -e "$kr/bin/$bin" ] || fail "$os/$arch: krew did not link $kr/bin/$bin"
 	grep -q "Installed plugin: pixie" "$work/install.log" || fail "$os/$arch: no 'Installed plugin: pixie' in krew's output"
 done

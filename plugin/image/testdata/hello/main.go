@@ -1,4 +1,4 @@
-// Command hello stands in for pixie-agent in the containerd test.
+// Command hello stands in for pixie-agent in image tests.
 package main
 
 import (

@@ -1,0 +1,281 @@
+// Package release proves `make release` against a real registry (Debian's
+// docker-registry on loopback): both images pushed as multi-arch indexes,
+// each layer holding the right ELF, the probe digest baked into the plugin
+// of the archive, the krew manifest and checksums filled, and a second
+// build of the same commit giving the same bytes.
+package release
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/image"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/image/registrytest"
+)
+
+const version = "v0.9.0"
+
+// platforms keeps the test to the linux archives (the images' arches);
+// make krew-verify builds and installs all five.
+const platforms = "linux/amd64 linux/arm64"
+
+var machines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+
+func repoRoot(t *testing.T) string {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func makeRelease(t *testing.T, goal, dist, registry string) {
+	t.Helper()
+	cmd := exec.Command("make", "-C", repoRoot(t), goal, "VERSION="+version, "REGISTRY="+registry,
+		"DIST="+dist, "DIST_PLATFORMS="+platforms, "RELEASE_URL=https://example.com/dl")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", goal, err, out)
+	}
+	t.Logf("make %s: ok (%d lines of output)", goal, bytes.Count(out, []byte("\n")))
+}
+
+func TestMakeRelease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: -short: make release builds every binary")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("SKIP: needs linux (make, bash, the registry)")
+	}
+	reg := registrytest.Start(t)
+	registry := reg.Host + "/pixie"
+	dist := t.TempDir()
+	makeRelease(t, "release", dist, registry)
+	opts := image.Options(context.Background(), "release-test")
+
+	probe := pull(t, registry+"/kubectl-pixie-probe:"+version, opts)
+	checkIndex(t, probe, "/pixie-agent")
+	plugin := pull(t, registry+"/kubectl-pixie:"+version, opts)
+	checkIndex(t, plugin, "/kubectl-pixie")
+	probeDigest, _ := probe.Digest()
+	want := registry + "/kubectl-pixie-probe:" + version + "@" + probeDigest.String()
+	// By digest, as a node pulls it.
+	pull(t, want, opts)
+
+	for _, arch := range []string{"amd64", "arm64"} {
+		files := untarGz(t, filepath.Join(dist, "kubectl-pixie_"+version+"_linux_"+arch+".tar.gz"))
+		for _, f := range []string{"kubectl-pixie", "pixie-agent"} {
+			checkELF(t, files[f], arch, f)
+		}
+	}
+	// The archive's own plugin says which image it runs.
+	bin := filepath.Join(t.TempDir(), "kubectl-pixie")
+	if err := os.WriteFile(bin, untarGz(t, filepath.Join(dist, "kubectl-pixie_"+version+"_linux_"+runtime.GOARCH+".tar.gz"))["kubectl-pixie"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "version", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("kubectl-pixie version -o json: %v", err)
+	}
+	var info struct{ Version, ProbeImage string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if info.ProbeImage != want || info.Version != version {
+		t.Errorf("plugin reports %s with %s; pushed %s", info.Version, info.ProbeImage, want)
+	}
+	checkManifest(t, dist)
+	checkSums(t, dist)
+
+	// Same commit, second build elsewhere: the same bytes and digests.
+	again := t.TempDir()
+	makeRelease(t, "dist", again, registry)
+	sums := "kubectl-pixie_" + version + "_SHA256SUMS"
+	a, _ := os.ReadFile(filepath.Join(dist, sums))
+	b, _ := os.ReadFile(filepath.Join(again, sums))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("two builds of one commit differ:\n%s\nvs\n%s", a, b)
+	}
+}
+
+func pull(t *testing.T, ref string, opts []remote.Option) v1.ImageIndex {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := image.Get(r, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, ok := got.(v1.ImageIndex)
+	if !ok {
+		t.Fatalf("%s is not an index", ref)
+	}
+	return idx
+}
+
+// checkIndex: linux/amd64 and linux/arm64, each one layer holding the
+// entrypoint, an ELF for its arch.
+func checkIndex(t *testing.T, idx v1.ImageIndex, entrypoint string) {
+	t.Helper()
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, d := range m.Manifests {
+		arch := d.Platform.Architecture
+		seen[d.Platform.OS+"/"+arch] = true
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Architecture != arch || strings.Join(cf.Config.Entrypoint, " ") != entrypoint {
+			t.Errorf("%s: config says %s, entrypoint %v", arch, cf.Architecture, cf.Config.Entrypoint)
+		}
+		layers, err := img.Layers()
+		if err != nil || len(layers) != 1 {
+			t.Fatalf("%s: %d layers (%v), want 1", arch, len(layers), err)
+		}
+		rc, err := layers[0].Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := untar(t, rc)
+		rc.Close()
+		if len(files) != 1 {
+			t.Errorf("%s: layer holds %d files, want only %s", arch, len(files), entrypoint)
+		}
+		checkELF(t, files[entrypoint[1:]], arch, entrypoint)
+	}
+	if len(seen) != 2 || !seen["linux/amd64"] || !seen["linux/arm64"] {
+		t.Errorf("index platforms %v, want linux/amd64 and linux/arm64", seen)
+	}
+}
+
+func checkELF(t *testing.T, b []byte, arch, what string) {
+	t.Helper()
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Errorf("%s for %s: not ELF: %v", what, arch, err)
+		return
+	}
+	if f.Machine != machines[arch] {
+		t.Errorf("%s for %s: ELF machine %v", what, arch, f.Machine)
+	}
+}
+
+// checkManifest: dist/pixie.yaml names each archive under the release URL
+// with its real sha256.
+func checkManifest(t *testing.T, dist string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dist, "pixie.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Spec struct {
+			Version   string
+			Platforms []struct{ URI, Sha256 string }
+		}
+	}
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Spec.Version != version || len(m.Spec.Platforms) != len(strings.Fields(platforms)) {
+		t.Fatalf("manifest version %s with %d platforms:\n%s", m.Spec.Version, len(m.Spec.Platforms), b)
+	}
+	for _, p := range m.Spec.Platforms {
+		archive := filepath.Base(p.URI)
+		if p.URI != "https://example.com/dl/"+version+"/"+archive {
+			t.Errorf("uri %s is not under the release URL", p.URI)
+		}
+		if got := fileSHA256(t, filepath.Join(dist, archive)); got != p.Sha256 {
+			t.Errorf("%s: manifest sha256 %s, archive %s", archive, p.Sha256, got)
+		}
+	}
+}
+
+// checkSums: the checksums file covers the archives and both images.
+func checkSums(t *testing.T, dist string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dist, "kubectl-pixie_"+version+"_SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		sum, file, ok := strings.Cut(line, "  ")
+		if !ok || fileSHA256(t, filepath.Join(dist, file)) != sum {
+			t.Errorf("checksums line %q does not match the file", line)
+		}
+		n++
+	}
+	if want := len(strings.Fields(platforms)) + 2; n != want {
+		t.Errorf("%d checksums, want %d (archives and two images)", n, want)
+	}
+}
+
+func fileSHA256(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func untarGz(t *testing.T, p string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return untar(t, zr)
+}
+
+func untar(t *testing.T, r io.Reader) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+}
