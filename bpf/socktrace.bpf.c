@@ -272,13 +272,20 @@ static __always_inline void fill_header(struct px_event *ev, __u64 key, const st
 	__builtin_memset(&ev->peer, 0, sizeof(ev->peer));
 }
 
-/* Emit an open/close event (no payload) from the stack. */
+/* Emit an open/close event (no payload) from the stack; a close carries the
+ * bytes sent (pos) and received (other_pos) since tracking began. */
 static __always_inline void emit_conn_event(__u64 key, const struct px_conn *c, __u8 kind, __u8 op,
 					    __u64 start_ns, __u64 end_ns)
 {
 	struct px_event ev;
 
 	fill_header(&ev, key, c, kind, op, start_ns, end_ns);
+	if (kind == PX_KIND_CLOSE) {
+		/* The connection's byte totals (conn_stats): counted here, so
+		 * they hold even where no data event reached the reader. */
+		ev.pos = c->pos[0];
+		ev.other_pos = c->pos[1];
+	}
 	output(&ev, sizeof(ev));
 }
 
@@ -736,6 +743,39 @@ SYS_ENTER(sendfile64) int px_en_sendfile(struct px_sys_enter *ctx)
 SYS_EXIT(sendfile64) int px_ex_sendfile(struct px_sys_exit *ctx)
 {
 	return on_exit_buf(ctx, PX_SYS_SENDFILE, PX_DIR_EGRESS, PX_SRC_NONE);
+}
+
+/* splice(fd_in, off_in, fd_out, off_out, len, flags): one side is a pipe.
+ * Like sendfile, the bytes pass no user buffer: Size and no data. The side
+ * that is an inet socket is saved, with its direction in the buf slot. */
+SYS_ENTER(splice) int px_en_splice(struct px_sys_enter *ctx)
+{
+	__u8 transport = 0;
+
+	if (!targeted(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (inet_sock_of(ctx->args[2], &transport))
+		return on_enter(PX_SYS_SPLICE, ctx->args[2], PX_DIR_EGRESS, 0, 0);
+	if (inet_sock_of(ctx->args[0], &transport))
+		return on_enter(PX_SYS_SPLICE, ctx->args[0], PX_DIR_INGRESS, 0, 0);
+	return 0;
+}
+
+SYS_EXIT(splice) int px_ex_splice(struct px_sys_exit *ctx)
+{
+	struct px_args a;
+
+	if (!take_args(&a, PX_SYS_SPLICE, PX_SYS_SPLICE))
+		return 0;
+	if (ctx->ret <= 0)
+		return 0;
+	__u64 end = bpf_ktime_get_ns();
+	__u64 key = conn_key(a.fd);
+	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
+	if (!c)
+		return 0;
+	emit_data(key, c, a.op, a.buf, ctx->ret, PX_SRC_NONE, 0, 0, 0, a.start_ns, end);
+	return 0;
 }
 
 SYS_ENTER(connect) int px_en_connect(struct px_sys_enter *ctx)

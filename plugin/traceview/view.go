@@ -47,6 +47,7 @@ type View struct {
 	events   uint64
 	readyAt  time.Time // when the first probe attached
 	finished bool
+	conns    map[connKey]api.ConnStats // latest conn_stats row of each key
 }
 
 // New returns a View writing probe messages to errOut.
@@ -60,6 +61,7 @@ func New(errOut io.Writer, o Options) *View {
 		windows: map[string]int64{},
 		ready:   map[string]bool{},
 		warned:  map[string]bool{},
+		conns:   map[connKey]api.ConnStats{},
 		start:   o.Now(),
 	}
 	v.model.Select = o.Select
@@ -88,7 +90,7 @@ func isEvent(line []byte) bool {
 
 // Line consumes one NDJSON line from node ("" for --local) and reports
 // whether -o json passes it through (events and probe_ready; the stats
-// become summaries at the end). Lines that are not records are skipped.
+// become summaries at the end, conn_stats their last values). Lines that are not records are skipped.
 // Streams are deduplicated by the caller (the session skips sequence
 // numbers it has seen when it resumes a stream).
 func (v *View) Line(node string, line []byte) (pass bool) {
@@ -117,6 +119,8 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 			return false
 		}
 		v.model.AddHTTPStats(s)
+	case api.TableConnStats:
+		v.addConnStats(node, line)
 	case api.TableProbeStats:
 		var s api.ProbeStats
 		if err := json.Unmarshal(line, &s); err == nil {
@@ -190,7 +194,11 @@ func (v *View) Frame(final bool) []byte {
 		return nil
 	}
 	v.finished = v.finished || final
-	return render.TraceFrame(v.frameLocked(), v.tableOptions())
+	f := render.TraceFrame(v.frameLocked(), v.tableOptions())
+	if v.o.Output == "wide" {
+		f = append(f, v.connSection()...)
+	}
+	return f
 }
 
 // Finish writes the -o json summary records, and returns the errors the
@@ -202,6 +210,7 @@ func (v *View) Finish(out io.Writer, srcErr error) error {
 			b, _ := json.Marshal(s)
 			_, _ = out.Write(append(b, '\n'))
 		}
+		v.writeConnStats(out)
 		if s, _, ok := v.model.ProbeStats(); ok {
 			s.Node = ""
 			b, _ := json.Marshal(s)

@@ -81,6 +81,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	defer tr.Close()
 
 	p := newPipeline(&cfg, access, out, protocols.All())
+	p.connBytes = tr.ConnBytes
 	rescan := func() { tgt.rescan(tr, p.learn) }
 	rescan()
 	attach := time.Since(start)

@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/connstats"
 )
 
 // pipeline turns socket events into records (the tracker), labels them
@@ -28,10 +29,14 @@ type pipeline struct {
 	procs     map[uint32]procs.Proc // targets' container and pod, for labels
 	records   uint64
 	lastStats time.Time
+	conns     *connstats.Table
+	// connBytes reads the kernel's byte counts of open connections
+	// (Tracer.ConnBytes); nil without a tracer (tests).
+	connBytes func(func(id conn.ID, sent, recv uint64)) error
 }
 
 func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps []conn.Protocol) *pipeline {
-	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now()}
+	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now(), conns: connstats.New()}
 	// Without -o json only aggregates leave the node: skip building
 	// header maps and keeping bodies, the costliest part of a record.
 	bodyLimit := cfg.BodyLimit
@@ -51,6 +56,10 @@ func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps [
 // handle feeds one socket event to the tracker.
 func (p *pipeline) handle(ev *conn.Event) {
 	p.mu.Lock()
+	if ev.Kind != conn.KindData {
+		// Before the Tracker: it forgets a connection's protocol at its close.
+		p.conns.Event(ev, p.tracker.Protocol)
+	}
 	p.tracker.Handle(ev)
 	p.mu.Unlock()
 }
@@ -129,6 +138,8 @@ func (p *pipeline) pending() bool {
 // the tracker's counters; it reports whether it carried any endpoint.
 func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.ProbeStats) bool {
 	p.mu.Lock()
+	now := time.Now()
+	connRows := p.connStats(now, final)
 	if final {
 		p.tracker.Flush()
 	}
@@ -136,10 +147,12 @@ func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.Pr
 	cs := p.tracker.Stats()
 	n := p.records
 	p.mu.Unlock()
-	now := time.Now()
 	st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: now.UnixNano(), IntervalNs: now.Sub(p.lastStats).Nanoseconds(), Rows: rows}
 	p.lastStats = now
 	p.out.Emit(&st.Header, st)
+	for i := range connRows {
+		p.out.Emit(&connRows[i].Header, &connRows[i])
+	}
 	ps := footer(cs, n)
 	p.out.Emit(&ps.Header, ps)
 	p.out.Flush()
@@ -172,4 +185,25 @@ func (p *pipeline) tick(ctx context.Context, footer func(conn.Stats, uint64) *ap
 			rescan()
 		}
 	}
+}
+
+// connStats reads the open connections' byte counts from the kernel and
+// returns the conn_stats rows that changed (all of them when final),
+// labelled like records (called with mu held).
+func (p *pipeline) connStats(now time.Time, final bool) []api.ConnStats {
+	if p.connBytes != nil {
+		if err := p.connBytes(p.conns.SetBytes); err != nil {
+			p.out.Log(api.LevelWarning, "conn_stats: "+err.Error(), "byte counts of open connections may be behind")
+		}
+	}
+	rows := p.conns.Changed(now.UnixNano(), p.tracker.Protocol, final)
+	for i := range rows {
+		if pr, ok := p.procs[rows[i].PID]; ok {
+			rows[i].ContainerID, rows[i].PodUID = pr.ContainerID, pr.PodUID
+			if pr.Comm != "" {
+				rows[i].Comm = pr.Comm
+			}
+		}
+	}
+	return rows
 }

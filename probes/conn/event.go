@@ -118,6 +118,10 @@ type Event struct {
 	// leave HasOtherPos false.
 	OtherPos    uint64
 	HasOtherPos bool
+
+	// Close: the socket bytes sent and received since tracking began,
+	// counted in the kernel (conn_stats), 0 from tracers that cannot.
+	SentBytes, RecvBytes uint64
 }
 
 // Source of a data event's bytes.

@@ -205,6 +205,17 @@ func (t *Tracker) Stats() Stats { return t.stats }
 // Conns returns how many connections are tracked.
 func (t *Tracker) Conns() int { return len(t.conns) }
 
+// Protocol returns the name of the protocol recognised on connection id
+// and the role it implies; "" and RoleUnknown when there is none (yet), or
+// the connection is not tracked.
+func (t *Tracker) Protocol(id ID) (string, Role) {
+	c := t.conns[id]
+	if c == nil || c.proto == nil {
+		return "", RoleUnknown
+	}
+	return c.proto.Name(), c.env.Role
+}
+
 // HeldBytes returns the bytes charged to the memory budget.
 func (t *Tracker) HeldBytes() int { return t.held }
 

@@ -440,9 +440,28 @@ func (t *Tracer) dropProcess(exit *conn.Event, fn func(*conn.Event)) {
 		ev.Transport = vals[i].Transport
 		ev.Local = addrPort(&vals[i].Local)
 		ev.Remote = addrPort(&vals[i].Remote)
+		ev.SentBytes, ev.RecvBytes = vals[i].Pos[0], vals[i].Pos[1]
 		t.captured.Add(1)
 		fn(&ev)
 	}
+}
+
+// ConnBytes calls fn with the socket bytes sent and received so far of
+// every connection the kernel tracks now (the counts a close reports), so
+// conn_stats can count open connections without their data events.
+func (t *Tracer) ConnBytes(fn func(id conn.ID, sent, recv uint64)) error {
+	var (
+		key uint64
+		val socktracePxConn
+	)
+	it := t.coll.Maps["px_conns"].Iterate()
+	for it.Next(&key, &val) {
+		fn(conn.ID{TGID: uint32(key >> 32), FD: int32(uint32(key)), Gen: val.Gen}, val.Pos[0], val.Pos[1])
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading the connection table: %w", err)
+	}
+	return nil
 }
 
 // Stats returns the counters summed over CPUs and programs. After Close it
@@ -540,6 +559,7 @@ var syscallNames = [...]string{
 	1: "read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg",
 	"sendmmsg", "recvmmsg", "sendfile64", "connect", "accept", "accept4", "close", "exit",
 	"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "tls.(*Conn).Write", "tls.(*Conn).Read",
+	"splice",
 }
 
 func (d *decoder) decode(raw []byte, ev *conn.Event) error {
@@ -568,6 +588,10 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 		Size:      h.Size,
 		Data:      raw[hdrSize : hdrSize+int(h.DataLen) : hdrSize+int(h.DataLen)],
 		Source:    conn.Source(h.Source),
+	}
+	if ev.Kind == conn.KindClose {
+		ev.SentBytes, ev.RecvBytes = h.Pos, h.OtherPos
+		ev.Pos = 0
 	}
 	if ev.Kind == conn.KindData {
 		// Lets the tracker see a loss in the other direction at once.

@@ -144,6 +144,7 @@ const (
 	socktraceProgPxEnSendmmsg    = "px_en_sendmmsg"
 	socktraceProgPxEnSendmsg     = "px_en_sendmsg"
 	socktraceProgPxEnSendto      = "px_en_sendto"
+	socktraceProgPxEnSplice      = "px_en_splice"
 	socktraceProgPxEnWrite       = "px_en_write"
 	socktraceProgPxEnWritev      = "px_en_writev"
 	socktraceProgPxExAccept      = "px_ex_accept"
@@ -159,6 +160,7 @@ const (
 	socktraceProgPxExSendmmsg    = "px_ex_sendmmsg"
 	socktraceProgPxExSendmsg     = "px_ex_sendmsg"
 	socktraceProgPxExSendto      = "px_ex_sendto"
+	socktraceProgPxExSplice      = "px_ex_splice"
 	socktraceProgPxExWrite       = "px_ex_write"
 	socktraceProgPxExWritev      = "px_ex_writev"
 	socktraceProgPxExec          = "px_exec"
@@ -240,6 +242,7 @@ type socktraceProgramSpecs struct {
 	PxEnSendmmsg *ebpf.ProgramSpec `ebpf:"px_en_sendmmsg"`
 	PxEnSendmsg  *ebpf.ProgramSpec `ebpf:"px_en_sendmsg"`
 	PxEnSendto   *ebpf.ProgramSpec `ebpf:"px_en_sendto"`
+	PxEnSplice   *ebpf.ProgramSpec `ebpf:"px_en_splice"`
 	PxEnWrite    *ebpf.ProgramSpec `ebpf:"px_en_write"`
 	PxEnWritev   *ebpf.ProgramSpec `ebpf:"px_en_writev"`
 	PxExAccept   *ebpf.ProgramSpec `ebpf:"px_ex_accept"`
@@ -255,6 +258,7 @@ type socktraceProgramSpecs struct {
 	PxExSendmmsg *ebpf.ProgramSpec `ebpf:"px_ex_sendmmsg"`
 	PxExSendmsg  *ebpf.ProgramSpec `ebpf:"px_ex_sendmsg"`
 	PxExSendto   *ebpf.ProgramSpec `ebpf:"px_ex_sendto"`
+	PxExSplice   *ebpf.ProgramSpec `ebpf:"px_ex_splice"`
 	PxExWrite    *ebpf.ProgramSpec `ebpf:"px_ex_write"`
 	PxExWritev   *ebpf.ProgramSpec `ebpf:"px_ex_writev"`
 	PxExec       *ebpf.ProgramSpec `ebpf:"px_exec"`
@@ -386,6 +390,7 @@ type socktracePrograms struct {
 	PxEnSendmmsg *ebpf.Program `ebpf:"px_en_sendmmsg"`
 	PxEnSendmsg  *ebpf.Program `ebpf:"px_en_sendmsg"`
 	PxEnSendto   *ebpf.Program `ebpf:"px_en_sendto"`
+	PxEnSplice   *ebpf.Program `ebpf:"px_en_splice"`
 	PxEnWrite    *ebpf.Program `ebpf:"px_en_write"`
 	PxEnWritev   *ebpf.Program `ebpf:"px_en_writev"`
 	PxExAccept   *ebpf.Program `ebpf:"px_ex_accept"`
@@ -401,6 +406,7 @@ type socktracePrograms struct {
 	PxExSendmmsg *ebpf.Program `ebpf:"px_ex_sendmmsg"`
 	PxExSendmsg  *ebpf.Program `ebpf:"px_ex_sendmsg"`
 	PxExSendto   *ebpf.Program `ebpf:"px_ex_sendto"`
+	PxExSplice   *ebpf.Program `ebpf:"px_ex_splice"`
 	PxExWrite    *ebpf.Program `ebpf:"px_ex_write"`
 	PxExWritev   *ebpf.Program `ebpf:"px_ex_writev"`
 	PxExec       *ebpf.Program `ebpf:"px_exec"`
@@ -435,6 +441,7 @@ func (p *socktracePrograms) Close() error {
 		p.PxEnSendmmsg,
 		p.PxEnSendmsg,
 		p.PxEnSendto,
+		p.PxEnSplice,
 		p.PxEnWrite,
 		p.PxEnWritev,
 		p.PxExAccept,
@@ -450,6 +457,7 @@ func (p *socktracePrograms) Close() error {
 		p.PxExSendmmsg,
 		p.PxExSendmsg,
 		p.PxExSendto,
+		p.PxExSplice,
 		p.PxExWrite,
 		p.PxExWritev,
 		p.PxExec,

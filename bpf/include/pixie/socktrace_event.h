@@ -58,6 +58,7 @@ enum px_syscall {
 	PX_SYS_SSL_READ_EX,
 	PX_SYS_GO_TLS_WRITE,
 	PX_SYS_GO_TLS_READ,
+	PX_SYS_SPLICE, /* socket side of a splice: size, no data */
 };
 
 /* Where a data event's bytes come from (conn.Source). */
@@ -78,8 +79,10 @@ struct px_addr {
 struct px_event {
 	__u64 start_ns;
 	__u64 end_ns;
-	__u64 pos;	 /* offset of this call's first byte in the direction's stream */
-	__u64 other_pos; /* the other direction's offset at this call (data) */
+	__u64 pos;	 /* offset of this call's first byte in the direction's stream;
+			  * a close: bytes sent since tracking began */
+	__u64 other_pos; /* the other direction's offset at this call (data);
+			  * a close: bytes received */
 	__u32 tgid;
 	__u32 pid;
 	__s32 fd;
