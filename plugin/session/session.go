@@ -248,6 +248,7 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	defer stop()
 
 	s := newRunner(&o, res)
+	s.unfit = unfitNodes(ctx, &o)
 	defer s.cleanup(ctx)
 
 	if err := s.create(runCtx, pods); err != nil {
@@ -274,6 +275,10 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 		s.nodes[n.target.Name] = n
 		s.order = append(s.order, n.target.Name)
 		n.created = s.now()
+		if u := s.unfit[n.target.Name]; u != nil {
+			s.fail(n, "cannot run probe pods", u)
+			continue
+		}
 		// A Create cut off by Ctrl-C may still create the pod: from here
 		// the cleanup also deletes by the session's label.
 		s.attempted = true
@@ -308,6 +313,7 @@ type runner struct {
 	res       *Result
 	nodes     map[string]*node
 	byPod     map[string]*node // by pod name, for events
+	unfit     map[string]*UnfitError
 	order     []string
 	created   []PodRef
 	attempted bool // a Create was sent
