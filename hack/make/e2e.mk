@@ -1,5 +1,6 @@
 # e2e: a real single-node Kubernetes cluster built from the Go module proxy
-# (test/e2e/cluster), the probe image imported into its containerd, and the
+# (test/e2e/cluster), the probe image pushed to the cluster's registry (nodes
+# pull it by digest), and the
 # tests in test/e2e (//go:build e2e). Needs root and hack/deps/e2e.apt.
 #   make e2e                  build/reuse k8s (cached in /var/cache/kubectl-pixie), up, test, down
 #   make e2e E2E_RUN=Doctor   only some tests
@@ -42,9 +43,10 @@ BENCH_OUT := $(CURDIR)/$(BIN)/bench-e2e.md
 .PHONY: bench-e2e
 bench-e2e: build image ## benchmark on the e2e cluster: start to first table row, split by phase (root)
 	@if [ -f $(E2E_KUBECONFIG) ] && $(E2E_DIR)/bin/kubectl --kubeconfig $(E2E_KUBECONFIG) get --raw /readyz >/dev/null 2>&1; then \
-	  echo "bench-e2e: reusing the running e2e cluster (the probe image it imported at start is used)"; \
+	  echo "bench-e2e: reusing the running e2e cluster (the probe image it pushed at start is used)"; \
+	  . $(E2E_DIR)/state/images.env; \
 	  KUBECONFIG=$(CURDIR)/$(E2E_KUBECONFIG) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie PIXIE_KUBECTL=$(CURDIR)/$(E2E_DIR)/bin/kubectl \
-	  PIXIE_E2E_IMAGE=$(IMAGE) PIXIE_E2E_REQUIRE=1 PIXIE_BENCH=1 PIXIE_BENCH_RUNS=$(BENCH_RUNS) PIXIE_BENCH_OUT=$(BENCH_OUT) \
+	  PIXIE_E2E_IMAGE=$$PROBE_REF PIXIE_E2E_TESTAPP=$$TESTAPP_REF PIXIE_E2E_REQUIRE=1 PIXIE_BENCH=1 PIXIE_BENCH_RUNS=$(BENCH_RUNS) PIXIE_BENCH_OUT=$(BENCH_OUT) \
 	  go test -tags e2e -count=1 -timeout 20m -v -run '^TestBenchFirstRow$$' ./test/e2e/; \
 	else \
 	  KVER=$(E2E_KVER) PROBE_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) PROBE_IMAGE=$(IMAGE) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie \

@@ -30,7 +30,8 @@ type env struct {
 	client  kubernetes.Interface
 	bin     string // kubectl-pixie
 	kubectl string
-	image   string
+	image   string // the probe image, REGISTRY/REPO@sha256:DIGEST under make e2e
+	testapp string // the workload image (servers, clients)
 	node    string
 }
 
@@ -80,6 +81,9 @@ func newEnv() (*env, error) {
 	}
 	if e.image == "" {
 		e.image = "localhost/kubectl-pixie/probe:dev"
+	}
+	if e.testapp = os.Getenv("PIXIE_E2E_TESTAPP"); e.testapp == "" {
+		e.testapp = "localhost/pixie/testapp:dev"
 	}
 	nodes, err := c.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil {
@@ -177,7 +181,21 @@ func (e *env) pixie(t *testing.T, timeout time.Duration, args ...string) result 
 
 // probeFlags are the flags every probe-starting command gets in the tests.
 func (e *env) probeFlags(ns string) []string {
-	return []string{"--probe-namespace", ns, "--image", e.image, "--image-pull-policy", "Never"}
+	return []string{"--probe-namespace", ns, "--image", e.image, "--image-pull-policy", string(pullPolicy(e.image))}
+}
+
+// pullPolicy: an image named by digest is pulled from the cluster's registry
+// once per node; one named by tag must have been imported into the node.
+func pullPolicy(image string) corev1.PullPolicy {
+	if strings.Contains(image, "@sha256:") {
+		return corev1.PullIfNotPresent
+	}
+	return corev1.PullNever
+}
+
+// app is a container of the workload image running args.
+func (e *env) app(args ...string) corev1.Container {
+	return corev1.Container{Name: "app", Image: e.testapp, ImagePullPolicy: pullPolicy(e.testapp), Args: args}
 }
 
 // started is a plugin process running in the background.
@@ -266,9 +284,7 @@ func (e *env) runPod(t *testing.T, ns, name string, labels map[string]string, ar
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name: "app", Image: "localhost/pixie/testapp:dev", ImagePullPolicy: corev1.PullNever, Args: args,
-			}},
+			Containers:                    []corev1.Container{e.app(args...)},
 		},
 	}
 	if _, err := e.client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {

@@ -320,8 +320,7 @@ func TestTargets(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
-					Name: "app", Image: "localhost/pixie/testapp:dev", ImagePullPolicy: corev1.PullNever, Args: []string{"serve", ":8080"}}}},
+				Spec:       corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{e.app("serve", ":8080")}},
 			},
 		},
 	}, metav1.CreateOptions{})

@@ -37,8 +37,7 @@ func (e *env) deployArgs(t *testing.T, ns, name string, args ...string) corev1.P
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
-					Name: "app", Image: "localhost/pixie/testapp:dev", ImagePullPolicy: corev1.PullNever, Args: args}}},
+				Spec:       corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{e.app(args...)}},
 			},
 		},
 	}, metav1.CreateOptions{})
@@ -172,7 +171,7 @@ func TestMemoryPodLeak(t *testing.T) {
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{
-				Name: "app", Image: "localhost/pixie/testapp:dev", ImagePullPolicy: corev1.PullNever,
+				Name: "app", Image: e.testapp, ImagePullPolicy: pullPolicy(e.testapp),
 				Args: []string{"leak", strconv.Itoa(rate)},
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")},

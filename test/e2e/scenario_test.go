@@ -117,8 +117,7 @@ func (e *env) client1(t *testing.T, ns, name, ip, path string, n int, delay stri
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{Name: "app", Image: "localhost/pixie/testapp:dev", ImagePullPolicy: corev1.PullNever,
-				Args: []string{"get", fmt.Sprintf("http://%s:8080%s", ip, path), strconv.Itoa(n), "100ms", delay}}},
+			Containers:                    []corev1.Container{e.app("get", fmt.Sprintf("http://%s:8080%s", ip, path), strconv.Itoa(n), "100ms", delay)},
 		},
 	}
 	if _, err := e.client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
@@ -165,8 +164,7 @@ func (e *env) deployment(t *testing.T, ns, name string, replicas int32, labels m
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
-					Name: "app", Image: "localhost/pixie/testapp:dev", ImagePullPolicy: corev1.PullNever, Args: []string{"serve", ":8080"}}}},
+				Spec:       corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{e.app("serve", ":8080")}},
 			},
 		},
 	}, metav1.CreateOptions{})

@@ -33,7 +33,7 @@ func TestProbePodAsATarget(t *testing.T) {
 	t.Cleanup(func() {
 		_ = e.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 	})
-	flags := []string{"--image", e.image, "--image-pull-policy", "Never"}
+	flags := []string{"--image", e.image, "--image-pull-policy", string(pullPolicy(e.image))}
 
 	r := e.pixie(t, time.Minute, append([]string{"trace", "node/" + e.node, "--duration", "3s", "--data-access", "full"}, flags...)...)
 	if r.err == nil || !strings.Contains(r.stderr, "kubectl annotate namespace pixie-probes pixie.dev/allow-full-data-access=true") {

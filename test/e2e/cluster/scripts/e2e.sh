@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# make e2e: build (or reuse) the cluster, start it, import the probe image,
+# make e2e: build (or reuse) the cluster, start it, push the probe image to its registry,
 # run the e2e tests against it, and tear everything down, whatever happens.
 #
 # Env: PIXIE_BIN (plugin binary, default bin/kubectl-pixie), PROBE_IMAGE_TAR
-# (from `make image`), PROBE_IMAGE (its name), E2E_RUN (go test -run),
+# (from `make image`, pushed to the cluster's registry), E2E_RUN (go test -run),
 # E2E_KEEP=1 keeps the cluster running afterwards (then: scripts/down.sh --purge).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,7 +28,9 @@ tu=$(date +%s)
 export KUBECONFIG="$HERE/state/pki/admin.kubeconfig"
 export PIXIE_BIN="${PIXIE_BIN:-$ROOT/bin/kubectl-pixie}"
 export PIXIE_KUBECTL="$HERE/bin/kubectl"
-export PIXIE_E2E_IMAGE="${PROBE_IMAGE:-localhost/kubectl-pixie/probe:dev}"
+# images by digest, as pushed to the cluster's registry by up.sh
+. "$HERE/state/images.env"
+export PIXIE_E2E_IMAGE="$PROBE_REF" PIXIE_E2E_TESTAPP="$TESTAPP_REF"
 export PIXIE_E2E_REQUIRE=1 PIXIE_E2E_CLUSTER_DIR="$HERE"
 cd "$ROOT"
 set +e
