@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -343,4 +344,10 @@ func lines(s string) []string {
 		}
 	}
 	return out
+}
+
+// nodeReadyRE matches a node's line of the final progress block
+// ("  NODE  tracing  ready (1.2s; image present)"), capturing the seconds.
+func nodeReadyRE(node string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(node) + `\s+\S+\s+ready \(([0-9.]+)s`)
 }

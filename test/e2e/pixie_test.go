@@ -151,7 +151,7 @@ func TestTracePodStreams(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("trace:\n%s", r)
 	}
-	m := regexp.MustCompile(`probe pods: ` + regexp.QuoteMeta(e.node) + ` ready \(([0-9.]+)s\)`).FindStringSubmatch(r.stderr)
+	m := nodeReadyRE(e.node).FindStringSubmatch(r.stderr)
 	if m == nil {
 		t.Errorf("no status line on stderr:\n%s", r.stderr)
 	} else {
