@@ -60,7 +60,9 @@ func Digest(t remote.Taggable) (v1.Hash, error) {
 }
 
 // explain turns a registry error into one that says what to do.
-func explain(verb string, ref name.Reference, err error) error {
+func explain(verb string, r name.Reference, err error) error {
+	ref := r.Name()
+	reg := r.Context().RegistryStr()
 	var terr *transport.Error
 	var nerr net.Error
 	switch {
@@ -68,9 +70,9 @@ func explain(verb string, ref name.Reference, err error) error {
 		errors.As(err, &terr) && hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
 		return fmt.Errorf("%s %s: the registry has no such image: %w (check the name and tag, or copy from the release's OCI tarball with --from FILE)", verb, ref, err)
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
-		return fmt.Errorf("%s %s: the registry refused our credentials: %w (log in with docker login %s or podman login %s)", verb, ref, err, ref.Context().RegistryStr(), ref.Context().RegistryStr())
+		return fmt.Errorf("%s %s: the registry refused our credentials: %w (log in with docker login %s or podman login %s)", verb, ref, err, reg, reg)
 	case errors.As(err, &nerr):
-		return fmt.Errorf("%s %s: the registry %s cannot be reached: %w (is it up, and is the host and port right?)", verb, ref, ref.Context().RegistryStr(), err)
+		return fmt.Errorf("%s %s: the registry %s cannot be reached: %w (is it up, and is the host and port right?)", verb, ref, reg, err)
 	}
 	return fmt.Errorf("%s %s: %w", verb, ref, err)
 }
