@@ -69,6 +69,13 @@ func startRole(t *testing.T, role string, args ...string) *proc {
 	self, _ := os.Executable()
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	return startProc(t, cmd)
+}
+
+// startProc starts cmd with pipes to its stdin and stdout; it is killed
+// when the test ends.
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -5,6 +5,7 @@ package local
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,6 +60,8 @@ type clientPlan struct {
 	Method   string   `json:"method"`    // default GET
 	BodySize int      `json:"body_size"` // request body bytes (POST)
 	Pre      int      `json:"pre"`       // requests made before waiting for a line on stdin
+	Wait     bool     `json:"wait"`      // wait for a line on stdin even without Pre requests
+	TLS      bool     `json:"tls"`       // over crypto/tls (any certificate)
 }
 
 // clientResult is what the client measured itself.
@@ -69,11 +72,11 @@ type clientResult struct {
 }
 
 // clientMain is the client role: sequential requests on one keep-alive
-// connection, each timed from just before the request is written to just
-// after the last body byte is read. It speaks HTTP/1.1 over a plain
-// net.Conn (with net/http's parser) rather than through http.Client, whose
-// connection pool and writer goroutine would add scheduling time that no
-// syscall sees.
+// connection, each timed from just before the request's first write to
+// just after the read that brought its last byte (see stampConn). It
+// speaks HTTP/1.1 over a net.Conn (with net/http's parser) rather than
+// through http.Client, whose connection pool and writer goroutine would
+// add scheduling time that no syscall sees.
 func clientMain() {
 	var plan clientPlan
 	if err := json.Unmarshal([]byte(os.Args[1]), &plan); err != nil {
@@ -83,7 +86,7 @@ func clientMain() {
 	if plan.Method == "" {
 		plan.Method = http.MethodGet
 	}
-	var c net.Conn
+	var c *stampConn
 	var br *bufio.Reader
 	do := func(rawURL string) (int, int64, time.Duration) {
 		u, err := url.Parse(rawURL)
@@ -91,7 +94,7 @@ func clientMain() {
 			fatalf("client: %v", err)
 		}
 		if c == nil {
-			if c, err = net.Dial("tcp", u.Host); err != nil {
+			if c, err = dial(u.Host, plan.TLS); err != nil {
 				fatalf("client: %v", err)
 			}
 			br = bufio.NewReader(c)
@@ -104,7 +107,7 @@ func clientMain() {
 		} else {
 			req.WriteString("\r\n")
 		}
-		start := time.Now()
+		c.first = time.Time{}
 		if _, err := c.Write(req.Bytes()); err != nil {
 			fatalf("client: %v", err)
 		}
@@ -116,14 +119,13 @@ func clientMain() {
 		if err != nil {
 			fatalf("client: %v", err)
 		}
-		d := time.Since(start)
 		resp.Body.Close()
-		return resp.StatusCode, n, d
+		return resp.StatusCode, n, c.last.Sub(c.first)
 	}
 	for i := 0; i < plan.Pre; i++ {
 		do(plan.URLs[0])
 	}
-	if plan.Pre > 0 {
+	if plan.Pre > 0 || plan.Wait {
 		fmt.Println("ready")
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
@@ -139,6 +141,41 @@ func clientMain() {
 	// Stay alive until killed, so the connection closes after the trace
 	// read everything.
 	bufio.NewReader(os.Stdin).ReadString('\n')
+}
+
+// dial connects to addr, over crypto/tls if asked, and times the
+// connection's writes and reads: the socket's, or tls.Conn's, where the
+// Go TLS uprobes sit (their span holds the encryption).
+func dial(addr string, overTLS bool) (*stampConn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil || !overTLS {
+		return &stampConn{Conn: c}, err
+	}
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	return &stampConn{Conn: tc}, tc.Handshake()
+}
+
+// stampConn notes when the first write since first was cleared and the
+// last read returned, right around the calls the tracer sees: a request's
+// span without the HTTP parsing above.
+type stampConn struct {
+	net.Conn
+	first, last time.Time
+}
+
+func (s *stampConn) Write(b []byte) (int, error) {
+	if s.first.IsZero() {
+		s.first = time.Now()
+	}
+	return s.Conn.Write(b)
+}
+
+func (s *stampConn) Read(b []byte) (int, error) {
+	n, err := s.Conn.Read(b)
+	if n > 0 {
+		s.last = time.Now()
+	}
+	return n, err
 }
 
 func fatalf(format string, args ...any) {

@@ -378,20 +378,7 @@ func startTLSRole(t *testing.T, role string, args ...string) *proc {
 	self, _ := os.Executable()
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), tlsRoleEnv+"="+role)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return &proc{cmd: cmd, stdout: bufio.NewReader(out), stdin: in}
+	return startProc(t, cmd)
 }
 
 // TestTraceGoTLS: a Go crypto/tls server and client (both stripped Go
@@ -461,6 +448,72 @@ func sortedDur(d []time.Duration) []time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s
+}
+
+// TestTraceGoTLSLatency: the raw HTTP/1.1 client role over crypto/tls
+// (timed right around tls.Conn's Write and the reads of the response) to
+// the Go TLS server, both read through the Go TLS uprobes: the latency
+// rule per request, p50 and p99 both ways. The client connects after the
+// trace started: a server already blocked in tls.Conn.Read when the
+// uprobes attach gives its first request unseen.
+func TestTraceGoTLSLatency(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	cert, key := writeCert(t, t.TempDir())
+	srv := startTLSRole(t, "server", cert, key)
+	addr := srv.line(t)
+	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, nPaths("/lat/%d", 200)...), Wait: true, TLS: true}))
+	if cli.line(t) != "ready" {
+		t.Fatal("client not ready")
+	}
+	tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
+	fmt.Fprintln(cli.stdin)
+	res := parseClient(t, cli.line(t))
+	recs := tr.stop(t)
+	client := recs.byRole("client", cli.pid())
+	if len(client) == 0 {
+		t.Fatalf("no client-side record (stderr: %s)", tr.errOut.String())
+	}
+	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, client[0].LocalPort, func(e *api.HTTPEvent) bool { return strings.HasPrefix(e.ReqPath, "/lat/") })
+	checkLatency(t, latencyCase{name: "Go TLS GET", client: res.Latencies, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+}
+
+// TestTraceNginxTLSLatency: a small C client (testdata/sslclient, timed
+// right around SSL_write and the SSL_read that ends each response) to
+// nginx, both read through the OpenSSL uprobes: the latency rule per
+// request, p50 and p99 both ways.
+func TestTraceNginxTLSLatency(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	gcc := requireCmd(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "sslclient")
+	if out, err := exec.Command(gcc, "-O2", "-Wall", "-o", bin, "testdata/sslclient/sslclient.c", "-lssl", "-lcrypto").CombinedOutput(); err != nil {
+		t.Fatalf("building the OpenSSL client (libssl-dev): %v\n%s", err, out)
+	}
+	ng := startNginxTLS(t)
+	host, port, _ := net.SplitHostPort(ng.addr)
+	const n = 200
+	cli := startProc(t, exec.Command(bin, host, port, "/index.html", strconv.Itoa(n)))
+	tr := startTrace(t, append(pidArgs(ng.worker, cli.pid()), "--duration", "60s")...)
+	fmt.Fprintln(cli.stdin, "go")
+	localPort, err := strconv.ParseUint(cli.line(t), 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lat []int64
+	for range n {
+		ns, err := strconv.ParseInt(cli.line(t), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat = append(lat, ns)
+	}
+	tr.stop(t)
+	if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
+		t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
+	}
+	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, uint16(localPort), func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
+	checkLatency(t, latencyCase{name: "OpenSSL GET", client: lat, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
 }
 
 // TestTraceGoTLSExec: with --comm, a Go client exec'd during the trace and
