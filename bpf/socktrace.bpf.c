@@ -24,6 +24,7 @@ volatile const __u32 target_all = 0;	    /* trace every process but self_tgid */
 volatile const __u32 self_tgid = 0;	    /* the loader, never traced */
 volatile const __u32 max_payload = 4096;    /* power of two <= PX_MAX_PAYLOAD_CAP */
 volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
+volatile const __u32 conn_bytes = 1;	    /* closes carry byte totals (conn_stats) */
 
 #define PX_MAX_IOV 8  /* iovecs copied per call */
 #define PX_MAX_MMSG 8 /* messages reported per sendmmsg/recvmmsg */
@@ -280,7 +281,7 @@ static __always_inline void emit_conn_event(__u64 key, const struct px_conn *c, 
 	struct px_event ev;
 
 	fill_header(&ev, key, c, kind, op, start_ns, end_ns);
-	if (kind == PX_KIND_CLOSE) {
+	if (conn_bytes && kind == PX_KIND_CLOSE) {
 		/* The connection's byte totals (conn_stats): counted here, so
 		 * they hold even where no data event reached the reader. */
 		ev.pos = c->pos[0];

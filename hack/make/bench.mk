@@ -10,10 +10,11 @@ bench-trace: build ## wrk->nginx with/without trace and vs bpftrace (root); Mark
 	$(GO) run ./test/bench/trace -agent $(BIN)/pixie-agent | tee bench-results/trace.md
 
 .PHONY: bench-socktrace
-bench-socktrace: ## socket tracer BPF cost (root): bpf-ns/event under a Go client and under wrk
+bench-socktrace: ## socket tracer BPF cost (root): bpf-ns/event under a Go client and under wrk; conn_stats on/off
 	mkdir -p bench-results
 	$(GO) test -count=1 -run '^$$' -bench 'NginxGoClient' -benchtime 20000x -v ./probes/socktrace/ | tee bench-results/socktrace.txt
 	PIXIE_BENCH_WRK_SECONDS=10 $(GO) test -count=1 -run '^$$' -bench 'NginxWrk' -benchtime 1x -v ./probes/socktrace/ | tee -a bench-results/socktrace.txt
+	$(GO) test -count=1 -run '^$$' -bench 'ConnStatsWrk' -benchtime 1x -v ./probes/socktrace/ | tee -a bench-results/socktrace.txt
 
 .PHONY: bench-protocols
 bench-protocols: ## per-event cost of the tracker + HTTP/1 parser (cpu-ns/op is robust on loaded machines)

@@ -74,6 +74,9 @@ type Config struct {
 	// targeted process that runs it, not per PID, so that processes exec'd
 	// later (targeted by AddComm) are read from their first call.
 	TLSPerExecutable bool
+	// NoConnBytes leaves the byte totals out of close events (the
+	// conn_stats cost benchmark's baseline).
+	NoConnBytes bool
 	// WakeupBytes: the kernel wakes the reader once this much is queued;
 	// below it the reader polls every FlushInterval. 0 means RingBytes/32.
 	WakeupBytes int
@@ -191,6 +194,7 @@ func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
 		"self_tgid":    uint32(os.Getpid()),
 		"max_payload":  uint32(cfg.MaxPayload),
 		"wakeup_bytes": uint64(cfg.WakeupBytes),
+		"conn_bytes":   boolU32(!cfg.NoConnBytes),
 	}
 	if tlsSupported {
 		vars["go_tcpconn_hash_md5"], vars["go_tcpconn_hash_sha"] = goTypeHashes("*net.TCPConn")

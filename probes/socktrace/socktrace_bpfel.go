@@ -178,6 +178,7 @@ const (
 	socktraceProgPxSslWrRet      = "px_ssl_wr_ret"
 	socktraceProgPxSslWrex       = "px_ssl_wrex"
 	socktraceProgPxSslWrexRet    = "px_ssl_wrex_ret"
+	socktraceVarConnBytes        = "conn_bytes"
 	socktraceVarGoTcpconnHashMd5 = "go_tcpconn_hash_md5"
 	socktraceVarGoTcpconnHashSha = "go_tcpconn_hash_sha"
 	socktraceVarMaxPayload       = "max_payload"
@@ -300,6 +301,7 @@ type socktraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type socktraceVariableSpecs struct {
+	ConnBytes        *ebpf.VariableSpec `ebpf:"conn_bytes"`
 	GoTcpconnHashMd5 *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_md5"`
 	GoTcpconnHashSha *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_sha"`
 	MaxPayload       *ebpf.VariableSpec `ebpf:"max_payload"`
@@ -364,6 +366,7 @@ func (m *socktraceMaps) Close() error {
 //
 // It can be passed to loadSocktraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type socktraceVariables struct {
+	ConnBytes        *ebpf.Variable `ebpf:"conn_bytes"`
 	GoTcpconnHashMd5 *ebpf.Variable `ebpf:"go_tcpconn_hash_md5"`
 	GoTcpconnHashSha *ebpf.Variable `ebpf:"go_tcpconn_hash_sha"`
 	MaxPayload       *ebpf.Variable `ebpf:"max_payload"`
