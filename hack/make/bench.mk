@@ -5,9 +5,10 @@
 bench: bench-trace bench-socktrace bench-protocols bench-render bench-profile bench-memory ## every benchmark on this host (root)
 
 .PHONY: bench-trace
-bench-trace: build ## wrk->nginx with/without trace and vs bpftrace (root); Markdown on stdout
+bench-trace: build ## wrk->nginx with/without trace and vs bpftrace, CPU per request by mode, Redis (root); Markdown on stdout
 	mkdir -p bench-results
-	$(GO) run ./test/bench/trace -agent $(BIN)/pixie-agent | tee bench-results/trace.md
+	$(GO) run ./test/bench/trace -agent $(BIN)/pixie-agent -profile bench-results/agent-cpu.pprof | tee bench-results/trace.md
+	$(GO) tool pprof -top -nodecount=25 bench-results/agent-cpu.pprof 2>/dev/null | tee bench-results/agent-cpu.txt
 
 .PHONY: bench-socktrace
 bench-socktrace: ## socket tracer BPF cost (root): bpf-ns/event under a Go client and under wrk; conn_stats on/off

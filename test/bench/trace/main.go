@@ -38,6 +38,10 @@ var (
 	rates    = flag.String("rates", "5000,10000,20000,30000,40000", "offered rates (req/s) for the loss test")
 	rateFor  = flag.Duration("rate-run", 3*time.Second, "duration of each fixed-rate run")
 	btScript = flag.String("bt", "test/bench/trace/l7.bt", "bpftrace script")
+	costRate = flag.Int("cost-rate", 10000, "offered rate (req/s) of the cost-per-request runs")
+	costN    = flag.Int("cost-n", 50000, "requests per cost-per-request run")
+	redisN   = flag.Int("redis-n", 100000, "redis-benchmark requests per command (GET and SET) per run")
+	profile  = flag.String("profile", "", "write the agent's CPU profile (aggregated mode, one more wrk run) to this file")
 )
 
 func main() {
@@ -53,16 +57,16 @@ func main() {
 	results := map[string][]sample{}
 	var attach []float64
 	var peakRSS []float64
-	modes := []string{"baseline", "pixie", "bpftrace"}
+	modes := []string{"baseline", "pixie", "pixie -o json", "bpftrace"}
 	for r := 0; r < *rounds; r++ {
-		order := append(modes[r%3:], modes[:r%3]...) // rotate so no mode always runs first
+		order := append(modes[r%len(modes):], modes[:r%len(modes)]...) // rotate so no mode always runs first
 		for _, m := range order {
 			var s sample
 			switch m {
 			case "baseline":
 				s.rps = wrk(url)
-			case "pixie":
-				a := startAgent(ng.worker, 0)
+			case "pixie", "pixie -o json":
+				a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m != "pixie", DurationNs: int64(10 * time.Minute)})
 				s.rps = wrk(url)
 				st := a.stop()
 				if st.BPFRunCount > 0 {
@@ -105,12 +109,22 @@ func main() {
 	fmt.Printf("Agent peak RSS: min %.1f MiB, median %.1f MiB, max %.1f MiB.\n", minOf(peakRSS), median(peakRSS), maxOf(peakRSS))
 	fmt.Printf("Time from agent start to probes attached: min %.0f ms, median %.0f ms, max %.0f ms.\n\n", minOf(attach), median(attach), maxOf(attach))
 
+	if *profile != "" {
+		a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)}, "PIXIE_AGENT_CPUPROFILE="+*profile)
+		rps := wrk(url)
+		st := a.stop()
+		fmt.Printf("Agent CPU profile (aggregated mode, %.0f req/s, %d records, %.1f µs of agent CPU per record): %s\n\n",
+			rps, st.Records, float64(st.UserCPUNs)/max(float64(st.Records), 1)/1e3, *profile)
+	}
+	costTable(ng, *rounds, *costRate, *costN)
+	redisTable(*rounds, *redisN)
+
 	fmt.Printf("### loss at fixed offered rates (open-loop Go client, 32 keep-alive connections, %s per rate)\n\n", *rateFor)
 	fmt.Printf("| offered req/s | achieved req/s | client requests | traced server-side | lost events | lost (reasons) | loss %% |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range strings.Split(*rates, ",") {
 		rate, _ := strconv.Atoi(f)
-		a := startAgent(ng.worker, 0)
-		done, achieved := fixedRate(ng.addr, rate, *rateFor)
+		a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)})
+		done, achieved := load(func() (net.Conn, error) { return net.Dial("tcp", ng.addr) }, rate, *rateFor, 0)
 		st := a.stop()
 		loss := 0.0
 		if done > 0 {
@@ -123,10 +137,10 @@ func main() {
 // --- nginx ---
 
 type nginx struct {
-	cmd    *exec.Cmd
-	dir    string
-	addr   string
-	worker uint32
+	cmd           *exec.Cmd
+	dir           string
+	addr, tlsAddr string // HTTP and HTTPS
+	worker        uint32
 }
 
 func startNginx() *nginx {
@@ -135,12 +149,12 @@ func startNginx() *nginx {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
 	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx\n"), 0o644)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fatal(err.Error())
+	addr, tlsAddr := freeAddr(), freeAddr()
+	crt, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+		"-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", key, "-out", crt).CombinedOutput(); err != nil {
+		fatal(fmt.Sprintf("openssl: %v %s", err, out))
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -151,8 +165,10 @@ http {
   client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
   uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
   server { listen %[2]s; root %[1]s/html; keepalive_requests 1000000; }
+  server { listen %[3]s ssl; root %[1]s/html; keepalive_requests 1000000;
+    ssl_certificate %[4]s; ssl_certificate_key %[5]s; }
 }
-`, dir, addr)
+`, dir, addr, tlsAddr, crt, key)
 	cf := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(cf, []byte(conf), 0o644)
 	cmd := exec.Command("nginx", "-c", cf, "-p", dir)
@@ -172,7 +188,17 @@ http {
 	if err != nil {
 		fatal("no nginx worker")
 	}
-	return &nginx{cmd: cmd, dir: dir, addr: addr, worker: uint32(w)}
+	return &nginx{cmd: cmd, dir: dir, addr: addr, tlsAddr: tlsAddr, worker: uint32(w)}
+}
+
+// freeAddr is a loopback address no one listens on now.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err.Error())
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func (n *nginx) stop() {
@@ -204,9 +230,12 @@ type agent struct {
 	done  chan struct{}
 }
 
-func startAgent(pid uint32, _ int) *agent {
-	cfg, _ := json.Marshal(api.TraceConfig{PIDs: []uint32{pid}, DurationNs: int64(10 * time.Minute)})
+// startAgent starts the agent with tc and extra environment variables and
+// waits until its probes are attached.
+func startAgent(tc api.TraceConfig, env ...string) *agent {
+	cfg, _ := json.Marshal(tc)
 	a := &agent{cmd: exec.Command(*agentBin, "trace", "--config", string(cfg)), done: make(chan struct{})}
+	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stderr = os.Stderr
 	out, _ := a.cmd.StdoutPipe()
 	if err := a.cmd.Start(); err != nil {
@@ -328,13 +357,17 @@ func (b *bpftrace) stop() float64 {
 
 // --- fixed-rate client ---
 
-// fixedRate sends GETs at rate req/s over 32 keep-alive connections for d
-// (open loop: a slot that cannot be sent in time is skipped, not queued),
-// and returns how many completed and the achieved rate.
-func fixedRate(addr string, rate int, d time.Duration) (int64, float64) {
+// load sends GETs at rate req/s over 32 keep-alive connections from dial
+// for d, or until limit requests were sent when d is 0 (open loop: a slot
+// that cannot be sent in time is skipped, not queued), and returns how many
+// completed and the achieved rate.
+func load(dial func() (net.Conn, error), rate int, d time.Duration, limit int64) (int64, float64) {
 	const nconn = 32
-	var done atomic.Int64
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	var done, sent atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	if d > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), d)
+	}
 	defer cancel()
 	per := time.Duration(float64(time.Second) * nconn / float64(rate))
 	req := []byte("GET /index.html HTTP/1.1\r\nHost: bench\r\n\r\n")
@@ -344,14 +377,15 @@ func fixedRate(addr string, rate int, d time.Duration) (int64, float64) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
+			c, err := dial()
 			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench-trace: client:", err)
 				return
 			}
 			defer c.Close()
 			r := bufio.NewReader(c)
 			next := time.Now()
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && (limit == 0 || sent.Add(1) <= limit) {
 				if _, err := c.Write(req); err != nil {
 					return
 				}
@@ -425,7 +459,10 @@ func minOf(v []float64) float64 {
 }
 
 func maxOf(v []float64) float64 {
-	m := 0.0
+	if len(v) == 0 {
+		return 0
+	}
+	m := v[0]
 	for _, x := range v {
 		m = max(m, x)
 	}
