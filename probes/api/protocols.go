@@ -11,7 +11,7 @@ const (
 )
 
 // ConnColumns are the connection columns the tracker fills in every
-// record (http_events writes them in its own order: see httpEventWire).
+// record (http_events writes them in its own order: see HTTPEvent.AppendJSON).
 type ConnColumns struct {
 	Time       int64  `json:"time_"` // request start, ns since the Unix epoch
 	PID        uint32 `json:"pid"`
