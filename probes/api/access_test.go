@@ -39,7 +39,18 @@ func TestCheckBodyLimit(t *testing.T) {
 			t.Errorf("CheckBodyLimit(%d, %d) = %v", c.limit, c.payload, err)
 		}
 	}
-	if got := Redacted(37); got != "<redacted 37 bytes>" {
-		t.Errorf("marker %q", got)
+	for n, want := range map[int64]string{37: "<redacted 37 bytes>", 0: "<redacted 0 bytes>", -1: "<redacted -1 bytes>",
+		1 << 62: "<redacted 4611686018427387904 bytes>"} {
+		if got := Redacted(n); got != want {
+			t.Errorf("marker %q, want %q", got, want)
+		}
+	}
+}
+
+// BenchmarkRedacted: the parsers call it for both bodies of every request.
+func BenchmarkRedacted(b *testing.B) {
+	b.ReportAllocs()
+	for i := int64(0); b.Loop(); i++ {
+		_ = Redacted(i & 0xfff)
 	}
 }
