@@ -69,6 +69,9 @@ var (
 		# Only the failing requests, the slowest endpoints first
 		sudo %[1]s trace --local --comm nginx --status 5xx --sort-by p99 --top 10
 
+		# The requests behind the numbers: the 5 slowest over 250ms and the 5 latest errors of each endpoint
+		sudo %[1]s trace --local --comm nginx --slow 250ms --errors
+
 		# Only HTTP and gRPC endpoints under /api, at least 100ms slow
 		%[1]s trace deploy/api --protocol http,grpc --endpoint '^(GET|POST) /api/' --min-latency 100ms
 
@@ -89,6 +92,7 @@ type TraceOptions struct {
 	FullData   bool
 	DataAccess string
 	traceFilters
+	traceSamples
 
 	clusterTargets
 	args []string
@@ -128,6 +132,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.DataAccess, "data-access", o.DataAccess, "what records keep, redacted in the node: restricted (default: templates and sizes, no values, bodies or credentials), full (values and bodies; Redis AUTH and SQL logins stay redacted) or none (summary columns only)")
 	fs.BoolVar(&o.FullData, "full-data", o.FullData, "alias of --data-access full")
 	o.traceFilters.addFlags(cmd, fs)
+	o.traceSamples.addFlags(fs)
 	o.clusterTargets.addFlags(fs, "trace")
 }
 
@@ -162,6 +167,9 @@ func (o *TraceOptions) validateFlags() error {
 		return err
 	}
 	if err := o.traceFilters.validate(); err != nil {
+		return err
+	}
+	if err := o.traceSamples.validate(); err != nil {
 		return err
 	}
 	if err := o.localTarget.validate("trace", o.args, o.named(o.args) || o.targets != nil); err != nil {
@@ -219,6 +227,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 		EmitEvents: o.Output == "json",
 		DataAccess: o.dataAccess(),
 		Filter:     o.traceFilters.agent(),
+		Samples:    o.traceSamples.agent(),
 	}
 }
 
@@ -234,6 +243,7 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		ErrPalette: render.PaletteFor(o.ErrOut, o.Color),
 		Width:      do.Width,
 		Select:     o.traceFilters.selection(),
+		Samples:    o.traceSamples.table(o.Output),
 	}), do
 }
 

@@ -36,6 +36,8 @@ type TraceView struct {
 	Stats *api.ProbeStats
 	// Select narrows and orders the endpoints (--endpoint, --sort-by, --top).
 	Select TraceSelect
+	// Samples are listed below the table (--slow, --errors); nil: none.
+	Samples *Samples
 }
 
 // TraceOptions are the rendering choices.
@@ -79,6 +81,7 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 				len(groups)-len(shown), FormatCount(rest))))
 		}
 	}
+	lines = append(lines, v.Samples.Lines(v.Select, o.Wide, o.Width, p)...)
 	if v.Stats != nil {
 		lines = append(lines, "", Footer(*v.Stats, max(v.NodesTotal, 1), "requests", p))
 	}

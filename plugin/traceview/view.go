@@ -31,7 +31,10 @@ type Options struct {
 	Width int
 	// Select narrows and orders the endpoints of every view.
 	Select render.TraceSelect
-	Now    func() time.Time
+	// Samples collects the samples the agents send (--slow, --errors) for
+	// the table; nil: none (-o json passes them through as they come).
+	Samples *render.Samples
+	Now     func() time.Time
 }
 
 // View is called by the driver from one goroutine at a time.
@@ -99,6 +102,10 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		return false
 	}
 	if isEvent(line) {
+		if v.o.Samples != nil && !v.json() {
+			v.sample(line)
+			return false
+		}
 		v.events++
 		return true
 	}
@@ -143,6 +150,17 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		v.warnOnce("table-"+h.Table, fmt.Sprintf("skipping records of unknown table %q (a newer probe?)", render.Sanitize(h.Table)))
 	}
 	return false
+}
+
+// sample adds a sample record to the table's list: without -o json the
+// agents send per-request records only as samples.
+func (v *View) sample(line []byte) {
+	var h api.Header
+	if err := json.Unmarshal(line, &h); err != nil || h.SampleRow == nil {
+		v.warnOnce("bad-sample", "skipping a request record that is not a sample (an older probe?)")
+		return
+	}
+	v.o.Samples.Add(h.Sample, *h.SampleRow)
 }
 
 func (v *View) log(node string, l api.ProbeLog) {
@@ -253,6 +271,7 @@ func (v *View) frameLocked() render.TraceView {
 		NodesTotal: v.o.NodesTotal,
 		Targets:    v.o.Targets,
 		TargetUnit: v.o.TargetUnit,
+		Samples:    v.o.Samples,
 	})
 }
 

@@ -67,6 +67,9 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	if err := cfg.Filter.Compile(); err != nil {
 		return &UserError{"filter: " + err.Error(), "fix the --protocol, --status, --min-latency or --endpoint value"}
 	}
+	if err := cfg.Samples.Check(); err != nil {
+		return &UserError{"samples: " + err.Error(), "fix the --slow or --samples value"}
+	}
 	tgt, err := newTargets(&cfg, tlsLogger(out))
 	if err != nil {
 		return err

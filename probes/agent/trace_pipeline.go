@@ -27,6 +27,7 @@ type pipeline struct {
 	tracker   *conn.Tracker
 	agg       *stats.Aggregator
 	procs     map[uint32]procs.Proc // targets' container and pod, for labels
+	samples   *sampler              // --slow, --errors; nil: none
 	records   uint64
 	lastStats time.Time
 	conns     *connstats.Table
@@ -37,6 +38,9 @@ type pipeline struct {
 
 func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps []conn.Protocol) *pipeline {
 	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now(), conns: connstats.New()}
+	if cfg.Samples != nil {
+		p.samples = newSampler(*cfg.Samples, defaultSampleBudget)
+	}
 	// Without -o json only aggregates leave the node: skip building
 	// header maps and keeping bodies, the costliest part of a record.
 	bodyLimit := cfg.BodyLimit
@@ -90,6 +94,9 @@ func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	}
 	if ok {
 		p.agg.Add(obs)
+		if p.samples != nil {
+			p.samples.offer(rec, &obs)
+		}
 	}
 	if p.cfg.EmitEvents {
 		h := rec.Head()
@@ -134,14 +141,20 @@ func (p *pipeline) pending() bool {
 }
 
 // emitStats sends the endpoints' delta since the last call (all of them,
-// with connections flushed, when final) and the footer footer builds from
-// the tracker's counters; it reports whether it carried any endpoint.
+// with connections flushed and the samples first, when final) and the
+// footer footer builds from the tracker's counters; it reports whether it
+// carried any endpoint.
 func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.ProbeStats) bool {
 	p.mu.Lock()
 	now := time.Now()
 	connRows := p.connStats(now, final)
+	var samplesDropped uint64
 	if final {
 		p.tracker.Flush()
+		if p.samples != nil {
+			p.samples.emit(p.out)
+			samplesDropped = p.samples.dropped
+		}
 	}
 	rows := p.agg.Drain()
 	cs := p.tracker.Stats()
@@ -154,6 +167,13 @@ func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.Pr
 		p.out.Emit(&connRows[i].Header, &connRows[i])
 	}
 	ps := footer(cs, n)
+	if samplesDropped > 0 {
+		// Listed, not counted as lost: every request is in the table.
+		if ps.LostBy == nil {
+			ps.LostBy = map[string]uint64{}
+		}
+		ps.LostBy["samples_over_budget"] = samplesDropped
+	}
 	p.out.Emit(&ps.Header, ps)
 	p.out.Flush()
 	return len(rows) > 0

@@ -32,6 +32,11 @@ type Header struct {
 	Seq uint64 `json:"seq,omitempty"`
 	// Node is filled by the plugin for records streamed from a cluster.
 	Node string `json:"node,omitempty"`
+	// Sample marks a per-request record the agent kept for --slow
+	// (SampleSlow) or --errors (SampleError), sent at the end of the run
+	// with SampleRow; empty in the stream of every request.
+	Sample    string     `json:"sample,omitempty"`
+	SampleRow *SampleRow `json:"sample_row,omitempty"`
 }
 
 // HTTPEvent is one HTTP/1.x request or HTTP/2 stream with its response

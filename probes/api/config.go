@@ -29,4 +29,7 @@ type TraceConfig struct {
 	// Filter keeps only the requests it matches, in records and stats;
 	// nil keeps all.
 	Filter *TraceFilter `json:"filter,omitempty"`
+	// Samples asks for the slowest and the latest failed requests of each
+	// endpoint (--slow, --errors); nil keeps none.
+	Samples *SampleConfig `json:"samples,omitempty"`
 }

@@ -116,12 +116,12 @@ func (f *TraceFilter) Keep(o *stats.Observation) bool {
 	if len(f.Status) > 0 && !f.keepStatus(o) {
 		return false
 	}
-	return f.re == nil || f.re.MatchString(observedEndpoint(o))
+	return f.re == nil || f.re.MatchString(ObservedEndpoint(o))
 }
 
-// observedEndpoint is the endpoint text of the row o lands in: HTTP paths
+// ObservedEndpoint is the endpoint text of the row o lands in: HTTP paths
 // are templated as the aggregator does ("/users/{id}").
-func observedEndpoint(o *stats.Observation) string {
+func ObservedEndpoint(o *stats.Observation) string {
 	path := o.Path
 	if o.Protocol == "" {
 		path = stats.Template(path)

@@ -121,12 +121,7 @@ func startTable(t *testing.T, args ...string) *tableTrace {
 // "METHOD PATH STATUS".
 func (tt *tableTrace) stop(t *testing.T) []string {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond)
-	_ = tt.cmd.Process.Signal(syscall.SIGINT)
-	if err := tt.cmd.Wait(); err != nil {
-		t.Fatalf("trace failed: %v\n%s", err, tt.errOut.String())
-	}
-	out := tt.out.String()
+	out := tt.end(t)
 	if i := strings.LastIndex(out, "SERVICE"); i >= 0 {
 		out = out[i:] // the final frame
 	}
@@ -141,6 +136,17 @@ func (tt *tableTrace) stop(t *testing.T) []string {
 		t.Errorf("no table rows in:\n%s", tt.out.String())
 	}
 	return rows
+}
+
+// end ends the trace like Ctrl-C and returns all it printed.
+func (tt *tableTrace) end(t *testing.T) string {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	_ = tt.cmd.Process.Signal(syscall.SIGINT)
+	if err := tt.cmd.Wait(); err != nil {
+		t.Fatalf("trace failed: %v\n%s", err, tt.errOut.String())
+	}
+	return tt.out.String()
 }
 
 // lockedBuffer is a bytes.Buffer a child process writes while the test reads.

@@ -43,6 +43,11 @@ func serverMain() {
 		w.WriteHeader(code)
 		fmt.Fprintf(w, "status %d", code)
 	})
+	mux.HandleFunc("/sleep/{ms}", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.PathValue("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprint(w, "slept")
+	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "%d", n)
