@@ -26,8 +26,9 @@ volatile const __u32 max_payload = 4096;    /* power of two <= PX_MAX_PAYLOAD_CA
 volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
 volatile const __u32 conn_bytes = 1;	    /* closes carry byte totals (conn_stats) */
 
-#define PX_MAX_IOV 8  /* iovecs copied per call */
-#define PX_MAX_MMSG 8 /* messages reported per sendmmsg/recvmmsg */
+#define PX_MAX_IOV 16	   /* iovecs copied per call without bpf_loop (< 5.17) */
+#define PX_MAX_IOV_LOOP 1024 /* UIO_MAXIOV: every iovec, with bpf_loop */
+#define PX_MAX_MMSG 8	   /* messages reported per sendmmsg/recvmmsg */
 
 struct px_args {
 	__u64 start_ns;
@@ -401,9 +402,10 @@ static __always_inline __u32 copy_user(struct px_scratch *s, __u32 off, __u64 sr
 /* Gather from up to PX_MAX_IOV iovecs, at most total bytes. The running offset
  * lives in map memory (data_len) and is re-read through a volatile pointer:
  * the verifier then sees an unknown scalar at each iteration and prunes the
- * paths of the previous one instead of multiplying them (40k -> few k insns). */
+ * paths of the previous one instead of multiplying them (40k -> few k insns).
+ * *cut is set when iovecs past the bound had bytes the capture had room for. */
 static __always_inline __u32 copy_iov(struct px_scratch *s, __u64 iov, __u64 iovcnt, __u64 total,
-				      int *failed)
+				      int *failed, int *cut)
 {
 	volatile __u32 *done = &s->ev.data_len;
 
@@ -426,13 +428,58 @@ static __always_inline __u32 copy_iov(struct px_scratch *s, __u64 iov, __u64 iov
 			break;
 		*done = off + got;
 	}
+	if (iovcnt > PX_MAX_IOV && *done < total && *done < max_payload && !*failed)
+		*cut = 1;
 	return *done;
+}
+
+/* State of a bpf_loop walk over an iovec array. */
+struct iov_walk {
+	struct px_scratch *s;
+	__u64 iov;
+	__u64 total;
+	__u32 done;
+	int failed;
+};
+
+/* One iovec of the walk; 1 stops the loop (capture full, all bytes taken,
+ * or a fault). */
+static long iov_step(__u64 i, struct iov_walk *w)
+{
+	struct px_iovec v;
+	__u32 off = w->done;
+
+	if (off >= w->total || off >= max_payload)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(w->iov + i * sizeof(v)))) {
+		w->failed = 1;
+		return 1;
+	}
+	__u64 n = v.len;
+	if (n > w->total - off)
+		n = w->total - off;
+	w->done = off + copy_user(w->s, off, v.base, n, &w->failed);
+	return w->failed ? 1 : 0;
+}
+
+/* Gather from every iovec (bpf_loop, Linux 5.17), at most total bytes. */
+static __always_inline __u32 copy_iov_loop(struct px_scratch *s, __u64 iov, __u64 iovcnt,
+					   __u64 total, int *failed)
+{
+	struct iov_walk w = {.s = s, .iov = iov, .total = total};
+
+	if (iovcnt > PX_MAX_IOV_LOOP)
+		iovcnt = PX_MAX_IOV_LOOP;
+	bpf_loop(iovcnt, iov_step, &w, 0);
+	*failed = w.failed;
+	return w.done;
 }
 
 enum px_src {
 	PX_SRC_NONE,
 	PX_SRC_BUF,
-	PX_SRC_IOV,
+	PX_SRC_IOV,	 /* at most PX_MAX_IOV iovecs (programs px_eb_*) */
+	PX_SRC_IOV_LOOP, /* every iovec, with bpf_loop (programs px_ex_*) */
 };
 
 /* Emit one data event: size bytes moved in dir, payload from src (a buffer
@@ -445,7 +492,7 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 {
 	struct px_scratch *s = scratch();
 	struct px_counters *cnt;
-	int failed = 0;
+	int failed = 0, cut = 0;
 	__u32 len = 0;
 
 	if (!s)
@@ -469,13 +516,17 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 	if (src_kind == PX_SRC_BUF)
 		len = copy_user(s, 0, src, size < iovcnt ? size : iovcnt, &failed);
 	else if (src_kind == PX_SRC_IOV)
-		len = copy_iov(s, src, iovcnt, size, &failed);
+		len = copy_iov(s, src, iovcnt, size, &failed, &cut);
+	else if (src_kind == PX_SRC_IOV_LOOP)
+		len = copy_iov_loop(s, src, iovcnt, size, &failed);
 	s->ev.data_len = len;
 
 	cnt = counters();
 	if (cnt) {
 		if (failed)
 			cnt->read_failed++;
+		else if (cut)
+			cnt->iov_cut++;
 		else if (src_kind != PX_SRC_NONE && len < size) {
 			cnt->truncated++;
 			cnt->truncated_bytes += size - len;
@@ -569,7 +620,7 @@ static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 op, __u8 di
 }
 
 /* sendmsg/recvmsg: a msghdr with an iovec array and an optional peer. */
-static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 dir)
+static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 dir, int src_kind)
 {
 	struct px_args a;
 	struct px_msghdr m;
@@ -590,13 +641,13 @@ static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 di
 		emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_NONE, 0, 0, 0, a.start_ns, end);
 		return 0;
 	}
-	emit_data(key, c, a.op, dir, ctx->ret, PX_SRC_IOV, m.iov, m.iovlen, m.namelen ? m.name : 0,
+	emit_data(key, c, a.op, dir, ctx->ret, src_kind, m.iov, m.iovlen, m.namelen ? m.name : 0,
 		  a.start_ns, end);
 	return 0;
 }
 
 /* sendmmsg/recvmmsg: ret messages; one event per message, first PX_MAX_MMSG. */
-static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 dir)
+static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 dir, int src_kind)
 {
 	struct px_args a;
 
@@ -620,7 +671,7 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 				cnt->read_failed++;
 			break;
 		}
-		emit_data(key, c, a.op, dir, mm.len, PX_SRC_IOV, mm.hdr.iov, mm.hdr.iovlen,
+		emit_data(key, c, a.op, dir, mm.len, src_kind, mm.hdr.iov, mm.hdr.iovlen,
 			  mm.hdr.namelen ? mm.hdr.name : 0, a.start_ns, end);
 	}
 	return 0;
@@ -628,6 +679,19 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 
 #define SYS_ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name)
 #define SYS_EXIT(name) SEC("tracepoint/syscalls/sys_exit_" #name)
+
+/* The exits of the vector calls come twice: px_ex_NAME copies every iovec
+ * with bpf_loop, px_eb_NAME at most PX_MAX_IOV (kernels < 5.17, where Go
+ * loads these instead). */
+#define VEC_EXIT(name, fn, ...)                                                                    \
+	SYS_EXIT(name) int px_ex_##name(struct px_sys_exit *ctx)                                   \
+	{                                                                                          \
+		return fn(ctx, __VA_ARGS__, PX_SRC_IOV_LOOP);                                      \
+	}                                                                                          \
+	SYS_EXIT(name) int px_eb_##name(struct px_sys_exit *ctx)                                   \
+	{                                                                                          \
+		return fn(ctx, __VA_ARGS__, PX_SRC_IOV);                                           \
+	}
 
 SYS_ENTER(read) int px_en_read(struct px_sys_enter *ctx)
 {
@@ -654,20 +718,14 @@ SYS_ENTER(readv) int px_en_readv(struct px_sys_enter *ctx)
 	return on_enter(PX_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
-SYS_EXIT(readv) int px_ex_readv(struct px_sys_exit *ctx)
-{
-	return on_exit_buf(ctx, PX_SYS_READV, PX_DIR_INGRESS, PX_SRC_IOV);
-}
+VEC_EXIT(readv, on_exit_buf, PX_SYS_READV, PX_DIR_INGRESS)
 
 SYS_ENTER(writev) int px_en_writev(struct px_sys_enter *ctx)
 {
 	return on_enter(PX_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
-SYS_EXIT(writev) int px_ex_writev(struct px_sys_exit *ctx)
-{
-	return on_exit_buf(ctx, PX_SYS_WRITEV, PX_DIR_EGRESS, PX_SRC_IOV);
-}
+VEC_EXIT(writev, on_exit_buf, PX_SYS_WRITEV, PX_DIR_EGRESS)
 
 SYS_ENTER(sendto) int px_en_sendto(struct px_sys_enter *ctx)
 {
@@ -697,10 +755,7 @@ SYS_ENTER(sendmsg) int px_en_sendmsg(struct px_sys_enter *ctx)
 	return on_enter(PX_SYS_SENDMSG, ctx->args[0], ctx->args[1], 0, 0);
 }
 
-SYS_EXIT(sendmsg) int px_ex_sendmsg(struct px_sys_exit *ctx)
-{
-	return on_exit_msg(ctx, PX_SYS_SENDMSG, PX_DIR_EGRESS);
-}
+VEC_EXIT(sendmsg, on_exit_msg, PX_SYS_SENDMSG, PX_DIR_EGRESS)
 
 SYS_ENTER(recvmsg) int px_en_recvmsg(struct px_sys_enter *ctx)
 {
@@ -709,30 +764,21 @@ SYS_ENTER(recvmsg) int px_en_recvmsg(struct px_sys_enter *ctx)
 	return on_enter(PX_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0, 0);
 }
 
-SYS_EXIT(recvmsg) int px_ex_recvmsg(struct px_sys_exit *ctx)
-{
-	return on_exit_msg(ctx, PX_SYS_RECVMSG, PX_DIR_INGRESS);
-}
+VEC_EXIT(recvmsg, on_exit_msg, PX_SYS_RECVMSG, PX_DIR_INGRESS)
 
 SYS_ENTER(sendmmsg) int px_en_sendmmsg(struct px_sys_enter *ctx)
 {
 	return on_enter(PX_SYS_SENDMMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
-SYS_EXIT(sendmmsg) int px_ex_sendmmsg(struct px_sys_exit *ctx)
-{
-	return on_exit_mmsg(ctx, PX_SYS_SENDMMSG, PX_DIR_EGRESS);
-}
+VEC_EXIT(sendmmsg, on_exit_mmsg, PX_SYS_SENDMMSG, PX_DIR_EGRESS)
 
 SYS_ENTER(recvmmsg) int px_en_recvmmsg(struct px_sys_enter *ctx)
 {
 	return on_enter(PX_SYS_RECVMMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
-SYS_EXIT(recvmmsg) int px_ex_recvmmsg(struct px_sys_exit *ctx)
-{
-	return on_exit_mmsg(ctx, PX_SYS_RECVMMSG, PX_DIR_INGRESS);
-}
+VEC_EXIT(recvmmsg, on_exit_mmsg, PX_SYS_RECVMMSG, PX_DIR_INGRESS)
 
 /* sendfile64(out_fd, in_fd, offset, count): the bytes never pass a user
  * buffer, so the event carries Size and no data. */

@@ -174,7 +174,7 @@ func probeStats(ts socktrace.Stats, cs conn.Stats, records uint64, window, attac
 		}
 	}
 	for k, v := range ts.LostBy {
-		add(k, v, k != socktrace.LostTruncated && k != socktrace.LostNConnsFull)
+		add(k, v, k != socktrace.LostTruncated && k != socktrace.LostNConnsFull && k != socktrace.LostIOVCut)
 	}
 	add("parse_errors", cs.ParseErrors, true)
 	add("gaps", cs.Gaps, true)

@@ -56,6 +56,10 @@ const (
 	// (table full); nothing is lost, but every exit scans the connection
 	// table from then on.
 	LostNConnsFull = "nconns_table_full"
+	// LostIOVCut counts calls whose iovecs past the 16th were not copied
+	// although the capture had room: only on kernels without bpf_loop
+	// (< 5.17); newer ones copy every iovec.
+	LostIOVCut = "iov_cut"
 )
 
 // Config selects what to trace and how much to keep.
@@ -108,6 +112,10 @@ type ProgramStats struct {
 
 // forceExitFallback makes New load px_exit_old even where px_exit works (tests).
 var forceExitFallback = false
+
+// forceIOVFallback makes New load the bounded px_eb_* exits of the vector
+// calls even where bpf_loop works (tests).
+var forceIOVFallback = false
 
 // Tracer is a loaded and attached socket tracer.
 type Tracer struct {
@@ -215,6 +223,7 @@ func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
 	} else {
 		delete(spec.Programs, "px_exit_old")
 	}
+	pickVectorExits(spec)
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("counting CPUs: %w", err)
@@ -228,6 +237,24 @@ func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// pickVectorExits keeps one exit of each vector call (readv, writev,
+// sendmsg, ...): px_ex_NAME copies every iovec with bpf_loop (Linux 5.17),
+// px_eb_NAME, for older kernels, the first 16.
+func pickVectorExits(spec *ebpf.CollectionSpec) {
+	bounded := forceIOVFallback || features.HaveProgramHelper(ebpf.TracePoint, asm.FnLoop) != nil
+	for name := range spec.Programs {
+		call, ok := strings.CutPrefix(name, "px_eb_")
+		if !ok {
+			continue
+		}
+		if bounded {
+			delete(spec.Programs, "px_ex_"+call)
+		} else {
+			delete(spec.Programs, name)
+		}
+	}
 }
 
 // privileged reports whether the process may load tracing programs: root,
@@ -480,7 +507,7 @@ func (t *Tracer) Stats() Stats {
 		Captured: t.captured.Load(),
 		LostBy: map[string]uint64{
 			LostRingFull: 0, LostTruncated: 0, LostReadFailed: 0, LostConnTableFull: 0,
-			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0,
+			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0, LostIOVCut: 0,
 		},
 	}
 	var perCPU []socktracePxCounters
@@ -495,6 +522,7 @@ func (t *Tracer) Stats() Stats {
 			s.LostBy[LostTargetsFull] += c.TargetsFull
 			s.LostBy[LostArgsFull] += c.ArgsFull
 			s.LostBy[LostNConnsFull] += c.NconnsFull
+			s.LostBy[LostIOVCut] += c.IovCut
 			s.TruncatedBytes += c.TruncatedBytes
 		}
 	}

@@ -56,6 +56,7 @@ type socktracePxCounters struct {
 	TargetsFull     uint64
 	ArgsFull        uint64
 	NconnsFull      uint64
+	IovCut          uint64
 }
 
 type socktracePxEvent struct {
@@ -131,6 +132,12 @@ const (
 	socktraceMapPxSslFds         = "px_ssl_fds"
 	socktraceMapPxTargets        = "px_targets"
 	socktraceMapPxTlsArgs        = "px_tls_args"
+	socktraceProgPxEbReadv       = "px_eb_readv"
+	socktraceProgPxEbRecvmmsg    = "px_eb_recvmmsg"
+	socktraceProgPxEbRecvmsg     = "px_eb_recvmsg"
+	socktraceProgPxEbSendmmsg    = "px_eb_sendmmsg"
+	socktraceProgPxEbSendmsg     = "px_eb_sendmsg"
+	socktraceProgPxEbWritev      = "px_eb_writev"
 	socktraceProgPxEnAccept      = "px_en_accept"
 	socktraceProgPxEnAccept4     = "px_en_accept4"
 	socktraceProgPxEnClose       = "px_en_close"
@@ -230,6 +237,12 @@ type socktraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type socktraceProgramSpecs struct {
+	PxEbReadv    *ebpf.ProgramSpec `ebpf:"px_eb_readv"`
+	PxEbRecvmmsg *ebpf.ProgramSpec `ebpf:"px_eb_recvmmsg"`
+	PxEbRecvmsg  *ebpf.ProgramSpec `ebpf:"px_eb_recvmsg"`
+	PxEbSendmmsg *ebpf.ProgramSpec `ebpf:"px_eb_sendmmsg"`
+	PxEbSendmsg  *ebpf.ProgramSpec `ebpf:"px_eb_sendmsg"`
+	PxEbWritev   *ebpf.ProgramSpec `ebpf:"px_eb_writev"`
 	PxEnAccept   *ebpf.ProgramSpec `ebpf:"px_en_accept"`
 	PxEnAccept4  *ebpf.ProgramSpec `ebpf:"px_en_accept4"`
 	PxEnClose    *ebpf.ProgramSpec `ebpf:"px_en_close"`
@@ -380,6 +393,12 @@ type socktraceVariables struct {
 //
 // It can be passed to loadSocktraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type socktracePrograms struct {
+	PxEbReadv    *ebpf.Program `ebpf:"px_eb_readv"`
+	PxEbRecvmmsg *ebpf.Program `ebpf:"px_eb_recvmmsg"`
+	PxEbRecvmsg  *ebpf.Program `ebpf:"px_eb_recvmsg"`
+	PxEbSendmmsg *ebpf.Program `ebpf:"px_eb_sendmmsg"`
+	PxEbSendmsg  *ebpf.Program `ebpf:"px_eb_sendmsg"`
+	PxEbWritev   *ebpf.Program `ebpf:"px_eb_writev"`
 	PxEnAccept   *ebpf.Program `ebpf:"px_en_accept"`
 	PxEnAccept4  *ebpf.Program `ebpf:"px_en_accept4"`
 	PxEnClose    *ebpf.Program `ebpf:"px_en_close"`
@@ -431,6 +450,12 @@ type socktracePrograms struct {
 
 func (p *socktracePrograms) Close() error {
 	return _SocktraceClose(
+		p.PxEbReadv,
+		p.PxEbRecvmmsg,
+		p.PxEbRecvmsg,
+		p.PxEbSendmmsg,
+		p.PxEbSendmsg,
+		p.PxEbWritev,
 		p.PxEnAccept,
 		p.PxEnAccept4,
 		p.PxEnClose,

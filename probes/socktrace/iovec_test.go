@@ -1,0 +1,189 @@
+//go:build linux
+
+package socktrace
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+)
+
+// manyIovecs is how many pieces the vecpair helper gathers and scatters:
+// more than the bounded exits' 16, as gRPC's C core and librdkafka do.
+const manyIovecs = 40
+
+// vecPiece is the i-th gathered piece: sizes 1..13, so pieces are told
+// apart by where they land.
+func vecPiece(i int, tag byte) []byte {
+	return bytes.Repeat([]byte{tag + byte(i%26)}, 1+i%13)
+}
+
+// helperVecPair connects to itself on 127.0.0.1 and, once released, sends
+// a request of manyIovecs pieces with writev, reads it with readv into
+// manyIovecs 8-byte buffers, answers with one sendmsg of manyIovecs pieces
+// and reads the answer with recvmsg into manyIovecs 8-byte buffers.
+func helperVecPair(string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	cl, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	srv, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	var req, resp net.Buffers
+	for i := range manyIovecs {
+		req = append(req, vecPiece(i, 'a'))
+		resp = append(resp, vecPiece(i, 'A'))
+	}
+	want := bytes.Join(req, nil)
+	if _, err := req.WriteTo(cl); err != nil {
+		return err
+	}
+	if err := vecRead(srv, len(want), unix.Readv); err != nil {
+		return err
+	}
+	if err := vecSend(srv, resp); err != nil {
+		return err
+	}
+	recv := func(fd int, bufs [][]byte) (int, error) {
+		n, _, _, _, err := unix.RecvmsgBuffers(fd, bufs, nil, 0)
+		return n, err
+	}
+	if err := vecRead(cl, len(bytes.Join(resp, nil)), recv); err != nil {
+		return err
+	}
+	cl.Close()
+	srv.Close()
+	return nil
+}
+
+// vecRead reads n bytes from c with read, manyIovecs buffers of 8 bytes a call.
+func vecRead(c net.Conn, n int, read func(int, [][]byte) (int, error)) error {
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	for n > 0 {
+		bufs := make([][]byte, manyIovecs)
+		for i := range bufs {
+			bufs[i] = make([]byte, 8)
+		}
+		var got int
+		var rerr error
+		if err := raw.Read(func(fd uintptr) bool {
+			got, rerr = read(int(fd), bufs)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return err
+		}
+		if rerr != nil || got == 0 {
+			return fmt.Errorf("vector read: %d bytes, %v", got, rerr)
+		}
+		n -= got
+	}
+	return nil
+}
+
+func vecSend(c net.Conn, bufs net.Buffers) error {
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Write(func(fd uintptr) bool {
+		_, serr = unix.SendmsgBuffers(int(fd), bufs, nil, nil, 0)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// TestManyIovecs: writev, readv, sendmsg and recvmsg of 40 iovecs. With
+// bpf_loop every iovec is copied: each direction's captured bytes are the
+// bytes sent. With the bounded exits (kernels < 5.17, forced here) the
+// first 16 are, and every call cut so is counted in iov_cut.
+func TestManyIovecs(t *testing.T) {
+	var req, resp []byte
+	for i := range manyIovecs {
+		req = append(req, vecPiece(i, 'a')...)
+		resp = append(resp, vecPiece(i, 'A')...)
+	}
+	for _, bounded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bounded=%v", bounded), func(t *testing.T) {
+			forceIOVFallback = bounded
+			defer func() { forceIOVFallback = false }()
+			h := startHelper(t, "vecpair", "")
+			c := startTracer(t, Config{PIDs: []uint32{h.pid()}})
+			_, hasBounded := c.tr.coll.Programs["px_eb_writev"]
+			require.Equal(t, bounded, hasBounded)
+			h.release(t)
+			h.rest(t)
+			evs := c.waitFor(t, "both closes", h.pid(), func(evs []conn.Event) bool {
+				n := 0
+				for _, e := range evs {
+					if e.Kind == conn.KindClose {
+						n++
+					}
+				}
+				return n == 2
+			})
+			ss := streams(t, evs, 0)
+			require.Len(t, ss, 2, "connections")
+			calls := map[string]int{}
+			cut := 0
+			for _, s := range ss {
+				for _, d := range []conn.Dir{conn.Egress, conn.Ingress} {
+					var got []byte
+					for _, e := range s[d].events {
+						calls[e.Syscall]++
+						got = append(got, e.Data...)
+						if e.Truncated() {
+							cut++
+						}
+					}
+					want := req
+					if s[d].events[0].Syscall == "sendmsg" || s[d].events[0].Syscall == "recvmsg" {
+						want = resp
+					}
+					if !bounded {
+						require.Equal(t, string(want), string(got), "%s bytes", s[d].events[0].Syscall)
+					} else {
+						require.Equal(t, string(want[:len(got)]), string(got), "%s bytes", s[d].events[0].Syscall)
+					}
+				}
+			}
+			require.Equal(t, 1, calls["writev"])
+			require.Equal(t, 1, calls["sendmsg"])
+			require.NotZero(t, calls["readv"])
+			require.NotZero(t, calls["recvmsg"])
+			st := c.tr.Stats()
+			require.Zero(t, st.LostBy[LostTruncated], "a capture of 4 KiB holds every call")
+			if !bounded {
+				require.Zero(t, cut)
+				require.Zero(t, st.LostBy[LostIOVCut])
+				return
+			}
+			// writev and sendmsg are cut; each read of 40x8 bytes past 16 iovecs too.
+			require.GreaterOrEqual(t, cut, 4)
+			require.Equal(t, uint64(cut), st.LostBy[LostIOVCut])
+		})
+	}
+}
