@@ -5,6 +5,9 @@ package local
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,44 +52,77 @@ func buildKafkaPeers(t *testing.T) (broker, client string) {
 	return broker, client
 }
 
-// startKafkaBroker runs the kfake broker serving topic until the test
-// ends; it returns its address.
-func startKafkaBroker(t *testing.T, brokerBin, topic string) string {
+// kafkaBroker is a running kfake broker (testdata/kafka).
+type kafkaBroker struct {
+	addr   string
+	stdin  io.Closer
+	stdout *bufio.Reader
+	cmd    *exec.Cmd
+	report *brokerReport
+}
+
+// brokerReport is what the broker handled (testdata/kafka).
+type brokerReport struct {
+	Requests map[int]int `json:"requests"` // by API key
+	Records  int         `json:"records"`  // in Produce requests
+}
+
+// startKafkaBroker runs the kfake broker serving topic until stop or the
+// end of the test.
+func startKafkaBroker(t *testing.T, brokerBin, topic string) *kafkaBroker {
 	t.Helper()
-	broker := exec.Command(brokerBin, "broker", topic)
-	stdin, err := broker.StdinPipe()
+	cmd := exec.Command(brokerBin, "broker", topic)
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := broker.StdoutPipe()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	broker.Stderr = os.Stderr
-	if err := broker.Start(); err != nil {
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		stdin.Close() // the broker serves until its stdin closes
-		done := make(chan struct{})
-		go func() { _ = broker.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = broker.Process.Kill()
-			<-done
-		}
-	})
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	b := &kafkaBroker{stdin: stdin, stdout: bufio.NewReader(stdout), cmd: cmd}
+	t.Cleanup(func() { b.stop(t) })
+	addr, err := b.stdout.ReadString('\n')
 	if err != nil {
 		t.Fatalf("broker address: %v", err)
 	}
-	addr = strings.TrimSpace(addr)
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("broker listens on %q, want 127.0.0.1", addr)
+	b.addr = strings.TrimSpace(addr)
+	if !strings.HasPrefix(b.addr, "127.0.0.1:") {
+		t.Fatalf("broker listens on %q, want 127.0.0.1", b.addr)
 	}
-	waitTCP(t, addr)
-	return addr
+	waitTCP(t, b.addr)
+	return b
+}
+
+// stop ends the broker (it serves until its stdin closes) and returns
+// what it handled.
+func (b *kafkaBroker) stop(t *testing.T) *brokerReport {
+	t.Helper()
+	if b.report != nil {
+		return b.report
+	}
+	b.report = &brokerReport{}
+	b.stdin.Close()
+	line, err := b.stdout.ReadString('\n')
+	if err == nil {
+		err = json.Unmarshal([]byte(line), b.report)
+	}
+	done := make(chan struct{})
+	go func() { _ = b.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-done
+	}
+	if err != nil {
+		t.Errorf("broker report %q: %v", line, err)
+	}
+	return b.report
 }
 
 // TestTraceKafka: franz-go's client against kfake (a Kafka broker in
@@ -102,7 +138,7 @@ func TestTraceKafka(t *testing.T) {
 	brokerBin, clientBin := buildKafkaPeers(t)
 	const topic, n = "pixie-orders", 20
 
-	addr := startKafkaBroker(t, brokerBin, topic)
+	addr := startKafkaBroker(t, brokerBin, topic).addr
 	port, _ := strconv.Atoi(strings.TrimPrefix(addr, "127.0.0.1:"))
 	setup := time.Since(began)
 
@@ -224,4 +260,73 @@ func apiNameOf(key int) string {
 		return s
 	}
 	return "api " + strconv.Itoa(key)
+}
+
+// TestTraceKafkaKcat: librdkafka (Debian's kcat) produces 500 messages to
+// kfake; it sends each Produce as one sendmsg of a dozen iovecs, more
+// than 4 KiB here, so the request is both gathered from many iovecs and
+// cut by the capture: it is still recorded, from its header and size.
+// Both roles traced (kcat as client, the broker as server): per API key,
+// each side's records equal the requests the broker handled.
+func TestTraceKafkaKcat(t *testing.T) {
+	requirePrivileged(t)
+	kcat := requireCmd(t, "kcat")
+	brokerBin, _ := buildKafkaPeers(t)
+	const topic, n = "pixie-kcat", 500
+	b := startKafkaBroker(t, brokerBin, topic)
+	port, _ := strconv.Atoi(strings.TrimPrefix(b.addr, "127.0.0.1:"))
+
+	tr := startTrace(t, "--comm", "kcat", "--comm", "kbroker", "--duration", "60s")
+	var msgs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&msgs, "order %d for the kcat test\n", i)
+	}
+	prod := exec.Command(kcat, "-P", "-b", b.addr, "-t", topic)
+	prod.Stdin = strings.NewReader(msgs.String())
+	if out, err := prod.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	recs := tr.stop(t)
+	rep := b.stop(t)
+	t.Logf("broker handled %+v", rep)
+	if rep.Records != n || rep.Requests[0] < 1 {
+		t.Fatalf("the broker took %d records in %d Produce requests, want %d: the load is not what the test meant", rep.Records, rep.Requests[0], n)
+	}
+
+	got := map[string]map[int]int{vocab.RoleClient: {}, vocab.RoleServer: {}}
+	for _, e := range tableLines[api.KafkaEvent](t, tr.out.Bytes(), api.TableKafkaEvents) {
+		if e.Latency <= 0 || e.Latency > int64(10*time.Second) {
+			t.Errorf("%s latency %v", e.ReqCmd, time.Duration(e.Latency))
+		}
+		switch {
+		// librdkafka names its threads (rdk:broker0): the rows carry them.
+		case e.PID == uint32(prod.Process.Pid) && e.TraceRole == vocab.RoleClient && e.RemotePort == uint16(port):
+		case e.Comm == "kbroker" && e.TraceRole == vocab.RoleServer && e.LocalPort == uint16(port):
+		default:
+			t.Errorf("record from %s as %s: %+v", e.Comm, e.TraceRole, e)
+			continue
+		}
+		if e.ErrorName != "" {
+			t.Errorf("%s with error %s", e.ReqCmd, e.ErrorName)
+		}
+		if e.ReqCmd == "Produce" && e.Topic != topic {
+			t.Errorf("Produce without its topic: %+v", e)
+		}
+		got[e.TraceRole][e.APIKey]++
+	}
+	for role, byKey := range got {
+		if !maps.Equal(byKey, rep.Requests) {
+			t.Errorf("%s side traced %v by API key, the broker handled %v", role, byKey, rep.Requests)
+		}
+	}
+	final := recs.stats[len(recs.stats)-1]
+	if final.LostBy["truncated"] == 0 {
+		t.Errorf("no call cut by the capture: the test no longer covers a cut request (lost_by %v)", final.LostBy)
+	}
+	for _, k := range []string{"parse_errors", "unmatched_requests", "unmatched_responses", "iov_cut", "gaps"} {
+		if final.LostBy[k] != 0 {
+			t.Errorf("probe_stats lost_by %v", final.LostBy)
+			break
+		}
+	}
 }

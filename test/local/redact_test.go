@@ -355,7 +355,7 @@ func TestDataAccessKafka(t *testing.T) {
 	requirePrivileged(t)
 	brokerBin, clientBin := buildKafkaPeers(t)
 	const topic = "pixie-orders"
-	addr := startKafkaBroker(t, brokerBin, topic)
+	addr := startKafkaBroker(t, brokerBin, topic).addr
 	secret := "pxleakkafkax7q"
 	runs := startModes(t, dataModes, "--comm", "kclient")
 	cl := exec.Command(clientBin, "client", addr, topic, "3")

@@ -2,7 +2,8 @@
 // Kafka-protocol broker (franz-go's kfake, in memory) or a real client
 // (franz-go) with a known load, each a separate process.
 //
-//	kafkapeer broker TOPIC            prints its 127.0.0.1 address, serves until stdin closes
+//	kafkapeer broker TOPIC            prints its 127.0.0.1 address, serves until stdin closes,
+//	                                  then prints the requests it handled as JSON
 //	kafkapeer client ADDR TOPIC N [3.0] produces N records, consumes them, asks for a missing topic;
 //	                                  prints what it did as JSON
 //
@@ -61,8 +62,48 @@ func broker(topic string) {
 		fail(err)
 	}
 	defer c.Close()
+	var mu sync.Mutex
+	seen := brokerReport{Requests: map[int]int{}}
+	c.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen.Requests[int(req.Key())]++
+		if p, ok := req.(*kmsg.ProduceRequest); ok {
+			seen.Records += producedRecords(p)
+		}
+		return nil, nil, false // observed only: the cluster answers
+	})
 	fmt.Println(c.ListenAddrs()[0]) // kfake listens on 127.0.0.1 only
 	_, _ = io.Copy(io.Discard, os.Stdin)
+	mu.Lock()
+	defer mu.Unlock()
+	b, _ := json.Marshal(seen)
+	fmt.Println(string(b))
+}
+
+// brokerReport is what the broker handled: requests by API key, and the
+// records of its Produce requests.
+type brokerReport struct {
+	Requests map[int]int `json:"requests"`
+	Records  int         `json:"records"`
+}
+
+// producedRecords counts the records of a Produce request's batches.
+func producedRecords(p *kmsg.ProduceRequest) int {
+	n := 0
+	for _, t := range p.Topics {
+		for _, part := range t.Partitions {
+			for b := part.Records; len(b) > 0; {
+				var rb kmsg.RecordBatch
+				if err := rb.ReadFrom(b); err != nil {
+					break
+				}
+				n += int(rb.NumRecords)
+				b = b[12+int(rb.Length):] // base offset and length precede Length bytes
+			}
+		}
+	}
+	return n
 }
 
 // e2e counts requests per API key: completed (response read) or not.
