@@ -26,9 +26,9 @@ volatile const __u32 max_payload = 4096;    /* power of two <= PX_MAX_PAYLOAD_CA
 volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
 volatile const __u32 conn_bytes = 1;	    /* closes carry byte totals (conn_stats) */
 
-#define PX_MAX_IOV 16	   /* iovecs copied per call without bpf_loop (< 5.17) */
+#define PX_MAX_IOV 16	     /* iovecs copied per call without bpf_loop (< 5.17) */
 #define PX_MAX_IOV_LOOP 1024 /* UIO_MAXIOV: every iovec, with bpf_loop */
-#define PX_MAX_MMSG 8	   /* messages reported per sendmmsg/recvmmsg */
+#define PX_MAX_MMSG 8	     /* messages reported per sendmmsg/recvmmsg */
 
 struct px_args {
 	__u64 start_ns;

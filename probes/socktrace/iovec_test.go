@@ -5,6 +5,7 @@ package socktrace
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -89,12 +90,12 @@ func vecRead(c net.Conn, n int, read func(int, [][]byte) (int, error)) error {
 		var rerr error
 		if err := raw.Read(func(fd uintptr) bool {
 			got, rerr = read(int(fd), bufs)
-			return rerr != unix.EAGAIN
+			return !errors.Is(rerr, unix.EAGAIN)
 		}); err != nil {
 			return err
 		}
 		if rerr != nil || got == 0 {
-			return fmt.Errorf("vector read: %d bytes, %v", got, rerr)
+			return fmt.Errorf("vector read: %d bytes: %w", got, rerr)
 		}
 		n -= got
 	}
@@ -109,7 +110,7 @@ func vecSend(c net.Conn, bufs net.Buffers) error {
 	var serr error
 	if err := raw.Write(func(fd uintptr) bool {
 		_, serr = unix.SendmsgBuffers(int(fd), bufs, nil, nil, 0)
-		return serr != unix.EAGAIN
+		return !errors.Is(serr, unix.EAGAIN)
 	}); err != nil {
 		return err
 	}
