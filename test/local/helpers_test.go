@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	case "client":
 		clientMain()
 		return
+	case "h2client":
+		h2ClientMain()
+		return
 	}
 	dir, err := os.MkdirTemp("", "pixie-local-test")
 	if err != nil {

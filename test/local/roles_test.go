@@ -15,6 +15,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/test/internal/stampconn"
 )
 
 // serverMain is the Go net/http server role: keep-alive on, routes that
@@ -78,7 +80,7 @@ type clientResult struct {
 
 // clientMain is the client role: sequential requests on one keep-alive
 // connection, each timed from just before the request's first write to
-// just after the read that brought its last byte (see stampConn). It
+// just after the read that brought its last byte (see stampconn). It
 // speaks HTTP/1.1 over a net.Conn (with net/http's parser) rather than
 // through http.Client, whose connection pool and writer goroutine would
 // add scheduling time that no syscall sees.
@@ -91,7 +93,7 @@ func clientMain() {
 	if plan.Method == "" {
 		plan.Method = http.MethodGet
 	}
-	var c *stampConn
+	var c *stampconn.Conn
 	var br *bufio.Reader
 	do := func(rawURL string) (int, int64, time.Duration) {
 		u, err := url.Parse(rawURL)
@@ -112,7 +114,7 @@ func clientMain() {
 		} else {
 			req.WriteString("\r\n")
 		}
-		c.first = time.Time{}
+		c.Arm()
 		if _, err := c.Write(req.Bytes()); err != nil {
 			fatalf("client: %v", err)
 		}
@@ -125,7 +127,7 @@ func clientMain() {
 			fatalf("client: %v", err)
 		}
 		resp.Body.Close()
-		return resp.StatusCode, n, c.last.Sub(c.first)
+		return resp.StatusCode, n, c.Span()
 	}
 	for i := 0; i < plan.Pre; i++ {
 		do(plan.URLs[0])
@@ -151,36 +153,13 @@ func clientMain() {
 // dial connects to addr, over crypto/tls if asked, and times the
 // connection's writes and reads: the socket's, or tls.Conn's, where the
 // Go TLS uprobes sit (their span holds the encryption).
-func dial(addr string, overTLS bool) (*stampConn, error) {
+func dial(addr string, overTLS bool) (*stampconn.Conn, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil || !overTLS {
-		return &stampConn{Conn: c}, err
+		return stampconn.New(c), err
 	}
 	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
-	return &stampConn{Conn: tc}, tc.Handshake()
-}
-
-// stampConn notes when the first write since first was cleared and the
-// last read returned, right around the calls the tracer sees: a request's
-// span without the HTTP parsing above.
-type stampConn struct {
-	net.Conn
-	first, last time.Time
-}
-
-func (s *stampConn) Write(b []byte) (int, error) {
-	if s.first.IsZero() {
-		s.first = time.Now()
-	}
-	return s.Conn.Write(b)
-}
-
-func (s *stampConn) Read(b []byte) (int, error) {
-	n, err := s.Conn.Read(b)
-	if n > 0 {
-		s.last = time.Now()
-	}
-	return n, err
+	return stampconn.New(tc), tc.Handshake()
 }
 
 func fatalf(format string, args ...any) {

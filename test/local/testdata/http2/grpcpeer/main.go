@@ -7,6 +7,10 @@
 //	grpcpeer client ADDR say fail14 fail5 count nope
 //	                                   makes that many calls (concurrently) and
 //	                                   prints {"method code": calls} as it saw them
+//	grpcpeer timed ADDR N              after a line on stdin, N unary Say calls one
+//	                                   after the other, each timed at the connection
+//	                                   (stampconn); prints {"port":P,"lat":[ns...]}
+//	                                   and waits for stdin to close
 //
 // With GRPCPEER_CERT and GRPCPEER_KEY the server speaks TLS; with
 // GRPCPEER_CA the client does (trusting that certificate).
@@ -35,10 +39,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/kubectl-pixie/kubectl-pixie/test/internal/stampconn"
 )
 
 const service = "pixie.test.Echo"
@@ -105,6 +112,8 @@ func main() {
 		server(os.Args[2])
 	case "client":
 		client(os.Args[2], os.Args[3:])
+	case "timed":
+		timed(os.Args[2], os.Args[3])
 	}
 }
 
@@ -256,6 +265,55 @@ func client(addr string, plan []string) {
 	seen := &counts{m: map[string]int{}}
 	run(seen)
 	seen.print()
+}
+
+// timed makes n Say calls one after the other on one connection, timing
+// each at the connection: from the first write of its frames to the last
+// read before the call returned.
+func timed(addr, nArg string) {
+	n, _ := strconv.Atoi(nArg)
+	in := bufio.NewReader(os.Stdin)
+	in.ReadString('\n')
+	var sc *stampconn.Conn
+	var port int
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})),
+		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", a)
+			if err != nil {
+				return nil, err
+			}
+			port = c.LocalAddr().(*net.TCPAddr).Port
+			sc = stampconn.New(c)
+			return sc, nil
+		}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cc.Connect()
+	for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
+		if !cc.WaitForStateChange(ctx, st) {
+			fmt.Fprintln(os.Stderr, "not connected:", st)
+			os.Exit(1)
+		}
+	}
+	var lat []int64
+	for i := range n {
+		sc.Arm()
+		msg, out := []byte("hello"), []byte(nil)
+		if err := cc.Invoke(ctx, "/"+service+"/Say", &msg, &out); err != nil {
+			fmt.Fprintln(os.Stderr, "call", i, err)
+			os.Exit(1)
+		}
+		lat = append(lat, sc.Span().Nanoseconds())
+	}
+	b, _ := json.Marshal(map[string]any{"port": port, "lat": lat})
+	fmt.Println(string(b))
+	io.Copy(io.Discard, in)
 }
 
 // count calls the server-streaming method and reads every message.
