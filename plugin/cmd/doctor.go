@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	authv1 "k8s.io/api/authorization/v1"
@@ -29,6 +30,9 @@ type DoctorOptions struct {
 	Probe    *session.Flags
 	Selector string
 	AllNS    bool
+	// Node is the one node the probe image is tried on (default: one
+	// node per distinct OS/arch).
+	Node string
 
 	genericiooptions.IOStreams
 
@@ -37,6 +41,9 @@ type DoctorOptions struct {
 	nsMissing bool // the probe namespace does not exist (yet)
 	args      []string
 	f         cmdutil.Factory
+
+	poll time.Duration                                                    // of the image check pod; tests shorten it
+	logs func(ctx context.Context, namespace, pod string) ([]byte, error) // tests replace it
 }
 
 // NewCmdDoctor checks whether probes can run: permissions, Pod Security,
@@ -47,18 +54,26 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Use:   "doctor [TARGET...]",
 		Short: "Check that probe pods can run here, and say how to fix what is missing",
 		Long: templates.LongDesc(`
-			Check, without creating anything, that kubectl pixie can run probe pods:
-			your permissions (pods create/get/list/watch/delete, pods/log, nodes),
-			the Pod Security level of the probe namespace (with a server-side dry
-			run of the probe pod), and each target node's OS, architecture, kernel
-			and whether the probe image is already there. Without TARGET every node
-			is checked.`),
+			Check that kubectl pixie can run probe pods: your permissions (pods
+			create/get/list/watch/delete, pods/log, nodes), the Pod Security level
+			of the probe namespace (with a server-side dry run of the probe pod),
+			each target node's OS, architecture and kernel, and whether it can run
+			privileged pods at all (Windows, EKS Fargate, virtual kubelets and GKE
+			Autopilot cannot). Then it proves the probe image: one short pod per
+			distinct node OS/arch (or on --node) pulls it and runs
+			"pixie-agent version", and doctor reports the pull time, the image
+			digest the node ran, the agent's version, the kernel, BTF and whether a
+			BPF program attaches. The pod is deleted after. Without TARGET every
+			node is checked.`),
 		Example: templates.Examples(`
 			# can I run probes in the current namespace, on every node?
 			kubectl pixie doctor
 
 			# on the nodes that run deploy/checkout, with probe pods in kube-system
-			kubectl pixie doctor deploy/checkout -n shop --probe-namespace kube-system`),
+			kubectl pixie doctor deploy/checkout -n shop --probe-namespace kube-system
+
+			# does the image in my registry run on node worker-3?
+			kubectl pixie doctor --node worker-3 --image registry.internal/pixie/probe:v0.9.0@sha256:...`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, args); err != nil {
 				return err
@@ -72,6 +87,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	o.Probe.AddFlags(cmd.Flags())
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "target pods by label selector")
 	cmd.Flags().BoolVarP(&o.AllNS, "all-namespaces", "A", false, "with -l, select pods in all namespaces")
+	cmd.Flags().StringVar(&o.Node, "node", "", "check only this node, and run the probe image there")
 	return cmd
 }
 
@@ -104,6 +120,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	fmt.Fprint(o.ErrOut, session.ImageWarning(o.Probe.Image))
 	var checks []check
 	checks = append(checks, o.rbac(ctx)...)
 	checks = append(checks, o.podSecurity(ctx))
@@ -111,8 +128,18 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 
 	nodes, nodeChecks := o.nodeChecks(ctx)
 	checks = append(checks, nodeChecks...)
-	if len(nodes) > 0 && !o.nsMissing {
-		checks = append(checks, o.dryRun(ctx, nodes[0]))
+	if o.nsMissing && o.namespace == session.DefaultNamespace && allOK(checks) {
+		// What the first probe would do; the image check needs it.
+		if err := session.EnsureNamespace(ctx, o.client, o.namespace); err == nil {
+			o.nsMissing = false
+		}
+	}
+	if fit := representatives(nodes); len(fit) > 0 && !o.nsMissing {
+		admission := o.dryRun(ctx, fit[0].Name)
+		checks = append(checks, admission)
+		if admission.ok {
+			checks = append(checks, o.imageChecks(ctx, fit)...)
+		}
 	}
 
 	w := printers.GetNewTabWriter(o.Out)
@@ -246,10 +273,22 @@ func (o *DoctorOptions) missingNamespace(ctx context.Context, c check) check {
 	return c
 }
 
+func allOK(cs []check) bool {
+	for _, c := range cs {
+		if !c.ok {
+			return false
+		}
+	}
+	return true
+}
+
 // nodeChecks resolves the target nodes and checks each one.
-func (o *DoctorOptions) nodeChecks(ctx context.Context) ([]string, []check) {
+func (o *DoctorOptions) nodeChecks(ctx context.Context) ([]*corev1.Node, []check) {
 	var names []string
-	if len(o.args) > 0 || o.Selector != "" {
+	switch {
+	case o.Node != "":
+		names = []string{o.Node}
+	case len(o.args) > 0 || o.Selector != "":
 		set, err := target.Resolve(ctx, o.f.NewBuilder, o.client, o.args, target.Options{
 			Namespace: o.targetNamespace(), AllNamespaces: o.AllNS, Selector: o.Selector,
 		})
@@ -257,7 +296,7 @@ func (o *DoctorOptions) nodeChecks(ctx context.Context) ([]string, []check) {
 			return nil, []check{{name: "targets", detail: err.Error(), remedy: "check the target names, -n and -l"}}
 		}
 		names = set.NodeNames()
-	} else {
+	default:
 		list, err := o.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return nil, []check{{name: "nodes", detail: fmt.Sprintf("cannot list nodes: %v", shortErr(err)),
@@ -268,6 +307,7 @@ func (o *DoctorOptions) nodeChecks(ctx context.Context) ([]string, []check) {
 		}
 	}
 	var out []check
+	var nodes []*corev1.Node
 	for _, name := range names {
 		n, err := o.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -275,9 +315,15 @@ func (o *DoctorOptions) nodeChecks(ctx context.Context) ([]string, []check) {
 				remedy: "ask an admin for a ClusterRole granting \"get\" on nodes"})
 			continue
 		}
-		out = append(out, nodeKernel(n), o.nodeImage(n))
+		if why := target.Unfit(n); why != "" {
+			out = append(out, check{name: "node " + name + ": privileged pods", detail: name + " " + why,
+				remedy: "its pods cannot be probed: target pods on Linux nodes with a kernel of their own"})
+			continue
+		}
+		nodes = append(nodes, n)
+		out = append(out, nodeKernel(n))
 	}
-	return names, out
+	return nodes, out
 }
 
 func (o *DoctorOptions) targetNamespace() string {
@@ -330,34 +376,6 @@ func kernelVersion(s string) (int, int, bool) {
 	}
 	min, err2 := strconv.Atoi(minStr)
 	return maj, min, err1 == nil && err2 == nil
-}
-
-// nodeImage reports whether the probe image is in node.status.images (the
-// kubelet lists up to 50 images there, so absence is only a hint unless the
-// pull policy is Never).
-func (o *DoctorOptions) nodeImage(n *corev1.Node) check {
-	c := check{name: "node " + n.Name + ": probe image"}
-	img := o.Probe.Image
-	for _, ci := range n.Status.Images {
-		for _, name := range ci.Names {
-			if name == img || name == "docker.io/"+img || name == "docker.io/library/"+img {
-				c.ok, c.detail = true, img+" present"
-				return c
-			}
-		}
-	}
-	switch corev1.PullPolicy(o.Probe.PullPolicy) {
-	case corev1.PullNever:
-		c.detail = img + " not listed on the node and --image-pull-policy is Never"
-		c.remedy = "import the image into the node's container runtime (see make image), or use --image-pull-policy IfNotPresent with an image the node can pull"
-	default:
-		c.ok, c.warn = true, true
-		c.detail = img + " not listed on the node; it will be pulled"
-		if len(n.Status.Images) >= 50 {
-			c.detail = img + " not among the 50 images the node lists; it may be there, or it will be pulled"
-		}
-	}
-	return c
 }
 
 // dryRun creates the probe pod with dryRun=All: the API server runs

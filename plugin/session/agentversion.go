@@ -30,11 +30,11 @@ func (e *AgentVersionError) Error() string {
 // v0.9.0-3-gabcdef-dirty, a bare commit) is a development build.
 var releaseVersion = regexp.MustCompile(`^v\d+\.\d+\.\d+(-(alpha|beta|rc)(\.?\d+)*)?$`)
 
-// checkAgentVersion decides on an agent's version (hello says whether it
+// CheckAgentVersion decides on an agent's version (hello says whether it
 // said one): the same version passes; a release plugin refuses any other;
 // a development build on either side is let through with a warning, since
 // a developer's plugin and image are built from different trees by design.
-func checkAgentVersion(node, plugin, agent string, hello bool) (warning string, err error) {
+func CheckAgentVersion(node, plugin, agent string, hello bool) (warning string, err error) {
 	if hello && agent == plugin {
 		return "", nil
 	}

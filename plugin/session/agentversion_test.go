@@ -27,7 +27,7 @@ func TestCheckAgentVersion(t *testing.T) {
 		{"049587f", "049587f", true, ""},
 	}
 	for _, c := range cases {
-		warn, err := checkAgentVersion("worker-1", c.plugin, c.agent, c.hello)
+		warn, err := CheckAgentVersion("worker-1", c.plugin, c.agent, c.hello)
 		got := ""
 		switch {
 		case err != nil:
@@ -39,7 +39,7 @@ func TestCheckAgentVersion(t *testing.T) {
 			t.Errorf("plugin %s, agent %q (hello %v): got %q (%v %q), want %q", c.plugin, c.agent, c.hello, got, err, warn, c.want)
 		}
 	}
-	_, err := checkAgentVersion("worker-1", "v0.9.0", "v0.8.2", true)
+	_, err := CheckAgentVersion("worker-1", "v0.9.0", "v0.8.2", true)
 	for _, want := range []string{"node worker-1 runs probe agent v0.8.2, but this plugin is v0.9.0", "kubectl pixie image push REGISTRY/REPO", "PIXIE_IMAGE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)

@@ -493,7 +493,7 @@ func (s *runner) agentCheck(node string) func(string, bool) error {
 		plugin = version.Version
 	}
 	return func(agent string, hello bool) error {
-		warn, err := checkAgentVersion(node, plugin, agent, hello)
+		warn, err := CheckAgentVersion(node, plugin, agent, hello)
 		if warn != "" && !s.o.Quiet {
 			s.warnOnce.Do(func() { s.warnf("%s", warn) })
 		}
