@@ -11,7 +11,7 @@ CLANG_FORMAT ?= clang-format-19
 BPF_FORMAT_FILES ?= $(wildcard bpf/*.bpf.c bpf/include/pixie/*.h)
 
 .PHONY: lint
-lint: vet golangci-lint bpf-format-check ## every static check: gofmt, go vet, golangci-lint, clang-format
+lint: vet golangci-lint bpf-format-check actionlint ## every static check: gofmt, go vet, golangci-lint, clang-format, actionlint
 
 .PHONY: vet
 vet: ## gofmt and go vet

@@ -10,6 +10,9 @@
 RELEASE_URL ?= https://github.com/kubectl-pixie/kubectl-pixie/releases/download
 RELEASE_MANIFEST := $(DIST)/pixie.yaml
 RELEASE_IMAGES := $(DIST)/kubectl-pixie_$(DIST_VERSION)_images.txt
+# What the GitHub release attaches (.github/workflows/release.yml reads the list).
+RELEASE_ASSETS := $(DIST_ARCHIVES) $(DIST_IMAGE) $(DIST_PLUGIN_IMAGE) $(DIST_CHECKSUMS) $(RELEASE_MANIFEST) $(RELEASE_IMAGES)
+RELEASE_ASSET_LIST := $(DIST)/kubectl-pixie_$(DIST_VERSION)_assets.txt
 
 # Checked before anything is built.
 ifneq ($(filter release,$(MAKECMDGOALS)),)
@@ -29,4 +32,16 @@ release: dist ## VERSION=vX.Y.Z REGISTRY=host/path: make dist, push both images,
 	printf 'probe  %s\nplugin %s\n' '$(PROBE_REPO):$(DIST_VERSION)@$(shell cat $(DIST_PROBE_DIGEST))' \
 	  '$(PLUGIN_REPO):$(DIST_VERSION)@$(shell cat $(DIST_PLUGIN_DIGEST))' > $(RELEASE_IMAGES)
 	@cat $(RELEASE_IMAGES)
+	printf '%s\n' $(RELEASE_ASSETS) > $(RELEASE_ASSET_LIST)
 	@echo "release $(DIST_VERSION): archives, $(notdir $(DIST_CHECKSUMS)), $(notdir $(RELEASE_MANIFEST)) in $(DIST)/"
+
+# The workflows cannot run here; actionlint checks them in make lint.
+ACTIONLINT_VERSION ?= v1.7.12
+ACTIONLINT := $(TOOLS_DIR)/actionlint-$(ACTIONLINT_VERSION)/actionlint
+
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## lint .github/workflows (installs the pinned actionlint once)
+	$(ACTIONLINT) -color=false .github/workflows/*.yml
+
+$(ACTIONLINT):
+	GOBIN=$(@D) GOFLAGS= $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)

@@ -2,7 +2,7 @@
 // docker-registry on loopback): both images pushed as multi-arch indexes,
 // each layer holding the right ELF, the probe digest baked into the plugin
 // of the archive, the krew manifest and checksums filled, and a second
-// build of the same commit giving the same bytes.
+// build of the same commit giving the same probe image bytes.
 package release
 
 import (
@@ -105,15 +105,15 @@ func TestMakeRelease(t *testing.T) {
 	}
 	checkManifest(t, dist)
 	checkSums(t, dist)
+	checkAssets(t, dist)
 
-	// Same commit, second build elsewhere: the same bytes and digests.
+	// Same commit, second build elsewhere: the agents linked again, the
+	// same probe image bytes and digest. (test/krew covers the archives.)
 	again := t.TempDir()
-	makeRelease(t, "dist", again, registry)
-	sums := "kubectl-pixie_" + version + "_SHA256SUMS"
-	a, _ := os.ReadFile(filepath.Join(dist, sums))
-	b, _ := os.ReadFile(filepath.Join(again, sums))
-	if len(a) == 0 || !bytes.Equal(a, b) {
-		t.Errorf("two builds of one commit differ:\n%s\nvs\n%s", a, b)
+	probeTar := "kubectl-pixie-probe_" + version + ".oci.tar"
+	makeRelease(t, filepath.Join(again, probeTar), again, registry)
+	if a, b := fileSHA256(t, filepath.Join(dist, probeTar)), fileSHA256(t, filepath.Join(again, probeTar)); a != b {
+		t.Errorf("two builds of the probe image from one commit differ: %s vs %s", a, b)
 	}
 }
 
@@ -237,6 +237,36 @@ func checkSums(t *testing.T, dist string) {
 	}
 	if want := len(strings.Fields(platforms)) + 2; n != want {
 		t.Errorf("%d checksums, want %d (archives and two images)", n, want)
+	}
+}
+
+// checkAssets: the list the release workflow attaches names every archive,
+// both images, the checksums, the krew manifest and the image references.
+func checkAssets(t *testing.T, dist string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dist, "kubectl-pixie_"+version+"_assets.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, p := range strings.Fields(string(b)) {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("asset %s: %v", p, err)
+		}
+		listed[filepath.Base(p)] = true
+	}
+	want := []string{"pixie.yaml", "kubectl-pixie_" + version + "_SHA256SUMS", "kubectl-pixie_" + version + "_images.txt",
+		"kubectl-pixie-probe_" + version + ".oci.tar", "kubectl-pixie_" + version + ".oci.tar"}
+	for _, p := range strings.Fields(platforms) {
+		want = append(want, "kubectl-pixie_"+version+"_"+strings.Replace(p, "/", "_", 1)+".tar.gz")
+	}
+	for _, w := range want {
+		if !listed[w] {
+			t.Errorf("assets list lacks %s:\n%s", w, b)
+		}
+	}
+	if len(listed) != len(want) {
+		t.Errorf("assets list has %d files, want %d:\n%s", len(listed), len(want), b)
 	}
 }
 
