@@ -102,3 +102,61 @@ func Footer(s api.ProbeStats, nodes int, noun string, p *Palette) string {
 	}
 	return strings.Join(parts, " · ")
 }
+
+// WorstNode picks, of several nodes' footers, the one a user should look
+// at first: the largest share of events lost, then the most probe CPU,
+// then the largest RSS (ties by name). ok is false for fewer than two.
+func WorstNode(per map[string]api.ProbeStats) (node string, s api.ProbeStats, ok bool) {
+	if len(per) < 2 {
+		return "", api.ProbeStats{}, false
+	}
+	for _, n := range slices.Sorted(maps.Keys(per)) {
+		c := per[n]
+		if !ok || worse(c, s) {
+			node, s, ok = n, c, true
+		}
+	}
+	return node, s, ok
+}
+
+func lossShare(s api.ProbeStats) float64 {
+	if s.EventsLost == 0 {
+		return 0
+	}
+	return float64(s.EventsLost) / float64(s.EventsLost+s.EventsCaptured)
+}
+
+func cpuShare(s api.ProbeStats) float64 {
+	if s.WindowNs <= 0 {
+		return 0
+	}
+	return float64(s.UserCPUNs) / float64(s.WindowNs)
+}
+
+func worse(a, b api.ProbeStats) bool {
+	if la, lb := lossShare(a), lossShare(b); la != lb {
+		return la > lb
+	}
+	if ca, cb := cpuShare(a), cpuShare(b); ca != cb {
+		return ca > cb
+	}
+	return a.PeakRSSBytes > b.PeakRSSBytes
+}
+
+// NodeFooter is the worst node's line under the merged footer:
+//
+//	worst node worker-3: lost 1,204 events (2.1%) · probe CPU 2.1% · probe RSS 48 MiB
+func NodeFooter(node string, s api.ProbeStats, p *Palette) string {
+	lost := "lost 0"
+	if s.EventsLost > 0 {
+		lost = p.Warn(fmt.Sprintf("lost %s events (%s%%)", FormatCount(s.EventsLost), FormatPercent(100*lossShare(s))))
+	}
+	parts := []string{"worst node " + Sanitize(node) + ": " + lost}
+	if s.WindowNs > 0 {
+		parts = append(parts, fmt.Sprintf("probe CPU %s%%", FormatPercent(100*cpuShare(s))))
+	}
+	if s.PeakRSSBytes > 0 {
+		parts = append(parts, "probe RSS "+FormatBytes(s.PeakRSSBytes))
+	}
+	return strings.Join(parts, " · ")
+}

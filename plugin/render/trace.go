@@ -34,6 +34,10 @@ type TraceView struct {
 	Rows       []stats.Endpoint
 	// Stats is the merged footer (MergeProbeStats); nil hides the footer.
 	Stats *api.ProbeStats
+	// WorstNode and Worst are the node a user should look at first, of
+	// several (WorstNode); "" shows no line for it.
+	WorstNode string
+	Worst     api.ProbeStats
 	// Select narrows and orders the endpoints (--endpoint, --sort-by, --top).
 	Select TraceSelect
 	// Samples are listed below the table (--slow, --errors); nil: none.
@@ -84,6 +88,9 @@ func TraceFrame(v TraceView, o TraceOptions) []byte {
 	lines = append(lines, v.Samples.Lines(v.Select, o.Wide, o.Width, p)...)
 	if v.Stats != nil {
 		lines = append(lines, "", Footer(*v.Stats, max(v.NodesTotal, 1), "requests", p))
+		if v.WorstNode != "" {
+			lines = append(lines, NodeFooter(v.WorstNode, v.Worst, p))
+		}
 	}
 	var b bytes.Buffer
 	_ = writeLines(&b, lines, o.Width)

@@ -57,7 +57,27 @@ func (m *TraceModel) View(base TraceView) TraceView {
 	if s, _, ok := m.ProbeStats(); ok {
 		base.Stats = &s
 	}
+	base.WorstNode, base.Worst, _ = WorstNode(m.probe)
 	return base
+}
+
+// NodeStats are the latest footers of the nodes, in node order, each with
+// its node (for -o json: loss, CPU and RSS per node).
+func (m *TraceModel) NodeStats() []api.ProbeStats {
+	out := make([]api.ProbeStats, 0, len(m.probe))
+	for _, n := range slices.Sorted(maps.Keys(m.probe)) {
+		s := m.probe[n]
+		s.Node = n
+		out = append(out, s)
+	}
+	return out
+}
+
+// WorstNode is the node of WorstNode over the nodes' footers, "" for
+// fewer than two nodes.
+func (m *TraceModel) WorstNode() string {
+	n, _, _ := WorstNode(m.probe)
+	return n
 }
 
 // Summaries are the http_summary records of the window, one per endpoint

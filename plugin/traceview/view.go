@@ -229,7 +229,14 @@ func (v *View) Finish(out io.Writer, srcErr error) error {
 			_, _ = out.Write(append(b, '\n'))
 		}
 		v.writeConnStats(out)
-		if s, _, ok := v.model.ProbeStats(); ok {
+		if s, nodes, ok := v.model.ProbeStats(); ok {
+			if nodes > 1 { // each node's, then the merged one naming the worst
+				for _, ns := range v.model.NodeStats() {
+					b, _ := json.Marshal(ns)
+					_, _ = out.Write(append(b, '\n'))
+				}
+				s.WorstNode = v.model.WorstNode()
+			}
 			s.Node = ""
 			b, _ := json.Marshal(s)
 			_, _ = out.Write(append(b, '\n'))

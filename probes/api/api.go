@@ -99,6 +99,10 @@ type ProbeStats struct {
 	PeakRSSBytes   uint64            `json:"peak_rss_bytes"`
 	AttachNs       int64             `json:"attach_ns"`
 	Final          bool              `json:"final"` // false for periodic snapshots
+	// WorstNode, on the plugin's merged record of several nodes, names the
+	// node with the largest share of events lost (then CPU, then RSS); its
+	// own record and every other node's precede the merged one in -o json.
+	WorstNode string `json:"worst_node,omitempty"`
 }
 
 // Log levels.
