@@ -254,6 +254,24 @@ func TestTraceKafka(t *testing.T) {
 	t.Logf("TestTraceKafka took %v (build and broker %v)", time.Since(began).Round(time.Millisecond), setup.Round(time.Millisecond))
 }
 
+// TestTraceKafkaLatency: franz-go's client (testdata/kafka timed:
+// Metadata requests one after the other, timed by the library's
+// end-to-end hook around its conn.Write and conn.Read) to kfake, both
+// traced: the latency rule per request, p99 one-sided (the library
+// reads from its own goroutine).
+func TestTraceKafkaLatency(t *testing.T) {
+	requirePrivileged(t)
+	brokerBin, clientBin := buildKafkaPeers(t)
+	b := startKafkaBroker(t, brokerBin, "pixie-lat")
+	cli := startProc(t, exec.Command(clientBin, "timed", b.addr, "200"))
+	tr := startTrace(t, append(pidArgs(uint32(b.cmd.Process.Pid), cli.pid()), "--duration", "60s")...)
+	fmt.Fprintln(cli.stdin)
+	run := readTimedRun(t, cli)
+	tr.stop(t)
+	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableKafkaEvents, run.Port, func(e *api.KafkaEvent) bool { return e.ReqCmd == "Metadata" })
+	checkLatency(t, latencyCase{name: "Kafka Metadata", client: run.Lat, tracedClient: cl, tracedServer: sv})
+}
+
 func apiNameOf(key int) string {
 	names := map[int]string{0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 18: "ApiVersions", 22: "InitProducerId"}
 	if s, ok := names[key]; ok {

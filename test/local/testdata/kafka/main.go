@@ -6,6 +6,11 @@
 //	                                  then prints the requests it handled as JSON
 //	kafkapeer client ADDR TOPIC N [3.0] produces N records, consumes them, asks for a missing topic;
 //	                                  prints what it did as JSON
+//	kafkapeer timed ADDR N            after a line on stdin, N Metadata requests one after the
+//	                                  other to broker 0; prints {"port":P,"lat":[ns...]} of
+//	                                  that connection's Metadata requests (franz-go's
+//	                                  end-to-end hook: its conn.Write start to its last
+//	                                  conn.Read's end) and waits for stdin to close
 //
 // The client counts, per API key, the requests it wrote whose responses it
 // read (franz-go's end-to-end hook): the trace must show exactly those.
@@ -14,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,6 +43,12 @@ func main() {
 	switch os.Args[1] {
 	case "broker":
 		broker(os.Args[2])
+	case "timed":
+		n, err := strconv.Atoi(os.Args[3])
+		if err != nil {
+			fail(err)
+		}
+		timed(os.Args[2], n)
 	case "client":
 		if len(os.Args) < 5 {
 			fail(fmt.Errorf("usage: kafkapeer client ADDR TOPIC N [3.0]"))
@@ -203,4 +215,58 @@ func client(addr, topic string, n int, v30 bool) {
 	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
 		fail(err)
 	}
+}
+
+// nodeTimes records broker 0's connection port and the end-to-end times
+// of its Metadata requests, in order.
+type nodeTimes struct {
+	mu   sync.Mutex
+	port int
+	lat  []int64
+}
+
+func (h *nodeTimes) OnBrokerConnect(m kgo.BrokerMetadata, _ time.Duration, c net.Conn, err error) {
+	if err != nil || m.NodeID != 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.port = c.LocalAddr().(*net.TCPAddr).Port
+}
+
+func (h *nodeTimes) OnBrokerE2E(m kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if m.NodeID != 0 || key != 3 || e.Err() != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lat = append(h.lat, e.DurationE2E().Nanoseconds())
+}
+
+func timed(addr string, n int) {
+	h := &nodeTimes{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("pixie-test"), kgo.WithHooks(h))
+	if err != nil {
+		fail(err)
+	}
+	defer cl.Close()
+	in := bufio.NewReader(os.Stdin)
+	in.ReadString('\n')
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The seed broker's answer names broker 0.
+	if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err != nil {
+		fail(fmt.Errorf("metadata: %w", err))
+	}
+	b := cl.Broker(0)
+	for range n {
+		if _, err := b.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+			fail(fmt.Errorf("metadata: %w", err))
+		}
+	}
+	h.mu.Lock()
+	out, _ := json.Marshal(map[string]any{"port": h.port, "lat": h.lat})
+	h.mu.Unlock()
+	fmt.Println(string(out))
+	io.Copy(io.Discard, in)
 }
