@@ -646,7 +646,35 @@ static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 di
 	return 0;
 }
 
-/* sendmmsg/recvmmsg: ret messages; one event per message, first PX_MAX_MMSG. */
+/* State of a bpf_loop walk over an mmsghdr array. */
+struct mmsg_walk {
+	__u64 key;
+	struct px_conn *c;
+	__u64 vec;
+	__u64 start_ns;
+	__u64 end_ns;
+	__u8 op;
+	__u8 dir;
+};
+
+/* One message of the walk: one event, every iovec copied. */
+static long mmsg_step(__u64 i, struct mmsg_walk *w)
+{
+	struct px_mmsghdr mm;
+
+	if (bpf_probe_read_user(&mm, sizeof(mm), (void *)(w->vec + i * sizeof(mm)))) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->read_failed++;
+		return 1;
+	}
+	emit_data(w->key, w->c, w->op, w->dir, mm.len, PX_SRC_IOV_LOOP, mm.hdr.iov, mm.hdr.iovlen,
+		  mm.hdr.namelen ? mm.hdr.name : 0, w->start_ns, w->end_ns);
+	return 0;
+}
+
+/* sendmmsg/recvmmsg: ret messages, one event each; every message with
+ * bpf_loop, else the first PX_MAX_MMSG and the rest counted in mmsg_cut. */
 static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 dir, int src_kind)
 {
 	struct px_args a;
@@ -660,6 +688,18 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
 	if (!c)
 		return 0;
+	if (src_kind == PX_SRC_IOV_LOOP) {
+		struct mmsg_walk w = {.key = key,
+				      .c = c,
+				      .vec = a.buf,
+				      .start_ns = a.start_ns,
+				      .end_ns = end,
+				      .op = a.op,
+				      .dir = dir};
+		/* ret <= vlen <= UIO_MAXIOV */
+		bpf_loop(ctx->ret > PX_MAX_IOV_LOOP ? PX_MAX_IOV_LOOP : ctx->ret, mmsg_step, &w, 0);
+		return 0;
+	}
 	for (int i = 0; i < PX_MAX_MMSG; i++) {
 		struct px_mmsghdr mm;
 
@@ -673,6 +713,11 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 		}
 		emit_data(key, c, a.op, dir, mm.len, src_kind, mm.hdr.iov, mm.hdr.iovlen,
 			  mm.hdr.namelen ? mm.hdr.name : 0, a.start_ns, end);
+	}
+	if (ctx->ret > PX_MAX_MMSG) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->mmsg_cut += ctx->ret - PX_MAX_MMSG;
 	}
 	return 0;
 }

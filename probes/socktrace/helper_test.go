@@ -54,6 +54,8 @@ func runHelper(mode, arg string) error {
 		return helperHTTPS(arg)
 	case "httpsclient":
 		return helperHTTPSClient(arg)
+	case "mmsg":
+		return helperMMsg(arg)
 	case "vecpair":
 		return helperVecPair(arg)
 	case "h2c":

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -185,6 +187,126 @@ func TestManyIovecs(t *testing.T) {
 			// writev and sendmsg are cut; each read of 40x8 bytes past 16 iovecs too.
 			require.GreaterOrEqual(t, cut, 4)
 			require.Equal(t, uint64(cut), st.LostBy[LostIOVCut])
+		})
+	}
+}
+
+// manyMsgs is how many datagrams the mmsg helper moves per call: more than
+// the bounded exits' 8.
+const manyMsgs = 20
+
+// mmsghdr is struct mmsghdr.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// mmsgCall runs sendmmsg or recvmmsg (trap) on fd over bufs, one
+// single-iovec message each; it returns how many messages moved.
+func mmsgCall(trap uintptr, fd int, bufs [][]byte) (int, error) {
+	iovs := make([]unix.Iovec, len(bufs))
+	msgs := make([]mmsghdr, len(bufs))
+	for i, b := range bufs {
+		iovs[i].Base = &b[0]
+		iovs[i].SetLen(len(b))
+		msgs[i].hdr.Iov = &iovs[i]
+		msgs[i].hdr.SetIovlen(1)
+	}
+	n, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
+	runtime.KeepAlive(iovs)
+	if errno != 0 {
+		return int(n), errno
+	}
+	return int(n), nil
+}
+
+// helperMMsg sends manyMsgs datagrams with one sendmmsg on a connected UDP
+// socket, once released, receives them with one recvmmsg and prints how
+// many each call moved.
+func helperMMsg(string) error {
+	rx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := unix.Bind(rx, lo); err != nil {
+		return err
+	}
+	rxAddr, err := unix.Getsockname(rx)
+	if err != nil {
+		return err
+	}
+	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(tx, rxAddr); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	out, in := make([][]byte, manyMsgs), make([][]byte, manyMsgs)
+	for i := range out {
+		out[i] = []byte(fmt.Sprintf("datagram %02d", i))
+		in[i] = make([]byte, 64)
+	}
+	sent, err := mmsgCall(unix.SYS_SENDMMSG, tx, out)
+	if err != nil {
+		return err
+	}
+	got, err := mmsgCall(unix.SYS_RECVMMSG, rx, in)
+	if err != nil {
+		return err
+	}
+	fmt.Println(sent, got)
+	unix.Close(tx)
+	unix.Close(rx)
+	return nil
+}
+
+// TestManyMessages: one sendmmsg and one recvmmsg of 20 datagrams. With
+// bpf_loop each message is one event with its bytes; with the bounded
+// exits (forced) the first 8 are, and the other 12 of each call are
+// counted in mmsg_cut.
+func TestManyMessages(t *testing.T) {
+	for _, bounded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bounded=%v", bounded), func(t *testing.T) {
+			forceIOVFallback = bounded
+			defer func() { forceIOVFallback = false }()
+			h := startHelper(t, "mmsg", "")
+			c := startTracer(t, Config{PIDs: []uint32{h.pid()}})
+			h.release(t)
+			require.Equal(t, fmt.Sprintf("%d %d\n", manyMsgs, manyMsgs), h.rest(t))
+			want := manyMsgs
+			if bounded {
+				want = 8
+			}
+			evs := c.waitFor(t, "both calls' messages", h.pid(), func(evs []conn.Event) bool {
+				n := 0
+				for _, e := range evs {
+					if e.Kind == conn.KindData {
+						n++
+					}
+				}
+				return n >= 2*want
+			})
+			seen := map[string][]string{}
+			for _, e := range evs {
+				if e.Kind == conn.KindData {
+					seen[e.Syscall] = append(seen[e.Syscall], string(e.Data))
+				}
+			}
+			for _, call := range []string{"sendmmsg", "recvmmsg"} {
+				require.Len(t, seen[call], want, call)
+				for i, d := range seen[call] {
+					require.Equal(t, fmt.Sprintf("datagram %02d", i), d, call)
+				}
+			}
+			cut := c.tr.Stats().LostBy[LostMMsgCut]
+			require.Equal(t, uint64(2*(manyMsgs-want)), cut)
 		})
 	}
 }

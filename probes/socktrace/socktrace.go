@@ -60,6 +60,9 @@ const (
 	// although the capture had room: only on kernels without bpf_loop
 	// (< 5.17); newer ones copy every iovec.
 	LostIOVCut = "iov_cut"
+	// LostMMsgCut counts sendmmsg/recvmmsg messages past the 8th, not
+	// reported: only on kernels without bpf_loop.
+	LostMMsgCut = "mmsg_cut"
 )
 
 // Config selects what to trace and how much to keep.
@@ -507,7 +510,7 @@ func (t *Tracer) Stats() Stats {
 		Captured: t.captured.Load(),
 		LostBy: map[string]uint64{
 			LostRingFull: 0, LostTruncated: 0, LostReadFailed: 0, LostConnTableFull: 0,
-			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0, LostIOVCut: 0,
+			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0, LostIOVCut: 0, LostMMsgCut: 0,
 		},
 	}
 	var perCPU []socktracePxCounters
@@ -523,6 +526,7 @@ func (t *Tracer) Stats() Stats {
 			s.LostBy[LostArgsFull] += c.ArgsFull
 			s.LostBy[LostNConnsFull] += c.NconnsFull
 			s.LostBy[LostIOVCut] += c.IovCut
+			s.LostBy[LostMMsgCut] += c.MmsgCut
 			s.TruncatedBytes += c.TruncatedBytes
 		}
 	}

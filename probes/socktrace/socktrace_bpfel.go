@@ -56,6 +56,7 @@ type socktracePxCounters struct {
 	TargetsFull     uint64
 	ArgsFull        uint64
 	NconnsFull      uint64
+	MmsgCut         uint64
 	IovCut          uint64
 }
 

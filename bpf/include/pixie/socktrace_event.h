@@ -115,7 +115,8 @@ struct px_counters {
 	__u64 targets_full;    /* px_targets full: a forked or exec'd process not targeted */
 	__u64 args_full;       /* px_args full: a call's arguments not saved, call lost */
 	__u64 nconns_full;     /* px_nconns full: the exit scan covers every process */
-	__u64 iov_cut;	       /* calls cut at PX_MAX_IOV iovecs (kernels without bpf_loop) */
+	__u64 mmsg_cut; /* sendmmsg/recvmmsg messages not reported (kernels without bpf_loop) */
+	__u64 iov_cut;	/* calls cut at PX_MAX_IOV iovecs (kernels without bpf_loop) */
 };
 
 #endif
