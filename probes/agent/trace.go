@@ -90,6 +90,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	attach := time.Since(start)
 	ready := &api.ProbeReady{Header: api.Header{Table: api.TableProbeReady}, Probe: "trace", AttachNs: attach.Nanoseconds(), Targets: len(tgt.added)}
 	out.Emit(&ready.Header, ready)
+	emitListeners(&cfg, out, p)
 	out.Log(api.LevelInfo, accessNote[access], "")
 	if !cfg.All && len(tgt.added) == 0 {
 		out.Log(api.LevelWarning, "no process matches yet; waiting for one to start", "check the name with `ps -e -o comm`")
@@ -109,10 +110,22 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("reading events: %w", err)
 	}
+	emitListeners(&cfg, out, p)
 	p.emitStats(true, func(cs conn.Stats, records uint64) *api.ProbeStats {
 		return probeStats(tr.Stats(), cs, records, time.Since(start), attach, true)
 	})
 	return out.Err()
+}
+
+// emitListeners sends listening_ports for a service map.
+func emitListeners(cfg *api.TraceConfig, out *Emitter, p *pipeline) {
+	if !cfg.Map {
+		return
+	}
+	ls := listeningPorts(cfg.ProcRootDir, p.traced)
+	for i := range ls {
+		out.Emit(&ls[i].Header, &ls[i])
+	}
 }
 
 // accessNote tells stderr which data-access mode the records follow.

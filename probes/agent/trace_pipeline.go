@@ -5,6 +5,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -87,6 +88,9 @@ func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	obs, ok := protocols.Observe(proto, rec)
 	if ok {
 		obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
+		if p.cfg.Map {
+			obs.Service, obs.Peer = api.ProcessName(service, c.PID), p.mapPeer(c)
+		}
 		obs.LatencyNs, obs.TimeNs = c.Latency, c.Time
 	}
 	if p.cfg.Filter != nil && (!ok || !p.cfg.Filter.Keep(&obs)) {
@@ -131,6 +135,33 @@ func peerOf(c *api.ConnColumns) string {
 		return fmt.Sprintf("%s:%d", c.RemoteAddr, c.RemotePort)
 	}
 	return ""
+}
+
+// mapPeer is a row's peer in a service map: a client's server address
+// (the plugin names its process from listening_ports), a server's calling
+// process when traced on this host, else the caller's IP.
+func (p *pipeline) mapPeer(c *api.ConnColumns) string {
+	if c.TraceRole != vocab.RoleServer {
+		return peerOf(c)
+	}
+	if a, err := netip.ParseAddr(c.RemoteAddr); err == nil {
+		if pid, comm, ok := p.conns.Owner(netip.AddrPortFrom(a, c.RemotePort)); ok {
+			if pr, ok := p.procs[pid]; ok && pr.Comm != "" {
+				comm = pr.Comm
+			}
+			return api.ProcessName(comm, pid)
+		}
+	}
+	return c.RemoteAddr
+}
+
+// traced tells whether the agent traced process pid (targeted, or seen
+// with a connection: children are targeted in the kernel).
+func (p *pipeline) traced(pid uint32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, known := p.procs[pid]
+	return known || p.conns.Seen(pid)
 }
 
 // pending tells whether endpoints wait to be sent.

@@ -26,6 +26,11 @@ type TraceConfig struct {
 	// "namespace/pod" (the probe never talks to the API server, so the
 	// plugin passes the names it resolved).
 	Services map[string]string `json:"services,omitempty"`
+	// Map names the stats rows for a service map (--local): a row's
+	// service is ProcessName(comm, pid), a server row's peer the calling
+	// process when the agent traces it (else the caller's IP), and the
+	// agent sends listening_ports.
+	Map bool `json:"map,omitempty"`
 	// Filter keeps only the requests it matches, in records and stats;
 	// nil keeps all.
 	Filter *TraceFilter `json:"filter,omitempty"`

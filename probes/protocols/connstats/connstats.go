@@ -6,6 +6,7 @@
 package connstats
 
 import (
+	"net/netip"
 	"sort"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -31,6 +32,8 @@ type Table struct {
 	open    map[conn.ID]*state
 	closed  map[api.ConnStatsKey]*api.ConnStats
 	sent    map[api.ConnStatsKey]api.ConnStats // rows as last returned by Changed
+	byLocal map[netip.AddrPort]conn.ID         // open connections by local address
+	pids    map[uint32]bool                    // processes seen with a TCP connection
 	Dropped uint64                             // connections not counted: MaxConns open
 }
 
@@ -42,6 +45,7 @@ type state struct {
 	remote     string
 	remotePort uint16
 	localPort  uint16
+	local      netip.AddrPort
 	opened     bool // seen from connect or accept, not mid-stream
 	proto      string
 	sent, recv uint64
@@ -49,7 +53,8 @@ type state struct {
 
 // New returns an empty Table.
 func New() *Table {
-	return &Table{open: map[conn.ID]*state{}, closed: map[api.ConnStatsKey]*api.ConnStats{}, sent: map[api.ConnStatsKey]api.ConnStats{}}
+	return &Table{open: map[conn.ID]*state{}, closed: map[api.ConnStatsKey]*api.ConnStats{}, sent: map[api.ConnStatsKey]api.ConnStats{},
+		byLocal: map[netip.AddrPort]conn.ID{}, pids: map[uint32]bool{}}
 }
 
 // Event counts an open or close event of a TCP connection; other events
@@ -69,13 +74,19 @@ func (t *Table) Event(e *conn.Event, proto ProtocolOf) {
 			pid: e.ID.TGID, comm: e.Comm, role: e.Role,
 			remote: e.Remote.Addr().Unmap().String(), remotePort: e.Remote.Port(), localPort: e.Local.Port(),
 			opened: e.Syscall == "connect" || e.Syscall == "accept" || e.Syscall == "accept4",
+			local:  unmap(e.Local),
 		}
+		t.byLocal[unmap(e.Local)] = e.ID
+		t.pids[e.ID.TGID] = true
 	case conn.KindClose:
 		s := t.open[e.ID]
 		if s == nil {
 			return // opened before a MaxConns drop, or never reported
 		}
 		delete(t.open, e.ID)
+		if t.byLocal[s.local] == e.ID {
+			delete(t.byLocal, s.local)
+		}
 		t.learn(e.ID, s, proto)
 		s.sent, s.recv = max(s.sent, e.SentBytes), max(s.recv, e.RecvBytes)
 		row := t.closedRow(s)
@@ -83,6 +94,26 @@ func (t *Table) Event(e *conn.Event, proto ProtocolOf) {
 		add(row, s)
 	}
 }
+
+// Owner returns the process and command name of the traced connection
+// whose local address is addr (the caller behind a server's peer address
+// on this host).
+func (t *Table) Owner(addr netip.AddrPort) (pid uint32, comm string, ok bool) {
+	id, ok := t.byLocal[unmap(addr)]
+	if !ok {
+		return 0, "", false
+	}
+	s := t.open[id]
+	if s == nil {
+		return 0, "", false
+	}
+	return s.pid, s.comm, true
+}
+
+// Seen tells whether process pid had a TCP connection while traced.
+func (t *Table) Seen(pid uint32) bool { return t.pids[pid] }
+
+func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
 // SetBytes records the kernel's counts of an open connection so far.
 func (t *Table) SetBytes(id conn.ID, sent, recv uint64) {

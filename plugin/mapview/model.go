@@ -1,0 +1,174 @@
+// Package mapview turns a trace's aggregated rows into a service map: one
+// edge per (requestor, responder, protocol) with its requests, errors,
+// latency and bytes, shown as an adjacency table with a tree from each
+// entry point, or written as service_map records, DOT or Mermaid. It is a
+// driver.View.
+package mapview
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
+)
+
+// Edge is the traffic from a requestor to a responder over one protocol
+// in the window. Bytes are from the requestor's side: Sent is what its
+// requests carried, Recv what the responses did.
+type Edge struct {
+	Requestor, Responder     string
+	RequestorIP, ResponderIP string
+	Protocol                 string
+	Requests, Errors         uint64
+	BytesSent, BytesRecv     uint64
+	Latency                  *stats.Sketch // ns
+}
+
+// ErrorRate is Errors/Requests (0 without requests).
+func (e *Edge) ErrorRate() float64 {
+	if e.Requests == 0 {
+		return 0
+	}
+	return float64(e.Errors) / float64(e.Requests)
+}
+
+// Quantile of the latency in ns (0 without requests).
+func (e *Edge) Quantile(q float64) float64 {
+	if e.Latency == nil || e.Latency.Count() == 0 {
+		return 0
+	}
+	return e.Latency.Quantile(q)
+}
+
+// PerSecond is n over the window (0 for an empty window).
+func PerSecond(n uint64, window time.Duration) float64 {
+	if window <= 0 {
+		return 0
+	}
+	return float64(n) / window.Seconds()
+}
+
+// listeners names the processes behind local addresses.
+type listeners struct {
+	byAddr map[netip.AddrPort][]api.ListeningPort
+	byPort map[uint16][]api.ListeningPort // wildcard listeners (0.0.0.0, ::)
+}
+
+func newListeners(ls []api.ListeningPort) listeners {
+	l := listeners{byAddr: map[netip.AddrPort][]api.ListeningPort{}, byPort: map[uint16][]api.ListeningPort{}}
+	for _, p := range ls {
+		a, err := netip.ParseAddr(p.Addr)
+		if err != nil {
+			continue
+		}
+		if a.IsUnspecified() {
+			l.byPort[p.Port] = append(l.byPort[p.Port], p)
+		} else {
+			ap := netip.AddrPortFrom(a.Unmap(), p.Port)
+			l.byAddr[ap] = append(l.byAddr[ap], p)
+		}
+	}
+	return l
+}
+
+// owner names the process listening on addr ("ip:port"), preferring one
+// that served requests (nginx's worker, not its master), then a traced
+// one, then the lowest PID; "" when none listens there.
+func (l listeners) owner(addr string, served map[string]bool) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return ""
+	}
+	cands := l.byAddr[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]
+	if len(cands) == 0 {
+		cands = l.byPort[ap.Port()]
+	}
+	best, bestRank := "", -1
+	for _, c := range cands {
+		name := api.ProcessName(c.Comm, c.PID)
+		rank := 0
+		switch {
+		case served[name]:
+			rank = 2
+		case c.Traced:
+			rank = 1
+		}
+		if rank > bestRank || rank == bestRank && name < best {
+			best, bestRank = name, rank
+		}
+	}
+	return best
+}
+
+// protocolHTTP names HTTP edges (HTTP rows carry no protocol).
+const protocolHTTP = "http"
+
+type edgeKey struct{ requestor, responder, protocol string }
+
+// Edges builds the map from the window's rows: a request counts once,
+// from the responder's server-side row when the responder is traced (it
+// served requests), else from the requestor's client-side row.
+func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
+	served := map[string]bool{}
+	for _, r := range rows {
+		if r.Role == vocab.RoleServer {
+			served[r.Service] = true
+		}
+	}
+	names := newListeners(ls)
+	edges := map[edgeKey]*Edge{}
+	for _, r := range rows {
+		var e Edge
+		switch r.Role {
+		case vocab.RoleServer:
+			e = Edge{Requestor: r.Peer, Responder: r.Service}
+			if _, err := netip.ParseAddr(r.Peer); err == nil {
+				e.RequestorIP = r.Peer
+			}
+			if e.Requestor == "" {
+				e.Requestor = "unknown"
+			}
+		case vocab.RoleClient:
+			e = Edge{Requestor: r.Service, Responder: r.Peer}
+			if ap, err := netip.ParseAddrPort(r.Peer); err == nil {
+				e.ResponderIP = ap.Addr().String()
+			}
+			if owner := names.owner(r.Peer, served); owner != "" {
+				if served[owner] {
+					continue // counted on the server side
+				}
+				e.Responder = owner
+			}
+		default:
+			continue
+		}
+		e.Protocol = cmp.Or(r.Protocol, protocolHTTP)
+		k := edgeKey{e.Requestor, e.Responder, e.Protocol}
+		acc := edges[k]
+		if acc == nil {
+			e.Latency = stats.NewSketch()
+			acc = &e
+			edges[k] = acc
+		}
+		acc.Requests += r.Count
+		acc.Errors += r.Errors
+		acc.BytesSent += r.ReqBytes
+		acc.BytesRecv += r.RespBytes
+		if r.Latency != nil {
+			acc.Latency.Merge(r.Latency)
+		}
+	}
+	out := make([]Edge, 0, len(edges))
+	for _, e := range edges {
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(a, b Edge) int {
+		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.Requestor, b.Requestor),
+			cmp.Compare(a.Responder, b.Responder), cmp.Compare(a.Protocol, b.Protocol))
+	})
+	return out
+}

@@ -1,0 +1,146 @@
+package mapview
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+)
+
+// Output formats.
+const (
+	OutputTable   = "table"
+	OutputJSON    = "json"
+	OutputDOT     = "dot"
+	OutputMermaid = "mermaid"
+)
+
+// Options choose the output.
+type Options struct {
+	Output  string
+	Window  time.Duration
+	Palette *render.Palette
+	Width   int
+	Now     func() time.Time
+}
+
+// View merges the agents' rows and listening ports into a map. Probe
+// messages, readiness and errors go through a trace view (they are the
+// same records); the map is built from the rows at each frame.
+type View struct {
+	o         Options
+	trace     *traceview.View
+	agg       *stats.Aggregator
+	listeners map[api.ListeningPort]bool
+	readyAt   time.Time
+	window    time.Duration // the probes' own window, from their final stats
+}
+
+// New returns a View writing probe messages to errOut.
+func New(errOut io.Writer, o Options, errPalette *render.Palette) *View {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &View{
+		o:         o,
+		trace:     traceview.New(errOut, traceview.Options{Output: "table", Window: o.Window, Palette: o.Palette, ErrPalette: errPalette, Now: o.Now}),
+		agg:       stats.NewAggregator(stats.Config{MaxKeys: 100000}),
+		listeners: map[api.ListeningPort]bool{},
+	}
+}
+
+var (
+	statsPrefix     = []byte(`{"table":"` + api.TableHTTPStats + `"`)
+	listenersPrefix = []byte(`{"table":"` + api.TableListeningPorts + `"`)
+	readyPrefix     = []byte(`{"table":"` + api.TableProbeReady + `"`)
+	probeStatPrefix = []byte(`{"table":"` + api.TableProbeStats + `"`)
+)
+
+// Line consumes one record; nothing is passed through (the map is
+// written at the end).
+func (v *View) Line(node string, line []byte) bool {
+	line = bytes.TrimSpace(line)
+	switch {
+	case bytes.HasPrefix(line, statsPrefix):
+		var s api.HTTPStats
+		if json.Unmarshal(line, &s) == nil {
+			v.agg.Merge(s.Rows)
+		}
+	case bytes.HasPrefix(line, listenersPrefix):
+		var l api.ListeningPort
+		if json.Unmarshal(line, &l) == nil {
+			l.Header = api.Header{}
+			v.listeners[l] = true
+		}
+		return false
+	case bytes.HasPrefix(line, readyPrefix):
+		if v.readyAt.IsZero() {
+			v.readyAt = v.o.Now()
+		}
+	case bytes.HasPrefix(line, probeStatPrefix):
+		var s api.ProbeStats
+		if json.Unmarshal(line, &s) == nil && s.Final {
+			v.window = max(v.window, time.Duration(s.WindowNs))
+		}
+	}
+	v.trace.Line(node, line)
+	return false
+}
+
+// Edges returns the map so far.
+func (v *View) Edges() []Edge {
+	ls := make([]api.ListeningPort, 0, len(v.listeners))
+	for l := range v.listeners {
+		ls = append(ls, l)
+	}
+	return Edges(v.agg.Rows(), ls)
+}
+
+// elapsed is the rate's denominator: the probes' window once they
+// finished, else the time since they attached, at most the window asked.
+func (v *View) elapsed() time.Duration {
+	if v.window > 0 {
+		return v.window
+	}
+	if v.readyAt.IsZero() {
+		return 0
+	}
+	return min(v.o.Now().Sub(v.readyAt), max(v.o.Window, 0))
+}
+
+// Frame is the table and trees (nil for the other formats, and until a
+// probe attached).
+func (v *View) Frame(final bool) []byte {
+	if v.o.Output != OutputTable || v.readyAt.IsZero() {
+		return nil
+	}
+	return Table(v.Edges(), v.elapsed(), v.o.Palette, v.o.Width)
+}
+
+// Finish writes the map in the chosen format (the table was the final
+// frame) and returns the probes' errors, else srcErr.
+func (v *View) Finish(out io.Writer, srcErr error) error {
+	err := v.trace.Finish(io.Discard, srcErr)
+	if v.readyAt.IsZero() {
+		return err
+	}
+	edges, window := v.Edges(), v.elapsed()
+	var werr error
+	switch v.o.Output {
+	case OutputJSON:
+		werr = WriteJSON(out, edges, window)
+	case OutputDOT:
+		werr = WriteDOT(out, edges, window)
+	case OutputMermaid:
+		werr = WriteMermaid(out, edges, window)
+	}
+	if err == nil {
+		err = werr
+	}
+	return err
+}
