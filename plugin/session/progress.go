@@ -109,15 +109,17 @@ func (s *runner) statusLines() []string {
 func (s *runner) statusLine() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var running, starting int
+	var running, pulling, starting int
 	failed := map[string][]string{} // reason -> nodes, in creation order
 	for _, name := range s.order {
 		n := s.nodes[name]
-		switch n.state {
-		case stateReady, stateDone:
+		switch {
+		case n.state == stateReady || n.state == stateDone:
 			running++
-		case stateFailed:
+		case n.state == stateFailed:
 			failed[n.reason] = append(failed[n.reason], name)
+		case n.progress.phase == phasePulling:
+			pulling++
 		default:
 			starting++
 		}
@@ -125,6 +127,9 @@ func (s *runner) statusLine() string {
 	var parts []string
 	if running > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s", running, runningWord(s.o.Probe)))
+	}
+	if pulling > 0 {
+		parts = append(parts, fmt.Sprintf("%d pulling image", pulling))
 	}
 	if starting > 0 {
 		parts = append(parts, fmt.Sprintf("%d starting", starting))

@@ -65,6 +65,13 @@ func TestStatusLineSummarisesOverTenNodes(t *testing.T) {
 	if got != want {
 		t.Errorf("status line\n got %q\nwant %q", got, want)
 	}
+	s := runnerWith("trace", states, reasons)
+	for i := 412; i < 462; i++ {
+		s.nodes[fmt.Sprintf("node-%03d", i)].progress.phase = phasePulling
+	}
+	if got, want := s.statusLine(), "probe pods: 412 tracing, 50 pulling image, 30 starting, 8 failed ("; !strings.HasPrefix(got, want) {
+		t.Errorf("status line %q, want it to start %q", got, want)
+	}
 	got = runnerWith("profile", states[:11], nil).statusLine()
 	if want := "probe pods: 11 profiling"; got != want {
 		t.Errorf("all running: got %q, want %q", got, want)
