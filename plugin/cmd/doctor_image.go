@@ -236,7 +236,7 @@ func (o *DoctorOptions) waitVersionPod(ctx context.Context, name string, r *vers
 		case cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason != "ContainerCreating" && cs.State.Waiting.Reason != "PodInitializing":
 			if w := cs.State.Waiting; w.Reason != "" {
 				r.waiting, r.failed = w.Reason, w.Message
-				if strings.Contains(w.Reason, "Image") || w.Reason == "CreateContainerError" || w.Reason == "CreateContainerConfigError" {
+				if strings.Contains(w.Reason, "Image") || w.Reason == "RegistryUnavailable" || strings.HasPrefix(w.Reason, "CreateContainer") {
 					return p, nil
 				}
 			}
