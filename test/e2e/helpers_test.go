@@ -31,9 +31,10 @@ type env struct {
 	client  kubernetes.Interface
 	bin     string // kubectl-pixie
 	kubectl string
-	image   string // the probe image, REGISTRY/REPO@sha256:DIGEST under make e2e
-	testapp string // the workload image (servers, clients)
-	node    string
+	image   string   // the probe image, REGISTRY/REPO@sha256:DIGEST under make e2e
+	testapp string   // the workload image (servers, clients)
+	node    string   // the untainted node
+	nodes   []string // every node, by name
 }
 
 var (
@@ -93,7 +94,15 @@ func newEnv() (*env, error) {
 	if len(nodes.Items) == 0 {
 		return nil, fmt.Errorf("the cluster has no node")
 	}
+	// Single-node tests run on the node without taints (the e2e cluster's
+	// pixie-node-1): pods without tolerations land there.
 	e.node = nodes.Items[0].Name
+	for _, n := range nodes.Items {
+		e.nodes = append(e.nodes, n.Name)
+		if len(n.Spec.Taints) == 0 {
+			e.node = n.Name
+		}
+	}
 	return e, nil
 }
 
@@ -280,6 +289,12 @@ func (e *env) managedPods(t *testing.T, ns string) []corev1.Pod {
 // runPod creates a pod from the test image and waits until it runs.
 func (e *env) runPod(t *testing.T, ns, name string, labels map[string]string, args ...string) *corev1.Pod {
 	t.Helper()
+	return e.runPodOn(t, ns, name, "", labels, args...)
+}
+
+// runPodOn is runPod on a given node ("": wherever the scheduler puts it).
+func (e *env) runPodOn(t *testing.T, ns, name, node string, labels map[string]string, args ...string) *corev1.Pod {
+	t.Helper()
 	grace := int64(1)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
@@ -287,6 +302,9 @@ func (e *env) runPod(t *testing.T, ns, name string, labels map[string]string, ar
 			TerminationGracePeriodSeconds: &grace,
 			Containers:                    []corev1.Container{e.app(args...)},
 		},
+	}
+	if node != "" {
+		onNode(&p.Spec, node)
 	}
 	if _, err := e.client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -350,4 +368,29 @@ func lines(s string) []string {
 // ("  NODE  tracing  ready (1.2s; image present)"), capturing the seconds.
 func nodeReadyRE(node string) *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(node) + `\s+\S+\s+ready \(([0-9.]+)s`)
+}
+
+// restartScript is the cluster's script that stops a node's kubelet for a
+// while and starts it again (restart-kubelet.sh PAUSE NODE); tests that need
+// it skip on other clusters.
+func (e *env) restartScript(t *testing.T, node string) string {
+	t.Helper()
+	dir, _ := filepath.Abs("cluster")
+	if d := os.Getenv("PIXIE_E2E_CLUSTER_DIR"); d != "" {
+		dir = d
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state/pids/kubelet-"+node+".pid")); err != nil {
+		t.Skipf("SKIP: not the project's e2e cluster (no kubelet pid file): %v", err)
+	}
+	return filepath.Join(dir, "scripts/restart-kubelet.sh")
+}
+
+// extraTaint is the taint of the e2e cluster's nodes 2 and 3 (up.sh), so
+// that pods without a toleration run on node 1.
+const extraTaint = "pixie.dev/e2e-extra-node"
+
+// onNode pins a pod to a node, tolerating the extra nodes' taint.
+func onNode(spec *corev1.PodSpec, node string) {
+	spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
+	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: extraTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
 }

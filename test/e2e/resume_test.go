@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +16,7 @@ import (
 // request of a bounded client is traced exactly once.
 func TestStreamResumesAfterKubeletRestart(t *testing.T) {
 	e := setup(t)
-	restart, _ := filepath.Abs("cluster/scripts/restart-kubelet.sh")
-	if d := os.Getenv("PIXIE_E2E_CLUSTER_DIR"); d != "" {
-		restart = filepath.Join(d, "scripts/restart-kubelet.sh")
-	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(restart), "../state/pids/kubelet.pid")); err != nil {
-		t.Skipf("SKIP: not the project's e2e cluster (no kubelet pid file): %v", err)
-	}
+	restart := e.restartScript(t, e.node)
 	ns := e.namespace(t, nil)
 	server := e.runPod(t, ns, "server", map[string]string{"app": "server"}, "serve", ":8080")
 	s := e.start(t, append([]string{"trace", "pod/server", "-n", ns, "--duration", "25s", "-o", "json"}, e.probeFlags(ns)...)...)
@@ -32,7 +24,7 @@ func TestStreamResumesAfterKubeletRestart(t *testing.T) {
 	const n = 60 // 6 s of requests, the kubelet is down in the middle
 	e.client1(t, ns, "client", server.Status.PodIP, "/resume", n, "0s")
 	time.Sleep(2 * time.Second)
-	out, err := exec.Command("bash", restart, "2").CombinedOutput()
+	out, err := exec.Command("bash", restart, "2", e.node).CombinedOutput()
 	if err != nil {
 		t.Fatalf("restarting the kubelet: %v\n%s", err, out)
 	}

@@ -111,6 +111,12 @@ func countEvents(t *testing.T, ndjson, role string) map[string]int {
 // client1 starts a bounded client (restartPolicy Never) that GETs url n times.
 func (e *env) client1(t *testing.T, ns, name, ip, path string, n int, delay string) {
 	t.Helper()
+	e.clientOn(t, ns, name, "", ip, path, n, delay)
+}
+
+// clientOn is client1 on a given node ("": wherever the scheduler puts it).
+func (e *env) clientOn(t *testing.T, ns, name, node, ip, path string, n int, delay string) {
+	t.Helper()
 	grace := int64(1)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "client"}},
@@ -119,6 +125,9 @@ func (e *env) client1(t *testing.T, ns, name, ip, path string, n int, delay stri
 			TerminationGracePeriodSeconds: &grace,
 			Containers:                    []corev1.Container{e.app("get", fmt.Sprintf("http://%s:8080%s", ip, path), strconv.Itoa(n), "100ms", delay)},
 		},
+	}
+	if node != "" {
+		onNode(&p.Spec, node)
 	}
 	if _, err := e.client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -156,16 +165,23 @@ func (e *env) clientDone(t *testing.T, ns, name string) int {
 // deployment creates an HTTP server deployment and returns its running pods.
 func (e *env) deployment(t *testing.T, ns, name string, replicas int32, labels map[string]string) []corev1.Pod {
 	t.Helper()
+	return e.deploymentSpec(t, ns, name, replicas, labels, nil)
+}
+
+// deploymentSpec is deployment with its pod spec changed by edit (if set).
+func (e *env) deploymentSpec(t *testing.T, ns, name string, replicas int32, labels map[string]string, edit func(*corev1.PodSpec)) []corev1.Pod {
+	t.Helper()
 	grace := int64(1)
+	spec := corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{e.app("serve", ":8080")}}
+	if edit != nil {
+		edit(&spec)
+	}
 	_, err := e.client.AppsV1().Deployments(ns).Create(context.Background(), &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{e.app("serve", ":8080")}},
-			},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {

@@ -136,13 +136,7 @@ func TestAgentEndsAtItsOwnDeadline(t *testing.T) {
 // `cleanup` deletes the pod that would otherwise stay Terminating.
 func TestKubeletStoppedDuringRun(t *testing.T) {
 	e := setup(t)
-	restart, _ := filepath.Abs("cluster/scripts/restart-kubelet.sh")
-	if d := os.Getenv("PIXIE_E2E_CLUSTER_DIR"); d != "" {
-		restart = filepath.Join(d, "scripts/restart-kubelet.sh")
-	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(restart), "../state/pids/kubelet.pid")); err != nil {
-		t.Skipf("SKIP: not the project's e2e cluster (no kubelet pid file): %v", err)
-	}
+	restart := e.restartScript(t, e.node)
 	ns := e.namespace(t, nil)
 	s := e.start(t, append([]string{"trace", "node/" + e.node, "--duration", "15s", "-o", "json"}, e.probeFlags(ns)...)...)
 	s.waitStderr(t, " ready (", 90*time.Second)
@@ -153,7 +147,7 @@ func TestKubeletStoppedDuringRun(t *testing.T) {
 	uid := string(pods[0].UID)
 	kubeletBack := make(chan error, 1)
 	go func() {
-		out, err := exec.Command("bash", restart, "100").CombinedOutput()
+		out, err := exec.Command("bash", restart, "100", e.node).CombinedOutput()
 		t.Logf("kubelet stopped for 100s: %s", strings.TrimSpace(string(out)))
 		kubeletBack <- err
 	}()
@@ -204,7 +198,12 @@ func agentRuns(uid string) bool {
 
 func (e *env) nodeReady(t *testing.T) bool {
 	t.Helper()
-	n, err := e.client.CoreV1().Nodes().Get(context.Background(), e.node, metav1.GetOptions{})
+	return e.nodeReadyNamed(t, e.node)
+}
+
+func (e *env) nodeReadyNamed(t *testing.T, node string) bool {
+	t.Helper()
+	n, err := e.client.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,10 +228,15 @@ func (e *env) waitNodeNotReady(t *testing.T, timeout time.Duration) {
 
 func (e *env) waitNodeReady(t *testing.T, timeout time.Duration) {
 	t.Helper()
+	e.waitNodeReadyNamed(t, e.node, timeout)
+}
+
+func (e *env) waitNodeReadyNamed(t *testing.T, node string, timeout time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !e.nodeReady(t) {
+	for !e.nodeReadyNamed(t, node) {
 		if time.Now().After(deadline) {
-			t.Fatalf("node %s not Ready %s after its kubelet restarted", e.node, timeout)
+			t.Fatalf("node %s not Ready %s after its kubelet restarted", node, timeout)
 		}
 		time.Sleep(time.Second)
 	}

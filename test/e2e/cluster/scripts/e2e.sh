@@ -21,7 +21,8 @@ cp "$PROBE_IMAGE_TAR" "$HERE/images/probe.tar"
 # A cluster left running by an earlier, interrupted run is stopped first.
 "$HERE/scripts/down.sh" --purge >/dev/null 2>&1 || true
 if [ "${E2E_KEEP:-0}" != 1 ]; then
-  trap '"$HERE/scripts/down.sh" --purge' EXIT
+  # teardown fails the run if the cluster leaves anything on the host
+  trap 'rc=$?; "$HERE/scripts/down.sh" --purge || rc=1; exit $rc' EXIT
 fi
 "$HERE/scripts/up.sh"
 tu=$(date +%s)
