@@ -57,6 +57,7 @@ func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
 	// flush their final records) and drain for at most StopGrace.
 	s.cleanup(runCtx)
 	s.drain(f.allDone, cancelStreams, emit)
+	s.markLost()
 }
 
 // loop delivers records and applies pod events until runCtx ends, every

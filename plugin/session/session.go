@@ -221,6 +221,10 @@ type node struct {
 	// or EOF before the kubelet reported the exit)
 	reconnects int
 	progress   progress
+	// brokenAt is when the log stream last failed to reopen (zero while it
+	// is open), brokenErr why (lost.go).
+	brokenAt  time.Time
+	brokenErr error
 }
 
 // Run creates the probe pods, streams their records to emit (called from
@@ -416,8 +420,12 @@ func (s *runner) follow(ctx context.Context, n *node) {
 		rc, err := s.o.logs(ctx, s.o.Namespace, n.name)
 		if err != nil {
 			openErr = err
+			if ctx.Err() == nil && !apierrors.IsNotFound(err) {
+				s.broke(n, err)
+			}
 		}
 		if err == nil {
+			s.mended(n)
 			if openErr != nil && !s.o.Quiet {
 				s.warnf("warning: log stream from node %s was interrupted (%v); resumed, records already received are skipped\n", n.target.Name, render.Sanitize(openErr.Error()))
 			}
@@ -552,7 +560,9 @@ func (s *runner) cleanup(ctx context.Context) {
 				}
 			}
 		}
+		lost := s.lostPods()
 		failed, lastErr := DeletePods(dctx, s.o.Client, pods, s.o.StopGrace)
+		s.forceLost(dctx, lost)
 		if len(failed) > 0 {
 			fmt.Fprintf(s.o.ErrOut, "error: could not delete %d probe pod(s): %v\n  they end by themselves at their deadline; to delete them now run:\n    %s\n",
 				len(failed), lastErr, CleanupCommand(s.o.Namespace, s.o.SessionID))

@@ -1,0 +1,251 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The e2e cluster's nodes share one kernel: every probe pod sees every
+// node's processes, so only the targeting keeps a node's probe on its own
+// pods. These tests make that sharp.
+
+// threeNodes returns the untainted node and two tainted ones.
+func (e *env) threeNodes(t *testing.T) (n1, n2, n3 string) {
+	t.Helper()
+	var others []string
+	for _, n := range e.nodes {
+		if n != e.node {
+			others = append(others, n)
+		}
+	}
+	if len(others) < 2 {
+		t.Fatalf("multi-node test needs 3 nodes, the cluster has %v (make e2e starts 3)", e.nodes)
+	}
+	return e.node, others[0], others[1]
+}
+
+// event is the part of an http_events record these tests check.
+type event struct {
+	Table     string `json:"table"`
+	Node      string `json:"node"`
+	TraceRole string `json:"trace_role"`
+	ReqPath   string `json:"req_path"`
+	PodUID    string `json:"pod_uid"`
+	Service   string `json:"service"`
+	Count     int    `json:"count"`
+}
+
+func events(t *testing.T, ndjson string) []event {
+	t.Helper()
+	var out []event
+	for _, l := range lines(ndjson) {
+		var ev event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// waitReady waits until the status line says every node in want is ready.
+func (s *started) waitReady(t *testing.T, want []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		for _, n := range want {
+			if !nodeReadyRE(n).MatchString(s.stderr.String()) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("probe pods on %v not ready after %s:\n%s", want, timeout, s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// probeNodes is the node of each probe pod in ns.
+func (e *env) probeNodes(t *testing.T, ns string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, p := range e.managedPods(t, ns) {
+		got[p.Spec.NodeName]++
+	}
+	return got
+}
+
+// TestMultiNodeTraceDeployment: web's two pods run on nodes 1 and 2 (node 2
+// is tainted), an untargeted copy of web on node 3. `trace deploy/web`
+// starts exactly one probe pod on nodes 1 and 2 and none on node 3, and
+// each request a client made is counted exactly once, by the probe of the
+// server's node, per pod and in the summaries.
+func TestMultiNodeTraceDeployment(t *testing.T) {
+	e := setup(t)
+	n1, n2, n3 := e.threeNodes(t)
+	ns := e.namespace(t, nil)
+	labels := map[string]string{"app": "web"}
+	web := e.deploymentSpec(t, ns, "web", 2, labels, func(s *corev1.PodSpec) {
+		s.Tolerations = []corev1.Toleration{{Key: extraTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		s.Affinity = &corev1.Affinity{
+			NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+					Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{n1, n2}}}}}}},
+			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname"}}},
+		}
+	})
+	copyPod := e.runPodOn(t, ns, "web-copy", n3, map[string]string{"app": "web-copy"}, "serve", ":8080")
+	onNode := map[string]string{}
+	for _, p := range web {
+		onNode[p.Spec.NodeName] = p.Name
+	}
+	if onNode[n1] == "" || onNode[n2] == "" {
+		t.Fatalf("web's pods are not on %s and %s: %v", n1, n2, onNode)
+	}
+
+	s := e.start(t, append([]string{"trace", "deploy/web", "-n", ns, "--duration", "14s", "-o", "json"}, e.probeFlags(ns)...)...)
+	s.waitReady(t, []string{n1, n2}, 90*time.Second)
+	if got := e.probeNodes(t, ns); len(got) != 2 || got[n1] != 1 || got[n2] != 1 {
+		t.Errorf("probe pods per node %v, want one on %s and one on %s, none on %s", got, n1, n2, n3)
+	}
+	const n = 10
+	id := strings.ToLower(randID())
+	paths := map[string]string{} // path -> the web pod it calls
+	// clients on the other nodes: requests cross the nodes' bridges
+	for i, p := range web {
+		path := fmt.Sprintf("/w%d-%s", i, id)
+		paths[path] = p.Name
+		e.clientOn(t, ns, fmt.Sprintf("c%d-%s", i, id), n3, p.Status.PodIP, path, n, "0s")
+	}
+	e.clientOn(t, ns, "cc-"+id, n1, copyPod.Status.PodIP, "/copy-"+id, n, "0s")
+	made := map[string]int{}
+	for i := range web {
+		made[fmt.Sprintf("/w%d-%s", i, id)] = e.clientDone(t, ns, fmt.Sprintf("c%d-%s", i, id))
+	}
+	e.clientDone(t, ns, "cc-"+id)
+	if err := s.wait(t, 90*time.Second); err != nil {
+		t.Fatalf("trace: %v\n%s", err, s.stderr.String())
+	}
+
+	byUID := map[string]corev1.Pod{}
+	for _, p := range web {
+		byUID[string(p.UID)] = p
+	}
+	counted := map[string]int{}
+	summed := map[string]int{} // pod name -> server requests in http_summary
+	for _, ev := range events(t, s.stdout.String()) {
+		switch {
+		case ev.Table == "http_events" && ev.TraceRole == "server":
+			if ev.ReqPath == "/copy-"+id {
+				t.Errorf("a request to the untargeted copy on %s was traced (node %s)", n3, ev.Node)
+				continue
+			}
+			want, ok := paths[ev.ReqPath]
+			if !ok {
+				continue
+			}
+			counted[ev.ReqPath]++
+			p, known := byUID[ev.PodUID]
+			if !known || p.Name != want || p.Spec.NodeName != ev.Node {
+				t.Errorf("request %s to %s reported by node %s for pod uid %s", ev.ReqPath, want, ev.Node, ev.PodUID)
+			}
+		case ev.Table == "http_summary" && ev.TraceRole == "server":
+			summed[strings.TrimPrefix(ev.Service, ns+"/")] += ev.Count
+			if ev.Node == n3 {
+				t.Errorf("a summary from %s, which runs no target: %+v", n3, ev)
+			}
+		}
+	}
+	t.Logf("client counts %v, traced %v, summaries per pod %v", made, counted, summed)
+	total, totalSummed := 0, 0
+	for path, pod := range paths {
+		if made[path] != n || counted[path] != made[path] {
+			t.Errorf("%s on %s: traced %d requests, its client made %d (want %d, each once)", pod, path, counted[path], made[path], n)
+		}
+		if summed[pod] != made[path] {
+			t.Errorf("summary of %s counts %d requests, its client made %d", pod, summed[pod], made[path])
+		}
+		total += made[path]
+		totalSummed += summed[pod]
+	}
+	if totalSummed != total {
+		t.Errorf("merged: summaries count %d requests, the clients made %d", totalSummed, total)
+	}
+}
+
+// TestMultiNodeNodeLost stops one node's kubelet in the middle of a run
+// (its containers keep running, its log stream breaks for good): the plugin
+// names the node that stopped streaming and why, keeps the other node's
+// records, reports the results as partial, and still deletes every probe
+// pod (forced after the grace, since that node does not answer).
+func TestMultiNodeNodeLost(t *testing.T) {
+	e := setup(t)
+	n1, _, n3 := e.threeNodes(t)
+	restart := e.restartScript(t, n3)
+	ns := e.namespace(t, nil)
+	srv := map[string]*corev1.Pod{
+		n1: e.runPodOn(t, ns, "srv-a", n1, map[string]string{"app": "srv"}, "serve", ":8080"),
+		n3: e.runPodOn(t, ns, "srv-b", n3, map[string]string{"app": "srv"}, "serve", ":8080"),
+	}
+	s := e.start(t, append([]string{"trace", "-l", "app=srv", "-n", ns, "--duration", "20s", "-o", "json"}, e.probeFlags(ns)...)...)
+	s.waitReady(t, []string{n1, n3}, 90*time.Second)
+	id := strings.ToLower(randID())
+	// clients on n1, whose kubelet stays: their logs stay readable
+	e.clientOn(t, ns, "cb-"+id, n1, srv[n3].Status.PodIP, "/b-"+id, 10, "0s")
+	e.clientDone(t, ns, "cb-"+id)
+	kubeletBack := make(chan error, 1)
+	go func() {
+		out, err := exec.Command("bash", restart, "45", n3).CombinedOutput()
+		t.Logf("kubelet of %s stopped for 45s: %s", n3, strings.TrimSpace(string(out)))
+		kubeletBack <- err
+	}()
+	t.Cleanup(func() {
+		if err := <-kubeletBack; err != nil {
+			t.Errorf("restarting the kubelet of %s: %v", n3, err)
+		}
+		e.waitNodeReadyNamed(t, n3, 90*time.Second)
+	})
+	time.Sleep(2 * time.Second)
+	e.clientOn(t, ns, "ca-"+id, n1, srv[n1].Status.PodIP, "/a-"+id, 30, "0s")
+	made := e.clientDone(t, ns, "ca-"+id)
+	err := s.wait(t, 120*time.Second)
+	stderr := s.stderr.String()
+	t.Logf("trace ended: %v\n%s", err, stderr)
+	if err == nil {
+		t.Errorf("trace succeeded though node %s stopped streaming", n3)
+	}
+	for _, want := range []string{
+		"node " + n3 + " stopped streaming at ",
+		"the other 1 of 2 nodes were probed; results are partial",
+		"force-deleted the probe pod(s) on " + n3,
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if strings.Contains(stderr, "node "+n1+" stopped streaming") {
+		t.Errorf("node %s, whose kubelet ran, reported as lost", n1)
+	}
+	got := countEvents(t, s.stdout.String(), "server")
+	t.Logf("server-side events by path: %v (client of %s made %d)", got, n1, made)
+	if got["/a-"+id] != made || made != 30 {
+		t.Errorf("the records of %s: %d of the client's %d requests (want 30)", n1, got["/a-"+id], made)
+	}
+	if n := len(e.managedPods(t, ns)); n != 0 {
+		t.Errorf("%d probe pod(s) left after the run", n)
+	}
+}
