@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -78,6 +79,21 @@ func (s *started) waitReady(t *testing.T, want []string, timeout time.Duration) 
 	}
 }
 
+// tainted reports whether node has a NoSchedule taint.
+func (e *env) tainted(t *testing.T, node string) bool {
+	t.Helper()
+	n, err := e.client.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, taint := range n.Spec.Taints {
+		if taint.Effect == corev1.TaintEffectNoSchedule {
+			return true
+		}
+	}
+	return false
+}
+
 // probeNodes is the node of each probe pod in ns.
 func (e *env) probeNodes(t *testing.T, ns string) map[string]int {
 	t.Helper()
@@ -108,6 +124,9 @@ func TestMultiNodeTraceDeployment(t *testing.T) {
 				LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname"}}},
 		}
 	})
+	if !e.tainted(t, n2) {
+		t.Fatalf("node %s has no taint: the taint case is not tested", n2)
+	}
 	copyPod := e.runPodOn(t, ns, "web-copy", n3, map[string]string{"app": "web-copy"}, "serve", ":8080")
 	onNode := map[string]string{}
 	for _, p := range web {
@@ -247,5 +266,40 @@ func TestMultiNodeNodeLost(t *testing.T) {
 	}
 	if n := len(e.managedPods(t, ns)); n != 0 {
 		t.Errorf("%d probe pod(s) left after the run", n)
+	}
+}
+
+// TestMultiNodeNodeTarget: `trace node/NAME` starts one probe pod, on that
+// node (tainted: the probe tolerates it), and its records are stamped with
+// that node. (On this shared kernel a whole-node probe sees every node's
+// processes, so what it reports of other nodes' pods is not checked here:
+// the agent traces all processes of its kernel for node/NAME.)
+func TestMultiNodeNodeTarget(t *testing.T) {
+	e := setup(t)
+	_, n2, _ := e.threeNodes(t)
+	ns := e.namespace(t, nil)
+	server := e.runPodOn(t, ns, "server", n2, map[string]string{"app": "server"}, "serve", ":8080")
+	s := e.start(t, append([]string{"trace", "node/" + n2, "--duration", "8s", "-o", "json"}, e.probeFlags(ns)...)...)
+	s.waitReady(t, []string{n2}, 90*time.Second)
+	if got := e.probeNodes(t, ns); len(got) != 1 || got[n2] != 1 {
+		t.Errorf("probe pods per node %v, want exactly one, on %s", got, n2)
+	}
+	id := strings.ToLower(randID())
+	e.clientOn(t, ns, "c-"+id, n2, server.Status.PodIP, "/n-"+id, 10, "0s")
+	made := e.clientDone(t, ns, "c-"+id)
+	if err := s.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("trace: %v\n%s", err, s.stderr.String())
+	}
+	seen := 0
+	for _, ev := range events(t, s.stdout.String()) {
+		if ev.Node != n2 {
+			t.Errorf("a %s record stamped with node %q from the probe of %s", ev.Table, ev.Node, n2)
+		}
+		if ev.Table == "http_events" && ev.TraceRole == "server" && ev.ReqPath == "/n-"+id {
+			seen++
+		}
+	}
+	if seen != made || made != 10 {
+		t.Errorf("traced %d of the %d requests to %s's server (want 10)", seen, made, n2)
 	}
 }

@@ -114,20 +114,22 @@ type cgroupSample struct {
 }
 
 // containerCgroup finds the container's memory cgroup on this host
-// (cgroupfs driver: kubepods[/QOS]/pod<UID>/<container ID>).
+// (cgroupfs driver: [ROOT/]kubepods[/QOS]/pod<UID>/<container ID>; the e2e
+// cluster's kubelets have the cgroup root /NODE).
 func containerCgroup(t *testing.T, p corev1.Pod) string {
 	t.Helper()
 	id := p.Status.ContainerStatuses[0].ContainerID
 	if i := strings.Index(id, "://"); i >= 0 {
 		id = id[i+3:]
 	}
-	for _, pat := range []string{"/sys/fs/cgroup/memory/kubepods/pod%s/%s", "/sys/fs/cgroup/memory/kubepods/*/pod%s/%s"} {
+	for _, pat := range []string{"/sys/fs/cgroup/memory/kubepods/pod%s/%s", "/sys/fs/cgroup/memory/kubepods/*/pod%s/%s",
+		"/sys/fs/cgroup/memory/*/kubepods/pod%s/%s", "/sys/fs/cgroup/memory/*/kubepods/*/pod%s/%s"} {
 		pat = strings.Replace(strings.Replace(pat, "%s", string(p.UID), 1), "%s", id, 1)
 		if m, _ := filepath.Glob(pat); len(m) == 1 {
 			return m[0]
 		}
 	}
-	t.Fatalf("no memory cgroup of pod %s container %s under /sys/fs/cgroup/memory/kubepods", p.UID, id)
+	t.Fatalf("no memory cgroup of pod %s container %s under /sys/fs/cgroup/memory/[ROOT/]kubepods", p.UID, id)
 	return ""
 }
 
