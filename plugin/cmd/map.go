@@ -31,15 +31,16 @@ var (
 		The terminal shows an adjacency table sorted by requests and a tree
 		from each entry point; -o json writes service_map records (the
 		columns of Pixie's net flow graph), -o dot a Graphviz graph
-		(dot -Tsvg) and -o mermaid a flowchart to paste into a README.
+		(dot -Tsvg), -o mermaid a flowchart to paste into a README and -o svg
+		the graph laid out by Graphviz's dot (it must be installed).
 		Cluster mode is not available yet: run it with --local.`)
 
 	mapExample = templates.Examples(`
 		# Map the traffic between nginx, its clients and redis on this host
 		sudo %[1]s map --local --comm nginx --comm redis-server --comm curl
 
-		# As a Graphviz SVG
-		sudo %[1]s map --local --all --duration 10s -o dot | dot -Tsvg > map.svg`)
+		# As an SVG a browser opens (needs Graphviz's dot)
+		sudo %[1]s map --local --all --duration 10s -o svg > map.svg`)
 )
 
 // MapOptions are the flags and resolved state of `kubectl pixie map`.
@@ -83,7 +84,7 @@ func (o *MapOptions) AddFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	o.localTarget.addFlags(fs, "map", "map processes of this host (Linux, root); children a traced process forks are traced too")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to trace (at most 1h); Ctrl-C ends earlier with the map")
-	o.outputOptions.addFlags(fs, "table, json (service_map records), dot or mermaid")
+	o.outputOptions.addFlags(fs, "table, json (service_map records), dot, mermaid or svg (laid out by Graphviz's dot, which must be in PATH)")
 }
 
 // Complete keeps the arguments; the map needs nothing from the cluster.
@@ -100,7 +101,7 @@ func (o *MapOptions) Validate() error {
 	if o.Duration <= 0 || o.Duration > MaxDuration {
 		return fmt.Errorf("--duration %s is out of range: use a value between 1s and %s", o.Duration, MaxDuration)
 	}
-	if err := o.outputOptions.validate(mapview.OutputTable, mapview.OutputJSON, mapview.OutputDOT, mapview.OutputMermaid); err != nil {
+	if err := o.outputOptions.validate(mapview.OutputTable, mapview.OutputJSON, mapview.OutputDOT, mapview.OutputMermaid, mapview.OutputSVG); err != nil {
 		return err
 	}
 	return o.localTarget.validate("map", o.args, false)

@@ -2,9 +2,15 @@ package mapview
 
 import (
 	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
 	"flag"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +83,56 @@ func TestJSONRecord(t *testing.T) {
 		r.Requests != 900 || r.RequestThroughput != 30 || r.OutboundThroughput != 300 || r.InboundThroughput != 3000 ||
 		r.ResponderIP != "127.0.0.1" || r.LatencyP99 < r.LatencyP50 || r.LatencyP50 <= 0 {
 		t.Errorf("record %+v", r)
+	}
+}
+
+// TestSVG: Graphviz lays the map out; every node's label is a text element
+// of the SVG. Without dot in PATH the error says what to install.
+func TestSVG(t *testing.T) {
+	if _, err := exec.LookPath("dot"); err != nil {
+		if os.Getenv("PIXIE_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatal("graphviz is not installed (hack/deps.sh installs it)")
+		}
+		t.Skip("SKIP: graphviz is not installed (hack/deps.sh installs it)")
+	}
+	var b bytes.Buffer
+	edges := goldenEdges()
+	if err := WriteSVG(context.Background(), &b, edges, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]bool{}
+	dec := xml.NewDecoder(&b)
+	inText := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the SVG is not XML: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			inText = tok.Name.Local == "text"
+		case xml.EndElement:
+			inText = false
+		case xml.CharData:
+			if inText {
+				texts[string(tok)] = true
+			}
+		}
+	}
+	for _, n := range nodes(edges) {
+		if !texts[n] {
+			t.Errorf("node %q has no text in the SVG; texts: %v", n, texts)
+		}
+	}
+}
+
+func TestSVGWithoutGraphviz(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	err := WriteSVG(context.Background(), io.Discard, goldenEdges(), time.Second)
+	if err == nil || !strings.Contains(err.Error(), "install graphviz") {
+		t.Errorf("error %v, want one saying to install graphviz", err)
 	}
 }

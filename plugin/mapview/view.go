@@ -2,6 +2,7 @@ package mapview
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"time"
@@ -18,6 +19,7 @@ const (
 	OutputJSON    = "json"
 	OutputDOT     = "dot"
 	OutputMermaid = "mermaid"
+	OutputSVG     = "svg"
 )
 
 // Options choose the output.
@@ -138,6 +140,8 @@ func (v *View) Finish(out io.Writer, srcErr error) error {
 		werr = WriteDOT(out, edges, window)
 	case OutputMermaid:
 		werr = WriteMermaid(out, edges, window)
+	case OutputSVG:
+		werr = WriteSVG(context.Background(), out, edges, window)
 	}
 	if err == nil {
 		err = werr
