@@ -42,6 +42,7 @@ var (
 	costN    = flag.Int("cost-n", 50000, "requests per cost-per-request run")
 	redisN   = flag.Int("redis-n", 100000, "redis-benchmark requests per command (GET and SET) per run")
 	profile  = flag.String("profile", "", "write the agent's CPU profile (aggregated mode, one more wrk run) to this file")
+	check    = flag.Bool("check", false, "make bench-check: a quick pass/fail run against the targets (check.go)")
 )
 
 func main() {
@@ -51,6 +52,11 @@ func main() {
 	}
 	ng := startNginx()
 	defer ng.stop()
+	if *check {
+		code := runCheck(ng)
+		ng.stop()
+		os.Exit(code)
+	}
 	url := "http://" + ng.addr + "/index.html"
 
 	type sample struct{ rps, bpfNs, userNsPerReq float64 }
