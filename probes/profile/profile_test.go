@@ -231,6 +231,8 @@ func TestProfileRealWorkloads(t *testing.T) {
 	if node, err := exec.LookPath("node"); err == nil {
 		js, _ := filepath.Abs("testdata/hot.js")
 		ws = append(ws, start(t, "node", "JS:*hotLoop", node, "--perf-basic-prof", js, life))
+	} else if os.Getenv(probetest.RequireEnv) == "1" {
+		t.Fatalf("node not found (%s=1): the JIT (perf map) case must run; make deps installs nodejs", probetest.RequireEnv)
 	} else {
 		t.Log("node not found: the JIT (perf map) case is not run; make deps installs nodejs")
 	}
