@@ -2,6 +2,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/cmd"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/gate"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 )
 
@@ -27,6 +29,13 @@ func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	root := cmd.NewCmdRoot(streams)
 	if err := root.Execute(); err != nil {
+		// A --fail-if rule that fired is an answer, not a failure: its
+		// own status, so scripts tell it from the tool failing (1).
+		var fired *gate.Fired
+		if errors.As(err, &fired) {
+			fmt.Fprintln(os.Stderr, "error: "+render.SanitizeLines(err.Error()))
+			os.Exit(fired.ExitCode())
+		}
 		cmdutil.CheckErr(err)
 	}
 }

@@ -78,6 +78,7 @@ type ProfileOptions struct {
 	Unwind     string
 	OutputFile string
 	Args       []string
+	gates      gateFlags
 
 	// Cluster mode: what to profile and how the probe pods run.
 	clusterTargets
@@ -123,6 +124,7 @@ func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&o.Unwind, "unwind", o.Unwind, "user stacks: auto (frame pointers for Go, CFI for the rest), fp, or cfi (.eh_frame, for C/C++ built without frame pointers)")
 	o.outputOptions.addFlags(fl, "output: terminal, folded, pprof, svg, speedscope or json (NDJSON records)")
 	fl.StringVar(&o.OutputFile, "output-file", o.OutputFile, "write the output to this file instead of stdout")
+	o.gates.addFlags(fl, `'self("runtime.mallocgc") > 20%'`)
 	o.clusterTargets.addFlags(fl, "profile")
 }
 
@@ -173,8 +175,14 @@ func (o *ProfileOptions) validateFlags() error {
 	default:
 		return fmt.Errorf("unknown --unwind %q: use auto, fp or cfi", o.Unwind)
 	}
-	return o.outputOptions.validate(profileview.OutTerminal, profileview.OutFolded, profileview.OutPprof,
-		profileview.OutSVG, profileview.OutSpeedscope, profileview.OutJSON)
+	if err := o.outputOptions.validate(profileview.OutTerminal, profileview.OutFolded, profileview.OutPprof,
+		profileview.OutSVG, profileview.OutSpeedscope, profileview.OutJSON); err != nil {
+		return err
+	}
+	if len(o.gates.FailIf) > 0 && o.Output == profileview.OutJSON {
+		return errors.New("--fail-if reads the merged profile, which -o json does not build: use another -o (folded, pprof, svg, speedscope or terminal)")
+	}
+	return o.gates.validate(profileview.GateSchema)
 }
 
 // Validate checks the flags without I/O.
@@ -210,12 +218,17 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 	}
 	do := o.driverOptions(o.IOStreams, o.Output == profileview.OutJSON)
 	var view driver.View = driver.PassThrough{}
+	var pv *profileview.View
 	if !do.JSON {
-		view = o.newView(do, out)
+		pv = o.newView(do, out)
+		view = pv
 	} else if out != o.Out {
 		do.Out = out
 	}
 	err = runError(driver.Run(ctx, o.run, view, do))
+	if pv != nil {
+		err = o.gates.check(o.ErrOut, pv.GateSource, err)
+	}
 	if err := errors.Join(err, closeOut()); err != nil {
 		return err
 	}

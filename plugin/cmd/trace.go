@@ -75,6 +75,9 @@ var (
 		# Only HTTP and gRPC endpoints under /api, at least 100ms slow
 		%[1]s trace deploy/api --protocol http,grpc --endpoint '^(GET|POST) /api/' --min-latency 100ms
 
+		# Fail (exit status 3) when an /api endpoint's p99 is over 250ms or any error rate over 1%
+		%[1]s trace deploy/api --fail-if 'p99 > 250ms && endpoint =~ "^GET /api/"' --fail-if 'error_rate > 1%%'
+
 		# Trace a deployment's pods in a cluster for 30 seconds
 		%[1]s trace deploy/checkout -n shop --duration 30s
 
@@ -93,6 +96,7 @@ type TraceOptions struct {
 	DataAccess string
 	traceFilters
 	traceSamples
+	gates gateFlags
 
 	clusterTargets
 	args []string
@@ -133,6 +137,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.FullData, "full-data", o.FullData, "alias of --data-access full")
 	o.traceFilters.addFlags(cmd, fs)
 	o.traceSamples.addFlags(fs)
+	o.gates.addFlags(fs, `'p99 > 250ms && endpoint =~ "^GET /api/"'`)
 	o.clusterTargets.addFlags(fs, "trace")
 }
 
@@ -170,6 +175,9 @@ func (o *TraceOptions) validateFlags() error {
 		return err
 	}
 	if err := o.traceSamples.validate(); err != nil {
+		return err
+	}
+	if err := o.gates.validate(traceview.GateSchema); err != nil {
 		return err
 	}
 	if err := o.localTarget.validate("trace", o.args, o.named(o.args) || o.targets != nil); err != nil {
@@ -267,7 +275,8 @@ func (o *TraceOptions) runLocal(ctx context.Context) error {
 		return err
 	}
 	view, do := o.newView(0, len(o.PIDs)+len(o.Comms), "processes")
-	return runError(driver.Run(ctx, localSource("trace", o.config(), o.ErrOut), view, do))
+	err := runError(driver.Run(ctx, localSource("trace", o.config(), o.ErrOut), view, do))
+	return o.gates.check(o.ErrOut, view.GateSource, err)
 }
 
 func (o *TraceOptions) runCluster(ctx context.Context) error {
@@ -288,5 +297,6 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
 	view, do := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
-	return runError(driver.Run(ctx, clusterSource(so, nil), view, do))
+	err := runError(driver.Run(ctx, clusterSource(so, nil), view, do))
+	return o.gates.check(o.ErrOut, view.GateSource, err)
 }

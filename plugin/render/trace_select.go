@@ -90,3 +90,14 @@ func SelectRows(rows []stats.Endpoint, s TraceSelect) []stats.Endpoint {
 	})
 	return out
 }
+
+// EndpointGroups returns the endpoints s keeps, in its order, each with its
+// status classes folded together (the rows the table shows).
+func EndpointGroups(rows []stats.Endpoint, s TraceSelect) []stats.Endpoint {
+	gs := s.apply(groupEndpoints(rows))
+	out := make([]stats.Endpoint, len(gs))
+	for i, g := range gs {
+		out[i] = g.Endpoint
+	}
+	return out
+}
