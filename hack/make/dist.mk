@@ -41,10 +41,11 @@ DIST_PROBE_DIGEST := $(DIST_BUILD)/probe.digest
 DIST_PLUGIN_IMAGE := $(DIST)/kubectl-pixie_$(DIST_VERSION).oci.tar
 DIST_PLUGIN_DIGEST := $(DIST_BUILD)/plugin.digest
 DIST_CHECKSUMS := $(DIST)/kubectl-pixie_$(DIST_VERSION)_SHA256SUMS
+DIST_SBOM := $(DIST)/kubectl-pixie_$(DIST_VERSION).spdx.json
 OCIIMAGE_SRC := $(wildcard hack/ociimage/*.go plugin/image/*.go)
 
 .PHONY: dist
-dist: $(DIST_ARCHIVES) $(DIST_ARCHIVES:=.sha256) $(DIST_IMAGE) $(DIST_IMAGE).sha256 $(DIST_PLUGIN_IMAGE) $(DIST_PLUGIN_IMAGE).sha256 $(DIST_CHECKSUMS) ## release archives, sha256 files, the multi-arch probe and plugin images into dist/
+dist: $(DIST_ARCHIVES) $(DIST_ARCHIVES:=.sha256) $(DIST_IMAGE) $(DIST_IMAGE).sha256 $(DIST_PLUGIN_IMAGE) $(DIST_PLUGIN_IMAGE).sha256 $(DIST_SBOM) $(DIST_CHECKSUMS) ## release archives, sha256 files, the multi-arch probe and plugin images, an SPDX SBOM into dist/
 	@ls -l $(DIST)/*.tar.gz $(DIST)/*.tar
 	@echo "probe image: $(PROBE_REPO):$(DIST_VERSION)@$$(cat $(DIST_PROBE_DIGEST))"
 
@@ -78,8 +79,12 @@ $(DIST_BUILD)/linux_%/pixie-agent: $(DIST_SRC) $(DIST_BUILD)/agent-ldflags
 $(DIST)/%.sha256: $(DIST)/%
 	cd $(@D) && sha256sum $* > $*.sha256
 
-$(DIST_CHECKSUMS): $(DIST_ARCHIVES) $(DIST_IMAGE) $(DIST_PLUGIN_IMAGE)
+$(DIST_CHECKSUMS): $(DIST_ARCHIVES) $(DIST_IMAGE) $(DIST_PLUGIN_IMAGE) $(DIST_SBOM)
 	cd $(@D) && sha256sum $(notdir $^) > $(@F)
+
+# Every Go module each released binary links (SPDX 2.3, from debug/buildinfo).
+$(DIST_SBOM): $(DIST_BINS) $(DIST_AGENTS) hack/sbom/main.go
+	$(GO) run ./hack/sbom -o $@ -version $(DIST_VERSION) -epoch $(SOURCE_DATE_EPOCH) $(DIST_BINS) $(DIST_AGENTS)
 
 # The probe image: the agent alone, both arches; its digest goes into the plugins.
 $(DIST_IMAGE) $(DIST_PROBE_DIGEST) &: $(DIST_AGENTS) $(OCIIMAGE_SRC)

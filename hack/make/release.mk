@@ -11,7 +11,7 @@ RELEASE_URL ?= https://github.com/kubectl-pixie/kubectl-pixie/releases/download
 RELEASE_MANIFEST := $(DIST)/pixie.yaml
 RELEASE_IMAGES := $(DIST)/kubectl-pixie_$(DIST_VERSION)_images.txt
 # What the GitHub release attaches (.github/workflows/release.yml reads the list).
-RELEASE_ASSETS := $(DIST_ARCHIVES) $(DIST_IMAGE) $(DIST_PLUGIN_IMAGE) $(DIST_CHECKSUMS) $(RELEASE_MANIFEST) $(RELEASE_IMAGES)
+RELEASE_ASSETS := $(DIST_ARCHIVES) $(DIST_IMAGE) $(DIST_PLUGIN_IMAGE) $(DIST_SBOM) $(DIST_CHECKSUMS) $(RELEASE_MANIFEST) $(RELEASE_IMAGES)
 RELEASE_ASSET_LIST := $(DIST)/kubectl-pixie_$(DIST_VERSION)_assets.txt
 
 # Checked before anything is built.

@@ -106,6 +106,7 @@ func TestMakeRelease(t *testing.T) {
 	checkManifest(t, dist)
 	checkSums(t, dist)
 	checkAssets(t, dist)
+	checkSBOM(t, dist)
 
 	// Same commit, second build elsewhere: the agents linked again, the
 	// same probe image bytes and digest. (test/krew covers the archives.)
@@ -235,8 +236,8 @@ func checkSums(t *testing.T, dist string) {
 		}
 		n++
 	}
-	if want := len(strings.Fields(platforms)) + 2; n != want {
-		t.Errorf("%d checksums, want %d (archives and two images)", n, want)
+	if want := len(strings.Fields(platforms)) + 3; n != want {
+		t.Errorf("%d checksums, want %d (archives, two images, the SBOM)", n, want)
 	}
 }
 
@@ -255,7 +256,7 @@ func checkAssets(t *testing.T, dist string) {
 		}
 		listed[filepath.Base(p)] = true
 	}
-	want := []string{"pixie.yaml", "kubectl-pixie_" + version + "_SHA256SUMS", "kubectl-pixie_" + version + "_images.txt",
+	want := []string{"pixie.yaml", "kubectl-pixie_" + version + "_SHA256SUMS", "kubectl-pixie_" + version + "_images.txt", "kubectl-pixie_" + version + ".spdx.json",
 		"kubectl-pixie-probe_" + version + ".oci.tar", "kubectl-pixie_" + version + ".oci.tar"}
 	for _, p := range strings.Fields(platforms) {
 		want = append(want, "kubectl-pixie_"+version+"_"+strings.Replace(p, "/", "_", 1)+".tar.gz")
@@ -267,6 +268,56 @@ func checkAssets(t *testing.T, dist string) {
 	}
 	if len(listed) != len(want) {
 		t.Errorf("assets list has %d files, want %d:\n%s", len(listed), len(want), b)
+	}
+}
+
+// checkSBOM: one package per released binary with its real sha256, and
+// the modules each links: go-containerregistry in the plugin (not in the
+// agent), cilium/ebpf in the agent, the Go standard library in both.
+func checkSBOM(t *testing.T, dist string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dist, "kubectl-pixie_"+version+".spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		SPDXVersion string
+		Packages    []struct {
+			SPDXID, Name, VersionInfo, PackageFileName string
+			Checksums                                  []struct{ ChecksumValue string }
+		}
+		Relationships []struct{ SpdxElementID, RelationshipType, RelatedSpdxElement string }
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || doc.SPDXVersion != "SPDX-2.3" {
+		t.Fatalf("not an SPDX 2.3 document (%v)", err)
+	}
+	names := map[string]string{} // SPDXID -> module path
+	for _, p := range doc.Packages {
+		names[p.SPDXID] = p.Name
+		if p.PackageFileName != "" {
+			platform := strings.TrimSuffix(strings.TrimPrefix(p.Name, p.PackageFileName+" ("), ")") // OS_ARCH
+			want := fileSHA256(t, filepath.Join(dist, "build", platform, p.PackageFileName))
+			if len(p.Checksums) != 1 || p.Checksums[0].ChecksumValue != want {
+				t.Errorf("%s: sha256 %v, the file has %s", p.Name, p.Checksums, want)
+			}
+		}
+	}
+	contains := map[string]map[string]bool{}
+	for _, r := range doc.Relationships {
+		if r.RelationshipType == "CONTAINS" {
+			bin := names[r.SpdxElementID]
+			if contains[bin] == nil {
+				contains[bin] = map[string]bool{}
+			}
+			contains[bin][names[r.RelatedSpdxElement]] = true
+		}
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		plugin, agent := contains["kubectl-pixie (linux_"+arch+")"], contains["pixie-agent (linux_"+arch+")"]
+		if !plugin["github.com/google/go-containerregistry"] || !plugin["stdlib"] || agent["github.com/google/go-containerregistry"] ||
+			!agent["github.com/cilium/ebpf"] || !agent["stdlib"] {
+			t.Errorf("%s: the SBOM's modules are wrong: plugin %d modules, agent %d", arch, len(plugin), len(agent))
+		}
 	}
 }
 
