@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 	case "h2client":
 		h2ClientMain()
 		return
+	case "burn":
+		burnMain()
+		return
 	}
 	dir, err := os.MkdirTemp("", "pixie-local-test")
 	if err != nil {
