@@ -69,7 +69,7 @@ func (l limits) failures(m measured) []string {
 func runCheck(ng *nginx) int {
 	l := checkLimits
 	var m measured
-	a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)})
+	a := startAgent(*agentBin, api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)})
 	m.completed, m.achieved = load(func() (net.Conn, error) { return net.Dial("tcp", ng.addr) }, l.rate, 3*time.Second, 0)
 	st := a.stop()
 	m.traced, m.eventsLost = st.Records, st.EventsLost
@@ -77,7 +77,7 @@ func runCheck(ng *nginx) int {
 	// Attach is wall time, which a busy host stretches: the best of three
 	// starts (a regression slows all three).
 	for range 2 {
-		again := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(time.Minute)}).stop()
+		again := startAgent(*agentBin, api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(time.Minute)}).stop()
 		m.attach = min(m.attach, time.Duration(again.AttachNs))
 	}
 	m.profileCPU = profileCPU(15 * time.Second)

@@ -19,6 +19,7 @@ type costMode struct {
 	tls, traced bool
 	json        bool
 	target      string // µs per request the issue asks for ("" for untraced)
+	bin         string // the agent binary; "" for -agent
 }
 
 var costModes = []costMode{
@@ -65,7 +66,11 @@ func measure(server int, a *agent, work func() (float64, float64)) costSample {
 func costRun(ng *nginx, m costMode, rate, n int) costSample {
 	var a *agent
 	if m.traced {
-		a = startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m.json, DurationNs: int64(10 * time.Minute)})
+		bin := *agentBin
+		if m.bin != "" {
+			bin = m.bin
+		}
+		a = startAgent(bin, api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m.json, DurationNs: int64(10 * time.Minute)})
 	}
 	dial := func() (net.Conn, error) { return net.Dial("tcp", ng.addr) }
 	if m.tls {
@@ -123,9 +128,14 @@ func printCost(title string, modes []costMode, rows costRows, baseOf func(costMo
 // costTable runs the fixed-count HTTP cost modes for rounds interleaved
 // rounds and prints the table.
 func costTable(ng *nginx, rounds, rate, n int) {
+	modes := costModes
+	if *before != "" {
+		modes = append(modes, costMode{name: "aggregated, before", traced: true, bin: *before},
+			costMode{name: "-o json, before", traced: true, json: true, bin: *before})
+	}
 	rows := costRows{}
 	for r := 0; r < rounds; r++ {
-		order := append(costModes[r%len(costModes):], costModes[:r%len(costModes)]...)
+		order := append(modes[r%len(modes):], modes[:r%len(modes)]...)
 		for _, m := range order {
 			s := costRun(ng, m, rate, n)
 			rows[m.name] = append(rows[m.name], s)
@@ -134,7 +144,7 @@ func costTable(ng *nginx, rounds, rate, n int) {
 		}
 	}
 	title := fmt.Sprintf("### cost per request: %d requests at %d req/s (open-loop Go client, 32 keep-alive connections), %d interleaved rounds", n, rate, rounds)
-	printCost(title, costModes, rows, func(m costMode) string {
+	printCost(title, modes, rows, func(m costMode) string {
 		if m.tls {
 			return "untraced, HTTPS"
 		}

@@ -43,6 +43,8 @@ var (
 	redisN   = flag.Int("redis-n", 100000, "redis-benchmark requests per command (GET and SET) per run")
 	profile  = flag.String("profile", "", "write the agent's CPU profile (aggregated mode, one more wrk run) to this file")
 	check    = flag.Bool("check", false, "make bench-check: a quick pass/fail run against the targets (check.go)")
+	before   = flag.String("before", "", "another agent binary (an older build) measured side by side in the cost table")
+	only     = flag.String("only", "throughput,profile,cost,redis,loss", "the sections to run")
 )
 
 func main() {
@@ -58,7 +60,34 @@ func main() {
 		os.Exit(code)
 	}
 	url := "http://" + ng.addr + "/index.html"
+	on := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		on[strings.TrimSpace(s)] = true
+	}
+	if on["throughput"] {
+		throughputTable(ng, url)
+	}
+	if on["profile"] && *profile != "" {
+		a := startAgent(*agentBin, api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)}, "PIXIE_AGENT_CPUPROFILE="+*profile)
+		rps := wrk(url)
+		st := a.stop()
+		fmt.Printf("Agent CPU profile (aggregated mode, %.0f req/s, %d records, %.1f µs of agent CPU per record): %s\n\n",
+			rps, st.Records, float64(st.UserCPUNs)/max(float64(st.Records), 1)/1e3, *profile)
+	}
+	if on["cost"] {
+		costTable(ng, *rounds, *costRate, *costN)
+	}
+	if on["redis"] {
+		redisTable(*rounds, *redisN)
+	}
+	if on["loss"] {
+		lossTable(ng)
+	}
+}
 
+// throughputTable runs wrk at saturation, untraced, traced (aggregated and
+// -o json) and under bpftrace, in rotating order, and prints the table.
+func throughputTable(ng *nginx, url string) {
 	type sample struct{ rps, bpfNs, userNsPerReq float64 }
 	results := map[string][]sample{}
 	var attach []float64
@@ -72,7 +101,7 @@ func main() {
 			case "baseline":
 				s.rps = wrk(url)
 			case "pixie", "pixie -o json":
-				a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m != "pixie", DurationNs: int64(10 * time.Minute)})
+				a := startAgent(*agentBin, api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m != "pixie", DurationNs: int64(10 * time.Minute)})
 				s.rps = wrk(url)
 				st := a.stop()
 				if st.BPFRunCount > 0 {
@@ -115,21 +144,16 @@ func main() {
 	fmt.Printf("Agent peak RSS: min %.1f MiB, median %.1f MiB, max %.1f MiB.\n", minOf(peakRSS), median(peakRSS), maxOf(peakRSS))
 	fmt.Printf("Time from agent start to probes attached: min %.0f ms, median %.0f ms, max %.0f ms.\n\n", minOf(attach), median(attach), maxOf(attach))
 
-	if *profile != "" {
-		a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)}, "PIXIE_AGENT_CPUPROFILE="+*profile)
-		rps := wrk(url)
-		st := a.stop()
-		fmt.Printf("Agent CPU profile (aggregated mode, %.0f req/s, %d records, %.1f µs of agent CPU per record): %s\n\n",
-			rps, st.Records, float64(st.UserCPUNs)/max(float64(st.Records), 1)/1e3, *profile)
-	}
-	costTable(ng, *rounds, *costRate, *costN)
-	redisTable(*rounds, *redisN)
+}
 
+// lossTable traces fixed offered rates and compares the records with the
+// client's count.
+func lossTable(ng *nginx) {
 	fmt.Printf("### loss at fixed offered rates (open-loop Go client, 32 keep-alive connections, %s per rate)\n\n", *rateFor)
 	fmt.Printf("| offered req/s | achieved req/s | client requests | traced server-side | lost events | lost (reasons) | loss %% |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range strings.Split(*rates, ",") {
 		rate, _ := strconv.Atoi(f)
-		a := startAgent(api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)})
+		a := startAgent(*agentBin, api.TraceConfig{PIDs: []uint32{ng.worker}, DurationNs: int64(10 * time.Minute)})
 		done, achieved := load(func() (net.Conn, error) { return net.Dial("tcp", ng.addr) }, rate, *rateFor, 0)
 		st := a.stop()
 		loss := 0.0
@@ -236,11 +260,11 @@ type agent struct {
 	done  chan struct{}
 }
 
-// startAgent starts the agent with tc and extra environment variables and
+// startAgent starts the agent bin with tc and extra environment variables and
 // waits until its probes are attached.
-func startAgent(tc api.TraceConfig, env ...string) *agent {
+func startAgent(bin string, tc api.TraceConfig, env ...string) *agent {
 	cfg, _ := json.Marshal(tc)
-	a := &agent{cmd: exec.Command(*agentBin, "trace", "--config", string(cfg)), done: make(chan struct{})}
+	a := &agent{cmd: exec.Command(bin, "trace", "--config", string(cfg)), done: make(chan struct{})}
 	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stderr = os.Stderr
 	out, _ := a.cmd.StdoutPipe()

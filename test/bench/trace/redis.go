@@ -43,7 +43,7 @@ func redisTable(rounds, n int) {
 		for _, m := range order {
 			var a *agent
 			if m.traced {
-				a = startAgent(api.TraceConfig{PIDs: []uint32{uint32(srv.Process.Pid)}, DurationNs: int64(10 * time.Minute)})
+				a = startAgent(*agentBin, api.TraceConfig{PIDs: []uint32{uint32(srv.Process.Pid)}, DurationNs: int64(10 * time.Minute)})
 			}
 			s := measure(srv.Process.Pid, a, func() (float64, float64) { return redisBenchmark(port, n) })
 			rows[m.name] = append(rows[m.name], s)
