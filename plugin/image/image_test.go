@@ -28,6 +28,10 @@ var helloOnce sync.Map
 // static ELF to put in images.
 func hello(t *testing.T, arch string) string {
 	t.Helper()
+	if testing.Short() {
+		// Under -race (make test-race) compressing real binaries takes minutes.
+		t.Skip("SKIP: -short: builds and compresses a real binary (make test runs this)")
+	}
 	f, _ := helloOnce.LoadOrStore(arch, sync.OnceValues(func() (string, error) {
 		dir, err := os.MkdirTemp("", "pixie-hello-")
 		if err != nil {
