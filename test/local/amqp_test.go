@@ -256,7 +256,7 @@ func checkAMQPLatency(t *testing.T, port int) {
 	cl, sv := connLatencies(t, out, api.TableAMQPEvents, uint16(sc.LocalAddr().(*net.TCPAddr).Port), func(e *api.AMQPEvent) bool {
 		return e.Method == "queue.declare" && e.RespMethod == "queue.declare-ok"
 	})
-	checkLatency(t, latencyCase{name: "AMQP queue.declare", client: lat, tracedClient: cl, tracedServer: sv})
+	checkLatency(t, latencyCase{name: "AMQP queue.declare", client: clientTimes{Lat: lat}, tracedClient: cl, tracedServer: sv})
 }
 
 // TestTraceAMQP: a real RabbitMQ (Debian's rabbitmq-server) driven by the

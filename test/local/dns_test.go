@@ -50,17 +50,15 @@ func dnsQuery(t *testing.T, c net.Conn, id uint16, name string) (dnsmessage.RCod
 
 // goQueries sends n A queries for go.example.test one at a time, with
 // IDs from id0, and returns the round trips the client measured.
-func goQueries(t *testing.T, c net.Conn, id0, n int) []int64 {
+func goQueries(t *testing.T, c net.Conn, id0, n int) clientTimes {
 	t.Helper()
-	var rtts []int64
-	for i := range n {
+	return timeRequests(n, func(i int) time.Duration {
 		rc, rtt := dnsQuery(t, c, uint16(id0+i), "go.example.test.")
 		if rc != dnsmessage.RCodeSuccess {
 			t.Fatalf("query %d: rcode %v", i, rc)
 		}
-		rtts = append(rtts, rtt.Nanoseconds())
-	}
-	return rtts
+		return rtt
+	})
 }
 
 // TestTraceDNS: a real dnsmasq answering example.test (10.1.2.3) and
@@ -166,11 +164,11 @@ func TestTraceDNS(t *testing.T) {
 	}
 
 	// The Go client's queries again, traced on both sides this time.
-	var clientLat []int64
+	var clientLat clientTimes
 	out := selfTrace(t, func() { clientLat = goQueries(t, c, 1000, 200) }, "--comm", "dnsmasq")
 	goPort := uint16(c.LocalAddr().(*net.UDPAddr).Port)
 	cl, sv := connLatencies(t, out, api.TableDNSEvents, goPort, func(e *api.DNSEvent) bool { return e.QueryName == "go.example.test" })
-	checkLatency(t, latencyCase{name: "DNS A", client: clientLat, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+	checkLatency(t, latencyCase{name: "DNS A", client: clientLat, tracedClient: cl, tracedServer: sv})
 
 	// The aggregated rows: errors are the NXDOMAIN ones.
 	var sumCount, sumErr uint64

@@ -116,7 +116,7 @@ func TestTraceHTTP2Latency(t *testing.T) {
 			run := readTimedRun(t, cli)
 			tr.stop(t)
 			cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, run.Port, func(e *api.HTTPEvent) bool { return e.ReqPath == "/ok" })
-			checkLatency(t, latencyCase{name: "HTTP/2 " + name + " GET", client: run.Lat, tracedClient: cl, tracedServer: sv})
+			checkLatency(t, latencyCase{name: "HTTP/2 " + name + " GET", client: clientTimes{Lat: run.Lat}, tracedClient: cl, tracedServer: sv})
 		})
 	}
 }
@@ -137,5 +137,5 @@ func TestTraceGRPCLatency(t *testing.T) {
 	run := readTimedRun(t, cli)
 	tr.stop(t)
 	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, run.Port, func(e *api.HTTPEvent) bool { return e.ReqPath == "/pixie.test.Echo/Say" })
-	checkLatency(t, latencyCase{name: "gRPC unary", client: run.Lat, tracedClient: cl, tracedServer: sv})
+	checkLatency(t, latencyCase{name: "gRPC unary", client: clientTimes{Lat: run.Lat}, tracedClient: cl, tracedServer: sv})
 }

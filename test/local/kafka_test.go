@@ -269,7 +269,7 @@ func TestTraceKafkaLatency(t *testing.T) {
 	run := readTimedRun(t, cli)
 	tr.stop(t)
 	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableKafkaEvents, run.Port, func(e *api.KafkaEvent) bool { return e.ReqCmd == "Metadata" })
-	checkLatency(t, latencyCase{name: "Kafka Metadata", client: run.Lat, tracedClient: cl, tracedServer: sv})
+	checkLatency(t, latencyCase{name: "Kafka Metadata", client: clientTimes{Lat: run.Lat}, tracedClient: cl, tracedServer: sv})
 }
 
 func apiNameOf(key int) string {

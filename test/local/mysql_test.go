@@ -175,18 +175,16 @@ func dialMySQL(t *testing.T, port int, user string) *myConn {
 
 // pings sends n COM_PINGs one at a time and returns the round trips the
 // client measured.
-func (m *myConn) pings(t *testing.T, n int) []int64 {
+func (m *myConn) pings(t *testing.T, n int) clientTimes {
 	t.Helper()
-	var lat []int64
-	for range n {
+	return timeRequests(n, func(int) time.Duration {
 		start := time.Now()
 		m.write(t, 0, []byte{0x0e})
 		if code := m.result(t); code != 0 {
 			t.Fatalf("PING: %d", code)
 		}
-		lat = append(lat, time.Since(start).Nanoseconds())
-	}
-	return lat
+		return time.Since(start)
+	})
 }
 
 // result reads a response to the end: OK, ERR or a result set (no EOF
@@ -365,7 +363,7 @@ GRANT ALL ON app.* TO 'bench'@'127.0.0.1';
 
 	// The Go client's PINGs again, on a new connection, traced on both
 	// sides this time.
-	var clientLat []int64
+	var clientLat clientTimes
 	var goPort uint16
 	lout := selfTrace(t, func() {
 		g := dialMySQL(t, s.port, "bench")
@@ -373,7 +371,7 @@ GRANT ALL ON app.* TO 'bench'@'127.0.0.1';
 		goPort = uint16(g.c.LocalAddr().(*net.TCPAddr).Port)
 	}, "--comm", "mariadbd")
 	cl, sv := connLatencies(t, lout, api.TableMySQLEvents, goPort, func(e *api.MySQLEvent) bool { return e.ReqCmd == "PING" })
-	checkLatency(t, latencyCase{name: "MySQL PING", client: clientLat, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+	checkLatency(t, latencyCase{name: "MySQL PING", client: clientLat, tracedClient: cl, tracedServer: sv})
 
 	// The aggregated rows (http_summary with protocol mysql) agree.
 	sum := summaries(t, out, vocab.ProtocolMySQL)

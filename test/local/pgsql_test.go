@@ -197,10 +197,9 @@ func dialPg(t *testing.T, port int) *pgConn {
 
 // pings sends n simple queries SELECT 1 one at a time and returns the
 // round trips the client measured.
-func (p *pgConn) pings(t *testing.T, n int) []int64 {
+func (p *pgConn) pings(t *testing.T, n int) clientTimes {
 	t.Helper()
-	var lat []int64
-	for range n {
+	return timeRequests(n, func(int) time.Duration {
 		start := time.Now()
 		if _, err := p.c.Write(pgMsg('Q', "SELECT 1\x00")); err != nil {
 			t.Fatal(err)
@@ -208,9 +207,8 @@ func (p *pgConn) pings(t *testing.T, n int) []int64 {
 		if _, err := p.untilReady(1); err != nil {
 			t.Fatal(err)
 		}
-		lat = append(lat, time.Since(start).Nanoseconds())
-	}
-	return lat
+		return time.Since(start)
+	})
 }
 
 // untilReady reads messages until n ReadyForQuery, returning the
@@ -400,7 +398,7 @@ func TestTracePostgreSQL(t *testing.T) {
 
 	// The Go client's queries again, on a new connection, traced on both
 	// sides this time.
-	var clientLat []int64
+	var clientLat clientTimes
 	var goPort uint16
 	lout := selfTrace(t, func() {
 		g := dialPg(t, s.port)
@@ -408,7 +406,7 @@ func TestTracePostgreSQL(t *testing.T) {
 		goPort = uint16(g.c.LocalAddr().(*net.TCPAddr).Port)
 	}, "--comm", "postgres")
 	cl, sv := connLatencies(t, lout, api.TablePgSQLEvents, goPort, func(e *api.PgSQLEvent) bool { return e.ReqCmd == "QUERY" && e.QueryTemplate == "SELECT ?" })
-	checkLatency(t, latencyCase{name: "PostgreSQL SELECT 1", client: clientLat, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+	checkLatency(t, latencyCase{name: "PostgreSQL SELECT 1", client: clientLat, tracedClient: cl, tracedServer: sv})
 
 	// pgbench's own average latency bounds the traced average of its run.
 	if m := regexp.MustCompile(`latency average = ([0-9.]+) ms`).FindStringSubmatch(benchOut); m != nil {

@@ -142,7 +142,7 @@ func redisStats(t *testing.T, cli string, port int) (calls, errs map[string]int)
 
 // pingLatencies sends n PINGs one at a time on one connection and returns
 // the round trips the client measured, and its local port.
-func pingLatencies(t *testing.T, addr string, n int) ([]int64, uint16) {
+func pingLatencies(t *testing.T, addr string, n int) (clientTimes, uint16) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -150,19 +150,19 @@ func pingLatencies(t *testing.T, addr string, n int) ([]int64, uint16) {
 	}
 	defer c.Close()
 	r := bufio.NewReader(c)
-	var lat []int64
-	for range n {
+	ct := timeRequests(n, func(int) time.Duration {
 		start := time.Now()
 		if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
 			t.Fatal(err)
 		}
 		line, err := r.ReadString('\n')
+		d := time.Since(start)
 		if err != nil || line != "+PONG\r\n" {
 			t.Fatalf("PING: %q %v", line, err)
 		}
-		lat = append(lat, time.Since(start).Nanoseconds())
-	}
-	return lat, uint16(c.LocalAddr().(*net.TCPAddr).Port)
+		return d
+	})
+	return ct, uint16(c.LocalAddr().(*net.TCPAddr).Port)
 }
 
 // subscribe runs a redis-cli subscriber and publishes three messages to
@@ -302,11 +302,11 @@ func TestTraceRedis(t *testing.T) {
 	}
 
 	// The Go client's PINGs again, traced on both sides this time.
-	var clientLat []int64
+	var clientLat clientTimes
 	var pingPort uint16
 	out := selfTrace(t, func() { clientLat, pingPort = pingLatencies(t, addr, 200) }, "--comm", "redis-server")
 	cl, sv := connLatencies(t, out, api.TableRedisEvents, pingPort, func(e *api.RedisEvent) bool { return e.ReqCmd == "PING" })
-	checkLatency(t, latencyCase{name: "redis PING", client: clientLat, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+	checkLatency(t, latencyCase{name: "redis PING", client: clientLat, tracedClient: cl, tracedServer: sv})
 
 	// The aggregated rows (http_summary with protocol redis) agree.
 	sum := summaries(t, tr.out.Bytes(), vocab.ProtocolRedis)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -73,7 +74,8 @@ type clientPlan struct {
 
 // clientResult is what the client measured itself.
 type clientResult struct {
-	Latencies []int64 `json:"lat"` // ns, after Pre
+	Latencies []int64 `json:"lat"`       // ns, after Pre
+	Preempted []bool  `json:"preempted"` // the kernel preempted the client's thread during the request
 	Statuses  []int   `json:"status"`
 	Bytes     []int64 `json:"bytes"`
 }
@@ -137,8 +139,11 @@ func clientMain() {
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
 	var res clientResult
+	runtime.LockOSThread() // for threadPreemptions
 	for _, u := range plan.URLs {
+		before := threadPreemptions()
 		st, n, d := do(u)
+		res.Preempted = append(res.Preempted, threadPreemptions() != before)
 		res.Latencies = append(res.Latencies, d.Nanoseconds())
 		res.Statuses = append(res.Statuses, st)
 		res.Bytes = append(res.Bytes, n)

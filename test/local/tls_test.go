@@ -475,13 +475,15 @@ func TestTraceGoTLSLatency(t *testing.T) {
 		t.Fatalf("no client-side record (stderr: %s)", tr.errOut.String())
 	}
 	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, client[0].LocalPort, func(e *api.HTTPEvent) bool { return strings.HasPrefix(e.ReqPath, "/lat/") })
-	checkLatency(t, latencyCase{name: "Go TLS GET", client: res.Latencies, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+	checkLatency(t, latencyCase{name: "Go TLS GET", client: clientTimes{Lat: res.Latencies, Preempted: res.Preempted}, tracedClient: cl, tracedServer: sv})
 }
 
 // TestTraceNginxTLSLatency: a small C client (testdata/sslclient, timed
-// right around SSL_write and the SSL_read that ends each response) to
+// right around its SSL_write and the SSL_read that ends each response) to
 // nginx, both read through the OpenSSL uprobes: the latency rule per
-// request, p50 and p99 both ways.
+// request, p50 and p99 both ways. Run twice: with SSL_write/SSL_read, and
+// with SSL_write_ex/SSL_read_ex, whose probes fire only for a client that
+// calls them (nginx and curl do not).
 func TestTraceNginxTLSLatency(t *testing.T) {
 	requirePrivileged(t)
 	requireTLSArch(t)
@@ -492,28 +494,38 @@ func TestTraceNginxTLSLatency(t *testing.T) {
 	}
 	ng := startNginxTLS(t)
 	host, port, _ := net.SplitHostPort(ng.addr)
-	const n = 200
-	cli := startProc(t, exec.Command(bin, host, port, "/index.html", strconv.Itoa(n)))
-	tr := startTrace(t, append(pidArgs(ng.worker, cli.pid()), "--duration", "60s")...)
-	fmt.Fprintln(cli.stdin, "go")
-	localPort, err := strconv.ParseUint(cli.line(t), 10, 16)
-	if err != nil {
-		t.Fatal(err)
+	for _, ex := range []bool{false, true} {
+		calls := map[bool]string{false: "SSL_write/SSL_read", true: "SSL_write_ex/SSL_read_ex"}[ex]
+		t.Run(strings.ReplaceAll(calls, "/", "+"), func(t *testing.T) {
+			const n = 200
+			args := []string{host, port, "/index.html", strconv.Itoa(n)}
+			if ex {
+				args = append(args, "ex")
+			}
+			cli := startProc(t, exec.Command(bin, args...))
+			tr := startTrace(t, append(pidArgs(ng.worker, cli.pid()), "--duration", "60s")...)
+			fmt.Fprintln(cli.stdin, "go")
+			localPort, err := strconv.ParseUint(cli.line(t), 10, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ct clientTimes
+			for range n {
+				var ns int64
+				var preempted int
+				if _, err := fmt.Sscan(cli.line(t), &ns, &preempted); err != nil {
+					t.Fatal(err)
+				}
+				ct.Lat, ct.Preempted = append(ct.Lat, ns), append(ct.Preempted, preempted != 0)
+			}
+			tr.stop(t)
+			if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
+				t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
+			}
+			cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, uint16(localPort), func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
+			checkLatency(t, latencyCase{name: "OpenSSL GET (" + calls + ")", client: ct, tracedClient: cl, tracedServer: sv})
+		})
 	}
-	var lat []int64
-	for range n {
-		ns, err := strconv.ParseInt(cli.line(t), 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lat = append(lat, ns)
-	}
-	tr.stop(t)
-	if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
-		t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
-	}
-	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, uint16(localPort), func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
-	checkLatency(t, latencyCase{name: "OpenSSL GET", client: lat, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
 }
 
 // TestTraceGoTLSExec: with --comm, a Go client exec'd during the trace and

@@ -51,7 +51,7 @@ func TestTraceGoKeepAlive(t *testing.T) {
 	// The client times each request from just before its write to just
 	// after the last body byte is read: right around its syscalls.
 	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, client[0].LocalPort, func(*api.HTTPEvent) bool { return true })
-	checkLatency(t, latencyCase{name: "HTTP/1.1 GET", client: res.Latencies, tracedClient: cl, tracedServer: sv, aroundSyscalls: true})
+	checkLatency(t, latencyCase{name: "HTTP/1.1 GET", client: clientTimes{Lat: res.Latencies, Preempted: res.Preempted}, tracedClient: cl, tracedServer: sv})
 }
 
 // TestTraceChunkedPostAndBigBodies covers chunked responses, a 1 MiB

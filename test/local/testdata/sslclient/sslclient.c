@@ -2,8 +2,10 @@
 // connection, each timed with CLOCK_MONOTONIC right around its SSL_write
 // and the SSL_read that completes the response. It waits for a line on
 // stdin before connecting (so a trace can attach first), prints its local
-// port, then one latency in ns per request.
-// Usage: sslclient HOST PORT PATH N
+// port, then per request its latency in ns and 1 if the kernel preempted
+// the client during it (an involuntary context switch), else 0. With "ex" it calls
+// SSL_write_ex and SSL_read_ex instead (OpenSSL 1.1.1+).
+// Usage: sslclient HOST PORT PATH N [ex]
 #define _GNU_SOURCE // strcasestr
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +23,29 @@ static void die(const char *what) {
 	fprintf(stderr, "sslclient: %s\n", what);
 	ERR_print_errors_fp(stderr);
 	exit(1);
+}
+
+static int use_ex;
+
+// ssl_read reads like SSL_read, through SSL_read_ex when asked.
+static int ssl_read(SSL *ssl, char *buf, int len) {
+	if (!use_ex)
+		return SSL_read(ssl, buf, len);
+	size_t got = 0;
+	return SSL_read_ex(ssl, buf, (size_t)len, &got) == 1 ? (int)got : -1;
+}
+
+static int ssl_write(SSL *ssl, const char *buf, int len) {
+	if (!use_ex)
+		return SSL_write(ssl, buf, len);
+	size_t put = 0;
+	return SSL_write_ex(ssl, buf, (size_t)len, &put) == 1 ? (int)put : -1;
+}
+
+static long preemptions(void) {
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_nivcsw;
 }
 
 static long long now_ns(void) {
@@ -36,7 +62,7 @@ static void read_response(SSL *ssl) {
 	while (!end) {
 		if (have == (int)sizeof(buf) - 1)
 			die("headers too long");
-		int n = SSL_read(ssl, buf + have, sizeof(buf) - 1 - have);
+		int n = ssl_read(ssl, buf + have, sizeof(buf) - 1 - have);
 		if (n <= 0)
 			die("SSL_read");
 		have += n;
@@ -49,7 +75,7 @@ static void read_response(SSL *ssl) {
 	long body = strtol(cl + 17, NULL, 10);
 	long left = body - (have - (end + 4 - buf));
 	while (left > 0) {
-		int n = SSL_read(ssl, buf, left < (long)sizeof(buf) ? (int)left : (int)sizeof(buf));
+		int n = ssl_read(ssl, buf, left < (long)sizeof(buf) ? (int)left : (int)sizeof(buf));
 		if (n <= 0)
 			die("SSL_read body");
 		left -= n;
@@ -57,8 +83,9 @@ static void read_response(SSL *ssl) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 5)
-		die("usage: sslclient HOST PORT PATH N");
+	if (argc != 5 && argc != 6)
+		die("usage: sslclient HOST PORT PATH N [ex]");
+	use_ex = argc == 6 && strcmp(argv[5], "ex") == 0;
 	int n = atoi(argv[4]);
 	char line[16];
 	if (!fgets(line, sizeof(line), stdin))
@@ -80,11 +107,13 @@ int main(int argc, char **argv) {
 	char req[512];
 	int reqlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", argv[3], argv[1]);
 	for (int i = 0; i < n; i++) {
+		long before = preemptions();
 		long long start = now_ns();
-		if (SSL_write(ssl, req, reqlen) != reqlen)
+		if (ssl_write(ssl, req, reqlen) != reqlen)
 			die("SSL_write");
 		read_response(ssl);
-		printf("%lld\n", now_ns() - start);
+		long long lat = now_ns() - start;
+		printf("%lld %d\n", lat, preemptions() != before);
 	}
 	fflush(stdout);
 	// Stay connected until told, so the trace reads everything first.
