@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -17,7 +18,7 @@ import (
 type costMode struct {
 	name        string
 	tls, traced bool
-	json        bool
+	json, slow  bool   // -o json; --slow 100us --errors (sampled records)
 	target      string // µs per request the issue asks for ("" for untraced)
 	bin         string // the agent binary; "" for -agent
 }
@@ -26,6 +27,7 @@ var costModes = []costMode{
 	{name: "untraced"},
 	{name: "aggregated (default)", traced: true, target: "3 (2 stretch)"},
 	{name: "-o json", traced: true, json: true, target: "5"},
+	{name: "aggregated --slow 100us --errors", traced: true, slow: true, target: "-"},
 	{name: "untraced, HTTPS", tls: true},
 	{name: "aggregated, HTTPS (TLS uprobes)", tls: true, traced: true, target: "-"},
 }
@@ -70,7 +72,11 @@ func costRun(ng *nginx, m costMode, rate, n int) costSample {
 		if m.bin != "" {
 			bin = m.bin
 		}
-		a = startAgent(bin, api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m.json, DurationNs: int64(10 * time.Minute)})
+		tc := api.TraceConfig{PIDs: []uint32{ng.worker}, EmitEvents: m.json, DurationNs: int64(10 * time.Minute)}
+		if m.slow {
+			tc.Samples = &api.SampleConfig{SlowNs: int64(100 * time.Microsecond), Errors: true}
+		}
+		a = startAgent(bin, tc)
 	}
 	dial := func() (net.Conn, error) { return net.Dial("tcp", ng.addr) }
 	if m.tls {
@@ -132,6 +138,15 @@ func costTable(ng *nginx, rounds, rate, n int) {
 	if *before != "" {
 		modes = append(modes, costMode{name: "aggregated, before", traced: true, bin: *before},
 			costMode{name: "-o json, before", traced: true, json: true, bin: *before})
+	}
+	if *costModesFlag != "" {
+		var picked []costMode
+		for _, m := range modes {
+			if !m.traced || strings.Contains("|"+*costModesFlag+"|", "|"+m.name+"|") {
+				picked = append(picked, m)
+			}
+		}
+		modes = picked
 	}
 	rows := costRows{}
 	for r := 0; r < rounds; r++ {
