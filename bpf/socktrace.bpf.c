@@ -267,7 +267,7 @@ static __always_inline void fill_header(struct px_event *ev, __u64 key, const st
 	ev->syscall = op;
 	ev->has_peer = 0;
 	ev->source = PX_SOURCE_SOCKET;
-	ev->_pad = 0;
+	ev->tail_len = 0;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ev->local = c->local;
 	ev->remote = c->remote;
@@ -480,7 +480,76 @@ enum px_src {
 	PX_SRC_BUF,
 	PX_SRC_IOV,	 /* at most PX_MAX_IOV iovecs (programs px_eb_*) */
 	PX_SRC_IOV_LOOP, /* every iovec, with bpf_loop (programs px_ex_*) */
+	PX_SRC_IOV_HEAD, /* the same without the tail of a cut call: *mmsg, whose
+			  * callback frame leaves no stack for the tail's */
 };
+
+/* Copy n <= PX_TAIL bytes of user memory at src to s->data[at:], at <= the
+ * cap plus PX_TAIL. The masks give the verifier unsigned bounds. */
+static __always_inline __u32 copy_tail(struct px_scratch *s, __u64 at, __u64 src, __u64 n)
+{
+	at &= 2 * PX_MAX_PAYLOAD_CAP - 1;
+	n &= 2 * PX_TAIL - 1;
+	if (at > PX_MAX_PAYLOAD_CAP + PX_TAIL || n > PX_TAIL)
+		return 0;
+	if (bpf_probe_read_user(&s->data[at], n, (void *)src))
+		return 0;
+	return n;
+}
+
+/* State of a bpf_loop walk that copies the bytes [from, end) of a call
+ * gathered from iovecs to s->data[at:]. */
+struct tail_walk {
+	struct px_scratch *s;
+	__u64 iov;
+	__u64 off; /* of iovec i in the call */
+	__u64 from;
+	__u64 end;
+	__u32 at;
+	__u32 got;
+};
+
+static long tail_step(__u64 i, struct tail_walk *w)
+{
+	struct px_iovec v;
+
+	if (w->off >= w->end)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(w->iov + i * sizeof(v))))
+		return 1;
+	__u64 lo = w->off > w->from ? w->off : w->from;
+	__u64 hi = w->off + v.len < w->end ? w->off + v.len : w->end;
+	if (lo < hi) {
+		__u64 d = lo - w->from;
+		if (d > PX_TAIL)
+			return 1;
+		w->got += copy_tail(w->s, w->at + d, v.base + (lo - w->off), hi - lo);
+	}
+	w->off += v.len;
+	return 0;
+}
+
+/* After a full capture of len bytes of a TCP call of size bytes, its last
+ * bytes (at most PX_TAIL): the parsers then see where a chunked body or
+ * a message ends. Returns how many were copied (all or none). */
+static __always_inline __u32 copy_call_tail(struct px_scratch *s, __u32 len, __u64 size,
+					    int src_kind, __u64 src, __u64 iovcnt)
+{
+	__u64 n = size - len;
+
+	if (n > PX_TAIL)
+		n = PX_TAIL;
+	if (src_kind == PX_SRC_BUF) {
+		if (size > iovcnt) /* MSG_TRUNC: the bytes past the buffer were never there */
+			return 0;
+		return copy_tail(s, len, src + size - n, n);
+	}
+	if (src_kind != PX_SRC_IOV_LOOP)
+		return 0;
+	struct tail_walk w = {.s = s, .iov = src, .from = size - n, .end = size, .at = len};
+	bpf_loop(iovcnt > PX_MAX_IOV_LOOP ? PX_MAX_IOV_LOOP : iovcnt, tail_step, &w, 0);
+	return w.got == n ? n : 0;
+}
 
 /* Emit one data event: size bytes moved in dir, payload from src (a buffer
  * of iovcnt bytes, or an array of iovcnt iovecs). TLS plaintext counts its
@@ -517,9 +586,14 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 		len = copy_user(s, 0, src, size < iovcnt ? size : iovcnt, &failed);
 	else if (src_kind == PX_SRC_IOV)
 		len = copy_iov(s, src, iovcnt, size, &failed, &cut);
-	else if (src_kind == PX_SRC_IOV_LOOP)
+	else if (src_kind == PX_SRC_IOV_LOOP || src_kind == PX_SRC_IOV_HEAD)
 		len = copy_iov_loop(s, src, iovcnt, size, &failed);
-	s->ev.data_len = len;
+	__u32 tail = 0;
+	if (src_kind != PX_SRC_IOV_HEAD && !failed && !cut && c->transport == PX_TRANSPORT_TCP &&
+	    len >= max_payload && len < size)
+		tail = copy_call_tail(s, len, size, src_kind, src, iovcnt);
+	s->ev.tail_len = tail;
+	s->ev.data_len = len + tail;
 
 	cnt = counters();
 	if (cnt) {
@@ -529,9 +603,10 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 			cnt->iov_cut++;
 		else if (src_kind != PX_SRC_NONE && len < size) {
 			cnt->truncated++;
-			cnt->truncated_bytes += size - len;
+			cnt->truncated_bytes += size - len - tail;
 		}
 	}
+	len += tail;
 	len &= 2 * PX_MAX_PAYLOAD_CAP - 1;
 	output(&s->ev, sizeof(s->ev) + len);
 }
@@ -668,7 +743,7 @@ static long mmsg_step(__u64 i, struct mmsg_walk *w)
 			cnt->read_failed++;
 		return 1;
 	}
-	emit_data(w->key, w->c, w->op, w->dir, mm.len, PX_SRC_IOV_LOOP, mm.hdr.iov, mm.hdr.iovlen,
+	emit_data(w->key, w->c, w->op, w->dir, mm.len, PX_SRC_IOV_HEAD, mm.hdr.iov, mm.hdr.iovlen,
 		  mm.hdr.namelen ? mm.hdr.name : 0, w->start_ns, w->end_ns);
 	return 0;
 }

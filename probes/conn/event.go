@@ -103,6 +103,10 @@ type Event struct {
 	// peer shut down its side), which ends a body delimited by the close.
 	Size uint32
 	Data []byte
+	// Tail, when a call was cut, is its last bytes (after the Size -
+	// len(Data) - len(Tail) bytes not captured): where a chunked body or a
+	// message ends. Empty for datagrams.
+	Tail []byte
 	// Peer is the datagram's address for sendto/recvfrom/sendmsg/recvmsg
 	// with an address (UDP), when it differs from Remote.
 	Peer netip.AddrPort
@@ -137,4 +141,4 @@ const (
 )
 
 // Truncated reports whether the call moved more bytes than were captured.
-func (e *Event) Truncated() bool { return int(e.Size) > len(e.Data) }
+func (e *Event) Truncated() bool { return int(e.Size) > len(e.Data)+len(e.Tail) }

@@ -526,6 +526,7 @@ func (t *Tracker) dataNow(c *tracked, e *Event) {
 		t.datagram(c, e, data, size)
 		return
 	}
+
 	if size == 0 {
 		if c.parser != nil {
 			ch := &t.chunk
@@ -574,11 +575,26 @@ func (t *Tracker) dataNow(c *tracked, e *Event) {
 	if len(data) > 0 {
 		t.bytes(c, e, data)
 	}
-	if miss := size - uint64(len(data)); miss > 0 {
+	t.uncaptured(c, e, size, len(data), size == uint64(e.Size))
+	d.lastEnd = e.EndNs
+}
+
+// uncaptured feeds the part of a call past its n captured bytes: a gap,
+// then the call's last bytes (Tail) when a parser takes them (they never
+// start a message, so inference must not see them) and the call was not
+// cut by an overlap (whole).
+func (t *Tracker) uncaptured(c *tracked, e *Event, size uint64, n int, whole bool) {
+	tail := e.Tail
+	if c.parser == nil || !whole || uint64(n+len(tail)) > size {
+		tail = nil
+	}
+	if miss := size - uint64(n) - uint64(len(tail)); miss > 0 {
 		t.stats.Uncaptured += miss
 		t.gap(c, e.Dir, miss, e.StartNs, e.EndNs)
 	}
-	d.lastEnd = e.EndNs
+	if len(tail) > 0 {
+		t.bytes(c, e, tail)
+	}
 }
 
 // otherPos reports bytes lost in the other direction, known from the

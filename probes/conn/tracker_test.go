@@ -242,3 +242,32 @@ func TestTrackerOtherPos(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestTrackerTail: a cut call's last bytes (Tail) follow the gap of the
+// bytes not captured; inference never sees them, and an overlapping call
+// drops them.
+func TestTrackerTail(t *testing.T) {
+	h := newT(Options{})
+	h.open(3, RoleClient)
+	tail := func(pos uint64, size int, data, tail string) {
+		h.tr.Handle(&Event{Kind: KindData, ID: ID{TGID: 1, FD: 3}, Comm: "c", Dir: Egress, Pos: pos, Size: uint32(size),
+			Data: []byte(data), Tail: []byte(tail), StartNs: h.now, EndNs: h.now + 1})
+		h.now += 10
+	}
+	tail(0, 10, "xyz", "end") // no parser yet: the tail is part of the gap
+	tail(10, 10, "REQ", "end")
+	tail(18, 10, "ov", "end") // overlaps by 2: the captured bytes and the tail go
+	tail(28, 5, "REQ", "toolong")
+	want := []string{
+		"new role=client fresh=false",
+		`egress "REQ" gap=0 t=120-121`,
+		`egress "" gap=4 t=120-121`,
+		`egress "end" gap=0 t=120-121`,
+		`egress "" gap=8 t=130-131`,
+		`egress "REQ" gap=0 t=140-141`,
+		`egress "" gap=2 t=140-141`,
+	}
+	if d := cmp.Diff(want, h.log); d != "" {
+		t.Errorf("parser log (-want +got):\n%s", d)
+	}
+}

@@ -102,3 +102,17 @@ func TestConfigNormalize(t *testing.T) {
 		require.Error(t, bad.normalize(), "%+v", bad)
 	}
 }
+
+// TestDecodeTail: the last tail_len bytes of the data are the call's tail;
+// a tail longer than the data is refused.
+func TestDecodeTail(t *testing.T) {
+	var d decoder
+	h := socktracePxEvent{Kind: uint8(conn.KindData), Dir: uint8(conn.Egress), Size: 100, TailLen: 3}
+	var ev conn.Event
+	require.NoError(t, d.decode(record(h, "headend"), &ev))
+	require.Equal(t, "head", string(ev.Data))
+	require.Equal(t, "end", string(ev.Tail))
+	require.True(t, ev.Truncated())
+	h.TailLen = 8
+	require.Error(t, d.decode(record(h, "headend"), &ev))
+}

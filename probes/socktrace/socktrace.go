@@ -608,6 +608,10 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 	if int(h.DataLen) > len(raw)-hdrSize {
 		return fmt.Errorf("record data_len %d exceeds its %d bytes", h.DataLen, len(raw)-hdrSize)
 	}
+	tail := int(h.TailLen)
+	if tail > int(h.DataLen) {
+		return fmt.Errorf("record tail_len %d exceeds its data_len %d", h.TailLen, h.DataLen)
+	}
 	*ev = conn.Event{
 		Kind:      conn.Kind(h.Kind),
 		ID:        conn.ID{TGID: h.Tgid, FD: h.Fd, Gen: h.Gen},
@@ -622,8 +626,11 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 		Dir:       conn.Dir(h.Dir),
 		Pos:       h.Pos,
 		Size:      h.Size,
-		Data:      raw[hdrSize : hdrSize+int(h.DataLen) : hdrSize+int(h.DataLen)],
+		Data:      raw[hdrSize : hdrSize+int(h.DataLen)-tail : hdrSize+int(h.DataLen)-tail],
 		Source:    conn.Source(h.Source),
+	}
+	if tail > 0 {
+		ev.Tail = raw[hdrSize+int(h.DataLen)-tail : hdrSize+int(h.DataLen)]
 	}
 	if ev.Kind == conn.KindClose {
 		ev.SentBytes, ev.RecvBytes = h.Pos, h.OtherPos

@@ -79,7 +79,7 @@ type socktracePxEvent struct {
 	Syscall   uint8
 	HasPeer   uint8
 	Source    uint8
-	Pad       uint8
+	TailLen   uint8
 	Comm      [16]int8
 	Local     socktracePxAddr
 	Remote    socktracePxAddr

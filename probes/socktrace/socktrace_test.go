@@ -289,8 +289,13 @@ func TestTruncation(t *testing.T) {
 	truncated := 0
 	for _, e := range s[conn.Egress].events {
 		total += uint64(e.Size)
-		captured += uint64(len(e.Data))
+		captured += uint64(len(e.Data) + len(e.Tail))
 		require.LessOrEqual(t, len(e.Data), 512)
+		if e.Truncated() {
+			// The call's last bytes follow its first 512: the body's end.
+			require.Len(t, e.Tail, 64, "tail of %s", fmtEvent(&e))
+			require.Equal(t, strings.Repeat("b", 64), string(e.Tail))
+		}
 		if e.Truncated() {
 			truncated++
 		}

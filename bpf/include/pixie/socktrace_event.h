@@ -12,6 +12,10 @@
  * of two <= this. */
 #define PX_MAX_PAYLOAD_CAP 16384
 
+/* Last bytes of a TCP call longer than the capture, sent after its first
+ * max_payload: where a chunked body or a message ends. */
+#define PX_TAIL 64
+
 enum px_kind {
 	PX_KIND_OPEN = 1,
 	PX_KIND_DATA = 2,
@@ -95,8 +99,8 @@ struct px_event {
 	__u8 transport;
 	__u8 syscall;
 	__u8 has_peer;
-	__u8 source; /* enum px_source */
-	__u8 _pad;
+	__u8 source;   /* enum px_source */
+	__u8 tail_len; /* of data_len, the call's last bytes (after a cut) */
 	char comm[16];
 	struct px_addr local;
 	struct px_addr remote;
