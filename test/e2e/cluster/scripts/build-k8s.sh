@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
+# Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, kube-proxy
 # from the Go module proxy, via a throwaway module, and cache the result per version.
 #
 # Usage: build-k8s.sh [KVER]   (default v1.34.4)  -> $CLUSTER_DIR/bin/
@@ -15,7 +15,7 @@ KVER="${1:-${KVER:-v1.34.4}}"
 SVER="v0.${KVER#v1.}"                 # v1.34.4 -> v0.34.4
 MINOR="$(echo "$KVER" | cut -d. -f2)"
 BIN="${BIN_DIR:-$CLUSTER_DIR/bin}"
-COMPONENTS="${COMPONENTS:-kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl}"
+COMPONENTS="${COMPONENTS:-kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy}"
 if [ "$(id -u)" = 0 ]; then CACHE_ROOT=/var/cache/kubectl-pixie; else CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-pixie"; fi
 CACHE="${K8S_CACHE:-$CACHE_ROOT/k8s/$KVER}"
 WORK="${K8S_WORK:-$CACHE/k8sbuild}"

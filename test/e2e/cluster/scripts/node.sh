@@ -34,7 +34,8 @@ state = "$d/containerd/state"
     max_conf_num = 1
 CFG
   # Pods route the whole pod range via their bridge: the host forwards
-  # between the nodes' bridges, so pods on different nodes reach each other.
+  # between the nodes' bridges, so pods on different nodes reach each other;
+  # and the service range, which kube-proxy's rules on the host translate.
   cat > "$d/cni/net.d/10-pixie-e2e-$n.conflist" <<CNI
 {
   "cniVersion": "0.4.0",
@@ -51,7 +52,7 @@ CFG
         "type": "host-local",
         "dataDir": "$d/cni/ipam",
         "ranges": [[{"subnet": "$(node_cidr "$n")"}]],
-        "routes": [{"dst": "$POD_RANGE"}]
+        "routes": [{"dst": "$POD_RANGE"}, {"dst": "$SERVICE_CIDR"}]
       }
     }
   ]
