@@ -246,5 +246,9 @@ func (v *View) summary() string {
 		cost := 100 * float64(m.UserCPUNs+m.BPFRunNs) / float64(m.WindowNs) / float64(max(len(all), 1))
 		parts = append(parts, fmt.Sprintf("probe CPU %s%% of one CPU", render.FormatPercent(cost)))
 	}
-	return strings.Join(parts, " · ")
+	line := strings.Join(parts, " · ")
+	if node, s, ok := render.WorstNode(v.stats); ok {
+		line += "\n" + render.NodeFooter(node, s, nil)
+	}
+	return line
 }
