@@ -225,8 +225,8 @@ func (o *MemoryOptions) validateFlags() error {
 	if o.Alloc && o.AllocRate == 0 {
 		return errors.New("--alloc-sample-bytes must be at least 1")
 	}
-	if len(o.gates.FailIf) > 0 && o.Output == "json" {
-		return errors.New("--fail-if reads the verdicts of the table view, which -o json does not build: drop -o json, or gate on the memory_summary records with jq")
+	if o.gates.used() && o.Output == "json" {
+		return fmt.Errorf("%w: drop -o json, or gate on the memory_summary records with jq", errNoResult)
 	}
 	return o.gates.validate(memview.GateSchema)
 }
@@ -265,7 +265,7 @@ func (o *MemoryOptions) Run(ctx context.Context) error {
 		return runError(driver.Run(ctx, o.run, driver.PassThrough{}, do))
 	}
 	view := memview.New(memview.Options{ErrOut: o.ErrOut, Color: o.Color.Enabled(o.Out), Duration: o.Duration, PodNames: o.podNames()})
-	return o.gates.check(o.ErrOut, view.GateSource, runError(driver.Run(ctx, o.run, view, do)))
+	return o.gates.check(ctx, "memory", o.ErrOut, view.GateSource, runError(driver.Run(ctx, o.run, view, do)))
 }
 
 // pickSource sets the record source, unless a test did. --local without

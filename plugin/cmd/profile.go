@@ -179,8 +179,8 @@ func (o *ProfileOptions) validateFlags() error {
 		profileview.OutSVG, profileview.OutSpeedscope, profileview.OutJSON); err != nil {
 		return err
 	}
-	if len(o.gates.FailIf) > 0 && o.Output == profileview.OutJSON {
-		return errors.New("--fail-if reads the merged profile, which -o json does not build: use another -o (folded, pprof, svg, speedscope or terminal)")
+	if o.gates.used() && o.Output == profileview.OutJSON {
+		return fmt.Errorf("%w: use another -o (folded, pprof, svg, speedscope or terminal)", errNoResult)
 	}
 	return o.gates.validate(profileview.GateSchema)
 }
@@ -227,7 +227,7 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 	}
 	err = runError(driver.Run(ctx, o.run, view, do))
 	if pv != nil {
-		err = o.gates.check(o.ErrOut, pv.GateSource, err)
+		err = o.gates.check(ctx, "profile", o.ErrOut, pv.GateSource, err)
 	}
 	if err := errors.Join(err, closeOut()); err != nil {
 		return err

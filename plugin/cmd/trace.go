@@ -276,7 +276,7 @@ func (o *TraceOptions) runLocal(ctx context.Context) error {
 	}
 	view, do := o.newView(0, len(o.PIDs)+len(o.Comms), "processes")
 	err := runError(driver.Run(ctx, localSource("trace", o.config(), o.ErrOut), view, do))
-	return o.gates.check(o.ErrOut, view.GateSource, err)
+	return o.gates.check(ctx, "trace", o.ErrOut, view.GateSource, err)
 }
 
 func (o *TraceOptions) runCluster(ctx context.Context) error {
@@ -298,5 +298,5 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
 	view, do := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
 	err := runError(driver.Run(ctx, clusterSource(so, nil), view, do))
-	return o.gates.check(o.ErrOut, view.GateSource, err)
+	return o.gates.check(ctx, "trace", o.ErrOut, view.GateSource, err)
 }

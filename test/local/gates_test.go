@@ -3,10 +3,15 @@
 package local
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,20 +33,28 @@ func TestTraceGates(t *testing.T) {
 	if cli.line(t) != "ready" {
 		t.Fatal("client not ready")
 	}
+	// A real local HTTP server for --webhook: 500 first, then 200.
+	hook := &hookServer{statuses: []int{500, 200}}
+	hookURL := hook.start(t) + "/services/SECRET"
+	slack := &hookServer{statuses: []int{200}}
+	slackURL := slack.start(t)
 	runs := []struct {
 		rules []string
 		code  int
-		says  string // on stderr when it fires
+		says  string   // on stderr when it fires
+		extra []string // other flags
 	}{
-		{[]string{"p99 > 250ms"}, 3, "GET /sleep/{id}: p99 "},
-		{[]string{`p99 > 250ms && endpoint =~ "^GET /status/"`}, 0, ""},
-		{[]string{`p99 >= 290ms && endpoint == "GET /sleep/{id}" && role == server`}, 3, "GET /sleep/{id}: p99 "},
-		{[]string{"error_rate > 50%"}, 3, "GET /status/{id}: error_rate 66.67% (> 50.00%)"},
-		{[]string{"error_rate > 70%", "req < 2", `max > 1s && service != "x"`}, 0, ""},
-		{[]string{"req > 100", "req <= 2 && path !~ status"}, 3, "GET /sleep/{id}: req 2 (<= 2)"},
-		{[]string{"total(p99) > 250ms"}, 3, "3 rows merged: total(p99) "},
-		{[]string{`total(p99) > 250ms && endpoint !~ "sleep"`}, 0, ""},
-		{[]string{"total(req) == 14 && protocol == http", "total(errors) != 2"}, 3, "total(req) 14 (== 14)"},
+		{[]string{"p99 > 250ms"}, 3, "GET /sleep/{id}: p99 ", nil},
+		{[]string{`p99 > 250ms && endpoint =~ "^GET /status/"`}, 0, "", nil},
+		{[]string{`p99 >= 290ms && endpoint == "GET /sleep/{id}" && role == server`}, 3, "GET /sleep/{id}: p99 ", nil},
+		{[]string{"error_rate > 50%"}, 3, "GET /status/{id}: error_rate 66.67% (> 50.00%)", nil},
+		{[]string{"error_rate > 70%", "req < 2", `max > 1s && service != "x"`}, 0, "", nil},
+		{[]string{"req > 100", "req <= 2 && path !~ status"}, 3, "GET /sleep/{id}: req 2 (<= 2)", nil},
+		{[]string{"total(p99) > 250ms"}, 3, "3 rows merged: total(p99) ", nil},
+		{[]string{`total(p99) > 250ms && endpoint !~ "sleep"`}, 0, "", nil},
+		{[]string{"total(req) == 14 && protocol == http", "total(errors) != 2"}, 3, "total(req) 14 (== 14)", nil},
+		{[]string{"p99 > 250ms", "rps < 0"}, 3, "GET /sleep/{id}: p99 ", []string{"--webhook", hookURL}},
+		{nil, 0, "", []string{"--webhook", slackURL, "--webhook-format", "slack"}},
 	}
 	traces := make([]*trace, len(runs))
 	for i, r := range runs {
@@ -49,7 +62,7 @@ func TestTraceGates(t *testing.T) {
 		for _, rule := range r.rules {
 			args = append(args, "--fail-if", rule)
 		}
-		traces[i] = startTrace(t, args...)
+		traces[i] = startTrace(t, append(args, r.extra...)...)
 	}
 	fmt.Fprintln(cli.stdin)
 	res := parseClient(t, cli.line(t))
@@ -66,7 +79,65 @@ func TestTraceGates(t *testing.T) {
 		if r.code == 0 && strings.Contains(stderr, "fired") {
 			t.Errorf("%q: no rule should fire:\n%s", r.rules, stderr)
 		}
+		if strings.Contains(stderr, "SECRET") {
+			t.Errorf("%q: stderr shows the webhook's path:\n%s", r.rules, stderr)
+		}
 	}
+
+	// The webhook: retried after the 500; the summary rows and the rule
+	// that fired, with its numbers.
+	var p struct {
+		Command string `json:"command"`
+		Fired   []struct {
+			Rule string   `json:"rule"`
+			Why  []string `json:"why"`
+		} `json:"fired"`
+		Rows []map[string]any `json:"rows"`
+	}
+	bodies := hook.received()
+	if len(bodies) != 2 || json.Unmarshal([]byte(bodies[1]), &p) != nil {
+		t.Fatalf("webhook got %d posts, want 2 (a 500, then a 200): %q", len(bodies), bodies)
+	}
+	if bodies[0] != bodies[1] || p.Command != "trace" || len(p.Fired) != 1 || p.Fired[0].Rule != "p99 > 250ms" ||
+		len(p.Fired[0].Why) != 1 || !strings.Contains(p.Fired[0].Why[0], "GET /sleep/{id}: p99 ") || len(p.Rows) != 3 {
+		t.Errorf("webhook payload %s", bodies[1])
+	}
+	for _, row := range p.Rows {
+		if row["endpoint"] == "GET /sleep/{id}" && (row["req"] != 2.0 || row["p99"].(float64) < 300e6) {
+			t.Errorf("webhook row %v: want 2 requests, p99 >= 300ms", row)
+		}
+	}
+	var msg map[string]string
+	if b := slack.received(); len(b) != 1 || json.Unmarshal([]byte(b[0]), &msg) != nil || msg["text"] != "kubectl pixie trace: no --fail-if rule fired (3 rows)" {
+		t.Errorf("slack webhook got %q", b)
+	}
+}
+
+// hookServer is a real local HTTP server answering with statuses in turn
+// (the last one from then on), keeping what was posted.
+type hookServer struct {
+	mu       sync.Mutex
+	statuses []int
+	bodies   []string
+}
+
+func (h *hookServer) start(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.bodies = append(h.bodies, string(b))
+		st := h.statuses[min(len(h.bodies), len(h.statuses))-1]
+		h.mu.Unlock()
+		w.WriteHeader(st)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func (h *hookServer) received() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.bodies...)
 }
 
 // exitCode ends the trace like Ctrl-C and returns its exit status.
