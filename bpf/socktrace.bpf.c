@@ -601,7 +601,7 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 			cnt->read_failed++;
 		else if (cut)
 			cnt->iov_cut++;
-		else if (src_kind != PX_SRC_NONE && len < size) {
+		else if (src_kind != PX_SRC_NONE && len + tail < size) {
 			cnt->truncated++;
 			cnt->truncated_bytes += size - len - tail;
 		}

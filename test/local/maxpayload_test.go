@@ -14,8 +14,10 @@ import (
 
 // TestTraceMaxPayloadBound: --max-payload at its 16 KiB bound captures a
 // write of exactly 16384 bytes whole (its body kept to the byte with
-// --body-limit 16384) and cuts one of 16385 bytes by one byte, counted
-// once in the footer's truncated.
+// --body-limit 16384), one of 16385 bytes whole too (its last byte is the
+// call's tail, sent after the capture), and cuts one of 16384+64+1 bytes
+// by one byte (past the 64-byte tail), counted once in the footer's
+// truncated; the body is kept up to the bytes not captured.
 func TestTraceMaxPayloadBound(t *testing.T) {
 	requirePrivileged(t)
 	srv, addr := startServer(t, "127.0.0.1:0")
@@ -30,7 +32,9 @@ func TestTraceMaxPayloadBound(t *testing.T) {
 	}
 	tr := startTrace(t, append(pidArgs(selfPID(), srv.pid()), "--max-payload", "16384", "--body-limit", "16384", "--duration", "60s")...)
 	var bodies []int
-	for _, size := range []int{capture, capture + 1} {
+	const tail = 64 // PX_TAIL
+	sizes := []int{capture, capture + 1, capture + tail + 1}
+	for _, size := range sizes {
 		req, body := post(size)
 		bodies = append(bodies, body)
 		c, err := net.Dial("tcp", addr)
@@ -49,24 +53,23 @@ func TestTraceMaxPayloadBound(t *testing.T) {
 	}
 	recs := tr.stop(t)
 	client := recs.byRole("client", selfPID())
-	if len(client) != 2 {
-		t.Fatalf("traced %d client-side requests, want 2", len(client))
+	if len(client) != len(sizes) {
+		t.Fatalf("traced %d client-side requests, want %d", len(client), len(sizes))
 	}
 	for i, e := range client {
-		t.Logf("write of %d bytes: req_body_size %d, %d body bytes kept", capture+i, e.ReqBodySize, len(e.ReqBody))
+		t.Logf("write of %d bytes: req_body_size %d, %d body bytes kept", sizes[i], e.ReqBodySize, len(e.ReqBody))
 		if e.ReqBodySize != int64(bodies[i]) {
-			t.Errorf("write of %d bytes: req_body_size %d, want %d", capture+i, e.ReqBodySize, bodies[i])
+			t.Errorf("write of %d bytes: req_body_size %d, want %d", sizes[i], e.ReqBodySize, bodies[i])
 		}
 	}
-	if got := len(client[0].ReqBody); got != bodies[0] {
-		t.Errorf("the 16384-byte write kept %d body bytes, want all %d", got, bodies[0])
-	}
-	if got := len(client[1].ReqBody); got != bodies[1]-1 {
-		t.Errorf("the 16385-byte write kept %d body bytes, want %d (cut at the capture)", got, bodies[1]-1)
+	for i, want := range []int{bodies[0], bodies[1], bodies[2] - tail - 1} {
+		if got := len(client[i].ReqBody); got != want {
+			t.Errorf("the %d-byte write kept %d body bytes, want %d", sizes[i], got, want)
+		}
 	}
 	final := recs.stats[len(recs.stats)-1]
 	if !final.Final || final.LostBy["truncated"] != 1 {
-		t.Errorf("final probe_stats truncated %d, want 1 (the 16385-byte write): %+v", final.LostBy["truncated"], final)
+		t.Errorf("final probe_stats truncated %d, want 1 (the %d-byte write): %+v", final.LostBy["truncated"], sizes[2], final)
 	}
 }
 
