@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -49,7 +51,8 @@ func (e *HTTPEvent) AppendJSON(b []byte) []byte {
 }
 
 // appendHeader opens an object with Header's columns, as encoding/json
-// writes them (table always, the others when set).
+// writes them (table always, the others when set). A column added to
+// Header must be added here: TestAppendJSONHeaderColumns fails until it is.
 func appendHeader(b []byte, h *Header) []byte {
 	b = appendStr(append(b, '{'), `"table":`, h.Table)
 	if h.V != 0 {
@@ -58,7 +61,18 @@ func appendHeader(b []byte, h *Header) []byte {
 	if h.Seq != 0 {
 		b = strconv.AppendUint(append(b, `,"seq":`...), h.Seq, 10)
 	}
-	return appendOmit(b, `,"node":`, h.Node)
+	b = appendOmit(b, `,"node":`, h.Node)
+	b = appendOmit(b, `,"sample":`, h.Sample)
+	if h.SampleRow != nil {
+		// Once per kept sample, at the end of a run: encoding/json will do.
+		var row bytes.Buffer
+		enc := json.NewEncoder(&row)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(h.SampleRow) == nil {
+			b = append(append(b, `,"sample_row":`...), bytes.TrimSuffix(row.Bytes(), []byte{'\n'})...)
+		}
+	}
+	return b
 }
 
 func appendInt(b []byte, key string, v int64) []byte {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -75,9 +76,29 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		if i%2 == 1 {
 			e.RespHeaders = map[string]string{}
+			e.Sample = s
+			e.SampleRow = &SampleRow{TimeNs: 1, Service: s, PID: 2, Peer: s, Endpoint: s, Request: s, Status: "503", Error: true, LatencyNs: 3}
 		}
 		if got, want := e.AppendJSON(nil), reference(t, e); !bytes.Equal(got, want) {
 			t.Errorf("string %q:\n got %s\nwant %s", s, got, want)
+		}
+	}
+}
+
+// Every column of Header is written by appendHeader: a new one fails here
+// until it is (the values differ from their zero values, so each shows).
+func TestAppendJSONHeaderColumns(t *testing.T) {
+	h := Header{Table: "t", V: 1, Seq: 2, Node: "n", Sample: SampleSlow, SampleRow: &SampleRow{Service: "s"}}
+	if n := reflect.TypeFor[Header]().NumField(); n != 6 {
+		t.Fatalf("Header has %d columns, this test and appendHeader know 6: add the new one to both", n)
+	}
+	e := &HTTPEvent{Header: h}
+	if got, want := e.AppendJSON(nil), reference(t, e); !bytes.Equal(got, want) {
+		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+	for _, col := range []string{`"table":`, `"v":`, `"seq":`, `"node":`, `"sample":`, `"sample_row":`} {
+		if !bytes.Contains(e.AppendJSON(nil), []byte(col)) {
+			t.Errorf("no %s column", col)
 		}
 	}
 }
