@@ -38,7 +38,7 @@ var (
 		Protocols, recognised from the bytes on any port: HTTP/1.x, HTTP/2
 		and gRPC (errors: grpc-status other than OK), Redis (RESP2 and RESP3;
 		error replies count as errors, pub/sub pushes are not requests), DNS
-		over UDP (errors: RCODE other than NOERROR), PostgreSQL (simple and
+		over UDP and TCP (errors: RCODE other than NOERROR), PostgreSQL (simple and
 		extended queries up to ReadyForQuery; errors by SQLSTATE), MySQL and
 		MariaDB (text and prepared commands to their last packet; errors by
 		ERR code), AMQP 0-9-1 (errors: reply codes >= 300) and Kafka. TLS is

@@ -265,3 +265,42 @@ func TestNoneAccess(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 }
+
+// tcpMsg is msg after its 2-byte length (DNS over TCP).
+func tcpMsg(msg []byte) []byte { return append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...) }
+
+// stream reports one read or write of data on a TCP connection at pos.
+func (h *harness) stream(dir conn.Dir, pos uint64, data []byte) {
+	h.tr.Handle(&conn.Event{Kind: conn.KindData, ID: conn.ID{TGID: 9, FD: 4, Gen: 1}, PID: 9, Comm: "dig", StartNs: h.now, EndNs: h.now + tCall,
+		Transport: conn.TransportTCP, Local: h.local, Remote: h.remote, Dir: dir, Pos: pos, Size: uint32(len(data)), Data: data})
+	h.now += tStep
+}
+
+// TestTCP: three queries written in one call on a client's connection,
+// answered out of order, a length prefix split from its message, one
+// answer read in two calls: each answer pairs with its query by ID.
+func TestTCP(t *testing.T) {
+	h := newHarness(t, conn.Options{}, clientAddr, serverAddr)
+	h.tr.Handle(&conn.Event{Kind: conn.KindOpen, ID: conn.ID{TGID: 9, FD: 4, Gen: 1}, Role: conn.RoleClient, Transport: conn.TransportTCP,
+		Local: clientAddr, Remote: serverAddr, StartNs: h.now, EndNs: h.now + 1})
+	var qs []byte
+	for i, n := range []string{"a.test.", "b.test.", "nx.test."} {
+		qs = append(qs, tcpMsg(build(t, uint16(10+i), false, 0, n, dnsmessage.TypeA))...)
+	}
+	h.stream(conn.Egress, 0, qs)
+	b := tcpMsg(build(t, 11, true, 0, "b.test.", dnsmessage.TypeA, [4]byte{10, 0, 0, 2}))
+	nx := tcpMsg(build(t, 12, true, dnsmessage.RCodeNameError, "nx.test.", dnsmessage.TypeA))
+	a := tcpMsg(build(t, 10, true, 0, "a.test.", dnsmessage.TypeA, [4]byte{10, 0, 0, 1}))
+	in := append(append(append([]byte{}, b...), nx...), a...)
+	h.stream(conn.Ingress, 0, in[:1])
+	h.stream(conn.Ingress, 1, in[1:len(b)+5])
+	h.stream(conn.Ingress, uint64(len(b)+5), in[len(b)+5:])
+	h.tr.Flush()
+	var got []string
+	for _, e := range h.recs {
+		got = append(got, e.QueryName+" "+e.RCodeName)
+	}
+	if strings.Join(got, ",") != "b.test NOERROR,nx.test NXDOMAIN,a.test NOERROR" {
+		t.Errorf("records %v", got)
+	}
+}

@@ -50,3 +50,36 @@ func FuzzParser(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTCP feeds a client's DNS-over-TCP connection: out is what it writes,
+// in what it reads, each cut into calls at split. Nothing may panic or
+// produce invalid JSON, and no more records come than queries written.
+func FuzzTCP(f *testing.F) {
+	q := append([]byte{0, 30}, build(f, 1, false, 0, "example.test.", dnsmessage.TypeA)...)
+	r := build(f, 1, true, 0, "example.test.", dnsmessage.TypeA, [4]byte{10, 1, 2, 3})
+	f.Add(append(q, q...), append([]byte{0, byte(len(r))}, r...), uint8(3))
+	f.Add(q, []byte{0, 12, 0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, uint8(1))
+	f.Fuzz(func(t *testing.T, out, in []byte, split uint8) {
+		h := newHarness(t, conn.Options{}, clientAddr, serverAddr)
+		h.tr.Handle(&conn.Event{Kind: conn.KindOpen, ID: conn.ID{TGID: 9, FD: 4, Gen: 1}, Role: conn.RoleClient, Transport: conn.TransportTCP,
+			Local: clientAddr, Remote: serverAddr, StartNs: h.now, EndNs: h.now + 1})
+		feed := func(dir conn.Dir, b []byte) {
+			k := min(int(split), len(b))
+			h.stream(dir, 0, b[:k])
+			h.stream(dir, uint64(k), b[k:])
+		}
+		feed(conn.Egress, out)
+		feed(conn.Ingress, in)
+		h.tr.Flush()
+		if len(h.recs) > len(out)/14 {
+			t.Fatalf("%d records from %d bytes of queries", len(h.recs), len(out))
+		}
+		for _, e := range h.recs {
+			for _, s := range []string{e.ReqHeader, e.ReqBody, e.RespHeader, e.RespBody} {
+				if !json.Valid([]byte(s)) {
+					t.Fatalf("invalid JSON %q", s)
+				}
+			}
+		}
+	})
+}

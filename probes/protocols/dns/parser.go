@@ -1,6 +1,8 @@
-// Package dns parses DNS over UDP for the connection tracker: each query
-// is matched with its response by transaction ID and peer, whatever the
-// port, and rendered in Pixie's dns_events columns.
+// Package dns parses DNS over UDP and TCP for the connection tracker: each
+// query is matched with its response by transaction ID and peer (on TCP,
+// messages framed by their 2-byte length, several per connection, answered
+// in any order), whatever the port, and rendered in Pixie's dns_events
+// columns.
 package dns
 
 import (
@@ -11,6 +13,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/framing"
 )
 
 // Protocol implements conn.Protocol.
@@ -23,9 +26,24 @@ func (Protocol) Name() string { return vocab.ProtocolDNS }
 // the question name decodes, its class is Internet (or CHAOS, HESIOD,
 // ANY) and a query has nothing after it but one EDNS OPT record.
 func (Protocol) Infer(b []byte, dir conn.Dir, transport uint8) conn.Inference {
+	if transport == conn.TransportTCP {
+		// RFC 1035 4.2.2: each message after its 2-byte length.
+		if len(b) < 2 {
+			return conn.Inference{Conf: conn.NeedMore}
+		}
+		n := int(b[0])<<8 | int(b[1])
+		if n < headerLen || len(b) < 2+n {
+			return conn.Inference{}
+		}
+		return inferMessage(b[2:2+n], dir)
+	}
 	if transport != conn.TransportUDP {
 		return conn.Inference{}
 	}
+	return inferMessage(b, dir)
+}
+
+func inferMessage(b []byte, dir conn.Dir) conn.Inference {
 	h, ok := parseHeader(b)
 	if !ok || h.opcode != 0 || h.qd != 1 || h.flags&0x0040 != 0 {
 		return conn.Inference{}
@@ -68,6 +86,9 @@ type key struct {
 	peer netip.AddrPort
 }
 
+// maxTCPMessage bounds what is kept of one message over TCP.
+const maxTCPMessage = 4096
+
 type query struct {
 	start   uint64
 	seq     uint64
@@ -85,6 +106,8 @@ type Parser struct {
 	reqDir  conn.Dir
 	pending map[key]*query
 	seq     uint64
+	tcp     *framing.Duplex // TCP: the length-prefixed messages
+	msg     conn.Chunk      // TCP: one message as a datagram
 }
 
 // NewParser returns a parser for a socket with env's role.
@@ -93,8 +116,44 @@ func NewParser(env *conn.Env) *Parser {
 	if env.Role == conn.RoleClient {
 		p.reqDir = conn.Egress
 	}
+	if env.Transport == conn.TransportTCP {
+		d := framing.NewDuplex(env.Stats, env.Fresh, tcpRules{p})
+		p.tcp = &d
+	}
 	return p
 }
+
+// tcpRules frame DNS over TCP: a 2-byte length, then the message.
+type tcpRules struct{ p *Parser }
+
+func (tcpRules) Head(_ conn.Dir, hdr []byte) (framing.Head, bool) {
+	if len(hdr) < 2 {
+		return framing.Head{Len: 2}, true
+	}
+	n := int(hdr[0])<<8 | int(hdr[1])
+	return framing.Head{Len: 2, Size: n, Keep: min(n, maxTCPMessage)}, n >= headerLen
+}
+
+// Message hands a whole message to the datagram path: a query starts at
+// its first byte, a response ends with the call that ended it.
+func (r tcpRules) Message(m *framing.Message, c *conn.Chunk) bool {
+	mc := &r.p.msg
+	*mc = conn.Chunk{Dir: c.Dir, Data: m.Body, Gap: uint64(m.Size - len(m.Body)), StartNs: c.StartNs, EndNs: c.EndNs, Datagram: true}
+	if c.Dir == r.p.reqDir {
+		mc.StartNs, mc.EndNs = m.Start, m.Start
+	}
+	r.p.Feed(mc)
+	return true
+}
+
+// Resync starts a stream seen mid-connection at a call that starts with a
+// whole message.
+func (tcpRules) Resync(c *conn.Chunk) bool {
+	return Protocol{}.Infer(c.Data, c.Dir, conn.TransportTCP).Conf == conn.High
+}
+
+// Lost: queries waiting keep their IDs; their answers still pair.
+func (tcpRules) Lost(conn.Dir, bool) {}
 
 func (p *Parser) json() bool {
 	return (!p.env.NoHeaders || p.env.BodyLimit > 0) && p.env.Mode() != api.DataAccessNone
@@ -102,6 +161,10 @@ func (p *Parser) json() bool {
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {
+	if p.tcp != nil && !c.Datagram {
+		p.tcp.Feed(c)
+		return
+	}
 	if !c.Datagram || c.EOF {
 		return
 	}
