@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/mapview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -126,15 +127,22 @@ func (o *MapOptions) Run(ctx context.Context) error {
 	if o.DryRun {
 		return dryRunLocal(o.Out, "trace", o.config())
 	}
-	if err := checkLocal(&o.localTarget); err != nil {
-		return err
+	if o.replay == nil {
+		if err := checkLocal(&o.localTarget); err != nil {
+			return err
+		}
 	}
 	do := o.driverOptions(o.IOStreams, o.Output != mapview.OutputTable)
+	h := recording.Header{Command: "map", WindowNs: o.Duration.Nanoseconds(), Targets: len(o.PIDs) + len(o.Comms), TargetUnit: "processes"}
+	if err := o.startRecording(&do, h, o.config()); err != nil {
+		return err
+	}
 	view := mapview.New(o.ErrOut, mapview.Options{
 		Output:  o.Output,
 		Window:  o.Duration,
 		Palette: render.PaletteFor(o.Out, o.Color),
 		Width:   do.Width,
+		Now:     o.now(),
 	}, render.PaletteFor(o.ErrOut, o.Color))
-	return runError(driver.Run(ctx, localSource("trace", o.config(), o.ErrOut), view, do))
+	return runError(driver.Run(ctx, o.source(localSource("trace", o.config(), o.ErrOut)), view, do))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/memview"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -261,6 +262,10 @@ func (o *MemoryOptions) Run(ctx context.Context) error {
 	}
 	do := o.driverOptions(o.IOStreams, o.Output == "json")
 	do.Tick = o.Interval
+	h := recording.Header{Command: "memory", WindowNs: o.Duration.Nanoseconds()}
+	if err := o.startRecording(&do, h, o.Config()); err != nil {
+		return err
+	}
 	if do.JSON {
 		return runError(driver.Run(ctx, o.run, driver.PassThrough{}, do))
 	}
@@ -273,6 +278,8 @@ func (o *MemoryOptions) Run(ctx context.Context) error {
 func (o *MemoryOptions) pickSource() error {
 	switch {
 	case o.run != nil:
+	case o.replay != nil:
+		o.run = o.replay.src
 	case o.Local:
 		if runtime.GOOS != "linux" || (o.Alloc && os.Geteuid() != 0) {
 			if err := local.Check(); err != nil {

@@ -94,6 +94,9 @@ type outputOptions struct {
 	NoStream bool
 	Quiet    bool
 	DryRun   bool
+	Record   string
+
+	replay *replaying
 }
 
 func newOutputOptions(output string) outputOptions {
@@ -107,11 +110,15 @@ func (o *outputOptions) addFlags(fs *pflag.FlagSet, outputHelp string) {
 	fs.BoolVar(&o.NoStream, "no-stream", o.NoStream, "no live view: print only the final result")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "no progress on stderr")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print what would run (the probe pods as YAML, or the local agent's command) and exit")
+	fs.StringVar(&o.Record, "record", o.Record, "also write every record of the run to this file (gzip), for kubectl pixie replay")
 }
 
 // validate checks -o against the command's formats and --color.
 func (o *outputOptions) validate(formats ...string) error {
 	if _, err := render.ParseColorMode(string(o.Color)); err != nil {
+		return err
+	}
+	if err := o.validateRecord(); err != nil {
 		return err
 	}
 	for _, f := range formats {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/profileview"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
@@ -217,6 +218,9 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 		return err
 	}
 	do := o.driverOptions(o.IOStreams, o.Output == profileview.OutJSON)
+	if err := o.startRecording(&do, o.recordHeader(), o.Config()); err != nil {
+		return errors.Join(err, closeOut())
+	}
 	var view driver.View = driver.PassThrough{}
 	var pv *profileview.View
 	if !do.JSON {
@@ -242,6 +246,8 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 func (o *ProfileOptions) pickSource() error {
 	switch {
 	case o.run != nil:
+	case o.replay != nil:
+		o.run = o.replay.src
 	case o.Local:
 		if err := checkLocal(&o.localTarget); err != nil {
 			return err
@@ -260,7 +266,7 @@ func (o *ProfileOptions) newView(do driver.Options, out io.Writer) *profileview.
 	po := profileview.Options{
 		Output: o.Output, Hz: o.Hz, Window: o.Duration,
 		Live: do.TTY && !o.NoStream && (o.Output == profileview.OutTerminal || o.OutputFile != ""),
-		TTY:  do.TTY, Width: do.Width, Height: do.Height, Color: o.Color.Enabled(o.Out),
+		TTY:  do.TTY, Width: do.Width, Height: do.Height, Color: o.Color.Enabled(o.Out), Now: o.now(),
 	}
 	if o.targets != nil {
 		po.Nodes = len(o.targets.Nodes)
@@ -269,6 +275,15 @@ func (o *ProfileOptions) newView(do driver.Options, out io.Writer) *profileview.
 		po.Result = out
 	}
 	return profileview.New(o.ErrOut, po)
+}
+
+// recordHeader describes the run for --record.
+func (o *ProfileOptions) recordHeader() recording.Header {
+	h := recording.Header{Command: "profile", WindowNs: o.Duration.Nanoseconds(), Targets: len(o.PIDs) + len(o.Comms), TargetUnit: "processes"}
+	if o.targets != nil {
+		h.Nodes, h.Targets, h.TargetUnit = len(o.targets.Nodes), o.targets.Pods(), "pods"
+	}
+	return h
 }
 
 func profileHint(format, file string) string {

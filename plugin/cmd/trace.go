@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
@@ -232,7 +233,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 		DurationNs: o.Duration.Nanoseconds(),
 		MaxPayload: o.MaxPayload,
 		BodyLimit:  o.BodyLimit,
-		EmitEvents: o.Output == "json",
+		EmitEvents: o.Output == "json" || o.Record != "", // a recording keeps the requests too
 		DataAccess: o.dataAccess(),
 		Filter:     o.traceFilters.agent(),
 		Samples:    o.traceSamples.agent(),
@@ -252,6 +253,7 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Width:      do.Width,
 		Select:     o.traceFilters.selection(),
 		Samples:    o.traceSamples.table(o.Output),
+		Now:        o.now(),
 	}), do
 }
 
@@ -260,6 +262,9 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 func (o *TraceOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if r := o.replay; r != nil {
+		return o.play(ctx, nil, r.header.Nodes, r.header.Targets, r.header.TargetUnit)
 	}
 	if o.Local {
 		return o.runLocal(ctx)
@@ -274,8 +279,17 @@ func (o *TraceOptions) runLocal(ctx context.Context) error {
 	if err := checkLocal(&o.localTarget); err != nil {
 		return err
 	}
-	view, do := o.newView(0, len(o.PIDs)+len(o.Comms), "processes")
-	err := runError(driver.Run(ctx, localSource("trace", o.config(), o.ErrOut), view, do))
+	return o.play(ctx, localSource("trace", o.config(), o.ErrOut), 0, len(o.PIDs)+len(o.Comms), "processes")
+}
+
+// play shows src (or the replayed recording), recording it on --record.
+func (o *TraceOptions) play(ctx context.Context, src driver.Source, nodes, targets int, unit string) error {
+	view, do := o.newView(nodes, targets, unit)
+	h := recording.Header{Command: "trace", WindowNs: o.Duration.Nanoseconds(), Nodes: nodes, Targets: targets, TargetUnit: unit}
+	if err := o.startRecording(&do, h, o.config()); err != nil {
+		return err
+	}
+	err := runError(driver.Run(ctx, o.source(src), view, do))
 	return o.gates.check(ctx, "trace", o.ErrOut, view.GateSource, err)
 }
 
@@ -296,7 +310,5 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		return dryRunCluster(o.Out, so)
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
-	view, do := o.newView(len(o.targets.Nodes), o.targets.Pods(), "pods")
-	err := runError(driver.Run(ctx, clusterSource(so, nil), view, do))
-	return o.gates.check(ctx, "trace", o.ErrOut, view.GateSource, err)
+	return o.play(ctx, clusterSource(so, nil), len(o.targets.Nodes), o.targets.Pods(), "pods")
 }

@@ -9,6 +9,7 @@ package driver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -58,6 +59,15 @@ type Options struct {
 	// SnapshotEvery overrides the piped cadence (tests).
 	SnapshotEvery time.Duration
 	Now           func() time.Time
+	// Record, when set, gets every record before the view does; Run
+	// closes it at the end (--record).
+	Record Recorder
+}
+
+// Recorder keeps the records of a run.
+type Recorder interface {
+	Record(node string, line []byte)
+	Close() error
 }
 
 // Run streams src into v until the source ends, the context is cancelled,
@@ -77,7 +87,11 @@ func Run(ctx context.Context, src Source, v View, o Options) error {
 	err := src(ctx, s.Line)
 	stopTicks()
 	<-ticked
-	return s.End(err)
+	err = s.End(err)
+	if o.Record != nil {
+		err = errors.Join(err, o.Record.Close())
+	}
+	return err
 }
 
 // Screen is a view on its output: it passes records through for -o json,
@@ -115,6 +129,9 @@ func NewScreen(v View, o Options) *Screen {
 func (s *Screen) Line(node string, line []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.o.Record != nil {
+		s.o.Record.Record(node, line)
+	}
 	if s.v.Line(node, line) && s.o.JSON {
 		s.buf = Stamp(s.buf[:0], node, line)
 		s.buf = append(s.buf, '\n')

@@ -113,3 +113,30 @@ func TestEndShowsFinalFrameAndFinish(t *testing.T) {
 		t.Fatalf("err %v, out %q", err, out.String())
 	}
 }
+
+type fakeRecorder struct {
+	lines  []string
+	closed int
+	err    error
+}
+
+func (r *fakeRecorder) Record(node string, line []byte) { r.lines = append(r.lines, node+" "+string(line)) }
+func (r *fakeRecorder) Close() error                    { r.closed++; return r.err }
+
+// --record gets every record, those the view drops included, with its
+// node, and is closed once at the end; a failed close fails the run.
+func TestRecorderGetsEveryRecord(t *testing.T) {
+	rec := &fakeRecorder{err: errors.New("disk full")}
+	var out bytes.Buffer
+	err := Run(context.Background(), func(_ context.Context, emit func(string, []byte)) error {
+		emit("n1", []byte(`{"a":1}`))
+		emit("", []byte(`not json`))
+		return nil
+	}, PassThrough{}, Options{Out: &out, JSON: true, Record: rec})
+	if !errors.Is(err, rec.err) {
+		t.Errorf("run error %v, want the recorder's", err)
+	}
+	if want := []string{`n1 {"a":1}`, ` not json`}; strings.Join(rec.lines, "|") != strings.Join(want, "|") || rec.closed != 1 {
+		t.Errorf("recorded %q, closed %d times; want %q, once", rec.lines, rec.closed, want)
+	}
+}

@@ -1,0 +1,127 @@
+//go:build linux
+
+package local
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestRecordReplayTrace: a real trace of the Go server with --record; its
+// replay prints the live run's final output byte for byte, shows the
+// recorded requests with -o json, other views and filters, and a cut
+// recording replays what it holds and says so.
+func TestRecordReplayTrace(t *testing.T) {
+	requirePrivileged(t)
+	srv, addr := startServer(t, "127.0.0.1:0")
+	paths := []string{"/", "/sleep/100", "/", "/status/503", "/", "/status/404", "/", "/sleep/100", "/"}
+	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, paths...), Pre: 1}))
+	if cli.line(t) != "ready" {
+		t.Fatal("client not ready")
+	}
+	file := filepath.Join(t.TempDir(), "run.pixie.gz")
+	tt := startTable(t, append(pidArgs(srv.pid()), "--duration", "60s", "--no-stream", "--record", file)...)
+	fmt.Fprintln(cli.stdin)
+	if res := parseClient(t, cli.line(t)); len(res.Statuses) != len(paths) {
+		t.Fatalf("client made %d requests", len(res.Statuses))
+	}
+	live := tt.end(t)
+	if !strings.Contains(live, "GET /sleep/{id}") {
+		t.Fatalf("live table without the traced requests:\n%s", live)
+	}
+	if got, _ := replay(t, file); got != live {
+		t.Errorf("replay differs from the live run.\nlive:\n%s\nreplay:\n%s", live, got)
+	}
+	events := 0
+	js, _ := replay(t, file, "-o", "json")
+	for _, l := range strings.Split(js, "\n") {
+		if strings.Contains(l, `"table":"http_events"`) && strings.Contains(l, `"trace_role":"server"`) {
+			events++
+		}
+	}
+	if events != len(paths) {
+		t.Errorf("replay -o json: %d server http_events, want %d:\n%s", events, len(paths), js)
+	}
+	wide, _ := replay(t, file, "-o", "wide", "--endpoint", "^GET /status/")
+	if !strings.Contains(wide, "GET /status/{id}") || strings.Contains(wide, "/sleep/") {
+		t.Errorf("replay -o wide --endpoint: want only /status/ rows:\n%s", wide)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.pixie.gz")
+	if err := os.WriteFile(cut, b[:len(b)*2/3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr := replay(t, cut); !strings.Contains(stderr, "the recording ends early") {
+		t.Errorf("a cut recording replayed without saying so:\n%s", stderr)
+	}
+}
+
+// TestRecordReplayProfileMemory: a real profile (folded) and memory
+// (table) run with --record; each replay prints the live final output
+// byte for byte, and the profile replays as an SVG flame graph.
+func TestRecordReplayProfileMemory(t *testing.T) {
+	requirePrivileged(t)
+	burn := startRole(t, "burn")
+	if burn.line(t) != "burning" {
+		t.Fatal("burner did not start")
+	}
+	leak := startLeak(t)
+	dir := t.TempDir()
+	runs := [][]string{
+		{"profile", fmt.Sprintf("--pid=%d", burn.pid()), "-o", "folded"},
+		{"memory", fmt.Sprintf("--pid=%d", leak), "--interval", "250ms"},
+	}
+	outs := make([]string, len(runs))
+	var wg sync.WaitGroup
+	for i, r := range runs {
+		wg.Go(func() {
+			args := append([]string{r[0], "--local", "--duration", "5s", "--no-stream", "--record", filepath.Join(dir, r[0])}, r[1:]...)
+			cmd := exec.Command(pluginBin, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Errorf("%q: %v\n%s", args, err, stderr.String())
+			}
+			outs[i] = string(out)
+		})
+	}
+	wg.Wait()
+	for i, r := range runs {
+		if !strings.Contains(outs[i], map[string]string{"profile": burnFunc, "memory": "leak"}[r[0]]) {
+			t.Errorf("%s: live output without its target:\n%s", r[0], outs[i])
+		}
+		if got, _ := replay(t, filepath.Join(dir, r[0])); got != outs[i] {
+			t.Errorf("%s: replay differs from the live run.\nlive:\n%s\nreplay:\n%s", r[0], outs[i], got)
+		}
+	}
+	svg, _ := replay(t, filepath.Join(dir, "profile"), "-o", "svg")
+	if !strings.Contains(svg, "<svg") || !strings.Contains(svg, burnFunc) {
+		t.Errorf("replay -o svg is not a flame graph of the burner:\n%.400s", svg)
+	}
+}
+
+// replay runs `kubectl pixie replay FILE args...` and returns its stdout
+// and stderr; it must succeed.
+func replay(t *testing.T, file string, args ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(pluginBin, append([]string{"replay", file}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) || err != nil {
+		t.Errorf("replay %s %q: %v\n%s", file, args, err, stderr.String())
+	}
+	return string(out), stderr.String()
+}
