@@ -120,8 +120,10 @@ type fakeRecorder struct {
 	err    error
 }
 
-func (r *fakeRecorder) Record(node string, line []byte) { r.lines = append(r.lines, node+" "+string(line)) }
-func (r *fakeRecorder) Close() error                    { r.closed++; return r.err }
+func (r *fakeRecorder) Record(node string, line []byte) {
+	r.lines = append(r.lines, node+" "+string(line))
+}
+func (r *fakeRecorder) Close() error { r.closed++; return r.err }
 
 // --record gets every record, those the view drops included, with its
 // node, and is closed once at the end; a failed close fails the run.

@@ -50,16 +50,17 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, errors.New("not a kubectl pixie recording (no header): give a file written by --record")
 	}
 	var probe struct {
-		Schema *int `json:"pixie_recording"`
+		Schema *int   `json:"pixie_recording"`
+		Plugin string `json:"plugin_version"`
 	}
 	if json.Unmarshal(line, &probe) != nil || probe.Schema == nil {
 		return nil, errors.New("not a kubectl pixie recording (bad header): give a file written by --record")
 	}
 	if *probe.Schema != Schema {
-		return nil, fmt.Errorf("the recording has schema version %d and this kubectl pixie reads version %d: replay it with the kubectl pixie version that wrote it (%s in its header)", *probe.Schema, Schema, "plugin_version")
+		return nil, fmt.Errorf("the recording has schema version %d and this kubectl pixie reads version %d: replay it with the kubectl pixie that wrote it (%q)", *probe.Schema, Schema, probe.Plugin)
 	}
 	if err := json.Unmarshal(line, &rd.Header); err != nil {
-		return nil, fmt.Errorf("not a kubectl pixie recording (bad header: %v): give a file written by --record", err)
+		return nil, fmt.Errorf("not a kubectl pixie recording (bad header: %w): give a file written by --record", err)
 	}
 	return rd, nil
 }
