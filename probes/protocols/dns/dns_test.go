@@ -26,7 +26,7 @@ const (
 
 // harness feeds a Tracker with UDP datagram events of one socket.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	tr    *conn.Tracker
 	recs  []*api.DNSEvent
 	now   uint64
@@ -36,7 +36,7 @@ type harness struct {
 	remote netip.AddrPort
 }
 
-func newHarness(t *testing.T, opts conn.Options, local, remote netip.AddrPort) *harness {
+func newHarness(t testing.TB, opts conn.Options, local, remote netip.AddrPort) *harness {
 	opts.Protocols = []conn.Protocol{Protocol{}}
 	h := &harness{t: t, now: tStart, local: local, remote: remote}
 	h.tr = conn.NewTracker(opts, func(_ conn.Protocol, r api.Record) { h.recs = append(h.recs, r.(*api.DNSEvent)) })
