@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRecordReplayTrace: a real trace of the Go server with --record; its
@@ -124,4 +126,35 @@ func replay(t *testing.T, file string, args ...string) (string, string) {
 		t.Errorf("replay %s %q: %v\n%s", file, args, err, stderr.String())
 	}
 	return string(out), stderr.String()
+}
+
+// TestRecordReplayMap: a real map of the Go client and server with
+// --record; its replay prints the live table byte for byte and the same
+// edge as -o json.
+func TestRecordReplayMap(t *testing.T) {
+	requirePrivileged(t)
+	srv, addr := startServer(t, "127.0.0.1:0")
+	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, "/", "/status/503", "/"), Wait: true}))
+	if cli.line(t) != "ready" {
+		t.Fatal("client not ready")
+	}
+	file := filepath.Join(t.TempDir(), "map.pixie.gz")
+	m := startMap(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s", "--no-stream", "--record", file)...)
+	fmt.Fprintln(cli.stdin)
+	parseClient(t, cli.line(t))
+	time.Sleep(300 * time.Millisecond) // let the last events cross the ring buffer
+	_ = m.cmd.Process.Signal(syscall.SIGINT)
+	if err := m.cmd.Wait(); err != nil {
+		t.Fatalf("map failed: %v\n%s", err, m.errOut.String())
+	}
+	live := m.out.String()
+	if !strings.Contains(live, "local.test") {
+		t.Fatalf("live map without the traced processes:\n%s", live)
+	}
+	if got, _ := replay(t, file); got != live {
+		t.Errorf("replay differs from the live map.\nlive:\n%s\nreplay:\n%s", live, got)
+	}
+	if js, _ := replay(t, file, "-o", "json"); !strings.Contains(js, `"table":"service_map"`) {
+		t.Errorf("replay -o json without service_map records:\n%s", js)
+	}
 }
