@@ -297,6 +297,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 	so := o.sessionOptions("trace", o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
 		cfg := o.config()
 		cfg.All = n.All
+		cfg.NodeOnly, cfg.NodePodUIDs = n.All, n.NodePodUIDs
 		cfg.ContainerIDs = n.ContainerIDs()
 		cfg.PodUIDs = n.PodUIDs()
 		cfg.Services = map[string]string{}

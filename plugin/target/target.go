@@ -61,6 +61,10 @@ type Node struct {
 	// All is true for node/NAME targets: trace every process on the node.
 	All  bool
 	Pods []Pod
+	// NodePodUIDs, for All, are the UIDs of every pod the API server places
+	// on the node: the probe drops other pods' processes, which it sees
+	// when nodes share one kernel.
+	NodePodUIDs []string
 }
 
 // Set is the result of Resolve.
@@ -209,6 +213,9 @@ func FromObjects(ctx context.Context, client kubernetes.Interface, objs []runtim
 		}
 	}
 	set := Group(pods, nodes, container)
+	if err := listNodePods(ctx, client, set); err != nil {
+		return nil, err
+	}
 	if len(set.Nodes) == 0 {
 		if len(set.Skipped) > 0 {
 			return set, fmt.Errorf("no running target: %s", set.Warning())
@@ -216,6 +223,25 @@ func FromObjects(ctx context.Context, client kubernetes.Interface, objs []runtim
 		return set, fmt.Errorf("no pods matched the targets: check the names, the namespace (-n, -A) and the selector")
 	}
 	return set, nil
+}
+
+// listNodePods fills NodePodUIDs of whole-node targets.
+func listNodePods(ctx context.Context, client kubernetes.Interface, set *Set) error {
+	for i := range set.Nodes {
+		n := &set.Nodes[i]
+		if !n.All {
+			continue
+		}
+		list, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n.Name})
+		if err != nil {
+			return fmt.Errorf("listing the pods of node %s: %w (node/NAME needs to list pods in all namespaces)", n.Name, err)
+		}
+		n.NodePodUIDs = make([]string, 0, len(list.Items))
+		for _, p := range list.Items {
+			n.NodePodUIDs = append(n.NodePodUIDs, string(p.UID))
+		}
+	}
+	return nil
 }
 
 // Group is the pure part of FromObjects: it keeps running pods (and the

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/resource"
 	kfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest/fake"
+	ktesting "k8s.io/client-go/testing"
 	cmdtesting "k8s.io/kubectl/pkg/cmd/testing"
 	"k8s.io/kubectl/pkg/scheme"
 )
@@ -214,5 +216,35 @@ func TestResolveBuilder(t *testing.T) {
 	}
 	if _, err := Resolve(context.Background(), newBuilder, client, []string{"pod/missing"}, Options{Namespace: "shop"}); err == nil {
 		t.Error("missing pod: no error")
+	}
+}
+
+// TestFromObjectsNodePods: node/NAME carries the UIDs of the pods the API
+// server places on that node, asked for by field selector.
+func TestFromObjectsNodePods(t *testing.T) {
+	client := kfake.NewClientset()
+	var asked string
+	client.PrependReactor("list", "pods", func(a ktesting.Action) (bool, runtime.Object, error) {
+		asked = a.(ktesting.ListAction).GetListRestrictions().Fields.String()
+		on := pod("kube-system", "proxy", "n2", corev1.PodRunning, nil, "p")
+		done := pod("shop", "job", "n2", corev1.PodSucceeded, nil, "j")
+		return true, &corev1.PodList{Items: []corev1.Pod{*on, *done}}, nil
+	})
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}}
+	set, err := FromObjects(context.Background(), client, []runtime.Object{node}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != "spec.nodeName=n2" {
+		t.Errorf("field selector %q, want spec.nodeName=n2", asked)
+	}
+	if d := cmp.Diff([]string{"uid-proxy", "uid-job"}, set.Nodes[0].NodePodUIDs); d != "" {
+		t.Errorf("node pod UIDs (-want +got):\n%s", d)
+	}
+	client.PrependReactor("list", "pods", func(ktesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("forbidden")
+	})
+	if _, err := FromObjects(context.Background(), client, []runtime.Object{node}, ""); err == nil || !strings.Contains(err.Error(), "listing the pods of node n2") {
+		t.Errorf("list refused: err = %v", err)
 	}
 }

@@ -28,6 +28,7 @@ type pipeline struct {
 	tracker   *conn.Tracker
 	agg       *stats.Aggregator
 	procs     map[uint32]procs.Proc // targets' container and pod, for labels
+	nodePods  *nodePods             // node/NAME: other nodes' pods dropped; nil: none
 	samples   *sampler              // --slow, --errors; nil: none
 	records   uint64
 	lastStats time.Time
@@ -39,7 +40,8 @@ type pipeline struct {
 }
 
 func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps []conn.Protocol) *pipeline {
-	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now(), conns: connstats.New()}
+	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now(), conns: connstats.New(),
+		nodePods: newNodePods(cfg.ProcRootDir, cfg.NodeOnly, cfg.NodePodUIDs, getenvOS(EnvPodUID))}
 	if cfg.Samples != nil {
 		p.samples = newSampler(*cfg.Samples, defaultSampleBudget)
 	}
@@ -62,6 +64,10 @@ func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps [
 // handle feeds one socket event to the tracker.
 func (p *pipeline) handle(ev *conn.Event) {
 	p.mu.Lock()
+	if p.nodePods.isForeign(ev.ID.TGID) {
+		p.mu.Unlock()
+		return
+	}
 	if ev.Kind != conn.KindData {
 		// Before the Tracker: it forgets a connection's protocol at its close.
 		p.conns.Event(ev, p.tracker.Protocol)

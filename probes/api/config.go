@@ -10,6 +10,11 @@ type TraceConfig struct {
 	All          bool     `json:"all,omitempty"`
 	ContainerIDs []string `json:"container_ids,omitempty"` // runtime IDs without the "containerd://" prefix
 	PodUIDs      []string `json:"pod_uids,omitempty"`
+	// NodeOnly (node/NAME) keeps, of All, host processes and the pods in
+	// NodePodUIDs (those the API server places on the probe's node): nodes
+	// that share one kernel (kind) see each other's pods.
+	NodeOnly    bool     `json:"node_only,omitempty"`
+	NodePodUIDs []string `json:"node_pod_uids,omitempty"`
 
 	DurationNs  int64  `json:"duration_ns"`
 	IntervalNs  int64  `json:"interval_ns,omitempty"` // http_stats cadence; default 1s

@@ -270,15 +270,16 @@ func TestMultiNodeNodeLost(t *testing.T) {
 }
 
 // TestMultiNodeNodeTarget: `trace node/NAME` starts one probe pod, on that
-// node (tainted: the probe tolerates it), and its records are stamped with
-// that node. (On this shared kernel a whole-node probe sees every node's
-// processes, so what it reports of other nodes' pods is not checked here:
-// the agent traces all processes of its kernel for node/NAME.)
+// node (tainted: the probe tolerates it), its records are stamped with that
+// node, and it reports that node's pods only: on this shared kernel the
+// probe sees every node's processes, and the agent drops those of pods the
+// API server places on other nodes.
 func TestMultiNodeNodeTarget(t *testing.T) {
 	e := setup(t)
-	_, n2, _ := e.threeNodes(t)
+	_, n2, n3 := e.threeNodes(t)
 	ns := e.namespace(t, nil)
 	server := e.runPodOn(t, ns, "server", n2, map[string]string{"app": "server"}, "serve", ":8080")
+	other := e.runPodOn(t, ns, "server-3", n3, map[string]string{"app": "server-3"}, "serve", ":8080")
 	s := e.start(t, append([]string{"trace", "node/" + n2, "--duration", "8s", "-o", "json"}, e.probeFlags(ns)...)...)
 	s.waitReady(t, []string{n2}, 90*time.Second)
 	if got := e.probeNodes(t, ns); len(got) != 1 || got[n2] != 1 {
@@ -286,11 +287,15 @@ func TestMultiNodeNodeTarget(t *testing.T) {
 	}
 	id := strings.ToLower(randID())
 	e.clientOn(t, ns, "c-"+id, n2, server.Status.PodIP, "/n-"+id, 10, "0s")
+	e.clientOn(t, ns, "o-"+id, n3, other.Status.PodIP, "/o-"+id, 10, "0s")
 	made := e.clientDone(t, ns, "c-"+id)
+	if madeOther := e.clientDone(t, ns, "o-"+id); madeOther != 10 {
+		t.Errorf("the client on %s made %d of its 10 requests", n3, madeOther)
+	}
 	if err := s.wait(t, 60*time.Second); err != nil {
 		t.Fatalf("trace: %v\n%s", err, s.stderr.String())
 	}
-	seen := 0
+	seen, foreign := 0, 0
 	for _, ev := range events(t, s.stdout.String()) {
 		if ev.Table != "http_events" {
 			continue // summaries and stats are merged across nodes: no node
@@ -298,11 +303,17 @@ func TestMultiNodeNodeTarget(t *testing.T) {
 		if ev.Node != n2 {
 			t.Errorf("an event stamped with node %q from the probe of %s", ev.Node, n2)
 		}
-		if ev.TraceRole == "server" && ev.ReqPath == "/n-"+id {
+		switch {
+		case ev.TraceRole == "server" && ev.ReqPath == "/n-"+id:
 			seen++
+		case ev.ReqPath == "/o-"+id:
+			foreign++
 		}
 	}
 	if seen != made || made != 10 {
 		t.Errorf("traced %d of the %d requests to %s's server (want 10)", seen, made, n2)
+	}
+	if foreign != 0 {
+		t.Errorf("the probe of %s reported %d requests between pods of %s (want none)", n2, foreign, n3)
 	}
 }
