@@ -25,9 +25,9 @@ IMAGE ?= localhost/kubectl-pixie/probe:dev
 IMAGE_ARCH ?= $(HOST_ARCH)
 IMAGE_TAR ?= $(BIN)/probe-image_linux_$(IMAGE_ARCH).tar
 
-AGENT_LDFLAGS = -s -w -buildid= -X $(PKG)/plugin/version.Version=$(DIST_VERSION) -X $(PKG)/plugin/version.Commit=$(COMMIT) -X $(PKG)/plugin/version.Date=$(DATE)
+AGENT_LDFLAGS = -s -w -buildid= -X $(PKG)/internal/version.Version=$(DIST_VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT) -X $(PKG)/internal/version.Date=$(DATE)
 # The probe image by digest: read when the plugins are linked, after the image is built.
-DIST_LDFLAGS = $(AGENT_LDFLAGS) -X $(PKG)/plugin/version.ProbeImage=$(PROBE_REPO):$(DIST_VERSION)@$(shell cat $(DIST_PROBE_DIGEST))
+DIST_LDFLAGS = $(AGENT_LDFLAGS) -X $(PKG)/internal/version.ProbeImage=$(PROBE_REPO):$(DIST_VERSION)@$(shell cat $(DIST_PROBE_DIGEST))
 DIST_SRC := go.mod go.sum $(shell find cmd plugin probes bpf -type f \( -name '*.go' -o -name '*.o' -o -name 'kubectl_complete-*' \) -not -name '*_test.go' 2>/dev/null)
 DIST_BUILD := $(DIST)/build
 

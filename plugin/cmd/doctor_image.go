@@ -13,10 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 

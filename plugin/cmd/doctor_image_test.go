@@ -19,8 +19,8 @@ import (
 	kfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 

@@ -12,8 +12,8 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/image"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 func init() { register(NewCmdImage) }

@@ -13,9 +13,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/image"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/image/registrytest"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 func TestImagePushValidate(t *testing.T) {

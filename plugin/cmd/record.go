@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 // replaying is the recording a replay shows in place of a live source.

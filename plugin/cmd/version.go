@@ -8,7 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 )
 
 func init() { register(NewCmdVersion) }

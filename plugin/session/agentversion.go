@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 // AgentVersionError is a probe agent refused for its version: a plugin

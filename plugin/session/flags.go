@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 // Flags are the probe-pod flags shared by every command that starts probe

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 )
 
 // imageRef is an image reference as the container runtimes take it:

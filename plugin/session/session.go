@@ -24,11 +24,11 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
 )
 
 // Options configure a session. Client, Namespace, Targets, Probe, AgentArgs,

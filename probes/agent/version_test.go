@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kubectl-pixie/kubectl-pixie/plugin/version"
+	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/probetest"
 )

@@ -1,4 +1,5 @@
-// Package version reports what this build is. The values are set with
+// Package version reports what this build is, for the plugin and the agent
+// alike (the agent says its version first, and the plugin compares them).
 // -ldflags -X at release; debug.ReadBuildInfo fills the gaps for go install.
 package version
 
