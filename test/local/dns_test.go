@@ -70,7 +70,7 @@ func TestTraceDNS(t *testing.T) {
 	requirePrivileged(t)
 	dnsmasq := requireCmd(t, "dnsmasq")
 	dig := requireCmd(t, "dig")
-	port := freePort(t, "udp")
+	port := freePort(t, "udp+tcp")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	_, log := startDaemon(t, dnsmasq, "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
 		"--user=root", "--bind-interfaces", "--listen-address=127.0.0.1", "--port", strconv.Itoa(port),

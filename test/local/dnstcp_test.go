@@ -23,7 +23,7 @@ func TestTraceDNSOverTCP(t *testing.T) {
 	requirePrivileged(t)
 	dnsmasq := requireCmd(t, "dnsmasq")
 	dig := requireCmd(t, "dig")
-	port := freePort(t, "tcp")
+	port := freePort(t, "udp+tcp")
 	_, log := startDaemon(t, dnsmasq, "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
 		"--user=root", "--bind-interfaces", "--listen-address=127.0.0.1", "--port", strconv.Itoa(port),
 		"--address=/example.test/10.1.2.3", "--address=/nx.test/", "--log-queries", "--log-facility=-")

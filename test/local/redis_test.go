@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os/exec"
 	"regexp"
@@ -21,9 +22,30 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
-// freePort returns a TCP or UDP port on 127.0.0.1 nothing listens on now.
+// freePort returns a TCP or UDP port on 127.0.0.1 nothing listens on now;
+// "udp+tcp" (for dnsmasq, which binds both) a port free on both, taken
+// below the kernel's ephemeral range (32768 up), so that no client
+// connection of a test running meanwhile can take it before the server binds.
 func freePort(t *testing.T, network string) int {
 	t.Helper()
+	if network == "udp+tcp" {
+		for range 200 {
+			port := 20000 + rand.IntN(12000)
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			c, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				continue
+			}
+			l, err := net.Listen("tcp", addr)
+			c.Close()
+			if err != nil {
+				continue
+			}
+			l.Close()
+			return port
+		}
+		t.Fatal("no port below 32768 free for both UDP and TCP on 127.0.0.1")
+	}
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
