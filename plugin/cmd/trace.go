@@ -98,6 +98,7 @@ type TraceOptions struct {
 	traceFilters
 	traceSamples
 	gates gateFlags
+	groupBy
 
 	clusterTargets
 	args []string
@@ -140,6 +141,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	o.traceSamples.addFlags(fs)
 	o.gates.addFlags(fs, `'p99 > 250ms && endpoint =~ "^GET /api/"'`)
 	o.clusterTargets.addFlags(fs, "trace")
+	o.groupBy.addFlags(cmd)
 }
 
 // Complete checks the flags, then resolves targets (cluster mode) from
@@ -179,6 +181,9 @@ func (o *TraceOptions) validateFlags() error {
 		return err
 	}
 	if err := o.gates.validate(traceview.GateSchema); err != nil {
+		return err
+	}
+	if err := o.groupBy.validate(); err != nil {
 		return err
 	}
 	if err := o.localTarget.validate("trace", o.args, o.named(o.args) || o.targets != nil); err != nil {
@@ -251,6 +256,7 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Palette:    render.PaletteFor(o.Out, o.Color),
 		ErrPalette: render.PaletteFor(o.ErrOut, o.Color),
 		Width:      do.Width,
+		ByNode:     o.by.Node && !o.Local,
 		Select:     o.traceFilters.selection(),
 		Samples:    o.traceSamples.table(o.Output),
 		Now:        o.now(),
@@ -302,7 +308,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		cfg.PodUIDs = n.PodUIDs()
 		cfg.Services = map[string]string{}
 		for _, p := range n.Pods {
-			cfg.Services[p.UID] = p.Namespace + "/" + p.Name
+			cfg.Services[p.UID] = o.by.Service(p)
 		}
 		return cfg
 	})

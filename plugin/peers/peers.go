@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 )
 
 // Kinds of peer.
@@ -43,21 +43,11 @@ type Peer struct {
 func (p Peer) String() string {
 	switch p.Kind {
 	case KindPod:
-		_, name := splitKind(p.Workload)
-		return p.Namespace + "/" + name
+		return p.Namespace + "/" + target.WorkloadName(p.Workload)
 	case KindService:
 		return p.Namespace + "/" + p.Name
 	}
 	return p.Name
-}
-
-func splitKind(w string) (kind, name string) {
-	for i := range len(w) {
-		if w[i] == '/' {
-			return w[:i], w[i+1:]
-		}
-	}
-	return "", w
 }
 
 const ipIndex = "ip"
@@ -117,48 +107,23 @@ func (c *Cache) Lookup(ip string) (Peer, bool) {
 	return Peer{}, false
 }
 
-// workload follows the pod's controller: ReplicaSet to Deployment, Job to
-// CronJob; a pod without a controller is its own workload.
+// workload follows the pod's controller through the cached ReplicaSets
+// and Jobs.
 func (c *Cache) workload(p *corev1.Pod) string {
-	ref := metav1.GetControllerOf(p)
-	if ref == nil {
-		return "pod/" + p.Name
-	}
-	switch ref.Kind {
-	case "ReplicaSet":
-		if up := c.controllerOf(c.replicaSets, p.Namespace, ref.Name); up != nil && up.Kind == "Deployment" {
-			return "deployment/" + up.Name
+	return target.Workload(p, func(kind, ns, name string) *metav1.OwnerReference {
+		inf := c.replicaSets
+		if kind == "Job" {
+			inf = c.jobs
 		}
-	case "Job":
-		if up := c.controllerOf(c.jobs, p.Namespace, ref.Name); up != nil && up.Kind == "CronJob" {
-			return "cronjob/" + up.Name
+		obj, ok, err := inf.GetIndexer().GetByKey(ns + "/" + name)
+		if err != nil || !ok {
+			return nil
 		}
-	}
-	return lower(ref.Kind) + "/" + ref.Name
-}
-
-func (c *Cache) controllerOf(inf cache.SharedIndexInformer, ns, name string) *metav1.OwnerReference {
-	obj, ok, err := inf.GetIndexer().GetByKey(ns + "/" + name)
-	if err != nil || !ok {
+		if m, ok := obj.(metav1.Object); ok {
+			return metav1.GetControllerOf(m)
+		}
 		return nil
-	}
-	switch o := obj.(type) {
-	case *appsv1.ReplicaSet:
-		return metav1.GetControllerOf(o)
-	case *batchv1.Job:
-		return metav1.GetControllerOf(o)
-	}
-	return nil
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
+	})
 }
 
 var errNotType = errors.New("unexpected object type")

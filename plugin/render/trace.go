@@ -194,7 +194,7 @@ func groupEndpoints(rows []stats.Endpoint) []group {
 	slices.SortStableFunc(gs, func(a, b group) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Service, b.Service),
 			cmp.Compare(a.Role, b.Role), cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Path, b.Path),
-			cmp.Compare(a.Method, b.Method), cmp.Compare(a.Protocol, b.Protocol))
+			cmp.Compare(a.Method, b.Method), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Node, b.Node))
 	})
 	return gs
 }
@@ -207,7 +207,11 @@ func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
 	if slow <= 0 {
 		slow = float64(DefaultSlowP99)
 	}
+	byNode := slices.ContainsFunc(gs, func(g group) bool { return g.Node != "" })
 	cols := []Column{{Title: "SERVICE"}}
+	if byNode { // only with --group-by node
+		cols = append(cols, Column{Title: "NODE"})
+	}
 	if o.Wide {
 		cols = append(cols, Column{Title: "ROLE"}, Column{Title: "PEER"})
 	}
@@ -229,6 +233,9 @@ func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
 	t := &Table{Columns: cols, MaxWidth: o.Width, Shrink: slices.IndexFunc(cols, func(c Column) bool { return c.Title == "ENDPOINT" })}
 	for _, g := range gs {
 		row := []Cell{Plain(Sanitize(g.Service))}
+		if byNode {
+			row = append(row, Plain(cmp.Or(Sanitize(g.Node), "-")))
+		}
 		if o.Wide {
 			row = append(row, Plain(cmp.Or(Sanitize(g.Role), "-")), Plain(cmp.Or(Sanitize(g.Peer), "-")))
 		}

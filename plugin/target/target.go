@@ -42,6 +42,8 @@ type Pod struct {
 	UID       string
 	Node      string
 	IP        string
+	// Workload is the owning workload, "deployment/api" (see Workload).
+	Workload string
 	// Containers are the running containers selected (all, or -c).
 	Containers []Container
 	// AllContainers is true without -c: the probe may follow the pod by
@@ -213,6 +215,7 @@ func FromObjects(ctx context.Context, client kubernetes.Interface, objs []runtim
 		}
 	}
 	set := Group(pods, nodes, container)
+	nameWorkloads(set, pods, apiControllerOf(ctx, client))
 	if err := listNodePods(ctx, client, set); err != nil {
 		return nil, err
 	}
@@ -223,6 +226,23 @@ func FromObjects(ctx context.Context, client kubernetes.Interface, objs []runtim
 		return set, fmt.Errorf("no pods matched the targets: check the names, the namespace (-n, -A) and the selector")
 	}
 	return set, nil
+}
+
+// nameWorkloads fills the Workload of every pod of set, following
+// ReplicaSets and Jobs with up.
+func nameWorkloads(set *Set, pods []*corev1.Pod, up ControllerOf) {
+	byUID := make(map[string]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		byUID[string(p.UID)] = p
+	}
+	for i := range set.Nodes {
+		for j := range set.Nodes[i].Pods {
+			tp := &set.Nodes[i].Pods[j]
+			if p := byUID[tp.UID]; p != nil {
+				tp.Workload = Workload(p, up)
+			}
+		}
+	}
 }
 
 // listNodePods fills NodePodUIDs of whole-node targets.
@@ -321,6 +341,7 @@ func running(p *corev1.Pod, container string) (Pod, string) {
 		UID:           string(p.UID),
 		Node:          p.Spec.NodeName,
 		IP:            p.Status.PodIP,
+		Workload:      Workload(p, nil),
 		AllContainers: container == "",
 	}
 	for _, cs := range p.Status.ContainerStatuses {

@@ -54,13 +54,13 @@ func TestGroup(t *testing.T) {
 		want := &Set{
 			Nodes: []Node{
 				{Name: "n1", Pods: []Pod{
-					{Namespace: "shop", Name: "api-0", UID: "uid-api-0", Node: "n1", IP: "10.0.0.1", AllContainers: true,
+					{Namespace: "shop", Name: "api-0", UID: "uid-api-0", Workload: "pod/api-0", Node: "n1", IP: "10.0.0.1", AllContainers: true,
 						Containers: []Container{{Name: "app", ID: "api-0-app"}}},
-					{Namespace: "shop", Name: "web-0", UID: "uid-web-0", Node: "n1", IP: "10.0.0.1", AllContainers: true,
+					{Namespace: "shop", Name: "web-0", UID: "uid-web-0", Workload: "pod/web-0", Node: "n1", IP: "10.0.0.1", AllContainers: true,
 						Containers: []Container{{Name: "app", ID: "web-0-app"}, {Name: "sidecar", ID: "web-0-sidecar"}}},
 				}},
 				{Name: "n2", Pods: []Pod{
-					{Namespace: "shop", Name: "web-1", UID: "uid-web-1", Node: "n2", IP: "10.0.0.1", AllContainers: true,
+					{Namespace: "shop", Name: "web-1", UID: "uid-web-1", Workload: "pod/web-1", Node: "n2", IP: "10.0.0.1", AllContainers: true,
 						Containers: []Container{{Name: "app", ID: "web-1-app"}}},
 				}},
 				{Name: "n3", All: true},

@@ -29,6 +29,8 @@ type Options struct {
 	ErrPalette *render.Palette // for ErrOut
 	// Width cuts the table to a terminal's width (0: no cut).
 	Width int
+	// ByNode keeps a row per node (--group-by node): the NODE column.
+	ByNode bool
 	// Select narrows and orders the endpoints of every view.
 	Select render.TraceSelect
 	// Samples collects the samples the agents send (--slow, --errors) for
@@ -124,6 +126,11 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		if err := json.Unmarshal(line, &s); err != nil {
 			v.warnOnce("bad-stats", "skipping a malformed http_stats record: "+err.Error())
 			return false
+		}
+		if v.o.ByNode {
+			for i := range s.Rows {
+				s.Rows[i].Node = node
+			}
 		}
 		v.model.AddHTTPStats(s)
 	case api.TableConnStats:

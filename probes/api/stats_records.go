@@ -45,7 +45,7 @@ type HTTPSummary struct {
 // (stats.DefaultRelativeAccuracy) applies to the percentiles.
 func NewHTTPSummary(e stats.Endpoint, timeNs, windowNs int64) HTTPSummary {
 	s := HTTPSummary{
-		Header:      Header{Table: TableHTTPSummary, V: Version},
+		Header:      Header{Table: TableHTTPSummary, V: Version, Node: e.Node},
 		Time:        timeNs,
 		WindowNs:    windowNs,
 		Service:     e.Service,

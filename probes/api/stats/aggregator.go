@@ -69,6 +69,9 @@ type Key struct {
 	// is the command or query type, Path the query name or empty, and
 	// StatusClass the reply's class (see ClassIsError).
 	Protocol string `json:"protocol,omitempty"`
+	// Node is set by the plugin when rows are kept per node (--group-by
+	// node); agents leave it empty.
+	Node string `json:"node,omitempty"`
 }
 
 // Endpoint is the aggregate of one Key over an interval or a window.
@@ -315,6 +318,7 @@ func SortRows(rows []Endpoint) {
 			cmp.Compare(x.Method, y.Method),
 			cmp.Compare(x.StatusClass, y.StatusClass),
 			cmp.Compare(x.Protocol, y.Protocol),
+			cmp.Compare(x.Node, y.Node),
 		)
 	})
 }

@@ -1,0 +1,27 @@
+package render
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestTraceTableByNode: rows that carry a node (--group-by workload,node)
+// add a NODE column after SERVICE, in the table and -o wide; rows without
+// one (the default) show none (the goldens of TestTraceTable).
+func TestTraceTableByNode(t *testing.T) {
+	v := checkoutView(t)
+	for i := range v.Rows {
+		v.Rows[i].Node = []string{"worker-1", "worker-2"}[i%2]
+	}
+	for name, o := range map[string]TraceOptions{"trace_bynode": {}, "trace_bynode_wide": {Wide: true}} {
+		plain, _ := renderBoth(t, name, v, o)
+		for _, want := range []string{"SERVICE         NODE       ", "shop/checkout   worker-1", "shop/checkout   worker-2"} {
+			if !bytes.Contains(plain, []byte(want)) {
+				t.Errorf("%s lacks %q:\n%s", name, want, plain)
+			}
+		}
+	}
+	if plain, _ := renderBoth(t, "trace", checkoutView(t), TraceOptions{}); bytes.Contains(plain, []byte("NODE")) {
+		t.Errorf("a NODE column without --group-by node:\n%s", plain)
+	}
+}
