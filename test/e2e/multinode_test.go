@@ -136,7 +136,8 @@ func TestMultiNodeTraceDeployment(t *testing.T) {
 		t.Fatalf("web's pods are not on %s and %s: %v", n1, n2, onNode)
 	}
 
-	s := e.start(t, append([]string{"trace", "deploy/web", "-n", ns, "--duration", "14s", "-o", "json"}, e.probeFlags(ns)...)...)
+	// one summary row per pod (rows are per workload by default)
+	s := e.start(t, append([]string{"trace", "deploy/web", "-n", ns, "--duration", "14s", "-o", "json", "--group-by", "pod"}, e.probeFlags(ns)...)...)
 	s.waitReady(t, []string{n1, n2}, 90*time.Second)
 	if got := e.probeNodes(t, ns); len(got) != 2 || got[n1] != 1 || got[n2] != 1 {
 		t.Errorf("probe pods per node %v, want one on %s and one on %s, none on %s", got, n1, n2, n3)
