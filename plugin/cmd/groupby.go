@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 )
 
@@ -27,4 +28,26 @@ const defaultGroupBy = "workload"
 func (g *groupBy) validate() (err error) {
 	g.by, err = target.ParseGroupBy(cmp.Or(g.spec, defaultGroupBy))
 	return err
+}
+
+// owners names each targeted container's pod for the flame graphs: its
+// roots are "namespace/workload", then the pod and the node when by asks.
+func owners(set *target.Set, by target.GroupBy) map[string]*flame.Owner {
+	m := map[string]*flame.Owner{}
+	for _, n := range set.Nodes {
+		for _, p := range n.Pods {
+			w := target.GroupBy{}.Service(p)
+			o := &flame.Owner{Namespace: p.Namespace, Workload: target.WorkloadName(p.Workload), Pod: p.Name, Roots: []string{w}}
+			if by.Pod {
+				o.Roots = append(o.Roots, p.Name)
+			}
+			if by.Node {
+				o.Roots = append(o.Roots, n.Name)
+			}
+			for _, c := range p.Containers {
+				m[c.ID] = o
+			}
+		}
+	}
+	return m
 }

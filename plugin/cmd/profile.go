@@ -80,6 +80,7 @@ type ProfileOptions struct {
 	OutputFile string
 	Args       []string
 	gates      gateFlags
+	groupBy
 
 	// Cluster mode: what to profile and how the probe pods run.
 	clusterTargets
@@ -127,6 +128,7 @@ func (o *ProfileOptions) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&o.OutputFile, "output-file", o.OutputFile, "write the output to this file instead of stdout")
 	o.gates.addFlags(fl, `'self("runtime.mallocgc") > 20%'`)
 	o.clusterTargets.addFlags(fl, "profile")
+	o.groupBy.addFlags(cmd)
 }
 
 // Complete checks the flags, then picks the record source: a child agent
@@ -182,6 +184,9 @@ func (o *ProfileOptions) validateFlags() error {
 	}
 	if o.gates.used() && o.Output == profileview.OutJSON {
 		return fmt.Errorf("%w: use another -o (folded, pprof, svg, speedscope or terminal)", errNoResult)
+	}
+	if err := o.groupBy.validate(); err != nil {
+		return err
 	}
 	return o.gates.validate(profileview.GateSchema)
 }
@@ -270,6 +275,7 @@ func (o *ProfileOptions) newView(do driver.Options, out io.Writer) *profileview.
 	}
 	if o.targets != nil {
 		po.Nodes = len(o.targets.Nodes)
+		po.Owners = owners(o.targets, o.by)
 	}
 	if out != o.Out {
 		po.Result = out

@@ -15,7 +15,8 @@ import (
 
 // WriteFolded writes Brendan Gregg's collapsed stacks: "comm;a;b;c N" per
 // line, root first, the process name as the first frame (as
-// stackcollapse-perf.pl does). Stacks of the same name and frames merge.
+// stackcollapse-perf.pl does), after its owner's roots in cluster mode
+// ("shop/api;comm;a;b"). Stacks of the same name and frames merge.
 func (p *Profile) WriteFolded(w io.Writer) error {
 	return p.WriteFoldedEscaped(w, nil)
 }
@@ -29,7 +30,11 @@ func (p *Profile) WriteFoldedEscaped(w io.Writer, escape func(string) string) er
 	merged := map[string]uint64{}
 	var order []string
 	for _, s := range p.Stacks() {
-		line := escape(foldName(s.Comm))
+		line := ""
+		for _, r := range s.roots() {
+			line += escape(foldName(r)) + ";"
+		}
+		line += escape(foldName(s.Comm))
 		for _, f := range s.Frames {
 			line += ";" + escape(foldName(f.Name))
 		}
@@ -98,7 +103,8 @@ func ParseFolded(r io.Reader, hz int) (*Profile, error) {
 
 // Pprof builds a profile.proto: sample types samples/count and
 // cpu/nanoseconds, one location per function, file and line where known,
-// labels comm and pid (and node in cluster mode).
+// labels comm and pid (and node, namespace, workload and pod in cluster
+// mode).
 func (p *Profile) Pprof() *profile.Profile {
 	period := int64(time.Second) / int64(p.Hz)
 	out := &profile.Profile{
@@ -124,6 +130,11 @@ func (p *Profile) Pprof() *profile.Profile {
 		}
 		if s.Node != "" {
 			sample.Label["node"] = []string{s.Node}
+		}
+		if o := s.Owner; o != nil {
+			sample.Label["namespace"] = []string{o.Namespace}
+			sample.Label["workload"] = []string{o.Workload}
+			sample.Label["pod"] = []string{o.Pod}
 		}
 		for i := len(s.Frames) - 1; i >= 0; i-- { // pprof wants the leaf first
 			f := s.Frames[i]
@@ -198,10 +209,7 @@ func (p *Profile) WriteSpeedscope(w io.Writer, name string) error {
 	frameIdx := map[string]int{}
 	byProc := map[string]*speedscopeProfile{}
 	for _, s := range p.Stacks() {
-		pname := fmt.Sprintf("%s (pid %d)", s.Comm, s.PID)
-		if s.Node != "" {
-			pname += " on " + s.Node
-		}
+		pname := processName(s.Comm, s.PID, s.Node, s.Owner)
 		sp := byProc[pname]
 		if sp == nil {
 			sp = &speedscopeProfile{Type: "sampled", Name: pname, Unit: "none", Samples: [][]int{}, Weights: []uint64{}}
@@ -223,10 +231,7 @@ func (p *Profile) WriteSpeedscope(w io.Writer, name string) error {
 		sp.EndValue += s.Count
 	}
 	for _, pr := range p.Processes() {
-		pname := fmt.Sprintf("%s (pid %d)", pr.Comm, pr.PID)
-		if pr.Node != "" {
-			pname += " on " + pr.Node
-		}
+		pname := processName(pr.Comm, pr.PID, pr.Node, pr.Owner)
 		if sp := byProc[pname]; sp != nil {
 			f.Profiles = append(f.Profiles, *sp)
 			delete(byProc, pname)
@@ -236,4 +241,17 @@ func (p *Profile) WriteSpeedscope(w io.Writer, name string) error {
 		f.Profiles = []speedscopeProfile{}
 	}
 	return json.NewEncoder(w).Encode(&f)
+}
+
+// processName is speedscope's name of a process: "comm (pid N) in
+// shop/api-7d9-x on node-1".
+func processName(comm string, pid uint32, node string, o *Owner) string {
+	s := fmt.Sprintf("%s (pid %d)", comm, pid)
+	if o != nil {
+		s += " in " + o.Namespace + "/" + o.Pod
+	}
+	if node != "" {
+		s += " on " + node
+	}
+	return s
 }

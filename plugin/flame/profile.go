@@ -30,6 +30,23 @@ type Stack struct {
 	ContainerID string
 	Frames      []Frame
 	Count       uint64
+	// Owner is the pod the process runs in (cluster mode), nil on a host.
+	Owner *Owner
+}
+
+// Owner names a process's pod and the frames a flame graph shows above
+// the process name ("shop/api", then the pod or node when asked).
+type Owner struct {
+	Namespace, Workload, Pod string
+	Roots                    []string
+}
+
+// roots are the frames above the process: the owner's, else none.
+func (s *Stack) roots() []string {
+	if s.Owner == nil {
+		return nil
+	}
+	return s.Owner.Roots
 }
 
 // Folded is the stack in folded form without the process: "a;b;c".
@@ -87,8 +104,13 @@ func (p *Profile) Add(s Stack) {
 	p.total += s.Count
 }
 
-// AddRecord merges a stack_traces delta from an agent (node from its header).
-func (p *Profile) AddRecord(r *api.StackTrace) {
+// AddRecord merges a stack_traces delta from an agent (node from its
+// header).
+func (p *Profile) AddRecord(r *api.StackTrace) { p.AddRecordOf(r, nil) }
+
+// AddRecordOf is AddRecord for a process of a pod: owner names it (nil:
+// none).
+func (p *Profile) AddRecordOf(r *api.StackTrace, owner *Owner) {
 	names := strings.Split(r.Stack, ";")
 	frames := make([]Frame, len(names))
 	var mods, lines []string
@@ -112,7 +134,7 @@ func (p *Profile) AddRecord(r *api.StackTrace) {
 			}
 		}
 	}
-	p.Add(Stack{Node: r.Node, PID: r.PID, Comm: r.Comm, ContainerID: r.ContainerID, Frames: frames, Count: r.Count})
+	p.Add(Stack{Node: r.Node, PID: r.PID, Comm: r.Comm, ContainerID: r.ContainerID, Frames: frames, Count: r.Count, Owner: owner})
 }
 
 // Merge adds every stack of q to p (multi-process, multi-node).
@@ -156,6 +178,7 @@ type Process struct {
 	PID     uint32
 	Comm    string
 	Samples uint64
+	Owner   *Owner
 }
 
 // Processes lists processes by samples, largest first.
@@ -165,13 +188,17 @@ func (p *Profile) Processes() []Process {
 		pid  uint32
 		comm string
 	}
-	m := map[key]uint64{}
+	m := map[key]*Process{}
 	for _, s := range p.stacks {
-		m[key{s.Node, s.PID, s.Comm}] += s.Count
+		k := key{s.Node, s.PID, s.Comm}
+		if m[k] == nil {
+			m[k] = &Process{Node: s.Node, PID: s.PID, Comm: s.Comm, Owner: s.Owner}
+		}
+		m[k].Samples += s.Count
 	}
 	out := make([]Process, 0, len(m))
-	for k, v := range m {
-		out = append(out, Process{Node: k.node, PID: k.pid, Comm: k.comm, Samples: v})
+	for _, v := range m {
+		out = append(out, *v)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Samples != out[j].Samples {
@@ -271,8 +298,8 @@ type node struct {
 	order    []*node // children, largest first (after sortTree)
 }
 
-// tree builds the merged call tree; with several process names, the first
-// level under the root is the process name.
+// tree builds the merged call tree; with several process names, or owners
+// (their roots first), the first levels under the root name the process.
 func (p *Profile) tree() *node {
 	root := &node{name: "all", children: map[frameKey]*node{}}
 	perComm := p.comms() > 1
@@ -289,7 +316,10 @@ func (p *Profile) tree() *node {
 			c.total += s.Count
 			cur = c
 		}
-		if perComm {
+		for _, r := range s.roots() {
+			step(Frame{Name: r, Module: "[workload]"})
+		}
+		if perComm || s.Owner != nil {
 			step(Frame{Name: s.Comm, Module: "[process]"})
 		}
 		for _, f := range s.Frames {

@@ -43,6 +43,9 @@ type Options struct {
 	TTY           bool
 	Width, Height int
 	Color         bool
+	// Owners name the pods of the targets' containers by runtime ID
+	// (cluster mode): their roots start the stacks.
+	Owners map[string]*flame.Owner
 	// Result gets the result instead of the driver's output (a file).
 	Result io.Writer
 	Now    func() time.Time
@@ -94,7 +97,7 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 			if node != "" {
 				r.Node = node
 			}
-			v.prof.AddRecord(&r)
+			v.prof.AddRecordOf(&r, v.o.Owners[r.ContainerID])
 		}
 	case api.TableProbeStats:
 		var r api.ProbeStats

@@ -67,7 +67,8 @@ func (e *env) deployArgs(t *testing.T, ns, name string, args ...string) corev1.P
 }
 
 // TestProfileDeployment profiles a CPU-burning deployment: the function
-// it spins in is named in the folded stacks and holds most samples.
+// it spins in is named in the folded stacks, under the workload's root
+// frame, and holds most samples.
 func TestProfileDeployment(t *testing.T) {
 	e := setup(t)
 	ns := e.namespace(t, nil)
@@ -89,7 +90,7 @@ func TestProfileDeployment(t *testing.T) {
 			t.Fatalf("folded line %q: %v", l, err)
 		}
 		total += n
-		if !strings.HasPrefix(l, "testapp;") {
+		if !strings.HasPrefix(l, ns+"/burner;testapp;") { // the workload, then the process
 			t.Errorf("a stack of another process than the target: %q", l)
 		}
 		if strings.HasSuffix(l[:i], ";main.pixieHotSpin") {
