@@ -306,6 +306,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		cfg.NodeOnly, cfg.NodePodUIDs = n.All, n.NodePodUIDs
 		cfg.ContainerIDs = n.ContainerIDs()
 		cfg.PodUIDs = n.PodUIDs()
+		cfg.ServerPeers = true // callers, named by the plugin
 		cfg.Services = map[string]string{}
 		for _, p := range n.Pods {
 			cfg.Services[p.UID] = o.by.Service(p)
@@ -317,5 +318,6 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		return dryRunCluster(o.Out, so)
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
-	return o.play(ctx, clusterSource(so, nil), len(o.targets.Nodes), o.targets.Pods(), "pods")
+	src := namedSource(o.client, o.ErrOut, clusterSource(so, nil))
+	return o.play(ctx, src, len(o.targets.Nodes), o.targets.Pods(), "pods")
 }

@@ -90,6 +90,24 @@ func (c *Cache) Start(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
+// CanList fails fast, naming the resource, when the user may not list
+// what the cache watches (a watch would retry until its timeout).
+func CanList(ctx context.Context, cs kubernetes.Interface) error {
+	one := metav1.ListOptions{Limit: 1}
+	for name, list := range map[string]func() error{
+		"pods":        func() error { _, err := cs.CoreV1().Pods("").List(ctx, one); return err },
+		"services":    func() error { _, err := cs.CoreV1().Services("").List(ctx, one); return err },
+		"nodes":       func() error { _, err := cs.CoreV1().Nodes().List(ctx, one); return err },
+		"replicasets": func() error { _, err := cs.AppsV1().ReplicaSets("").List(ctx, one); return err },
+		"jobs":        func() error { _, err := cs.BatchV1().Jobs("").List(ctx, one); return err },
+	} {
+		if err := list(); err != nil {
+			return fmt.Errorf("cannot list %s in all namespaces to name peers (%w): grant list and watch on pods, services, nodes, replicasets and jobs", name, err)
+		}
+	}
+	return nil
+}
+
 // Lookup names ip: a Service's ClusterIP first (it is no pod's), then a
 // pod that does not share its node's network, then a node.
 func (c *Cache) Lookup(ip string) (Peer, bool) {

@@ -277,8 +277,9 @@ func traceTable(gs []group, elapsed time.Duration, o TraceOptions) *Table {
 	return t
 }
 
-// endpointText is "METHOD /path"; a client row without a PEER column
-// shows where it calls: "-> peer METHOD /path".
+// endpointText is "METHOD /path"; without a PEER column a client row
+// shows where it calls ("-> peer METHOD /path") and a server row its
+// caller when known ("<- shop/frontend GET /cart").
 func endpointText(g group, methodWidth int, wide bool) string {
 	if g.Service == stats.Overflow && g.Path == stats.Overflow {
 		return "{other} (endpoint limit reached)"
@@ -299,6 +300,9 @@ func endpointText(g group, methodWidth int, wide bool) string {
 	}
 	if !wide && g.Role == vocab.RoleClient {
 		s = "-> " + cmp.Or(Sanitize(g.Peer), "?") + " " + s
+	}
+	if !wide && g.Role == vocab.RoleServer && g.Peer != "" { // a caller, in cluster mode
+		s = "<- " + Sanitize(g.Peer) + " " + s
 	}
 	return s
 }

@@ -3,6 +3,10 @@ package render
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // TestTraceTableByNode: rows that carry a node (--group-by workload,node)
@@ -23,5 +27,20 @@ func TestTraceTableByNode(t *testing.T) {
 	}
 	if plain, _ := renderBoth(t, "trace", checkoutView(t), TraceOptions{}); bytes.Contains(plain, []byte("NODE")) {
 		t.Errorf("a NODE column without --group-by node:\n%s", plain)
+	}
+}
+
+// TestTraceServerCallers: a server row that knows its caller (cluster
+// mode) shows it in ENDPOINT, "<- shop/frontend GET /cart"; -o wide in PEER.
+func TestTraceServerCallers(t *testing.T) {
+	s := stats.NewSketch()
+	s.Add(2e6)
+	v := TraceView{Protocol: "HTTP", Elapsed: time.Second, Rows: []stats.Endpoint{{Key: stats.Key{Service: "shop/api",
+		Role: vocab.RoleServer, Method: "GET", Path: "/cart", Peer: "shop/frontend", StatusClass: "2xx"}, Count: 4, Latency: s}}}
+	if got := TraceFrame(v, TraceOptions{}); !bytes.Contains(got, []byte("shop/api   <- shop/frontend GET /cart")) {
+		t.Errorf("no caller in the table:\n%s", got)
+	}
+	if got := TraceFrame(v, TraceOptions{Wide: true}); !bytes.Contains(got, []byte("server   shop/frontend   GET /cart")) {
+		t.Errorf("no caller in PEER:\n%s", got)
 	}
 }

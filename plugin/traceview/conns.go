@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -103,10 +104,28 @@ func (v *View) connSection() []byte {
 	return b
 }
 
-// connPeer is a client's server, or a server's port and caller.
+// connPeer is a client's server, or a server's port and caller, named
+// when the cluster knows the address ("-> shop/api (10.96.0.20):8080").
 func connPeer(r api.ConnStats) string {
-	if r.TraceRole == "server" {
-		return ":" + strconv.Itoa(int(r.LocalPort)) + " <- " + r.RemoteAddr
+	addr := r.RemoteAddr
+	if n := remoteName(r.RemoteNames); n != "" {
+		addr = n + " (" + addr + ")"
 	}
-	return "-> " + r.RemoteAddr + ":" + strconv.Itoa(int(r.RemotePort))
+	if r.TraceRole == "server" {
+		return ":" + strconv.Itoa(int(r.LocalPort)) + " <- " + addr
+	}
+	return "-> " + addr + ":" + strconv.Itoa(int(r.RemotePort))
+}
+
+// remoteName is how a table names a remote: namespace/workload, a
+// Service's namespace/name, a node; "" when unnamed.
+func remoteName(n api.RemoteNames) string {
+	switch {
+	case n.RemoteWorkload != "":
+		_, name, _ := strings.Cut(n.RemoteWorkload, "/")
+		return n.RemoteNamespace + "/" + name
+	case n.RemoteService != "":
+		return n.RemoteNamespace + "/" + n.RemoteService
+	}
+	return n.RemoteNode
 }

@@ -20,7 +20,7 @@ import (
 // serveHTTP feeds a server connection of one request per path through a
 // pipeline with filter f, answering each with its status, and returns the
 // NDJSON the agent wrote (events and the final stats).
-func serveHTTP(t *testing.T, f *api.TraceFilter, exchanges map[string]int) string {
+func serveHTTP(t *testing.T, f *api.TraceFilter, exchanges map[string]int, edit ...func(*api.TraceConfig)) string {
 	t.Helper()
 	if err := f.Compile(); err != nil {
 		t.Fatal(err)
@@ -28,6 +28,9 @@ func serveHTTP(t *testing.T, f *api.TraceFilter, exchanges map[string]int) strin
 	var buf bytes.Buffer
 	out := NewEmitter(&buf)
 	cfg := api.TraceConfig{EmitEvents: true, Comms: []string{"web"}, Filter: f}
+	for _, e := range edit {
+		e(&cfg)
+	}
 	traceDefaults(&cfg)
 	p := newPipeline(&cfg, api.DataAccessRestricted, out, protocols.All())
 	id := conn.ID{TGID: 42, FD: 7, Gen: 1}
@@ -87,6 +90,20 @@ func TestPipelineFilter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPipelineServerPeers: with ServerPeers (cluster mode) a server's
+// stats rows keep the caller's IP, without its ephemeral port, for the
+// plugin to name; without, server rows have no peer.
+func TestPipelineServerPeers(t *testing.T) {
+	statuses := map[string]int{"/ok": 200, "/missing": 404, "/boom": 500}
+	js := serveHTTP(t, nil, statuses, func(c *api.TraceConfig) { c.ServerPeers = true })
+	if n := strings.Count(js, `"peer":"10.0.0.2"`); n != 3 {
+		t.Errorf("%d stats rows with the caller's address, want 3:\n%s", n, js)
+	}
+	if js := serveHTTP(t, nil, statuses); strings.Contains(js, `"peer":`) {
+		t.Errorf("a server row with a peer without ServerPeers:\n%s", js)
 	}
 }
 

@@ -95,6 +95,9 @@ func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	obs, ok := protocols.Observe(proto, rec)
 	if ok {
 		obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
+		if p.cfg.ServerPeers && c.TraceRole == vocab.RoleServer {
+			obs.Peer = c.RemoteAddr
+		}
 		if p.cfg.Map {
 			obs.Service, obs.Peer = api.ProcessName(service, c.PID), p.mapPeer(c)
 		}

@@ -36,6 +36,9 @@ type TraceConfig struct {
 	// process when the agent traces it (else the caller's IP), and the
 	// agent sends listening_ports.
 	Map bool `json:"map,omitempty"`
+	// ServerPeers keeps a server row's caller: its peer is the caller's IP
+	// (no port), which the plugin names (cluster mode).
+	ServerPeers bool `json:"server_peers,omitempty"`
 	// Filter keeps only the requests it matches, in records and stats;
 	// nil keeps all.
 	Filter *TraceFilter `json:"filter,omitempty"`

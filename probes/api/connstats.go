@@ -33,6 +33,19 @@ type ConnStats struct {
 	// Container and pod identity, when the agent knows them (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`
+	RemoteNames
+}
+
+// RemoteNames name a record's remote address in a cluster: the pod and
+// its workload, a Service (its ClusterIP), or a node. The plugin fills
+// them from its watch of the cluster (agents never talk to the API
+// server); empty where the address is no pod's, Service's or node's.
+type RemoteNames struct {
+	RemotePod       string `json:"remote_pod,omitempty"`
+	RemoteWorkload  string `json:"remote_workload,omitempty"` // "deployment/api"
+	RemoteNamespace string `json:"remote_namespace,omitempty"`
+	RemoteService   string `json:"remote_service,omitempty"`
+	RemoteNode      string `json:"remote_node,omitempty"`
 }
 
 // ConnStatsKey identifies a row: the agent's key, and the plugin's within

@@ -1,0 +1,100 @@
+package peers
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+)
+
+// Names returns the columns that name ip in -o json records and the name a
+// table shows ("shop/api"); ok is false for an address the cluster does
+// not know (it stays an IP).
+func (c *Cache) Names(ip string) (n api.RemoteNames, name string, ok bool) {
+	p, ok := c.Lookup(ip)
+	if !ok {
+		return n, "", false
+	}
+	switch p.Kind {
+	case KindPod:
+		n = api.RemoteNames{RemotePod: p.Name, RemoteWorkload: p.Workload, RemoteNamespace: p.Namespace}
+	case KindService:
+		n = api.RemoteNames{RemoteService: p.Name, RemoteNamespace: p.Namespace}
+	case KindNode:
+		n = api.RemoteNames{RemoteNode: p.Name}
+	}
+	return n, p.String(), true
+}
+
+var (
+	statsPrefix = []byte(`{"table":"` + api.TableHTTPStats + `"`)
+	remoteAddr  = []byte(`"remote_addr":"`)
+)
+
+// Annotate names the other side of one NDJSON record: the peers of
+// http_stats rows become names (a client's server "shop/api", a server's
+// caller "shop/frontend"; rows that name the same peer then merge), and a
+// record with a remote_addr (per-request records, conn_stats) gets the
+// remote_pod, remote_workload, remote_namespace, remote_service or
+// remote_node columns. Other lines, and addresses the cluster does not
+// know, are returned as they are.
+func (c *Cache) Annotate(line []byte) []byte {
+	if bytes.HasPrefix(line, statsPrefix) {
+		return c.nameRows(line)
+	}
+	i := bytes.Index(line, remoteAddr)
+	if i < 0 || len(line) < 2 || line[0] != '{' {
+		return line
+	}
+	rest := line[i+len(remoteAddr):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return line
+	}
+	n, _, ok := c.Names(string(rest[:end]))
+	if !ok {
+		return line
+	}
+	last := bytes.LastIndexByte(line, '}')
+	cols, _ := json.Marshal(n)
+	out := make([]byte, 0, len(line)+len(cols))
+	out = append(out, line[:last]...) // the header stays first: readers match its prefix
+	out = append(out, ',')
+	return append(append(out, cols[1:]...), line[last+1:]...)
+}
+
+// nameRows renames the peers of an http_stats record's rows.
+func (c *Cache) nameRows(line []byte) []byte {
+	var s api.HTTPStats
+	if json.Unmarshal(line, &s) != nil {
+		return line
+	}
+	changed := false
+	for i := range s.Rows {
+		if name, ok := c.peerName(s.Rows[i].Peer); ok {
+			s.Rows[i].Peer, changed = name, true
+		}
+	}
+	if !changed {
+		return line
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return line
+	}
+	return b
+}
+
+// peerName names a row's peer: "ip:port" (a client's server) or "ip" (a
+// server's caller).
+func (c *Cache) peerName(peer string) (string, bool) {
+	ip := peer
+	if ap, err := netip.ParseAddrPort(peer); err == nil {
+		ip = ap.Addr().Unmap().String()
+	} else if _, err := netip.ParseAddr(peer); err != nil {
+		return "", false
+	}
+	_, name, ok := c.Names(ip)
+	return name, ok
+}

@@ -1,0 +1,115 @@
+package peers
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+)
+
+func shopCache(t *testing.T) *Cache {
+	t.Helper()
+	cs := fake.NewClientset(
+		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "frontend-5c", OwnerReferences: owned("Deployment", "frontend")}},
+		pod("shop", "frontend-5c-a", "10.244.1.5", owned("ReplicaSet", "frontend-5c")),
+		pod("shop", "frontend-5c-b", "10.244.2.6", owned("ReplicaSet", "frontend-5c")),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.20"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker-1"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.51.100.1"}}}},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c := New(cs)
+	if err := c.Start(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestAnnotateRecords: per-request and conn_stats records get the remote_*
+// columns of their remote address, with their header still first.
+func TestAnnotateRecords(t *testing.T) {
+	c := shopCache(t)
+	for line, want := range map[string]api.RemoteNames{
+		`{"table":"http_events","v":1,"remote_addr":"10.244.2.6","remote_port":41000,"trace_role":"server"}`: {RemotePod: "frontend-5c-b", RemoteWorkload: "deployment/frontend", RemoteNamespace: "shop"},
+		`{"table":"redis_events","remote_addr":"10.96.0.20","remote_port":6379}`:                             {RemoteService: "api", RemoteNamespace: "shop"},
+		`{"table":"conn_stats","remote_addr":"198.51.100.1","remote_port":10250,"bytes_sent":7}`:             {RemoteNode: "worker-1"},
+		`{"table":"http_events","remote_addr":"192.0.2.9","remote_port":80}`:                                 {},
+	} {
+		got := c.Annotate([]byte(line))
+		var r api.ConnStats
+		if err := json.Unmarshal(got, &r); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if r.RemoteNames != want || r.RemoteAddr == "" || string(got[:10]) != `{"table":"` {
+			t.Errorf("Annotate(%s) = %s, want %+v", line, got, want)
+		}
+	}
+	if got := string(c.Annotate([]byte(`{"table":"probe_ready"}`))); got != `{"table":"probe_ready"}` {
+		t.Errorf("a record without an address changed: %s", got)
+	}
+}
+
+// TestAnnotateRows: a client's server and a server's callers become names,
+// so the rows of two replicas calling name one workload.
+func TestAnnotateRows(t *testing.T) {
+	c := shopCache(t)
+	agg := stats.NewAggregator(stats.Config{})
+	for _, o := range []stats.Observation{
+		{Service: "shop/api", Role: "server", Method: "GET", Path: "/cart", Peer: "10.244.1.5", Status: 200, LatencyNs: 1},
+		{Service: "shop/api", Role: "server", Method: "GET", Path: "/cart", Peer: "10.244.2.6", Status: 200, LatencyNs: 1},
+		{Service: "shop/frontend", Role: "client", Method: "GET", Path: "/cart", Peer: "10.96.0.20:8080", Status: 200, LatencyNs: 1},
+		{Service: "shop/frontend", Role: "client", Method: "GET", Path: "/x", Peer: "192.0.2.9:80", Status: 200, LatencyNs: 1},
+	} {
+		agg.Add(o)
+	}
+	line, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: agg.Drain()})
+	var s api.HTTPStats
+	if err := json.Unmarshal(c.Annotate(line), &s); err != nil {
+		t.Fatal(err)
+	}
+	merged := stats.NewAggregator(stats.Config{})
+	merged.Merge(s.Rows)
+	got := map[string]uint64{}
+	for _, r := range merged.Rows() {
+		got[r.Service+" "+r.Role+" "+r.Peer] = r.Count
+	}
+	want := map[string]uint64{
+		"shop/api server shop/frontend":     2,
+		"shop/frontend client shop/api":     1,
+		"shop/frontend client 192.0.2.9:80": 1,
+	}
+	if len(got) != len(want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("row %q = %d, want %d (rows %v)", k, got[k], n, got)
+		}
+	}
+}
+
+func TestCanListNamesWhatIsForbidden(t *testing.T) {
+	cs := fake.NewClientset()
+	cs.PrependReactor("list", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("services"), "", nil)
+	})
+	err := CanList(context.Background(), cs)
+	if err == nil || !strings.Contains(err.Error(), "cannot list services") || !strings.Contains(err.Error(), "grant list and watch") {
+		t.Errorf("CanList = %v", err)
+	}
+	if err := CanList(context.Background(), fake.NewClientset()); err != nil {
+		t.Errorf("CanList with every right = %v", err)
+	}
+}
