@@ -59,7 +59,7 @@ type Protocol interface {
 
 // registry is every protocol, in order of preference for equal confidence.
 var registry = []Protocol{
-	http1.Protocol{},
+	http1.Protocol{H2C: http2.Protocol{}},
 	http2.Protocol{},
 	redis.Protocol{},
 	dns.Protocol{},

@@ -15,6 +15,7 @@ type head struct {
 	chunked        bool  // the last transfer coding is chunked
 	otherTE        bool  // a transfer coding other than chunked is last
 	upgrade        bool
+	h2c            bool // Upgrade names h2c (RFC 7540 3.2)
 }
 
 // parseHead parses a complete header block (start line included, empty
@@ -155,6 +156,7 @@ func (h *head) special(name, value string, resp bool) bool {
 		}
 	case strings.EqualFold(name, "Upgrade"):
 		h.upgrade = true
+		h.h2c = h.h2c || hasToken(value, "h2c")
 	}
 	return true
 }
@@ -222,4 +224,20 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasToken reports whether a comma-separated list holds token (any case).
+func hasToken(list, token string) bool {
+	for list != "" {
+		item := list
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
+		if strings.EqualFold(trimOWS(item), token) {
+			return true
+		}
+	}
+	return false
 }

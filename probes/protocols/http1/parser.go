@@ -20,7 +20,11 @@ const (
 )
 
 // Protocol is HTTP/1.x for the conn.Tracker registry.
-type Protocol struct{}
+type Protocol struct {
+	// H2C takes a connection over once it upgrades to HTTP/2 (a 101
+	// answering Upgrade: h2c); without it the parser stops there.
+	H2C Upgrader
+}
 
 // Name implements conn.Protocol.
 func (Protocol) Name() string { return "http" }
@@ -63,7 +67,11 @@ func confidence(r lineResult, n, long int) conn.Confidence {
 }
 
 // NewParser implements conn.Protocol.
-func (Protocol) NewParser(env *conn.Env) conn.Parser { return NewParser(env) }
+func (p Protocol) NewParser(env *conn.Env) conn.Parser {
+	parser := NewParser(env)
+	parser.h2c = p.H2C
+	return parser
+}
 
 // Parser states of one direction.
 const (
@@ -126,6 +134,9 @@ type Parser struct {
 	// pendingBytes: header bytes held by pending requests.
 	pendingBytes int
 	dead         bool
+	h2c          Upgrader
+	// next is the parser the connection was handed to (h2c).
+	next conn.Parser
 }
 
 // NewParser returns a parser for one connection.
@@ -150,6 +161,10 @@ func (p *Parser) maxHeader() int {
 
 // Feed implements conn.Parser.
 func (p *Parser) Feed(c *conn.Chunk) {
+	if p.next != nil {
+		p.next.Feed(c)
+		return
+	}
 	if p.dead {
 		return
 	}
@@ -179,6 +194,7 @@ func (p *Parser) Feed(c *conn.Chunk) {
 		}
 		b = b[n:]
 	}
+	p.handOn(c, b)
 }
 
 // step consumes a prefix of b in h's current state.
@@ -467,6 +483,8 @@ func (p *Parser) response(h *half, m *message) {
 	h.msg = m
 	method := m.req.method
 	switch {
+	case m.status == 101 && m.h2c && m.req.h2c && p.h2c != nil:
+		p.upgrade(h, m)
 	case m.status == 101 || method == "CONNECT" && m.status < 300:
 		// The connection stops speaking HTTP/1.
 		p.complete(h)
@@ -709,6 +727,10 @@ func (p *Parser) fail(h *half, c *conn.Chunk, parseErr bool) int {
 
 // End implements conn.Parser.
 func (p *Parser) End(endNs uint64, why conn.EndReason) {
+	if p.next != nil {
+		p.next.End(endNs, why)
+		return
+	}
 	r := &p.halves[1]
 	if m := r.msg; m != nil && !p.dead {
 		if r.state == stUntilClose && why == conn.EndClose {

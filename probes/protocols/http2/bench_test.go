@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http1"
 )
 
 // BenchmarkTracker: one gRPC call (request HEADERS+DATA in one read,
@@ -36,5 +37,31 @@ func BenchmarkTracker(b *testing.B) {
 		if len(h.Recs) != min(n, b.N-i) {
 			b.Fatalf("%d records", len(h.Recs))
 		}
+	}
+}
+
+// BenchmarkUpgrade: one connection upgraded from HTTP/1.1 to h2c (the
+// request, the 101 with stream 1's answer, the preface and a second
+// stream, its answer), as a server sees it; per connection (two records),
+// aggregates only.
+func BenchmarkUpgrade(b *testing.B) {
+	ex := upgradeExchange(upgradeReq)
+	opts := conn.Options{NoHeaders: true, BodyLimit: -1, Protocols: []conn.Protocol{http1.Protocol{H2C: Protocol{}}}}
+	h := newHarness(b, opts)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.ID.Gen = uint32(i + 1)
+		h.Open(conn.RoleServer)
+		for k, w := range ex {
+			dir := conn.Ingress
+			if k%2 == 1 {
+				dir = conn.Egress
+			}
+			h.Send(dir, w)
+		}
+		h.Close()
+	}
+	if len(h.Recs) != 2*b.N {
+		b.Fatalf("%d records from %d connections", len(h.Recs), b.N)
 	}
 }
