@@ -124,7 +124,7 @@ func checkH2C(t *testing.T, recs records, addr string, want map[string]int, firs
 		if e.ReqPath == "/echo" && (e.ReqBody != "hello h2c" || e.RespBody != "hello h2c") {
 			t.Errorf("/echo bodies %q %q", e.ReqBody, e.RespBody)
 		}
-		if e.ReqPath == "/big" && e.RespBodySize != 12000 {
+		if e.ReqPath == "/big" && e.RespBodySize != 3000 {
 			t.Errorf("/big body size %d", e.RespBodySize)
 		}
 	}

@@ -9,7 +9,7 @@
 //	                      as HTTP/1.1, also counts under "upgraded"), and
 //	                      exits
 //
-// /ok answers "ok\n", /missing 404, /echo the request body, /big 12000 bytes (within a call's capture).
+// /ok answers "ok\n", /missing 404, /echo the request body, /big 3000 bytes (within the default capture of a call).
 package main
 
 import (
@@ -62,7 +62,7 @@ func main() {
 	})
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 		count(r, 200)
-		io.WriteString(w, strings.Repeat("b", 12000))
+		io.WriteString(w, strings.Repeat("b", 3000))
 	})
 	srv := &http.Server{Handler: h2c.NewHandler(mux, &http2.Server{})}
 	go srv.Serve(ln)
