@@ -1,4 +1,4 @@
-# e2e: a real single-node Kubernetes cluster built from the Go module proxy
+# e2e: a real three-node Kubernetes cluster (with kube-proxy and CoreDNS) built from the Go module proxy
 # (test/e2e/cluster), the probe image pushed to the cluster's registry (nodes
 # pull it by digest), and the
 # tests in test/e2e (//go:build e2e). Needs root and hack/deps/e2e.apt.
@@ -11,8 +11,9 @@ E2E_DIR := test/e2e/cluster
 E2E_KVER ?= v1.34.4
 E2E_KUBECONFIG := $(E2E_DIR)/state/pki/admin.kubeconfig
 
-# In ci: ~14 min for a cold Kubernetes build on a fresh 2-core machine (then
-# cached in /var/cache/kubectl-pixie), ~15 s to a usable node, ~2 min of tests.
+# In ci: ~14 min for a cold Kubernetes build and ~2-4 min for CoreDNS on a
+# fresh 2-core machine (then cached in /var/cache/kubectl-pixie), ~15 s to
+# usable nodes, then the tests.
 .PHONY: e2e
 e2e: build image ## cluster e2e tests (root): real kubelet + containerd, probe pods, streaming, cleanup (part of ci)
 	KVER=$(E2E_KVER) PROBE_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) PROBE_IMAGE=$(IMAGE) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie \
@@ -26,6 +27,7 @@ e2e-k8s: ## build (or take from cache) the e2e cluster's Kubernetes binaries
 e2e-up: build image ## start the e2e cluster and keep it (export KUBECONFIG=test/e2e/cluster/state/pki/admin.kubeconfig)
 	bash $(E2E_DIR)/scripts/build-k8s.sh $(E2E_KVER)
 	bash $(E2E_DIR)/scripts/build-tools.sh
+	bash $(E2E_DIR)/scripts/build-coredns.sh
 	cp $(IMAGE_TAR) $(E2E_DIR)/images/probe.tar
 	bash $(E2E_DIR)/scripts/up.sh
 

@@ -13,6 +13,7 @@ export PATH=/usr/local/go/bin:$PATH
 t0=$(date +%s)
 "$HERE/scripts/build-k8s.sh" "${KVER:-v1.34.4}"
 "$HERE/scripts/build-tools.sh" >/dev/null
+"$HERE/scripts/build-coredns.sh"
 tb=$(date +%s)
 PROBE_IMAGE_TAR="${PROBE_IMAGE_TAR:?set PROBE_IMAGE_TAR (make image)}"
 mkdir -p "$HERE/logs"

@@ -95,7 +95,8 @@ makeIPTablesUtilChains: false
 podLogsDir: "$d/pod-logs"
 volumePluginDir: "$d/kubelet/volume-plugins"
 resolvConf: /etc/resolv.conf
-clusterDomain: cluster.local
+clusterDomain: $CLUSTER_DOMAIN
+clusterDNS: [$DNS_IP]
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
