@@ -142,8 +142,9 @@ func attachTracer(cfg *api.TraceConfig, tgt *targets) (*socktrace.Tracer, error)
 		TargetAll:  cfg.All,
 		MaxPayload: cfg.MaxPayload,
 		RingBytes:  cfg.RingBytes,
-		// --comm follows execs: Go TLS probes go on the executable.
-		TLSPerExecutable: len(cfg.Comms) > 0,
+		// --comm follows execs, --all takes every process: Go TLS
+		// probes go on the executable.
+		TLSPerExecutable: len(cfg.Comms) > 0 || cfg.All,
 	})
 	if err != nil {
 		return nil, err
@@ -164,7 +165,10 @@ func tlsLogger(out *Emitter) func([]socktrace.TLSTarget, error) {
 		for _, t := range ts {
 			out.Log(api.LevelInfo, "TLS: "+t.String(), "")
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errTLSBudget):
+			out.Log(api.LevelWarning, err.Error(), "name the processes whose HTTPS you need with --comm or --pid")
+		case err != nil:
 			out.Log(api.LevelWarning, err.Error(), "run as root with uprobes available; HTTPS of that process is not decoded")
 		}
 	}

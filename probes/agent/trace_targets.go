@@ -3,6 +3,9 @@
 package agent
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -27,7 +30,28 @@ type targets struct {
 	tlsOn  bool
 	log    func([]socktrace.TLSTarget, error)
 	added  map[uint32]bool // in the kernel filter
+	scan   tlsScan
 }
+
+// tlsScan is what --all and node/NAME put TLS uprobes on: every process a
+// scan finds, within a budget of uprobes per node.
+type tlsScan struct {
+	seen   map[uint32]bool // PIDs looked at, alive at the last scan
+	probes int             // uprobes attached by scans
+	budget int
+	over   bool      // the budget was reached (said once)
+	denied int       // processes whose maps or executable were unreadable
+	nodes  *nodePods // node/NAME: pods placed on other nodes are skipped
+}
+
+// tlsScanBudget bounds the uprobes scans attach on a node: a Go
+// executable takes 2 plus one per RET of (*Conn).Read (about 8), a
+// libssl outside the system's libraries 8 per process using it. Each is
+// a kernel uprobe and a trap per TLS call of what it covers.
+const tlsScanBudget = 1024
+
+// errTLSBudget: the scans' uprobe budget is spent.
+var errTLSBudget = errors.New("TLS: the budget of uprobes for --all is spent")
 
 // newTargets checks the configuration's selection: something must be
 // named, and named PIDs must exist.
@@ -44,6 +68,8 @@ func newTargets(cfg *api.TraceConfig, log func([]socktrace.TLSTarget, error)) (*
 		tlsOn: os.Getenv("PIXIE_TRACE_TLS") != "off",
 		log:   log,
 		added: map[uint32]bool{},
+		scan: tlsScan{budget: tlsScanBudget,
+			nodes: newNodePods(cfg.ProcRootDir, cfg.NodeOnly, cfg.NodePodUIDs, getenvOS(EnvPodUID))},
 	}
 	if t.sel.Empty() {
 		return nil, &UserError{"nothing to trace", "name processes with --pid, --comm or --all"}
@@ -69,18 +95,21 @@ func (t *targets) attachLibraries(tr *socktrace.Tracer) {
 }
 
 // rescan finds the matching processes, hands them to learn (for labels),
-// and adds new ones to the kernel filter. With --all and no services to
-// name, there is nothing to find.
+// and adds new ones to the kernel filter. With --all, every process is
+// traced already: the scan is for TLS uprobes and for services to name.
 func (t *targets) rescan(k kernelFilter, learn func([]procs.Proc)) {
-	if t.cfg.All && len(t.cfg.Services) == 0 {
+	if t.cfg.All && !t.tlsOn && len(t.cfg.Services) == 0 {
 		return
 	}
 	ps, err := t.finder.Find(t.sel)
 	if err != nil {
 		return
 	}
-	learn(ps)
+	if !t.cfg.All || len(t.cfg.Services) > 0 {
+		learn(ps)
+	}
 	if t.cfg.All {
+		t.scanTLS(k, ps)
 		return
 	}
 	for _, p := range ps {
@@ -92,4 +121,43 @@ func (t *targets) rescan(k kernelFilter, learn func([]procs.Proc)) {
 			t.log(k.AttachTLS(t.cfg.ProcRootDir, p.PID))
 		}
 	}
+}
+
+// scanTLS (--all, node/NAME) probes the TLS of each process the first
+// time a scan finds it: a Go executable once for all its processes (and
+// later ones), a libssl outside the system's libraries per process. Past
+// the budget, processes found later are not probed (their HTTPS stays
+// opaque) and stderr says so once.
+func (t *targets) scanTLS(k kernelFilter, ps []procs.Proc) {
+	if !t.tlsOn {
+		return
+	}
+	s := &t.scan
+	alive := make(map[uint32]bool, len(ps))
+	for _, p := range ps {
+		alive[p.PID] = true
+		if s.seen[p.PID] || s.nodes.isForeign(p.PID) {
+			continue
+		}
+		if s.probes >= s.budget {
+			if !s.over {
+				s.over = true
+				t.log(nil, fmt.Errorf("%w (%d uprobes): processes found from now on are not probed", errTLSBudget, s.budget))
+			}
+			continue
+		}
+		ts, err := k.AttachTLS(t.cfg.ProcRootDir, p.PID)
+		for _, x := range ts {
+			s.probes += x.Probes
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			// A process even root may not read (an init outside our
+			// namespace): said once, not once per such process.
+			if s.denied++; s.denied > 1 {
+				err = nil
+			}
+		}
+		t.log(ts, err)
+	}
+	s.seen = alive
 }

@@ -244,7 +244,7 @@ func fileOffset(f *elf.File, vaddr uint64) (uint64, error) {
 // kernel: OpenSSL when it maps libssl (unless AttachTLSLibraries already
 // covers that library), and crypto/tls when its executable is a Go program
 // with symbols. A process with neither gets nothing and no error. It is a
-// no-op for a pid already attached. Errors say what failed, with a remedy.
+// no-op for a pid already holding probes. Errors say what failed, with a remedy.
 func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 	if !tlsSupported {
 		return nil, nil
@@ -289,8 +289,16 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 		target := TLSTarget{PID: pid, Kind: TLSGo, Path: exe, Probes: n}
 		if t.tls.perExe {
 			target.PID = 0
+			if real, err := os.Readlink(exe); err == nil {
+				target.Path = real // name the executable, not /proc/PID/exe
+			}
 		}
 		out = append(out, target)
+	}
+	if len(t.tls.perPID[pid]) == 0 {
+		// Nothing to detach: keep the map (which each call prunes) to
+		// the processes holding probes, not every process --all finds.
+		delete(t.tls.perPID, pid)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return out, fmt.Errorf("TLS uprobes on pid %d (its HTTPS stays unreadable; check that the tracer may read /proc/%d and that uprobes work, e.g. `bpftrace -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:getpid {}'`): %w", pid, pid, err)

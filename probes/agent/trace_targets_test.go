@@ -1,0 +1,113 @@
+//go:build linux
+
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
+)
+
+// fakeKernel records AttachTLS calls; each attaches 8 uprobes.
+type fakeKernel struct{ attached []uint32 }
+
+func (k *fakeKernel) AddPID(uint32) error { return errors.New("--all adds no PID") }
+func (k *fakeKernel) AttachTLS(_ string, pid uint32) ([]socktrace.TLSTarget, error) {
+	k.attached = append(k.attached, pid)
+	return []socktrace.TLSTarget{{PID: pid, Kind: socktrace.TLSGo, Probes: 8}}, nil
+}
+
+// fakeProcs makes a proc root holding the given PIDs.
+func fakeProcs(t *testing.T, root string, pids ...int) {
+	t.Helper()
+	for _, p := range pids {
+		dir := filepath.Join(root, strconv.Itoa(p))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "comm"), []byte("p"+strconv.Itoa(p)+"\n"), 0o644)
+	}
+}
+
+// TestScanTLSBudget: with --all, each process a scan finds is probed
+// once, in the order found, until the uprobes reach the budget; past it
+// none is, and the log says so once.
+func TestScanTLSBudget(t *testing.T) {
+	t.Setenv("PIXIE_TRACE_TLS", "")
+	root := t.TempDir()
+	fakeProcs(t, root, 100, 101, 102, 103, 104, 105, 106)
+	var budgetLogs, attachLogs int
+	tg, err := newTargets(&api.TraceConfig{All: true, ProcRootDir: root}, func(ts []socktrace.TLSTarget, err error) {
+		attachLogs += len(ts)
+		if errors.Is(err, errTLSBudget) {
+			budgetLogs++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.scan.budget = 40
+	k := &fakeKernel{}
+	learned := 0
+	learn := func(ps []procs.Proc) { learned += len(ps) }
+	tg.rescan(k, learn)
+	if len(k.attached) != 5 || tg.scan.probes != 40 || budgetLogs != 1 || attachLogs != 5 {
+		t.Fatalf("first scan: attached %v (%d uprobes), %d budget logs", k.attached, tg.scan.probes, budgetLogs)
+	}
+	fakeProcs(t, root, 107)
+	tg.rescan(k, learn)
+	if len(k.attached) != 5 || budgetLogs != 1 {
+		t.Fatalf("second scan: attached %v, %d budget logs", k.attached, budgetLogs)
+	}
+	if learned != 0 {
+		t.Fatalf("--all without services learned %d processes", learned)
+	}
+}
+
+// TestScanTLSNew: a process that appears is probed at the next scan, one
+// seen before is not probed again, and the PIDs of exited processes are
+// forgotten (a reused PID is probed again).
+func TestScanTLSNew(t *testing.T) {
+	t.Setenv("PIXIE_TRACE_TLS", "")
+	root := t.TempDir()
+	fakeProcs(t, root, 200, 201)
+	tg, err := newTargets(&api.TraceConfig{All: true, ProcRootDir: root}, func([]socktrace.TLSTarget, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &fakeKernel{}
+	tg.rescan(k, func([]procs.Proc) {})
+	fakeProcs(t, root, 202)
+	os.RemoveAll(filepath.Join(root, "201"))
+	tg.rescan(k, func([]procs.Proc) {})
+	if got := k.attached; len(got) != 3 || got[2] != 202 || tg.scan.seen[201] {
+		t.Fatalf("attached %v, seen %v", got, tg.scan.seen)
+	}
+	fakeProcs(t, root, 201)
+	tg.rescan(k, func([]procs.Proc) {})
+	if got := k.attached; len(got) != 4 || got[3] != 201 {
+		t.Fatalf("a reused PID: attached %v", got)
+	}
+}
+
+// TestScanTLSOff: PIXIE_TRACE_TLS=off puts no uprobe, --all included.
+func TestScanTLSOff(t *testing.T) {
+	t.Setenv("PIXIE_TRACE_TLS", "off")
+	root := t.TempDir()
+	fakeProcs(t, root, 300)
+	tg, err := newTargets(&api.TraceConfig{All: true, ProcRootDir: root}, func([]socktrace.TLSTarget, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &fakeKernel{}
+	tg.rescan(k, func([]procs.Proc) {})
+	if len(k.attached) != 0 {
+		t.Fatalf("attached %v", k.attached)
+	}
+}
