@@ -23,6 +23,7 @@ bench-protocols: ## per-event cost of the tracker + HTTP/1, DNS (TCP) parsers an
 	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/http1/ | tee bench-results/protocols.txt
 	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/dns/ | tee -a bench-results/protocols.txt
 	$(GO) test -run '^$$' -bench 'BenchmarkUpgrade' -benchtime 100000x -cpu 1 ./probes/protocols/http2/ | tee -a bench-results/protocols.txt
+	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/nats/ | tee -a bench-results/protocols.txt
 
 .PHONY: bench-render
 bench-render: ## per-observation cost of the aggregator and the sketch

@@ -8,6 +8,7 @@ const (
 	TableMySQLEvents = "mysql_events" // one per MySQL command with its result
 	TableAMQPEvents  = "amqp_events"  // one per AMQP method (synchronous ones with their reply)
 	TableKafkaEvents = "kafka_events" // one per Kafka request with its response
+	TableNATSEvents  = "nats_events"  // one per NATS protocol message (requests with their reply)
 )
 
 // ConnColumns are the connection columns the tracker fills in every
@@ -168,3 +169,33 @@ type KafkaEvent struct {
 
 // TableName implements Record.
 func (*KafkaEvent) TableName() string { return TableKafkaEvents }
+
+// NATSEvent is one NATS protocol message (Pixie's nats_events): a client's
+// CONNECT, PUB, HPUB, SUB or UNSUB, a server's INFO, MSG, HMSG or -ERR,
+// each one-way (latency 0); a PING with the PONG that answered it; a
+// message carrying a reply subject with the message that answered it
+// (request-reply); in verbose mode a client's message with its +OK or
+// -ERR. Credentials in CONNECT are never kept.
+type NATSEvent struct {
+	Header
+	ConnColumns
+	Cmd string `json:"cmd"` // "PUB", "MSG", "SUB", "PING", "-ERR", ...
+	// Body is the message's options as JSON: subject, reply_to, sid,
+	// queue, bytes, the payload (redacted unless full data is asked for);
+	// CONNECT's options without credentials.
+	Body string `json:"body"`
+	// Resp is the answer: "PONG", "+OK", "-ERR ..." or the reply
+	// message's options as JSON; empty for a one-way message.
+	Resp string `json:"resp"`
+	// Summary columns for aggregation (not in Pixie's table).
+	Subject         string `json:"subject,omitempty"`
+	SubjectTemplate string `json:"subject_template,omitempty"` // ids and inboxes replaced by "*": "orders.*"
+	// Error is the -ERR text (or a no-responders status) that answered
+	// the message, or that the server sent on its own.
+	Error     string `json:"error,omitempty"`
+	ReqBytes  int64  `json:"req_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
+}
+
+// TableName implements Record.
+func (*NATSEvent) TableName() string { return TableNATSEvents }

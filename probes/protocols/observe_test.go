@@ -44,6 +44,8 @@ func TestObserve(t *testing.T) {
 			stats.Observation{Protocol: "amqp", Method: "queue.declare", Class: "406"}},
 		{"kafka", &api.KafkaEvent{ReqCmd: "Produce", Topic: "t", ErrorName: "UNKNOWN_TOPIC_OR_PARTITION"},
 			stats.Observation{Protocol: "kafka", Method: "Produce", Path: "t", Class: "UNKNOWN_TOPIC_OR_PARTITION"}},
+		{"nats", &api.NATSEvent{Cmd: "PUB", SubjectTemplate: "orders.*", Error: `Permissions Violation for Publish to "orders.1"`},
+			stats.Observation{Protocol: "nats", Method: "PUB", Path: "orders.*", Class: "Permissions Violation"}},
 	} {
 		ps, _ := ByName(tc.proto)
 		got, ok := Observe(ps[0], tc.rec)

@@ -42,6 +42,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/kafka"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/mysql"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/nats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/pgsql"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/redis"
 )
@@ -67,6 +68,7 @@ var registry = []Protocol{
 	mysql.Protocol{},
 	amqp.Protocol{},
 	kafka.Protocol{},
+	nats.Protocol{},
 }
 
 // All returns every protocol, in order of preference for equal confidence.

@@ -21,6 +21,7 @@ const (
 	ProtocolGRPC  = "grpc" // gRPC over HTTP/2, in http_events
 	ProtocolAMQP  = "amqp"
 	ProtocolKafka = "kafka"
+	ProtocolNATS  = "nats"
 )
 
 // titles name the protocols for people, in the order the trace title
@@ -34,6 +35,7 @@ var titles = [...]struct{ protocol, title string }{
 	{ProtocolMySQL, "MySQL"},
 	{ProtocolAMQP, "AMQP"},
 	{ProtocolKafka, "Kafka"},
+	{ProtocolNATS, "NATS"},
 }
 
 // Title is a protocol's name for people ("PostgreSQL") and its rank in
