@@ -33,7 +33,7 @@ type TraceFilter struct {
 // FilterProtocols are the protocol names --protocol accepts: "http" is
 // HTTP/1.x and HTTP/2 without gRPC (an empty Key.Protocol).
 var FilterProtocols = []string{"http", vocab.ProtocolGRPC, vocab.ProtocolRedis, vocab.ProtocolDNS,
-	vocab.ProtocolPgSQL, vocab.ProtocolMySQL, vocab.ProtocolAMQP, vocab.ProtocolKafka, vocab.ProtocolNATS}
+	vocab.ProtocolPgSQL, vocab.ProtocolMySQL, vocab.ProtocolAMQP, vocab.ProtocolKafka, vocab.ProtocolNATS, vocab.ProtocolCQL}
 
 // FilterStatusClasses are the status words --status completes.
 var FilterStatusClasses = []string{"error", "5xx", "4xx", "3xx", "2xx", "1xx"}

@@ -9,6 +9,7 @@ const (
 	TableAMQPEvents  = "amqp_events"  // one per AMQP method (synchronous ones with their reply)
 	TableKafkaEvents = "kafka_events" // one per Kafka request with its response
 	TableNATSEvents  = "nats_events"  // one per NATS protocol message (requests with their reply)
+	TableCQLEvents   = "cql_events"   // one per Cassandra (CQL) request with its response
 )
 
 // ConnColumns are the connection columns the tracker fills in every
@@ -199,3 +200,33 @@ type NATSEvent struct {
 
 // TableName implements Record.
 func (*NATSEvent) TableName() string { return TableNATSEvents }
+
+// CQLEvent is one Cassandra native protocol request with its response
+// (Pixie's cql_events), paired by stream id; an EVENT the server pushes
+// is a record of its own (latency 0). Credentials (AUTH_RESPONSE) are
+// never read.
+type CQLEvent struct {
+	Header
+	ConnColumns
+	ReqOp string `json:"req_op"` // "QUERY", "EXECUTE", "BATCH", "STARTUP", ...
+	// ReqBody is the statement (literals replaced by "?" unless full data
+	// is asked for; an EXECUTE's is its PREPARE's when that was seen), or
+	// the options of STARTUP and REGISTER, bounded by the body limit.
+	ReqBody  string `json:"req_body"`
+	RespOp   string `json:"resp_op"`   // "RESULT", "ERROR", "READY", ...
+	RespBody string `json:"resp_body"` // "3 rows", "void", "prepared", or the error and its message
+	// Summary columns for aggregation (not in Pixie's table).
+	QueryKind     string `json:"query_kind"`     // first keyword: "SELECT", "INSERT"; "BATCH"
+	QueryTemplate string `json:"query_template"` // literals replaced, bounded
+	ErrorCode     int    `json:"error_code,omitempty"`
+	ErrorName     string `json:"error_name,omitempty"` // "Invalid", "Unavailable", "ReadTimeout", ...
+	Version       int    `json:"version"`              // protocol version, 3 to 5
+	// Compressed: the request or response body was compressed: its
+	// statement or result was not read.
+	Compressed bool  `json:"compressed,omitempty"`
+	ReqBytes   int64 `json:"req_bytes"`
+	RespBytes  int64 `json:"resp_bytes"`
+}
+
+// TableName implements Record.
+func (*CQLEvent) TableName() string { return TableCQLEvents }

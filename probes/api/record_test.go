@@ -68,7 +68,7 @@ func TestHTTPEventWireHasEveryColumn(t *testing.T) {
 }
 
 func TestRecordsAreEventTables(t *testing.T) {
-	for _, r := range []Record{&HTTPEvent{}, &RedisEvent{}, &DNSEvent{}, &PgSQLEvent{}, &MySQLEvent{}, &AMQPEvent{}, &KafkaEvent{}, &NATSEvent{}} {
+	for _, r := range []Record{&HTTPEvent{}, &RedisEvent{}, &DNSEvent{}, &PgSQLEvent{}, &MySQLEvent{}, &AMQPEvent{}, &KafkaEvent{}, &NATSEvent{}, &CQLEvent{}} {
 		if !IsEventTable(r.TableName()) || r.Conn() == nil || r.Head() == nil {
 			t.Errorf("%T: table %q", r, r.TableName())
 		}

@@ -46,6 +46,10 @@ func TestObserve(t *testing.T) {
 			stats.Observation{Protocol: "kafka", Method: "Produce", Path: "t", Class: "UNKNOWN_TOPIC_OR_PARTITION"}},
 		{"nats", &api.NATSEvent{Cmd: "PUB", SubjectTemplate: "orders.*", Error: `Permissions Violation for Publish to "orders.1"`},
 			stats.Observation{Protocol: "nats", Method: "PUB", Path: "orders.*", Class: "Permissions Violation"}},
+		{"cql", &api.CQLEvent{ReqOp: "EXECUTE", QueryKind: "SELECT", QueryTemplate: "SELECT name FROM ks.items WHERE id = ?", ErrorName: "ReadTimeout"},
+			stats.Observation{Protocol: "cql", Method: "SELECT", Path: "name FROM ks.items WHERE id = ?", Class: "ReadTimeout"}},
+		{"cql", &api.CQLEvent{ReqOp: "OPTIONS"},
+			stats.Observation{Protocol: "cql", Method: "OPTIONS", Class: "OK"}},
 	} {
 		ps, _ := ByName(tc.proto)
 		got, ok := Observe(ps[0], tc.rec)

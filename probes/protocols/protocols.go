@@ -37,6 +37,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/amqp"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/cql"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/dns"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http1"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/http2"
@@ -69,6 +70,7 @@ var registry = []Protocol{
 	amqp.Protocol{},
 	kafka.Protocol{},
 	nats.Protocol{},
+	cql.Protocol{},
 }
 
 // All returns every protocol, in order of preference for equal confidence.

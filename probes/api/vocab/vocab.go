@@ -22,6 +22,7 @@ const (
 	ProtocolAMQP  = "amqp"
 	ProtocolKafka = "kafka"
 	ProtocolNATS  = "nats"
+	ProtocolCQL   = "cql"
 )
 
 // titles name the protocols for people, in the order the trace title
@@ -36,6 +37,7 @@ var titles = [...]struct{ protocol, title string }{
 	{ProtocolAMQP, "AMQP"},
 	{ProtocolKafka, "Kafka"},
 	{ProtocolNATS, "NATS"},
+	{ProtocolCQL, "Cassandra"},
 }
 
 // Title is a protocol's name for people ("PostgreSQL") and its rank in
