@@ -42,11 +42,13 @@ var (
 		over UDP and TCP (errors: RCODE other than NOERROR), PostgreSQL (simple and
 		extended queries up to ReadyForQuery; errors by SQLSTATE), MySQL and
 		MariaDB (text and prepared commands to their last packet; errors by
-		ERR code), AMQP 0-9-1 (errors: reply codes >= 300) and Kafka. TLS is
-		read in clear from OpenSSL (libssl) and Go crypto/tls with uprobes.
-		SQL literals are shown as ? and logins never kept. -o json writes
-		http_events, redis_events, dns_events, pgsql_events, mysql_events,
-		amqp_events and kafka_events.`)
+		ERR code), AMQP 0-9-1 (errors: reply codes >= 300), Kafka, NATS
+		(requests paired with their reply; errors: -ERR) and Cassandra CQL
+		v3-v5 (errors by name). TLS is read in clear from OpenSSL (libssl)
+		and Go crypto/tls with uprobes. SQL and CQL literals are shown as ?
+		and logins never kept. -o json writes http_events, redis_events,
+		dns_events, pgsql_events, mysql_events, amqp_events, kafka_events,
+		nats_events and cql_events.`)
 
 	traceExample = templates.Examples(`
 		# Trace a local nginx for 30 seconds

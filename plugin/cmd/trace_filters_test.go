@@ -65,7 +65,7 @@ func TestTraceFilterCompletion(t *testing.T) {
 	}{
 		{"protocol", "", api.FilterProtocols},
 		{"protocol", "http,g", []string{"http,grpc"}},
-		{"protocol", "redis,", []string{"redis,http", "redis,grpc", "redis,dns", "redis,pgsql", "redis,mysql", "redis,amqp", "redis,kafka"}},
+		{"protocol", "redis,", []string{"redis,http", "redis,grpc", "redis,dns", "redis,pgsql", "redis,mysql", "redis,amqp", "redis,kafka", "redis,nats", "redis,cql"}},
 		{"status", "5", []string{"5xx"}},
 		{"sort-by", "", []string{"req", "rps", "err", "p50", "p99", "max", "bytes"}},
 	} {

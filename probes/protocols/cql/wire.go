@@ -76,9 +76,6 @@ type rd struct{ fields.Reader }
 
 func (r *rd) str() string { return names.Printable(r.Take(r.U16())) }
 
-// longStr returns a [long string]'s bytes (valid while the body is).
-func (r *rd) longStr() []byte { return r.Take(r.I32()) }
-
 // longStrPrefix returns a [long string]'s kept bytes: cut when the keep
 // bound or the capture ended it first.
 func (r *rd) longStrPrefix() (q []byte, cut bool) {
