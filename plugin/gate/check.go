@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -79,7 +80,30 @@ func (c *cond) value(src Source, row Row) (Value, bool) {
 	return v, ok
 }
 
+// changed is v as c compares it: its change from BASE for a signed
+// literal (false: the row is missing from a run), else v.
+func (c *cond) changed(v Value) (Value, bool) {
+	switch c.delta {
+	case absChange:
+		return Value{Num: v.Num - v.Base}, v.HasBase
+	case relChange:
+		d := v.Num - v.Base
+		switch {
+		case v.Base != 0:
+			return Value{Num: d / math.Abs(v.Base)}, v.HasBase
+		case d == 0:
+			return Value{}, v.HasBase
+		}
+		return Value{Num: math.Copysign(math.Inf(1), d)}, v.HasBase
+	}
+	return v, true
+}
+
 func (c *cond) compare(v Value) bool {
+	v, ok := c.changed(v)
+	if !ok {
+		return false
+	}
 	switch c.op {
 	case "==":
 		if c.kind == Text {
@@ -115,9 +139,30 @@ func (r *Rule) numbers(src Source, row Row, merged bool) string {
 			continue
 		}
 		v, _ := c.value(src, row)
-		parts = append(parts, fmt.Sprintf("%s %s (%s %s)", c.left(), Format(c.kind, v), c.op, Format(c.kind, c.lit)))
+		parts = append(parts, c.describe(v))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// describe is one comparison with its measured value(s).
+func (c *cond) describe(v Value) string {
+	if c.delta == noChange {
+		return fmt.Sprintf("%s %s (%s %s)", c.left(), Format(c.kind, v), c.op, Format(c.kind, c.lit))
+	}
+	d, _ := c.changed(v)
+	kind := c.kind
+	if c.delta == relChange {
+		kind = Ratio
+	}
+	return fmt.Sprintf("%s %s -> %s, %s (%s %s)", c.left(), Format(c.kind, Value{Num: v.Base}), Format(c.kind, v), signed(kind, d), c.op, signed(kind, c.lit))
+}
+
+// signed is a change with its sign.
+func signed(kind Kind, v Value) string {
+	if v.Num < 0 {
+		return "-" + Format(kind, Value{Num: -v.Num})
+	}
+	return "+" + Format(kind, Value{Num: math.Abs(v.Num)}) // not -0
 }
 
 func (c *cond) left() string {

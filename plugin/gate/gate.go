@@ -15,6 +15,15 @@
 // rows). A rule with total() merges the rows its other comparisons choose
 // (none merge to zeros) and fires when the merged row holds the total()
 // comparisons.
+//
+// On kubectl pixie diff a row holds both runs, and a literal with a sign
+// compares the change from BASE to NEW instead of NEW's value: +5ms,
+// -10 or +512MiB are the change in the column's unit (p99 > +5ms: p99
+// grew by more than 5ms), +20% is the change relative to BASE (p99 >
+// +20%: p99 grew by more than a fifth) and, on percentage columns, a
+// change in percentage points (error_rate > +1%: from 0.5% to more than
+// 1.5%). A row missing from either run has no change: signed comparisons
+// do not hold on it.
 package gate
 
 import (
@@ -42,6 +51,8 @@ type Schema struct {
 	// Funcs are functions of the whole result with one string argument,
 	// such as self("runtime.mallocgc") (Source.Call evaluates them).
 	Funcs map[string]Kind
+	// Diff: rows hold two runs (Value.Base), so literals may be changes.
+	Diff bool
 }
 
 // Value is a column's value: Num for numbers (ns, fractions, bytes), Str
@@ -49,6 +60,9 @@ type Schema struct {
 type Value struct {
 	Num float64
 	Str string
+	// Base is the number in the BASE run of a diff, when HasBase.
+	Base    float64
+	HasBase bool
 }
 
 // Row is one row of a result: Label names it in messages; Ref is the
@@ -83,6 +97,7 @@ type cond struct {
 	kind  Kind
 	lit   Value
 	re    *regexp.Regexp
+	delta change // a signed literal: compare the change, not the value
 	text  string // as written, for messages
 	total bool
 }
@@ -152,8 +167,11 @@ func (p *parser) cond() (cond, error) {
 		return c, p.errAt(opTok, fmt.Sprintf("%s is a number: =~ and !~ match text", c.text))
 	}
 	litTok := p.next()
-	if c.lit, err = literal(litTok, c.kind); err != nil {
+	if c.lit, c.delta, err = literal(litTok, c.kind); err != nil {
 		return c, p.errAt(litTok, fmt.Sprintf("%s: %v", c.text, err))
+	}
+	if c.delta != noChange && !p.schema.Diff {
+		return c, p.errAt(litTok, fmt.Sprintf("%s is a change between two runs: use it with kubectl pixie diff; here compare the value, e.g. %s", litTok.text, strings.TrimLeft(litTok.text, "+-")))
 	}
 	if c.op == "=~" || c.op == "!~" {
 		if c.re, err = regexp.Compile(c.lit.Str); err != nil {

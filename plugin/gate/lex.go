@@ -64,8 +64,9 @@ func lex(rule string) ([]token, error) {
 			advance(j + 1 - i)
 			toks = append(toks, token{tString, rule[start:i], startCol})
 			continue
-		case r >= '0' && r <= '9' || r == '.' && i+1 < len(rule) && rule[i+1] >= '0' && rule[i+1] <= '9':
-			j := i
+		case isDigit(r) || r == '.' && i+1 < len(rule) && isDigit(rune(rule[i+1])),
+			(r == '+' || r == '-') && i+1 < len(rule) && (isDigit(rune(rule[i+1])) || rule[i+1] == '.'):
+			j := i + 1 // a sign starts a change: +20%, -5ms
 			for j < len(rule) && (rule[j] >= '0' && rule[j] <= '9' || rule[j] == '.' || isWordByte(rule[j]) || rule[j] == '%') {
 				j++
 			}
@@ -96,5 +97,7 @@ func lex(rule string) ([]token, error) {
 	}
 	return append(toks, token{tEnd, "", col}), nil
 }
+
+func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 
 func isWordByte(b byte) bool { return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }

@@ -13,8 +13,40 @@ import (
 // units of byte sizes, and their factors.
 var byteUnits = map[string]float64{"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
-// literal reads the right side of a comparison with a column of kind.
-func literal(t token, kind Kind) (Value, error) {
+// change is what a signed literal compares.
+type change int
+
+const (
+	noChange  change = iota
+	absChange        // NEW - BASE, in the column's unit
+	relChange        // (NEW - BASE) / BASE
+)
+
+// literal reads the right side of a comparison with a column of kind; a
+// signed number is a change (see the package comment).
+func literal(t token, kind Kind) (Value, change, error) {
+	sign := t.text[:min(1, len(t.text))]
+	if t.kind != tNumber || sign != "+" && sign != "-" {
+		v, err := plainLiteral(t, kind)
+		return v, noChange, err
+	}
+	if kind == Text {
+		return Value{}, noChange, fmt.Errorf("expected a \"string\", found %q", t.text)
+	}
+	t.text = t.text[1:]
+	ch := absChange
+	if _, unit := splitNumber(t.text); unit == "%" && kind != Ratio {
+		ch, kind = relChange, Ratio
+	}
+	v, err := plainLiteral(t, kind)
+	if sign == "-" {
+		v.Num = -v.Num
+	}
+	return v, ch, err
+}
+
+// plainLiteral reads an unsigned literal for a column of kind.
+func plainLiteral(t token, kind Kind) (Value, error) {
 	switch {
 	case t.kind == tEnd:
 		return Value{}, errors.New("expected a value after the comparison")
