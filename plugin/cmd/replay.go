@@ -134,9 +134,8 @@ func (o *ReplayOptions) viewOf(h recording.Header) (probeOptions, *outputOptions
 	case "profile":
 		v := NewProfileOptions(o.IOStreams)
 		v.Duration, v.Local, v.All = window, true, true
-		var cfg api.ProfileConfig
-		if json.Unmarshal(h.Config, &cfg) == nil && cfg.Hz > 0 {
-			v.Hz = cfg.Hz
+		if hz := recordedHz(h); hz > 0 {
+			v.Hz = hz
 		}
 		return v, &v.outputOptions, nil
 	case "memory":
@@ -156,3 +155,12 @@ func (o *ReplayOptions) Validate() error { return o.view.Validate() }
 
 // Run shows the recording.
 func (o *ReplayOptions) Run(ctx context.Context) error { return o.view.Run(ctx) }
+
+// recordedHz is a profile recording's sampling rate (0: not recorded).
+func recordedHz(h recording.Header) int {
+	var cfg api.ProfileConfig
+	if json.Unmarshal(h.Config, &cfg) != nil {
+		return 0
+	}
+	return cfg.Hz
+}

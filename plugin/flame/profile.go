@@ -300,9 +300,11 @@ type node struct {
 
 // tree builds the merged call tree; with several process names, or owners
 // (their roots first), the first levels under the root name the process.
-func (p *Profile) tree() *node {
+func (p *Profile) tree() *node { return p.treeWith(p.comms() > 1) }
+
+// treeWith builds the call tree, with a process level when perComm.
+func (p *Profile) treeWith(perComm bool) *node {
 	root := &node{name: "all", children: map[frameKey]*node{}}
-	perComm := p.comms() > 1
 	for _, s := range p.stacks {
 		cur := root
 		cur.total += s.Count

@@ -43,7 +43,19 @@ func svgColor(module string, kernel bool) string {
 // frame, "Search" highlights matching frames and sums their share, "Reset
 // zoom" goes back. No external scripts, fonts or styles.
 func (p *Profile) WriteSVG(w io.Writer, title string) error {
-	root := p.tree()
+	return writeSVG(w, p.tree(), title, svgLook{
+		fill: func(n *node) string { return svgColor(n.module, n.kernel) },
+		note: func(n *node) string { return moduleSuffix(n.module) },
+	})
+}
+
+// svgLook is how frames look: their fill and what their tooltip adds.
+type svgLook struct {
+	fill func(*node) string
+	note func(*node) string
+}
+
+func writeSVG(w io.Writer, root *node, title string, look svgLook) error {
 	depth := 0
 	var measure func(n *node, d int)
 	measure = func(n *node, d int) {
@@ -95,8 +107,8 @@ text { font-family: Verdana, sans-serif; font-size: 12px; fill: rgb(0,0,0); }
 			label = truncate(name, chars)
 		}
 		fmt.Fprintf(bw, `<g class="f" data-x="%d" data-w="%d" data-d="%d"><title>%s (%d samples, %.2f%%)%s</title><rect x="%.2f" y="%d" width="%.2f" height="%d" fill="%s" rx="2"/><text x="%.2f" y="%d">%s</text></g>
-`, x, n.total, d, xmlEscape(name), n.total, share, xmlEscape(moduleSuffix(n.module)),
-			float64(svgPadSide)+float64(x)*scale, y, wpx, svgFrameH-1, svgColor(n.module, n.kernel),
+`, x, n.total, d, xmlEscape(name), n.total, share, xmlEscape(look.note(n)),
+			float64(svgPadSide)+float64(x)*scale, y, wpx, svgFrameH-1, look.fill(n),
 			float64(svgPadSide)+float64(x)*scale+3, y+svgFrameH-4, xmlEscape(label))
 		cx := x
 		for _, c := range n.order {

@@ -159,10 +159,25 @@ func (p *Profile) WriteTop(w io.Writer, n int, o TermOptions) error {
 // line with a bar and its total share, children largest first, frames
 // under MinPercent hidden. It fits Width columns.
 func (p *Profile) WriteTerminal(w io.Writer, o TermOptions) error {
-	o.defaults()
 	pal := newPalette(o.Color)
+	return writeTree(w, p.tree(), o, termLook{
+		color: func(n *node) *color.Color { return pal.forFrame(n.module, n.kernel) },
+		dim:   pal.dim,
+		note:  func(*node) string { return "" },
+	})
+}
+
+// termLook is how the lines of a terminal flame graph look: the colour of
+// a frame's bar and what follows its share.
+type termLook struct {
+	color func(*node) *color.Color
+	dim   *color.Color
+	note  func(*node) string
+}
+
+func writeTree(w io.Writer, root *node, o TermOptions, look termLook) error {
+	o.defaults()
 	bw := bufio.NewWriter(w)
-	root := p.tree()
 	if root.total == 0 {
 		fmt.Fprintln(bw, "no samples: was the target busy on CPU? (idle processes are not sampled)")
 		return bw.Flush()
@@ -172,6 +187,7 @@ func (p *Profile) WriteTerminal(w io.Writer, o TermOptions) error {
 		share float64
 		frac  float64
 		c     *color.Color
+		note  string
 	}
 	var lines []line
 	hidden := 0
@@ -198,11 +214,11 @@ func (p *Profile) WriteTerminal(w io.Writer, o TermOptions) error {
 			label = truncate(fmt.Sprintf("+%d ", depth-maxIndent)+label, labelMax-indent)
 		}
 		label = strings.Repeat(" ", indent) + label
-		c := pal.forFrame(n.module, n.kernel)
+		c := look.color(n)
 		if depth == 0 || n.module == "[process]" {
-			c = pal.dim
+			c = look.dim
 		}
-		lines = append(lines, line{label, share, float64(n.total) / float64(root.total), c})
+		lines = append(lines, line{label, share, float64(n.total) / float64(root.total), c, look.note(n)})
 		for _, ch := range n.order {
 			walk(ch, depth+1)
 		}
@@ -213,15 +229,22 @@ func (p *Profile) WriteTerminal(w io.Writer, o TermOptions) error {
 	for _, l := range lines {
 		labelW = max(labelW, utf8.RuneCountInString(l.label))
 	}
-	barW := o.Width - labelW - 1 - len(" 100%")
+	noteW := 0
+	for _, l := range lines {
+		noteW = max(noteW, utf8.RuneCountInString(l.note))
+	}
+	barW := o.Width - labelW - 1 - len(" 100%") - noteW
 	for _, l := range lines {
 		pctText := fmt.Sprintf("%.0f%%", l.share)
 		if l.share < 10 && l.share != float64(int(l.share)) {
 			pctText = fmt.Sprintf("%.1f%%", l.share)
 		}
+		if l.note != "" {
+			pctText = fmt.Sprintf("%-4s", pctText) // notes in one column
+		}
 		b := bar(l.frac, barW)
 		pad := labelW - utf8.RuneCountInString(l.label)
-		fmt.Fprintf(bw, "%s%s %s %s\n", l.label, strings.Repeat(" ", pad), l.c.Sprint(b), pctText)
+		fmt.Fprintf(bw, "%s%s %s %s%s\n", l.label, strings.Repeat(" ", pad), l.c.Sprint(b), pctText, l.note)
 	}
 	if hidden > 0 {
 		fmt.Fprintf(bw, "(%d smaller frames hidden; -o svg or -o pprof shows them all)\n", hidden)

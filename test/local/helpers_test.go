@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	case "burn":
 		burnMain()
 		return
+	case "diffserver":
+		diffServerMain()
+		return
 	}
 	dir, err := os.MkdirTemp("", "pixie-local-test")
 	if err != nil {
