@@ -101,14 +101,16 @@ func (o *ReplayOptions) Complete(args []string) error {
 	if sub.Flags().NArg() > 0 {
 		return fmt.Errorf("replay takes one recording, not %q: kubectl pixie replay FILE [view flags]", sub.Flags().Args())
 	}
-	if v, ok := view.(*TraceOptions); ok && (len(v.Protocols) > 0 || len(v.Status) > 0 || v.MinLatency > 0) {
-		return errors.New("--protocol, --status and --min-latency are applied by the agent while it traces: give them to the recorded run; a replay narrows with --endpoint, --sort-by and --top")
-	}
 	if out.Record != "" {
 		return errors.New("--record on replay would copy the recording: copy the file instead")
 	}
 	if !sub.Flags().Changed("output") {
 		out.Output = rd.Header.Output
+	}
+	if v, ok := view.(*TraceOptions); ok {
+		if err := v.replayable(out.Output); err != nil {
+			return err
+		}
 	}
 	clock, src := rd.Replay(func(err error) {
 		fmt.Fprintf(o.ErrOut, "%s %s\n", render.PaletteFor(o.ErrOut, out.Color).Warn("warning:"), err)

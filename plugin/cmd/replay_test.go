@@ -46,7 +46,9 @@ func TestReplayRefuses(t *testing.T) {
 		{[]string{rec, "--no-such-flag"}, "view flags of trace"},
 		{[]string{rec, "other"}, "replay takes one recording"},
 		{[]string{rec, "--record", "y"}, "copy the file instead"},
-		{[]string{rec, "--protocol", "http"}, "give them to the recorded run"},
+		{[]string{rec, "--min-latency", "100ms"}, "give --min-latency to the recorded run"},
+		{[]string{rec, "--status", "404"}, "use --status 4xx, or give --status 404 to the recorded run"},
+		{[]string{rec, "--protocol", "http", "-o", "json"}, "filter them with jq"},
 		{[]string{rec, "-o", "yaml"}, "unknown output format"},
 	} {
 		var out, errOut bytes.Buffer

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 func init() { register(NewCmdTrace) }
@@ -262,7 +263,17 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Select:     o.traceFilters.selection(),
 		Samples:    o.traceSamples.table(o.Output),
 		Now:        o.now(),
+		KeepRow:    o.replayKeepRow(),
 	}), do
+}
+
+// replayKeepRow applies --protocol and --status to a replay's rows (the
+// agent applied them to a live run).
+func (o *TraceOptions) replayKeepRow() func(*stats.Endpoint) bool {
+	if o.replay == nil {
+		return nil
+	}
+	return o.traceFilters.keepRow()
 }
 
 // Run traces until the window ends or a stop signal, then prints the

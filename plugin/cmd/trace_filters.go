@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 // traceFilters are the flags that narrow and order a trace. Protocol,
@@ -101,6 +103,47 @@ func (f *traceFilters) agent() *api.TraceFilter {
 		return nil
 	}
 	return &api.TraceFilter{Protocols: f.Protocols, Status: f.Status, Endpoint: f.Endpoint, MinLatencyNs: f.MinLatency.Nanoseconds()}
+}
+
+// replayable refuses, on a replay, what the recording cannot answer
+// exactly: it keeps each endpoint's rows per status class with latency
+// sketches, and the events as the agent sent them.
+func (f *traceFilters) replayable(output string) error {
+	if f.MinLatency > 0 {
+		return errors.New("--min-latency cannot narrow a replay: the recording keeps latency sketches per endpoint, not requests to drop; give --min-latency to the recorded run, or filter its events: kubectl pixie replay FILE -o json | jq -c 'select(.latency >= 100000000)' (ns)")
+	}
+	if output == "json" && (len(f.Protocols) > 0 || len(f.Status) > 0) {
+		return errors.New("--protocol and --status narrow a replay's tables, not its -o json events (replayed as recorded): filter them with jq, e.g. kubectl pixie replay FILE -o json | jq -c 'select(.table == \"http_events\")'")
+	}
+	for _, s := range f.Status {
+		if n, err := strconv.Atoi(s); err == nil && n >= 100 && n <= 599 {
+			return fmt.Errorf("--status %s cannot narrow a replay: the recording keeps HTTP status classes, not codes: use --status %dxx, or give --status %s to the recorded run", s, n/100, s)
+		}
+	}
+	return nil
+}
+
+// keepRow is the replay's --protocol and --status on a summary row (one
+// protocol and status class): the agent's tests on requests, exact on
+// rows since a row holds one class.
+func (f *traceFilters) keepRow() func(*stats.Endpoint) bool {
+	if len(f.Protocols) == 0 && len(f.Status) == 0 {
+		return nil
+	}
+	return func(e *stats.Endpoint) bool {
+		if len(f.Protocols) > 0 && !slices.Contains(f.Protocols, api.ProtocolName(e.Protocol)) {
+			return false
+		}
+		if len(f.Status) == 0 {
+			return true
+		}
+		for _, s := range f.Status {
+			if strings.EqualFold(s, "error") && stats.ClassIsError(e.Protocol, e.StatusClass) || strings.EqualFold(s, e.StatusClass) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // selection is the part the plugin applies to the rows.

@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 // A bad filter flag is refused with its remedy before the API server is
@@ -84,4 +85,38 @@ func TestTraceFilterCompletion(t *testing.T) {
 func testStreams() genericiooptions.IOStreams {
 	s, _, _, _ := genericiooptions.NewTestIOStreams()
 	return s
+}
+
+// A replay's --protocol and --status keep the summary rows of those
+// protocols and status classes ("error": what ERR% counts).
+func TestReplayKeepRow(t *testing.T) {
+	rows := []stats.Endpoint{
+		{Key: stats.Key{Method: "GET", Path: "/", StatusClass: "2xx"}},
+		{Key: stats.Key{Method: "GET", Path: "/", StatusClass: "5xx"}},
+		{Key: stats.Key{Method: "GET", Path: "/", StatusClass: "err"}},
+		{Key: stats.Key{Protocol: "redis", Method: "GET", StatusClass: "OK"}},
+		{Key: stats.Key{Protocol: "redis", Method: "GET", StatusClass: "ERR"}},
+		{Key: stats.Key{Protocol: "dns", Method: "A", StatusClass: "NXDOMAIN"}},
+	}
+	for _, c := range []struct {
+		f    traceFilters
+		want string
+	}{
+		{traceFilters{}, "2xx 5xx err OK ERR NXDOMAIN"},
+		{traceFilters{Protocols: []string{"redis"}}, "OK ERR"},
+		{traceFilters{Status: []string{"error"}}, "5xx err ERR NXDOMAIN"},
+		{traceFilters{Status: []string{"5xx", "nxdomain"}}, "5xx NXDOMAIN"},
+		{traceFilters{Protocols: []string{"http"}, Status: []string{"error"}}, "5xx err"},
+	} {
+		keep := c.f.keepRow()
+		var got []string
+		for i := range rows {
+			if keep == nil || keep(&rows[i]) {
+				got = append(got, rows[i].StatusClass)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%+v: kept %v, want %s", c.f, got, c.want)
+		}
+	}
 }

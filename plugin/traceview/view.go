@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ type Options struct {
 	// the table; nil: none (-o json passes them through as they come).
 	Samples *render.Samples
 	Now     func() time.Time
+	// KeepRow, when set, keeps only the summary rows it accepts (a replay
+	// narrowing by protocol or status class, which rows hold exactly).
+	KeepRow func(*stats.Endpoint) bool
 }
 
 // View is called by the driver from one goroutine at a time.
@@ -126,6 +130,9 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		if err := json.Unmarshal(line, &s); err != nil {
 			v.warnOnce("bad-stats", "skipping a malformed http_stats record: "+err.Error())
 			return false
+		}
+		if v.o.KeepRow != nil {
+			s.Rows = slices.DeleteFunc(s.Rows, func(e stats.Endpoint) bool { return !v.o.KeepRow(&e) })
 		}
 		if v.o.ByNode {
 			for i := range s.Rows {

@@ -55,6 +55,12 @@ func TestRecordReplayTrace(t *testing.T) {
 	if !strings.Contains(wide, "GET /status/{id}") || strings.Contains(wide, "/sleep/") {
 		t.Errorf("replay -o wide --endpoint: want only /status/ rows:\n%s", wide)
 	}
+	// --status and --protocol narrow the recorded rows, which hold one
+	// protocol and status class each.
+	if got, _ := replay(t, file, "-o", "wide", "--status", "5xx,4xx", "--protocol", "http"); !strings.Contains(got, "GET /status/{id}") || !strings.Contains(got, "5xx:1") ||
+		!strings.Contains(got, "4xx:1") || strings.Contains(got, "/sleep/") || strings.Contains(got, "2xx") {
+		t.Errorf("replay --status 5xx,4xx: want only the /status/ rows of 5xx and 4xx:\n%s", got)
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
