@@ -40,8 +40,9 @@ func diffServerMain() {
 	}
 	if slow {
 		go func() {
+			var sink uint64
 			for {
-				hotSpot(3 * time.Millisecond)
+				sink += hotSpot(3 * time.Millisecond)
 				time.Sleep(3 * time.Millisecond)
 			}
 		}()
