@@ -15,7 +15,7 @@ import (
 )
 
 // kernelFilter is what targets need of the socket tracer: the PID filter
-// and TLS uprobes.
+// and TLS uprobes (AttachTLS is a no-op for a process holding probes).
 type kernelFilter interface {
 	AddPID(tgid uint32) error
 	AttachTLS(procRoot string, pid uint32) ([]socktrace.TLSTarget, error)
@@ -113,13 +113,29 @@ func (t *targets) rescan(k kernelFilter, learn func([]procs.Proc)) {
 		return
 	}
 	for _, p := range ps {
-		if t.added[p.PID] || k.AddPID(p.PID) != nil {
-			continue
+		first := !t.added[p.PID]
+		if first {
+			if k.AddPID(p.PID) != nil {
+				continue
+			}
+			t.added[p.PID] = true
 		}
-		t.added[p.PID] = true
 		if t.tlsOn {
-			t.log(k.AttachTLS(t.cfg.ProcRootDir, p.PID))
+			t.attachTLS(k, p.PID, first)
 		}
+	}
+}
+
+// attachTLS probes a target's TLS, and again at each scan while it holds
+// no probes: a libssl it dlopens later (Python's ssl module, a plugin) is
+// probed at the next scan after it is mapped. Errors are said once.
+func (t *targets) attachTLS(k kernelFilter, pid uint32, first bool) {
+	ts, err := k.AttachTLS(t.cfg.ProcRootDir, pid)
+	if !first {
+		err = nil
+	}
+	if len(ts) > 0 || err != nil {
+		t.log(ts, err)
 	}
 }
 

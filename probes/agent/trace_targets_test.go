@@ -111,3 +111,47 @@ func TestScanTLSOff(t *testing.T) {
 		t.Fatalf("attached %v", k.attached)
 	}
 }
+
+// lateKernel maps libssl into a process at its third look, like a
+// dlopen after the trace started; it fails the first look.
+type lateKernel struct{ looks map[uint32]int }
+
+func (k *lateKernel) AddPID(uint32) error { return nil }
+func (k *lateKernel) AttachTLS(_ string, pid uint32) ([]socktrace.TLSTarget, error) {
+	k.looks[pid]++
+	switch k.looks[pid] {
+	case 1:
+		return nil, errors.New("maps unreadable for a moment")
+	case 3:
+		return []socktrace.TLSTarget{{PID: pid, Kind: socktrace.TLSOpenSSL, Probes: 8}}, nil
+	}
+	return nil, nil
+}
+
+// TestRescanTLSLate: a target is looked at again at each scan while it
+// holds no probes, so a libssl it maps later is probed; its first error
+// is said, later ones not.
+func TestRescanTLSLate(t *testing.T) {
+	t.Setenv("PIXIE_TRACE_TLS", "")
+	root := t.TempDir()
+	fakeProcs(t, root, 400)
+	var logged []string
+	tg, err := newTargets(&api.TraceConfig{PIDs: []uint32{400}, ProcRootDir: root}, func(ts []socktrace.TLSTarget, err error) {
+		for _, x := range ts {
+			logged = append(logged, x.Kind)
+		}
+		if err != nil {
+			logged = append(logged, "error")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &lateKernel{looks: map[uint32]int{}}
+	for range 3 {
+		tg.rescan(k, func([]procs.Proc) {})
+	}
+	if len(logged) != 2 || logged[0] != "error" || logged[1] != socktrace.TLSOpenSSL {
+		t.Fatalf("logged %v after 3 scans", logged)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/arch/x86/x86asm"
@@ -74,7 +75,12 @@ type tlsState struct {
 	global map[fileKey]bool // libraries and executables probed for every targeted process
 	links  []link.Link      // global ones
 	goSyms map[fileKey]*GoTLSOffsets
+	pruned time.Time // of perPID, at most every pruneEvery
 }
+
+// pruneEvery: targets call AttachTLS for each of their processes at every
+// scan, so exited processes are looked for at most this often.
+const pruneEvery = 400 * time.Millisecond
 
 // goTypeHashes are the Go compiler's hash of a type (by its link name), as
 // its type descriptor and itabs hold it: the first 4 bytes, little-endian,
@@ -252,7 +258,10 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 	if t.tls.perPID == nil {
 		t.tls.perPID = map[uint32][]link.Link{}
 	}
-	t.pruneTLS(procRoot)
+	if now := time.Now(); now.Sub(t.tls.pruned) >= pruneEvery {
+		t.tls.pruned = now
+		t.pruneTLS(procRoot)
+	}
 	if _, ok := t.tls.perPID[pid]; ok {
 		return nil, nil
 	}

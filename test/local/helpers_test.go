@@ -129,9 +129,19 @@ func startServer(t *testing.T, listen string) (*proc, string) {
 type trace struct {
 	cmd    *exec.Cmd
 	out    bytes.Buffer
-	errOut bytes.Buffer
+	errOut lockedBuffer // read while the trace runs (waitStderr)
 	ready  chan struct{}
 	wait   func()
+}
+
+// waitStderr waits until the running trace has said s on stderr.
+func (tr *trace) waitStderr(t *testing.T, s string, limit time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(limit); !strings.Contains(tr.errOut.String(), s); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the trace did not say %q within %v; stderr:\n%s", s, limit, tr.errOut.String())
+		}
+	}
 }
 
 // startTrace runs the plugin with args and waits until probes are attached.
