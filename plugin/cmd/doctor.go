@@ -33,6 +33,8 @@ type DoctorOptions struct {
 	// Node is the one node the probe image is tried on (default: one
 	// node per distinct OS/arch).
 	Node string
+	// Verify checks the probe image's signature first (--verify).
+	Verify verifyFlags
 
 	genericiooptions.IOStreams
 
@@ -64,13 +66,26 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			"pixie-agent version", and doctor reports the pull time, the image
 			digest the node ran, the agent's version, the kernel, BTF and whether a
 			BPF program attaches. The pod is deleted after. Without TARGET every
-			node is checked.`),
+			node is checked.
+
+			With --verify, doctor first checks the probe image's cosign signature
+			and runs no pod with an image that fails it; the pods then run the
+			digest that was verified. With --key it checks a key-based signature
+			itself; otherwise a keyless one (by default this version's release
+			signature, made by the project's release workflow) with the cosign
+			program, which must be installed.`),
 		Example: templates.Examples(`
 			# can I run probes in the current namespace, on every node?
 			kubectl pixie doctor
 
 			# on the nodes that run deploy/checkout, with probe pods in kube-system
 			kubectl pixie doctor deploy/checkout -n shop --probe-namespace kube-system
+
+			# is the image signed by the release workflow (keyless; runs cosign)?
+			kubectl pixie doctor --verify
+
+			# is my copy signed with our key?
+			kubectl pixie doctor --verify --key cosign.pub --image registry.internal/pixie/probe:v0.9.0@sha256:...
 
 			# does the image in my registry run on node worker-3?
 			kubectl pixie doctor --node worker-3 --image registry.internal/pixie/probe:v0.9.0@sha256:...`),
@@ -88,6 +103,7 @@ func NewCmdDoctor(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "target pods by label selector")
 	cmd.Flags().BoolVarP(&o.AllNS, "all-namespaces", "A", false, "with -l, select pods in all namespaces")
 	cmd.Flags().StringVar(&o.Node, "node", "", "check only this node, and run the probe image there")
+	o.Verify.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -103,8 +119,13 @@ func (o *DoctorOptions) Complete(f cmdutil.Factory, args []string) error {
 	return nil
 }
 
-// Validate checks the flags.
-func (o *DoctorOptions) Validate() error { return o.Probe.Validate() }
+// Validate checks the flags (and reads --key) before any request.
+func (o *DoctorOptions) Validate() error {
+	if err := o.Probe.Validate(); err != nil {
+		return err
+	}
+	return o.Verify.validate()
+}
 
 // check is one line of the report.
 type check struct {
@@ -134,10 +155,16 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 			o.nsMissing = false
 		}
 	}
+	trusted := true
+	if o.Verify.Verify {
+		// Before any node pulls the image.
+		sig := o.signatureCheck(ctx)
+		checks, trusted = append(checks, sig), sig.ok
+	}
 	if fit := representatives(nodes); len(fit) > 0 && !o.nsMissing {
 		admission := o.dryRun(ctx, fit[0].Name)
 		checks = append(checks, admission)
-		if admission.ok {
+		if admission.ok && trusted {
 			checks = append(checks, o.imageChecks(ctx, fit)...)
 		}
 	}

@@ -41,6 +41,7 @@ type doctorKubelet struct {
 	missing bool
 	mu      sync.Mutex
 	nodes   []string // where image pods were created
+	images  []string // the images they ran
 }
 
 func (k *doctorKubelet) run(ctx context.Context, t *testing.T) {
@@ -56,9 +57,10 @@ func (k *doctorKubelet) run(ctx context.Context, t *testing.T) {
 		}
 		p = p.DeepCopy()
 		k.mu.Lock()
-		k.nodes = append(k.nodes, p.Spec.NodeName)
-		k.mu.Unlock()
 		img := p.Spec.Containers[0].Image
+		k.nodes = append(k.nodes, p.Spec.NodeName)
+		k.images = append(k.images, img)
+		k.mu.Unlock()
 		event := func(reason, typ, msg string) {
 			_, _ = k.client.CoreV1().Events("pixie-probes").Create(ctx, &corev1.Event{
 				ObjectMeta:     metav1.ObjectMeta{Name: p.Name + "." + strings.ToLower(reason), Namespace: "pixie-probes"},
@@ -97,6 +99,13 @@ func doctorClient(objs ...runtime.Object) *kfake.Clientset {
 
 func runDoctor(t *testing.T, client *kfake.Clientset, k *doctorKubelet, image string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runDoctorWith(t, client, k, image, nil)
+}
+
+// runDoctorWith runs doctor against the fake cluster; set changes its
+// options first.
+func runDoctorWith(t *testing.T, client *kfake.Clientset, k *doctorKubelet, image string, set func(*DoctorOptions)) (stdout, stderr string, err error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go k.run(ctx, t)
@@ -109,6 +118,9 @@ func runDoctor(t *testing.T, client *kfake.Clientset, k *doctorKubelet, image st
 	o.Probe.Image = image
 	o.Probe.PodRunningTimeout = 10 * time.Second
 	o.namespace = o.Probe.Namespace()
+	if set != nil {
+		set(o)
+	}
 	err = o.Run(ctx)
 	return out.String(), errOut.String(), err
 }
