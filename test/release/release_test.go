@@ -1,7 +1,9 @@
 // Package release proves `make release` against a real registry (Debian's
 // docker-registry on loopback): both images pushed as multi-arch indexes,
 // each layer holding the right ELF, the probe digest baked into the plugin
-// of the archive, the krew manifest and checksums filled, and a second
+// of the archive, both images signed by the real cosign with a test key and
+// their SBOMs attached as signed attestations, the krew manifest and
+// checksums filled, and a second
 // build of the same commit giving the same probe image bytes.
 package release
 
@@ -12,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -48,10 +51,11 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-func makeRelease(t *testing.T, goal, dist, registry string) {
+func makeRelease(t *testing.T, goal, dist, registry string, extra ...string) {
 	t.Helper()
-	cmd := exec.Command("make", "-C", repoRoot(t), goal, "VERSION="+version, "REGISTRY="+registry,
-		"DIST="+dist, "DIST_PLATFORMS="+platforms, "RELEASE_URL=https://example.com/dl")
+	cmd := exec.Command("make", append([]string{"-C", repoRoot(t), goal, "VERSION=" + version, "REGISTRY=" + registry,
+		"DIST=" + dist, "DIST_PLATFORMS=" + platforms, "RELEASE_URL=https://example.com/dl"}, extra...)...)
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD="+registrytest.CosignPassword)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make %s: %v\n%s", goal, err, out)
@@ -67,9 +71,12 @@ func TestMakeRelease(t *testing.T) {
 		t.Skip("SKIP: needs linux (make, bash, the registry)")
 	}
 	reg := registrytest.Start(t)
+	cosign := registrytest.FindCosign(t)
+	signKey, pubKey := cosign.KeyPair()
 	registry := reg.Host + "/pixie"
 	dist := t.TempDir()
-	makeRelease(t, "release", dist, registry)
+	// Signed with a key here; the release workflow signs keyless.
+	makeRelease(t, "release", dist, registry, "COSIGN_KEY="+signKey, "COSIGN_TLOG=false")
 	opts := image.Options(context.Background(), "release-test")
 
 	probe := pull(t, registry+"/kubectl-pixie-probe:"+version, opts)
@@ -103,6 +110,9 @@ func TestMakeRelease(t *testing.T) {
 	if info.ProbeImage != want || info.Version != version {
 		t.Errorf("plugin reports %s with %s; pushed %s", info.Version, info.ProbeImage, want)
 	}
+	pluginDigest, _ := plugin.Digest()
+	checkSigned(t, cosign, pubKey, registry+"/kubectl-pixie-probe@"+probeDigest.String(), "pixie-agent (linux_arm64)")
+	checkSigned(t, cosign, pubKey, registry+"/kubectl-pixie@"+pluginDigest.String(), "kubectl-pixie (linux_arm64)")
 	checkManifest(t, dist)
 	checkSums(t, dist)
 	checkAssets(t, dist)
@@ -115,6 +125,55 @@ func TestMakeRelease(t *testing.T) {
 	makeRelease(t, filepath.Join(again, probeTar), again, registry)
 	if a, b := fileSHA256(t, filepath.Join(dist, probeTar)), fileSHA256(t, filepath.Join(again, probeTar)); a != b {
 		t.Errorf("two builds of the probe image from one commit differ: %s vs %s", a, b)
+	}
+}
+
+// checkSigned: the image's signature, made by the real cosign in make
+// release, verifies with our verifier (what doctor --verify runs), and its
+// SBOM attestation verifies with cosign and describes the image's own
+// binaries (binary, for one of them) and nothing else.
+func checkSigned(t *testing.T, cosign *registrytest.Cosign, pub, ref, binary string) {
+	t.Helper()
+	key, err := image.LoadPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.NewDigest(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := image.Verify(r, key); err != nil {
+		t.Errorf("%s: %v", ref, err)
+	}
+	out := cosign.Run("verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "spdxjson", ref)
+	var statement struct {
+		PredicateType string
+		Subject       []struct{ Digest map[string]string }
+		Predicate     struct {
+			Packages []struct{ Name, PackageFileName string }
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		var env struct{ PayloadType, Payload string }
+		if json.Unmarshal([]byte(line), &env) != nil || env.PayloadType == "" {
+			continue // cosign's messages
+		}
+		b, err := base64.StdEncoding.DecodeString(env.Payload)
+		if err != nil || json.Unmarshal(b, &statement) != nil {
+			t.Fatalf("%s: attestation payload: %v\n%s", ref, err, b)
+		}
+	}
+	if statement.PredicateType != "https://spdx.dev/Document" || len(statement.Subject) != 1 || "sha256:"+statement.Subject[0].Digest["sha256"] != r.DigestStr() {
+		t.Fatalf("%s: attestation %+v is not an SPDX document about this image:\n%s", ref, statement, out)
+	}
+	files := map[string]bool{}
+	for _, p := range statement.Predicate.Packages {
+		if p.PackageFileName != "" {
+			files[p.Name] = true
+		}
+	}
+	if !files[binary] || len(files) != 2 {
+		t.Errorf("%s: the SBOM describes %v, want the image's two binaries (%s among them)", ref, files, binary)
 	}
 }
 
