@@ -241,6 +241,28 @@ func TestV5Segments(t *testing.T) {
 	}
 }
 
+// TestV5Compressed: after a v5 STARTUP that asked for LZ4, segments
+// are compressed: their frames are counted as dropped bytes, never read.
+func TestV5Compressed(t *testing.T) {
+	lz4Segment := func(compressed []byte) []byte {
+		v := uint64(len(compressed)) | uint64(100)<<17 | 1<<34
+		crc := crc24(v, 5)
+		h := []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24), byte(v >> 32), byte(crc), byte(crc >> 8), byte(crc >> 16)}
+		return cat(h, compressed, []byte{1, 2, 3, 4})
+	}
+	xs := []exchange{
+		{true, frame(5, false, 0, 1, opStartup, cat(u16(2), str("CQL_VERSION"), str("3.0.0"), str("COMPRESSION"), str("lz4")))},
+		{false, frame(5, true, 0, 1, opReady, nil)},
+		{true, lz4Segment([]byte("\x00\x00\x00\x10compressed frames"))},
+		{false, lz4Segment([]byte("\x00\x00\x00\x08answer"))},
+	}
+	h := newHarness(t, conn.Options{BodyLimit: 256})
+	play(h, conn.RoleClient, xs, 1<<20)
+	if s := h.Stats(); len(h.Recs) != 1 || s.DroppedBytes != uint64(len("\x00\x00\x00\x10compressed frames")+len("\x00\x00\x00\x08answer")) || s.ParseErrors != 0 {
+		t.Errorf("records %+v stats %+v", h.Recs, s)
+	}
+}
+
 // TestCompressedAndAuth: a compressed frame is paired and marked, its
 // body never read; AUTH_RESPONSE's token reaches no column.
 func TestCompressedAndAuth(t *testing.T) {

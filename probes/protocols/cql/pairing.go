@@ -83,7 +83,9 @@ func (p *Parser) readRequest(ev *api.CQLEvent, op int, m *framing.Message) state
 	case opBatch:
 		ev.QueryKind, ev.QueryTemplate, ev.ReqBody = p.batch(&r)
 	case opStartup:
+		opts := r
 		ev.ReqBody = r.stringMap(false, max(p.env.BodyLimit, 0))
+		p.compression = opts.mapValue("COMPRESSION")
 	case opRegister:
 		ev.ReqBody = bounded(r.stringList(), max(p.env.BodyLimit, 0))
 	}
@@ -195,7 +197,7 @@ func (p *Parser) pair(req request, hdr []byte, size int, body []byte, end uint64
 	p.env.Out.Emit(req.ev, req.start, end)
 	if req.op == opStartup && (op == opReady || op == opAuthenticate) && hdr[0]&0x7f >= 5 {
 		for i := range p.segs {
-			p.segs[i].on = true
+			p.segs[i].on, p.segs[i].lz4 = true, p.compression != ""
 		}
 		return false
 	}

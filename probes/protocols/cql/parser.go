@@ -103,7 +103,10 @@ type Parser struct {
 	pending  map[int16]request
 	orphans  []orphan
 	prepared map[string]statement
-	keep     int
+	// compression is what STARTUP asked for: v5 segments are then
+	// compressed.
+	compression string
+	keep        int
 	feedFn   func(*conn.Chunk)
 }
 

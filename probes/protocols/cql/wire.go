@@ -109,6 +109,17 @@ func (r *rd) stringMap(multi bool, limit int) string {
 	return bounded(m, limit)
 }
 
+// mapValue finds key's value in a [string map].
+func (r *rd) mapValue(key string) string {
+	for n := min(r.U16(), 64); n > 0 && r.OK; n-- {
+		k, v := r.str(), r.str()
+		if k == key && r.OK {
+			return v
+		}
+	}
+	return ""
+}
+
 func (r *rd) stringList() []string {
 	var l []string
 	for n := min(r.U16(), 64); n > 0 && r.OK; n-- {
