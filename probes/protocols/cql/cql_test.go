@@ -121,7 +121,7 @@ var wantSession = []want{
 	{"STARTUP", "READY", "", "", `{"CQL_VERSION":"3.0.0"}`, "", ""},
 	{"REGISTER", "READY", "", "", `["SCHEMA_CHANGE"]`, "", ""},
 	{"QUERY", "RESULT", "SELECT", "SELECT name FROM ks.items WHERE id = ?", "SELECT name FROM ks.items WHERE id = 42", "1 rows", ""},
-	{"PREPARE", "RESULT", "SELECT", "SELECT name FROM ks.items WHERE id = ?", "SELECT name FROM ks.items WHERE id = ?", "prepared", ""},
+	{"PREPARE", "RESULT", "PREPARE", "SELECT name FROM ks.items WHERE id = ?", "SELECT name FROM ks.items WHERE id = ?", "prepared", ""},
 	{"QUERY", "ERROR", "SELECT", "SELECT * FROM ks.nope", "SELECT * FROM ks.nope", "Invalid: unconfigured table nope", "Invalid"},
 	{"EXECUTE", "RESULT", "SELECT", "SELECT name FROM ks.items WHERE id = ?", "SELECT name FROM ks.items WHERE id = ?", "3 rows, more pages", ""},
 	{"BATCH", "RESULT", "BATCH", "INSERT INTO ks.items (id, name) VALUES (?); SELECT name FROM ks.items WHERE id = ?",

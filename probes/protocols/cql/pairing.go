@@ -73,6 +73,9 @@ func (p *Parser) readRequest(ev *api.CQLEvent, op int, m *framing.Message) state
 		st := p.statement(q, cut)
 		ev.QueryKind, ev.QueryTemplate, ev.ReqBody = st.kind, st.tmpl, st.text
 		if op == opPrepare {
+			// Its own endpoint ("PREPARE SELECT ..."), apart from the
+			// EXECUTEs that run it.
+			ev.QueryKind = "PREPARE"
 			return st
 		}
 	case opExecute:
