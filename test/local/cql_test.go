@@ -110,7 +110,10 @@ func cqlRows(events []api.CQLEvent) (rows, errs map[string]int) {
 			key += " more"
 		}
 		rows[key]++
-		if e.ErrorCode != 0 {
+		// Drivers read the schema tables on their own (gocql's keyspace
+		// metadata, the Python driver's peers_v2): errors the test's
+		// statements did not cause.
+		if e.ErrorCode != 0 && !strings.Contains(e.QueryTemplate, "system") {
 			errs[strconv.Itoa(e.ErrorCode)]++
 		}
 	}
@@ -193,11 +196,14 @@ func TestTraceCQL(t *testing.T) {
 	if got := byOp(server, all); fmt.Sprint(got) != fmt.Sprint(srv.Requests) {
 		t.Errorf("server side: traced requests by opcode %v, the server handled %v", got, srv.Requests)
 	}
-	_, srvErrs := cqlRows(server)
-	for code, n := range srv.Errors {
-		if srvErrs[strconv.Itoa(code)] != n {
-			t.Errorf("server side: traced %d errors %#x, the server answered %d", srvErrs[strconv.Itoa(code)], code, n)
+	srvErrs := map[int]int{}
+	for _, e := range server {
+		if e.ErrorCode != 0 {
+			srvErrs[e.ErrorCode]++
 		}
+	}
+	if fmt.Sprint(srvErrs) != fmt.Sprint(srv.Errors) {
+		t.Errorf("server side: traced errors by code %v, the server answered %v", srvErrs, srv.Errors)
 	}
 	// The Go client's connections seen from both ends agree.
 	goServer := byOp(server, func(e api.CQLEvent) bool { return goPorts[e.RemotePort] })
@@ -236,7 +242,7 @@ func TestTraceCQL(t *testing.T) {
 	if s := sum["SELECT name FROM ks.items WHERE id = ? OK"]; s.Count != uint64(2*goRep.Selects) {
 		t.Errorf("summary of the SELECT by key %+v (all %v)", s, sum)
 	}
-	if s := sum["INSERT INTO wide.t (k, v) VALUES (?) Unavailable"]; s.Count != 4 || s.Errors != 4 {
+	if s := sum["INSERT INTO wide.t (k, v) VALUES (?, ?) Unavailable"]; s.Count != 4 || s.Errors != 4 {
 		t.Errorf("summary of Unavailable %+v", s)
 	}
 	for _, s := range recs.stats {
