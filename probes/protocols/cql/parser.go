@@ -107,7 +107,7 @@ type Parser struct {
 	// compressed.
 	compression string
 	keep        int
-	feedFn   func(*conn.Chunk)
+	feedFn      func(*conn.Chunk)
 }
 
 // NewParser returns a parser for a connection with env's role.

@@ -271,7 +271,7 @@ func TestInfer(t *testing.T) {
 func TestSubjectTemplate(t *testing.T) {
 	for in, want := range map[string]string{
 		"orders.42.created": "orders.*.created", "_INBOX.abc.1": "_INBOX.*", "a.>": "a.>",
-		"svc.v2": "svc.*", "x.ABCDEFGHIJKLMNOPQRSTUV": "x.*", "plain": "plain",
+		"svc.v2": "svc.*", "orders.7": "orders.*", "x.ABCDEFGHIJKLMNOPQRSTUV": "x.*", "plain": "plain",
 	} {
 		if got := subjectTemplate(in); got != want {
 			t.Errorf("subjectTemplate(%q) = %q, want %q", in, got, want)

@@ -154,7 +154,7 @@ func subjectTemplate(s string) string {
 	}
 	toks := strings.Split(s, ".")
 	for i, t := range toks {
-		if len(t) >= 20 || len(t) > 1 && strings.ContainsAny(t, "0123456789") {
+		if len(t) >= 20 || strings.ContainsAny(t, "0123456789") {
 			toks[i] = "*"
 		}
 	}
