@@ -75,7 +75,10 @@ func startCQLServer(t *testing.T, bin string) (port int, stop func() cqlServerRe
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	r := bufio.NewReader(stdout)
 	line, err := r.ReadString('\n')
-	if port, err = strconv.Atoi(strings.TrimSpace(line)); err != nil {
+	if err == nil {
+		port, err = strconv.Atoi(strings.TrimSpace(line))
+	}
+	if err != nil {
 		t.Fatalf("server port %q: %v", line, err)
 	}
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port))
