@@ -75,7 +75,8 @@ type tlsState struct {
 	global map[fileKey]bool // libraries and executables probed for every targeted process
 	links  []link.Link      // global ones
 	goSyms map[fileKey]*GoTLSOffsets
-	pruned time.Time // of perPID, at most every pruneEvery
+	sslExe map[fileKey]bool // executables defining SSL_write/SSL_read
+	pruned time.Time        // of perPID, at most every pruneEvery
 }
 
 // pruneEvery: targets call AttachTLS for each of their processes at every
@@ -248,8 +249,9 @@ func fileOffset(f *elf.File, vaddr uint64) (uint64, error) {
 
 // AttachTLS attaches the TLS uprobes to process pid, filtered to it by the
 // kernel: OpenSSL when it maps libssl (unless AttachTLSLibraries already
-// covers that library), and crypto/tls when its executable is a Go program
-// with symbols. A process with neither gets nothing and no error. It is a
+// covers that library) or else when its executable defines SSL_write or
+// SSL_read (statically linked), and crypto/tls when its executable is a Go
+// program. A process with neither gets nothing and no error. It is a
 // no-op for a pid already holding probes. Errors say what failed, with a remedy.
 func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 	if !tlsSupported {
@@ -270,40 +272,29 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 		out  []TLSTarget
 		errs []error
 	)
+	add := func(tg *TLSTarget, err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if tg != nil {
+			out = append(out, *tg)
+		}
+	}
 	lib, err := LibSSLPath(procRoot, pid)
 	if errors.Is(err, os.ErrNotExist) {
 		delete(t.tls.perPID, pid) // it exited
 		return nil, nil
 	}
-	if err != nil {
-		errs = append(errs, err)
-	} else if lib != "" {
-		k, err := keyOf(lib)
-		if err == nil && !t.tls.global[k] {
-			ls, err := t.attachOpenSSL(lib, int(pid))
-			t.tls.perPID[pid] = append(t.tls.perPID[pid], ls...)
-			if err != nil {
-				errs = append(errs, err)
-			} else {
-				out = append(out, TLSTarget{PID: pid, Kind: TLSOpenSSL, Path: lib, Probes: len(ls)})
-			}
-		}
-	}
 	exe := filepath.Join(procRoot, strconv.Itoa(int(pid)), "exe")
-	if n, err := t.attachGo(exe, pid); err != nil {
-		if !errors.Is(err, errNotGoTLS) && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	} else if n > 0 {
-		target := TLSTarget{PID: pid, Kind: TLSGo, Path: exe, Probes: n}
-		if t.tls.perExe {
-			target.PID = 0
-			if real, err := os.Readlink(exe); err == nil {
-				target.Path = real // name the executable, not /proc/PID/exe
-			}
-		}
-		out = append(out, target)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case lib != "":
+		add(t.openSSLTarget(lib, lib, pid))
+	default:
+		add(t.staticOpenSSL(exe, pid))
 	}
+	add(t.goTarget(exe, pid))
 	if len(t.tls.perPID[pid]) == 0 {
 		// Nothing to detach: keep the map (which each call prunes) to
 		// the processes holding probes, not every process --all finds.
@@ -313,6 +304,88 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 		return out, fmt.Errorf("TLS uprobes on pid %d (its HTTPS stays unreadable; check that the tracer may read /proc/%d and that uprobes work, e.g. `bpftrace -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:getpid {}'`): %w", pid, pid, err)
 	}
 	return out, nil
+}
+
+// openSSLTarget probes OpenSSL at path (a libssl, or an executable that
+// links it statically) for pid, unless every process has it probed.
+func (t *Tracer) openSSLTarget(path, name string, pid uint32) (*TLSTarget, error) {
+	k, err := keyOf(path)
+	if err != nil || t.tls.global[k] {
+		return nil, nil
+	}
+	ls, err := t.attachOpenSSL(path, int(pid))
+	t.tls.perPID[pid] = append(t.tls.perPID[pid], ls...)
+	if err != nil {
+		return nil, err
+	}
+	return &TLSTarget{PID: pid, Kind: TLSOpenSSL, Path: name, Probes: len(ls)}, nil
+}
+
+// staticOpenSSL probes OpenSSL linked into the executable itself, found
+// by its SSL_write/SSL_read symbols (a stripped executable has none: not
+// probed). Which executables have them is kept per file.
+func (t *Tracer) staticOpenSSL(exe string, pid uint32) (*TLSTarget, error) {
+	k, err := keyOf(exe)
+	if err != nil {
+		return nil, nil // exited, or not readable: the maps said so already
+	}
+	if t.tls.sslExe == nil {
+		t.tls.sslExe = map[fileKey]bool{}
+	}
+	has, seen := t.tls.sslExe[k]
+	if !seen {
+		has = exportsOpenSSL(exe)
+		t.tls.sslExe[k] = has
+	}
+	if !has {
+		return nil, nil
+	}
+	name := exe
+	if real, err := os.Readlink(exe); err == nil {
+		name = real
+	}
+	return t.openSSLTarget(exe, name, pid)
+}
+
+// exportsOpenSSL reports whether an executable defines SSL_write or
+// SSL_read in its dynamic or full symbol table.
+func exportsOpenSSL(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, table := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
+		syms, _ := table()
+		for _, s := range syms {
+			if (s.Name == "SSL_write" || s.Name == "SSL_read") && s.Value != 0 && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// goTarget probes crypto/tls in a Go executable (nothing for others).
+func (t *Tracer) goTarget(exe string, pid uint32) (*TLSTarget, error) {
+	n, err := t.attachGo(exe, pid)
+	if err != nil {
+		if errors.Is(err, errNotGoTLS) || errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	target := &TLSTarget{PID: pid, Kind: TLSGo, Path: exe, Probes: n}
+	if t.tls.perExe {
+		target.PID = 0
+		if real, err := os.Readlink(exe); err == nil {
+			target.Path = real // name the executable, not /proc/PID/exe
+		}
+	}
+	return target, nil
 }
 
 // AttachTLSLibraries probes the OpenSSL libraries found in the usual
