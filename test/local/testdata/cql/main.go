@@ -3,7 +3,8 @@
 //
 // No Cassandra server can be installed on the test machines (none in
 // Debian, npm or the Go modules served there), so "server" is one written
-// for these tests: it speaks the native protocol (v3 and v4 frames) and
+// for these tests: it speaks the native protocol (v3 to v5, v5's frames
+// in checksummed segments) and
 // answers from a real data model, a small in-memory table store that
 // executes the CQL it receives (CREATE KEYSPACE/TABLE, USE, INSERT,
 // SELECT by key or all with LIMIT and paging, UPDATE, DELETE, BATCH,

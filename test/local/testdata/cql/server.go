@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 )
@@ -39,9 +38,10 @@ type server struct {
 }
 
 type connState struct {
-	mu       sync.Mutex // serialises writes and the keyspace
-	w        *bufio.Writer
-	keyspace string
+	mu        sync.Mutex // serialises writes and the keyspace
+	w         *bufio.Writer
+	segmented bool // v5 after READY
+	keyspace  string
 }
 
 func (s *server) serve(l net.Listener) {
@@ -56,29 +56,35 @@ func (s *server) serve(l net.Listener) {
 
 func (s *server) conn(c net.Conn) {
 	defer c.Close()
-	r := bufio.NewReader(c)
+	fr := &frameReader{r: bufio.NewReader(c)}
 	cs := &connState{w: bufio.NewWriter(c)}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		var hdr [9]byte
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return
-		}
-		body := make([]byte, binary.BigEndian.Uint32(hdr[5:]))
-		if _, err := io.ReadFull(r, body); err != nil {
+		hdr, body, err := fr.next()
+		if err != nil {
 			return
 		}
 		version, stream, op := hdr[0], binary.BigEndian.Uint16(hdr[2:]), int(hdr[4])
-		if version < 3 || version > 4 {
+		if version < 3 || version > 5 {
 			// Drivers that start higher step down on this answer.
-			cs.send(4, stream, opError, errorBody(&cqlError{code: errProtocol, msg: fmt.Sprintf("Invalid or unsupported protocol version (%d); supported versions are (3/v3, 4/v4)", version)}))
+			cs.send(4, stream, opError, errorBody(&cqlError{code: errProtocol, msg: fmt.Sprintf("Invalid or unsupported protocol version (%d); supported versions are (3/v3, 4/v4, 5/v5)", version)}))
+			continue
+		}
+		if op == opStartup {
+			// Answered before the next frame is read: from v5 on, what
+			// follows READY travels in segments, both ways.
+			rop, rbody := s.handle(cs, version, op, body)
+			cs.send(version, stream, rop, rbody)
+			if version >= 5 && rop == opReady {
+				fr.segmented, cs.segmented = true, true
+			}
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rop, rbody := s.handle(cs, op, body)
+			rop, rbody := s.handle(cs, version, op, body)
 			cs.send(version, stream, rop, rbody)
 		}()
 	}
@@ -87,18 +93,25 @@ func (s *server) conn(c net.Conn) {
 func (cs *connState) send(version byte, stream uint16, op int, body []byte) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	hdr := []byte{version | 0x80, 0, byte(stream >> 8), byte(stream), byte(op)}
-	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(body)))
-	cs.w.Write(hdr)
-	cs.w.Write(body)
+	f := []byte{version | 0x80, 0, byte(stream >> 8), byte(stream), byte(op)}
+	f = append(binary.BigEndian.AppendUint32(f, uint32(len(body))), body...)
+	if !cs.segmented {
+		cs.w.Write(f)
+	}
+	whole := len(f) <= maxSegment // else its parts are not self-contained
+	for cs.segmented && len(f) > 0 {
+		n := min(len(f), maxSegment)
+		cs.w.Write(segment(f[:n], whole))
+		f = f[n:]
+	}
 	cs.w.Flush()
 }
 
-func (s *server) handle(cs *connState, op int, body []byte) (int, []byte) {
+func (s *server) handle(cs *connState, version byte, op int, body []byte) (int, []byte) {
 	s.mu.Lock()
 	s.counts[op]++
 	s.mu.Unlock()
-	rop, rbody, err := s.answer(cs, op, body)
+	rop, rbody, err := s.answer(cs, version, op, body)
 	if err != nil {
 		var ce *cqlError
 		if !errors.As(err, &ce) {
@@ -112,8 +125,8 @@ func (s *server) handle(cs *connState, op int, body []byte) (int, []byte) {
 	return rop, rbody
 }
 
-func (s *server) answer(cs *connState, op int, body []byte) (int, []byte, error) {
-	r := &reader{b: body}
+func (s *server) answer(cs *connState, version byte, op int, body []byte) (int, []byte, error) {
+	r := &reader{b: body, v5: version >= 5}
 	switch op {
 	case opOptions:
 		b := binary.BigEndian.AppendUint16(nil, 2)
@@ -141,9 +154,12 @@ func (s *server) answer(cs *connState, op int, body []byte) (int, []byte, error)
 		if r.err != nil {
 			return 0, nil, r.err
 		}
-		return s.prepare(cs, q)
+		return s.prepare(cs, q, version >= 5)
 	case opExecute:
 		id := r.shortBytes()
+		if r.v5 {
+			r.shortBytes() // result_metadata_id
+		}
 		p := r.params()
 		if r.err != nil {
 			return 0, nil, r.err
@@ -174,7 +190,7 @@ func (s *server) preparedStmt(cs *connState, id []byte) (*stmt, error) {
 
 // prepare checks the statement against the schema and answers its
 // markers' and result's metadata.
-func (s *server) prepare(cs *connState, q string) (int, []byte, error) {
+func (s *server) prepare(cs *connState, q string, v5 bool) (int, []byte, error) {
 	cs.mu.Lock()
 	ks := cs.keyspace
 	cs.mu.Unlock()
@@ -194,6 +210,9 @@ func (s *server) prepare(cs *connState, q string) (int, []byte, error) {
 	s.mu.Unlock()
 	b := binary.BigEndian.AppendUint32(nil, 4)
 	b = appendShortBytes(b, sum[:])
+	if v5 {
+		b = appendShortBytes(b, sum[:]) // result_metadata_id: the statement's
+	}
 	tks, tname := st.ks, st.table
 	if t != nil {
 		tks, tname = t.ks, t.name
@@ -331,6 +350,7 @@ func encodeStringList(l []string) []byte {
 // reader reads a request body; the first error sticks.
 type reader struct {
 	b   []byte
+	v5  bool // flags are [int] from v5 on
 	err error
 }
 
@@ -400,7 +420,12 @@ type params struct {
 // params reads a QUERY's or EXECUTE's parameters (v3/v4).
 func (r *reader) params() params {
 	p := params{consistency: int(r.short())}
-	flags := r.byte()
+	var flags int32
+	if r.v5 {
+		flags = r.int()
+	} else {
+		flags = int32(r.byte())
+	}
 	if flags&0x01 != 0 {
 		p.values = r.values(flags&0x40 != 0)
 	}

@@ -17,8 +17,8 @@ class NoRetry(RetryPolicy):
 
 
 def main():
-    port, n = int(sys.argv[1]), int(sys.argv[2])
-    cluster = Cluster(["127.0.0.1"], port=port, protocol_version=4, schema_metadata_enabled=False,
+    port, n = int(sys.argv[1]), int(sys.argv[2])  # then the protocol version
+    cluster = Cluster(["127.0.0.1"], port=port, protocol_version=int(sys.argv[3]), schema_metadata_enabled=False,
                       token_metadata_enabled=False, default_retry_policy=NoRetry())
     s = cluster.connect()
     rep = {"Inserts": 0, "Selects": 0, "Batches": 0, "Pages": 0, "PagedRows": 0, "Errors": {}}
