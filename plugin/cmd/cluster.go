@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -95,4 +99,31 @@ func (c *clusterTargets) sessionOptions(probe string, window time.Duration, errO
 		so.SessionID = session.NewSessionID()
 	}
 	return so
+}
+
+// resolveNamespace targets every pod of the namespace (-n, else the
+// kubeconfig's), or of every namespace with -A.
+func (c *clusterTargets) resolveNamespace(ctx context.Context, f cmdutil.Factory) error {
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	if c.Target.AllNamespaces {
+		ns = ""
+	}
+	if c.client, err = f.KubernetesClientSet(); err != nil {
+		return err
+	}
+	c.probeNS = c.Probe.Namespace()
+	list, err := c.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing the pods of namespace %q: %w", ns, err)
+	}
+	// not the probes themselves
+	list.Items = slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return p.Namespace == c.probeNS })
+	set, err := target.FromObjects(ctx, c.client, []runtime.Object{list}, c.Target.Container)
+	if err != nil {
+		return err
+	}
+	return c.setTargets(set)
 }

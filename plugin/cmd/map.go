@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/mapview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
@@ -34,14 +35,26 @@ var (
 		columns of Pixie's net flow graph), -o dot a Graphviz graph
 		(dot -Tsvg), -o mermaid a flowchart to paste into a README and -o svg
 		the graph laid out by Graphviz's dot (it must be installed).
-		Cluster mode is not available yet: run it with --local.`)
+
+		In a cluster, TARGETs (or -l) choose the pods to trace; without
+		them every pod of the namespace (-n) or, with -A, of the cluster.
+		One probe pod runs on each node that runs them and the map merges
+		the nodes. Peers are named by their workload, a Service's
+		ClusterIP by the Service, a node's address by the node; any other
+		address stays an IP (an external node).`)
 
 	mapExample = templates.Examples(`
 		# Map the traffic between nginx, its clients and redis on this host
 		sudo %[1]s map --local --comm nginx --comm redis-server --comm curl
 
 		# As an SVG a browser opens (needs Graphviz's dot)
-		sudo %[1]s map --local --all --duration 10s -o svg > map.svg`)
+		sudo %[1]s map --local --all --duration 10s -o svg > map.svg
+
+		# The map of a namespace's workloads, as service_map records
+		%[1]s map -n shop --duration 30s -o json
+
+		# Fail (exit status 3) when an edge into shop/api has a p99 over 250ms
+		%[1]s map -n shop --fail-if 'p99 > 250ms && responder == "shop/api"'`)
 )
 
 // MapOptions are the flags and resolved state of `kubectl pixie map`.
@@ -49,21 +62,24 @@ type MapOptions struct {
 	localTarget
 	outputOptions
 	Duration time.Duration
-	args     []string
+	gates    gateFlags
+	clusterTargets
+	args []string
 	genericiooptions.IOStreams
 }
 
 // NewMapOptions returns the defaults.
 func NewMapOptions(streams genericiooptions.IOStreams) *MapOptions {
-	return &MapOptions{outputOptions: newOutputOptions(mapview.OutputTable), Duration: 30 * time.Second, IOStreams: streams}
+	return &MapOptions{outputOptions: newOutputOptions(mapview.OutputTable), Duration: 30 * time.Second,
+		clusterTargets: newClusterTargets(), IOStreams: streams}
 }
 
 // NewCmdMap builds `kubectl pixie map`.
 func NewCmdMap(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewMapOptions(streams)
 	cmd := &cobra.Command{
-		Use:     "map --local",
-		Short:   "Show a service map: requests, errors, latency and bytes between the processes of this host",
+		Use:     "map [TARGET... | -n NS | -A] [--local]",
+		Short:   "Show a service map: requests, errors, latency and bytes between workloads, Services and nodes, or the processes of this host",
 		Long:    mapLong,
 		Example: fmt.Sprintf(mapExample, "kubectl pixie"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -86,28 +102,59 @@ func (o *MapOptions) AddFlags(cmd *cobra.Command) {
 	o.localTarget.addFlags(fs, "map", "map processes of this host (Linux, root); children a traced process forks are traced too")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to trace (at most 1h); Ctrl-C ends earlier with the map")
 	o.outputOptions.addFlags(fs, "table, json (service_map records), dot, mermaid or svg (laid out by Graphviz's dot, which must be in PATH)")
+	o.gates.addFlags(fs, `'p99 > 250ms && responder == "shop/api"'`)
+	o.clusterTargets.addFlags(fs, "map")
 }
 
-// Complete keeps the arguments; the map needs nothing from the cluster.
-func (o *MapOptions) Complete(_ cmdutil.Factory, _ *cobra.Command, args []string) error {
+// Complete checks the flags, then resolves the cluster's targets: the
+// TARGETs or -l, else every pod of the namespace (-A: of the cluster).
+func (o *MapOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.args = args
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	if o.Local || o.replay != nil {
+		return nil
+	}
+	if o.named(args) {
+		return o.resolve(cmd.Context(), f, args)
+	}
+	return o.resolveNamespace(cmd.Context(), f)
+}
+
+// Validate checks the flags and the resolved targets; it does no I/O.
+func (o *MapOptions) Validate() error {
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	if !o.Local && o.replay == nil && o.targets == nil {
+		return errors.New("nothing to map: name a TARGET (deploy/NAME, svc/NAME, node/NAME), -l, -n NAMESPACE or -A, or use --local")
+	}
 	return nil
 }
 
-// Validate checks the flags; it does no I/O.
-func (o *MapOptions) Validate() error {
-	if !o.Local {
-		return errors.New("map runs on this host only for now: add --local with --pid, --comm or --all (cluster mode is not available yet)")
-	}
+// validateFlags checks every flag; it does no I/O.
+func (o *MapOptions) validateFlags() error {
 	if o.Duration <= 0 || o.Duration > MaxDuration {
 		return fmt.Errorf("--duration %s is out of range: use a value between 1s and %s", o.Duration, MaxDuration)
 	}
 	if err := o.outputOptions.validate(mapview.OutputTable, mapview.OutputJSON, mapview.OutputDOT, mapview.OutputMermaid, mapview.OutputSVG); err != nil {
 		return err
 	}
+	if err := o.gates.validate(mapview.GateSchema); err != nil {
+		return err
+	}
+	if !o.Local {
+		if o.selects() {
+			return errors.New("--pid, --comm and --all select processes of this host: add --local")
+		}
+		return o.Probe.Validate()
+	}
 	return o.localTarget.validate("map", o.args, false)
 }
 
+// config is what the agents trace: on this host processes named by the
+// agent (Map); in a cluster, pods named by their workload, with callers.
 func (o *MapOptions) config() api.TraceConfig {
 	return api.TraceConfig{
 		PIDs:       o.pids(),
@@ -115,7 +162,7 @@ func (o *MapOptions) config() api.TraceConfig {
 		Comms:      o.Comms,
 		DurationNs: o.Duration.Nanoseconds(),
 		DataAccess: api.DataAccessNone, // the map needs no values
-		Map:        true,
+		Map:        o.Local,
 	}
 }
 
@@ -124,16 +171,38 @@ func (o *MapOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.DryRun {
+	h := recording.Header{Command: "map", WindowNs: o.Duration.Nanoseconds(), Targets: len(o.PIDs) + len(o.Comms), TargetUnit: "processes"}
+	switch {
+	case o.replay != nil:
+		return o.play(ctx, nil, o.replay.header)
+	case !o.Local:
+		return o.runCluster(ctx, h)
+	case o.DryRun:
 		return dryRunLocal(o.Out, "trace", o.config())
 	}
-	if o.replay == nil {
-		if err := checkLocal(&o.localTarget); err != nil {
-			return err
-		}
+	if err := checkLocal(&o.localTarget); err != nil {
+		return err
 	}
+	return o.play(ctx, localSource("trace", o.config(), o.ErrOut), h)
+}
+
+func (o *MapOptions) runCluster(ctx context.Context, h recording.Header) error {
+	so := o.sessionOptions("trace", o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
+		return nodeTraceConfig(o.config(), n, target.GroupBy{})
+	})
+	so.Pod.DataAccess = string(api.DataAccessNone)
+	if o.DryRun {
+		return dryRunCluster(o.Out, so)
+	}
+	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
+	h.Nodes, h.Targets, h.TargetUnit = len(o.targets.Nodes), o.targets.Pods(), "pods"
+	return o.play(ctx, namedSource(o.client, o.ErrOut, clusterSource(so, nil)), h)
+}
+
+// play shows src (or the replayed recording) as a map, recording it on
+// --record, and checks the --fail-if rules on the final map.
+func (o *MapOptions) play(ctx context.Context, src driver.Source, h recording.Header) error {
 	do := o.driverOptions(o.IOStreams, o.Output != mapview.OutputTable)
-	h := recording.Header{Command: "map", WindowNs: o.Duration.Nanoseconds(), Targets: len(o.PIDs) + len(o.Comms), TargetUnit: "processes"}
 	if err := o.startRecording(&do, h, o.config()); err != nil {
 		return err
 	}
@@ -144,5 +213,6 @@ func (o *MapOptions) Run(ctx context.Context) error {
 		Width:   do.Width,
 		Now:     o.now(),
 	}, render.PaletteFor(o.ErrOut, o.Color))
-	return runError(driver.Run(ctx, o.source(localSource("trace", o.config(), o.ErrOut)), view, do))
+	err := runError(driver.Run(ctx, o.source(src), view, do))
+	return o.gates.check(ctx, "map", o.ErrOut, view.GateSource, err)
 }

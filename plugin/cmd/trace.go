@@ -259,7 +259,7 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Palette:    render.PaletteFor(o.Out, o.Color),
 		ErrPalette: render.PaletteFor(o.ErrOut, o.Color),
 		Width:      do.Width,
-		ByNode:     o.by.Node && !o.Local,
+		ByNode:     o.by.Node, // rows of --local have no node
 		Select:     o.traceFilters.selection(),
 		Samples:    o.traceSamples.table(o.Output),
 		Now:        o.now(),
@@ -314,17 +314,7 @@ func (o *TraceOptions) play(ctx context.Context, src driver.Source, nodes, targe
 
 func (o *TraceOptions) runCluster(ctx context.Context) error {
 	so := o.sessionOptions("trace", o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
-		cfg := o.config()
-		cfg.All = n.All
-		cfg.NodeOnly, cfg.NodePodUIDs = n.All, n.NodePodUIDs
-		cfg.ContainerIDs = n.ContainerIDs()
-		cfg.PodUIDs = n.PodUIDs()
-		cfg.ServerPeers = true // callers, named by the plugin
-		cfg.Services = map[string]string{}
-		for _, p := range n.Pods {
-			cfg.Services[p.UID] = o.by.Service(p)
-		}
-		return cfg
+		return nodeTraceConfig(o.config(), n, o.by)
 	})
 	so.Pod.DataAccess = string(o.dataAccess())
 	if o.DryRun {
@@ -333,4 +323,19 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
 	src := namedSource(o.client, o.ErrOut, clusterSource(so, nil))
 	return o.play(ctx, src, len(o.targets.Nodes), o.targets.Pods(), "pods")
+}
+
+// nodeTraceConfig is cfg for the probe of node n in cluster mode: its
+// pods (or the whole node), named as by groups them, with their callers.
+func nodeTraceConfig(cfg api.TraceConfig, n target.Node, by target.GroupBy) api.TraceConfig {
+	cfg.All = n.All
+	cfg.NodeOnly, cfg.NodePodUIDs = n.All, n.NodePodUIDs
+	cfg.ContainerIDs = n.ContainerIDs()
+	cfg.PodUIDs = n.PodUIDs()
+	cfg.ServerPeers = true // callers, named by the plugin
+	cfg.Services = map[string]string{}
+	for _, p := range n.Pods {
+		cfg.Services[p.UID] = by.Service(p)
+	}
+	return cfg
 }

@@ -138,10 +138,10 @@ func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 				e.ResponderIP = ap.Addr().String()
 			}
 			if owner := names.owner(r.Peer, served); owner != "" {
-				if served[owner] {
-					continue // counted on the server side
-				}
 				e.Responder = owner
+			}
+			if served[e.Responder] {
+				continue // counted on the server side
 			}
 		default:
 			continue

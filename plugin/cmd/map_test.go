@@ -1,0 +1,34 @@
+package cmd
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// TestMapFlags: the map's flags are checked before any I/O, in cluster
+// mode too.
+func TestMapFlags(t *testing.T) {
+	for _, c := range []struct {
+		edit func(*MapOptions)
+		err  string
+	}{
+		{func(o *MapOptions) { o.PIDs = []int{1} }, "add --local"},
+		{func(o *MapOptions) { o.gates.FailIf = []string{"p99 > 1s && service == \"x\""} }, "service"},
+		{func(o *MapOptions) { o.Output = "yaml" }, "yaml"},
+		{func(o *MapOptions) { o.Local = true }, "--local needs processes"},
+		{func(o *MapOptions) { o.gates.FailIf = []string{`p99 > 250ms && responder == "shop/api"`} }, ""},
+	} {
+		o := NewMapOptions(genericiooptions.NewTestIOStreamsDiscard())
+		c.edit(o)
+		err := o.validateFlags()
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("validateFlags() = %v, want %q", err, c.err)
+		}
+	}
+	o := NewMapOptions(genericiooptions.NewTestIOStreamsDiscard())
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "nothing to map") {
+		t.Errorf("Validate() without targets = %v", err)
+	}
+}
