@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/podspec"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/target"
 )
@@ -115,12 +114,11 @@ func (c *clusterTargets) resolveNamespace(ctx context.Context, f cmdutil.Factory
 		return err
 	}
 	c.probeNS = c.Probe.Namespace()
-	list, err := c.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	// not the probe pods of this or another session
+	list, err := c.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podspec.LabelManagedBy + "!=" + podspec.ManagedByValue})
 	if err != nil {
 		return fmt.Errorf("listing the pods of namespace %q: %w", ns, err)
 	}
-	// not the probes themselves
-	list.Items = slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return p.Namespace == c.probeNS })
 	set, err := target.FromObjects(ctx, c.client, []runtime.Object{list}, c.Target.Container)
 	if err != nil {
 		return err
