@@ -18,6 +18,16 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends $missing
 fi
+# npm packages the tests load (NODE_PATH), each cached under
+# /var/cache/kubectl-pixie/npm/<name>-<version>: nats.js, the second-language
+# client of test/local/nats_test.go.
+for p in nats@2.29.3; do
+  d=/var/cache/kubectl-pixie/npm/${p/@/-}
+  if [ ! -d "$d/node_modules/${p%@*}" ]; then
+    if ! command -v npm >/dev/null; then echo "hack/deps.sh: npm is missing (it comes with nodejs)" >&2; exit 1; fi
+    mkdir -p "$d" && npm install --no-audit --no-fund --silent --prefix "$d" "$p"
+  fi
+done
 # tracefs is not mounted at boot on some machines; tracepoint attach needs it.
 if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/kernel/tracing; then mount -t tracefs nodev /sys/kernel/tracing || true; fi
 echo "deps: ok"

@@ -90,7 +90,7 @@ type natsTally struct {
 
 // natsTallies counts the records of each role: a message is a record's
 // own op or the reply it was paired with (its resp's cmd).
-func natsTallies(t *testing.T, events []api.NATSEvent, port int) map[string]*natsTally {
+func natsTallies(t *testing.T, events []api.NATSEvent, port int, clientComm string) map[string]*natsTally {
 	t.Helper()
 	tallies := map[string]*natsTally{vocab.RoleClient: {byRow: map[string]int{}}, vocab.RoleServer: {byRow: map[string]int{}}}
 	count := func(tl *natsTally, cmd string) {
@@ -104,7 +104,7 @@ func natsTallies(t *testing.T, events []api.NATSEvent, port int) map[string]*nat
 	for _, e := range events {
 		switch {
 		case e.TraceRole == vocab.RoleServer && e.Comm == "nats-server" && e.LocalPort == uint16(port):
-		case e.TraceRole == vocab.RoleClient && e.Comm == "nclient" && e.RemotePort == uint16(port):
+		case e.TraceRole == vocab.RoleClient && e.Comm == clientComm && e.RemotePort == uint16(port):
 		default:
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
@@ -173,7 +173,7 @@ func TestTraceNATS(t *testing.T) {
 	}
 
 	events := tableLines[api.NATSEvent](t, tr.out.Bytes(), api.TableNATSEvents)
-	tallies := natsTallies(t, events, port)
+	tallies := natsTallies(t, events, port, "nclient")
 	for role, tl := range tallies {
 		t.Logf("%s: in %d out %d subs %d rows %v", role, tl.in, tl.out, tl.subs, tl.byRow)
 		wantIn, wantOut := int(rep.PubOut+rep.SubOut), int(rep.PubIn+rep.SubIn)
@@ -263,4 +263,64 @@ func TestTraceNATSLatency(t *testing.T) {
 	}
 	// The first PING was the handshake's, not timed.
 	checkLatency(t, latencyCase{name: "nats PING", client: ct, tracedClient: cl[1:], tracedServer: sv[1:]})
+}
+
+// natsNodeModules is where hack/deps.sh installs nats.js.
+const natsNodeModules = "/var/cache/kubectl-pixie/npm/nats-2.29.3/node_modules"
+
+// TestTraceNATSNode: a second language, nats.js on Node.js (one
+// connection publishing, subscribing, requesting and responding) against
+// Debian's nats-server, both traced: messages in and out equal /varz and
+// nats.js's own counts on both ends, requests paired both ways.
+func TestTraceNATSNode(t *testing.T) {
+	requirePrivileged(t)
+	if _, err := os.Stat(natsNodeModules); err != nil {
+		if os.Getenv("PIXIE_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatalf("nats.js is not installed (make deps installs it): %v", err)
+		}
+		t.Skipf("SKIP: nats.js is not installed (make deps installs it)")
+	}
+	port, monitor := startNATS(t)
+	node := nodeAs(t, "natsnode")
+	before := natsMonitor(t, monitor)
+	tr := startTrace(t, "--comm", "nats-server", "--comm", "natsnode", "--duration", "90s")
+	const n, m = 200, 100
+	script, _ := filepath.Abs(filepath.Join("testdata", "natsnode", "client.js"))
+	cmd := exec.Command(node, script, fmt.Sprintf("nats://127.0.0.1:%d", port), strconv.Itoa(n), strconv.Itoa(m))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+natsNodeModules)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("natsnode: %v", err)
+	}
+	var rep struct {
+		Published, Requests, Received int
+		InMsgs                        int `json:"in_msgs"`
+		OutMsgs                       int `json:"out_msgs"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("client report %q: %v", out, err)
+	}
+	tr.stop(t)
+	after := natsMonitor(t, monitor)
+	t.Logf("client: %+v; server counted in %d out %d", rep, after.InMsgs-before.InMsgs, after.OutMsgs-before.OutMsgs)
+	if rep.Published != n || rep.Requests != m || rep.Received != n {
+		t.Fatalf("the client's load is not what the test meant: %+v", rep)
+	}
+	events := tableLines[api.NATSEvent](t, tr.out.Bytes(), api.TableNATSEvents)
+	for role, tl := range natsTallies(t, events, port, "natsnode") {
+		t.Logf("%s: in %d out %d rows %v", role, tl.in, tl.out, tl.byRow)
+		if tl.in != rep.OutMsgs || tl.out != rep.InMsgs || uint64(tl.in) != after.InMsgs-before.InMsgs || uint64(tl.out) != after.OutMsgs-before.OutMsgs {
+			t.Errorf("%s: traced %d messages in and %d out; nats.js counted %d and %d, the server %d and %d", role, tl.in, tl.out,
+				rep.OutMsgs, rep.InMsgs, after.InMsgs-before.InMsgs, after.OutMsgs-before.OutMsgs)
+		}
+		for row, want := range map[string]int{"PUB orders.*": n, "MSG orders.*": n, "PUB svc.add paired": m, "MSG svc.add paired": m, "CONNECT ": 1} {
+			if tl.byRow[row] != want {
+				t.Errorf("%s: %d rows %q, want %d", role, tl.byRow[row], row, want)
+			}
+		}
+	}
+	if bytes.Contains(tr.out.Bytes(), []byte("hunter2")) {
+		t.Error("the password is in the trace's output")
+	}
 }
