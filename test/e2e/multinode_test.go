@@ -79,6 +79,21 @@ func (s *started) waitReady(t *testing.T, want []string, timeout time.Duration) 
 	}
 }
 
+// spreadOn edits a deployment's pod spec so that its pods run one per node,
+// on the given nodes only (tolerating the extra nodes' taint).
+func spreadOn(labels map[string]string, nodes ...string) func(*corev1.PodSpec) {
+	return func(s *corev1.PodSpec) {
+		s.Tolerations = []corev1.Toleration{{Key: extraTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		s.Affinity = &corev1.Affinity{
+			NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+					Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: nodes}}}}}},
+			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname"}}},
+		}
+	}
+}
+
 // tainted reports whether node has a NoSchedule taint.
 func (e *env) tainted(t *testing.T, node string) bool {
 	t.Helper()
@@ -114,16 +129,7 @@ func TestMultiNodeTraceDeployment(t *testing.T) {
 	n1, n2, n3 := e.threeNodes(t)
 	ns := e.namespace(t, nil)
 	labels := map[string]string{"app": "web"}
-	web := e.deploymentSpec(t, ns, "web", 2, labels, func(s *corev1.PodSpec) {
-		s.Tolerations = []corev1.Toleration{{Key: extraTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
-		s.Affinity = &corev1.Affinity{
-			NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
-					Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{n1, n2}}}}}}},
-			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname"}}},
-		}
-	})
+	web := e.deploymentSpec(t, ns, "web", 2, labels, spreadOn(labels, n1, n2))
 	if !e.tainted(t, n2) {
 		t.Fatalf("node %s has no taint: the taint case is not tested", n2)
 	}

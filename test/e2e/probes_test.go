@@ -114,24 +114,31 @@ type cgroupSample struct {
 	usage float64
 }
 
-// containerCgroup finds the container's memory cgroup on this host
-// (cgroupfs driver: [ROOT/]kubepods[/QOS]/pod<UID>/<container ID>; the e2e
-// cluster's kubelets have the cgroup root /NODE).
-func containerCgroup(t *testing.T, p corev1.Pod) string {
+// containerCgroup finds the container's cgroup in a v1 controller's
+// hierarchy on this host (cgroupfs driver: [ROOT/]kubepods[/QOS]/pod<UID>/<container ID>;
+// the e2e cluster's kubelets have the cgroup root /NODE).
+func containerCgroup(t *testing.T, controller string, p corev1.Pod) string {
 	t.Helper()
-	id := p.Status.ContainerStatuses[0].ContainerID
-	if i := strings.Index(id, "://"); i >= 0 {
-		id = id[i+3:]
-	}
-	for _, pat := range []string{"/sys/fs/cgroup/memory/kubepods/pod%s/%s", "/sys/fs/cgroup/memory/kubepods/*/pod%s/%s",
-		"/sys/fs/cgroup/memory/*/kubepods/pod%s/%s", "/sys/fs/cgroup/memory/*/kubepods/*/pod%s/%s"} {
-		pat = strings.Replace(strings.Replace(pat, "%s", string(p.UID), 1), "%s", id, 1)
+	id := containerID(p)
+	base := "/sys/fs/cgroup/" + controller
+	for _, pat := range []string{"/kubepods/pod%s/%s", "/kubepods/*/pod%s/%s", "/*/kubepods/pod%s/%s", "/*/kubepods/*/pod%s/%s"} {
+		pat = base + strings.Replace(strings.Replace(pat, "%s", string(p.UID), 1), "%s", id, 1)
 		if m, _ := filepath.Glob(pat); len(m) == 1 {
 			return m[0]
 		}
 	}
-	t.Fatalf("no memory cgroup of pod %s container %s under /sys/fs/cgroup/memory/[ROOT/]kubepods", p.UID, id)
+	t.Fatalf("no %s cgroup of pod %s container %s under %s/[ROOT/]kubepods", controller, p.UID, id, base)
 	return ""
+}
+
+// containerID is the runtime's ID of the pod's first container, without
+// the "containerd://" prefix (as probe records carry it).
+func containerID(p corev1.Pod) string {
+	id := p.Status.ContainerStatuses[0].ContainerID
+	if i := strings.Index(id, "://"); i >= 0 {
+		id = id[i+3:]
+	}
+	return id
 }
 
 func readUint(t *testing.T, path string) float64 {
@@ -191,7 +198,7 @@ func TestMemoryPodLeak(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		p = e.waitRunning(t, ns, "leaky")
 	}
-	cg := containerCgroup(t, *p)
+	cg := containerCgroup(t, "memory", *p)
 	hostLimit := readUint(t, filepath.Join(cg, "memory.limit_in_bytes"))
 	if hostLimit != float64(limit.Value()) {
 		t.Fatalf("%s/memory.limit_in_bytes = %.0f, want the pod's limit %d", cg, hostLimit, limit.Value())

@@ -1,0 +1,256 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
+)
+
+// burnerPort is where `testapp burner` listens for /burn?for=D.
+const burnerPort = "8081"
+
+// burnAll asks every pod's burner to burn for d, all at once, and waits
+// for each to answer (the burn is over when it answers).
+func burnAll(t *testing.T, pods []corev1.Pod, d time.Duration) {
+	t.Helper()
+	c := &http.Client{Timeout: d + 30*time.Second}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(pods))
+	for _, p := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Get(fmt.Sprintf("http://%s:%s/burn?for=%s", p.Status.PodIP, burnerPort, d))
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", p.Name, err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				errs <- fmt.Errorf("%s: %s %s", p.Name, resp.Status, b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("burn: %v", err)
+	}
+}
+
+// cpuNs is the CPU time the pod's container has used, from its cgroup
+// (cpuacct.usage, ns, cgroup v1 as on this host).
+func cpuNs(t *testing.T, p corev1.Pod) float64 {
+	t.Helper()
+	return readUint(t, filepath.Join(containerCgroup(t, "cpuacct", p), "cpuacct.usage"))
+}
+
+// stackSamples sums the samples of stack_traces records per container ID,
+// and checks each record's node is that container's pod's node.
+func stackSamples(t *testing.T, ndjson string, nodeOf map[string]string) map[string]uint64 {
+	t.Helper()
+	got := map[string]uint64{}
+	for _, l := range lines(ndjson) {
+		var st api.StackTrace
+		if err := json.Unmarshal([]byte(l), &st); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		if st.Table != api.TableStackTraces {
+			continue
+		}
+		got[st.ContainerID] += st.Count
+		if want, ok := nodeOf[st.ContainerID]; ok && st.Node != want {
+			t.Errorf("samples of container %.12s on %s stamped with node %q", st.ContainerID, want, st.Node)
+		}
+	}
+	return got
+}
+
+// TestMultiNodeProfile: `profile deploy/burner` with burner's pods on
+// nodes 1 and 2 and an untargeted burner on node 3, with the minimal
+// capability set. Every pod burns for a known time inside the window; each
+// targeted pod's samples come from the probe of its node, none from the
+// copy (which the other probes see on this shared kernel), and the total is
+// within 10% of 99 Hz x the CPU seconds the pods' cgroups used.
+func TestMultiNodeProfile(t *testing.T) {
+	e := setup(t)
+	n1, n2, n3 := e.threeNodes(t)
+	ns := e.namespace(t, nil)
+	labels := map[string]string{"app": "burner"}
+	burners := e.deploymentSpec(t, ns, "burner", 2, labels, func(s *corev1.PodSpec) {
+		spreadOn(labels, n1, n2)(s)
+		s.Containers = []corev1.Container{e.app("burner", ":"+burnerPort)}
+	})
+	copyPod := e.runPodOn(t, ns, "burner-copy", n3, map[string]string{"app": "burner-copy"}, "burner", ":"+burnerPort)
+	nodeOf := map[string]string{}
+	for _, p := range burners {
+		nodeOf[containerID(p)] = p.Spec.NodeName
+	}
+
+	rec := filepath.Join(t.TempDir(), "profile.pixie.gz")
+	s := e.start(t, append([]string{"profile", "deploy/burner", "-n", ns, "--duration", "15s", "-o", "json", "--record", rec, "--profile", "minimal"}, e.probeFlags(ns)...)...)
+	s.waitReady(t, []string{n1, n2}, 90*time.Second)
+	if got := e.probeNodes(t, ns); len(got) != 2 || got[n1] != 1 || got[n2] != 1 {
+		t.Errorf("probe pods per node %v, want one on %s and one on %s, none on %s", got, n1, n2, n3)
+	}
+	before := map[string]float64{}
+	for _, p := range burners {
+		before[p.Name] = cpuNs(t, p)
+	}
+	burnAll(t, append([]corev1.Pod{*copyPod}, burners...), 5*time.Second)
+	if err := s.wait(t, 90*time.Second); err != nil {
+		t.Fatalf("profile: %v\n%s", err, s.stderr.String())
+	}
+	got := stackSamples(t, s.stdout.String(), nodeOf)
+	if n := got[containerID(*copyPod)]; n != 0 {
+		t.Errorf("%d samples of the untargeted burner on %s", n, n3)
+	}
+	var totalCPU, total float64
+	for _, p := range burners {
+		cpu := (cpuNs(t, p) - before[p.Name]) / 1e9
+		n := float64(got[containerID(p)])
+		t.Logf("%s on %s: %.0f samples, its cgroup used %.2f CPU-s (%.0f samples at 99 Hz)", p.Name, p.Spec.NodeName, n, cpu, 99*cpu)
+		if cpu < 0.5 {
+			t.Fatalf("%s used %.2f CPU-s in a 5 s burn: the test's premise is off", p.Name, cpu)
+		}
+		// each pod alone holds 100-300 samples (3 burners share 2 busy
+		// cores): 20% is about 3 standard deviations of a sampled count
+		if math.Abs(n-99*cpu) > 0.2*99*cpu {
+			t.Errorf("%s: %.0f samples, want %.0f +- 20%% (99 Hz x %.2f CPU-s)", p.Name, n, 99*cpu, cpu)
+		}
+		totalCPU += cpu
+		total += n
+	}
+	if math.Abs(total-99*totalCPU) > 0.1*99*totalCPU {
+		t.Errorf("merged: %.0f samples, want %.0f +- 10%% (99 Hz x %.2f CPU-s)", total, 99*totalCPU, totalCPU)
+	}
+	e.mergedFlameGraph(t, rec, got)
+	for id := range got {
+		if _, ok := nodeOf[id]; !ok && id != containerID(*copyPod) {
+			t.Errorf("samples of container %q, no target's", id)
+		}
+	}
+}
+
+// mergedFlameGraph: the recorded run as one folded flame graph holds every
+// sample of every node's records, the pods' stacks merged.
+func (e *env) mergedFlameGraph(t *testing.T, rec string, perContainer map[string]uint64) {
+	t.Helper()
+	r := e.pixie(t, time.Minute, "replay", rec, "-o", "folded")
+	if r.err != nil {
+		t.Fatalf("replay:\n%s", r)
+	}
+	var want, total, hot uint64
+	for _, n := range perContainer {
+		want += n
+	}
+	for _, l := range lines(r.stdout) {
+		i := strings.LastIndexByte(l, ' ')
+		n, err := strconv.ParseUint(l[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			t.Fatalf("folded line without a count: %q", l)
+		}
+		total += n
+		if strings.HasSuffix(l[:i], ";main.pixieHotSpin") {
+			hot += n
+		}
+	}
+	t.Logf("flame graph: %d samples, %d in main.pixieHotSpin; the records hold %d", total, hot, want)
+	if total != want || hot*10 < total*8 {
+		t.Errorf("flame graph of %d samples (%d in main.pixieHotSpin), want the records' %d, >= 80%% hot:\n%s", total, hot, want, r.stdout)
+	}
+}
+
+// TestMultiNodeMemory: `memory -l app=mem` over a pod leaking 2 MiB/s on
+// node 1 and an idle server on node 2 (tainted), with an untargeted leaking
+// copy on node 3, with the minimal capability set. Each pod's series is its
+// own (its samples read its own cgroup, from its node's probe) and so is
+// its verdict: leak for the leaking pod at its rate, stable for the other,
+// nothing of the copy.
+func TestMultiNodeMemory(t *testing.T) {
+	const rate = 2 << 20
+	e := setup(t)
+	n1, n2, n3 := e.threeNodes(t)
+	ns := e.namespace(t, nil)
+	mem := map[string]string{"app": "mem"}
+	leaky := e.runPodOn(t, ns, "leaky", n1, mem, "leak", strconv.Itoa(rate))
+	steady := e.runPodOn(t, ns, "steady", n2, mem, "serve", ":8080")
+	copyPod := e.runPodOn(t, ns, "leaky-copy", n3, map[string]string{"app": "mem-copy"}, "leak", strconv.Itoa(rate))
+	pods := map[string]*corev1.Pod{string(leaky.UID): leaky, string(steady.UID): steady}
+
+	r := e.pixie(t, 2*time.Minute, append([]string{"memory", "-l", "app=mem", "-n", ns, "--duration", "12s", "--interval", "500ms", "-o", "json", "--profile", "minimal"}, e.probeFlags(ns)...)...)
+	if r.err != nil {
+		t.Fatalf("memory:\n%s", r)
+	}
+	summaries := map[string]api.MemorySummary{}
+	samples := map[string]int{}
+	for _, l := range lines(r.stdout) {
+		var h api.Header
+		if err := json.Unmarshal([]byte(l), &h); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		var pod, node string
+		switch h.Table {
+		case api.TableProcessStats:
+			var ps api.ProcessStats
+			_ = json.Unmarshal([]byte(l), &ps)
+			pod, node = ps.PodUID, ps.Node
+			if p := pods[pod]; p != nil && !strings.Contains(ps.Cgroup, string(p.UID)) {
+				t.Errorf("a sample of %s reads cgroup %q, not its own", p.Name, ps.Cgroup)
+			}
+			samples[pod]++
+		case api.TableMemorySummary:
+			var s api.MemorySummary
+			_ = json.Unmarshal([]byte(l), &s)
+			pod, node = s.PodUID, s.Node
+			if s.Comm == "testapp" {
+				summaries[pod] = s
+			}
+		default:
+			continue
+		}
+		switch p := pods[pod]; {
+		case pod == string(copyPod.UID):
+			t.Errorf("a %s record of the untargeted copy on %s (node %q)", h.Table, n3, node)
+		case p == nil:
+			t.Errorf("a %s record of pod uid %q, no target's: %s", h.Table, pod, l)
+		case node != p.Spec.NodeName:
+			t.Errorf("a %s record of %s (on %s) stamped with node %q", h.Table, p.Name, p.Spec.NodeName, node)
+		}
+	}
+	want := map[*corev1.Pod]string{leaky: vocab.VerdictLeak, steady: vocab.VerdictStable}
+	for p, verdict := range want {
+		s, ok := summaries[string(p.UID)]
+		if !ok {
+			t.Errorf("no memory_summary of %s's testapp:\n%s", p.Name, r)
+			continue
+		}
+		t.Logf("%s on %s: %d samples, verdict %s (%s), growth %.0f B/s [%.0f, %.0f]", p.Name, p.Spec.NodeName,
+			samples[string(p.UID)], s.Verdict, s.Reason, s.GrowthBytesPerSec, s.GrowthLowBytesPerSec, s.GrowthHighBytesPerSec)
+		if s.Verdict != verdict {
+			t.Errorf("%s: verdict %q (%s), want %s", p.Name, s.Verdict, s.Reason, verdict)
+		}
+	}
+	if g := summaries[string(leaky.UID)].GrowthBytesPerSec; math.Abs(g-rate) > 0.15*rate {
+		t.Errorf("leaky grows %.0f B/s, it leaks %d B/s", g, rate)
+	}
+	if g := summaries[string(steady.UID)].GrowthBytesPerSec; math.Abs(g) > 0.05*rate {
+		t.Errorf("steady grows %.0f B/s: another pod's series mixed in?", g)
+	}
+}
