@@ -146,6 +146,7 @@ func (o *MemoryOptions) sessionOptions() session.Options {
 	return o.clusterTargets.sessionOptions("memory", o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
 		cfg := o.Config()
 		cfg.All = n.All
+		cfg.NodeOnly, cfg.NodePodUIDs = n.All, n.NodePodUIDs
 		cfg.ContainerIDs = n.ContainerIDs()
 		cfg.PodUIDs = n.PodUIDs()
 		cfg.Syscalls = true // the probe pod runs as root with the tracepoints it needs

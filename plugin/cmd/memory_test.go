@@ -112,7 +112,7 @@ func TestMemoryRunTableAndJSON(t *testing.T) {
 func memTargets() *target.Set {
 	return &target.Set{Nodes: []target.Node{
 		{Name: "n1", Pods: []target.Pod{{Namespace: "shop", Name: "web-0", UID: "u1", Node: "n1", AllContainers: true, Containers: []target.Container{{Name: "app", ID: "c1"}}}}},
-		{Name: "n2", All: true},
+		{Name: "n2", All: true, NodePodUIDs: []string{"u2"}},
 	}}
 }
 
@@ -131,7 +131,7 @@ func TestMemoryClusterSession(t *testing.T) {
 	}
 	for i, want := range []api.MemoryConfig{
 		{ContainerIDs: []string{"c1"}, PodUIDs: []string{"u1"}, DurationNs: int64(o.Duration), IntervalNs: 5e8, AllocSampleBytes: 64 << 10, Syscalls: true},
-		{All: true, DurationNs: int64(o.Duration), IntervalNs: 5e8, AllocSampleBytes: 64 << 10, Syscalls: true},
+		{All: true, NodeScope: api.NodeScope{NodeOnly: true, NodePodUIDs: []string{"u2"}}, DurationNs: int64(o.Duration), IntervalNs: 5e8, AllocSampleBytes: 64 << 10, Syscalls: true},
 	} {
 		args, err := so.AgentArgs(so.Targets[i])
 		if err != nil || len(args) != 3 || args[0] != "memory" || args[1] != "--config" {

@@ -151,6 +151,7 @@ func (o *ProfileOptions) sessionOptions() session.Options {
 	return o.clusterTargets.sessionOptions(api.ProbeProfile, o.Duration, o.ErrOut, o.Quiet, func(n target.Node) any {
 		cfg := o.Config()
 		cfg.All = n.All
+		cfg.NodeOnly, cfg.NodePodUIDs = n.All, n.NodePodUIDs
 		cfg.ContainerIDs = n.ContainerIDs()
 		cfg.PodUIDs = n.PodUIDs()
 		return cfg

@@ -177,7 +177,7 @@ func TestProfileClusterSession(t *testing.T) {
 	o.Hz, o.Kernel = 49, true
 	o.targets = &target.Set{Nodes: []target.Node{
 		{Name: "n1", Pods: []target.Pod{{Name: "web-0", UID: "u1", AllContainers: true, Containers: []target.Container{{Name: "app", ID: "c1"}}}}},
-		{Name: "n2", All: true},
+		{Name: "n2", All: true, NodePodUIDs: []string{"u2"}},
 	}}
 	so := o.sessionOptions()
 	if so.Probe != "profile" || so.Window != o.Duration || len(so.Targets) != 2 {
@@ -185,7 +185,7 @@ func TestProfileClusterSession(t *testing.T) {
 	}
 	for i, want := range []api.ProfileConfig{
 		{ContainerIDs: []string{"c1"}, PodUIDs: []string{"u1"}, DurationNs: int64(o.Duration), Hz: 49, Kernel: true},
-		{All: true, DurationNs: int64(o.Duration), Hz: 49, Kernel: true},
+		{All: true, NodeScope: api.NodeScope{NodeOnly: true, NodePodUIDs: []string{"u2"}}, DurationNs: int64(o.Duration), Hz: 49, Kernel: true},
 	} {
 		args, err := so.AgentArgs(so.Targets[i])
 		if err != nil || len(args) != 3 || args[0] != "profile" || args[1] != "--config" {

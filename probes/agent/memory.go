@@ -107,6 +107,7 @@ type memSession struct {
 	alloc   allocTracer        // --alloc, or nil
 	probed  map[uint32]bool    // by the --alloc engine
 	sys     *memtrend.Syscalls // mmap/munmap/brk counters, or nil
+	node    *nodePods          // node/NAME: other nodes' pods are dropped; or nil
 	live    map[uint32]string  // pid -> upid
 	samples uint64
 }
@@ -116,11 +117,12 @@ func newMemSession(cfg api.MemoryConfig, out *Emitter) (*memSession, error) {
 	m := &memSession{
 		cfg: cfg, out: out,
 		sel: procs.Selector{PIDs: cfg.PIDs, Comms: cfg.Comms, All: cfg.All, ContainerIDs: cfg.ContainerIDs, PodUIDs: cfg.PodUIDs,
-			Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())}},
+			Exclude: []uint32{uint32(os.Getpid()), uint32(os.Getppid())}, PodIDs: cfg.NodeOnly},
 		finder:  procs.Finder{Root: cfg.ProcRootDir},
 		sampler: &memtrend.Sampler{ProcRoot: cfg.ProcRootDir, CgroupRoot: cfg.CgroupRoot},
 		probed:  map[uint32]bool{},
 		live:    map[uint32]string{},
+		node:    newNodePods(cfg.ProcRootDir, cfg.NodeOnly, cfg.NodePodUIDs, getenvOS(EnvPodUID)),
 	}
 	if m.sel.Empty() {
 		return nil, &UserError{Msg: "no targets", Remedy: "name processes with --pid, --comm or --all"}
@@ -129,13 +131,28 @@ func newMemSession(cfg api.MemoryConfig, out *Emitter) (*memSession, error) {
 		return nil, &UserError{Msg: err.Error(), Remedy: "check the PID with `ps -p PID` and try again"}
 	}
 	var err error
-	if m.targets, err = m.finder.Find(m.sel); err != nil {
+	if m.targets, err = m.find(); err != nil {
 		return nil, err
 	}
 	if len(m.targets) == 0 {
 		out.Log(api.LevelWarning, "no process matches the selector yet", "waiting for one to start; check --comm against `ps -eo comm`")
 	}
 	return m, nil
+}
+
+// find lists the targets, without other nodes' pods for node/NAME.
+func (m *memSession) find() ([]procs.Proc, error) {
+	ts, err := m.finder.Find(m.sel)
+	if err != nil || m.node == nil {
+		return ts, err
+	}
+	own := ts[:0]
+	for _, p := range ts {
+		if !m.node.foreignPod(p.PodUID) {
+			own = append(own, p)
+		}
+	}
+	return own, nil
 }
 
 // attach starts the --alloc engine on the targets and the syscall
@@ -177,7 +194,7 @@ func (m *memSession) close() {
 // again when they are not fixed PIDs) and forgets the processes gone.
 func (m *memSession) sample(now time.Time) {
 	if m.sel.All || len(m.sel.Comms) > 0 || len(m.sel.ContainerIDs) > 0 || len(m.sel.PodUIDs) > 0 {
-		if ts, err := m.finder.Find(m.sel); err == nil {
+		if ts, err := m.find(); err == nil {
 			m.targets = ts
 		}
 	}

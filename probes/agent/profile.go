@@ -48,9 +48,13 @@ func runProfile(args []string, stdout, stderr io.Writer) int {
 	defer p.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	node := newNodePods(cfg.ProcRootDir, cfg.NodeOnly, cfg.NodePodUIDs, getenvOS(EnvPodUID))
 	err = p.Run(ctx, func(rec any) error {
 		switch r := rec.(type) {
 		case *api.StackTrace:
+			if node.isForeign(r.PID) {
+				return nil
+			}
 			em.Emit(&r.Header, r)
 			return em.Err() // stacks of one interval go out together
 		case *api.ProbeReady:

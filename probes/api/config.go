@@ -1,5 +1,14 @@
 package api
 
+// NodeScope keeps node/NAME to its node: with NodeOnly, of All, the agent
+// keeps host processes and the pods in NodePodUIDs (those the API server
+// places on the probe's node) and drops other pods' processes, which it
+// sees when nodes share one kernel (kind). Trace, profile and memory.
+type NodeScope struct {
+	NodeOnly    bool     `json:"node_only,omitempty"`
+	NodePodUIDs []string `json:"node_pod_uids,omitempty"`
+}
+
 // TraceConfig tells the agent what to trace. The plugin passes it as JSON
 // (a command-line argument of the agent), in --local mode and in probe pods.
 type TraceConfig struct {
@@ -10,11 +19,7 @@ type TraceConfig struct {
 	All          bool     `json:"all,omitempty"`
 	ContainerIDs []string `json:"container_ids,omitempty"` // runtime IDs without the "containerd://" prefix
 	PodUIDs      []string `json:"pod_uids,omitempty"`
-	// NodeOnly (node/NAME) keeps, of All, host processes and the pods in
-	// NodePodUIDs (those the API server places on the probe's node): nodes
-	// that share one kernel (kind) see each other's pods.
-	NodeOnly    bool     `json:"node_only,omitempty"`
-	NodePodUIDs []string `json:"node_pod_uids,omitempty"`
+	NodeScope
 
 	DurationNs  int64  `json:"duration_ns"`
 	IntervalNs  int64  `json:"interval_ns,omitempty"` // http_stats cadence; default 1s

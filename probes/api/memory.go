@@ -116,6 +116,7 @@ type MemoryConfig struct {
 	All          bool     `json:"all,omitempty"`
 	ContainerIDs []string `json:"container_ids,omitempty"`
 	PodUIDs      []string `json:"pod_uids,omitempty"`
+	NodeScope
 
 	DurationNs int64 `json:"duration_ns"`
 	IntervalNs int64 `json:"interval_ns,omitempty"` // default 1s

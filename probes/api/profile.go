@@ -27,6 +27,7 @@ type ProfileConfig struct {
 	All          bool     `json:"all,omitempty"`
 	ContainerIDs []string `json:"container_ids,omitempty"` // runtime IDs without the "containerd://" prefix
 	PodUIDs      []string `json:"pod_uids,omitempty"`
+	NodeScope
 
 	DurationNs int64 `json:"duration_ns"`
 	IntervalNs int64 `json:"interval_ns,omitempty"` // delta cadence; default 1s

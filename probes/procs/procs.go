@@ -23,6 +23,9 @@ type Selector struct {
 	PodUIDs      []string
 	// Exclude is never matched (the agent itself, the plugin that runs it).
 	Exclude []uint32
+	// PodIDs reads every match's container ID and pod UID, also when the
+	// selection does not need them (node/NAME places processes by pod).
+	PodIDs bool
 }
 
 // Empty reports whether the selector can match nothing.
@@ -73,7 +76,7 @@ func (f Finder) Find(s Selector) ([]Proc, error) {
 	for _, u := range s.PodUIDs {
 		pods[strings.ReplaceAll(u, "_", "-")] = true
 	}
-	needCgroup := len(cids) > 0 || len(pods) > 0
+	needCgroup := len(cids) > 0 || len(pods) > 0 || s.PodIDs
 	// PIDs select their descendants too (an nginx master and its workers),
 	// so remember every parent and resolve ancestry after the scan.
 	parents := map[uint32]uint32{}

@@ -254,3 +254,55 @@ func TestMultiNodeMemory(t *testing.T) {
 		t.Errorf("steady grows %.0f B/s: another pod's series mixed in?", g)
 	}
 }
+
+// TestMultiNodeNodeTargetProfileMemory: `profile node/NAME` and `memory
+// node/NAME` (node 2, tainted), run at once, report that node's pods and
+// host processes only: on this shared kernel their probes see node 3's
+// pods too, and drop them (by the pods the API server places on node 2).
+func TestMultiNodeNodeTargetProfileMemory(t *testing.T) {
+	e := setup(t)
+	_, n2, n3 := e.threeNodes(t)
+	ns := e.namespace(t, nil)
+	own := e.runPodOn(t, ns, "burner-own", n2, map[string]string{"app": "burner-own"}, "burner", ":"+burnerPort)
+	other := e.runPodOn(t, ns, "burner-other", n3, map[string]string{"app": "burner-other"}, "burner", ":"+burnerPort)
+
+	prof := e.start(t, append([]string{"profile", "node/" + n2, "--duration", "12s", "-o", "json"}, e.probeFlags(ns)...)...)
+	mem := e.start(t, append([]string{"memory", "node/" + n2, "--duration", "12s", "--interval", "1s", "-o", "json"}, e.probeFlags(ns)...)...)
+	prof.waitReady(t, []string{n2}, 90*time.Second)
+	mem.waitReady(t, []string{n2}, 90*time.Second)
+	if got := e.probeNodes(t, ns); len(got) != 1 || got[n2] != 2 {
+		t.Errorf("probe pods per node %v, want two (profile, memory) on %s only", got, n2)
+	}
+	burnAll(t, []corev1.Pod{*own, *other}, 3*time.Second)
+	for name, s := range map[string]*started{"profile": prof, "memory": mem} {
+		if err := s.wait(t, 90*time.Second); err != nil {
+			t.Fatalf("%s node/%s: %v\n%s", name, n2, err, s.stderr.String())
+		}
+	}
+	got := stackSamples(t, prof.stdout.String(), map[string]string{containerID(*own): n2})
+	t.Logf("profile node/%s: %d samples of its pod, %d of %s's pod", n2, got[containerID(*own)], got[containerID(*other)], n3)
+	if got[containerID(*own)] == 0 {
+		t.Errorf("profile node/%s: no sample of its own burning pod", n2)
+	}
+	if n := got[containerID(*other)]; n != 0 {
+		t.Errorf("profile node/%s: %d samples of a pod on %s", n2, n, n3)
+	}
+	summaries := map[string]int{}
+	for _, l := range lines(mem.stdout.String()) {
+		var s api.MemorySummary
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		if s.Table == api.TableMemorySummary {
+			summaries[s.PodUID]++
+		}
+	}
+	t.Logf("memory node/%s: %d summaries of its pod, %d of %s's pod, %d of host processes", n2,
+		summaries[string(own.UID)], summaries[string(other.UID)], n3, summaries[""])
+	if summaries[string(own.UID)] == 0 {
+		t.Errorf("memory node/%s: no summary of its own pod", n2)
+	}
+	if n := summaries[string(other.UID)]; n != 0 {
+		t.Errorf("memory node/%s: %d summaries of a pod on %s", n2, n, n3)
+	}
+}

@@ -125,62 +125,77 @@ func TestDryRunApplies(t *testing.T) {
 	}
 }
 
-// workload starts an HTTP server and a client that calls it through the
-// pod network, and returns the server pod.
-func (e *env) workload(t *testing.T, ns string) (server, client *corev1.Pod) {
-	t.Helper()
-	server = e.runPod(t, ns, "server", map[string]string{"app": "server"}, "serve", ":8080")
-	client = e.runPod(t, ns, "client", map[string]string{"app": "client"},
-		"get", fmt.Sprintf("http://%s:8080/traced", server.Status.PodIP), "100000", "200ms")
-	return server, client
-}
-
 type record struct {
 	api.Header
 	ReqPath string `json:"req_path"`
 }
 
 // TestTracePodStreams traces a server pod with the real agent: the probe
-// pod starts on the node, records stream back stamped with the node, and
-// the pod is gone afterwards.
+// pod starts on the node, records stream back stamped with the node, every
+// request of a client inside the window is traced once and counted once in
+// the summaries, and the pod is gone afterwards.
 func TestTracePodStreams(t *testing.T) {
 	e := setup(t)
-	ns := e.namespace(t, nil)
-	e.workload(t, ns)
-	r := e.pixie(t, 2*time.Minute, append([]string{"trace", "pod/server", "-n", ns, "--duration", "6s", "-o", "json"}, e.probeFlags(ns)...)...)
-	if r.err != nil {
-		t.Fatalf("trace:\n%s", r)
-	}
+	r := e.traceServerExactly(t)
 	m := nodeReadyRE(e.node).FindStringSubmatch(r.stderr)
 	if m == nil {
 		t.Errorf("no status line on stderr:\n%s", r.stderr)
 	} else {
-		t.Logf("TIMING probe pod create -> running: %ss; whole run %.1fs for a 6s window", m[1], r.dur.Seconds())
+		t.Logf("TIMING probe pod create -> running: %ss; whole run %.1fs", m[1], r.dur.Seconds())
+	}
+}
+
+// traceServerExactly traces pod/server (with extra flags) while a client
+// pod makes 10 requests inside the window: exactly those are traced, once
+// each, stamped with the node, and the server's summaries count 10.
+func (e *env) traceServerExactly(t *testing.T, extra ...string) result {
+	t.Helper()
+	const n = 10
+	ns := e.namespace(t, nil)
+	server := e.runPod(t, ns, "server", map[string]string{"app": "server"}, "serve", ":8080")
+	args := append([]string{"trace", "pod/server", "-n", ns, "--duration", "12s", "-o", "json"}, extra...)
+	s := e.start(t, append(args, e.probeFlags(ns)...)...)
+	s.waitReady(t, []string{e.node}, 90*time.Second)
+	id := strings.ToLower(randID())
+	e.client1(t, ns, "c-"+id, server.Status.PodIP, "/traced-"+id, n, "0s")
+	made := e.clientDone(t, ns, "c-"+id)
+	err := s.wait(t, 90*time.Second)
+	r := result{stdout: s.stdout.String(), stderr: s.stderr.String(), err: err}
+	if err != nil {
+		t.Fatalf("trace %s:\n%s", strings.Join(extra, " "), r)
 	}
 	tables := map[string]int{}
-	traced := 0
+	traced, summed := 0, 0
 	for _, l := range lines(r.stdout) {
-		var rec record
+		var rec struct {
+			record
+			TraceRole string `json:"trace_role"`
+			Count     int    `json:"count"`
+		}
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Fatalf("stdout line is not JSON: %q", l)
 		}
 		tables[rec.Table]++
-		if rec.Table == api.TableHTTPEvents {
+		switch {
+		case rec.Table == api.TableHTTPEvents:
 			if rec.Node != e.node {
 				t.Errorf("record without its node: %s", l)
 			}
-			if rec.ReqPath == "/traced" {
+			if rec.ReqPath == "/traced-"+id && rec.TraceRole == "server" {
 				traced++
 			}
+		case rec.Table == api.TableHTTPSummary && rec.TraceRole == "server":
+			summed += rec.Count
 		}
 	}
-	t.Logf("records by table: %v", tables)
-	if tables[api.TableProbeStats] == 0 && tables[api.TableHTTPSummary] == 0 {
-		t.Errorf("no final records streamed:\n%s", r)
+	t.Logf("records by table: %v; the client made %d requests, %d traced, summaries count %d", tables, made, traced, summed)
+	if made != n || traced != n || summed != n {
+		t.Errorf("the client made %d of %d requests; traced %d, summaries count %d (want each exactly %d)", made, n, traced, summed, n)
 	}
-	if traced == 0 {
-		t.Errorf("no http_events for the traced server:\n%s", r)
+	if tables[api.TableProbeStats] == 0 {
+		t.Errorf("no probe_stats footer streamed:\n%s", r)
 	}
+	return r
 }
 
 // TestInterruptLeavesNoPod: SIGINT in the middle of a run stops it, and the
@@ -284,24 +299,12 @@ func TestImageNotPresent(t *testing.T) {
 	}
 }
 
-// TestMinimalProfile runs the real trace with the minimal capability set.
+// TestMinimalProfile runs the real trace with the minimal capability set:
+// every request is traced once, as with the default profile. (profile and
+// memory run with it in TestMultiNodeProfile and TestMultiNodeMemory.)
 func TestMinimalProfile(t *testing.T) {
 	e := setup(t)
-	ns := e.namespace(t, nil)
-	e.workload(t, ns)
-	r := e.pixie(t, 2*time.Minute, append([]string{"trace", "pod/server", "-n", ns, "--duration", "5s", "-o", "json", "--profile", "minimal"}, e.probeFlags(ns)...)...)
-	if r.err != nil {
-		t.Fatalf("trace --profile minimal:\n%s", r)
-	}
-	n := 0
-	for _, l := range lines(r.stdout) {
-		if strings.Contains(l, `"req_path":"/traced"`) {
-			n++
-		}
-	}
-	if n == 0 {
-		t.Errorf("no traced requests with --profile minimal:\n%s", r)
-	}
+	e.traceServerExactly(t, "--profile", "minimal")
 }
 
 // TestTargets resolves a 2-replica deployment and a label selector through

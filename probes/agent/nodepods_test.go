@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -86,7 +87,7 @@ func TestNodePodsPipeline(t *testing.T) {
 		"own":   "0::/kubepods/besteffort/pod" + own + "/x\n",
 		"other": "0::/kubepods/besteffort/pod" + other + "/x\n",
 	})
-	cfg := api.TraceConfig{All: true, NodeOnly: true, NodePodUIDs: []string{own}, ProcRootDir: root}
+	cfg := api.TraceConfig{All: true, NodeScope: api.NodeScope{NodeOnly: true, NodePodUIDs: []string{own}}, ProcRootDir: root}
 	traceDefaults(&cfg)
 	p := newPipeline(&cfg, api.DataAccessRestricted, NewEmitter(io.Discard), protocols.All())
 	local := netip.MustParseAddrPort("10.0.0.2:8080")
@@ -101,5 +102,37 @@ func TestNodePodsPipeline(t *testing.T) {
 	}
 	if p.records != 1 {
 		t.Errorf("%d records, want 1: the own pod's request only (tracker %+v)", p.records, p.tracker.Stats())
+	}
+}
+
+// TestNodePodsMemoryTargets: memory node/NAME samples the node's own pod
+// and host processes, not another node's pod.
+func TestNodePodsMemoryTargets(t *testing.T) {
+	const own, other = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "11111111-2222-3333-4444-555555555555"
+	root, pids := procRoot(t, map[string]string{
+		"own":   "0::/kubepods/besteffort/pod" + own + "/x\n",
+		"other": "0::/kubepods/besteffort/pod" + other + "/x\n",
+		"host":  "0::/system.slice/sshd.service\n",
+	})
+	for name, pid := range pids {
+		if err := os.WriteFile(filepath.Join(root, strconv.Itoa(int(pid)), "comm"), []byte(name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := api.MemoryConfig{All: true, NodeScope: api.NodeScope{NodeOnly: true, NodePodUIDs: []string{own}}, ProcRootDir: root}
+	m, err := newMemSession(cfg, NewEmitter(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range m.targets {
+		got = append(got, p.Comm)
+		if p.Comm == "own" && p.PodUID != own {
+			t.Errorf("the own pod's process has pod UID %q, want %s (its records name the pod)", p.PodUID, own)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"host", "own"}; !slices.Equal(got, want) {
+		t.Errorf("targets %v, want %v", got, want)
 	}
 }

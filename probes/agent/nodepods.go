@@ -42,6 +42,12 @@ func newNodePods(root string, on bool, uids []string, selfUID string) *nodePods 
 	return n
 }
 
+// foreignPod reports whether the pod UID (dashes; "" for a host process)
+// is another node's.
+func (n *nodePods) foreignPod(uid string) bool {
+	return n != nil && uid != "" && !n.own[uid]
+}
+
 // isForeign reports whether pid runs in a pod that is not the node's. A
 // process gone before it is looked at is kept: it cannot be placed.
 func (n *nodePods) isForeign(pid uint32) bool {
@@ -56,7 +62,7 @@ func (n *nodePods) isForeign(pid uint32) bool {
 		return false
 	}
 	_, uid := procs.ParseCgroup(b)
-	f := uid != "" && !n.own[uid]
+	f := n.foreignPod(uid)
 	if len(n.foreign) >= maxNodePodsCache {
 		clear(n.foreign)
 	}
