@@ -86,8 +86,10 @@ func stackSamples(t *testing.T, ndjson string, nodeOf map[string]string) map[str
 // nodes 1 and 2 and an untargeted burner on node 3, with the minimal
 // capability set. Every pod burns for a known time inside the window; each
 // targeted pod's samples come from the probe of its node, none from the
-// copy (which the other probes see on this shared kernel), and the total is
-// within 10% of 99 Hz x the CPU seconds the pods' cgroups used.
+// copy (which the other probes see on this shared kernel), the total is
+// within 10% of 99 Hz x the CPU seconds the pods' cgroups used, and the one
+// flame graph (--group-by pod,node) roots each pod's samples at its pod
+// and node.
 func TestMultiNodeProfile(t *testing.T) {
 	e := setup(t)
 	n1, n2, n3 := e.threeNodes(t)
@@ -104,7 +106,8 @@ func TestMultiNodeProfile(t *testing.T) {
 	}
 
 	rec := filepath.Join(t.TempDir(), "profile.pixie.gz")
-	s := e.start(t, append([]string{"profile", "deploy/burner", "-n", ns, "--duration", "15s", "-o", "json", "--record", rec, "--profile", "minimal"}, e.probeFlags(ns)...)...)
+	s := e.start(t, append([]string{"profile", "deploy/burner", "-n", ns, "--duration", "15s", "-o", "folded", "--group-by", "pod,node",
+		"--record", rec, "--profile", "minimal"}, e.probeFlags(ns)...)...)
 	s.waitReady(t, []string{n1, n2}, 90*time.Second)
 	if got := e.probeNodes(t, ns); len(got) != 2 || got[n1] != 1 || got[n2] != 1 {
 		t.Errorf("probe pods per node %v, want one on %s and one on %s, none on %s", got, n1, n2, n3)
@@ -117,7 +120,12 @@ func TestMultiNodeProfile(t *testing.T) {
 	if err := s.wait(t, 90*time.Second); err != nil {
 		t.Fatalf("profile: %v\n%s", err, s.stderr.String())
 	}
-	got := stackSamples(t, s.stdout.String(), nodeOf)
+	// the records behind the flame graph, with their nodes and containers
+	r := e.pixie(t, time.Minute, "replay", rec, "-o", "json")
+	if r.err != nil {
+		t.Fatalf("replay:\n%s", r)
+	}
+	got := stackSamples(t, r.stdout, nodeOf)
 	if n := got[containerID(*copyPod)]; n != 0 {
 		t.Errorf("%d samples of the untargeted burner on %s", n, n3)
 	}
@@ -140,7 +148,11 @@ func TestMultiNodeProfile(t *testing.T) {
 	if math.Abs(total-99*totalCPU) > 0.1*99*totalCPU {
 		t.Errorf("merged: %.0f samples, want %.0f +- 10%% (99 Hz x %.2f CPU-s)", total, 99*totalCPU, totalCPU)
 	}
-	e.mergedFlameGraph(t, rec, got)
+	perPod := map[string]uint64{}
+	for _, p := range burners {
+		perPod[ns+"/burner;"+p.Name+";"+p.Spec.NodeName] = got[containerID(p)]
+	}
+	flameGraphRoots(t, s.stdout.String(), perPod)
 	for id := range got {
 		if _, ok := nodeOf[id]; !ok && id != containerID(*copyPod) {
 			t.Errorf("samples of container %q, no target's", id)
@@ -148,32 +160,41 @@ func TestMultiNodeProfile(t *testing.T) {
 	}
 }
 
-// mergedFlameGraph: the recorded run as one folded flame graph holds every
-// sample of every node's records, the pods' stacks merged.
-func (e *env) mergedFlameGraph(t *testing.T, rec string, perContainer map[string]uint64) {
+// flameGraphRoots: the run's one folded flame graph roots every stack at
+// "namespace/workload;pod;node" of its pod, holds exactly the records'
+// samples of each pod, and nearly all of them in the burner's function.
+func flameGraphRoots(t *testing.T, folded string, want map[string]uint64) {
 	t.Helper()
-	r := e.pixie(t, time.Minute, "replay", rec, "-o", "folded")
-	if r.err != nil {
-		t.Fatalf("replay:\n%s", r)
-	}
-	var want, total, hot uint64
-	for _, n := range perContainer {
-		want += n
-	}
-	for _, l := range lines(r.stdout) {
+	got := map[string]uint64{}
+	var total, hot uint64
+	for _, l := range lines(folded) {
 		i := strings.LastIndexByte(l, ' ')
-		n, err := strconv.ParseUint(l[i+1:], 10, 64)
-		if i < 0 || err != nil {
+		if i < 0 {
 			t.Fatalf("folded line without a count: %q", l)
 		}
+		n, err := strconv.ParseUint(l[i+1:], 10, 64)
+		if err != nil {
+			t.Fatalf("folded line %q: %v", l, err)
+		}
+		frames := strings.SplitN(l[:i], ";", 5)
+		if len(frames) < 5 || frames[3] != "testapp" {
+			t.Errorf("a stack without workload;pod;node;comm roots: %q", l)
+			continue
+		}
+		got[strings.Join(frames[:3], ";")] += n
 		total += n
 		if strings.HasSuffix(l[:i], ";main.pixieHotSpin") {
 			hot += n
 		}
 	}
-	t.Logf("flame graph: %d samples, %d in main.pixieHotSpin; the records hold %d", total, hot, want)
-	if total != want || hot*10 < total*8 {
-		t.Errorf("flame graph of %d samples (%d in main.pixieHotSpin), want the records' %d, >= 80%% hot:\n%s", total, hot, want, r.stdout)
+	t.Logf("flame graph: %d samples, %d in main.pixieHotSpin, by root %v", total, hot, got)
+	for root, n := range want {
+		if got[root] != n {
+			t.Errorf("flame graph root %s holds %d samples, its pod's records %d", root, got[root], n)
+		}
+	}
+	if len(got) != len(want) || hot*10 < total*8 {
+		t.Errorf("flame graph roots %v, want %v; %d of %d samples in main.pixieHotSpin (want >= 80%%)", got, want, hot, total)
 	}
 }
 
