@@ -10,25 +10,34 @@
 E2E_DIR := test/e2e/cluster
 E2E_KVER ?= v1.34.4
 E2E_KUBECONFIG := $(E2E_DIR)/state/pki/admin.kubeconfig
+# The plugin image (the plugin alone, as the release's), for the in-cluster
+# CronJob example (TestCronJobExample); pushed to the cluster's registry.
+E2E_PLUGIN_TAR := $(BIN)/plugin-image_linux_$(IMAGE_ARCH).tar
 
 # In ci: ~14 min for a cold Kubernetes build and ~2-4 min for CoreDNS on a
 # fresh 2-core machine (then cached in /var/cache/kubectl-pixie), ~15 s to
 # usable nodes, then the tests.
 .PHONY: e2e
-e2e: build image ## cluster e2e tests (root): real kubelet + containerd, probe pods, streaming, cleanup (part of ci)
-	KVER=$(E2E_KVER) PROBE_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) PROBE_IMAGE=$(IMAGE) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie \
+e2e: build image e2e-plugin-image ## cluster e2e tests (root): real kubelet + containerd, probe pods, streaming, cleanup (part of ci)
+	KVER=$(E2E_KVER) PROBE_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) PLUGIN_IMAGE_TAR=$(CURDIR)/$(E2E_PLUGIN_TAR) PROBE_IMAGE=$(IMAGE) PIXIE_BIN=$(CURDIR)/$(BIN)/kubectl-pixie \
 	  E2E_RUN='$(E2E_RUN)' bash $(E2E_DIR)/scripts/e2e.sh
+
+.PHONY: e2e-plugin-image
+e2e-plugin-image: build ## the plugin image of this build (host arch) for the e2e cluster: bin/plugin-image_linux_ARCH.tar
+	$(GO) run ./hack/ociimage -o $(E2E_PLUGIN_TAR) -name localhost/kubectl-pixie/plugin:dev -entrypoint /kubectl-pixie \
+	  -title kubectl-pixie -epoch $(SOURCE_DATE_EPOCH) -bin $(IMAGE_ARCH)=$(BIN)/kubectl-pixie
 
 .PHONY: e2e-k8s
 e2e-k8s: ## build (or take from cache) the e2e cluster's Kubernetes binaries
 	bash $(E2E_DIR)/scripts/build-k8s.sh $(E2E_KVER)
 
 .PHONY: e2e-up
-e2e-up: build image ## start the e2e cluster and keep it (export KUBECONFIG=test/e2e/cluster/state/pki/admin.kubeconfig)
+e2e-up: build image e2e-plugin-image ## start the e2e cluster and keep it (export KUBECONFIG=test/e2e/cluster/state/pki/admin.kubeconfig)
 	bash $(E2E_DIR)/scripts/build-k8s.sh $(E2E_KVER)
 	bash $(E2E_DIR)/scripts/build-tools.sh
 	bash $(E2E_DIR)/scripts/build-coredns.sh
 	cp $(IMAGE_TAR) $(E2E_DIR)/images/probe.tar
+	cp $(E2E_PLUGIN_TAR) $(E2E_DIR)/images/plugin.tar
 	bash $(E2E_DIR)/scripts/up.sh
 
 .PHONY: e2e-down

@@ -3,7 +3,8 @@
 # run the e2e tests against it, and tear everything down, whatever happens.
 #
 # Env: PIXIE_BIN (plugin binary, default bin/kubectl-pixie), PROBE_IMAGE_TAR
-# (from `make image`, pushed to the cluster's registry), E2E_RUN (go test -run),
+# (from `make image`, pushed to the cluster's registry), PLUGIN_IMAGE_TAR
+# (from `make e2e-plugin-image`, likewise), E2E_RUN (go test -run),
 # E2E_KEEP=1 keeps the cluster running afterwards (then: scripts/down.sh --purge).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +19,9 @@ tb=$(date +%s)
 PROBE_IMAGE_TAR="${PROBE_IMAGE_TAR:?set PROBE_IMAGE_TAR (make image)}"
 mkdir -p "$HERE/logs"
 cp "$PROBE_IMAGE_TAR" "$HERE/images/probe.tar"
+# the plugin image (for the in-cluster CronJob example), when given
+rm -f "$HERE/images/plugin.tar"
+[ -z "${PLUGIN_IMAGE_TAR:-}" ] || cp "$PLUGIN_IMAGE_TAR" "$HERE/images/plugin.tar"
 
 # A cluster left running by an earlier, interrupted run is stopped first.
 "$HERE/scripts/down.sh" --purge >/dev/null 2>&1 || true
@@ -32,7 +36,7 @@ export PIXIE_BIN="${PIXIE_BIN:-$ROOT/bin/kubectl-pixie}"
 export PIXIE_KUBECTL="$HERE/bin/kubectl"
 # images by digest, as pushed to the cluster's registry by up.sh
 . "$HERE/state/images.env"
-export PIXIE_E2E_IMAGE="$PROBE_REF" PIXIE_E2E_TESTAPP="$TESTAPP_REF"
+export PIXIE_E2E_IMAGE="$PROBE_REF" PIXIE_E2E_TESTAPP="$TESTAPP_REF" PIXIE_E2E_PLUGIN_IMAGE="${PLUGIN_REF:-}"
 export PIXIE_E2E_REQUIRE=1 PIXIE_E2E_CLUSTER_DIR="$HERE"
 cd "$ROOT"
 set +e
