@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,20 +58,25 @@ func TestTraceCounts(t *testing.T) {
 		})
 	}
 
-	// client side: the client pod exists first (it waits before calling)
+	// client side: the client pod exists first and calls only once the
+	// probe is attached (testapp caller, asked over HTTP)
 	t.Run("pod/client", func(t *testing.T) {
 		id := strings.ToLower(randID())
 		pd, pe := "/d-"+id, "/e-"+id
-		e.client1(t, ns, "cd-"+id, web[0].Status.PodIP, pd, n, "8s")
-		e.client1(t, ns, "ce-"+id, web[0].Status.PodIP, pe, n, "8s") // untargeted, same server
+		cd := e.runPod(t, ns, "cd-"+id, map[string]string{"app": "client"}, "caller", ":"+callerPort)
+		ce := e.runPod(t, ns, "ce-"+id, map[string]string{"app": "client"}, "caller", ":"+callerPort) // untargeted, same server
 		// Restricted mode templates the client-side paths (both read
 		// /{id}); full data access, allowed by the probe namespace's
 		// annotation, keeps them apart.
 		e.allowFullData(t, ns)
-		s := e.start(t, append([]string{"trace", "pod/cd-" + id, "-n", ns, "--duration", "16s", "-o", "json", "--data-access", "full"}, e.probeFlags(ns)...)...)
+		s := e.start(t, append([]string{"trace", "pod/cd-" + id, "-n", ns, "--duration", "12s", "-o", "json", "--data-access", "full"}, e.probeFlags(ns)...)...)
 		s.waitStderr(t, " ready (", 90*time.Second)
-		okd := e.clientDone(t, ns, "cd-"+id)
-		e.clientDone(t, ns, "ce-"+id)
+		var okd int
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); okd = call(t, cd, "http://"+web[0].Status.PodIP+":8080"+pd, n, "100ms").ok }()
+		call(t, ce, "http://"+web[0].Status.PodIP+":8080"+pe, n, "100ms")
+		wg.Wait()
 		if err := s.wait(t, 60*time.Second); err != nil {
 			t.Fatalf("trace: %v\n%s", err, s.stderr.String())
 		}
@@ -80,10 +88,52 @@ func TestTraceCounts(t *testing.T) {
 		if got[pe] != 0 {
 			t.Errorf("%d requests of the untargeted client were traced", got[pe])
 		}
-		if all := countEvents(t, s.stdout.String(), "server"); len(all) != 0 {
+		all := countEvents(t, s.stdout.String(), "server")
+		delete(all, "/call") // the test asking the traced client to call
+		if len(all) != 0 {
 			t.Errorf("server-side events of an untargeted server: %v", all)
 		}
 	})
+}
+
+// callerPort is where `testapp caller` listens for /call.
+const callerPort = "8082"
+
+// called is what a caller pod answered: its own count of successful
+// requests and the latency it measured of each, in order.
+type called struct {
+	ok  int
+	lat []int64
+	out string
+}
+
+var latencyRE = regexp.MustCompile(`(?m)^latency (\d+) (\d+)$`)
+
+// call asks a caller pod (from this host, by its IP) to GET url n times,
+// one every interval, and waits for its answer.
+func call(t *testing.T, caller *corev1.Pod, url string, n int, interval string) called {
+	t.Helper()
+	q := fmt.Sprintf("http://%s:%s/call?url=%s&n=%d&interval=%s", caller.Status.PodIP, callerPort, url, n, interval)
+	c := &http.Client{Timeout: 2 * time.Minute}
+	resp, err := c.Get(q)
+	if err != nil {
+		t.Errorf("asking %s to call: %v", caller.Name, err)
+		return called{}
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	r := called{out: string(b)}
+	if m := doneRE.FindStringSubmatch(r.out); m != nil {
+		r.ok, _ = strconv.Atoi(m[1])
+	}
+	for _, m := range latencyRE.FindAllStringSubmatch(r.out, -1) {
+		ns, _ := strconv.ParseInt(m[2], 10, 64)
+		r.lat = append(r.lat, ns)
+	}
+	if resp.StatusCode != http.StatusOK || r.ok != n || len(r.lat) != n {
+		t.Errorf("%s made %d of %d calls (%s):\n%s", caller.Name, r.ok, n, resp.Status, r.out)
+	}
+	return r
 }
 
 func randID() string { return strconv.FormatInt(time.Now().UnixNano()%1e9, 36) }

@@ -116,7 +116,7 @@ func TestAgentEndsAtItsOwnDeadline(t *testing.T) {
 			term := cs[0].State.Terminated
 			t.Logf("agent ended after %s with exit code %d", time.Since(start).Round(time.Second), term.ExitCode)
 			if term.ExitCode != 124 {
-				t.Errorf("exit code %d, want 124 (its own deadline)\n%s", term.ExitCode, e.podLogs(t, ns, created.Name))
+				t.Errorf("exit code %d (%s: %s), want 124 (its own deadline)\n%s", term.ExitCode, term.Reason, term.Message, e.podLogs(t, ns, created.Name))
 			}
 			break
 		}
