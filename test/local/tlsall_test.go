@@ -14,8 +14,8 @@ import (
 
 // TestTraceGoTLSAll: with --all, the scan of /proc finds the Go
 // crypto/tls server and client (the test binary, stripped as go test
-// builds it) and probes their executable once for every process running
-// it: exact per-endpoint counts on both sides against what the client got.
+// builds it) and probes their executable for every process running it:
+// exact per-endpoint counts on both sides against what the client got.
 func TestTraceGoTLSAll(t *testing.T) {
 	requirePrivileged(t)
 	requireTLSArch(t)
@@ -36,9 +36,11 @@ func TestTraceGoTLSAll(t *testing.T) {
 	}
 	recs := tr.stop(t)
 	self, _ := os.Executable()
+	// Other test binaries of the same name may run on a shared host: the
+	// line names the file, not the path.
 	probed := fmt.Sprintf("go uprobes on every traced process (%s,", filepath.Base(self))
-	if n := strings.Count(tr.errOut.String(), probed); n != 1 {
-		t.Errorf("want %q once on stderr, found %d times:\n%s", probed, n, tr.errOut.String())
+	if !strings.Contains(tr.errOut.String(), probed) {
+		t.Errorf("want %q on stderr:\n%s", probed, tr.errOut.String())
 	}
 	want := map[string]int{}
 	for i, u := range urls {
