@@ -143,18 +143,24 @@ func TestFiredExitCode(t *testing.T) {
 // checks without panicking.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"p99 > 250ms && endpoint =~ \"/api/.*\"", "total(p99) > 1s", "self(\"a\\\"b\") > 5%",
-		"verdict == leak", "rss >= 1.5GiB", "error_rate > .5%", "\"", "((", "é > 1"} {
+		"verdict == leak", "rss >= 1.5GiB", "error_rate > .5%", "\"", "((", "é > 1",
+		"p99 > +20%", "rps < -10", "error_rate > +.5%", "p99 > -+1ms", "rss > +1GiB && total(p99) < -5%"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := Parse(s, testSchema)
-		if err != nil {
-			var se *SyntaxError
-			if !errors.As(err, &se) || se.Col < 1 || se.Col > len([]rune(s))+1 {
-				t.Fatalf("%q: %v (column outside the rule)", s, err)
+		diff := testSchema
+		diff.Diff = true
+		for _, schema := range []Schema{testSchema, diff} { // signed literals parse only in a diff
+			r, err := Parse(s, schema)
+			if err != nil {
+				var se *SyntaxError
+				if !errors.As(err, &se) || se.Col < 1 || se.Col > len([]rune(s))+1 {
+					t.Fatalf("%q: %v (column outside the rule)", s, err)
+				}
+				continue
 			}
-			return
+			r.Check(table)
+			r.Check(diffTable)
 		}
-		r.Check(table)
 	})
 }
