@@ -17,11 +17,13 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/gate"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/mapview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/memview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/profileview"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/traceview"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 func init() { register(NewCmdDiff) }
@@ -42,6 +44,9 @@ var (
 		change has a z score of 3 and is at least --min-change; then NEW's
 		flame graph coloured by change (-o svg: as an interactive SVG), and
 		--pprof DIR writes both profiles for go tool pprof -diff_base.
+
+		map: per edge (requestor -> responder, PIDs left out, and protocol),
+		as trace per endpoint.
 
 		memory: per process name, growth rate, RSS and verdict, marked when
 		the rates' 95% intervals do not overlap or the verdict changed.
@@ -92,7 +97,7 @@ func NewCmdDiff(_ cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	o := NewDiffOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "diff BASE NEW",
-		Short:   "Compare two recordings (--record) of trace, profile or memory: what changed, marked where it is more than noise",
+		Short:   "Compare two recordings (--record) of trace, map, profile or memory: what changed, marked where it is more than noise",
 		Long:    diffLong,
 		Example: fmt.Sprintf(diffExample, "kubectl pixie"),
 		Args:    cobra.ArbitraryArgs,
@@ -147,14 +152,14 @@ func (o *DiffOptions) Complete(args []string) error {
 // schema is the --fail-if columns of the recorded command.
 func (o *DiffOptions) schema() (gate.Schema, error) {
 	switch o.headers[0].Command {
-	case "trace":
+	case "trace", "map":
 		return traceview.DiffGateSchema, nil
 	case "profile":
 		return profileview.DiffGateSchema, nil
 	case "memory":
 		return memview.DiffGateSchema, nil
 	}
-	return gate.Schema{}, fmt.Errorf("%s was recorded by `%s`: diff compares recordings of trace, profile or memory", o.files[0], o.headers[0].Command)
+	return gate.Schema{}, fmt.Errorf("%s was recorded by `%s`: diff compares recordings of trace, map, profile or memory", o.files[0], o.headers[0].Command)
 }
 
 // Validate checks the flags against the recordings; no I/O.
@@ -200,6 +205,8 @@ func (o *DiffOptions) Run(ctx context.Context) error {
 	switch o.headers[0].Command {
 	case "trace":
 		src, err = o.diffTrace(ctx, p, width)
+	case "map":
+		src, err = o.diffMap(ctx, p, width)
 	case "profile":
 		src, err = o.diffProfile(ctx, p, width)
 	case "memory":
@@ -245,13 +252,37 @@ func (o *DiffOptions) diffTrace(ctx context.Context, p *render.Palette, width in
 		}
 		views[i] = v.(*traceview.View)
 	}
-	th := traceview.Thresholds{MinRequests: o.MinRequests, MinChange: o.MinChange / 100, MinDelta: o.MinDelta}
-	d := traceview.Compare(views[0], views[1], th)
+	return o.writeTraceDiff(traceview.Compare(views[0], views[1], o.thresholds()), p, width)
+}
+
+func (o *DiffOptions) thresholds() traceview.Thresholds {
+	return traceview.Thresholds{MinRequests: o.MinRequests, MinChange: o.MinChange / 100, MinDelta: o.MinDelta}
+}
+
+func (o *DiffOptions) writeTraceDiff(d *traceview.TraceDiff, p *render.Palette, width int) (func() gate.Source, error) {
 	d.Titles(filepath.Base(o.files[0]), filepath.Base(o.files[1]), time.Duration(o.headers[0].WindowNs), time.Duration(o.headers[1].WindowNs))
 	if o.Output == "json" {
 		return d.GateSource, d.WriteJSON(o.Out)
 	}
 	return d.GateSource, d.WriteTable(o.Out, p, width)
+}
+
+// diffMap compares two maps edge by edge, as trace compares endpoints.
+func (o *DiffOptions) diffMap(ctx context.Context, p *render.Palette, width int) (func() gate.Source, error) {
+	var rows [2][]stats.Endpoint
+	var secs [2]float64
+	for i := range rows {
+		v, err := o.load(ctx, i, func(h recording.Header, now func() time.Time) driver.View {
+			return mapview.New(io.Discard, mapview.Options{Output: mapview.OutputTable, Window: time.Duration(h.WindowNs), Now: now}, nil)
+		})
+		if err != nil {
+			return nil, err
+		}
+		rows[i], secs[i] = v.(*mapview.View).DiffRows()
+	}
+	d := traceview.CompareRows(rows[0], rows[1], secs[0], secs[1], o.thresholds())
+	d.Heads("EDGE", "PROTOCOL")
+	return o.writeTraceDiff(d, p, width)
 }
 
 func (o *DiffOptions) diffProfile(ctx context.Context, p *render.Palette, width int) (func() gate.Source, error) {

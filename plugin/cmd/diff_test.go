@@ -13,7 +13,7 @@ import (
 // Bad arguments, files and flags are refused with what to do, before
 // anything is compared.
 func TestDiffRefuses(t *testing.T) {
-	trace, trace2, prof, mapRec := recordFile(t, "trace"), recordFile(t, "trace"), recordFile(t, "profile"), recordFile(t, "map")
+	trace, trace2, prof, other := recordFile(t, "trace"), recordFile(t, "trace"), recordFile(t, "profile"), recordFile(t, "top")
 	notRec := filepath.Join(t.TempDir(), "x")
 	_ = os.WriteFile(notRec, []byte("hello"), 0o600)
 	for _, c := range []struct {
@@ -25,7 +25,7 @@ func TestDiffRefuses(t *testing.T) {
 		{[]string{trace, filepath.Join(t.TempDir(), "none")}, "cannot open the recording"},
 		{[]string{trace, notRec}, "not a kubectl pixie recording"},
 		{[]string{trace, prof}, "compare two recordings of the same command"},
-		{[]string{mapRec, mapRec}, "diff compares recordings of trace, profile or memory"},
+		{[]string{other, other}, "diff compares recordings of trace, map, profile or memory"},
 		{[]string{trace, trace2, "-o", "svg"}, "-o svg draws profiles"},
 		{[]string{trace, trace2, "-o", "yaml"}, "unknown output format"},
 		{[]string{trace, trace2, "--pprof", t.TempDir()}, "--pprof writes profiles"},
@@ -46,10 +46,12 @@ func TestDiffRefuses(t *testing.T) {
 
 // Two recordings without requests compare to an empty table.
 func TestDiffEmpty(t *testing.T) {
-	var out, errOut bytes.Buffer
-	cmd := NewCmdDiff(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
-	cmd.SetArgs([]string{recordFile(t, "trace"), recordFile(t, "trace"), "--fail-if", "p99 > +1ms"})
-	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "0 changes marked") {
-		t.Errorf("%v\n%s%s", err, out.String(), errOut.String())
+	for command, head := range map[string]string{"trace": "SERVICE", "map": "EDGE"} {
+		var out, errOut bytes.Buffer
+		cmd := NewCmdDiff(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+		cmd.SetArgs([]string{recordFile(t, command), recordFile(t, command), "--fail-if", "p99 > +1ms"})
+		if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "0 changes marked") || !strings.Contains(out.String(), head) {
+			t.Errorf("%s: %v\n%s%s", command, err, out.String(), errOut.String())
+		}
 	}
 }

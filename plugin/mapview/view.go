@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -101,6 +102,27 @@ func (v *View) Edges() []Edge {
 		ls = append(ls, l)
 	}
 	return Edges(v.agg.Rows(), ls)
+}
+
+// DiffRows are the edges as diff compares them: the requestor and
+// responder, without PIDs (they change between runs), as the row's
+// service, the protocol as its method; and the window in seconds.
+func (v *View) DiffRows() ([]stats.Endpoint, float64) {
+	edges := v.Edges()
+	rows := make([]stats.Endpoint, len(edges))
+	for i, e := range edges {
+		rows[i] = stats.Endpoint{Key: stats.Key{Service: withoutPID(e.Requestor) + " -> " + withoutPID(e.Responder), Method: e.Protocol},
+			Count: e.Requests, Errors: e.Errors, ReqBytes: e.BytesSent, RespBytes: e.BytesRecv, Latency: e.Latency}
+	}
+	return rows, v.elapsed().Seconds()
+}
+
+// withoutPID is a process name without api.ProcessName's " (pid N)".
+func withoutPID(name string) string {
+	if i := strings.LastIndex(name, " (pid "); i > 0 && strings.HasSuffix(name, ")") {
+		return name[:i]
+	}
+	return name
 }
 
 // elapsed is the rate's denominator: the probes' window once they

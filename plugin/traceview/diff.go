@@ -55,12 +55,20 @@ type TraceDiff struct {
 	alpha                 float64 // the sketches' relative error
 	baseLabel, newLabel   string
 	baseWindow, newWindow time.Duration
+	heads                 [2]string // the first two columns' titles
 }
 
 // Compare joins the endpoints of two finished views (replays) and marks
 // the changes that pass th.
 func Compare(base, next *View, th Thresholds) *TraceDiff {
-	d := &TraceDiff{BaseSecs: base.elapsed().Seconds(), NewSecs: next.elapsed().Seconds(), th: th, alpha: stats.DefaultRelativeAccuracy}
+	return CompareRows(render.EndpointGroups(base.model.Rows(), render.TraceSelect{}), render.EndpointGroups(next.model.Rows(), render.TraceSelect{}),
+		base.elapsed().Seconds(), next.elapsed().Seconds(), th)
+}
+
+// CompareRows joins two runs' rows (one per endpoint or edge: status
+// classes merged), whose windows were baseSecs and newSecs long.
+func CompareRows(baseRows, newRows []stats.Endpoint, baseSecs, newSecs float64, th Thresholds) *TraceDiff {
+	d := &TraceDiff{BaseSecs: baseSecs, NewSecs: newSecs, th: th, alpha: stats.DefaultRelativeAccuracy, heads: [2]string{"SERVICE", "ENDPOINT"}}
 	idx := map[stats.Key]int{}
 	add := func(eps []stats.Endpoint, isBase bool) {
 		for i := range eps {
@@ -83,8 +91,8 @@ func Compare(base, next *View, th Thresholds) *TraceDiff {
 			}
 		}
 	}
-	add(render.EndpointGroups(base.model.Rows(), render.TraceSelect{}), true)
-	add(render.EndpointGroups(next.model.Rows(), render.TraceSelect{}), false)
+	add(baseRows, true)
+	add(newRows, false)
 	for i := range d.Rows {
 		d.Rows[i].Marked = d.marks(&d.Rows[i])
 	}
@@ -106,6 +114,9 @@ func count(e *stats.Endpoint) uint64 {
 	}
 	return e.Count
 }
+
+// Heads renames the first two columns (a map's EDGE and PROTOCOL).
+func (d *TraceDiff) Heads(first, second string) { d.heads = [2]string{first, second} }
 
 // Titles names the runs in the table's heading (file names, windows).
 func (d *TraceDiff) Titles(base, next string, baseWindow, newWindow time.Duration) {
@@ -184,7 +195,7 @@ func (d *TraceDiff) WriteTable(w io.Writer, p *render.Palette, width int) error 
 	fmt.Fprintf(w, "BASE %s (%s, %s requests)  NEW %s (%s, %s requests)\n\n",
 		render.Sanitize(d.baseLabel), render.FormatWindow(d.baseWindow), render.FormatCount(d.BaseTotal),
 		render.Sanitize(d.newLabel), render.FormatWindow(d.newWindow), render.FormatCount(d.NewTotal))
-	t := render.Table{Columns: []render.Column{{Title: "SERVICE"}, {Title: "ENDPOINT"}, {Title: "REQ", Right: true},
+	t := render.Table{Columns: []render.Column{{Title: d.heads[0]}, {Title: d.heads[1]}, {Title: "REQ", Right: true},
 		{Title: "RPS", Right: true}, {Title: "ERR%", Right: true}, {Title: "P50", Right: true}, {Title: "P99", Right: true}},
 		MaxWidth: width, Shrink: 1}
 	for i := range d.Rows {
