@@ -72,6 +72,14 @@ type MemorySummary struct {
 	ContainerID           string  `json:"container_id,omitempty"`
 	PodUID                string  `json:"pod_uid,omitempty"`
 	Exited                bool    `json:"exited,omitempty"`
+	// ReleasedBytes is what the process released between its samples
+	// (munmap counters, or page faults beyond its growth). Undersampled:
+	// that was more per interval than the samples swing, so its memory
+	// cycles faster than the sampling; DecideSamples is then about how
+	// many samples at this interval would decide.
+	ReleasedBytes uint64 `json:"released_bytes,omitempty"`
+	Undersampled  bool   `json:"undersampled,omitempty"`
+	DecideSamples int    `json:"decide_samples,omitempty"`
 }
 
 // AllocStack is one call stack holding memory at the end of an --alloc

@@ -1,6 +1,7 @@
 package memtrend
 
 import (
+	"os"
 	"sort"
 	"strconv"
 
@@ -66,8 +67,7 @@ func (t *Tracker) Summaries(now int64, host Host) []api.MemorySummary {
 	out := make([]api.MemorySummary, 0, len(t.order))
 	for _, key := range t.order {
 		s := t.procs[key]
-		m := Summarize(s.pts.Points(), s.first, s.last, s.peak, host, now, s.exited)
-		m.Samples = s.pts.Samples()
+		m := Summarize(s.pts.Points(), s.pts.Samples(), s.first, s.last, s.peak, host, now, s.exited)
 		out = append(out, m)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].GrowthBytesPerSec > out[j].GrowthBytesPerSec })
@@ -77,7 +77,7 @@ func (t *Tracker) Summaries(now int64, host Host) []api.MemorySummary {
 // Summarize judges one series. The limit is the cgroup's when it has one
 // (checked against the cgroup's usage, as the kernel does), else the host's
 // memory (checked against what is in use on the host).
-func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, host Host, now int64, exited bool) api.MemorySummary {
+func Summarize(pts []trend.Point, samples int, first, last api.ProcessStats, peak uint64, host Host, now int64, exited bool) api.MemorySummary {
 	lim := trend.Limits{}
 	src := ""
 	switch {
@@ -88,7 +88,8 @@ func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, hos
 		lim = trend.Limits{Limit: float64(host.TotalBytes), Usage: float64(host.TotalBytes - min(host.AvailableBytes, host.TotalBytes))}
 		src = "host"
 	}
-	r := trend.Analyze(pts, lim)
+	released := Released(first, last)
+	r := trend.AnalyzeChurn(pts, lim, trend.Churn{Released: float64(released), Samples: samples})
 	// A high-water mark that rose during the window is a peak the samples
 	// may have missed (a spike between two of them).
 	if last.HWMBytes > first.HWMBytes && last.HWMBytes > peak {
@@ -100,7 +101,7 @@ func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, hos
 		PID:                   last.PID,
 		Comm:                  last.Comm,
 		UPID:                  last.UPID,
-		Samples:               len(pts),
+		Samples:               samples,
 		WindowNs:              last.Time - first.Time,
 		Series:                "rss_bytes",
 		GrowthBytesPerSec:     r.Slope,
@@ -117,6 +118,9 @@ func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, hos
 		ContainerID:           last.ContainerID,
 		PodUID:                last.PodUID,
 		Exited:                exited,
+		ReleasedBytes:         released,
+		Undersampled:          r.Undersampled,
+		DecideSamples:         r.DecideSamples,
 	}
 	if lim.Limit > 0 {
 		m.LimitBytes = uint64(lim.Limit)
@@ -130,4 +134,22 @@ func Summarize(pts []trend.Point, first, last api.ProcessStats, peak uint64, hos
 		m.TimeToOOMNs = int64(r.TimeToOOM * 1e9)
 	}
 	return m
+}
+
+// Released is what a process released between two of its samples: the
+// bytes it unmapped (eBPF counters, when they run) or the pages it faulted
+// in beyond its growth (/proc, always), whichever is more. Memory freed
+// with madvise shows only in the faults when it is touched again.
+func Released(first, last api.ProcessStats) uint64 {
+	var unmapped, faulted uint64
+	if last.MunmapBytes > first.MunmapBytes {
+		unmapped = last.MunmapBytes - first.MunmapBytes
+	}
+	if last.MinorFaults > first.MinorFaults {
+		faulted = (last.MinorFaults - first.MinorFaults) * uint64(os.Getpagesize())
+	}
+	if last.RSSBytes > first.RSSBytes {
+		faulted -= min(faulted, last.RSSBytes-first.RSSBytes)
+	}
+	return max(unmapped, faulted)
 }

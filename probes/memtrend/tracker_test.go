@@ -2,6 +2,7 @@ package memtrend
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -43,5 +44,27 @@ func BenchmarkTrackerHour500(b *testing.B) {
 		var tr Tracker
 		addHour(&tr, 500)
 		tr.Summaries(0, Host{})
+	}
+}
+
+// What a process released between two samples: the unmapped bytes, or
+// the pages it faulted in beyond its growth, whichever is more.
+func TestReleased(t *testing.T) {
+	page := uint64(os.Getpagesize())
+	first := api.ProcessStats{MinorFaults: 100, RSSBytes: 10 << 20, MunmapBytes: 0}
+	for _, c := range []struct {
+		name string
+		last api.ProcessStats
+		want uint64
+	}{
+		{"unmapped", api.ProcessStats{MinorFaults: 100, RSSBytes: 10 << 20, MunmapBytes: 640 << 20}, 640 << 20},
+		{"faulted and gone", api.ProcessStats{MinorFaults: 100 + 1000, RSSBytes: 10 << 20}, 1000 * page},
+		{"faulted and kept", api.ProcessStats{MinorFaults: 100 + 1000, RSSBytes: 10<<20 + 1000*page}, 0},
+		{"grew more than it faulted", api.ProcessStats{MinorFaults: 100 + 10, RSSBytes: 20 << 20}, 0},
+		{"both: the larger", api.ProcessStats{MinorFaults: 100 + 1000, RSSBytes: 10 << 20, MunmapBytes: page}, 1000 * page},
+	} {
+		if got := Released(first, c.last); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
 	}
 }

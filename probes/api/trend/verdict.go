@@ -31,6 +31,11 @@ type Result struct {
 	// in seconds; 0 when not growing or no limit is known.
 	TimeToOOM      float64
 	PercentOfLimit float64
+	// Undersampled: the memory cycles faster than it was sampled (see
+	// Churn); DecideSamples is about how many samples a run at the same
+	// interval needs to decide.
+	Undersampled  bool
+	DecideSamples int
 }
 
 // Thresholds. A change smaller than both of these over the window is not
@@ -48,10 +53,34 @@ const (
 	// A drop larger than this fraction of the range is a collection.
 	dropFraction = 0.25
 	minSamples   = 5
+	// A sawtooth's floor must be seen after this many collections before
+	// its rise is called a leak: a handful of cycles is chance.
+	minFloors = 5
 )
 
 // Analyze fits pts (sorted by T) and returns a verdict with its reason.
 func Analyze(pts []Point, lim Limits) Result {
+	return AnalyzeChurn(pts, lim, Churn{})
+}
+
+// AnalyzeChurn is Analyze with what the process released between its
+// samples: memory that cycles faster than the sampling is judged by the
+// floor of the cycle, or called undecided with the samples that would
+// decide. A leak or growth is never called on a slope whose interval
+// holds zero.
+func AnalyzeChurn(pts []Point, lim Limits, c Churn) Result {
+	r := analyze(pts, lim, c)
+	if (r.Verdict == vocab.VerdictLeak || r.Verdict == vocab.VerdictGrowing) && r.Low <= 0 {
+		r.Reason = fmt.Sprintf("undecided: %s, but its interval [%s, %s] holds zero; run longer or sample more often",
+			r.Reason, Rate(r.Low), Rate(r.High))
+		r.Verdict = vocab.VerdictNoisy
+		r.Confidence = 0
+		r.TimeToOOM = 0
+	}
+	return r
+}
+
+func analyze(pts []Point, lim Limits, c Churn) Result {
 	if len(pts) == 0 {
 		return Result{Verdict: vocab.VerdictNoisy, Reason: "no samples"}
 	}
@@ -65,6 +94,14 @@ func Analyze(pts []Point, lim Limits) Result {
 	r.Fit = TheilSen(pts)
 	r.Slope, r.Low, r.High = r.Fit.Slope, r.Fit.Low, r.Fit.High
 	minGrowth := math.Max(minGrowthBytes, minGrowthFraction*level)
+	if c.Samples == 0 {
+		c.Samples = len(pts)
+	}
+	if perInterval, ok := undersampled(c, r.Peak-lo, r.Span, minGrowth); ok {
+		r.judgeUndersampled(pts, c, perInterval, r.Peak-lo, minGrowth)
+		r.oom(lim)
+		return r
+	}
 
 	segs := collections(pts, r.Peak-lo, minGrowth)
 	if len(segs) >= 3 { // two or more drops: a sawtooth
@@ -205,12 +242,9 @@ func sawtooth(r *Result, segs [][]Point, minGrowth float64) {
 	// allocations, so the floor must rise by a tenth of the swing too.
 	amplitude := r.Peak - ff.Intercept
 	floorMin := math.Max(minGrowth, 0.1*amplitude)
-	if floorTotal >= floorMin && ff.Tau >= leakTau && len(floors) >= 3 {
+	if floorTotal >= floorMin && ff.Tau >= leakTau && len(floors) >= minFloors {
 		r.Verdict = vocab.VerdictLeak
 		r.Confidence = ff.R2
-		if len(floors) < 4 {
-			r.Confidence = math.Min(r.Confidence, 0.7)
-		}
 		r.Reason = fmt.Sprintf("sawtooth (%d collections) whose floor rises at %s: each cycle keeps memory",
 			r.Drops, Rate(ff.Slope))
 		return
@@ -219,7 +253,10 @@ func sawtooth(r *Result, segs [][]Point, minGrowth float64) {
 	r.Confidence = clamp01(1 - math.Abs(floorTotal)/math.Max(floorMin, amplitude))
 	r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s); the floor after collections moves (%s) without a steady rise",
 		r.Drops, Bytes(floors[0].V), Bytes(r.Peak), Rate(ff.Slope))
-	if math.Abs(floorTotal) < floorMin {
+	if floorTotal >= floorMin && len(floors) < minFloors {
+		r.Reason = fmt.Sprintf("undecided: a sawtooth whose floor rose %s over %d collections, too few to call (%d needed); run longer",
+			SignedBytes(floorTotal), r.Drops, minFloors)
+	} else if math.Abs(floorTotal) < floorMin {
 		r.Reason = fmt.Sprintf("sawtooth of allocate and collect (%d collections, %s to %s) with a flat floor: not a leak",
 			r.Drops, Bytes(floors[0].V), Bytes(r.Peak))
 	}

@@ -1,0 +1,137 @@
+package trend
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
+)
+
+// Churn is what a process released between its samples, from counters the
+// samples cannot see: the bytes it unmapped (eBPF munmap counters) or
+// faulted in without keeping (page faults minus growth).
+type Churn struct {
+	Released float64 // bytes released over the window
+	Samples  int     // samples taken (a long Series keeps fewer points)
+}
+
+const (
+	// minFloorPoints is how many samples must sit on the floor under a
+	// cycle faster than the sampling before its slope decides anything.
+	minFloorPoints = 6
+	// decideMargin scales the samples the advice names, so that a run of
+	// that length holds minFloorPoints floor samples with room to spare.
+	decideMargin = 3
+	// maxEnvelopePoints bounds the O(n³) floor search.
+	maxEnvelopePoints = 128
+)
+
+// undersampled reports whether the process released more memory per
+// sampling interval than its samples ever swung: its memory cycles faster
+// than the sampling, so each sample lands at a random point of a cycle.
+func undersampled(c Churn, swing, span, minGrowth float64) (perInterval float64, ok bool) {
+	if c.Samples < 2 || span <= 0 || c.Released <= 0 {
+		return 0, false
+	}
+	perInterval = c.Released / float64(c.Samples-1)
+	return perInterval, perInterval >= minGrowth && perInterval >= swing
+}
+
+// judgeUndersampled gives the verdict of a series whose memory cycles
+// faster than it was sampled. Only the samples on the cycle's floor (the
+// lower envelope) tell a leak: every cycle returns there, so the floor
+// rises with what each cycle keeps. Too few of them and it says so, with
+// the samples a run needs.
+func (r *Result) judgeUndersampled(pts []Point, c Churn, perInterval, swing, minGrowth float64) {
+	interval := r.Span / float64(c.Samples-1)
+	r.Undersampled = true
+	floor := floorPoints(pts, math.Max(minGrowth, 0.02*swing))
+	frac := float64(len(floor)) / float64(len(pts))
+	r.DecideSamples = int(math.Ceil(decideMargin * minFloorPoints / math.Max(frac, 1/float64(len(pts)))))
+	cycle := fmt.Sprintf("it released %s per %s sample interval, %.1f times what its samples swing (%s): its memory cycles faster than the sampling, so samples land at random points of the cycle",
+		Bytes(perInterval), durationMs(interval), perInterval/math.Max(swing, 1), Bytes(swing))
+	ff := TheilSen(floor)
+	if len(floor) >= 2 {
+		r.Slope, r.Low, r.High = ff.Slope, ff.Low, ff.High
+	}
+	rise := ff.Slope * r.Span
+	switch {
+	case len(floor) < minFloorPoints:
+		r.Verdict = vocab.VerdictNoisy
+		r.Reason = fmt.Sprintf("undecided: %s; only %d of %d samples sit on its floor, %d needed: take about %d samples (%s at this interval)",
+			cycle, len(floor), len(pts), minFloorPoints, r.DecideSamples, Duration(float64(r.DecideSamples-1)*interval))
+	case ff.Low > 0 && rise >= minGrowth && ff.Tau >= leakTau && ff.R2 >= leakR2:
+		r.Verdict = vocab.VerdictLeak
+		r.Confidence = ff.R2
+		r.Reason = fmt.Sprintf("the floor under a fast cycle rises at %s (%d floor samples, %s over %s): each cycle keeps memory; %s",
+			Rate(ff.Slope), len(floor), SignedBytes(rise), Duration(r.Span), cycle)
+	default:
+		r.Verdict = vocab.VerdictNoisy
+		r.Confidence = clamp01(1 - math.Abs(rise)/math.Max(minGrowth, swing))
+		r.Reason = fmt.Sprintf("the floor under a fast cycle holds (%s over %s, %d floor samples): not a leak; %s",
+			SignedBytes(rise), Duration(r.Span), len(floor), cycle)
+	}
+}
+
+// floorPoints returns the samples on the lower envelope of pts: of the
+// lines through two samples that no sample lies below by more than tol,
+// the one the most samples lie within tol of.
+func floorPoints(pts []Point, tol float64) []Point {
+	pts = thin(pts, maxEnvelopePoints)
+	bestI, bestJ, bestN := -1, -1, 0
+	for i := range pts {
+		for j := i + 1; j < len(pts); j++ {
+			if n := onLine(pts, pts[i], pts[j], tol); n > bestN {
+				bestI, bestJ, bestN = i, j, n
+			}
+		}
+	}
+	if bestI < 0 { // no line: the lowest sample alone
+		lo := 0
+		for i, p := range pts {
+			if p.V < pts[lo].V {
+				lo = i
+			}
+		}
+		return pts[lo : lo+1]
+	}
+	a, b := pts[bestI], pts[bestJ]
+	s := (b.V - a.V) / (b.T - a.T)
+	var out []Point
+	for _, p := range pts {
+		if p.V-(a.V+s*(p.T-a.T)) <= tol {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// onLine counts the samples within tol of the line through a and b, or
+// returns 0 when a sample lies below it by more than tol (or a and b do
+// not make a line).
+func onLine(pts []Point, a, b Point, tol float64) int {
+	dt := b.T - a.T
+	if dt == 0 {
+		return 0
+	}
+	s := (b.V - a.V) / dt
+	n := 0
+	for _, p := range pts {
+		d := p.V - (a.V + s*(p.T-a.T))
+		if d < -tol {
+			return 0
+		}
+		if d <= tol {
+			n++
+		}
+	}
+	return n
+}
+
+// durationMs formats a sub-second interval in milliseconds.
+func durationMs(sec float64) string {
+	if sec < 1 {
+		return fmt.Sprintf("%.0f ms", sec*1000)
+	}
+	return Duration(sec)
+}
