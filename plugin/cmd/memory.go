@@ -42,9 +42,10 @@ var (
 		from sampled page faults (the stack that made each page resident,
 		until it is unmapped), which costs the target nothing while it
 		reuses its memory however often it calls malloc. --alloc-mode
-		uprobes counts every malloc and free instead: exact outstanding
-		bytes, but a trap per call, which slows allocation-heavy programs
-		many times over.`)
+		uprobes follows every malloc and free instead, at a trap per call,
+		which slows allocation-heavy programs many times over; it samples
+		one allocation per 64 KiB on average, and with
+		--alloc-sample-bytes 1 its outstanding bytes are exact.`)
 	memoryExample = templates.Examples(`
 		# Watch every pod of a deployment for a minute
 		%[1]s memory deploy/checkout --duration 1m
@@ -120,7 +121,7 @@ func (o *MemoryOptions) AddFlags(cmd *cobra.Command) {
 	fl.DurationVar(&o.Interval, "interval", o.Interval, "time between samples (at least 50ms)")
 	o.outputOptions.addFlags(fl, "output format: table or json (NDJSON records); yaml with --dry-run")
 	fl.BoolVar(&o.Alloc, "alloc", o.Alloc, "also report the call stacks that hold the memory")
-	fl.StringVar(&o.AllocMode, "alloc-mode", o.AllocMode, "with --alloc: faults (sampled page faults, cost per new page) or uprobes (every malloc/free, exact, slows allocation-heavy programs)")
+	fl.StringVar(&o.AllocMode, "alloc-mode", o.AllocMode, "with --alloc: faults (sampled page faults, cost per new page) or uprobes (every malloc/free, a trap per call; exact with --alloc-sample-bytes 1)")
 	fl.Uint64Var(&o.AllocRate, "alloc-sample-bytes", o.AllocRate, "with --alloc-mode uprobes: sample one allocation per this many bytes on average (1: all)")
 	o.gates.addFlags(fl, "'verdict == leak' or 'growth > 5%'")
 	o.clusterTargets.addFlags(fl, "watch")

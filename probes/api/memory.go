@@ -111,7 +111,7 @@ const (
 // Alloc modes (MemoryConfig.AllocMode).
 const (
 	AllocModeFaults  = "faults"  // sampled page faults: cost per new page, not per call (default)
-	AllocModeUprobes = "uprobes" // malloc/free uprobes: exact outstanding bytes, a trap per call
+	AllocModeUprobes = "uprobes" // malloc/free uprobes: outstanding bytes (exact unsampled), a trap per call
 )
 
 // TableAllocStacks names AllocStack records.

@@ -5,6 +5,7 @@ package memalloc
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -172,5 +173,54 @@ func TestTotalsFullIsCounted(t *testing.T) {
 	_, _, lost := tr.Stats()
 	if tr.LostTotals() == 0 || lost < tr.LostTotals() {
 		t.Fatalf("lost totals %d, lost in stats %d", tr.LostTotals(), lost)
+	}
+}
+
+// Item 3 of issue 15: --alloc-mode uprobes with sampling off (1 byte) is
+// exact. testdata/exact.c allocates 3000 blocks through malloc, calloc
+// and realloc (heap and mmap'd sizes) and frees a quarter; the
+// outstanding bytes and allocations per function equal its own tally.
+func TestUprobesExactWithSamplingOff(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	cmd := exec.Command(build(t, "testdata/exact.c"))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatal("exact did not start")
+	}
+	tr, err := Start(Config{PIDs: []uint32{uint32(cmd.Process.Pid)}, SampleBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !lines.Scan() {
+		t.Fatal("exact did not report")
+	}
+	var want [3]struct{ bytes, n uint64 }
+	if _, err := fmt.Sscanf(lines.Text(), "malloc %d %d calloc %d %d realloc %d %d",
+		&want[0].bytes, &want[0].n, &want[1].bytes, &want[1].n, &want[2].bytes, &want[2].n); err != nil {
+		t.Fatalf("exact said %q: %v", lines.Text(), err)
+	}
+	var got [3]struct{ bytes, n uint64 }
+	for _, s := range tr.Stacks(time.Now(), 50) {
+		for k, fn := range []string{"keep_malloc", "keep_calloc", "keep_realloc"} {
+			if len(s.Frames) > 0 && s.Frames[0] == fn {
+				got[k].bytes += s.OutstandingBytes
+				got[k].n += s.OutstandingAllocs
+			}
+		}
+	}
+	calls, sampled, frees, lostFull, lostStack := tr.Counters()
+	t.Logf("calls %d sampled %d frees %d lost %d/%d", calls, sampled, frees, lostFull, lostStack)
+	if got != want {
+		t.Fatalf("outstanding (bytes, allocations) by malloc, calloc, realloc: %v, the program holds %v", got, want)
 	}
 }

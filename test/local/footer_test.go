@@ -3,13 +3,21 @@
 package local
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // agentProc is the agent as /proc shows it at one moment.
@@ -99,4 +107,124 @@ func TestTraceFooterAgainstProc(t *testing.T) {
 	if got > want*1.25 || got < want/1.25 {
 		t.Errorf("footer %.0f ns per BPF run, fdinfo %.0f", got, want)
 	}
+}
+
+// TestTraceForcedLoss: a ring of one page (the agent's ring_bytes, the
+// knob the plugin leaves at 8 MiB) cannot hold a response event with a
+// full 4 KiB capture, so every /big response is lost, and small ones
+// may be too when the reader lags. The footer's ring_full equals the
+// loss counter read by map ID from the agent's BPF map (the kernel's
+// count, not the agent's report), and every request missing from the
+// records is covered by it.
+func TestTraceForcedLoss(t *testing.T) {
+	requirePrivileged(t)
+	srv, addr := startServer(t, "127.0.0.1:0")
+	cfg, err := json.Marshal(api.TraceConfig{PIDs: []uint32{srv.pid()}, DurationNs: int64(time.Minute), EmitEvents: true, RingBytes: os.Getpagesize()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := startTraceCmd(t, exec.Command(pluginBin, "__agent", "trace", "--config", string(cfg)))
+	const n = 200
+	var paths []string
+	for i := range n {
+		if i%2 == 0 {
+			paths = append(paths, fmt.Sprintf("/loss/%d", i))
+		} else {
+			paths = append(paths, "/big/16384")
+		}
+	}
+	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, paths...)}))
+	parseClient(t, cli.line(t))
+	time.Sleep(500 * time.Millisecond) // the agent has read the ring; the server is idle
+	kernel := agentMapCounter(t, tr.cmd.Process.Pid, "px_counts", "px_counters", "ring_full")
+	recs := tr.stop(t)
+	final := recs.stats[len(recs.stats)-1]
+	traced := len(recs.byRole("server", srv.pid()))
+	t.Logf("traced %d of %d requests; footer lost %d %v; kernel ring_full %d", traced, n, final.EventsLost, final.LostBy, kernel)
+	if !final.Final || final.LostBy["ring_full"] == 0 {
+		t.Fatalf("a one-page ring lost nothing (final %v, lost_by %v): the test did not force loss", final.Final, final.LostBy)
+	}
+	if final.LostBy["ring_full"] != kernel {
+		t.Errorf("footer ring_full %d, the agent's BPF map says %d", final.LostBy["ring_full"], kernel)
+	}
+	if sum := sumValues(final.LostBy); final.EventsLost < final.LostBy["ring_full"] || final.EventsLost > sum {
+		t.Errorf("events_lost %d is not the lost_by total (ring_full %d, all %d)", final.EventsLost, final.LostBy["ring_full"], sum)
+	}
+	if missing := uint64(n - traced); missing < n/2 || missing > final.LostBy["ring_full"] {
+		t.Errorf("%d requests missing: every /big response is lost (%d), and each missing one must be a lost event (%d)", missing, n/2, final.LostBy["ring_full"])
+	}
+}
+
+func sumValues(m map[string]uint64) uint64 {
+	var s uint64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+// agentMapCounter reads member of struct typ from the per-CPU array map
+// named name that process pid holds, summed over CPUs: opened by ID from
+// the process's fds and decoded with the map's own BTF.
+func agentMapCounter(t *testing.T, pid int, name, typ, member string) uint64 {
+	t.Helper()
+	infos, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
+	for _, fi := range infos {
+		b, _ := os.ReadFile(fi)
+		_, rest, ok := strings.Cut(string(b), "map_id:\t")
+		if !ok {
+			continue
+		}
+		id, _ := strconv.ParseUint(strings.Fields(rest)[0], 10, 32)
+		m, err := ebpf.NewMapFromID(ebpf.MapID(id))
+		if err != nil {
+			t.Fatalf("opening map %d: %v", id, err)
+		}
+		defer m.Close()
+		info, err := m.Info()
+		if err != nil || info.Name != name {
+			continue
+		}
+		off := btfMemberOffset(t, info, typ, member)
+		raw, err := m.LookupBytes(uint32(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stride := (int(info.ValueSize) + 7) &^ 7 // per-CPU values are 8-byte aligned
+		var sum uint64
+		for cpu := 0; cpu+stride <= len(raw); cpu += stride {
+			sum += binary.NativeEndian.Uint64(raw[cpu+off:])
+		}
+		return sum
+	}
+	t.Fatalf("process %d holds no BPF map %s", pid, name)
+	return 0
+}
+
+func btfMemberOffset(t *testing.T, info *ebpf.MapInfo, typ, member string) int {
+	t.Helper()
+	id, ok := info.BTFID()
+	if !ok {
+		t.Fatalf("map %s has no BTF", info.Name)
+	}
+	h, err := btf.NewHandleFromID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	spec, err := h.Spec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st *btf.Struct
+	if err := spec.TypeByName(typ, &st); err != nil {
+		t.Fatalf("BTF of map %s: %v", info.Name, err)
+	}
+	for _, m := range st.Members {
+		if m.Name == member {
+			return int(m.Offset.Bytes())
+		}
+	}
+	t.Fatalf("struct %s has no member %s", typ, member)
+	return 0
 }

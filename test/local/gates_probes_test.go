@@ -90,19 +90,26 @@ func TestProfileAndMemoryGates(t *testing.T) {
 // startLeak builds and starts probes/memtrend's C leak at 2 MiB/s.
 func startLeak(t *testing.T) uint32 {
 	t.Helper()
+	return startC(t, "../../probes/memtrend/testdata/leak.c", "2097152")
+}
+
+// startC compiles the C program src, starts it with args and waits for
+// its first line (it prints one when ready); killed at the end of t.
+func startC(t *testing.T, src string, args ...string) uint32 {
+	t.Helper()
 	cc := requireCmd(t, "gcc")
-	bin := filepath.Join(t.TempDir(), "leak")
-	if b, err := exec.Command(cc, "-O2", "-g", "-o", bin, "../../probes/memtrend/testdata/leak.c").CombinedOutput(); err != nil {
+	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
+	if b, err := exec.Command(cc, "-O2", "-g", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, b)
 	}
-	cmd := exec.Command(bin, "2097152")
+	cmd := exec.Command(bin, args...)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	if !bufio.NewScanner(stdout).Scan() {
-		t.Fatal("leak did not start")
+		t.Fatalf("%s did not start", bin)
 	}
 	return uint32(cmd.Process.Pid)
 }

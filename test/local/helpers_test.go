@@ -147,8 +147,14 @@ func (tr *trace) waitStderr(t *testing.T, s string, limit time.Duration) {
 // startTrace runs the plugin with args and waits until probes are attached.
 func startTrace(t *testing.T, args ...string) *trace {
 	t.Helper()
-	tr := &trace{ready: make(chan struct{})}
-	tr.cmd = exec.Command(pluginBin, append([]string{"trace", "--local", "-o", "json"}, withDataAccess(args)...)...)
+	return startTraceCmd(t, exec.Command(pluginBin, append([]string{"trace", "--local", "-o", "json"}, withDataAccess(args)...)...))
+}
+
+// startTraceCmd starts cmd, a trace writing NDJSON records, and waits
+// until its probes are attached.
+func startTraceCmd(t *testing.T, cmd *exec.Cmd) *trace {
+	t.Helper()
+	tr := &trace{ready: make(chan struct{}), cmd: cmd}
 	tr.cmd.Stderr = &tr.errOut
 	out, err := tr.cmd.StdoutPipe()
 	if err != nil {
