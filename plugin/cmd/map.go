@@ -203,6 +203,7 @@ func (o *MapOptions) runCluster(ctx context.Context, h recording.Header) error {
 // --record, and checks the --fail-if rules on the final map.
 func (o *MapOptions) play(ctx context.Context, src driver.Source, h recording.Header) error {
 	do := o.driverOptions(o.IOStreams, o.Output != mapview.OutputTable)
+	do.Stopping = o.localStopping(o.Local)
 	if err := o.startRecording(&do, h, o.config()); err != nil {
 		return err
 	}

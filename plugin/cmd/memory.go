@@ -264,6 +264,7 @@ func (o *MemoryOptions) Run(ctx context.Context) error {
 	}
 	do := o.driverOptions(o.IOStreams, o.Output == "json")
 	do.Tick = o.Interval
+	do.Stopping = o.localStopping(o.Local)
 	h := recording.Header{Command: "memory", WindowNs: o.Duration.Nanoseconds()}
 	if err := o.startRecording(&do, h, o.Config()); err != nil {
 		return err

@@ -224,6 +224,7 @@ func (o *ProfileOptions) Run(ctx context.Context) error {
 		return err
 	}
 	do := o.driverOptions(o.IOStreams, o.Output == profileview.OutJSON)
+	do.Stopping = o.localStopping(o.Local)
 	if err := o.startRecording(&do, o.recordHeader(), o.Config()); err != nil {
 		return errors.Join(err, closeOut())
 	}

@@ -28,6 +28,15 @@ func localSource(probe string, cfg any, errOut io.Writer) driver.Source {
 	}
 }
 
+// localStopping is what the first Ctrl-C of a --local run says (a
+// cluster session says its own; nothing with -q or for a replay).
+func (o *outputOptions) localStopping(isLocal bool) string {
+	if !isLocal || o.Quiet || o.replay != nil {
+		return ""
+	}
+	return local.Stopping
+}
+
 // clusterSource runs a session of probe pods and streams their records,
 // less those drop reports. A cancelled context stops the probes; the
 // session still deletes the pods.

@@ -250,6 +250,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 
 func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View, driver.Options) {
 	do := o.driverOptions(o.IOStreams, o.Output == "json")
+	do.Stopping = o.localStopping(o.Local)
 	return traceview.New(o.ErrOut, traceview.Options{
 		Output:     o.Output,
 		Window:     o.Duration,

@@ -62,6 +62,9 @@ type Options struct {
 	// Record, when set, gets every record before the view does; Run
 	// closes it at the end (--record).
 	Record Recorder
+	// Stopping is said on ErrOut at the first stop signal, above the live
+	// frame (a cluster session says its own; --local sets this).
+	Stopping string
 }
 
 // Recorder keeps the records of a run.
@@ -74,12 +77,16 @@ type Recorder interface {
 // a stop signal arrives (see Signals) or Out is closed, then shows the
 // final frame and returns v.Finish's error.
 func Run(ctx context.Context, src Source, v View, o Options) error {
-	ctx, stopSignals := Signals(ctx, o.ErrOut)
-	defer stopSignals()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	o.Out = &stopOnError{w: o.Out, stop: cancel}
 	s := NewScreen(v, o)
+	var said func()
+	if o.Stopping != "" {
+		said = func() { s.Say(o.Stopping) }
+	}
+	ctx, stopSignals := Signals(ctx, o.ErrOut, said)
+	defer stopSignals()
 
 	tickCtx, stopTicks := context.WithCancel(ctx)
 	ticked := make(chan struct{})
@@ -155,6 +162,20 @@ func (s *Screen) Tick() {
 		_ = s.live.Update(f)
 		s.last = now
 	}
+}
+
+// Say writes msg and a newline on ErrOut. On a terminal the live frame is
+// taken off the screen and drawn again under msg, so that the next repaint
+// (in place, relative to the frame) still lands on it.
+func (s *Screen) Say(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	say := func() { _, _ = io.WriteString(s.o.ErrOut, msg+"\n") }
+	if s.live == nil {
+		say()
+		return
+	}
+	_ = s.live.Above(say)
 }
 
 // End shows the final frame and returns the view's Finish.

@@ -14,21 +14,25 @@ import (
 // killing the process). It is the plugin's one signal handler: the probes
 // stop, flush and are deleted on the cancelled context. Later signals are
 // caught too, so a second Ctrl-C cannot cut the cleanup short; they only
-// say what is going on. stop releases the signals.
-func Signals(ctx context.Context, errOut io.Writer) (context.Context, func()) {
+// say what is going on. first, if set, runs at the first signal before the
+// context is cancelled. stop releases the signals.
+func Signals(ctx context.Context, errOut io.Writer, first func()) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, stopSignals...)
 	done := make(chan struct{})
 	go func() {
-		first, said := true, false
+		stopping, said := false, false
 		for {
 			select {
 			case <-done:
 				return
 			case <-sigs:
-				if first {
-					first = false
+				if !stopping {
+					stopping = true
+					if first != nil {
+						first()
+					}
 					cancel()
 					continue
 				}

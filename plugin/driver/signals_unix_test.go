@@ -31,9 +31,10 @@ func (l *lockedBuffer) String() string {
 }
 
 // Every stop signal (a closed terminal, SIGQUIT, a closed pipe, Ctrl-C,
-// SIGTERM) ends the run the normal way: the source's context is cancelled
-// and it still returns its final records; the process survives, and a
-// second signal during the cleanup only says so.
+// SIGTERM) ends the run the normal way: the first says Options.Stopping,
+// the source's context is cancelled and it still returns its final
+// records; the process survives, and a second signal during the cleanup
+// only says so.
 func TestStopSignalsEndTheRunNormally(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE, syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -51,7 +52,7 @@ func TestStopSignalsEndTheRunNormally(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 					emit("", []byte(`{"table":"final"}`))
 					return nil
-				}, PassThrough{}, Options{Out: &out, ErrOut: errOut, JSON: true})
+				}, PassThrough{}, Options{Out: &out, ErrOut: errOut, JSON: true, Stopping: "stopping: the test's message"})
 			}()
 			<-started
 			if err := syscall.Kill(os.Getpid(), sig); err != nil {
@@ -68,8 +69,11 @@ func TestStopSignalsEndTheRunNormally(t *testing.T) {
 			if !strings.Contains(out.String(), `"final"`) {
 				t.Errorf("final records lost: %q", out.String())
 			}
-			if !strings.Contains(errOut.String(), "stopping:") {
+			if !strings.Contains(errOut.String(), "stopping: the probes") {
 				t.Errorf("second signal not reported: %q", errOut.String())
+			}
+			if strings.Count(errOut.String(), "stopping: the test's message\n") != 1 {
+				t.Errorf("the first signal's message not said once: %q", errOut.String())
 			}
 		})
 	}

@@ -30,6 +30,9 @@ const AgentArg = "__agent"
 // it was asked to stop.
 const stopGrace = 5 * time.Second
 
+// Stopping is what the first stop signal of a --local run says.
+var Stopping = fmt.Sprintf("stopping: asking the agent to flush its last records (up to %s), then it exits", stopGrace)
+
 // Check returns an error with a remedy when --local cannot work here.
 func Check() error {
 	if runtime.GOOS != "linux" {

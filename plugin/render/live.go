@@ -46,7 +46,8 @@ const (
 type Live struct {
 	w     io.Writer
 	o     LiveOptions
-	lines int // lines of the frame on screen
+	lines int    // lines of the frame on screen
+	last  []byte // that frame
 	done  bool
 }
 
@@ -82,6 +83,22 @@ func (l *Live) Final(frame []byte) error {
 	return l.write(frame, true)
 }
 
+// Above runs say, which writes to the same terminal (stderr), so that its
+// output ends up above the frame: on a TTY the frame on screen is erased
+// first and drawn again after, the repaint going on from there.
+func (l *Live) Above(say func()) error {
+	if !l.o.TTY || l.done || l.lines == 0 {
+		say()
+		return nil
+	}
+	if _, err := fmt.Fprintf(l.w, "\r\x1b[%dA%s", l.lines, eraseBelow); err != nil {
+		return err
+	}
+	l.lines = 0
+	say()
+	return l.write(l.last, false)
+}
+
 func (l *Live) write(frame []byte, final bool) error {
 	var b bytes.Buffer
 	if !l.o.TTY {
@@ -110,7 +127,7 @@ func (l *Live) write(frame []byte, final bool) error {
 		n++
 	}
 	b.WriteString(eraseBelow)
-	l.lines = n
+	l.lines, l.last = n, frame
 	_, err := l.w.Write(b.Bytes())
 	return err
 }

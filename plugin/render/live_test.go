@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render/rendertest"
 )
 
 func frame(n int, tick int) []byte {
@@ -146,4 +148,43 @@ type writeCounter struct {
 func (w *writeCounter) Write(p []byte) (int, error) {
 	w.writes++
 	return w.Buffer.Write(p)
+}
+
+// A message written above the live view (stderr, same terminal) leaves
+// the screen as a user expects: what came before, the message, then one
+// frame, repainted in place after it; without Above the final repaint
+// would land a line too high and leave the old frame's first line behind.
+func TestLiveAboveKeepsTheRepaint(t *testing.T) {
+	for _, above := range []bool{true, false} {
+		var term bytes.Buffer // stdout and stderr on one terminal
+		term.WriteString("probe attached\n")
+		l := NewLive(&term, LiveOptions{TTY: true, Now: fixedNow()})
+		_ = l.Update(frame(3, 1))
+		_ = l.Update(frame(3, 2))
+		say := func() { term.WriteString("stopping: flushing\n") }
+		if above {
+			if err := l.Above(say); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			say()
+		}
+		_ = l.Final(frame(3, 9))
+		got := strings.Join(rendertest.Screen(term.String()), "\n")
+		want := "probe attached\nstopping: flushing\nline 0 tick 9\nline 1 tick 9\nline 2 tick 9"
+		if above && got != want {
+			t.Errorf("screen:\n%s\nwant:\n%s", got, want)
+		}
+		if !above && got == want {
+			t.Errorf("the emulated terminal cannot tell a broken repaint:\n%s", got)
+		}
+	}
+	// Piped: the message is written as it is, with no escape sequence.
+	var out bytes.Buffer
+	l := NewLive(&out, LiveOptions{Now: fixedNow()})
+	_ = l.Update(frame(1, 1))
+	_ = l.Above(func() { out.WriteString("stopping\n") })
+	if strings.Contains(out.String(), "\x1b") || !strings.HasSuffix(out.String(), "tick 1\n\nstopping\n") {
+		t.Errorf("piped: %q", out.String())
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/local"
 )
 
 // children lists the PIDs whose parent is ppid.
@@ -77,6 +79,9 @@ func TestLocalStopSignals(t *testing.T) {
 			}
 			if r := parseRecords(t, tr.out.Bytes()); r.tables["probe_stats"] == 0 {
 				t.Errorf("after %v: no final summary:\n%s", sig, tr.out.String())
+			}
+			if strings.Count(tr.errOut.String(), local.Stopping) != 1 {
+				t.Errorf("after %v: %q not said once:\n%s", sig, local.Stopping, tr.errOut.String())
 			}
 			requireGone(t, agent, 5*time.Second, sig.String())
 		})
