@@ -3,6 +3,7 @@
 package local
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
@@ -153,6 +156,37 @@ func TestTraceForcedLoss(t *testing.T) {
 	if missing := uint64(n - traced); missing < n/2 || missing > final.LostBy["ring_full"] {
 		t.Errorf("%d requests missing: every /big response is lost (%d), and each missing one must be a lost event (%d)", missing, n/2, final.LostBy["ring_full"])
 	}
+	// What the plugin prints of these records: the same counts.
+	printed := replayFooter(t, "trace", tr.out.Bytes())
+	for _, want := range []string{fmt.Sprintf("lost %s events", render.FormatCount(final.EventsLost)), "ring_full " + render.FormatCount(kernel)} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("the plugin printed no %q:\n%s", want, printed)
+		}
+	}
+}
+
+// replayFooter renders an agent's records as the plugin prints them (a
+// recording of them, replayed) and returns the output.
+func replayFooter(t *testing.T, command string, records []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "run.pixie")
+	w, err := recording.Create(path, recording.Header{Command: command, Output: "table", Nodes: 1, WindowNs: int64(time.Minute)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range bytes.Split(records, []byte("\n")) {
+		if len(line) > 0 {
+			w.Record("", line)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(pluginBin, "replay", path, "--color", "never").CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	return string(out)
 }
 
 func sumValues(m map[string]uint64) uint64 {
