@@ -4,6 +4,7 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -31,6 +32,7 @@ type cqlClientReport struct {
 type cqlServerReport struct {
 	Requests map[int]int `json:"requests"` // by opcode
 	Errors   map[int]int `json:"errors"`   // by error code
+	Events   int         `json:"events"`   // EVENTs pushed
 }
 
 // buildCQLPeers builds testdata/cql (a module of its own: the table-store
@@ -57,9 +59,9 @@ func buildCQLPeers(t *testing.T) (server, client string) {
 
 // startCQLServer runs the server until the returned stop, which reports
 // what it handled.
-func startCQLServer(t *testing.T, bin string) (port int, stop func() cqlServerReport) {
+func startCQLServer(t *testing.T, bin string, args ...string) (port int, stop func() cqlServerReport) {
 	t.Helper()
-	cmd := exec.Command(bin, "server")
+	cmd := exec.Command(bin, append([]string{"server"}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func startCQLServer(t *testing.T, bin string) (port int, stop func() cqlServerRe
 }
 
 // cqlOpcodes are the request opcodes by name, as the server counts them.
-var cqlOpcodes = map[string]int{"STARTUP": 1, "OPTIONS": 5, "QUERY": 7, "PREPARE": 9, "EXECUTE": 10, "REGISTER": 11, "BATCH": 13}
+var cqlOpcodes = map[string]int{"STARTUP": 1, "OPTIONS": 5, "QUERY": 7, "PREPARE": 9, "EXECUTE": 10, "REGISTER": 11, "BATCH": 13, "AUTH_RESPONSE": 15}
 
 // cqlRows counts records by "OP KIND table" and errors by code.
 func cqlRows(events []api.CQLEvent) (rows, errs map[string]int) {
@@ -130,7 +132,9 @@ func cqlRows(events []api.CQLEvent) (rows, errs map[string]int) {
 // client both ways, the Python client through the server. Requests per
 // op equal what the server handled and, on the Go client's connections,
 // what the client saw from its side; statements (EXECUTEs named by their
-// PREPARE), batches, pages and errors by code equal what each client did.
+// PREPARE), batches, pages and errors by code equal what each client did;
+// both log in (AUTHENTICATE, AUTH_RESPONSE) and the password reaches no
+// output; the schema changes pushed as EVENTs are one-way rows.
 func TestTraceCQL(t *testing.T) {
 	requirePrivileged(t)
 	python := "/usr/bin/python3" // Debian's, with python3-cassandra
@@ -141,7 +145,7 @@ func TestTraceCQL(t *testing.T) {
 		t.Skipf("SKIP: python3-cassandra is not installed (make deps installs it)")
 	}
 	serverBin, clientBin := buildCQLPeers(t)
-	port, stop := startCQLServer(t, serverBin)
+	port, stop := startCQLServer(t, serverBin, "auth")
 	tr := startTrace(t, "--comm", "cqlserver", "--comm", "cqlclient", "--duration", "120s")
 	const n = 40
 	run := func(name string, args ...string) cqlClientReport {
@@ -178,7 +182,7 @@ func TestTraceCQL(t *testing.T) {
 		default:
 			t.Fatalf("record with wrong connection columns: %+v", e.ConnColumns)
 		}
-		if e.Latency <= 0 || e.Latency > int64(10*time.Second) {
+		if (e.Latency <= 0) != (e.RespOp == "EVENT") || e.Latency > int64(10*time.Second) {
 			t.Errorf("%s %s: latency %v", e.ReqOp, e.QueryTemplate, time.Duration(e.Latency))
 		}
 		if e.ReqOp == "EXECUTE" && e.QueryTemplate == "" {
@@ -199,7 +203,7 @@ func TestTraceCQL(t *testing.T) {
 	byOp := func(es []api.CQLEvent, keep func(api.CQLEvent) bool) map[int]int {
 		m := map[int]int{}
 		for _, e := range es {
-			if keep(e) {
+			if keep(e) && e.ReqOp != "" { // not a pushed EVENT
 				m[cqlOpcodes[e.ReqOp]]++
 			}
 		}
@@ -217,6 +221,26 @@ func TestTraceCQL(t *testing.T) {
 	}
 	if fmt.Sprint(srvErrs) != fmt.Sprint(srv.Errors) {
 		t.Errorf("server side: traced errors by code %v, the server answered %v", srvErrs, srv.Errors)
+	}
+	// Pushed EVENTs (schema changes, to the connections that registered)
+	// and logins: the password reaches no output.
+	pushed := func(es []api.CQLEvent, keep func(api.CQLEvent) bool) (n int) {
+		for _, e := range es {
+			if e.RespOp == "EVENT" && keep(e) {
+				n++
+			}
+		}
+		return n
+	}
+	if got := pushed(server, all); got != srv.Events || got == 0 {
+		t.Errorf("server side: traced %d EVENTs, the server pushed %d", got, srv.Events)
+
+	}
+	if got, want := pushed(client, all), pushed(server, func(e api.CQLEvent) bool { return goPorts[e.RemotePort] }); got != want {
+		t.Errorf("gocql's connections: traced %d EVENTs client-side, %d server-side", got, want)
+	}
+	if bytes.Contains(tr.out.Bytes(), []byte("hunter2")) {
+		t.Error("the password is in the trace's output")
 	}
 	// The Go client's connections seen from both ends agree.
 	goServer := byOp(server, func(e api.CQLEvent) bool { return goPorts[e.RemotePort] })

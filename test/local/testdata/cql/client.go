@@ -35,6 +35,7 @@ func runClient(addr string, n int) error {
 	cluster.Consistency = gocql.One
 	cluster.Timeout, cluster.ConnectTimeout = 10*time.Second, 10*time.Second
 	cluster.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 0}
+	cluster.Authenticator = gocql.PasswordAuthenticator{Username: "cassandra", Password: "hunter2"}
 	s, err := cluster.CreateSession()
 	if err != nil {
 		return err

@@ -12,8 +12,9 @@
 // replication factor on one node). Nothing is canned: a result is what
 // the statements executed so far left in the store.
 //
-//	cqlpeer server           serves on 127.0.0.1 (the port on stdout) until
-//	                         stdin closes, then prints what it handled
+//	cqlpeer server [auth]    serves on 127.0.0.1 (the port on stdout) until
+//	                         stdin closes, then prints what it handled; auth:
+//	                         user cassandra, password hunter2
 //	cqlpeer client ADDR N    drives it with gocql; prints what it did
 package main
 
@@ -29,8 +30,8 @@ import (
 func main() {
 	var err error
 	switch {
-	case len(os.Args) == 2 && os.Args[1] == "server":
-		err = runServer()
+	case len(os.Args) >= 2 && os.Args[1] == "server":
+		err = runServer(len(os.Args) == 3 && os.Args[2] == "auth")
 	case len(os.Args) == 4 && os.Args[1] == "client":
 		n, _ := strconv.Atoi(os.Args[3])
 		err = runClient(os.Args[2], n)
@@ -48,14 +49,16 @@ func main() {
 type serverReport struct {
 	Requests map[int]int `json:"requests"`
 	Errors   map[int]int `json:"errors"`
+	Events   int         `json:"events"` // EVENTs pushed
 }
 
-func runServer() error {
+func runServer(auth bool) error {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	s := &server{store: newStore(net.IPv4(127, 0, 0, 1)), prepared: map[string]string{}, counts: map[int]int{}, errs: map[int]int{}}
+	s := &server{store: newStore(net.IPv4(127, 0, 0, 1)), auth: auth, prepared: map[string]string{}, counts: map[int]int{},
+		errs: map[int]int{}, registered: map[*connState]byte{}}
 	go s.serve(l)
 	fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	sc := bufio.NewScanner(os.Stdin)
@@ -64,5 +67,5 @@ func runServer() error {
 	l.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return json.NewEncoder(os.Stdout).Encode(serverReport{Requests: s.counts, Errors: s.errs})
+	return json.NewEncoder(os.Stdout).Encode(serverReport{Requests: s.counts, Errors: s.errs, Events: s.events})
 }

@@ -16,25 +16,35 @@ import (
 // Cassandra).
 
 const (
-	opError     = 0x00
-	opStartup   = 0x01
-	opReady     = 0x02
-	opOptions   = 0x05
-	opSupported = 0x06
-	opQuery     = 0x07
-	opResult    = 0x08
-	opPrepare   = 0x09
-	opExecute   = 0x0a
-	opRegister  = 0x0b
-	opBatch     = 0x0d
+	opError           = 0x00
+	opStartup         = 0x01
+	opReady           = 0x02
+	opOptions         = 0x05
+	opSupported       = 0x06
+	opQuery           = 0x07
+	opResult          = 0x08
+	opPrepare         = 0x09
+	opExecute         = 0x0a
+	opRegister        = 0x0b
+	opBatch           = 0x0d
+	opAuthenticate    = 0x03
+	opEvent           = 0x0c
+	opAuthResponse    = 0x0f
+	opAuthSuccess     = 0x10
+	errBadCredentials = 0x0100
 )
 
 type server struct {
-	store    *store
-	mu       sync.Mutex
-	prepared map[string]string // id -> statement
-	counts   map[int]int       // requests handled, by opcode
-	errs     map[int]int       // errors answered, by code
+	store *store
+	// auth: STARTUP is answered by AUTHENTICATE (PasswordAuthenticator):
+	// user cassandra, password hunter2, in SASL PLAIN.
+	auth       bool
+	mu         sync.Mutex
+	prepared   map[string]string   // id -> statement
+	counts     map[int]int         // requests handled, by opcode
+	errs       map[int]int         // errors answered, by code
+	registered map[*connState]byte // connections that asked for SCHEMA_CHANGE events, by version
+	events     int                 // EVENTs pushed
 }
 
 type connState struct {
@@ -58,6 +68,11 @@ func (s *server) conn(c net.Conn) {
 	defer c.Close()
 	fr := &frameReader{r: bufio.NewReader(c)}
 	cs := &connState{w: bufio.NewWriter(c)}
+	defer func() {
+		s.mu.Lock()
+		delete(s.registered, cs)
+		s.mu.Unlock()
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -76,7 +91,7 @@ func (s *server) conn(c net.Conn) {
 			// follows READY travels in segments, both ways.
 			rop, rbody := s.handle(cs, version, op, body)
 			cs.send(version, stream, rop, rbody)
-			if version >= 5 && rop == opReady {
+			if version >= 5 && (rop == opReady || rop == opAuthenticate) {
 				fr.segmented, cs.segmented = true, true
 			}
 			continue
@@ -90,7 +105,7 @@ func (s *server) conn(c net.Conn) {
 	}
 }
 
-func (cs *connState) send(version byte, stream uint16, op int, body []byte) {
+func (cs *connState) send(version byte, stream uint16, op int, body []byte) error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	f := []byte{version | 0x80, 0, byte(stream >> 8), byte(stream), byte(op)}
@@ -104,7 +119,7 @@ func (cs *connState) send(version byte, stream uint16, op int, body []byte) {
 		cs.w.Write(segment(f[:n], whole))
 		f = f[n:]
 	}
-	cs.w.Flush()
+	return cs.w.Flush()
 }
 
 func (s *server) handle(cs *connState, version byte, op int, body []byte) (int, []byte) {
@@ -133,7 +148,20 @@ func (s *server) answer(cs *connState, version byte, op int, body []byte) (int, 
 		b = append(appendString(b, "CQL_VERSION"), encodeStringList([]string{"3.4.5"})...)
 		b = append(appendString(b, "COMPRESSION"), encodeStringList(nil)...)
 		return opSupported, b, nil
-	case opStartup, opRegister:
+	case opStartup:
+		if s.auth {
+			return opAuthenticate, appendString(nil, "org.apache.cassandra.auth.PasswordAuthenticator"), nil
+		}
+		return opReady, nil, nil
+	case opAuthResponse:
+		if tok := r.take(int(r.int())); string(tok) != "\x00cassandra\x00hunter2" {
+			return 0, nil, &cqlError{code: errBadCredentials, msg: "Provided username and/or password are incorrect"}
+		}
+		return opAuthSuccess, binary.BigEndian.AppendUint32(nil, 0xffffffff), nil
+	case opRegister:
+		s.mu.Lock()
+		s.registered[cs] = version
+		s.mu.Unlock()
 		return opReady, nil, nil
 	case opQuery:
 		q := r.longString()
@@ -267,13 +295,26 @@ func (s *server) run(cs *connState, st *stmt, p params) (int, []byte, error) {
 	case 3:
 		b = appendString(b, res.keyspace)
 	case 5:
-		b = appendString(appendString(b, "CREATED"), res.target)
-		b = appendString(b, res.ks)
+		change := appendString(appendString(nil, "CREATED"), res.target)
+		change = appendString(change, res.ks)
 		if res.target == "TABLE" {
-			b = appendString(b, res.tbl)
+			change = appendString(change, res.tbl)
 		}
+		b = append(b, change...)
+		s.push(appendString(nil, "SCHEMA_CHANGE"), change)
 	}
 	return opResult, b, nil
+}
+
+// push sends an EVENT to every connection registered for it.
+func (s *server) push(kind, change []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cs, version := range s.registered {
+		if cs.send(version, 0xffff, opEvent, append(append([]byte(nil), kind...), change...)) == nil {
+			s.events++
+		}
+	}
 }
 
 // batch runs a BATCH's statements (queries or prepared ids) in order.

@@ -5,6 +5,7 @@ import json
 import sys
 
 from cassandra import InvalidRequest, Unavailable, ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
 from cassandra.policies import RetryPolicy
 from cassandra.protocol import SyntaxException
@@ -19,7 +20,8 @@ class NoRetry(RetryPolicy):
 def main():
     port, n = int(sys.argv[1]), int(sys.argv[2])  # then the protocol version
     cluster = Cluster(["127.0.0.1"], port=port, protocol_version=int(sys.argv[3]), schema_metadata_enabled=False,
-                      token_metadata_enabled=False, default_retry_policy=NoRetry())
+                      token_metadata_enabled=False, default_retry_policy=NoRetry(),
+                      auth_provider=PlainTextAuthProvider("cassandra", "hunter2"))
     s = cluster.connect()
     rep = {"Inserts": 0, "Selects": 0, "Batches": 0, "Pages": 0, "PagedRows": 0, "Errors": {}}
     s.execute("CREATE KEYSPACE IF NOT EXISTS py WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
