@@ -200,10 +200,19 @@ func FindGoTLS(path string) (*GoTLSOffsets, error) {
 
 type funcRange struct{ entry, end uint64 }
 
-// goFuncs finds (*Conn).Write and Read in the symbol table, or, in
-// binaries linked with -s (no symbol table; go test and many release
-// builds), in the pclntab that the Go runtime itself needs.
+// goFuncs finds (*Conn).Write and Read in the pclntab that the Go runtime
+// itself needs (so stripped binaries too: go test and many release
+// builds), reading only what it must (pclnLookup); older formats through
+// the symbol table or debug/gosym.
 func goFuncs(f *elf.File) (w, r *funcRange) {
+	sec, text := f.Section(".gopclntab"), f.Section(".text")
+	if sec == nil || text == nil {
+		return nil, nil
+	}
+	if w, r, ok := pclnLookup(sec, text.Addr); ok {
+		return w, r
+	}
+	// Older table formats: the symbol table, else the whole pclntab.
 	if syms, err := f.Symbols(); err == nil {
 		for _, s := range syms {
 			switch s.Name {
@@ -216,10 +225,6 @@ func goFuncs(f *elf.File) (w, r *funcRange) {
 		if w != nil && r != nil {
 			return w, r
 		}
-	}
-	sec, text := f.Section(".gopclntab"), f.Section(".text")
-	if sec == nil || text == nil {
-		return nil, nil
 	}
 	data, err := sec.Data()
 	if err != nil {
