@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -104,6 +105,9 @@ func pullCheck(c check, image string, r *versionRun) check {
 	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "RegistryUnavailable", "ErrImageNeverPull":
 		c.detail = fmt.Sprintf("cannot pull %s: %s: %s", image, r.waiting, r.failed)
 		c.remedy = imagePushRemedy
+		if unreachable(r.failed) {
+			c.remedy = fmt.Sprintf("the nodes cannot reach the registry %s: check that it is up and that nodes may connect to it (DNS, firewall, the runtime's mirror configuration); or %s", registryOf(image), imagePushRemedy)
+		}
 		if r.waiting == "ErrImageNeverPull" {
 			c.remedy = "the image is not on the node and --image-pull-policy is Never: import it there, or use IfNotPresent and " + imagePushRemedy
 		}
@@ -123,6 +127,25 @@ func pullCheck(c check, image string, r *versionRun) check {
 	}
 	c.detail = fmt.Sprintf("%s, %s; ran %s", image, how, shortDigest(r.imageID))
 	return c
+}
+
+// unreachable tells a registry that did not answer the node from one that
+// answered "no such image", in the runtime's pull error.
+func unreachable(msg string) bool {
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "no route to host", "network is unreachable", "connection reset"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// registryOf is the registry host of an image reference.
+func registryOf(image string) string {
+	if ref, err := name.ParseReference(image); err == nil {
+		return ref.Context().RegistryStr()
+	}
+	return image
 }
 
 // agentCheck reports the agent's version and what it found on the node.

@@ -39,6 +39,7 @@ func testNode(name, arch string, labels map[string]string) *corev1.Node {
 type doctorKubelet struct {
 	client  *kfake.Clientset
 	missing bool
+	down    bool // the registry does not answer
 	mu      sync.Mutex
 	nodes   []string // where image pods were created
 	images  []string // the images they ran
@@ -69,14 +70,18 @@ func (k *doctorKubelet) run(ctx context.Context, t *testing.T) {
 		}
 		event("Pulling", corev1.EventTypeNormal, fmt.Sprintf("Pulling image %q", img))
 		state := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
-		if k.missing {
+		switch {
+		case k.down:
+			event("Failed", corev1.EventTypeWarning, fmt.Sprintf("Failed to pull image %q: failed to resolve reference %q: failed to do request: Head \"https://%s\": dial tcp 127.0.0.1:1: connect: connection refused", img, img, img))
+			state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "rpc error: code = Unknown"}}
+		case k.missing:
 			event("Failed", corev1.EventTypeWarning, fmt.Sprintf("Failed to pull image %q: rpc error: code = NotFound desc = %s: not found", img, img))
 			state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "rpc error: code = NotFound"}}
-		} else {
+		default:
 			event("Pulled", corev1.EventTypeNormal, fmt.Sprintf("Successfully pulled image %q in 1.532s (1.532s including waiting). Image size: 9123840 bytes.", img))
 		}
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe", Image: img, ImageID: "registry.example.com/pixie/probe@" + goodDigest, State: state}}
-		if k.missing {
+		if k.missing || k.down {
 			p.Status.ContainerStatuses[0].ImageID = ""
 		}
 		_, _ = k.client.CoreV1().Pods("pixie-probes").UpdateStatus(ctx, p, metav1.UpdateOptions{})
@@ -192,6 +197,25 @@ func TestDoctorUnpullableImageFails(t *testing.T) {
 	}
 	if left, _ := client.CoreV1().Pods("pixie-probes").List(context.Background(), metav1.ListOptions{}); len(left.Items) != 0 {
 		t.Errorf("%d pods left", len(left.Items))
+	}
+}
+
+// A registry that does not answer the node is a FAIL with the runtime's
+// error and a remedy about reaching the registry, not about a missing tag.
+func TestDoctorRegistryDownFails(t *testing.T) {
+	client := doctorClient(testNode("amd-1", "amd64", nil))
+	k := &doctorKubelet{client: client, down: true}
+	image := "127.0.0.1:1/pixie/probe:v9.9.9"
+	stdout, stderr, err := runDoctor(t, client, k, image)
+	if err == nil {
+		t.Fatalf("doctor passed with a registry that is down:\n%s", stdout)
+	}
+	re := `node amd-1: probe image \(linux/amd64\)\s+FAIL\s+cannot pull ` + regexp.QuoteMeta(image) + `: ErrImagePull: Failed to pull image .*connection refused`
+	if !regexp.MustCompile(re).MatchString(stdout) {
+		t.Errorf("doctor output does not match %q:\n%s", re, stdout)
+	}
+	if !strings.Contains(stderr, "the nodes cannot reach the registry 127.0.0.1:1: check that it is up") || !strings.Contains(stderr, "kubectl pixie image push") {
+		t.Errorf("no remedy about the registry:\n%s", stderr)
 	}
 }
 
