@@ -46,7 +46,6 @@ type allocTracer interface {
 // alloc_stacks) records and the probe_stats footer.
 func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 	start := time.Now()
-	cpu0 := selfCPU()
 	interval := time.Duration(cfg.IntervalNs)
 	if interval <= 0 {
 		interval = memDefaultInterval
@@ -88,7 +87,7 @@ func Memory(ctx context.Context, cfg api.MemoryConfig, out *Emitter) error {
 	m.sample(now) // the window's last point
 	ps := m.finish(now)
 	ps.WindowNs, ps.AttachNs = int64(time.Since(start)), ready.AttachNs
-	ps.UserCPUNs = selfCPU() - cpu0
+	ps.UserCPUNs = selfCPU() // the agent's, start-up included, as trace and profile count it and /proc shows it
 	ps.PeakRSSBytes = selfPeakRSS()
 	out.Emit(&ps.Header, ps)
 	return out.Flush()

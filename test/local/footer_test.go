@@ -94,6 +94,15 @@ func TestTraceFooterAgainstProc(t *testing.T) {
 	if !final.Final || len(recs.byRole("server", srv.pid())) != n || final.EventsLost != 0 {
 		t.Fatalf("final %v: traced %d of %d requests, %d events lost", final.Final, len(recs.byRole("server", srv.pid())), n, final.EventsLost)
 	}
+	checkFooter(t, final, p, shutdown)
+}
+
+// checkFooter holds the final footer to what /proc and the kernel said
+// of the agent during the run, shutdown before the end: each is a floor of
+// the final figure, the CPU exceeds it by no more than the shutdown could
+// add on 2 CPUs, and the ns per BPF run stays within 25%.
+func checkFooter(t *testing.T, final api.ProbeStats, p agentProc, shutdown time.Duration) {
+	t.Helper()
 	const tick = uint64(10 * time.Millisecond) // /proc/PID/stat counts in USER_HZ ticks
 	if final.UserCPUNs+tick < p.cpuNs || final.UserCPUNs > p.cpuNs+2*uint64(shutdown)+tick {
 		t.Errorf("footer CPU %v, /proc read %v before a %v shutdown (2 CPUs)", time.Duration(final.UserCPUNs), time.Duration(p.cpuNs), shutdown)
@@ -104,12 +113,36 @@ func TestTraceFooterAgainstProc(t *testing.T) {
 	if p.bpfRuns == 0 || final.BPFRunNs < p.bpfNs || final.BPFRunCount < p.bpfRuns {
 		t.Fatalf("footer bpf %d ns / %d runs below the fdinfo's %d ns / %d runs", final.BPFRunNs, final.BPFRunCount, p.bpfNs, p.bpfRuns)
 	}
-	// After the read the programs keep running (every syscall enters
-	// them): the final ns per run stays near the one the kernel showed.
+	// After the read the programs keep running: the final ns per run
+	// stays near the one the kernel showed.
 	got, want := float64(final.BPFRunNs)/float64(final.BPFRunCount), float64(p.bpfNs)/float64(p.bpfRuns)
 	if got > want*1.25 || got < want/1.25 {
 		t.Errorf("footer %.0f ns per BPF run, fdinfo %.0f", got, want)
 	}
+}
+
+// TestMemoryFooterAgainstProc: the same for memory --alloc (page-fault
+// stacks and the mmap/munmap/brk counters) on a C program leaking 2 MiB/s.
+func TestMemoryFooterAgainstProc(t *testing.T) {
+	requirePrivileged(t)
+	leak := startLeak(t)
+	tr := startTraceCmd(t, exec.Command(pluginBin, "memory", "--local", "--alloc", "--interval", "250ms", "--duration", "60s", "-o", "json", "--pid", strconv.Itoa(int(leak))))
+	agent := agentOf(t, tr.cmd.Process.Pid)
+	time.Sleep(4 * time.Second)
+	p := readAgentProc(t, agent)
+	read := time.Now()
+	recs := tr.stop(t)
+	shutdown := time.Since(read)
+	if len(recs.stats) == 0 || !recs.stats[len(recs.stats)-1].Final {
+		t.Fatalf("no final probe_stats: %v", recs.tables)
+	}
+	final := recs.stats[len(recs.stats)-1]
+	t.Logf("/proc: cpu %v, VmHWM %d KiB, bpf %d ns over %d runs; footer: cpu %v, peak RSS %d KiB, bpf %d ns over %d runs, lost %d; shutdown %v",
+		time.Duration(p.cpuNs), p.hwm>>10, p.bpfNs, p.bpfRuns, time.Duration(final.UserCPUNs), final.PeakRSSBytes>>10, final.BPFRunNs, final.BPFRunCount, final.EventsLost, shutdown)
+	if final.EventsLost != 0 || final.Records == 0 {
+		t.Errorf("footer: %d samples, %d events lost %v", final.Records, final.EventsLost, final.LostBy)
+	}
+	checkFooter(t, final, p, shutdown)
 }
 
 // TestTraceForcedLoss: a ring of one page (the agent's ring_bytes, the
