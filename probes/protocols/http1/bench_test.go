@@ -12,7 +12,17 @@ import (
 // benchEvents replays calls on many connections; b.N counts events.
 func benchEvents(b *testing.B, conns int, calls []callSpec) {
 	b.Helper()
-	tr := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{Protocol{}}}, func(conn.Protocol, api.Record) {})
+	benchEventsOpts(b, conn.Options{}, conns, calls)
+}
+
+// aggregated are the agent's options without -o json: no header maps, no
+// bodies (probes/agent newPipeline).
+var aggregated = conn.Options{NoHeaders: true, BodyLimit: -1}
+
+func benchEventsOpts(b *testing.B, opts conn.Options, conns int, calls []callSpec) {
+	b.Helper()
+	opts.Protocols = []conn.Protocol{Protocol{}}
+	tr := conn.NewTracker(opts, func(conn.Protocol, api.Record) {})
 	evs := make([]conn.Event, 0, len(calls))
 	bytes := 0
 	for _, c := range calls {
@@ -62,11 +72,24 @@ func BenchmarkTrackerSmallGET1000Conns(b *testing.B) {
 	benchEvents(b, 1000, calls)
 }
 
+const (
+	realisticReq  = "GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate\r\nAccept-Language: en-US\r\nAuthorization: Bearer abc.def.ghi\r\nCookie: sid=123; theme=dark\r\nConnection: keep-alive\r\n\r\n"
+	realisticResp = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 17:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 27\r\nConnection: keep-alive\r\nCache-Control: no-store\r\n\r\n{\"items\":[1,2,3],\"next\":3}\n"
+)
+
 // A realistic browser-like request and nginx response.
 func BenchmarkTrackerRealisticHeaders(b *testing.B) {
-	req := "GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate\r\nAccept-Language: en-US\r\nAuthorization: Bearer abc.def.ghi\r\nCookie: sid=123; theme=dark\r\nConnection: keep-alive\r\n\r\n"
-	resp := "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 17:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 27\r\nConnection: keep-alive\r\nCache-Control: no-store\r\n\r\n{\"items\":[1,2,3],\"next\":3}\n"
-	benchEvents(b, 1, []callSpec{E(req), I(resp)})
+	benchEvents(b, 1, []callSpec{E(realisticReq), I(realisticResp)})
+}
+
+// The same in the agent's aggregated mode (no -o json), the default.
+func BenchmarkTrackerRealisticAggregated(b *testing.B) {
+	benchEventsOpts(b, aggregated, 1, []callSpec{E(realisticReq), I(realisticResp)})
+}
+
+// Small GETs over 1000 connections in the aggregated mode.
+func BenchmarkTrackerSmallGETAggregated(b *testing.B) {
+	benchEventsOpts(b, aggregated, 1000, []callSpec{E(get1), I(ok5)})
 }
 
 // Body-only events: a 1 MiB chunked download read 4 KiB at a time.
@@ -118,5 +141,47 @@ func TestAllocs(t *testing.T) {
 	h.Tr.Handle(&e)
 	if n := testing.AllocsPerRun(1000, call); n > 0.01 {
 		t.Errorf("unknown protocol call: %v allocations", n)
+	}
+}
+
+// TestAllocsAggregated: in the agent's default mode a keep-alive request
+// costs one allocation, the record handed to the sink (which may keep it:
+// --slow samples); parsing, strings and redaction allocate nothing.
+func TestAllocsAggregated(t *testing.T) {
+	opts := aggregated
+	opts.Protocols = []conn.Protocol{Protocol{}}
+	var last *api.HTTPEvent
+	records := 0
+	tr := conn.NewTracker(opts, func(_ conn.Protocol, r api.Record) { last, records = r.(*api.HTTPEvent), records+1 })
+	id := conn.ID{TGID: 1, FD: 3}
+	tr.Handle(&conn.Event{Kind: conn.KindOpen, ID: id, Role: conn.RoleClient, Transport: conn.TransportTCP, Local: clientAddr, Remote: serverAddr})
+	req := []byte("GET /api/v1/items/42?page=2&q=secret HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+	var pos [3]uint64
+	now := uint64(1000)
+	send := func(dir conn.Dir, b []byte) {
+		e := conn.Event{Kind: conn.KindData, ID: id, Dir: dir, Data: b, Size: uint32(len(b)), Pos: pos[dir], StartNs: now, EndNs: now + 10}
+		pos[dir] += uint64(len(b))
+		now += 100
+		tr.Handle(&e)
+	}
+	exchange := func() {
+		send(conn.Egress, req)
+		send(conn.Ingress, resp)
+	}
+	exchange()
+	if n := testing.AllocsPerRun(1000, exchange); n > 1 {
+		t.Errorf("%v allocations per request, want at most 1 (the record)", n)
+	}
+	if st := tr.Stats(); st.ParseErrors != 0 || records != 1002 {
+		t.Fatalf("%d records, stats %+v", records, st)
+	}
+	// The reused strings are the record's own: the buffers they were
+	// parsed from change under them.
+	copy(req, "PUT /zzz")
+	copy(resp[9:], "500 XX")
+	if last.ReqMethod != "GET" || last.ReqPath != "/api/v1/items/{id}?page=<redacted 1 bytes>&q=<redacted 6 bytes>" ||
+		last.RespStatus != 200 || last.RespMessage != "OK" || last.RespBodySize != 5 || last.RespBody != "<redacted 5 bytes>" {
+		t.Fatalf("record %+v", last)
 	}
 }

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"strings"
+	"unsafe"
 )
 
 // head is a parsed start line and header block.
@@ -22,10 +23,19 @@ type head struct {
 // line included). The block is converted to a string once and every value
 // is a substring of it, so a message costs a few allocations, not one per
 // header. With keep false the header map is not built (aggregates need
-// only the framing headers, which are always read). Values are kept as
-// sent: the data-access mode applies to the finished record.
+// only the framing headers, which are always read) and the block is read
+// in place, not copied: the caller then makes the start line's strings
+// its own (own). Values are kept as sent: the data-access mode applies to
+// the finished record.
 func parseHead(block []byte, resp, keep bool, h *head) bool {
-	s := string(block)
+	var s string
+	if keep {
+		s = string(block)
+	} else {
+		// A view of block, valid until the caller reuses it; nothing
+		// kept refers to it after own.
+		s = unsafe.String(unsafe.SliceData(block), len(block))
+	}
 	all := s
 	nl := strings.IndexByte(s, '\n')
 	if nl < 0 {

@@ -137,6 +137,15 @@ type Parser struct {
 	h2c          Upgrader
 	// next is the parser the connection was handed to (h2c).
 	next conn.Parser
+	// spare: messages of emitted exchanges, reused (no allocation per
+	// request on a keep-alive connection).
+	spare [2]*message
+	// target, reason and path remember the last strings of the
+	// connection, which repeat on most keep-alive connections: equal
+	// bytes reuse them instead of allocating (see own, emit).
+	target, reason lastString
+	path           lastPath
+	marks          lastMarks
 }
 
 // NewParser returns a parser for one connection.
@@ -376,8 +385,13 @@ func (p *Parser) overflow(h *half, c *conn.Chunk, n int) int {
 
 // parsed handles a complete header block.
 func (p *Parser) parsed(h *half, block []byte, c *conn.Chunk) bool {
-	m := &message{start: h.start, end: c.WireNs(), hdrBytes: len(block)}
-	ok := parseHead(block, h.resp, !p.env.NoHeaders, &m.head)
+	m := p.newMessage()
+	m.start, m.end, m.hdrBytes = h.start, c.WireNs(), len(block)
+	keep := !p.env.NoHeaders
+	ok := parseHead(block, h.resp, keep, &m.head)
+	if ok && !keep {
+		p.own(&m.head, h.resp) // before block is reused
+	}
 	h.hbuf = h.hbuf[:0]
 	if cap(h.hbuf) > 4<<10 {
 		h.hbuf = nil // do not pin a large buffer on an idle connection
@@ -508,10 +522,11 @@ func (p *Parser) response(h *half, m *message) {
 func (p *Parser) pop() *message {
 	m := p.pending[0]
 	p.pendingBytes -= m.hdrBytes
-	p.pending[0] = nil
-	p.pending = p.pending[1:]
-	if len(p.pending) == 0 {
-		p.pending = p.pending[:0:0] // let the backing array go
+	n := copy(p.pending, p.pending[1:])
+	p.pending[n] = nil
+	p.pending = p.pending[:n]
+	if n == 0 && cap(p.pending) > 4 {
+		p.pending = nil // let a pipelining burst's array go
 	}
 	return m
 }
@@ -622,17 +637,22 @@ func (p *Parser) complete(h *half) {
 	m.done = true
 	if h.resp && m.req != nil {
 		p.emit(m.req, m)
+		if m.req.done {
+			p.recycle(m.req)
+		}
+		p.recycle(m)
 	}
 }
 
 func (p *Parser) emit(req, resp *message) {
 	reqSize := req.bodySize
+	mode := p.env.Mode()
 	ev := &api.HTTPEvent{
 		Header:       api.Header{Table: api.TableHTTPEvents, V: api.Version},
 		MajorVersion: 1,
 		MinorVersion: req.minor,
 		ReqMethod:    req.method,
-		ReqPath:      req.target,
+		ReqPath:      p.path.redact(req.target, mode),
 		ReqHeaders:   req.headers,
 		ReqBody:      string(req.body),
 		ReqBodySize:  reqSize,
@@ -642,7 +662,7 @@ func (p *Parser) emit(req, resp *message) {
 		RespBody:     string(resp.body),
 		RespBodySize: resp.bodySize,
 	}
-	redact.HTTP(ev, p.env.Mode())
+	redact.HTTPPathDone(ev, mode, &p.marks)
 	p.env.Out.Emit(ev, req.start, resp.end)
 }
 

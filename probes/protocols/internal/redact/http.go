@@ -34,11 +34,29 @@ func HTTP(ev *api.HTTPEvent, a api.DataAccess) {
 	if a == api.DataAccessFull {
 		return
 	}
-	grpc := ev.Protocol == vocab.ProtocolGRPC
-	if !grpc {
+	if ev.Protocol != vocab.ProtocolGRPC {
 		// gRPC's path is its method, fixed by the service definition.
 		ev.ReqPath = Path(ev.ReqPath, a)
 	}
+	HTTPPathDone(ev, a, markers{})
+}
+
+// Marker makes the marker of a value of n bytes, like Value (a parser
+// may remember the last ones of its connection instead of allocating).
+type Marker interface{ Value(n int64) string }
+
+type markers struct{}
+
+func (markers) Value(n int64) string { return Value(n) }
+
+// HTTPPathDone is HTTP for a record whose ReqPath is already Path's
+// result (a parser that remembers it per connection); mark makes the
+// body markers.
+func HTTPPathDone(ev *api.HTTPEvent, a api.DataAccess, mark Marker) {
+	if a == api.DataAccessFull {
+		return
+	}
+	grpc := ev.Protocol == vocab.ProtocolGRPC
 	if a == api.DataAccessNone {
 		ev.ReqHeaders, ev.RespHeaders = nil, nil
 		ev.ReqBody, ev.RespBody, ev.RespMessage = "", "", ""
@@ -46,8 +64,8 @@ func HTTP(ev *api.HTTPEvent, a api.DataAccess) {
 	}
 	headers(ev.ReqHeaders)
 	headers(ev.RespHeaders)
-	ev.ReqBody = Value(ev.ReqBodySize)
-	ev.RespBody = Value(ev.RespBodySize)
+	ev.ReqBody = mark.Value(ev.ReqBodySize)
+	ev.RespBody = mark.Value(ev.RespBodySize)
 	if grpc {
 		ev.RespMessage = Value(int64(len(ev.RespMessage))) // grpc-message
 	}
