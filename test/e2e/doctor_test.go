@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -58,6 +59,33 @@ func TestDoctorMissingImage(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "kubectl pixie image push REGISTRY/REPO") {
 		t.Errorf("no image push remedy:\n%s", r)
+	}
+	assertNoDoctorPods(t, e, ns)
+	logEvents(t, e, ns)
+}
+
+// A registry that is down (nothing listens on its port): the node's pull
+// fails with the runtime's connection error, doctor says the nodes cannot
+// reach the registry, and the pod is deleted.
+func TestDoctorRegistryDown(t *testing.T) {
+	e := setup(t)
+	ns := e.namespace(t, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := l.Addr().String()
+	l.Close() // the nodes share this host's network: nothing answers there now
+	down := host + "/pixie/probe:v0"
+	r := e.pixie(t, 2*time.Minute, "doctor", "--probe-namespace", ns, "--image", down, "--image-pull-policy", "IfNotPresent")
+	if r.err == nil {
+		t.Fatalf("doctor passed with a registry that is down:\n%s", r)
+	}
+	if !regexp.MustCompile(`node \S+: probe image \(linux/amd64\)\s+FAIL\s+cannot pull ` + regexp.QuoteMeta(down) + `: (ErrImagePull|ImagePullBackOff): .*connection refused`).MatchString(r.stdout) {
+		t.Errorf("no FAIL row with the connection error:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "the nodes cannot reach the registry "+host) {
+		t.Errorf("no remedy about reaching the registry:\n%s", r)
 	}
 	assertNoDoctorPods(t, e, ns)
 	logEvents(t, e, ns)
