@@ -145,6 +145,32 @@ func TestMemoryFooterAgainstProc(t *testing.T) {
 	checkFooter(t, final, p, shutdown)
 }
 
+// TestProfileFooterAgainstProc: the same for profile on a CPU burner.
+func TestProfileFooterAgainstProc(t *testing.T) {
+	requirePrivileged(t)
+	burn := startRole(t, "burn")
+	if burn.line(t) != "burning" {
+		t.Fatal("burner did not start")
+	}
+	tr := startTraceCmd(t, exec.Command(pluginBin, "profile", "--local", "--duration", "60s", "-o", "json", "--pid", strconv.Itoa(int(burn.pid()))))
+	agent := agentOf(t, tr.cmd.Process.Pid)
+	time.Sleep(4 * time.Second)
+	p := readAgentProc(t, agent)
+	read := time.Now()
+	recs := tr.stop(t)
+	shutdown := time.Since(read)
+	if len(recs.stats) == 0 || !recs.stats[len(recs.stats)-1].Final {
+		t.Fatalf("no final probe_stats: %v", recs.tables)
+	}
+	final := recs.stats[len(recs.stats)-1]
+	t.Logf("/proc: cpu %v, VmHWM %d KiB, bpf %d ns over %d runs; footer: cpu %v, peak RSS %d KiB, bpf %d ns over %d runs, lost %d; shutdown %v",
+		time.Duration(p.cpuNs), p.hwm>>10, p.bpfNs, p.bpfRuns, time.Duration(final.UserCPUNs), final.PeakRSSBytes>>10, final.BPFRunNs, final.BPFRunCount, final.EventsLost, shutdown)
+	if final.EventsLost != 0 || final.Records == 0 {
+		t.Errorf("footer: %d records, %d events lost %v", final.Records, final.EventsLost, final.LostBy)
+	}
+	checkFooter(t, final, p, shutdown)
+}
+
 // TestTraceForcedLoss: a ring of one page (the agent's ring_bytes, the
 // knob the plugin leaves at 8 MiB) cannot hold a response event with a
 // full 4 KiB capture, so every /big response is lost, and small ones
