@@ -141,7 +141,13 @@ func (o *op) message(f [][]byte, sids, sizes int) bool {
 
 // token is a subject, sid or queue made safe and bounded.
 func token(b []byte) string {
-	return names.Cut(names.Printable(b), maxSubject)
+	b = b[:min(len(b), maxSubject)]
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return names.Cut(names.Printable(b), maxSubject)
+		}
+	}
+	return string(b) // the usual case: printable ASCII, one copy
 }
 
 // subjectTemplate folds the parts of a subject that vary per entity: an
@@ -151,6 +157,9 @@ func token(b []byte) string {
 func subjectTemplate(s string) string {
 	if strings.HasPrefix(s, "_INBOX.") {
 		return "_INBOX.*"
+	}
+	if !strings.ContainsAny(s, "0123456789") && len(s) < 20 {
+		return s // no token to fold
 	}
 	toks := strings.Split(s, ".")
 	for i, t := range toks {
