@@ -235,16 +235,17 @@ func (o *TraceOptions) dataAccess() api.DataAccess {
 
 func (o *TraceOptions) config() api.TraceConfig {
 	return api.TraceConfig{
-		PIDs:       o.pids(),
-		All:        o.All,
-		Comms:      o.Comms,
-		DurationNs: o.Duration.Nanoseconds(),
-		MaxPayload: o.MaxPayload,
-		BodyLimit:  o.BodyLimit,
-		EmitEvents: o.Output == "json" || o.Record != "", // a recording keeps the requests too
-		DataAccess: o.dataAccess(),
-		Filter:     o.traceFilters.agent(),
-		Samples:    o.traceSamples.agent(),
+		PIDs:        o.pids(),
+		All:         o.All,
+		Comms:       o.Comms,
+		DurationNs:  o.Duration.Nanoseconds(),
+		MaxPayload:  o.MaxPayload,
+		BodyLimit:   o.BodyLimit,
+		EmitEvents:  o.Output == "json" || o.Record != "", // a recording keeps the requests too
+		DataAccess:  o.dataAccess(),
+		Filter:      o.traceFilters.agent(),
+		Samples:     o.traceSamples.agent(),
+		ListenPorts: o.Local, // to name a local client's server process
 	}
 }
 

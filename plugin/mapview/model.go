@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/peers"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
@@ -52,58 +53,6 @@ func PerSecond(n uint64, window time.Duration) float64 {
 	return float64(n) / window.Seconds()
 }
 
-// listeners names the processes behind local addresses.
-type listeners struct {
-	byAddr map[netip.AddrPort][]api.ListeningPort
-	byPort map[uint16][]api.ListeningPort // wildcard listeners (0.0.0.0, ::)
-}
-
-func newListeners(ls []api.ListeningPort) listeners {
-	l := listeners{byAddr: map[netip.AddrPort][]api.ListeningPort{}, byPort: map[uint16][]api.ListeningPort{}}
-	for _, p := range ls {
-		a, err := netip.ParseAddr(p.Addr)
-		if err != nil {
-			continue
-		}
-		if a.IsUnspecified() {
-			l.byPort[p.Port] = append(l.byPort[p.Port], p)
-		} else {
-			ap := netip.AddrPortFrom(a.Unmap(), p.Port)
-			l.byAddr[ap] = append(l.byAddr[ap], p)
-		}
-	}
-	return l
-}
-
-// owner names the process listening on addr ("ip:port"), preferring one
-// that served requests (nginx's worker, not its master), then a traced
-// one, then the lowest PID; "" when none listens there.
-func (l listeners) owner(addr string, served map[string]bool) string {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return ""
-	}
-	cands := l.byAddr[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]
-	if len(cands) == 0 {
-		cands = l.byPort[ap.Port()]
-	}
-	best, bestRank := "", -1
-	for _, c := range cands {
-		name := api.ProcessName(c.Comm, c.PID)
-		rank := 0
-		switch {
-		case served[name]:
-			rank = 2
-		case c.Traced:
-			rank = 1
-		}
-		if rank > bestRank || rank == bestRank && name < best {
-			best, bestRank = name, rank
-		}
-	}
-	return best
-}
-
 // protocolHTTP names HTTP edges (HTTP rows carry no protocol).
 const protocolHTTP = "http"
 
@@ -119,7 +68,7 @@ func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 			served[r.Service] = true
 		}
 	}
-	names := newListeners(ls)
+	names := peers.NewListeners(ls)
 	edges := map[edgeKey]*Edge{}
 	for _, r := range rows {
 		var e Edge
@@ -137,7 +86,7 @@ func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 			if ap, err := netip.ParseAddrPort(r.Peer); err == nil {
 				e.ResponderIP = ap.Addr().String()
 			}
-			if owner := names.owner(r.Peer, served); owner != "" {
+			if owner := names.Owner(r.Peer, served); owner != "" {
 				e.Responder = owner
 			}
 			if served[e.Responder] {

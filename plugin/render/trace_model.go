@@ -15,8 +15,11 @@ import (
 type TraceModel struct {
 	// Select narrows and orders what View and Summaries show.
 	Select TraceSelect
-	agg    *stats.Aggregator
-	probe  map[string]api.ProbeStats // node -> latest (cumulative) snapshot
+	// NamePeer, when set, names a row's peer (a local server's process);
+	// rows that then share a key merge.
+	NamePeer func(stats.Endpoint) string
+	agg      *stats.Aggregator
+	probe    map[string]api.ProbeStats // node -> latest (cumulative) snapshot
 }
 
 // NewTraceModel returns an empty model; cfg bounds the merged endpoints
@@ -33,7 +36,18 @@ func (m *TraceModel) AddHTTPStats(r api.HTTPStats) { m.agg.Merge(r.Rows) }
 func (m *TraceModel) AddProbeStats(s api.ProbeStats) { m.probe[s.Node] = s }
 
 // Rows are the merged endpoints, most requests first.
-func (m *TraceModel) Rows() []stats.Endpoint { return m.agg.Rows() }
+func (m *TraceModel) Rows() []stats.Endpoint {
+	rows := m.agg.Rows()
+	if m.NamePeer == nil {
+		return rows
+	}
+	for i := range rows {
+		rows[i].Peer = m.NamePeer(rows[i])
+	}
+	named := stats.NewAggregator(stats.Config{MaxKeys: len(rows) + 1})
+	named.Merge(rows)
+	return named.Rows()
+}
 
 // ProbeStats merges the latest footer of every node; ok is false before
 // any arrived.

@@ -10,13 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/peers"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Options choose the output.
@@ -57,6 +60,10 @@ type View struct {
 	readyAt  time.Time // when the first probe attached
 	finished bool
 	conns    map[connKey]api.ConnStats // latest conn_stats row of each key
+	// listeners are the local processes' server sockets (--local), which
+	// name the client rows' servers.
+	listeners []api.ListeningPort
+	names     *peers.Listeners // index of listeners, built when needed
 }
 
 // New returns a View writing probe messages to errOut.
@@ -149,6 +156,8 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 			v.model.AddProbeStats(s)
 			v.windows[node] = s.WindowNs
 		}
+	case api.TableListeningPorts:
+		v.addListener(line)
 	case api.TableProbeReady:
 		v.ready[node] = true
 		if v.readyAt.IsZero() {
@@ -305,4 +314,37 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// addListener keeps a listening_ports record: from then on the client
+// rows' servers are named by their processes ("-> postgres (pid 812)").
+func (v *View) addListener(line []byte) {
+	var l api.ListeningPort
+	if json.Unmarshal(line, &l) != nil || len(v.listeners) >= maxListeners {
+		return
+	}
+	l.Header = api.Header{}
+	v.listeners = append(v.listeners, l)
+	v.names = nil
+	v.model.NamePeer = v.namePeer
+}
+
+// maxListeners bounds the listening sockets kept.
+const maxListeners = 1 << 14
+
+// namePeer names a client row's server on a loopback address (another
+// host's server on a port that a local process also listens on is not it).
+func (v *View) namePeer(e stats.Endpoint) string {
+	ap, err := netip.ParseAddrPort(e.Peer)
+	if e.Role != vocab.RoleClient || err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return e.Peer
+	}
+	if v.names == nil {
+		n := peers.NewListeners(v.listeners)
+		v.names = &n
+	}
+	if owner := v.names.Owner(e.Peer, nil); owner != "" {
+		return owner
+	}
+	return e.Peer
 }

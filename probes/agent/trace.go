@@ -119,7 +119,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 
 // emitListeners sends listening_ports for a service map.
 func emitListeners(cfg *api.TraceConfig, out *Emitter, p *pipeline) {
-	if !cfg.Map {
+	if !cfg.Map && !cfg.ListenPorts {
 		return
 	}
 	ls := listeningPorts(cfg.ProcRootDir, p.traced)

@@ -44,6 +44,9 @@ type TraceConfig struct {
 	// ServerPeers keeps a server row's caller: its peer is the caller's IP
 	// (no port), which the plugin names (cluster mode).
 	ServerPeers bool `json:"server_peers,omitempty"`
+	// ListenPorts sends listening_ports at the end, as Map does, so the
+	// plugin names a local client's server by its process (--local).
+	ListenPorts bool `json:"listen_ports,omitempty"`
 	// Filter keeps only the requests it matches, in records and stats;
 	// nil keeps all.
 	Filter *TraceFilter `json:"filter,omitempty"`
