@@ -13,6 +13,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/completion"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/session"
 
 	// Cloud auth plugins (exec, oidc, ...) so every kubeconfig works.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -21,6 +22,7 @@ import (
 // NewCmdRoot builds `kubectl pixie` with kubectl's global flags.
 func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true)
+	configFlags.WrapConfigFn = session.ClientLimits // one pod per node: 500 nodes, 1000 requests
 	cmd := &cobra.Command{
 		Use:   "pixie",
 		Short: "Deep observability for any Kubernetes workload, with nothing installed in the cluster",
