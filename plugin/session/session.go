@@ -57,6 +57,12 @@ type Options struct {
 	// CreateNamespace creates Namespace when it does not exist (the
 	// dedicated default, see DefaultNamespace).
 	CreateNamespace bool
+	// DeferDelete lets Run return before the pods of a run that ended by
+	// itself are deleted (every agent sent its last record and exits): the
+	// caller shows the result first and then calls Result.WaitDeleted. A
+	// stopped or cut-short run still deletes before returning, since the
+	// agents flush their last records when their pod is deleted.
+	DeferDelete bool
 	// ErrOut gets the status line and warnings; nil discards them.
 	ErrOut io.Writer
 	Quiet  bool
@@ -87,6 +93,15 @@ type Result struct {
 	Namespace   string
 	Nodes       []NodeResult
 	Interrupted bool // stopped by a cancelled context (the caller's signal)
+	deleted     chan struct{} // closed when a deferred deletion is done
+}
+
+// WaitDeleted waits for the deletion of the pods that Options.DeferDelete
+// let happen after Run returned; it returns at once otherwise.
+func (r *Result) WaitDeleted() {
+	if r != nil && r.deleted != nil {
+		<-r.deleted
+	}
 }
 
 // Failed counts nodes whose probe failed.
@@ -253,7 +268,11 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 
 	s := newRunner(&o, res)
 	s.unfit = unfitNodes(ctx, &o)
-	defer s.cleanup(ctx)
+	defer func() {
+		if res.deleted == nil { // else being deleted in the background
+			s.cleanup(ctx)
+		}
+	}()
 
 	if err := s.create(runCtx, pods); err != nil {
 		return s.finish(), err
@@ -269,11 +288,18 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	return s.finish(), s.joined()
 }
 
-// create creates the probe pods; it stops at the first failure that would
-// be the same on every node (Pod Security, RBAC, no namespace) and returns
-// it.
+// createWorkers bounds the pod creations in flight: enough to start 500
+// pods in seconds, few enough that the client's rate limit (and the API
+// server's priority and fairness) pace them rather than a burst.
+const createWorkers = 8
+
+// create creates the probe pods, createWorkers at a time; it stops at the
+// first failure that would be the same on every node (Pod Security, RBAC,
+// no namespace) and returns it. Nodes whose pod was never attempted (after
+// such a failure, or a cancelled ctx) are left out of the result.
 func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
-	for i, p := range pods {
+	todo := make([]*node, len(pods))
+	for i := range pods {
 		n := &node{target: s.o.Targets[i], state: stateStarting, stream: newStream(s.o.Targets[i].Name)}
 		n.stream.check = s.agentCheck(n.target.Name)
 		s.nodes[n.target.Name] = n
@@ -283,33 +309,85 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 			s.fail(n, "cannot run probe pods", u)
 			continue
 		}
+		todo[i] = n
 		// A Create cut off by Ctrl-C may still create the pod: from here
 		// the cleanup also deletes by the session's label.
 		s.attempted = true
-		created, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Create(ctx, p, metav1.CreateOptions{})
-		if err != nil {
-			reason := "create failed"
-			if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
-				reason = "create " + render.Sanitize(string(r))
-			}
-			err = createError(err, s.o.Namespace, n.target.Name)
-			s.fail(n, reason, err)
-			if isPodSecurity(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
-				return err // the same for every node: stop here
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
+	}
+	var (
+		stopOnce sync.Once
+		stopErr  error
+		stopped  atomic.Bool
+		tried    = make([]bool, len(pods))
+	)
+	forEach(len(pods), createWorkers, func(i int) {
+		n := todo[i]
+		if n == nil || stopped.Load() || ctx.Err() != nil {
+			return
+		}
+		tried[i] = true
+		if err := s.createOne(ctx, n, pods[i]); err != nil {
+			stopOnce.Do(func() { stopErr = err })
+			stopped.Store(true)
+		}
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.order[:0]
+	for i, name := range s.order {
+		if todo[i] != nil && !tried[i] {
+			delete(s.nodes, name)
 			continue
 		}
-		s.mu.Lock()
-		n.pod, n.name = created, created.Name
-		s.byPod[created.Name] = n
-		s.advance(n, phaseScheduled)
-		s.mu.Unlock()
-		s.created = append(s.created, PodRef{Namespace: created.Namespace, Name: created.Name, Node: n.target.Name})
+		kept = append(kept, name)
 	}
+	s.order = kept
+	return stopErr
+}
+
+// createOne creates n's pod; it returns the error only when every node
+// would fail the same way.
+func (s *runner) createOne(ctx context.Context, n *node, p *corev1.Pod) error {
+	created, err := s.o.Client.CoreV1().Pods(s.o.Namespace).Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		reason := "create failed"
+		if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
+			reason = "create " + render.Sanitize(string(r))
+		}
+		err = createError(err, s.o.Namespace, n.target.Name)
+		s.fail(n, reason, err)
+		if isPodSecurity(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+			return err // the same for every node: stop here
+		}
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n.pod, n.name = created, created.Name
+	s.byPod[created.Name] = n
+	s.advance(n, phaseScheduled)
+	s.created = append(s.created, PodRef{Namespace: created.Namespace, Name: created.Name, Node: n.target.Name})
 	return nil
+}
+
+// forEach calls f(0..n-1) on at most workers goroutines and waits.
+func forEach(n, workers int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 type runner struct {
