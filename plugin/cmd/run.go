@@ -39,14 +39,17 @@ func (o *outputOptions) localStopping(isLocal bool) string {
 
 // clusterSource runs a session of probe pods and streams their records,
 // less those drop reports. A cancelled context stops the probes; the
-// session still deletes the pods.
+// session still deletes the pods. The pods of a run that ended by itself
+// are deleted while the final frame is shown (500 deletions take seconds).
 func clusterSource(so session.Options, drop func(session.Line) bool) driver.Source {
 	return func(ctx context.Context, emit func(string, []byte)) error {
-		_, err := session.Run(ctx, so, func(l session.Line) {
+		so.DeferDelete = true
+		res, err := session.Run(ctx, so, func(l session.Line) {
 			if drop == nil || !drop(l) {
 				emit(l.Node, l.Raw)
 			}
 		})
+		driver.After(ctx, res.WaitDeleted)
 		return err
 	}
 }

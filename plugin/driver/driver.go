@@ -79,6 +79,7 @@ type Recorder interface {
 func Run(ctx context.Context, src Source, v View, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	ctx, after := withAfter(ctx)
 	o.Out = &stopOnError{w: o.Out, stop: cancel}
 	s := NewScreen(v, o)
 	var said func()
@@ -98,6 +99,7 @@ func Run(ctx context.Context, src Source, v View, o Options) error {
 	if o.Record != nil {
 		err = errors.Join(err, o.Record.Close())
 	}
+	after.run()
 	return err
 }
 

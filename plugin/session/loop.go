@@ -45,7 +45,7 @@ func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
 	streamCtx, cancelStreams := context.WithCancel(context.WithoutCancel(runCtx))
 	defer cancelStreams()
 	f := &followers{ctx: streamCtx, allDone: make(chan struct{})}
-	s.loop(runCtx, f, emit)
+	finished := s.loop(runCtx, f, emit)
 	if runCtx.Err() != nil && !s.o.Quiet {
 		s.sayStopping()
 	}
@@ -53,16 +53,23 @@ func (s *runner) watchAndStream(runCtx context.Context, emit func(Line)) {
 	if !f.waiting {
 		f.waitAll()
 	}
-	// Ask the agents to stop (SIGTERM through the pod's deletion: they
-	// flush their final records) and drain for at most StopGrace.
-	s.cleanup(runCtx)
+	if finished && s.o.DeferDelete {
+		// Every stream is complete: nothing waits on the deletion.
+		s.res.deleted = make(chan struct{})
+		go func() { defer close(s.res.deleted); s.cleanup(runCtx) }()
+	} else {
+		// Ask the agents to stop (SIGTERM through the pod's deletion:
+		// they flush their final records) and drain for at most StopGrace.
+		s.cleanup(runCtx)
+	}
 	s.drain(f.allDone, cancelStreams, emit)
 	s.markLost()
 }
 
 // loop delivers records and applies pod events until runCtx ends, every
-// stream has ended, or the plugin's bound on the window passes.
-func (s *runner) loop(runCtx context.Context, f *followers, emit func(Line)) {
+// stream has ended, or the plugin's bound on the window passes; it reports
+// whether every stream ended (the run finished by itself).
+func (s *runner) loop(runCtx context.Context, f *followers, emit func(Line)) bool {
 	startTimeout := time.NewTimer(s.o.PodRunningTimeout)
 	defer startTimeout.Stop()
 	tick := time.NewTicker(time.Second) // elapsed times, slow pulls
@@ -84,11 +91,11 @@ func (s *runner) loop(runCtx context.Context, f *followers, emit func(Line)) {
 		}
 		select {
 		case <-runCtx.Done():
-			return
+			return false
 		case <-done:
-			return
+			return runCtx.Err() == nil
 		case <-windowEnd:
-			return
+			return false
 		case l := <-s.lines:
 			s.deliver(l, emit)
 		case <-startTimeout.C:

@@ -92,7 +92,7 @@ type Result struct {
 	SessionID   string
 	Namespace   string
 	Nodes       []NodeResult
-	Interrupted bool // stopped by a cancelled context (the caller's signal)
+	Interrupted bool          // stopped by a cancelled context (the caller's signal)
 	deleted     chan struct{} // closed when a deferred deletion is done
 }
 
