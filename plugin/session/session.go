@@ -320,7 +320,7 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 		stopped  atomic.Bool
 		tried    = make([]bool, len(pods))
 	)
-	forEach(len(pods), createWorkers, func(i int) {
+	try := func(i int) {
 		n := todo[i]
 		if n == nil || stopped.Load() || ctx.Err() != nil {
 			return
@@ -330,7 +330,17 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 			stopOnce.Do(func() { stopErr = err })
 			stopped.Store(true)
 		}
-	})
+	}
+	// The first pod alone: a refusal the same on every node (Pod
+	// Security, RBAC) then stops the run at one node, not at eight.
+	first := 0
+	for first < len(todo) && todo[first] == nil {
+		first++
+	}
+	if first < len(todo) {
+		try(first)
+	}
+	forEach(len(pods)-first-1, createWorkers, func(i int) { try(first + 1 + i) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kept := s.order[:0]
