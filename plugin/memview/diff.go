@@ -145,16 +145,11 @@ const TableMemoryDiff = "memory_diff"
 
 // WriteJSON writes one memory_diff record per process name.
 func (d *MemDiff) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
 	for _, r := range d.Rows {
-		rec := memRecord{Table: TableMemoryDiff, Process: r.Name, Base: r.Base, New: r.New, Marked: r.Marked}
-		if rec.Marked == nil {
-			rec.Marked = []string{}
-		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
+		// Marked is [] in JSON, never null, when nothing is marked.
+		rec := memRecord{Table: TableMemoryDiff, Process: r.Name, Base: r.Base, New: r.New, Marked: append([]string{}, r.Marked...)}
+		if err := enc.Encode(rec); err != nil {
 			return err
 		}
 	}

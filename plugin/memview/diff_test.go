@@ -67,7 +67,7 @@ cron                     0 B/s → -          10 MiB → -   stable → -
 		t.Errorf("gate: %v %q", fired, why)
 	}
 	var js bytes.Buffer
-	if err := d.WriteJSON(&js); err != nil || !strings.Contains(js.String(), `"marked":["rate","verdict"]`) {
+	if err := d.WriteJSON(&js); err != nil || !strings.Contains(js.String(), `"marked":["rate","verdict"]`) || !strings.Contains(js.String(), `"marked":[]`) {
 		t.Errorf("json %v:\n%s", err, js.String())
 	}
 }

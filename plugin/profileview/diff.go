@@ -150,13 +150,11 @@ const TableFunctionDiff = "function_diff"
 
 // WriteJSON writes one function_diff record per function.
 func (d *ProfileDiff) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
 	for _, f := range d.Funcs {
-		b, err := json.Marshal(funcRecord{Table: TableFunctionDiff, Function: f.Name, Module: f.Module, Comm: f.Comm,
+		err := enc.Encode(funcRecord{Table: TableFunctionDiff, Function: f.Name, Module: f.Module, Comm: f.Comm,
 			BaseSamples: f.Base, NewSamples: f.New, BaseCPU: f.BaseCPU, NewCPU: f.NewCPU, Marked: f.Marked})
 		if err != nil {
-			return err
-		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
 			return err
 		}
 	}

@@ -291,18 +291,13 @@ func (d *TraceDiff) side(e *stats.Endpoint, secs float64) *diffSide {
 
 // WriteJSON writes one endpoint_diff record per row.
 func (d *TraceDiff) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
 	for i := range d.Rows {
 		r := &d.Rows[i]
+		// Marked is [] in JSON, never null, when nothing is marked.
 		rec := diffRecord{Table: TableEndpointDiff, Service: r.Service, Endpoint: r.Endpoint,
-			Base: d.side(r.Base, d.BaseSecs), New: d.side(r.New, d.NewSecs), Marked: r.Marked}
-		if rec.Marked == nil {
-			rec.Marked = []string{}
-		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
+			Base: d.side(r.Base, d.BaseSecs), New: d.side(r.New, d.NewSecs), Marked: append([]string{}, r.Marked...)}
+		if err := enc.Encode(rec); err != nil {
 			return err
 		}
 	}
