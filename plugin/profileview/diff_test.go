@@ -3,20 +3,16 @@ package profileview
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/flame"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/gate"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/internal/golden"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // profileOf is a finished 10s view of the stacks (folded stack -> samples).
 func profileOf(t *testing.T, stacks map[string]uint64) *View {
@@ -70,8 +66,8 @@ func TestCompareProfiles(t *testing.T) {
 	if err := d.Diff.WriteSVG(&svg, "diff"); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "diff-terminal.txt", term.Bytes())
-	golden(t, "diff.ndjson", js.Bytes())
+	golden.Check(t, "diff-terminal.txt", term.Bytes())
+	golden.Check(t, "diff.ndjson", js.Bytes())
 	// main.hot is new: deep red; main.cache lost half: blue.
 	for _, want := range []string{`main.hot (500 samples, `, `+50.0% CPU from BASE`, `fill="rgb(255,80,80)"`, `main.cache (200 samples`, `fill="rgb(80,80,255)"`} {
 		if !strings.Contains(svg.String(), want) {
@@ -84,22 +80,5 @@ func TestCompareProfiles(t *testing.T) {
 	}
 	if fired, why := r.Check(d.GateSource()); !fired || len(why) != 1 || !strings.HasPrefix(why[0], "main.hot: cpu 0.00% -> 50.00%, +50.00%") {
 		t.Errorf("gate: %v %q", fired, why)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }

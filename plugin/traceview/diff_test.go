@@ -3,21 +3,17 @@ package traceview
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/gate"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/internal/golden"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // endpointLoad is n requests of one endpoint: latency ms each, errs of
 // them failing.
@@ -89,8 +85,8 @@ func TestCompareMarks(t *testing.T) {
 	if err := d.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "diff-table.txt", table.Bytes())
-	golden(t, "diff.ndjson", js.Bytes())
+	golden.Check(t, "diff-table.txt", table.Bytes())
+	golden.Check(t, "diff.ndjson", js.Bytes())
 
 	r, err := gate.Parse(`p99 > +20% && marked =~ p99`, DiffGateSchema)
 	if err != nil {
@@ -99,22 +95,5 @@ func TestCompareMarks(t *testing.T) {
 	fired, why := r.Check(d.GateSource())
 	if !fired || len(why) != 1 || !strings.HasPrefix(why[0], "web GET /slow: p99 ") {
 		t.Errorf("gate: %v %q, want /slow only", fired, why)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
