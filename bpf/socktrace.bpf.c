@@ -676,13 +676,21 @@ static __always_inline __u64 conn_key(__s32 fd)
 	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
 }
 
-/* read/write/sendto/recvfrom/sendfile: one buffer (or none). */
+/* on_exit_buf's dir of a call whose direction is only known at entry,
+ * which saves it in the buf slot (splice). */
+#define PX_DIR_SAVED 0xff
+
+/* read/write/sendto/recvfrom/sendfile/splice: one buffer (or none). */
 static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 op, __u8 dir, int src_kind)
 {
 	struct px_args a;
 
 	if (!take_args(&a, op, op))
 		return 0;
+	if (dir == PX_DIR_SAVED) {
+		dir = a.buf;
+		a.buf = 0;
+	}
 	if (ctx->ret <= 0)
 		return 0;
 	__u64 end = bpf_ktime_get_ns();
@@ -930,19 +938,7 @@ SYS_ENTER(splice) int px_en_splice(struct px_sys_enter *ctx)
 
 SYS_EXIT(splice) int px_ex_splice(struct px_sys_exit *ctx)
 {
-	struct px_args a;
-
-	if (!take_args(&a, PX_SYS_SPLICE, PX_SYS_SPLICE))
-		return 0;
-	if (ctx->ret <= 0)
-		return 0;
-	__u64 end = bpf_ktime_get_ns();
-	__u64 key = conn_key(a.fd);
-	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
-	if (!c)
-		return 0;
-	emit_data(key, c, a.op, a.buf, ctx->ret, PX_SRC_NONE, 0, 0, 0, a.start_ns, end);
-	return 0;
+	return on_exit_buf(ctx, PX_SYS_SPLICE, PX_DIR_SAVED, PX_SRC_NONE);
 }
 
 SYS_ENTER(connect) int px_en_connect(struct px_sys_enter *ctx)
