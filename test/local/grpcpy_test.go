@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bufio"
 	"encoding/json"
 	"maps"
 	"os"
@@ -46,23 +45,7 @@ func TestTraceGRPCPython(t *testing.T) {
 	peer, _ := filepath.Abs("testdata/grpcpy/peer.py")
 	srv := exec.Command(pythonAs(t, "grpcpysrv"), peer, "server")
 	srv.Stderr = os.Stderr
-	stdin, err := srv.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("the Python gRPC server printed no port")
-	}
-	port := lines.Text()
+	srvProc, port := startPeer(t, srv, "the Python gRPC server")
 
 	tr := startTrace(t, "--comm", "grpcpysrv", "--comm", "grpcpycli", "--duration", "90s")
 	cli := exec.Command(pythonAs(t, "grpcpycli"), peer, "client", port, strconv.Itoa(ok), strconv.Itoa(notFound))
@@ -72,17 +55,11 @@ func TestTraceGRPCPython(t *testing.T) {
 		t.Fatalf("Python gRPC client: %v", err)
 	}
 	recs := tr.stop(t)
-	stdin.Close()
-	if !lines.Scan() {
-		t.Fatal("the Python gRPC server printed no counts")
-	}
 	var sawClient, sawServer map[string]int
 	if err := json.Unmarshal(out, &sawClient); err != nil {
 		t.Fatalf("client output %q: %v", out, err)
 	}
-	if err := json.Unmarshal(lines.Bytes(), &sawServer); err != nil {
-		t.Fatalf("server output %q: %v", lines.Bytes(), err)
-	}
+	srvProc.closeAndDecode(t, "server", &sawServer)
 	const m = "/pixie.test.Echo/"
 	want := map[string]int{m + "Say 0": ok, m + "Find 5": notFound}
 	if !maps.Equal(sawClient, want) || !maps.Equal(sawServer, want) {

@@ -118,6 +118,29 @@ func (p *proc) line(t *testing.T) string {
 	}
 }
 
+// startPeer starts cmd, a peer that prints its address (or port) as its
+// first line, and returns the process and that line.
+func startPeer(t *testing.T, cmd *exec.Cmd, what string) (*proc, string) {
+	t.Helper()
+	p := startProc(t, cmd)
+	first := p.line(t)
+	if first == "" {
+		t.Fatalf("%s printed no address", what)
+	}
+	return p, first
+}
+
+// closeAndDecode closes the peer's stdin, which ends its work, and decodes
+// the JSON line it then prints (what it handled) into v.
+func (p *proc) closeAndDecode(t *testing.T, what string, v any) {
+	t.Helper()
+	p.stdin.Close()
+	s := p.line(t)
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%s output %q: %v", what, s, err)
+	}
+}
+
 // startServer starts the Go net/http test server on addr; it returns the
 // process and its address.
 func startServer(t *testing.T, listen string) (*proc, string) {

@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -308,52 +307,23 @@ func runGRPC(t *testing.T, c grpcCase) {
 		srv.Env = append(os.Environ(), "GRPCPEER_CERT="+cert, "GRPCPEER_KEY="+key)
 		cli.Env = append(cli.Env, "GRPCPEER_CA="+cert, "GRPCPEER_DELAY=1500ms")
 	}
-	stdin, err := srv.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("the gRPC server printed no address")
-	}
-	addr := lines.Text()
+	srvProc, addr := startPeer(t, srv, "the gRPC server")
 
 	cli.Args = append(cli.Args, addr, "40", "7", "3", "4", "2")
 	var out []byte
 	var tr *trace
 	if c.mid {
 		cli.Env = append(cli.Env, "GRPCPEER_WARMUP=1")
-		in, err := cli.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cliOut, err := cli.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cli.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cli.Process.Kill(); _ = cli.Wait() })
-		r := bufio.NewScanner(cliOut)
-		if !r.Scan() || r.Text() != "warm" {
-			t.Fatalf("the gRPC client did not warm up: %q", r.Text())
+		cliProc := startProc(t, cli)
+		if s := cliProc.line(t); s != "warm" {
+			t.Fatalf("the gRPC client did not warm up: %q", s)
 		}
 		tr = startTrace(t, "--comm", "grpcsrv", "--comm", "grpccli", "--duration", "90s")
 		time.Sleep(time.Second) // the trace's scan of /proc finds both
-		io.WriteString(in, "go\n")
-		if !r.Scan() {
+		io.WriteString(cliProc.stdin, "go\n")
+		if out = []byte(cliProc.line(t)); len(out) == 0 {
 			t.Fatal("the gRPC client printed no counts")
 		}
-		out = bytes.Clone(r.Bytes())
 	} else {
 		tr = startTrace(t, "--comm", "grpcsrv", "--comm", "grpccli", "--duration", "90s")
 		var err error
@@ -365,17 +335,11 @@ func runGRPC(t *testing.T, c grpcCase) {
 	if tls && strings.Count(tr.errOut.String(), "TLS: go uprobes") != 2 {
 		t.Errorf("want Go TLS probes on 2 processes, stderr:\n%s", tr.errOut.String())
 	}
-	stdin.Close()
-	if !lines.Scan() {
-		t.Fatal("the gRPC server printed no counts")
-	}
 	var sawClient, sawServer map[string]int
 	if err := json.Unmarshal(out, &sawClient); err != nil {
 		t.Fatalf("client output %q: %v", out, err)
 	}
-	if err := json.Unmarshal(lines.Bytes(), &sawServer); err != nil {
-		t.Fatalf("server output %q: %v", lines.Bytes(), err)
-	}
+	srvProc.closeAndDecode(t, "server", &sawServer)
 	const m = "/pixie.test.Echo/"
 	want := map[string]int{m + "Say 0": 40, m + "Fail 14": 7, m + "Fail 5": 3, m + "Count 0": 4, m + "Nope 12": 2}
 	if !maps.Equal(sawClient, want) {

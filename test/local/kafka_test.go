@@ -3,10 +3,8 @@
 package local
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -54,10 +52,8 @@ func buildKafkaPeers(t *testing.T) (broker, client string) {
 
 // kafkaBroker is a running kfake broker (testdata/kafka).
 type kafkaBroker struct {
+	*proc
 	addr   string
-	stdin  io.Closer
-	stdout *bufio.Reader
-	cmd    *exec.Cmd
 	report *brokerReport
 }
 
@@ -71,26 +67,9 @@ type brokerReport struct {
 // end of the test.
 func startKafkaBroker(t *testing.T, brokerBin, topic string) *kafkaBroker {
 	t.Helper()
-	cmd := exec.Command(brokerBin, "broker", topic)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &kafkaBroker{stdin: stdin, stdout: bufio.NewReader(stdout), cmd: cmd}
+	p, addr := startPeer(t, exec.Command(brokerBin, "broker", topic), "the kfake broker")
+	b := &kafkaBroker{proc: p, addr: addr}
 	t.Cleanup(func() { b.stop(t) })
-	addr, err := b.stdout.ReadString('\n')
-	if err != nil {
-		t.Fatalf("broker address: %v", err)
-	}
-	b.addr = strings.TrimSpace(addr)
 	if !strings.HasPrefix(b.addr, "127.0.0.1:") {
 		t.Fatalf("broker listens on %q, want 127.0.0.1", b.addr)
 	}
@@ -102,25 +81,9 @@ func startKafkaBroker(t *testing.T, brokerBin, topic string) *kafkaBroker {
 // what it handled.
 func (b *kafkaBroker) stop(t *testing.T) *brokerReport {
 	t.Helper()
-	if b.report != nil {
-		return b.report
-	}
-	b.report = &brokerReport{}
-	b.stdin.Close()
-	line, err := b.stdout.ReadString('\n')
-	if err == nil {
-		err = json.Unmarshal([]byte(line), b.report)
-	}
-	done := make(chan struct{})
-	go func() { _ = b.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-done
-	}
-	if err != nil {
-		t.Errorf("broker report %q: %v", line, err)
+	if b.report == nil {
+		b.report = &brokerReport{}
+		b.closeAndDecode(t, "the kfake broker", b.report)
 	}
 	return b.report
 }

@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bufio"
 	"encoding/json"
 	"maps"
 	"os"
@@ -42,23 +41,7 @@ func TestTraceNodeChunked(t *testing.T) {
 	peer, _ := filepath.Abs("testdata/nodehttp/peer.js")
 	srv := exec.Command(nodeAs(t, "nodesrv"), peer, "server")
 	srv.Stderr = os.Stderr
-	stdin, err := srv.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("the Node server printed no port")
-	}
-	port := lines.Text()
+	srvProc, port := startPeer(t, srv, "the Node server")
 
 	tr := startTrace(t, "--comm", "nodesrv", "--comm", "nodecli", "--duration", "90s")
 	cli := exec.Command(nodeAs(t, "nodecli"), peer, "client", port, strconv.Itoa(rounds))
@@ -68,17 +51,11 @@ func TestTraceNodeChunked(t *testing.T) {
 		t.Fatalf("Node client: %v", err)
 	}
 	recs := tr.stop(t)
-	stdin.Close()
-	if !lines.Scan() {
-		t.Fatal("the Node server printed no counts")
-	}
 	var sawClient, sawServer map[string]int
 	if err := json.Unmarshal(out, &sawClient); err != nil {
 		t.Fatalf("client output %q: %v", out, err)
 	}
-	if err := json.Unmarshal(lines.Bytes(), &sawServer); err != nil {
-		t.Fatalf("server output %q: %v", lines.Bytes(), err)
-	}
+	srvProc.closeAndDecode(t, "server", &sawServer)
 	want := map[string]int{"GET /one 200": 4 * rounds, "GET /many 200": 4 * rounds}
 	if !maps.Equal(sawClient, want) || !maps.Equal(sawServer, want) {
 		t.Fatalf("the client read %v and the server answered %v, want %v", sawClient, sawServer, want)
