@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -155,9 +156,29 @@ func (o *ImagePushOptions) Run(ctx context.Context) error {
 	if want := digestOf(o.source); o.From != "" && want != "" && want != d.String() {
 		fmt.Fprintf(o.ErrOut, "warning: %s holds image %s, not %s that this plugin (%s) was built with: its agent may be of another version\n", o.From, d, want, o.plugin)
 	}
+	o.copySignatures(opts, d)
 	fmt.Fprintf(o.ErrOut, "pushed; run probes from it with --image %s (or export PIXIE_IMAGE=%s)\n", ref, ref)
 	_, err = fmt.Fprintln(o.Out, ref)
 	return err
+}
+
+// copySignatures copies the release image's cosign signature and SBOM
+// attestation beside the copy, so doctor --verify checks it too. A tarball
+// holds none; a failure is a warning, since the image itself is copied.
+func (o *ImagePushOptions) copySignatures(opts []remote.Option, d v1.Hash) {
+	if o.From != "" {
+		fmt.Fprintln(o.ErrOut, "note: an OCI tarball holds no signature: doctor --verify checks this copy only if you sign it (cosign sign --key ...)")
+		return
+	}
+	tags, err := image.CopySignatures(o.resolved.source.Context(), o.resolved.dest.Context(), d, opts...)
+	switch {
+	case err != nil:
+		fmt.Fprintf(o.ErrOut, "warning: the image was copied, its signatures were not: %v\n  doctor --verify checks the release image instead (same digest): --image %s\n", err, o.source)
+	case len(tags) == 0:
+		fmt.Fprintf(o.ErrOut, "note: %s has no cosign signature to copy\n", o.source)
+	default:
+		fmt.Fprintf(o.ErrOut, "copied its cosign signature and attestations too (%s): doctor --verify checks the copy\n", strings.Join(tags, ", "))
+	}
 }
 
 // open returns the image to copy, what to call it, and what closes it.

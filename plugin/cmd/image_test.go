@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
@@ -124,8 +126,18 @@ func TestImagePush(t *testing.T) {
 		t.Errorf("pushed %s, the tarball holds %s", released, d)
 	}
 
-	// A release plugin copies the image it names by digest.
+	// A release plugin copies the image it names by digest, and the
+	// signature and attestation cosign keeps beside it (stand-ins here:
+	// doctor --verify's tests sign with the real cosign).
 	asRelease(t, released)
+	sigTag := strings.Replace(digestOf(released), ":", "-", 1)
+	for _, suffix := range []string{".sig", ".att"} {
+		img, _ := random.Image(64, 1)
+		tag, _ := name.NewTag(releaseReg.Host + "/pixie/kubectl-pixie-probe:" + sigTag + suffix)
+		if err := remote.Write(tag, img); err != nil {
+			t.Fatal(err)
+		}
+	}
 	stdout, stderr, err = push(t, userReg.Host+"/team/probe")
 	if err != nil {
 		t.Fatalf("push: %v\n%s", err, stderr)
@@ -137,6 +149,18 @@ func TestImagePush(t *testing.T) {
 	ref, _ := name.ParseReference(copied)
 	if _, err := image.Get(ref, image.Options(context.Background(), "test")...); err != nil {
 		t.Errorf("the copy cannot be pulled by digest: %v", err)
+	}
+	for _, suffix := range []string{".sig", ".att"} {
+		srcTag, _ := name.NewTag(releaseReg.Host + "/pixie/kubectl-pixie-probe:" + sigTag + suffix)
+		dstTag, _ := name.NewTag(userReg.Host + "/team/probe:" + sigTag + suffix)
+		src, err1 := remote.Head(srcTag)
+		dst, err2 := remote.Head(dstTag)
+		if err1 != nil || err2 != nil || src.Digest != dst.Digest {
+			t.Errorf("%s not copied beside the image: %v %v", suffix, err1, err2)
+		}
+	}
+	if !strings.Contains(stderr, "copied its cosign signature and attestations too") {
+		t.Errorf("the copy of the signatures is not said:\n%s", stderr)
 	}
 
 	// Missing image: the release registry has no such repository.

@@ -188,6 +188,29 @@ func readBlob(img v1.Image, l v1.Descriptor) ([]byte, error) {
 	return b, nil
 }
 
+// CopySignatures copies what cosign keeps beside the image digest in src
+// (its signatures, .sig, and attestations, .att: the signed SBOM) to dst,
+// so that the copy can be verified like the original. It returns the tags
+// copied; one that src does not have is skipped.
+func CopySignatures(src, dst name.Repository, digest v1.Hash, opts ...remote.Option) ([]string, error) {
+	var copied []string
+	for _, suffix := range []string{".sig", ".att"} {
+		tag := digest.Algorithm + "-" + digest.Hex + suffix
+		img, err := remote.Image(src.Tag(tag), opts...)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return copied, explain("reading", src.Tag(tag), err)
+		}
+		if err := remote.Write(dst.Tag(tag), img, opts...); err != nil {
+			return copied, explain("pushing to", dst.Tag(tag), err)
+		}
+		copied = append(copied, tag)
+	}
+	return copied, nil
+}
+
 func isNotFound(err error) bool {
 	var terr *transport.Error
 	return errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound ||

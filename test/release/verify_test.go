@@ -68,6 +68,25 @@ func TestVerifyCosignSignatures(t *testing.T) {
 	}
 	cosign.Run("verify", "--key", pub, "--insecure-ignore-tlog=true", signed.String())
 
+	// A copy made as image push makes it (the image, then its signature)
+	// verifies too, with our verifier and with cosign.
+	copyRepo, _ := name.NewRepository(reg.Host + "/team/probe")
+	img, err := remote.Image(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(copyRepo.Tag("v1"), img); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := v1.NewHash(signed.DigestStr())
+	if tags, err := image.CopySignatures(signed.Context(), copyRepo, h); err != nil || len(tags) != 1 {
+		t.Fatalf("copying the signature: %v %v", tags, err)
+	}
+	if _, err := image.Verify(copyRepo.Digest(h.String()), key); err != nil {
+		t.Errorf("the copy: %v", err)
+	}
+	cosign.Run("verify", "--key", pub, "--insecure-ignore-tlog=true", copyRepo.Digest(h.String()).String())
+
 	wantFail := func(what string, ref name.Reference, k *ecdsa.PublicKey, want string, cosignRejects bool) {
 		t.Helper()
 		_, err := image.Verify(ref, k)
