@@ -33,13 +33,7 @@ func startNginxH2(t *testing.T, tls bool) (addr, accessLog string) {
 	if out, _ := exec.Command(bin, "-V").CombinedOutput(); !bytes.Contains(out, []byte("--with-http_v2_module")) {
 		t.Fatalf("this nginx has no http_v2 module:\n%s", out)
 	}
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "/tmp"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755) // workers run as nobody
-	}
-	for _, d := range []string{"html", "logs", "tmp"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
-	}
+	dir := nginxPrefix(t)
 	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte(h2Index), 0o644)
 	// PUT (WebDAV) reads the request body, unlike `return`, whose early
 	// answer curl 7.88 takes for a broken stream.
@@ -52,34 +46,16 @@ func startNginxH2(t *testing.T, tls bool) (addr, accessLog string) {
 		cert, key := writeCert(t, dir)
 		listen = fmt.Sprintf("%s ssl http2; ssl_certificate %s; ssl_certificate_key %s;", addr, cert, key)
 	}
-	conf := fmt.Sprintf(`worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 1024; }
-http {
+	runNginx(t, dir, addr, fmt.Sprintf(`
   log_format h2 '$request_method $uri $status $server_protocol';
   access_log %[1]s/logs/access.log h2;
-  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
   server {
     listen %[2]s
     root %[1]s/html;
     location = /ok { return 200 "ok\n"; }
     location /up/ { dav_methods PUT; create_full_put_path on; }
     location = /unavailable { return 503; }
-  }
-}
-`, dir, listen)
-	cf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-c", cf, "-p", dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopNginx(cmd) })
-	waitTCP(t, addr)
+  }`, dir, listen))
 	return addr, filepath.Join(dir, "logs", "access.log")
 }
 

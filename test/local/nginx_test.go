@@ -5,7 +5,6 @@ package local
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,42 +29,54 @@ type nginx struct {
 // added to its server block.
 func startNginx(t *testing.T, sendfile bool, locations ...string) *nginx {
 	t.Helper()
-	bin := requireCmd(t, "nginx")
+	dir := nginxPrefix(t)
+	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "html", "static.bin"), bytes.Repeat([]byte("s"), 200_000), 0o644)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	sf := "off"
+	if sendfile {
+		sf = "on"
+	}
+	return runNginx(t, dir, addr, fmt.Sprintf(`
+  access_log %[1]s/logs/access.log;
+  sendfile %[2]s;
+  server { listen %[3]s; root %[1]s/html; keepalive_requests 100000; %[4]s }`, dir, sf, addr, strings.Join(locations, "\n")))
+}
+
+// nginxPrefix makes a prefix directory for nginx: html, logs and tmp, all
+// readable by its workers (they drop root to nobody).
+func nginxPrefix(t *testing.T) string {
 	dir := t.TempDir()
-	// nginx workers drop root (to nobody): let them read the files.
 	for d := dir; d != "/" && d != "/tmp"; d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
 	}
 	for _, d := range []string{"html", "logs", "tmp"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
-	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "html", "static.bin"), bytes.Repeat([]byte("s"), 200_000), 0o644)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	sf := "off"
-	if sendfile {
-		sf = "on"
-	}
+	return dir
+}
+
+// runNginx runs Debian's nginx in the foreground with one worker, from
+// prefix dir, with http the directives of its http block; it is stopped
+// when the test ends. It returns once addr answers and the worker exists.
+func runNginx(t *testing.T, dir, addr, http string) *nginx {
+	t.Helper()
+	bin := requireCmd(t, "nginx")
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/logs/error.log;
 events { worker_connections 1024; }
 http {
-  access_log %[1]s/logs/access.log;
-  sendfile %[2]s;
   client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
   uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
-  server { listen %[3]s; root %[1]s/html; keepalive_requests 100000; %[4]s }
+%[2]s
 }
-`, dir, sf, addr, strings.Join(locations, "\n"))
+`, dir, http)
 	cf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-c", cf, "-p", dir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -86,51 +86,18 @@ func requireTLSArch(t *testing.T) {
 // HTTPS on a loopback port, one worker, logging "METHOD URI STATUS".
 func startNginxTLS(t *testing.T) *nginx {
 	t.Helper()
-	bin := requireCmd(t, "nginx")
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "/tmp"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	for _, d := range []string{"html", "logs", "tmp"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
-	}
+	dir := nginxPrefix(t)
 	os.WriteFile(filepath.Join(dir, "html", "index.html"), []byte("hello from nginx over TLS\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "html", "other.html"), []byte("other\n"), 0o644)
 	cert, key := writeCert(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 1024; }
-http {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	return runNginx(t, dir, addr, fmt.Sprintf(`
   log_format px '$request_method $uri $status';
   access_log %[1]s/logs/access.log px;
-  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
   server {
     listen %[2]s ssl; root %[1]s/html; keepalive_requests 100000;
     ssl_certificate %[3]s; ssl_certificate_key %[4]s;
-  }
-}
-`, dir, addr, cert, key)
-	cf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-c", cf, "-p", dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopNginx(cmd) })
-	waitTCP(t, addr)
-	n := &nginx{dir: dir, addr: addr, master: uint32(cmd.Process.Pid)}
-	n.worker = firstChild(t, n.master)
-	return n
+  }`, dir, addr, cert, key))
 }
 
 // accessLog counts nginx's log lines by "METHOD URI STATUS".
