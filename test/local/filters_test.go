@@ -3,12 +3,10 @@
 package local
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,7 +92,7 @@ func TestTraceFilters(t *testing.T) {
 // tableTrace is a `trace --local` printing its table (not -o json).
 type tableTrace struct {
 	cmd         *exec.Cmd
-	out, errOut lockedBuffer
+	out, errOut syncBuffer
 }
 
 // startTable runs the plugin with args and waits until its probe says
@@ -147,24 +145,6 @@ func (tt *tableTrace) end(t *testing.T) string {
 		t.Fatalf("trace failed: %v\n%s", err, tt.errOut.String())
 	}
 	return tt.out.String()
-}
-
-// lockedBuffer is a bytes.Buffer a child process writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func nonNil(m map[string]int) map[string]int {

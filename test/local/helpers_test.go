@@ -118,6 +118,21 @@ func (p *proc) line(t *testing.T) string {
 	}
 }
 
+// stopGently stops a server with SIGTERM, so that it stops its own
+// children too (SIGKILL would leave nginx's workers running), and kills it
+// if it is still there after 5 s.
+func stopGently(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
 // startPeer starts cmd, a peer that prints its address (or port) as its
 // first line, and returns the process and that line.
 func startPeer(t *testing.T, cmd *exec.Cmd, what string) (*proc, string) {
@@ -152,7 +167,7 @@ func startServer(t *testing.T, listen string) (*proc, string) {
 type trace struct {
 	cmd    *exec.Cmd
 	out    bytes.Buffer
-	errOut lockedBuffer // read while the trace runs (waitStderr)
+	errOut syncBuffer // read while the trace runs (waitStderr)
 	ready  chan struct{}
 	wait   func()
 }

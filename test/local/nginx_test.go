@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -82,25 +81,11 @@ http {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stopNginx(cmd) })
+	t.Cleanup(func() { stopGently(cmd) }) // nginx's master then stops its workers
 	waitTCP(t, addr)
 	n := &nginx{dir: dir, addr: addr, master: uint32(cmd.Process.Pid)}
 	n.worker = firstChild(t, n.master)
 	return n
-}
-
-// stopNginx asks the master to stop (SIGTERM: it stops its workers too);
-// SIGKILL on the master alone would leave the workers running.
-func stopNginx(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
 }
 
 // accessCount is the number of requests nginx logged.
