@@ -44,7 +44,6 @@ func TestTraceGRPCPython(t *testing.T) {
 	const ok, notFound = 300, 20
 	peer, _ := filepath.Abs("testdata/grpcpy/peer.py")
 	srv := exec.Command(pythonAs(t, "grpcpysrv"), peer, "server")
-	srv.Stderr = os.Stderr
 	srvProc, port := startPeer(t, srv, "the Python gRPC server")
 
 	tr := startTrace(t, "--comm", "grpcpysrv", "--comm", "grpcpycli", "--duration", "90s")

@@ -271,7 +271,6 @@ func runGRPC(t *testing.T, c grpcCase) {
 	tls, sayBytes := c.tls, c.sayBytes
 	srvBin, cliBin := buildGRPCPeer(t)
 	srv := exec.Command(srvBin, "server", "127.0.0.1:0")
-	srv.Stderr = os.Stderr
 	cli := exec.Command(cliBin, "client")
 	cli.Stderr = os.Stderr
 	cli.Env = os.Environ()

@@ -40,7 +40,6 @@ func TestTraceNodeChunked(t *testing.T) {
 	const rounds = 3
 	peer, _ := filepath.Abs("testdata/nodehttp/peer.js")
 	srv := exec.Command(nodeAs(t, "nodesrv"), peer, "server")
-	srv.Stderr = os.Stderr
 	srvProc, port := startPeer(t, srv, "the Node server")
 
 	tr := startTrace(t, "--comm", "nodesrv", "--comm", "nodecli", "--duration", "90s")

@@ -348,6 +348,59 @@ func startTLSRole(t *testing.T, role string, args ...string) *proc {
 	return startProc(t, cmd)
 }
 
+// goTLSClient is the test binary in the Go TLS client role, asked for
+// urls.
+type goTLSClient struct {
+	*proc
+	addr string
+	urls []string
+}
+
+// startGoTLSClient starts the client role for paths on the server at addr;
+// it waits for "go" on stdin (result).
+func startGoTLSClient(t *testing.T, addr string, paths ...string) *goTLSClient {
+	t.Helper()
+	c := &goTLSClient{addr: addr}
+	for _, p := range paths {
+		c.urls = append(c.urls, "https://"+addr+p)
+	}
+	b, _ := json.Marshal(c.urls)
+	c.proc = startTLSRole(t, "client", string(b))
+	return c
+}
+
+// result lets the client make its requests and returns what it got.
+func (c *goTLSClient) result(t *testing.T) clientResult {
+	t.Helper()
+	io.WriteString(c.stdin, "go\n")
+	var res clientResult
+	if err := json.Unmarshal([]byte(c.line(t)), &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// checkRows checks that the server (srv) and the client each traced
+// exactly the requests the client made, with the statuses it got (res),
+// and returns their rows.
+func (c *goTLSClient) checkRows(t *testing.T, recs records, srv *proc, res clientResult) (server, client []api.HTTPEvent) {
+	t.Helper()
+	want := map[string]int{}
+	for i, u := range c.urls {
+		want[fmt.Sprintf("GET %s %d", strings.TrimPrefix(u, "https://"+c.addr), res.Statuses[i])]++
+	}
+	server = recs.byRole("server", srv.pid())
+	client = recs.byRole("client", c.pid())
+	t.Logf("client got %v; server rows %v; client rows %v", want, endpointCounts(server), endpointCounts(client))
+	if !sameCounts(endpointCounts(server), want) {
+		t.Errorf("server rows %v, want %v", endpointCounts(server), want)
+	}
+	if !sameCounts(endpointCounts(client), want) {
+		t.Errorf("client rows %v, want %v", endpointCounts(client), want)
+	}
+	return server, client
+}
+
 // TestTraceGoTLS: a Go crypto/tls server and client (both stripped Go
 // binaries, as go test builds them), traced by pid: exact per-endpoint
 // counts on both sides against what the client got, latencies within the
@@ -358,36 +411,15 @@ func TestTraceGoTLS(t *testing.T) {
 	cert, key := writeCert(t, t.TempDir())
 	srv := startTLSRole(t, "server", cert, key)
 	addr := srv.line(t)
-	var urls []string
-	want := map[string]int{}
-	for _, p := range []string{"/", "/status/404", "/", "/status/500", "/", "/status/404", "/", "/"} {
-		urls = append(urls, "https://"+addr+p)
-	}
-	b, _ := json.Marshal(urls)
-	cli := startTLSRole(t, "client", string(b))
+	cli := startGoTLSClient(t, addr, "/", "/status/404", "/", "/status/500", "/", "/status/404", "/", "/")
 	// The agent attaches to the pids it was given before probe_ready.
 	tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
-	io.WriteString(cli.stdin, "go\n")
-	var res clientResult
-	if err := json.Unmarshal([]byte(cli.line(t)), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := cli.result(t)
 	recs := tr.stop(t)
 	if n := strings.Count(tr.errOut.String(), "TLS: go uprobes"); n != 2 {
 		t.Errorf("want Go TLS probes on 2 processes, stderr:\n%s", tr.errOut.String())
 	}
-	for i, u := range urls {
-		want[fmt.Sprintf("GET %s %d", strings.TrimPrefix(u, "https://"+addr), res.Statuses[i])]++
-	}
-	server := recs.byRole("server", srv.pid())
-	client := recs.byRole("client", cli.pid())
-	t.Logf("client got %v; server rows %v; client rows %v", want, endpointCounts(server), endpointCounts(client))
-	if !sameCounts(endpointCounts(server), want) {
-		t.Errorf("server rows %v, want %v", endpointCounts(server), want)
-	}
-	if !sameCounts(endpointCounts(client), want) {
-		t.Errorf("client rows %v, want %v", endpointCounts(client), want)
-	}
+	server, client := cli.checkRows(t, recs, srv, res)
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	for _, e := range server {
@@ -469,30 +501,39 @@ func TestTraceNginxTLSLatency(t *testing.T) {
 			if ex {
 				args = append(args, "ex")
 			}
-			cli := startProc(t, exec.Command(bin, args...))
-			tr := startTrace(t, append(pidArgs(ng.worker, cli.pid()), "--duration", "60s")...)
-			fmt.Fprintln(cli.stdin, "go")
-			localPort, err := strconv.ParseUint(cli.line(t), 10, 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ct clientTimes
-			for range n {
-				var ns int64
-				var preempted int
-				if _, err := fmt.Sscan(cli.line(t), &ns, &preempted); err != nil {
-					t.Fatal(err)
-				}
-				ct.Lat, ct.Preempted = append(ct.Lat, ns), append(ct.Preempted, preempted != 0)
-			}
-			tr.stop(t)
+			tr, _, localPort, ct := traceSSLClient(t, ng, n, exec.Command(bin, args...))
 			if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
 				t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
 			}
-			cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, uint16(localPort), func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
+			cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, localPort, func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
 			checkLatency(t, latencyCase{name: "OpenSSL GET (" + calls + ")", client: ct, tracedClient: cl, tracedServer: sv})
 		})
 	}
+}
+
+// traceSSLClient runs cmd, testdata/sslclient making n requests to ng,
+// under a trace of it and ng's worker; it returns the stopped trace, the
+// client, its local port and the latencies it measured.
+func traceSSLClient(t *testing.T, ng *nginx, n int, cmd *exec.Cmd) (*trace, *proc, uint16, clientTimes) {
+	t.Helper()
+	cli := startProc(t, cmd)
+	tr := startTrace(t, append(pidArgs(ng.worker, cli.pid()), "--duration", "60s")...)
+	fmt.Fprintln(cli.stdin, "go")
+	localPort, err := strconv.ParseUint(cli.line(t), 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ct clientTimes
+	for range n {
+		var ns int64
+		var preempted int
+		if _, err := fmt.Sscan(cli.line(t), &ns, &preempted); err != nil {
+			t.Fatal(err)
+		}
+		ct.Lat, ct.Preempted = append(ct.Lat, ns), append(ct.Preempted, preempted != 0)
+	}
+	tr.stop(t)
+	return tr, cli, uint16(localPort), ct
 }
 
 // TestTraceGoTLSExec: with --comm, a Go client exec'd during the trace and
@@ -510,29 +551,7 @@ func TestTraceGoTLSExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := startTrace(t, "--comm", strings.TrimSpace(string(comm)), "--duration", "60s")
-	var urls []string
-	for _, p := range []string{"/", "/status/404", "/", "/"} {
-		urls = append(urls, "https://"+addr+p)
-	}
-	b, _ := json.Marshal(urls)
-	cli := startTLSRole(t, "client", string(b))
-	io.WriteString(cli.stdin, "go\n")
-	var res clientResult
-	if err := json.Unmarshal([]byte(cli.line(t)), &res); err != nil {
-		t.Fatal(err)
-	}
-	recs := tr.stop(t)
-	want := map[string]int{}
-	for i, u := range urls {
-		want[fmt.Sprintf("GET %s %d", strings.TrimPrefix(u, "https://"+addr), res.Statuses[i])]++
-	}
-	server := recs.byRole("server", srv.pid())
-	client := recs.byRole("client", cli.pid())
-	t.Logf("client got %v; server rows %v; client rows %v", want, endpointCounts(server), endpointCounts(client))
-	if !sameCounts(endpointCounts(server), want) {
-		t.Errorf("server rows %v, want %v", endpointCounts(server), want)
-	}
-	if !sameCounts(endpointCounts(client), want) {
-		t.Errorf("client rows %v, want %v", endpointCounts(client), want)
-	}
+	cli := startGoTLSClient(t, addr, "/", "/status/404", "/", "/")
+	res := cli.result(t)
+	cli.checkRows(t, tr.stop(t), srv, res)
 }

@@ -34,23 +34,7 @@ func TestTraceTLSStaticOpenSSL(t *testing.T) {
 	ng := startNginxTLS(t)
 	host, port, _ := net.SplitHostPort(ng.addr)
 	const n = 100
-	cli := startProc(t, exec.Command(bin, host, port, "/index.html", strconv.Itoa(n)))
-	tr := startTrace(t, append(pidArgs(ng.worker, cli.pid()), "--duration", "60s")...)
-	fmt.Fprintln(cli.stdin, "go")
-	localPort, err := strconv.ParseUint(cli.line(t), 10, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ct clientTimes
-	for range n {
-		var ns int64
-		var preempted int
-		if _, err := fmt.Sscan(cli.line(t), &ns, &preempted); err != nil {
-			t.Fatal(err)
-		}
-		ct.Lat, ct.Preempted = append(ct.Lat, ns), append(ct.Preempted, preempted != 0)
-	}
-	tr.stop(t)
+	tr, cli, localPort, ct := traceSSLClient(t, ng, n, exec.Command(bin, host, port, "/index.html", strconv.Itoa(n)))
 	probed := fmt.Sprintf("TLS: openssl uprobes on pid %d (sslstatic,", cli.pid())
 	if !strings.Contains(tr.errOut.String(), probed) {
 		t.Errorf("want %q on stderr:\n%s", probed, tr.errOut.String())
@@ -58,7 +42,7 @@ func TestTraceTLSStaticOpenSSL(t *testing.T) {
 	if logged := ng.accessLog(t); logged["GET /index.html 200"] != n {
 		t.Fatalf("nginx logged %v, want %d GET /index.html 200", logged, n)
 	}
-	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, uint16(localPort), func(e *api.HTTPEvent) bool {
+	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, localPort, func(e *api.HTTPEvent) bool {
 		return e.ReqPath == "/index.html" && e.RespStatus == 200
 	})
 	checkLatency(t, latencyCase{name: "static OpenSSL GET", client: ct, tracedClient: cl, tracedServer: sv})
