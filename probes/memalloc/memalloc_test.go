@@ -42,26 +42,9 @@ func TestFindLibc(t *testing.T) {
 	}
 }
 
+// build builds a test program, C with frame pointers for the stacks.
 func build(t *testing.T, what string) string {
-	t.Helper()
-	if strings.HasSuffix(what, ".c") {
-		return probetest.BuildC(t, what, "-O2", "-g", "-fno-omit-frame-pointer")
-	}
-	return probetest.BuildGo(t, what)
-}
-
-func run(t *testing.T, bin string, args ...string) int {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if !bufio.NewScanner(stdout).Scan() {
-		t.Fatalf("%s did not start", bin)
-	}
-	return cmd.Process.Pid
+	return probetest.Build(t, what, "-O2", "-g", "-fno-omit-frame-pointer")
 }
 
 // The C leak keeps leak_bytes' blocks and frees churn's at once: the top
@@ -69,7 +52,7 @@ func run(t *testing.T, bin string, args ...string) int {
 func TestCLeakTopStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
 	const rate = 2 << 20
-	pid := run(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
+	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +87,7 @@ func TestCLeakTopStack(t *testing.T) {
 // rank by bytes allocated in the window.
 func TestGoLeakTopStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	pid := run(t, build(t, "../memtrend/testdata/goleak"), "2097152")
+	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/goleak"), "2097152")
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +117,7 @@ func monoNow() int64 {
 // slot are counted as lost (footer alloc_map_full), not dropped silently.
 func TestTotalsFullIsCounted(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	pid := run(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
+	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
 		t.Fatal(err)

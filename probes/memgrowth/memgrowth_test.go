@@ -27,28 +27,6 @@ func TestRecordLayout(t *testing.T) {
 	}
 }
 
-func build(t *testing.T, what string, cflags ...string) string {
-	t.Helper()
-	if strings.HasSuffix(what, ".c") {
-		return probetest.BuildC(t, what, cflags...)
-	}
-	return probetest.BuildGo(t, what)
-}
-
-func run(t *testing.T, bin string, args ...string) int {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if !bufio.NewScanner(stdout).Scan() {
-		t.Fatalf("%s did not start", bin)
-	}
-	return cmd.Process.Pid
-}
-
 func logStacks(t *testing.T, stacks []api.AllocStack) {
 	for _, s := range stacks {
 		t.Logf("#%d %d B resident, %d B faulted: %s", s.Rank, s.OutstandingBytes, s.AllocatedBytes, strings.Join(s.Frames, ";"))
@@ -72,7 +50,7 @@ func has(frames []string, name string) bool {
 func TestCGrowthByStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
 	const rate = 1 << 20
-	pid := run(t, build(t, "testdata/grow.c", "-O2", "-g", "-fomit-frame-pointer"), "1048576", "512")
+	pid := probetest.StartReady(t, probetest.Build(t, "testdata/grow.c", "-O2", "-g", "-fomit-frame-pointer"), "1048576", "512")
 	time.Sleep(200 * time.Millisecond) // past start-up faults
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
@@ -124,7 +102,7 @@ func TestCGrowthByStack(t *testing.T) {
 // page faults in the runtime, under the frames of the code that allocates.
 func TestGoGrowthByStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	pid := run(t, build(t, "../memtrend/testdata/goleak"), "2097152")
+	pid := probetest.StartReady(t, probetest.Build(t, "../memtrend/testdata/goleak"), "2097152")
 	time.Sleep(200 * time.Millisecond)
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
@@ -160,7 +138,7 @@ func TestGoGrowthByStack(t *testing.T) {
 // hold nothing at the end (every block was unmapped).
 func TestFaultStormThrottles(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	prog := build(t, "../memalloc/testdata/faultbench.c", "-O2", "-fomit-frame-pointer")
+	prog := probetest.Build(t, "../memalloc/testdata/faultbench.c", "-O2", "-fomit-frame-pointer")
 	cmd := exec.Command(prog)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -228,7 +206,7 @@ func TestFaultStormThrottles(t *testing.T) {
 // fault is recorded (period 1) and the 10% is accounting, not sampling.
 func TestHeldBytesAgainstTruth(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	cmd := exec.Command(build(t, "testdata/hold.c", "-O2", "-g"))
+	cmd := exec.Command(probetest.Build(t, "testdata/hold.c", "-O2", "-g"))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

@@ -6,6 +6,7 @@
 package probetest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -99,6 +100,35 @@ func BuildGo(t testing.TB, dir string) string {
 		t.Fatalf("go build %s: %v\n%s", dir, err, b)
 	}
 	return out
+}
+
+// Build builds a test program: a C source (.c) with cflags, or else the
+// Go program in that directory.
+func Build(t testing.TB, what string, cflags ...string) string {
+	t.Helper()
+	if strings.HasSuffix(what, ".c") {
+		return BuildC(t, what, cflags...)
+	}
+	return BuildGo(t, what)
+}
+
+// StartReady starts bin with args, waits for its first line on stdout (it
+// is ready) and returns its pid; it is killed when the test ends.
+func StartReady(t testing.TB, bin string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if !bufio.NewScanner(stdout).Scan() {
+		t.Fatalf("%s did not start", bin)
+	}
+	return cmd.Process.Pid
 }
 
 // ProcessCPU is the CPU time (user + system, all threads, live and exited)
