@@ -3,10 +3,8 @@
 package memalloc
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +50,7 @@ func build(t *testing.T, what string) string {
 func TestCLeakTopStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
 	const rate = 2 << 20
-	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
+	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/leak.c"), "2097152").Pid
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +85,7 @@ func TestCLeakTopStack(t *testing.T) {
 // rank by bytes allocated in the window.
 func TestGoLeakTopStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/goleak"), "2097152")
+	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/goleak"), "2097152").Pid
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +115,7 @@ func monoNow() int64 {
 // slot are counted as lost (footer alloc_map_full), not dropped silently.
 func TestTotalsFullIsCounted(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/leak.c"), "2097152")
+	pid := probetest.StartReady(t, build(t, "../memtrend/testdata/leak.c"), "2097152").Pid
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
 		t.Fatal(err)
@@ -165,23 +163,14 @@ func TestTotalsFullIsCounted(t *testing.T) {
 // outstanding bytes and allocations per function equal its own tally.
 func TestUprobesExactWithSamplingOff(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	cmd := exec.Command(build(t, "testdata/exact.c"))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("exact did not start")
-	}
-	tr, err := Start(Config{PIDs: []uint32{uint32(cmd.Process.Pid)}, SampleBytes: 1})
+	p := probetest.StartReady(t, build(t, "testdata/exact.c"))
+	lines := p.Lines
+	tr, err := Start(Config{PIDs: []uint32{uint32(p.Pid)}, SampleBytes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	if _, err := stdin.Write([]byte("go\n")); err != nil {
+	if _, err := p.Stdin.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
 	if !lines.Scan() {

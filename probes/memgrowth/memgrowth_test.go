@@ -50,7 +50,7 @@ func has(frames []string, name string) bool {
 func TestCGrowthByStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
 	const rate = 1 << 20
-	pid := probetest.StartReady(t, probetest.Build(t, "testdata/grow.c", "-O2", "-g", "-fomit-frame-pointer"), "1048576", "512")
+	pid := probetest.StartReady(t, probetest.Build(t, "testdata/grow.c", "-O2", "-g", "-fomit-frame-pointer"), "1048576", "512").Pid
 	time.Sleep(200 * time.Millisecond) // past start-up faults
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
@@ -102,7 +102,7 @@ func TestCGrowthByStack(t *testing.T) {
 // page faults in the runtime, under the frames of the code that allocates.
 func TestGoGrowthByStack(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	pid := probetest.StartReady(t, probetest.Build(t, "../memtrend/testdata/goleak"), "2097152")
+	pid := probetest.StartReady(t, probetest.Build(t, "../memtrend/testdata/goleak"), "2097152").Pid
 	time.Sleep(200 * time.Millisecond)
 	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}})
 	if err != nil {
@@ -206,23 +206,14 @@ func TestFaultStormThrottles(t *testing.T) {
 // fault is recorded (period 1) and the 10% is accounting, not sampling.
 func TestHeldBytesAgainstTruth(t *testing.T) {
 	probetest.RequirePrivileged(t)
-	cmd := exec.Command(probetest.Build(t, "testdata/hold.c", "-O2", "-g"))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("hold did not start")
-	}
-	tr, err := Start(Config{PIDs: []uint32{uint32(cmd.Process.Pid)}})
+	p := probetest.StartReady(t, probetest.Build(t, "testdata/hold.c", "-O2", "-g"))
+	lines := p.Lines
+	tr, err := Start(Config{PIDs: []uint32{uint32(p.Pid)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	if _, err := stdin.Write([]byte("go\n")); err != nil {
+	if _, err := p.Stdin.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
 	if !lines.Scan() {

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,11 +113,22 @@ func Build(t testing.TB, what string, cflags ...string) string {
 	return BuildGo(t, what)
 }
 
-// StartReady starts bin with args, waits for its first line on stdout (it
-// is ready) and returns its pid; it is killed when the test ends.
-func StartReady(t testing.TB, bin string, args ...string) int {
+// Ready is a test program StartReady started.
+type Ready struct {
+	Pid   int
+	Stdin io.WriteCloser
+	Lines *bufio.Scanner // its stdout after the first line
+}
+
+// StartReady starts bin with args and waits for its first line on stdout
+// (it is ready); it is killed when the test ends.
+func StartReady(t testing.TB, bin string, args ...string) *Ready {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -125,10 +137,11 @@ func StartReady(t testing.TB, bin string, args ...string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if !bufio.NewScanner(stdout).Scan() {
-		t.Fatalf("%s did not start", bin)
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatalf("%s did not start", filepath.Base(bin))
 	}
-	return cmd.Process.Pid
+	return &Ready{Pid: cmd.Process.Pid, Stdin: stdin, Lines: lines}
 }
 
 // ProcessCPU is the CPU time (user + system, all threads, live and exited)
