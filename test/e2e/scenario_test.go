@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -140,7 +141,17 @@ func call(t *testing.T, caller *corev1.Pod, url string, n int, interval string) 
 	return r
 }
 
-func randID() string { return strconv.FormatInt(time.Now().UnixNano()%1e9, 36) }
+// randID is a random word of letters: paths and names made with it stay
+// apart per run, and restricted mode never templates them (a digit-heavy
+// segment such as w0-18727u becomes {id}, and the tests lost their paths).
+func randID() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 7)
+	for i := range b {
+		b[i] = letters[rand.IntN(len(letters))]
+	}
+	return string(b)
+}
 
 // countEvents counts http_events of a trace role by request path.
 func countEvents(t *testing.T, ndjson, role string) map[string]int {
