@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/gotext"
 )
 
 // binary is the symbol table of one ELF file, shared by every process that
@@ -108,10 +110,7 @@ func loadBinary(f *elf.File, fh *os.File, name, path string) *binary {
 		}
 	}
 	if s := f.Section(".gopclntab"); s != nil {
-		var text uint64
-		if t := f.Section(".text"); t != nil {
-			text = t.Addr
-		}
+		text := gotext.Start(f) // not .text in a cgo link
 		if data := sectionBytes(fh, s); data != nil {
 			faultSafe(func() { b.loadPclntab(data, text) })
 		}

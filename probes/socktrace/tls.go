@@ -23,6 +23,8 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/internal/gotext"
 )
 
 // tlsSupported: the uprobe programs read x86-64 registers.
@@ -209,7 +211,8 @@ func goFuncs(f *elf.File) (w, r *funcRange) {
 	if sec == nil || text == nil {
 		return nil, nil
 	}
-	if w, r, ok := pclnLookup(sec, text.Addr); ok {
+	start := gotext.Start(f) // not .text in a cgo link
+	if w, r, ok := pclnLookup(sec, start); ok {
 		return w, r
 	}
 	// Older table formats: the symbol table, else the whole pclntab.
@@ -230,7 +233,7 @@ func goFuncs(f *elf.File) (w, r *funcRange) {
 	if err != nil {
 		return nil, nil
 	}
-	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, start))
 	if err != nil {
 		return nil, nil
 	}
