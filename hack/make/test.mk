@@ -3,9 +3,11 @@
 # tests under the race detector. The others are slices of `make test` for
 # working on one area.
 
+# -timeout: test/local alone takes about 8.5 minutes here, near go test's
+# default of 10.
 .PHONY: test
 test: ## tier 1 and 2: unit tests, and privileged probe tests when root
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # -short skips every test that needs root or real programs (loudly, see
 # probes/internal/probetest): under -race they would be slow, and `make
