@@ -91,6 +91,10 @@ type Chunk struct {
 	Dir  Dir
 	Data []byte // valid only during the call
 	Gap  uint64 // when non-zero, Data is empty
+	// Cut marks a Gap that is the middle of one call longer than the
+	// capture: the call's last bytes (Event.Tail) come next, so a parser
+	// may find there where a message ends.
+	Cut bool
 	// StartNs and EndNs are the monotonic times of the call that moved the
 	// bytes. For lost events, StartNs is the end of the last call seen and
 	// EndNs the start of the next one.

@@ -554,7 +554,7 @@ func (t *Tracker) dataNow(c *tracked, e *Event) {
 		gap := e.Pos - d.next
 		t.stats.Gaps++
 		t.stats.GapBytes += gap
-		t.gap(c, e.Dir, gap, d.lastEnd, e.StartNs)
+		t.gap(c, e.Dir, gap, d.lastEnd, e.StartNs, false)
 	case e.Pos < d.next:
 		// Overlap with what was already seen: keep only the new tail.
 		over := d.next - e.Pos
@@ -590,7 +590,7 @@ func (t *Tracker) uncaptured(c *tracked, e *Event, size uint64, n int, whole boo
 	}
 	if miss := size - uint64(n) - uint64(len(tail)); miss > 0 {
 		t.stats.Uncaptured += miss
-		t.gap(c, e.Dir, miss, e.StartNs, e.EndNs)
+		t.gap(c, e.Dir, miss, e.StartNs, e.EndNs, len(tail) > 0)
 	}
 	if len(tail) > 0 {
 		t.bytes(c, e, tail)
@@ -618,7 +618,7 @@ func (t *Tracker) otherPos(c *tracked, e *Event) {
 		gap := e.OtherPos - o.next
 		t.stats.Gaps++
 		t.stats.GapBytes += gap
-		t.gap(c, dir, gap, o.lastEnd, e.StartNs)
+		t.gap(c, dir, gap, o.lastEnd, e.StartNs, false)
 		o.next = e.OtherPos
 		o.lastEnd = e.StartNs
 	}
@@ -634,10 +634,12 @@ func (t *Tracker) switchSource(c *tracked, s Source) {
 	c.fresh, c.skipped, c.opened = false, false, false
 }
 
-func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64) {
+// gap feeds n bytes not seen; cut: they are the middle of one call whose
+// last bytes come next (Chunk.Cut).
+func (t *Tracker) gap(c *tracked, dir Dir, n, startNs, endNs uint64, cut bool) {
 	if c.parser != nil {
 		ch := &t.chunk
-		*ch = Chunk{Dir: dir, Gap: n, StartNs: startNs, EndNs: endNs}
+		*ch = Chunk{Dir: dir, Gap: n, Cut: cut, StartNs: startNs, EndNs: endNs}
 		c.parser.Feed(ch)
 		return
 	}

@@ -26,7 +26,11 @@ func benchEventsOpts(b *testing.B, opts conn.Options, conns int, calls []callSpe
 	evs := make([]conn.Event, 0, len(calls))
 	bytes := 0
 	for _, c := range calls {
-		evs = append(evs, conn.Event{Kind: conn.KindData, Dir: c.dir, Data: []byte(c.data), Size: uint32(len(c.data)), Comm: "bench"})
+		size := max(c.size, len(c.data)+len(c.tail))
+		evs = append(evs, conn.Event{Kind: conn.KindData, Dir: c.dir, Data: []byte(c.data), Size: uint32(size), Comm: "bench"})
+		if c.tail != "" {
+			evs[len(evs)-1].Tail = []byte(c.tail)
+		}
 		bytes += len(c.data)
 	}
 	pos := make([][3]uint64, conns)
@@ -100,6 +104,29 @@ func BenchmarkTrackerBodyEvents(b *testing.B) {
 		calls = append(calls, I(part))
 	}
 	benchEvents(b, 1, calls)
+}
+
+// A chunked response of 5000-byte chunks read 64 KiB at a time, each read
+// cut by the capture (16 KiB and the 64-byte tail): the chunk-size lines in
+// the middles are not seen and the parser looks for the last chunk.
+func BenchmarkTrackerChunkedCut(b *testing.B) {
+	var body strings.Builder
+	for range 40 {
+		body.WriteString("1388\r\n" + strings.Repeat("x", 5000) + "\r\n")
+	}
+	body.WriteString("0\r\n\r\n")
+	calls := []callSpec{E(get1)}
+	rest := chunkedHdr + body.String()
+	for len(rest) > 0 {
+		n := min(len(rest), 64<<10)
+		c := I(rest[:min(n, 16<<10)])
+		if n > 16<<10 {
+			c = cutCall(c, c.data, rest[n-64:n], n)
+		}
+		calls = append(calls, c)
+		rest = rest[n:]
+	}
+	benchEventsOpts(b, aggregated, 1, calls)
 }
 
 // Events of a connection that is not HTTP (inference runs on each call).

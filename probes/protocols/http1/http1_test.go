@@ -14,8 +14,9 @@ import (
 type callSpec struct {
 	dir  conn.Dir
 	data string
-	size int // bytes moved; more than len(data) means an uncaptured tail
-	skip int // bytes lost before this call
+	size int    // bytes moved; more than len(data) means an uncaptured tail
+	skip int    // bytes lost before this call
+	tail string // the call's last bytes, sent after a cut
 }
 
 func E(s string) callSpec { return callSpec{dir: conn.Egress, data: s} }
@@ -23,6 +24,13 @@ func I(s string) callSpec { return callSpec{dir: conn.Ingress, data: s} }
 
 // trunc: a call that moved size bytes of which only data was captured.
 func trunc(c callSpec, size int) callSpec { c.size = size; return c }
+
+// cutCall: a call of size bytes cut by the capture: its first bytes
+// (head) and its last (tail) were captured.
+func cutCall(c callSpec, head, tail string, size int) callSpec {
+	c.data, c.tail, c.size = head, tail, size
+	return c
+}
 
 // lost: size bytes of calls lost before c.
 func lost(c callSpec, n int) callSpec { c.skip = n; return c }
@@ -67,6 +75,11 @@ const (
 	post   = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
 	chunk  = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
 	noBody = "HTTP/1.1 204 No Content\r\n\r\n"
+	// chunked2: three chunks, for the cut calls whose middle hides their
+	// chunk-size lines.
+	chunkedHdr = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	chunked2   = chunkedHdr + "10\r\naaaaaaaaaaaaaaaa\r\n10\r\nbbbbbbbbbbbbbbbb\r\n5\r\nhello\r\n0\r\n\r\n"
+	chunkedPut = "PUT /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + "10\r\naaaaaaaaaaaaaaaa\r\n10\r\nbbbbbbbbbbbbbbbb\r\n5\r\nhello\r\n0\r\n\r\n"
 )
 
 func TestHTTP1(t *testing.T) {
@@ -132,6 +145,24 @@ func TestHTTP1(t *testing.T) {
 		{name: "sendfile chunked", role: conn.RoleServer, calls: []callSpec{
 			I(get1), E("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n"), trunc(E(""), 1024), E("\r\n0\r\n\r\n"), I(get2), E(ok3)},
 			want: []summary{w("GET /a 200", "", 0, "", 1024, sv), w("GET /b?q=1 200", "", 0, "abc", 3, sv)}},
+		{name: "chunk framing hidden in a cut call: the last chunk in its tail", role: conn.RoleClient, calls: []callSpec{
+			E(get1), cutCall(I(""), chunked2[:len(chunkedHdr)+6], chunked2[len(chunked2)-9:], len(chunked2)), E(get2), I(ok3)},
+			want:  []summary{w("GET /a 200", "", 0, "aa", int64(len(chunked2)-len(chunkedHdr)-4), cl), w("GET /b?q=1 200", "", 0, "abc", 3, cl)},
+			stats: conn.Stats{Uncaptured: uint64(len(chunked2) - len(chunkedHdr) - 6 - 9)}},
+		{name: "chunk framing hidden: the last chunk split over calls", role: conn.RoleClient, calls: []callSpec{
+			E(get1), cutCall(I(""), chunked2[:len(chunkedHdr)+6], chunked2[len(chunked2)-9:len(chunked2)-2], len(chunked2)-2),
+			I(chunked2[len(chunked2)-2:]), E(get2), I(ok3)},
+			want: []summary{w("GET /a 200", "", 0, "aa", int64(len(chunked2)-len(chunkedHdr)-4), cl), w("GET /b?q=1 200", "", 0, "abc", 3, cl)}},
+		{name: "chunk framing hidden in a request: the next request follows the last chunk", role: conn.RoleServer, calls: []callSpec{
+			cutCall(I(""), chunkedPut[:len(chunkedPut)-40], chunkedPut[len(chunkedPut)-9:]+get2, len(chunkedPut)+len(get2)), E(nf), E(ok3)},
+			want: []summary{w("PUT /u 404", "aaaaaaaaaaaaaaa", 55, "", 0, sv), w("GET /b?q=1 200", "", 0, "abc", 3, sv)}},
+		{name: "chunk framing hidden: a last chunk inside the data is not the end", role: conn.RoleClient, calls: []callSpec{
+			E(get1), cutCall(I(""), chunkedHdr+"20\r\nab", "x\r\n0\r\n\r\nyy", len(chunkedHdr)+4+40+10), I("\r\n0\r\n\r\n"), E(get2), I(ok3)},
+			want: []summary{w("GET /a 200", "", 0, "ab", 2+38+10+7, cl), w("GET /b?q=1 200", "", 0, "abc", 3, cl)}},
+		{name: "chunk framing hidden by lost calls: resync", role: conn.RoleClient, calls: []callSpec{
+			E(get1), I(chunked2[:len(chunkedHdr)+6]), lost(I(chunked2[len(chunked2)-9:]), len(chunked2)-len(chunkedHdr)-6-9), E(get2), I(ok3)},
+			want:  []summary{w("GET /b?q=1 200", "", 0, "abc", 3, cl)},
+			stats: conn.Stats{ParseErrors: 1, UnmatchedRequests: 1}},
 		{name: "lost events inside body", role: conn.RoleClient, calls: []callSpec{
 			E(get1), I("HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n0123456789"), lost(I("0123456789"), 10), E(get2), I(ok3)},
 			want:  []summary{w("GET /a 200", "", 0, "0123456789", 30, cl), w("GET /b?q=1 200", "", 0, "abc", 3, cl)},
@@ -216,7 +247,7 @@ func TestHTTP1(t *testing.T) {
 					h.Open(tt.role)
 				}
 				for _, c := range tt.calls {
-					h.Call(c.dir, c.data, c.size, c.skip)
+					h.CallTail(c.dir, c.data, c.tail, c.size, c.skip)
 				}
 				if tt.close {
 					h.Close()

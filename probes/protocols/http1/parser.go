@@ -83,6 +83,7 @@ const (
 	stChunkCRLF               // CRLF after chunk data
 	stTrailer                 // trailer section after the last chunk
 	stUntilClose              // response body delimited by the connection close
+	stChunkLost               // chunked body whose framing a gap hid (see chunkLost)
 	stDead                    // not HTTP/1 anymore (upgrade, CONNECT tunnel)
 )
 
@@ -115,14 +116,16 @@ type half struct {
 	lostFrom uint64 // the latest time known to precede the lost bytes
 	// orphan: the request in progress may already have been answered
 	// by a response that could not be paired; do not pair it.
-	orphan  bool
-	hbuf    []byte
-	scan    int
-	lbuf    []byte // chunk-size or trailer line split over calls
-	trailer int    // trailer bytes so far
-	remain  int64
-	start   uint64 // arrival of the current header's first byte
-	msg     *message
+	orphan bool
+	hbuf   []byte
+	scan   int
+	lbuf   []byte // chunk-size or trailer line split over calls
+	// lostCall: StartNs of the call last seen in stChunkLost.
+	lostCall uint64
+	trailer  int // trailer bytes so far
+	remain   int64
+	start    uint64 // arrival of the current header's first byte
+	msg      *message
 }
 
 // Parser is the HTTP/1.x parser of one connection.
@@ -251,6 +254,8 @@ func (p *Parser) step(h *half, b []byte, c *conn.Chunk, lineStart bool) int {
 		h.msg.bodySize += int64(len(b))
 		h.msg.end = c.WireNs()
 		return len(b)
+	case stChunkLost:
+		return p.chunkLost(h, b, c)
 	}
 	p.dead = true
 	return len(b)
@@ -691,7 +696,10 @@ func (p *Parser) gap(h *half, c *conn.Chunk) {
 			m.bodySize += h.remain
 			h.remain = 0
 			h.state, h.sawCR = stChunkCRLF, false
-			if n > 0 {
+			switch {
+			case n > 0 && c.Cut:
+				p.loseChunks(h, c, n)
+			case n > 0:
 				// The chunk framing after the data is lost.
 				p.fail(h, c, true)
 			}
@@ -707,6 +715,14 @@ func (p *Parser) gap(h *half, c *conn.Chunk) {
 		h.msg.bodyGap = true
 		h.msg.bodySize += int64(n)
 		h.msg.end = c.WireNs()
+	case stChunkSize, stChunkCRLF, stChunkLost:
+		if !c.Cut {
+			// Lost calls may hold the body's end, even the next message.
+			p.fail(h, c, true)
+			return
+		}
+		h.msg.end = c.WireNs()
+		p.loseChunks(h, c, n)
 	case stHeader:
 		if len(h.hbuf) == 0 && !h.tentative {
 			p.fail(h, c, false) // a message start is lost
@@ -716,6 +732,101 @@ func (p *Parser) gap(h *half, c *conn.Chunk) {
 	default:
 		p.fail(h, c, true)
 	}
+}
+
+// The ends chunkLost looks for: the last chunk after a chunk's CRLF, and
+// the end of a trailer section.
+var (
+	lastChunk   = []byte("\r\n0\r\n\r\n")
+	sectionEnd  = []byte("\r\n\r\n")
+	lostKeepLen = len(lastChunk) - 1
+)
+
+// loseChunks: the middle of a cut call (more than the capture, Chunk.Cut)
+// hid n bytes with chunk-size lines of h's body. The call's last bytes
+// (its tail) follow, so the body's end shows where a call ends with the
+// last chunk: the server ends the body with the call that writes its last
+// data, the client's read returns with it. Walking the chunks in the
+// kernel would need HTTP/1 framing there (headers, lengths, on every call
+// of every connection) for what the tail already shows in a keep-alive
+// exchange. The body size then counts the lost framing bytes too, and the
+// next message pairs as after any loss (Parser.response), in case the end
+// and another message were both hidden. Lost calls (not cut ones) still
+// resynchronise (fail): nothing shows what they held.
+func (p *Parser) loseChunks(h *half, c *conn.Chunk, n uint64) {
+	p.lose(h, c)
+	h.state, h.remain = stChunkLost, 0
+	h.msg.bodyGap = true
+	h.msg.bodySize += int64(n)
+	h.lbuf = h.lbuf[:0]
+	h.lostCall = c.StartNs
+}
+
+// chunkLost consumes body bytes after lost chunk framing up to the body's
+// end: a last chunk that ends the bytes of a call (or of its captured
+// head), or the end of a last chunk or trailer section followed at once
+// by a new message; or a new call that starts a message. h.lbuf keeps the
+// last bytes of the previous piece, for an end split over calls.
+func (p *Parser) chunkLost(h *half, b []byte, c *conn.Chunk) int {
+	m := h.msg
+	if c.StartNs != h.lostCall {
+		h.lostCall = c.StartNs
+		if p.bodyEnds(h, b, true) {
+			p.complete(h)
+			return 0
+		}
+	}
+	m.end = c.WireNs()
+	var join [2 * 8]byte
+	j := append(join[:0], h.lbuf...)
+	j = append(j, b[:min(len(b), lostKeepLen)]...)
+	if end, ok := p.lostEnd(h, j, b, len(h.lbuf)); ok {
+		m.bodySize += int64(end)
+		p.complete(h)
+		return end
+	}
+	if end, ok := p.lostEnd(h, b, b, 0); ok {
+		m.bodySize += int64(end)
+		p.complete(h)
+		return end
+	}
+	m.bodySize += int64(len(b))
+	keep := min(len(j), lostKeepLen)
+	if len(b) >= lostKeepLen {
+		h.lbuf = append(h.lbuf[:0], b[len(b)-keep:]...)
+	} else {
+		h.lbuf = append(h.lbuf[:0], j[len(j)-keep:]...)
+	}
+	return len(b)
+}
+
+// lostEnd finds in s (b, or the kept bytes then b's start: b starts at
+// s[from:]) the first end of a lost body, as an offset in b.
+func (p *Parser) lostEnd(h *half, s, b []byte, from int) (int, bool) {
+	for n, pat := range [][]byte{lastChunk, sectionEnd} {
+		for i := 0; i < len(s); {
+			k := bytes.Index(s[i:], pat)
+			if k < 0 {
+				break
+			}
+			end := i + k + len(pat) - from
+			if end > 0 && p.bodyEnds(h, b[end:], n == 1) {
+				return end, true
+			}
+			i += k + 1
+		}
+	}
+	return 0, false
+}
+
+// bodyEnds: rest, the bytes after a possible end of a lost body, starts
+// the next message of h; or is empty (the end of a call) and may be.
+func (p *Parser) bodyEnds(h *half, rest []byte, needMsg bool) bool {
+	if len(rest) == 0 {
+		return !needMsg
+	}
+	r, _ := p.startLine(h, rest)
+	return r != lineBad && (h.resp || knownMethodAt(rest))
 }
 
 // fail abandons the current message and resynchronises h at the next

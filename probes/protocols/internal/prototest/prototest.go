@@ -75,11 +75,20 @@ func (h *Harness[R]) Open(role conn.Role) {
 // Call reports one syscall that moved size bytes (at least len(data)) of
 // which data were captured, after skip bytes were lost.
 func (h *Harness[R]) Call(dir conn.Dir, data string, size, skip int) {
-	size = max(size, len(data))
+	h.CallTail(dir, data, "", size, skip)
+}
+
+// CallTail is Call for a call cut by the capture: its first bytes (data)
+// and its last (tail, as the tracer sends them after a cut).
+func (h *Harness[R]) CallTail(dir conn.Dir, data, tail string, size, skip int) {
+	size = max(size, len(data)+len(tail))
 	h.Pos[dir] += uint64(skip)
 	other := dir.Other()
 	h.Last = conn.Event{Kind: conn.KindData, ID: h.ID, PID: 43, Comm: "test", StartNs: h.Now, EndNs: h.Now + Call,
 		Dir: dir, Pos: h.Pos[dir], Size: uint32(size), Data: []byte(data)}
+	if tail != "" {
+		h.Last.Tail = []byte(tail)
+	}
 	if !h.NoOtherPos {
 		h.Last.OtherPos, h.Last.HasOtherPos = h.Pos[other], true
 	}

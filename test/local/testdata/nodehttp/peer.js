@@ -7,24 +7,29 @@
 //                      connections, prints the responses it read as JSON
 //
 // /one/N answers N bytes with res.end(buf) after writeHead: chunked, one
-// writev of headers, chunk size, body and the last chunk. /many/N writes
-// them in pieces of 16 KiB (one chunk each), then ends.
+// writev of headers, chunk size, body and the last chunk. /many/N/C writes
+// them with res.write in pieces of C bytes (one chunk each) in one tick,
+// then ends: Node gathers them into writevs of many chunks, each larger
+// than the capture.
 'use strict';
 const http = require('http');
 
 const sizes = [5 * 1024, 70 * 1024, 300 * 1024, 1024 * 1024];
+// [N, C] of /many: chunks of 5 KB to 1 MB.
+const pieces = [[5 * 1024, 5 * 1024], [70 * 1024, 5000], [300 * 1024, 16 * 1024], [2 * 1024 * 1024, 1000 * 1000]];
 const counts = {};
 const count = (k) => { counts[k] = (counts[k] || 0) + 1; };
 
 function serve() {
   const srv = http.createServer((req, res) => {
-    const [, how, n] = req.url.split('/');
+    const [, how, n, c] = req.url.split('/');
     const body = Buffer.alloc(Number(n), 'x');
     res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
     if (how === 'one') {
       res.end(body);
     } else {
-      for (let i = 0; i < body.length; i += 16384) res.write(body.subarray(i, i + 16384));
+      const k = Number(c);
+      for (let i = 0; i < body.length; i += k) res.write(body.subarray(i, i + k));
       res.end();
     }
     count(`GET /${how} 200`);
@@ -58,8 +63,9 @@ function get(agent, port, path, want) {
 async function client(port, rounds) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
   for (let r = 0; r < rounds; r++) {
-    for (const n of sizes) {
-      await Promise.all([get(agent, port, `/one/${n}`, n), get(agent, port, `/many/${n}`, n)]);
+    for (let i = 0; i < sizes.length; i++) {
+      const [n, c] = pieces[i];
+      await Promise.all([get(agent, port, `/one/${sizes[i]}`, sizes[i]), get(agent, port, `/many/${n}/${c}`, n)]);
     }
   }
   agent.destroy();
