@@ -196,7 +196,7 @@ func (o *MapOptions) runCluster(ctx context.Context, h recording.Header) error {
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
 	h.Nodes, h.Targets, h.TargetUnit = len(o.targets.Nodes), o.targets.Pods(), "pods"
-	return o.play(ctx, namedSource(o.client, o.ErrOut, clusterSource(so, nil)), h)
+	return o.play(ctx, namedSource(o.client, o.ErrOut, clusterSource(so, nil), true), h)
 }
 
 // play shows src (or the replayed recording) as a map, recording it on

@@ -20,10 +20,14 @@ const peerSyncTimeout = 15 * time.Second
 // one watch of the cluster's pods, Services, nodes, ReplicaSets and Jobs,
 // started with the source: no API call per record. Records wait for its
 // first lists, so every row is named alike. A watch that cannot list
-// (RBAC) leaves the addresses as they are, with a warning.
-func namedSource(client kubernetes.Interface, errOut io.Writer, src driver.Source) driver.Source {
+// (RBAC) leaves the addresses as they are, with a warning. byWorkload
+// names a Service peer by the workload behind it (the map's nodes).
+func namedSource(client kubernetes.Interface, errOut io.Writer, src driver.Source, byWorkload bool) driver.Source {
 	return func(ctx context.Context, emit func(string, []byte)) error {
 		c := peers.New(client)
+		if byWorkload {
+			c.NameServicesByWorkload()
+		}
 		ready := make(chan struct{})
 		var named *peers.Cache
 		go func() {

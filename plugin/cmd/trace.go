@@ -323,7 +323,7 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		return dryRunCluster(o.Out, so)
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
-	src := namedSource(o.client, o.ErrOut, clusterSource(so, nil))
+	src := namedSource(o.client, o.ErrOut, clusterSource(so, nil), false)
 	return o.play(ctx, src, len(o.targets.Nodes), o.targets.Pods(), "pods")
 }
 

@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/driver"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/gate"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/peers"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
@@ -89,6 +97,63 @@ func TestClusterMap(t *testing.T) {
 		}
 		if ok, why := r.Check(v.GateSource()); ok != fires {
 			t.Errorf("%s fired %v (%s), want %v", rule, ok, why, fires)
+		}
+	}
+}
+
+// TestClusterMapServiceByWorkload: frontend calls the Service api-svc,
+// which selects deployment api's pods. Named for the map, the client's
+// row through the Service and the api's own server rows are one edge
+// between two nodes, counted once; named for trace (the Service kept),
+// they would be two.
+func TestClusterMapServiceByWorkload(t *testing.T) {
+	yes := true
+	owner := func(kind, name string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{Kind: kind, Name: name, Controller: &yes}}
+	}
+	pod := func(name, ip string, labels map[string]string, owners []metav1.OwnerReference) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: labels, OwnerReferences: owners},
+			Status: corev1.PodStatus{PodIP: ip}}
+	}
+	apiLabels := map[string]string{"app": "api"}
+	cs := fake.NewClientset(
+		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-7d9", OwnerReferences: owner("Deployment", "api")}},
+		pod("api-7d9-a", "10.244.1.5", apiLabels, owner("ReplicaSet", "api-7d9")),
+		pod("api-7d9-b", "10.244.1.6", apiLabels, owner("ReplicaSet", "api-7d9")),
+		pod("frontend", "10.244.2.9", map[string]string{"app": "frontend"}, nil),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-svc"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.30", Selector: apiLabels}},
+	)
+	rows := map[string][]stats.Endpoint{
+		"n1": {row("shop/frontend", "client", "10.96.0.30:8080", "", 10, 0, 1e6)},
+		"n2": {row("shop/api", "server", "10.244.2.9", "", 4, 0, 1e6)},
+		"n3": {row("shop/api", "server", "10.244.2.9", "", 6, 0, 1e6)},
+	}
+	for byWorkload, want := range map[bool]string{
+		true:  "[shop/frontend -> shop/api 10]",
+		false: "[shop/frontend -> shop/api 10 shop/frontend -> shop/api-svc 10]",
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := peers.New(cs)
+		if byWorkload {
+			c.NameServicesByWorkload()
+		}
+		if err := c.Start(ctx, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		v := New(&bytes.Buffer{}, Options{Output: OutputJSON}, nil)
+		for _, n := range []string{"n1", "n2", "n3"} {
+			b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: rows[n]})
+			v.Line(n, c.Annotate(b))
+		}
+		cancel()
+		var got []string
+		for _, e := range v.Edges() {
+			got = append(got, fmt.Sprintf("%s -> %s %d", e.Requestor, e.Responder, e.Requests))
+		}
+		slices.Sort(got)
+		if s := fmt.Sprint(got); s != want {
+			t.Errorf("services named by workload %v: edges %s, want %s", byWorkload, s, want)
 		}
 	}
 }

@@ -95,6 +95,14 @@ func (c *Cache) peerName(peer string) (string, bool) {
 	} else if _, err := netip.ParseAddr(peer); err != nil {
 		return "", false
 	}
-	_, name, ok := c.Names(ip)
-	return name, ok
+	p, ok := c.Lookup(ip)
+	if !ok {
+		return "", false
+	}
+	if p.Kind == KindService && c.servicesAsWorkloads {
+		if b, ok := c.Backend(p.Namespace, p.Name); ok {
+			return b.String(), true
+		}
+	}
+	return p.String(), true
 }

@@ -113,3 +113,58 @@ func TestCanListNamesWhatIsForbidden(t *testing.T) {
 		t.Errorf("CanList with every right = %v", err)
 	}
 }
+
+// TestBackend: a Service is its workload's only when its selector picks
+// pods of exactly one workload; otherwise rows keep the Service's name.
+func TestBackend(t *testing.T) {
+	web := func(name, ip string, owners []metav1.OwnerReference) *corev1.Pod {
+		p := pod("shop", name, ip, owners)
+		p.Labels = map[string]string{"tier": "web"}
+		return p
+	}
+	svc := func(name, ip string, sel map[string]string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Spec: corev1.ServiceSpec{ClusterIP: ip, Selector: sel}}
+	}
+	cs := fake.NewClientset(
+		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-5c", OwnerReferences: owned("Deployment", "web")}},
+		web("web-5c-a", "10.244.1.5", owned("ReplicaSet", "web-5c")),
+		web("web-5c-b", "10.244.1.6", owned("ReplicaSet", "web-5c")),
+		svc("web-svc", "10.96.0.30", map[string]string{"tier": "web"}),
+		svc("external", "10.96.0.31", nil),
+		svc("nothing", "10.96.0.32", map[string]string{"tier": "none"}),
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(cs)
+	c.NameServicesByWorkload()
+	if err := c.Start(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want map[string]string) {
+		t.Helper()
+		for ip, name := range want {
+			if got, ok := c.peerName(ip + ":80"); !ok || got != name {
+				t.Errorf("peer %s named %q, want %q", ip, got, name)
+			}
+		}
+	}
+	check(map[string]string{"10.96.0.30": "shop/web", "10.96.0.31": "shop/external", "10.96.0.32": "shop/nothing"})
+	// a bare pod joins web-svc's selection: two workloads, the Service's name
+	if _, err := cs.CoreV1().Pods("shop").Create(ctx, web("debug", "10.244.1.9", nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := c.Lookup("10.244.1.9"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new pod was not seen within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	check(map[string]string{"10.96.0.30": "shop/web-svc"})
+	if n, _, _ := c.Names("10.96.0.30"); n.RemoteService != "web-svc" {
+		t.Errorf("remote columns %+v: they name the Service whatever the rows say", n)
+	}
+}

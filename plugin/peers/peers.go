@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -57,6 +58,44 @@ type Cache struct {
 	factory               informers.SharedInformerFactory
 	pods, services, nodes cache.SharedIndexInformer
 	replicaSets, jobs     cache.SharedIndexInformer
+	// servicesAsWorkloads names a row's Service by the workload behind it
+	// (see NameServicesByWorkload).
+	servicesAsWorkloads bool
+}
+
+// NameServicesByWorkload makes Annotate name a row's peer that is a
+// Service by the one workload its selector picks ("shop/api-svc" becomes
+// "shop/api"): the map's nodes are workloads, so a client's row through
+// the Service and the server's own rows are one edge. A Service without a
+// selector, selecting no pod or pods of several workloads keeps its name.
+func (c *Cache) NameServicesByWorkload() { c.servicesAsWorkloads = true }
+
+// Backend is the Peer of the workload behind Service ns/name: its
+// selected pods' one workload (Name is one of those pods).
+func (c *Cache) Backend(ns, name string) (Peer, bool) {
+	obj, ok, err := c.services.GetIndexer().GetByKey(ns + "/" + name)
+	if err != nil || !ok {
+		return Peer{}, false
+	}
+	s := obj.(*corev1.Service)
+	if len(s.Spec.Selector) == 0 {
+		return Peer{}, false
+	}
+	sel := labels.SelectorFromSet(s.Spec.Selector)
+	pods, _ := c.pods.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+	var backend Peer
+	for _, o := range pods {
+		p := o.(*corev1.Pod)
+		if !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		w := c.workload(p)
+		if backend.Workload != "" && backend.Workload != w {
+			return Peer{}, false
+		}
+		backend = Peer{Kind: KindPod, Namespace: ns, Name: p.Name, Workload: w}
+	}
+	return backend, backend.Workload != ""
 }
 
 // New returns a cache over cs; Start fills it.
