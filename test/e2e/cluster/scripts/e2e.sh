@@ -37,6 +37,7 @@ export PIXIE_KUBECTL="$HERE/bin/kubectl"
 # images by digest, as pushed to the cluster's registry by up.sh
 . "$HERE/state/images.env"
 export PIXIE_E2E_IMAGE="$PROBE_REF" PIXIE_E2E_TESTAPP="$TESTAPP_REF" PIXIE_E2E_PLUGIN_IMAGE="${PLUGIN_REF:-}"
+export PIXIE_E2E_REDIS="$REDIS_REF" PIXIE_E2E_POSTGRES="$POSTGRES_REF"
 export PIXIE_E2E_REQUIRE=1 PIXIE_E2E_CLUSTER_DIR="$HERE"
 cd "$ROOT"
 set +e
