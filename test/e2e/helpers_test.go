@@ -33,6 +33,8 @@ type env struct {
 	kubectl string
 	image   string   // the probe image, REGISTRY/REPO@sha256:DIGEST under make e2e
 	testapp string   // the workload image (servers, clients)
+	redis   string   // Debian's redis-server (TestShop)
+	pg      string   // Debian's postgres and initdb (TestShop)
 	node    string   // the untainted node
 	nodes   []string // every node, by name
 }
@@ -86,6 +88,12 @@ func newEnv() (*env, error) {
 	}
 	if e.testapp = os.Getenv("PIXIE_E2E_TESTAPP"); e.testapp == "" {
 		e.testapp = "localhost/pixie/testapp:dev"
+	}
+	if e.redis = os.Getenv("PIXIE_E2E_REDIS"); e.redis == "" {
+		e.redis = "localhost/pixie/redis:dev"
+	}
+	if e.pg = os.Getenv("PIXIE_E2E_POSTGRES"); e.pg == "" {
+		e.pg = "localhost/pixie/postgres:dev"
 	}
 	nodes, err := c.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil {

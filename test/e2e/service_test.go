@@ -55,7 +55,8 @@ func TestServiceClusterIP(t *testing.T) {
 // kube-proxy rules (its endpoints known, its rules synced).
 func waitServing(t *testing.T, url string) {
 	t.Helper()
-	c := &http.Client{Timeout: time.Second}
+	// no idle connection stays open: it would close while a later probe traces
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := c.Get(url)
