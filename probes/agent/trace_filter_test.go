@@ -4,9 +4,11 @@ package agent
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +118,33 @@ func TestTraceRefusesBadFilter(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.HasPrefix(ue.Msg, "filter: ") || out.Len() != 0 {
 			t.Errorf("%+v: %v, wrote %q; want a filter user error and no output", f, err, out.String())
 		}
+	}
+}
+
+// TestPipelineEventObs: with EventObs (--record) every request record
+// carries the observation the agent counted, so a replay can filter and
+// count it again; without, no record carries one.
+func TestPipelineEventObs(t *testing.T) {
+	statuses := map[string]int{"/ok": 200, "/missing": 404, "/boom": 500}
+	js := serveHTTP(t, nil, statuses, func(c *api.TraceConfig) { c.EventObs = true })
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(js), "\n") {
+		var h api.Header
+		if err := json.Unmarshal([]byte(line), &h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Table != api.TableHTTPEvents {
+			continue
+		}
+		if h.Obs == nil || h.Obs.Role != "server" || h.Obs.LatencyNs <= 0 || h.Obs.TimeNs <= 0 {
+			t.Fatalf("event without a whole observation: %s", line)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %d", h.Obs.Service, h.Obs.Method, h.Obs.Path, h.Obs.Status))
+	}
+	if want := []string{"web GET /ok 200", "web GET /missing 404", "web GET /boom 500"}; !slices.Equal(got, want) {
+		t.Errorf("observations %q, want %q", got, want)
+	}
+	if js := serveHTTP(t, nil, statuses); strings.Contains(js, `"obs":`) {
+		t.Errorf("observations without EventObs:\n%s", js)
 	}
 }

@@ -108,6 +108,10 @@ func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	}
 	if ok {
 		p.agg.Add(obs)
+		if p.cfg.EmitEvents && p.cfg.EventObs {
+			o := obs // kept by a sample too
+			rec.Head().Obs = &o
+		}
 		if p.samples != nil {
 			p.samples.offer(rec, &obs)
 		}

@@ -3,9 +3,12 @@
 // The agent writes NDJSON to stdout: one JSON object per line, each with a
 // "table" field naming its kind so readers can dispatch on it. Table and
 // column names follow Pixie's (http_events, probe_stats, ...), so Pixie
-// users read them at once. This package imports only the standard library:
-// it is the one probes package the plugin may import.
+// users read them at once. This package imports only the standard library
+// and its own pure subpackages: it is the one probes package the plugin may
+// import.
 package api
+
+import "github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 
 // Version of the record schema, carried by every record in "v".
 const Version = 1
@@ -37,6 +40,11 @@ type Header struct {
 	// with SampleRow; empty in the stream of every request.
 	Sample    string     `json:"sample,omitempty"`
 	SampleRow *SampleRow `json:"sample_row,omitempty"`
+	// Obs is the request as the agent counted it (its row's key and
+	// figures, from the record as the data-access mode left it), set when
+	// TraceConfig.EventObs asks: a replay re-aggregates the requests under
+	// filters the recorded run did not have, whatever their record type.
+	Obs *stats.Observation `json:"obs,omitempty"`
 }
 
 // HTTPEvent is one HTTP/1.x request or HTTP/2 stream with its response

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 // MarshalJSON writes the columns in http_events' order, which predates
@@ -72,7 +74,28 @@ func appendHeader(b []byte, h *Header) []byte {
 			b = append(append(b, `,"sample_row":`...), bytes.TrimSuffix(row.Bytes(), []byte{'\n'})...)
 		}
 	}
+	if h.Obs != nil {
+		b = appendObs(append(b, `,"obs":`...), h.Obs)
+	}
 	return b
+}
+
+// appendObs writes o as encoding/json does: once per request of a
+// recording, so without reflection.
+func appendObs(b []byte, o *stats.Observation) []byte {
+	b = appendStr(append(b, '{'), `"service":`, o.Service)
+	b = appendStr(b, `,"role":`, o.Role)
+	b = appendStr(b, `,"method":`, o.Method)
+	b = appendStr(b, `,"path":`, o.Path)
+	b = appendOmit(b, `,"peer":`, o.Peer)
+	b = appendInt(b, `,"status":`, int64(o.Status))
+	b = appendInt(b, `,"latency":`, o.LatencyNs)
+	b = appendInt(b, `,"req_bytes":`, o.ReqBytes)
+	b = appendInt(b, `,"resp_bytes":`, o.RespBytes)
+	b = appendInt(b, `,"time_":`, o.TimeNs)
+	b = appendOmit(b, `,"protocol":`, o.Protocol)
+	b = appendOmit(b, `,"class":`, o.Class)
+	return append(b, '}')
 }
 
 func appendInt(b []byte, key string, v int64) []byte {

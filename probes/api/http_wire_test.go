@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 // httpEventWire is http_events' column order written as a struct: the
@@ -88,15 +90,20 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 // Every column of Header is written by appendHeader: a new one fails here
 // until it is (the values differ from their zero values, so each shows).
 func TestAppendJSONHeaderColumns(t *testing.T) {
-	h := Header{Table: "t", V: 1, Seq: 2, Node: "n", Sample: SampleSlow, SampleRow: &SampleRow{Service: "s"}}
-	if n := reflect.TypeFor[Header]().NumField(); n != 6 {
-		t.Fatalf("Header has %d columns, this test and appendHeader know 6: add the new one to both", n)
+	h := Header{Table: "t", V: 1, Seq: 2, Node: "n", Sample: SampleSlow, SampleRow: &SampleRow{Service: "s"},
+		Obs: &stats.Observation{Service: "s\"<", Role: "server", Method: "GET", Path: "/a", Peer: "p", Status: 503,
+			LatencyNs: 3, ReqBytes: 4, RespBytes: 5, TimeNs: 6, Protocol: "redis", Class: "ERR"}}
+	if n := reflect.TypeFor[Header]().NumField(); n != 7 {
+		t.Fatalf("Header has %d columns, this test and appendHeader know 7: add the new one to both", n)
+	}
+	if n := reflect.TypeFor[stats.Observation]().NumField(); n != 12 {
+		t.Fatalf("Observation has %d fields, appendObs knows 12: add the new one to it and here", n)
 	}
 	e := &HTTPEvent{Header: h}
 	if got, want := e.AppendJSON(nil), reference(t, e); !bytes.Equal(got, want) {
 		t.Errorf("\n got %s\nwant %s", got, want)
 	}
-	for _, col := range []string{`"table":`, `"v":`, `"seq":`, `"node":`, `"sample":`, `"sample_row":`} {
+	for _, col := range []string{`"table":`, `"v":`, `"seq":`, `"node":`, `"sample":`, `"sample_row":`, `"obs":`} {
 		if !bytes.Contains(e.AppendJSON(nil), []byte(col)) {
 			t.Errorf("no %s column", col)
 		}

@@ -113,22 +113,24 @@ func (e *Endpoint) merge(o *Endpoint) {
 }
 
 // Observation is one request/response as the agent saw it.
+// A recording carries it with each request (api.Header.Obs), hence the
+// JSON names.
 type Observation struct {
-	Service   string // workload, pod or comm
-	Role      string // vocab.RoleClient or vocab.RoleServer
-	Method    string
-	Path      string // raw request target; templated by Add
-	Peer      string // the other side: a service name or addr:port
-	Status    int    // 0: no response
-	LatencyNs int64
-	ReqBytes  int64
-	RespBytes int64
-	TimeNs    int64 // request start, ns since the Unix epoch
+	Service   string `json:"service"` // workload, pod or comm
+	Role      string `json:"role"`    // vocab.RoleClient or vocab.RoleServer
+	Method    string `json:"method"`
+	Path      string `json:"path"`           // raw request target; templated by Add
+	Peer      string `json:"peer,omitempty"` // the other side: a service name or addr:port
+	Status    int    `json:"status"`         // 0: no response
+	LatencyNs int64  `json:"latency"`
+	ReqBytes  int64  `json:"req_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
+	TimeNs    int64  `json:"time_"` // request start, ns since the Unix epoch
 	// Protocol is empty for HTTP. Other protocols give their status as
 	// Class (bounded, few values) instead of Status, and Method and Path
 	// are kept as they are (bounded), not normalised or templated.
-	Protocol string
-	Class    string
+	Protocol string `json:"protocol,omitempty"`
+	Class    string `json:"class,omitempty"`
 }
 
 // Config bounds an Aggregator. Zero fields take defaults.
