@@ -108,7 +108,8 @@ func (o *ReplayOptions) Complete(args []string) error {
 		out.Output = rd.Header.Output
 	}
 	if v, ok := view.(*TraceOptions); ok {
-		if err := v.replayable(out.Output); err != nil {
+		v.observed = recordedObs(rd.Header)
+		if err := v.replayable(out.Output, v.observed); err != nil {
 			return err
 		}
 	}
@@ -157,6 +158,13 @@ func (o *ReplayOptions) Validate() error { return o.view.Validate() }
 
 // Run shows the recording.
 func (o *ReplayOptions) Run(ctx context.Context) error { return o.view.Run(ctx) }
+
+// recordedObs tells whether a trace recording's requests carry their
+// observations (api.TraceConfig.EventObs).
+func recordedObs(h recording.Header) bool {
+	var cfg api.TraceConfig
+	return json.Unmarshal(h.Config, &cfg) == nil && cfg.EventObs
+}
 
 // recordedHz is a profile recording's sampling rate (0: not recorded).
 func recordedHz(h recording.Header) int {

@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/recording"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 func recordFile(t *testing.T, command string) string {
@@ -46,8 +50,9 @@ func TestReplayRefuses(t *testing.T) {
 		{[]string{rec, "--no-such-flag"}, "view flags of trace"},
 		{[]string{rec, "other"}, "replay takes one recording"},
 		{[]string{rec, "--record", "y"}, "copy the file instead"},
-		{[]string{rec, "--min-latency", "100ms"}, "give --min-latency to the recorded run"},
-		{[]string{rec, "--status", "404"}, "use --status 4xx, or give --status 404 to the recorded run"},
+		// A recording whose requests carry no observations (older).
+		{[]string{rec, "--min-latency", "100ms"}, "carry no observations (recorded by an older kubectl pixie) and its rows keep latency sketches"},
+		{[]string{rec, "--status", "404"}, "use --status 4xx, or record again"},
 		{[]string{rec, "--protocol", "http", "-o", "json"}, "filter them with jq"},
 		{[]string{rec, "-o", "yaml"}, "unknown output format"},
 	} {
@@ -82,5 +87,95 @@ func TestRecordFlagValidated(t *testing.T) {
 	}
 	if _, err := os.Stat(o.Record); err == nil {
 		t.Error("validate created the file")
+	}
+}
+
+// observedRecording is a trace recording as --record writes it now: every
+// request carries its observation, and the stats rows count them all.
+func observedRecording(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "run.pixie.gz")
+	h := recording.Header{Command: "trace", WindowNs: int64(10 * time.Second), Output: "table", Config: []byte(`{"event_obs":true}`)}
+	w, err := recording.Create(path, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Record("", []byte(`{"table":"probe_ready","v":1,"probe":"trace"}`))
+	agg := stats.NewAggregator(stats.Config{})
+	for i, r := range []struct {
+		path   string
+		status int
+		ms     int64
+	}{{"/a", 200, 5}, {"/a", 200, 150}, {"/b/7", 503, 120}, {"/b/8", 500, 300}, {"/b/9", 503, 2}, {"/c", 404, 200}} {
+		o := stats.Observation{Service: "web", Role: "server", Method: "GET", Path: r.path, Status: r.status,
+			LatencyNs: r.ms * 1e6, TimeNs: int64(i+1) * 1e9, RespBytes: 10}
+		agg.Add(o)
+		ev := api.HTTPEvent{Header: api.Header{Table: api.TableHTTPEvents, Obs: &o}, ReqMethod: "GET", ReqPath: r.path, RespStatus: r.status}
+		ev.Latency = o.LatencyNs
+		w.Record("", ev.AppendJSON(nil))
+	}
+	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: agg.Drain()})
+	w.Record("", b)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A replay of a recording whose requests carry their observations
+// applies every filter the agent has, --min-latency and HTTP codes too,
+// to the requests: the rows and the -o json events hold exactly those.
+func TestReplayRefilters(t *testing.T) {
+	rec := observedRecording(t)
+	run := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		cmd := NewCmdReplay(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+		cmd.SetArgs(append([]string{rec, "-o", "json"}, args...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, errOut.String())
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var r struct {
+				Table       string `json:"table"`
+				ReqPath     string `json:"req_path"`
+				StatusClass string `json:"status_class"`
+				RespStatus  int    `json:"resp_status"`
+				Count       uint64 `json:"count"`
+			}
+			_ = json.Unmarshal([]byte(l), &r)
+			switch r.Table {
+			case api.TableHTTPEvents:
+				got = append(got, fmt.Sprintf("event %s %d", r.ReqPath, r.RespStatus))
+			case api.TableHTTPSummary:
+				got = append(got, fmt.Sprintf("row %s %s %d", r.ReqPath, r.StatusClass, r.Count))
+			}
+		}
+		return strings.Join(got, "; ")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "event /a 200; event /a 200; event /b/7 503; event /b/8 500; event /b/9 503; event /c 404; row /b/{id} 5xx 3; row /a 2xx 2; row /c 4xx 1"},
+		{[]string{"--min-latency", "100ms"}, "event /a 200; event /b/7 503; event /b/8 500; event /c 404; row /b/{id} 5xx 2; row /a 2xx 1; row /c 4xx 1"},
+		{[]string{"--status", "503"}, "event /b/7 503; event /b/9 503; row /b/{id} 5xx 2"},
+		{[]string{"--status", "503", "--min-latency", "100ms"}, "event /b/7 503; row /b/{id} 5xx 1"},
+		{[]string{"--status", "error", "--endpoint", "^GET /b/"}, "event /b/7 503; event /b/8 500; event /b/9 503; row /b/{id} 5xx 3"},
+		{[]string{"--protocol", "redis"}, ""},
+		{[]string{"--min-latency", "1s"}, ""},
+	} {
+		if got := run(c.args...); got != c.want {
+			t.Errorf("replay -o json %q:\n got %s\nwant %s", c.args, got, c.want)
+		}
+	}
+	var out, errOut bytes.Buffer
+	cmd := NewCmdReplay(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{rec, "--status", "503", "--min-latency", "100ms"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if tbl := out.String(); !strings.Contains(tbl, "/b/{id}") || strings.Contains(tbl, "GET /a") || strings.Contains(tbl, "/c") {
+		t.Errorf("replay --status 503 --min-latency 100ms: want only the /b/{id} row:\n%s", tbl)
 	}
 }

@@ -102,6 +102,8 @@ type TraceOptions struct {
 	traceSamples
 	gates gateFlags
 	groupBy
+	// observed: the replayed recording's requests carry observations.
+	observed bool
 
 	clusterTargets
 	args []string
@@ -242,6 +244,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 		MaxPayload:  o.MaxPayload,
 		BodyLimit:   o.BodyLimit,
 		EmitEvents:  o.Output == "json" || o.Record != "", // a recording keeps the requests too
+		EventObs:    o.Record != "",                       // for replays that filter them
 		DataAccess:  o.dataAccess(),
 		Filter:      o.traceFilters.agent(),
 		Samples:     o.traceSamples.agent(),
@@ -266,16 +269,27 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Samples:    o.traceSamples.table(o.Output),
 		Now:        o.now(),
 		KeepRow:    o.replayKeepRow(),
+		Refilter:   o.replayRefilter(),
 	}), do
 }
 
-// replayKeepRow applies --protocol and --status to a replay's rows (the
-// agent applied them to a live run).
+// replayKeepRow applies --protocol and --status to the rows of a replay
+// whose requests carry no observations (the agent applied them to a live
+// run).
 func (o *TraceOptions) replayKeepRow() func(*stats.Endpoint) bool {
-	if o.replay == nil {
+	if o.replay == nil || o.observed {
 		return nil
 	}
 	return o.traceFilters.keepRow()
+}
+
+// replayRefilter applies the agent's filters to the requests of a replay
+// whose requests carry observations, as the agent would have.
+func (o *TraceOptions) replayRefilter() *api.TraceFilter {
+	if o.replay == nil || !o.observed {
+		return nil
+	}
+	return o.traceFilters.refilter()
 }
 
 // Run traces until the window ends or a stop signal, then prints the

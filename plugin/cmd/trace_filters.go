@@ -105,22 +105,38 @@ func (f *traceFilters) agent() *api.TraceFilter {
 	return &api.TraceFilter{Protocols: f.Protocols, Status: f.Status, Endpoint: f.Endpoint, MinLatencyNs: f.MinLatency.Nanoseconds()}
 }
 
-// replayable refuses, on a replay, what the recording cannot answer
-// exactly: it keeps each endpoint's rows per status class with latency
-// sketches, and the events as the agent sent them.
-func (f *traceFilters) replayable(output string) error {
+// replayable refuses, on a replay of a recording whose request records
+// carry no observations (made before they did), what its rows cannot
+// answer exactly: they hold each endpoint per status class with latency
+// sketches. A recording with observations answers every filter (see
+// refilter).
+func (f *traceFilters) replayable(output string, observed bool) error {
+	if observed {
+		return nil
+	}
+	const older = "this recording's requests carry no observations (recorded by an older kubectl pixie)"
 	if f.MinLatency > 0 {
-		return errors.New("--min-latency cannot narrow a replay: the recording keeps latency sketches per endpoint, not requests to drop; give --min-latency to the recorded run, or filter its events: kubectl pixie replay FILE -o json | jq -c 'select(.latency >= 100000000)' (ns)")
+		return errors.New("--min-latency cannot narrow this replay: " + older + " and its rows keep latency sketches, not requests to drop; record again, or filter its events: kubectl pixie replay FILE -o json | jq -c 'select(.latency >= 100000000)' (ns)")
 	}
 	if output == "json" && (len(f.Protocols) > 0 || len(f.Status) > 0) {
-		return errors.New("--protocol and --status narrow a replay's tables, not its -o json events (replayed as recorded): filter them with jq, e.g. kubectl pixie replay FILE -o json | jq -c 'select(.table == \"http_events\")'")
+		return errors.New("--protocol and --status narrow this replay's tables, not its -o json events: " + older + "; filter them with jq, e.g. kubectl pixie replay FILE -o json | jq -c 'select(.table == \"http_events\")'")
 	}
 	for _, s := range f.Status {
 		if n, err := strconv.Atoi(s); err == nil && n >= 100 && n <= 599 {
-			return fmt.Errorf("--status %s cannot narrow a replay: the recording keeps HTTP status classes, not codes: use --status %dxx, or give --status %s to the recorded run", s, n/100, s)
+			return fmt.Errorf("--status %s cannot narrow this replay: %s and its rows keep HTTP status classes, not codes: use --status %dxx, or record again", s, older, n/100)
 		}
 	}
 	return nil
+}
+
+// refilter is the filter a replay of a recording with observations
+// applies to its requests (compiled by validate); nil when none narrows.
+func (f *traceFilters) refilter() *api.TraceFilter {
+	a := f.agent()
+	if a != nil {
+		_ = a.Compile() // checked by validate
+	}
+	return a
 }
 
 // keepRow is the replay's --protocol and --status on a summary row (one

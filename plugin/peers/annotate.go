@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 // Names returns the columns that name ip in -o json records and the name a
@@ -43,6 +44,7 @@ func (c *Cache) Annotate(line []byte) []byte {
 	if bytes.HasPrefix(line, statsPrefix) {
 		return c.nameRows(line)
 	}
+	line = c.nameObs(line)
 	i := bytes.Index(line, remoteAddr)
 	if i < 0 || len(line) < 2 || line[0] != '{' {
 		return line
@@ -62,6 +64,37 @@ func (c *Cache) Annotate(line []byte) []byte {
 	out = append(out, line[:last]...) // the header stays first: readers match its prefix
 	out = append(out, ',')
 	return append(append(out, cols[1:]...), line[last+1:]...)
+}
+
+// obsKey starts a request's observation (a recording's, api.Header.Obs):
+// a quote is escaped inside strings, so it only starts a key.
+var obsKey = []byte(`,"obs":`)
+
+// nameObs renames the peer of a request's observation as nameRows does a
+// row's, so that a replay counting the requests again names them alike.
+func (c *Cache) nameObs(line []byte) []byte {
+	i := bytes.Index(line, obsKey)
+	if i < 0 {
+		return line
+	}
+	start := i + len(obsKey)
+	dec := json.NewDecoder(bytes.NewReader(line[start:]))
+	var o stats.Observation
+	if dec.Decode(&o) != nil {
+		return line
+	}
+	name, ok := c.peerName(o.Peer)
+	if !ok {
+		return line
+	}
+	o.Peer = name
+	b, err := json.Marshal(o)
+	if err != nil {
+		return line
+	}
+	out := make([]byte, 0, len(line)+len(b))
+	out = append(append(out, line[:start]...), b...)
+	return append(out, line[start+int(dec.InputOffset()):]...)
 }
 
 // nameRows renames the peers of an http_stats record's rows.

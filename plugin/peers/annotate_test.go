@@ -168,3 +168,22 @@ func TestBackend(t *testing.T) {
 		t.Errorf("remote columns %+v: they name the Service whatever the rows say", n)
 	}
 }
+
+// TestAnnotateObs: the observation a recording's request carries names
+// its peer as the stats rows do; the rest of the line stays as it was.
+func TestAnnotateObs(t *testing.T) {
+	c := shopCache(t)
+	line := `{"table":"http_events","seq":3,"obs":{"service":"shop/api","role":"server","method":"GET","path":"/}","peer":"10.244.2.6","status":200,"latency":5,"req_bytes":0,"resp_bytes":0,"time_":1},"remote_addr":"10.244.2.6","remote_port":41000}`
+	got := c.Annotate([]byte(line))
+	var h api.Header
+	if err := json.Unmarshal(got, &h); err != nil || h.Obs == nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	if h.Obs.Peer != "shop/frontend" || h.Obs.Path != "/}" || h.Seq != 3 || !strings.Contains(string(got), `"remote_port":41000,"remote_pod":"frontend-5c-b"`) {
+		t.Errorf("Annotate(%s) = %s", line, got)
+	}
+	unknown := strings.ReplaceAll(line, "10.244.2.6", "192.0.2.9")
+	if got := string(c.Annotate([]byte(unknown))); got != unknown {
+		t.Errorf("an unknown peer changed: %s", got)
+	}
+}

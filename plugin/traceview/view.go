@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -44,6 +45,11 @@ type Options struct {
 	// KeepRow, when set, keeps only the summary rows it accepts (a replay
 	// narrowing by protocol or status class, which rows hold exactly).
 	KeepRow func(*stats.Endpoint) bool
+	// Refilter, when set (compiled), is a replay's filter on a recording
+	// whose request records carry their observations: the rows are
+	// counted again from the requests it keeps, and -o json passes only
+	// those.
+	Refilter *api.TraceFilter
 }
 
 // View is called by the driver from one goroutine at a time.
@@ -60,6 +66,7 @@ type View struct {
 	readyAt  time.Time // when the first probe attached
 	finished bool
 	conns    map[connKey]api.ConnStats // latest conn_stats row of each key
+	refilter *refilter                 // nil unless Options.Refilter
 	// listeners are the local processes' server sockets (--local), which
 	// name the client rows' servers.
 	listeners []api.ListeningPort
@@ -73,12 +80,13 @@ func New(errOut io.Writer, o Options) *View {
 	}
 	v := &View{
 		o: o, errOut: errOut,
-		model:   render.NewTraceModel(stats.Config{}),
-		windows: map[string]int64{},
-		ready:   map[string]bool{},
-		warned:  map[string]bool{},
-		conns:   map[connKey]api.ConnStats{},
-		start:   o.Now(),
+		model:    render.NewTraceModel(stats.Config{}),
+		windows:  map[string]int64{},
+		ready:    map[string]bool{},
+		warned:   map[string]bool{},
+		conns:    map[connKey]api.ConnStats{},
+		start:    o.Now(),
+		refilter: newRefilter(o.Refilter),
 	}
 	v.model.Select = o.Select
 	return v
@@ -115,12 +123,7 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		return false
 	}
 	if isEvent(line) {
-		if v.o.Samples != nil && !v.json() {
-			v.sample(line)
-			return false
-		}
-		v.events++
-		return true
+		return v.event(node, line)
 	}
 	var h api.Header
 	if err := json.Unmarshal(line, &h); err != nil || h.Table == "" {
@@ -128,8 +131,7 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		return false
 	}
 	if api.IsEventTable(h.Table) { // a record whose header is not first
-		v.events++
-		return true
+		return v.event(node, line)
 	}
 	switch h.Table {
 	case api.TableHTTPStats:
@@ -141,12 +143,10 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		if v.o.KeepRow != nil {
 			s.Rows = slices.DeleteFunc(s.Rows, func(e stats.Endpoint) bool { return !v.o.KeepRow(&e) })
 		}
-		if v.o.ByNode {
-			for i := range s.Rows {
-				s.Rows[i].Node = node
-			}
+		if v.refilter != nil {
+			s.Rows = v.refilter.drain(node)
 		}
-		v.model.AddHTTPStats(s)
+		v.addRows(node, s)
 	case api.TableConnStats:
 		v.addConnStats(node, line)
 	case api.TableProbeStats:
@@ -175,12 +175,52 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 	return false
 }
 
+// event takes a per-request record and tells whether -o json passes it.
+func (v *View) event(node string, line []byte) bool {
+	if v.refilter != nil && !v.refilter.event(node, line) {
+		return false
+	}
+	if v.o.Samples != nil && !v.json() {
+		v.sample(line)
+		return false
+	}
+	v.events++
+	return true
+}
+
+// addRows merges a node's stats rows into the model.
+func (v *View) addRows(node string, s api.HTTPStats) {
+	if v.o.ByNode {
+		for i := range s.Rows {
+			s.Rows[i].Node = node
+		}
+	}
+	v.model.AddHTTPStats(s)
+}
+
+// drainRefilter counts the refiltered requests that came after their
+// node's last stats record (a cut recording).
+func (v *View) drainRefilter() {
+	if v.refilter == nil {
+		return
+	}
+	for _, node := range slices.Sorted(maps.Keys(v.refilter.aggs)) {
+		if rows := v.refilter.drain(node); len(rows) > 0 {
+			v.addRows(node, api.HTTPStats{Rows: rows})
+		}
+	}
+}
+
 // sample adds a sample record to the table's list: without -o json the
-// agents send per-request records only as samples.
+// agents send per-request records only as samples, and every request
+// only to a recording, which the table does not list.
 func (v *View) sample(line []byte) {
 	var h api.Header
-	if err := json.Unmarshal(line, &h); err != nil || h.SampleRow == nil {
-		v.warnOnce("bad-sample", "skipping a request record that is not a sample (an older probe?)")
+	if err := json.Unmarshal(line, &h); err != nil || h.Sample == "" {
+		return
+	}
+	if h.SampleRow == nil {
+		v.warnOnce("bad-sample", "skipping a sample without its row (an older probe?)")
 		return
 	}
 	v.o.Samples.Add(h.Sample, *h.SampleRow)
@@ -234,6 +274,9 @@ func (v *View) Frame(final bool) []byte {
 	if v.json() || len(v.ready) == 0 && (!final || len(v.errors) > 0) {
 		return nil
 	}
+	if final {
+		v.drainRefilter()
+	}
 	v.finished = v.finished || final
 	f := render.TraceFrame(v.frameLocked(), v.tableOptions())
 	if v.o.Output == "wide" {
@@ -246,6 +289,7 @@ func (v *View) Frame(final bool) []byte {
 // probes reported, else srcErr.
 func (v *View) Finish(out io.Writer, srcErr error) error {
 	v.finished = true
+	v.drainRefilter()
 	if v.json() && !v.attachedNone() {
 		for _, s := range v.model.Summaries(v.o.Now().UnixNano(), v.elapsed().Nanoseconds()) {
 			b, _ := json.Marshal(s)

@@ -26,8 +26,6 @@ type TraceConfig struct {
 	MaxPayload  int    `json:"max_payload,omitempty"` // bytes captured per syscall; default 4096
 	BodyLimit   int    `json:"body_limit,omitempty"`  // body bytes a record keeps (full access); 0: none; <= MaxPayload
 	EmitEvents  bool   `json:"emit_events,omitempty"` // one http_events record per request
-	// EventObs adds Header.Obs to every per-request record (--record).
-	EventObs bool `json:"event_obs,omitempty"`
 	FullData    bool   `json:"full_data,omitempty"`   // older spelling of DataAccess full
 	RingBytes   int    `json:"ring_bytes,omitempty"`  // ring buffer size; default 8 MiB
 	ProcRootDir string `json:"proc_root,omitempty"`   // default /proc (host /proc in pods via hostPID)
@@ -55,4 +53,6 @@ type TraceConfig struct {
 	// Samples asks for the slowest and the latest failed requests of each
 	// endpoint (--slow, --errors); nil keeps none.
 	Samples *SampleConfig `json:"samples,omitempty"`
+	// EventObs adds Header.Obs to every per-request record (--record).
+	EventObs bool `json:"event_obs,omitempty"`
 }

@@ -4,16 +4,20 @@ package local
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
 
 // TestRecordReplayTrace: a real trace of the Go server with --record; its
@@ -30,11 +34,22 @@ func TestRecordReplayTrace(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "run.pixie.gz")
 	tt := startTable(t, append(pidArgs(srv.pid()), "--duration", "60s", "--no-stream", "--record", file)...)
+	// Live runs with filters the recording did not have, for its replays.
+	filters := [][]string{{"--min-latency", "50ms"}, {"--status", "503,404"}, {"--status", "200", "--min-latency", "50ms"}}
+	filtered := make([]*trace, len(filters))
+	for i, f := range filters {
+		filtered[i] = startTrace(t, append(pidArgs(srv.pid()), append([]string{"--duration", "60s"}, f...)...)...)
+	}
 	fmt.Fprintln(cli.stdin)
 	if res := parseClient(t, cli.line(t)); len(res.Statuses) != len(paths) {
 		t.Fatalf("client made %d requests", len(res.Statuses))
 	}
 	live := tt.end(t)
+	checkReplayFilters(t, file, filters, filtered, []string{
+		"event server /sleep/100 200 x2; row server /sleep/{id} 2xx 2",
+		"event server /status/404 404 x1; event server /status/503 503 x1; row server /status/{id} 4xx 1; row server /status/{id} 5xx 1",
+		"event server /sleep/100 200 x2; row server /sleep/{id} 2xx 2",
+	})
 	if !strings.Contains(live, "GET /sleep/{id}") {
 		t.Fatalf("live table without the traced requests:\n%s", live)
 	}
@@ -72,6 +87,56 @@ func TestRecordReplayTrace(t *testing.T) {
 	if _, stderr := replay(t, cut); !strings.Contains(stderr, "the recording ends early") {
 		t.Errorf("a cut recording replayed without saying so:\n%s", stderr)
 	}
+}
+
+// checkReplayFilters: the replay of file with each filter shows exactly
+// the requests (events) and rows (summaries, with their counts) that the
+// live run with that filter showed, and those are want (by construction).
+func checkReplayFilters(t *testing.T, file string, filters [][]string, live []*trace, want []string) {
+	t.Helper()
+	for i, f := range filters {
+		live[i].stop(t)
+		got := requestsAndRows(t, live[i].out.Bytes())
+		js, _ := replay(t, file, append([]string{"-o", "json"}, f...)...)
+		if rep := requestsAndRows(t, []byte(js)); rep != got || got != want[i] {
+			t.Errorf("filter %q:\n  live %s\nreplay %s\n  want %s", f, got, rep, want[i])
+		}
+	}
+}
+
+// requestsAndRows sums up NDJSON output: its http_events as "event ROLE
+// PATH STATUS xN" and its summaries as "row ROLE PATH CLASS COUNT",
+// sorted.
+func requestsAndRows(t *testing.T, b []byte) string {
+	t.Helper()
+	events := map[string]int{}
+	var rows []string
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var r struct {
+			Table       string `json:"table"`
+			Role        string `json:"trace_role"`
+			ReqPath     string `json:"req_path"`
+			RespStatus  int    `json:"resp_status"`
+			StatusClass string `json:"status_class"`
+			Count       uint64 `json:"count"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("bad NDJSON line %q: %v", line, err)
+		}
+		switch r.Table {
+		case api.TableHTTPEvents:
+			events[fmt.Sprintf("event %s %s %d", r.Role, r.ReqPath, r.RespStatus)]++
+		case api.TableHTTPSummary:
+			rows = append(rows, fmt.Sprintf("row %s %s %s %d", r.Role, r.ReqPath, r.StatusClass, r.Count))
+		}
+	}
+	var out []string
+	for e, n := range events {
+		out = append(out, fmt.Sprintf("%s x%d", e, n))
+	}
+	slices.Sort(out)
+	slices.Sort(rows)
+	return strings.Join(append(out, rows...), "; ")
 }
 
 // TestRecordReplayProfileMemory: a real profile (folded) and memory
