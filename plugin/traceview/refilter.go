@@ -27,12 +27,15 @@ func newRefilter(f *api.TraceFilter) *refilter {
 
 // event tells whether a request record passes the filter, counting it
 // when it is one of the stream (samples repeat requests already counted).
-// A record without an observation cannot be judged: the agent drops
-// those too when it filters.
-func (r *refilter) event(node string, line []byte) bool {
+// A record without an observation cannot be judged (unobserved): the
+// agent drops those too when it filters.
+func (r *refilter) event(node string, line []byte) (keep, unobserved bool) {
 	var h api.Header
-	if json.Unmarshal(line, &h) != nil || h.Obs == nil || !r.f.Keep(h.Obs) {
-		return false
+	if json.Unmarshal(line, &h) != nil || h.Obs == nil {
+		return false, true
+	}
+	if !r.f.Keep(h.Obs) {
+		return false, false
 	}
 	if h.Sample == "" {
 		a := r.aggs[node]
@@ -42,7 +45,7 @@ func (r *refilter) event(node string, line []byte) bool {
 		}
 		a.Add(*h.Obs)
 	}
-	return true
+	return true, false
 }
 
 // drain returns node's rows counted since the last drain.

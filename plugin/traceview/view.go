@@ -177,8 +177,14 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 
 // event takes a per-request record and tells whether -o json passes it.
 func (v *View) event(node string, line []byte) bool {
-	if v.refilter != nil && !v.refilter.event(node, line) {
-		return false
+	if v.refilter != nil {
+		keep, unobserved := v.refilter.event(node, line)
+		if unobserved {
+			v.warnOnce("unobserved", "a recorded request without its observation was left out (recorded by a probe older than the plugin?): replay without --protocol, --status, --min-latency and --endpoint to see every request")
+		}
+		if !keep {
+			return false
+		}
 	}
 	if v.o.Samples != nil && !v.json() {
 		v.sample(line)
