@@ -37,6 +37,11 @@ type ProcessStats struct {
 	MmapBytes   uint64 `json:"mmap_bytes,omitempty"`
 	MunmapBytes uint64 `json:"munmap_bytes,omitempty"`
 	BrkBytes    int64  `json:"brk_bytes,omitempty"` // net heap break movement
+	// LowRSSBytes is the lowest RSS read at the return of the process's
+	// own munmap, madvise and brk calls since the previous sample (eBPF;
+	// 0: none made): where memory that cycles faster than the sampling
+	// is released, so the floor under its cycle.
+	LowRSSBytes uint64 `json:"low_rss_bytes,omitempty"`
 	// Pod identity, when the agent knows it (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type memtrendMtLow struct {
+	_        structs.HostLayout
+	Pages    uint64
+	Readings uint64
+}
+
 type memtrendMtStats struct {
 	_           structs.HostLayout
 	MmapBytes   uint64
@@ -27,14 +33,18 @@ type memtrendMtStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	memtrendMapPxMtFull      = "px_mt_full"
-	memtrendMapPxMtStats     = "px_mt_stats"
-	memtrendMapPxMtTgids     = "px_mt_tgids"
-	memtrendProgPxMtBrk      = "px_mt_brk"
-	memtrendProgPxMtMmap     = "px_mt_mmap"
-	memtrendProgPxMtMunmap   = "px_mt_munmap"
-	memtrendVarFilterAll     = "filter_all"
-	memtrendVarUnusedMtStats = "unused_mt_stats"
+	memtrendMapPxMtFull         = "px_mt_full"
+	memtrendMapPxMtLow          = "px_mt_low"
+	memtrendMapPxMtStats        = "px_mt_stats"
+	memtrendMapPxMtTgids        = "px_mt_tgids"
+	memtrendProgPxMtBrk         = "px_mt_brk"
+	memtrendProgPxMtMadviseExit = "px_mt_madvise_exit"
+	memtrendProgPxMtMmap        = "px_mt_mmap"
+	memtrendProgPxMtMunmap      = "px_mt_munmap"
+	memtrendProgPxMtMunmapExit  = "px_mt_munmap_exit"
+	memtrendVarFilterAll        = "filter_all"
+	memtrendVarUnusedMtLow      = "unused_mt_low"
+	memtrendVarUnusedMtStats    = "unused_mt_stats"
 )
 
 // loadMemtrend returns the embedded CollectionSpec for memtrend.
@@ -79,9 +89,11 @@ type memtrendSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memtrendProgramSpecs struct {
-	PxMtBrk    *ebpf.ProgramSpec `ebpf:"px_mt_brk"`
-	PxMtMmap   *ebpf.ProgramSpec `ebpf:"px_mt_mmap"`
-	PxMtMunmap *ebpf.ProgramSpec `ebpf:"px_mt_munmap"`
+	PxMtBrk         *ebpf.ProgramSpec `ebpf:"px_mt_brk"`
+	PxMtMadviseExit *ebpf.ProgramSpec `ebpf:"px_mt_madvise_exit"`
+	PxMtMmap        *ebpf.ProgramSpec `ebpf:"px_mt_mmap"`
+	PxMtMunmap      *ebpf.ProgramSpec `ebpf:"px_mt_munmap"`
+	PxMtMunmapExit  *ebpf.ProgramSpec `ebpf:"px_mt_munmap_exit"`
 }
 
 // memtrendMapSpecs contains maps before they are loaded into the kernel.
@@ -89,6 +101,7 @@ type memtrendProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type memtrendMapSpecs struct {
 	PxMtFull  *ebpf.MapSpec `ebpf:"px_mt_full"`
+	PxMtLow   *ebpf.MapSpec `ebpf:"px_mt_low"`
 	PxMtStats *ebpf.MapSpec `ebpf:"px_mt_stats"`
 	PxMtTgids *ebpf.MapSpec `ebpf:"px_mt_tgids"`
 }
@@ -98,6 +111,7 @@ type memtrendMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type memtrendVariableSpecs struct {
 	FilterAll     *ebpf.VariableSpec `ebpf:"filter_all"`
+	UnusedMtLow   *ebpf.VariableSpec `ebpf:"unused_mt_low"`
 	UnusedMtStats *ebpf.VariableSpec `ebpf:"unused_mt_stats"`
 }
 
@@ -122,6 +136,7 @@ func (o *memtrendObjects) Close() error {
 // It can be passed to loadMemtrendObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memtrendMaps struct {
 	PxMtFull  *ebpf.Map `ebpf:"px_mt_full"`
+	PxMtLow   *ebpf.Map `ebpf:"px_mt_low"`
 	PxMtStats *ebpf.Map `ebpf:"px_mt_stats"`
 	PxMtTgids *ebpf.Map `ebpf:"px_mt_tgids"`
 }
@@ -129,6 +144,7 @@ type memtrendMaps struct {
 func (m *memtrendMaps) Close() error {
 	return _MemtrendClose(
 		m.PxMtFull,
+		m.PxMtLow,
 		m.PxMtStats,
 		m.PxMtTgids,
 	)
@@ -139,6 +155,7 @@ func (m *memtrendMaps) Close() error {
 // It can be passed to loadMemtrendObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memtrendVariables struct {
 	FilterAll     *ebpf.Variable `ebpf:"filter_all"`
+	UnusedMtLow   *ebpf.Variable `ebpf:"unused_mt_low"`
 	UnusedMtStats *ebpf.Variable `ebpf:"unused_mt_stats"`
 }
 
@@ -146,16 +163,20 @@ type memtrendVariables struct {
 //
 // It can be passed to loadMemtrendObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memtrendPrograms struct {
-	PxMtBrk    *ebpf.Program `ebpf:"px_mt_brk"`
-	PxMtMmap   *ebpf.Program `ebpf:"px_mt_mmap"`
-	PxMtMunmap *ebpf.Program `ebpf:"px_mt_munmap"`
+	PxMtBrk         *ebpf.Program `ebpf:"px_mt_brk"`
+	PxMtMadviseExit *ebpf.Program `ebpf:"px_mt_madvise_exit"`
+	PxMtMmap        *ebpf.Program `ebpf:"px_mt_mmap"`
+	PxMtMunmap      *ebpf.Program `ebpf:"px_mt_munmap"`
+	PxMtMunmapExit  *ebpf.Program `ebpf:"px_mt_munmap_exit"`
 }
 
 func (p *memtrendPrograms) Close() error {
 	return _MemtrendClose(
 		p.PxMtBrk,
+		p.PxMtMadviseExit,
 		p.PxMtMmap,
 		p.PxMtMunmap,
+		p.PxMtMunmapExit,
 	)
 }
 

@@ -61,6 +61,8 @@ func StartSyscalls(all bool) (*Syscalls, error) {
 		{"sys_enter_mmap", s.objs.PxMtMmap},
 		{"sys_enter_munmap", s.objs.PxMtMunmap},
 		{"sys_exit_brk", s.objs.PxMtBrk},
+		{"sys_exit_munmap", s.objs.PxMtMunmapExit},
+		{"sys_exit_madvise", s.objs.PxMtMadviseExit},
 	} {
 		l, err := link.Tracepoint("syscalls", tp.name, tp.prog, nil)
 		if err != nil {
@@ -79,6 +81,21 @@ func (s *Syscalls) Add(pid uint32) error { return s.objs.PxMtTgids.Put(pid, uint
 func (s *Syscalls) Remove(pid uint32) {
 	_ = s.objs.PxMtTgids.Delete(pid)
 	_ = s.objs.PxMtStats.Delete(pid)
+	_ = s.objs.PxMtLow.Delete(pid)
+}
+
+// TakeLow returns the lowest resident set pid had at the return of its
+// own munmap, madvise and brk calls since the last TakeLow, and starts
+// over; ok is false when it made none of these calls.
+func (s *Syscalls) TakeLow(pid uint32) (bytes uint64, ok bool) {
+	var v memtrendMtLow
+	if err := s.objs.PxMtLow.LookupAndDelete(pid, &v); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) || s.objs.PxMtLow.Lookup(pid, &v) != nil {
+			return 0, false
+		}
+		_ = s.objs.PxMtLow.Delete(pid) // before 5.14 hash maps cannot do both at once
+	}
+	return v.Pages * pageSize, v.Readings > 0
 }
 
 // Read returns pid's counts (zero if it made none of these calls).
@@ -110,7 +127,7 @@ func (s *Syscalls) Missed() uint64 {
 
 // Stats returns the programs' run time and count (when bpf_stats is on).
 func (s *Syscalls) Stats() (runNs, runCount uint64) {
-	for _, p := range []*ebpf.Program{s.objs.PxMtMmap, s.objs.PxMtMunmap, s.objs.PxMtBrk} {
+	for _, p := range []*ebpf.Program{s.objs.PxMtMmap, s.objs.PxMtMunmap, s.objs.PxMtBrk, s.objs.PxMtMunmapExit, s.objs.PxMtMadviseExit} {
 		if st, err := p.Stats(); err == nil {
 			runNs += uint64(st.Runtime)
 			runCount += st.RunCount

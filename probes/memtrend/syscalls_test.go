@@ -3,6 +3,7 @@
 package memtrend
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -63,5 +64,46 @@ func TestSyscallsTableFullIsCounted(t *testing.T) {
 	}
 	if c := s.Read(uint32(cmd.Process.Pid)); c != (SyscallCounts{}) {
 		t.Fatalf("counts without a table slot: %+v", c)
+	}
+}
+
+// The low is the floor of the sawtooth program (16 x 1 MiB touched over
+// 0.5 s, then freed through munmap or a shrinking brk), read at the
+// release itself: never above the lowest RSS /proc showed over the same
+// time (plus what two CPUs may hold back from the shared counter), and
+// not below it by more than the one block /proc may have seen on top of
+// the floor. Untargeted processes have none.
+func TestSyscallsLowIsTheFloor(t *testing.T) {
+	probetest.RequirePrivileged(t)
+	s, err := StartSyscalls(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bin := buildC(t, "testdata/sawtooth.c")
+	pid := uint32(start(t, bin, "16", "0.5").Process.Pid)
+	idle := start(t, "/bin/sleep", "30")
+	if err := s.Add(pid); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // past glibc's first cycle
+	s.TakeLow(pid)
+	var sampler Sampler
+	seen, peak := uint64(math.MaxUint64), uint64(0)
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+		st, err := sampler.Sample(pid, time.Now(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen, peak = min(seen, st.RSSBytes), max(peak, st.RSSBytes)
+	}
+	low, ok := s.TakeLow(pid)
+	t.Logf("low %d KiB, /proc lowest %d KiB, peak %d KiB", low>>10, seen>>10, peak>>10)
+	const slack = 256 << 10
+	if !ok || low > seen+slack || low+(1<<20)+slack < seen || peak < low+12<<20 {
+		t.Errorf("low %d (ok %v), want the floor: /proc showed %d..%d", low, ok, seen, peak)
+	}
+	if _, ok := s.TakeLow(uint32(idle.Process.Pid)); ok {
+		t.Error("untargeted process has a low")
 	}
 }

@@ -20,6 +20,7 @@ type Tracker struct {
 type series struct {
 	first, last api.ProcessStats
 	pts         trend.Series
+	lows        trend.Series // per interval, the lowest RSS seen (LowRSSBytes)
 	peak        uint64
 	exited      bool
 }
@@ -40,7 +41,11 @@ func (t *Tracker) Add(st api.ProcessStats) {
 		t.order = append(t.order, key)
 	}
 	s.last = st
-	s.pts.Add(trend.Point{T: float64(st.Time-s.first.Time) / 1e9, V: float64(st.RSSBytes)})
+	at := float64(st.Time-s.first.Time) / 1e9
+	s.pts.Add(trend.Point{T: at, V: float64(st.RSSBytes)})
+	if st.LowRSSBytes > 0 {
+		s.lows.Add(trend.Point{T: at, V: float64(min(st.LowRSSBytes, st.RSSBytes))})
+	}
 	if st.RSSBytes > s.peak {
 		s.peak = st.RSSBytes
 	}
@@ -67,17 +72,17 @@ func (t *Tracker) Summaries(now int64, host Host) []api.MemorySummary {
 	out := make([]api.MemorySummary, 0, len(t.order))
 	for _, key := range t.order {
 		s := t.procs[key]
-		m := Summarize(s.pts.Points(), s.pts.Samples(), s.first, s.last, s.peak, host, now, s.exited)
-		out = append(out, m)
+		out = append(out, s.summarize(host, now))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].GrowthBytesPerSec > out[j].GrowthBytesPerSec })
 	return out
 }
 
-// Summarize judges one series. The limit is the cgroup's when it has one
+// summarize judges one series. The limit is the cgroup's when it has one
 // (checked against the cgroup's usage, as the kernel does), else the host's
 // memory (checked against what is in use on the host).
-func Summarize(pts []trend.Point, samples int, first, last api.ProcessStats, peak uint64, host Host, now int64, exited bool) api.MemorySummary {
+func (s *series) summarize(host Host, now int64) api.MemorySummary {
+	first, last, peak, samples := s.first, s.last, s.peak, s.pts.Samples()
 	lim := trend.Limits{}
 	src := ""
 	switch {
@@ -89,7 +94,7 @@ func Summarize(pts []trend.Point, samples int, first, last api.ProcessStats, pea
 		src = "host"
 	}
 	released := Released(first, last)
-	r := trend.AnalyzeChurn(pts, lim, trend.Churn{Released: float64(released), Samples: samples})
+	r := trend.AnalyzeChurn(s.pts.Points(), lim, trend.Churn{Released: float64(released), Samples: samples, Lows: s.lows.Points()})
 	// A high-water mark that rose during the window is a peak the samples
 	// may have missed (a spike between two of them).
 	if last.HWMBytes > first.HWMBytes && last.HWMBytes > peak {
@@ -117,7 +122,7 @@ func Summarize(pts []trend.Point, samples int, first, last api.ProcessStats, pea
 		PeakRSSBytes:          peak,
 		ContainerID:           last.ContainerID,
 		PodUID:                last.PodUID,
-		Exited:                exited,
+		Exited:                s.exited,
 		ReleasedBytes:         released,
 		Undersampled:          r.Undersampled,
 		DecideSamples:         r.DecideSamples,

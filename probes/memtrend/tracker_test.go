@@ -68,3 +68,26 @@ func TestReleased(t *testing.T) {
 		}
 	}
 }
+
+// The tracker hands each sample's low (the RSS read at the process's
+// releases) to the verdict: the same samples of a 64 MiB cycle that
+// unmaps 200 MiB per interval are a leak at the lows' 2 MiB/s, and
+// undecided without them (the samples alone sit at random phases).
+func TestTrackerJudgesByLows(t *testing.T) {
+	for _, withLows := range []bool{true, false} {
+		var tr Tracker
+		for i := range 11 {
+			st := api.ProcessStats{Time: int64(i) * 5e8, PID: 7, UPID: "7:1", Comm: "churn",
+				RSSBytes: uint64(4<<20 + i*(1<<20) + (i*37%11)*(6<<20)), MunmapBytes: uint64(i) * 200 << 20}
+			if withLows && i > 0 {
+				st.LowRSSBytes = uint64(4<<20 + i*(1<<20))
+			}
+			tr.Add(st)
+		}
+		m := tr.Summaries(0, Host{})[0]
+		t.Logf("lows %v: %s at %.0f B/s: %s", withLows, m.Verdict, m.GrowthBytesPerSec, m.Reason)
+		if found := m.Verdict == vocab.VerdictLeak && m.GrowthBytesPerSec == 2<<20; found != withLows || !m.Undersampled {
+			t.Errorf("lows %v: %s at %.0f B/s, undersampled %v (%s)", withLows, m.Verdict, m.GrowthBytesPerSec, m.Undersampled, m.Reason)
+		}
+	}
+}

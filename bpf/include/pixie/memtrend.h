@@ -50,4 +50,47 @@ struct mt_stats {
 	__u64 brk_last;	 /* and at the latest */
 };
 
+/*
+ * The lowest resident set read at the process's own munmap, madvise and
+ * brk returns since Go last took it: where memory that cycles faster than
+ * the sampling is released, so its floor whatever the scheduling.
+ */
+struct mt_low {
+	__u64 pages;
+	__u64 readings;
+};
+
+/*
+ * Kernel types, CO-RE (flavours named ___mt so they stay out of the other
+ * programs' kernel.h): only offsets and sizes are taken from them, fixed
+ * against the running kernel's BTF. From 6.2 mm->rss_stat is an array of
+ * percpu_counter, before it was struct mm_rss_stat of atomic_long_t.
+ */
+struct percpu_counter___mt {
+	__s64 count;
+} __attribute__((preserve_access_index));
+
+struct mm_struct___mt {
+	struct percpu_counter___mt rss_stat[4];
+} __attribute__((preserve_access_index));
+
+struct mm_rss_stat___mt {
+	long count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___mt_pre62 {
+	struct mm_rss_stat___mt rss_stat;
+} __attribute__((preserve_access_index));
+
+struct task_struct___mt {
+	struct mm_struct___mt *mm;
+} __attribute__((preserve_access_index));
+
+/* enum mm_counter_type (stable since 4.5): resident = file + anon + shmem. */
+enum {
+	MT_FILEPAGES = 0,
+	MT_ANONPAGES = 1,
+	MT_SHMEMPAGES = 3,
+};
+
 #endif

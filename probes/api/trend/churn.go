@@ -13,6 +13,11 @@ import (
 type Churn struct {
 	Released float64 // bytes released over the window
 	Samples  int     // samples taken (a long Series keeps fewer points)
+	// Lows holds, per sample interval that had any, the lowest value read
+	// at the process's own release calls (munmap, madvise, brk): taken
+	// where the memory was just released, they are the cycle's floor
+	// however slowly it is sampled or scheduled.
+	Lows []Point
 }
 
 const (
@@ -38,18 +43,23 @@ func undersampled(c Churn, swing, span, minGrowth float64) (perInterval float64,
 }
 
 // judgeUndersampled gives the verdict of a series whose memory cycles
-// faster than it was sampled. Only the samples on the cycle's floor (the
-// lower envelope) tell a leak: every cycle returns there, so the floor
-// rises with what each cycle keeps. Too few of them and it says so, with
-// the samples a run needs.
+// faster than it was sampled. Only the cycle's floor tells a leak: every
+// cycle returns there, so the floor rises with what each cycle keeps. It
+// is read at the releases themselves when the eBPF counters ran (Lows),
+// else taken from the samples that happen to sit on the lower envelope.
+// Too few of either and it says so, with the samples a run needs.
 func (r *Result) judgeUndersampled(pts []Point, c Churn, perInterval, swing, minGrowth float64) {
 	interval := r.Span / float64(c.Samples-1)
 	r.Undersampled = true
+	cycle := fmt.Sprintf("it released %s per %s sample interval, %.1f times what its samples swing (%s): its memory cycles faster than the sampling, so samples land at random points of the cycle",
+		Bytes(perInterval), durationMs(interval), perInterval/math.Max(swing, 1), Bytes(swing))
+	if len(c.Lows) > 0 {
+		r.judgeLows(c.Lows, c.Samples, interval, cycle, minGrowth)
+		return
+	}
 	floor := floorPoints(pts, math.Max(minGrowth, 0.02*swing))
 	frac := float64(len(floor)) / float64(len(pts))
 	r.DecideSamples = int(math.Ceil(decideMargin * minFloorPoints / math.Max(frac, 1/float64(len(pts)))))
-	cycle := fmt.Sprintf("it released %s per %s sample interval, %.1f times what its samples swing (%s): its memory cycles faster than the sampling, so samples land at random points of the cycle",
-		Bytes(perInterval), durationMs(interval), perInterval/math.Max(swing, 1), Bytes(swing))
 	ff := TheilSen(floor)
 	if len(floor) >= 2 {
 		r.Slope, r.Low, r.High = ff.Slope, ff.Low, ff.High
@@ -70,6 +80,42 @@ func (r *Result) judgeUndersampled(pts []Point, c Churn, perInterval, swing, min
 		r.Confidence = clamp01(1 - math.Abs(rise)/math.Max(minGrowth, swing))
 		r.Reason = fmt.Sprintf("the floor under a fast cycle holds (%s over %s, %d floor samples): not a leak; %s",
 			SignedBytes(rise), Duration(r.Span), len(floor), cycle)
+	}
+}
+
+// judgeLows judges a fast cycle by its lows (Churn.Lows): read at the
+// moment each release returns, they trace the floor interval by interval,
+// so a floor that rises is a leak once enough intervals show it.
+func (r *Result) judgeLows(lows []Point, samples int, interval float64, cycle string, minGrowth float64) {
+	frac := float64(len(lows)) / float64(max(samples-1, 1)) // intervals with a reading
+	r.DecideSamples = int(math.Ceil(minFloorPoints/math.Max(frac, 1/float64(samples)))) + 1
+	ff := TheilSen(lows)
+	if len(lows) >= 2 {
+		r.Slope, r.Low, r.High = ff.Slope, ff.Low, ff.High
+	}
+	rise := ff.Slope * r.Span
+	floor := fmt.Sprintf("the floor under a fast cycle (its lowest RSS at its own munmap, madvise and brk calls) read in %d of %d sample intervals",
+		len(lows), samples-1)
+	switch {
+	case len(lows) < minFloorPoints:
+		r.Verdict = vocab.VerdictNoisy
+		r.Reason = fmt.Sprintf("undecided: %s are too few, %d needed: take about %d samples (%s at this interval); %s",
+			floor, minFloorPoints, r.DecideSamples, Duration(float64(r.DecideSamples-1)*interval), cycle)
+	case ff.Low > 0 && rise >= minGrowth && ff.Tau >= leakTau && ff.R2 >= leakR2:
+		r.Verdict = vocab.VerdictLeak
+		r.Confidence = ff.R2
+		r.Reason = fmt.Sprintf("%s rises at %s (%s over %s): each cycle keeps memory; %s",
+			floor, Rate(ff.Slope), SignedBytes(rise), Duration(r.Span), cycle)
+	case rise >= minGrowth && ff.Low > 0:
+		r.Verdict = vocab.VerdictNoisy
+		r.DecideSamples = max(r.DecideSamples, 2*samples)
+		r.Reason = fmt.Sprintf("undecided: %s rose %s over %s, unevenly (a line explains %.0f%%): take about %d samples; %s",
+			floor, SignedBytes(rise), Duration(r.Span), 100*ff.R2, r.DecideSamples, cycle)
+	default:
+		r.Verdict = vocab.VerdictNoisy
+		r.Confidence = clamp01(1 - math.Abs(rise)/minGrowth)
+		r.Reason = fmt.Sprintf("%s holds (%s over %s, [%s, %s]): not a leak; %s",
+			floor, SignedBytes(rise), Duration(r.Span), Rate(ff.Low), Rate(ff.High), cycle)
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 // touch time (20-120 ms by seed: how fast it gets the CPU), unmaps it, and
 // keeps leak*150ms bytes. It is sampled every 500 ms ±20 ms from a random
 // phase, n samples, RSS rounded to pages; Released is what it unmapped.
+// Lows are what the eBPF counters read at each munmap's return, the
+// lowest per sample interval, each off by up to ±256 KiB (the pages two
+// CPUs may hold back from the kernel's shared RSS counter).
 func churnRun(seed uint64, n int, leak float64) ([]Point, Churn) {
 	const (
 		period = 0.150
@@ -21,33 +24,91 @@ func churnRun(seed uint64, n int, leak float64) ([]Point, Churn) {
 		base   = 1.5 * mib
 	)
 	rng := rand.New(rand.NewPCG(seed, 7))
+	noise := rand.New(rand.NewPCG(seed, 11))
 	touch := 0.020 + 0.100*rng.Float64()
 	t0 := period * rng.Float64()
+	// this cycle's touch time varies by ±20%
+	touchOf := func(cycle float64) float64 {
+		return touch * (0.8 + 0.4*rand.New(rand.NewPCG(seed, uint64(cycle))).Float64())
+	}
 	pts := make([]Point, n)
+	var lows []Point
+	prev := t0
 	for i := range pts {
 		t := t0 + 0.5*float64(i) + 0.04*(rng.Float64()-0.5)
 		cycle := math.Floor(t / period)
 		phase := t - cycle*period
-		// this cycle's touch time varies by ±20%
-		d := touch * (0.8 + 0.4*rand.New(rand.NewPCG(seed, uint64(cycle))).Float64())
 		v := base + leak*period*cycle
-		if phase < d {
-			v += churn * phase / d
+		if phase < touchOf(cycle) {
+			v += churn * phase / touchOf(cycle)
 		} else {
 			v += leak * period
 		}
 		pts[i] = Point{T: t - t0, V: math.Round(v/4096) * 4096}
+		low := math.Inf(1)
+		for k := math.Floor(prev / period); k <= cycle; k++ {
+			if at := k*period + touchOf(k); i > 0 && at > prev && at <= t {
+				low = math.Min(low, base+leak*period*k+(noise.Float64()-0.5)*(512<<10))
+			}
+		}
+		if !math.IsInf(low, 1) {
+			lows = append(lows, Point{T: t - t0, V: math.Min(low, pts[i].V)})
+		}
+		prev = t
 	}
 	cycles := math.Floor((pts[n-1].T + t0) / period)
-	return pts, Churn{Released: cycles * churn, Samples: n}
+	return pts, Churn{Released: cycles * churn, Samples: n, Lows: lows}
 }
 
-// Item 7 of issue 15 over 50 seeds: a 64 MiB cycle every 150 ms sampled
-// every 500 ms for 5 s is never called leak or growing, and is reported
-// as sampled slower than its cycle with the samples that would decide.
-func TestChurnIsNeverALeak(t *testing.T) {
+// samplesOnly is c without the eBPF lows: the counters were off.
+func samplesOnly(pts []Point, c Churn) ([]Point, Churn) {
+	c.Lows = nil
+	return pts, c
+}
+
+// Item 7 of issue 15 over 50 seeds, with the lows the eBPF counters read
+// at each release: a 64 MiB cycle every 150 ms sampled every 500 ms for
+// 5 s is never a leak or growing (its floor holds, or a rise within the
+// lows' noise is undecided and names more samples), and the same keeping
+// 2 MiB/s is a leak at its rate within 20%, every time, in the same 5 s.
+// 3000 seeds were tried once: no false leak, no leak missed, 8 plain
+// sawtooths undecided.
+func TestChurnLowsDecide(t *testing.T) {
+	const leak = 2 * mib
 	for seed := range uint64(50) {
 		pts, c := churnRun(seed, 11, 0)
+		r := AnalyzeChurn(pts, Limits{}, c)
+		holds := r.Verdict == vocab.VerdictNoisy && strings.Contains(r.Reason, "holds")
+		undecided := r.Verdict == vocab.VerdictNoisy && strings.Contains(r.Reason, "undecided") && r.DecideSamples > 11
+		if !r.Undersampled || !holds && !undecided {
+			t.Errorf("seed %d, sawtooth, %d lows: verdict %s [%s, %s] (%s)", seed, len(c.Lows), r.Verdict, Rate(r.Low), Rate(r.High), r.Reason)
+		}
+		pts, c = churnRun(seed, 11, leak)
+		r = AnalyzeChurn(pts, Limits{}, c)
+		if r.Verdict != vocab.VerdictLeak || math.Abs(r.Slope-leak) > 0.2*leak || r.Low <= 0 {
+			t.Errorf("seed %d, leak, %d lows: verdict %s at %s [%s, %s] (%s)", seed, len(c.Lows), r.Verdict, Rate(r.Slope), Rate(r.Low), Rate(r.High), r.Reason)
+		}
+	}
+}
+
+// Lows from too few intervals (the process released memory in only some
+// of them) decide nothing: undecided, with a sample count that would.
+func TestChurnFewLowsUndecided(t *testing.T) {
+	pts, c := churnRun(3, 11, 2*mib)
+	c.Lows = c.Lows[:minFloorPoints-1]
+	r := AnalyzeChurn(pts, Limits{}, c)
+	if r.Verdict != vocab.VerdictNoisy || !strings.Contains(r.Reason, "undecided") || r.DecideSamples <= 11 {
+		t.Fatalf("%d lows: verdict %s, decide at %d (%s)", len(c.Lows), r.Verdict, r.DecideSamples, r.Reason)
+	}
+}
+
+// Item 7 of issue 15 over 50 seeds, from the samples alone (no eBPF): a
+// 64 MiB cycle every 150 ms sampled every 500 ms for 5 s is never called
+// leak or growing, and is reported as sampled slower than its cycle with
+// the samples that would decide.
+func TestChurnIsNeverALeak(t *testing.T) {
+	for seed := range uint64(50) {
+		pts, c := samplesOnly(churnRun(seed, 11, 0))
 		r := AnalyzeChurn(pts, Limits{}, c)
 		if r.Verdict == vocab.VerdictLeak || r.Verdict == vocab.VerdictGrowing {
 			t.Errorf("seed %d: verdict %s [%s, %s] (%s)", seed, r.Verdict, Rate(r.Low), Rate(r.High), r.Reason)
@@ -66,7 +127,7 @@ func TestChurnIsNeverALeak(t *testing.T) {
 	}
 }
 
-// The same workload keeping 2 MiB/s: when 5 s cannot decide, the verdict
+// The same workload keeping 2 MiB/s, from the samples alone: when 5 s cannot decide, the verdict
 // says so and names a sample count; a run of that count finds the leak,
 // in every one of 50 seeds, at its rate within 25% (a few floor samples
 // on a staircase of 300 KiB steps; 2000 seeds were tried once).
@@ -74,7 +135,7 @@ func TestChurnLeakIsFound(t *testing.T) {
 	const leak = 2 * mib
 	early := 0
 	for seed := range uint64(50) {
-		pts, c := churnRun(seed, 11, leak)
+		pts, c := samplesOnly(churnRun(seed, 11, leak))
 		r := AnalyzeChurn(pts, Limits{}, c)
 		switch {
 		case r.Verdict == vocab.VerdictLeak:
@@ -82,7 +143,7 @@ func TestChurnLeakIsFound(t *testing.T) {
 		case r.Verdict != vocab.VerdictNoisy || !strings.Contains(r.Reason, "undecided") || r.DecideSamples <= 11:
 			t.Fatalf("seed %d: verdict %s, decide at %d samples (%s)", seed, r.Verdict, r.DecideSamples, r.Reason)
 		default:
-			pts, c = churnRun(seed, r.DecideSamples, leak)
+			pts, c = samplesOnly(churnRun(seed, r.DecideSamples, leak))
 			r = AnalyzeChurn(pts, Limits{}, c)
 		}
 		if r.Verdict != vocab.VerdictLeak || math.Abs(r.Slope-leak) > 0.25*leak {
