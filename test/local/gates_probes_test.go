@@ -97,11 +97,24 @@ func startLeak(t *testing.T) uint32 {
 // its first line (it prints one when ready); killed at the end of t.
 func startC(t *testing.T, src string, args ...string) uint32 {
 	t.Helper()
+	return startReady(t, buildC(t, src), args...)
+}
+
+// buildC compiles the C program src into t's temporary directory.
+func buildC(t *testing.T, src string) string {
+	t.Helper()
 	cc := requireCmd(t, "gcc")
 	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
 	if b, err := exec.Command(cc, "-O2", "-g", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, b)
 	}
+	return bin
+}
+
+// startReady starts bin with args and waits for its first line (it
+// prints one when ready); killed at the end of t.
+func startReady(t *testing.T, bin string, args ...string) uint32 {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
