@@ -23,13 +23,14 @@ import (
 // TestMemoryChurnVerdicts is item 7 of issue 15 on real processes: a C
 // program that maps, touches and unmaps 64 MiB every 150 ms, and beside it
 // the same keeping 2 MiB/s, watched by the built plugin every 500 ms for
-// 5 s. Rounds run four pairs at once (about 1.3 CPUs of page touching),
-// five times: 20 plain and 20 leaking processes. The plain sawtooth is
-// never called leak or growing; the leak is called leak at its rate, in
-// every round, from the floor the eBPF counters read at each munmap's
-// return (scheduling cannot hide it, only stretch the cycle). 20 of 20
-// bounds a round's miss rate below 14% (95%); the statistics over 50
-// seeds (and 3000 tried once) are probes/api/trend TestChurnLowsDecide.
+// 5 s. Each run watches two pairs at once (about 0.7 CPU of page
+// touching), eight runs: 16 plain and 16 leaking processes in about 70 s.
+// The plain sawtooth is never called leak or growing; the leak is called
+// leak at its rate, in every round, from the floor the eBPF counters read
+// at each munmap's return (scheduling cannot hide it, only stretch the
+// cycle). 16 of 16 bounds a round's miss rate below 17% (95%); the
+// statistics over 50 seeds (and 3000 tried once) are probes/api/trend
+// TestChurnLowsDecide.
 func TestMemoryChurnVerdicts(t *testing.T) {
 	requirePrivileged(t)
 	const (
