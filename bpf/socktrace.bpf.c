@@ -1035,7 +1035,9 @@ SYS_EXIT(close) int px_ex_close(struct px_sys_exit *ctx)
 }
 
 /* sched_process_fork(parent, child), in the parent's context: a new process
- * forked by a targeted one is targeted too (threads share the tgid). */
+ * forked by a targeted one is targeted too (threads share the tgid), and
+ * reported before the child runs, so before any event of its own: a server
+ * forking a process per connection (PostgreSQL) has it named by its pod. */
 SEC("raw_tracepoint/sched_process_fork")
 int px_fork(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -1048,6 +1050,9 @@ int px_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (ctgid == tgid)
 		return 0;
 	add_target(ctgid);
+	struct px_conn none = {};
+	__u64 now = bpf_ktime_get_ns();
+	emit_conn_event(((__u64)ctgid << 32) | tgid, &none, PX_KIND_FORK, 0, now, now);
 	return 0;
 }
 

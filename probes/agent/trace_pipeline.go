@@ -28,6 +28,7 @@ type pipeline struct {
 	tracker   *conn.Tracker
 	agg       *stats.Aggregator
 	procs     map[uint32]procs.Proc // targets' container and pod, for labels
+	forked    int                   // entries of procs added at a fork (adopt)
 	nodePods  *nodePods             // node/NAME: other nodes' pods dropped; nil: none
 	samples   *sampler              // --slow, --errors; nil: none
 	records   uint64
@@ -64,6 +65,11 @@ func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps [
 // handle feeds one socket event to the tracker.
 func (p *pipeline) handle(ev *conn.Event) {
 	p.mu.Lock()
+	if ev.Kind == conn.KindFork {
+		p.adopt(ev.ID.TGID, uint32(ev.ID.FD))
+		p.mu.Unlock()
+		return
+	}
 	if p.nodePods.isForeign(ev.ID.TGID) {
 		p.mu.Unlock()
 		return
@@ -83,6 +89,23 @@ func (p *pipeline) learn(ps []procs.Proc) {
 	for _, pr := range ps {
 		p.procs[pr.PID] = pr
 	}
+}
+
+// maxForked bounds the processes named after their parent at fork: a
+// server forking per connection adds one per connection.
+const maxForked = 1 << 16
+
+// adopt gives a forked child its parent's container, pod and name (a
+// scan finds a process only every rescanEvery; a PostgreSQL backend lives
+// for one connection, often shorter).
+func (p *pipeline) adopt(child, parent uint32) {
+	pr, ok := p.procs[parent]
+	if _, known := p.procs[child]; !ok || known || p.forked >= maxForked {
+		return
+	}
+	pr.PID = child
+	p.procs[child] = pr
+	p.forked++
 }
 
 // record is the tracker's sink (called with mu held): label, filter,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols"
 )
 
@@ -79,4 +80,37 @@ func BenchmarkPipelineAggregated(b *testing.B) {
 // BenchmarkPipelineJSON adds -o json: header maps and a record per request.
 func BenchmarkPipelineJSON(b *testing.B) {
 	benchPipeline(b, api.TraceConfig{PIDs: []uint32{100}, EmitEvents: true})
+}
+
+// TestForkedChildNamedByPod: a process forked by a target (a PostgreSQL
+// backend) is named by its parent's pod from the fork event on, before
+// any scan could find it; one forked by an unknown process keeps its
+// command name.
+func TestForkedChildNamedByPod(t *testing.T) {
+	cfg := api.TraceConfig{PodUIDs: []string{"uid-1"}, Services: map[string]string{"uid-1": "shop/web"}}
+	traceDefaults(&cfg)
+	p := newPipeline(&cfg, api.DataAccessRestricted, NewEmitter(io.Discard), protocols.All())
+	p.learn([]procs.Proc{{PID: 100, Comm: "nginx", PodUID: "uid-1", ContainerID: "c1"}})
+	p.handle(&conn.Event{Kind: conn.KindFork, ID: conn.ID{TGID: 200, FD: 100}})
+	p.handle(&conn.Event{Kind: conn.KindFork, ID: conn.ID{TGID: 300, FD: 999}}) // parent not a target
+	local := netip.MustParseAddrPort("10.244.0.5:8080")
+	for i, pid := range []uint32{200, 300} {
+		id := conn.ID{TGID: pid, FD: 7}
+		remote := netip.AddrPortFrom(netip.MustParseAddr("10.244.1.9"), uint16(40000+i))
+		p.handle(&conn.Event{Kind: conn.KindOpen, ID: id, PID: pid, Comm: "nginx", Role: conn.RoleServer, Transport: conn.TransportTCP, Local: local, Remote: remote})
+		p.handle(&conn.Event{Kind: conn.KindData, ID: id, PID: pid, Comm: "nginx", Dir: conn.Ingress, Data: []byte(wrkRequest),
+			Size: uint32(len(wrkRequest)), HasOtherPos: true, StartNs: 1000, EndNs: 2000})
+		p.handle(&conn.Event{Kind: conn.KindData, ID: id, PID: pid, Comm: "nginx", Dir: conn.Egress, Data: []byte(nginxResponse),
+			Size: uint32(len(nginxResponse)), OtherPos: uint64(len(wrkRequest)), HasOtherPos: true, StartNs: 3000, EndNs: 4000})
+	}
+	got := map[string]uint64{}
+	for _, r := range p.agg.Rows() {
+		got[r.Service] += r.Count
+	}
+	if got["shop/web"] != 1 || got["nginx"] != 1 || len(got) != 2 {
+		t.Errorf("rows by service %v, want the forked child's as shop/web, the other's as nginx", got)
+	}
+	if pr := p.procs[200]; pr.PID != 200 || pr.PodUID != "uid-1" || pr.ContainerID != "c1" {
+		t.Errorf("the child's identity %+v", pr)
+	}
 }

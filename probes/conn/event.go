@@ -65,6 +65,9 @@ const (
 	KindOpen  Kind = 1 // connect or accept returned, or an already-open socket was first seen
 	KindData  Kind = 2 // a syscall moved bytes
 	KindClose Kind = 3 // close
+	// KindFork: a targeted process forked; ID.TGID is the child, ID.FD the
+	// parent's TGID. It comes before any event of the child's.
+	KindFork Kind = 4
 )
 
 // Transport protocol of a socket.

@@ -444,6 +444,10 @@ func (t *Tracer) Run(ctx context.Context, fn func(*conn.Event)) error {
 			t.dropProcess(&ev, fn)
 			continue
 		}
+		if ev.Kind == conn.KindFork { // not a socket event
+			fn(&ev)
+			continue
+		}
 		t.captured.Add(1)
 		fn(&ev)
 	}

@@ -20,6 +20,10 @@ enum px_kind {
 	PX_KIND_OPEN = 1,
 	PX_KIND_DATA = 2,
 	PX_KIND_CLOSE = 3,
+	/* A targeted process forked: tgid is the child's, fd the parent's tgid
+	 * (Go gives the child the parent's container and pod before any of
+	 * the child's own events). */
+	PX_KIND_FORK = 4,
 };
 
 enum px_role {
