@@ -40,6 +40,21 @@ struct px_args {
 	__u8 _pad[3];
 };
 
+/* HTTP/2 frame boundaries of one direction (see h2_frames). */
+struct px_h2 {
+	__u64 next;   /* stream offset of the next frame header */
+	__u8 hdr[16]; /* its first hn bytes, when a call ended inside it */
+	__u8 hn;
+	__u8 _pad[7];
+};
+
+/* Per connection (tgid << 32 | fd) whose px_conn.h2 has bits set; an entry
+ * is rewritten when a direction starts, so a stale one is never read. LRU:
+ * entries of connections gone are reused. */
+struct px_h2s_val {
+	struct px_h2 d[2];
+};
+
 struct px_conn {
 	__u64 pos[2];	  /* egress, ingress */
 	__u64 tls_pos[2]; /* the same for TLS plaintext (its own stream) */
@@ -48,7 +63,8 @@ struct px_conn {
 	__u32 gen;
 	__u8 role;
 	__u8 transport;
-	__u16 _pad;
+	__u8 h2; /* bit d: direction d's HTTP/2 frames are walked (px_h2s) */
+	__u8 _pad;
 };
 
 struct {
@@ -82,6 +98,13 @@ struct {
 	__type(value, struct px_conn);
 } px_conns SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct px_h2s_val);
+} px_h2s SEC(".maps");
+
 /* Open connections per tgid, so process exit scans px_conns only when
  * there is something to drop. */
 struct {
@@ -96,11 +119,36 @@ struct {
 	__uint(max_entries, 8 << 20); /* resized from Go */
 } px_events SEC(".maps");
 
+/* State of a walk over a call's HTTP/2 frames (h2_frames). It lives in
+ * the scratch map value: read from there, its fields are unknown scalars
+ * to the verifier, so the states of the bpf_loop callback converge (on the
+ * stack, a counter is tracked value by value, iteration after iteration). */
+struct h2_walk {
+	__u64 pos;  /* stream offset of the call's first byte */
+	__u64 size; /* bytes of the call */
+	__u64 lo;   /* captured at its start; the uncaptured middle: [lo, hi) */
+	__u64 hi;
+	/* user memory of the call offsets [cur_off, cur_off + cur_len) */
+	__u64 iov; /* iovec array, 0 for one buffer */
+	__u64 iovcnt;
+	__u64 cur_i;
+	__u64 cur_off;
+	__u64 cur_len;
+	__u64 cur_base;
+	__u64 cp; /* a payload being copied: call offsets [cp, cp_end) */
+	__u64 cp_end;
+	__u32 at;  /* where pieces start in s->data */
+	__u32 out; /* piece bytes written */
+	int done;  /* the walk reached the call's end */
+	int cut;   /* frames not reported */
+};
+
 /* Event header plus payload. Twice the cap so that (offset < cap) + (len <=
  * cap) stays in bounds for the verifier. */
 struct px_scratch {
 	struct px_event ev;
 	__u8 data[2 * PX_MAX_PAYLOAD_CAP];
+	struct h2_walk h2w;
 };
 
 /* One slot per CPU. A plain ARRAY indexed by CPU, not a PERCPU_ARRAY: per-CPU
@@ -268,6 +316,8 @@ static __always_inline void fill_header(struct px_event *ev, __u64 key, const st
 	ev->has_peer = 0;
 	ev->source = PX_SOURCE_SOCKET;
 	ev->tail_len = 0;
+	ev->pieces_len = 0;
+	ev->_pad2 = 0;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ev->local = c->local;
 	ev->remote = c->remote;
@@ -327,30 +377,36 @@ static __always_inline void add_target(__u32 tgid)
 	}
 }
 
+static const struct px_conn px_conn_zero;
+
 /* Start tracking key's socket with role; replaces an older entry. */
 static __always_inline struct px_conn *track(__u64 key, struct sock *sk, __u8 transport, __u8 role,
 					     __u8 op, __u64 start_ns, __u64 end_ns)
 {
-	struct px_conn c = {};
 	struct px_conn *old = bpf_map_lookup_elem(&px_conns, &key);
 
 	if (old)
 		/* fd reused without a close we saw (dup2, close_range, ...) */
 		emit_conn_event(key, old, PX_KIND_CLOSE, op, start_ns, end_ns);
-	c.gen = next_gen();
-	c.role = role;
-	c.transport = transport;
-	read_addrs(sk, &c);
-	if (bpf_map_update_elem(&px_conns, &key, &c, BPF_ANY)) {
+	/* Filled in place, not on the stack: the *mmsg exits and their
+	 * bpf_loop callback share 512 bytes of it. */
+	if (bpf_map_update_elem(&px_conns, &key, &px_conn_zero, BPF_ANY)) {
 		struct px_counters *cnt = counters();
 		if (cnt)
 			cnt->conn_table_full++;
 		return NULL;
 	}
+	struct px_conn *c = bpf_map_lookup_elem(&px_conns, &key);
+	if (!c)
+		return NULL;
+	c->gen = next_gen();
+	c->role = role;
+	c->transport = transport;
+	read_addrs(sk, c);
 	if (!old)
 		nconns_add(key >> 32, 1);
-	emit_conn_event(key, &c, PX_KIND_OPEN, op, start_ns, end_ns);
-	return bpf_map_lookup_elem(&px_conns, &key);
+	emit_conn_event(key, c, PX_KIND_OPEN, op, start_ns, end_ns);
+	return c;
 }
 
 /* The tracked connection of key, or a new role-unknown entry for a socket
@@ -478,6 +534,7 @@ static __always_inline __u32 copy_iov_loop(struct px_scratch *s, __u64 iov, __u6
 enum px_src {
 	PX_SRC_NONE,
 	PX_SRC_BUF,
+	PX_SRC_BUF_LOOP, /* a buffer, in programs that may use bpf_loop (px_ex_*) */
 	PX_SRC_IOV,	 /* at most PX_MAX_IOV iovecs (programs px_eb_*) */
 	PX_SRC_IOV_LOOP, /* every iovec, with bpf_loop (programs px_ex_*) */
 	PX_SRC_IOV_HEAD, /* the same without the tail of a cut call: *mmsg, whose
@@ -551,6 +608,279 @@ static __always_inline __u32 copy_call_tail(struct px_scratch *s, __u32 len, __u
 	return w.got == n ? n : 0;
 }
 
+/* HTTP/2 in cut calls. A gRPC message larger than the capture leaves its
+ * call's middle unseen, and with it the frame headers there: the parser
+ * would lose the frame boundaries, and the trailers (grpc-status) after
+ * them. So on connections that start as HTTP/2 (the client preface, or a
+ * first SETTINGS frame) the kernel follows each direction's frames over
+ * every call, and reports from a cut call's middle the frame headers and
+ * the payloads of frames other than DATA (HEADERS, CONTINUATION, ...) as
+ * pieces: the parser skips DATA payloads by their length. Cost: one
+ * bpf_loop step per frame (9 bytes read, from the capture when it holds
+ * them), one per iovec crossed and one per piece copied. */
+
+#define PX_H2_STEPS 4096 /* bpf_loop steps per call; past them the walk stops */
+
+/* Callback context of the walk: its state is in the scratch map value. */
+struct h2_ctx {
+	struct px_scratch *s;
+	struct px_h2 *h;
+};
+
+/* Append n <= PX_PIECES_CAP bytes of memory at src (user or kernel) to the
+ * pieces; the masks give the verifier its bounds. */
+static __always_inline int put_piece(struct px_scratch *s, const void *src, __u64 n, int user)
+{
+	struct h2_walk *w = &s->h2w;
+	__u64 at = w->at + w->out;
+
+	at &= 2 * PX_MAX_PAYLOAD_CAP - 1;
+	n &= 2 * PX_PIECES_CAP - 1;
+	if (at > PX_MAX_PAYLOAD_CAP + PX_TAIL + PX_PIECES_CAP || n > PX_PIECES_CAP || n == 0)
+		return -1;
+	long err = user ? bpf_probe_read_user(&s->data[at], n, src)
+			: bpf_probe_read_kernel(&s->data[at], n, src);
+	if (err)
+		return -1;
+	w->out += n;
+	return 0;
+}
+
+/* Start a piece of len bytes at call offset off if it fits. */
+static __always_inline int open_piece(struct px_scratch *s, __u64 off, __u64 len)
+{
+	struct px_piece pc = {.off = off, .len = len};
+
+	if (s->h2w.out + sizeof(pc) + len > PX_PIECES_CAP)
+		return -1;
+	return put_piece(s, &pc, sizeof(pc), 0);
+}
+
+/* A whole frame header is in h->hdr: report what lies in the middle, and
+ * move to the next frame. */
+static __always_inline void h2_frame(struct px_scratch *s, struct px_h2 *h)
+{
+	struct h2_walk *w = &s->h2w;
+	__u64 len = (__u64)h->hdr[0] << 16 | (__u64)h->hdr[1] << 8 | h->hdr[2];
+	__s64 start = (__s64)(h->next - w->pos); /* may be < 0: began in an earlier call */
+	__s64 lo = w->lo, hi = w->hi;
+	__s64 a = start > lo ? start : lo;
+	__s64 b = start + 9 < hi ? start + 9 : hi;
+
+	if (a < b) {
+		__u64 k = a - start;
+		if (k > 8 || open_piece(s, a, b - a) ||
+		    put_piece(s, &h->hdr[k & 7], (b - a) & 15, 0))
+			w->cut = 1;
+	}
+	if (h->hdr[3] != 0 && len > 0) { /* not DATA: its payload too */
+		a = start + 9 > lo ? start + 9 : lo;
+		b = start + 9 + (__s64)len < hi ? start + 9 + (__s64)len : hi;
+		if (a < b) {
+			if (open_piece(s, a, b - a))
+				w->cut = 1;
+			else
+				w->cp = a, w->cp_end = b;
+		}
+	}
+	h->next += 9 + len;
+	h->hn = 0;
+}
+
+/* Read the header byte(s) at call offset o from the capture, else from
+ * the user memory at src (avail bytes there). */
+static __always_inline int h2_hdr_bytes(struct px_scratch *s, struct px_h2 *h, __u64 o, __u64 src,
+					__u64 avail)
+{
+	__u32 hn = h->hn;
+
+	if (hn == 0 && avail >= 9) {
+		if (o + 9 <= s->h2w.lo) {
+			if (bpf_probe_read_kernel(h->hdr, 9,
+						  &s->data[o & (PX_MAX_PAYLOAD_CAP - 1)]))
+				return -1;
+		} else if (bpf_probe_read_user(h->hdr, 9, (void *)src)) {
+			return -1;
+		}
+		h->hn = 9;
+		return 0;
+	}
+	/* A header split over iovecs or calls: a byte at a time. */
+	if (hn > 8 || bpf_probe_read_user(&h->hdr[hn & 15], 1, (void *)src))
+		return -1;
+	h->hn = hn + 1;
+	return 0;
+}
+
+static long h2_step(__u64 i, struct h2_ctx *x)
+{
+	struct px_scratch *s = x->s;
+	struct px_h2 *h = x->h;
+	struct h2_walk *w = &s->h2w;
+	int copying = w->cp < w->cp_end;
+	__u64 o = copying ? w->cp : h->next + h->hn - w->pos;
+
+	if (o >= w->size) {
+		w->done = 1;
+		return 1;
+	}
+	if (o < w->cur_off)
+		return 1;
+	if (o >= w->cur_off + w->cur_len) { /* the next iovec */
+		struct px_iovec v;
+		if (!w->iov || w->cur_i + 1 >= w->iovcnt ||
+		    bpf_probe_read_user(&v, sizeof(v),
+					(void *)(w->iov + (w->cur_i + 1) * sizeof(v))))
+			return 1;
+		w->cur_i++;
+		w->cur_off += w->cur_len;
+		w->cur_len = v.len;
+		w->cur_base = v.base;
+		return 0;
+	}
+	__u64 avail = w->cur_off + w->cur_len - o;
+	__u64 src = w->cur_base + (o - w->cur_off);
+	if (copying) {
+		__u64 n = w->cp_end - w->cp;
+		if (n > avail)
+			n = avail;
+		if (put_piece(s, (void *)src, n, 1))
+			return 1;
+		w->cp += n;
+		return 0;
+	}
+	if (h2_hdr_bytes(s, h, o, src, avail))
+		return 1;
+	if (h->hn == 9)
+		h2_frame(s, h);
+	return 0;
+}
+
+/* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" as three little-endian words. */
+#define H2_PRE0 0x5448202a20495250ULL
+#define H2_PRE1 0x0a0d302e322f5054ULL
+#define H2_PRE2 0x0a0d0a0d4d530a0dULL
+static const struct px_h2s_val h2_zero;
+
+/* The first bytes of a direction (pos 0) start HTTP/2: the client preface
+ * (then the other direction starts with frames too, if it has not moved
+ * yet), or a SETTINGS frame that is no ACK on stream 0, as a server's
+ * first write and a client's first read are. Returns the bits of
+ * px_conn.h2 to set, and where the first frame is. */
+static __always_inline __u8 h2_start(struct px_scratch *s, struct px_conn *c, int d, __u32 len,
+				     __u64 *next)
+{
+	__u8 *b = s->data;
+	__u64 *p = (__u64 *)b;
+
+	/* The preface as three little-endian words. */
+	if (len >= 24 && p[0] == H2_PRE0 && p[1] == H2_PRE1 && p[2] == H2_PRE2) {
+		*next = 24;
+		if (c->pos[1 - d] == 0 && !(c->h2 & (1 << (1 - d))))
+			return 3;
+		return 1 << d;
+	}
+	__u32 flen = (__u32)b[0] << 16 | (__u32)b[1] << 8 | b[2];
+	if (len >= 9 && c->role != PX_ROLE_UNKNOWN && b[3] == 4 && b[4] == 0 && !b[5] && !b[6] &&
+	    !b[7] && !b[8] && flen % 6 == 0 && flen <= 16384) {
+		*next = 0;
+		return 1 << d;
+	}
+	return 0;
+}
+
+/* Direction d's frame state, started at the call of stream offset pos
+ * when that is the first of an HTTP/2 direction; NULL when not walked. */
+static __always_inline struct px_h2 *h2_state(struct px_scratch *s, __u64 key, struct px_conn *c,
+					      int d, __u64 pos, __u32 cap)
+{
+	struct px_h2s_val *v;
+	__u64 next = 0;
+
+	if (pos == 0 && !(c->h2 & (1 << d))) {
+		__u8 bits = h2_start(s, c, d, cap, &next);
+		if (!bits)
+			return NULL;
+		v = bpf_map_lookup_elem(&px_h2s, &key);
+		if (!v) {
+			if (bpf_map_update_elem(&px_h2s, &key, &h2_zero, BPF_ANY))
+				return NULL;
+			v = bpf_map_lookup_elem(&px_h2s, &key);
+			if (!v)
+				return NULL;
+		}
+		if (bits & 1 << (1 - d)) {
+			v->d[(1 - d) & 1].next = 0;
+			v->d[(1 - d) & 1].hn = 0;
+		}
+		v->d[d & 1].next = next;
+		v->d[d & 1].hn = 0;
+		c->h2 |= bits;
+		return &v->d[d & 1];
+	}
+	if (!(c->h2 & (1 << d)))
+		return NULL;
+	v = bpf_map_lookup_elem(&px_h2s, &key);
+	if (!v) {
+		c->h2 &= ~(1 << d);
+		return NULL;
+	}
+	return &v->d[d & 1];
+}
+
+/* Walk the HTTP/2 frames of a call of size bytes at stream offset pos, of
+ * which the first cap were captured and the last tail too; returns the
+ * bytes of pieces written after them. */
+static __always_inline __u32 h2_frames(struct px_scratch *s, __u64 key, struct px_conn *c, int d,
+				       __u64 pos, __u64 size, __u32 cap, __u32 tail, int src_kind,
+				       __u64 src, __u64 count)
+{
+	struct px_h2 *h = h2_state(s, key, c, d, pos, cap);
+
+	if (!h)
+		return 0;
+	if (h->next + h->hn < pos) { /* calls not walked (sendfile, a fault) */
+		c->h2 &= ~(1 << d);
+		return 0;
+	}
+	struct h2_walk *w = &s->h2w;
+	struct h2_ctx x = {.s = s, .h = h};
+	w->pos = pos;
+	w->size = size;
+	w->lo = cap;
+	w->hi = size - tail;
+	w->at = cap + tail;
+	w->out = 0;
+	w->cp = w->cp_end = 0;
+	w->cur_off = w->cur_i = 0;
+	w->done = w->cut = 0;
+	if (src_kind == PX_SRC_BUF) {
+		w->iov = w->iovcnt = 0;
+		w->cur_base = src;
+		w->cur_len = size < count ? size : count;
+	} else {
+		struct px_iovec v;
+		if (!count || bpf_probe_read_user(&v, sizeof(v), (void *)src)) {
+			c->h2 &= ~(1 << d);
+			return 0;
+		}
+		w->iov = src;
+		w->iovcnt = count > PX_MAX_IOV_LOOP ? PX_MAX_IOV_LOOP : count;
+		w->cur_base = v.base;
+		w->cur_len = v.len;
+	}
+	bpf_loop(PX_H2_STEPS, h2_step, &x, 0);
+	if (!w->done)
+		c->h2 &= ~(1 << d); /* the boundaries are lost: stop walking */
+	if (w->cut || (!w->done && w->hi > w->lo)) {
+		struct px_counters *cnt = counters();
+		if (cnt)
+			cnt->h2_cut++;
+	}
+	__u32 out = w->out;
+	return out > PX_PIECES_CAP ? 0 : out;
+}
+
 /* Emit one data event: size bytes moved in dir, payload from src (a buffer
  * of iovcnt bytes, or an array of iovcnt iovecs). TLS plaintext counts its
  * own positions: it is another stream than the socket's ciphertext. */
@@ -562,10 +892,13 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 	struct px_scratch *s = scratch();
 	struct px_counters *cnt;
 	int failed = 0, cut = 0;
+	int loop = src_kind == PX_SRC_BUF_LOOP || src_kind == PX_SRC_IOV_LOOP;
 	__u32 len = 0;
 
 	if (!s)
 		return;
+	if (src_kind == PX_SRC_BUF_LOOP)
+		src_kind = PX_SRC_BUF;
 	fill_header(&s->ev, key, c, PX_KIND_DATA, op, start_ns, end_ns);
 	s->ev.dir = dir;
 	s->ev.size = size;
@@ -594,6 +927,10 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 		tail = copy_call_tail(s, len, size, src_kind, src, iovcnt);
 	s->ev.tail_len = tail;
 	s->ev.data_len = len + tail;
+	__u32 pieces = 0;
+	if (loop && !failed && source == PX_SOURCE_SOCKET && c->transport == PX_TRANSPORT_TCP)
+		pieces = h2_frames(s, key, c, d, s->ev.pos, size, len, tail, src_kind, src, iovcnt);
+	s->ev.pieces_len = pieces;
 
 	cnt = counters();
 	if (cnt) {
@@ -606,7 +943,7 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 			cnt->truncated_bytes += size - len - tail;
 		}
 	}
-	len += tail;
+	len += tail + pieces;
 	len &= 2 * PX_MAX_PAYLOAD_CAP - 1;
 	output(&s->ev, sizeof(s->ev) + len);
 }
@@ -821,25 +1158,31 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 		return fn(ctx, __VA_ARGS__, PX_SRC_IOV);                                           \
 	}
 
+/* The same for calls of one buffer: px_ex_NAME follows HTTP/2 frames
+ * (h2_frames, with bpf_loop), px_eb_NAME does not. */
+#define BUF_EXIT(name, op, dir)                                                                    \
+	SYS_EXIT(name) int px_ex_##name(struct px_sys_exit *ctx)                                   \
+	{                                                                                          \
+		return on_exit_buf(ctx, op, dir, PX_SRC_BUF_LOOP);                                 \
+	}                                                                                          \
+	SYS_EXIT(name) int px_eb_##name(struct px_sys_exit *ctx)                                   \
+	{                                                                                          \
+		return on_exit_buf(ctx, op, dir, PX_SRC_BUF);                                      \
+	}
+
 SYS_ENTER(read) int px_en_read(struct px_sys_enter *ctx)
 {
 	return on_enter(PX_SYS_READ, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
-SYS_EXIT(read) int px_ex_read(struct px_sys_exit *ctx)
-{
-	return on_exit_buf(ctx, PX_SYS_READ, PX_DIR_INGRESS, PX_SRC_BUF);
-}
+BUF_EXIT(read, PX_SYS_READ, PX_DIR_INGRESS)
 
 SYS_ENTER(write) int px_en_write(struct px_sys_enter *ctx)
 {
 	return on_enter(PX_SYS_WRITE, ctx->args[0], ctx->args[1], ctx->args[2], 0);
 }
 
-SYS_EXIT(write) int px_ex_write(struct px_sys_exit *ctx)
-{
-	return on_exit_buf(ctx, PX_SYS_WRITE, PX_DIR_EGRESS, PX_SRC_BUF);
-}
+BUF_EXIT(write, PX_SYS_WRITE, PX_DIR_EGRESS)
 
 SYS_ENTER(readv) int px_en_readv(struct px_sys_enter *ctx)
 {
@@ -860,10 +1203,7 @@ SYS_ENTER(sendto) int px_en_sendto(struct px_sys_enter *ctx)
 	return on_enter(PX_SYS_SENDTO, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[4]);
 }
 
-SYS_EXIT(sendto) int px_ex_sendto(struct px_sys_exit *ctx)
-{
-	return on_exit_buf(ctx, PX_SYS_SENDTO, PX_DIR_EGRESS, PX_SRC_BUF);
-}
+BUF_EXIT(sendto, PX_SYS_SENDTO, PX_DIR_EGRESS)
 
 SYS_ENTER(recvfrom) int px_en_recvfrom(struct px_sys_enter *ctx)
 {
@@ -873,10 +1213,7 @@ SYS_ENTER(recvfrom) int px_en_recvfrom(struct px_sys_enter *ctx)
 	return on_enter(PX_SYS_RECVFROM, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[4]);
 }
 
-SYS_EXIT(recvfrom) int px_ex_recvfrom(struct px_sys_exit *ctx)
-{
-	return on_exit_buf(ctx, PX_SYS_RECVFROM, PX_DIR_INGRESS, PX_SRC_BUF);
-}
+BUF_EXIT(recvfrom, PX_SYS_RECVFROM, PX_DIR_INGRESS)
 
 SYS_ENTER(sendmsg) int px_en_sendmsg(struct px_sys_enter *ctx)
 {

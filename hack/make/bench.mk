@@ -18,11 +18,12 @@ bench-socktrace: ## socket tracer BPF cost (root): bpf-ns/event under a Go clien
 	$(GO) test -count=1 -run '^$$' -bench 'ConnStatsWrk' -benchtime 1x -v ./probes/socktrace/ | tee -a bench-results/socktrace.txt
 
 .PHONY: bench-protocols
-bench-protocols: ## per-event cost of the tracker + HTTP/1, DNS (TCP), NATS and CQL parsers and the h2c upgrade (cpu-ns/op is robust on loaded machines)
+bench-protocols: ## per-event cost of the tracker + HTTP/1 (and cut chunked bodies), DNS (TCP), NATS and CQL parsers, the h2c upgrade and cut gRPC calls (cpu-ns/op is robust on loaded machines)
 	mkdir -p bench-results
 	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/http1/ | tee bench-results/protocols.txt
 	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/dns/ | tee -a bench-results/protocols.txt
 	$(GO) test -run '^$$' -bench 'BenchmarkUpgrade' -benchtime 100000x -cpu 1 ./probes/protocols/http2/ | tee -a bench-results/protocols.txt
+	$(GO) test -run '^$$' -bench 'BenchmarkTrackerCut' -benchtime 2000x -cpu 1 ./probes/protocols/http2/ | tee -a bench-results/protocols.txt
 	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/nats/ | tee -a bench-results/protocols.txt
 	$(GO) test -run '^$$' -bench 'BenchmarkTracker' -benchtime 300000x -cpu 1 ./probes/protocols/cql/ | tee -a bench-results/protocols.txt
 

@@ -110,6 +110,10 @@ type Event struct {
 	// len(Data) - len(Tail) bytes not captured): where a chunked body or a
 	// message ends. Empty for datagrams.
 	Tail []byte
+	// Pieces, when a call was cut, are bytes of its uncaptured middle the
+	// tracer chose to report (HTTP/2 frame headers and non-DATA frames),
+	// in order, between Data and Tail.
+	Pieces []Piece
 	// Peer is the datagram's address for sendto/recvfrom/sendmsg/recvmsg
 	// with an address (UDP), when it differs from Remote.
 	Peer netip.AddrPort
@@ -131,6 +135,12 @@ type Event struct {
 	SentBytes, RecvBytes uint64
 }
 
+// Piece is Data of a call at offset Off of the call.
+type Piece struct {
+	Off  uint32
+	Data []byte
+}
+
 // Source of a data event's bytes.
 type Source uint8
 
@@ -144,4 +154,10 @@ const (
 )
 
 // Truncated reports whether the call moved more bytes than were captured.
-func (e *Event) Truncated() bool { return int(e.Size) > len(e.Data)+len(e.Tail) }
+func (e *Event) Truncated() bool {
+	n := len(e.Data) + len(e.Tail)
+	for _, p := range e.Pieces {
+		n += len(p.Data)
+	}
+	return int(e.Size) > n
+}

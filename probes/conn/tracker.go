@@ -464,7 +464,19 @@ func (t *Tracker) park(c *tracked, e *Event) bool {
 		t.parking = append(t.parking, c)
 	}
 	p := parkedCall{e: *e, bytes: n}
+	// The event's bytes are the ring buffer's: copy them.
 	p.e.Data = append([]byte(nil), e.Data...)
+	if len(e.Tail) > 0 {
+		p.e.Tail = append([]byte(nil), e.Tail...)
+		p.bytes += len(e.Tail)
+	}
+	if len(e.Pieces) > 0 {
+		p.e.Pieces = make([]Piece, len(e.Pieces))
+		for i, pc := range e.Pieces {
+			p.e.Pieces[i] = Piece{Off: pc.Off, Data: append([]byte(nil), pc.Data...)}
+			p.bytes += len(pc.Data)
+		}
+	}
 	c.parked = append(c.parked, p)
 	return true
 }
@@ -579,21 +591,39 @@ func (t *Tracker) dataNow(c *tracked, e *Event) {
 	d.lastEnd = e.EndNs
 }
 
-// uncaptured feeds the part of a call past its n captured bytes: a gap,
-// then the call's last bytes (Tail) when a parser takes them (they never
-// start a message, so inference must not see them) and the call was not
-// cut by an overlap (whole).
+// uncaptured feeds the part of a call past its n captured bytes: gaps,
+// with the pieces of the middle between them, then the call's last bytes
+// (Tail), when a parser takes them (they never start a message, so
+// inference must not see them) and the call was not cut by an overlap
+// (whole).
 func (t *Tracker) uncaptured(c *tracked, e *Event, size uint64, n int, whole bool) {
-	tail := e.Tail
+	tail, pieces := e.Tail, e.Pieces
 	if c.parser == nil || !whole || uint64(n+len(tail)) > size {
-		tail = nil
+		tail, pieces = nil, nil
 	}
-	if miss := size - uint64(n) - uint64(len(tail)); miss > 0 {
-		t.stats.Uncaptured += miss
-		t.gap(c, e.Dir, miss, e.StartNs, e.EndNs, len(tail) > 0)
+	end := size - uint64(len(tail))
+	at := uint64(n)
+	for _, p := range pieces {
+		off := uint64(p.Off)
+		if off < at || off+uint64(len(p.Data)) > end || len(p.Data) == 0 {
+			break // the tracer checks this; a bad piece ends the pieces
+		}
+		t.miss(c, e, off-at, true)
+		t.bytes(c, e, p.Data)
+		at = off + uint64(len(p.Data))
 	}
+	t.miss(c, e, end-at, len(tail) > 0)
 	if len(tail) > 0 {
 		t.bytes(c, e, tail)
+	}
+}
+
+// miss feeds n bytes of e's call not captured; cut: other bytes of the
+// call come after them (Chunk.Cut).
+func (t *Tracker) miss(c *tracked, e *Event, n uint64, cut bool) {
+	if n > 0 {
+		t.stats.Uncaptured += n
+		t.gap(c, e.Dir, n, e.StartNs, e.EndNs, cut)
 	}
 }
 

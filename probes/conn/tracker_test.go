@@ -46,7 +46,11 @@ type fakeParser struct {
 }
 
 func (p *fakeParser) Feed(c *Chunk) {
-	s := fmt.Sprintf("%s %q gap=%d t=%d-%d", c.Dir, c.Data, c.Gap, c.StartNs, c.EndNs)
+	cut := ""
+	if c.Cut {
+		cut = " cut"
+	}
+	s := fmt.Sprintf("%s %q gap=%d%s t=%d-%d", c.Dir, c.Data, c.Gap, cut, c.StartNs, c.EndNs)
 	if c.Datagram {
 		s += " dgram peer=" + c.Peer.String()
 	}
@@ -261,11 +265,53 @@ func TestTrackerTail(t *testing.T) {
 	want := []string{
 		"new role=client fresh=false",
 		`egress "REQ" gap=0 t=120-121`,
-		`egress "" gap=4 t=120-121`,
+		`egress "" gap=4 cut t=120-121`,
 		`egress "end" gap=0 t=120-121`,
 		`egress "" gap=8 t=130-131`,
 		`egress "REQ" gap=0 t=140-141`,
 		`egress "" gap=2 t=140-141`,
+	}
+	if d := cmp.Diff(want, h.log); d != "" {
+		t.Errorf("parser log (-want +got):\n%s", d)
+	}
+}
+
+// TestTrackerPieces: the pieces of a cut call's middle are fed between
+// gaps, in order, then the tail; the gaps say they are cut (Chunk.Cut).
+// A parked call keeps copies of its tail and pieces, not the tracer's
+// buffer.
+func TestTrackerPieces(t *testing.T) {
+	h := newT(Options{})
+	h.open(3, RoleClient)
+	buf := []byte("REQ...hdr...PAY...end")
+	ev := &Event{Kind: KindData, ID: ID{TGID: 1, FD: 3}, Comm: "c", Dir: Egress, Pos: 0, Size: uint32(len(buf)),
+		Data: buf[:3], Tail: buf[18:], Pieces: []Piece{{Off: 6, Data: buf[6:9]}, {Off: 12, Data: buf[12:15]}},
+		StartNs: h.now, EndNs: h.now + 1, OtherPos: 0, HasOtherPos: true}
+	h.tr.Handle(ev)
+	// The same again, parked: its offset says an ingress call came first.
+	h.data(3, Ingress, 0, 3, "abc")
+	ev.Pos, ev.OtherPos, ev.StartNs, ev.EndNs = 21, 6, h.now, h.now+1
+	h.tr.Handle(ev)
+	copy(buf, strings.Repeat("#", len(buf))) // the tracer reuses its buffer
+	h.data(3, Ingress, 3, 3, "def")
+	want := []string{
+		"new role=client fresh=true",
+		`egress "REQ" gap=0 t=110-111`,
+		`egress "" gap=3 cut t=110-111`,
+		`egress "hdr" gap=0 t=110-111`,
+		`egress "" gap=3 cut t=110-111`,
+		`egress "PAY" gap=0 t=110-111`,
+		`egress "" gap=3 cut t=110-111`,
+		`egress "end" gap=0 t=110-111`,
+		`ingress "abc" gap=0 t=110-111`,
+		`ingress "def" gap=0 t=120-121`,
+		`egress "REQ" gap=0 t=120-121`,
+		`egress "" gap=3 cut t=120-121`,
+		`egress "hdr" gap=0 t=120-121`,
+		`egress "" gap=3 cut t=120-121`,
+		`egress "PAY" gap=0 t=120-121`,
+		`egress "" gap=3 cut t=120-121`,
+		`egress "end" gap=0 t=120-121`,
 	}
 	if d := cmp.Diff(want, h.log); d != "" {
 		t.Errorf("parser log (-want +got):\n%s", d)

@@ -3,6 +3,7 @@
 package socktrace
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"unsafe"
@@ -115,4 +116,48 @@ func TestDecodeTail(t *testing.T) {
 	require.True(t, ev.Truncated())
 	h.TailLen = 8
 	require.Error(t, d.decode(record(h, "headend"), &ev))
+}
+
+// piece encodes one px_piece and its bytes.
+func piece(off uint32, b string) string {
+	var hdr [8]byte
+	binary.LittleEndian.PutUint32(hdr[:], off)
+	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(b)))
+	return string(hdr[:]) + b
+}
+
+// TestDecodePieces: pieces_len bytes after the data are pieces of the
+// call's middle, in order between the head and the tail; pieces out of
+// order, past the middle or past the record are refused.
+func TestDecodePieces(t *testing.T) {
+	var d decoder
+	var ev conn.Event
+	h := socktracePxEvent{Kind: uint8(conn.KindData), Dir: uint8(conn.Egress), Size: 100, TailLen: 3}
+	withPieces := func(ps ...string) []byte {
+		var all string
+		for _, p := range ps {
+			all += p
+		}
+		h.PiecesLen = uint32(len(all))
+		return append(record(h, "headend"), all...)
+	}
+	require.NoError(t, d.decode(withPieces(piece(10, "frame"), piece(40, "x")), &ev))
+	require.Equal(t, "head", string(ev.Data))
+	require.Equal(t, "end", string(ev.Tail))
+	require.Equal(t, []conn.Piece{{Off: 10, Data: []byte("frame")}, {Off: 40, Data: []byte("x")}}, ev.Pieces)
+	require.True(t, ev.Truncated())
+
+	for name, ps := range map[string][]string{
+		"inside the head":   {piece(2, "ab")},
+		"in the tail":       {piece(96, "ab")},
+		"out of order":      {piece(40, "ab"), piece(10, "ab")},
+		"overlapping":       {piece(10, "abcd"), piece(12, "ab")},
+		"empty":             {piece(10, "")},
+		"short header":      {piece(10, "ab")[:5]},
+		"longer than bytes": {piece(10, "ab")[:9]},
+	} {
+		require.Error(t, d.decode(withPieces(ps...), &ev), name)
+	}
+	h.PiecesLen = 100
+	require.Error(t, d.decode(record(h, "headend"), &ev), "pieces_len past the record")
 }

@@ -7,6 +7,7 @@ package socktrace
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -63,6 +64,11 @@ const (
 	// LostMMsgCut counts sendmmsg/recvmmsg messages past the 8th, not
 	// reported: only on kernels without bpf_loop.
 	LostMMsgCut = "mmsg_cut"
+	// LostH2Cut counts HTTP/2 frames in the uncaptured middle of a cut
+	// call that could not be reported (no room left in the event, or the
+	// walk over its frames ran out of steps; then the direction's frames
+	// are no longer followed).
+	LostH2Cut = "h2_cut"
 )
 
 // Config selects what to trace and how much to keep.
@@ -514,7 +520,7 @@ func (t *Tracer) Stats() Stats {
 		Captured: t.captured.Load(),
 		LostBy: map[string]uint64{
 			LostRingFull: 0, LostTruncated: 0, LostReadFailed: 0, LostConnTableFull: 0,
-			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0, LostIOVCut: 0, LostMMsgCut: 0,
+			LostDecode: t.decodeEr.Load(), LostTLSNoFD: 0, LostTargetsFull: 0, LostArgsFull: 0, LostNConnsFull: 0, LostIOVCut: 0, LostMMsgCut: 0, LostH2Cut: 0,
 		},
 	}
 	var perCPU []socktracePxCounters
@@ -531,6 +537,7 @@ func (t *Tracer) Stats() Stats {
 			s.LostBy[LostNConnsFull] += c.NconnsFull
 			s.LostBy[LostIOVCut] += c.IovCut
 			s.LostBy[LostMMsgCut] += c.MmsgCut
+			s.LostBy[LostH2Cut] += c.H2Cut
 			s.TruncatedBytes += c.TruncatedBytes
 		}
 	}
@@ -591,6 +598,8 @@ func (t *Tracer) Close() error {
 // decoder turns ring-buffer records into conn.Event, interning comm strings.
 type decoder struct {
 	comms map[[16]int8]string
+	// pieces is reused for each event's (events are not kept).
+	pieces []conn.Piece
 }
 
 var hdrSize = int(unsafe.Sizeof(socktracePxEvent{}))
@@ -609,8 +618,8 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 	// The record layout is the C struct; amd64 and arm64 allow the
 	// unaligned access this might be.
 	h := (*socktracePxEvent)(unsafe.Pointer(&raw[0]))
-	if int(h.DataLen) > len(raw)-hdrSize {
-		return fmt.Errorf("record data_len %d exceeds its %d bytes", h.DataLen, len(raw)-hdrSize)
+	if int(h.DataLen)+int(h.PiecesLen) > len(raw)-hdrSize {
+		return fmt.Errorf("record data_len %d and pieces_len %d exceed its %d bytes", h.DataLen, h.PiecesLen, len(raw)-hdrSize)
 	}
 	tail := int(h.TailLen)
 	if tail > int(h.DataLen) {
@@ -636,6 +645,12 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 	if tail > 0 {
 		ev.Tail = raw[hdrSize+int(h.DataLen)-tail : hdrSize+int(h.DataLen)]
 	}
+	if h.PiecesLen > 0 {
+		at := hdrSize + int(h.DataLen)
+		if err := d.decodePieces(raw[at:at+int(h.PiecesLen)], ev); err != nil {
+			return err
+		}
+	}
 	if ev.Kind == conn.KindClose {
 		ev.SentBytes, ev.RecvBytes = h.Pos, h.OtherPos
 		ev.Pos = 0
@@ -652,6 +667,28 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 			ev.Peer = p
 		}
 	}
+	return nil
+}
+
+// decodePieces reads the pieces of a cut call's middle: each an offset
+// and a length (struct px_piece) and its bytes, in order, between the
+// captured head and the tail.
+func (d *decoder) decodePieces(b []byte, ev *conn.Event) error {
+	d.pieces = d.pieces[:0]
+	at, end := uint64(len(ev.Data)), uint64(ev.Size)-uint64(len(ev.Tail))
+	for len(b) > 0 {
+		if len(b) < 8 {
+			return fmt.Errorf("record pieces: %d bytes left, want a header of 8", len(b))
+		}
+		off, n := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
+		if uint64(off) < at || uint64(off)+uint64(n) > end || uint64(n) > uint64(len(b)-8) || n == 0 {
+			return fmt.Errorf("record piece of %d bytes at %d: outside [%d, %d) or its record", n, off, at, end)
+		}
+		d.pieces = append(d.pieces, conn.Piece{Off: off, Data: b[8 : 8+n : 8+n]})
+		at = uint64(off) + uint64(n)
+		b = b[8+n:]
+	}
+	ev.Pieces = d.pieces
 	return nil
 }
 

@@ -41,7 +41,8 @@ type socktracePxConn struct {
 	Gen       uint32
 	Role      uint8
 	Transport uint8
-	Pad       uint16
+	H2        uint8
+	Pad       uint8
 }
 
 type socktracePxCounters struct {
@@ -58,6 +59,7 @@ type socktracePxCounters struct {
 	NconnsFull      uint64
 	MmsgCut         uint64
 	IovCut          uint64
+	H2Cut           uint64
 }
 
 type socktracePxEvent struct {
@@ -80,6 +82,8 @@ type socktracePxEvent struct {
 	HasPeer   uint8
 	Source    uint8
 	TailLen   uint8
+	PiecesLen uint32
+	Pad2      uint32
 	Comm      [16]int8
 	Local     socktracePxAddr
 	Remote    socktracePxAddr
@@ -93,10 +97,40 @@ type socktracePxGoKey struct {
 	Pad  uint32
 }
 
+type socktracePxH2sVal struct {
+	_ structs.HostLayout
+	D [2]struct {
+		_    structs.HostLayout
+		Next uint64
+		Hdr  [16]uint8
+		Hn   uint8
+		Pad  [7]uint8
+	}
+}
+
 type socktracePxScratch struct {
 	_    structs.HostLayout
 	Ev   socktracePxEvent
 	Data [32768]uint8
+	H2w  struct {
+		_       structs.HostLayout
+		Pos     uint64
+		Size    uint64
+		Lo      uint64
+		Hi      uint64
+		Iov     uint64
+		Iovcnt  uint64
+		CurI    uint64
+		CurOff  uint64
+		CurLen  uint64
+		CurBase uint64
+		Cp      uint64
+		CpEnd   uint64
+		At      uint32
+		Out     uint32
+		Done    int32
+		Cut     int32
+	}
 }
 
 type socktracePxSslKey struct {
@@ -128,16 +162,21 @@ const (
 	socktraceMapPxEvents         = "px_events"
 	socktraceMapPxGen            = "px_gen"
 	socktraceMapPxGoArgs         = "px_go_args"
+	socktraceMapPxH2s            = "px_h2s"
 	socktraceMapPxNconns         = "px_nconns"
 	socktraceMapPxScratch        = "px_scratch"
 	socktraceMapPxSslFds         = "px_ssl_fds"
 	socktraceMapPxTargets        = "px_targets"
 	socktraceMapPxTlsArgs        = "px_tls_args"
+	socktraceProgPxEbRead        = "px_eb_read"
 	socktraceProgPxEbReadv       = "px_eb_readv"
+	socktraceProgPxEbRecvfrom    = "px_eb_recvfrom"
 	socktraceProgPxEbRecvmmsg    = "px_eb_recvmmsg"
 	socktraceProgPxEbRecvmsg     = "px_eb_recvmsg"
 	socktraceProgPxEbSendmmsg    = "px_eb_sendmmsg"
 	socktraceProgPxEbSendmsg     = "px_eb_sendmsg"
+	socktraceProgPxEbSendto      = "px_eb_sendto"
+	socktraceProgPxEbWrite       = "px_eb_write"
 	socktraceProgPxEbWritev      = "px_eb_writev"
 	socktraceProgPxEnAccept      = "px_en_accept"
 	socktraceProgPxEnAccept4     = "px_en_accept4"
@@ -238,11 +277,15 @@ type socktraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type socktraceProgramSpecs struct {
+	PxEbRead     *ebpf.ProgramSpec `ebpf:"px_eb_read"`
 	PxEbReadv    *ebpf.ProgramSpec `ebpf:"px_eb_readv"`
+	PxEbRecvfrom *ebpf.ProgramSpec `ebpf:"px_eb_recvfrom"`
 	PxEbRecvmmsg *ebpf.ProgramSpec `ebpf:"px_eb_recvmmsg"`
 	PxEbRecvmsg  *ebpf.ProgramSpec `ebpf:"px_eb_recvmsg"`
 	PxEbSendmmsg *ebpf.ProgramSpec `ebpf:"px_eb_sendmmsg"`
 	PxEbSendmsg  *ebpf.ProgramSpec `ebpf:"px_eb_sendmsg"`
+	PxEbSendto   *ebpf.ProgramSpec `ebpf:"px_eb_sendto"`
+	PxEbWrite    *ebpf.ProgramSpec `ebpf:"px_eb_write"`
 	PxEbWritev   *ebpf.ProgramSpec `ebpf:"px_eb_writev"`
 	PxEnAccept   *ebpf.ProgramSpec `ebpf:"px_en_accept"`
 	PxEnAccept4  *ebpf.ProgramSpec `ebpf:"px_en_accept4"`
@@ -304,6 +347,7 @@ type socktraceMapSpecs struct {
 	PxEvents  *ebpf.MapSpec `ebpf:"px_events"`
 	PxGen     *ebpf.MapSpec `ebpf:"px_gen"`
 	PxGoArgs  *ebpf.MapSpec `ebpf:"px_go_args"`
+	PxH2s     *ebpf.MapSpec `ebpf:"px_h2s"`
 	PxNconns  *ebpf.MapSpec `ebpf:"px_nconns"`
 	PxScratch *ebpf.MapSpec `ebpf:"px_scratch"`
 	PxSslFds  *ebpf.MapSpec `ebpf:"px_ssl_fds"`
@@ -352,6 +396,7 @@ type socktraceMaps struct {
 	PxEvents  *ebpf.Map `ebpf:"px_events"`
 	PxGen     *ebpf.Map `ebpf:"px_gen"`
 	PxGoArgs  *ebpf.Map `ebpf:"px_go_args"`
+	PxH2s     *ebpf.Map `ebpf:"px_h2s"`
 	PxNconns  *ebpf.Map `ebpf:"px_nconns"`
 	PxScratch *ebpf.Map `ebpf:"px_scratch"`
 	PxSslFds  *ebpf.Map `ebpf:"px_ssl_fds"`
@@ -368,6 +413,7 @@ func (m *socktraceMaps) Close() error {
 		m.PxEvents,
 		m.PxGen,
 		m.PxGoArgs,
+		m.PxH2s,
 		m.PxNconns,
 		m.PxScratch,
 		m.PxSslFds,
@@ -394,11 +440,15 @@ type socktraceVariables struct {
 //
 // It can be passed to loadSocktraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type socktracePrograms struct {
+	PxEbRead     *ebpf.Program `ebpf:"px_eb_read"`
 	PxEbReadv    *ebpf.Program `ebpf:"px_eb_readv"`
+	PxEbRecvfrom *ebpf.Program `ebpf:"px_eb_recvfrom"`
 	PxEbRecvmmsg *ebpf.Program `ebpf:"px_eb_recvmmsg"`
 	PxEbRecvmsg  *ebpf.Program `ebpf:"px_eb_recvmsg"`
 	PxEbSendmmsg *ebpf.Program `ebpf:"px_eb_sendmmsg"`
 	PxEbSendmsg  *ebpf.Program `ebpf:"px_eb_sendmsg"`
+	PxEbSendto   *ebpf.Program `ebpf:"px_eb_sendto"`
+	PxEbWrite    *ebpf.Program `ebpf:"px_eb_write"`
 	PxEbWritev   *ebpf.Program `ebpf:"px_eb_writev"`
 	PxEnAccept   *ebpf.Program `ebpf:"px_en_accept"`
 	PxEnAccept4  *ebpf.Program `ebpf:"px_en_accept4"`
@@ -451,11 +501,15 @@ type socktracePrograms struct {
 
 func (p *socktracePrograms) Close() error {
 	return _SocktraceClose(
+		p.PxEbRead,
 		p.PxEbReadv,
+		p.PxEbRecvfrom,
 		p.PxEbRecvmmsg,
 		p.PxEbRecvmsg,
 		p.PxEbSendmmsg,
 		p.PxEbSendmsg,
+		p.PxEbSendto,
+		p.PxEbWrite,
 		p.PxEbWritev,
 		p.PxEnAccept,
 		p.PxEnAccept4,

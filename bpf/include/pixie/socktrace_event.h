@@ -105,11 +105,26 @@ struct px_event {
 	__u8 has_peer;
 	__u8 source;   /* enum px_source */
 	__u8 tail_len; /* of data_len, the call's last bytes (after a cut) */
+	/* After data_len: pieces of the call's uncaptured middle, each a
+	 * struct px_piece and its bytes (HTTP/2 frame headers and non-DATA
+	 * frames, see h2_frames). */
+	__u32 pieces_len;
+	__u32 _pad2;
 	char comm[16];
 	struct px_addr local;
 	struct px_addr remote;
 	struct px_addr peer;
 };
+
+/* Bytes of a call's uncaptured middle at call offset off, in the pieces
+ * after an event's data. */
+struct px_piece {
+	__u32 off;
+	__u32 len;
+};
+
+/* Room for pieces per event. */
+#define PX_PIECES_CAP 4096
 
 /* Per-CPU counters, summed by Go. */
 struct px_counters {
@@ -125,6 +140,7 @@ struct px_counters {
 	__u64 nconns_full;     /* px_nconns full: the exit scan covers every process */
 	__u64 mmsg_cut; /* sendmmsg/recvmmsg messages not reported (kernels without bpf_loop) */
 	__u64 iov_cut;	/* calls cut at PX_MAX_IOV iovecs (kernels without bpf_loop) */
+	__u64 h2_cut;	/* HTTP/2 frames of cut calls not reported (no room, walk over budget) */
 };
 
 #endif

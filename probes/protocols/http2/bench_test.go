@@ -65,3 +65,63 @@ func BenchmarkUpgrade(b *testing.B) {
 		b.Fatalf("%d records from %d connections", len(h.Recs), b.N)
 	}
 }
+
+// BenchmarkTrackerCut: one gRPC call of 1 MiB each way in 16 KiB DATA
+// frames, each direction in calls of 32 KiB cut by the 4 KiB capture with
+// the frame headers of their middles (and the trailers) as pieces, as a
+// server sees it; per call, aggregates only.
+func BenchmarkTrackerCut(b *testing.B) {
+	const n = 64
+	msg := string(make([]byte, 1<<20))
+	cl, srv := newPeer(), newPeer()
+	type cut struct {
+		dir    conn.Dir
+		b      []byte
+		pieces [][2]int
+	}
+	var calls [][]cut
+	g := []string{"content-type", "application/grpc", "te", "trailers"}
+	split := func(dir conn.Dir, w []byte) (cs []cut) {
+		for at := 0; at < len(w); at += 32 << 10 {
+			end := min(len(w), at+32<<10)
+			c := cut{dir: dir, b: w[at:end]}
+			if end-at > 4096+64 {
+				c.pieces = framePiecesAt(w, at, end, 4096, 64)
+			}
+			cs = append(cs, c)
+		}
+		return cs
+	}
+	for i := range n {
+		id := uint32(2*i + 1)
+		cl.headers(id, false, reqKV("POST", "/pkg.Echo/Say", g...)...)
+		srv.headers(id, false, ":status", "200", "content-type", "application/grpc")
+		for k := 0; k < len(msg); k += 16384 {
+			cl.data(id, k+16384 >= len(msg), msg[k:k+16384])
+			srv.data(id, false, msg[k:k+16384])
+		}
+		srv.headers(id, true, "grpc-status", "0")
+		calls = append(calls, append(split(conn.Ingress, cl.take()), split(conn.Egress, srv.take())...))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += n {
+		b.StopTimer()
+		h := newHarness(b, conn.Options{NoHeaders: true, BodyLimit: -1})
+		h.Open(conn.RoleServer)
+		h.Send(conn.Ingress, []byte(Preface))
+		b.StartTimer()
+		for k := 0; k < n && i+k < b.N; k++ {
+			for _, c := range calls[k] {
+				if c.pieces == nil {
+					h.Send(c.dir, c.b)
+				} else {
+					h.CallCut(c.dir, c.b, 4096, 64, c.pieces)
+				}
+			}
+		}
+		if st := h.Stats(); len(h.Recs) != min(n, b.N-i) || st.ParseErrors != 0 {
+			b.Fatalf("%d records, stats %+v", len(h.Recs), st)
+		}
+	}
+}

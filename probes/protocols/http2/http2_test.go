@@ -722,3 +722,111 @@ func TestLossNeverInvents(t *testing.T) {
 		t.Fatalf("only %d records: the test checks little", records)
 	}
 }
+
+// framePieces is what the socket tracer reports of a call b of HTTP/2
+// frames (starting at a frame header) cut after its first head bytes
+// with its last tail kept: of the middle, every frame header and the
+// payloads of frames other than DATA (bpf/socktrace.bpf.c, h2_frames).
+func framePieces(b []byte, head, tail int) [][2]int {
+	return framePiecesAt(b, 0, len(b), head, tail)
+}
+
+// framePiecesAt is framePieces for the call b[start:end] of the stream of
+// frames b (offsets in the call).
+func framePiecesAt(b []byte, start, end, head, tail int) [][2]int {
+	lo, hi := start+head, end-tail
+	var out [][2]int
+	add := func(a, z int) {
+		a, z = max(a, lo), min(z, hi)
+		if a < z {
+			out = append(out, [2]int{a - start, z - start})
+		}
+	}
+	for f := 0; f+9 <= len(b) && f < end; {
+		n := int(b[f])<<16 | int(b[f+1])<<8 | int(b[f+2])
+		add(f, f+9)
+		if b[f+3] != frameData {
+			add(f+9, f+9+n)
+		}
+		f += 9 + n
+	}
+	return out
+}
+
+// TestCutCallFrames: gRPC messages of 100 KB in 16 KiB DATA frames, each
+// message and its frames one call cut by a 4 KiB capture. With the frame
+// headers (and the trailers) of the uncaptured middles, as the tracer
+// reports them, both calls are traced with their grpc-status, the HPACK
+// tables stay in step for the next call, and the bodies count every
+// byte; without them, the frame boundaries are lost.
+func TestCutCallFrames(t *testing.T) {
+	msg := strings.Repeat("m", 100_000)
+	g := []string{"content-type", "application/grpc", "te", "trailers"}
+	cl, srv := newPeer(), newPeer()
+	cl.buf.WriteString(Preface)
+	cl.settings()
+	cl.headers(1, false, reqKV("POST", "/pkg.Echo/Say", g...)...)
+	for i := 0; i < len(msg); i += 16384 {
+		cl.data(1, i+16384 >= len(msg), msg[i:min(i+16384, len(msg))])
+	}
+	req1 := cl.take()
+	cl.headers(3, false, reqKV("POST", "/pkg.Echo/Say", g...)...).data(3, true, "small")
+	req2 := cl.take()
+	srv.settings()
+	srv.headers(1, false, ":status", "200", "content-type", "application/grpc")
+	for i := 0; i < len(msg); i += 16384 {
+		srv.data(1, false, msg[i:min(i+16384, len(msg))])
+	}
+	srv.headers(1, true, "grpc-status", "0", "grpc-message", "")
+	resp1 := srv.take()
+	srv.headers(3, false, ":status", "200", "content-type", "application/grpc").data(3, false, "small")
+	srv.headers(3, true, "grpc-status", "5")
+	resp2 := srv.take()
+	for _, role := range []conn.Role{conn.RoleServer, conn.RoleClient} {
+		reqDir, respDir := conn.Ingress, conn.Egress
+		if role == conn.RoleClient {
+			reqDir, respDir = conn.Egress, conn.Ingress
+		}
+		for _, pieces := range []bool{true, false} {
+			h := newHarness(t, conn.Options{})
+			h.Open(role)
+			for _, c := range []struct {
+				dir conn.Dir
+				b   []byte
+			}{{reqDir, req1}, {respDir, resp1}, {reqDir, req2}, {respDir, resp2}} {
+				if len(c.b) <= 4096 {
+					h.Send(c.dir, c.b)
+					continue
+				}
+				var ps [][2]int
+				if pieces {
+					ps = framePieces(c.b, 4096, 64)
+				}
+				h.CallCut(c.dir, c.b, 4096, 64, ps)
+			}
+			h.Close()
+			if !pieces {
+				if len(h.Recs) == 2 || h.Stats().Resyncs == 0 {
+					t.Errorf("%s without pieces: %d records, stats %+v: want the frames lost", role, len(h.Recs), h.Stats())
+				}
+				continue
+			}
+			if len(h.Recs) != 2 {
+				t.Fatalf("%s: %d records, want 2 (stats %+v)", role, len(h.Recs), h.Stats())
+			}
+			for i, w := range []struct {
+				status string
+				size   int64
+			}{{"0", int64(len(msg))}, {"5", 5}} {
+				r := h.Recs[i]
+				if r.ReqPath != "/pkg.Echo/Say" || r.GRPCStatus != w.status || r.ReqBodySize != w.size || r.RespBodySize != w.size || r.Latency <= 0 {
+					t.Errorf("%s record %d: %s %s grpc-status %q bodies %d %d latency %d, want grpc-status %q bodies %d",
+						role, i, r.ReqMethod, r.ReqPath, r.GRPCStatus, r.ReqBodySize, r.RespBodySize, r.Latency, w.status, w.size)
+				}
+			}
+			if st := h.Stats(); st.ParseErrors != 0 || st.Resyncs != 0 || st.UnmatchedRequests != 0 {
+				t.Errorf("%s: stats %+v", role, st)
+			}
+		}
+	}
+}

@@ -81,13 +81,28 @@ func (h *Harness[R]) Call(dir conn.Dir, data string, size, skip int) {
 // CallTail is Call for a call cut by the capture: its first bytes (data)
 // and its last (tail, as the tracer sends them after a cut).
 func (h *Harness[R]) CallTail(dir conn.Dir, data, tail string, size, skip int) {
+	h.call(dir, []byte(data), []byte(tail), nil, size, skip)
+}
+
+// CallCut reports one call of b cut by the capture: its first head bytes,
+// the ranges of its middle in pieces (as the tracer reports HTTP/2 frame
+// headers there), and its last tail bytes.
+func (h *Harness[R]) CallCut(dir conn.Dir, b []byte, head, tail int, pieces [][2]int) {
+	var ps []conn.Piece
+	for _, r := range pieces {
+		ps = append(ps, conn.Piece{Off: uint32(r[0]), Data: b[r[0]:r[1]]})
+	}
+	h.call(dir, b[:head], b[len(b)-tail:], ps, len(b), 0)
+}
+
+func (h *Harness[R]) call(dir conn.Dir, data, tail []byte, pieces []conn.Piece, size, skip int) {
 	size = max(size, len(data)+len(tail))
 	h.Pos[dir] += uint64(skip)
 	other := dir.Other()
 	h.Last = conn.Event{Kind: conn.KindData, ID: h.ID, PID: 43, Comm: "test", StartNs: h.Now, EndNs: h.Now + Call,
-		Dir: dir, Pos: h.Pos[dir], Size: uint32(size), Data: []byte(data)}
-	if tail != "" {
-		h.Last.Tail = []byte(tail)
+		Dir: dir, Pos: h.Pos[dir], Size: uint32(size), Data: data, Pieces: pieces}
+	if len(tail) > 0 {
+		h.Last.Tail = tail
 	}
 	if !h.NoOtherPos {
 		h.Last.OtherPos, h.Last.HasOtherPos = h.Pos[other], true
