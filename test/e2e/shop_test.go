@@ -333,11 +333,13 @@ func checkShopConns(t *testing.T, pods shopPods, sh shop, out string, counted ma
 	t.Helper()
 	names := sh.edgeNames()
 	got := map[string]peerCount{}
+	var raw []string
 	for _, l := range lines(out) {
 		var r api.ConnStats
 		if json.Unmarshal([]byte(l), &r) != nil || r.Table != api.TableConnStats {
 			continue
 		}
+		raw = append(raw, l)
 		app := cmp.Or(pods.byUID[r.PodUID], "pod "+r.PodUID)
 		c := peerCount{opened: int(r.ConnOpen), closed: int(r.ConnClose), sent: int(r.BytesSent), recv: int(r.BytesRecv)}
 		var key string
@@ -368,7 +370,8 @@ func checkShopConns(t *testing.T, pods shopPods, sh shop, out string, counted ma
 	}
 	t.Logf("conn_stats by edge %+v", got)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("conn_stats by edge (server rows: sent and received as their clients saw them)\n%+v\nwant what the clients counted\n%+v", got, want)
+		t.Errorf("conn_stats by edge (server rows: sent and received as their clients saw them)\n%+v\nwant what the clients counted\n%+v\nrows:\n%s",
+			got, want, strings.Join(raw, "\n"))
 	}
 }
 
