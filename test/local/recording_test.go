@@ -45,6 +45,13 @@ func TestRecordReplayTrace(t *testing.T) {
 		t.Fatalf("client made %d requests", len(res.Statuses))
 	}
 	live := tt.end(t)
+	checkReplayGates(t, file, []replayGate{
+		{[]string{"--fail-if", `p99 > 50ms && endpoint =~ "^GET /sleep/"`}, 3, "GET /sleep/{id}: p99 "},
+		{[]string{"--fail-if", "p99 > 1h"}, 0, ""},
+		// on the requests a filter keeps: the two slow ones
+		{[]string{"--min-latency", "50ms", "--fail-if", "total(req) > 1"}, 3, "total(req) "},
+		{[]string{"--min-latency", "50ms", "--fail-if", "total(req) > 2"}, 0, ""},
+	})
 	checkReplayFilters(t, file, filters, filtered, []string{
 		"event server /sleep/100 200 x2; row server /sleep/{id} 2xx 2",
 		"event server /status/404 404 x1; event server /status/503 503 x1; row server /status/{id} 4xx 1; row server /status/{id} 5xx 1",
@@ -227,5 +234,39 @@ func TestRecordReplayMap(t *testing.T) {
 	}
 	if js, _ := replay(t, file, "-o", "json"); !strings.Contains(js, `"table":"service_map"`) {
 		t.Errorf("replay -o json without service_map records:\n%s", js)
+	}
+	// One edge, 3 requests, 1 error.
+	checkReplayGates(t, file, []replayGate{
+		{[]string{"--fail-if", "error_rate > 30%"}, 3, "-> local.test (pid "},
+		{[]string{"--fail-if", `req == 3 && protocol == "http"`}, 3, "req 3"},
+		{[]string{"--fail-if", "error_rate > 40%", "--fail-if", "req > 3"}, 0, ""},
+	})
+}
+
+// replayGate is a replay with --fail-if rules, its exit status and what
+// its stderr names when a rule fires.
+type replayGate struct {
+	args  []string
+	code  int
+	names string
+}
+
+// checkReplayGates: each replay of file exits with its status, naming
+// what fired (3), saying nothing fired otherwise (0).
+func checkReplayGates(t *testing.T, file string, gates []replayGate) {
+	t.Helper()
+	for _, g := range gates {
+		cmd := exec.Command(pluginBin, append([]string{"replay", file}, g.args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		code := cmd.ProcessState.ExitCode()
+		if code != g.code || g.code == 3 && !strings.Contains(stderr.String(), g.names) || g.code == 0 && strings.Contains(stderr.String(), "fired") {
+			t.Errorf("replay %q: exit status %d, want %d naming %q; stderr:\n%s", g.args, code, g.code, g.names, stderr.String())
+		}
 	}
 }
