@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -150,6 +151,9 @@ func CanList(ctx context.Context, cs kubernetes.Interface) error {
 // Lookup names ip: a Service's ClusterIP first (it is no pod's), then a
 // pod that does not share its node's network, then a node.
 func (c *Cache) Lookup(ip string) (Peer, bool) {
+	if a, err := netip.ParseAddr(ip); err == nil && a.IsLoopback() {
+		return Peer{}, false // this host, on whichever node: no cluster peer
+	}
 	if objs, _ := c.services.GetIndexer().ByIndex(ipIndex, ip); len(objs) > 0 {
 		s := objs[0].(*corev1.Service)
 		return Peer{Kind: KindService, Namespace: s.Namespace, Name: s.Name}, true

@@ -41,6 +41,8 @@ func TestLookup(t *testing.T) {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "headless"}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker-1"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}, {Type: corev1.NodeHostName, Address: "worker-1"}}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "on-loopback"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}}},
 	}
 	cs := fake.NewClientset(objs...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,6 +70,12 @@ func TestLookup(t *testing.T) {
 	}
 	if p, ok := c.Lookup("192.0.2.1"); ok || p != (Peer{}) {
 		t.Errorf("an unknown address named %+v", p)
+	}
+	// loopback is the probe's own host, whichever node it is on
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		if p, ok := c.Lookup(ip); ok {
+			t.Errorf("loopback %s named %+v", ip, p)
+		}
 	}
 
 	// A pod created later is named through the watch, with no new list.

@@ -84,7 +84,10 @@ type NodeResult struct {
 	// Reconnects counts log stream reconnections (each replays the log;
 	// records already delivered are skipped by seq).
 	Reconnects int
-	Err        error // why this node failed, with a remedy; nil if it ran
+	// Dropped counts the per-request records the plugin shed because it
+	// fell behind the node (shed.go).
+	Dropped uint64
+	Err     error // why this node failed, with a remedy; nil if it ran
 }
 
 // Result of Run.
@@ -184,7 +187,7 @@ func (o *Options) validate() error {
 	if o.logs == nil {
 		client := o.Client
 		o.logs = func(ctx context.Context, ns, pod string) (io.ReadCloser, error) {
-			return client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: podspec.ContainerName, Follow: true}).Stream(ctx)
+			return client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: podspec.ContainerName, Follow: true, Timestamps: true}).Stream(ctx)
 		}
 	}
 	return nil
@@ -285,7 +288,11 @@ func Run(ctx context.Context, o Options, emit func(Line)) (*Result, error) {
 	}
 	s.watchAndStream(runCtx, emit)
 	res.Interrupted = ctx.Err() != nil
-	return s.finish(), s.joined()
+	res = s.finish()
+	if w := droppedWarning(res.Nodes); w != "" && !o.Quiet {
+		s.warnf("%s", w)
+	}
+	return res, s.joined()
 }
 
 // createWorkers bounds the pod creations in flight: enough to start 500
@@ -449,7 +456,7 @@ func (s *runner) finish() *Result {
 	s.res.Nodes = s.res.Nodes[:0]
 	for _, name := range s.order {
 		n := s.nodes[name]
-		nr := NodeResult{Node: name, Pod: n.name, Ready: n.ready, Records: int(n.delivered.Load()), Reconnects: n.reconnects, Err: n.err}
+		nr := NodeResult{Node: name, Pod: n.name, Ready: n.ready, Records: int(n.delivered.Load()), Reconnects: n.reconnects, Dropped: n.stream.dropped.Load(), Err: n.err}
 		s.res.Nodes = append(s.res.Nodes, nr)
 	}
 	return s.res
@@ -523,13 +530,7 @@ func (s *runner) follow(ctx context.Context, n *node) {
 				n.reconnects++
 				s.mu.Unlock()
 			}
-			err = n.stream.read(rc, func(l Line) {
-				select {
-				case s.lines <- l:
-					n.delivered.Add(1)
-				case <-ctx.Done():
-				}
-			})
+			err = n.stream.read(rc, func(l Line) { s.send(ctx, n, l) })
 			rc.Close()
 			var tooLong *ndjson.TooLongError
 			if errors.As(err, &tooLong) { // a replay would read it again

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/ndjson"
 	"github.com/kubectl-pixie/kubectl-pixie/plugin/render"
@@ -23,6 +25,9 @@ type Line struct {
 	// Raw is the record as the agent wrote it (no "node"), for receivers
 	// that stamp it themselves.
 	Raw []byte
+
+	at        time.Time // when the node wrote it (the kubelet's timestamp), if known
+	droppable bool      // a per-request record the plugin may shed when behind (shed.go)
 }
 
 // stream is the per-pod reading state that survives reconnects: the log API
@@ -37,6 +42,11 @@ type stream struct {
 	rawSeen int // lines without seq delivered (or kept) so far
 	records int
 	tail    tailBuffer
+	// dropped counts the records shed while behind (shed.go); skew is the
+	// smallest read-minus-write time seen, the base of the lag.
+	dropped atomic.Uint64
+	skew    time.Duration
+	skewSet bool
 	// final is set by the agent's last record (probe_stats with final):
 	// the stream is complete even if the pod status still says running.
 	final bool
@@ -59,6 +69,7 @@ type header struct {
 	Seq          uint64 `json:"seq"`
 	Final        bool   `json:"final"`
 	AgentVersion string `json:"agent_version"`
+	Sample       string `json:"sample"`
 }
 
 // read consumes one connection's worth of log output, calling emit for
@@ -74,7 +85,8 @@ func (s *stream) read(r io.Reader, emit func(Line)) error {
 			// container has exited; a broken connection may cut it. Records
 			// end in '}', so a cut one fails to parse and is read again on
 			// the next connection (it has no seq yet, so it is not counted).
-			s.handle(line, &raw, err != nil, emit)
+			at, rec := cutTimestamp(line)
+			s.handle(rec, at, &raw, err != nil, emit)
 			if s.refused != nil {
 				return s.refused
 			}
@@ -93,7 +105,7 @@ func (s *stream) read(r io.Reader, emit func(Line)) error {
 	}
 }
 
-func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
+func (s *stream) handle(line []byte, at time.Time, raw *int, partial bool, emit func(Line)) {
 	line = bytes.TrimRight(line, "\r\n")
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 {
@@ -133,10 +145,14 @@ func (s *stream) handle(line []byte, raw *int, partial bool, emit func(Line)) {
 		return // the transport's, not the views'
 	}
 	s.records++
-	if h.Table == "probe_stats" && h.Final {
-		s.final = true
+	if h.Table == api.TableProbeStats {
+		s.final = s.final || h.Final
+		if d := s.dropped.Load(); d > 0 {
+			trimmed = withDropped(trimmed, d)
+		}
 	}
-	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed), Raw: bytes.Clone(trimmed)})
+	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed), Raw: bytes.Clone(trimmed),
+		at: at, droppable: api.IsEventTable(h.Table) && h.Sample == ""})
 }
 
 // stamp sets "node" on a record: appended last, so it wins over any "node"

@@ -99,7 +99,8 @@ func (k *kubelet) dropped() int {
 	return d
 }
 
-// serve answers GET /containerLogs/NAMESPACE/POD/CONTAINER?follow=true.
+// serve answers GET /containerLogs/NAMESPACE/POD/CONTAINER?follow=true
+// (&timestamps=true: each line after the time it was written, RFC 3339).
 func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) != 4 || parts[0] != "containerLogs" {
@@ -121,6 +122,8 @@ func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	n := 0
 	defer func() { k.wrote(pod, n) }()
+	stamps := r.URL.Query().Get("timestamps") == "true"
+	var ts []byte
 	for n < len(rec.lines) {
 		due := start.Add(rec.lines[n].at)
 		if wait := time.Until(due); wait > 0 {
@@ -133,6 +136,14 @@ func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		// everything due by now, in one write: as a log file read behind
 		for ; n < len(rec.lines) && !start.Add(rec.lines[n].at).After(time.Now()); n++ {
+			if stamps {
+				// the kubelet's: when the agent wrote the line
+				ts = start.Add(rec.lines[n].at).UTC().AppendFormat(ts[:0], time.RFC3339Nano)
+				ts = append(ts, ' ')
+				if _, err := w.Write(ts); err != nil {
+					return
+				}
+			}
 			if _, err := w.Write(rec.lines[n].line); err != nil {
 				return
 			}
