@@ -31,6 +31,7 @@ func (c *Cache) Names(ip string) (n api.RemoteNames, name string, ok bool) {
 var (
 	statsPrefix = []byte(`{"table":"` + api.TableHTTPStats + `"`)
 	remoteAddr  = []byte(`"remote_addr":"`)
+	peerKey     = []byte(`"peer":"`)
 )
 
 // Annotate names the other side of one NDJSON record: the peers of
@@ -97,8 +98,13 @@ func (c *Cache) nameObs(line []byte) []byte {
 	return append(out, line[start+int(dec.InputOffset()):]...)
 }
 
-// nameRows renames the peers of an http_stats record's rows.
+// nameRows renames the peers of an http_stats record's rows. A record
+// none of whose peers the cluster knows (clients outside it, loopback) is
+// returned without decoding it: the merge decodes it anyway, once.
 func (c *Cache) nameRows(line []byte) []byte {
+	if !c.namesAnyPeer(line) {
+		return line
+	}
 	var s api.HTTPStats
 	if json.Unmarshal(line, &s) != nil {
 		return line
@@ -138,4 +144,25 @@ func (c *Cache) peerName(peer string) (string, bool) {
 		}
 	}
 	return p.String(), true
+}
+
+// namesAnyPeer reports whether a "peer" value of the record may be renamed.
+// Addresses are plain (no escapes); a value it cannot read counts as
+// nameable, so that the decode decides.
+func (c *Cache) namesAnyPeer(line []byte) bool {
+	for rest := line; ; {
+		i := bytes.Index(rest, peerKey)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(peerKey):]
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+			return true
+		}
+		if _, ok := c.peerName(string(rest[:end])); ok {
+			return true
+		}
+		rest = rest[end:]
+	}
 }

@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -185,5 +186,25 @@ func TestAnnotateObs(t *testing.T) {
 	unknown := strings.ReplaceAll(line, "10.244.2.6", "192.0.2.9")
 	if got := string(c.Annotate([]byte(unknown))); got != unknown {
 		t.Errorf("an unknown peer changed: %s", got)
+	}
+}
+
+// TestAnnotateRowsUnknownPeersAsIs: a record whose peers the cluster does
+// not know (outside clients, loopback) comes back as it was, undecoded.
+func TestAnnotateRowsUnknownPeersAsIs(t *testing.T) {
+	c := shopCache(t)
+	agg := stats.NewAggregator(stats.Config{})
+	for _, peer := range []string{"192.0.2.9:80", "127.0.0.1", "::1"} {
+		agg.Add(stats.Observation{Service: "shop/api", Role: "server", Method: "GET", Path: "/", Peer: peer, Status: 200, LatencyNs: 1})
+	}
+	line, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: agg.Drain()})
+	if c.namesAnyPeer(line) {
+		t.Errorf("a record of unknown peers would be decoded: %s", line)
+	}
+	if got := c.Annotate(line); !bytes.Equal(got, line) {
+		t.Errorf("a record of unknown peers changed:\n%s\n%s", line, got)
+	}
+	if c.namesAnyPeer([]byte(`{"rows":[{"peer":"10.244.1.5"}]}`)) != true || c.namesAnyPeer([]byte(`{"rows":[{"peer":"a\"b"}]}`)) != true {
+		t.Error("a known or unreadable peer does not lead to the decode")
 	}
 }

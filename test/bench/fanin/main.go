@@ -39,6 +39,7 @@ var (
 	jsonRate     = flag.Int("json-rate", 200, "requests per second per node in the -o json recording")
 	only         = flag.String("only", "trace,trace-json,profile", "recordings to replay")
 	recordOnly   = flag.Bool("record-only", false, "make the recordings and stop (the part to run under the probes' lock)")
+	check        = flag.Bool("check", false, "the quick guard of make bench-check: the aggregated trace view on 100 nodes from a 10 s recording; fails when a limit of check.go is missed")
 	serveMode    = flag.Bool("serve", false, "(internal) the HTTP server the trace recordings trace")
 	spinMode     = flag.Bool("spin", false, "(internal) the busy loop the profile recording profiles")
 )
@@ -59,6 +60,9 @@ func main() {
 func run() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: the recordings attach the real probes (sudo make bench-fanin)")
+	}
+	if *check {
+		checkDefaults()
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
@@ -97,7 +101,7 @@ func run() error {
 	runProbePods(ctx, c.client, k)
 	var results []*result
 	for _, rec := range recs {
-		if !strings.Contains(","+*only+",", ","+rec.name+",") {
+		if !wanted(rec.name) {
 			continue
 		}
 		ns := aggSizes
@@ -121,8 +125,14 @@ func run() error {
 		}
 	}
 	printMarkdown(recs, results)
+	if *check {
+		return checkResults(results)
+	}
 	return nil
 }
+
+// wanted says whether -only names the recording.
+func wanted(name string) bool { return strings.Contains(","+*only+",", ","+name+",") }
 
 func parseSizes(s string) ([]int, error) {
 	var out []int

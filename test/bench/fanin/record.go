@@ -69,6 +69,9 @@ func recordAll(dir string) ([]*replayable, error) {
 	}
 	var out []*replayable
 	for _, s := range specs {
+		if !wanted(s.name) {
+			continue
+		}
 		file := filepath.Join(dir, s.name+".pxr")
 		if _, err := os.Stat(file); err != nil {
 			fmt.Fprintf(os.Stderr, "fanin: recording %s (%s of real load) to %s\n", s.name, *recordFor, file)
