@@ -3,6 +3,7 @@ package session
 import (
 	"net/http"
 
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 )
 
@@ -40,10 +41,19 @@ func ClientLimits(c *rest.Config) *rest.Config {
 	return c
 }
 
-// boundStreamWindow sets StreamWindow on client-go's transport before its
-// first connection (the HTTP/2 settings are read when a connection opens).
+// boundStreamWindow sets StreamWindow on client-go's transport (under its
+// cache's wrapper) before its first connection: the HTTP/2 settings are
+// read when a connection opens.
 func boundStreamWindow(rt http.RoundTripper) http.RoundTripper {
-	if t, ok := rt.(*http.Transport); ok && t.HTTP2 == nil {
+	inner := rt
+	for {
+		w, ok := inner.(utilnet.RoundTripperWrapper)
+		if !ok {
+			break
+		}
+		inner = w.WrappedRoundTripper()
+	}
+	if t, ok := inner.(*http.Transport); ok && t.HTTP2 == nil {
 		t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: StreamWindow}
 	}
 	return rt

@@ -65,7 +65,19 @@ func TestStreamWindowBoundsUnreadStream(t *testing.T) {
 	}
 
 	sent.Store(0)
-	resp := unread(boundStreamWindow)
+	// the plugin's own path: a rest.Config through ClientLimits
+	cfg := ClientLimits(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+	}
 	// the sender stops once the window is used up: wait until it has not
 	// moved for a second (a stall under load only makes it smaller)
 	for last := int64(-1); sent.Load() != last; time.Sleep(time.Second) {

@@ -309,6 +309,7 @@ func (s *runner) create(ctx context.Context, pods []*corev1.Pod) error {
 	for i := range pods {
 		n := &node{target: s.o.Targets[i], state: stateStarting, stream: newStream(s.o.Targets[i].Name)}
 		n.stream.check = s.agentCheck(n.target.Name)
+		n.stream.shed = s.shedder(n.stream)
 		s.nodes[n.target.Name] = n
 		s.order = append(s.order, n.target.Name)
 		n.created = s.now()

@@ -29,6 +29,51 @@ const MaxLag = 2 * time.Second
 // plugin dropped because it fell behind.
 const LostPluginBehind = "plugin_behind"
 
+// shedder is a stream's shed: a late per-request record is dropped while
+// the merge queue is full. The stream then drops it from its first bytes
+// (eventSeq), without decoding or copying it: shedding must cost less than
+// merging.
+func (s *runner) shedder(st *stream) func(time.Time) bool {
+	return func(at time.Time) bool {
+		return st.lag(at, time.Now()) > MaxLag && len(s.lines) == cap(s.lines)
+	}
+}
+
+// eventSeq reads the seq of a per-request record from its first bytes, as
+// the agent writes them ({"table":"X_events","v":1,"seq":N,...); ok is
+// false for any other record, a sample (its "sample" follows the seq) or
+// another layout.
+func eventSeq(rec []byte) (seq uint64, ok bool) {
+	rest, ok := bytes.CutPrefix(rec, []byte(`{"table":"`))
+	if !ok {
+		return 0, false
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || !api.IsEventTable(string(rest[:end])) {
+		return 0, false
+	}
+	rest = rest[end+1:]
+	if r, ok := bytes.CutPrefix(rest, []byte(`,"v":`)); ok {
+		i := 0
+		for i < len(r) && r[i] >= '0' && r[i] <= '9' {
+			i++
+		}
+		rest = r[i:]
+	}
+	rest, ok = bytes.CutPrefix(rest, []byte(`,"seq":`))
+	if !ok {
+		return 0, false
+	}
+	i := 0
+	for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9' && i < 19; i++ {
+		seq = seq*10 + uint64(rest[i]-'0')
+	}
+	if i == 0 || i >= len(rest) || rest[i] != ',' || bytes.HasPrefix(rest[i:], []byte(`,"sample"`)) {
+		return 0, false
+	}
+	return seq, true
+}
+
 // send queues l for the merge. A late droppable record is dropped when the
 // queue is full; any other record waits for room.
 func (s *runner) send(ctx context.Context, n *node, l Line) {

@@ -156,3 +156,21 @@ func TestRunShedsWhenBehindAndCountsIt(t *testing.T) {
 		t.Errorf("stderr does not say what was dropped:\n%s", w)
 	}
 }
+
+func TestEventSeq(t *testing.T) {
+	for rec, want := range map[string]uint64{
+		fmt.Sprintf(strings.TrimSpace(httpEvent), 42):               42,
+		`{"table":"dns_events","seq":7,"time_":1}`:                  7,
+		`{"table":"http_events","v":1,"seq":9,"sample":"slow"}`:     0, // kept: samples are few
+		`{"table":"http_stats","v":1,"seq":3,"rows":[]}`:            0,
+		`{"table":"probe_stats","seq":3,"final":true}`:              0,
+		`{"v":1,"table":"http_events","seq":3,"x":1}`:               0, // another layout: decoded
+		`{"table":"http_events","v":1,"seq":}`:                      0,
+		`{"table":"http_events","v":1,"seq":99999999999999999999,"`: 0,
+	} {
+		seq, ok := eventSeq([]byte(rec))
+		if ok != (want > 0) || seq != want && ok {
+			t.Errorf("%s: seq %d ok %v, want %d", rec, seq, ok, want)
+		}
+	}
+}

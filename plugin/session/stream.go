@@ -47,6 +47,9 @@ type stream struct {
 	dropped atomic.Uint64
 	skew    time.Duration
 	skewSet bool
+	// shed says whether a per-request record written at at is to be
+	// dropped now (shed.go); nil: never.
+	shed func(at time.Time) bool
 	// final is set by the agent's last record (probe_stats with final):
 	// the stream is complete even if the pod status still says running.
 	final bool
@@ -110,6 +113,13 @@ func (s *stream) handle(line []byte, at time.Time, raw *int, partial bool, emit 
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 {
 		return
+	}
+	if !partial && s.checked && s.shed != nil {
+		if seq, ok := eventSeq(trimmed); ok && seq > s.lastSeq && s.shed(at) {
+			s.lastSeq = seq // dropped before any decoding or copy
+			s.dropped.Add(1)
+			return
+		}
 	}
 	var h header
 	isRecord := trimmed[0] == '{' && json.Unmarshal(trimmed, &h) == nil
