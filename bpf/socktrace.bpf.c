@@ -964,7 +964,6 @@ static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, _
 
 	if (!targeted(id >> 32))
 		return 0;
-	tls_note_fd(id, fd);
 	/* The thread's slot is reused in place: an update allocates and frees
 	 * a hash element each call, which costs more than the rest of enter. */
 	struct px_args *a = bpf_map_lookup_elem(&px_args, &id);
@@ -1035,6 +1034,7 @@ static __always_inline int on_exit_buf(struct px_sys_exit *ctx, __u8 op, __u8 di
 	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
 	if (!c)
 		return 0;
+	tls_after_sock(bpf_get_current_pid_tgid(), a.fd, dir);
 	emit_data(key, c, a.op, dir, ctx->ret, src_kind, a.buf, a.count, a.addr, a.start_ns, end);
 	return 0;
 }
@@ -1054,6 +1054,7 @@ static __always_inline int on_exit_msg(struct px_sys_exit *ctx, __u8 op, __u8 di
 	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
 	if (!c)
 		return 0;
+	tls_after_sock(bpf_get_current_pid_tgid(), a.fd, dir);
 	if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
 		struct px_counters *cnt = counters();
 		if (cnt)
@@ -1169,6 +1170,26 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 	{                                                                                          \
 		return on_exit_buf(ctx, op, dir, PX_SRC_BUF);                                      \
 	}
+
+/* The event loop polls: an SSL* that its callback did not write for
+ * stays unbound (px_tls_pending). */
+SYS_ENTER(epoll_wait) int px_en_epoll_wait(struct px_sys_enter *ctx)
+{
+	tls_drop_pending();
+	return 0;
+}
+
+SYS_ENTER(epoll_pwait) int px_en_epoll_pwait(struct px_sys_enter *ctx)
+{
+	tls_drop_pending();
+	return 0;
+}
+
+SYS_ENTER(epoll_pwait2) int px_en_epoll_pwait2(struct px_sys_enter *ctx)
+{
+	tls_drop_pending();
+	return 0;
+}
 
 SYS_ENTER(read) int px_en_read(struct px_sys_enter *ctx)
 {

@@ -328,6 +328,10 @@ func loadError(err error) error {
 	return fmt.Errorf("loading the socket tracer: %w", err)
 }
 
+// optionalTracepoints are attached where the kernel has them:
+// epoll_pwait2 came in Linux 5.11.
+var optionalTracepoints = map[string]bool{"px_en_epoll_pwait2": true}
+
 func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
 	for name, ps := range spec.Programs {
 		prog := t.coll.Programs[name]
@@ -345,6 +349,9 @@ func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
 			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: parts[1], Program: prog})
 		default:
 			err = fmt.Errorf("unexpected section %q", ps.SectionName)
+		}
+		if err != nil && optionalTracepoints[name] && errors.Is(err, os.ErrNotExist) {
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("attaching %s (%s): %w", name, ps.SectionName, err)

@@ -44,12 +44,14 @@ const (
 
 // opensslFuncs are the uprobed OpenSSL entry points and their programs
 // (entry, return). Each _ex form and its plain form call a common internal
-// function, so probing both counts no byte twice.
+// function, so probing both counts no byte twice. SSL_free forgets the
+// socket learned for an SSL* (memory BIOs, as Node's: px_tls_pending).
 var opensslFuncs = []struct{ sym, enter, ret string }{
 	{"SSL_write", "px_ssl_wr", "px_ssl_wr_ret"},
 	{"SSL_read", "px_ssl_rd", "px_ssl_rd_ret"},
 	{"SSL_write_ex", "px_ssl_wrex", "px_ssl_wrex_ret"},
 	{"SSL_read_ex", "px_ssl_rdex", "px_ssl_rdex_ret"},
+	{"SSL_free", "px_ssl_free", ""},
 }
 
 // TLSTarget says what AttachTLS attached in one process (or, with PID 0,
@@ -451,6 +453,9 @@ func (t *Tracer) attachOpenSSL(lib string, pid int) ([]link.Link, error) {
 			return ls, fmt.Errorf("uprobe %s in %s: %w", fn.sym, lib, err)
 		}
 		ls = append(ls, l)
+		if fn.ret == "" {
+			continue
+		}
 		if l, err = ex.Uretprobe(fn.sym, t.coll.Programs[fn.ret], opts); err != nil {
 			return ls, fmt.Errorf("uretprobe %s in %s: %w", fn.sym, lib, err)
 		}

@@ -11,8 +11,9 @@
  *
  * Which socket: OpenSSL's SSL* does not give the fd without per-version
  * struct offsets, so the fd is taken from the first socket syscall the
- * thread makes inside the SSL call (tls_note_fd, from on_enter) and kept
- * per SSL* for calls served from OpenSSL's buffer without a syscall. Go's
+ * thread makes inside the SSL call (tls_after_sock) and kept
+ * per SSL* for calls served from OpenSSL's buffer without a syscall.
+ * Memory-BIO users (Node.js) make no syscall inside: see px_tls_pending. Go's
  * fd is read from the *tls.Conn: conn (a net.Conn of *net.TCPConn) ->
  * netFD -> poll.FD.Sysfd, offsets stable since Go 1.9.
  */
@@ -73,6 +74,51 @@ struct {
 	__type(value, __s32);
 } px_ssl_fds SEC(".maps");
 
+/* Memory BIOs (Node.js's TLSWrap): SSL_write and SSL_read only fill and
+ * drain buffers; the event loop thread moves the ciphertext itself, and
+ * writes it to the socket right after the SSL call that made it (EncOut
+ * follows ClearIn/ClearOut on the same stack, before the loop polls
+ * again). An SSL* with no socket known is kept here, per thread, until the
+ * thread's next socket I/O: a successful write binds the SSL* to that
+ * socket in px_ssl_fds; a read, or the thread polling (epoll), drops it.
+ * Every connection's handshake makes such a write before any data is
+ * sent or read (ClientHello, or the ServerHello answering it), so the SSL*
+ * is bound before its first plaintext; SSL_free unbinds it, as a new SSL*
+ * may reuse its address. What is still unbound counts as tls_no_fd. */
+struct {
+	__uint(type, PX_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, __u64);
+} px_tls_pending SEC(".maps");
+
+/* After a successful call of this thread on socket fd (not any fd: a
+ * library's first call may read a file). Inside an SSL call, that is its
+ * socket. After one, a write binds the pending SSL*, anything else drops
+ * it. */
+static __always_inline void tls_after_sock(__u64 id, __s32 fd, __u8 dir)
+{
+	struct px_tls_args *a = bpf_map_lookup_elem(&px_tls_args, &id);
+
+	if (a && a->fd < 0)
+		a->fd = fd;
+	__u64 *p = bpf_map_lookup_elem(&px_tls_pending, &id);
+	if (!p)
+		return;
+	struct px_ssl_key k = {.ssl = *p, .tgid = id >> 32};
+	bpf_map_delete_elem(&px_tls_pending, &id);
+	if (dir == PX_DIR_EGRESS)
+		bpf_map_update_elem(&px_ssl_fds, &k, &fd, BPF_NOEXIST);
+}
+
+static __always_inline void tls_drop_pending(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (bpf_map_lookup_elem(&px_tls_pending, &id))
+		bpf_map_delete_elem(&px_tls_pending, &id);
+}
+
 /* Go (*Conn).Read calls in flight, by goroutine: goroutines move between
  * threads, so the thread id is no key. */
 struct px_go_key {
@@ -88,14 +134,6 @@ struct {
 	__type(value, struct px_tls_args);
 } px_go_args SEC(".maps");
 
-/* From on_enter: the thread makes a socket call inside an SSL call. */
-static __always_inline void tls_note_fd(__u64 id, __s32 fd)
-{
-	struct px_tls_args *a = bpf_map_lookup_elem(&px_tls_args, &id);
-
-	if (a && a->fd < 0)
-		a->fd = fd;
-}
 
 /* Report n plaintext bytes at buf on tgid's socket fd. */
 static __always_inline void tls_emit(__u32 tgid, __s32 fd, __u8 op, __u8 dir, __u64 buf, __u64 n,
@@ -153,6 +191,8 @@ static __always_inline int ssl_exit(struct px_regs_x86 *ctx, __u8 op, __u8 dir)
 		__s32 *fd = bpf_map_lookup_elem(&px_ssl_fds, &k);
 		if (fd)
 			a.fd = *fd;
+		else
+			bpf_map_update_elem(&px_tls_pending, &id, &a.ssl, BPF_ANY);
 	}
 
 	long ret = (long)ctx->ax;
@@ -224,6 +264,20 @@ SEC("uretprobe/SSL_read_ex")
 int px_ssl_rdex_ret(struct px_regs_x86 *ctx)
 {
 	return ssl_exit(ctx, PX_SYS_SSL_READ_EX, PX_DIR_INGRESS);
+}
+
+/* void SSL_free(SSL *s): its address may come back for another
+ * connection. */
+SEC("uprobe/SSL_free")
+int px_ssl_free(struct px_regs_x86 *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!targeted(id >> 32))
+		return 0;
+	struct px_ssl_key k = {.ssl = ctx->di, .tgid = id >> 32};
+	bpf_map_delete_elem(&px_ssl_fds, &k);
+	return 0;
 }
 
 static __always_inline int go_is_tcpconn(__u64 itab)
