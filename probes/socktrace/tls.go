@@ -61,6 +61,9 @@ type TLSTarget struct {
 	Kind   string // TLSOpenSSL or TLSGo
 	Path   string // library or executable, as opened
 	Probes int
+	// ByCode: the libssl.a whose code found OpenSSL in a stripped
+	// executable (tls_stripped.go); "" when found by symbol.
+	ByCode string
 }
 
 func (t TLSTarget) String() string {
@@ -68,10 +71,21 @@ func (t TLSTarget) String() string {
 	if t.PID == 0 {
 		who = "every traced process"
 	}
+	if t.ByCode != "" {
+		return fmt.Sprintf("%s uprobes on %s (%s, %d probes, stripped: found by the code of %s)", t.Kind, who, filepath.Base(t.Path), t.Probes, t.ByCode)
+	}
 	return fmt.Sprintf("%s uprobes on %s (%s, %d probes)", t.Kind, who, filepath.Base(t.Path), t.Probes)
 }
 
 type fileKey struct{ dev, ino uint64 }
+
+// staticSSL: whether an executable has OpenSSL linked in, and where its
+// functions are when found by code (nil when found by symbol).
+type staticSSL struct {
+	found   bool
+	offs    map[string]uint64
+	archive string
+}
 
 type tlsState struct {
 	perExe bool // Config.TLSPerExecutable
@@ -79,7 +93,11 @@ type tlsState struct {
 	global map[fileKey]bool // libraries and executables probed for every targeted process
 	links  []link.Link      // global ones
 	goSyms map[fileKey]*GoTLSOffsets
-	sslExe map[fileKey]bool // executables defining SSL_write/SSL_read
+	sslExe map[fileKey]staticSSL
+	// libRoot: the root AttachTLSLibraries searched, where a libssl.a
+	// for stripped executables is looked for too.
+	libRoot string
+	sslPats map[fileKey][]codePattern // by libssl.a
 	pruned time.Time        // of perPID, at most every pruneEvery
 }
 
@@ -300,9 +318,9 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 	case err != nil:
 		errs = append(errs, err)
 	case lib != "":
-		add(t.openSSLTarget(lib, lib, pid))
+		add(t.openSSLTarget(lib, lib, pid, staticSSL{}))
 	default:
-		add(t.staticOpenSSL(exe, pid))
+		add(t.staticOpenSSL(procRoot, exe, pid))
 	}
 	add(t.goTarget(exe, pid))
 	if len(t.tls.perPID[pid]) == 0 {
@@ -318,43 +336,85 @@ func (t *Tracer) AttachTLS(procRoot string, pid uint32) ([]TLSTarget, error) {
 
 // openSSLTarget probes OpenSSL at path (a libssl, or an executable that
 // links it statically) for pid, unless every process has it probed.
-func (t *Tracer) openSSLTarget(path, name string, pid uint32) (*TLSTarget, error) {
+func (t *Tracer) openSSLTarget(path, name string, pid uint32, st staticSSL) (*TLSTarget, error) {
 	k, err := keyOf(path)
 	if err != nil || t.tls.global[k] {
 		return nil, nil
 	}
-	ls, err := t.attachOpenSSL(path, int(pid))
+	ls, err := t.attachOpenSSL(path, int(pid), st.offs)
 	t.tls.perPID[pid] = append(t.tls.perPID[pid], ls...)
 	if err != nil {
 		return nil, err
 	}
-	return &TLSTarget{PID: pid, Kind: TLSOpenSSL, Path: name, Probes: len(ls)}, nil
+	return &TLSTarget{PID: pid, Kind: TLSOpenSSL, Path: name, Probes: len(ls), ByCode: st.archive}, nil
 }
 
 // staticOpenSSL probes OpenSSL linked into the executable itself, found
-// by its SSL_write/SSL_read symbols (a stripped executable has none: not
-// probed). Which executables have them is kept per file.
-func (t *Tracer) staticOpenSSL(exe string, pid uint32) (*TLSTarget, error) {
+// by its SSL_write/SSL_read symbols or, stripped, by the code of a
+// libssl.a (tls_stripped.go). What each executable has is kept per file.
+func (t *Tracer) staticOpenSSL(procRoot, exe string, pid uint32) (*TLSTarget, error) {
 	k, err := keyOf(exe)
 	if err != nil {
 		return nil, nil // exited, or not readable: the maps said so already
 	}
 	if t.tls.sslExe == nil {
-		t.tls.sslExe = map[fileKey]bool{}
+		t.tls.sslExe = map[fileKey]staticSSL{}
 	}
-	has, seen := t.tls.sslExe[k]
+	st, seen := t.tls.sslExe[k]
 	if !seen {
-		has = exportsOpenSSL(exe)
-		t.tls.sslExe[k] = has
+		st.found = exportsOpenSSL(exe)
+		if !st.found {
+			st, err = t.strippedOpenSSL(procRoot, exe, pid)
+		}
+		t.tls.sslExe[k] = st
+		if err != nil {
+			return nil, err
+		}
 	}
-	if !has {
+	if !st.found {
 		return nil, nil
 	}
 	name := exe
 	if real, err := os.Readlink(exe); err == nil {
 		name = real
 	}
-	return t.openSSLTarget(exe, name, pid)
+	return t.openSSLTarget(exe, name, pid, st)
+}
+
+// strippedOpenSSL looks for OpenSSL in exe by the code of the first
+// libssl.a found in the process's root, else in the root of
+// AttachTLSLibraries. Without one, nothing is found.
+func (t *Tracer) strippedOpenSSL(procRoot, exe string, pid uint32) (staticSSL, error) {
+	roots := []string{filepath.Join(procRoot, strconv.Itoa(int(pid)), "root")}
+	if t.tls.libRoot != "" {
+		roots = append(roots, t.tls.libRoot)
+	}
+	for _, root := range roots {
+		for _, a := range sslArchives {
+			archive := filepath.Join(root, a)
+			k, err := keyOf(archive)
+			if err != nil {
+				continue
+			}
+			if t.tls.sslPats == nil {
+				t.tls.sslPats = map[fileKey][]codePattern{}
+			}
+			pats, seen := t.tls.sslPats[k]
+			if !seen {
+				pats, err = opensslPatterns(archive)
+				t.tls.sslPats[k] = pats
+				if err != nil {
+					return staticSSL{}, fmt.Errorf("stripped OpenSSL cannot be looked for: %w", err)
+				}
+			}
+			if pats == nil {
+				return staticSSL{}, nil
+			}
+			offs, err := findStripped(exe, pats)
+			return staticSSL{found: offs != nil, offs: offs, archive: "/" + a}, err
+		}
+	}
+	return staticSSL{}, nil
 }
 
 // exportsOpenSSL reports whether an executable defines SSL_write or
@@ -411,6 +471,7 @@ func (t *Tracer) AttachTLSLibraries(root string) ([]TLSTarget, error) {
 	if t.tls.global == nil {
 		t.tls.global = map[fileKey]bool{}
 	}
+	t.tls.libRoot = root
 	var (
 		out  []TLSTarget
 		errs []error
@@ -424,7 +485,7 @@ func (t *Tracer) AttachTLSLibraries(root string) ([]TLSTarget, error) {
 					continue
 				}
 				t.tls.global[k] = true
-				ls, err := t.attachOpenSSL(lib, 0)
+				ls, err := t.attachOpenSSL(lib, 0, nil)
 				t.tls.links = append(t.tls.links, ls...)
 				if err != nil {
 					errs = append(errs, err)
@@ -437,7 +498,9 @@ func (t *Tracer) AttachTLSLibraries(root string) ([]TLSTarget, error) {
 	return out, errors.Join(errs...)
 }
 
-func (t *Tracer) attachOpenSSL(lib string, pid int) ([]link.Link, error) {
+// attachOpenSSL probes opensslFuncs in lib by symbol or, with offs, at
+// those file offsets (a function missing from offs is not probed).
+func (t *Tracer) attachOpenSSL(lib string, pid int, offs map[string]uint64) ([]link.Link, error) {
 	ex, err := link.OpenExecutable(lib)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", lib, err)
@@ -445,6 +508,11 @@ func (t *Tracer) attachOpenSSL(lib string, pid int) ([]link.Link, error) {
 	var ls []link.Link
 	for _, fn := range opensslFuncs {
 		opts := &link.UprobeOptions{PID: pid}
+		if offs != nil {
+			if opts.Address = offs[fn.sym]; opts.Address == 0 {
+				continue
+			}
+		}
 		l, err := ex.Uprobe(fn.sym, t.coll.Programs[fn.enter], opts)
 		if errors.Is(err, link.ErrNoSymbol) {
 			continue // OpenSSL 1.1.0 has no _ex
