@@ -98,7 +98,7 @@ type tlsState struct {
 	// for stripped executables is looked for too.
 	libRoot string
 	sslPats map[fileKey][]codePattern // by libssl.a
-	pruned time.Time        // of perPID, at most every pruneEvery
+	pruned  time.Time                 // of perPID, at most every pruneEvery
 }
 
 // pruneEvery: targets call AttachTLS for each of their processes at every
