@@ -112,6 +112,9 @@ func arMembers(f *os.File, fn func(name string, r io.ReaderAt) bool) error {
 		body := io.NewSectionReader(f, off+60, size)
 		switch {
 		case name == "//":
+			if size > 1<<24 {
+				return errors.New("long name table over 16 MiB")
+			}
 			longNames = make([]byte, size)
 			if _, err := body.ReadAt(longNames, 0); err != nil {
 				return err
@@ -176,7 +179,7 @@ func funcPattern(f *elf.File, syms []elf.Symbol, s elf.Symbol) (codePattern, err
 	}
 	p := codePattern{name: s.Name, code: data[s.Value : s.Value+s.Size], masked: make([]bool, s.Size)}
 	for _, rs := range f.Sections {
-		if rs.Type != elf.SHT_RELA || f.Sections[rs.Info] != sec {
+		if rs.Type != elf.SHT_RELA || int(rs.Info) >= len(f.Sections) || f.Sections[rs.Info] != sec { //nolint:misspell // ELF's name
 			continue
 		}
 		rd, err := rs.Data()
@@ -344,6 +347,11 @@ func fdeStarts(f *elf.File) (map[uint64]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ehFrameStarts(d, sec.Addr)
+}
+
+// ehFrameStarts parses .eh_frame's contents d, loaded at addr.
+func ehFrameStarts(d []byte, addr uint64) (map[uint64]bool, error) {
 	starts := map[uint64]bool{}
 	encs := map[int]byte{} // CIE offset -> pointer encoding of its FDEs
 	for off := 0; off+8 <= len(d); {
@@ -363,7 +371,7 @@ func fdeStarts(f *elf.File) (map[uint64]bool, error) {
 			}
 			encs[off] = enc
 		} else if enc, ok := encs[off+4-id]; ok {
-			pc, ok := readEncoded(body[4:], enc, sec.Addr+uint64(off)+8)
+			pc, ok := readEncoded(body[4:], enc, addr+uint64(off)+8)
 			if ok {
 				starts[pc] = true
 			}
@@ -480,6 +488,9 @@ func FindStrippedOpenSSL(exe, archive string) (map[string]uint64, error) {
 	return findStripped(exe, pats)
 }
 
+// maxTextSearched bounds the code read from one executable.
+const maxTextSearched = 256 << 20
+
 func findStripped(exe string, pats []codePattern) (map[string]uint64, error) {
 	f, err := elf.Open(exe)
 	if err != nil {
@@ -487,7 +498,7 @@ func findStripped(exe string, pats []codePattern) (map[string]uint64, error) {
 	}
 	defer f.Close()
 	text := f.Section(".text")
-	if f.Machine != elf.EM_X86_64 || text == nil {
+	if f.Machine != elf.EM_X86_64 || text == nil || text.Size > maxTextSearched {
 		return nil, nil
 	}
 	code, err := text.Data()

@@ -72,3 +72,41 @@ func TestFindStrippedOpenSSL(t *testing.T) {
 		t.Errorf("in the test binary (no OpenSSL): %v, %v", got, err)
 	}
 }
+
+// FuzzEHFrame: any .eh_frame contents parse without a panic. Seeded with
+// the start of /bin/sh's (C: a CIE and its FDEs), and nothing.
+func FuzzEHFrame(f *testing.F) {
+	if ef, err := elf.Open("/bin/sh"); err == nil {
+		if sec := ef.Section(".eh_frame"); sec != nil {
+			if d, err := sec.Data(); err == nil {
+				f.Add(d[:min(len(d), 4096)])
+			}
+		}
+		ef.Close()
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, d []byte) {
+		_, _ = ehFrameStarts(d, 0x1000)
+	})
+}
+
+// TestArMembersGarbage: a file that is no archive, or a cut one, is an
+// error, not a panic.
+func TestArMembersGarbage(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"empty":    "",
+		"notar":    "hello world, not an archive at all......................................",
+		"cut":      "!<arch>\n/0              0           0     0     644     100       `\n",
+		"badsize":  "!<arch>\nx.o/            0           0     0     644     -5        `\n",
+		"longname": "!<arch>\n/99             0           0     0     644     2         `\nab",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := opensslPatterns(p); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
