@@ -327,6 +327,22 @@ func findByCode(pats []codePattern, text []byte, textAddr uint64, starts map[uin
 	return found
 }
 
+// readerContains reports whether r holds run, reading 1 MiB at a time.
+func readerContains(r io.Reader, run []byte) bool {
+	buf := make([]byte, 1<<20+len(run))
+	keep := 0
+	for {
+		n, err := io.ReadFull(r, buf[keep:])
+		if bytes.Contains(buf[:keep+n], run) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		keep = copy(buf, buf[keep+n-(len(run)-1):keep+n])
+	}
+}
+
 func agrees(m, bound map[string]uint64) bool {
 	for s, a := range m {
 		if b, ok := bound[s]; ok && a != b {
@@ -501,13 +517,14 @@ func findStripped(exe string, pats []codePattern) (map[string]uint64, error) {
 	if f.Machine != elf.EM_X86_64 || text == nil || text.Size > maxTextSearched {
 		return nil, nil
 	}
+	// Cheap first: SSL_read's bytes at all, read in pieces (most
+	// executables have no OpenSSL), before the whole text and unwind table.
+	if _, run := pats[1].anchor(); len(run) < 8 || !readerContains(text.Open(), run) {
+		return nil, nil
+	}
 	code, err := text.Data()
 	if err != nil {
 		return nil, err
-	}
-	// Cheap first: SSL_read's bytes at all, before parsing the unwind table.
-	if _, run := pats[1].anchor(); len(run) < 8 || !bytes.Contains(code, run) {
-		return nil, nil
 	}
 	starts, err := fdeStarts(f)
 	if err != nil {

@@ -3,6 +3,7 @@
 package socktrace
 
 import (
+	"bytes"
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -108,5 +109,21 @@ func TestArMembersGarbage(t *testing.T) {
 		if _, err := opensslPatterns(p); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestReaderContains: a run is found across the 1 MiB pieces too.
+func TestReaderContains(t *testing.T) {
+	data := make([]byte, 3<<20)
+	run := []byte("0123456789abcdef")
+	for _, at := range []int{0, 1<<20 - 5, 2<<20 + 3, len(data) - len(run)} {
+		d := bytes.Clone(data)
+		copy(d[at:], run)
+		if !readerContains(bytes.NewReader(d), run) {
+			t.Errorf("run at %d not found", at)
+		}
+	}
+	if readerContains(bytes.NewReader(data), run) {
+		t.Error("found in zeros")
 	}
 }
