@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/unwind"
 )
 
 // OpenSSL linked statically into a stripped executable has no SSL_read
@@ -352,8 +354,7 @@ func agrees(m, bound map[string]uint64) bool {
 	return true
 }
 
-// fdeStarts returns the initial locations of the FDEs in .eh_frame: the
-// start of every function the compiler wrote unwind information for.
+// fdeStarts returns the start of every function .eh_frame describes.
 func fdeStarts(f *elf.File) (map[uint64]bool, error) {
 	sec := f.Section(".eh_frame")
 	if sec == nil {
@@ -363,133 +364,7 @@ func fdeStarts(f *elf.File) (map[uint64]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ehFrameStarts(d, sec.Addr)
-}
-
-// ehFrameStarts parses .eh_frame's contents d, loaded at addr.
-func ehFrameStarts(d []byte, addr uint64) (map[uint64]bool, error) {
-	starts := map[uint64]bool{}
-	encs := map[int]byte{} // CIE offset -> pointer encoding of its FDEs
-	for off := 0; off+8 <= len(d); {
-		n := int(binary.LittleEndian.Uint32(d[off:]))
-		if n == 0 {
-			break
-		}
-		if n == 0xffffffff || off+4+n > len(d) || n < 4 {
-			return nil, fmt.Errorf(".eh_frame: bad entry at %#x", off)
-		}
-		body := d[off+4 : off+4+n]
-		id := int(binary.LittleEndian.Uint32(body))
-		if id == 0 {
-			enc, err := cieEncoding(body[4:])
-			if err != nil {
-				return nil, fmt.Errorf(".eh_frame CIE at %#x: %w", off, err)
-			}
-			encs[off] = enc
-		} else if enc, ok := encs[off+4-id]; ok {
-			pc, ok := readEncoded(body[4:], enc, addr+uint64(off)+8)
-			if ok {
-				starts[pc] = true
-			}
-		}
-		off += 4 + n
-	}
-	return starts, nil
-}
-
-// cieEncoding reads the FDE pointer encoding ('R') of a CIE (after its
-// id); absptr when the CIE has none.
-func cieEncoding(b []byte) (byte, error) {
-	if len(b) < 2 {
-		return 0, errors.New("short")
-	}
-	version := b[0]
-	aug, rest, ok := bytes.Cut(b[1:], []byte{0})
-	if !ok || len(aug) == 0 || aug[0] != 'z' {
-		return 0, nil // no augmentation data: absolute pointers
-	}
-	_, rest = uleb(rest) // code alignment
-	_, rest = uleb(rest) // data alignment (signed; only skipped)
-	if version == 1 {
-		if len(rest) == 0 {
-			return 0, errors.New("short")
-		}
-		rest = rest[1:]
-	} else {
-		_, rest = uleb(rest)
-	}
-	_, rest = uleb(rest) // augmentation data length
-	for _, c := range aug[1:] {
-		if len(rest) == 0 {
-			return 0, errors.New("short augmentation")
-		}
-		switch c {
-		case 'R':
-			return rest[0], nil
-		case 'L':
-			rest = rest[1:]
-		case 'P':
-			n := encodedSize(rest[0])
-			if n <= 0 || 1+n > len(rest) {
-				return 0, fmt.Errorf("personality encoding %#x", rest[0])
-			}
-			rest = rest[1+n:]
-		}
-	}
-	return 0, nil
-}
-
-func uleb(b []byte) (uint64, []byte) {
-	var v uint64
-	for i, c := range b {
-		v |= uint64(c&0x7f) << (7 * i)
-		if c&0x80 == 0 || i == 9 {
-			return v, b[i+1:]
-		}
-	}
-	return v, nil
-}
-
-// encodedSize is the size of a DW_EH_PE-encoded pointer of fixed size.
-func encodedSize(enc byte) int {
-	switch enc & 0x0f {
-	case 0x00, 0x04, 0x0c: // absptr, udata8, sdata8
-		return 8
-	case 0x02, 0x0a:
-		return 2
-	case 0x03, 0x0b:
-		return 4
-	}
-	return 0
-}
-
-// readEncoded reads an FDE's pc_begin at b, which is at address at.
-func readEncoded(b []byte, enc byte, at uint64) (uint64, bool) {
-	n := encodedSize(enc)
-	if n == 0 || len(b) < n {
-		return 0, false
-	}
-	var v uint64
-	switch enc & 0x0f {
-	case 0x00, 0x04, 0x0c:
-		v = binary.LittleEndian.Uint64(b)
-	case 0x02:
-		v = uint64(binary.LittleEndian.Uint16(b))
-	case 0x0a:
-		v = uint64(int64(int16(binary.LittleEndian.Uint16(b))))
-	case 0x03:
-		v = uint64(binary.LittleEndian.Uint32(b))
-	case 0x0b:
-		v = uint64(int64(int32(binary.LittleEndian.Uint32(b))))
-	}
-	switch enc & 0x70 {
-	case 0x00:
-	case 0x10: // pcrel
-		v += at
-	default:
-		return 0, false
-	}
-	return v, true
+	return unwind.FunctionStarts(d, sec.Addr), nil
 }
 
 // FindStrippedOpenSSL finds opensslFuncs in an executable without their

@@ -74,23 +74,6 @@ func TestFindStrippedOpenSSL(t *testing.T) {
 	}
 }
 
-// FuzzEHFrame: any .eh_frame contents parse without a panic. Seeded with
-// the start of /bin/sh's (C: a CIE and its FDEs), and nothing.
-func FuzzEHFrame(f *testing.F) {
-	if ef, err := elf.Open("/bin/sh"); err == nil {
-		if sec := ef.Section(".eh_frame"); sec != nil {
-			if d, err := sec.Data(); err == nil {
-				f.Add(d[:min(len(d), 4096)])
-			}
-		}
-		ef.Close()
-	}
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, d []byte) {
-		_, _ = ehFrameStarts(d, 0x1000)
-	})
-}
-
 // TestArMembersGarbage: a file that is no archive, or a cut one, is an
 // error, not a panic.
 func TestArMembersGarbage(t *testing.T) {

@@ -16,21 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int use_ex;
-
-static int ssl_read(SSL *ssl, char *buf, int len) {
-	if (!use_ex)
-		return SSL_read(ssl, buf, len);
-	size_t got = 0;
-	return SSL_read_ex(ssl, buf, (size_t)len, &got) == 1 ? (int)got : -1;
-}
-
-static int ssl_write(SSL *ssl, const char *buf, int len) {
-	if (!use_ex)
-		return SSL_write(ssl, buf, len);
-	size_t put = 0;
-	return SSL_write_ex(ssl, buf, (size_t)len, &put) == 1 ? (int)put : -1;
-}
+#include "../sslio/sslio.h"
 
 static char big[64 * 1024];
 
