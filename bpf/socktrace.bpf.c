@@ -1173,19 +1173,19 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 
 /* The event loop polls: an SSL* that its callback did not write for
  * stays unbound (px_tls_pending). */
-SYS_ENTER(epoll_wait) int px_en_epoll_wait(struct px_sys_enter *ctx)
+SYS_ENTER(epoll_wait) int px_en_ep_wait(struct px_sys_enter *ctx)
 {
 	tls_drop_pending();
 	return 0;
 }
 
-SYS_ENTER(epoll_pwait) int px_en_epoll_pwait(struct px_sys_enter *ctx)
+SYS_ENTER(epoll_pwait) int px_en_ep_pwait(struct px_sys_enter *ctx)
 {
 	tls_drop_pending();
 	return 0;
 }
 
-SYS_ENTER(epoll_pwait2) int px_en_epoll_pwait2(struct px_sys_enter *ctx)
+SYS_ENTER(epoll_pwait2) int px_en_ep_pwait2(struct px_sys_enter *ctx)
 {
 	tls_drop_pending();
 	return 0;

@@ -330,7 +330,7 @@ func loadError(err error) error {
 
 // optionalTracepoints are attached where the kernel has them:
 // epoll_pwait2 came in Linux 5.11.
-var optionalTracepoints = map[string]bool{"px_en_epoll_pwait2": true}
+var optionalTracepoints = map[string]bool{"px_en_ep_pwait2": true}
 
 func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
 	for name, ps := range spec.Programs {
