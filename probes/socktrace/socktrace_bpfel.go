@@ -168,6 +168,7 @@ const (
 	socktraceMapPxSslFds         = "px_ssl_fds"
 	socktraceMapPxTargets        = "px_targets"
 	socktraceMapPxTlsArgs        = "px_tls_args"
+	socktraceMapPxTlsPending     = "px_tls_pending"
 	socktraceProgPxEbRead        = "px_eb_read"
 	socktraceProgPxEbReadv       = "px_eb_readv"
 	socktraceProgPxEbRecvfrom    = "px_eb_recvfrom"
@@ -182,6 +183,9 @@ const (
 	socktraceProgPxEnAccept4     = "px_en_accept4"
 	socktraceProgPxEnClose       = "px_en_close"
 	socktraceProgPxEnConnect     = "px_en_connect"
+	socktraceProgPxEnEpPwait     = "px_en_ep_pwait"
+	socktraceProgPxEnEpPwait2    = "px_en_ep_pwait2"
+	socktraceProgPxEnEpWait      = "px_en_ep_wait"
 	socktraceProgPxEnRead        = "px_en_read"
 	socktraceProgPxEnReadv       = "px_en_readv"
 	socktraceProgPxEnRecvfrom    = "px_en_recvfrom"
@@ -217,6 +221,7 @@ const (
 	socktraceProgPxGoRead        = "px_go_read"
 	socktraceProgPxGoReadRet     = "px_go_read_ret"
 	socktraceProgPxGoWrite       = "px_go_write"
+	socktraceProgPxSslFree       = "px_ssl_free"
 	socktraceProgPxSslRd         = "px_ssl_rd"
 	socktraceProgPxSslRdRet      = "px_ssl_rd_ret"
 	socktraceProgPxSslRdex       = "px_ssl_rdex"
@@ -291,6 +296,9 @@ type socktraceProgramSpecs struct {
 	PxEnAccept4  *ebpf.ProgramSpec `ebpf:"px_en_accept4"`
 	PxEnClose    *ebpf.ProgramSpec `ebpf:"px_en_close"`
 	PxEnConnect  *ebpf.ProgramSpec `ebpf:"px_en_connect"`
+	PxEnEpPwait  *ebpf.ProgramSpec `ebpf:"px_en_ep_pwait"`
+	PxEnEpPwait2 *ebpf.ProgramSpec `ebpf:"px_en_ep_pwait2"`
+	PxEnEpWait   *ebpf.ProgramSpec `ebpf:"px_en_ep_wait"`
 	PxEnRead     *ebpf.ProgramSpec `ebpf:"px_en_read"`
 	PxEnReadv    *ebpf.ProgramSpec `ebpf:"px_en_readv"`
 	PxEnRecvfrom *ebpf.ProgramSpec `ebpf:"px_en_recvfrom"`
@@ -326,6 +334,7 @@ type socktraceProgramSpecs struct {
 	PxGoRead     *ebpf.ProgramSpec `ebpf:"px_go_read"`
 	PxGoReadRet  *ebpf.ProgramSpec `ebpf:"px_go_read_ret"`
 	PxGoWrite    *ebpf.ProgramSpec `ebpf:"px_go_write"`
+	PxSslFree    *ebpf.ProgramSpec `ebpf:"px_ssl_free"`
 	PxSslRd      *ebpf.ProgramSpec `ebpf:"px_ssl_rd"`
 	PxSslRdRet   *ebpf.ProgramSpec `ebpf:"px_ssl_rd_ret"`
 	PxSslRdex    *ebpf.ProgramSpec `ebpf:"px_ssl_rdex"`
@@ -340,19 +349,20 @@ type socktraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type socktraceMapSpecs struct {
-	PxArgs    *ebpf.MapSpec `ebpf:"px_args"`
-	PxComms   *ebpf.MapSpec `ebpf:"px_comms"`
-	PxConns   *ebpf.MapSpec `ebpf:"px_conns"`
-	PxCounts  *ebpf.MapSpec `ebpf:"px_counts"`
-	PxEvents  *ebpf.MapSpec `ebpf:"px_events"`
-	PxGen     *ebpf.MapSpec `ebpf:"px_gen"`
-	PxGoArgs  *ebpf.MapSpec `ebpf:"px_go_args"`
-	PxH2s     *ebpf.MapSpec `ebpf:"px_h2s"`
-	PxNconns  *ebpf.MapSpec `ebpf:"px_nconns"`
-	PxScratch *ebpf.MapSpec `ebpf:"px_scratch"`
-	PxSslFds  *ebpf.MapSpec `ebpf:"px_ssl_fds"`
-	PxTargets *ebpf.MapSpec `ebpf:"px_targets"`
-	PxTlsArgs *ebpf.MapSpec `ebpf:"px_tls_args"`
+	PxArgs       *ebpf.MapSpec `ebpf:"px_args"`
+	PxComms      *ebpf.MapSpec `ebpf:"px_comms"`
+	PxConns      *ebpf.MapSpec `ebpf:"px_conns"`
+	PxCounts     *ebpf.MapSpec `ebpf:"px_counts"`
+	PxEvents     *ebpf.MapSpec `ebpf:"px_events"`
+	PxGen        *ebpf.MapSpec `ebpf:"px_gen"`
+	PxGoArgs     *ebpf.MapSpec `ebpf:"px_go_args"`
+	PxH2s        *ebpf.MapSpec `ebpf:"px_h2s"`
+	PxNconns     *ebpf.MapSpec `ebpf:"px_nconns"`
+	PxScratch    *ebpf.MapSpec `ebpf:"px_scratch"`
+	PxSslFds     *ebpf.MapSpec `ebpf:"px_ssl_fds"`
+	PxTargets    *ebpf.MapSpec `ebpf:"px_targets"`
+	PxTlsArgs    *ebpf.MapSpec `ebpf:"px_tls_args"`
+	PxTlsPending *ebpf.MapSpec `ebpf:"px_tls_pending"`
 }
 
 // socktraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -389,19 +399,20 @@ func (o *socktraceObjects) Close() error {
 //
 // It can be passed to loadSocktraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type socktraceMaps struct {
-	PxArgs    *ebpf.Map `ebpf:"px_args"`
-	PxComms   *ebpf.Map `ebpf:"px_comms"`
-	PxConns   *ebpf.Map `ebpf:"px_conns"`
-	PxCounts  *ebpf.Map `ebpf:"px_counts"`
-	PxEvents  *ebpf.Map `ebpf:"px_events"`
-	PxGen     *ebpf.Map `ebpf:"px_gen"`
-	PxGoArgs  *ebpf.Map `ebpf:"px_go_args"`
-	PxH2s     *ebpf.Map `ebpf:"px_h2s"`
-	PxNconns  *ebpf.Map `ebpf:"px_nconns"`
-	PxScratch *ebpf.Map `ebpf:"px_scratch"`
-	PxSslFds  *ebpf.Map `ebpf:"px_ssl_fds"`
-	PxTargets *ebpf.Map `ebpf:"px_targets"`
-	PxTlsArgs *ebpf.Map `ebpf:"px_tls_args"`
+	PxArgs       *ebpf.Map `ebpf:"px_args"`
+	PxComms      *ebpf.Map `ebpf:"px_comms"`
+	PxConns      *ebpf.Map `ebpf:"px_conns"`
+	PxCounts     *ebpf.Map `ebpf:"px_counts"`
+	PxEvents     *ebpf.Map `ebpf:"px_events"`
+	PxGen        *ebpf.Map `ebpf:"px_gen"`
+	PxGoArgs     *ebpf.Map `ebpf:"px_go_args"`
+	PxH2s        *ebpf.Map `ebpf:"px_h2s"`
+	PxNconns     *ebpf.Map `ebpf:"px_nconns"`
+	PxScratch    *ebpf.Map `ebpf:"px_scratch"`
+	PxSslFds     *ebpf.Map `ebpf:"px_ssl_fds"`
+	PxTargets    *ebpf.Map `ebpf:"px_targets"`
+	PxTlsArgs    *ebpf.Map `ebpf:"px_tls_args"`
+	PxTlsPending *ebpf.Map `ebpf:"px_tls_pending"`
 }
 
 func (m *socktraceMaps) Close() error {
@@ -419,6 +430,7 @@ func (m *socktraceMaps) Close() error {
 		m.PxSslFds,
 		m.PxTargets,
 		m.PxTlsArgs,
+		m.PxTlsPending,
 	)
 }
 
@@ -454,6 +466,9 @@ type socktracePrograms struct {
 	PxEnAccept4  *ebpf.Program `ebpf:"px_en_accept4"`
 	PxEnClose    *ebpf.Program `ebpf:"px_en_close"`
 	PxEnConnect  *ebpf.Program `ebpf:"px_en_connect"`
+	PxEnEpPwait  *ebpf.Program `ebpf:"px_en_ep_pwait"`
+	PxEnEpPwait2 *ebpf.Program `ebpf:"px_en_ep_pwait2"`
+	PxEnEpWait   *ebpf.Program `ebpf:"px_en_ep_wait"`
 	PxEnRead     *ebpf.Program `ebpf:"px_en_read"`
 	PxEnReadv    *ebpf.Program `ebpf:"px_en_readv"`
 	PxEnRecvfrom *ebpf.Program `ebpf:"px_en_recvfrom"`
@@ -489,6 +504,7 @@ type socktracePrograms struct {
 	PxGoRead     *ebpf.Program `ebpf:"px_go_read"`
 	PxGoReadRet  *ebpf.Program `ebpf:"px_go_read_ret"`
 	PxGoWrite    *ebpf.Program `ebpf:"px_go_write"`
+	PxSslFree    *ebpf.Program `ebpf:"px_ssl_free"`
 	PxSslRd      *ebpf.Program `ebpf:"px_ssl_rd"`
 	PxSslRdRet   *ebpf.Program `ebpf:"px_ssl_rd_ret"`
 	PxSslRdex    *ebpf.Program `ebpf:"px_ssl_rdex"`
@@ -515,6 +531,9 @@ func (p *socktracePrograms) Close() error {
 		p.PxEnAccept4,
 		p.PxEnClose,
 		p.PxEnConnect,
+		p.PxEnEpPwait,
+		p.PxEnEpPwait2,
+		p.PxEnEpWait,
 		p.PxEnRead,
 		p.PxEnReadv,
 		p.PxEnRecvfrom,
@@ -550,6 +569,7 @@ func (p *socktracePrograms) Close() error {
 		p.PxGoRead,
 		p.PxGoReadRet,
 		p.PxGoWrite,
+		p.PxSslFree,
 		p.PxSslRd,
 		p.PxSslRdRet,
 		p.PxSslRdex,
