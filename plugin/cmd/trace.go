@@ -104,6 +104,7 @@ type TraceOptions struct {
 	groupBy
 	// observed: the replayed recording's requests carry observations.
 	observed bool
+	otlp     otlpFlags
 
 	clusterTargets
 	args []string
@@ -147,6 +148,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	o.gates.addFlags(fs, `'p99 > 250ms && endpoint =~ "^GET /api/"'`)
 	o.clusterTargets.addFlags(fs, "trace")
 	o.groupBy.addFlags(cmd)
+	o.otlp.addFlags(fs)
 }
 
 // Complete checks the flags, then resolves targets (cluster mode) from
@@ -162,6 +164,7 @@ func (o *TraceOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []st
 	if o.Local || !o.named(args) {
 		return nil
 	}
+	o.otlp.completeCluster(f, cmd.Flags())
 	return o.resolve(cmd.Context(), f, args)
 }
 
@@ -189,6 +192,9 @@ func (o *TraceOptions) validateFlags() error {
 		return err
 	}
 	if err := o.groupBy.validate(); err != nil {
+		return err
+	}
+	if err := o.otlp.validate(); err != nil {
 		return err
 	}
 	if err := o.localTarget.validate("trace", o.args, o.named(o.args) || o.targets != nil); err != nil {
@@ -243,8 +249,8 @@ func (o *TraceOptions) config() api.TraceConfig {
 		DurationNs:  o.Duration.Nanoseconds(),
 		MaxPayload:  o.MaxPayload,
 		BodyLimit:   o.BodyLimit,
-		EmitEvents:  o.Output == "json" || o.Record != "", // a recording keeps the requests too
-		EventObs:    o.Record != "",                       // for replays that filter them
+		EmitEvents:  o.Output == "json" || o.Record != "" || o.otlp.on(), // a recording and OTLP keep the requests too
+		EventObs:    o.Record != "",                                      // for replays that filter them
 		DataAccess:  o.dataAccess(),
 		Filter:      o.traceFilters.agent(),
 		Samples:     o.traceSamples.agent(),
@@ -321,10 +327,15 @@ func (o *TraceOptions) runLocal(ctx context.Context) error {
 func (o *TraceOptions) play(ctx context.Context, src driver.Source, nodes, targets int, unit string) error {
 	view, do := o.newView(nodes, targets, unit)
 	h := recording.Header{Command: "trace", WindowNs: o.Duration.Nanoseconds(), Nodes: nodes, Targets: targets, TargetUnit: unit}
+	src, finish, err := o.otlp.wrap(o.source(src), o.Local && o.replay == nil, o.targets, o.ErrOut)
+	if err != nil {
+		return err
+	}
 	if err := o.startRecording(&do, h, o.config()); err != nil {
 		return err
 	}
-	err := runError(driver.Run(ctx, o.source(src), view, do))
+	err = runError(driver.Run(ctx, src, view, do))
+	finish()
 	return o.gates.check(ctx, "trace", o.ErrOut, view.GateSource, err)
 }
 

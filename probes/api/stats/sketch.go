@@ -244,6 +244,28 @@ func (s *Sketch) quantile(keys []int32, q float64) float64 {
 	return s.max
 }
 
+// Histogram counts the values into len(bounds)+1 buckets, as OTLP's
+// explicit-bucket histograms do: bucket i holds (bounds[i-1], bounds[i]]
+// and the last everything above; bounds ascend. A value is placed by its
+// sketch bucket's representative (clamped to [Min, Max]), so a value
+// within α of a bound may land on its other side; the counts add up to
+// Count exactly.
+func (s *Sketch) Histogram(bounds []float64) []uint64 {
+	out := make([]uint64, len(bounds)+1)
+	if s.count == 0 {
+		return out
+	}
+	place := func(v float64, n uint64) {
+		i, _ := slices.BinarySearch(bounds, v) // first bound >= v
+		out[i] += n
+	}
+	place(s.clamp(0), s.zero)
+	for k, n := range s.bins {
+		place(s.clamp(s.value(k)), n)
+	}
+	return out
+}
+
 // clamp keeps an estimate inside [Min, Max]: the true sample lies there
 // too, so clamping never increases the error.
 func (s *Sketch) clamp(v float64) float64 {

@@ -304,3 +304,35 @@ func FuzzSketchJSON(f *testing.F) {
 		s.Merge(&s)
 	})
 }
+
+// TestSketchHistogram: values more than 2α from every bound land in the
+// bucket an exact count puts them in; zeros in the first; the counts add
+// up to Count.
+func TestSketchHistogram(t *testing.T) {
+	bounds := []float64{1e6, 5e6, 25e6, 100e6}
+	r := rand.New(rand.NewPCG(7, 11))
+	s := NewSketch()
+	want := make([]uint64, len(bounds)+1)
+	for n := 0; n < 20000; {
+		v := math.Exp(math.Log(5e6) + 2*r.NormFloat64())
+		near := false
+		for _, b := range bounds {
+			near = near || math.Abs(v-b) <= 2*DefaultRelativeAccuracy*b
+		}
+		if near {
+			continue
+		}
+		i, _ := slices.BinarySearch(bounds, v)
+		want[i]++
+		s.Add(v)
+		n++
+	}
+	s.Add(0)
+	want[0]++
+	if got := s.Histogram(bounds); !slices.Equal(got, want) {
+		t.Fatalf("Histogram = %v, want %v", got, want)
+	}
+	if got := NewSketch().Histogram(bounds); !slices.Equal(got, make([]uint64, 5)) {
+		t.Fatalf("empty sketch: Histogram = %v, want zeros", got)
+	}
+}
