@@ -6,7 +6,7 @@
 # -timeout: test/local alone takes about 8.5 minutes here, near go test's
 # default of 10.
 .PHONY: test
-test: ## tier 1 and 2: unit tests, and privileged probe tests when root
+test: otelcol ## tier 1 and 2: unit tests, and privileged probe tests when root (otelcol: built before, outside go test's timeout)
 	$(GO) test -count=1 -timeout 30m ./...
 
 # -short skips every test that needs root or real programs (loudly, see

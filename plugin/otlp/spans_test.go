@@ -82,8 +82,8 @@ func TestPeerName(t *testing.T) {
 	cases := map[api.RemoteNames]string{
 		{RemotePod: "api-7d9-x2k", RemoteWorkload: "deployment/api", RemoteNamespace: "shop"}: "shop/api",
 		{RemoteService: "redis", RemoteNamespace: "shop"}:                                     "shop/redis",
-		{RemoteNode: "worker-1"}:                                                              "worker-1",
-		{}:                                                                                    "",
+		{RemoteNode: "worker-1"}: "worker-1",
+		{}:                       "",
 	}
 	for n, want := range cases {
 		if got := peerName(n); got != want {
