@@ -250,7 +250,7 @@ func (o *TraceOptions) config() api.TraceConfig {
 		MaxPayload:  o.MaxPayload,
 		BodyLimit:   o.BodyLimit,
 		EmitEvents:  o.Output == "json" || o.Record != "" || o.otlp.on(), // a recording and OTLP keep the requests too
-		EventObs:    o.Record != "",                                      // for replays that filter them
+		EventObs:    o.Record != "" || o.otlp.on(),                       // for replays that filter them, and spans
 		DataAccess:  o.dataAccess(),
 		Filter:      o.traceFilters.agent(),
 		Samples:     o.traceSamples.agent(),

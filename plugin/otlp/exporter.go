@@ -151,8 +151,8 @@ func (e *Exporter) Line(node string, line []byte) {
 		e.addStats(node, line)
 		return
 	}
-	if rec, names, ok := decodeEvent(h, line); ok {
-		e.span(node, rec, names)
+	if ev, ok := decodeEvent(h, line); ok {
+		e.span(node, &ev)
 	}
 }
 
@@ -167,18 +167,17 @@ func (e *Exporter) addStats(node string, line []byte) {
 	e.endpoints.Merge(s.Rows)
 }
 
-// span records one request: it starts at the record's time and lasts its
-// latency.
-func (e *Exporter) span(node string, rec api.Record, names api.RemoteNames) {
-	c := rec.Conn()
-	d := describe(rec, names)
-	start := time.Unix(0, c.Time)
-	_, s := e.tracerFor(node, c).Start(context.Background(), d.name,
-		trace.WithSpanKind(spanKind(c.TraceRole)), trace.WithTimestamp(start), trace.WithAttributes(d.attrs...))
+// span records one request: it starts at the request's first byte and
+// lasts its latency.
+func (e *Exporter) span(node string, ev *event) {
+	d := describe(ev)
+	start := time.Unix(0, ev.Obs.TimeNs)
+	_, s := e.tracerFor(node, &ev.ConnColumns).Start(context.Background(), d.name,
+		trace.WithSpanKind(spanKind(ev.TraceRole)), trace.WithTimestamp(start), trace.WithAttributes(d.attrs...))
 	if d.errType != "" {
 		s.SetStatus(codes.Error, d.errType)
 	}
-	s.End(trace.WithTimestamp(start.Add(time.Duration(max(c.Latency, 0)))))
+	s.End(trace.WithTimestamp(start.Add(time.Duration(max(ev.Obs.LatencyNs, 0)))))
 }
 
 // Report is what an export did, for the run's footer.

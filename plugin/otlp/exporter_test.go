@@ -76,8 +76,8 @@ func TestExporterCluster(t *testing.T) {
 		"uid-1": {UID: "uid-1", Namespace: "shop", Name: "api-7d9-x2k", Node: "worker-1", Workload: "deployment/api", Service: "shop/api"},
 	}}, spans, metrics)
 	start := time.Unix(1_700_000_000, 0)
-	ev := api.HTTPEvent{Header: api.Header{Table: api.TableHTTPEvents}, ConnColumns: conn("server"), ReqMethod: "GET", ReqPath: "/a", RespStatus: 200}
-	ev.PodUID, ev.Time, ev.Latency = "uid-1", start.UnixNano(), int64(3*time.Millisecond)
+	ev := event{Header: api.Header{Table: "http_events", Obs: &stats.Observation{Method: "GET", Path: "/a", Status: 200, TimeNs: start.UnixNano(), LatencyNs: int64(3 * time.Millisecond)}}, ConnColumns: conn("server")}
+	ev.PodUID = "uid-1"
 	e.Line("worker-1", line(t, ev))
 	other := ev
 	other.PodUID, other.PID, other.Comm = "", 7, "sidecar"
@@ -144,7 +144,7 @@ func TestQueueDrops(t *testing.T) {
 	t.Run("failing backend", func(t *testing.T) {
 		e := newExporter(Config{Host: "h"}, &fakeSpans{fail: true}, &fakeMetrics{})
 		for range 5 {
-			e.Line("", line(t, api.RedisEvent{Header: api.Header{Table: api.TableRedisEvents}, ReqCmd: "GET"}))
+			e.Line("", line(t, event{Header: api.Header{Table: "redis_events", Obs: &stats.Observation{Protocol: "redis", Method: "GET", Class: "OK"}}}))
 		}
 		r := e.Close()
 		if r.Spans != 5 || r.Dropped != 5 || r.Sent != 0 || r.Err == nil {

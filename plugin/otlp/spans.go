@@ -19,7 +19,28 @@ import (
 // peerServiceKey names the other side as the trace table does ("shop/api").
 const peerServiceKey = attribute.Key("peer.service")
 
-// spanDesc is what one request record says as a span.
+// event is what a span needs of any per-request record: its connection,
+// the names the plugin gave its remote address, and the observation the
+// agent counted it as (Header.Obs, which --otlp-endpoint asks for), so no
+// record type is listed here.
+type event struct {
+	api.Header
+	api.ConnColumns
+	api.RemoteNames
+}
+
+// decodeEvent reads a per-request record of the stream. ok is false for
+// other records, for the --slow/--errors samples (copies of requests
+// already streamed) and for records without an observation (an agent
+// older than the plugin).
+func decodeEvent(h api.Header, line []byte) (ev event, ok bool) {
+	if !api.IsEventTable(h.Table) || h.Sample != "" || json.Unmarshal(line, &ev) != nil {
+		return ev, false
+	}
+	return ev, ev.Obs != nil
+}
+
+// spanDesc is what one request says as a span.
 type spanDesc struct {
 	name  string
 	attrs []attribute.KeyValue
@@ -28,161 +49,109 @@ type spanDesc struct {
 	errType string
 }
 
-// newRecord returns an empty record of a per-request table, or nil for a
-// table this package does not export.
-func newRecord(table string) api.Record {
-	switch table {
-	case api.TableHTTPEvents:
-		return &api.HTTPEvent{}
-	case api.TableRedisEvents:
-		return &api.RedisEvent{}
-	case api.TableDNSEvents:
-		return &api.DNSEvent{}
-	case api.TablePgSQLEvents:
-		return &api.PgSQLEvent{}
-	case api.TableMySQLEvents:
-		return &api.MySQLEvent{}
-	case api.TableAMQPEvents:
-		return &api.AMQPEvent{}
-	case api.TableKafkaEvents:
-		return &api.KafkaEvent{}
-	case api.TableNATSEvents:
-		return &api.NATSEvent{}
-	case api.TableCQLEvents:
-		return &api.CQLEvent{}
-	}
-	return nil
-}
-
-// decodeEvent reads a per-request record of the stream, with the names
-// the plugin gave its remote address. ok is false for other records and
-// for the --slow/--errors samples (copies of requests already streamed).
-func decodeEvent(h api.Header, line []byte) (rec api.Record, names api.RemoteNames, ok bool) {
-	if h.Sample != "" {
-		return nil, names, false
-	}
-	if rec = newRecord(h.Table); rec == nil || json.Unmarshal(line, rec) != nil {
-		return nil, names, false
-	}
-	_ = json.Unmarshal(line, &names)
-	return rec, names, true
-}
-
 // describe is a request as a span: its name, the semantic-convention
 // attributes of its protocol, the connection's and the peer's name.
-func describe(rec api.Record, names api.RemoteNames) spanDesc {
+func describe(ev *event) spanDesc {
+	o := ev.Obs
 	var d spanDesc
-	switch r := rec.(type) {
-	case *api.HTTPEvent:
-		if r.Protocol == vocab.ProtocolGRPC {
-			d = describeGRPC(r)
-		} else {
-			d = describeHTTP(r)
-		}
-	case *api.RedisEvent:
-		d = describeDB(semconv.DBSystemNameRedis, r.ReqCmd, "", "", r.RespError)
-	case *api.PgSQLEvent:
-		d = describeDB(semconv.DBSystemNamePostgreSQL, r.QueryKind, r.QueryTemplate, r.SQLState, r.SQLState)
-	case *api.MySQLEvent:
-		d = describeDB(semconv.DBSystemNameMySQL, r.QueryKind, r.QueryTemplate, codeOrEmpty(r.ErrCode), errIf(r.RespStatus == "ERR", codeOrEmpty(r.ErrCode)))
-	case *api.CQLEvent:
-		d = describeDB(semconv.DBSystemNameCassandra, r.QueryKind, r.QueryTemplate, codeOrEmpty(r.ErrorCode), errIf(r.RespOp == "ERROR", r.ErrorName))
-	case *api.DNSEvent:
-		d = describeDNS(r)
-	case *api.AMQPEvent:
-		d = describeMessaging(semconv.MessagingSystemRabbitMQ, r.Method, cmp.Or(r.Exchange, r.QueueName), errIf(r.ReplyCode >= 300, strconv.Itoa(r.ReplyCode)))
-		if r.RoutingKey != "" {
-			d.attrs = append(d.attrs, semconv.MessagingRabbitMQDestinationRoutingKey(r.RoutingKey))
-		}
-	case *api.KafkaEvent:
-		d = describeMessaging(semconv.MessagingSystemKafka, r.ReqCmd, r.Topic, errIf(r.ErrorCode != 0, r.ErrorName))
-	case *api.NATSEvent:
-		d = describeMessaging(semconv.MessagingSystemKey.String("nats"), r.Cmd, cmp.Or(r.SubjectTemplate, r.Subject), r.Error)
+	switch o.Protocol {
+	case "":
+		d = describeHTTP(o)
+	case vocab.ProtocolGRPC:
+		d = describeGRPC(o)
+	case vocab.ProtocolRedis, vocab.ProtocolPgSQL, vocab.ProtocolMySQL, vocab.ProtocolCQL:
+		d = describeDB(o)
+	case vocab.ProtocolAMQP, vocab.ProtocolKafka, vocab.ProtocolNATS:
+		d = describeMessaging(o)
+	case vocab.ProtocolDNS:
+		d = describeDNS(o)
+	default:
+		d = spanDesc{name: strings.TrimSpace(o.Protocol + " " + o.Method)}
 	}
-	if d.name == "" {
-		d.name = rec.TableName()
-	}
-	d.attrs = append(d.attrs, connAttrs(rec.Conn())...)
-	if p := peerName(names); p != "" {
-		d.attrs = append(d.attrs, peerServiceKey.String(p))
-	}
-	if d.errType != "" {
+	if api.ObservedError(o) {
+		d.errType = errorType(o)
 		d.attrs = append(d.attrs, semconv.ErrorTypeKey.String(d.errType))
 	}
+	d.attrs = append(d.attrs, connAttrs(&ev.ConnColumns)...)
+	if p := peerName(ev.RemoteNames); p != "" {
+		d.attrs = append(d.attrs, peerServiceKey.String(p))
+	}
 	return d
 }
 
-func describeHTTP(e *api.HTTPEvent) spanDesc {
-	method := e.ReqMethod
-	path, _, _ := strings.Cut(e.ReqPath, "?")
-	route := stats.Template(e.ReqPath)
-	d := spanDesc{name: method + " " + route, attrs: []attribute.KeyValue{
-		semconv.HTTPRequestMethodKey.String(method),
+// errorType is a failed request's status: its code or class.
+func errorType(o *stats.Observation) string {
+	if o.Protocol == "" {
+		if o.Status == 0 {
+			return "no response"
+		}
+		return strconv.Itoa(o.Status)
+	}
+	if o.Class == "" || o.Class == stats.StatusErr {
+		return "no response"
+	}
+	return o.Class
+}
+
+func describeHTTP(o *stats.Observation) spanDesc {
+	path, _, _ := strings.Cut(o.Path, "?")
+	route := stats.Template(o.Path)
+	d := spanDesc{name: o.Method + " " + route, attrs: []attribute.KeyValue{
+		semconv.HTTPRequestMethodKey.String(o.Method),
 		semconv.URLPath(path),
 		semconv.HTTPRoute(route),
-		semconv.NetworkProtocolName("http"),
-		semconv.NetworkProtocolVersion(httpVersion(e)),
 	}}
-	if e.RespStatus > 0 {
-		d.attrs = append(d.attrs, semconv.HTTPResponseStatusCode(e.RespStatus))
-	}
-	if stats.IsError(stats.StatusClass(e.RespStatus)) {
-		d.errType = strconv.Itoa(e.RespStatus)
-		if e.RespStatus == 0 {
-			d.errType = "no response"
-		}
+	if o.Status > 0 {
+		d.attrs = append(d.attrs, semconv.HTTPResponseStatusCode(o.Status))
 	}
 	return d
 }
 
-func httpVersion(e *api.HTTPEvent) string {
-	if e.MajorVersion >= 2 {
-		return strconv.Itoa(e.MajorVersion)
-	}
-	return strconv.Itoa(max(e.MajorVersion, 1)) + "." + strconv.Itoa(e.MinorVersion)
-}
-
-// grpcCodes are the canonical names of gRPC status codes.
-var grpcCodes = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
-
-func describeGRPC(e *api.HTTPEvent) spanDesc {
-	method := strings.TrimPrefix(e.ReqPath, "/")
+func describeGRPC(o *stats.Observation) spanDesc {
+	method := strings.TrimPrefix(o.Method, "/")
 	d := spanDesc{name: method, attrs: []attribute.KeyValue{semconv.RPCSystemNameGRPC, semconv.RPCMethod(method)}}
-	status := "no status"
-	if n, err := strconv.Atoi(e.GRPCStatus); err == nil && n >= 0 && n < len(grpcCodes) {
-		status = grpcCodes[n]
-	} else if e.GRPCStatus != "" {
-		status = e.GRPCStatus
-	}
-	if e.GRPCStatus != "" {
-		d.attrs = append(d.attrs, semconv.RPCResponseStatusCode(status))
-	}
-	if status != "OK" {
-		d.errType = status
+	if o.Class != "" && o.Class != stats.StatusErr {
+		d.attrs = append(d.attrs, semconv.RPCResponseStatusCode(o.Class))
 	}
 	return d
 }
 
-// describeDB: operation is the command or statement kind, query the
-// statement template (literals already replaced by the agent).
-func describeDB(system attribute.KeyValue, operation, query, code, errType string) spanDesc {
-	d := spanDesc{name: cmp.Or(operation, system.Value.AsString()), errType: errType, attrs: []attribute.KeyValue{system}}
-	if operation != "" {
-		d.attrs = append(d.attrs, semconv.DBOperationName(operation))
+// dbSystems name the traced databases as the semantic conventions do.
+var dbSystems = map[string]attribute.KeyValue{
+	vocab.ProtocolRedis: semconv.DBSystemNameRedis,
+	vocab.ProtocolPgSQL: semconv.DBSystemNamePostgreSQL,
+	vocab.ProtocolMySQL: semconv.DBSystemNameMySQL,
+	vocab.ProtocolCQL:   semconv.DBSystemNameCassandra,
+}
+
+// describeDB: Method is the command or statement kind, Path the statement
+// template (literals already replaced by the agent).
+func describeDB(o *stats.Observation) spanDesc {
+	d := spanDesc{name: cmp.Or(o.Method, o.Protocol), attrs: []attribute.KeyValue{dbSystems[o.Protocol]}}
+	if o.Method != "" {
+		d.attrs = append(d.attrs, semconv.DBOperationName(o.Method))
 	}
-	if query != "" {
-		d.attrs = append(d.attrs, semconv.DBQueryText(query))
+	if o.Path != "" {
+		d.attrs = append(d.attrs, semconv.DBQueryText(o.Path))
 	}
-	if code != "" {
-		d.attrs = append(d.attrs, semconv.DBResponseStatusCode(code))
+	if o.Class != "" && o.Class != "OK" && o.Class != stats.StatusErr {
+		d.attrs = append(d.attrs, semconv.DBResponseStatusCode(o.Class))
 	}
 	return d
 }
 
-func describeMessaging(system attribute.KeyValue, operation, destination, errType string) spanDesc {
-	d := spanDesc{name: strings.TrimSpace(operation + " " + destination), errType: errType, attrs: []attribute.KeyValue{system, semconv.MessagingOperationName(operation)}}
-	if destination != "" {
-		d.attrs = append(d.attrs, semconv.MessagingDestinationName(destination))
+// messagingSystems name the traced brokers as the semantic conventions do.
+var messagingSystems = map[string]attribute.KeyValue{
+	vocab.ProtocolAMQP:  semconv.MessagingSystemRabbitMQ,
+	vocab.ProtocolKafka: semconv.MessagingSystemKafka,
+	vocab.ProtocolNATS:  semconv.MessagingSystemKey.String("nats"),
+}
+
+// describeMessaging: Method is the operation, Path the destination.
+func describeMessaging(o *stats.Observation) spanDesc {
+	d := spanDesc{name: strings.TrimSpace(o.Method + " " + o.Path), attrs: []attribute.KeyValue{messagingSystems[o.Protocol], semconv.MessagingOperationName(o.Method)}}
+	if o.Path != "" {
+		d.attrs = append(d.attrs, semconv.MessagingDestinationName(o.Path))
 	}
 	return d
 }
@@ -194,16 +163,13 @@ const (
 	dnsResponseCodeKey = attribute.Key("dns.response_code")
 )
 
-func describeDNS(e *api.DNSEvent) spanDesc {
-	d := spanDesc{name: "DNS " + e.QueryType, attrs: []attribute.KeyValue{
-		semconv.DNSQuestionName(e.QueryName),
-		dnsQuestionTypeKey.String(e.QueryType),
-		dnsResponseCodeKey.String(e.RCodeName),
+// describeDNS: Method is the query type, Path the name, Class the RCODE.
+func describeDNS(o *stats.Observation) spanDesc {
+	return spanDesc{name: "DNS " + o.Method, attrs: []attribute.KeyValue{
+		semconv.DNSQuestionName(o.Path),
+		dnsQuestionTypeKey.String(o.Method),
+		dnsResponseCodeKey.String(o.Class),
 	}}
-	if e.RCodeName != "NOERROR" {
-		d.errType = cmp.Or(e.RCodeName, "no response")
-	}
-	return d
 }
 
 // connAttrs are the connection's ends as the semantic conventions name
@@ -240,18 +206,4 @@ func peerName(n api.RemoteNames) string {
 		return n.RemoteNamespace + "/" + n.RemoteService
 	}
 	return n.RemoteNode
-}
-
-func codeOrEmpty(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.Itoa(n)
-}
-
-func errIf(failed bool, errType string) string {
-	if !failed {
-		return ""
-	}
-	return cmp.Or(errType, "error")
 }

@@ -7,59 +7,64 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 func conn(role string) api.ConnColumns {
 	return api.ConnColumns{Time: 1e18, PID: 42, Comm: "app", LocalAddr: "10.0.0.2", LocalPort: 8080, RemoteAddr: "10.0.0.9", RemotePort: 5432, TraceRole: role, Latency: 2e6}
 }
 
-// TestDescribe: each protocol's record becomes the span its semantic
+// TestDescribe: each protocol's observation becomes the span its semantic
 // conventions describe, failing exactly when the table counts an error.
 func TestDescribe(t *testing.T) {
 	cases := []struct {
 		name    string
-		rec     api.Record
+		obs     stats.Observation
 		span    string
 		attrs   map[string]string
 		errType string
 	}{
-		{"http server 200", &api.HTTPEvent{ConnColumns: conn("server"), MajorVersion: 1, MinorVersion: 1, ReqMethod: "GET", ReqPath: "/cart/12345?x=1", RespStatus: 200},
-			"GET /cart/{id}", map[string]string{"http.request.method": "GET", "url.path": "/cart/12345", "http.route": "/cart/{id}", "http.response.status_code": "200", "network.protocol.version": "1.1", "server.port": "8080", "client.address": "10.0.0.9"}, ""},
-		{"http client 503", &api.HTTPEvent{ConnColumns: conn("client"), MajorVersion: 2, ReqMethod: "POST", ReqPath: "/pay", RespStatus: 503},
-			"POST /pay", map[string]string{"network.protocol.version": "2", "server.address": "10.0.0.9", "server.port": "5432"}, "503"},
-		{"http no response", &api.HTTPEvent{ConnColumns: conn("server"), ReqMethod: "GET", ReqPath: "/slow"},
+		{"http server 200", stats.Observation{Method: "GET", Path: "/cart/12345?x=1", Status: 200},
+			"GET /cart/{id}", map[string]string{"http.request.method": "GET", "url.path": "/cart/12345", "http.route": "/cart/{id}", "http.response.status_code": "200", "server.port": "8080", "client.address": "10.0.0.9"}, ""},
+		{"http 503", stats.Observation{Method: "POST", Path: "/pay", Status: 503},
+			"POST /pay", map[string]string{"http.response.status_code": "503"}, "503"},
+		{"http no response", stats.Observation{Method: "GET", Path: "/slow"},
 			"GET /slow", map[string]string{"http.route": "/slow"}, "no response"},
-		{"http 404 is the client's", &api.HTTPEvent{ConnColumns: conn("server"), ReqMethod: "GET", ReqPath: "/x", RespStatus: 404},
+		{"http 404 is the client's", stats.Observation{Method: "GET", Path: "/x", Status: 404},
 			"GET /x", map[string]string{"http.response.status_code": "404"}, ""},
-		{"grpc unavailable", &api.HTTPEvent{ConnColumns: conn("client"), MajorVersion: 2, ReqMethod: "POST", ReqPath: "/shop.Cart/Add", Protocol: "grpc", GRPCStatus: "14"},
+		{"grpc unavailable", stats.Observation{Protocol: "grpc", Method: "/shop.Cart/Add", Class: "UNAVAILABLE"},
 			"shop.Cart/Add", map[string]string{"rpc.system.name": "grpc", "rpc.method": "shop.Cart/Add", "rpc.response.status_code": "UNAVAILABLE"}, "UNAVAILABLE"},
-		{"grpc ok", &api.HTTPEvent{ConnColumns: conn("server"), ReqPath: "/shop.Cart/Get", Protocol: "grpc", GRPCStatus: "0"},
+		{"grpc ok", stats.Observation{Protocol: "grpc", Method: "/shop.Cart/Get", Class: "OK"},
 			"shop.Cart/Get", map[string]string{"rpc.response.status_code": "OK"}, ""},
-		{"redis error", &api.RedisEvent{ConnColumns: conn("client"), ReqCmd: "GET", RespError: "WRONGTYPE"},
-			"GET", map[string]string{"db.system.name": "redis", "db.operation.name": "GET"}, "WRONGTYPE"},
-		{"pgsql", &api.PgSQLEvent{ConnColumns: conn("client"), QueryKind: "SELECT", QueryTemplate: "SELECT * FROM t WHERE id = ?"},
+		{"grpc reset", stats.Observation{Protocol: "grpc", Method: "/shop.Cart/Get", Class: "err"},
+			"shop.Cart/Get", nil, "no response"},
+		{"redis error", stats.Observation{Protocol: "redis", Method: "GET", Class: "WRONGTYPE"},
+			"GET", map[string]string{"db.system.name": "redis", "db.operation.name": "GET", "db.response.status_code": "WRONGTYPE"}, "WRONGTYPE"},
+		{"pgsql", stats.Observation{Protocol: "pgsql", Method: "SELECT", Path: "SELECT * FROM t WHERE id = ?", Class: "OK"},
 			"SELECT", map[string]string{"db.system.name": "postgresql", "db.query.text": "SELECT * FROM t WHERE id = ?"}, ""},
-		{"pgsql error", &api.PgSQLEvent{ConnColumns: conn("client"), QueryKind: "SELECT", SQLState: "42P01"},
-			"SELECT", map[string]string{"db.response.status_code": "42P01"}, "42P01"},
-		{"mysql error", &api.MySQLEvent{ConnColumns: conn("client"), QueryKind: "INSERT", RespStatus: "ERR", ErrCode: 1146},
+		{"mysql error", stats.Observation{Protocol: "mysql", Method: "INSERT", Class: "1146"},
 			"INSERT", map[string]string{"db.system.name": "mysql", "db.response.status_code": "1146"}, "1146"},
-		{"cql", &api.CQLEvent{ConnColumns: conn("client"), QueryKind: "SELECT", RespOp: "RESULT"},
+		{"cql", stats.Observation{Protocol: "cql", Method: "SELECT", Class: "OK"},
 			"SELECT", map[string]string{"db.system.name": "cassandra"}, ""},
-		{"cql error", &api.CQLEvent{ConnColumns: conn("client"), QueryKind: "SELECT", RespOp: "ERROR", ErrorCode: 8704, ErrorName: "Invalid"},
-			"SELECT", map[string]string{"db.response.status_code": "8704"}, "Invalid"},
-		{"dns nxdomain", &api.DNSEvent{ConnColumns: conn("client"), QueryType: "A", QueryName: "x.example", RCodeName: "NXDOMAIN"},
-			"DNS A", map[string]string{"dns.question.name": "x.example", "dns.response_code": "NXDOMAIN"}, "NXDOMAIN"},
-		{"amqp", &api.AMQPEvent{ConnColumns: conn("client"), Method: "basic.publish", Exchange: "orders", RoutingKey: "eu"},
-			"basic.publish orders", map[string]string{"messaging.system": "rabbitmq", "messaging.operation.name": "basic.publish", "messaging.destination.name": "orders", "messaging.rabbitmq.destination.routing_key": "eu"}, ""},
-		{"amqp refused", &api.AMQPEvent{ConnColumns: conn("client"), Method: "queue.declare", QueueName: "q", ReplyCode: 406},
+		{"dns nxdomain", stats.Observation{Protocol: "dns", Method: "A", Path: "x.example", Class: "NXDOMAIN"},
+			"DNS A", map[string]string{"dns.question.name": "x.example", "dns.question.type": "A", "dns.response_code": "NXDOMAIN"}, "NXDOMAIN"},
+		{"amqp", stats.Observation{Protocol: "amqp", Method: "basic.publish", Path: "orders", Class: "OK"},
+			"basic.publish orders", map[string]string{"messaging.system": "rabbitmq", "messaging.operation.name": "basic.publish", "messaging.destination.name": "orders"}, ""},
+		{"amqp refused", stats.Observation{Protocol: "amqp", Method: "queue.declare", Path: "q", Class: "406"},
 			"queue.declare q", nil, "406"},
-		{"kafka", &api.KafkaEvent{ConnColumns: conn("client"), ReqCmd: "Produce", Topic: "t", ErrorCode: 3, ErrorName: "UNKNOWN_TOPIC_OR_PARTITION"},
+		{"kafka", stats.Observation{Protocol: "kafka", Method: "Produce", Path: "t", Class: "UNKNOWN_TOPIC_OR_PARTITION"},
 			"Produce t", map[string]string{"messaging.system": "kafka", "messaging.destination.name": "t"}, "UNKNOWN_TOPIC_OR_PARTITION"},
-		{"nats", &api.NATSEvent{ConnColumns: conn("client"), Cmd: "PUB", Subject: "orders.42", SubjectTemplate: "orders.*"},
+		{"nats", stats.Observation{Protocol: "nats", Method: "PUB", Path: "orders.*", Class: "OK"},
 			"PUB orders.*", map[string]string{"messaging.system": "nats", "messaging.destination.name": "orders.*"}, ""},
 	}
 	for _, c := range cases {
-		d := describe(c.rec, api.RemoteNames{})
+		role := "server"
+		if c.obs.Protocol != "" {
+			role = "client"
+		}
+		ev := &event{ConnColumns: conn(role)}
+		ev.Obs = &c.obs
+		d := describe(ev)
 		got := map[string]string{}
 		for _, kv := range d.attrs {
 			got[string(kv.Key)] = kv.Value.Emit()
@@ -74,6 +79,9 @@ func TestDescribe(t *testing.T) {
 		}
 		if got["network.peer.address"] != "10.0.0.9" || got["network.peer.port"] != "5432" {
 			t.Errorf("%s: peer %q:%q, want 10.0.0.9:5432", c.name, got["network.peer.address"], got["network.peer.port"])
+		}
+		if role == "client" && (got["server.address"] != "10.0.0.9" || got["server.port"] != "5432") {
+			t.Errorf("%s: server %q:%q, want the remote end", c.name, got["server.address"], got["server.port"])
 		}
 	}
 }
@@ -90,8 +98,9 @@ func TestPeerName(t *testing.T) {
 			t.Errorf("peerName(%+v) = %q, want %q", n, got, want)
 		}
 	}
-	d := describe(&api.RedisEvent{ReqCmd: "GET"}, api.RemoteNames{RemoteService: "redis", RemoteNamespace: "shop"})
-	if !hasAttr(d.attrs, peerServiceKey.String("shop/redis")) {
+	ev := &event{RemoteNames: api.RemoteNames{RemoteService: "redis", RemoteNamespace: "shop"}}
+	ev.Obs = &stats.Observation{Protocol: "redis", Method: "GET", Class: "OK"}
+	if d := describe(ev); !hasAttr(d.attrs, peerServiceKey.String("shop/redis")) {
 		t.Errorf("no peer.service in %v", d.attrs)
 	}
 }
@@ -106,17 +115,21 @@ func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
 }
 
 func TestDecodeEvent(t *testing.T) {
-	line := []byte(`{"table":"redis_events","v":1,"time_":5,"trace_role":"client","req_cmd":"SET","remote_addr":"10.0.0.9","remote_service":"cache","remote_namespace":"shop"}`)
-	rec, names, ok := decodeEvent(api.Header{Table: "redis_events"}, line)
-	if r, isRedis := rec.(*api.RedisEvent); !ok || !isRedis || r.ReqCmd != "SET" || r.Time != 5 || names.RemoteService != "cache" {
-		t.Fatalf("decodeEvent = %+v, %+v, %v", rec, names, ok)
+	line := []byte(`{"table":"redis_events","v":1,"obs":{"protocol":"redis","method":"SET","class":"OK","time_":5},"time_":5,"trace_role":"client","req_cmd":"SET","remote_addr":"10.0.0.9","remote_service":"cache","remote_namespace":"shop"}`)
+	h := api.Header{Table: "redis_events"}
+	ev, ok := decodeEvent(h, line)
+	if !ok || ev.Obs.Method != "SET" || ev.Time != 5 || ev.TraceRole != "client" || ev.RemoteService != "cache" {
+		t.Fatalf("decodeEvent = %+v, %v", ev, ok)
 	}
-	for _, h := range []api.Header{{Table: "redis_events", Sample: api.SampleSlow}, {Table: "http_summary"}, {Table: "new_events"}} {
-		if _, _, ok := decodeEvent(h, line); ok {
+	for _, h := range []api.Header{{Table: "redis_events", Sample: api.SampleSlow}, {Table: "http_summary"}} {
+		if _, ok := decodeEvent(h, line); ok {
 			t.Errorf("decodeEvent(%+v) took the record", h)
 		}
 	}
-	if _, _, ok := decodeEvent(api.Header{Table: "redis_events"}, []byte(`{"table":"redis_events","time_":"x"}`)); ok {
+	if _, ok := decodeEvent(h, []byte(`{"table":"redis_events","time_":5}`)); ok {
+		t.Error("a record without its observation was taken")
+	}
+	if _, ok := decodeEvent(h, []byte(`{"table":"redis_events","time_":"x"}`)); ok {
 		t.Error("a malformed record was taken")
 	}
 }

@@ -89,7 +89,7 @@ func checkSpans(t *testing.T, spans []otlpSpan, ng *nginx, traffic map[string]in
 		status := map[string]string{"/ok": "200", "/boom": "500", "/missing": "404"}[path]
 		want := map[string]string{
 			"http.request.method": "GET", "url.path": path, "http.route": path,
-			"http.response.status_code": status, "server.port": port, "network.protocol.version": "1.1",
+			"http.response.status_code": status, "server.port": port, "client.address": "127.0.0.1",
 		}
 		for k, v := range want {
 			if s.attrs[k] != v {
