@@ -54,19 +54,24 @@ type Options struct {
 
 // View is called by the driver from one goroutine at a time.
 type View struct {
-	o        Options
-	errOut   io.Writer
-	model    *render.TraceModel
-	windows  map[string]int64 // each node's probe window so far, ns
-	ready    map[string]bool
-	start    time.Time
-	errors   []string
-	warned   map[string]bool
-	events   uint64
-	readyAt  time.Time // when the first probe attached
-	finished bool
-	conns    map[connKey]api.ConnStats // latest conn_stats row of each key
-	refilter *refilter                 // nil unless Options.Refilter
+	o       Options
+	errOut  io.Writer
+	model   *render.TraceModel
+	windows map[string]int64 // each node's probe window so far, ns
+	ready   map[string]bool
+	start   time.Time
+	errors  []string
+	warned  map[string]bool
+	// said counts the info and warning messages of the nodes by text:
+	// the first is shown with its node, the same from other nodes (500
+	// nodes, one "data access" line each) only as a count at the end.
+	said      map[string]int
+	saidOrder []string
+	events    uint64
+	readyAt   time.Time // when the first probe attached
+	finished  bool
+	conns     map[connKey]api.ConnStats // latest conn_stats row of each key
+	refilter  *refilter                 // nil unless Options.Refilter
 	// listeners are the local processes' server sockets (--local), which
 	// name the client rows' servers.
 	listeners []api.ListeningPort
@@ -84,6 +89,7 @@ func New(errOut io.Writer, o Options) *View {
 		windows:  map[string]int64{},
 		ready:    map[string]bool{},
 		warned:   map[string]bool{},
+		said:     map[string]int{},
 		conns:    map[connKey]api.ConnStats{},
 		start:    o.Now(),
 		refilter: newRefilter(o.Refilter),
@@ -248,6 +254,11 @@ func (v *View) log(node string, l api.ProbeLog) {
 		}
 		v.errors = append(v.errors, e)
 		return
+	}
+	if node != "" && v.repeated(l.Level+"\x00"+msg+"\x00"+l.Remedy) {
+		return
+	}
+	switch l.Level {
 	case api.LevelWarning:
 		fmt.Fprintf(v.errOut, "%s %s%s\n", p.Warn("warning:"), prefix, msg)
 	default:
@@ -256,6 +267,30 @@ func (v *View) log(node string, l api.ProbeLog) {
 	if l.Remedy != "" {
 		fmt.Fprintf(v.errOut, "  %s\n", render.Sanitize(l.Remedy))
 	}
+}
+
+// repeated counts a node's message and reports whether another node said
+// it already.
+func (v *View) repeated(key string) bool {
+	v.said[key]++
+	if v.said[key] == 1 {
+		v.saidOrder = append(v.saidOrder, key)
+		return false
+	}
+	return true
+}
+
+// sayRepeats tells, once at the end, how many more nodes said each message
+// shown once.
+func (v *View) sayRepeats() {
+	for _, key := range v.saidOrder {
+		if n := v.said[key] - 1; n > 0 {
+			level, rest, _ := strings.Cut(key, "\x00")
+			msg, _, _ := strings.Cut(rest, "\x00")
+			fmt.Fprintf(v.errOut, "the same %s from %d more node(s): %s\n", level, n, truncate(msg, 80))
+		}
+	}
+	v.saidOrder = nil
 }
 
 func (v *View) warnOnce(key, msg string) {
@@ -295,6 +330,7 @@ func (v *View) Frame(final bool) []byte {
 // probes reported, else srcErr.
 func (v *View) Finish(out io.Writer, srcErr error) error {
 	v.finished = true
+	v.sayRepeats()
 	v.drainRefilter()
 	if v.json() && !v.attachedNone() {
 		for _, s := range v.model.Summaries(v.o.Now().UnixNano(), v.elapsed().Nanoseconds()) {

@@ -230,3 +230,33 @@ func TestViewPassesAnyEventTable(t *testing.T) {
 		}
 	}
 }
+
+// TestViewSaysNodesMessagesOnce: the same info or warning from many nodes
+// is shown once, with its first node, and counted at the end; a message
+// that differs is shown as it comes.
+func TestViewSaysNodesMessagesOnce(t *testing.T) {
+	var out, errOut bytes.Buffer
+	v := New(&errOut, Options{Output: "table", Window: 10 * time.Second, NodesTotal: 3, Now: fixedNow})
+	_ = play(t, v, &out, func(emit func(string, []byte)) {
+		for _, n := range []string{"n1", "n2", "n3"} {
+			emit(n, []byte(`{"table":"probe_log","level":"info","msg":"data access: restricted"}`))
+			emit(n, []byte(`{"table":"probe_log","level":"warning","msg":"no TLS library","remedy":"see README"}`))
+		}
+		emit("n2", []byte(`{"table":"probe_log","level":"info","msg":"TLS: go uprobes on pid 7"}`))
+	})
+	got := errOut.String()
+	for _, want := range []string{
+		"node n1: data access: restricted\n",
+		"warning: node n1: no TLS library\n  see README\n",
+		"node n2: TLS: go uprobes on pid 7\n",
+		"the same info from 2 more node(s): data access: restricted\n",
+		"the same warning from 2 more node(s): no TLS library\n",
+	} {
+		if strings.Count(got, want) != 1 {
+			t.Errorf("stderr has %q %d times, want once:\n%s", want, strings.Count(got, want), got)
+		}
+	}
+	if strings.Contains(got, "node n2: data access") || strings.Contains(got, "node n3: no TLS") {
+		t.Errorf("a repeated message was shown again:\n%s", got)
+	}
+}
