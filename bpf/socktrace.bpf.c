@@ -25,6 +25,7 @@ volatile const __u32 self_tgid = 0;	    /* the loader, never traced */
 volatile const __u32 max_payload = 4096;    /* power of two <= PX_MAX_PAYLOAD_CAP */
 volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
 volatile const __u32 conn_bytes = 1;	    /* closes carry byte totals (conn_stats) */
+volatile const __u32 pid_slots = 0;	    /* px_tslots covers tgids below this */
 
 #define PX_MAX_IOV 16	     /* iovecs copied per call without bpf_loop (< 5.17) */
 #define PX_MAX_IOV_LOOP 1024 /* UIO_MAXIOV: every iovec, with bpf_loop */
@@ -73,6 +74,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } px_targets SEC(".maps");
+
+/* The targets again, as one byte per tgid below pid_slots (pid_max: Go sets
+ * the value size): the filter runs in every process's read, write and close
+ * on the host, and this lookup is inlined where a hash lookup hashes and
+ * walks a bucket. Go sets and clears bytes through mmap: byte stores need no
+ * atomics, and the last writer of a tgid wins as in a hash. px_targets holds
+ * tgids above (pid_max raised after the start), or all of them when
+ * pid_slots is 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8[4096]);
+} px_tslots SEC(".maps");
 
 /* Command names (comm, 16 bytes, NUL-padded) whose new processes are
  * targeted the moment they exec, so short-lived ones (curl) are not missed
@@ -182,10 +198,24 @@ static __always_inline struct px_counters *counters(void)
 	return bpf_map_lookup_elem(&px_counts, &zero);
 }
 
+/* tgid's byte in px_tslots, or NULL when it is not covered. */
+static __always_inline __u8 *target_slot(__u32 tgid)
+{
+	__u32 zero = 0;
+
+	if (tgid >= pid_slots)
+		return NULL;
+	__u8 *slots = bpf_map_lookup_elem(&px_tslots, &zero);
+	return slots ? slots + tgid : NULL;
+}
+
 static __always_inline int targeted(__u32 tgid)
 {
 	if (target_all)
 		return tgid != self_tgid;
+	__u8 *slot = target_slot(tgid);
+	if (slot)
+		return *slot;
 	return bpf_map_lookup_elem(&px_targets, &tgid) != NULL;
 }
 
@@ -370,6 +400,12 @@ static __always_inline void nconns_add(__u32 tgid, int delta)
 static __always_inline void add_target(__u32 tgid)
 {
 	__u8 one = 1;
+	__u8 *slot = target_slot(tgid);
+
+	if (slot) {
+		*slot = 1;
+		return;
+	}
 	if (bpf_map_update_elem(&px_targets, &tgid, &one, BPF_ANY)) {
 		struct px_counters *cnt = counters();
 		if (cnt)
@@ -994,10 +1030,15 @@ static __always_inline int on_enter(__u8 op, __s32 fd, __u64 buf, __u64 count, _
 
 /* This thread's saved args of a call op (or op2), consumed. Checking op
  * guards against pairing an exit with another syscall's enter. The slot is
- * freed when the thread exits (px_exit). */
+ * freed when the thread exits (px_exit), or untargeted (RemovePID). The
+ * filter comes first: it is cheaper than the lookup that would find nothing
+ * in every other process of the host. */
 static __always_inline int take_args(struct px_args *out, __u8 op, __u8 op2)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!targeted(id >> 32))
+		return 0;
 	struct px_args *a = bpf_map_lookup_elem(&px_args, &id);
 
 	if (!a || (a->op != op && a->op != op2))
@@ -1401,7 +1442,7 @@ int px_fork(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (target_all || !bpf_map_lookup_elem(&px_targets, &tgid))
+	if (target_all || !targeted(tgid))
 		return 0;
 	struct task_struct *child = (struct task_struct *)ctx->args[1];
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
@@ -1463,7 +1504,11 @@ static __always_inline __u32 on_process_exit(void)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	bpf_map_delete_elem(&px_targets, &tgid);
+	__u8 *slot = target_slot(tgid);
+	if (slot)
+		*slot = 0;
+	else
+		bpf_map_delete_elem(&px_targets, &tgid);
 	__u32 *n = bpf_map_lookup_elem(&px_nconns, &tgid);
 	if (!n)
 		return nconns_missed ? tgid : 0; /* its connections were not counted */

@@ -136,5 +136,21 @@ func BenchmarkUntargetedSyscall(b *testing.B) {
 		if st.BPFRunCount > 0 {
 			b.ReportMetric(float64(st.BPFRunNs)/float64(st.BPFRunCount), "bpf-ns/run")
 		}
+		// The filter alone: the enters of read and write (this loop's and
+		// every other process's), then their exits.
+		ps := tr.ProgramStats()
+		for unit, progs := range map[string][]string{
+			"enter-ns/run": {"px_en_read", "px_en_write"},
+			"exit-ns/run":  {"px_ex_read", "px_ex_write"},
+		} {
+			var ns, runs uint64
+			for _, p := range progs {
+				ns += ps[p].RunNs
+				runs += ps[p].RunCount
+			}
+			if runs > 0 {
+				b.ReportMetric(float64(ns)/float64(runs), unit)
+			}
+		}
 	})
 }

@@ -56,7 +56,10 @@ func TestNConnsFullDoesNotLeakConns(t *testing.T) {
 
 // With px_targets full, a targeted process's children cannot be targeted:
 // counted, not silent.
+// Only the hash can fill: px_tslots has a byte for every tgid below pid_max.
 func TestTargetsFullIsCounted(t *testing.T) {
+	forceTargetHash = true
+	defer func() { forceTargetHash = false }()
 	sh := startGated(t, "sh", "-c", "/bin/true; /bin/true")
 	c := startTracer(t, Config{PIDs: []uint32{sh.pid()}})
 	fill(t, c.tr.coll.Maps["px_targets"], func(i uint32) any { return 0xf0000000 + i }, uint8(1))

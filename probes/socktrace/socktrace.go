@@ -138,6 +138,9 @@ type Tracer struct {
 
 	tls tlsState
 
+	slots   uint32       // tgids below it are targeted in slotMem
+	slotMem *ebpf.Memory // px_tslots, one byte per tgid
+
 	closeOnce sync.Once
 	closeErr  error
 	final     atomic.Pointer[Stats] // Stats at Close
@@ -154,7 +157,8 @@ func New(cfg Config) (*Tracer, error) {
 	if err := checkHost(); err != nil {
 		return nil, err
 	}
-	spec, err := newSpec(&cfg)
+	slots := pidSlots()
+	spec, err := newSpec(&cfg, slots)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +173,10 @@ func New(cfg Config) (*Tracer, error) {
 	if err != nil {
 		t.Close()
 		return nil, loadError(err)
+	}
+	if err := t.mapTargetSlots(slots); err != nil {
+		t.Close()
+		return nil, err
 	}
 	for _, pid := range cfg.PIDs {
 		if err := t.AddPID(pid); err != nil {
@@ -201,7 +209,7 @@ func checkHost() error {
 }
 
 // newSpec loads the BPF objects' spec configured for cfg and this kernel.
-func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
+func newSpec(cfg *Config, slots uint32) (*ebpf.CollectionSpec, error) {
 	spec, err := loadSocktrace()
 	if err != nil {
 		return nil, err
@@ -212,6 +220,7 @@ func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
 		"max_payload":  uint32(cfg.MaxPayload),
 		"wakeup_bytes": uint64(cfg.WakeupBytes),
 		"conn_bytes":   boolU32(!cfg.NoConnBytes),
+		"pid_slots":    slots,
 	}
 	if tlsSupported {
 		vars["go_tcpconn_hash_md5"], vars["go_tcpconn_hash_sha"] = goTypeHashes("*net.TCPConn")
@@ -222,6 +231,7 @@ func newSpec(cfg *Config) (*ebpf.CollectionSpec, error) {
 		}
 	}
 	spec.Maps["px_events"].MaxEntries = uint32(cfg.RingBytes)
+	sizeTargetSlots(spec, slots)
 	// Process exit: px_exit drops the connections in the kernel with
 	// bpf_for_each_map_elem (Linux 5.13); older kernels get px_exit_old,
 	// which reports the exit and lets Run drop them.
@@ -357,23 +367,6 @@ func (t *Tracer) attachAll(spec *ebpf.CollectionSpec) error {
 			return fmt.Errorf("attaching %s (%s): %w", name, ps.SectionName, err)
 		}
 		t.links = append(t.links, l)
-	}
-	return nil
-}
-
-// AddPID starts tracing the process tgid (and processes it forks from now on).
-func (t *Tracer) AddPID(tgid uint32) error {
-	if err := t.coll.Maps["px_targets"].Put(tgid, uint8(1)); err != nil {
-		return fmt.Errorf("targeting pid %d: %w", tgid, err)
-	}
-	return nil
-}
-
-// RemovePID stops tracing tgid. Removing an untraced pid is not an error.
-func (t *Tracer) RemovePID(tgid uint32) error {
-	err := t.coll.Maps["px_targets"].Delete(tgid)
-	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("untargeting pid %d: %w", tgid, err)
 	}
 	return nil
 }

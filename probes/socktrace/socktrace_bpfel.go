@@ -169,6 +169,7 @@ const (
 	socktraceMapPxTargets        = "px_targets"
 	socktraceMapPxTlsArgs        = "px_tls_args"
 	socktraceMapPxTlsPending     = "px_tls_pending"
+	socktraceMapPxTslots         = "px_tslots"
 	socktraceProgPxEbRead        = "px_eb_read"
 	socktraceProgPxEbReadv       = "px_eb_readv"
 	socktraceProgPxEbRecvfrom    = "px_eb_recvfrom"
@@ -235,6 +236,7 @@ const (
 	socktraceVarGoTcpconnHashSha = "go_tcpconn_hash_sha"
 	socktraceVarMaxPayload       = "max_payload"
 	socktraceVarNconnsMissed     = "nconns_missed"
+	socktraceVarPidSlots         = "pid_slots"
 	socktraceVarSelfTgid         = "self_tgid"
 	socktraceVarTargetAll        = "target_all"
 	socktraceVarWakeupBytes      = "wakeup_bytes"
@@ -363,6 +365,7 @@ type socktraceMapSpecs struct {
 	PxTargets    *ebpf.MapSpec `ebpf:"px_targets"`
 	PxTlsArgs    *ebpf.MapSpec `ebpf:"px_tls_args"`
 	PxTlsPending *ebpf.MapSpec `ebpf:"px_tls_pending"`
+	PxTslots     *ebpf.MapSpec `ebpf:"px_tslots"`
 }
 
 // socktraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -374,6 +377,7 @@ type socktraceVariableSpecs struct {
 	GoTcpconnHashSha *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_sha"`
 	MaxPayload       *ebpf.VariableSpec `ebpf:"max_payload"`
 	NconnsMissed     *ebpf.VariableSpec `ebpf:"nconns_missed"`
+	PidSlots         *ebpf.VariableSpec `ebpf:"pid_slots"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TargetAll        *ebpf.VariableSpec `ebpf:"target_all"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -413,6 +417,7 @@ type socktraceMaps struct {
 	PxTargets    *ebpf.Map `ebpf:"px_targets"`
 	PxTlsArgs    *ebpf.Map `ebpf:"px_tls_args"`
 	PxTlsPending *ebpf.Map `ebpf:"px_tls_pending"`
+	PxTslots     *ebpf.Map `ebpf:"px_tslots"`
 }
 
 func (m *socktraceMaps) Close() error {
@@ -431,6 +436,7 @@ func (m *socktraceMaps) Close() error {
 		m.PxTargets,
 		m.PxTlsArgs,
 		m.PxTlsPending,
+		m.PxTslots,
 	)
 }
 
@@ -443,6 +449,7 @@ type socktraceVariables struct {
 	GoTcpconnHashSha *ebpf.Variable `ebpf:"go_tcpconn_hash_sha"`
 	MaxPayload       *ebpf.Variable `ebpf:"max_payload"`
 	NconnsMissed     *ebpf.Variable `ebpf:"nconns_missed"`
+	PidSlots         *ebpf.Variable `ebpf:"pid_slots"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	TargetAll        *ebpf.Variable `ebpf:"target_all"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`

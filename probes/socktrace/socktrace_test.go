@@ -452,8 +452,9 @@ func TestExitWithOpenSocket(t *testing.T) {
 			require.Equal(t, "exit", last.Syscall)
 			require.Equal(t, id, last.ID)
 			require.Equal(t, open.Remote, last.Remote)
-			var v uint8
-			require.ErrorIs(t, c.tr.coll.Maps["px_targets"].Lookup(cl.pid(), &v), ebpf.ErrKeyNotExist, "exited pid still targeted")
+			on, err := c.tr.isTargeted(cl.pid())
+			require.NoError(t, err)
+			require.False(t, on, "exited pid still targeted")
 			var cv socktracePxConn
 			key := uint64(id.TGID)<<32 | uint64(uint32(id.FD))
 			require.ErrorIs(t, c.tr.coll.Maps["px_conns"].Lookup(key, &cv), ebpf.ErrKeyNotExist, "connection of an exited pid kept")

@@ -35,6 +35,9 @@ enum bpf_map_type {
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 
+/* map_flags */
+#define BPF_F_MMAPABLE (1U << 10)
+
 /* bpf_ringbuf_submit/output flags and bpf_ringbuf_query selectors */
 #define BPF_RB_NO_WAKEUP (1ULL << 0)
 #define BPF_RB_FORCE_WAKEUP (1ULL << 1)
