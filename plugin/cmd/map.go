@@ -63,6 +63,7 @@ type MapOptions struct {
 	outputOptions
 	Duration time.Duration
 	gates    gateFlags
+	filters  traceFilters // those the agent applies
 	clusterTargets
 	args []string
 	genericiooptions.IOStreams
@@ -103,6 +104,7 @@ func (o *MapOptions) AddFlags(cmd *cobra.Command) {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to trace (at most 1h); Ctrl-C ends earlier with the map")
 	o.outputOptions.addFlags(fs, "table, json (service_map records), dot, mermaid or svg (laid out by Graphviz's dot, which must be in PATH)")
 	o.gates.addFlags(fs, `'p99 > 250ms && responder == "shop/api"'`)
+	o.filters.addAgentFlags(cmd, fs)
 	o.clusterTargets.addFlags(fs, "map")
 }
 
@@ -144,6 +146,12 @@ func (o *MapOptions) validateFlags() error {
 	if err := o.gates.validate(mapview.GateSchema); err != nil {
 		return err
 	}
+	if err := o.filters.validate(); err != nil {
+		return err
+	}
+	if o.replay != nil && o.filters.agent() != nil {
+		return errors.New("--protocol, --status, --endpoint and --min-latency cannot narrow a map's replay: its recording keeps edges, not requests; give them to the recorded map run")
+	}
 	if !o.Local {
 		if o.selects() {
 			return errors.New("--pid, --comm and --all select processes of this host: add --local")
@@ -163,6 +171,7 @@ func (o *MapOptions) config() api.TraceConfig {
 		DurationNs: o.Duration.Nanoseconds(),
 		DataAccess: api.DataAccessNone, // the map needs no values
 		Map:        o.Local,
+		Filter:     o.filters.agent(),
 	}
 }
 

@@ -33,15 +33,21 @@ type traceFilters struct {
 }
 
 func (f *traceFilters) addFlags(cmd *cobra.Command, fs *pflag.FlagSet) {
+	f.addAgentFlags(cmd, fs)
+	fs.StringVar(&f.SortBy, "sort-by", "", "order endpoints by "+strings.Join(render.SortKeys, ", ")+", largest first (default req)")
+	fs.IntVar(&f.Top, "top", 0, "show only the first N endpoints in that order (0: all)")
+	_ = cmd.RegisterFlagCompletionFunc("sort-by", cobra.FixedCompletions(render.SortKeys, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// addAgentFlags registers the filters the agent applies to requests (map
+// has these, not the order of rows).
+func (f *traceFilters) addAgentFlags(cmd *cobra.Command, fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.Protocols, "protocol", nil, "keep only these protocols: "+strings.Join(api.FilterProtocols, ", ")+" (comma-separated or repeated)")
 	fs.StringSliceVar(&f.Status, "status", nil, "keep only requests with this status: 5xx, 4xx, error (what ERR% counts), an HTTP code such as 404, or a class the STATUS column shows such as NXDOMAIN")
 	fs.StringVar(&f.Endpoint, "endpoint", "", "keep only endpoints whose ENDPOINT text matches this regular expression, e.g. '^GET /api/'")
 	fs.DurationVar(&f.MinLatency, "min-latency", 0, "keep only requests at least this slow, e.g. 100ms")
-	fs.StringVar(&f.SortBy, "sort-by", "", "order endpoints by "+strings.Join(render.SortKeys, ", ")+", largest first (default req)")
-	fs.IntVar(&f.Top, "top", 0, "show only the first N endpoints in that order (0: all)")
 	_ = cmd.RegisterFlagCompletionFunc("protocol", completeList(api.FilterProtocols))
 	_ = cmd.RegisterFlagCompletionFunc("status", completeList(api.FilterStatusClasses))
-	_ = cmd.RegisterFlagCompletionFunc("sort-by", cobra.FixedCompletions(render.SortKeys, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // completeList completes one item of a comma-separated list, keeping the

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 )
@@ -218,9 +217,13 @@ func TestRecordReplayMap(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "map.pixie.gz")
 	m := startMap(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s", "--no-stream", "--record", file)...)
+	// The same traffic mapped live with a filter the agent applies.
+	errs := startMap(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s", "-o", "json", "--status", "5xx", "--protocol", "http")...)
 	fmt.Fprintln(cli.stdin)
 	parseClient(t, cli.line(t))
-	time.Sleep(300 * time.Millisecond) // let the last events cross the ring buffer
+	if recs := errs.stop(t); len(recs) != 1 || recs[0].Requests != 1 || recs[0].Errors != 1 {
+		t.Errorf("map --status 5xx: want one edge of the one failed request: %+v", recs)
+	}
 	_ = m.cmd.Process.Signal(syscall.SIGINT)
 	if err := m.cmd.Wait(); err != nil {
 		t.Fatalf("map failed: %v\n%s", err, m.errOut.String())
