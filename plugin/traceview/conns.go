@@ -22,8 +22,8 @@ type connKey struct {
 // maxConnRows bounds the rows kept from all nodes (the agent bounds its own).
 const maxConnRows = 1 << 16
 
-// addConnStats keeps the latest row of each key: the agent's values are
-// cumulative.
+// addConnStats keeps the latest row of each key (the agent's values are
+// cumulative) and drops a key the agent retracted.
 func (v *View) addConnStats(node string, line []byte) {
 	var s api.ConnStats
 	if err := json.Unmarshal(line, &s); err != nil {
@@ -31,6 +31,10 @@ func (v *View) addConnStats(node string, line []byte) {
 		return
 	}
 	k := connKey{node, s.Key()}
+	if s.Retracted() {
+		delete(v.conns, k)
+		return
+	}
 	if _, ok := v.conns[k]; !ok && len(v.conns) >= maxConnRows {
 		v.warnOnce("conn-rows", fmt.Sprintf("more than %d conn_stats rows: later peers are left out", maxConnRows))
 		return

@@ -7,7 +7,8 @@ const TableConnStats = "conn_stats"
 // connections with one peer, whatever their protocol, counted since tracing
 // began. The agent sends a row again each interval its counts change (the
 // values are cumulative, as in Pixie), and every row at the end of the
-// window; the last row of a key holds the window's totals.
+// window; the last row of a key holds the window's totals, unless it is
+// Retracted (the row moved to another key).
 //
 // A client row's peer is the server it connects to (RemotePort is the
 // server's port, LocalPort 0); a server row's peer is a caller's address,
@@ -57,6 +58,13 @@ type ConnStatsKey struct {
 	LocalPort  uint16
 	TraceRole  string
 	Protocol   string
+}
+
+// Retracted tells a row the agent withdrew: all counts zero, which no
+// real row has (it holds an open or a closed connection). The receiver
+// drops its row of that key (connstats.Table.Changed says when).
+func (s *ConnStats) Retracted() bool {
+	return s.ConnOpen == 0 && s.ConnClose == 0 && s.ConnActive == 0 && s.BytesSent == 0 && s.BytesRecv == 0
 }
 
 // Key returns the row's key.

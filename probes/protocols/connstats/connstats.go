@@ -212,11 +212,17 @@ func (t *Table) Rows(timeNs int64, proto ProtocolOf) []api.ConnStats {
 }
 
 // Changed returns the rows whose counts changed since the last call (all
-// of them when all is set): what the agent sends each interval.
+// of them when all is set): what the agent sends each interval. A row sent
+// before and gone since comes back with zero counts (api.ConnStats
+// Retracted): an open connection's row moves to another key once its
+// protocol (or role) is recognised, and the receiver keeps the last row
+// of each key, so the old one would stay as a connection never closed.
 func (t *Table) Changed(timeNs int64, proto ProtocolOf, all bool) []api.ConnStats {
 	rows := t.Rows(timeNs, proto)
+	live := make(map[api.ConnStatsKey]bool, len(rows))
 	out := rows[:0]
 	for _, r := range rows {
+		live[r.Key()] = true
 		prev, seen := t.sent[r.Key()]
 		prev.Time, prev.Header = r.Time, r.Header
 		if all || !seen || prev != r {
@@ -224,7 +230,17 @@ func (t *Table) Changed(timeNs int64, proto ProtocolOf, all bool) []api.ConnStat
 			out = append(out, r)
 		}
 	}
-	return out
+	var gone []api.ConnStats
+	for k, prev := range t.sent {
+		if !live[k] {
+			delete(t.sent, k)
+			r := newRow(k, prev.Comm)
+			r.Time = timeNs
+			gone = append(gone, *r)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool { return less(gone[i].Key(), gone[j].Key()) })
+	return append(out, gone...)
 }
 
 func less(a, b api.ConnStatsKey) bool {

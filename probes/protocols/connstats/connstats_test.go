@@ -110,3 +110,31 @@ func TestTableBounds(t *testing.T) {
 		t.Errorf("overflow row %+v, want no peer and 5 closes", r)
 	}
 }
+
+// An open connection's row moves to another key once its protocol is
+// recognised: Changed retracts the old key (a zero row), once.
+func TestTableRetractsMovedRows(t *testing.T) {
+	tb := New()
+	id := conn.ID{TGID: 7, FD: 3, Gen: 1}
+	proto := func(conn.ID) (string, conn.Role) { return "", conn.RoleUnknown }
+	recognised := func(conn.ID) (string, conn.Role) { return proto(id) }
+	tb.Event(open(id, conn.RoleClient, "connect", caller, server), recognised)
+	unknown := api.ConnStatsKey{PID: 7, RemoteAddr: "10.0.0.2", RemotePort: 6379, TraceRole: "client", Protocol: "unknown"}
+	if rows := tb.Changed(1, recognised, false); len(rows) != 1 || rows[0].Key() != unknown || rows[0].Retracted() {
+		t.Fatalf("before any data: %+v, want one active row of protocol unknown", rows)
+	}
+	proto = redisOf
+	tb.SetBytes(id, 10, 4)
+	rows := tb.Changed(2, recognised, false)
+	if len(rows) != 2 || rows[0].Protocol != "redis" || rowCounts(rows[0]) != (counts{1, 0, 1, 10, 4}) {
+		t.Fatalf("once redis: %+v, want the redis row, then the unknown one retracted", rows)
+	}
+	if r := rows[1]; r.Key() != unknown || !r.Retracted() || r.Time != 2 || r.Comm != "app" {
+		t.Errorf("retraction %+v, want the unknown key with zero counts at time 2", r)
+	}
+	tb.Event(closeEv(id, 12, 4), recognised)
+	rows = tb.Changed(3, recognised, true)
+	if len(rows) != 1 || rowCounts(rows[0]) != (counts{1, 1, 0, 12, 4}) {
+		t.Errorf("final: %+v, want only the redis row, closed (the retraction is sent once)", rows)
+	}
+}
