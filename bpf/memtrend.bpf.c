@@ -102,12 +102,14 @@ static __always_inline void read_low(void)
 		return;
 	struct mt_low *l = bpf_map_lookup_elem(&px_mt_low, &tgid);
 	if (!l) {
-		struct mt_low first = {.pages = pages, .readings = 1};
+		struct mt_low first = {.pages = pages, .readings = 1, .at_ns = bpf_ktime_get_ns()};
 		bpf_map_update_elem(&px_mt_low, &tgid, &first, BPF_NOEXIST);
 		return;
 	}
-	if (pages < l->pages)
-		l->pages = pages; /* threads racing here each leave a true reading */
+	if (pages < l->pages) { /* threads racing here each leave a true reading */
+		l->pages = pages;
+		l->at_ns = bpf_ktime_get_ns();
+	}
 	__sync_fetch_and_add(&l->readings, 1);
 }
 

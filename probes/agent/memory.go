@@ -240,7 +240,9 @@ func (m *memSession) sampleOne(p procs.Proc, now time.Time) bool {
 		}
 		c := m.sys.Read(p.PID)
 		st.MmapBytes, st.MunmapBytes, st.BrkBytes = c.MmapBytes, c.MunmapBytes, c.BrkBytes
-		st.LowRSSBytes, _ = m.sys.TakeLow(p.PID)
+		if low, ok := m.sys.TakeLow(p.PID); ok {
+			st.LowRSSBytes, st.LowRSSTime = low.Bytes, low.Time
+		}
 	}
 	m.live[p.PID] = st.UPID
 	m.trends.Add(st)

@@ -42,6 +42,7 @@ type ProcessStats struct {
 	// 0: none made): where memory that cycles faster than the sampling
 	// is released, so the floor under its cycle.
 	LowRSSBytes uint64 `json:"low_rss_bytes,omitempty"`
+	LowRSSTime  int64  `json:"low_rss_time_,omitempty"` // when it was read, ns since the Unix epoch
 	// Pod identity, when the agent knows it (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`

@@ -17,6 +17,7 @@ type memtrendMtLow struct {
 	_        structs.HostLayout
 	Pages    uint64
 	Readings uint64
+	AtNs     uint64
 }
 
 type memtrendMtStats struct {

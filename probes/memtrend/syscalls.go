@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -84,18 +85,35 @@ func (s *Syscalls) Remove(pid uint32) {
 	_ = s.objs.PxMtLow.Delete(pid)
 }
 
-// TakeLow returns the lowest resident set pid had at the return of its
-// own munmap, madvise and brk calls since the last TakeLow, and starts
-// over; ok is false when it made none of these calls.
-func (s *Syscalls) TakeLow(pid uint32) (bytes uint64, ok bool) {
+// Low is the lowest resident set a process had at the return of its own
+// munmap, madvise and brk calls, and when (ns since the Unix epoch).
+type Low struct {
+	Bytes uint64
+	Time  int64
+}
+
+// TakeLow returns pid's low since the last TakeLow and starts over; ok is
+// false when it made none of these calls.
+func (s *Syscalls) TakeLow(pid uint32) (low Low, ok bool) {
 	var v memtrendMtLow
 	if err := s.objs.PxMtLow.LookupAndDelete(pid, &v); err != nil {
 		if !errors.Is(err, ebpf.ErrNotSupported) || s.objs.PxMtLow.Lookup(pid, &v) != nil {
-			return 0, false
+			return Low{}, false
 		}
 		_ = s.objs.PxMtLow.Delete(pid) // before 5.14 hash maps cannot do both at once
 	}
-	return v.Pages * pageSize, v.Readings > 0
+	return Low{Bytes: v.Pages * pageSize, Time: wallOfMonotonic(v.AtNs)}, v.Readings > 0
+}
+
+// wallOfMonotonic turns a CLOCK_MONOTONIC reading (bpf_ktime_get_ns) into
+// ns since the Unix epoch, by the two clocks' offset now.
+func wallOfMonotonic(ns uint64) int64 {
+	var ts unix.Timespec
+	wall := time.Now().UnixNano()
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return wall
+	}
+	return wall - ts.Nano() + int64(ns)
 }
 
 // Read returns pid's counts (zero if it made none of these calls).

@@ -97,7 +97,12 @@ func TestSyscallsLowIsTheFloor(t *testing.T) {
 		}
 		seen, peak = min(seen, st.RSSBytes), max(peak, st.RSSBytes)
 	}
-	low, ok := s.TakeLow(pid)
+	before := time.Now().UnixNano()
+	l, ok := s.TakeLow(pid)
+	low := l.Bytes
+	if ok && (l.Time < before-int64(1600*time.Millisecond) || l.Time > time.Now().UnixNano()) {
+		t.Errorf("low read at %d, want within the last 1.6 s before %d", l.Time, before)
+	}
 	t.Logf("low %d KiB, /proc lowest %d KiB, peak %d KiB", low>>10, seen>>10, peak>>10)
 	const slack = 256 << 10
 	if !ok || low > seen+slack || low+(1<<20)+slack < seen || peak < low+12<<20 {

@@ -44,7 +44,11 @@ func (t *Tracker) Add(st api.ProcessStats) {
 	at := float64(st.Time-s.first.Time) / 1e9
 	s.pts.Add(trend.Point{T: at, V: float64(st.RSSBytes)})
 	if st.LowRSSBytes > 0 {
-		s.lows.Add(trend.Point{T: at, V: float64(min(st.LowRSSBytes, st.RSSBytes))})
+		lowAt := at // at its own time when known: a slow cycle may sit anywhere in the interval
+		if st.LowRSSTime > s.first.Time {
+			lowAt = float64(st.LowRSSTime-s.first.Time) / 1e9
+		}
+		s.lows.Add(trend.Point{T: lowAt, V: float64(min(st.LowRSSBytes, st.RSSBytes))})
 	}
 	if st.RSSBytes > s.peak {
 		s.peak = st.RSSBytes

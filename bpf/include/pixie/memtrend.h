@@ -58,6 +58,7 @@ struct mt_stats {
 struct mt_low {
 	__u64 pages;
 	__u64 readings;
+	__u64 at_ns; /* CLOCK_MONOTONIC of the lowest reading */
 };
 
 /*

@@ -42,17 +42,30 @@ func undersampled(c Churn, swing, span, minGrowth float64) (perInterval float64,
 	return perInterval, perInterval >= minGrowth && perInterval >= swing
 }
 
-// judgeUndersampled gives the verdict of a series whose memory cycles
-// faster than it was sampled. Only the cycle's floor tells a leak: every
-// cycle returns there, so the floor rises with what each cycle keeps. It
-// is read at the releases themselves when the eBPF counters ran (Lows),
-// else taken from the samples that happen to sit on the lower envelope.
-// Too few of either and it says so, with the samples a run needs.
-func (r *Result) judgeUndersampled(pts []Point, c Churn, perInterval, swing, minGrowth float64) {
+// floorReadable reports whether a cycle about as slow as the sampling
+// (half its swing released per interval) is still best judged by its lows:
+// read in enough intervals, they trace the floor the few drops the
+// samples catch cannot.
+func floorReadable(c Churn, perInterval, swing, minGrowth float64) bool {
+	return len(c.Lows) >= minFloorPoints && perInterval >= minGrowth && 2*perInterval >= swing
+}
+
+// judgeCycle gives the verdict of a series whose memory cycles faster
+// than it was sampled (fast), or about as fast with lows to read. Only the
+// cycle's floor tells a leak: every cycle returns there, so the floor
+// rises with what each cycle keeps. It is read at the releases themselves
+// when the eBPF counters ran (Lows), else taken from the samples that
+// happen to sit on the lower envelope. Too few of either and it says so,
+// with the samples a run needs.
+func (r *Result) judgeCycle(pts []Point, c Churn, perInterval, swing, minGrowth float64, fast bool) {
 	interval := r.Span / float64(c.Samples-1)
-	r.Undersampled = true
+	r.Undersampled = fast
 	cycle := fmt.Sprintf("it released %s per %s sample interval, %.1f times what its samples swing (%s): its memory cycles faster than the sampling, so samples land at random points of the cycle",
 		Bytes(perInterval), durationMs(interval), perInterval/math.Max(swing, 1), Bytes(swing))
+	if !fast {
+		cycle = fmt.Sprintf("it released %s per %s sample interval, %.1f times what its samples swing (%s): its memory cycles about as fast as the sampling, so few samples catch a drop",
+			Bytes(perInterval), durationMs(interval), perInterval/math.Max(swing, 1), Bytes(swing))
+	}
 	if len(c.Lows) > 0 {
 		r.judgeLows(c.Lows, c.Samples, interval, cycle, minGrowth)
 		return
@@ -83,7 +96,7 @@ func (r *Result) judgeUndersampled(pts []Point, c Churn, perInterval, swing, min
 	}
 }
 
-// judgeLows judges a fast cycle by its lows (Churn.Lows): read at the
+// judgeLows judges a cycle by its lows (Churn.Lows): read at the
 // moment each release returns, they trace the floor interval by interval,
 // so a floor that rises is a leak once enough intervals show it.
 func (r *Result) judgeLows(lows []Point, samples int, interval float64, cycle string, minGrowth float64) {
@@ -94,7 +107,7 @@ func (r *Result) judgeLows(lows []Point, samples int, interval float64, cycle st
 		r.Slope, r.Low, r.High = ff.Slope, ff.Low, ff.High
 	}
 	rise := ff.Slope * r.Span
-	floor := fmt.Sprintf("the floor under a fast cycle (its lowest RSS at its own munmap, madvise and brk calls) read in %d of %d sample intervals",
+	floor := fmt.Sprintf("the floor under a memory cycle (its lowest RSS at its own munmap, madvise and brk calls) read in %d of %d sample intervals",
 		len(lows), samples-1)
 	switch {
 	case len(lows) < minFloorPoints:

@@ -97,8 +97,9 @@ func analyze(pts []Point, lim Limits, c Churn) Result {
 	if c.Samples == 0 {
 		c.Samples = len(pts)
 	}
-	if perInterval, ok := undersampled(c, r.Peak-lo, r.Span, minGrowth); ok {
-		r.judgeUndersampled(pts, c, perInterval, r.Peak-lo, minGrowth)
+	perInterval, fast := undersampled(c, r.Peak-lo, r.Span, minGrowth)
+	if fast || floorReadable(c, perInterval, r.Peak-lo, minGrowth) {
+		r.judgeCycle(pts, c, perInterval, r.Peak-lo, minGrowth, fast)
 		r.oom(lim)
 		return r
 	}
