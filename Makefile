@@ -24,6 +24,6 @@ demo: deps build ## trace a demo nginx on this host for 15 s (root)
 # The whole of CI, in one place: static checks first (cheap, fail fast),
 # then the full tests, the race pass, the release checks, the cluster.
 .PHONY: ci
-ci: deps lint verify-generate cross test test-race bench-check krew-verify e2e ## everything .ci/run runs
+ci: deps lint verify-generate cross-vet test test-race bench-check krew-verify e2e ## everything .ci/run runs
 
 include hack/make/*.mk
