@@ -79,13 +79,15 @@ static __always_inline __u64 resident_pages(void)
 	__s64 pages = 0;
 	if (bpf_core_type_exists(struct mm_rss_stat___mt)) {
 		__u32 off = bpf_core_field_offset(struct mm_struct___mt_pre62, rss_stat);
-		pages = counter_at(mm, off + MT_FILEPAGES * 8) + counter_at(mm, off + MT_ANONPAGES * 8) +
+		pages = counter_at(mm, off + MT_FILEPAGES * 8) +
+			counter_at(mm, off + MT_ANONPAGES * 8) +
 			counter_at(mm, off + MT_SHMEMPAGES * 8);
 	} else {
 		__u32 off = bpf_core_field_offset(struct mm_struct___mt, rss_stat) +
 			    bpf_core_field_offset(struct percpu_counter___mt, count);
 		__u32 size = bpf_core_type_size(struct percpu_counter___mt);
-		pages = counter_at(mm, off + MT_FILEPAGES * size) + counter_at(mm, off + MT_ANONPAGES * size) +
+		pages = counter_at(mm, off + MT_FILEPAGES * size) +
+			counter_at(mm, off + MT_ANONPAGES * size) +
 			counter_at(mm, off + MT_SHMEMPAGES * size);
 	}
 	return pages > 0 ? pages : 0;

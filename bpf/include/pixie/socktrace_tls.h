@@ -134,7 +134,6 @@ struct {
 	__type(value, struct px_tls_args);
 } px_go_args SEC(".maps");
 
-
 /* Report n plaintext bytes at buf on tgid's socket fd. */
 static __always_inline void tls_emit(__u32 tgid, __s32 fd, __u8 op, __u8 dir, __u64 buf, __u64 n,
 				     __u64 start_ns)
