@@ -15,8 +15,8 @@ import (
 type TraceModel struct {
 	// Select narrows and orders what View and Summaries show.
 	Select TraceSelect
-	// NamePeer, when set, names a row's peer (a local server's process);
-	// rows that then share a key merge.
+	// NamePeer, when set, names a row's peer (a DNS name, a local
+	// server's process); rows that then share a key merge.
 	NamePeer func(stats.Endpoint) string
 	agg      *stats.Aggregator
 	probe    map[string]api.ProbeStats // node -> latest (cumulative) snapshot
@@ -42,7 +42,8 @@ func (m *TraceModel) Rows() []stats.Endpoint {
 		return rows
 	}
 	for i := range rows {
-		rows[i].Peer = m.NamePeer(rows[i])
+		// Named, the DNS name no longer tells rows apart.
+		rows[i].Peer, rows[i].PeerDNS = m.NamePeer(rows[i]), ""
 	}
 	named := stats.NewAggregator(stats.Config{MaxKeys: len(rows) + 1})
 	named.Merge(rows)

@@ -207,6 +207,9 @@ func (v *View) addRows(node string, s api.HTTPStats) {
 			s.Rows[i].Node = node
 		}
 	}
+	if v.model.NamePeer == nil && slices.ContainsFunc(s.Rows, func(e stats.Endpoint) bool { return e.PeerDNS != "" }) {
+		v.model.NamePeer = v.namePeer
+	}
 	v.model.AddHTTPStats(s)
 }
 
@@ -418,11 +421,20 @@ func (v *View) addListener(line []byte) {
 // maxListeners bounds the listening sockets kept.
 const maxListeners = 1 << 14
 
-// namePeer names a client row's server on a loopback address (another
-// host's server on a port that a local process also listens on is not it).
+// namePeer names a client row's server that the cluster did not name
+// (the peer is still an address): by the name a traced DNS answer gave
+// it, else, on a loopback address, by its listening process (another
+// host's server on a port that a local process also listens on is not
+// it), else it stays the address.
 func (v *View) namePeer(e stats.Endpoint) string {
 	ap, err := netip.ParseAddrPort(e.Peer)
-	if e.Role != vocab.RoleClient || err != nil || !ap.Addr().Unmap().IsLoopback() {
+	if e.Role != vocab.RoleClient || err != nil {
+		return e.Peer
+	}
+	if e.PeerDNS != "" {
+		return e.PeerDNS
+	}
+	if !ap.Addr().Unmap().IsLoopback() || len(v.listeners) == 0 {
 		return e.Peer
 	}
 	if v.names == nil {

@@ -34,6 +34,7 @@ type pipeline struct {
 	records   uint64
 	lastStats time.Time
 	conns     *connstats.Table
+	dns       *dnsNames // addresses named by this node's traced DNS answers
 	// connBytes reads the kernel's byte counts of open connections
 	// (Tracer.ConnBytes); nil without a tracer (tests).
 	connBytes       func(func(id conn.ID, sent, recv uint64)) error
@@ -41,7 +42,7 @@ type pipeline struct {
 }
 
 func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps []conn.Protocol) *pipeline {
-	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now(), conns: connstats.New(),
+	p := &pipeline{cfg: cfg, out: out, agg: stats.NewAggregator(stats.Config{}), procs: map[uint32]procs.Proc{}, lastStats: time.Now(), conns: connstats.New(), dns: newDNSNames(maxDNSNames),
 		nodePods: newNodePods(cfg.ProcRootDir, cfg.NodeOnly, cfg.NodePodUIDs, getenvOS(EnvPodUID))}
 	if cfg.Samples != nil {
 		p.samples = newSampler(*cfg.Samples, defaultSampleBudget)
@@ -115,9 +116,16 @@ func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	p.records++
 	c := rec.Conn()
 	service := p.label(c)
+	if ev, isDNS := rec.(*api.DNSEvent); isDNS {
+		p.dns.learn(ev)
+	}
+	c.RemoteDNS = p.dns.name(c.RemoteAddr)
 	obs, ok := protocols.Observe(proto, rec)
 	if ok {
 		obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
+		if c.TraceRole == vocab.RoleClient && !p.cfg.Map {
+			obs.PeerDNS = c.RemoteDNS
+		}
 		if p.cfg.ServerPeers && c.TraceRole == vocab.RoleServer {
 			obs.Peer = c.RemoteAddr
 		}

@@ -36,6 +36,7 @@ type httpEventWire struct {
 	Latency      int64             `json:"latency"`
 	ContainerID  string            `json:"container_id,omitempty"`
 	PodUID       string            `json:"pod_uid,omitempty"`
+	RemoteDNS    string            `json:"remote_dns,omitempty"`
 	Protocol     string            `json:"protocol,omitempty"`
 	GRPCStatus   string            `json:"grpc_status,omitempty"`
 }
@@ -54,7 +55,7 @@ func reference(t testing.TB, e *HTTPEvent) []byte {
 		ReqMethod: e.ReqMethod, ReqPath: e.ReqPath, ReqHeaders: e.ReqHeaders, ReqBody: e.ReqBody, ReqBodySize: e.ReqBodySize,
 		RespStatus: e.RespStatus, RespMessage: e.RespMessage, RespHeaders: e.RespHeaders, RespBody: e.RespBody,
 		RespBodySize: e.RespBodySize, Latency: c.Latency, ContainerID: c.ContainerID, PodUID: c.PodUID,
-		Protocol: e.Protocol, GRPCStatus: e.GRPCStatus,
+		RemoteDNS: c.RemoteDNS, Protocol: e.Protocol, GRPCStatus: e.GRPCStatus,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	for i, s := range hardStrings {
 		e := &HTTPEvent{
 			Header:      Header{Table: TableHTTPEvents, V: Version, Seq: uint64(i), Node: s},
-			ConnColumns: ConnColumns{Time: -1, PID: 4294967295, Comm: s, LocalAddr: s, LocalPort: 65535, RemoteAddr: "::1", TraceRole: "server", Latency: 9, ContainerID: s},
+			ConnColumns: ConnColumns{Time: -1, PID: 4294967295, Comm: s, LocalAddr: s, LocalPort: 65535, RemoteAddr: "::1", TraceRole: "server", Latency: 9, ContainerID: s, RemoteDNS: s},
 			ReqMethod:   "GET", ReqPath: s, ReqHeaders: map[string]string{s: s, "z": "1", "a": s}, ReqBody: s,
 			RespStatus: 200, RespMessage: s, RespBody: s, RespBodySize: -3, Protocol: s, GRPCStatus: s,
 		}
@@ -91,13 +92,13 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 // until it is (the values differ from their zero values, so each shows).
 func TestAppendJSONHeaderColumns(t *testing.T) {
 	h := Header{Table: "t", V: 1, Seq: 2, Node: "n", Sample: SampleSlow, SampleRow: &SampleRow{Service: "s"},
-		Obs: &stats.Observation{Service: "s\"<", Role: "server", Method: "GET", Path: "/a", Peer: "p", Status: 503,
+		Obs: &stats.Observation{Service: "s\"<", Role: "server", Method: "GET", Path: "/a", Peer: "p", PeerDNS: "d", Status: 503,
 			LatencyNs: 3, ReqBytes: 4, RespBytes: 5, TimeNs: 6, Protocol: "redis", Class: "ERR"}}
 	if n := reflect.TypeFor[Header]().NumField(); n != 7 {
 		t.Fatalf("Header has %d columns, this test and appendHeader know 7: add the new one to both", n)
 	}
-	if n := reflect.TypeFor[stats.Observation]().NumField(); n != 12 {
-		t.Fatalf("Observation has %d fields, appendObs knows 12: add the new one to it and here", n)
+	if n := reflect.TypeFor[stats.Observation]().NumField(); n != 13 {
+		t.Fatalf("Observation has %d fields, appendObs knows 13: add the new one to it and here", n)
 	}
 	e := &HTTPEvent{Header: h}
 	if got, want := e.AppendJSON(nil), reference(t, e); !bytes.Equal(got, want) {

@@ -1,5 +1,7 @@
 package api
 
+import "net/netip"
+
 // Tables of protocols other than HTTP (Pixie's names).
 const (
 	TableRedisEvents = "redis_events" // one per Redis command with its reply
@@ -27,6 +29,9 @@ type ConnColumns struct {
 	// Container and pod identity, when the agent knows them (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`
+	// RemoteDNS is the name whose traced DNS answer on this node gave
+	// RemoteAddr (never a reverse lookup); empty when none did.
+	RemoteDNS string `json:"remote_dns,omitempty"`
 }
 
 // RedisEvent is one Redis command with its reply (Pixie's redis_events).
@@ -64,6 +69,9 @@ type DNSEvent struct {
 	RCodeName string `json:"rcode_name"` // "NOERROR", "NXDOMAIN", ...
 	ReqBytes  int64  `json:"req_bytes"`
 	RespBytes int64  `json:"resp_bytes"`
+	// Answers are the A and AAAA addresses of a NOERROR answer, for the
+	// agent to name peers by; not a column.
+	Answers []netip.Addr `json:"-"`
 }
 
 // TableName implements Record.

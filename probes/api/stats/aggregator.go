@@ -59,11 +59,14 @@ func ClassIsError(protocol, class string) bool {
 
 // Key identifies one aggregated endpoint.
 type Key struct {
-	Service     string `json:"service"`
-	Role        string `json:"trace_role"`
-	Method      string `json:"req_method"`
-	Path        string `json:"req_path"` // template (see Template)
-	Peer        string `json:"peer,omitempty"`
+	Service string `json:"service"`
+	Role    string `json:"trace_role"`
+	Method  string `json:"req_method"`
+	Path    string `json:"req_path"` // template (see Template)
+	Peer    string `json:"peer,omitempty"`
+	// PeerDNS is the name a traced DNS answer gave Peer's address, for the
+	// plugin to show when the cluster does not name it.
+	PeerDNS     string `json:"peer_dns,omitempty"`
 	StatusClass string `json:"status_class"`
 	// Protocol is empty for HTTP, else "redis", "dns": for those, Method
 	// is the command or query type, Path the query name or empty, and
@@ -119,9 +122,10 @@ type Observation struct {
 	Service   string `json:"service"` // workload, pod or comm
 	Role      string `json:"role"`    // vocab.RoleClient or vocab.RoleServer
 	Method    string `json:"method"`
-	Path      string `json:"path"`           // raw request target; templated by Add
-	Peer      string `json:"peer,omitempty"` // the other side: a service name or addr:port
-	Status    int    `json:"status"`         // 0: no response
+	Path      string `json:"path"`               // raw request target; templated by Add
+	Peer      string `json:"peer,omitempty"`     // the other side: a service name or addr:port
+	PeerDNS   string `json:"peer_dns,omitempty"` // the name DNS gave Peer's address (Key.PeerDNS)
+	Status    int    `json:"status"`             // 0: no response
 	LatencyNs int64  `json:"latency"`
 	ReqBytes  int64  `json:"req_bytes"`
 	RespBytes int64  `json:"resp_bytes"`
@@ -188,6 +192,7 @@ func (a *Aggregator) Add(o Observation) {
 		Method:      normalizeMethod(o.Method),
 		Path:        path,
 		Peer:        truncate(o.Peer, maxPeerLen),
+		PeerDNS:     truncate(o.PeerDNS, maxPeerLen),
 		StatusClass: class,
 	}
 	if k.Role != vocab.RoleClient && k.Role != vocab.RoleServer {
@@ -215,6 +220,7 @@ func (a *Aggregator) addOther(o Observation) {
 		Method:      truncate(o.Method, maxOtherMethodLen),
 		Path:        truncate(o.Path, maxOtherPathLen),
 		Peer:        truncate(o.Peer, maxPeerLen),
+		PeerDNS:     truncate(o.PeerDNS, maxPeerLen),
 		StatusClass: truncate(o.Class, maxClassLen),
 	}
 	if k.StatusClass == "" {
@@ -316,6 +322,7 @@ func SortRows(rows []Endpoint) {
 			cmp.Compare(x.Service, y.Service),
 			cmp.Compare(x.Role, y.Role),
 			cmp.Compare(x.Peer, y.Peer),
+			cmp.Compare(x.PeerDNS, y.PeerDNS),
 			cmp.Compare(x.Path, y.Path),
 			cmp.Compare(x.Method, y.Method),
 			cmp.Compare(x.StatusClass, y.StatusClass),

@@ -304,3 +304,26 @@ func TestTCP(t *testing.T) {
 		t.Errorf("records %v", got)
 	}
 }
+
+// TestAnswersForNaming: a NOERROR answer's addresses reach the agent even
+// without -o json (no bodies kept); an NXDOMAIN's do not.
+func TestAnswersForNaming(t *testing.T) {
+	h := newHarness(t, conn.Options{BodyLimit: -1, NoHeaders: true}, clientAddr, serverAddr)
+	h.dgram(conn.Egress, serverAddr, build(t, 7, false, 0, "shop.test.", dnsmessage.TypeA), 0)
+	h.dgram(conn.Ingress, serverAddr, build(t, 7, true, 0, "shop.test.", dnsmessage.TypeA, [4]byte{127, 0, 0, 9}, [4]byte{10, 0, 0, 1}), 0)
+	h.dgram(conn.Egress, serverAddr, build(t, 8, false, 0, "nx.test.", dnsmessage.TypeA), 0)
+	h.dgram(conn.Ingress, serverAddr, build(t, 8, true, dnsmessage.RCodeNameError, "nx.test.", dnsmessage.TypeA, [4]byte{10, 0, 0, 2}), 0)
+	if len(h.recs) != 2 {
+		t.Fatalf("%d records, stats %+v", len(h.recs), h.tr.Stats())
+	}
+	want := []netip.Addr{netip.MustParseAddr("127.0.0.9"), netip.MustParseAddr("10.0.0.1")}
+	if got := h.recs[0].Answers; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("answers %v, want %v", got, want)
+	}
+	if h.recs[0].RespBody != "" {
+		t.Errorf("resp_body kept without bodies: %s", h.recs[0].RespBody)
+	}
+	if got := h.recs[1].Answers; len(got) != 0 {
+		t.Errorf("NXDOMAIN answers %v, want none", got)
+	}
+}

@@ -249,18 +249,14 @@ func (p *Parser) response(c *conn.Chunk, h header) {
 		ReqBytes:  q.size,
 		RespBytes: int64(len(c.Data)) + int64(c.Gap),
 	}
+	var ans []answer
+	if err == nil {
+		ans = answers(c.Data, off, h.an)
+	}
+	if h.rcode == 0 {
+		ev.Answers = addrs(ans)
+	}
 	if p.json() {
-		var ans []answer
-		if err == nil {
-			for i := 0; i < int(h.an) && i < maxAnswers; i++ {
-				a, next, err := readAnswer(c.Data, off)
-				if err != nil {
-					break // cut by the capture limit, or malformed
-				}
-				ans = append(ans, a)
-				off = next
-			}
-		}
 		ev.RespHeader = headerJSON(h)
 		ev.RespBody = bodyJSON("answers", nil, ans)
 	}
@@ -268,6 +264,35 @@ func (p *Parser) response(c *conn.Chunk, h header) {
 		ev.RemoteAddr, ev.RemotePort = c.Peer.Addr().Unmap().String(), c.Peer.Port()
 	}
 	p.env.Out.Emit(ev, q.start, c.WireNs())
+}
+
+// answers decodes up to maxAnswers of the n answers at off, stopping at
+// the first that the capture limit cut or that is malformed.
+func answers(msg []byte, off int, n uint16) []answer {
+	var ans []answer
+	for i := 0; i < int(n) && i < maxAnswers; i++ {
+		a, next, err := readAnswer(msg, off)
+		if err != nil {
+			break
+		}
+		ans = append(ans, a)
+		off = next
+	}
+	return ans
+}
+
+// addrs are the A and AAAA answers' addresses.
+func addrs(ans []answer) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range ans {
+		if a.rtype != 1 && a.rtype != 28 {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.value); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
 }
 
 // questions decodes up to maxQuestions questions; off is after the last
