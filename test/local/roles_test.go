@@ -5,6 +5,7 @@ package local
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -70,6 +71,9 @@ type clientPlan struct {
 	Pre      int      `json:"pre"`       // requests made before waiting for a line on stdin
 	Wait     bool     `json:"wait"`      // wait for a line on stdin even without Pre requests
 	TLS      bool     `json:"tls"`       // over crypto/tls (any certificate)
+	// Resolver is a DNS server's "ip:port" that resolves the URLs' host
+	// names (through Go's resolver) instead of the system's.
+	Resolver string `json:"resolver,omitempty"`
 }
 
 // clientResult is what the client measured itself.
@@ -103,7 +107,7 @@ func clientMain() {
 			fatalf("client: %v", err)
 		}
 		if c == nil {
-			if c, err = dial(u.Host, plan.TLS); err != nil {
+			if c, err = dial(u.Host, plan.TLS, plan.Resolver); err != nil {
 				fatalf("client: %v", err)
 			}
 			br = bufio.NewReader(c)
@@ -158,8 +162,15 @@ func clientMain() {
 // dial connects to addr, over crypto/tls if asked, and times the
 // connection's writes and reads: the socket's, or tls.Conn's, where the
 // Go TLS uprobes sit (their span holds the encryption).
-func dial(addr string, overTLS bool) (*stampconn.Conn, error) {
-	c, err := net.Dial("tcp", addr)
+func dial(addr string, overTLS bool, resolver string) (*stampconn.Conn, error) {
+	var d net.Dialer
+	if resolver != "" {
+		d.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var rd net.Dialer
+			return rd.DialContext(ctx, network, resolver)
+		}}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil || !overTLS {
 		return stampconn.New(c), err
 	}
