@@ -145,7 +145,13 @@ func TestDeferDeleteAfterFinishedRun(t *testing.T) {
 	go k.run(ctx, t)
 	release := make(chan struct{})
 	client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-		<-release // an API server slow to delete
+		// An API server slow to delete. Bounded: if Run deletes before it
+		// returns (a run that did not finish by itself), the test fails on
+		// the pod count below instead of hanging until go test's timeout.
+		select {
+		case <-release:
+		case <-time.After(30 * time.Second):
+		}
 		return false, nil, nil
 	})
 	o := testOptions(client, k, nil)
