@@ -279,6 +279,14 @@ func runGRPC(t *testing.T, c grpcCase) {
 	if sayBytes > 0 {
 		cli.Env = append(cli.Env, fmt.Sprintf("GRPCPEER_SAY_BYTES=%d", sayBytes))
 	}
+	if sayBytes > 64<<10 {
+		// One call at a time: eight 1 MiB calls at once burst 16 MiB of cut
+		// writes into the 8 MiB ring, and on a loaded CI machine the reader
+		// fell behind (ring_full, counted); the HPACK state lost with those
+		// events then hid every later call. What this case proves is the
+		// frame walk over cut writes, not the ring's burst capacity.
+		cli.Env = append(cli.Env, "GRPCPEER_PARALLEL=1")
+	}
 	if tls {
 		cert, key := writeCert(t, t.TempDir())
 		srv.Env = append(os.Environ(), "GRPCPEER_CERT="+cert, "GRPCPEER_KEY="+key)

@@ -16,6 +16,7 @@
 // GRPCPEER_CA the client does (trusting that certificate).
 // GRPCPEER_DELAY (a duration) makes the client wait before it dials;
 // GRPCPEER_SAY_BYTES sets the size of the Say messages (default 5);
+// GRPCPEER_PARALLEL how many calls run at once after the first (default 8);
 // GRPCPEER_WARMUP runs the plan once, prints "warm" and waits for a line
 // on stdin before the plan whose counts it prints.
 // GRPCPEER_SECRET plants a secret in every field a user could put one:
@@ -233,13 +234,17 @@ func client(addr string, plan []string) {
 			seen.add(j.method, cc.Invoke(ctx, j.method, &in, &out))
 		}
 		// The first call opens the connection; the rest run 8 at a
-		// time, so their streams interleave on it.
+		// time (GRPCPEER_PARALLEL), so their streams interleave on it.
 		if len(jobs) > 0 {
 			call(jobs[0])
 		}
+		parallel := 8
+		if p, err := strconv.Atoi(os.Getenv("GRPCPEER_PARALLEL")); err == nil && p > 0 {
+			parallel = p
+		}
 		ch := make(chan job)
 		var wg sync.WaitGroup
-		for range 8 {
+		for range parallel {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
