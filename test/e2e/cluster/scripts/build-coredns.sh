@@ -16,7 +16,9 @@ CACHE="${COREDNS_CACHE:-$CACHE_ROOT/coredns/$VER}"
 export PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 # the stamp names the sources: a change of plugins or pins rebuilds
 STAMP="$(cat "$SRC/main.go" "$SRC/go.mod" "$SRC/go.sum" | sha256sum | cut -c1-16)"
-mkdir -p "$BIN"
+mkdir -p "$BIN" "$CACHE"
+exec 9>"$CACHE.lock"   # one build at a time per cache (see build-k8s.sh)
+flock 9
 if [ "$(cat "$CACHE/stamp" 2>/dev/null)" != "$STAMP" ] || [ ! -x "$CACHE/coredns" ]; then
   t0=$(date +%s)
   mkdir -p "$CACHE"

@@ -38,6 +38,13 @@ install_bins() {
   done
 }
 
+# One build at a time per cache: two callers (an e2e run and bench-fanin,
+# or two worktrees) would otherwise build into the same work dir. The
+# second waits, then finds the cache.
+mkdir -p "$CACHE"
+exec 9>"$CACHE.lock"
+flock 9
+
 if cached; then
   install_bins
   echo "build-k8s: $KVER from cache $CACHE"
