@@ -38,6 +38,7 @@ func MergeProbeStats(all ...api.ProbeStats) api.ProbeStats {
 		m.PeakRSSBytes = max(m.PeakRSSBytes, s.PeakRSSBytes)
 		m.AttachNs = max(m.AttachNs, s.AttachNs)
 		m.Final = m.Final && s.Final
+		m.DNSNamesEvicted += s.DNSNamesEvicted
 	}
 	return m
 }
@@ -71,6 +72,10 @@ func Footer(s api.ProbeStats, nodes int, noun string, p *Palette) string {
 		lost = p.Warn(lost)
 	}
 	parts = append(parts, lost)
+	if s.DNSNamesEvicted > 0 {
+		// Not a loss: the requests are counted, some peers stay addresses.
+		parts = append(parts, fmt.Sprintf("forgot %s DNS names", FormatCount(s.DNSNamesEvicted)))
+	}
 
 	if s.WindowNs > 0 {
 		pct := 100 * float64(s.UserCPUNs) / float64(s.WindowNs) / float64(nodes)

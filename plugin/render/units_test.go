@@ -101,6 +101,11 @@ func TestMergeProbeStatsAndFooter(t *testing.T) {
 	if got := Footer(one, 1, "", nil); got != "captured 5 records · lost 0 · probe CPU 10.0% · probe RSS 12 MiB · bpf 1.2µs/event · window 10s" {
 		t.Errorf("single-node footer: %s", got)
 	}
+	// addresses the agents' DNS names forgot are said, apart from losses
+	dns := MergeProbeStats(api.ProbeStats{DNSNamesEvicted: 3}, api.ProbeStats{DNSNamesEvicted: 4, EventsLost: 1})
+	if got := Footer(dns, 2, "requests", nil); got != "captured 0 requests · lost 1 events · forgot 7 DNS names · bpf n/a" {
+		t.Errorf("footer with DNS names forgotten: %q", got)
+	}
 	one.EventsCaptured = 0
 	if got := Footer(one, 1, "", nil); !strings.Contains(got, "bpf 500ns/run") {
 		t.Errorf("footer without events: %s", got)

@@ -1,6 +1,7 @@
 package traceview
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,10 +110,11 @@ func (v *View) connSection() []byte {
 }
 
 // connPeer is a client's server, or a server's port and caller, named
-// when the cluster knows the address ("-> shop/api (10.96.0.20):8080").
+// when the cluster knows the address ("-> shop/api (10.96.0.20):8080"),
+// else when a traced DNS answer gave it ("-> shop.test (192.0.2.7):443").
 func connPeer(r api.ConnStats) string {
 	addr := r.RemoteAddr
-	if n := remoteName(r.RemoteNames); n != "" {
+	if n := cmp.Or(remoteName(r.RemoteNames), r.RemoteDNS); n != "" {
 		addr = n + " (" + addr + ")"
 	}
 	if r.TraceRole == "server" {

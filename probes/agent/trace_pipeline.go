@@ -123,7 +123,7 @@ func (p *pipeline) record(proto conn.Protocol, rec api.Record) {
 	obs, ok := protocols.Observe(proto, rec)
 	if ok {
 		obs.Service, obs.Role, obs.Peer = service, c.TraceRole, peerOf(c)
-		if c.TraceRole == vocab.RoleClient && !p.cfg.Map {
+		if c.TraceRole == vocab.RoleClient {
 			obs.PeerDNS = c.RemoteDNS
 		}
 		if p.cfg.ServerPeers && c.TraceRole == vocab.RoleServer {
@@ -234,7 +234,7 @@ func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.Pr
 	}
 	rows := p.agg.Drain()
 	cs := p.tracker.Stats()
-	n := p.records
+	n, dnsEvicted := p.records, p.dns.evicted
 	p.mu.Unlock()
 	st := &api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Time: now.UnixNano(), IntervalNs: now.Sub(p.lastStats).Nanoseconds(), Rows: rows}
 	p.lastStats = now
@@ -243,6 +243,7 @@ func (p *pipeline) emitStats(final bool, footer func(conn.Stats, uint64) *api.Pr
 		p.out.Emit(&connRows[i].Header, &connRows[i])
 	}
 	ps := footer(cs, n)
+	ps.DNSNamesEvicted = dnsEvicted
 	if samplesDropped > 0 {
 		// Listed, not counted as lost: every request is in the table.
 		if ps.LostBy == nil {
@@ -297,6 +298,7 @@ func (p *pipeline) connStats(now time.Time, final bool) []api.ConnStats {
 	}
 	rows := p.conns.Changed(now.UnixNano(), p.tracker.Protocol, final)
 	for i := range rows {
+		rows[i].RemoteDNS = p.dns.name(rows[i].RemoteAddr)
 		if pr, ok := p.procs[rows[i].PID]; ok {
 			rows[i].ContainerID, rows[i].PodUID = pr.ContainerID, pr.PodUID
 			if pr.Comm != "" {

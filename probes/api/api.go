@@ -107,6 +107,10 @@ type ProbeStats struct {
 	PeakRSSBytes   uint64            `json:"peak_rss_bytes"`
 	AttachNs       int64             `json:"attach_ns"`
 	Final          bool              `json:"final"` // false for periodic snapshots
+	// DNSNamesEvicted counts the addresses a trace agent forgot, oldest
+	// first, to keep its map of DNS-answered names bounded: their peers
+	// stay addresses. No request is lost, so it is not in EventsLost.
+	DNSNamesEvicted uint64 `json:"dns_names_evicted,omitempty"`
 	// WorstNode, on the plugin's merged record of several nodes, names the
 	// node with the largest share of events lost (then CPU, then RSS); its
 	// own record and every other node's precede the merged one in -o json.

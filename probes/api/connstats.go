@@ -34,6 +34,9 @@ type ConnStats struct {
 	// Container and pod identity, when the agent knows them (cluster mode).
 	ContainerID string `json:"container_id,omitempty"`
 	PodUID      string `json:"pod_uid,omitempty"`
+	// RemoteDNS is the name whose traced DNS answer on this node gave
+	// RemoteAddr, as in ConnColumns.
+	RemoteDNS string `json:"remote_dns,omitempty"`
 	RemoteNames
 }
 
