@@ -124,14 +124,17 @@ func TestClusterMapServiceByWorkload(t *testing.T) {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-svc"},
 			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.30", Selector: apiLabels}},
 	)
+	// The client resolved both through DNS: the cluster's name comes
+	// first; the external address keeps the name DNS gave it.
 	rows := map[string][]stats.Endpoint{
-		"n1": {row("shop/frontend", "client", "10.96.0.30:8080", "", 10, 0, 1e6)},
+		"n1": {withDNS(row("shop/frontend", "client", "10.96.0.30:8080", "", 10, 0, 1e6), "api-svc.shop.svc.cluster.local"),
+			withDNS(row("shop/frontend", "client", "198.51.100.7:443", "", 3, 0, 1e6), "pay.example.com")},
 		"n2": {row("shop/api", "server", "10.244.2.9", "", 4, 0, 1e6)},
 		"n3": {row("shop/api", "server", "10.244.2.9", "", 6, 0, 1e6)},
 	}
 	for byWorkload, want := range map[bool]string{
-		true:  "[shop/frontend -> shop/api 10]",
-		false: "[shop/frontend -> shop/api 10 shop/frontend -> shop/api-svc 10]",
+		true:  "[shop/frontend -> pay.example.com 3 shop/frontend -> shop/api 10]",
+		false: "[shop/frontend -> pay.example.com 3 shop/frontend -> shop/api 10 shop/frontend -> shop/api-svc 10]",
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		c := peers.New(cs)

@@ -14,6 +14,8 @@ import (
 // Pixie's net flow graph (px/net_flow_graph). In --local mode the
 // requestor and responder are processes of this host, named in the
 // *_service columns ("nginx (pid 812)"); the *_pod columns stay empty.
+// A responder named by a traced DNS answer has that name in
+// responder_service and responder_dns.
 // Throughputs are per second over the window, from the requestor's side:
 // outbound is its requests' bytes, inbound the responses'.
 type Record struct {
@@ -24,6 +26,7 @@ type Record struct {
 	ResponderService   string  `json:"responder_service"`
 	RequestorIP        string  `json:"requestor_ip"`
 	ResponderIP        string  `json:"responder_ip"`
+	ResponderDNS       string  `json:"responder_dns,omitempty"` // the name, when a traced DNS answer named the responder
 	Protocol           string  `json:"protocol"`
 	LatencyP50         int64   `json:"latency_p50"` // ns
 	LatencyP90         int64   `json:"latency_p90"`
@@ -47,7 +50,7 @@ func NewRecord(e Edge, window time.Duration) Record {
 	return Record{
 		Table:            TableServiceMap,
 		RequestorService: e.Requestor, ResponderService: e.Responder,
-		RequestorIP: e.RequestorIP, ResponderIP: e.ResponderIP,
+		RequestorIP: e.RequestorIP, ResponderIP: e.ResponderIP, ResponderDNS: e.ResponderDNS,
 		Protocol:           e.Protocol,
 		LatencyP50:         int64(e.Quantile(0.5)),
 		LatencyP90:         int64(e.Quantile(0.9)),

@@ -21,8 +21,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // goldenEdges: a frontend calling an API that calls Redis and PostgreSQL
-// (one with errors), an untraced caller, a cycle, and names that need
-// escaping in DOT and Mermaid.
+// (one with errors) and an external host named by a traced DNS answer,
+// an untraced caller, a cycle, and names that need escaping in DOT and
+// Mermaid.
 func goldenEdges() []Edge {
 	rows := []stats.Endpoint{
 		row("frontend (pid 10)", "client", "127.0.0.1:8080", "", 400, 2, 3e6, 4e6, 31e6),
@@ -30,6 +31,7 @@ func goldenEdges() []Edge {
 		row("api (pid 20)", "client", "127.0.0.1:5432", "pgsql", 240, 3, 2.8e6, 44e6),
 		row("postgres (pid 30)", "client", "127.0.0.1:8080", "", 5, 0, 1e6), // a cycle back to api
 		row(`say "hi" | <tool> (pid 40)`, "client", "127.0.0.1:8080", "", 1, 0, 1e6),
+		withDNS(row("api (pid 20)", "client", "198.51.100.7:443", "", 60, 1, 80e6, 95e6), "payments.example.com"),
 	}
 	ls := []api.ListeningPort{
 		{Addr: "127.0.0.1", Port: 8080, PID: 20, Comm: "api"},

@@ -22,7 +22,8 @@ import (
 // requests carried, Recv what the responses did.
 type Edge struct {
 	Requestor, Responder     string
-	RequestorIP, ResponderIP string
+	RequestorIP, ResponderIP string // empty when rows of several addresses merge under one name
+	ResponderDNS             string // the name, when a traced DNS answer named the responder
 	Protocol                 string
 	Requests, Errors         uint64
 	BytesSent, BytesRecv     uint64
@@ -60,7 +61,11 @@ type edgeKey struct{ requestor, responder, protocol string }
 
 // Edges builds the map from the window's rows: a request counts once,
 // from the responder's server-side row when the responder is traced (it
-// served requests), else from the requestor's client-side row.
+// served requests), else from the requestor's client-side row. A client
+// row's responder that the cluster did not name (still an address) is
+// the traced process listening there, else the name a traced DNS answer
+// gave the address, else the untraced process listening there, else the
+// address.
 func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 	served := map[string]bool{}
 	for _, r := range rows {
@@ -85,9 +90,7 @@ func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 			e = Edge{Requestor: r.Service, Responder: r.Peer}
 			if ap, err := netip.ParseAddrPort(r.Peer); err == nil {
 				e.ResponderIP = ap.Addr().String()
-			}
-			if owner := names.Owner(r.Peer, served); owner != "" {
-				e.Responder = owner
+				e.Responder, e.ResponderDNS = responderOf(r, names.Owner(r.Peer, served), served)
 			}
 			if served[e.Responder] {
 				continue // counted on the server side
@@ -102,6 +105,13 @@ func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 			e.Latency = stats.NewSketch()
 			acc = &e
 			edges[k] = acc
+		}
+		// A name over several addresses (DNS round robin) has no one IP.
+		if acc.RequestorIP != e.RequestorIP {
+			acc.RequestorIP = ""
+		}
+		if acc.ResponderIP != e.ResponderIP {
+			acc.ResponderIP = ""
 		}
 		acc.Requests += r.Count
 		acc.Errors += r.Errors
@@ -120,4 +130,19 @@ func Edges(rows []stats.Endpoint, ls []api.ListeningPort) []Edge {
 			cmp.Compare(a.Responder, b.Responder), cmp.Compare(a.Protocol, b.Protocol))
 	})
 	return out
+}
+
+// responderOf names a client row's server address: a traced listener
+// first (its own rows count the requests), then the DNS name, then an
+// untraced listener, else the address; dns is the name when it was used.
+func responderOf(r stats.Endpoint, owner string, served map[string]bool) (name, dns string) {
+	switch {
+	case owner != "" && served[owner]:
+		return owner, ""
+	case r.PeerDNS != "":
+		return r.PeerDNS, r.PeerDNS
+	case owner != "":
+		return owner, ""
+	}
+	return r.Peer, ""
 }
