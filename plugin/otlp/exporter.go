@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -23,8 +24,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kubectl-pixie/kubectl-pixie/internal/version"
+	"github.com/kubectl-pixie/kubectl-pixie/plugin/peers"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
 // Bounds of an export. A backend that is down or slow costs the run at
@@ -68,7 +71,15 @@ type Exporter struct {
 	base      trace.Tracer
 	endpoints *stats.Aggregator
 	metrics   metricExporter
+	// listeners are the local listening sockets the agent reported
+	// (--local: at attach and at the end), to name loopback servers.
+	listeners map[api.ListeningPort]bool
+	names     *peers.Listeners // index of listeners; nil after a change
 }
+
+// maxListeners bounds the listening sockets kept (the agent sends at
+// most 4096 per scan).
+const maxListeners = 1 << 14
 
 // metricExporter is what Close needs of the OTLP metric exporters.
 type metricExporter interface {
@@ -99,6 +110,7 @@ func newExporter(cfg Config, spans sdktrace.SpanExporter, metrics metricExporter
 		providers: map[string]trace.Tracer{},
 		endpoints: stats.NewAggregator(stats.Config{}),
 		metrics:   metrics,
+		listeners: map[api.ListeningPort]bool{},
 	}
 	e.base = e.tracer(e.runAttrs())
 	return e
@@ -147,13 +159,57 @@ func (e *Exporter) Line(node string, line []byte) {
 	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &h) != nil {
 		return
 	}
-	if h.Table == api.TableHTTPStats {
+	switch h.Table {
+	case api.TableHTTPStats:
 		e.addStats(node, line)
+		return
+	case api.TableListeningPorts:
+		e.addListener(line)
 		return
 	}
 	if ev, ok := decodeEvent(h, line); ok {
+		ev.listener = e.listener(&ev)
 		e.span(node, &ev)
 	}
+}
+
+func (e *Exporter) addListener(line []byte) {
+	var l api.ListeningPort
+	if json.Unmarshal(line, &l) != nil || len(e.listeners) >= maxListeners {
+		return
+	}
+	l.Header = api.Header{}
+	if !e.listeners[l] {
+		e.listeners[l], e.names = true, nil
+	}
+}
+
+// listener names the local process listening on a client's loopback
+// server address, which the cluster does not name (--local): the same
+// process the trace table names, without its PID, as service.name of its
+// own spans. A server that began listening after the probes attached is
+// not known until the end of the run, after its requests' spans.
+func (e *Exporter) listener(ev *event) string {
+	if ev.TraceRole != vocab.RoleClient || len(e.listeners) == 0 || ev.RemoteNames != (api.RemoteNames{}) {
+		return ""
+	}
+	a, err := netip.ParseAddr(ev.RemoteAddr)
+	if err != nil || !a.Unmap().IsLoopback() {
+		return "" // another host's server on a port a local process also listens on is not it
+	}
+	if e.names == nil {
+		ls := make([]api.ListeningPort, 0, len(e.listeners))
+		for l := range e.listeners {
+			ls = append(ls, l)
+		}
+		n := peers.NewListeners(ls)
+		e.names = &n
+	}
+	l, ok := e.names.Listener(netip.AddrPortFrom(a, ev.RemotePort).String(), nil)
+	if !ok {
+		return ""
+	}
+	return l.Comm
 }
 
 func (e *Exporter) addStats(node string, line []byte) {

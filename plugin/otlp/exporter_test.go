@@ -187,3 +187,74 @@ func TestReportString(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+func spanAttrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.Attributes() {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
+}
+
+// TestExporterLocalPeers: with --local, a client's loopback server is
+// named by the process listening there (service.peer.name, as that
+// process's own spans name their service, and peer.service); another
+// host's server on a port a local process also listens on is not; a
+// server named by a traced DNS answer has that name as server.address.
+func TestExporterLocalPeers(t *testing.T) {
+	spans := &fakeSpans{}
+	e := newExporter(Config{Host: "h"}, spans, &fakeMetrics{})
+	for _, l := range []api.ListeningPort{
+		{Header: api.Header{Table: api.TableListeningPorts}, Addr: "0.0.0.0", Port: 6379, PID: 20, Comm: "redis-server"},
+		{Header: api.Header{Table: api.TableListeningPorts}, Addr: "127.0.0.77", Port: 8080, PID: 30, Comm: "shop"},
+	} {
+		e.Line("", line(t, l))
+	}
+	client := func(addr string, port uint16, dns string) []byte {
+		c := conn("client")
+		c.RemoteAddr, c.RemotePort, c.RemoteDNS = addr, port, dns
+		return line(t, event{Header: api.Header{Table: "redis_events", Obs: &stats.Observation{Protocol: "redis", Method: "GET", Class: "OK"}}, ConnColumns: c})
+	}
+	e.Line("", client("127.0.0.1", 6379, ""))
+	e.Line("", client("192.0.2.5", 6379, ""))
+	e.Line("", client("127.0.0.77", 8080, "shop.pixie.test"))
+	e.Line("", client("192.0.2.6", 6379, "cache.example.com"))
+	if r := e.Close(); r.Sent != 4 {
+		t.Fatalf("report %+v, want 4 spans", r)
+	}
+	want := []map[string]string{
+		{"service.peer.name": "redis-server", "peer.service": "redis-server", "server.address": "127.0.0.1", "network.peer.address": "127.0.0.1"},
+		{"service.peer.name": "", "peer.service": "", "server.address": "192.0.2.5", "network.peer.address": "192.0.2.5"},
+		{"service.peer.name": "shop", "peer.service": "shop", "server.address": "shop.pixie.test", "network.peer.address": "127.0.0.77"},
+		{"service.peer.name": "", "peer.service": "", "server.address": "cache.example.com", "network.peer.address": "192.0.2.6"},
+	}
+	for i, s := range spans.spans {
+		got := spanAttrs(s)
+		for k, v := range want[i] {
+			if got[k] != v {
+				t.Errorf("span %d: %s = %q, want %q (%v)", i, k, got[k], v, got)
+			}
+		}
+	}
+}
+
+// TestMetricPointsByDNSName: rows that differ only in the name DNS gave
+// their peer are two series, told apart by server.address.
+func TestMetricPointsByDNSName(t *testing.T) {
+	metrics := &fakeMetrics{}
+	e := newExporter(Config{Host: "h"}, &fakeSpans{}, metrics)
+	k := stats.Key{Service: "app", Role: "client", Method: "GET", Path: "/a", Peer: "192.0.2.7:443", StatusClass: "2xx"}
+	named := k
+	named.PeerDNS = "pay.example.com"
+	e.Line("", line(t, api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: []stats.Endpoint{{Key: k, Count: 1}, {Key: named, Count: 2}}}))
+	e.Close()
+	pts := metrics.got[0].ScopeMetrics[0].Metrics[0].Data.(metricdata.Sum[int64]).DataPoints
+	got := map[string]int64{}
+	for _, p := range pts {
+		v, _ := p.Attributes.Value("server.address")
+		got[v.Emit()] = p.Value
+	}
+	if len(got) != 2 || got[""] != 1 || got["pay.example.com"] != 2 {
+		t.Errorf("requests by server.address %v, want 1 unnamed and 2 named pay.example.com", got)
+	}
+}

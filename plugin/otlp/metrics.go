@@ -127,5 +127,9 @@ func endpointAttrs(k stats.Key) []attribute.KeyValue {
 	if k.Peer != "" {
 		a = append(a, peerServiceKey.String(k.Peer))
 	}
+	if k.PeerDNS != "" {
+		// Part of the row's key: without it two rows would be one series.
+		a = append(a, semconv.ServerAddress(k.PeerDNS))
+	}
 	return a
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
 )
 
-// peerServiceKey names the other side as the trace table does ("shop/api").
+// peerServiceKey names the other side as the trace table does
+// ("shop/api"): the key before semconv v1.39 made it service.peer.name,
+// still the one service graphs of tracing backends read.
 const peerServiceKey = attribute.Key("peer.service")
 
 // event is what a span needs of any per-request record: its connection,
@@ -27,6 +29,9 @@ type event struct {
 	api.Header
 	api.ConnColumns
 	api.RemoteNames
+	// listener is the name of the local process listening on a client's
+	// loopback server address (--local), else empty.
+	listener string
 }
 
 // decodeEvent reads a per-request record of the stream. ok is false for
@@ -73,10 +78,29 @@ func describe(ev *event) spanDesc {
 		d.attrs = append(d.attrs, semconv.ErrorTypeKey.String(d.errType))
 	}
 	d.attrs = append(d.attrs, connAttrs(&ev.ConnColumns)...)
-	if p := peerName(ev.RemoteNames); p != "" {
-		d.attrs = append(d.attrs, peerServiceKey.String(p))
-	}
+	d.attrs = append(d.attrs, peerAttrs(ev)...)
 	return d
+}
+
+// peerAttrs name the service on the other side: in a cluster its
+// workload, Service or node as the table names it; with --local a
+// loopback server's listening process. service.peer.name (and
+// .namespace) is the semantic conventions' key for it since v1.39, set
+// where it equals the service.name (and service.namespace) this exporter
+// gives that side's own spans: a workload, a process. peer.service, the
+// key it replaced, stays for the backends that read it.
+func peerAttrs(ev *event) []attribute.KeyValue {
+	if ev.RemoteWorkload != "" {
+		ns, name := ev.RemoteNamespace, target.WorkloadName(ev.RemoteWorkload)
+		return []attribute.KeyValue{peerServiceKey.String(ns + "/" + name), semconv.ServicePeerNamespace(ns), semconv.ServicePeerName(name)}
+	}
+	if p := peerName(ev.RemoteNames); p != "" {
+		return []attribute.KeyValue{peerServiceKey.String(p)}
+	}
+	if ev.listener != "" && ev.TraceRole == vocab.RoleClient {
+		return []attribute.KeyValue{peerServiceKey.String(ev.listener), semconv.ServicePeerName(ev.listener)}
+	}
+	return nil
 }
 
 // errorType is a failed request's status: its code or class.
@@ -173,14 +197,17 @@ func describeDNS(o *stats.Observation) spanDesc {
 }
 
 // connAttrs are the connection's ends as the semantic conventions name
-// them from the traced side: a server's client, a client's server.
+// them from the traced side: a server's client, a client's server. A
+// client's server.address is the name it resolved, when its traced DNS
+// answer gave the address ("domain name if available without reverse DNS
+// lookup"); network.peer.address stays the IP.
 func connAttrs(c *api.ConnColumns) []attribute.KeyValue {
 	a := []attribute.KeyValue{semconv.NetworkPeerAddress(c.RemoteAddr), semconv.NetworkPeerPort(int(c.RemotePort))}
 	switch c.TraceRole {
 	case vocab.RoleServer:
 		a = append(a, semconv.ServerPort(int(c.LocalPort)), semconv.ClientAddress(c.RemoteAddr), semconv.ClientPort(int(c.RemotePort)))
 	case vocab.RoleClient:
-		a = append(a, semconv.ServerAddress(c.RemoteAddr), semconv.ServerPort(int(c.RemotePort)))
+		a = append(a, semconv.ServerAddress(cmp.Or(c.RemoteDNS, c.RemoteAddr)), semconv.ServerPort(int(c.RemotePort)))
 	}
 	return a
 }

@@ -3,7 +3,6 @@ package otlp
 import (
 	"testing"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -98,20 +97,26 @@ func TestPeerName(t *testing.T) {
 			t.Errorf("peerName(%+v) = %q, want %q", n, got, want)
 		}
 	}
-	ev := &event{RemoteNames: api.RemoteNames{RemoteService: "redis", RemoteNamespace: "shop"}}
-	ev.Obs = &stats.Observation{Protocol: "redis", Method: "GET", Class: "OK"}
-	if d := describe(ev); !hasAttr(d.attrs, peerServiceKey.String("shop/redis")) {
-		t.Errorf("no peer.service in %v", d.attrs)
-	}
-}
-
-func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
-	for _, a := range attrs {
-		if a == want {
-			return true
+	// service.peer.* only where it equals the other side's own resource:
+	// a workload's namespace and name; a Service or node has none.
+	for n, want := range map[api.RemoteNames]map[string]string{
+		{RemoteService: "redis", RemoteNamespace: "shop"}: {"peer.service": "shop/redis", "service.peer.name": "", "service.peer.namespace": ""},
+		{RemotePod: "api-7d9-x2k", RemoteWorkload: "deployment/api", RemoteNamespace: "shop"}: {
+			"peer.service": "shop/api", "service.peer.name": "api", "service.peer.namespace": "shop"},
+		{RemoteNode: "worker-1"}: {"peer.service": "worker-1", "service.peer.name": ""},
+	} {
+		ev := &event{ConnColumns: conn("client"), RemoteNames: n, listener: "ignored"}
+		ev.Obs = &stats.Observation{Protocol: "redis", Method: "GET", Class: "OK"}
+		got := map[string]string{}
+		for _, kv := range describe(ev).attrs {
+			got[string(kv.Key)] = kv.Value.Emit()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%+v: %s = %q, want %q", n, k, got[k], v)
+			}
 		}
 	}
-	return false
 }
 
 func TestDecodeEvent(t *testing.T) {

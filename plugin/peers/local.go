@@ -31,19 +31,29 @@ func NewListeners(ls []api.ListeningPort) Listeners {
 	return l
 }
 
-// Owner names the process listening on addr ("ip:port"), preferring one
-// that served requests (nginx's worker, not its master), then a traced
-// one, then the lowest PID; "" when none listens there.
+// Owner names the process listening on addr ("ip:port") as
+// api.ProcessName does; "" when none listens there (see Listener).
 func (l Listeners) Owner(addr string, served map[string]bool) string {
+	if p, ok := l.Listener(addr, served); ok {
+		return api.ProcessName(p.Comm, p.PID)
+	}
+	return ""
+}
+
+// Listener is the socket listening on addr ("ip:port"), preferring a
+// process that served requests (nginx's worker, not its master; served
+// holds api.ProcessName names), then a traced one, then the lowest PID.
+func (l Listeners) Listener(addr string, served map[string]bool) (api.ListeningPort, bool) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return ""
+		return api.ListeningPort{}, false
 	}
 	cands := l.byAddr[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]
 	if len(cands) == 0 {
 		cands = l.byPort[ap.Port()]
 	}
-	best, bestRank := "", -1
+	var best api.ListeningPort
+	bestName, bestRank := "", -1
 	for _, c := range cands {
 		name := api.ProcessName(c.Comm, c.PID)
 		rank := 0
@@ -53,9 +63,9 @@ func (l Listeners) Owner(addr string, served map[string]bool) string {
 		case c.Traced:
 			rank = 1
 		}
-		if rank > bestRank || rank == bestRank && name < best {
-			best, bestRank = name, rank
+		if rank > bestRank || rank == bestRank && name < bestName {
+			best, bestName, bestRank = c, name, rank
 		}
 	}
-	return best
+	return best, bestRank >= 0
 }
