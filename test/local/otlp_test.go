@@ -6,9 +6,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,6 +160,16 @@ func lastLine(s, prefix string) string {
 // its own file.
 func startCollector(t *testing.T) *collector {
 	t.Helper()
+	c := startCollectorWith(t, map[string]string{"http": "http", "grpc": "grpc"})
+	c.http, c.grpc = c.addrs["http"], c.addrs["grpc"]
+	return c
+}
+
+// startCollectorWith starts the test collector with one receiver per
+// name, of its protocol ("http" or "grpc"), each on its own port and
+// writing what it receives to its own file (collector.read).
+func startCollectorWith(t *testing.T, receivers map[string]string) *collector {
+	t.Helper()
 	build := exec.Command("make", "-s", "--no-print-directory", "-C", "../..", "otelcol")
 	build.Stderr = os.Stderr
 	out, err := build.Output()
@@ -166,28 +178,25 @@ func startCollector(t *testing.T) *collector {
 	}
 	bin := strings.TrimSpace(string(out))
 	dir := t.TempDir()
-	c := &collector{dir: dir, http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")), grpc: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
-	config := fmt.Sprintf(`receivers:
-  otlp/http: {protocols: {http: {endpoint: "%s"}}}
-  otlp/grpc: {protocols: {grpc: {endpoint: "%s"}}}
-exporters:
-  file/http: {path: "%[3]s/http.json"}
-  file/grpc: {path: "%[3]s/grpc.json"}
-service:
-  telemetry: {metrics: {level: none}}
-  pipelines:
-    traces/http: {receivers: [otlp/http], exporters: [file/http]}
-    metrics/http: {receivers: [otlp/http], exporters: [file/http]}
-    traces/grpc: {receivers: [otlp/grpc], exporters: [file/grpc]}
-    metrics/grpc: {receivers: [otlp/grpc], exporters: [file/grpc]}
-`, c.http, c.grpc, dir)
+	c := &collector{dir: dir, addrs: map[string]string{}}
+	var recv, exp, pipes strings.Builder
+	for name, proto := range receivers {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+		c.addrs[name] = addr
+		fmt.Fprintf(&recv, "  otlp/%s: {protocols: {%s: {endpoint: \"%s\"}}}\n", name, proto, addr)
+		fmt.Fprintf(&exp, "  file/%s: {path: \"%s/%[1]s.json\"}\n", name, dir)
+		fmt.Fprintf(&pipes, "    traces/%[1]s: {receivers: [otlp/%[1]s], exporters: [file/%[1]s]}\n    metrics/%[1]s: {receivers: [otlp/%[1]s], exporters: [file/%[1]s]}\n", name)
+	}
+	config := "receivers:\n" + recv.String() + "exporters:\n" + exp.String() +
+		"service:\n  telemetry: {metrics: {level: none}}\n  pipelines:\n" + pipes.String()
 	cfg := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c.cmd, c.out = startDaemon(t, bin, "--config", cfg)
-	waitTCP(t, c.http)
-	waitTCP(t, c.grpc)
+	for _, addr := range c.addrs {
+		waitTCP(t, addr)
+	}
 	return c
 }
 
@@ -196,7 +205,8 @@ type collector struct {
 	cmd        *exec.Cmd
 	out        *syncBuffer
 	dir        string
-	http, grpc string
+	addrs      map[string]string // receiver name -> host:port
+	http, grpc string            // startCollector's receivers
 }
 
 // stop ends the collector (its file exporters flush and close).
@@ -308,4 +318,162 @@ func (c *collector) read(t *testing.T, name string) ([]otlpSpan, map[string]map[
 		}
 	}
 	return spans, points
+}
+
+// TestOTLPDataAccess: the same nginx traffic, carrying a Bearer token, a
+// password= query value and a token as a path segment, exported under
+// the default data access (restricted: no flag), none and full. No span,
+// metric or resource in the collector's files holds the Bearer token or
+// the password in any mode: a span has no header attribute and no
+// url.query (url.path is the path without its query). The path token is
+// {hash} in url.path under restricted and none, and kept under full. A
+// -o json run with full data access proves the secrets were in the
+// traced requests.
+func TestOTLPDataAccess(t *testing.T) {
+	requirePrivileged(t)
+	curl := requireCmd(t, "curl")
+	bearer, password := "pxleakbearerx7q", "pxleakpasswordx7q"
+	hexToken := "5ec7e75ec7e75ec7e75ec7e75ec7e75e"
+	ng := startNginx(t, false, `location = /login { return 200 "ok\n"; }`, `location /files/ { return 200 "f\n"; }`)
+	modes := map[string][]string{"restricted": nil, "none": {"--data-access", "none"}, "full": {"--data-access", "full"}}
+	receivers := map[string]string{}
+	for name := range modes {
+		receivers[name] = "http"
+	}
+	col := startCollectorWith(t, receivers)
+	runModes := map[string][]string{"json-full": {"-o", "json", "--data-access", "full"}}
+	for name, flags := range modes {
+		runModes[name] = append(slices.Clone(flags), "--otlp-endpoint", "http://"+col.addrs[name])
+	}
+	runs := startModes(t, runModes, pidArgs(ng.worker)...)
+	const nLogin, nFiles = 3, 2
+	base := "http://" + ng.addr
+	for range nLogin {
+		if out, err := exec.Command(curl, "-s", "-o", "/dev/null", "-H", "Authorization: Bearer "+bearer, base+"/login?user=alice&password="+password).CombinedOutput(); err != nil {
+			t.Fatalf("curl: %v %s", err, out)
+		}
+	}
+	for range nFiles {
+		if out, err := exec.Command(curl, "-s", "-o", "/dev/null", base+"/files/"+hexToken+"/download").CombinedOutput(); err != nil {
+			t.Fatalf("curl: %v %s", err, out)
+		}
+	}
+	if got := ng.accessCount(t); got != nLogin+nFiles {
+		t.Fatalf("nginx logged %d requests, want %d", got, nLogin+nFiles)
+	}
+	outs := stopModes(t, runs)
+	col.stop(t)
+	for _, s := range []string{bearer, password, hexToken} {
+		if !strings.Contains(outs["json-full"], s) {
+			t.Errorf("json-full: %q was not traced:\n%s", s, outs["json-full"])
+		}
+	}
+	for name := range modes {
+		t.Run(name, func(t *testing.T) {
+			if report := lastLine(outs[name], "otlp: "); !strings.HasPrefix(report, fmt.Sprintf("otlp: sent %d spans and ", nLogin+nFiles)) {
+				t.Errorf("report %q, want %d spans sent", report, nLogin+nFiles)
+			}
+			raw, err := os.ReadFile(filepath.Join(col.dir, name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []string{bearer, password, "password="} {
+				if strings.Contains(string(raw), s) {
+					t.Errorf("the collector received %q", s)
+				}
+			}
+			if has := strings.Contains(string(raw), hexToken); has != (name == "full") {
+				t.Errorf("path token in the export: %v, want it only under full", has)
+			}
+			spans, metrics := col.read(t, name)
+			filesPath := "/files/{hash}/download"
+			if name == "full" {
+				filesPath = "/files/" + hexToken + "/download"
+			}
+			want := map[string]int{"GET /login url.path=/login": nLogin, "GET /files/{hash}/download url.path=" + filesPath: nFiles}
+			got := map[string]int{}
+			for _, s := range spans {
+				got[s.Name+" url.path="+s.attrs["url.path"]]++
+				for k := range s.attrs {
+					if k == "url.query" || k == "url.full" || strings.HasPrefix(k, "http.request.header.") || strings.HasPrefix(k, "http.response.header.") {
+						t.Errorf("span %q has %s = %q", s.Name, k, s.attrs[k])
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("spans %v, want %v", got, want)
+			}
+			for ep, n := range map[string]int64{"/login": nLogin, "/files/{hash}/download": nFiles} {
+				if metrics[ep]["pixie.requests"] != n {
+					t.Errorf("metrics of %s: %v, want %d requests", ep, metrics[ep], n)
+				}
+			}
+		})
+	}
+}
+
+// TestOTLPNamedPeers: client spans name their server as semconv asks. A
+// client resolving shop.pixie.test through dnsmasq has server.address
+// shop.pixie.test (the name it looked up, never a reverse lookup) and
+// network.peer.address the IP; a client calling nginx by its loopback
+// address has server.address the IP and service.peer.name (and the
+// older peer.service) nginx, the process listening there; the DNS
+// lookups' spans name dnsmasq. Counts are exact: the clients' requests,
+// and the lookups dnsmasq logged.
+func TestOTLPNamedPeers(t *testing.T) {
+	requirePrivileged(t)
+	dns := startDNSMasq(t)
+	_, shopAddr := startServer(t, shopIP+":0")
+	_, shopPort, _ := net.SplitHostPort(shopAddr)
+	ng := startNginx(t, false)
+	col := startCollectorWith(t, map[string]string{"peers": "http"})
+
+	const nShop, nNginx = 4, 3
+	shop := startRole(t, "client", planArg(clientPlan{URLs: slices.Repeat(urls(shopName+":"+shopPort, "/dns"), nShop), Resolver: dns.resolver, Wait: true}))
+	other := startRole(t, "client", planArg(clientPlan{URLs: slices.Repeat(urls(ng.addr, "/index.html"), nNginx), Wait: true}))
+	for _, cli := range []*proc{shop, other} {
+		if cli.line(t) != "ready" {
+			t.Fatal("client not ready")
+		}
+	}
+	tt := startTable(t, append(pidArgs(shop.pid(), other.pid()), "--duration", "60s", "--otlp-endpoint", "http://"+col.addrs["peers"])...)
+	for _, cli := range []*proc{shop, other} {
+		fmt.Fprintln(cli.stdin)
+		parseClient(t, cli.line(t))
+	}
+	tt.end(t)
+	col.stop(t)
+	spans, _ := col.read(t, "peers")
+	lookups := dns.shopQueries()
+	_, dnsPort, _ := net.SplitHostPort(dns.resolver)
+	type peer struct{ span, server, peerAddr, port, peerName, peerService string }
+	want := map[peer]int{
+		{"GET /dns", shopName, shopIP, shopPort, "local.test", "local.test"}:                                             nShop,
+		{"GET /index.html", "127.0.0.1", "127.0.0.1", ng.addr[strings.LastIndexByte(ng.addr, ':')+1:], "nginx", "nginx"}: nNginx,
+	}
+	got := map[peer]int{}
+	dnsSpans := 0
+	for _, s := range spans {
+		if s.Kind != 3 { // SPAN_KIND_CLIENT
+			t.Errorf("span %q: kind %d, want 3 (client)", s.Name, s.Kind)
+		}
+		a := s.attrs
+		p := peer{s.Name, a["server.address"], a["network.peer.address"], a["server.port"], a["service.peer.name"], a["peer.service"]}
+		if strings.HasPrefix(s.Name, "DNS ") {
+			if a["dns.question.name"] == shopName {
+				dnsSpans++
+			}
+			if p.server != "127.0.0.1" || p.port != dnsPort || p.peerName != "dnsmasq" || p.peerService != "dnsmasq" {
+				t.Errorf("DNS span %+v, want server 127.0.0.1:%s named dnsmasq", p, dnsPort)
+			}
+			continue
+		}
+		got[p]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("client spans by peer\n%v\nwant\n%v", got, want)
+	}
+	if lookups == 0 || dnsSpans != lookups {
+		t.Errorf("%d DNS spans for %s, dnsmasq logged %d queries", dnsSpans, shopName, lookups)
+	}
 }
