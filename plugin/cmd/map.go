@@ -36,6 +36,17 @@ var (
 		(dot -Tsvg), -o mermaid a flowchart to paste into a README and -o svg
 		the graph laid out by Graphviz's dot (it must be installed).
 
+		--protocol, --status, --endpoint and --min-latency keep only the
+		requests they match (the agent drops the others before counting), so
+		every edge counts only those. --sort-by orders the edges of every
+		output (req, rps, err, p50, p99, max or bytes, largest first) and
+		--top N keeps the first N: the table, the records, the graphs and the
+		--fail-if rules see only those, and the tree under the table is drawn
+		from them alone (an edge whose caller's edge was cut starts its own
+		tree). A map recorded with --record keeps each request's
+		observation (no values), so its replay takes the same filters and
+		counts the edges again.
+
 		In a cluster, TARGETs (or -l) choose the pods to trace; without
 		them every pod of the namespace (-n) or, with -A, of the cluster.
 		One probe pod runs on each node that runs them and the map merges
@@ -53,8 +64,15 @@ var (
 		# The map of a namespace's workloads, as service_map records
 		%[1]s map -n shop --duration 30s -o json
 
+		# The 5 slowest edges by p99, counting only failed requests
+		%[1]s map -n shop --status error --sort-by p99 --top 5
+
 		# Fail (exit status 3) when an edge into shop/api has a p99 over 250ms
-		%[1]s map -n shop --fail-if 'p99 > 250ms && responder == "shop/api"'`)
+		%[1]s map -n shop --fail-if 'p99 > 250ms && responder == "shop/api"'
+
+		# Record a map, then look again at its requests slower than 100ms
+		%[1]s map -n shop --duration 1m --record shop.pixie.gz
+		%[1]s replay shop.pixie.gz --min-latency 100ms --sort-by p99`)
 )
 
 // MapOptions are the flags and resolved state of `kubectl pixie map`.
@@ -63,7 +81,9 @@ type MapOptions struct {
 	outputOptions
 	Duration time.Duration
 	gates    gateFlags
-	filters  traceFilters // those the agent applies
+	filters  traceFilters // the agent applies the filters; the order is the plugin's
+	// observed: the replayed recording's requests carry observations.
+	observed bool
 	clusterTargets
 	args []string
 	genericiooptions.IOStreams
@@ -104,7 +124,7 @@ func (o *MapOptions) AddFlags(cmd *cobra.Command) {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to trace (at most 1h); Ctrl-C ends earlier with the map")
 	o.outputOptions.addFlags(fs, "table, json (service_map records), dot, mermaid or svg (laid out by Graphviz's dot, which must be in PATH)")
 	o.gates.addFlags(fs, `'p99 > 250ms && responder == "shop/api"'`)
-	o.filters.addAgentFlags(cmd, fs)
+	o.filters.addFlags(cmd, fs, "edges")
 	o.clusterTargets.addFlags(fs, "map")
 }
 
@@ -149,8 +169,8 @@ func (o *MapOptions) validateFlags() error {
 	if err := o.filters.validate(); err != nil {
 		return err
 	}
-	if o.replay != nil && o.filters.agent() != nil {
-		return errors.New("--protocol, --status, --endpoint and --min-latency cannot narrow a map's replay: its recording keeps edges, not requests; give them to the recorded map run")
+	if o.replay != nil && !o.observed && o.filters.agent() != nil {
+		return errors.New("--protocol, --status, --endpoint and --min-latency cannot narrow this map's replay: its recording keeps edges, not its requests (recorded by an older kubectl pixie): record the map again with this version, or give the filters to the map run")
 	}
 	if !o.Local {
 		if o.selects() {
@@ -172,6 +192,10 @@ func (o *MapOptions) config() api.TraceConfig {
 		DataAccess: api.DataAccessNone, // the map needs no values
 		Map:        o.Local,
 		Filter:     o.filters.agent(),
+		// A recording keeps every request with its observation (no
+		// values under DataAccessNone), for replays that filter them.
+		EmitEvents: o.Record != "",
+		EventObs:   o.Record != "",
 	}
 }
 
@@ -217,12 +241,24 @@ func (o *MapOptions) play(ctx context.Context, src driver.Source, h recording.He
 		return err
 	}
 	view := mapview.New(o.ErrOut, mapview.Options{
-		Output:  o.Output,
-		Window:  o.Duration,
-		Palette: render.PaletteFor(o.Out, o.Color),
-		Width:   do.Width,
-		Now:     o.now(),
+		Output:   o.Output,
+		Window:   o.Duration,
+		Palette:  render.PaletteFor(o.Out, o.Color),
+		Width:    do.Width,
+		Now:      o.now(),
+		SortBy:   o.filters.SortBy,
+		Top:      o.filters.Top,
+		Refilter: o.replayRefilter(),
 	}, render.PaletteFor(o.ErrOut, o.Color))
 	err := runError(driver.Run(ctx, o.source(src), view, do))
 	return o.gates.check(ctx, "map", o.ErrOut, view.GateSource, err)
+}
+
+// replayRefilter applies the agent's filters to the requests of a replay
+// whose requests carry observations, as the agent would have.
+func (o *MapOptions) replayRefilter() *api.TraceFilter {
+	if o.replay == nil || !o.observed {
+		return nil
+	}
+	return o.filters.refilter()
 }

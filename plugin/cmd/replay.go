@@ -107,11 +107,14 @@ func (o *ReplayOptions) Complete(args []string) error {
 	if !sub.Flags().Changed("output") {
 		out.Output = rd.Header.Output
 	}
-	if v, ok := view.(*TraceOptions); ok {
+	switch v := view.(type) {
+	case *TraceOptions:
 		v.observed = recordedObs(rd.Header)
 		if err := v.replayable(out.Output, v.observed); err != nil {
 			return err
 		}
+	case *MapOptions:
+		v.observed = recordedObs(rd.Header) // else Validate refuses the filters
 	}
 	clock, src := rd.Replay(func(err error) {
 		fmt.Fprintf(o.ErrOut, "%s %s\n", render.PaletteFor(o.ErrOut, out.Color).Warn("warning:"), err)
@@ -159,8 +162,8 @@ func (o *ReplayOptions) Validate() error { return o.view.Validate() }
 // Run shows the recording.
 func (o *ReplayOptions) Run(ctx context.Context) error { return o.view.Run(ctx) }
 
-// recordedObs tells whether a trace recording's requests carry their
-// observations (api.TraceConfig.EventObs).
+// recordedObs tells whether a trace or map recording's requests carry
+// their observations (api.TraceConfig.EventObs).
 func recordedObs(h recording.Header) bool {
 	var cfg api.TraceConfig
 	return json.Unmarshal(h.Config, &cfg) == nil && cfg.EventObs

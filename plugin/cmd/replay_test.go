@@ -179,3 +179,91 @@ func TestReplayRefilters(t *testing.T) {
 		t.Errorf("replay --status 503 --min-latency 100ms: want only the /b/{id} row:\n%s", tbl)
 	}
 }
+
+// mapRecording is a --local map recording: two callers of one server,
+// each request with its observation when observed (as --record writes
+// them now), else only the stats rows (an older recording).
+func mapRecording(t *testing.T, observed bool) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "map.pixie.gz")
+	h := recording.Header{Command: "map", WindowNs: int64(10 * time.Second), Output: "json"}
+	if observed {
+		h.Config = []byte(`{"map":true,"event_obs":true,"emit_events":true,"data_access":"none"}`)
+	}
+	w, err := recording.Create(path, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Record("", []byte(`{"table":"probe_ready","v":1,"probe":"trace"}`))
+	agg := stats.NewAggregator(stats.Config{})
+	for i, r := range []struct {
+		from   string
+		status int
+		ms     int64
+	}{{"a (pid 1)", 200, 5}, {"a (pid 1)", 503, 2}, {"a (pid 1)", 200, 300}, {"b (pid 3)", 200, 400}, {"b (pid 3)", 404, 1}, {"b (pid 3)", 200, 250}} {
+		o := stats.Observation{Service: "srv (pid 2)", Role: "server", Peer: r.from, Method: "GET", Path: "/x", Status: r.status,
+			LatencyNs: r.ms * 1e6, TimeNs: int64(i+1) * 1e9}
+		agg.Add(o)
+		if observed {
+			ev := api.HTTPEvent{Header: api.Header{Table: api.TableHTTPEvents, Obs: &o}, ReqMethod: "GET", ReqPath: "/x", RespStatus: r.status}
+			w.Record("", ev.AppendJSON(nil))
+		}
+	}
+	b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: agg.Drain()})
+	w.Record("", b)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A map's replay takes --protocol, --status, --endpoint and --min-latency
+// when its requests carry observations, counting the edges again from
+// them; --sort-by and --top on any map recording; the filters on an older
+// recording are refused with what to do.
+func TestReplayMapRefilters(t *testing.T) {
+	observed, older := mapRecording(t, true), mapRecording(t, false)
+	run := func(file string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		cmd := NewCmdReplay(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+		cmd.SetArgs(append([]string{file}, args...))
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		if err := cmd.Execute(); err != nil {
+			return "", err
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var r struct {
+				From     string `json:"requestor_service"`
+				Requests uint64 `json:"requests"`
+				Errors   uint64 `json:"errors"`
+			}
+			if l != "" && json.Unmarshal([]byte(l), &r) == nil {
+				got = append(got, fmt.Sprintf("%s %d/%d", r.From, r.Requests, r.Errors))
+			}
+		}
+		return strings.Join(got, ", "), nil
+	}
+	for _, c := range []struct {
+		file string
+		args []string
+		want string
+	}{
+		{observed, nil, "a (pid 1) 3/1, b (pid 3) 3/0"},
+		{observed, []string{"--min-latency", "200ms"}, "b (pid 3) 2/0, a (pid 1) 1/0"},
+		{observed, []string{"--status", "503"}, "a (pid 1) 1/1"},
+		{observed, []string{"--status", "4xx,5xx", "--protocol", "http"}, "a (pid 1) 1/1, b (pid 3) 1/0"},
+		{observed, []string{"--endpoint", "^GET /x$", "--min-latency", "3ms", "--sort-by", "p50"}, "b (pid 3) 2/0, a (pid 1) 2/0"},
+		{observed, []string{"--protocol", "redis"}, ""},
+		{observed, []string{"--sort-by", "err", "--top", "1"}, "a (pid 1) 3/1"},
+		{older, []string{"--sort-by", "max", "--top", "1"}, "b (pid 3) 3/0"},
+	} {
+		got, err := run(c.file, c.args...)
+		if err != nil || got != c.want {
+			t.Errorf("replay %q: %q (%v), want %q", c.args, got, err, c.want)
+		}
+	}
+	if _, err := run(older, "--min-latency", "200ms"); err == nil || !strings.Contains(err.Error(), "record the map again with this version") {
+		t.Errorf("an older map recording with --min-latency: %v, want a refusal saying to record again", err)
+	}
+}

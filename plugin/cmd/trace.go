@@ -143,7 +143,7 @@ func (o *TraceOptions) AddFlags(cmd *cobra.Command) {
 	fs.IntVar(&o.BodyLimit, "body-limit", o.BodyLimit, "body bytes kept in each -o json record with --data-access full: 0 (none) to the capture size (--max-payload)")
 	fs.StringVar(&o.DataAccess, "data-access", o.DataAccess, "what records keep, redacted in the node: restricted (default: templates and sizes, no values, bodies or credentials), full (values and bodies; Redis AUTH and SQL logins stay redacted) or none (summary columns only)")
 	fs.BoolVar(&o.FullData, "full-data", o.FullData, "alias of --data-access full")
-	o.traceFilters.addFlags(cmd, fs)
+	o.traceFilters.addFlags(cmd, fs, "endpoints")
 	o.traceSamples.addFlags(fs)
 	o.gates.addFlags(fs, `'p99 > 250ms && endpoint =~ "^GET /api/"'`)
 	o.clusterTargets.addFlags(fs, "trace")

@@ -32,15 +32,16 @@ type traceFilters struct {
 	endpoint *regexp.Regexp
 }
 
-func (f *traceFilters) addFlags(cmd *cobra.Command, fs *pflag.FlagSet) {
+// addFlags registers the filters and the order of rows; rows names what
+// they order ("endpoints", "edges").
+func (f *traceFilters) addFlags(cmd *cobra.Command, fs *pflag.FlagSet, rows string) {
 	f.addAgentFlags(cmd, fs)
-	fs.StringVar(&f.SortBy, "sort-by", "", "order endpoints by "+strings.Join(render.SortKeys, ", ")+", largest first (default req)")
-	fs.IntVar(&f.Top, "top", 0, "show only the first N endpoints in that order (0: all)")
+	fs.StringVar(&f.SortBy, "sort-by", "", "order "+rows+" by "+strings.Join(render.SortKeys, ", ")+", largest first (default req; err is the error share)")
+	fs.IntVar(&f.Top, "top", 0, "show only the first N "+rows+" in that order (0: all)")
 	_ = cmd.RegisterFlagCompletionFunc("sort-by", cobra.FixedCompletions(render.SortKeys, cobra.ShellCompDirectiveNoFileComp))
 }
 
-// addAgentFlags registers the filters the agent applies to requests (map
-// has these, not the order of rows).
+// addAgentFlags registers the filters the agent applies to requests.
 func (f *traceFilters) addAgentFlags(cmd *cobra.Command, fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.Protocols, "protocol", nil, "keep only these protocols: "+strings.Join(api.FilterProtocols, ", ")+" (comma-separated or repeated)")
 	fs.StringSliceVar(&f.Status, "status", nil, "keep only requests with this status: 5xx, 4xx, error (what ERR% counts), an HTTP code such as 404, or a class the STATUS column shows such as NXDOMAIN")
@@ -85,7 +86,7 @@ func (f *traceFilters) validate() error {
 		return fmt.Errorf("--sort-by %q is unknown: use one of %s", f.SortBy, strings.Join(render.SortKeys, ", "))
 	}
 	if f.Top < 0 {
-		return fmt.Errorf("--top %d is negative: use a number of endpoints, or 0 for all", f.Top)
+		return fmt.Errorf("--top %d is negative: use a number of rows to keep, or 0 for all", f.Top)
 	}
 	return nil
 }

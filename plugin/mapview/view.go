@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -30,6 +31,14 @@ type Options struct {
 	Palette *render.Palette
 	Width   int
 	Now     func() time.Time
+	// SortBy and Top order and cut the edges of every output (see
+	// Select); the gates see the same edges.
+	SortBy string
+	Top    int
+	// Refilter counts a recording's requests again, from their
+	// observations, under this filter (compiled): a replay's --status,
+	// --min-latency, ... The recorded stats rows are then ignored.
+	Refilter *api.TraceFilter
 }
 
 // View merges the agents' rows and listening ports into a map. Probe
@@ -42,6 +51,10 @@ type View struct {
 	listeners map[api.ListeningPort]bool
 	readyAt   time.Time
 	window    time.Duration // the probes' own window, from their final stats
+	refilter  *traceview.Refilter
+	errOut    io.Writer
+	errPal    *render.Palette
+	warned    bool // about a request without its observation
 }
 
 // New returns a View writing probe messages to errOut.
@@ -54,6 +67,9 @@ func New(errOut io.Writer, o Options, errPalette *render.Palette) *View {
 		trace:     traceview.New(errOut, traceview.Options{Output: "table", Window: o.Window, Palette: o.Palette, ErrPalette: errPalette, Now: o.Now}),
 		agg:       stats.NewAggregator(stats.Config{MaxKeys: 100000}),
 		listeners: map[api.ListeningPort]bool{},
+		refilter:  traceview.NewRefilter(o.Refilter),
+		errOut:    errOut,
+		errPal:    errPalette,
 	}
 }
 
@@ -69,10 +85,15 @@ var (
 func (v *View) Line(node string, line []byte) bool {
 	line = bytes.TrimSpace(line)
 	switch {
+	case v.refilter != nil && traceview.IsEvent(line):
+		if _, unobserved := v.refilter.Event(node, line); unobserved && !v.warned {
+			v.warned = true
+			fmt.Fprintf(v.errOut, "%s %s\n", v.errPal.Warn("warning:"), "a recorded request without its observation was left out (recorded by a probe older than the plugin?): replay without --protocol, --status, --min-latency and --endpoint to see every request")
+		}
 	case bytes.HasPrefix(line, statsPrefix):
 		var s api.HTTPStats
-		if json.Unmarshal(line, &s) == nil {
-			v.agg.Merge(s.Rows)
+		if v.refilter == nil && json.Unmarshal(line, &s) == nil {
+			v.agg.Merge(s.Rows) // refiltered: the requests make the rows
 		}
 	case bytes.HasPrefix(line, listenersPrefix):
 		var l api.ListeningPort
@@ -95,8 +116,19 @@ func (v *View) Line(node string, line []byte) bool {
 	return false
 }
 
-// Edges returns the map so far.
+// Edges returns the map so far: the edges Options.SortBy and Top keep,
+// in that order.
 func (v *View) Edges() []Edge {
+	return Select(v.allEdges(), v.o.SortBy, v.o.Top)
+}
+
+// allEdges is the map so far, by requests.
+func (v *View) allEdges() []Edge {
+	if v.refilter != nil {
+		for _, node := range v.refilter.Nodes() {
+			v.agg.Merge(v.refilter.Drain(node))
+		}
+	}
 	ls := make([]api.ListeningPort, 0, len(v.listeners))
 	for l := range v.listeners {
 		ls = append(ls, l)
@@ -108,7 +140,7 @@ func (v *View) Edges() []Edge {
 // responder, without PIDs (they change between runs), as the row's
 // service, the protocol as its method; and the window in seconds.
 func (v *View) DiffRows() ([]stats.Endpoint, float64) {
-	edges := v.Edges()
+	edges := v.allEdges()
 	rows := make([]stats.Endpoint, len(edges))
 	for i, e := range edges {
 		rows[i] = stats.Endpoint{Key: stats.Key{Service: withoutPID(e.Requestor) + " -> " + withoutPID(e.Responder), Method: e.Protocol},

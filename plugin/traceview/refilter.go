@@ -2,34 +2,38 @@ package traceview
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
-// refilter counts a recording's requests again under a filter the
+// Refilter counts a recording's requests again under a filter the
 // recorded run did not have (a replay's --min-latency, --status 503):
 // each request record of a recording carries the observation the agent
 // counted (api.Header.Obs), so the filter and the aggregation run as they
 // would have in the agent, one aggregator per node as there. The
-// recording's own stats rows are replaced by these.
-type refilter struct {
+// recording's own stats rows are replaced by these. The trace view and
+// the map view both replay through it.
+type Refilter struct {
 	f    *api.TraceFilter
 	aggs map[string]*stats.Aggregator
 }
 
-func newRefilter(f *api.TraceFilter) *refilter {
+// NewRefilter returns a Refilter for f (compiled), or nil when f is nil.
+func NewRefilter(f *api.TraceFilter) *Refilter {
 	if f == nil {
 		return nil
 	}
-	return &refilter{f: f, aggs: map[string]*stats.Aggregator{}}
+	return &Refilter{f: f, aggs: map[string]*stats.Aggregator{}}
 }
 
-// event tells whether a request record passes the filter, counting it
+// Event tells whether a request record passes the filter, counting it
 // when it is one of the stream (samples repeat requests already counted).
 // A record without an observation cannot be judged (unobserved): the
 // agent drops those too when it filters.
-func (r *refilter) event(node string, line []byte) (keep, unobserved bool) {
+func (r *Refilter) Event(node string, line []byte) (keep, unobserved bool) {
 	var h api.Header
 	if json.Unmarshal(line, &h) != nil || h.Obs == nil {
 		return false, true
@@ -48,10 +52,13 @@ func (r *refilter) event(node string, line []byte) (keep, unobserved bool) {
 	return true, false
 }
 
-// drain returns node's rows counted since the last drain.
-func (r *refilter) drain(node string) []stats.Endpoint {
+// Drain returns node's rows counted since the last drain.
+func (r *Refilter) Drain(node string) []stats.Endpoint {
 	if a := r.aggs[node]; a != nil {
 		return a.Drain()
 	}
 	return nil
 }
+
+// Nodes are the nodes with counted requests, sorted.
+func (r *Refilter) Nodes() []string { return slices.Sorted(maps.Keys(r.aggs)) }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -71,7 +70,7 @@ type View struct {
 	readyAt   time.Time // when the first probe attached
 	finished  bool
 	conns     map[connKey]api.ConnStats // latest conn_stats row of each key
-	refilter  *refilter                 // nil unless Options.Refilter
+	refilter  *Refilter                 // nil unless Options.Refilter
 	// listeners are the local processes' server sockets (--local), which
 	// name the client rows' servers.
 	listeners []api.ListeningPort
@@ -92,7 +91,7 @@ func New(errOut io.Writer, o Options) *View {
 		said:     map[string]int{},
 		conns:    map[connKey]api.ConnStats{},
 		start:    o.Now(),
-		refilter: newRefilter(o.Refilter),
+		refilter: NewRefilter(o.Refilter),
 	}
 	v.model.Select = o.Select
 	return v
@@ -108,8 +107,8 @@ var (
 	eventSuffix = []byte(api.EventSuffix + `"`)
 )
 
-// isEvent tells a per-request record, of any protocol, from its first bytes.
-func isEvent(line []byte) bool {
+// IsEvent tells a per-request record, of any protocol, from its first bytes.
+func IsEvent(line []byte) bool {
 	rest, ok := bytes.CutPrefix(line, tablePrefix)
 	if !ok {
 		return false
@@ -128,7 +127,7 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 	if len(line) == 0 || line[0] != '{' {
 		return false
 	}
-	if isEvent(line) {
+	if IsEvent(line) {
 		return v.event(node, line)
 	}
 	var h api.Header
@@ -150,7 +149,7 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 			s.Rows = slices.DeleteFunc(s.Rows, func(e stats.Endpoint) bool { return !v.o.KeepRow(&e) })
 		}
 		if v.refilter != nil {
-			s.Rows = v.refilter.drain(node)
+			s.Rows = v.refilter.Drain(node)
 		}
 		v.addRows(node, s)
 	case api.TableConnStats:
@@ -184,7 +183,7 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 // event takes a per-request record and tells whether -o json passes it.
 func (v *View) event(node string, line []byte) bool {
 	if v.refilter != nil {
-		keep, unobserved := v.refilter.event(node, line)
+		keep, unobserved := v.refilter.Event(node, line)
 		if unobserved {
 			v.warnOnce("unobserved", "a recorded request without its observation was left out (recorded by a probe older than the plugin?): replay without --protocol, --status, --min-latency and --endpoint to see every request")
 		}
@@ -219,8 +218,8 @@ func (v *View) drainRefilter() {
 	if v.refilter == nil {
 		return
 	}
-	for _, node := range slices.Sorted(maps.Keys(v.refilter.aggs)) {
-		if rows := v.refilter.drain(node); len(rows) > 0 {
+	for _, node := range v.refilter.Nodes() {
+		if rows := v.refilter.Drain(node); len(rows) > 0 {
 			v.addRows(node, api.HTTPStats{Rows: rows})
 		}
 	}

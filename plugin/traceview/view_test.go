@@ -219,8 +219,8 @@ func TestViewPassesAnyEventTable(t *testing.T) {
 		{`{"table":"probe_ready","v":1}`, false, true, false},
 		{`{"table":"probe_stats","v":1}`, false, false, false},
 	} {
-		if got := isEvent([]byte(tc.line)); got != tc.fast {
-			t.Errorf("isEvent(%s) = %v, want %v", tc.line, got, tc.fast)
+		if got := IsEvent([]byte(tc.line)); got != tc.fast {
+			t.Errorf("IsEvent(%s) = %v, want %v", tc.line, got, tc.fast)
 		}
 		var out, errOut bytes.Buffer
 		v := New(&errOut, Options{Output: "json", Now: fixedNow})
