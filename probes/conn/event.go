@@ -68,6 +68,13 @@ const (
 	// KindFork: a targeted process forked; ID.TGID is the child, ID.FD the
 	// parent's TGID. It comes before any event of the child's.
 	KindFork Kind = 4
+	// KindHTTP1: an HTTP/1 exchange the tracer summarized in the kernel
+	// (Event.HTTP1) instead of reporting its calls' data.
+	KindHTTP1 Kind = 5
+	// KindHTTP1Handoff: the tracer stopped summarizing the connection;
+	// Event.HTTP1 is the exchange in progress, and the connection's later
+	// calls come as KindData from the offsets it carries.
+	KindHTTP1Handoff Kind = 6
 )
 
 // Transport protocol of a socket.
@@ -133,7 +140,41 @@ type Event struct {
 	// Close: the socket bytes sent and received since tracking began,
 	// counted in the kernel (conn_stats), 0 from tracers that cannot.
 	SentBytes, RecvBytes uint64
+
+	// HTTP1 is the exchange of a KindHTTP1 or KindHTTP1Handoff event.
+	HTTP1 *HTTP1Summary
 }
+
+// HTTP1Summary is an HTTP/1 exchange read in the kernel: what the
+// aggregated view needs of it. Its times are the parser's: the wire time
+// (Chunk.WireNs) of the request's first call and of the response's last.
+type HTTP1Summary struct {
+	Method string
+	// Target is the request target as sent, valid only during the call.
+	Target            []byte
+	Minor             int
+	Status            int
+	ReqBody, RespBody int64
+	StartNs, EndNs    uint64
+	// Pos is each direction's stream offset (Egress first) after the
+	// exchange; for a hand-off, before the call that follows as data.
+	Pos [2]uint64
+	// Handoff: the exchange is not over. State says where it stands and
+	// Remain how many body bytes of the message in progress are to come.
+	Handoff bool
+	State   HTTP1State
+	Remain  int64
+}
+
+// HTTP1State is where a handed-off exchange stands.
+type HTTP1State uint8
+
+const (
+	HTTP1Idle     HTTP1State = 0 // nothing in progress
+	HTTP1ReqBody  HTTP1State = 1 // Remain request body bytes to come
+	HTTP1Wait     HTTP1State = 2 // the request is complete, no response yet
+	HTTP1RespBody HTTP1State = 3 // Remain response body bytes to come
+)
 
 // Piece is Data of a call at offset Off of the call.
 type Piece struct {

@@ -148,3 +148,11 @@ type Parser interface {
 	// and count what is left unmatched.
 	End(endNs uint64, why EndReason)
 }
+
+// Summarizer is a Parser that also takes exchanges the tracer summarized
+// in the kernel (Options.Summaries). After a summary both streams stand at
+// a message start; after a hand-off (Handoff), at the positions it names,
+// with the exchange in progress resumed from it.
+type Summarizer interface {
+	Summary(s *HTTP1Summary)
+}

@@ -24,6 +24,9 @@ type Stats struct {
 	UnmatchedRequests  uint64 // requests never answered (or whose answer was lost)
 	UnmatchedResponses uint64 // responses without a request (the request was lost or predates tracing)
 	Pushes             uint64 // server pushes (Redis pub/sub messages, RESP3 pushes): no request, no latency
+
+	Summaries        uint64 // exchanges summarized in the kernel, fed to a parser
+	DroppedSummaries uint64 // summaries no parser could take (a bug, or Options.Summaries unset)
 }
 
 // Map returns the counters by name (snake_case), for probe_stats.
@@ -47,5 +50,7 @@ func (s *Stats) Map() map[string]uint64 {
 		"unmatched_requests":   s.UnmatchedRequests,
 		"unmatched_responses":  s.UnmatchedResponses,
 		"pushes":               s.Pushes,
+		"summaries":            s.Summaries,
+		"dropped_summaries":    s.DroppedSummaries,
 	}
 }

@@ -67,6 +67,10 @@ type Options struct {
 	// IdleTimeout drops connections without events for that long
 	// (monotonic event time); negative disables it.
 	IdleTimeout time.Duration
+	// Summaries is the protocol whose parser (a Summarizer) takes the
+	// exchanges the tracer summarized in the kernel (KindHTTP1 events);
+	// nil drops them (Stats.DroppedSummaries).
+	Summaries Protocol
 	// Wall time = monotonic time + WallOffsetNs, unless WallClock is set.
 	WallOffsetNs int64
 	WallClock    func(monoNs uint64) int64
@@ -264,6 +268,15 @@ func (t *Tracker) Handle(e *Event) {
 		t.touch(c, e.EndNs)
 		t.data(c, e)
 		t.charge(c)
+	case KindHTTP1, KindHTTP1Handoff:
+		c := t.lookup(e.ID)
+		if c == nil {
+			c = t.create(e)
+			c.setMeta(e)
+		}
+		t.touch(c, e.EndNs)
+		t.summary(c, e)
+		t.charge(c)
 	case KindClose:
 		if c := t.lookup(e.ID); c != nil {
 			t.stats.ConnsClosed++
@@ -433,6 +446,36 @@ func (t *Tracker) data(c *tracked, e *Event) {
 		return
 	}
 	t.dataNow(c, e)
+}
+
+// summary feeds an exchange the tracer summarized in the kernel to the
+// Summaries protocol's parser, started for a connection seen from its
+// open (the kernel summarizes no other), and moves both streams to the
+// offsets it names: the calls it stands for were not reported.
+func (t *Tracker) summary(c *tracked, e *Event) {
+	s := e.HTTP1
+	if s == nil || t.opts.Summaries == nil || c.source != SourceSocket {
+		t.stats.DroppedSummaries++
+		return
+	}
+	t.releaseParked(c, true)
+	if c.parser == nil {
+		c.fresh, c.skipped = true, false
+		c.startParser(t.opts.Summaries, Inference{Role: e.Role})
+	}
+	sp, ok := c.parser.(Summarizer)
+	if !ok || c.proto != t.opts.Summaries {
+		t.stats.DroppedSummaries++
+		return
+	}
+	c.hadData = true
+	for i := range c.dirs {
+		d := &c.dirs[i]
+		d.known, d.next, d.lastEnd = true, s.Pos[i], e.EndNs
+		d.infer, d.held = nil, false
+	}
+	t.stats.Summaries++
+	sp.Summary(s)
 }
 
 // lags: e says the other direction has moved past what it reported. The

@@ -2,8 +2,10 @@ package http1
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/conn"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/protocols/internal/redact"
 )
 
@@ -104,4 +106,46 @@ func (m *lastMarks) Value(n int64) string {
 	m.next ^= 1
 	m.n[i], m.s[i] = n, redact.Value(n)
 	return m.s[i]
+}
+
+// Summary implements conn.Summarizer: an exchange read in the kernel is
+// emitted as the parser emits one (the same record, path redaction and
+// times, without headers, bodies and reason), and a hand-off resumes the
+// exchange in progress where the kernel left it.
+func (p *Parser) Summary(s *conn.HTTP1Summary) {
+	if p.next != nil || p.dead {
+		p.env.Stats.UnmatchedRequests++ // cannot happen: the kernel stops at Upgrade
+		return
+	}
+	req := p.newMessage()
+	req.method = s.Method
+	req.target = p.target.own(unsafe.String(unsafe.SliceData(s.Target), len(s.Target)))
+	req.minor = s.Minor
+	req.start, req.end = s.StartNs, s.StartNs
+	req.contentLength, req.bodySize = s.ReqBody, s.ReqBody
+	if !s.Handoff {
+		resp := p.newMessage()
+		resp.status, resp.bodySize, resp.end = s.Status, s.RespBody, s.EndNs
+		p.emit(req, resp)
+		p.recycle(req)
+		p.recycle(resp)
+		return
+	}
+	switch s.State {
+	case conn.HTTP1ReqBody:
+		p.pending = append(p.pending, req)
+		h := &p.halves[0]
+		h.state, h.remain, h.msg = stBody, s.Remain, req
+	case conn.HTTP1Wait:
+		req.done = true
+		p.pending = append(p.pending, req)
+	case conn.HTTP1RespBody:
+		req.done = true
+		resp := p.newMessage()
+		resp.status, resp.bodySize, resp.end, resp.req = s.Status, s.RespBody, s.EndNs, req
+		h := &p.halves[1]
+		h.state, h.remain, h.msg = stBody, s.Remain, resp
+	default:
+		p.recycle(req)
+	}
 }
