@@ -212,3 +212,44 @@ func TestAllocsAggregated(t *testing.T) {
 		t.Fatalf("record %+v", last)
 	}
 }
+
+// Summaries from the kernel instead of the two payload events of a
+// request, over 1000 connections in the aggregated mode: compare with
+// BenchmarkTrackerSmallGETAggregated per request (that one counts two
+// events per request, this one one).
+func BenchmarkTrackerSummaryAggregated(b *testing.B) {
+	opts := aggregated
+	opts.Protocols = []conn.Protocol{Protocol{}}
+	opts.Summaries = Protocol{}
+	records := 0
+	tr := conn.NewTracker(opts, func(conn.Protocol, api.Record) { records++ })
+	const conns = 1000
+	ids := make([]conn.ID, conns)
+	pos := make([][2]uint64, conns)
+	for i := range ids {
+		ids[i] = conn.ID{TGID: 1, FD: int32(i + 3)}
+		tr.Handle(&conn.Event{Kind: conn.KindOpen, ID: ids[i], Role: conn.RoleClient, Transport: conn.TransportTCP,
+			Local: clientAddr, Remote: serverAddr})
+	}
+	s := conn.HTTP1Summary{Method: "GET", Target: []byte("/a"), Minor: 1, Status: 200, RespBody: 5}
+	ev := conn.Event{Kind: conn.KindHTTP1, Role: conn.RoleClient, Transport: conn.TransportTCP, HTTP1: &s}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuNs()
+	now := uint64(1000)
+	for i := 0; i < b.N; i++ {
+		ci := i % conns
+		pos[ci][0] += uint64(len(get1))
+		pos[ci][1] += uint64(len(ok5))
+		ev.ID, s.Pos = ids[ci], pos[ci]
+		s.StartNs, s.EndNs = now, now+50
+		ev.StartNs, ev.EndNs = now, now+50
+		now += 100
+		tr.Handle(&ev)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuNs()-cpu0)/float64(b.N), "cpu-ns/op")
+	if records != b.N {
+		b.Fatalf("%d records of %d summaries", records, b.N)
+	}
+}
