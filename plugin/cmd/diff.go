@@ -49,7 +49,9 @@ var (
 		as trace per endpoint.
 
 		memory: per process name, growth rate, RSS and verdict, marked when
-		the rates' 95% intervals do not overlap or the verdict changed.
+		the rates' 95% intervals do not overlap or the verdict changed; in
+		recordings of a cluster per row of --group-by (workload by default),
+		as memory shows them.
 
 		--fail-if rules read NEW's values; a signed literal reads the
 		change: 'p99 > +20%', 'p99 > +5ms', 'error_rate > +1%' (points),
@@ -79,6 +81,7 @@ type DiffOptions struct {
 	MinChange   float64 // percent
 	MinDelta    time.Duration
 	gates       gateFlags
+	groupBy     groupBy
 
 	files   [2]string
 	headers [2]recording.Header
@@ -126,6 +129,8 @@ func (o *DiffOptions) AddFlags(cmd *cobra.Command) {
 	fs.Float64Var(&o.MinChange, "min-change", o.MinChange, "mark only changes of at least this percentage of BASE (rates, latencies, CPU)")
 	fs.DurationVar(&o.MinDelta, "min-delta", o.MinDelta, "trace: mark only latency changes of at least this much")
 	o.gates.addFlags(fs, `'p99 > +20%'`)
+	o.groupBy.addFlags(cmd)
+	fs.Lookup("group-by").Usage = "memory recordings of a cluster: what a row stands for, a list of workload (replicas merged), pod and node, e.g. workload,node"
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "svg"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
@@ -184,6 +189,11 @@ func (o *DiffOptions) Validate() error {
 		return fmt.Errorf("--pprof writes profiles; %s is a %s recording: drop --pprof", o.files[0], o.headers[0].Command)
 	case o.MinChange < 0 || o.MinDelta < 0:
 		return errors.New("--min-change and --min-delta are at least 0: a change smaller than them is not marked")
+	case o.groupBy.spec != defaultGroupBy && o.headers[0].Command != "memory":
+		return fmt.Errorf("--group-by regroups memory recordings; %s is a %s recording, whose rows were grouped when it was recorded: drop --group-by", o.files[0], o.headers[0].Command)
+	}
+	if err := o.groupBy.validate(); err != nil {
+		return err
 	}
 	if o.Pprof != "" {
 		if st, err := os.Stat(o.Pprof); err != nil || !st.IsDir() {
@@ -335,7 +345,11 @@ func (o *DiffOptions) diffMemory(ctx context.Context, p *render.Palette) (func()
 	var views [2]*memview.View
 	for i := range views {
 		v, err := o.load(ctx, i, func(h recording.Header, now func() time.Time) driver.View {
-			return memview.New(memview.Options{ErrOut: io.Discard, Duration: time.Duration(h.WindowNs)})
+			vo := memview.Options{ErrOut: io.Discard, Duration: time.Duration(h.WindowNs), Pods: memPods(h.Pods)}
+			if vo.Pods != nil {
+				vo.Group = &memview.GroupBy{Pod: o.groupBy.by.Pod, Node: o.groupBy.by.Node}
+			}
+			return memview.New(vo)
 		})
 		if err != nil {
 			return nil, err

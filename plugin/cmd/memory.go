@@ -45,10 +45,22 @@ var (
 		uprobes follows every malloc and free instead, at a trap per call,
 		which slows allocation-heavy programs many times over; it samples
 		one allocation per 64 KiB on average, and with
-		--alloc-sample-bytes 1 its outstanding bytes are exact.`)
+		--alloc-sample-bytes 1 its outstanding bytes are exact.
+
+		In a cluster a row is a workload (--group-by workload, the default)
+		or a pod, per node with node: its processes' RSS added on one clock,
+		the growth rate of that sum, and the worst of its processes' own
+		verdicts, each judged on its own series, saying how many have it and
+		which is worst ("leak: 1 of 3 pods, api-7d9-x"), so a leaking
+		replica is never hidden by healthy ones. -o json adds one
+		memory_group_summary record per row after the per-process records.
+		--local shows a row per process.`)
 	memoryExample = templates.Examples(`
 		# Watch every pod of a deployment for a minute
 		%[1]s memory deploy/checkout --duration 1m
+
+		# A row per pod and node instead of per workload
+		%[1]s memory deploy/checkout --group-by pod,node
 
 		# One container of a pod, as NDJSON records
 		%[1]s memory pod/web-0 -c app -o json
@@ -77,6 +89,7 @@ type MemoryOptions struct {
 	AllocRate uint64
 	Args      []string
 	gates     gateFlags
+	groupBy
 
 	// Cluster mode: what to watch and how the probe pods run.
 	clusterTargets
@@ -125,6 +138,8 @@ func (o *MemoryOptions) AddFlags(cmd *cobra.Command) {
 	fl.Uint64Var(&o.AllocRate, "alloc-sample-bytes", o.AllocRate, "with --alloc-mode uprobes: sample one allocation per this many bytes on average (1: all)")
 	o.gates.addFlags(fl, "'verdict == leak' or 'growth > 5%'")
 	o.clusterTargets.addFlags(fl, "watch")
+	o.groupBy.addFlags(cmd)
+	fl.Lookup("group-by").Usage = "cluster mode: what a row stands for, a list of workload (its pods' memory added, the worst pod's verdict), pod and node (adds a NODE column), e.g. workload,node"
 }
 
 // Complete checks the flags, then picks the record source: a child agent
@@ -184,18 +199,53 @@ func (o *MemoryOptions) sandboxFilter() func(session.Line) bool {
 	}
 }
 
-// podNames maps the targets' pod UIDs to namespace/name for the view.
-func (o *MemoryOptions) podNames() map[string]string {
+// recordedPods are the targets' pods, for --record: a replay names and
+// groups their processes as the live run does.
+func (o *MemoryOptions) recordedPods() []recording.Pod {
 	if o.targets == nil {
 		return nil
 	}
-	m := map[string]string{}
+	var pods []recording.Pod
 	for _, n := range o.targets.Nodes {
 		for _, p := range n.Pods {
-			m[p.UID] = p.Namespace + "/" + p.Name
+			pods = append(pods, recording.Pod{UID: p.UID, Namespace: p.Namespace, Name: p.Name, Workload: p.Workload, Node: n.Name})
 		}
 	}
+	return pods
+}
+
+// viewPods describes the pods to the view: the targets', or the replayed
+// recording's (nil for --local and its recordings: rows are processes).
+func (o *MemoryOptions) viewPods() map[string]memview.Pod {
+	pods := o.recordedPods()
+	if o.replay != nil {
+		pods = o.replay.header.Pods
+	}
+	return memPods(pods)
+}
+
+// memPods names pods for memview: namespace/name and the row of their
+// workload, as trace and profile name it (nil when there are none).
+func memPods(pods []recording.Pod) map[string]memview.Pod {
+	if len(pods) == 0 {
+		return nil
+	}
+	m := make(map[string]memview.Pod, len(pods))
+	for _, p := range pods {
+		tp := target.Pod{Namespace: p.Namespace, Name: p.Name, Workload: p.Workload}
+		m[p.UID] = memview.Pod{Name: p.Namespace + "/" + p.Name, Workload: target.GroupBy{}.Service(tp)}
+	}
 	return m
+}
+
+// viewOptions are the view's: rows are groups (--group-by) when the pods
+// are known, processes otherwise.
+func (o *MemoryOptions) viewOptions(asJSON bool) memview.Options {
+	vo := memview.Options{ErrOut: o.ErrOut, Color: o.Color.Enabled(o.Out), Duration: o.Duration, Interval: o.Interval, Pods: o.viewPods(), JSON: asJSON}
+	if vo.Pods != nil {
+		vo.Group = &memview.GroupBy{Pod: o.by.Pod, Node: o.by.Node}
+	}
+	return vo
 }
 
 // validateFlags checks every flag without I/O.
@@ -218,6 +268,9 @@ func (o *MemoryOptions) validateFlags() error {
 		return fmt.Errorf("--interval %s gives fewer than 5 samples in --duration %s: shorten the interval or lengthen the window", o.Interval, o.Duration)
 	}
 	if err := o.outputOptions.validate("table", "json"); err != nil {
+		return err
+	}
+	if err := o.groupBy.validate(); err != nil {
 		return err
 	}
 	switch o.AllocMode {
@@ -265,14 +318,17 @@ func (o *MemoryOptions) Run(ctx context.Context) error {
 	do := o.driverOptions(o.IOStreams, o.Output == "json")
 	do.Tick = o.Interval
 	do.Stopping = o.localStopping(o.Local)
-	h := recording.Header{Command: "memory", WindowNs: o.Duration.Nanoseconds()}
+	h := recording.Header{Command: "memory", WindowNs: o.Duration.Nanoseconds(), Pods: o.recordedPods()}
 	if err := o.startRecording(&do, h, o.Config()); err != nil {
 		return err
 	}
+	view := memview.New(o.viewOptions(do.JSON))
 	if do.JSON {
+		if view.Grouped() {
+			return runError(driver.Run(ctx, o.run, view, do))
+		}
 		return runError(driver.Run(ctx, o.run, driver.PassThrough{}, do))
 	}
-	view := memview.New(memview.Options{ErrOut: o.ErrOut, Color: o.Color.Enabled(o.Out), Duration: o.Duration, PodNames: o.podNames()})
 	return o.gates.check(ctx, "memory", o.ErrOut, view.GateSource, runError(driver.Run(ctx, o.run, view, do)))
 }
 

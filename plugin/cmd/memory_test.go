@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func TestMemoryValidate(t *testing.T) {
 		{"few samples", func(o *MemoryOptions) { o.All = true; o.Duration = 3 * time.Second }, "fewer than 5"},
 		{"output", func(o *MemoryOptions) { o.All = true; o.Output = "yaml" }, "-o table"},
 		{"color", func(o *MemoryOptions) { o.All = true; o.Color = "sometimes" }, "auto, always"},
+		{"group-by", func(o *MemoryOptions) { o.All = true; o.groupBy.spec = "workload,pod" }, "a workload or a pod, not both"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
@@ -173,12 +175,17 @@ func TestMemoryDryRun(t *testing.T) {
 }
 
 // Records of two nodes, stamped by the session, go to the view as they
-// are; the table names pods by namespace/name.
+// are; with --group-by pod,node a row is the pod on each node, named by
+// namespace/name.
 func TestMemoryClusterRecords(t *testing.T) {
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := NewMemoryOptions(streams)
 	o.Duration = 10 * time.Second
 	o.targets = memTargets()
+	o.groupBy.spec = "pod,node"
+	if err := o.groupBy.validate(); err != nil {
+		t.Fatal(err)
+	}
 	o.run = func(_ context.Context, emit func(string, []byte)) error {
 		for _, node := range []string{"n1", "n2"} {
 			for i := 0; i < 6; i++ {
@@ -196,7 +203,7 @@ func TestMemoryClusterRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	if strings.Count(s, "shop/web-0/c1/leaky 5: leak") != 2 || !strings.Contains(s, "n2") {
+	if strings.Count(s, "shop/web-0 on n") != 2 || !strings.Contains(s, "shop/web-0 on n2: leak: grew steadily") {
 		t.Fatalf("table:\n%s", s)
 	}
 }
@@ -220,5 +227,102 @@ func TestMemorySandboxFilter(t *testing.T) {
 		if got := drop(session.Line{Table: c.table, Raw: []byte(c.line)}); got != c.want {
 			t.Errorf("%s: dropped %v, want %v", c.line, got, c.want)
 		}
+	}
+}
+
+// memRecording runs memory over two replicas of shop/api (pods named
+// after prefix, on n1 and n2) and records it; the second replica leaks
+// when leak is set.
+func memRecording(t *testing.T, prefix string, leak bool) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), prefix+".pixie.gz")
+	o := NewMemoryOptions(genericiooptions.NewTestIOStreamsDiscard())
+	o.Duration, o.Interval, o.Record = 10*time.Second, time.Second, path
+	o.targets = &target.Set{Nodes: []target.Node{
+		{Name: "n1", Pods: []target.Pod{{Namespace: "shop", Name: prefix + "-a", UID: prefix + "a", Workload: "deployment/api", Containers: []target.Container{{ID: "c1"}}}}},
+		{Name: "n2", Pods: []target.Pod{{Namespace: "shop", Name: prefix + "-b", UID: prefix + "b", Workload: "deployment/api", Containers: []target.Container{{ID: "c2"}}}}},
+	}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o.run = func(_ context.Context, emit func(string, []byte)) error {
+		for i, node := range []string{"n1", "n2"} {
+			uid, rate, verdict := prefix+string(rune('a'+i)), 0, "stable"
+			if leak && i == 1 {
+				rate, verdict = 1<<20, "leak"
+			}
+			for s := 0; s < 10; s++ {
+				b, _ := json.Marshal(api.ProcessStats{Header: api.Header{Table: api.TableProcessStats}, Time: int64(s) * 1e9, PID: 7, UPID: "7:1", Comm: "api",
+					RSSBytes: uint64(100<<20 + s*rate), PodUID: uid})
+				emit(node, b)
+			}
+			b, _ := json.Marshal(api.MemorySummary{Header: api.Header{Table: api.TableMemorySummary}, PID: 7, UPID: "7:1", Comm: "api", PodUID: uid,
+				Verdict: verdict, Reason: "its own " + verdict, GrowthBytesPerSec: float64(rate), GrowthLowBytesPerSec: 0.9 * float64(rate), GrowthHighBytesPerSec: 1.1 * float64(rate)})
+			emit(node, b)
+		}
+		return nil
+	}
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A cluster recording keeps its pods: its replay groups by workload (the
+// leaking replica named), by pod, and -o json adds the group records.
+func TestMemoryReplayGroupBy(t *testing.T) {
+	rec := memRecording(t, "api-x", true)
+	for args, wants := range map[string][]string{
+		"":                {"WORKLOAD", "shop/api: leak: 1 of 2 pods, api-x-b: its own leak\n"},
+		"--group-by pod":  {"POD", "shop/api-x-b: leak: its own leak\n", "shop/api-x-a: stable: its own stable\n"},
+		"--group-by node": {"NODE", "shop/api on n2: leak: its own leak\n", "shop/api on n1: stable: its own stable\n"},
+		"-o json":         {`"table":"process_stats"`, `"table":"memory_summary"`, `"table":"memory_group_summary","group_by":"workload","service":"shop/api"`, `"verdict":"leak","verdict_count":1,"units":2,"unit":"pods","reason":"leak: 1 of 2 pods, api-x-b: its own leak"`},
+		"--group-by nope": {"unknown key"},
+	} {
+		var out, errOut bytes.Buffer
+		cmd := NewCmdReplay(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+		cmd.SetArgs(append([]string{rec}, strings.Fields(args)...))
+		cmd.SilenceErrors, cmd.SilenceUsage = true, true
+		err := cmd.Execute()
+		got := out.String()
+		if err != nil {
+			got += err.Error()
+		}
+		for _, w := range wants {
+			if !strings.Contains(got, w) {
+				t.Errorf("replay %s: no %q in:\n%s", args, w, got)
+			}
+		}
+	}
+}
+
+// diff of two cluster recordings compares workloads, whose pods have new
+// names in the new run: stable -> leak, with the replica that leaks.
+func TestMemoryDiffGroupBy(t *testing.T) {
+	base, next := memRecording(t, "api-x", false), memRecording(t, "api-y", true)
+	var out, errOut bytes.Buffer
+	cmd := NewCmdDiff(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{base, next})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "WORKLOAD ") || !strings.Contains(s, "stable → leak (1 of 2 pods, api-y-b) *") || strings.Count(s, "\n") != 6 {
+		t.Errorf("diff by workload:\n%s", s)
+	}
+	out.Reset()
+	cmd = NewCmdDiff(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{base, next, "--group-by", "pod"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "shop/api-x-a") || !strings.Contains(s, "shop/api-y-b") {
+		t.Errorf("diff by pod: a row per pod name of either run:\n%s", s)
+	}
+	trace := recordFile(t, "trace")
+	cmd = NewCmdDiff(nil, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{trace, trace, "--group-by", "pod"})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--group-by regroups memory recordings") {
+		t.Errorf("diff of traces with --group-by: %v", err)
 	}
 }

@@ -13,19 +13,25 @@ import (
 )
 
 // MemDiff compares the memory of two runs per process name (pod and
-// command: PIDs and container IDs change between runs). Processes that
-// share a name add up; the verdict is that of the fastest grower.
+// command: PIDs and container IDs change between runs), or per row of
+// --group-by in cluster recordings (a workload keeps its name when its
+// pods are replaced). Processes that share a name add up; the verdict is
+// that of the fastest grower, a group's its rolled-up verdict.
 type MemDiff struct {
 	Rows   []ProcDiff
 	titles [2]string
+	row    string // what a row is: PROCESS, WORKLOAD or POD
 }
 
-// MemSide is one run of a process name.
+// MemSide is one run of a process name (or group).
 type MemSide struct {
 	Processes              int
 	GrowthPerSec, Low, Hi  float64 // bytes/s, with the 95% interval
 	StartRSS, EndRSS, Peak uint64
 	Verdict                string
+	// Of says which members have Verdict in a group (--group-by) where
+	// not all do: "1 of 3 pods, api-7d9-x".
+	Of string `json:",omitempty"`
 }
 
 // ProcDiff is one process name in both runs (nil: missing from a run).
@@ -40,6 +46,22 @@ type ProcDiff struct {
 func (v *View) sides() (map[string]*MemSide, []string) {
 	m := map[string]*MemSide{}
 	var order []string
+	if v.o.Group != nil {
+		for _, r := range v.groupRows(true) {
+			name := groupName(r.Service, r.Node)
+			if m[name] != nil {
+				continue // two host processes of one name and pid: keep the faster
+			}
+			e := &MemSide{Processes: r.Processes, GrowthPerSec: r.GrowthBytesPerSec, Low: r.GrowthLowBytesPerSec, Hi: r.GrowthHighBytesPerSec,
+				StartRSS: r.StartRSSBytes, EndRSS: r.EndRSSBytes, Peak: r.PeakRSSBytes, Verdict: r.Verdict}
+			if r.Units > 1 && r.VerdictCount < r.Units {
+				e.Of = fmt.Sprintf("%d of %d %s, %s", r.VerdictCount, r.Units, r.Unit, r.culpritName)
+			}
+			m[name] = e
+			order = append(order, name)
+		}
+		return m, order
+	}
 	for _, s := range v.sortedSums() { // fastest grower first
 		pod := ""
 		if s.PodUID != "" {
@@ -67,7 +89,10 @@ func (v *View) sides() (map[string]*MemSide, []string) {
 func Compare(base, next *View) *MemDiff {
 	b, border := base.sides()
 	n, norder := next.sides()
-	d := &MemDiff{}
+	d := &MemDiff{row: "PROCESS"}
+	if g := next.o.Group; g != nil {
+		d.row = map[bool]string{false: "WORKLOAD", true: "POD"}[g.Pod]
+	}
 	for _, name := range append(norder, border...) {
 		if slices.ContainsFunc(d.Rows, func(r ProcDiff) bool { return r.Name == name }) {
 			continue
@@ -102,7 +127,7 @@ func (d *MemDiff) MarkedCount() int {
 // end and verdict, BASE -> NEW; marked changes end in *.
 func (d *MemDiff) WriteTable(w io.Writer, p *render.Palette) error {
 	fmt.Fprintf(w, "BASE %s  NEW %s\n\n", render.Sanitize(d.titles[0]), render.Sanitize(d.titles[1]))
-	t := render.Table{Columns: []render.Column{{Title: "PROCESS"}, {Title: "RATE", Right: true}, {Title: "RSS", Right: true}, {Title: "VERDICT"}}}
+	t := render.Table{Columns: []render.Column{{Title: d.row}, {Title: "RATE", Right: true}, {Title: "RSS", Right: true}, {Title: "VERDICT"}}}
 	for _, r := range d.Rows {
 		cell := func(col, s string) render.Cell {
 			if !slices.Contains(r.Marked, col) {
@@ -118,7 +143,12 @@ func (d *MemDiff) WriteTable(w io.Writer, p *render.Palette) error {
 		}
 		rate := func(s *MemSide) string { return trend.Rate(s.GrowthPerSec) }
 		rss := func(s *MemSide) string { return trend.Bytes(float64(s.EndRSS)) }
-		verdict := func(s *MemSide) string { return s.Verdict }
+		verdict := func(s *MemSide) string {
+			if s.Of != "" {
+				return s.Verdict + " (" + s.Of + ")"
+			}
+			return s.Verdict
+		}
 		t.Rows = append(t.Rows, []render.Cell{render.Plain(render.Sanitize(r.Name)),
 			cell("rate", side(r.Base, rate)+" → "+side(r.New, rate)),
 			render.Plain(side(r.Base, rss) + " → " + side(r.New, rss)),

@@ -26,7 +26,7 @@ func FuzzMemView(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, json := range []bool{false, true} {
 			var out, errOut bytes.Buffer
-			v := New(Options{ErrOut: &errOut, Color: true, Duration: 10 * time.Second, PodNames: map[string]string{"uid": "ns/pod"}})
+			v := New(Options{ErrOut: &errOut, Color: true, Duration: 10 * time.Second, Pods: map[string]Pod{"uid": {Name: "ns/pod", Workload: "ns/pod"}}})
 			_ = drivertest.Replay(v, data, driver.Options{Out: &out, ErrOut: &errOut, JSON: json})
 			rendertest.CheckSafe(t, "stderr", errOut.String())
 			if !json {

@@ -32,9 +32,17 @@ type Options struct {
 	Duration time.Duration // the window, for the header
 	// SparkWidth is the number of sparkline cells (default 16).
 	SparkWidth int
-	// PodNames maps pod UIDs to namespace/name (cluster mode); a process
+	// Pods describes the targets' pods by UID (cluster mode); a process
 	// of a pod not in it is named by the UID.
-	PodNames map[string]string
+	Pods map[string]Pod
+	// Group makes a row a group of processes (--group-by, cluster mode);
+	// nil: a row per process (--local, a recording without pods).
+	Group *GroupBy
+	// Interval is the sampling interval (0: read from the samples).
+	Interval time.Duration
+	// JSON: the records are the output (-o json); the view keeps them
+	// only to add a memory_group_summary per row at the end (Group set).
+	JSON bool
 }
 
 // View accumulates records and renders them.
@@ -100,6 +108,9 @@ func (v *View) Line(node string, line []byte) (pass bool) {
 		return false
 	}
 	var err error
+	if v.o.JSON && h.Table != api.TableProcessStats && h.Table != api.TableMemorySummary {
+		return true // passed as it came; only the samples and verdicts make groups
+	}
 	switch h.Table {
 	case api.TableProcessStats:
 		var r api.ProcessStats
@@ -178,6 +189,9 @@ func (v *View) AddStats(r api.ProcessStats) {
 // Frame renders the table: live rows with provisional verdicts, or the
 // final rows with the agent's (nil while no sample arrived).
 func (v *View) Frame(final bool) []byte {
+	if v.o.JSON {
+		return nil
+	}
 	if final {
 		if len(v.order) == 0 && len(v.sums) == 0 {
 			return []byte("no samples: no target process was found or it exited at once\n")
@@ -192,11 +206,28 @@ func (v *View) Frame(final bool) []byte {
 		render.FormatClock(elapsed), render.FormatClock(v.o.Duration), len(v.order), v.table(false)))
 }
 
+// table renders the rows: groups of processes in cluster mode, else
+// processes.
+func (v *View) table(final bool) string {
+	if v.o.Group != nil {
+		return v.groupTable(final)
+	}
+	return v.procTable(final)
+}
+
 // Finish writes what follows the final table: the agent's verdicts with
 // their reasons, the --alloc stacks and a one-line footer.
 func (v *View) Finish(out io.Writer, srcErr error) error {
+	if v.o.JSON {
+		return v.writeGroups(out, srcErr)
+	}
 	var buf bytes.Buffer
-	if len(v.sums) > 0 {
+	if v.o.Group != nil && len(v.order) > 0 {
+		buf.WriteString("\n")
+		for _, r := range v.groupRows(true) {
+			fmt.Fprintf(&buf, "%s: %s\n", render.Sanitize(groupName(r.Service, r.Node)), v.paint(r.word, r.Reason))
+		}
+	} else if len(v.sums) > 0 {
 		buf.WriteString("\n")
 		for _, s := range v.sortedSums() {
 			fmt.Fprintf(&buf, "%s %d: %s: %s\n", render.Sanitize(procName(s.Comm, v.podName(s.PodUID), s.ContainerID)), s.PID,
@@ -227,9 +258,9 @@ func (v *View) summaryFor(p *proc) *api.MemorySummary {
 	return nil
 }
 
-// table renders one row per process. Live rows get a provisional verdict
+// procTable renders one row per process. Live rows get a provisional verdict
 // from the samples so far (marked with "?"); final rows take the agent's.
-func (v *View) table(final bool) string {
+func (v *View) procTable(final bool) string {
 	var buf bytes.Buffer
 	tw := printers.GetNewTabWriter(&buf)
 	showNode := false
@@ -296,16 +327,20 @@ func (v *View) table(final bool) string {
 
 // colorVerdict paints the verdicts it knows; others (a newer agent's, a
 // forged record's) are shown sanitized and plain.
-func (v *View) colorVerdict(s string) string {
-	switch strings.TrimSuffix(s, "?") {
+func (v *View) colorVerdict(s string) string { return v.paint(strings.TrimSuffix(s, "?"), s) }
+
+// paint shows text (sanitized) in the colour of verdict.
+func (v *View) paint(verdict, text string) string {
+	text = render.Sanitize(text)
+	switch verdict {
 	case vocab.VerdictLeak:
-		return v.palette.Error(s)
+		return v.palette.Error(text)
 	case vocab.VerdictGrowing:
-		return v.palette.Warn(s)
+		return v.palette.Warn(text)
 	case vocab.VerdictStable:
-		return v.palette.OK(s)
+		return v.palette.OK(text)
 	}
-	return render.Sanitize(s)
+	return text
 }
 
 func (v *View) renderAllocs(buf *bytes.Buffer) {
@@ -373,12 +408,7 @@ func collapseUnnamed(frames []string) []string {
 	return out
 }
 
-func (v *View) podName(uid string) string {
-	if n, ok := v.o.PodNames[uid]; ok {
-		return n
-	}
-	return uid
-}
+func (v *View) podName(uid string) string { return v.pod(uid).Name }
 
 func procName(comm, pod, ctr string) string {
 	if pod != "" {

@@ -39,10 +39,14 @@ func hostileRecords(t *testing.T, verdict string) [][]byte {
 // used to panic on a nil colour.
 func TestHostileRecordsAreEscaped(t *testing.T) {
 	for _, verdict := range []string{vocab.VerdictLeak, "bogus", "", rendertest.Hostile} {
-		for _, colour := range []bool{false, true} {
+		for i, colour := range []bool{false, true, false, true} {
 			var out, errOut bytes.Buffer
-			v := New(Options{ErrOut: &errOut, Color: colour, Duration: 10 * time.Second,
-				PodNames: map[string]string{"pod": "ns/pod"}})
+			var group *GroupBy // rows of processes, then of pods on nodes (a pod the targets did not list is named by its UID)
+			if i >= 2 {
+				group = &GroupBy{Pod: i == 2, Node: true}
+			}
+			v := New(Options{ErrOut: &errOut, Color: colour, Duration: 10 * time.Second, Group: group,
+				Pods: map[string]Pod{"pod": {Name: "ns/pod", Workload: "ns/pod"}}})
 			sc := screen(v, &out, false)
 			for _, r := range hostileRecords(t, verdict) {
 				v.Line("", r)
@@ -51,7 +55,7 @@ func TestHostileRecordsAreEscaped(t *testing.T) {
 			if err := sc.End(nil); err != nil {
 				t.Fatal(err)
 			}
-			what := fmt.Sprintf("verdict %q colour %v", verdict, colour)
+			what := fmt.Sprintf("verdict %q colour %v group %+v", verdict, colour, group)
 			rendertest.CheckSafe(t, what+" stdout", out.String())
 			rendertest.CheckSafe(t, what+" stderr", errOut.String())
 			if !strings.Contains(out.String(), `^[]52;c;cHduZWQ=^G`) || !strings.Contains(errOut.String(), `^[]52;c;cHduZWQ=^G`) {

@@ -42,6 +42,18 @@ type Header struct {
 	TargetUnit string          `json:"target_unit,omitempty"`
 	Output     string          `json:"output"`
 	Config     json.RawMessage `json:"config,omitempty"` // the agent's, filters included
+	// Pods are the targeted pods of a cluster run (memory), so that a
+	// replay names and groups their processes as the live run did.
+	Pods []Pod `json:"pods,omitempty"`
+}
+
+// Pod is a targeted pod as the API server described it.
+type Pod struct {
+	UID       string `json:"uid"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Workload  string `json:"workload,omitempty"` // kind/name of its owner, as target.Workload
+	Node      string `json:"node,omitempty"`
 }
 
 // Writer appends records to a recording. Its methods are safe for
