@@ -174,3 +174,36 @@ func TestEventSeq(t *testing.T) {
 		}
 	}
 }
+
+// TestEventHeader: a per-request record's header read from its first bytes
+// is the one encoding/json decodes; other records, other layouts and
+// records that are not valid JSON are left to the decoder.
+func TestEventHeader(t *testing.T) {
+	for _, rec := range []string{
+		fmt.Sprintf(strings.TrimSpace(httpEvent), 42),
+		`{"table":"dns_events","seq":7,"time_":1}`,
+		`{"table":"redis_events","v":1,"seq":3,"req_cmd":"GET","node":"x"}`,
+	} {
+		var want header
+		if err := json.Unmarshal([]byte(rec), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := eventHeader([]byte(rec))
+		if !ok || got != want {
+			t.Errorf("%s: %+v ok %v, want %+v", rec, got, ok, want)
+		}
+	}
+	for _, rec := range []string{
+		`{"table":"http_events","v":1,"seq":9,"sample":"slow","sample_row":{}}`, // samples are decoded
+		`{"table":"probe_stats","seq":3,"final":true}`,
+		`{"table":"agent_hello","seq":1,"agent_version":"v1"}`,
+		`{"v":1,"table":"http_events","seq":3,"x":1}`,
+		`{"table":"http_events","v":1,"seq":4,"req_path":"/a}`,                // not JSON
+		`{"table":"http_events","v":1,"seq":4,"req_path":"/a"}}`,              // not JSON
+		`{"table":"http_events","v":1,"seq":4,"req_path":"/a` + "\x1b" + `"}`, // a raw control byte
+	} {
+		if h, ok := eventHeader([]byte(rec)); ok {
+			t.Errorf("%s: read as %+v, want it decoded", rec, h)
+		}
+	}
+}

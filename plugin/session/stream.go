@@ -19,11 +19,8 @@ type Line struct {
 	Node  string // the node the record came from
 	Table string // the record's "table" field
 	Seq   uint64 // the record's "seq" field (0 if absent)
-	// Data is the record with "node" set to Node; it is owned by the
-	// receiver.
-	Data []byte
-	// Raw is the record as the agent wrote it (no "node"), for receivers
-	// that stamp it themselves.
+	// Raw is the record as the agent wrote it (no "node": receivers stamp
+	// it with Node if they want it); it is owned by the receiver.
 	Raw []byte
 
 	at        time.Time // when the node wrote it (the kubelet's timestamp), if known
@@ -35,8 +32,7 @@ type Line struct {
 // records with a seq at or below lastSeq, and the first rawSeen lines that
 // carry no seq, were already delivered.
 type stream struct {
-	node    string
-	nodeTag []byte // `,"node":"<name>"}`
+	node string
 
 	lastSeq uint64
 	rawSeen int // lines without seq delivered (or kept) so far
@@ -62,8 +58,7 @@ type stream struct {
 }
 
 func newStream(node string) *stream {
-	q, _ := json.Marshal(node)
-	return &stream{node: node, nodeTag: append(append([]byte(`,"node":`), q...), '}'), tail: tailBuffer{max: 12}}
+	return &stream{node: node, tail: tailBuffer{max: 12}}
 }
 
 // header is the part of every record the session reads.
@@ -121,8 +116,10 @@ func (s *stream) handle(line []byte, at time.Time, raw *int, partial bool, emit 
 			return
 		}
 	}
-	var h header
-	isRecord := trimmed[0] == '{' && json.Unmarshal(trimmed, &h) == nil
+	h, isRecord := eventHeader(trimmed)
+	if !isRecord {
+		isRecord = trimmed[0] == '{' && json.Unmarshal(trimmed, &h) == nil
+	}
 	if !isRecord && partial {
 		return // possibly cut; the next connection replays it whole
 	}
@@ -161,22 +158,22 @@ func (s *stream) handle(line []byte, at time.Time, raw *int, partial bool, emit 
 			trimmed = withDropped(trimmed, d)
 		}
 	}
-	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Data: s.stamp(trimmed), Raw: bytes.Clone(trimmed),
+	emit(Line{Node: s.node, Table: h.Table, Seq: h.Seq, Raw: bytes.Clone(trimmed),
 		at: at, droppable: api.IsEventTable(h.Table) && h.Sample == ""})
 }
 
-// stamp sets "node" on a record: appended last, so it wins over any "node"
-// the agent may have written (JSON decoders keep the last duplicate).
-func (s *stream) stamp(rec []byte) []byte {
-	body := bytes.TrimSpace(rec[:len(rec)-1]) // without the final '}'
-	out := make([]byte, 0, len(rec)+len(s.nodeTag))
-	out = append(out, body...)
-	if len(body) == 1 { // "{}"
-		out = append(out, s.nodeTag[1:]...)
-	} else {
-		out = append(out, s.nodeTag...)
+// eventHeader is the header of a per-request record, read from its first
+// bytes as the agent writes them (eventSeq) once the record is known to be
+// valid JSON; ok is false for any other record or layout, which is
+// decoded. Decoding the header of every request with encoding/json was
+// most of the plugin's cost per record with -o json (BenchmarkStreamRecord).
+func eventHeader(rec []byte) (h header, ok bool) {
+	seq, ok := eventSeq(rec)
+	if !ok || !json.Valid(rec) {
+		return header{}, false
 	}
-	return out
+	table := rec[len(`{"table":"`):]
+	return header{Table: string(table[:bytes.IndexByte(table, '"')]), Seq: seq}, true
 }
 
 // tailBuffer keeps the last lines of a probe's output for error reports.
