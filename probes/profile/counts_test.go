@@ -173,11 +173,18 @@ func samplesOf(recs []*api.StackTrace, pid uint32) uint64 {
 // software clock's frequency to one), so the count is that ratio.
 func checkCount(t *testing.T, name string, got uint64, hz int, cpu time.Duration) {
 	t.Helper()
+	if !countWithin(t, name, got, hz, cpu) {
+		t.Errorf("%s: %d samples for %v of CPU time, want %.0f (%d Hz) within 10%%", name, got, cpu, float64(hz)*cpu.Seconds(), hz)
+	}
+}
+
+// countWithin logs a process's count against hz x its CPU time and
+// reports whether it is within 10%.
+func countWithin(t *testing.T, name string, got uint64, hz int, cpu time.Duration) bool {
+	t.Helper()
 	want := float64(hz) * cpu.Seconds()
 	t.Logf("%s: %d samples for %v of CPU, %.0f expected at %d Hz (%+.1f%%)", name, got, cpu, want, hz, 100*(float64(got)-want)/want)
-	if math.Abs(float64(got)-want) > 0.1*want {
-		t.Errorf("%s: %d samples for %v of CPU time, want %.0f (%d Hz) within 10%%", name, got, cpu, want, hz)
-	}
+	return math.Abs(float64(got)-want) <= 0.1*want
 }
 
 // TestProfileSampleCounts holds sample counts to the CPU time the kernel
@@ -194,15 +201,39 @@ func TestProfileSampleCounts(t *testing.T) {
 	c := startHeld(t, "c-nofp", 1, cBin, "held", budget)
 	hz := api.ProfileDefaultHz
 	for _, run := range [][]*heldBurner{{g}, {c}, {g, c}} {
-		recs, stats, used := burnInWindow(t, api.ProfileConfig{Hz: hz}, run...)
-		if stats.EventsLost > 0 {
-			t.Errorf("%d samples lost (%v): the counts below miss them", stats.EventsLost, stats.LostBy)
-		}
-		for _, h := range run {
-			if used[h.pid()] < 2900*time.Millisecond {
-				t.Errorf("%s used only %v of CPU; it burns %s s per release", h.name, used[h.pid()], budget)
+		// One retry of a run whose count misses: the CPU time is the
+		// guest's, and a vCPU the host preempts keeps accruing it while
+		// the sampling timer waits (this VM reports no steal time); seen
+		// once in CI at -10.4% (266 of 297) with the next run at -0.7%.
+		// A real fault misses both times.
+		for attempt := 1; ; attempt++ {
+			recs, stats, used := burnInWindow(t, api.ProfileConfig{Hz: hz}, run...)
+			if stats.EventsLost > 0 {
+				t.Errorf("%d samples lost (%v): the counts below miss them", stats.EventsLost, stats.LostBy)
 			}
-			checkCount(t, h.name, samplesOf(recs, h.pid()), hz, used[h.pid()])
+			ok := true
+			for _, h := range run {
+				if used[h.pid()] < 2900*time.Millisecond {
+					t.Errorf("%s used only %v of CPU; it burns %s s per release", h.name, used[h.pid()], budget)
+				}
+				ok = countWithin(t, h.name, samplesOf(recs, h.pid()), hz, used[h.pid()]) && ok
+			}
+			if ok {
+				break
+			}
+			if attempt == 2 {
+				t.Errorf("samples of %s off by more than 10%% of %d Hz x CPU time in two runs", runNames(run), hz)
+				break
+			}
+			t.Logf("a count is off by more than 10%%: running %s again", runNames(run))
 		}
 	}
+}
+
+func runNames(run []*heldBurner) string {
+	var names []string
+	for _, h := range run {
+		names = append(names, h.name)
+	}
+	return strings.Join(names, " and ")
 }
