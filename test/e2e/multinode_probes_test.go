@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api/vocab"
@@ -198,12 +201,15 @@ func flameGraphRoots(t *testing.T, folded string, want map[string]uint64) {
 	}
 }
 
-// TestMultiNodeMemory: `memory -l app=mem` over a pod leaking 2 MiB/s on
-// node 1 and an idle server on node 2 (tainted), with an untargeted leaking
-// copy on node 3, with the minimal capability set. Each pod's series is its
-// own (its samples read its own cgroup, from its node's probe) and so is
-// its verdict: leak for the leaking pod at its rate, stable for the other,
-// nothing of the copy.
+// TestMultiNodeMemory: `memory -l app=mem` over the three replicas of one
+// ReplicaSet: a pod leaking 2 MiB/s on node 1 and idle servers on nodes 2
+// and 3 (tainted), with an untargeted leaking copy on node 3, with the
+// minimal capability set. Each pod's series is its own (its samples read
+// its own cgroup, from its node's probe) and so is its verdict: leak for
+// the leaking pod at its rate, stable for the others, nothing of the copy.
+// The workload's row (--group-by workload, the default) says leak, naming
+// the leaking pod among 3, and grows by its rate; replayed by pod, each
+// pod's row has its own verdict.
 func TestMultiNodeMemory(t *testing.T) {
 	const rate = 2 << 20
 	e := setup(t)
@@ -212,15 +218,19 @@ func TestMultiNodeMemory(t *testing.T) {
 	mem := map[string]string{"app": "mem"}
 	leaky := e.runPodOn(t, ns, "leaky", n1, mem, "leak", strconv.Itoa(rate))
 	steady := e.runPodOn(t, ns, "steady", n2, mem, "serve", ":8080")
+	steady2 := e.runPodOn(t, ns, "steady-2", n3, mem, "serve", ":8080")
 	copyPod := e.runPodOn(t, ns, "leaky-copy", n3, map[string]string{"app": "mem-copy"}, "leak", strconv.Itoa(rate))
-	pods := map[string]*corev1.Pod{string(leaky.UID): leaky, string(steady.UID): steady}
+	e.adopt(t, ns, "mem", mem, 3)
+	pods := map[string]*corev1.Pod{string(leaky.UID): leaky, string(steady.UID): steady, string(steady2.UID): steady2}
 
-	r := e.pixie(t, 2*time.Minute, append([]string{"memory", "-l", "app=mem", "-n", ns, "--duration", "12s", "--interval", "500ms", "-o", "json", "--profile", "minimal"}, e.probeFlags(ns)...)...)
+	rec := filepath.Join(t.TempDir(), "memory.pixie.gz")
+	r := e.pixie(t, 2*time.Minute, append([]string{"memory", "-l", "app=mem", "-n", ns, "--duration", "12s", "--interval", "500ms", "-o", "json", "--profile", "minimal", "--record", rec}, e.probeFlags(ns)...)...)
 	if r.err != nil {
 		t.Fatalf("memory:\n%s", r)
 	}
 	summaries := map[string]api.MemorySummary{}
 	samples := map[string]int{}
+	groups := memGroups(t, r.stdout)
 	for _, l := range lines(r.stdout) {
 		var h api.Header
 		if err := json.Unmarshal([]byte(l), &h); err != nil {
@@ -255,7 +265,7 @@ func TestMultiNodeMemory(t *testing.T) {
 			t.Errorf("a %s record of %s (on %s) stamped with node %q", h.Table, p.Name, p.Spec.NodeName, node)
 		}
 	}
-	want := map[*corev1.Pod]string{leaky: vocab.VerdictLeak, steady: vocab.VerdictStable}
+	want := map[*corev1.Pod]string{leaky: vocab.VerdictLeak, steady: vocab.VerdictStable, steady2: vocab.VerdictStable}
 	for p, verdict := range want {
 		s, ok := summaries[string(p.UID)]
 		if !ok {
@@ -271,8 +281,120 @@ func TestMultiNodeMemory(t *testing.T) {
 	if g := summaries[string(leaky.UID)].GrowthBytesPerSec; math.Abs(g-rate) > 0.15*rate {
 		t.Errorf("leaky grows %.0f B/s, it leaks %d B/s", g, rate)
 	}
-	if g := summaries[string(steady.UID)].GrowthBytesPerSec; math.Abs(g) > 0.05*rate {
-		t.Errorf("steady grows %.0f B/s: another pod's series mixed in?", g)
+	for _, p := range []*corev1.Pod{steady, steady2} {
+		if g := summaries[string(p.UID)].GrowthBytesPerSec; math.Abs(g) > 0.05*rate {
+			t.Errorf("%s grows %.0f B/s: another pod's series mixed in?", p.Name, g)
+		}
+	}
+
+	// by workload: one row, a leak naming the leaking pod, growing by its rate
+	w, ok := groups[ns+"/mem"]
+	if !ok || len(groups) != 1 {
+		t.Fatalf("memory_group_summary records %v, want one of %s/mem", groups, ns)
+	}
+	t.Logf("%s/mem: %s; the sum grows %.0f B/s [%.0f, %.0f]", ns, w.Reason, w.GrowthBytesPerSec, w.GrowthLowBytesPerSec, w.GrowthHighBytesPerSec)
+	if w.Verdict != vocab.VerdictLeak || w.VerdictCount != 1 || w.Units != 3 || w.Unit != "pods" || w.Culprit == nil ||
+		w.Culprit.Pod != ns+"/leaky" || w.Culprit.Node != n1 || !strings.HasPrefix(w.Reason, "leak: 1 of 3 pods, leaky: ") {
+		t.Errorf("the workload's row: %+v, want a leak of 1 of 3 pods, leaky on %s", w, n1)
+	}
+	if math.Abs(w.GrowthBytesPerSec-rate) > 0.15*rate {
+		t.Errorf("the workload grows %.0f B/s, its leaking pod %d B/s", w.GrowthBytesPerSec, rate)
+	}
+	r = e.pixie(t, time.Minute, "replay", rec, "-o", "table")
+	if line := ns + "/mem: leak: 1 of 3 pods, leaky: "; r.err != nil || !strings.Contains(r.stdout, line) {
+		t.Errorf("replay by workload: no %q:\n%s", line, r)
+	}
+
+	// by pod (the recording replayed): each pod's row has its own verdict
+	r = e.pixie(t, time.Minute, "replay", rec, "--group-by", "pod", "-o", "json")
+	if r.err != nil {
+		t.Fatalf("replay --group-by pod:\n%s", r)
+	}
+	byPod := memGroups(t, r.stdout)
+	for p, verdict := range want {
+		g := byPod[ns+"/"+p.Name]
+		if g.Verdict != verdict || g.Units != 1 || g.Verdict != summaries[string(p.UID)].Verdict {
+			t.Errorf("replay by pod: %s's row %+v, want %s as its process's", p.Name, g, verdict)
+		}
+	}
+	if len(byPod) != len(want) {
+		t.Errorf("replay by pod: rows %v, want one per pod", byPod)
+	}
+}
+
+// memGroup is the part of a memory_group_summary record the tests check.
+type memGroup struct {
+	Service               string  `json:"service"`
+	Verdict               string  `json:"verdict"`
+	VerdictCount          int     `json:"verdict_count"`
+	Units                 int     `json:"units"`
+	Unit                  string  `json:"unit"`
+	Reason                string  `json:"reason"`
+	GrowthBytesPerSec     float64 `json:"growth_bytes_per_sec"`
+	GrowthLowBytesPerSec  float64 `json:"growth_low_bytes_per_sec"`
+	GrowthHighBytesPerSec float64 `json:"growth_high_bytes_per_sec"`
+	Culprit               *struct {
+		Pod  string `json:"pod"`
+		Node string `json:"node"`
+	} `json:"culprit"`
+}
+
+// memGroups are the memory_group_summary records of -o json, by service.
+func memGroups(t *testing.T, ndjson string) map[string]memGroup {
+	t.Helper()
+	m := map[string]memGroup{}
+	for _, l := range lines(ndjson) {
+		var g struct {
+			Table string `json:"table"`
+			memGroup
+		}
+		if err := json.Unmarshal([]byte(l), &g); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		if g.Table == "memory_group_summary" {
+			m[g.Service] = g.memGroup
+		}
+	}
+	return m
+}
+
+// adopt makes the running pods labelled sel the replicas of a new
+// ReplicaSet named name: its controller adopts orphans its selector
+// matches before it counts them, so it creates and deletes none.
+func (e *env) adopt(t *testing.T, ns, name string, sel map[string]string, replicas int32) {
+	t.Helper()
+	grace := int64(1)
+	spec := corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{e.app("serve", ":8080")}}
+	_, err := e.client.AppsV1().ReplicaSets(ns).Create(context.Background(), &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: spec}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.client.AppsV1().ReplicaSets(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		list, err := e.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: sel})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned := 0
+		for _, p := range list.Items {
+			if ref := metav1.GetControllerOf(&p); ref != nil && ref.Kind == "ReplicaSet" && ref.Name == name && p.DeletionTimestamp == nil {
+				owned++
+			}
+		}
+		if owned == int(replicas) && len(list.Items) == int(replicas) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ReplicaSet %s owns %d of %d pods (%d match)", name, owned, replicas, len(list.Items))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
