@@ -13,6 +13,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
+	"github.com/kubectl-pixie/kubectl-pixie/probes/api/stats"
 )
 
 // The e2e cluster's nodes share one kernel: every probe pod sees every
@@ -123,7 +126,11 @@ func (e *env) probeNodes(t *testing.T, ns string) map[string]int {
 // is tainted), an untargeted copy of web on node 3. `trace deploy/web`
 // starts exactly one probe pod on nodes 1 and 2 and none on node 3, and
 // each request a client made is counted exactly once, by the probe of the
-// server's node, per pod and in the summaries.
+// server's node, per pod and in the summaries; each pod's rows have the
+// percentiles of its node's records. A second trace, a row per workload,
+// merges one endpoint's latencies of both nodes (the pod on node 2 answers
+// 5 ms later): its percentiles are those of all the records, within the
+// sketch's error. Both end with every node's final stats, nothing partial.
 func TestMultiNodeTraceDeployment(t *testing.T) {
 	e := setup(t)
 	n1, n2, n3 := e.threeNodes(t)
@@ -210,6 +217,182 @@ func TestMultiNodeTraceDeployment(t *testing.T) {
 	}
 	if totalSummed != total {
 		t.Errorf("merged: summaries count %d requests, the clients made %d", totalSummed, total)
+	}
+	out := parseTrace(t, s.stdout.String())
+	podRows := checkServerRows(t, out, func(r httpRecord) string {
+		if p, ok := byUID[r.PodUID]; ok {
+			return ns + "/" + p.Name
+		}
+		return ""
+	})
+	if podRows != len(web) {
+		t.Errorf("%d pod rows of web checked, want one per pod (%d)", podRows, len(web))
+	}
+	checkComplete(t, out, s.stderr.String(), n1, n2)
+
+	t.Run("merged across nodes", func(t *testing.T) {
+		s := e.start(t, append([]string{"trace", "deploy/web", "-n", ns, "--duration", "14s", "-o", "json"}, e.probeFlags(ns)...)...)
+		s.waitReady(t, []string{n1, n2}, 90*time.Second)
+		const rounds = 40
+		path := "/m-" + id
+		e.clientURLsOn(t, ns, "cm-"+id, n3, []string{
+			"http://" + web[0].Status.PodIP + ":8080" + path,
+			"http://" + web[1].Status.PodIP + ":8080" + path + "?delay=5ms",
+		}, rounds, "0s")
+		if made := e.clientDone(t, ns, "cm-"+id); made != 2*rounds {
+			t.Errorf("the client made %d of its %d requests", made, 2*rounds)
+		}
+		if err := s.wait(t, 90*time.Second); err != nil {
+			t.Fatalf("trace: %v\n%s", err, s.stderr.String())
+		}
+		out := parseTrace(t, s.stdout.String())
+		perNode := map[string]int{}
+		for _, r := range out.events {
+			if r.Table == api.TableHTTPEvents && r.TraceRole == "server" && stats.Template(r.ReqPath) == stats.Template(path) {
+				perNode[r.Node]++
+			}
+		}
+		if perNode[n1] != rounds || perNode[n2] != rounds || len(perNode) != 2 {
+			t.Errorf("records of %s per node %v, want %d on each of %s and %s", path, perNode, rounds, n1, n2)
+		}
+		rows := checkServerRows(t, out, func(r httpRecord) string {
+			if _, ok := byUID[r.PodUID]; ok {
+				return ns + "/web"
+			}
+			return ""
+		})
+		if rows != 1 {
+			t.Errorf("%d rows of %s/web checked, want 1 (GET %s, both nodes merged)", rows, ns, path)
+		}
+		checkComplete(t, out, s.stderr.String(), n1, n2)
+	})
+}
+
+// httpRecord is the part of an http_events record the percentile checks read.
+type httpRecord struct {
+	api.Header
+	api.ConnColumns
+	ReqMethod  string `json:"req_method"`
+	ReqPath    string `json:"req_path"`
+	RespStatus int    `json:"resp_status"`
+}
+
+// traceOutput is what `trace -o json` wrote: the per-request records as
+// they came, then the merged summaries and the probes' stats.
+type traceOutput struct {
+	events    []httpRecord
+	summaries []api.HTTPSummary
+	probe     []api.ProbeStats
+}
+
+func parseTrace(t *testing.T, ndjson string) traceOutput {
+	t.Helper()
+	var out traceOutput
+	for _, l := range lines(ndjson) {
+		var h api.Header
+		if err := json.Unmarshal([]byte(l), &h); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		var err error
+		switch h.Table {
+		case api.TableHTTPEvents:
+			var r httpRecord
+			err = json.Unmarshal([]byte(l), &r)
+			out.events = append(out.events, r)
+		case api.TableHTTPSummary:
+			var s api.HTTPSummary
+			err = json.Unmarshal([]byte(l), &s)
+			out.summaries = append(out.summaries, s)
+		case api.TableProbeStats:
+			var p api.ProbeStats
+			err = json.Unmarshal([]byte(l), &p)
+			out.probe = append(out.probe, p)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	return out
+}
+
+// rowKey is a server row's key as a record has it (the peer aside: each
+// endpoint here has one caller).
+type rowKey struct{ service, method, path, class string }
+
+// checkServerRows checks the server-side http_summary rows of the services
+// that service names ("namespace/name" of a record, "" for other records)
+// against the records each row counts (checkSummary: exact count and max,
+// percentiles within the sketch's error), and returns how many rows it
+// checked. A row without records, or records without their row, fail.
+func checkServerRows(t *testing.T, out traceOutput, service func(httpRecord) string) int {
+	t.Helper()
+	lat := map[rowKey][]int64{}
+	ours := map[string]bool{}
+	for _, r := range out.events {
+		svc := service(r)
+		if r.TraceRole != "server" || svc == "" {
+			continue
+		}
+		ours[svc] = true
+		k := rowKey{svc, r.ReqMethod, stats.Template(r.ReqPath), stats.StatusClass(r.RespStatus)}
+		lat[k] = append(lat[k], r.Latency)
+	}
+	checked := map[rowKey]bool{}
+	for _, s := range out.summaries {
+		k := rowKey{s.Service, s.ReqMethod, s.ReqPath, s.StatusClass}
+		if s.TraceRole != "server" || !ours[s.Service] {
+			continue
+		}
+		if checked[k] {
+			t.Errorf("two rows of %+v (peers?): the records cannot be told apart", k)
+			continue
+		}
+		checked[k] = true
+		if err := checkSummary(s, lat[k]); err != nil {
+			t.Errorf("row %s %s %s %s of %d records:\n%v", k.service, k.method, k.path, k.class, len(lat[k]), err)
+		} else {
+			t.Logf("row %s %s %s: %d requests, p50 %s p99 %s (records: %s, %s)", k.service, k.method, k.path, s.Count,
+				time.Duration(s.LatencyP50), time.Duration(s.LatencyP99),
+				time.Duration(rankQuantile(lat[k], 0.5)), time.Duration(rankQuantile(lat[k], 0.99)))
+		}
+	}
+	for k, l := range lat {
+		if !checked[k] {
+			t.Errorf("%d records of %+v have no summary row", len(l), k)
+		}
+	}
+	return len(checked)
+}
+
+// checkComplete: the run ended with every node's final probe_stats and the
+// merged one after them, final, and stderr calls nothing partial.
+func checkComplete(t *testing.T, out traceOutput, stderr string, nodes ...string) {
+	t.Helper()
+	final := map[string]bool{}
+	merged := 0
+	for _, p := range out.probe {
+		if p.Node == "" {
+			merged++
+			if !p.Final {
+				t.Errorf("the merged probe_stats is not final (a node's last stats missing): %+v", p)
+			}
+			continue
+		}
+		final[p.Node] = p.Final
+	}
+	if merged != 1 {
+		t.Errorf("%d merged probe_stats records, want 1", merged)
+	}
+	for _, n := range nodes {
+		if f, ok := final[n]; !ok || !f {
+			t.Errorf("node %s: final probe_stats %v (sent %v), want its final one merged", n, f, ok)
+		}
+	}
+	if len(final) != len(nodes) {
+		t.Errorf("probe_stats of nodes %v, want %v", final, nodes)
+	}
+	if strings.Contains(stderr, "partial") {
+		t.Errorf("the run says its results are partial:\n%s", stderr)
 	}
 }
 

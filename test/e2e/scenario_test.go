@@ -182,13 +182,19 @@ func (e *env) client1(t *testing.T, ns, name, ip, path string, n int, delay stri
 // clientOn is client1 on a given node ("": wherever the scheduler puts it).
 func (e *env) clientOn(t *testing.T, ns, name, node, ip, path string, n int, delay string) {
 	t.Helper()
+	e.clientURLsOn(t, ns, name, node, []string{fmt.Sprintf("http://%s:8080%s", ip, path)}, n, delay)
+}
+
+// clientURLsOn is clientOn calling each of urls in turn, n rounds.
+func (e *env) clientURLsOn(t *testing.T, ns, name, node string, urls []string, n int, delay string) {
+	t.Helper()
 	grace := int64(1)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "client"}},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: &grace,
-			Containers:                    []corev1.Container{e.app("get", fmt.Sprintf("http://%s:8080%s", ip, path), strconv.Itoa(n), "100ms", delay)},
+			Containers:                    []corev1.Container{e.app("get", strings.Join(urls, ","), strconv.Itoa(n), "100ms", delay)},
 		},
 	}
 	if node != "" {
