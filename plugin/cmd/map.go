@@ -84,6 +84,8 @@ type MapOptions struct {
 	filters  traceFilters // the agent applies the filters; the order is the plugin's
 	// observed: the replayed recording's requests carry observations.
 	observed bool
+	// peerNames names the rows' peers the cluster named late (cluster runs).
+	peerNames func(string) (string, bool)
 	clusterTargets
 	args []string
 	genericiooptions.IOStreams
@@ -229,7 +231,9 @@ func (o *MapOptions) runCluster(ctx context.Context, h recording.Header) error {
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
 	h.Nodes, h.Targets, h.TargetUnit = len(o.targets.Nodes), o.targets.Pods(), "pods"
-	return o.play(ctx, namedSource(o.client, o.ErrOut, clusterSource(so, nil), true), h)
+	names := &clusterNames{client: o.client, errOut: o.ErrOut, byWorkload: true}
+	o.peerNames = names.name
+	return o.play(ctx, names.source(clusterSource(so, nil)), h)
 }
 
 // play shows src (or the replayed recording) as a map, recording it on
@@ -241,14 +245,15 @@ func (o *MapOptions) play(ctx context.Context, src driver.Source, h recording.He
 		return err
 	}
 	view := mapview.New(o.ErrOut, mapview.Options{
-		Output:   o.Output,
-		Window:   o.Duration,
-		Palette:  render.PaletteFor(o.Out, o.Color),
-		Width:    do.Width,
-		Now:      o.now(),
-		SortBy:   o.filters.SortBy,
-		Top:      o.filters.Top,
-		Refilter: o.replayRefilter(),
+		Output:    o.Output,
+		Window:    o.Duration,
+		Palette:   render.PaletteFor(o.Out, o.Color),
+		Width:     do.Width,
+		Now:       o.now(),
+		SortBy:    o.filters.SortBy,
+		Top:       o.filters.Top,
+		Refilter:  o.replayRefilter(),
+		PeerNames: o.peerNames,
 	}, render.PaletteFor(o.ErrOut, o.Color))
 	err := runError(driver.Run(ctx, o.source(src), view, do))
 	return o.gates.check(ctx, "map", o.ErrOut, view.GateSource, err)

@@ -105,6 +105,8 @@ type TraceOptions struct {
 	// observed: the replayed recording's requests carry observations.
 	observed bool
 	otlp     otlpFlags
+	// peerNames names the rows' peers the cluster named late (cluster runs).
+	peerNames func(string) (string, bool)
 
 	clusterTargets
 	args []string
@@ -276,6 +278,7 @@ func (o *TraceOptions) newView(nodes, targets int, unit string) (*traceview.View
 		Now:        o.now(),
 		KeepRow:    o.replayKeepRow(),
 		Refilter:   o.replayRefilter(),
+		PeerNames:  o.peerNames,
 	}), do
 }
 
@@ -348,7 +351,9 @@ func (o *TraceOptions) runCluster(ctx context.Context) error {
 		return dryRunCluster(o.Out, so)
 	}
 	o.warnTargets(o.ErrOut, o.Color, o.Quiet)
-	src := namedSource(o.client, o.ErrOut, clusterSource(so, nil), false)
+	names := &clusterNames{client: o.client, errOut: o.ErrOut}
+	o.peerNames = names.name
+	src := names.source(clusterSource(so, nil))
 	return o.play(ctx, src, len(o.targets.Nodes), o.targets.Pods(), "pods")
 }
 

@@ -160,3 +160,43 @@ func TestClusterMapServiceByWorkload(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterMapNamesLatePeers: the frontend pod's first rows came before
+// the watch had its IP (10.244.1.5); named when the map is drawn, they are
+// one edge with its named rows, not an edge from an address.
+func TestClusterMapNamesLatePeers(t *testing.T) {
+	names := func(peer string) (string, bool) {
+		if peer == "10.244.1.5" {
+			return "shop/frontend", true
+		}
+		return "", false
+	}
+	for _, c := range []struct {
+		names func(string) (string, bool)
+		want  map[string]uint64
+	}{
+		{names, map[string]uint64{"shop/frontend -> shop/api": 7}},
+		{nil, map[string]uint64{"shop/frontend -> shop/api": 5, "10.244.1.5 -> shop/api": 2}},
+	} {
+		v := New(&bytes.Buffer{}, Options{Output: OutputJSON, PeerNames: c.names}, nil)
+		for n, r := range map[string]stats.Endpoint{
+			"n1": row("shop/api", "server", "10.244.1.5", "", 2, 0, 1e6),
+			"n2": row("shop/api", "server", "shop/frontend", "", 5, 0, 2e6),
+		} {
+			b, _ := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats}, Rows: []stats.Endpoint{r}})
+			v.Line(n, b)
+		}
+		got := map[string]uint64{}
+		for _, e := range v.Edges() {
+			got[e.Requestor+" -> "+e.Responder] = e.Requests
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("edges %v, want %v", got, c.want)
+		}
+		for k, n := range c.want {
+			if got[k] != n {
+				t.Errorf("edges %v, want %v", got, c.want)
+			}
+		}
+	}
+}

@@ -39,6 +39,9 @@ type Options struct {
 	// observations, under this filter (compiled): a replay's --status,
 	// --min-latency, ... The recorded stats rows are then ignored.
 	Refilter *api.TraceFilter
+	// PeerNames, when set (cluster runs), names a row's peer that was
+	// still an address when the row came (traceview.Options.PeerNames).
+	PeerNames func(peer string) (string, bool)
 }
 
 // View merges the agents' rows and listening ports into a map. Probe
@@ -133,7 +136,15 @@ func (v *View) allEdges() []Edge {
 	for l := range v.listeners {
 		ls = append(ls, l)
 	}
-	return Edges(v.agg.Rows(), ls)
+	rows := v.agg.Rows()
+	if v.o.PeerNames != nil {
+		for i := range rows {
+			if name, ok := v.o.PeerNames(rows[i].Peer); ok {
+				rows[i].Peer = name
+			}
+		}
+	}
+	return Edges(rows, ls)
 }
 
 // DiffRows are the edges as diff compares them: the requestor and

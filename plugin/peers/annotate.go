@@ -84,7 +84,7 @@ func (c *Cache) nameObs(line []byte) []byte {
 	if dec.Decode(&o) != nil {
 		return line
 	}
-	name, ok := c.peerName(o.Peer)
+	name, ok := c.PeerName(o.Peer)
 	if !ok {
 		return line
 	}
@@ -111,7 +111,7 @@ func (c *Cache) nameRows(line []byte) []byte {
 	}
 	changed := false
 	for i := range s.Rows {
-		if name, ok := c.peerName(s.Rows[i].Peer); ok {
+		if name, ok := c.PeerName(s.Rows[i].Peer); ok {
 			s.Rows[i].Peer, changed = name, true
 		}
 	}
@@ -125,9 +125,9 @@ func (c *Cache) nameRows(line []byte) []byte {
 	return b
 }
 
-// peerName names a row's peer: "ip:port" (a client's server) or "ip" (a
+// PeerName names a row's peer: "ip:port" (a client's server) or "ip" (a
 // server's caller).
-func (c *Cache) peerName(peer string) (string, bool) {
+func (c *Cache) PeerName(peer string) (string, bool) {
 	ip := peer
 	if ap, err := netip.ParseAddrPort(peer); err == nil {
 		ip = ap.Addr().Unmap().String()
@@ -160,7 +160,7 @@ func (c *Cache) namesAnyPeer(line []byte) bool {
 		if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
 			return true
 		}
-		if _, ok := c.peerName(string(rest[:end])); ok {
+		if _, ok := c.PeerName(string(rest[:end])); ok {
 			return true
 		}
 		rest = rest[end:]

@@ -144,7 +144,7 @@ func TestBackend(t *testing.T) {
 	check := func(want map[string]string) {
 		t.Helper()
 		for ip, name := range want {
-			if got, ok := c.peerName(ip + ":80"); !ok || got != name {
+			if got, ok := c.PeerName(ip + ":80"); !ok || got != name {
 				t.Errorf("peer %s named %q, want %q", ip, got, name)
 			}
 		}

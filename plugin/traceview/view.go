@@ -49,6 +49,10 @@ type Options struct {
 	// counted again from the requests it keeps, and -o json passes only
 	// those.
 	Refilter *api.TraceFilter
+	// PeerNames, when set (cluster runs), names a row's peer that was
+	// still an address when the row came; rows that then share a key
+	// merge. The cluster names most as they come (peers.Annotate).
+	PeerNames func(peer string) (string, bool)
 }
 
 // View is called by the driver from one goroutine at a time.
@@ -94,6 +98,9 @@ func New(errOut io.Writer, o Options) *View {
 		refilter: NewRefilter(o.Refilter),
 	}
 	v.model.Select = o.Select
+	if o.PeerNames != nil {
+		v.model.NamePeer = v.namePeer
+	}
 	return v
 }
 
@@ -420,12 +427,17 @@ func (v *View) addListener(line []byte) {
 // maxListeners bounds the listening sockets kept.
 const maxListeners = 1 << 14
 
-// namePeer names a client row's server that the cluster did not name
-// (the peer is still an address): by the name a traced DNS answer gave
-// it, else, on a loopback address, by its listening process (another
-// host's server on a port that a local process also listens on is not
-// it), else it stays the address.
+// namePeer names a row's peer that is still an address: by the cluster
+// (Options.PeerNames); else a client row's server by the name a traced
+// DNS answer gave it, else, on a loopback address, by its listening
+// process (another host's server on a port that a local process also
+// listens on is not it); else it stays the address.
 func (v *View) namePeer(e stats.Endpoint) string {
+	if v.o.PeerNames != nil {
+		if name, ok := v.o.PeerNames(e.Peer); ok {
+			return name
+		}
+	}
 	ap, err := netip.ParseAddrPort(e.Peer)
 	if e.Role != vocab.RoleClient || err != nil {
 		return e.Peer

@@ -260,3 +260,65 @@ func TestViewSaysNodesMessagesOnce(t *testing.T) {
 		t.Errorf("a repeated message was shown again:\n%s", got)
 	}
 }
+
+// A pod that calls before the API server has its IP has its first rows
+// under the IP; named late, they merge with its named rows.
+func TestViewNamesLatePeers(t *testing.T) {
+	peerRows := func(peer string, n int) []byte {
+		agg := stats.NewAggregator(stats.Config{})
+		for i := range n {
+			agg.Add(stats.Observation{Service: "shop/web", Role: "server", Method: "GET", Path: "/a", Peer: peer, Status: 200, LatencyNs: int64(1000 * (i + 1))})
+		}
+		b, err := json.Marshal(api.HTTPStats{Header: api.Header{Table: api.TableHTTPStats, V: 1}, IntervalNs: 1e9, Rows: agg.Drain()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name  string
+		named bool
+		want  map[string]uint64 // peer -> count
+	}{
+		{"named late", true, map[string]uint64{"shop/client": 5}},
+		{"no names", false, map[string]uint64{"10.244.3.7": 2, "shop/client": 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			known := false
+			o := Options{Output: "json", Window: 10 * time.Second, Now: fixedNow}
+			if c.named {
+				o.PeerNames = func(peer string) (string, bool) {
+					if known && peer == "10.244.3.7" {
+						return "shop/client", true
+					}
+					return "", false
+				}
+			}
+			var out, errOut bytes.Buffer
+			v := New(&errOut, o)
+			if err := play(t, v, &out, func(emit func(string, []byte)) {
+				emit("n1", []byte(`{"table":"probe_ready","v":1,"seq":1,"probe":"trace"}`))
+				emit("n1", peerRows("10.244.3.7", 2)) // before the watch has the pod's IP
+				known = true
+				emit("n2", peerRows("shop/client", 3)) // named as it came
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]uint64{}
+			for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+				var s api.HTTPSummary
+				if json.Unmarshal([]byte(l), &s) == nil && s.Table == api.TableHTTPSummary {
+					got[s.Peer] += s.Count
+				}
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("summaries by peer %v, want %v\n%s", got, c.want, out.String())
+			}
+			for p, n := range c.want {
+				if got[p] != n {
+					t.Errorf("summaries by peer %v, want %v", got, c.want)
+				}
+			}
+		})
+	}
+}
