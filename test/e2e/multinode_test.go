@@ -247,11 +247,16 @@ func TestMultiNodeTraceDeployment(t *testing.T) {
 		}
 		out := parseTrace(t, s.stdout.String())
 		perNode := map[string]int{}
+		unnamed := 0 // the client's requests before the watch had its IP: their rows are named late
 		for _, r := range out.events {
 			if r.Table == api.TableHTTPEvents && r.TraceRole == "server" && stats.Template(r.ReqPath) == stats.Template(path) {
 				perNode[r.Node]++
+				if r.RemotePod == "" {
+					unnamed++
+				}
 			}
 		}
+		t.Logf("%d of the %d requests came before the plugin's watch had the client pod's IP", unnamed, 2*rounds)
 		if perNode[n1] != rounds || perNode[n2] != rounds || len(perNode) != 2 {
 			t.Errorf("records of %s per node %v, want %d on each of %s and %s", path, perNode, rounds, n1, n2)
 		}
@@ -272,6 +277,7 @@ func TestMultiNodeTraceDeployment(t *testing.T) {
 type httpRecord struct {
 	api.Header
 	api.ConnColumns
+	api.RemoteNames
 	ReqMethod  string `json:"req_method"`
 	ReqPath    string `json:"req_path"`
 	RespStatus int    `json:"resp_status"`
