@@ -2,13 +2,19 @@
 # bench-results/ and the figures we publish to docs/benchmarks*.md.
 
 .PHONY: bench
-bench: bench-trace bench-socktrace bench-protocols bench-render bench-profile bench-memory ## every benchmark on this host (root)
+bench: bench-trace bench-uprobe bench-socktrace bench-protocols bench-render bench-profile bench-memory ## every benchmark on this host (root)
 
 .PHONY: bench-trace
 bench-trace: build ## wrk->nginx with/without trace and vs bpftrace, CPU per request by mode, Redis (root); Markdown on stdout
 	mkdir -p bench-results
 	$(GO) run ./test/bench/trace -agent $(BIN)/pixie-agent -profile bench-results/agent-cpu.pprof | tee bench-results/trace.md
 	$(GO) tool pprof -top -nodecount=25 bench-results/agent-cpu.pprof 2>/dev/null | tee bench-results/agent-cpu.txt
+
+.PHONY: bench-uprobe
+bench-uprobe: ## what one uprobe hit costs on this host by the probed instruction (the TLS probes' share; root)
+	mkdir -p bench-results
+	$(GO) build -o bench-results/uprobe-bench ./test/bench/uprobe # not go run: it strips the symbols probed
+	bench-results/uprobe-bench | tee bench-results/uprobe.md
 
 .PHONY: bench-socktrace
 bench-socktrace: ## socket tracer BPF cost (root): bpf-ns/event under a Go client and under wrk; conn_stats on/off
