@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // uprobe measures what one uprobe hit costs on this host, by the first
 // instruction of the probed function: the kernel traps on a breakpoint
 // there, then single-steps that instruction out of line (a second trap)
