@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"strconv"
+	"sync"
 )
 
 // DataAccess says how much of the captured bytes a record keeps. The agent
@@ -78,8 +79,26 @@ func CheckBodyLimit(limit, maxPayload int) error {
 
 // Redacted is the marker that replaces a value of n bytes the data-access
 // mode does not keep: its size stays visible, its bytes do not.
-// Built without fmt: the parsers call it for every request's bodies.
+// Built without fmt, and made once for the sizes most headers have: the
+// parsers call it for every request's bodies and redacted headers.
 func Redacted(n int64) string {
+	if n >= 0 && n < int64(len(smallRedacted)) {
+		smallRedactedOnce.Do(func() {
+			for i := range smallRedacted {
+				smallRedacted[i] = redacted(int64(i))
+			}
+		})
+		return smallRedacted[n]
+	}
+	return redacted(n)
+}
+
+var (
+	smallRedacted     [256]string
+	smallRedactedOnce sync.Once
+)
+
+func redacted(n int64) string {
 	var b [32]byte
 	return string(append(strconv.AppendInt(append(b[:0], "<redacted "...), n, 10), " bytes>"...))
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 )
 
@@ -52,5 +53,17 @@ func BenchmarkRedacted(b *testing.B) {
 	b.ReportAllocs()
 	for i := int64(0); b.Loop(); i++ {
 		_ = Redacted(i & 0xfff)
+	}
+}
+
+// Redacted's markers made once for small sizes are the ones it builds.
+func TestRedactedSizes(t *testing.T) {
+	for _, n := range []int64{0, 1, 17, 255, 256, 4096, -1} {
+		if got, want := Redacted(n), "<redacted "+strconv.FormatInt(n, 10)+" bytes>"; got != want {
+			t.Errorf("Redacted(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { _ = Redacted(200) }); a != 0 {
+		t.Errorf("Redacted(200) allocates %v times, want 0", a)
 	}
 }

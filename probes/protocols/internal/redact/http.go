@@ -4,6 +4,7 @@
 package redact
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
@@ -25,8 +26,22 @@ var keptHeaders = map[string]bool{
 // keptHeader reports whether restricted access keeps a header's value
 // (Accept, Accept-Encoding, ... included).
 func keptHeader(name string) bool {
-	n := strings.ToLower(name)
-	return keptHeaders[n] || strings.HasPrefix(n, "accept")
+	// Lower-cased on the stack: a map index by string(bytes) does not
+	// allocate, and this runs for every header of every -o json record.
+	var buf [32]byte
+	if len(name) > len(buf) {
+		n := strings.ToLower(name)
+		return keptHeaders[n] || strings.HasPrefix(n, "accept")
+	}
+	low := buf[:len(name)]
+	for i := range len(name) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		low[i] = c
+	}
+	return keptHeaders[string(low)] || bytes.HasPrefix(low, []byte("accept"))
 }
 
 // HTTP applies mode a to an HTTP/1.x or HTTP/2 (gRPC) record.
