@@ -8,6 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
@@ -31,7 +34,25 @@ type targets struct {
 	log    func([]socktrace.TLSTarget, error)
 	added  map[uint32]bool // in the kernel filter
 	scan   tlsScan
+	// idle skips the /proc walk when no process was created since the
+	// last one (see skipScan); alive are the targets that walk found.
+	idle  idleScan
+	alive []uint32
 }
+
+// idleScan remembers the last full scan: the kernel's last allocated PID
+// then (-1 when /proc/loadavg is unreadable) and when it ran.
+type idleScan struct {
+	lastPID int64
+	at      time.Time
+	now     func() time.Time
+}
+
+// fullRescanEvery bounds how long scans are skipped: an exec without a
+// fork (a shell's exec) creates no PID, and a --comm target's process
+// whose name changes so is named (and its TLS probed) by then. The kernel
+// targets it at its exec already (px_exec).
+const fullRescanEvery = 5 * time.Second
 
 // tlsScan is what --all and node/NAME put TLS uprobes on: every process a
 // scan finds, within a budget of uprobes per node.
@@ -101,9 +122,23 @@ func (t *targets) rescan(k kernelFilter, learn func([]procs.Proc)) {
 	if t.cfg.All && !t.tlsOn && len(t.cfg.Services) == 0 {
 		return
 	}
+	if t.skipScan() {
+		// Nothing new to find; a target may have loaded a TLS library
+		// since (Python's ssl module, a plugin): retried as before.
+		if t.tlsOn && !t.cfg.All {
+			for _, pid := range t.alive {
+				t.attachTLS(k, pid, false)
+			}
+		}
+		return
+	}
 	ps, err := t.finder.Find(t.sel)
 	if err != nil {
 		return
+	}
+	t.alive = t.alive[:0]
+	for _, p := range ps {
+		t.alive = append(t.alive, p.PID)
 	}
 	if !t.cfg.All || len(t.cfg.Services) > 0 {
 		learn(ps)
@@ -124,6 +159,46 @@ func (t *targets) rescan(k kernelFilter, learn func([]procs.Proc)) {
 			t.attachTLS(k, p.PID, first)
 		}
 	}
+}
+
+// skipScan reports whether a walk of /proc would find nothing the last
+// one did not: no process was created since (the last PID the kernel
+// allocated, /proc/loadavg's last field, is the same) and the last walk
+// is recent. Walking every process's comm, cgroup and stat twice a second
+// cost about 1% of a CPU on a host of 100-odd processes, a µs per
+// request at 10k requests/s, for nothing on a steady server.
+func (t *targets) skipScan() bool {
+	now := time.Now
+	if t.idle.now != nil {
+		now = t.idle.now
+	}
+	pid, at := lastPID(t.finder.Root), now()
+	if pid < 0 || pid != t.idle.lastPID || at.Sub(t.idle.at) >= fullRescanEvery {
+		t.idle = idleScan{lastPID: pid, at: at, now: t.idle.now}
+		return false
+	}
+	return true
+}
+
+// lastPID is the last PID the kernel allocated in root's PID namespace
+// (root: a proc mount, "" for /proc), -1 when it cannot be read.
+func lastPID(root string) int64 {
+	if root == "" {
+		root = "/proc"
+	}
+	b, err := os.ReadFile(filepath.Join(root, "loadavg"))
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 5 {
+		return -1
+	}
+	n, err := strconv.ParseInt(f[4], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // attachTLS probes a target's TLS, and again at each scan while it holds

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/kubectl-pixie/kubectl-pixie/probes/api"
 	"github.com/kubectl-pixie/kubectl-pixie/probes/procs"
@@ -154,4 +156,78 @@ func TestRescanTLSLate(t *testing.T) {
 	if len(logged) != 2 || logged[0] != "error" || logged[1] != socktrace.TLSOpenSSL {
 		t.Fatalf("logged %v after 3 scans", logged)
 	}
+}
+
+// TestRescanSkippedWhenNoProcessStarted: a scan whose /proc/loadavg
+// names the same last PID as the scan before finds nothing new and is
+// skipped (a process dir added without a new last PID is not found); a
+// new last PID, or fullRescanEvery passing, scans again. Skipped scans
+// still retry TLS on the targets the last scan found.
+func TestRescanSkippedWhenNoProcessStarted(t *testing.T) {
+	t.Setenv("PIXIE_TRACE_TLS", "")
+	root := t.TempDir()
+	fakeProcs(t, root, 400)
+	loadavg := func(last int) {
+		if err := os.WriteFile(filepath.Join(root, "loadavg"), []byte("0.10 0.20 0.30 1/99 "+strconv.Itoa(last)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loadavg(400)
+	tg, err := newTargets(&api.TraceConfig{Comms: []string{"p400", "p401", "p402"}, ProcRootDir: root}, func([]socktrace.TLSTarget, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(1000, 0)
+	tg.idle.now = func() time.Time { return clock }
+	k := &pidKernel{}
+	var found []uint32
+	learn := func(ps []procs.Proc) {
+		for _, p := range ps {
+			found = append(found, p.PID)
+		}
+	}
+	tg.rescan(k, learn) // the first scan walks
+	fakeProcs(t, root, 401)
+	clock = clock.Add(500 * time.Millisecond)
+	tg.rescan(k, learn) // same last PID: skipped, 401 not seen
+	if !slices.Equal(found, []uint32{400}) || !slices.Equal(k.added, []uint32{400}) {
+		t.Fatalf("after a skipped scan: learned %v, filtered %v; want only 400", found, k.added)
+	}
+	if k.tls[400] != 2 {
+		t.Errorf("TLS tried %d times on 400, want 2 (the scan and the skipped one)", k.tls[400])
+	}
+	loadavg(401)
+	clock = clock.Add(500 * time.Millisecond)
+	tg.rescan(k, learn) // a process was created: walks
+	if !slices.Contains(k.added, 401) {
+		t.Fatalf("a new last PID did not scan: filtered %v", k.added)
+	}
+	fakeProcs(t, root, 402) // as by an exec without a fork: no new PID
+	for range 9 {
+		clock = clock.Add(500 * time.Millisecond)
+		tg.rescan(k, learn)
+	}
+	if slices.Contains(k.added, 402) {
+		t.Fatalf("scanned before fullRescanEvery: filtered %v", k.added)
+	}
+	clock = clock.Add(500 * time.Millisecond)
+	tg.rescan(k, learn)
+	if !slices.Contains(k.added, 402) {
+		t.Fatalf("no scan after fullRescanEvery: filtered %v", k.added)
+	}
+}
+
+// pidKernel records the PIDs put in the filter and the TLS attempts.
+type pidKernel struct {
+	added []uint32
+	tls   map[uint32]int
+}
+
+func (k *pidKernel) AddPID(pid uint32) error { k.added = append(k.added, pid); return nil }
+func (k *pidKernel) AttachTLS(_ string, pid uint32) ([]socktrace.TLSTarget, error) {
+	if k.tls == nil {
+		k.tls = map[uint32]int{}
+	}
+	k.tls[pid]++
+	return nil, nil
 }
