@@ -26,6 +26,7 @@ volatile const __u32 max_payload = 4096;    /* power of two <= PX_MAX_PAYLOAD_CA
 volatile const __u64 wakeup_bytes = 262144; /* wake the reader once this much is queued */
 volatile const __u32 conn_bytes = 1;	    /* closes carry byte totals (conn_stats) */
 volatile const __u32 pid_slots = 0;	    /* px_tslots covers tgids below this */
+volatile const __u32 h1_summary = 0;	    /* summarize HTTP/1 exchanges (socktrace_h1.h) */
 
 #define PX_MAX_IOV 16	     /* iovecs copied per call without bpf_loop (< 5.17) */
 #define PX_MAX_IOV_LOOP 1024 /* UIO_MAXIOV: every iovec, with bpf_loop */
@@ -65,7 +66,7 @@ struct px_conn {
 	__u8 role;
 	__u8 transport;
 	__u8 h2; /* bit d: direction d's HTTP/2 frames are walked (px_h2s) */
-	__u8 _pad;
+	__u8 h1; /* PX_H1_UNDECIDED, PX_H1_KERNEL (px_h1s) or PX_H1_PAYLOAD */
 };
 
 struct {
@@ -159,12 +160,30 @@ struct h2_walk {
 	int cut;   /* frames not reported */
 };
 
+/* State of the scan over an HTTP/1 header block (h1_head), in the scratch
+ * map value for the same reason as h2_walk. */
+struct h1_scan {
+	__u64 clen;  /* Content-Length, or H1_NO_LEN */
+	__u32 pos;   /* next byte to look at */
+	__u32 line;  /* start of the current line */
+	__u32 len;   /* bytes captured */
+	__u32 end;   /* the head's end (after its empty line), once found */
+	__u32 first; /* the current line is the start line */
+	__u32 colon; /* the current line has a ':' */
+	__u32 bad;   /* why the kernel gives up, 0 while it does not */
+	__u32 cl_at; /* a Content-Length value's offset, and its line's CR */
+	__u32 cl_end;
+	__u32 _pad;
+};
+
 /* Event header plus payload. Twice the cap so that (offset < cap) + (len <=
  * cap) stays in bounds for the verifier. */
 struct px_scratch {
 	struct px_event ev;
 	__u8 data[2 * PX_MAX_PAYLOAD_CAP];
 	struct h2_walk h2w;
+	struct h1_scan h1s;
+	struct px_h1_rec h1r;
 };
 
 /* One slot per CPU. A plain ARRAY indexed by CPU, not a PERCPU_ARRAY: per-CPU
@@ -422,7 +441,9 @@ static __always_inline struct px_conn *track(__u64 key, struct sock *sk, __u8 tr
 	struct px_conn *old = bpf_map_lookup_elem(&px_conns, &key);
 
 	if (old)
-		/* fd reused without a close we saw (dup2, close_range, ...) */
+		/* fd reused without a close we saw (dup2, close_range, ...).
+		 * Its px_h1s entry, if any, is reset by the new connection's
+		 * first call (no stack is left here for a hand-off). */
 		emit_conn_event(key, old, PX_KIND_CLOSE, op, start_ns, end_ns);
 	/* Filled in place, not on the stack: the *mmsg exits and their
 	 * bpf_loop callback share 512 bytes of it. */
@@ -465,6 +486,8 @@ static __always_inline struct px_scratch *scratch(void)
 	__u32 cpu = bpf_get_smp_processor_id();
 	return bpf_map_lookup_elem(&px_scratch, &cpu);
 }
+
+#include "pixie/socktrace_h1.h"
 
 /* Copy up to n bytes of user memory at src to s->data[off:]; returns bytes copied. */
 static __always_inline __u32 copy_user(struct px_scratch *s, __u32 off, __u64 src, __u64 n,
@@ -963,6 +986,15 @@ static __always_inline void emit_data_src(__u64 key, struct px_conn *c, __u8 op,
 		tail = copy_call_tail(s, len, size, src_kind, src, iovcnt);
 	s->ev.tail_len = tail;
 	s->ev.data_len = len + tail;
+	if (h1_summary && source == PX_SOURCE_SOCKET && c->transport == PX_TRANSPORT_TCP &&
+	    src_kind != PX_SRC_IOV_HEAD && c->h1 != PX_H1_PAYLOAD && !c->h2) {
+		__u32 n = failed ? 0 : len;
+		int r = loop ? h1_call_heads(key, n) : h1_call_body(key, n);
+		if (r > 0)
+			return; /* accounted for in the kernel */
+		if (r < 0)
+			h1_leave(key, size | (__u64)d << 63, -r & 0xff, -r >> 8);
+	}
 	__u32 pieces = 0;
 	if (loop && !failed && source == PX_SOURCE_SOCKET && c->transport == PX_TRANSPORT_TCP)
 		pieces = h2_frames(s, key, c, d, s->ev.pos, size, len, tail, src_kind, src, iovcnt);
@@ -1150,6 +1182,12 @@ static __always_inline int on_exit_mmsg(struct px_sys_exit *ctx, __u8 op, __u8 d
 	struct px_conn *c = conn_for(key, a.op, a.start_ns, end);
 	if (!c)
 		return 0;
+	/* A TCP connection's *mmsg call goes as payload, and so does the rest
+	 * of it: in the bpf_loop callback below no stack is left for the
+	 * HTTP/1 parser's frames. Handed off before the call (nothing of it is
+	 * counted yet). */
+	if (h1_summary && c->transport == PX_TRANSPORT_TCP && c->h1 != PX_H1_PAYLOAD && !c->h2)
+		h1_leave(key, 0, H1_FB_CONN, c->h1 == PX_H1_KERNEL);
 	if (src_kind == PX_SRC_IOV_LOOP) {
 		struct mmsg_walk w = {.key = key,
 				      .c = c,
@@ -1427,6 +1465,7 @@ SYS_EXIT(close) int px_ex_close(struct px_sys_exit *ctx)
 	struct px_conn *c = bpf_map_lookup_elem(&px_conns, &key);
 	if (!c || c->gen != a.buf) /* a.buf: the generation at entry */
 		return 0;	   /* gone, or a new socket took the fd: its open closed ours */
+	h1_end(key, c);
 	emit_conn_event(key, c, PX_KIND_CLOSE, PX_SYS_CLOSE, a.start_ns, bpf_ktime_get_ns());
 	bpf_map_delete_elem(&px_conns, &key);
 	nconns_add(key >> 32, -1);
@@ -1482,6 +1521,7 @@ static long drop_conn(void *map, __u64 *key, struct px_conn *c, struct exit_scan
 {
 	if ((*key >> 32) != x->tgid)
 		return 0;
+	h1_end(*key, c);
 	emit_conn_event(*key, c, PX_KIND_CLOSE, PX_SYS_EXIT, x->now, x->now);
 	bpf_map_delete_elem(map, key);
 	return 0;

@@ -39,6 +39,18 @@ func MergeProbeStats(all ...api.ProbeStats) api.ProbeStats {
 		m.AttachNs = max(m.AttachNs, s.AttachNs)
 		m.Final = m.Final && s.Final
 		m.DNSNamesEvicted += s.DNSNamesEvicted
+		if k := s.KernelHTTP1; k != nil {
+			if m.KernelHTTP1 == nil {
+				m.KernelHTTP1 = &api.KernelSummaries{}
+			}
+			m.KernelHTTP1.Summaries += k.Summaries
+			for r, v := range k.Fallbacks {
+				if m.KernelHTTP1.Fallbacks == nil {
+					m.KernelHTTP1.Fallbacks = map[string]uint64{}
+				}
+				m.KernelHTTP1.Fallbacks[r] += v
+			}
+		}
 	}
 	return m
 }
@@ -102,10 +114,37 @@ func Footer(s api.ProbeStats, nodes int, noun string, p *Palette) string {
 	default:
 		parts = append(parts, "bpf n/a")
 	}
+	if k := s.KernelHTTP1; k != nil {
+		parts = append(parts, kernelSummaries(k))
+	}
 	if s.WindowNs > 0 {
 		parts = append(parts, "window "+FormatWindow(time.Duration(s.WindowNs)))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// kernelSummaries is the footer's account of HTTP/1 summarized in the
+// kernel: "kernel http1 1,200 requests, 3 connections as payload
+// (pipelined 2, split 1)".
+func kernelSummaries(k *api.KernelSummaries) string {
+	out := fmt.Sprintf("kernel http1 %s requests", FormatCount(k.Summaries))
+	var n uint64
+	for _, v := range k.Fallbacks {
+		n += v
+	}
+	if n == 0 {
+		return out
+	}
+	reasons := slices.SortedFunc(maps.Keys(k.Fallbacks), func(a, b string) int {
+		return cmp.Or(cmp.Compare(k.Fallbacks[b], k.Fallbacks[a]), cmp.Compare(a, b))
+	})
+	var rs []string
+	for _, r := range reasons {
+		if k.Fallbacks[r] > 0 {
+			rs = append(rs, Sanitize(r)+" "+FormatCount(k.Fallbacks[r]))
+		}
+	}
+	return fmt.Sprintf("%s, %s connections as payload (%s)", out, FormatCount(n), strings.Join(rs, ", "))
 }
 
 // WorstNode picks, of several nodes' footers, the one a user should look

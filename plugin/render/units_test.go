@@ -117,6 +117,25 @@ func TestMergeProbeStatsAndFooter(t *testing.T) {
 	}
 }
 
+// TestFooterKernelHTTP1: the kernel's HTTP/1 summaries are merged over
+// nodes and shown with the connections left to the payload path, by
+// reason (most first, escaped); a run without them shows nothing.
+func TestFooterKernelHTTP1(t *testing.T) {
+	a := api.ProbeStats{Records: 10, KernelHTTP1: &api.KernelSummaries{Summaries: 8, Fallbacks: map[string]uint64{"pipelined": 1}}}
+	b := api.ProbeStats{Records: 5, KernelHTTP1: &api.KernelSummaries{Summaries: 4, Fallbacks: map[string]uint64{"split": 2, "x\x1b[2J": 1}}}
+	m := MergeProbeStats(a, b, api.ProbeStats{Records: 1})
+	want := "captured 16 requests · lost 0 · bpf n/a · kernel http1 12 requests, 4 connections as payload (split 2, pipelined 1, x^[[2J 1)"
+	if got := Footer(m, 3, "requests", nil); got != want {
+		t.Errorf("footer:\n%s\nwant\n%s", got, want)
+	}
+	if got := Footer(api.ProbeStats{Records: 3, KernelHTTP1: &api.KernelSummaries{Summaries: 3}}, 1, "requests", nil); !strings.HasSuffix(got, "kernel http1 3 requests") {
+		t.Errorf("footer without fallbacks: %s", got)
+	}
+	if got := Footer(api.ProbeStats{Records: 3}, 1, "requests", nil); strings.Contains(got, "kernel") {
+		t.Errorf("footer without summaries: %s", got)
+	}
+}
+
 // Whatever a node sends, the sanitized text has no control character and
 // is valid UTF-8.
 func FuzzSanitize(f *testing.F) {

@@ -70,6 +70,10 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	if err := cfg.Samples.Check(); err != nil {
 		return &UserError{"samples: " + err.Error(), "fix the --slow or --samples value"}
 	}
+	summarize, err := kernelHTTP1(&cfg, getenvOS(EnvKernelHTTP1))
+	if err != nil {
+		return err
+	}
 	tgt, err := newTargets(&cfg, tlsLogger(out))
 	if err != nil {
 		return err
@@ -77,7 +81,7 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	if err := preflight(); err != nil {
 		return err
 	}
-	tr, err := attachTracer(&cfg, tgt)
+	tr, err := attachTracer(&cfg, tgt, summarize)
 	if err != nil {
 		return err
 	}
@@ -97,6 +101,9 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 	}
 	out.Flush()
 
+	if summarize && !tr.HTTP1Summary() {
+		out.Log(api.LevelWarning, "HTTP/1 summaries in the kernel need bpf_loop (Linux >= 5.17); every call goes as payload", "")
+	}
 	footer := func(cs conn.Stats, records uint64) *api.ProbeStats {
 		return probeStats(tr.Stats(), cs, records, time.Since(start), attach, false)
 	}
@@ -115,6 +122,27 @@ func Trace(ctx context.Context, cfg api.TraceConfig, out *Emitter) error {
 		return probeStats(tr.Stats(), cs, records, time.Since(start), attach, true)
 	})
 	return out.Err()
+}
+
+// EnvKernelHTTP1 switches HTTP/1 summaries in the kernel: off (the
+// default), on (where the view needs no heads or bodies: the aggregated
+// table, map), or force (every mode; records then carry no headers,
+// bodies or reason: for tests of the summaries' fidelity).
+const EnvKernelHTTP1 = "PIXIE_KERNEL_HTTP1"
+
+// kernelHTTP1 tells whether the kernel summarizes HTTP/1 exchanges for
+// cfg, with the switch's value v.
+func kernelHTTP1(cfg *api.TraceConfig, v string) (bool, error) {
+	switch v {
+	case "", "off":
+		return false, nil
+	case "on":
+		// Records, samples and recordings need heads and bodies.
+		return !cfg.EmitEvents && cfg.Samples == nil && !cfg.EventObs, nil
+	case "force":
+		return true, nil
+	}
+	return false, &UserError{fmt.Sprintf("%s=%q: unknown value", EnvKernelHTTP1, v), "set it to on, off or force, or unset it"}
 }
 
 // emitListeners sends listening_ports for a service map.
@@ -137,11 +165,12 @@ var accessNote = map[api.DataAccess]string{
 
 // attachTracer loads the socket tracer with its filter for --comm and the
 // TLS uprobes on system libraries.
-func attachTracer(cfg *api.TraceConfig, tgt *targets) (*socktrace.Tracer, error) {
+func attachTracer(cfg *api.TraceConfig, tgt *targets, summarize bool) (*socktrace.Tracer, error) {
 	tr, err := socktrace.New(socktrace.Config{
-		TargetAll:  cfg.All,
-		MaxPayload: cfg.MaxPayload,
-		RingBytes:  cfg.RingBytes,
+		TargetAll:    cfg.All,
+		MaxPayload:   cfg.MaxPayload,
+		RingBytes:    cfg.RingBytes,
+		HTTP1Summary: summarize,
 		// --comm follows execs, --all takes every process: Go TLS
 		// probes go on the executable.
 		TLSPerExecutable: len(cfg.Comms) > 0 || cfg.All,
@@ -199,7 +228,18 @@ func probeStats(ts socktrace.Stats, cs conn.Stats, records uint64, window, attac
 	add("budget_evicted_conns", cs.BudgetConns, true)
 	add("unmatched_requests", cs.UnmatchedRequests, true)
 	add("unmatched_responses", cs.UnmatchedResponses, true)
+	add("dropped_summaries", cs.DroppedSummaries, true)
+	var kernel *api.KernelSummaries
+	if ts.HTTP1Fallbacks != nil {
+		kernel = &api.KernelSummaries{Summaries: ts.HTTP1Summaries, Fallbacks: map[string]uint64{}}
+		for k, v := range ts.HTTP1Fallbacks {
+			if v > 0 {
+				kernel.Fallbacks[k] = v
+			}
+		}
+	}
 	return &api.ProbeStats{
+		KernelHTTP1:    kernel,
 		Header:         api.Header{Table: api.TableProbeStats},
 		Probe:          "trace",
 		WindowNs:       window.Nanoseconds(),

@@ -55,6 +55,7 @@ func newPipeline(cfg *api.TraceConfig, access api.DataAccess, out *Emitter, ps [
 	}
 	p.tracker = conn.NewTracker(conn.Options{
 		Protocols:    ps,
+		Summaries:    protocols.Summaries(),
 		BodyLimit:    bodyLimit,
 		Access:       access,
 		NoHeaders:    !cfg.EmitEvents,
@@ -75,7 +76,7 @@ func (p *pipeline) handle(ev *conn.Event) {
 		p.mu.Unlock()
 		return
 	}
-	if ev.Kind != conn.KindData {
+	if ev.Kind != conn.KindData && ev.Kind != conn.KindHTTP1 && ev.Kind != conn.KindHTTP1Handoff {
 		// Before the Tracker: it forgets a connection's protocol at its close.
 		p.conns.Event(ev, p.tracker.Protocol)
 	}

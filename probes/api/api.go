@@ -115,6 +115,17 @@ type ProbeStats struct {
 	// node with the largest share of events lost (then CPU, then RSS); its
 	// own record and every other node's precede the merged one in -o json.
 	WorstNode string `json:"worst_node,omitempty"`
+	// KernelHTTP1 is set when the kernel summarized HTTP/1 exchanges
+	// (PIXIE_KERNEL_HTTP1): how many, and how often it handed a
+	// connection to the payload path, by reason.
+	KernelHTTP1 *KernelSummaries `json:"kernel_http1,omitempty"`
+}
+
+// KernelSummaries counts the requests summarized in the kernel and the
+// connections it left to the payload path (reason -> count).
+type KernelSummaries struct {
+	Summaries uint64            `json:"summaries"`
+	Fallbacks map[string]uint64 `json:"fallbacks,omitempty"`
 }
 
 // Log levels.

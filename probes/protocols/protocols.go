@@ -82,6 +82,11 @@ func All() []conn.Protocol {
 	return ps
 }
 
+// Summaries is the protocol whose parser takes the HTTP/1 exchanges the
+// tracer summarizes in the kernel (conn.Options.Summaries): the registry's
+// HTTP/1, so summarized connections name and aggregate as parsed ones.
+func Summaries() conn.Protocol { return registry[0] }
+
 // Observe maps rec, parsed by p, to its endpoint; false when p does not
 // aggregate (a protocol outside the registry without Observe).
 func Observe(p conn.Protocol, rec api.Record) (stats.Observation, bool) {

@@ -60,6 +60,8 @@ func runHelper(mode, arg string) error {
 		return helperVecPair(arg)
 	case "h2c":
 		return helperH2C(arg)
+	case "h1raw":
+		return helperH1Raw(arg)
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }

@@ -90,6 +90,11 @@ type Config struct {
 	// NoConnBytes leaves the byte totals out of close events (the
 	// conn_stats cost benchmark's baseline).
 	NoConnBytes bool
+	// HTTP1Summary summarizes HTTP/1 exchanges in the kernel (one record
+	// per request instead of its calls' data) on connections seen from
+	// their start, where the view needs no heads or bodies. It needs
+	// bpf_loop (Linux 5.17); Tracer.HTTP1Summary tells whether it is on.
+	HTTP1Summary bool
 	// WakeupBytes: the kernel wakes the reader once this much is queued;
 	// below it the reader polls every FlushInterval. 0 means RingBytes/32.
 	WakeupBytes int
@@ -111,7 +116,21 @@ type Stats struct {
 	// is the kernel-side cost per captured event, all included.
 	BPFRunNs    uint64
 	BPFRunCount uint64
+	// HTTP1Summaries counts exchanges summarized in the kernel, and
+	// HTTP1Fallbacks the times it handed a connection to the payload
+	// path, by reason (the Fallback* names); both nil when it is off.
+	HTTP1Summaries uint64
+	HTTP1Fallbacks map[string]uint64
 }
+
+// Reasons in Stats.HTTP1Fallbacks.
+const (
+	FallbackConn      = "conn"      // not seen from its start, not HTTP/1 first, TLS, or a *mmsg call
+	FallbackPipelined = "pipelined" // a request before the previous exchange ended
+	FallbackSplit     = "split"     // a head not whole in one call's capture
+	FallbackFraming   = "framing"   // chunked, no length, Upgrade, Expect, 1xx, odd lines
+	FallbackFull      = "full"      // the kernel's table of summarized connections was full
+)
 
 // ProgramStats is one program's kernel run-time stats.
 type ProgramStats struct {
@@ -138,6 +157,8 @@ type Tracer struct {
 
 	tls tlsState
 
+	h1 bool // HTTP/1 summaries on (Config.HTTP1Summary, and the kernel has bpf_loop)
+
 	slots   uint32       // tgids below it are targeted in slotMem
 	slotMem *ebpf.Memory // px_tslots, one byte per tgid
 
@@ -158,12 +179,13 @@ func New(cfg Config) (*Tracer, error) {
 		return nil, err
 	}
 	slots := pidSlots()
+	cfg.HTTP1Summary = cfg.HTTP1Summary && haveLoop()
 	spec, err := newSpec(&cfg, slots)
 	if err != nil {
 		return nil, err
 	}
 
-	t := &Tracer{}
+	t := &Tracer{h1: cfg.HTTP1Summary}
 	t.tls.perExe = cfg.TLSPerExecutable
 	// Stats first, so run time is counted from the first event.
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
@@ -221,6 +243,7 @@ func newSpec(cfg *Config, slots uint32) (*ebpf.CollectionSpec, error) {
 		"wakeup_bytes": uint64(cfg.WakeupBytes),
 		"conn_bytes":   boolU32(!cfg.NoConnBytes),
 		"pid_slots":    slots,
+		"h1_summary":   boolU32(cfg.HTTP1Summary),
 	}
 	if tlsSupported {
 		vars["go_tcpconn_hash_md5"], vars["go_tcpconn_hash_sha"] = goTypeHashes("*net.TCPConn")
@@ -262,7 +285,7 @@ func newSpec(cfg *Config, slots uint32) (*ebpf.CollectionSpec, error) {
 // sendmsg, ...): px_ex_NAME copies every iovec with bpf_loop (Linux 5.17),
 // px_eb_NAME, for older kernels, the first 16.
 func pickVectorExits(spec *ebpf.CollectionSpec) {
-	bounded := forceIOVFallback || features.HaveProgramHelper(ebpf.TracePoint, asm.FnLoop) != nil
+	bounded := !haveLoop()
 	for name := range spec.Programs {
 		call, ok := strings.CutPrefix(name, "px_eb_")
 		if !ok {
@@ -275,6 +298,15 @@ func pickVectorExits(spec *ebpf.CollectionSpec) {
 		}
 	}
 }
+
+// haveLoop: tracepoint programs may call bpf_loop (Linux 5.17), and
+// tests do not force the bounded exits.
+func haveLoop() bool {
+	return !forceIOVFallback && features.HaveProgramHelper(ebpf.TracePoint, asm.FnLoop) == nil
+}
+
+// HTTP1Summary tells whether the kernel summarizes HTTP/1 exchanges.
+func (t *Tracer) HTTP1Summary() bool { return t.h1 }
 
 // privileged reports whether the process may load tracing programs: root,
 // or CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON (Linux >= 5.8).
@@ -478,6 +510,7 @@ func (t *Tracer) dropProcess(exit *conn.Event, fn func(*conn.Event)) {
 	}
 	for i, k := range keys {
 		_ = m.Delete(k)
+		_ = t.coll.Maps["px_h1s"].Delete(k) // summarized connections have no hand-off here
 		ev := *exit
 		ev.ID = conn.ID{TGID: exit.ID.TGID, FD: int32(uint32(k)), Gen: vals[i].Gen}
 		ev.Role = conn.Role(vals[i].Role)
@@ -540,6 +573,17 @@ func (t *Tracer) Stats() Stats {
 			s.LostBy[LostH2Cut] += c.H2Cut
 			s.TruncatedBytes += c.TruncatedBytes
 		}
+		if t.h1 {
+			s.HTTP1Fallbacks = map[string]uint64{}
+			for _, c := range perCPU {
+				s.HTTP1Summaries += c.H1Summaries
+				s.HTTP1Fallbacks[FallbackConn] += c.H1FbConn
+				s.HTTP1Fallbacks[FallbackPipelined] += c.H1FbPipelined
+				s.HTTP1Fallbacks[FallbackSplit] += c.H1FbSplit
+				s.HTTP1Fallbacks[FallbackFraming] += c.H1FbFraming
+				s.HTTP1Fallbacks[FallbackFull] += c.H1FbFull
+			}
+		}
 	}
 	for _, ps := range t.ProgramStats() {
 		s.BPFRunNs += ps.RunNs
@@ -600,9 +644,22 @@ type decoder struct {
 	comms map[[16]int8]string
 	// pieces is reused for each event's (events are not kept).
 	pieces []conn.Piece
+	// h1 is reused for each summary's.
+	h1 conn.HTTP1Summary
 }
 
-var hdrSize = int(unsafe.Sizeof(socktracePxEvent{}))
+var (
+	hdrSize   = int(unsafe.Sizeof(socktracePxEvent{}))
+	h1RecSize = int(unsafe.Sizeof(socktracePxH1Rec{}))
+	// kindOff is where both records keep their kind.
+	kindOff = int(unsafe.Offsetof(socktracePxEvent{}.Kind))
+)
+
+// The C struct px_h1_rec keeps its kind where px_event does.
+var _ = [1]struct{}{}[unsafe.Offsetof(socktracePxH1Rec{}.Kind)-unsafe.Offsetof(socktracePxEvent{}.Kind)]
+
+// h1Methods are enum px_h1_method's names.
+var h1Methods = [...]string{1: "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
 
 var syscallNames = [...]string{
 	1: "read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg",
@@ -612,6 +669,11 @@ var syscallNames = [...]string{
 }
 
 func (d *decoder) decode(raw []byte, ev *conn.Event) error {
+	if len(raw) > kindOff {
+		if k := conn.Kind(raw[kindOff]); k == conn.KindHTTP1 || k == conn.KindHTTP1Handoff {
+			return d.decodeHTTP1(raw, ev)
+		}
+	}
 	if len(raw) < hdrSize {
 		return fmt.Errorf("record of %d bytes, want >= %d", len(raw), hdrSize)
 	}
@@ -666,6 +728,43 @@ func (d *decoder) decode(raw []byte, ev *conn.Event) error {
 		if p := addrPort(&h.Peer); p != ev.Remote {
 			ev.Peer = p
 		}
+	}
+	return nil
+}
+
+// decodeHTTP1 reads a px_h1_rec: an exchange summarized in the kernel.
+func (d *decoder) decodeHTTP1(raw []byte, ev *conn.Event) error {
+	if len(raw) < h1RecSize {
+		return fmt.Errorf("summary record of %d bytes, want %d", len(raw), h1RecSize)
+	}
+	h := (*socktracePxH1Rec)(unsafe.Pointer(&raw[0]))
+	if int(h.Method) >= len(h1Methods) || h.Method == 0 || int(h.PathLen) > len(h.Path) || h.State > uint8(conn.HTTP1RespBody) {
+		return fmt.Errorf("summary record with method %d, path length %d, state %d", h.Method, h.PathLen, h.State)
+	}
+	off := int(unsafe.Offsetof(h.Path))
+	d.h1 = conn.HTTP1Summary{
+		Method:   h1Methods[h.Method],
+		Target:   raw[off : off+int(h.PathLen) : off+int(h.PathLen)],
+		Minor:    int(h.Minor),
+		Status:   int(h.Status),
+		ReqBody:  int64(h.ReqBody),
+		RespBody: int64(h.RespBody),
+		StartNs:  h.StartNs,
+		EndNs:    h.EndNs,
+		Pos:      [2]uint64{h.Pos, h.OtherPos},
+		Handoff:  conn.Kind(h.Kind) == conn.KindHTTP1Handoff,
+		State:    conn.HTTP1State(h.State),
+		Remain:   int64(h.Remain),
+	}
+	*ev = conn.Event{
+		Kind:      conn.Kind(h.Kind),
+		ID:        conn.ID{TGID: h.Tgid, FD: h.Fd, Gen: h.Gen},
+		PID:       h.Pid,
+		StartNs:   h.StartNs,
+		EndNs:     h.EndNs,
+		Role:      conn.Role(h.Role),
+		Transport: conn.TransportTCP,
+		HTTP1:     &d.h1,
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ type socktracePxConn struct {
 	Role      uint8
 	Transport uint8
 	H2        uint8
-	Pad       uint8
+	H1        uint8
 }
 
 type socktracePxCounters struct {
@@ -60,6 +60,12 @@ type socktracePxCounters struct {
 	MmsgCut         uint64
 	IovCut          uint64
 	H2Cut           uint64
+	H1Summaries     uint64
+	H1FbConn        uint64
+	H1FbPipelined   uint64
+	H1FbSplit       uint64
+	H1FbFraming     uint64
+	H1FbFull        uint64
 }
 
 type socktracePxEvent struct {
@@ -97,6 +103,47 @@ type socktracePxGoKey struct {
 	Pad  uint32
 }
 
+type socktracePxH1Conn struct {
+	_        structs.HostLayout
+	StartNs  uint64
+	EndNs    uint64
+	ReqBody  uint64
+	RespBody uint64
+	Remain   uint64
+	Status   uint16
+	Method   uint8
+	Minor    uint8
+	State    uint8
+	PathLen  uint8
+	Pad      [2]uint8
+	Path     [128]int8
+}
+
+type socktracePxH1Rec struct {
+	_        structs.HostLayout
+	StartNs  uint64
+	EndNs    uint64
+	Pos      uint64
+	OtherPos uint64
+	Tgid     uint32
+	Pid      uint32
+	Fd       int32
+	Gen      uint32
+	Status   uint16
+	Method   uint8
+	Minor    uint8
+	State    uint8
+	PathLen  uint8
+	Pad      [2]uint8
+	Kind     uint8
+	Role     uint8
+	Pad2     [6]uint8
+	ReqBody  uint64
+	RespBody uint64
+	Remain   uint64
+	Path     [128]int8
+}
+
 type socktracePxH2sVal struct {
 	_ structs.HostLayout
 	D [2]struct {
@@ -131,6 +178,21 @@ type socktracePxScratch struct {
 		Done    int32
 		Cut     int32
 	}
+	H1s struct {
+		_     structs.HostLayout
+		Clen  uint64
+		Pos   uint32
+		Line  uint32
+		Len   uint32
+		End   uint32
+		First uint32
+		Colon uint32
+		Bad   uint32
+		ClAt  uint32
+		ClEnd uint32
+		Pad   uint32
+	}
+	H1r socktracePxH1Rec
 }
 
 type socktracePxSslKey struct {
@@ -162,6 +224,7 @@ const (
 	socktraceMapPxEvents         = "px_events"
 	socktraceMapPxGen            = "px_gen"
 	socktraceMapPxGoArgs         = "px_go_args"
+	socktraceMapPxH1s            = "px_h1s"
 	socktraceMapPxH2s            = "px_h2s"
 	socktraceMapPxNconns         = "px_nconns"
 	socktraceMapPxScratch        = "px_scratch"
@@ -234,6 +297,7 @@ const (
 	socktraceVarConnBytes        = "conn_bytes"
 	socktraceVarGoTcpconnHashMd5 = "go_tcpconn_hash_md5"
 	socktraceVarGoTcpconnHashSha = "go_tcpconn_hash_sha"
+	socktraceVarH1Summary        = "h1_summary"
 	socktraceVarMaxPayload       = "max_payload"
 	socktraceVarNconnsMissed     = "nconns_missed"
 	socktraceVarPidSlots         = "pid_slots"
@@ -358,6 +422,7 @@ type socktraceMapSpecs struct {
 	PxEvents     *ebpf.MapSpec `ebpf:"px_events"`
 	PxGen        *ebpf.MapSpec `ebpf:"px_gen"`
 	PxGoArgs     *ebpf.MapSpec `ebpf:"px_go_args"`
+	PxH1s        *ebpf.MapSpec `ebpf:"px_h1s"`
 	PxH2s        *ebpf.MapSpec `ebpf:"px_h2s"`
 	PxNconns     *ebpf.MapSpec `ebpf:"px_nconns"`
 	PxScratch    *ebpf.MapSpec `ebpf:"px_scratch"`
@@ -375,6 +440,7 @@ type socktraceVariableSpecs struct {
 	ConnBytes        *ebpf.VariableSpec `ebpf:"conn_bytes"`
 	GoTcpconnHashMd5 *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_md5"`
 	GoTcpconnHashSha *ebpf.VariableSpec `ebpf:"go_tcpconn_hash_sha"`
+	H1Summary        *ebpf.VariableSpec `ebpf:"h1_summary"`
 	MaxPayload       *ebpf.VariableSpec `ebpf:"max_payload"`
 	NconnsMissed     *ebpf.VariableSpec `ebpf:"nconns_missed"`
 	PidSlots         *ebpf.VariableSpec `ebpf:"pid_slots"`
@@ -410,6 +476,7 @@ type socktraceMaps struct {
 	PxEvents     *ebpf.Map `ebpf:"px_events"`
 	PxGen        *ebpf.Map `ebpf:"px_gen"`
 	PxGoArgs     *ebpf.Map `ebpf:"px_go_args"`
+	PxH1s        *ebpf.Map `ebpf:"px_h1s"`
 	PxH2s        *ebpf.Map `ebpf:"px_h2s"`
 	PxNconns     *ebpf.Map `ebpf:"px_nconns"`
 	PxScratch    *ebpf.Map `ebpf:"px_scratch"`
@@ -429,6 +496,7 @@ func (m *socktraceMaps) Close() error {
 		m.PxEvents,
 		m.PxGen,
 		m.PxGoArgs,
+		m.PxH1s,
 		m.PxH2s,
 		m.PxNconns,
 		m.PxScratch,
@@ -447,6 +515,7 @@ type socktraceVariables struct {
 	ConnBytes        *ebpf.Variable `ebpf:"conn_bytes"`
 	GoTcpconnHashMd5 *ebpf.Variable `ebpf:"go_tcpconn_hash_md5"`
 	GoTcpconnHashSha *ebpf.Variable `ebpf:"go_tcpconn_hash_sha"`
+	H1Summary        *ebpf.Variable `ebpf:"h1_summary"`
 	MaxPayload       *ebpf.Variable `ebpf:"max_payload"`
 	NconnsMissed     *ebpf.Variable `ebpf:"nconns_missed"`
 	PidSlots         *ebpf.Variable `ebpf:"pid_slots"`

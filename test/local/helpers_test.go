@@ -251,7 +251,11 @@ func (tr *trace) stop(t *testing.T) records {
 	if err != nil {
 		t.Fatalf("trace failed: %v\nstderr:\n%s", err, tr.errOut.String())
 	}
-	return parseRecords(t, tr.out.Bytes())
+	recs := parseRecords(t, tr.out.Bytes())
+	if n := len(recs.stats); n > 0 && recs.stats[n-1].KernelHTTP1 != nil {
+		t.Logf("kernel_http1 %+v", *recs.stats[n-1].KernelHTTP1)
+	}
+	return recs
 }
 
 type records struct {

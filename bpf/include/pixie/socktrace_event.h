@@ -24,6 +24,12 @@ enum px_kind {
 	 * (Go gives the child the parent's container and pod before any of
 	 * the child's own events). */
 	PX_KIND_FORK = 4,
+	/* A whole HTTP/1 exchange summarized in the kernel (struct px_h1_rec). */
+	PX_KIND_H1 = 5,
+	/* The kernel stops summarizing a connection: the exchange in progress
+	 * (struct px_h1_rec), then payload events from the positions it
+	 * carries. */
+	PX_KIND_H1_HANDOFF = 6,
 };
 
 enum px_role {
@@ -126,6 +132,53 @@ struct px_piece {
 /* Room for pieces per event. */
 #define PX_PIECES_CAP 4096
 
+/* Methods of px_h1_rec (the kernel knows no others). */
+enum px_h1_method {
+	PX_H1_GET = 1,
+	PX_H1_POST,
+	PX_H1_PUT,
+	PX_H1_DELETE,
+	PX_H1_HEAD,
+	PX_H1_PATCH,
+	PX_H1_OPTIONS,
+};
+
+/* Where an exchange summarized in the kernel stands. */
+enum px_h1_state {
+	PX_H1_IDLE = 0,	     /* both directions at a message start */
+	PX_H1_REQ_BODY = 1,  /* remain request body bytes to come */
+	PX_H1_WAIT = 2,	     /* the request is complete; no response yet */
+	PX_H1_RESP_BODY = 3, /* remain response body bytes to come */
+};
+
+#define PX_H1_PATH 128 /* request targets longer than this go as payload */
+
+/* A PX_KIND_H1 or PX_KIND_H1_HANDOFF record. kind and role sit where they
+ * sit in struct px_event, so the reader tells them apart by that byte. */
+struct px_h1_rec {
+	__u64 start_ns;	 /* the request's first byte (its call's wire time) */
+	__u64 end_ns;	 /* the response's last byte, so far */
+	__u64 pos;	 /* egress offset after the exchange (hand-off: before the call) */
+	__u64 other_pos; /* the same, ingress */
+	__u32 tgid;
+	__u32 pid;
+	__s32 fd;
+	__u32 gen;
+	__u16 status;
+	__u8 method; /* enum px_h1_method */
+	__u8 minor;  /* HTTP/1.minor of the request */
+	__u8 state;  /* hand-off: enum px_h1_state */
+	__u8 path_len;
+	__u8 _pad[2];
+	__u8 kind;
+	__u8 role;
+	__u8 _pad2[6];
+	__u64 req_body;	 /* request body bytes (Content-Length) */
+	__u64 resp_body; /* response body bytes (Content-Length) */
+	__u64 remain;	 /* hand-off: body bytes of the message in progress to come */
+	char path[PX_H1_PATH];
+};
+
 /* Per-CPU counters, summed by Go. */
 struct px_counters {
 	__u64 events_submitted;
@@ -141,6 +194,14 @@ struct px_counters {
 	__u64 mmsg_cut; /* sendmmsg/recvmmsg messages not reported (kernels without bpf_loop) */
 	__u64 iov_cut;	/* calls cut at PX_MAX_IOV iovecs (kernels without bpf_loop) */
 	__u64 h2_cut;	/* HTTP/2 frames of cut calls not reported (no room, walk over budget) */
+	/* HTTP/1 exchanges summarized in the kernel (h1_summary), and the
+	 * times it gave a connection to the payload path, by reason. */
+	__u64 h1_summaries;
+	__u64 h1_fb_conn;      /* not fresh, not HTTP/1 first, or another protocol */
+	__u64 h1_fb_pipelined; /* a message before the previous exchange ended */
+	__u64 h1_fb_split;     /* a head not whole in one call's capture */
+	__u64 h1_fb_framing;   /* chunked, no length, Upgrade, Expect, 1xx, odd lines */
+	__u64 h1_fb_full;      /* px_h1s full */
 };
 
 #endif
