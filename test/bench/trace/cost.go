@@ -21,11 +21,13 @@ type costMode struct {
 	json, slow  bool   // -o json; --slow 100us --errors (sampled records)
 	target      string // µs per request the issue asks for ("" for untraced)
 	bin         string // the agent binary; "" for -agent
+	env         string // an extra environment variable of the agent
 }
 
 var costModes = []costMode{
 	{name: "untraced"},
 	{name: "aggregated (default)", traced: true, target: "3 (2 stretch)"},
+	{name: "aggregated, kernel HTTP/1", traced: true, env: "PIXIE_KERNEL_HTTP1=on", target: "3 (2 stretch)"},
 	{name: "-o json", traced: true, json: true, target: "5"},
 	{name: "aggregated --slow 100us --errors", traced: true, slow: true, target: "-"},
 	{name: "untraced, HTTPS", tls: true},
@@ -39,6 +41,7 @@ type costSample struct {
 	requests                   float64
 	machine, own, agent, bpf   float64
 	bpfRuns, background, loadA float64
+	kernel                     string // the agent's attach time and kernel_http1 counts, when traced
 }
 
 // measure runs work between two snapshots of the machine's and the
@@ -59,6 +62,10 @@ func measure(server int, a *agent, work func() (float64, float64)) costSample {
 	if a != nil {
 		st := a.stop()
 		s.bpf, s.bpfRuns = float64(st.BPFRunNs), float64(st.BPFRunCount)
+		s.kernel = fmt.Sprintf("  attach %v", time.Duration(st.AttachNs).Round(time.Millisecond))
+		if k := st.KernelHTTP1; k != nil {
+			s.kernel += fmt.Sprintf("  kernel http1 %d, fallbacks %v", k.Summaries, k.Fallbacks)
+		}
 	}
 	return s
 }
@@ -76,7 +83,11 @@ func costRun(ng *nginx, m costMode, rate, n int) costSample {
 		if m.slow {
 			tc.Samples = &api.SampleConfig{SlowNs: int64(100 * time.Microsecond), Errors: true}
 		}
-		a = startAgent(bin, tc)
+		var env []string
+		if m.env != "" {
+			env = append(env, m.env)
+		}
+		a = startAgent(bin, tc, env...)
 	}
 	dial := func() (net.Conn, error) { return net.Dial("tcp", ng.addr) }
 	if m.tls {
@@ -154,8 +165,8 @@ func costTable(ng *nginx, rounds, rate, n int) {
 		for _, m := range order {
 			s := costRun(ng, m, rate, n)
 			rows[m.name] = append(rows[m.name], s)
-			fmt.Fprintf(os.Stderr, "cost round %d %-32s %6.0f req  machine %5.1f µs/req  agent %4.1f  bpf %4.1f\n",
-				r+1, m.name, s.requests, s.machine/max(s.requests, 1)/1e3, s.agent/max(s.requests, 1)/1e3, s.bpf/max(s.requests, 1)/1e3)
+			fmt.Fprintf(os.Stderr, "cost round %d %-32s %6.0f req  machine %5.1f µs/req  agent %4.1f  bpf %4.1f%s\n",
+				r+1, m.name, s.requests, s.machine/max(s.requests, 1)/1e3, s.agent/max(s.requests, 1)/1e3, s.bpf/max(s.requests, 1)/1e3, s.kernel)
 		}
 	}
 	title := fmt.Sprintf("### cost per request: %d requests at %d req/s (open-loop Go client, 32 keep-alive connections), %d interleaved rounds", n, rate, rounds)
