@@ -163,13 +163,7 @@ func TestHTTP1Summary(t *testing.T) {
 	require.Equal(t, 1, handoffs)
 
 	// The tracker makes every record exactly, from summaries and payload.
-	var recs []*api.HTTPEvent
-	tk := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{http1.Protocol{}}, Summaries: http1.Protocol{}, NoHeaders: true, BodyLimit: -1, Access: api.DataAccessFull},
-		func(_ conn.Protocol, r api.Record) { recs = append(recs, r.(*api.HTTPEvent)) })
-	for i := range evs {
-		tk.Handle(&evs[i])
-	}
-	tk.Flush()
+	recs, tk := trackHTTP1(evs)
 	var paths []string
 	for _, r := range recs {
 		paths = append(paths, r.ReqPath)
@@ -276,13 +270,7 @@ func TestHTTP1SummaryMmsg(t *testing.T) {
 	require.EqualValues(t, 1, st.HTTP1Summaries)
 	require.Equal(t, map[string]uint64{FallbackConn: 1, FallbackPipelined: 0, FallbackSplit: 0, FallbackFraming: 0, FallbackFull: 0}, st.HTTP1Fallbacks)
 
-	var recs []*api.HTTPEvent
-	tk := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{http1.Protocol{}}, Summaries: http1.Protocol{}, NoHeaders: true, BodyLimit: -1, Access: api.DataAccessFull},
-		func(_ conn.Protocol, r api.Record) { recs = append(recs, r.(*api.HTTPEvent)) })
-	for i := range evs {
-		tk.Handle(&evs[i])
-	}
-	tk.Flush()
+	recs, tk := trackHTTP1(evs)
 	var paths []string
 	for _, r := range recs {
 		paths = append(paths, r.ReqPath)
@@ -292,4 +280,17 @@ func TestHTTP1SummaryMmsg(t *testing.T) {
 	require.Equal(t, []string{"/first", "/second"}, paths)
 	ts := tk.Stats()
 	require.Zero(t, ts.Gaps+ts.ParseErrors+ts.UnmatchedRequests+ts.UnmatchedResponses+ts.DroppedSummaries, "%+v", ts)
+}
+
+// trackHTTP1 makes the records of evs as the agent does, from summaries
+// and payload alike, with the tracker for its counts.
+func trackHTTP1(evs []conn.Event) ([]*api.HTTPEvent, *conn.Tracker) {
+	var recs []*api.HTTPEvent
+	tk := conn.NewTracker(conn.Options{Protocols: []conn.Protocol{http1.Protocol{}}, Summaries: http1.Protocol{}, NoHeaders: true, BodyLimit: -1, Access: api.DataAccessFull},
+		func(_ conn.Protocol, r api.Record) { recs = append(recs, r.(*api.HTTPEvent)) })
+	for i := range evs {
+		tk.Handle(&evs[i])
+	}
+	tk.Flush()
+	return recs, tk
 }
