@@ -179,9 +179,28 @@ var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
 
 // TestTraceNginxWrk: wrk's own count of completed requests equals the
 // client-side records, and nginx's access log equals the server-side ones.
+// wrk and nginx fill both CPUs; a host that stalls the agent for a moment
+// then fills its ring buffer, which the agent counts (lost_by ring_full)
+// but which leaves the records short (seen in 1 of 4 runs on this host).
+// Such a run is run once more, both logged; records missing without a
+// counted loss, or a second run losing too, fail.
 func TestTraceNginxWrk(t *testing.T) {
 	requirePrivileged(t)
 	wrk := requireCmd(t, "wrk")
+	for attempt := 1; ; attempt++ {
+		ringFull, ok := nginxWrkRun(t, wrk, attempt == 2)
+		if ok || ringFull == 0 || attempt == 2 {
+			return
+		}
+		t.Logf("run %d lost %d events to a full ring buffer (counted by the agent): once more", attempt, ringFull)
+	}
+}
+
+// nginxWrkRun traces wrk against a new nginx and compares the counts; a
+// mismatch fails the test when last is set or nothing was counted lost,
+// else it is only logged for a retry.
+func nginxWrkRun(t *testing.T, wrk string, last bool) (ringFull uint64, ok bool) {
+	t.Helper()
 	ng := startNginx(t, false)
 	tr := startTrace(t, append(pidArgs(ng.worker), "--comm", "wrk", "--duration", "60s")...)
 	out, err := exec.Command(wrk, "-t1", "-c4", "-d2s", "http://"+ng.addr+"/index.html").CombinedOutput()
@@ -198,10 +217,25 @@ func TestTraceNginxWrk(t *testing.T) {
 	client := len(recs.byRole("client", 0))
 	logged := ng.accessCount(t)
 	t.Logf("wrk %d, client-side %d, nginx logged %d, server-side %d; stats %+v", wrkCount, client, logged, server, recs.stats)
+	for _, s := range recs.stats {
+		ringFull += s.LostBy["ring_full"]
+	}
+	var errs []string
 	if client != wrkCount {
-		t.Errorf("client-side records %d, wrk counted %d", client, wrkCount)
+		errs = append(errs, fmt.Sprintf("client-side records %d, wrk counted %d", client, wrkCount))
 	}
 	if server != logged {
-		t.Errorf("server-side records %d, nginx logged %d", server, logged)
+		errs = append(errs, fmt.Sprintf("server-side records %d, nginx logged %d", server, logged))
 	}
+	if len(errs) == 0 {
+		return ringFull, true
+	}
+	if last || ringFull == 0 {
+		for _, e := range errs {
+			t.Error(e)
+		}
+	} else {
+		t.Logf("%s (with %d events counted lost)", strings.Join(errs, "; "), ringFull)
+	}
+	return ringFull, false
 }
