@@ -41,9 +41,15 @@ func (m *TraceModel) Rows() []stats.Endpoint {
 	if m.NamePeer == nil {
 		return rows
 	}
+	changed := false
 	for i := range rows {
 		// Named, the DNS name no longer tells rows apart.
-		rows[i].Peer, rows[i].PeerDNS = m.NamePeer(rows[i]), ""
+		name := m.NamePeer(rows[i])
+		changed = changed || name != rows[i].Peer || rows[i].PeerDNS != ""
+		rows[i].Peer, rows[i].PeerDNS = name, ""
+	}
+	if !changed { // every frame of a cluster run asks: merge only when a name moved
+		return rows
 	}
 	named := stats.NewAggregator(stats.Config{MaxKeys: len(rows) + 1})
 	named.Merge(rows)
