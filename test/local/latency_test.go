@@ -3,9 +3,11 @@
 package local
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +89,38 @@ func clockGranularity(t *testing.T) int64 {
 // checkLatency applies the latency rule to one protocol's requests.
 func checkLatency(t *testing.T, c latencyCase) {
 	t.Helper()
+	for _, p := range latencyProblems(t, c) {
+		t.Error(p)
+	}
+}
+
+// checkLatencyRerun applies the latency rule to the requests run makes,
+// and runs them once more when they break it: for clients probed by
+// uprobes, whose two traps a call (20-27 µs each on this Firecracker guest,
+// make bench-uprobe) stretch on a loaded machine while the vCPU waits for
+// the host, which the guest cannot see. Seen in CI once: a Go TLS p99
+// off by 100 µs at 1.2 ms. A real fault breaks it both times.
+func checkLatencyRerun(t *testing.T, run func(t *testing.T) latencyCase) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c := run(t)
+		ps := latencyProblems(t, c)
+		if len(ps) == 0 {
+			return
+		}
+		if attempt == 2 {
+			for _, p := range ps {
+				t.Error(p)
+			}
+			return
+		}
+		t.Logf("%s: run %d broke the latency rule: %s; once more", c.name, attempt, strings.Join(ps, "; "))
+	}
+}
+
+// latencyProblems checks the rule and returns how c breaks it.
+func latencyProblems(t *testing.T, c latencyCase) []string {
+	t.Helper()
 	n := len(c.client.Lat)
 	if n < 50 {
 		t.Fatalf("%s: %d requests timed by the client: too few for a p99", c.name, n)
@@ -94,15 +128,17 @@ func checkLatency(t *testing.T, c latencyCase) {
 	if len(c.tracedClient) != n || c.tracedServer != nil && len(c.tracedServer) != n {
 		t.Fatalf("%s: the client timed %d requests; traced %d client-side and %d server-side", c.name, n, len(c.tracedClient), len(c.tracedServer))
 	}
+	var ps []string
+	problem := func(format string, args ...any) { ps = append(ps, fmt.Sprintf(format, args...)) }
 	gran := clockGranularity(t)
 	var libMax int64
 	for i, lat := range c.client.Lat {
 		traced := c.tracedClient[i]
 		if traced <= 0 || traced > lat+gran {
-			t.Errorf("%s request %d: traced client-side %v, the client measured %v (granularity %v)", c.name, i, time.Duration(traced), time.Duration(lat), time.Duration(gran))
+			problem("%s request %d: traced client-side %v, the client measured %v (granularity %v)", c.name, i, time.Duration(traced), time.Duration(lat), time.Duration(gran))
 		}
 		if c.tracedServer != nil && (c.tracedServer[i] <= 0 || c.tracedServer[i] > traced) {
-			t.Errorf("%s request %d: traced server-side %v above its client-side %v", c.name, i, time.Duration(c.tracedServer[i]), time.Duration(traced))
+			problem("%s request %d: traced server-side %v above its client-side %v", c.name, i, time.Duration(c.tracedServer[i]), time.Duration(traced))
 		}
 		libMax = max(libMax, lat-traced)
 	}
@@ -119,15 +155,18 @@ func checkLatency(t *testing.T, c latencyCase) {
 	got, want := quantile(ts, 0.5), quantile(cs, 0.5)
 	t.Logf("%s: p50 traced %v, client measured %v", c.name, time.Duration(got), time.Duration(want))
 	if !within(got, want) {
-		t.Errorf("%s: p50 traced %v, client measured %v: off by more than 5%% or 50µs", c.name, time.Duration(got), time.Duration(want))
+		problem("%s: p50 traced %v, client measured %v: off by more than 5%% or 50µs", c.name, time.Duration(got), time.Duration(want))
 	}
-	checkP99(t, c)
+	if p := p99Problem(t, c); p != "" {
+		ps = append(ps, p)
+	}
+	return ps
 }
 
-// checkP99 holds p99 both ways over the requests during which the client
-// was never preempted, when it can tell and at least 100 were; else
+// p99Problem holds p99 both ways over the requests during which the
+// client was never preempted, when it can tell and at least 100 were; else
 // one-sided.
-func checkP99(t *testing.T, c latencyCase) {
+func p99Problem(t *testing.T, c latencyCase) string {
 	t.Helper()
 	var traced, client []int64
 	for i, p := range c.client.Preempted {
@@ -145,10 +184,11 @@ func checkP99(t *testing.T, c latencyCase) {
 	got, want := quantile(sortedInt64(traced), 0.99), quantile(sortedInt64(client), 0.99)
 	t.Logf("%s: p99 traced %v, client measured %v (%d requests)", c.name, time.Duration(got), time.Duration(want), len(client))
 	if twoSided && !within(got, want) {
-		t.Errorf("%s: p99 traced %v, client measured %v: off by more than 5%% or 50µs", c.name, time.Duration(got), time.Duration(want))
+		return fmt.Sprintf("%s: p99 traced %v, client measured %v: off by more than 5%% or 50µs", c.name, time.Duration(got), time.Duration(want))
 	} else if got > want && !within(got, want) {
-		t.Errorf("%s: p99 traced %v above the client's %v by more than 5%% or 50µs", c.name, time.Duration(got), time.Duration(want))
+		return fmt.Sprintf("%s: p99 traced %v above the client's %v by more than 5%% or 50µs", c.name, time.Duration(got), time.Duration(want))
 	}
+	return ""
 }
 
 // connLatencies decodes table's records from a trace's output and returns

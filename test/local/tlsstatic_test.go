@@ -36,18 +36,21 @@ func TestTraceTLSStaticOpenSSL(t *testing.T) {
 	ng := startNginxTLS(t)
 	host, port, _ := net.SplitHostPort(ng.addr)
 	const n = 100
-	tr, cli, localPort, ct := traceSSLClient(t, ng, n, exec.Command(bin, host, port, "/index.html", strconv.Itoa(n)))
-	probed := fmt.Sprintf("TLS: openssl uprobes on pid %d (sslstatic,", cli.pid())
-	if !strings.Contains(tr.errOut.String(), probed) {
-		t.Errorf("want %q on stderr:\n%s", probed, tr.errOut.String())
-	}
-	if logged := ng.accessLog(t); logged["GET /index.html 200"] != n {
-		t.Fatalf("nginx logged %v, want %d GET /index.html 200", logged, n)
-	}
-	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, localPort, func(e *api.HTTPEvent) bool {
-		return e.ReqPath == "/index.html" && e.RespStatus == 200
+	checkLatencyRerun(t, func(t *testing.T) latencyCase {
+		before := ng.accessLog(t)["GET /index.html 200"]
+		tr, cli, localPort, ct := traceSSLClient(t, ng, n, exec.Command(bin, host, port, "/index.html", strconv.Itoa(n)))
+		probed := fmt.Sprintf("TLS: openssl uprobes on pid %d (sslstatic,", cli.pid())
+		if !strings.Contains(tr.errOut.String(), probed) {
+			t.Errorf("want %q on stderr:\n%s", probed, tr.errOut.String())
+		}
+		if logged := ng.accessLog(t); logged["GET /index.html 200"]-before != n {
+			t.Fatalf("nginx logged %v (%d before this run), want %d more GET /index.html 200", logged, before, n)
+		}
+		cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, localPort, func(e *api.HTTPEvent) bool {
+			return e.ReqPath == "/index.html" && e.RespStatus == 200
+		})
+		return latencyCase{name: "static OpenSSL GET", client: ct, tracedClient: cl, tracedServer: sv}
 	})
-	checkLatency(t, latencyCase{name: "static OpenSSL GET", client: ct, tracedClient: cl, tracedServer: sv})
 }
 
 // elfInterp reports whether an executable asks for a dynamic loader.
