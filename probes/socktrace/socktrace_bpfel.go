@@ -283,8 +283,10 @@ const (
 	socktraceProgPxExitOld       = "px_exit_old"
 	socktraceProgPxFork          = "px_fork"
 	socktraceProgPxGoRead        = "px_go_read"
+	socktraceProgPxGoReadChk     = "px_go_read_chk"
 	socktraceProgPxGoReadRet     = "px_go_read_ret"
 	socktraceProgPxGoWrite       = "px_go_write"
+	socktraceProgPxGoWriteChk    = "px_go_write_chk"
 	socktraceProgPxSslFree       = "px_ssl_free"
 	socktraceProgPxSslRd         = "px_ssl_rd"
 	socktraceProgPxSslRdRet      = "px_ssl_rd_ret"
@@ -398,8 +400,10 @@ type socktraceProgramSpecs struct {
 	PxExitOld    *ebpf.ProgramSpec `ebpf:"px_exit_old"`
 	PxFork       *ebpf.ProgramSpec `ebpf:"px_fork"`
 	PxGoRead     *ebpf.ProgramSpec `ebpf:"px_go_read"`
+	PxGoReadChk  *ebpf.ProgramSpec `ebpf:"px_go_read_chk"`
 	PxGoReadRet  *ebpf.ProgramSpec `ebpf:"px_go_read_ret"`
 	PxGoWrite    *ebpf.ProgramSpec `ebpf:"px_go_write"`
+	PxGoWriteChk *ebpf.ProgramSpec `ebpf:"px_go_write_chk"`
 	PxSslFree    *ebpf.ProgramSpec `ebpf:"px_ssl_free"`
 	PxSslRd      *ebpf.ProgramSpec `ebpf:"px_ssl_rd"`
 	PxSslRdRet   *ebpf.ProgramSpec `ebpf:"px_ssl_rd_ret"`
@@ -578,8 +582,10 @@ type socktracePrograms struct {
 	PxExitOld    *ebpf.Program `ebpf:"px_exit_old"`
 	PxFork       *ebpf.Program `ebpf:"px_fork"`
 	PxGoRead     *ebpf.Program `ebpf:"px_go_read"`
+	PxGoReadChk  *ebpf.Program `ebpf:"px_go_read_chk"`
 	PxGoReadRet  *ebpf.Program `ebpf:"px_go_read_ret"`
 	PxGoWrite    *ebpf.Program `ebpf:"px_go_write"`
+	PxGoWriteChk *ebpf.Program `ebpf:"px_go_write_chk"`
 	PxSslFree    *ebpf.Program `ebpf:"px_ssl_free"`
 	PxSslRd      *ebpf.Program `ebpf:"px_ssl_rd"`
 	PxSslRdRet   *ebpf.Program `ebpf:"px_ssl_rd_ret"`
@@ -643,8 +649,10 @@ func (p *socktracePrograms) Close() error {
 		p.PxExitOld,
 		p.PxFork,
 		p.PxGoRead,
+		p.PxGoReadChk,
 		p.PxGoReadRet,
 		p.PxGoWrite,
+		p.PxGoWriteChk,
 		p.PxSslFree,
 		p.PxSslRd,
 		p.PxSslRdRet,

@@ -88,6 +88,30 @@ func TestFindGoTLS(t *testing.T) {
 		}
 	}
 
+	// Calls are probed at the stack check's jump, as objdump decodes it.
+	for _, fn := range []struct {
+		re          string
+		entry, call uint64
+	}{{`^crypto/tls\.\(\*Conn\)\.Write$`, off.Write, off.WriteCall}, {`^crypto/tls\.\(\*Conn\)\.Read$`, off.Read, off.ReadCall}} {
+		out, err := exec.Command("go", "tool", "objdump", "-s", fn.re, full).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		// "  conn.go:1186	0x6c9f20		493b6610		CMPQ SP, 0x10(R14)"
+		insts := regexp.MustCompile(`(?m)^\s+\S+\s+0x([0-9a-f]+)\s+[0-9a-f]+\s+(.+?)\s*$`).FindAllStringSubmatch(string(out), 3)
+		require.Len(t, insts, 3, "%s", out)
+		jump := -1
+		for i, m := range insts {
+			if strings.HasPrefix(m[2], "JBE ") {
+				jump = i
+				break
+			}
+		}
+		require.Positive(t, jump, "no stack check's JBE in the first instructions:\n%s", out)
+		require.Contains(t, insts[jump-1][2], "0x10(R14)", "the compare before the jump")
+		a, _ := strconv.ParseUint(insts[jump][1], 16, 64)
+		require.Equal(t, toOff(a), fn.call, "%s: probed at the stack check's jump", fn.re)
+		require.Greater(t, fn.call, fn.entry)
+	}
+
 	out, err := exec.Command("go", "tool", "objdump", "-s", `^crypto/tls\.\(\*Conn\)\.Read$`, full).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	// "  conn.go:1386	0x6ca5e1		c3			RET"
@@ -131,6 +155,37 @@ func TestFindGoTLS(t *testing.T) {
 	soff, err := FindGoTLS(stripped)
 	require.NoError(t, err)
 	require.Equal(t, off, soff)
+}
+
+// stackCheckJump finds the jump of Go's stack check, small and large
+// frame, and nothing else.
+func TestStackCheckJump(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		code []byte
+		want uint64
+	}{
+		// CMPQ SP, 0x10(R14); JBE rel8
+		{"small frame", []byte{0x49, 0x3b, 0x66, 0x10, 0x76, 0x50, 0x55}, 4},
+		// CMPQ SP, 0x10(R14); JBE rel32
+		{"far jump", []byte{0x49, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0, 1, 0, 0}, 4},
+		// LEAQ -0x1f0(SP), R12; CMPQ R12, 0x10(R14); JBE rel32
+		{"large frame", []byte{0x4c, 0x8d, 0xa4, 0x24, 0x10, 0xfe, 0xff, 0xff, 0x4d, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0, 1, 0, 0}, 12},
+		// PUSHQ BP: no stack check (NOSPLIT, or not Go)
+		{"no check", []byte{0x55, 0x48, 0x89, 0xe5}, 0},
+		// CMPQ SP, 0x18(R14): not the stack guard
+		{"other field", []byte{0x49, 0x3b, 0x66, 0x18, 0x76, 0x50}, 0},
+		// CMPQ SP, 0x10(R14); JA: not the check's jump
+		{"other jump", []byte{0x49, 0x3b, 0x66, 0x10, 0x77, 0x50}, 0},
+		// JBE alone: no compare of the guard before it
+		{"jump first", []byte{0x76, 0x50, 0x55}, 0},
+		{"cut short", []byte{0x49, 0x3b}, 0},
+		{"empty", nil, 0},
+	} {
+		if got := stackCheckJump(c.code); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
 }
 
 func TestFindGoTLSNotGo(t *testing.T) {

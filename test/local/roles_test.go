@@ -71,6 +71,11 @@ type clientPlan struct {
 	Pre      int      `json:"pre"`       // requests made before waiting for a line on stdin
 	Wait     bool     `json:"wait"`      // wait for a line on stdin even without Pre requests
 	TLS      bool     `json:"tls"`       // over crypto/tls (any certificate)
+	// Deep writes each request from a new goroutine, one small frame
+	// deeper than the last: a few of those writes find the stack too
+	// small at tls.(*Conn).Write's stack check and run it again after
+	// morestack.
+	Deep bool `json:"deep,omitempty"`
 	// Resolver is a DNS server's "ip:port" that resolves the URLs' host
 	// names (through Go's resolver) instead of the system's.
 	Resolver string `json:"resolver,omitempty"`
@@ -101,6 +106,7 @@ func clientMain() {
 	}
 	var c *stampconn.Conn
 	var br *bufio.Reader
+	depth := 0
 	do := func(rawURL string) (int, int64, time.Duration) {
 		u, err := url.Parse(rawURL)
 		if err != nil {
@@ -121,7 +127,14 @@ func clientMain() {
 			req.WriteString("\r\n")
 		}
 		c.Arm()
-		if _, err := c.Write(req.Bytes()); err != nil {
+		write := func() error { _, err := c.Write(req.Bytes()); return err }
+		if plan.Deep {
+			depth++
+			err = onNewStack(depth, write)
+		} else {
+			err = write()
+		}
+		if err != nil {
 			fatalf("client: %v", err)
 		}
 		resp, err := http.ReadResponse(br, &http.Request{Method: plan.Method})
@@ -157,6 +170,22 @@ func clientMain() {
 	// Stay alive until killed, so the connection closes after the trace
 	// read everything.
 	bufio.NewReader(os.Stdin).ReadString('\n')
+}
+
+// onNewStack runs f on a new goroutine (a new, small stack) under depth
+// frames of descend.
+func onNewStack(depth int, f func() error) error {
+	done := make(chan error)
+	go func() { done <- descend(depth, f) }()
+	return <-done
+}
+
+//go:noinline
+func descend(n int, f func() error) error {
+	if n == 0 {
+		return f()
+	}
+	return descend(n-1, f)
 }
 
 // dial connects to addr, over crypto/tls if asked, and times the

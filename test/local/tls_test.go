@@ -461,7 +461,39 @@ func TestTraceGoTLSLatency(t *testing.T) {
 	cert, key := writeCert(t, t.TempDir())
 	srv := startTLSRole(t, "server", cert, key)
 	addr := srv.line(t)
-	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, nPaths("/lat/%d", 200)...), Wait: true, TLS: true}))
+	checkLatencyRerun(t, func(t *testing.T) latencyCase {
+		cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, nPaths("/lat/%d", 200)...), Wait: true, TLS: true}))
+		if cli.line(t) != "ready" {
+			t.Fatal("client not ready")
+		}
+		tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
+		fmt.Fprintln(cli.stdin)
+		res := parseClient(t, cli.line(t))
+		recs := tr.stop(t)
+		client := recs.byRole("client", cli.pid())
+		if len(client) == 0 {
+			t.Fatalf("no client-side record (stderr: %s)", tr.errOut.String())
+		}
+		cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, client[0].LocalPort, func(e *api.HTTPEvent) bool { return strings.HasPrefix(e.ReqPath, "/lat/") })
+		return latencyCase{name: "Go TLS GET", client: clientTimes{Lat: res.Latencies, Preempted: res.Preempted}, tracedClient: cl, tracedServer: sv}
+	})
+}
+
+// TestTraceGoTLSStackGrowth: a Go client whose writes sometimes find the
+// stack too small at tls.(*Conn).Write's stack check (each from a new
+// goroutine, one frame deeper than the last), so that Write starts twice
+// for one call, the first time only to grow the stack: each request is
+// counted once, on both sides, with its own path.
+func TestTraceGoTLSStackGrowth(t *testing.T) {
+	requirePrivileged(t)
+	requireTLSArch(t)
+	cert, key := writeCert(t, t.TempDir())
+	srv := startTLSRole(t, "server", cert, key)
+	addr := srv.line(t)
+	// 600 depths of a 32-byte frame: past the 8 KiB a goroutine starts
+	// with, and a 16 KiB start too.
+	const n = 600
+	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, nPaths("/deep/%d", n)...), Wait: true, TLS: true, Deep: true}))
 	if cli.line(t) != "ready" {
 		t.Fatal("client not ready")
 	}
@@ -469,12 +501,35 @@ func TestTraceGoTLSLatency(t *testing.T) {
 	fmt.Fprintln(cli.stdin)
 	res := parseClient(t, cli.line(t))
 	recs := tr.stop(t)
-	client := recs.byRole("client", cli.pid())
-	if len(client) == 0 {
-		t.Fatalf("no client-side record (stderr: %s)", tr.errOut.String())
+	want := map[string]int{}
+	for i, st := range res.Statuses {
+		want[fmt.Sprintf("GET /deep/%d %d", i, st)]++
 	}
-	cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, client[0].LocalPort, func(e *api.HTTPEvent) bool { return strings.HasPrefix(e.ReqPath, "/lat/") })
-	checkLatency(t, latencyCase{name: "Go TLS GET", client: clientTimes{Lat: res.Latencies, Preempted: res.Preempted}, tracedClient: cl, tracedServer: sv})
+	if len(want) != n {
+		t.Fatalf("the client made %d requests, want %d", len(want), n)
+	}
+	for _, side := range []struct {
+		role string
+		pid  uint32
+	}{{"server", srv.pid()}, {"client", cli.pid()}} {
+		got := endpointCounts(recs.byRole(side.role, side.pid))
+		if !sameCounts(got, want) {
+			var extra, missing []string
+			for k, v := range got {
+				if v != want[k] {
+					extra = append(extra, fmt.Sprintf("%s x%d", k, v))
+				}
+			}
+			for k := range want {
+				if got[k] == 0 {
+					missing = append(missing, k)
+				}
+			}
+			sort.Strings(extra)
+			sort.Strings(missing)
+			t.Errorf("%s side: %d rows for %d requests; counted otherwise than once: %v; missing: %v", side.role, sum(got), n, extra, missing)
+		}
+	}
 }
 
 // TestTraceNginxTLSLatency: a small C client (testdata/sslclient, timed
@@ -501,12 +556,14 @@ func TestTraceNginxTLSLatency(t *testing.T) {
 			if ex {
 				args = append(args, "ex")
 			}
-			tr, _, localPort, ct := traceSSLClient(t, ng, n, exec.Command(bin, args...))
-			if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
-				t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
-			}
-			cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, localPort, func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
-			checkLatency(t, latencyCase{name: "OpenSSL GET (" + calls + ")", client: ct, tracedClient: cl, tracedServer: sv})
+			checkLatencyRerun(t, func(t *testing.T) latencyCase {
+				tr, _, localPort, ct := traceSSLClient(t, ng, n, exec.Command(bin, args...))
+				if !strings.Contains(tr.errOut.String(), "TLS: openssl uprobes") {
+					t.Errorf("no TLS probe_log line on stderr:\n%s", tr.errOut.String())
+				}
+				cl, sv := connLatencies(t, tr.out.Bytes(), api.TableHTTPEvents, localPort, func(e *api.HTTPEvent) bool { return e.ReqPath == "/index.html" })
+				return latencyCase{name: "OpenSSL GET (" + calls + ")", client: ct, tracedClient: cl, tracedServer: sv}
+			})
 		})
 	}
 }

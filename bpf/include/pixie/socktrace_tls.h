@@ -313,10 +313,26 @@ static __always_inline __s32 go_conn_fd(__u64 tlsconn)
 	return (__s32)fd;
 }
 
+/* Go functions start with a stack check: CMPQ SP, 16(R14) (SP against the
+ * goroutine's stack guard; a large frame compares R12 = SP - frame), then
+ * JBE morestack, which grows the stack (or yields to a preemption request)
+ * and runs the function again from its entry. The agent probes a call at
+ * that JBE when the function has one: the kernel emulates a jump but
+ * single-steps the compare, a second trap. There the flags tell whether
+ * the jump is taken (CF or ZF set): such a run is not the call's last, so
+ * the programs below ignore it; a probe on the entry would fire twice
+ * and send a Write's data twice. */
+#define PX_X86_CF 0x1
+#define PX_X86_ZF 0x40
+
+static __always_inline int go_to_morestack(struct px_regs_x86 *ctx)
+{
+	return (ctx->flags & (PX_X86_CF | PX_X86_ZF)) != 0;
+}
+
 /* func (c *Conn) Write(b []byte) (int, error): c = RAX, b = RBX (ptr), RCX
  * (len). Reported at entry: Write sends all of b or fails the connection. */
-SEC("uprobe/go_tls_write")
-int px_go_write(struct px_regs_x86 *ctx)
+static __always_inline int go_write(struct px_regs_x86 *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -332,10 +348,25 @@ int px_go_write(struct px_regs_x86 *ctx)
 	return 0;
 }
 
+/* On the entry of a Write without a stack check. */
+SEC("uprobe/go_tls_write")
+int px_go_write(struct px_regs_x86 *ctx)
+{
+	return go_write(ctx);
+}
+
+/* On the JBE of Write's stack check. */
+SEC("uprobe/go_tls_write_chk")
+int px_go_write_chk(struct px_regs_x86 *ctx)
+{
+	if (go_to_morestack(ctx))
+		return 0;
+	return go_write(ctx);
+}
+
 /* func (c *Conn) Read(b []byte) (int, error), entry: saved by goroutine
  * (R14 holds g in Go's register ABI). */
-SEC("uprobe/go_tls_read")
-int px_go_read(struct px_regs_x86 *ctx)
+static __always_inline int go_read(struct px_regs_x86 *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -350,6 +381,22 @@ int px_go_read(struct px_regs_x86 *ctx)
 	};
 	bpf_map_update_elem(&px_go_args, &k, &a, BPF_ANY);
 	return 0;
+}
+
+SEC("uprobe/go_tls_read")
+int px_go_read(struct px_regs_x86 *ctx)
+{
+	return go_read(ctx);
+}
+
+/* On the JBE of Read's stack check: as for Write, the run that goes to
+ * morestack is not the call's (the next one saves it). */
+SEC("uprobe/go_tls_read_chk")
+int px_go_read_chk(struct px_regs_x86 *ctx)
+{
+	if (go_to_morestack(ctx))
+		return 0;
+	return go_read(ctx);
 }
 
 /* At each RET of (*Conn).Read (no uretprobes on Go: its stacks move):
