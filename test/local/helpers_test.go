@@ -183,6 +183,22 @@ func (tr *trace) waitStderr(t *testing.T, s string, limit time.Duration) {
 }
 
 // startTrace runs the plugin with args and waits until probes are attached.
+// traceClientRun starts the client role with plan, which waits for a line
+// on stdin (Wait or Pre), traces it and srv from there, lets it make its
+// requests and stops the trace: the client, the trace, what the client
+// measured and the records.
+func traceClientRun(t *testing.T, srv *proc, plan clientPlan) (*proc, *trace, clientResult, records) {
+	t.Helper()
+	cli := startRole(t, "client", planArg(plan))
+	if cli.line(t) != "ready" {
+		t.Fatal("client not ready")
+	}
+	tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
+	fmt.Fprintln(cli.stdin)
+	res := parseClient(t, cli.line(t))
+	return cli, tr, res, tr.stop(t)
+}
+
 func startTrace(t *testing.T, args ...string) *trace {
 	t.Helper()
 	return startTraceCmd(t, exec.Command(pluginBin, append([]string{"trace", "--local", "-o", "json"}, withDataAccess(args)...)...))

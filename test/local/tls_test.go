@@ -462,14 +462,7 @@ func TestTraceGoTLSLatency(t *testing.T) {
 	srv := startTLSRole(t, "server", cert, key)
 	addr := srv.line(t)
 	checkLatencyRerun(t, func(t *testing.T) latencyCase {
-		cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, nPaths("/lat/%d", 200)...), Wait: true, TLS: true}))
-		if cli.line(t) != "ready" {
-			t.Fatal("client not ready")
-		}
-		tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
-		fmt.Fprintln(cli.stdin)
-		res := parseClient(t, cli.line(t))
-		recs := tr.stop(t)
+		cli, tr, res, recs := traceClientRun(t, srv, clientPlan{URLs: urls(addr, nPaths("/lat/%d", 200)...), Wait: true, TLS: true})
 		client := recs.byRole("client", cli.pid())
 		if len(client) == 0 {
 			t.Fatalf("no client-side record (stderr: %s)", tr.errOut.String())
@@ -493,14 +486,7 @@ func TestTraceGoTLSStackGrowth(t *testing.T) {
 	// 600 depths of a 32-byte frame: past the 8 KiB a goroutine starts
 	// with, and a 16 KiB start too.
 	const n = 600
-	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, nPaths("/deep/%d", n)...), Wait: true, TLS: true, Deep: true}))
-	if cli.line(t) != "ready" {
-		t.Fatal("client not ready")
-	}
-	tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
-	fmt.Fprintln(cli.stdin)
-	res := parseClient(t, cli.line(t))
-	recs := tr.stop(t)
+	cli, _, res, recs := traceClientRun(t, srv, clientPlan{URLs: urls(addr, nPaths("/deep/%d", n)...), Wait: true, TLS: true, Deep: true})
 	want := map[string]int{}
 	for i, st := range res.Statuses {
 		want[fmt.Sprintf("GET /deep/%d %d", i, st)]++

@@ -22,14 +22,7 @@ func TestTraceGoKeepAlive(t *testing.T) {
 	const n = 300
 	paths := nPaths("/users/%d", n-3)
 	paths = append(paths, "/status/404", "/status/503", "/big/100000")
-	cli := startRole(t, "client", planArg(clientPlan{URLs: urls(addr, paths...), Pre: 1}))
-	if cli.line(t) != "ready" {
-		t.Fatal("client not ready")
-	}
-	tr := startTrace(t, append(pidArgs(srv.pid(), cli.pid()), "--duration", "60s")...)
-	fmt.Fprintln(cli.stdin)
-	res := parseClient(t, cli.line(t))
-	recs := tr.stop(t)
+	cli, tr, res, recs := traceClientRun(t, srv, clientPlan{URLs: urls(addr, paths...), Pre: 1})
 
 	client := recs.byRole("client", cli.pid())
 	server := recs.byRole("server", srv.pid())
