@@ -191,7 +191,7 @@ func New(cfg Config) (*Tracer, error) {
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		t.stats = st
 	}
-	t.coll, err = ebpf.NewCollection(spec)
+	t.coll, err = attach.LoadCollection(spec)
 	if err != nil {
 		t.Close()
 		return nil, loadError(err)
