@@ -175,7 +175,10 @@ func New(cfg Config) (*Tracer, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	if err := checkHost(); err != nil {
+	// The kernel's BTF, decoded once: checkHost's check and the
+	// programs' CO-RE relocations share it.
+	kernelBTF := btf.NewCache()
+	if err := checkHost(kernelBTF); err != nil {
 		return nil, err
 	}
 	slots := pidSlots()
@@ -191,7 +194,7 @@ func New(cfg Config) (*Tracer, error) {
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		t.stats = st
 	}
-	t.coll, err = attach.LoadCollection(spec)
+	t.coll, err = attach.LoadCollection(spec, kernelBTF)
 	if err != nil {
 		t.Close()
 		return nil, loadError(err)
@@ -220,11 +223,11 @@ func New(cfg Config) (*Tracer, error) {
 }
 
 // checkHost says what this host lacks for the tracer, with the remedy.
-func checkHost() error {
+func checkHost(kernelBTF *btf.Cache) error {
 	if !privileged() {
 		return errors.New("the socket tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run as root, or in a privileged probe pod")
 	}
-	if _, err := btf.LoadKernelSpec(); err != nil {
+	if _, err := kernelBTF.Kernel(); err != nil {
 		return fmt.Errorf("the socket tracer needs Linux >= 5.8 with BTF (/sys/kernel/btf/vmlinux): %w", err)
 	}
 	return attach.EnsureTracefs()

@@ -45,7 +45,7 @@ func counterSpec(progs int) *ebpf.CollectionSpec {
 func TestLoadCollection(t *testing.T) {
 	probetest.RequirePrivileged(t)
 	const n = 9
-	coll, err := LoadCollection(counterSpec(n))
+	coll, err := LoadCollection(counterSpec(n), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestLoadCollection(t *testing.T) {
 
 	bad := counterSpec(n)
 	bad.Programs["add3"].Instructions = asm.Instructions{asm.Return()} // R0 never set
-	if _, err := LoadCollection(bad); err == nil {
+	if _, err := LoadCollection(bad, nil); err == nil {
 		t.Fatal("a collection with a program the verifier rejects loaded")
 	} else if ve := (*ebpf.VerifierError)(nil); !errors.As(err, &ve) {
 		t.Fatalf("error %v does not carry the verifier's log", err)
