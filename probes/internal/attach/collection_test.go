@@ -36,6 +36,8 @@ func counterSpec(progs int) *ebpf.CollectionSpec {
 	}
 	for i := range progs {
 		spec.Programs[fmt.Sprintf("add%d", i)] = adder(int64(1) << i)
+		name := fmt.Sprintf("hash%d", i) // made side by side
+		spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024}
 	}
 	return spec
 }
@@ -65,6 +67,22 @@ func TestLoadCollection(t *testing.T) {
 	// Each program adds its own bit: all ran, and all on the one map.
 	if want := uint64(1)<<n - 1; got != want {
 		t.Fatalf("counter %b, want %b: the programs do not share the collection's map", got, want)
+	}
+
+	for i := range n {
+		h := coll.Maps[fmt.Sprintf("hash%d", i)]
+		if h == nil {
+			t.Fatalf("hash%d missing from the collection", i)
+		}
+		if err := h.Put(uint32(i), uint64(i)); err != nil {
+			t.Fatalf("hash%d: %v", i, err)
+		}
+	}
+
+	badMap := counterSpec(n)
+	badMap.Maps["hash4"].KeySize = 0
+	if _, err := LoadCollection(badMap, nil); err == nil {
+		t.Fatal("a collection with a map the kernel refuses loaded")
 	}
 
 	bad := counterSpec(n)
