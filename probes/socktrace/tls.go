@@ -213,8 +213,8 @@ func FindGoTLS(path string) (*GoTLSOffsets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", path, goTLSRead, err)
 	}
-	off.WriteCall = off.Write + stackCheckJump(wcode)
-	off.ReadCall = off.Read + stackCheckJump(code)
+	off.WriteCall = off.Write + StackCheckJump(wcode)
+	off.ReadCall = off.Read + StackCheckJump(code)
 	for i := 0; i < len(code); {
 		inst, err := x86asm.Decode(code[i:], 64)
 		if err != nil {
@@ -246,7 +246,7 @@ func funcCode(text *elf.Section, fr *funcRange) ([]byte, error) {
 	return code, nil
 }
 
-// stackCheckJump is the offset in a Go function's code of the conditional
+// StackCheckJump is the offset in a Go function's code of the conditional
 // jump that ends its stack check, when the function starts with one:
 //
 //	[LEAQ -n(SP), R12]      a frame larger than 128 bytes
@@ -254,7 +254,7 @@ func funcCode(text *elf.Section, fr *funcRange) ([]byte, error) {
 //	JBE morestack
 //
 // Else 0: the entry.
-func stackCheckJump(code []byte) uint64 {
+func StackCheckJump(code []byte) uint64 {
 	i, compared := 0, false
 	for range 3 {
 		inst, err := x86asm.Decode(code[i:], 64)

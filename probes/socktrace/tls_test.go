@@ -157,7 +157,7 @@ func TestFindGoTLS(t *testing.T) {
 	require.Equal(t, off, soff)
 }
 
-// stackCheckJump finds the jump of Go's stack check, small and large
+// StackCheckJump finds the jump of Go's stack check, small and large
 // frame, and nothing else.
 func TestStackCheckJump(t *testing.T) {
 	for _, c := range []struct {
@@ -182,7 +182,7 @@ func TestStackCheckJump(t *testing.T) {
 		{"cut short", []byte{0x49, 0x3b}, 0},
 		{"empty", nil, 0},
 	} {
-		if got := stackCheckJump(c.code); got != c.want {
+		if got := StackCheckJump(c.code); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}

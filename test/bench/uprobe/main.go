@@ -23,8 +23,9 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-pixie/kubectl-pixie/probes/socktrace"
 )
 
 var (
@@ -174,7 +175,7 @@ func measure(ex *link.Executable, prog *ebpf.Program, sym string, fn func(int) i
 }
 
 // jumpOffset is the offset in function sym of exe of the conditional jump
-// that ends Go's stack check (CMPQ SP, 16(R14); JLS morestack).
+// that ends Go's stack check, where the Go TLS probes go (the same search).
 func jumpOffset(exe, sym string) (uint64, error) {
 	f, err := elf.Open(exe)
 	if err != nil {
@@ -189,19 +190,15 @@ func jumpOffset(exe, sym string) (uint64, error) {
 		if s.Name != sym {
 			continue
 		}
-		code := make([]byte, 16)
+		code := make([]byte, 32)
 		if _, err := f.Section(".text").ReadAt(code, int64(s.Value-f.Section(".text").Addr)); err != nil {
 			return 0, err
 		}
-		cmp, err := x86asm.Decode(code, 64)
-		if err != nil || cmp.Op != x86asm.CMP {
-			return 0, fmt.Errorf("%s starts with %v, not the stack check's CMP", sym, cmp)
+		off := socktrace.StackCheckJump(code)
+		if off == 0 {
+			return 0, fmt.Errorf("%s does not start with Go's stack check (% x)", sym, code)
 		}
-		jmp, err := x86asm.Decode(code[cmp.Len:], 64)
-		if err != nil || jmp.Op != x86asm.JBE {
-			return 0, fmt.Errorf("%s: %v after the stack check's CMP, not JBE", sym, jmp)
-		}
-		return uint64(cmp.Len), nil
+		return off, nil
 	}
 	return 0, fmt.Errorf("%s: no symbol %s", exe, sym)
 }
